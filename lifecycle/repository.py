@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
-from rag.chat.intents import emails_in
+from rag.chat.contact_details import emails_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from rag.chat.repository import analytics as analytics_repo
 from workspaces.models import Lead, LeadSubmission, User, Workspace

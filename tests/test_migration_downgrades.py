@@ -147,3 +147,37 @@ async def test_the_password_hash_column_is_given_back_below_0038_and_closed_agai
             assert "password_hash" not in caplog.text
     finally:
         await app.dispose()
+
+
+async def test_below_0042_a_lead_without_email_stops_the_downgrade_and_none_lets_it(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """0042 lets a lead have a phone number and no email; its downgrade puts ``NOT NULL``
+    back, which such a lead breaks: it refuses with a sentence saying so (read through
+    ``owner_searches`` as the migration role, under forced row-level security) and nothing
+    changes; once the lead is deleted, the downgrade runs."""
+    workspace, lead = await _workspace(at_head), uuid.uuid4()
+    async with _superuser(at_head) as conn:
+        await conn.execute(
+            text(
+                "INSERT INTO leads (id, workspace_id, phone, source, status, created_at,"
+                " updated_at) VALUES (:id, :ws, '+91 98765 43210', 'chat', 'new', now(), now())"
+            ),
+            {"id": lead, "ws": workspace},
+        )
+    with pytest.raises(Exception, match="leads without an email address exist"):
+        await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0041")
+    async with _superuser(at_head) as conn:
+        await conn.execute(text("DELETE FROM leads WHERE id = :id"), {"id": lead})
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0041")
+    async with _superuser(at_head) as conn:
+        nullable = (
+            await conn.execute(
+                text(
+                    "SELECT is_nullable FROM information_schema.columns"
+                    " WHERE table_name = 'leads' AND column_name = 'email'"
+                )
+            )
+        ).scalar_one()
+    assert nullable == "NO"
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)

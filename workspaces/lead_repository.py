@@ -12,6 +12,8 @@ from sqlalchemy import (
     Select,
     delete,
     func,
+    literal,
+    literal_column,
     or_,
     select,
     text,
@@ -20,31 +22,52 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import UUID, aggregate_order_by, insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from core.pagination import newest_first
 from workspaces.models import Lead, LeadSubmission
+from workspaces.schemas import phone_digits
 
 LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
+
+
+_PHONE_KEY: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
+"""A lead's number by its digits, as migration 0042's index has it: written out, not bound
+(PostgreSQL matches an index by its expression, constants and all)."""
+
+
+def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
+    """What makes an insert of ``values`` the workspace's existing lead: the same email
+    (lowered), or for a lead without one the same phone number's digits (migration 0042's
+    partial index, named by its expression and predicate)."""
+    if values.get("email") is not None:
+        return {"index_elements": [Lead.workspace_id, func.lower(Lead.email)]}
+    return {
+        "index_elements": [Lead.workspace_id, _PHONE_KEY],
+        "index_where": Lead.email.is_(None),
+    }
 
 
 async def upsert_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
 ) -> tuple[Lead, bool]:
-    """Insert a lead or update the one with the same email; returns (lead, created)."""
+    """Insert a lead or update the one with the same email (without one, the same phone
+    number); returns (lead, created)."""
     insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS}
     base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
-    # A second capture fills in what it brings and keeps what it doesn't.
+    # A second capture fills in what it brings and keeps what it doesn't (a lead found by its
+    # phone number keeps the number it has: the same digits, perhaps written otherwise).
     updates: dict[str, Any] = {
         key: func.coalesce(base.excluded[key], getattr(Lead, key))
         for key in ("name", "phone", "message", "conversation_id")
-        if key in insert_values
+        if key in insert_values and not (key == "phone" and insert_values.get("email") is None)
     }
     updates["updated_at"] = func.now()
-    stmt = base.on_conflict_do_update(
-        index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
-    ).returning(Lead.id, text("(xmax = 0) AS created"))
+    stmt = base.on_conflict_do_update(**_same_lead(insert_values), set_=updates).returning(
+        Lead.id, text("(xmax = 0) AS created")
+    )
     row = (await session.execute(stmt)).one()
     lead = await session.get(Lead, row[0], populate_existing=True)
     assert lead is not None
@@ -57,9 +80,9 @@ VISITOR_FILLABLE = ("name", "phone", "message", "conversation_id")
 async def add_visitor_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, values: dict[str, Any]
 ) -> tuple[uuid.UUID, bool]:
-    """A visitor's lead: inserted when the email is new; otherwise only its empty fields are
-    filled (an owner's edit or an earlier submission is never replaced). Returns the lead's id
-    and whether it is new, nothing else about it."""
+    """A visitor's lead: inserted when the email (without one, the phone number) is new;
+    otherwise only its empty fields are filled (an owner's edit or an earlier submission is
+    never replaced). Returns the lead's id and whether it is new, nothing else about it."""
     insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS and k not in ("notes",)}
     base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
     updates: dict[str, Any] = {
@@ -68,9 +91,9 @@ async def add_visitor_lead(
         if insert_values.get(key) is not None
     }
     updates["updated_at"] = func.now()
-    stmt = base.on_conflict_do_update(
-        index_elements=[Lead.workspace_id, func.lower(Lead.email)], set_=updates
-    ).returning(Lead.id, text("(xmax = 0) AS created"))
+    stmt = base.on_conflict_do_update(**_same_lead(insert_values), set_=updates).returning(
+        Lead.id, text("(xmax = 0) AS created")
+    )
     row = (await session.execute(stmt)).one()
     return uuid.UUID(str(row[0])), bool(row[1])
 
@@ -137,21 +160,50 @@ async def get_lead(
     return result.scalar_one_or_none()
 
 
+class PhoneTaken(Exception):
+    """Another lead without email of the workspace has the number (``uq_leads_workspace_phone``)."""
+
+    def __init__(self, lead_id: uuid.UUID) -> None:
+        super().__init__(str(lead_id))
+        self.lead_id = lead_id
+
+
 async def update_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead | None:
+    """The lead with ``values`` set; ``PhoneTaken`` when they give a lead without email the
+    number of another (the statement in a savepoint: the transaction goes on)."""
     if values:
-        await session.execute(
+        statement = (
             update(Lead)
             .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
             .values(**values, updated_at=utcnow())
         )
+        try:
+            async with session.begin_nested():
+                await session.execute(statement)
+        except IntegrityError as exc:
+            if "uq_leads_workspace_phone" not in str(exc.orig):
+                raise
+            raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
     result = await session.execute(
         select(Lead)
         .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:
+    """The lead without email of the workspace whose number has the digits of ``phone``."""
+    found = await session.execute(
+        select(Lead.id).where(
+            Lead.workspace_id == workspace_id,
+            Lead.email.is_(None),
+            literal(phone_digits(phone)) == _PHONE_KEY,
+        )
+    )
+    return uuid.UUID(str(found.scalar_one()))
 
 
 async def delete_lead(

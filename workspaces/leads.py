@@ -1,4 +1,5 @@
-"""Leads: captured contacts of a workspace, deduplicated per email.
+"""Leads: captured contacts of a workspace, deduplicated per email (a lead without one, who
+left only a phone number, per the number's digits).
 
 Two ways in. The workspace's people (and its API keys) create, work and read leads, as far as
 ``workspaces.permissions`` allows; updates, deletions and exports are audited (which fields,
@@ -22,12 +23,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
-from core.errors import NotFound
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
 from workspaces import notifications
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, Permit, authorize
+from workspaces.schemas import PHONE_DIGITS, phone_digits
 from workspaces.service import WorkspaceAccess, require_verified
 
 CSV_COLUMNS = (
@@ -57,13 +59,38 @@ _SEPARATORS = re.compile(r"([;\t])")
 _BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
 
+CONTACT_REQUIRED = (
+    "A lead needs an email address or a phone number of "
+    f"{PHONE_DIGITS[0]} to {PHONE_DIGITS[1]} digits"
+)
+
+
+def _contact(values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with the email trimmed (None when blank), and the phone number: a lead is
+    reached by one or the other. 422 ``contact_required`` for neither, or for a phone number
+    alone that no one could call (fewer than 7 digits, or more than 15)."""
+    values = dict(values)
+    email = (values.get("email") or "").strip() or None
+    phone = (values.get("phone") or "").strip() or None
+    values["email"], values["phone"] = email, phone
+    if email is None:
+        digits = len(phone_digits(phone or ""))
+        if not PHONE_DIGITS[0] <= digits <= PHONE_DIGITS[1]:
+            raise ValidationFailed(
+                CONTACT_REQUIRED,
+                code="contact_required",
+                details=[{"field": "email"}, {"field": "phone"}],
+            )
+    return values
+
+
 async def capture(
     session: AsyncSession, access: WorkspaceAccess, *, values: dict[str, Any]
 ) -> tuple[Lead, bool]:
-    """Create a lead, or update the workspace's lead with the same email."""
+    """Create a lead, or update the workspace's lead with the same email (without an email,
+    the one with the same phone number)."""
     authorize(access, Action.LEAD_CREATE)
-    values = dict(values)
-    values["email"] = values["email"].strip()
+    values = _contact(values)
     lead, created = await repo.upsert_lead(session, workspace_id=access.workspace.id, values=values)
     if created:
         await notifications.emit(
@@ -80,10 +107,12 @@ async def submit_from_visitor(
     conversation_id: uuid.UUID | None,
     source: str = "widget",
 ) -> uuid.UUID:
-    """A visitor's form: recorded as a submission; a new email becomes a lead, a known one only
-    gets its empty fields filled. ``conversation_id`` must already be proven to be the
-    visitor's own. Returns the lead's id for linking, never the lead."""
-    email = values["email"].strip()
+    """A visitor's form (or contact details typed in the chat): recorded as a submission; a new
+    email (without one, a new phone number) becomes a lead, a known one only gets its empty
+    fields filled. ``conversation_id`` must already be proven to be the visitor's own. Returns
+    the lead's id for linking, never the lead."""
+    values = _contact(values)
+    email = values["email"]
     fields = {k: values.get(k) for k in ("name", "phone", "message")}
     lead_id, created = await repo.add_visitor_lead(
         session,
@@ -174,11 +203,27 @@ async def get(session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.U
 async def update(
     session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead:
-    """Work a lead (status, notes, details). Audited: which fields, never their values."""
+    """Work a lead (status, notes, details). Audited: which fields, never their values. A lead
+    without email keeps a number someone could call (422 ``contact_required``), its own: one
+    another such lead of the workspace has is 409 ``lead_exists`` (``details``: that lead)."""
     permit = authorize(access, Action.LEAD_UPDATE)
-    lead = await repo.update_lead(
-        session, workspace_id=access.workspace.id, lead_id=lead_id, values=values
-    )
+    workspace_id = access.workspace.id
+    if "phone" in values:
+        current = await repo.get_lead(session, workspace_id=workspace_id, lead_id=lead_id)
+        if current is None:
+            raise NotFound("Lead not found")
+        if current.email is None:
+            values = {**values, "phone": _contact({"phone": values["phone"]})["phone"]}
+    try:
+        lead = await repo.update_lead(
+            session, workspace_id=workspace_id, lead_id=lead_id, values=values
+        )
+    except repo.PhoneTaken as taken:
+        raise Conflict(
+            "Another lead without email has this phone number",
+            code="lead_exists",
+            details=[{"lead_id": str(taken.lead_id)}],
+        ) from None
     if lead is None:
         raise NotFound("Lead not found")
     await permit.record(

@@ -152,10 +152,12 @@ async def describe(
         if lead is None:
             subject, link = "New lead (since deleted)", f"{page}/leads"
         else:
-            who = one_line(lead.name or "", 200) or one_line(lead.email, 320)
+            # A lead who left only a phone number is named by it (no "Email: None").
+            contact = lead.email or lead.phone or ""
+            who = one_line(lead.name or "", 200) or one_line(contact, 320)
             subject, link = f"New lead: {who}", f"{page}/leads/{lead.id}"
             quoted_lead = lead.id
-            lines = [f"Email: {one_line(lead.email, 320)}"]
+            lines = [f"Email: {one_line(lead.email, 320)}"] if lead.email else []
             lines += [f"Name: {one_line(lead.name, 200)}"] if lead.name else []
             lines += [f"Phone: {one_line(lead.phone, 40)}"] if lead.phone else []
             lines += ["Message:", *quoted(lead.message)] if lead.message else []

@@ -72,6 +72,18 @@ Phone = Annotated[
 ]
 """A phone number as leads take it: 3 to 40 of digits, spaces and ``+ ( ) - .``."""
 
+PHONE_DIGITS = (7, 15)
+"""How many digits a phone number has when it is a lead's only contact (E.164 allows at most
+15; fewer than 7 reach nobody): ``workspaces.leads`` refuses a lead without email whose number
+has fewer or more (422 ``contact_required``)."""
+
+
+def phone_digits(value: str) -> str:
+    """A phone number's digits alone: how leads without email are told apart ("+91 98765-43210"
+    and "919876543210" are one lead; migration 0042's index)."""
+    return "".join(ch for ch in value if "0" <= ch <= "9")
+
+
 WorkspaceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_name)]
 
 
@@ -304,8 +316,10 @@ class ApiKeyCreatedOut(ApiKeyOut):
 
 
 class LeadIn(BaseModel):
+    """A lead: an email address, a phone number or both (neither: 422 ``contact_required``)."""
+
     model_config = ConfigDict(extra="forbid")
-    email: Email
+    email: Email | None = None
     name: str | None = Field(default=None, max_length=200)
     phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
@@ -345,7 +359,7 @@ class LeadUpdateIn(BaseModel):
 
 class LeadOut(_Out):
     id: uuid.UUID
-    email: str
+    email: str | None = Field(description="Null for a lead who left only a phone number")
     name: str | None
     phone: str | None
     message: str | None
@@ -371,7 +385,7 @@ class LeadSubmissionOut(_Out):
 
     id: uuid.UUID
     lead_id: uuid.UUID
-    email: str
+    email: str | None
     name: str | None
     phone: str | None
     message: str | None

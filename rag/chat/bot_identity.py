@@ -19,6 +19,7 @@ apostrophes dropped: "c'est" is "cest")."""
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from core.text import short_text_cache
 from rag.chat.courtesy import (
@@ -265,7 +266,8 @@ def asks_only_if_a_bot(text: str) -> bool:
 
 
 _RESTS_READ = 8
-"""How many rests of a run of questions ``_nothing_more`` reads whole, the last one aside."""
+"""How many rests of a run of questions ``_nothing_more`` reads whole at each end of the run:
+the first ones as it walks, the last ones once it has walked to the end."""
 
 
 def _nothing_more(text: str, start: int) -> bool:
@@ -276,21 +278,32 @@ def _nothing_more(text: str, start: int) -> bool:
     Walked question by question, each reading its own sentences: a rest read whole at each
     question ("أتكلم مع موظف ? " repeated to the message limit) cost time quadratic in the
     message, and a recursion per question overflowed Python's stack past about 8,000
-    characters. Only the first ``_RESTS_READ`` rests and the last are read whole (still
-    linear): a rest further on starts with one more question, so in any message a visitor
-    writes it is neither courtesy only nor one question."""
+    characters. Only the first ``_RESTS_READ`` rests and the last ``_RESTS_READ`` are read
+    whole (at most twice that many times the message: linear). The last ones matter: one
+    question of more than the three sentences ``_cut`` reads ("are you a bot? or... a real...
+    human?") is found whole only in the rest it starts, and it ends the message; read only in
+    the first eight, it was one question after nine ("or... a real... human?" then asked for a
+    person: handed off). A rest in the middle holds eight questions more after its first, each
+    a sentence or three that asks on its own: no one question, nor courtesy only."""
     end, n = len(text.rstrip()), 0
+    skipped: deque[int] = deque(maxlen=_RESTS_READ)  # the latest starts not read whole
     while True:
         while start < end and text[start].isspace():
             start += 1
         cut = _cut(text, start, end)
         if n < _RESTS_READ or cut is None:
-            rest = words(text[start:end])
-            if _courtesy_only(rest) or asks_if_a_bot(rest):
+            if _asks_nothing_else(words(text[start:end])):
                 return True
+        else:
+            skipped.append(start)
         if cut is None:
-            return False
+            return any(_asks_nothing_else(words(text[at:end])) for at in skipped)
         start, n = cut[1], n + 1
+
+
+def _asks_nothing_else(rest: str) -> bool:
+    """A rest (reduced) that is courtesy only or the question again."""
+    return _courtesy_only(rest) or asks_if_a_bot(rest)
 
 
 def identity_then_question(text: str) -> str | None:

@@ -10,8 +10,9 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from rag.chat.courtesy import FILLER
-from rag.chat.intents import _QUESTION_STARTERS, _REQUEST_STEMS, Intent, _asks, gives_asked_address
+from rag.chat.contact_details import gives_asked_address
+from rag.chat.courtesy import FILLER, QUESTION_STARTERS, has_question_mark
+from rag.chat.intents import _REQUEST_STEMS, Intent
 from rag.chat.normalize import stem
 from rag.chat.repository import conversations as conversation_repo
 
@@ -32,7 +33,7 @@ def given_name(text: str) -> str | None:
     """The name ``text`` gives ("Jane Smith", "my name is jane okafor", "I'm Tom"), or None: one
     to four words of letters, each capitalised unless introduced by "my name is", none a word
     of a request or a question ("Refund Policy", "What Plans"), no "?", digit or address."""
-    if _asks(text) or "@" in text or any(ch.isdigit() for ch in text):
+    if has_question_mark(text) or "@" in text or any(ch.isdigit() for ch in text):
         return None
     body = text.strip().rstrip(".!").strip()
     capitalised = True
@@ -47,7 +48,7 @@ def given_name(text: str) -> str | None:
         plain = word.rstrip(".").casefold()
         if not _NAME_WORD.fullmatch(word) or (capitalised and not word[0].isupper()):
             return None
-        if plain in _QUESTION_STARTERS or plain in FILLER or stem(plain) in _REQUEST_STEMS:
+        if plain in QUESTION_STARTERS or plain in FILLER or stem(plain) in _REQUEST_STEMS:
             return None
     return " ".join(words).rstrip(".")
 

@@ -308,3 +308,17 @@ FILLER = frozenset(
         "ji",
     }
 )
+
+# First words that make a message a question (or a request) rather than courtesy.
+# fmt: off
+QUESTION_STARTERS = frozenset({
+    "how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "can",
+    "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "shall",
+    "may", "might", "have", "has", "tell", "explain", "show", "help", "i", "my", "any", "need",
+})
+# fmt: on
+
+
+def has_question_mark(text: str) -> bool:
+    """Whether ``text`` holds a question mark ("?", or the fullwidth U+FF1F)."""
+    return "?" in text or "\uff1f" in text

@@ -17,6 +17,7 @@ import re
 
 from rag.chat.courtesy import Lexicon, phrases, words
 from rag.chat.need_questions import (
+    PAUSE_MARKS,
     QUESTION_MARKS,
     asked_in_its_sentence,
     needed_if_asked,
@@ -268,7 +269,7 @@ _MUST_AFTER = {"hi": frozenset(words("होगी होगा पड़ेग�
 # What pauses a message: a "no" before one of these is an answer, not a refusal. A pause
 # before "dass" joins its clause ("Ich möchte nicht, dass Sie mich ... verbinden" refuses), and
 # one before "чтобы", what for ("нужен человек, чтобы отменить?" is one question).
-_PAUSE = re.compile("[,;:.!?¿¡…،؛؟\uff1f]")
+_PAUSE = re.compile("[" + re.escape("".join(sorted(PAUSE_MARKS))) + "]")
 _JOINED = frozenset({"dass", "чтобы"})
 HUMAN_ELSEWHERE = _LEXICON.pattern
 # Chinese and Japanese write no spaces: a phrase anywhere in the run ("我要转人工", "人工客服",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
+from rag.chat.contact_details import leaves_a_phone, leaves_an_address
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -29,8 +30,10 @@ from rag.chat.courtesy import (
     GOODBYE,
     GREETING,
     GREETING_EMOJI,
+    QUESTION_STARTERS,
     THANKS,
     THANKS_EMOJI,
+    has_question_mark,
     phrases,
 )
 from rag.chat.courtesy import words as _words
@@ -44,12 +47,10 @@ from rag.chat.human_requests import (
     HUMAN_ALONE,
     asks_for_human,
     declines_a_person_only,
-    turned_down_before,
 )
 from rag.chat.lead_languages import sales_asked
-from rag.chat.lead_phrases import PRICE_PATTERNS, SALES_PATTERNS
+from rag.chat.lead_phrases import LEAD, SALES, first_asked
 from rag.chat.normalize import stem
-from workspaces.schemas import LeadIn
 from workspaces.widget_texts import TEXT_FIELDS
 
 Intent = Literal[
@@ -86,120 +87,9 @@ class IntentResult:
     confidence: float
 
 
-_LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)
-_SALES = phrases(*SALES_PATTERNS)
-
-
-def _asked(pattern: re.Pattern[str], words: str) -> re.Match[str] | None:
-    """The first lead of ``pattern`` in ``words``, but a demo, a quote or sales turned down or
-    asked about just before it, as a person is ("I don't want a demo", "do I have to request
-    a quote?": ``human_requests.turned_down_before``); a price asked is asked whatever comes
-    before it ("no pricing on your site?")."""
-    for found in pattern.finditer(words):
-        sales = _SALES.fullmatch(found.group(0)) is not None
-        if not sales or not turned_down_before(words[: found.start()].rstrip(), found.group(0)):
-            return found
-    return None
-
-
-# First words that make a message a question (or a request) rather than courtesy.
-# fmt: off
-_QUESTION_STARTERS = frozenset({
-    "how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "can",
-    "could", "do", "does", "did", "is", "are", "was", "were", "will", "would", "should", "shall",
-    "may", "might", "have", "has", "tell", "explain", "show", "help", "i", "my", "any", "need",
-})
-# fmt: on
-
-
 def _strip(pattern: re.Pattern[str], text: str) -> tuple[str, list[str]]:
     found = [m.group(0) for m in pattern.finditer(text)]
     return " ".join(pattern.sub(" ", text).split()), found
-
-
-# An address typed in a message: something@domain.tld, not inside a longer token.
-_EMAIL_IN_TEXT = re.compile(
-    r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w@-])"
-)
-
-
-def _addresses(text: str) -> set[str]:
-    return {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
-
-
-def emails_in(text: str) -> set[str]:
-    """Every email address typed in a text, lowercased (a visitor's erasure by email finds the
-    messages that gave it)."""
-    return {address.lower() for address in _addresses(text)}
-
-
-def contact_email(text: str) -> str | None:
-    """The one email address a message gives, valid as a lead's; None for none, or for two or
-    more (a message quoting addresses is not someone leaving theirs)."""
-    found = _addresses(text)
-    if len(found) != 1:
-        return None
-    (email,) = found
-    try:
-        return LeadIn(email=email).email
-    except ValueError:
-        return None
-
-
-_LEAVING_WORDS = frozenset(
-    {"my", "me", "email", "e", "mail", "address", "is", "at", "on", "reach", "contact"}
-    | {"write", "get", "back", "to", "you", "can", "please", "thanks", "thank", "here", "it"}
-    | {"s", "i", "m", "am", "and", "or", "the", "a", "in", "touch"}
-)
-
-
-# First words of a question about something ("how do I change my email from ...", "can I
-# share it with ..."): with any word beyond the leaving words, not someone leaving an address.
-_ASKING_STARTERS = _QUESTION_STARTERS - {"i", "my", "any", "need", "help"}
-# Words telling of mail already sent or received ("I emailed support@... yesterday"): the
-# address is where it went, not the visitor's own.
-_REPORTING_WORDS = frozenset(
-    {"emailed", "mailed", "wrote", "written", "sent", "contacted", "messaged", "replied"}
-    | {"received", "forwarded", "bounced", "tried", "cced", "got", "answered", "responded"}
-)
-MAX_OWN_WORDS = 6
-"""Words besides the leaving words a message giving an address may hold."""
-
-
-def leaves_an_address(text: str, *, asked: bool = False) -> bool:
-    """A message that is someone leaving their email address: one valid address, and besides
-    it at most a few words of their own ("my email is jane@example.com, please get back to me",
-    "contact me at bob@example.com about the Business plan"). A question that mentions an
-    address ("I emailed support@... last week, how long do refunds take?", "can I share it
-    with bob@...?") is a question (a tester's finding: it was swallowed, and the address made a
-    lead); so is one shaped as a question without its "?" ("how do I change my account email
-    from jane@...") and one telling of mail sent or received ("I emailed support@... yesterday
-    and got no reply", a reviewer's finding: the site's own address became a lead).
-
-    ``asked``: the bot's last answer asked for an address: whatever few words come with one
-    give it ("I emailed you before, it's jane@..." is the visitor answering)."""
-    email = contact_email(text)
-    if email is None:
-        return False
-    rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
-    own = [w for w in rest if w not in _LEAVING_WORDS]
-    if len(own) > MAX_OWN_WORDS:
-        return False
-    if asked:
-        return True
-    if own and rest[0] in _ASKING_STARTERS:
-        return False
-    return not any(w in _REPORTING_WORDS for w in rest)
-
-
-def gives_asked_address(text: str) -> bool:
-    """Right after the bot asked for an address: a message giving one (not asking about it)."""
-    return not _asks(text) and leaves_an_address(text, asked=True)
-
-
-def _asks(text: str) -> bool:
-    return "?" in text or "\uff1f" in text
 
 
 # Words of a request, not anybody's name: "perfect, cancel", "ok so refund", "pay later" ask
@@ -259,7 +149,7 @@ def _wordless(text: str) -> IntentResult:
     }
     if signs and signs <= THANKS_EMOJI | GREETING_EMOJI:
         return IntentResult("thanks" if signs & THANKS_EMOJI else "greeting", 0.6)
-    if signs and _asks(text):
+    if signs and has_question_mark(text):
         return IntentResult("question", 0.0)
     return IntentResult("unclear", 0.8)
 
@@ -273,18 +163,21 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return _wordless(text)
-    asks = _asks(text)
+    asks = has_question_mark(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.
         return IntentResult("contact", 0.95)
+    if not asks and leaves_a_phone(text):
+        # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
+        return IntentResult("contact", 0.9)
     n_words = len(words.split())
 
     if asks_only_if_a_bot(text):
         # "am I talking to a human?", "are you a bot?": told it is one; no hand-off.
         return IntentResult("bot_identity", 0.9)
     after = identity_then_question(text)
-    if after is not None and not _asks(after) and leaves_an_address(after):
+    if after is not None and not has_question_mark(after) and leaves_an_address(after):
         # "Are you a bot? jane@example.com": told what the bot is, and the address taken.
         return IntentResult("contact", 0.9)
     if declines_a_person_only(text):
@@ -293,7 +186,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = _asked(_LEAD, words) or sales_asked(text, words)
+    lead = first_asked(LEAD, words) or sales_asked(text, words)
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)
@@ -348,15 +241,15 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         if (
             len(leftover) == 1
             and not asks
-            and leftover[0] not in _QUESTION_STARTERS
+            and leftover[0] not in QUESTION_STARTERS
             and _addressee(text, leftover[0])
         ):
             # "hi bob", "thanks tina": most likely still courtesy, but not certain.
             intent = "goodbye" if goodbyes else "thanks" if thanks else "greeting"
             return IntentResult(intent, 0.6)
-        return IntentResult("question", 0.9 if asks or leftover[0] in _QUESTION_STARTERS else 0.75)
+        return IntentResult("question", 0.9 if asks or leftover[0] in QUESTION_STARTERS else 0.75)
 
-    if asks or words.split()[0] in _QUESTION_STARTERS:
+    if asks or words.split()[0] in QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
 
@@ -366,7 +259,7 @@ def price_question(text: str) -> bool:
     asking for no quote, demo, sales or purchase: answered from the knowledge, it needs no
     contact form (a reviewer's finding: the form slid in under the cited answer)."""
     words = _words(text)
-    return bool(_asked(_LEAD, words)) and not _asked(_SALES, words)
+    return bool(first_asked(LEAD, words)) and not first_asked(SALES, words)
 
 
 UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default
@@ -384,15 +277,17 @@ def persona_reply(
     offer_contact: bool = True,
     address_left: bool = False,
     hint: str | None = None,
+    by_phone: bool = False,
 ) -> str:
     """Canned answer for intents that need no retrieval.
 
     ``greeting`` is the workspace's configured welcome message, used for the greeting intent.
     ``offer_contact``: the owner lets the bot ask for contact details; with lead capture
     "Never" it asks for none, and an address typed into the chat is not taken.
-    ``address_left``: the visitor left their email address in this conversation: a request
-    for a person or a sales lead asks for it no more. ``hint``: the owner's words for where to
-    reach the team (a sales lead's reply under lead capture "Never").
+    ``address_left``: the visitor left their email address (or phone number) in this
+    conversation: a request for a person or a sales lead asks for it no more. ``hint``: the
+    owner's words for where to reach the team (a sales lead's reply under lead capture
+    "Never"). ``by_phone``: the contact left is a phone number (the team will call, not email).
     """
     name = bot_name.strip() or "the assistant"
     if intent == "unclear":
@@ -419,7 +314,7 @@ def persona_reply(
         if address_left:
             return (
                 "I'm an automated assistant, but I've asked a person from the team to follow "
-                "up: they will get back to you at the email address you left."
+                "up: they will get back to you using the contact details you left."
             )
         return (
             "I'm an automated assistant, but I can get a person from the team to follow up. "
@@ -428,18 +323,20 @@ def persona_reply(
     if intent == "lead":  # a sales lead the knowledge says nothing about (``stages.retrieve``)
         offer = "I'd be happy to connect you with our team about plans, pricing or a demo."
         if address_left:
-            return f"{offer} They can see your request and follow up at the email address you left."
+            left = "They can see your request and follow up using the contact details you left."
+            return f"{offer} {left}"
         if not offer_contact:
             return f"I can't arrange a demo, a quote or a purchase here. {hint or NO_CONTACT_HINT}"
         return f"{offer} Please leave your email address and someone will get back to you shortly."
     declined = (
-        "Thanks, but this chat doesn't collect contact details, so your address was not passed "
+        "Thanks, but this chat doesn't collect contact details, so your details were not passed "
         f"on. {NO_CONTACT_HINT}"
     )
     if intent == "contact":
         if not offer_contact:
             return declined
-        return "Thank you! I've passed your message on; someone from the team will email you."
+        reach = "call" if by_phone else "email"
+        return f"Thank you! I've passed your message on; someone from the team will {reach} you."
     if intent == "contact_test":  # the workspace's own people trying the bot: no lead is made
         if not offer_contact:
             return (

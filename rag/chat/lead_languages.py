@@ -22,6 +22,7 @@ import unicodedata
 
 from rag.chat.courtesy import Lexicon
 from rag.chat.human_languages import Checks, pauses, turned_down, unspaced_turned_down
+from rag.chat.lead_phrases import PHONE_DIGITS
 
 _DE_WHAT = (
     r"(?:ein |einen )?(?:unverbindliches |individuelles |persönliches |personliches )?"
@@ -43,9 +44,8 @@ _AR_WHAT = (
 )
 
 
-# A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67"): 7
-# to 15 digits, in groups.
-_DIGITS = r"\d(?: ?\d){6,14}"
+# A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67").
+_DIGITS = PHONE_DIGITS
 
 
 def _nfkc(*patterns: str) -> tuple[str, ...]:

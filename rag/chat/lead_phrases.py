@@ -1,10 +1,16 @@
 """The English lexicon of sales leads ``rag.chat.intents`` reads: a price asked about
 (``PRICE_PATTERNS``: a lead, yet a question the knowledge may answer) and a quote, a demo, sales,
 a call back or a phone number asked for or left (``SALES_PATTERNS``: a lead whatever the answer).
-Other languages' are ``rag.chat.lead_languages``. Split from ``intents.py`` when it passed 500
+Other languages' are ``rag.chat.lead_languages``. ``first_asked``: the first lead of them a
+message asks. Split from ``intents.py`` when it passed 500
 lines."""
 
 from __future__ import annotations
+
+import re
+
+from rag.chat.courtesy import phrases
+from rag.chat.human_requests import turned_down_before
 
 # Asking what something costs: a lead, yet a question the knowledge may answer (then no
 # contact form: ``price_question``).
@@ -21,9 +27,14 @@ PRICE_PATTERNS = (
     r"^costs?$",
     r"how expensive",
 )
-# When a call is asked for: "call me back", "call me at 555 ..." ("call me at home" is no
-# more than "call me"; "why did you call me at 3am?" asks about one made).
-_CALL_WHEN = r"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) (?=\d))"
+# A phone number, as ``courtesy.words`` leaves it ("+91 98765-43210" is "91 98765 43210"): 7
+# to 15 digits, in groups.
+PHONE_DIGITS = r"\d(?: ?\d){6,14}"
+# When a call is asked for: "call me back", "call me at 555 123 4567" ("call me at home" is no
+# more than "call me"; "why did you call me at 3am?" asks about one made). The number is
+# matched whole: a lookahead for its first digit could never be followed by the phrase's end
+# (``phrases``' "(?!\S)"), so "call me at 9876543210" was a question.
+_CALL_WHEN = rf"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) {PHONE_DIGITS})"
 # Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
 SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
@@ -53,5 +64,20 @@ SALES_PATTERNS = (
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
     # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
     r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
-    r"(?: is)? \d(?: ?\d){6,14}",
+    rf"(?: is)? {PHONE_DIGITS}",
 )
+
+LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)
+SALES = phrases(*SALES_PATTERNS)
+
+
+def first_asked(pattern: re.Pattern[str], words: str) -> re.Match[str] | None:
+    """The first lead of ``pattern`` in ``words``, but a demo, a quote or sales turned down or
+    asked about just before it, as a person is ("I don't want a demo", "do I have to request
+    a quote?": ``human_requests.turned_down_before``); a price asked is asked whatever comes
+    before it ("no pricing on your site?")."""
+    for found in pattern.finditer(words):
+        sales = SALES.fullmatch(found.group(0)) is not None
+        if not sales or not turned_down_before(words[: found.start()].rstrip(), found.group(0)):
+            return found
+    return None

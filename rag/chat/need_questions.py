@@ -1,4 +1,4 @@
-# ruff: noqa: RUF003 (phrases written in their own scripts and punctuation)
+# ruff: noqa: RUF001, RUF003 (phrases written in their own scripts and punctuation)
 """A request for a person or a sales lead that asks whether one is needed rather than for one
 ("¿necesito pedir una demo?", "kya mujhe demo chahiye?"; in Russian, Arabic, Chinese and
 Japanese too): the checks ``rag.chat.human_languages`` (and through it
@@ -13,6 +13,13 @@ import unicodedata
 from rag.chat.courtesy import words
 
 QUESTION_MARKS = frozenset("?؟\uff1f")
+SENTENCE_ENDS = QUESTION_MARKS | frozenset(".!…\u0964\u0965\u3002\uff01\uff0e")
+"""What ends a sentence: besides ".", "!" and a question mark (Arabic's "؟", the fullwidth "？"),
+Hindi's danda "।" and double danda "॥", the ideographic full stop "。" and the fullwidth "！" and
+"．" (typed with a Chinese or Japanese keyboard, whatever the language)."""
+PAUSE_MARKS = SENTENCE_ENDS | frozenset(",;:¿¡،؛\uff0c\uff1b\uff1a\u3001")
+"""What pauses a message (``human_languages.pauses``): a sentence's end, a comma, a colon, a
+semicolon, in their Arabic and fullwidth forms too ("،", "؛", "，", "；", "：", "、")."""
 
 # Needing one, in a question ("¿Necesito hablar con un agente para cancelar?", "¿necesito pedir
 # una demo?", "Мне нужно поговорить с человеком, чтобы отменить заказ?", "нужен человек, чтобы
@@ -103,9 +110,6 @@ def _asks_in(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
     return bool(clause) and bool(_ASKING_HI & {clause[0], clause[-1]})
 
 
-_SENTENCE_ENDS = frozenset(".!?…؟\uff1f")
-
-
 def asked_in_its_sentence(reduced: str, start: int, end: int, marks: dict[int, str]) -> bool:
     """Whether the request in words ``start`` to ``end`` of ``reduced`` (``marks``: the pauses)
     is asked: "kya" first or last in its clause, or a question mark ending its sentence (the
@@ -114,7 +118,7 @@ def asked_in_its_sentence(reduced: str, start: int, end: int, marks: dict[int, s
     if _asks_in(reduced, start, end, marks):
         return True
     ends = sorted(count for count in marks if count >= end)
-    stop = next((marks[count] for count in ends if _SENTENCE_ENDS & set(marks[count])), "")
+    stop = next((marks[count] for count in ends if SENTENCE_ENDS & set(marks[count])), "")
     return bool(QUESTION_MARKS & set(stop))
 
 

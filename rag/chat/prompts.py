@@ -345,7 +345,7 @@ def dont_know_answer(
     who = f"{bot_name.strip()} doesn't" if bot_name and bot_name.strip() else "I don't"
     text = f"Sorry, {who} know the answer to that based on the information available."
     if address_left:
-        text += " The team can see your question and follow up at the email address you left."
+        text += " The team can see your question and follow up using the contact details you left."
     elif offer_contact:
         text += " Would you like to leave your email address so the team can follow up with you?"
     return text

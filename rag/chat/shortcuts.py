@@ -13,8 +13,9 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.contact_details import contact_email, contact_phone, number_left
 from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
-from rag.chat.intents import COURTESY, NO_CONTACT_HINT, contact_email, persona_reply
+from rag.chat.intents import COURTESY, NO_CONTACT_HINT, persona_reply
 from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
@@ -149,15 +150,18 @@ def _persona(
 
 
 async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
-    """A visitor typed their email address: it becomes a lead (or a submission to the known
-    lead), linked to the conversation, as the widget's contact form does; the owner's own test
-    chats leave no lead, and neither does any chat when lead capture is "Never" (the visitor is
-    told their address was not passed on). Courtesy: no "I don't know" to someone answering the
-    bot's request."""
+    """A visitor typed their email address (or, without one, left their phone number): it
+    becomes a lead (or a submission to the known lead), linked to the conversation, as the
+    widget's contact form does; the owner's own test chats leave no lead, and neither does any
+    chat when lead capture is "Never" (the visitor is told their details were not passed on).
+    Courtesy: no "I don't know" to someone answering the bot's request."""
     if turn.intent != "contact":
         return None
     email = contact_email(turn.message)
-    if email is None:
+    # The phone number they left: without an address, the one number ("call me on +91 98765
+    # 43210", or a number alone where the bot asked); beside one, a number left as theirs.
+    phone = contact_phone(turn.message) if email is None else number_left(turn.message)
+    if email is None and phone is None:
         if given_name(turn.message) is None:
             return None
         # Their name where the bot asked for contact details: thanked, asked for the address
@@ -182,7 +186,7 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         lead_id = await leads.submit_from_visitor(
             session,
             workspace_id=turn.workspace.id,
-            values={"email": email, "name": name, "message": turn.message},
+            values={"email": email, "phone": phone, "name": name, "message": turn.message},
             conversation_id=turn.conversation_id,
             source="chat",
         )
@@ -194,11 +198,15 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         )
     # The owner's thanks for contact details left (the widget's form says the same), else the
     # default in the visitor's language.
+    # A number left is promised a call ("{email}" in the owner's text is the number then).
     thanks = turn.text("lead_thanks")
+    key: Reply = "contact" if email is not None else "contact_phone"
     if thanks:
-        reply = with_email(thanks, email)
+        reply = with_email(thanks, email or phone or "")
     else:
-        reply = translated("contact", _language(turn)) or persona_reply("contact", turn.bot_name)
+        reply = translated(key, _language(turn)) or persona_reply(
+            "contact", turn.bot_name, by_phone=email is None
+        )
     return Answer(reply, "fallback", lead_saved=True)
 
 

@@ -19,6 +19,7 @@ Reply = Literal[
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
     "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact", "name_given",
+    "contact_phone",
 ]  # fmt: skip
 
 _T: dict[Reply, dict[Language, str]] = {
@@ -74,31 +75,31 @@ _T: dict[Reply, dict[Language, str]] = {
         "メールアドレスを残していただければ、担当者よりご連絡します。",
     },
     # "I'm an automated assistant, but I've asked a person from the team to follow up: they
-    # will get back to you at the email address you left."
+    # will get back to you using the contact details you left." (an address or a number)
     "human_address_left": {
         "de": "Ich bin ein automatischer Assistent, aber ich habe eine Person aus dem Team "
-        "gebeten, sich zu melden: Sie bekommen eine Antwort an die E-Mail-Adresse, die Sie "
+        "gebeten, sich zu melden: Sie bekommen eine Antwort über die Kontaktdaten, die Sie "
         "hinterlassen haben.",
         "fr": "Je suis un assistant automatique, mais j'ai demandé à une personne de l'équipe de "
-        "vous recontacter : elle vous répondra à l'adresse e-mail que vous avez laissée.",
+        "vous recontacter : elle vous répondra grâce aux coordonnées que vous avez laissées.",
         "es": "Soy un asistente automático, pero he pedido a una persona del equipo que le "
-        "contacte: le responderá en el correo electrónico que dejó.",
+        "contacte: le responderá a través de los datos de contacto que dejó.",
         "pt": "Sou um assistente automático, mas pedi a uma pessoa da equipe que entre em "
-        "contato: ela responderá no e-mail que você deixou.",
+        "contato: ela responderá pelos dados de contato que você deixou.",
         "it": "Sono un assistente automatico, ma ho chiesto a una persona del team di "
-        "ricontattarla: le risponderà all'indirizzo email che ha lasciato.",
+        "ricontattarla: le risponderà ai recapiti che ha lasciato.",
         "hi": "मैं एक स्वचालित सहायक हूँ, लेकिन मैंने टीम के किसी व्यक्ति से आपसे संपर्क करने को "
-        "कहा है: वे आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेंगे।",
+        "कहा है: वे आपके छोड़े गए संपर्क विवरण पर आपसे संपर्क करेंगे।",
         "hi-Latn": "Main ek automated assistant hoon, lekin maine team ke kisi vyakti se aapse "
-        "sampark karne ko kaha hai: woh aapke chhode gaye email address par aapse sampark "
+        "sampark karne ko kaha hai: woh aapke chhode gaye contact details par aapse sampark "
         "karenge.",
         "ru": "Я автоматический ассистент, но я попросил сотрудника команды связаться с вами: "
-        "вам ответят на адрес электронной почты, который вы оставили.",
-        "ar": "أنا مساعد آلي، لكني طلبت من أحد أعضاء الفريق المتابعة: سيتواصل معك على البريد "
-        "الإلكتروني الذي تركته.",
-        "zh": "我是自动助手，但我已请团队中的工作人员跟进：他们会通过您留下的电子邮件地址回复您。",
+        "с вами свяжутся по контактам, которые вы оставили.",
+        "ar": "أنا مساعد آلي، لكني طلبت من أحد أعضاء الفريق المتابعة: سيتواصل معك عبر بيانات "
+        "الاتصال التي تركتها.",
+        "zh": "我是自动助手，但我已请团队中的工作人员跟进：他们会通过您留下的联系方式回复您。",
         "ja": "私は自動アシスタントですが、チームの担当者に対応を依頼しました。残していただいた"
-        "メールアドレスにご連絡します。",
+        "連絡先にご連絡します。",
     },
     # "I'm an automated assistant, so I can't connect you with a person in this chat. I've
     # noted your request for the team." (then the hint: lead capture "Never")
@@ -139,28 +140,28 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "如需联系团队，请使用本网站上的联系方式。",
         "ja": "チームへのお問い合わせは、このウェブサイトに記載の連絡先をご利用ください。",
     },
-    # "Thanks, but this chat doesn't collect contact details, so your address was not passed
-    # on." (then the hint)
+    # "Thanks, but this chat doesn't collect contact details, so your details were not passed
+    # on." (then the hint; an address or a phone number typed under lead capture "Never")
     "contact_declined": {
-        "de": "Danke, aber dieser Chat nimmt keine Kontaktdaten entgegen, Ihre Adresse wurde "
+        "de": "Danke, aber dieser Chat nimmt keine Kontaktdaten entgegen, Ihre Angaben wurden "
         "also nicht weitergegeben.",
-        "fr": "Merci, mais ce chat ne recueille pas de coordonnées : votre adresse n'a pas été "
-        "transmise.",
-        "es": "Gracias, pero este chat no recoge datos de contacto, así que su dirección no se "
-        "ha transmitido.",
-        "pt": "Obrigado, mas este chat não coleta dados de contato, então seu endereço não foi "
-        "repassado.",
-        "it": "Grazie, ma questa chat non raccoglie recapiti, quindi il suo indirizzo non è "
-        "stato inoltrato.",
-        "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका पता आगे नहीं भेजा गया।",
-        "hi-Latn": "Dhanyavaad, lekin yeh chat contact details nahi leta, isliye aapka address "
-        "aage nahi bheja gaya.",
-        "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваш адрес никому не "
-        "передан.",
-        "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير عنوانك.",
-        "zh": "谢谢，但此聊天不收集联系方式，因此您的地址未被转交。",
+        "fr": "Merci, mais ce chat ne recueille pas de coordonnées : les vôtres n'ont pas été "
+        "transmises.",
+        "es": "Gracias, pero este chat no recoge datos de contacto, así que sus datos no se "
+        "han transmitido.",
+        "pt": "Obrigado, mas este chat não coleta dados de contato, então seus dados não foram "
+        "repassados.",
+        "it": "Grazie, ma questa chat non raccoglie recapiti, quindi i suoi non sono stati "
+        "inoltrati.",
+        "hi": "धन्यवाद, लेकिन यह चैट संपर्क विवरण नहीं लेता, इसलिए आपका विवरण आगे नहीं भेजा गया।",
+        "hi-Latn": "Dhanyavaad, lekin yeh chat contact details nahi leta, isliye aapki details "
+        "aage nahi bheji gayi.",
+        "ru": "Спасибо, но этот чат не собирает контактные данные, поэтому ваши данные никому не "
+        "переданы.",
+        "ar": "شكرًا، لكن هذه المحادثة لا تجمع بيانات الاتصال، لذا لم يتم تمرير بياناتك.",
+        "zh": "谢谢，但此聊天不收集联系方式，因此您的联系方式未被转交。",
         "ja": "ありがとうございます。ただ、このチャットでは連絡先をお預かりしていないため、"
-        "アドレスは転送されていません。",
+        "ご連絡先は転送されていません。",
     },
     # "I'm not sure what you mean. Could you tell me in a few words what you need help with?"
     "unclear": {
@@ -246,6 +247,24 @@ _T: dict[Reply, dict[Language, str]] = {
         "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からメールで"
         "ご連絡します。",
     },
+    # "Thank you! I've passed your message on; someone from the team will call you." (a phone
+    # number left in the chat, and no address, taken as a lead)
+    "contact_phone": {
+        "de": "Vielen Dank! Ich habe Ihre Nachricht weitergegeben; jemand aus dem Team wird Sie "
+        "anrufen.",
+        "fr": "Merci ! J'ai transmis votre message ; une personne de l'équipe vous appellera.",
+        "es": "¡Gracias! He transmitido su mensaje; alguien del equipo le llamará.",
+        "pt": "Obrigado! Encaminhei sua mensagem; alguém da equipe vai ligar para você.",
+        "it": "Grazie! Ho inoltrato il suo messaggio; qualcuno del team la chiamerà.",
+        "hi": "धन्यवाद! मैंने आपका संदेश आगे भेज दिया है; टीम का कोई सदस्य आपको कॉल करेगा।",
+        "hi-Latn": "Dhanyavaad! Maine aapka sandesh aage bhej diya hai; team ka koi sadasya aapko "
+        "call karega.",
+        "ru": "Спасибо! Я передал ваше сообщение; сотрудник команды вам позвонит.",
+        "ar": "شكرًا لك! لقد نقلت رسالتك؛ سيتصل بك أحد أعضاء الفريق هاتفيًا.",
+        "zh": "谢谢！我已转达您的留言，团队成员会给您打电话。",
+        "ja": "ありがとうございます！メッセージをお伝えしました。チームの担当者からお電話で"
+        "ご連絡します。",
+    },
     # "Thank you! So that someone from the team can get back to you, please leave your email
     # address too." (a name typed where contact details were asked for: rag.chat.contact_names)
     "name_given": {
@@ -301,23 +320,24 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "您愿意留下电子邮件地址，以便团队跟进吗？",
         "ja": "チームからご連絡できるよう、メールアドレスを残していただけますか？",
     },
-    # "The team can see your question and follow up at the email address you left."
+    # "The team can see your question and follow up using the contact details you left."
     "dont_know_address_left": {
-        "de": "Das Team sieht Ihre Frage und meldet sich unter der E-Mail-Adresse, die Sie "
+        "de": "Das Team sieht Ihre Frage und meldet sich über die Kontaktdaten, die Sie "
         "hinterlassen haben.",
-        "fr": "L'équipe voit votre question et vous recontactera à l'adresse e-mail que vous "
-        "avez laissée.",
-        "es": "El equipo puede ver su pregunta y le responderá en el correo electrónico que dejó.",
-        "pt": "A equipe pode ver sua pergunta e vai responder no e-mail que você deixou.",
-        "it": "Il team può vedere la sua domanda e la ricontatterà all'indirizzo email che ha "
-        "lasciato.",
-        "hi": "टीम आपका प्रश्न देख सकती है और आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेगी।",
-        "hi-Latn": "Team aapka sawaal dekh sakti hai aur aapke chhode gaye email address par "
+        "fr": "L'équipe voit votre question et vous recontactera grâce aux coordonnées que vous "
+        "avez laissées.",
+        "es": "El equipo puede ver su pregunta y le responderá a través de los datos de contacto "
+        "que dejó.",
+        "pt": "A equipe pode ver sua pergunta e vai responder pelos dados de contato que você "
+        "deixou.",
+        "it": "Il team può vedere la sua domanda e la ricontatterà ai recapiti che ha lasciato.",
+        "hi": "टीम आपका प्रश्न देख सकती है और आपके छोड़े गए संपर्क विवरण पर आपसे संपर्क करेगी।",
+        "hi-Latn": "Team aapka sawaal dekh sakti hai aur aapke chhode gaye contact details par "
         "aapse sampark karegi.",
-        "ru": "Команда видит ваш вопрос и ответит на адрес электронной почты, который вы оставили.",
-        "ar": "يمكن للفريق رؤية سؤالك وسيتواصل معك على البريد الإلكتروني الذي تركته.",
-        "zh": "团队可以看到您的问题，并会通过您留下的电子邮件地址跟进。",
-        "ja": "チームがご質問を確認し、残していただいたメールアドレスにご連絡します。",
+        "ru": "Команда видит ваш вопрос и свяжется с вами по контактам, которые вы оставили.",
+        "ar": "يمكن للفريق رؤية سؤالك وسيتواصل معك عبر بيانات الاتصال التي تركتها.",
+        "zh": "团队可以看到您的问题，并会通过您留下的联系方式跟进。",
+        "ja": "チームがご質問を確認し、残していただいた連絡先にご連絡します。",
     },
     # "Sorry, I'm having trouble answering right now. Please try again in a moment."
     # (``prompts.fallback_answer``: the model failed)
@@ -403,23 +423,24 @@ _T: dict[Reply, dict[Language, str]] = {
         "zh": "请留下您的电子邮件地址，很快会有人回复您。",
         "ja": "メールアドレスを残していただければ、担当者より折り返しご連絡します。",
     },
-    # "They can see your request and follow up at the email address you left."
+    # "They can see your request and follow up using the contact details you left."
     "lead_address_left": {
-        "de": "Das Team sieht Ihre Anfrage und meldet sich unter der E-Mail-Adresse, die Sie "
+        "de": "Das Team sieht Ihre Anfrage und meldet sich über die Kontaktdaten, die Sie "
         "hinterlassen haben.",
-        "fr": "L'équipe voit votre demande et vous recontactera à l'adresse e-mail que vous "
-        "avez laissée.",
-        "es": "El equipo puede ver su solicitud y le responderá en el correo electrónico que dejó.",
-        "pt": "A equipe pode ver sua solicitação e vai responder no e-mail que você deixou.",
-        "it": "Il team può vedere la sua richiesta e la ricontatterà all'indirizzo email che ha "
-        "lasciato.",
-        "hi": "टीम आपका अनुरोध देख सकती है और आपके छोड़े गए ईमेल पते पर आपसे संपर्क करेगी।",
-        "hi-Latn": "Team aapka anurodh dekh sakti hai aur aapke chhode gaye email address par "
+        "fr": "L'équipe voit votre demande et vous recontactera grâce aux coordonnées que vous "
+        "avez laissées.",
+        "es": "El equipo puede ver su solicitud y le responderá a través de los datos de contacto "
+        "que dejó.",
+        "pt": "A equipe pode ver sua solicitação e vai responder pelos dados de contato que você "
+        "deixou.",
+        "it": "Il team può vedere la sua richiesta e la ricontatterà ai recapiti che ha lasciato.",
+        "hi": "टीम आपका अनुरोध देख सकती है और आपके छोड़े गए संपर्क विवरण पर आपसे संपर्क करेगी।",
+        "hi-Latn": "Team aapka anurodh dekh sakti hai aur aapke chhode gaye contact details par "
         "aapse sampark karegi.",
-        "ru": "Команда видит ваш запрос и ответит на адрес электронной почты, который вы оставили.",
-        "ar": "يمكن للفريق رؤية طلبك وسيتواصل معك على البريد الإلكتروني الذي تركته.",
-        "zh": "团队可以看到您的请求，并会通过您留下的电子邮件地址跟进。",
-        "ja": "チームがご依頼を確認し、残していただいたメールアドレスにご連絡します。",
+        "ru": "Команда видит ваш запрос и свяжется с вами по контактам, которые вы оставили.",
+        "ar": "يمكن للفريق رؤية طلبك وسيتواصل معك عبر بيانات الاتصال التي تركتها.",
+        "zh": "团队可以看到您的请求，并会通过您留下的联系方式跟进。",
+        "ja": "チームがご依頼を確認し、残していただいた連絡先にご連絡します。",
     },
     # "I can't arrange a demo, a quote or a purchase here." (lead capture "Never"; then the
     # owner's no_contact_hint, else its default)

@@ -46,7 +46,7 @@ async def test_dont_know_stops_asking_for_the_email_once_given(
     ).json()
     assert again["source"] == "fallback", again
     assert "leave your email" not in again["answer"], again
-    assert "address you left" in again["answer"], again
+    assert "contact details you left" in again["answer"], again
     assert again["lead_capture"] is False, again
     # Still a knowledge gap for the owner.
     unanswered = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
@@ -96,5 +96,5 @@ async def test_a_request_for_a_person_after_the_email_asks_for_it_no_more(
     ).json()
     assert (human["intent"], human["source"]) == ("human", "handoff"), human
     assert "leave your email" not in human["answer"], human
-    assert "address you left" in human["answer"], human
+    assert "contact details you left" in human["answer"], human
     assert human["lead_capture"] is False, human

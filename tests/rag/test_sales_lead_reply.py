@@ -53,7 +53,7 @@ async def test_after_an_address_was_left_the_lead_reply_asks_for_none(
         )
     ).json()
     assert body["answer"].startswith(OFFER), body
-    assert "the email address you left" in body["answer"], body
+    assert "the contact details you left" in body["answer"], body
     assert "Please leave" not in body["answer"], body
     assert body["lead_capture"] is False, body
 

@@ -21,6 +21,8 @@ from tests.rag.test_person_declined_languages import assert_not_handed_off
 LEAD = "lead"
 HUMAN = "human"
 QUESTION = "question"
+CONTACT = "contact"
+"""A lead by the phone number it leaves: saved, the visitor thanked (``shortcuts.contact``)."""
 
 PHRASINGS: list[tuple[str, str, str]] = [
     # Hindi, Devanagari
@@ -29,7 +31,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("hi", "क्या आप मुझे डेमो दिखा सकते हैं?", LEAD),
     ("hi", "मुझे 50 यूज़र्स के लिए कोटेशन चाहिए", LEAD),
     ("hi", "कृपया मुझे कॉल करें", LEAD),
-    ("hi", "मेरा नंबर 9876543210 है, मुझे कॉल कर दीजिए", LEAD),
+    ("hi", "मेरा नंबर 9876543210 है, मुझे कॉल कर दीजिए", CONTACT),
     ("hi", "क्या मुझे डेमो लेना ज़रूरी है?", QUESTION),
     ("hi", "क्या डेमो के लिए पैसे लगते हैं?", QUESTION),
     ("hi", "मुझे किसी इंसान से बात करनी है", HUMAN),
@@ -42,7 +44,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("hinglish", "50 users ke liye quotation chahiye", LEAD),
     ("hinglish", "please call me", LEAD),
     ("hinglish", "mujhe call karo", LEAD),
-    ("hinglish", "mera number 9876543210 hai, call kar dena", LEAD),
+    ("hinglish", "mera number 9876543210 hai, call kar dena", CONTACT),
     ("hinglish", "kya demo lena zaroori hai?", QUESTION),
     ("hinglish", "kya mujhe pehle demo book karna padega?", QUESTION),
     ("hinglish", "demo free hai kya", QUESTION),
@@ -53,7 +55,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("ru", "Можно посмотреть демонстрацию?", LEAD),
     ("ru", "Пришлите, пожалуйста, коммерческое предложение", LEAD),
     ("ru", "Перезвоните мне, пожалуйста", LEAD),
-    ("ru", "Позвоните мне по номеру +7 916 123-45-67", LEAD),
+    ("ru", "Позвоните мне по номеру +7 916 123-45-67", CONTACT),
     ("ru", "Нужно ли заказывать демо?", QUESTION),
     ("ru", "Демо бесплатное?", QUESTION),
     ("ru", "нужен человек, чтобы отменить?", QUESTION),
@@ -90,7 +92,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("de", "Ich möchte eine Demo buchen", LEAD),
     ("de", "Bitte schicken Sie mir ein Angebot", LEAD),
     ("de", "Rufen Sie mich bitte zurück", LEAD),
-    ("de", "Bitte um Rückruf unter 030 1234567", LEAD),
+    ("de", "Bitte um Rückruf unter 030 1234567", CONTACT),
     ("de", "Muss ich eine Demo buchen?", QUESTION),
     ("de", "Brauche ich ein Angebot für den Business-Tarif?", QUESTION),
     ("de", "Ist die Demo kostenlos?", QUESTION),
@@ -120,7 +122,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("zh", "我想预约演示", LEAD),
     ("zh", "可以给我演示一下吗？", LEAD),
     ("zh", "请给我报价", LEAD),
-    ("zh", "麻烦给我打个电话，我的电话是13812345678", LEAD),
+    ("zh", "麻烦给我打个电话，我的电话是13812345678", CONTACT),
     ("zh", "需要先预约演示吗？", QUESTION),
     ("zh", "演示是免费的吗？", QUESTION),
     ("zh", "我要转人工", HUMAN),
@@ -152,18 +154,18 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("ja", "デモの予約をキャンセルしたいです", QUESTION),
     ("hinglish", "mujhe demo nahi chahiye, bas features batao", QUESTION),
     ("hinglish", "kya mujhe demo chahiye?", QUESTION),
-    # A number left is a lead; an order's number is none
-    ("hinglish", "mera number 9876543210 hai", LEAD),
-    ("hi", "मेरा मोबाइल नंबर 98765 43210 है", LEAD),
-    ("en", "my number is 555 123 4567", LEAD),
-    ("es", "mi número es 55 1234 5678", LEAD),
-    ("pt", "meu whatsapp é (11) 91234-5678", LEAD),
-    ("de", "Meine Nummer ist 0171 2345678", LEAD),
-    ("fr", "mon numéro c'est le 06 12 34 56 78", LEAD),
-    ("ru", "мой номер +7 916 123-45-67", LEAD),
-    ("ar", "رقمي 0501234567", LEAD),
-    ("zh", "我的手机号是13812345678", LEAD),
-    ("ja", "電話番号は090-1234-5678です", LEAD),
+    # A number left is a lead, saved with the number (``contact``); an order's number is none
+    ("hinglish", "mera number 9876543210 hai", CONTACT),
+    ("hi", "मेरा मोबाइल नंबर 98765 43210 है", CONTACT),
+    ("en", "my number is 555 123 4567", CONTACT),
+    ("es", "mi número es 55 1234 5678", CONTACT),
+    ("pt", "meu whatsapp é (11) 91234-5678", CONTACT),
+    ("de", "Meine Nummer ist 0171 2345678", CONTACT),
+    ("fr", "mon numéro c'est le 06 12 34 56 78", CONTACT),
+    ("ru", "мой номер +7 916 123-45-67", CONTACT),
+    ("ar", "رقمي 0501234567", CONTACT),
+    ("zh", "我的手机号是13812345678", CONTACT),
+    ("ja", "電話番号は090-1234-5678です", CONTACT),
     ("en", "my order number is 12345678, where is it?", QUESTION),
     ("hinglish", "mera order number 12345678 hai, kab aayega?", QUESTION),
     ("en", "my number is 5", QUESTION),

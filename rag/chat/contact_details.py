@@ -1,0 +1,171 @@
+"""Contact details a visitor types in a message: an email address (``contact_email``,
+``leaves_an_address``) or a phone number (``contact_phone``, ``leaves_a_phone``, and one left
+beside an address, ``number_left``), and a message giving them right after the bot asked
+(``gives_asked_address``): what ``rag.chat.intents`` calls ``contact`` and
+``rag.chat.shortcuts.contact`` makes a lead. Split from ``intents.py`` when it passed 500
+lines."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
+from rag.chat.courtesy import words as _words
+from rag.chat.lead_languages import sales_asked
+from rag.chat.lead_phrases import SALES, first_asked
+from workspaces.schemas import LeadIn
+
+# An address typed in a message: something@domain.tld, not inside a longer token.
+_EMAIL_IN_TEXT = re.compile(
+    r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w@-])"
+)
+
+
+def _addresses(text: str) -> set[str]:
+    return {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
+
+
+def emails_in(text: str) -> set[str]:
+    """Every email address typed in a text, lowercased (a visitor's erasure by email finds the
+    messages that gave it)."""
+    return {address.lower() for address in _addresses(text)}
+
+
+def contact_email(text: str) -> str | None:
+    """The one email address a message gives, valid as a lead's; None for none, or for two or
+    more (a message quoting addresses is not someone leaving theirs)."""
+    found = _addresses(text)
+    if len(found) != 1:
+        return None
+    (email,) = found
+    try:
+        return LeadIn(email=email).email
+    except ValueError:
+        return None
+
+
+_LEAVING_WORDS = frozenset(
+    {"my", "me", "email", "e", "mail", "address", "is", "at", "on", "reach", "contact"}
+    | {"write", "get", "back", "to", "you", "can", "please", "thanks", "thank", "here", "it"}
+    | {"s", "i", "m", "am", "and", "or", "the", "a", "in", "touch"}
+)
+
+
+# First words of a question about something ("how do I change my email from ...", "can I
+# share it with ..."): with any word beyond the leaving words, not someone leaving an address.
+_ASKING_STARTERS = QUESTION_STARTERS - {"i", "my", "any", "need", "help"}
+# Words telling of mail already sent or received ("I emailed support@... yesterday"): the
+# address is where it went, not the visitor's own.
+_REPORTING_WORDS = frozenset(
+    {"emailed", "mailed", "wrote", "written", "sent", "contacted", "messaged", "replied"}
+    | {"received", "forwarded", "bounced", "tried", "cced", "got", "answered", "responded"}
+)
+MAX_OWN_WORDS = 6
+"""Words besides the leaving words a message giving an address may hold."""
+
+
+def leaves_an_address(text: str, *, asked: bool = False) -> bool:
+    """A message that is someone leaving their email address: one valid address, and besides
+    it at most a few words of their own ("my email is jane@example.com, please get back to me",
+    "contact me at bob@example.com about the Business plan"). A question that mentions an
+    address ("I emailed support@... last week, how long do refunds take?", "can I share it
+    with bob@...?") is a question (a tester's finding: it was swallowed, and the address made a
+    lead); so is one shaped as a question without its "?" ("how do I change my account email
+    from jane@...") and one telling of mail sent or received ("I emailed support@... yesterday
+    and got no reply", a reviewer's finding: the site's own address became a lead).
+
+    ``asked``: the bot's last answer asked for an address: whatever few words come with one
+    give it ("I emailed you before, it's jane@..." is the visitor answering)."""
+    email = contact_email(text)
+    if email is None:
+        return False
+    rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
+    own = [w for w in rest if w not in _LEAVING_WORDS]
+    if len(own) > MAX_OWN_WORDS:
+        return False
+    if asked:
+        return True
+    if own and rest[0] in _ASKING_STARTERS:
+        return False
+    return not any(w in _REPORTING_WORDS for w in rest)
+
+
+def gives_asked_address(text: str) -> bool:
+    """Right after the bot asked for an address: a message giving one (not asking about it), or
+    giving a phone number instead (``leaves_a_phone``)."""
+    if has_question_mark(text):
+        return False
+    return leaves_an_address(text, asked=True) or leaves_a_phone(text, asked=True)
+
+
+# A phone number typed in a message: 7 to 15 digits (any script's, ``contact_phone`` writes them
+# as ASCII) in groups of digits, spaces, dots, hyphens and brackets, an optional "+" first; not
+# inside a longer Latin token (an address, a code: "AB12345678"), but right after Chinese or
+# Japanese, which write no spaces ("我的手机号是13812345678", "電話番号は090-1234-5678です").
+_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z\d_+@.-])\+?\(?\d[\d ().\-\u00a0]{5,38}\d(?![A-Za-z\d_@])")
+_PHONE_DIGITS = (7, 15)
+# Besides the leaving words, the words of someone leaving a number ("call me on ...", "my
+# mobile no is ..."), and words that make a number something else's ("my order number is
+# 98765432", "ticket 1234567", "OTP 445566 7"): no lead.
+_PHONE_WORDS = frozenset(
+    {"call", "ring", "number", "no", "num", "phone", "mobile", "cell", "whatsapp", "tel"}
+    | {"telephone", "text", "sms", "back", "anytime", "asap", "today", "tomorrow", "now"}
+)
+_NOT_PHONE_WORDS = frozenset(
+    {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
+    | {"reference", "booking", "receipt", "transaction", "serial", "card", "policy", "awb"}
+)
+
+
+def contact_phone(text: str) -> str | None:
+    """The one phone number a message gives, as typed (its digits in ASCII, its spaces one
+    each); None for none, or for two or more (a message quoting numbers is not someone leaving
+    theirs)."""
+    found = []
+    for match in _PHONE_IN_TEXT.finditer(text):
+        number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
+        number = " ".join(number.replace("\u00a0", " ").split())
+        digits = sum(ch.isdigit() for ch in number)
+        if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] and len(number) <= 40:
+            found.append(number)
+    return found[0] if len(found) == 1 else None
+
+
+def number_left(text: str) -> str | None:
+    """The phone number a message leaves beside an address ("my email is jane@example.com, my
+    number is +91 98765 43210"): its one number, when a call or a number is asked for or left
+    in it (an order's number beside an address is none)."""
+    number = contact_phone(text)
+    if number is None:
+        return None
+    words = _words(text)
+    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+        return None
+    return number if first_asked(SALES, words) or sales_asked(text, words) else None
+
+
+def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
+    """A message that is someone leaving their phone number and no address: one number, asked
+    to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",
+    "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
+    words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
+    last answer asked for contact details: a number with those few words gives it."""
+    if contact_phone(text) is None or contact_email(text) is not None:
+        return False
+    words = _words(text)
+    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+        return False
+    found = first_asked(SALES, words) or sales_asked(text, words)
+    if found is None and not asked:
+        return False
+    # The words of the call asked for or the number left are theirs in any language ("mera
+    # number ... hai", "Позвоните мне по номеру ..."); the number's digits are no words.
+    rest = f"{words[: found.start()]} {words[found.end() :]}" if found else words
+    own = [
+        w
+        for w in rest.split()
+        if w not in _LEAVING_WORDS and w not in _PHONE_WORDS and not w.isdigit()
+    ]
+    return len(own) <= MAX_OWN_WORDS

@@ -1,0 +1,221 @@
+"""A visitor who leaves only a phone number in the chat ("call me on +91 98765 43210", "mera
+number 98765 43210 hai", "mi número es 612 345 678") becomes a lead with that number, linked to
+the conversation, as one typing their address does: thanked in their language with a call
+promised, the widget told the lead is saved, the owner mailed. Before, the message was a sales
+lead (or, "call me on/at <number>", a question): the bot asked for an email address, and the
+number reached no one."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from rag.chat.contact_details import contact_phone
+from rag.chat.intents import detect_intent
+from tests.conftest import Owner, signup
+from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import leads_of, never
+from tests.workspaces.test_notifications import World, w
+
+__all__ = ["w"]  # the fixture, used below
+
+
+def _number() -> str:
+    """An Indian mobile number of this test alone, as a visitor writes it."""
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+@pytest.mark.parametrize(
+    ("message", "thanks"),
+    [
+        ("call me on {n}", "someone from the team will call you"),
+        ("Please call me at {n}", "someone from the team will call you"),
+        ("my number is {n}, thanks", "someone from the team will call you"),
+        ("mera number {n} hai", "team ka koi sadasya aapko call karega"),
+        ("मेरा नंबर {n} है", "टीम का कोई सदस्य आपको कॉल करेगा"),
+        ("mi número es {n}", "alguien del equipo le llamará"),
+    ],
+)
+async def test_a_phone_number_left_in_the_chat_is_a_lead(
+    client: httpx.AsyncClient, owner: Owner, message: str, thanks: str
+) -> None:
+    number = _number()
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (await chat(client, owner, message.format(n=number), session_id=session)).json()
+    assert (body["intent"], body["lead_saved"], body["lead_capture"]) == (
+        "contact",
+        True,
+        False,
+    ), body
+    assert thanks in body["answer"], body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
+    assert (lead["email"], lead["source"]) == (None, "chat"), lead
+    assert lead["conversation_id"] == body["conversation_id"], lead
+    submissions = await client.get(
+        owner.url(f"/leads/{lead['id']}/submissions"), headers=owner.headers
+    )
+    [sent] = submissions.json()["items"]
+    assert (sent["email"], sent["phone"]) == (None, number), sent
+
+
+async def test_the_same_number_from_two_conversations_is_one_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    number = _number()
+    for message in (f"call me on {number}", f"my number is {number.replace(' ', '-')}"):
+        body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
+        assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    digits = number.replace(" ", "")
+    same = [
+        lead
+        for lead in await leads_of(client, owner)
+        if (lead["phone"] or "").replace(" ", "").replace("-", "") == digits
+    ]
+    assert len(same) == 1, same
+    assert same[0]["phone"] == number  # as first written
+
+
+async def test_a_number_typed_after_the_bot_asked_for_contact_details_is_taken(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    first = (await chat(client, owner, "Do you repair vintage zithers?", session_id=session)).json()
+    assert first["lead_capture"] is True, first
+    number = _number()
+    given = (
+        await chat(
+            client,
+            owner,
+            number,
+            session_id=session,
+            conversation_id=first["conversation_id"],
+        )
+    ).json()
+    assert (given["intent"], given["lead_saved"]) == ("contact", True), given
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+
+
+async def test_a_number_among_a_question_or_an_order_number_makes_no_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for message in (
+        "my number is 98765 43210, do you deliver to Pune?",
+        "my order number is 98765432",
+        "why did someone call me at 3am from 98765 43210?",
+    ):
+        body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
+        assert body["lead_saved"] is False, body
+    assert await leads_of(client, owner) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("call me on +91 98765 43210", "+91 98765 43210"),
+        ("my number is (555) 123-4567.", "(555) 123-4567"),
+        ("मेरा नंबर ९८७६५ ४३२१० है", "98765 43210"),  # Devanagari digits, as ASCII
+        ("call 98765 43210 or 98765 43211", None),  # two numbers: not someone leaving theirs
+        ("my number is 12345", None),  # too short to call
+        ("my email is jane@example.com", None),
+    ],
+)
+def test_the_number_taken_from_a_message(text: str, number: str | None) -> None:
+    assert contact_phone(text) == number
+
+
+def test_call_me_at_a_number_is_a_lead() -> None:
+    """ "call me at 555 ..." was a question: the pattern's "at (?=\\d)" could never be
+    followed by the phrase's end."""
+    assert detect_intent("call me at 9876543210").intent == "contact"
+    assert detect_intent("call me at 3pm tomorrow about the demo").intent != "contact"
+
+
+async def test_the_new_lead_mail_names_the_number(w: World) -> None:
+    owner = await signup(w.client, "Acme")
+    number = _number()
+    response = await w.client.post(
+        "/api/v1/chat",
+        json={"message": f"call me on {number}", "session_id": f"v-{uuid.uuid4().hex[:12]}"},
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert response.json()["lead_saved"] is True, response.text
+    [mail] = await w.notices(owner.email)
+    assert mail.message["Subject"] == f"[Acme] New lead: {number}"
+    body = mail.text
+    assert f"Phone: {number}" in body
+    assert "Email:" not in body
+    assert "None" not in body
+
+
+async def test_after_a_number_the_bot_asks_no_more_and_promises_no_email(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The conversation has its lead: a later "I don't know", request for a person or sales
+    lead asks for no address, and says the team follows up with what was left (it said "at
+    the email address you left" to a visitor who left none)."""
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    given = (await chat(client, owner, f"call me on {_number()}", session_id=session)).json()
+    assert given["lead_saved"] is True, given
+    for message, intent in (
+        ("Do you repair vintage zithers?", "question"),
+        ("I want to talk to a human", "human"),
+        ("I want to book a demo", "lead"),
+        ("Können Sie mir sagen, ob es Geschenkkarten gibt?", "question"),
+    ):
+        body = (
+            await chat(
+                client,
+                owner,
+                message,
+                session_id=session,
+                conversation_id=given["conversation_id"],
+            )
+        ).json()
+        assert (body["intent"], body["lead_capture"]) == (intent, False), body
+        answer = body["answer"]
+        assert "email" not in answer.lower(), body
+        assert "E-Mail" not in answer, body
+        assert "contact details you left" in answer or "Kontaktdaten" in answer, body
+
+
+@pytest.mark.parametrize(
+    ("message", "declined"),
+    [
+        ("call me on {n}", "your details were not passed on"),
+        ("mi número es {n}", "sus datos no se han transmitido"),
+    ],
+)
+async def test_under_lead_capture_never_a_number_is_not_taken_nor_called_an_address(
+    client: httpx.AsyncClient, owner: Owner, message: str, declined: str
+) -> None:
+    await never(client, owner)
+    body = (
+        await chat(
+            client, owner, message.format(n=_number()), session_id=f"v-{uuid.uuid4().hex[:12]}"
+        )
+    ).json()
+    assert (body["intent"], body["lead_saved"], body["lead_capture"]) == ("contact", False, False)
+    assert declined in body["answer"], body
+    assert await leads_of(client, owner) == []
+
+
+async def test_a_number_left_beside_an_address_goes_on_the_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The address makes the lead, and the number left with it is its phone (it was dropped);
+    an order's number beside an address is no phone."""
+    number = _number()
+    email = f"ravi.{uuid.uuid4().hex[:8]}@example.com"
+    for message in (
+        f"my email is {email}, my number is {number}",
+        f"jane.{uuid.uuid4().hex[:8]}@example.com order 12345678",
+    ):
+        body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()
+        assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+        assert "email you" in body["answer"], body
+    phones = {lead["email"]: lead["phone"] for lead in await leads_of(client, owner)}
+    assert phones[email] == number
+    assert [phone for address, phone in phones.items() if address != email] == [None]
