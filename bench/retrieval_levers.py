@@ -278,6 +278,7 @@ def run_variant(
             label += f", feedback {weight:g}x{m}" if weight and m else ""
             label += ", int8 queries" if precision == "int8" else ""
             label += "" if cache.model == LOCAL_MODEL_NAME else f" [{cache.model}]"
+            label += f" {ask!r}/{passage!r}" if ask or passage else ""
             rows.append(
                 {
                     "variant": label,
@@ -302,6 +303,7 @@ def run_variant(
                         **{k: v for k, v in asdict(variant).items() if k != "name"},
                         "queries": precision,
                         "model": cache.model,
+                        "prefixes": [ask, passage],
                     },
                 }
             )
