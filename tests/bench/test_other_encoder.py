@@ -99,7 +99,7 @@ def test_small_pages_keeps_the_questions_whose_pages_are_all_small() -> None:
 def test_prefixes_go_before_questions_and_passages_and_into_the_cache_keys(
     tmp_path: Path,
 ) -> None:
-    cache = retrieval_levers.open_cache(tmp_path, None, tmp_path / "e5-small.onnx")
+    cache = retrieval_levers.open_cache(tmp_path, tmp_path / "e5-small.onnx")
     assert cache.model == "onnx:e5-small.onnx"
     seen: list[str] = []
     retrieval_levers.run_variant(
