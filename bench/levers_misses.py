@@ -34,6 +34,7 @@ def misses(
     ranking: Ranking | None = None,
     feedback: tuple[float, int] = (0.0, 0),
     encode: Encode = local_encode,
+    prefixes: tuple[str, str] = ("", ""),
 ) -> list[dict[str, Any]]:
     """Every question not found at rank 1: what ranked first, and its best chunk's size, with
     the pages ordered by ``ranking`` over the candidates of the query moved by ``feedback``
@@ -43,11 +44,14 @@ def misses(
         questions = [q for q in questions if in_sample(q.id)]
     only = None if subset is None else pages_subset(name, questions, subset)
     corpus = build_corpus(name, variant, cache_dir=cache.path.parent, only=only)
-    vectors = cache.embed(corpus.texts, encode)
-    asked = cache.embed(query_texts(variant, questions), encode)
+    ask, passage = prefixes
+    vectors = cache.embed([passage + t for t in corpus.texts], encode)
+    asked = cache.embed([ask + q for q in query_texts(variant, questions)], encode)
     query_vectors = feedback_queries(asked, vectors, *feedback)
     ranking = ranking or Ranking()
-    signals = ranking_signals(ranking, corpus, cache, vectors, asked, query_vectors, encode)
+    signals = ranking_signals(
+        ranking, corpus, cache, vectors, asked, query_vectors, encode, passage
+    )
     per_question: Sequence[PageSignals | None] = signals or [None] * len(questions)
     out = []
     scores = query_vectors @ vectors.T

@@ -46,6 +46,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.levers_corpus import (
     CORPORA,
     DEFAULT_VARIANT,
+    ONNX_WINDOW,
     VARIANTS,
     Corpus,
     Variant,
@@ -53,6 +54,7 @@ from bench.levers_corpus import (
     corpus_stats,
     int8_query_encode,
     local_encode,
+    onnx_encoder,
     pages_subset,
     small_pages,
     st_encoder,
@@ -99,10 +101,11 @@ def page_signals(
     cache: EmbeddingCache,
     query_vectors: np.ndarray,
     encode: Encode = local_encode,
+    passage: str = "",
 ) -> list[PageSignals]:
     """Per question: the cosine of the query to every page's title, and the chunk counts."""
     pages = list(corpus.titles)
-    title_vectors = cache.embed([corpus.titles[p] for p in pages], encode)
+    title_vectors = cache.embed([passage + corpus.titles[p] for p in pages], encode)
     counts: dict[str, int] = {}
     for source in corpus.sources:
         counts[source] = counts.get(source, 0) + 1
@@ -144,12 +147,13 @@ def ranking_signals(
     asked: np.ndarray,
     searched: np.ndarray,
     encode: Encode = local_encode,
+    passage: str = "",
 ) -> list[PageSignals] | None:
     """The per-question signals ``ranking`` reads: title cosines and chunk counts from the
     question as asked, centroid or first-chunk cosines from the searched (feedback-moved)
     vector; None for the rankings that read none."""
     if ranking.kind in ("title", "len"):
-        return page_signals(corpus, cache, asked, encode)
+        return page_signals(corpus, cache, asked, encode, passage)
     if ranking.kind in ("cent", "lead"):
         return centroid_signals(corpus, chunk_vectors, searched, ranking.kind == "lead")
     return None
@@ -233,12 +237,16 @@ def run_variant(
     encode: Encode = local_encode,
     window: int = chunking.EMBED_WINDOW,
     small: int | None = None,
+    prefixes: tuple[str, str] = ("", ""),
 ) -> list[dict[str, Any]]:
     """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
     everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does.
     ``encode``: the model for chunks, titles and questions (``--model``; the cache must be keyed
     by the same model), ``window`` its window in word pieces (the "> window" column). ``small``:
-    only the questions whose expected pages have at most that many chunks, over those pages."""
+    only the questions whose expected pages have at most that many chunks, over those pages.
+    ``prefixes``: what is put before each question and each passage (chunk, title) for an
+    asymmetric model (E5's "query: ", "passage: "); the cache keys the prefixed text."""
+    ask, passage = prefixes
     rows = []
     asking = cache.int8_questions() if precision == "int8" else cache
     for name in sets:
@@ -253,16 +261,16 @@ def run_variant(
         if small is not None:
             corpus, questions = small_pages(corpus, questions, small)
         built = time.perf_counter() - started
-        vectors = cache.embed(corpus.texts, encode)
+        vectors = cache.embed([passage + t for t in corpus.texts], encode)
         asks = int8_query_encode if precision == "int8" else encode
-        query_vectors = asking.embed(query_texts(variant, questions), asks)
+        query_vectors = asking.embed([ask + q for q in query_texts(variant, questions)], asks)
         counts = np.asarray(corpus.token_counts)
         runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
         for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
                 queries = feedback_queries(query_vectors, vectors, weight, m)
                 signals = ranking_signals(
-                    ranking, corpus, cache, vectors, query_vectors, queries, encode
+                    ranking, corpus, cache, vectors, query_vectors, queries, encode, passage
                 )
                 halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
             found = halves[half]
@@ -270,6 +278,7 @@ def run_variant(
             label += f", feedback {weight:g}x{m}" if weight and m else ""
             label += ", int8 queries" if precision == "int8" else ""
             label += "" if cache.model == LOCAL_MODEL_NAME else f" [{cache.model}]"
+            label += f" {ask!r}/{passage!r}" if ask or passage else ""
             rows.append(
                 {
                     "variant": label,
@@ -294,6 +303,7 @@ def run_variant(
                         **{k: v for k, v in asdict(variant).items() if k != "name"},
                         "queries": precision,
                         "model": cache.model,
+                        "prefixes": [ask, passage],
                     },
                 }
             )
@@ -319,9 +329,13 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
 
 
 def open_cache(directory: Path, model: Path | None) -> EmbeddingCache:
-    """The embedding cache, keyed by the product's model or by ``st:<model directory name>``."""
+    """The embedding cache, keyed by the product's model, by ``st:<model directory name>`` or
+    by ``onnx:<graph file name>``."""
     path = directory / "embeddings.sqlite"
-    return EmbeddingCache(path) if model is None else EmbeddingCache(path, f"st:{model.name}")
+    if model is None:
+        return EmbeddingCache(path)
+    kind = "onnx" if model.suffix == ".onnx" else "st"
+    return EmbeddingCache(path, f"{kind}:{model.name}")
 
 
 def parse_feedback(text: str) -> tuple[float, int]:
@@ -381,9 +395,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--model",
         type=Path,
-        metavar="DIR",
-        help="a local sentence-transformers model directory instead of the product's MiniLM, for"
-        " chunks and questions alike (cached apart, keyed 'st:<directory name>')",
+        metavar="PATH",
+        help="instead of the product's MiniLM, for chunks and questions alike: a local"
+        " sentence-transformers model directory (cached apart, keyed 'st:<directory name>') or a"
+        " BERT-style .onnx graph (mean pooling, window 512; keyed 'onnx:<file name>')",
+    )
+    parser.add_argument("--query-prefix", default="", help="before each question (E5: 'query: ')")
+    parser.add_argument(
+        "--passage-prefix", default="", help="before each chunk and title (E5: 'passage: ')"
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads for --model (default 1)"
@@ -394,8 +413,11 @@ def main(argv: list[str] | None = None) -> None:
     results = args.dir / "results.jsonl"
     encode: Encode = local_encode
     window = chunking.EMBED_WINDOW
-    if args.model is not None:
+    if args.model is not None and args.model.suffix == ".onnx":
+        encode, window = onnx_encoder(args.model, args.threads), ONNX_WINDOW
+    elif args.model is not None:
         encode, window = st_encoder(args.model, args.threads), st_window(args.model)
+    prefixes = (args.query_prefix, args.passage_prefix)
     if args.list:
         for v in VARIANTS.values():
             print(f"{v.name}: {v.note}")
@@ -414,6 +436,7 @@ def main(argv: list[str] | None = None) -> None:
                 ranking=Ranking.parse(args.rank[0]) if args.rank else None,
                 feedback=parse_feedback(args.feedback[0]) if args.feedback else (0.0, 0),
                 encode=encode,
+                prefixes=prefixes,
             ):
                 print(json.dumps(row, ensure_ascii=False))
         return
@@ -430,7 +453,8 @@ def main(argv: list[str] | None = None) -> None:
                 only = pages_subset(name, questions, args.subset)
             for variant in args.variant or [DEFAULT_VARIANT]:
                 corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir, only=only)
-                mine = [t for t in corpus.texts if int(cache.key(t)[:8], 16) % count == index]
+                texts = [args.passage_prefix + t for t in corpus.texts]
+                mine = [t for t in texts if int(cache.key(t)[:8], 16) % count == index]
                 cache.embed(mine, encode, longest_first=reverse)
         return
     if args.stats:
@@ -466,6 +490,7 @@ def main(argv: list[str] | None = None) -> None:
             encode=encode,
             window=window,
             small=args.small_pages,
+            prefixes=prefixes,
         )
         with results.open("a") as f:
             for row in rows:

