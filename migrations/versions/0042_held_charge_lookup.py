@@ -1,0 +1,50 @@
+"""``billing_events``: a recurring charge held for a refund is found by its payment id.
+
+Revision ID: 0042
+Revises: 0041
+Create Date: 2026-12-05
+
+A recurring charge Razorpay took after the owner's cancel is recorded ``charged_after_cancel``
+on its webhook's row, with its workspace and payment id; it has no order of ours. Razorpay's
+``refund.processed`` for it names only the payment (its payment entity carries Razorpay's
+invoice order, not the subscription), and the policy admitted a row only by its event id or in
+its workspace: the refund could not be told from a stranger's and was recorded with no
+workspace (``unknown_order``), so the owner's plan page could not say the charge was refunded.
+
+The policy now also admits, under ``app.lookup`` = a payment id (the value the webhook already
+sets to find a payment of ours, as ``billing_payments``' policy admits its row), the rows naming
+that payment and a workspace, for reading only: the WITH CHECK expression is unchanged.
+
+The policy only: no row is rewritten (a moment's ACCESS EXCLUSIVE lock on ``billing_events``).
+Downgrade restores the earlier policy.
+"""
+
+from collections.abc import Sequence
+
+from migrations import rls
+
+revision: str = "0042"
+down_revision: str | None = "0041"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_CHECK = (
+    "(workspace_id IS NULL OR workspace_id = tb_current_workspace())"
+    " AND (event_id = tb_setting('app.lookup') OR workspace_id = tb_current_workspace())"
+)
+_BEFORE = "workspace_id = tb_current_workspace() OR event_id = tb_setting('app.lookup')"
+
+
+def upgrade() -> None:
+    rls.enable(
+        "billing_events",
+        using=(
+            f"{_BEFORE} OR (workspace_id IS NOT NULL"
+            " AND razorpay_payment_id = tb_setting('app.lookup'))"
+        ),
+        check=_CHECK,
+    )
+
+
+def downgrade() -> None:
+    rls.enable("billing_events", using=_BEFORE, check=_CHECK)
