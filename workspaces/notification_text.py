@@ -91,9 +91,9 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
     ]
     if data.get("keepable"):
         lines.append(
-            'If you meant to keep the subscription, choose "Keep the Razorpay subscription" on'
-            " the plan page before it is cancelled: the charge then pays for its cycle and is not"
-            " refunded."
+            "If you meant to keep the subscription and the plan page still offers"
+            ' "Keep the Razorpay subscription" (until the cancel reaches Razorpay), choosing it'
+            " makes this charge pay for its cycle instead of being refunded."
         )
     return f"Payment held for a refund: {_money(data)}", lines
 

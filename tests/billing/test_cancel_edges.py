@@ -357,8 +357,9 @@ async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
 ) -> None:
     """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
     ``refund.processed`` for it is recorded (``held_charge_refunded``: no order of ours) with
-    its payment id and the workspace that held it. The query docs/billing.md gave (every ``charged_after_cancel`` row) went on
-    listing the refunded charge at every look; the one it gives now lists it until then."""
+    its payment id and the workspace that held it. The query docs/billing.md gave (every
+    ``charged_after_cancel`` row) went on listing the refunded charge at every look; the one it
+    gives now lists it until then."""
     documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
     assert " ".join(TO_REFUND.split()) in documented
     start = int(time.time()) - 10 * DAY
