@@ -83,9 +83,9 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
     ``charged_after_cancel``): when, that the plan did not renew, that it goes back."""
     when = _when(data.get("charged_at"))
     lines = [
-        f"Razorpay charged {_money(data)} to your card"
+        f"Razorpay charged {_money(data)}"
         + (f" on {when}" if when else "")
-        + " through the Razorpay subscription you had cancelled.",
+        + " through your Razorpay subscription, after you cancelled.",
         "Your plan did not renew: the charge bought nothing.",
         "The payment is held for a refund to the way you paid; you need not do anything.",
     ]
