@@ -15,11 +15,17 @@ The policy now also admits, under ``app.lookup`` = a payment id (the value the w
 sets to find a payment of ours, as ``billing_payments``' policy admits its row), the rows naming
 that payment and a workspace, for reading only: the WITH CHECK expression is unchanged.
 
-The policy only: no row is rewritten (a moment's ACCESS EXCLUSIVE lock on ``billing_events``).
-Downgrade restores the earlier policy.
+The ``refund.processed`` rows the previous release recorded for such a charge (``ignored`` /
+``unknown_order``, no workspace) are given the workspace that held it and the reason the webhook
+now records (``held_charge_refunded``), so the plan page reads "refunded" for a charge refunded
+before the upgrade, not "held for a refund". Few rows (the hold is a day old): one statement,
+with the forced policy lifted for this transaction only (it binds the owner role too, which
+sees no row with no workspace set). Downgrade restores the earlier policy and leaves the rows.
 """
 
 from collections.abc import Sequence
+
+from alembic import op
 
 from migrations import rls
 
@@ -35,7 +41,24 @@ _CHECK = (
 _BEFORE = "workspace_id = tb_current_workspace() OR event_id = tb_setting('app.lookup')"
 
 
+# A refund of a charge some workspace held, recorded with none (reasons: billing/held_charges.py).
+_ATTRIBUTE = """
+UPDATE billing_events r
+   SET workspace_id = h.workspace_id, reason = 'held_charge_refunded',
+       detail = 'a recurring charge held for a refund, refunded'
+  FROM (SELECT DISTINCT ON (razorpay_payment_id) razorpay_payment_id, workspace_id
+          FROM billing_events
+         WHERE reason IN ('charged_after_cancel', 'charge_kept') AND workspace_id IS NOT NULL
+         ORDER BY razorpay_payment_id, received_at) h
+ WHERE r.event_type = 'refund.processed' AND r.workspace_id IS NULL
+   AND r.reason = 'unknown_order' AND r.razorpay_payment_id = h.razorpay_payment_id
+"""
+
+
 def upgrade() -> None:
+    op.execute("ALTER TABLE billing_events NO FORCE ROW LEVEL SECURITY")
+    op.execute(_ATTRIBUTE)
+    op.execute("ALTER TABLE billing_events FORCE ROW LEVEL SECURITY")
     rls.enable(
         "billing_events",
         using=(
