@@ -112,7 +112,7 @@ async def held_charge_workspace(
     session: AsyncSession, razorpay_payment_id: str, reasons: tuple[str, ...]
 ) -> uuid.UUID | None:
     """The workspace whose event held the payment (a reason of ``reasons``), found under
-    ``app.lookup`` = the payment id (migration 0042); None when no workspace held it."""
+    ``app.lookup`` = the payment id (migration 0043); None when no workspace held it."""
     result = await session.execute(
         select(BillingEventRow.workspace_id)
         .where(

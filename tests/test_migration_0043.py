@@ -1,4 +1,4 @@
-"""0042 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
+"""0043 on a database set up as production is (the migration role no superuser, no BYPASSRLS):
 a ``refund.processed`` the previous release recorded with no workspace for a recurring charge a
 workspace held (``charged_after_cancel``) is given that workspace and ``held_charge_refunded``,
 so the owner's plan page reads "refunded"; any other refund of no order of ours stays as it was."""
@@ -17,18 +17,18 @@ from tests.conftest import APP_ROLE
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_operator_commands import OWNER_ROLE, _superuser
 
-DATABASE = "trulybot_migration_0042"
+DATABASE = "trulybot_migration_0043"
 
 
 @pytest.fixture
-async def before_0042(pg: EmbeddedPostgres) -> EmbeddedPostgres:
-    return await as_production(pg, DATABASE, "0041")
+async def before_0043(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "0042")
 
 
 async def test_a_refund_of_a_held_charge_recorded_before_is_the_workspaces(
-    before_0042: EmbeddedPostgres,
+    before_0043: EmbeddedPostgres,
 ) -> None:
-    cluster = before_0042
+    cluster = before_0043
     workspace = await _workspace(cluster)
     rows = [  # (event id, type, workspace, outcome, reason, payment)
         (

@@ -1,7 +1,7 @@
 """``billing_events``: a recurring charge held for a refund is found by its payment id.
 
-Revision ID: 0042
-Revises: 0041
+Revision ID: 0043
+Revises: 0042
 Create Date: 2026-12-05
 
 A recurring charge Razorpay took after the owner's cancel is recorded ``charged_after_cancel``
@@ -29,8 +29,8 @@ from alembic import op
 
 from migrations import rls
 
-revision: str = "0042"
-down_revision: str | None = "0041"
+revision: str = "0043"
+down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
