@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -106,3 +106,72 @@ async def payloads_with_reason(
         .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
     )
     return [(str(pid), dict(payload or {})) for pid, payload in result.all()]
+
+
+async def held_charge_workspace(
+    session: AsyncSession, razorpay_payment_id: str, reasons: tuple[str, ...]
+) -> uuid.UUID | None:
+    """The workspace whose event held the payment (a reason of ``reasons``), found under
+    ``app.lookup`` = the payment id (migration 0043); None when no workspace held it."""
+    result = await session.execute(
+        select(BillingEventRow.workspace_id)
+        .where(
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.reason.in_(reasons),
+            BillingEventRow.workspace_id.is_not(None),
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def payment_events(
+    session: AsyncSession, workspace_id: uuid.UUID, reasons: tuple[str, ...], event_type: str
+) -> list[tuple[str, str, str | None, dict[str, Any]]]:
+    """(payment id, event type, reason, stored body) of the workspace's events with a payment
+    recorded with one of ``reasons`` or of ``event_type``, oldest first (at most 500)."""
+    result = await session.execute(
+        select(
+            BillingEventRow.razorpay_payment_id,
+            BillingEventRow.event_type,
+            BillingEventRow.reason,
+            BillingEventRow.payload,
+        )
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id.is_not(None),
+            BillingEventRow.reason.in_(reasons) | (BillingEventRow.event_type == event_type),
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+        .limit(500)
+    )
+    return [(str(p), str(t), r, dict(body or {})) for p, t, r, body in result.all()]
+
+
+async def keep_held(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    payment_ids: list[str],
+    *,
+    held: str,
+    kept: str,
+    why: str,
+) -> None:
+    """The workspace's events that held ``payment_ids`` (reason ``held``) recorded ``ignored``
+    / ``kept`` instead, ``why`` added to their detail."""
+    if not payment_ids:
+        return
+    await session.execute(
+        update(BillingEventRow)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id.in_(payment_ids),
+            BillingEventRow.reason == held,
+        )
+        .values(
+            outcome="ignored",
+            reason=kept,
+            detail=func.concat(func.coalesce(BillingEventRow.detail, "held"), "; ", why),
+        )
+        .execution_options(synchronize_session=False)
+    )

@@ -35,6 +35,7 @@ from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import held_charges
 from billing import repository as repo
 from billing.models import Subscription
 from billing.provider import PaymentProvider, PaymentProviderError
@@ -64,7 +65,7 @@ PATIENCE: Final = timedelta(days=7)
 
 # A recurring charge Razorpay took after our cancel: the reason its event is recorded with
 # (``rejected``), the one row per charge a human refunds from.
-CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+CHARGED_AFTER_CANCEL: Final = held_charges.CHARGED_AFTER_CANCEL
 
 # The cancel columns of a subscription nothing was asked or confirmed of: one linked in place
 # of one that ended starts with them (its predecessor's cancel was carried out).
@@ -167,7 +168,9 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
     that was, or may have been (a send started), is 409 ``razorpay_subscription_cancelled``.
     The hold a withdrawn cancel set (``held_from``, for a subscription linked after the owner's
     cancel took effect) goes with it: nothing Razorpay confirmed stops the charges, so they are
-    the owner's again. Before, every later charge stayed ``charged_after_cancel``."""
+    the owner's again. Before, every later charge stayed ``charged_after_cancel``. So do the
+    charges it held (``held_charges.keep``): they pay for the cycles the owner now keeps, and
+    stayed on the operator's list of refunds owed."""
     if sent(sub):
         raise Conflict(
             "The Razorpay subscription was cancelled and Razorpay cannot resume a cancelled"
@@ -185,6 +188,8 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
             # Not sent, so none Razorpay confirmed: only ``request``'s ``held_from`` set it.
             provider_cycle_end=None,
         )
+        if sub.razorpay_subscription_id is not None:  # what it held pays for the kept cycles
+            await held_charges.keep(session, workspace_id, sub.razorpay_subscription_id, utcnow())
 
 
 async def ended(

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import event_repository, provider_cancels
+from billing import event_repository, held_charges, provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
@@ -204,7 +204,9 @@ async def apply_subscription_event(
             cycle_start=entity_time(subscription_entity or {}, "current_start"),
         )
     if event.name in PAYMENT_SUCCESS_EVENTS and (
-        held := await _held_charge(session, workspace_id, sub, event, subscription_entity or {})
+        held := await _held_charge(
+            session, workspace_id, sub, event, subscription_entity or {}, payment_entity or {}
+        )
     ):
         return held
     if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
@@ -239,6 +241,37 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
+CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
+FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
+
+
+async def _notify_held_charge(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    sub: Subscription,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any],
+    why: str,
+) -> None:
+    """ "Payment held for a refund" for a recurring charge held after the owner's cancel, keyed
+    as an order payment's (``held:<payment id>``: once per charge, whichever webhook of it
+    comes first and however often it is delivered): the amount, when Razorpay took it, that
+    the plan did not renew and that it will be refunded. ``keepable``: the cancel that held it
+    waits and was never sent (a subscription linked after the owner's period ended), so
+    keeping the subscription (resume) makes the charge the owner's cycle instead (the mail
+    says so). Before, the owner was told nothing of money taken from their card."""
+    payment_id = (event.payment_id or "")[:64]
+    data: dict[str, Any] = {
+        "payment_id": payment_id,
+        "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),
+        "currency": short(event.currency, 3) or short(payment_entity.get("currency"), 3),
+        "plan": sub.plan,
+        "held": CHARGED_AFTER_CANCEL,
+        "charged_at": event.occurred_at.isoformat(),
+        "subscription_id": (event.subscription_id or "")[:64],
+        "keepable": why != FOR_A_DELETED_WORKSPACE and provider_cancels.withdrawable(sub),
+    }
+    await notifications.emit(session, workspace_id, "payment.captured", f"held:{payment_id}", data)
 
 
 async def _held_charge(
@@ -247,26 +280,34 @@ async def _held_charge(
     sub: Subscription,
     event: BillingEvent,
     subscription_entity: Mapping[str, Any],
+    payment_entity: Mapping[str, Any],
 ) -> Applied | None:
     """A recurring charge taken after we cancelled, held for a refund: recorded ``rejected`` /
-    ``charged_after_cancel``, nothing re-activated, nothing mailed, for a human to refund (the
-    event row says so; the log line survives the purge). Once per charge: Razorpay reports it
-    twice (``subscription.charged`` and its payment's ``payment.captured``), and each delivery
-    was flagged, so the operator's list named one refund twice; the other is ``ignored`` /
-    ``charge_already_held``, whichever comes first. None for a charge not held."""
+    ``charged_after_cancel``, nothing re-activated, for a human to refund (the event row says
+    so; the log line survives the purge), and the owners mailed "Payment held for a refund"
+    (``_notify_held_charge``). Once per charge: Razorpay reports it twice
+    (``subscription.charged`` and its payment's ``payment.captured``), and each delivery was
+    flagged, so the operator's list named one refund twice; the other is ``ignored`` /
+    ``charge_already_held``, whichever comes first. A charge held, then kept by the owner's
+    resume (``held_charges.keep``), is ``ignored`` / ``charge_kept`` delivered again: held no
+    more, mailed nothing more. None for a charge not held."""
     payment_id = (event.payment_id or "")[:64]
-    if payment_id and (
-        first := await event_repository.first_event_with_reason(
-            session, workspace_id, payment_id, CHARGED_AFTER_CANCEL
-        )
+    for reason, outcome, says in (
+        (CHARGED_AFTER_CANCEL, CHARGE_ALREADY_HELD, "held for a refund"),
+        (CHARGE_KEPT, CHARGE_KEPT, "held, then kept by the owner's resume,"),
     ):
-        return Applied(
-            "ignored",
-            CHARGE_ALREADY_HELD,
-            f"held for a refund by event {first}",
-            workspace_id=workspace_id,
-            razorpay_payment_id=event.payment_id,
-        )
+        if payment_id and (
+            first := await event_repository.first_event_with_reason(
+                session, workspace_id, payment_id, reason
+            )
+        ):
+            return Applied(
+                "ignored",
+                outcome,
+                f"{says} by event {first}",
+                workspace_id=workspace_id,
+                razorpay_payment_id=event.payment_id,
+            )
     cycle_start = entity_time(subscription_entity, "current_start")
     after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
     if not after:
@@ -277,6 +318,8 @@ async def _held_charge(
         event.subscription_id,
         after,
     )
+    if payment_id:
+        await _notify_held_charge(session, workspace_id, sub, event, payment_entity, after)
     return Applied(
         "rejected",
         CHARGED_AFTER_CANCEL,
@@ -307,7 +350,7 @@ async def _charged_after_cancel(
       owner was told of may have taken after the cancel."""
     workspace = await repo.get_workspace(session, workspace_id)
     if workspace is not None and workspace.deleted_at is not None:
-        return "charged for a deleted workspace"
+        return FOR_A_DELETED_WORKSPACE
     asked = sub.provider_cancel_requested_at
     if sub.provider_cancelled == "now" and asked is not None and event.occurred_at >= asked:
         return "charged after the subscription was cancelled"

@@ -12,7 +12,7 @@ from typing import Any, Final, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import event_repository, provider_cancels
+from billing import event_repository, held_charges, provider_cancels
 from billing import repository as repo
 from billing.catalog import purchasable
 from billing.models import BillingOrder, BillingPayment, Subscription
@@ -203,6 +203,16 @@ async def list_payments(
     last = page[-1][0] if len(rows) > limit else None  # paged on (paid_at, id)
     next_cursor = encode_key(last.paid_at, last.id, scope=scope) if last else None
     return [_payment_out(payment, order) for payment, order in page], next_cursor
+
+
+async def list_held_charges(
+    session: AsyncSession, access: WorkspaceAccess
+) -> list[held_charges.HeldCharge]:
+    """The recurring charges Razorpay took after the owner's cancel, held for a refund, with
+    what became of them (``held``, ``refunded``, ``kept``), newest first: no order of ours, so
+    not in ``list_payments``."""
+    authorize(access, Action.PAYMENTS_READ)
+    return await held_charges.of_workspace(session, access.workspace.id)
 
 
 def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import held_charges
 from billing import repository as repo
 from billing.events import (
     DISPUTE_WON,
@@ -143,6 +144,18 @@ async def _apply(
             source=source,
             event_key=event_key,
         )
+    if result.reason == "unknown_order" and payment_id and event.name == held_charges.REFUND:
+        # A recurring charge held after the owner's cancel (no order of ours), refunded:
+        # recorded against the workspace that held it, whose plan page says so.
+        workspace_id = await held_charges.refunded_workspace(session, payment_id)
+        if workspace_id is not None:
+            return Applied(
+                "ignored",
+                held_charges.HELD_CHARGE_REFUNDED,
+                "a recurring charge held for a refund, refunded",
+                workspace_id=workspace_id,
+                razorpay_payment_id=payment_id,
+            )
     if result.reason == "unknown_order" and event.subscription_id and event.name in RECURRING:
         # A recurring payment: Razorpay's order for the invoice is not one of ours.
         return await apply_subscription_event(

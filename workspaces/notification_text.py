@@ -78,8 +78,30 @@ def _when(value: object) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """A recurring charge Razorpay took after the owner's cancel (billing:
+    ``charged_after_cancel``): when, that the plan did not renew, that it goes back."""
+    when = _when(data.get("charged_at"))
+    lines = [
+        f"Razorpay charged {_money(data)}"
+        + (f" on {when}" if when else "")
+        + " through your Razorpay subscription, after you cancelled.",
+        "Your plan did not renew: the charge bought nothing.",
+        "The payment is held for a refund to the way you paid; you need not do anything.",
+    ]
+    if data.get("keepable"):
+        lines.append(
+            "If you meant to keep the subscription and the plan page still offers"
+            ' "Keep the Razorpay subscription" (until the cancel reaches Razorpay), choosing it'
+            " makes this charge pay for its cycle instead of being refunded."
+        )
+    return f"Payment held for a refund: {_money(data)}", lines
+
+
 def _held_payment(data: dict[str, Any]) -> tuple[str, list[str]]:
     """A payment whose money was kept while it bought nothing (billing: ``held``)."""
+    if data.get("held") == "charged_after_cancel":
+        return _held_charge(data)
     plan, running = _plan_name(data.get("plan")), _plan_name(data.get("running_plan"))
     until = _when(data.get("running_until"))
     if data.get("held") == "superseded":

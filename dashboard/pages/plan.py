@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.data_lifecycle import cancel_after_commit
 from api.deps import SessionDep
 from billing import catalog, orders, subscriptions
+from billing.held_charges import HeldCharge
 from billing.provider import PaymentProvider
 from billing.schemas import PaymentOut, PeriodIn, SubscriptionOut, VerifyIn
 from billing.signatures import BillingDisabled
@@ -157,10 +158,13 @@ async def plan_page(
     subscription = await subscriptions.get_subscription(session, page.access)
     payments: list[PaymentOut] = []
     next_payments: str | None = None
+    held_charges: list[HeldCharge] = []
     if billing_enabled and may_manage:
         payments, next_payments = await subscriptions.list_payments(
             session, page.access, limit=PAYMENTS_PAGE, cursor=payments_cursor or None
         )
+        if not payments_cursor:  # beside the newest payments
+            held_charges = await subscriptions.list_held_charges(session, page.access)
     now = datetime.now(UTC)
     running = _running(subscription, now)
     offers = _offers(subscription, running) if billing_enabled and may_manage else []
@@ -193,6 +197,7 @@ async def plan_page(
             "stop_razorpay": stop_razorpay,
             "keep_razorpay": keep_razorpay,
             "payments": payments,
+            "held_charges": held_charges,
             "payments_first_page": not payments_cursor,
             "payments_first_url": _payments_url(page, None),
             "payments_next_url": _payments_url(page, next_payments) if next_payments else None,

@@ -356,9 +356,10 @@ async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
     owner_db: Database,
 ) -> None:
     """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
-    ``refund.processed`` for it is recorded (``unknown_order``: no order of ours) with its
-    payment id. The query docs/billing.md gave (every ``charged_after_cancel`` row) went on
-    listing the refunded charge at every look; the one it gives now lists it until then."""
+    ``refund.processed`` for it is recorded (``held_charge_refunded``: no order of ours) with
+    its payment id and the workspace that held it. The query docs/billing.md gave (every
+    ``charged_after_cancel`` row) went on listing the refunded charge at every look; the one it
+    gives now lists it until then."""
     documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
     assert " ".join(TO_REFUND.split()) in documented
     start = int(time.time()) - 10 * DAY
@@ -380,7 +381,8 @@ async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
     assert await listed(TO_REFUND) == [payment["id"]]
     refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
     refunded = webhook_payload("refund.processed", refund=refund, payment=payment)
-    assert await charged(bclient, owner_db, refunded) == ("ignored", "unknown_order")
+    # Recorded against the workspace that held it (it was ``unknown_order``, no workspace).
+    assert await charged(bclient, owner_db, refunded) == ("ignored", "held_charge_refunded")
     assert await listed(TO_REFUND) == []
     old = "SELECT * FROM billing_events WHERE reason = 'charged_after_cancel'"
     assert await listed(old) == [payment["id"]]  # what the old query still listed

@@ -1,0 +1,117 @@
+"""The recurring charges of a linked Razorpay Subscription held for a refund after the owner's
+cancel (``charged_after_cancel``), as the owner sees them and as they end: refunded (Razorpay's
+``refund.processed``, attributed to the workspace that held the charge) or kept (the owner
+resumed, withdrawing the cancel that held them, before it was sent).
+
+They have no order of ours, so they are not ``billing_payments`` rows: what is known of them is
+the event rows that held them (docs/billing.md, "Razorpay Subscriptions: cancel").
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Final, Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from billing import event_repository
+from billing.provider_events import bounded_int, entity_time, short, webhook_entity
+from core.db import set_tenant
+
+log = logging.getLogger("trulybot.billing")
+
+# A recurring charge Razorpay took after our cancel: the reason its event is recorded with
+# (``rejected``), the one row per charge a human refunds from.
+CHARGED_AFTER_CANCEL: Final = "charged_after_cancel"
+# Such a charge the owner kept (``keep``): its event rows' reason from then on, off the list.
+CHARGE_KEPT: Final = "charge_kept"
+# A ``refund.processed`` of such a charge, recorded against the workspace that held it.
+HELD_CHARGE_REFUNDED: Final = "held_charge_refunded"
+REFUND: Final = "refund.processed"
+_HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
+
+State = Literal["held", "kept", "refunded"]
+_UNDATED: Final = datetime.min.replace(tzinfo=UTC)  # a body with no usable time: last
+
+
+@dataclass(frozen=True)
+class HeldCharge:
+    payment_id: str
+    amount: int | None
+    currency: str | None
+    charged_at: datetime | None
+    state: State
+
+
+async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[HeldCharge]:
+    """The workspace's held recurring charges, one per payment, newest first: ``held`` (to be
+    refunded), ``refunded`` (Razorpay reported the refund) or ``kept`` (the owner kept the
+    subscription: the charge pays for its cycle)."""
+    rows = await event_repository.payment_events(session, workspace_id, _HELD, REFUND)
+    refunded = {pid for pid, kind, _, _ in rows if kind == REFUND}
+    kept = {pid for pid, _, reason, _ in rows if reason == CHARGE_KEPT}
+    charges: dict[str, HeldCharge] = {}
+    for pid, kind, _, body in rows:
+        if kind == REFUND or pid in charges:
+            continue
+        payment = webhook_entity(body, "payment")
+        state: State = "refunded" if pid in refunded else "kept" if pid in kept else "held"
+        charges[pid] = HeldCharge(
+            payment_id=pid,
+            amount=bounded_int(payment.get("amount")),
+            currency=short(payment.get("currency"), 3),
+            charged_at=entity_time(body, "created_at"),
+            state=state,
+        )
+    return sorted(charges.values(), key=lambda c: c.charged_at or _UNDATED, reverse=True)
+
+
+async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUID | None:
+    """The workspace that held the recurring charge ``payment_id`` (Razorpay's refund of it
+    names no order of ours), or None. Leaves the lookup set to the payment id."""
+    await set_tenant(session, lookup=payment_id[:64])
+    return await event_repository.held_charge_workspace(session, payment_id[:64], _HELD)
+
+
+async def keep(
+    session: AsyncSession, workspace_id: uuid.UUID, subscription_id: str, at: datetime
+) -> list[str]:
+    """The owner kept the linked subscription ``subscription_id`` (resume withdrew the cancel
+    that held its charges, never sent: Razorpay goes on charging, and the owner uses the cycles
+    those charges paid for): each of its charges still held, not refunded, is recorded
+    ``ignored`` / ``charge_kept``, off the operator's list of refunds owed. Their ids."""
+    rows = await event_repository.payment_events(
+        session, workspace_id, (CHARGED_AFTER_CANCEL,), REFUND
+    )
+    refunded = {pid for pid, kind, _, _ in rows if kind == REFUND}
+    mine = [
+        pid
+        for pid, kind, _, body in rows
+        if kind != REFUND
+        and pid not in refunded
+        and subscription_id
+        in (
+            webhook_entity(body, "subscription").get("id"),
+            webhook_entity(body, "payment").get("subscription_id"),
+        )
+    ]
+    kept = sorted(set(mine))
+    await event_repository.keep_held(
+        session,
+        workspace_id,
+        kept,
+        held=CHARGED_AFTER_CANCEL,
+        kept=CHARGE_KEPT,
+        why=f"kept: the owner kept the subscription at {at.isoformat()}",
+    )
+    if kept:
+        log.info(
+            "workspace %s kept razorpay subscription %s: charges %s no longer held for a refund",
+            workspace_id,
+            subscription_id,
+            ", ".join(kept),
+        )
+    return kept

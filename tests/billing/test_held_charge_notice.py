@@ -1,0 +1,140 @@
+"""What a workspace's owner hears of a recurring charge Razorpay took after their cancel and that
+is held for a refund (``charged_after_cancel``), and what happens to it when they keep the
+subscription after all.
+
+- A held order payment mails "Payment held for a refund" and is listed ``held`` on the plan
+  page; a held recurring charge mailed nothing and the page did not show it: the owner saw
+  money leave their card and heard nothing.
+- A subscription linked after the owner's period ended has its first charge held; the owner
+  then keeps the subscription (resume, before its cancel was sent): that charge pays for the
+  cycle they now use, yet it stayed on the operator's list of charges to refund.
+
+Real webhooks (signed, through the app), the real ``razorpay`` client against the fake, the
+real in-process SMTP server.
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from api.runtime import Runtime
+from core.db import Database
+from tests.billing.conftest import payment_mails, subscription
+from tests.billing.test_cancel_edges import TO_REFUND, both_webhooks, first_charge_held, payment_of
+from tests.billing.test_charges_after_cancel import DAY, a_charge, charged
+from tests.billing.test_dashboard_checkout import web_login
+from tests.billing.test_razorpay_cancel import cancel, linked
+from tests.conftest import signup
+from tests.dashboard.conftest import WebOwner
+from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
+from tests.fakes.smtp import SmtpServer
+
+
+async def plan_page(web: WebOwner) -> str:
+    response = await web.client.get(web.url("plan"))
+    assert response.status_code == 200, response.text
+    return " ".join(html.unescape(response.text).split())
+
+
+async def to_refund(owner_db: Database, workspace_id: str) -> list[str]:
+    """The workspace's charges on the operator's list (docs/billing.md's query)."""
+    async with owner_db.transaction() as s:
+        rows = (await s.execute(text(TO_REFUND))).mappings().all()
+    return [str(r["razorpay_payment_id"]) for r in rows if str(r["workspace_id"]) == workspace_id]
+
+
+def charge_time(body: dict[str, Any]) -> str:
+    return datetime.fromtimestamp(body["created_at"], UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    runtime, client = mailing
+    owner = await signup(client, "Held Charge Co")
+    start = int(time.time()) - 10 * DAY
+    sub_id = await linked(client, owner, fake, current_start=start, current_end=start + 30 * DAY)
+    assert (await cancel(client, owner)).status_code == 200
+    await runtime.jobs.drain()  # Razorpay takes the cancel at the cycle's end
+    # Razorpay charges the next cycle anyway: its two webhooks, the second first, each twice.
+    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    for body in (both["payment.captured"], both["subscription.charged"]) * 2:
+        assert (await charged(client, owner_db, body))[1] in (
+            "charged_after_cancel",
+            "charge_already_held",
+        )
+    payment_id = payment_of(both["subscription.charged"])
+
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Held Charge Co] Payment held for a refund: 499.00 INR"
+    ], [m.message["Subject"] for m in mails]
+    body = " ".join(mails[0].text.split())
+    assert "499.00 INR" in body
+    assert charge_time(both["payment.captured"]) in body  # when the card was charged
+    assert "held for a refund" in body
+    assert "did not renew" in body
+    assert payment_id in body
+
+    web = await web_login(client, owner.email, owner.password)
+    page = await plan_page(web)
+    assert "Payment history" in page
+    assert f"{charge_time(both['payment.captured'])}" in page
+    assert "INR 499.00" in page
+    assert "held for a refund" in page
+
+    # The operator refunds it in Razorpay's dashboard; Razorpay reports the refund.
+    payment = both["payment.captured"]["payload"]["payment"]["entity"]
+    refund = make_refund(payment_id=payment_id, amount=payment["amount"])
+    refunded = webhook_payload("refund.processed", refund=refund, payment=payment)
+    await charged(client, owner_db, refunded)
+    page = await plan_page(web)
+    assert "INR 499.00" in page
+    assert "refunded" in page
+    assert "held for a refund" not in page
+    # Nothing more mailed for the charge, the refund included.
+    assert len(await payment_mails(runtime, smtp, owner.email)) == 1
+
+
+async def test_a_held_first_charge_the_owner_then_keeps_is_no_refund_owed(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The owner cancelled and the period ended; a subscription made while it ran links itself
+    with a charge, held (taken after the period's end), and mailed so. The owner keeps the
+    subscription (resume) before its cancel was sent: the charge pays for the cycle they now
+    use. Before, it stayed on the operator's list of refunds owed."""
+    runtime, client = mailing
+    owner = await signup(client, "Kept Co")
+    sub, _ = await first_charge_held(client, owner, fake, owner_db)
+    [held] = await to_refund(owner_db, owner.workspace_id)
+    mails = await payment_mails(runtime, smtp, owner.email, "held for a refund")
+    assert len(mails) == 1
+    assert '"Keep the Razorpay subscription"' in " ".join(mails[0].text.split())
+
+    resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    shown = await subscription(client, owner)
+    assert (shown["status"], shown["razorpay_subscription"]) == ("active", "active")
+    web = await web_login(client, owner.email, owner.password)
+    page = await plan_page(web)
+    assert "INR 499.00" in page
+    assert "kept" in page
+    assert "held for a refund" not in page
+    # The charge's other webhook, delivered after the resume, holds nothing again.
+    other = a_charge(sub, start=0, event="payment.captured")
+    other["payload"]["payment"]["entity"]["id"] = held
+    assert await charged(client, owner_db, other) == ("ignored", "charge_kept")
+    assert await to_refund(owner_db, owner.workspace_id) == []
