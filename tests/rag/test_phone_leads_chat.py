@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from rag.chat.contact_details import contact_phone
+from rag.chat.contact_details import contact_phone, gives_asked_address
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner, signup
 from tests.rag.test_chat import chat
@@ -219,3 +219,60 @@ async def test_a_number_left_beside_an_address_goes_on_the_lead(
     phones = {lead["email"]: lead["phone"] for lead in await leads_of(client, owner)}
     assert phones[email] == number
     assert [phone for address, phone in phones.items() if address != email] == [None]
+
+
+# A reviewer's findings: right after the bot asked for contact details, any message holding
+# 7 to 15 digits and at most six other words was "the number alone": a date, a price, a number
+# the visitor called or one they asked not to be called on became a lead, its owner mailed
+# "New lead: 2026-12-05"; and "don't call me, my number is ..." was promised a call.
+NOT_A_NUMBER_LEFT = (
+    "it was delivered on 2026-12-05",
+    "on 05.12.2026 please",
+    "2026-12-05",
+    "the price is 12 999 000",
+    "it costs 1299000",
+    "I called 1800 123 4567 and nobody answered",
+    "your number 1800 123 4567 does not work",
+    "why did you call me at 9876543210 yesterday",
+    "please don't call me at 9876543210",
+)
+
+
+@pytest.mark.parametrize("message", NOT_A_NUMBER_LEFT)
+def test_a_date_a_price_or_a_number_called_gives_no_number_where_asked(message: str) -> None:
+    assert gives_asked_address(message) is False
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "don't call me, my number is 98765 43210",
+        "my number is 9876543210 but please do not call, email only",
+        "never call me on 9876543210",
+    ],
+)
+def test_a_number_left_with_a_call_turned_down_is_no_phone_lead(message: str) -> None:
+    assert detect_intent(message).intent != "contact"
+
+
+@pytest.mark.parametrize(
+    "message", ["98765 43210", "it's +91 98765 43210", "you can reach me on 98765 43210, thanks"]
+)
+def test_a_number_given_where_asked_is_still_taken(message: str) -> None:
+    assert gives_asked_address(message) is True
+
+
+async def test_a_date_typed_after_the_bot_asked_makes_no_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    first = (await chat(client, owner, "Do you repair vintage zithers?", session_id=session)).json()
+    assert first["lead_capture"] is True, first
+    for message in ("it was delivered on 2026-12-05", "I called 1800 123 4567 and nobody answered"):
+        body = (
+            await chat(
+                client, owner, message, session_id=session, conversation_id=first["conversation_id"]
+            )
+        ).json()
+        assert body["lead_saved"] is False, body
+    assert await leads_of(client, owner) == []
