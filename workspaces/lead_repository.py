@@ -98,6 +98,35 @@ async def add_visitor_lead(
     return uuid.UUID(str(row[0])), bool(row[1])
 
 
+async def fill_empty_contact(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    email: str | None,
+    phone: str | None,
+) -> None:
+    """The lead's email and phone number set where it has none (what is there, an owner's edit
+    included, is kept). An address another lead of the workspace has is left to that lead
+    (``uq_leads_workspace_email``; the statement in a savepoint: the transaction goes on)."""
+    where = (Lead.workspace_id == workspace_id, Lead.id == lead_id)
+    if email is not None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(Lead)
+                    .where(*where, Lead.email.is_(None))
+                    .values(email=email, updated_at=utcnow())
+                )
+        except IntegrityError as exc:
+            if "uq_leads_workspace_email" not in str(exc.orig):
+                raise
+    if phone is not None:
+        await session.execute(
+            update(Lead).where(*where, Lead.phone.is_(None)).values(phone=phone, updated_at=utcnow())
+        )
+
+
 async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:
     session.add(submission)
     await session.flush()
