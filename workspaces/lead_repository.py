@@ -123,7 +123,9 @@ async def fill_empty_contact(
                 raise
     if phone is not None:
         await session.execute(
-            update(Lead).where(*where, Lead.phone.is_(None)).values(phone=phone, updated_at=utcnow())
+            update(Lead)
+            .where(*where, Lead.phone.is_(None))
+            .values(phone=phone, updated_at=utcnow())
         )
 
 
