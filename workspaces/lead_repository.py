@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -252,10 +253,21 @@ SEARCH_GRAM_LENGTH = 3
 SEARCH_INDEX_MAX_ROWS = 1000
 
 
+# A search typed as a phone number ("98765", "+91 98765-43210"): digits with a phone's signs.
+_NUMBER_SEARCH = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
+
+
+def _number_searched(q: str) -> str | None:
+    """The digits of a search typed as a phone number, which leads' numbers are searched for
+    too (their digits: "98765 43210" finds "+91 98765-43210"); None for any other search."""
+    return phone_digits(q) if _NUMBER_SEARCH.fullmatch(q) else None
+
+
 async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
     """Whether the search for ``q`` goes through the trigram index (migration 0011b1): 3 or more
-    characters whose trigrams the planner expects in few of this workspace's leads."""
-    if not q or len(q) < SEARCH_GRAM_LENGTH:
+    characters whose trigrams the planner expects in few of this workspace's leads. Not a
+    search for a phone number: the index holds no numbers (the workspace's leads are read)."""
+    if not q or len(q) < SEARCH_GRAM_LENGTH or _number_searched(q):
         return False
     estimate = await session.execute(select(func.tb_lead_search_estimate(q)))
     rows = estimate.scalar_one()
@@ -263,7 +275,8 @@ async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
 
 
 def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
-    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal).
+    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal); a
+    ``q`` typed as a phone number also finds the leads whose number holds its digits.
     ``indexed``: the GIN index of trigrams (``search_grams``, migration 0011b1) finds the rows,
     through the migration's function (under row-level security a query's own ``@>`` could not
     use the index: the operator is not leakproof); the function applies the same exact test and
@@ -271,7 +284,10 @@ def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if not indexed:
         lowered = func.lower(pattern)
-        return or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
+        matches = [func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered)]
+        if digits := _number_searched(q):
+            matches.append(_PHONE_KEY.like(f"%{digits}%"))
+        return or_(*matches)
     found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
     return Lead.id.in_(select(found))
 
