@@ -155,9 +155,19 @@ _DATE_LIKE = re.compile(
 # Words a number given where the bot asked may come with besides the leaving words ("it's
 # ...", "ok, 98765 43210").
 _GIVING_WORDS = frozenset({"its", "ok", "okay", "sure", "yes", "yeah", "this", "that", "hi"})
-# A call turned down ("don't call me", "please do not call, email only"): a number left with it
-# is not one to call.
-_NO_CALLS = re.compile(r"\b(?:dont|do not|never|not to|no) (?:call|ring|phone)")
+# A call turned down ("don't call me", "please do not call, email only"; in the languages the
+# replies are translated into: "call mat karo", "ne m'appelez pas", "no me llames", "nicht
+# anrufen", "не звоните", "不要打电话"...): a number left with it is not one to call.
+_NO_CALLS = re.compile(
+    r"\b(?:dont|do not|never|not to|no) (?:call|ring|phone)"
+    r"|(?:call|phone|fone|कॉल|फ़ोन|फोन) (?:mat|मत|na|ना)(?: |$)"
+    r"|\bne m ?appel|\bpas d ?appels?\b"
+    r"|\bno me (?:llames|llame|llamen|llaméis|telefonees)\b"
+    r"|\bnicht an(?:rufen)?(?: |$)|\bkeine anrufe\b"
+    r"|\bn[ãa]o me (?:lig|telefon)|\bnon (?:mi |ci )?chiam"
+    r"|не (?:звони|перезвани)|لا (?:تتصل|تتصلوا)"
+    r"|(?:不要|别|不用|請勿|请勿)(?:给我|給我)?打(?:电话|電話)|電話(?:は)?(?:しないで|不要)"
+)
 
 
 def leaves_a_phone(text: str, *, asked: bool = False) -> bool:

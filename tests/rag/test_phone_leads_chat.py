@@ -249,6 +249,13 @@ def test_a_date_a_price_or_a_number_called_gives_no_number_where_asked(message: 
         "don't call me, my number is 98765 43210",
         "my number is 9876543210 but please do not call, email only",
         "never call me on 9876543210",
+        "mujhe call mat karo, mera number 9876543210 hai",
+        "मुझे कॉल मत करो, मेरा नंबर 9876543210 है",
+        "ne m'appelez pas, mon numéro est 06 12 34 56 78",
+        "no me llames, mi número es 612 345 678",
+        "bitte nicht anrufen, meine Nummer ist 0171 2345678",
+        "не звоните, мой номер +7 912 345-67-89",
+        "不要打电话\uff0c我的手机号是13812345678",
     ],
 )
 def test_a_number_left_with_a_call_turned_down_is_no_phone_lead(message: str) -> None:
