@@ -138,10 +138,10 @@ def number_left(text: str) -> str | None:
     number is +91 98765 43210"): its one number, when a call or a number is asked for or left
     in it (an order's number beside an address is none)."""
     number = contact_phone(text)
-    if number is None:
+    if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _words(text)
-    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+    if any(word in _NOT_PHONE_WORDS for word in words.split()) or _NO_CALLS.search(words):
         return None
     return number if first_asked(SALES, words) or sales_asked(text, words) else None
 

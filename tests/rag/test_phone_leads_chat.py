@@ -12,7 +12,7 @@ import uuid
 import httpx
 import pytest
 
-from rag.chat.contact_details import contact_phone, gives_asked_address
+from rag.chat.contact_details import contact_phone, gives_asked_address, number_left
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner, signup
 from tests.rag.test_chat import chat
@@ -338,3 +338,14 @@ async def test_an_address_left_after_the_number_goes_on_the_conversation_s_lead(
         assert [
             lead["email"] for lead in await leads_of(client, owner) if lead["phone"] == number
         ] == [expected]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my email is jane@example.com, call me on 2026-12-05",
+        "jane@example.com - don't call me, my number is 98765 43210",
+    ],
+)
+def test_a_date_or_a_number_not_to_call_beside_an_address_is_no_phone(message: str) -> None:
+    assert number_left(message) is None
