@@ -100,17 +100,13 @@ async def add_visitor_lead(
 
 
 async def fill_empty_contact(
-    session: AsyncSession,
-    *,
-    workspace_id: uuid.UUID,
-    lead_id: uuid.UUID,
-    email: str | None,
-    phone: str | None,
+    session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], email: str | None, phone: str | None
 ) -> None:
-    """The lead's email and phone number set where it has none (what is there, an owner's edit
-    included, is kept). An address another lead of the workspace has is left to that lead
-    (``uq_leads_workspace_email``; the statement in a savepoint: the transaction goes on)."""
-    where = (Lead.workspace_id == workspace_id, Lead.id == lead_id)
+    """The lead's (``(workspace_id, lead_id)``) email and phone number set where it has none
+    (what is there, an owner's edit included, is kept). An address another lead of the
+    workspace has is left to that lead (``uq_leads_workspace_email``; the statement in a
+    savepoint: the transaction goes on)."""
+    where = (Lead.workspace_id == lead[0], Lead.id == lead[1])
     if email is not None:
         try:
             async with session.begin_nested():

@@ -150,9 +150,7 @@ async def add_contact_from_chat(
     address first and "you can also call me on ..." later, or the other way round): the
     lead's email or phone where it has none. An address another lead has stays that lead's."""
     email = (email or "").strip() or None
-    await repo.fill_empty_contact(
-        session, workspace_id=workspace_id, lead_id=lead_id, email=email, phone=phone
-    )
+    await repo.fill_empty_contact(session, (workspace_id, lead_id), email, phone)
 
 
 async def submissions_page(

@@ -285,27 +285,31 @@ async def test_a_date_typed_after_the_bot_asked_makes_no_lead(
     assert await leads_of(client, owner) == []
 
 
+async def _one_then_the_other(
+    client: httpx.AsyncClient, owner: Owner, first: str, then: str
+) -> None:
+    """A visitor's contact details, then more of them in the same conversation: both saved."""
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    given = (await chat(client, owner, first, session_id=session)).json()
+    assert given["lead_saved"] is True, given
+    body = (
+        await chat(
+            client, owner, then, session_id=session, conversation_id=given["conversation_id"]
+        )
+    ).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+
+
 async def test_a_number_left_after_the_address_goes_on_the_conversation_s_lead(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     """A reviewer's finding: a visitor who typed their address and then "you can also call me
     on <number>" was thanked with a call promised, but the conversation had its lead, so the
     number went nowhere: the lead showed no phone, and nobody called."""
-    session = f"visitor-{uuid.uuid4().hex[:12]}"
-    email = f"ravi.{uuid.uuid4().hex[:8]}@example.com"
-    given = (await chat(client, owner, f"my email is {email}", session_id=session)).json()
-    assert given["lead_saved"] is True, given
-    number = _number()
-    body = (
-        await chat(
-            client,
-            owner,
-            f"you can also call me on {number}",
-            session_id=session,
-            conversation_id=given["conversation_id"],
-        )
-    ).json()
-    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    email, number = f"ravi.{uuid.uuid4().hex[:8]}@example.com", _number()
+    await _one_then_the_other(
+        client, owner, f"my email is {email}", f"you can also call me on {number}"
+    )
     assert [(lead["email"], lead["phone"]) for lead in await leads_of(client, owner)] == [
         (email, number)
     ]
@@ -320,20 +324,8 @@ async def test_an_address_left_after_the_number_goes_on_the_conversation_s_lead(
     taken = f"jane.{uuid.uuid4().hex[:8]}@example.com"
     await client.post(owner.url("/leads"), json={"email": taken}, headers=owner.headers)
     for address in (f"ravi.{uuid.uuid4().hex[:8]}@example.com", taken):
-        session = f"visitor-{uuid.uuid4().hex[:12]}"
         number = _number()
-        given = (await chat(client, owner, f"call me on {number}", session_id=session)).json()
-        assert given["lead_saved"] is True, given
-        body = (
-            await chat(
-                client,
-                owner,
-                f"my email is {address}",
-                session_id=session,
-                conversation_id=given["conversation_id"],
-            )
-        ).json()
-        assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+        await _one_then_the_other(client, owner, f"call me on {number}", f"my email is {address}")
         expected = address if address != taken else None
         assert [
             lead["email"] for lead in await leads_of(client, owner) if lead["phone"] == number
