@@ -341,3 +341,19 @@ async def test_an_address_left_after_the_number_goes_on_the_conversation_s_lead(
 )
 def test_a_date_or_a_number_not_to_call_beside_an_address_is_no_phone(message: str) -> None:
     assert number_left(message) is None
+
+
+async def test_erasing_the_session_takes_the_lead_its_number_made(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Erasure has no key for a phone number: a visitor who left only one is erased by their
+    session, which takes the lead their number made with the conversation."""
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    number = _number()
+    given = (await chat(client, owner, f"call me on {number}", session_id=session)).json()
+    assert given["lead_saved"] is True, given
+    erased = await client.post(
+        owner.url("/erasures"), json={"session_id": session}, headers=owner.headers
+    )
+    assert erased.status_code == 200, erased.text
+    assert await leads_of(client, owner) == []
