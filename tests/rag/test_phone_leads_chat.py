@@ -37,6 +37,8 @@ def _number() -> str:
         ("mera number {n} hai", "team ka koi sadasya aapko call karega"),
         ("मेरा नंबर {n} है", "टीम का कोई सदस्य आपको कॉल करेगा"),
         ("mi número es {n}", "alguien del equipo le llamará"),
+        # The number inside the Hindi call asked for (a reviewer's finding: a question).
+        ("mujhe {n} par call karo", "team ka koi sadasya aapko call karega"),
     ],
 )
 async def test_a_phone_number_left_in_the_chat_is_a_lead(
@@ -130,6 +132,7 @@ def test_call_me_at_a_number_is_a_lead() -> None:
     """ "call me at 555 ..." was a question: the pattern's "at (?=\\d)" could never be
     followed by the phrase's end."""
     assert detect_intent("call me at 9876543210").intent == "contact"
+    assert detect_intent("मुझे ९८७६५४३२१० पर कॉल करें").intent == "contact"
     assert detect_intent("call me at 3pm tomorrow about the demo").intent != "contact"
 
 
