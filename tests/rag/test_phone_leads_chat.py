@@ -80,22 +80,26 @@ async def test_the_same_number_from_two_conversations_is_one_lead(
     assert same[0]["phone"] == number  # as first written
 
 
-async def test_a_number_typed_after_the_bot_asked_for_contact_details_is_taken(
-    client: httpx.AsyncClient, owner: Owner
-) -> None:
+async def _after_the_bot_asked(
+    client: httpx.AsyncClient, owner: Owner, *messages: str
+) -> list[dict[str, object]]:
+    """``messages`` sent, one by one, in a conversation whose bot just asked for contact
+    details (it did not know); their answers."""
     session = f"visitor-{uuid.uuid4().hex[:12]}"
     first = (await chat(client, owner, "Do you repair vintage zithers?", session_id=session)).json()
     assert first["lead_capture"] is True, first
+    conversation = first["conversation_id"]
+    return [
+        (await chat(client, owner, m, session_id=session, conversation_id=conversation)).json()
+        for m in messages
+    ]
+
+
+async def test_a_number_typed_after_the_bot_asked_for_contact_details_is_taken(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
     number = _number()
-    given = (
-        await chat(
-            client,
-            owner,
-            number,
-            session_id=session,
-            conversation_id=first["conversation_id"],
-        )
-    ).json()
+    [given] = await _after_the_bot_asked(client, owner, number)
     assert (given["intent"], given["lead_saved"]) == ("contact", True), given
     assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
 
@@ -275,15 +279,12 @@ def test_a_number_given_where_asked_is_still_taken(message: str) -> None:
 async def test_a_date_typed_after_the_bot_asked_makes_no_lead(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = f"visitor-{uuid.uuid4().hex[:12]}"
-    first = (await chat(client, owner, "Do you repair vintage zithers?", session_id=session)).json()
-    assert first["lead_capture"] is True, first
-    for message in ("it was delivered on 2026-12-05", "I called 1800 123 4567 and nobody answered"):
-        body = (
-            await chat(
-                client, owner, message, session_id=session, conversation_id=first["conversation_id"]
-            )
-        ).json()
+    for body in await _after_the_bot_asked(
+        client,
+        owner,
+        "it was delivered on 2026-12-05",
+        "I called 1800 123 4567 and nobody answered",
+    ):
         assert body["lead_saved"] is False, body
     assert await leads_of(client, owner) == []
 
