@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
@@ -96,6 +97,33 @@ async def add_visitor_lead(
     )
     row = (await session.execute(stmt)).one()
     return uuid.UUID(str(row[0])), bool(row[1])
+
+
+async def fill_empty_contact(
+    session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], email: str | None, phone: str | None
+) -> None:
+    """The lead's (``(workspace_id, lead_id)``) email and phone number set where it has none
+    (what is there, an owner's edit included, is kept). An address another lead of the
+    workspace has is left to that lead (``uq_leads_workspace_email``; the statement in a
+    savepoint: the transaction goes on)."""
+    where = (Lead.workspace_id == lead[0], Lead.id == lead[1])
+    if email is not None:
+        try:
+            async with session.begin_nested():
+                await session.execute(
+                    update(Lead)
+                    .where(*where, Lead.email.is_(None))
+                    .values(email=email, updated_at=utcnow())
+                )
+        except IntegrityError as exc:
+            if "uq_leads_workspace_email" not in str(exc.orig):
+                raise
+    if phone is not None:
+        await session.execute(
+            update(Lead)
+            .where(*where, Lead.phone.is_(None))
+            .values(phone=phone, updated_at=utcnow())
+        )
 
 
 async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:
@@ -221,10 +249,21 @@ SEARCH_GRAM_LENGTH = 3
 SEARCH_INDEX_MAX_ROWS = 1000
 
 
+# A search typed as a phone number ("98765", "+91 98765-43210"): digits with a phone's signs.
+_NUMBER_SEARCH = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
+
+
+def _number_searched(q: str) -> str | None:
+    """The digits of a search typed as a phone number, which leads' numbers are searched for
+    too (their digits: "98765 43210" finds "+91 98765-43210"); None for any other search."""
+    return phone_digits(q) if _NUMBER_SEARCH.fullmatch(q) else None
+
+
 async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
     """Whether the search for ``q`` goes through the trigram index (migration 0011b1): 3 or more
-    characters whose trigrams the planner expects in few of this workspace's leads."""
-    if not q or len(q) < SEARCH_GRAM_LENGTH:
+    characters whose trigrams the planner expects in few of this workspace's leads. Not a
+    search for a phone number: the index holds no numbers (the workspace's leads are read)."""
+    if not q or len(q) < SEARCH_GRAM_LENGTH or _number_searched(q):
         return False
     estimate = await session.execute(select(func.tb_lead_search_estimate(q)))
     rows = estimate.scalar_one()
@@ -232,7 +271,8 @@ async def search_uses_index(session: AsyncSession, q: str | None) -> bool:
 
 
 def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
-    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal).
+    """Email or name contains ``q``, ignoring case (LIKE wildcards in ``q`` are literal); a
+    ``q`` typed as a phone number also finds the leads whose number holds its digits.
     ``indexed``: the GIN index of trigrams (``search_grams``, migration 0011b1) finds the rows,
     through the migration's function (under row-level security a query's own ``@>`` could not
     use the index: the operator is not leakproof); the function applies the same exact test and
@@ -240,7 +280,10 @@ def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
     pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     if not indexed:
         lowered = func.lower(pattern)
-        return or_(func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered))
+        matches = [func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered)]
+        if digits := _number_searched(q):
+            matches.append(_PHONE_KEY.like(f"%{digits}%"))
+        return or_(*matches)
     found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
     return Lead.id.in_(select(found))
 

@@ -138,6 +138,21 @@ async def submit_from_visitor(
     return lead_id
 
 
+async def add_contact_from_chat(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    email: str | None,
+    phone: str | None,
+) -> None:
+    """Contact details the visitor typed in a conversation that already has its lead (their
+    address first and "you can also call me on ..." later, or the other way round): the
+    lead's email or phone where it has none. An address another lead has stays that lead's."""
+    email = (email or "").strip() or None
+    await repo.fill_empty_contact(session, (workspace_id, lead_id), email, phone)
+
+
 async def submissions_page(
     session: AsyncSession,
     access: WorkspaceAccess,

@@ -138,12 +138,36 @@ def number_left(text: str) -> str | None:
     number is +91 98765 43210"): its one number, when a call or a number is asked for or left
     in it (an order's number beside an address is none)."""
     number = contact_phone(text)
-    if number is None:
+    if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _words(text)
-    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+    if any(word in _NOT_PHONE_WORDS for word in words.split()) or _NO_CALLS.search(words):
         return None
     return number if first_asked(SALES, words) or sales_asked(text, words) else None
+
+
+# A date or a span of years written with 7 to 15 digits ("2026-12-05", "05.12.2026", "2024 2025"):
+# never a phone number.
+_DATE_LIKE = re.compile(
+    r"(?:19|20)\d\d([-./ ])\d{1,2}\1\d{1,2}|\d{1,2}([-./ ])\d{1,2}\2(?:19|20)\d\d"
+    r"|(?:19|20)\d\d ?[-/ ] ?(?:19|20)\d\d"
+)
+# Words a number given where the bot asked may come with besides the leaving words ("it's
+# ...", "ok, 98765 43210").
+_GIVING_WORDS = frozenset({"its", "ok", "okay", "sure", "yes", "yeah", "this", "that", "hi"})
+# A call turned down ("don't call me", "please do not call, email only"; in the languages the
+# replies are translated into: "call mat karo", "ne m'appelez pas", "no me llames", "nicht
+# anrufen", "не звоните", "不要打电话"...): a number left with it is not one to call.
+_NO_CALLS = re.compile(
+    r"\b(?:dont|do not|never|not to|no) (?:call|ring|phone)"
+    r"|(?:call|phone|fone|कॉल|फ़ोन|फोन) (?:mat|मत|na|ना)(?: |$)"
+    r"|\bne m ?appel|\bpas d ?appels?\b"
+    r"|\bno me (?:llames|llame|llamen|llaméis|telefonees)\b"
+    r"|\bnicht an(?:rufen)?(?: |$)|\bkeine anrufe\b"
+    r"|\bn[ãa]o me (?:lig|telefon)|\bnon (?:mi |ci )?chiam"
+    r"|не (?:звони|перезвани)|لا (?:تتصل|تتصلوا)"
+    r"|(?:不要|别|不用|請勿|请勿)(?:给我|給我)?打(?:电话|電話)|電話(?:は)?(?:しないで|不要)"
+)
 
 
 def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
@@ -152,10 +176,11 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
     words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
     last answer asked for contact details: a number with those few words gives it."""
-    if contact_phone(text) is None or contact_email(text) is not None:
+    number = contact_phone(text)
+    if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False
     words = _words(text)
-    if any(word in _NOT_PHONE_WORDS for word in words.split()):
+    if any(word in _NOT_PHONE_WORDS for word in words.split()) or _NO_CALLS.search(words):
         return False
     found = first_asked(SALES, words) or sales_asked(text, words)
     if found is None and not asked:
@@ -168,4 +193,9 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
         for w in rest.split()
         if w not in _LEAVING_WORDS and w not in _PHONE_WORDS and not w.isdigit()
     ]
+    # Where the bot asked and no call or number is named, the number comes alone or with the
+    # leaving words ("it's ...", "reach me on ..."): other words make it a date, a price or a
+    # number called ("I called 1800 123 4567 and nobody answered"), not theirs.
+    if found is None:
+        return all(w in _GIVING_WORDS for w in own)
     return len(own) <= MAX_OWN_WORDS

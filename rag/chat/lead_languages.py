@@ -132,6 +132,11 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|humein|hamein) (?:कॉल|फ़ोन|फोन|call|phone"
             r"|fone) (?:करें|करो|कीजिए|कीजिये|कर दीजिए|कर दें|कर दो|कर देना|करना|करिए|karo|kro"
             r"|kariye|kijiye|karein|karen|kar do|kar dena|kar dijiye|karna)",
+            # The number inside: "mujhe 9876543210 par call karo", "मुझे ९८७६५४३२१० पर कॉल करें"
+            r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|humein|hamein) " + _DIGITS + r" (?:पर|पे"
+            r"|par|pe) (?:कॉल|फ़ोन|फोन|call|phone|fone) (?:करें|करो|कीजिए|कीजिये|कर दीजिए|कर दें"
+            r"|कर दो|कर देना|करना|करिए|karo|kro|kariye|kijiye|karein|karen|kar do|kar dena"
+            r"|kar dijiye|karna)",
             r"(?:कॉल|फ़ोन|फोन|call|phone) (?:कीजिए|कीजिये|कर दीजिए|कर देना|कर दें|kar do|kar dena"
             r"|kar dijiye|kijiye|kariye)",
             r"(?:कॉल बैक|call back|callback) (?:चाहिए|कीजिए|करें|कर दीजिए|chahiye|karo|kijiye"

@@ -196,6 +196,16 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
             conversation_id=turn.conversation_id,
             lead_id=lead_id,
         )
+    else:
+        # A number left after the address, or an address after the number: on the
+        # conversation's lead (it went nowhere while the visitor was promised a call or mail).
+        await leads.add_contact_from_chat(
+            session,
+            workspace_id=turn.workspace.id,
+            lead_id=conversation.lead_id,
+            email=email,
+            phone=phone,
+        )
     # The owner's thanks for contact details left (the widget's form says the same), else the
     # default in the visitor's language.
     # A number left is promised a call ("{email}" in the owner's text is the number then).

@@ -439,7 +439,7 @@ async def test_leads_list_notes_and_export(client: httpx.AsyncClient, web: WebOw
     by_message = await web.client.get(web.url("leads") + "?q=kayaks")
     assert "0 lead(s) match" in by_message.text
     label = re.search(r'<label for="q">([^<]*)</label>', page.text).group(1)  # type: ignore[union-attr]
-    assert label == "Search name or email"
+    assert label == "Search name, email or phone number"
     lead_id = re.search(r'data-lead="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     saved = await web.post(
         web.url(f"leads/{lead_id}"), {"status": "qualified", "notes": "Call on Monday"}

@@ -138,3 +138,27 @@ async def test_a_phone_only_leads_number_cannot_be_removed_nor_made_anothers(
         owner.url(f"/leads/{with_email.json()['id']}"), json={"phone": None}, headers=owner.headers
     )
     assert cleared.status_code == 200, cleared.text
+
+
+async def test_a_lead_without_email_is_found_by_its_number(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A reviewer's finding: the search looked at the email and the name only, so a lead who
+    left only a number (a chat's has no name) was listed by its number and found by no search
+    for it. Its digits are compared, as they are when leads are told apart."""
+    made = await client.post(
+        owner.url("/leads"), json={"phone": "+91 98765-43210"}, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    await client.post(
+        owner.url("/leads"), json={"email": "jane@example.com"}, headers=owner.headers
+    )
+    for q in ("98765", "98765 43210", "+91 9876543210", "8765-4321"):
+        found = (
+            await client.get(owner.url("/leads"), params={"q": q}, headers=owner.headers)
+        ).json()
+        assert [item["id"] for item in found["items"]] == [made.json()["id"]], (q, found)
+        assert found["total"] == 1, (q, found)
+    # Words still search the addresses and names only: no number matches them.
+    found = await client.get(owner.url("/leads"), params={"q": "jane"}, headers=owner.headers)
+    assert [item["email"] for item in found.json()["items"]] == ["jane@example.com"]
