@@ -20,19 +20,16 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from migrations import rls
+from migrations import billing_events_policy, rls
 
 revision: str = "0044"
 down_revision: str | None = "0043"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_CHECK = (
-    "(workspace_id IS NULL OR workspace_id = tb_current_workspace())"
-    " AND (event_id = tb_setting('app.lookup') OR workspace_id = tb_current_workspace())"
-)
-_BEFORE = "workspace_id = tb_current_workspace() OR event_id = tb_setting('app.lookup')"
-_BY_PAYMENT = "workspace_id IS NOT NULL AND razorpay_payment_id = tb_setting('app.lookup')"
+_CHECK = billing_events_policy.CHECK
+_BEFORE = billing_events_policy.BEFORE_0043
+_BY_PAYMENT = billing_events_policy.BY_PAYMENT
 
 
 def upgrade() -> None:
