@@ -44,6 +44,9 @@ class HeldCharge:
     currency: str | None
     charged_at: datetime | None
     state: State
+    # Refunded in part (``held`` or ``kept``): what Razorpay's ``refund.processed`` bodies of it
+    # refunded so far, less than ``amount``. None otherwise.
+    partly_refunded: int | None = None
 
 
 async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[HeldCharge]:
@@ -51,22 +54,43 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
     refunded), ``refunded`` (Razorpay reported the refund) or ``kept`` (the owner kept the
     subscription: the charge pays for its cycle)."""
     rows = await event_repository.payment_events(session, workspace_id, _HELD, REFUND)
-    refunded = {pid for pid, kind, _, _ in rows if kind == REFUND}
+    refunds: dict[str, dict[str, int | None]] = {}  # payment id: refund id -> amount
+    for pid, kind, _, body in rows:
+        if kind == REFUND:
+            refund = webhook_entity(body, "refund")
+            of_payment = refunds.setdefault(pid, {})
+            of_payment[str(refund.get("id") or len(of_payment))] = bounded_int(refund.get("amount"))
     kept = {pid for pid, _, reason, _ in rows if reason == CHARGE_KEPT}
     charges: dict[str, HeldCharge] = {}
     for pid, kind, _, body in rows:
         if kind == REFUND or pid in charges:
             continue
         payment = webhook_entity(body, "payment")
-        state: State = "refunded" if pid in refunded else "kept" if pid in kept else "held"
+        amount = bounded_int(payment.get("amount"))
+        part = _part_refunded(amount, refunds.get(pid))
+        state: State = (
+            "refunded" if pid in refunds and part is None else "kept" if pid in kept else "held"
+        )
         charges[pid] = HeldCharge(
             payment_id=pid,
-            amount=bounded_int(payment.get("amount")),
+            amount=amount,
             currency=short(payment.get("currency"), 3),
             charged_at=entity_time(body, "created_at"),
             state=state,
+            partly_refunded=part,
         )
     return sorted(charges.values(), key=lambda c: c.charged_at or _UNDATED, reverse=True)
+
+
+def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) -> int | None:
+    """What the refunds of a charge of ``amount`` came to, when less than ``amount``; None when
+    there were none, when they came to all of it, or when an amount is unknown (then it reads
+    refunded, as Razorpay's word for it was). Before, any refund, of any part, read
+    "refunded"."""
+    if not refunds or amount is None or None in refunds.values():
+        return None
+    total = sum(value for value in refunds.values() if value is not None)
+    return total if total < amount else None
 
 
 async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUID | None:

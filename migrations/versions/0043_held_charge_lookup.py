@@ -27,18 +27,15 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from migrations import rls
+from migrations import billing_events_policy, rls
 
 revision: str = "0043"
 down_revision: str | None = "0042"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_CHECK = (
-    "(workspace_id IS NULL OR workspace_id = tb_current_workspace())"
-    " AND (event_id = tb_setting('app.lookup') OR workspace_id = tb_current_workspace())"
-)
-_BEFORE = "workspace_id = tb_current_workspace() OR event_id = tb_setting('app.lookup')"
+_CHECK = billing_events_policy.CHECK
+_BEFORE = billing_events_policy.BEFORE_0043
 
 
 # A refund of a charge some workspace held, recorded with none (reasons: billing/held_charges.py).
@@ -61,10 +58,7 @@ def upgrade() -> None:
     op.execute("ALTER TABLE billing_events FORCE ROW LEVEL SECURITY")
     rls.enable(
         "billing_events",
-        using=(
-            f"{_BEFORE} OR (workspace_id IS NOT NULL"
-            " AND razorpay_payment_id = tb_setting('app.lookup'))"
-        ),
+        using=f"{_BEFORE} OR ({billing_events_policy.BY_PAYMENT})",
         check=_CHECK,
     )
 

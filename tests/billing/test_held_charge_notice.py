@@ -138,3 +138,30 @@ async def test_a_held_first_charge_the_owner_then_keeps_is_no_refund_owed(
     other["payload"]["payment"]["entity"]["id"] = held
     assert await charged(client, owner_db, other) == ("ignored", "charge_kept")
     assert await to_refund(owner_db, owner.workspace_id) == []
+
+
+async def test_a_held_charge_refunded_in_part_is_not_shown_refunded(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The operator refunds part of a held charge (Razorpay's ``refund.processed`` names the
+    refund's amount). The plan page said "refunded" at the first refund of any amount: the owner
+    read that all 499.00 came back when 100.00 had."""
+    _, client = mailing
+    owner = await signup(client, "Part Refund Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [held] = await to_refund(owner_db, owner.workspace_id)
+    payment = {"id": held, "entity": "payment", "amount": 49900, "currency": "INR"}
+    part = make_refund(payment_id=held, amount=10000)
+    refunded = webhook_payload("refund.processed", refund=part, payment=payment)
+    assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    web = await web_login(client, owner.email, owner.password)
+    page = await plan_page(web)
+    assert "INR 499.00" in page
+    assert "INR 100.00 of it refunded, the rest held for a refund" in page
+    rest = make_refund(payment_id=held, amount=39900)
+    refunded = webhook_payload("refund.processed", refund=rest, payment=payment)
+    assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    page = await plan_page(web)
+    assert "of it refunded" not in page
+    assert "held for a refund" not in page
+    assert "refunded" in page

@@ -380,3 +380,43 @@ async def test_every_table_with_a_workspace_id_is_under_the_tenant_policy(
             loose.append((table, name, "reads", using))
     assert loose == []
     assert sorted(set(WIDER_WRITES) - set(tables.values())) == []
+
+
+async def test_a_payment_id_lookup_reads_a_held_charge_but_never_moves_or_deletes_it(
+    owner: Owner, other: Owner, db: Database
+) -> None:
+    """Migration 0043 opened ``billing_events`` rows naming a payment and a workspace to
+    ``app.lookup`` = that payment id "for reading only" (the refund of a held recurring charge
+    finds the workspace that held it). Its one policy is for every command, so its USING let a
+    DELETE under that lookup remove another workspace's row, and an UPDATE under it (with a
+    workspace set) move that row into the transaction's workspace: the WITH CHECK only looks
+    at the row written."""
+    payment = "pay_heldByOther01"
+    async with db.transaction(workspace_id=other.workspace_id, lookup="evt_held_b") as session:
+        await session.execute(
+            text(
+                "INSERT INTO billing_events (id, event_id, event_type, workspace_id, outcome,"
+                " reason, razorpay_payment_id, payload) VALUES (:id, 'evt_held_b',"
+                " 'subscription.charged', :ws, 'rejected', 'charged_after_cancel', :pid,"
+                " '{}'::jsonb)"
+            ),
+            {"id": uuid.uuid4(), "ws": other.workspace_id, "pid": payment},
+        )
+    by_payment = text("SELECT workspace_id FROM billing_events WHERE razorpay_payment_id = :pid")
+    async with db.transaction(lookup=payment) as session:  # what 0043 is for: still read
+        found = (await session.execute(by_payment, {"pid": payment})).scalars().all()
+    assert [str(w) for w in found] == [other.workspace_id]
+    async with db.transaction(workspace_id=owner.workspace_id, lookup=payment) as session:
+        moved = await session.execute(
+            text("UPDATE billing_events SET workspace_id = :a WHERE razorpay_payment_id = :pid"),
+            {"a": owner.workspace_id, "pid": payment},
+        )
+        assert moved.rowcount == 0  # type: ignore[attr-defined]
+    async with db.transaction(lookup=payment) as session:
+        deleted = await session.execute(
+            text("DELETE FROM billing_events WHERE razorpay_payment_id = :pid"), {"pid": payment}
+        )
+        assert deleted.rowcount == 0  # type: ignore[attr-defined]
+    async with db.transaction(workspace_id=other.workspace_id) as session:
+        kept = (await session.execute(by_payment, {"pid": payment})).scalars().all()
+    assert [str(w) for w in kept] == [other.workspace_id]
