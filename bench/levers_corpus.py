@@ -5,6 +5,8 @@ way a variant says, into the texts that are embedded.
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import functools
 import hashlib
 import os
@@ -54,6 +56,11 @@ class Variant:
     # Each page also cut at these (max_tokens, overlap) sizes, all kept side by side (a text
     # both sizes cut alike is kept once): two granularities in one index.
     extra_sizes: tuple[tuple[int, int], ...] = ()
+    # "title" or "path": the page's sections joined into one running text (each heading a line
+    # of it, as the parser leaves it), cut into windows that ignore section boundaries, each
+    # embedded after the page's title alone ("title") or after the title and the heading path
+    # of the window's first line ("path", the same windows) (issue 12, eleventh session).
+    flat: str = ""
     note: str = ""
 
 
@@ -116,6 +123,20 @@ VARIANTS: dict[str, Variant] = {
             chunk_options={"min_tokens": 40},
             extra_sizes=((128, 24),),
             note="the NAME title, 250/40 chunks and 128/24 chunks of every page side by side",
+        ),
+        Variant(
+            "flat",
+            chunk_options={"min_tokens": 40},
+            flat="title",
+            note="the NAME title, the page's text cut into 250/40 windows across headings, each"
+            " after the page's title alone",
+        ),
+        Variant(
+            "flat+path",
+            chunk_options={"min_tokens": 40},
+            flat="path",
+            note="flat, each window after the title > heading path of its first line (a page's"
+            " windows cut to fit its longest such header)",
         ),
         *[
             Variant(
@@ -394,6 +415,13 @@ def build_corpus(
     sizes = [(variant.max_tokens, variant.overlap), *variant.extra_sizes]
     for source, parsed in documents:
         seen: set[str] = set()
+        if variant.flat:
+            pieces = flat_pieces(parsed, variant)
+            if pieces:
+                titles[source] = chunking.chunk_header(parsed.title, []).split(" > ")[0]
+            sources += [source] * len(pieces)
+            texts += [piece.embed_text for piece in pieces]
+            continue
         for size, (max_tokens, overlap) in enumerate(sizes):
             pieces = chunking.chunk_document(
                 parsed,
@@ -414,6 +442,55 @@ def build_corpus(
                 texts.append(piece.embed_text)
     counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
     return Corpus(name, sources, texts, counts, len(documents), titles)
+
+
+def flat_pieces(parsed: parsing.ParsedDocument, variant: Variant) -> list[chunking.Piece]:
+    """The page's sections joined into one section (their text already starts with their
+    heading line) and cut by the product's chunker with the page's title alone as header, so
+    the windows (``variant.max_tokens``/``overlap``, fit to 256 word pieces with that header)
+    run across headings. ``flat="path"`` puts the title > heading path of the section where
+    each window starts before it instead; the page's windows are then cut to fit its longest
+    such header, so none passes the model's 256 word pieces."""
+    live = [s for s in parsed.sections if s.text.strip()]
+    if not live:
+        return []
+    joined = "\n\n".join(s.text for s in live)
+    headers = {
+        tuple(s.heading_path): chunking._fit_header(
+            chunking.chunk_header(parsed.title, s.heading_path)
+        )
+        for s in live
+    }
+    window = chunking.EMBED_WINDOW
+    if variant.flat == "path":
+        title_size = chunking._fit_header(chunking.chunk_header(parsed.title, []))[1]
+        window -= max(size for _, size in headers.values()) - title_size
+    pieces = chunking.chunk_sections(
+        [parsed_module.Section(joined, [], live[0].page)],
+        title=parsed.title,
+        max_tokens=variant.max_tokens,
+        overlap=variant.overlap,
+        window=window,
+        **variant.chunk_options,
+    )
+    if variant.flat != "path":
+        return pieces
+    starts: list[int] = []
+    offset = 0
+    for section in live:
+        starts.append(offset)
+        offset += len(section.text) + 2
+    cursor = 0
+    out: list[chunking.Piece] = []
+    for piece in pieces:
+        at = joined.find(piece.text, cursor)
+        at = cursor if at < 0 else at
+        cursor = at
+        path = live[bisect.bisect_right(starts, at) - 1].heading_path
+        header = headers[tuple(path)][0]
+        embedded = chunking.embedding_text(header, piece.text)
+        out.append(dataclasses.replace(piece, heading_path=list(path), embed_text=embedded))
+    return out
 
 
 def postprocess(
