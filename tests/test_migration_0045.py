@@ -54,9 +54,7 @@ KEYS = [
 async def test_the_key_is_the_national_number(at_head: EmbeddedPostgres) -> None:
     async with _superuser(at_head) as conn:
         for phone, key in KEYS:
-            found = (
-                await conn.execute(text("SELECT tb_phone_key(:p)"), {"p": phone})
-            ).scalar_one()
+            found = (await conn.execute(text("SELECT tb_phone_key(:p)"), {"p": phone})).scalar_one()
             assert found == key, phone
 
 
@@ -132,7 +130,7 @@ async def test_leads_the_old_rule_kept_apart_are_merged_into_the_oldest(
 async def test_the_downgrade_refuses_two_leads_with_the_same_digits(
     at_head: EmbeddedPostgres,
 ) -> None:
-    """"+91 98765 43210" and "91 98765 43210" are two numbers now (no "+": no country code
+    """ "+91 98765 43210" and "91 98765 43210" are two numbers now (no "+": no country code
     read), one by 0042's digits: its index could not be built."""
     workspace = await _workspace(at_head)
     async with _superuser(at_head) as conn:

@@ -199,7 +199,8 @@ async def get_lead(
 
 
 class PhoneTaken(Exception):
-    """Another lead without email of the workspace has the number (``uq_leads_workspace_phone_key``)."""
+    """Another lead without email of the workspace has the number
+    (``uq_leads_workspace_phone_key``)."""
 
     def __init__(self, lead_id: uuid.UUID) -> None:
         super().__init__(str(lead_id))

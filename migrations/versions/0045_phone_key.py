@@ -103,15 +103,16 @@ BEGIN
 END $$
 """
 
-_REFUSE_DOWNGRADE = f"""
+_REFUSE_DOWNGRADE = """
 DO $$
 DECLARE ws uuid;
 BEGIN
   FOR ws IN SELECT id FROM workspaces LOOP
     PERFORM set_config('app.workspace_id', ws::text, true);
     IF EXISTS (SELECT 1 FROM leads WHERE workspace_id = ws AND email IS NULL
-               GROUP BY {OLD_KEY} HAVING count(*) > 1) THEN
-      RAISE EXCEPTION 'two leads without an email address have the same digits: merge them first';
+               GROUP BY regexp_replace(phone, '[^0-9]', '', 'g') HAVING count(*) > 1) THEN
+      RAISE EXCEPTION 'two leads without an email address have the same digits: %',
+        'merge them first';
     END IF;
   END LOOP;
   PERFORM set_config('app.workspace_id', '', true);
