@@ -119,10 +119,9 @@ _NOT_PHONE_WORDS = frozenset(
 )
 
 
-def contact_phone(text: str) -> str | None:
-    """The one phone number a message gives, as typed (its digits in ASCII, its spaces one
-    each); None for none, or for two or more (a message quoting numbers is not someone leaving
-    theirs)."""
+def phones_in(text: str) -> list[str]:
+    """Every phone number typed in a text, as typed (its digits in ASCII, its spaces one each):
+    a visitor's erasure by phone finds the messages that gave theirs."""
     found = []
     for match in _PHONE_IN_TEXT.finditer(text):
         number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
@@ -130,6 +129,13 @@ def contact_phone(text: str) -> str | None:
         digits = sum(ch.isdigit() for ch in number)
         if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] and len(number) <= 40:
             found.append(number)
+    return found
+
+
+def contact_phone(text: str) -> str | None:
+    """The one phone number a message gives, as typed (``phones_in``); None for none, or for
+    two or more (a message quoting numbers is not someone leaving theirs)."""
+    found = phones_in(text)
     return found[0] if len(found) == 1 else None
 
 

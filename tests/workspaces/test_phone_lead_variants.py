@@ -1,7 +1,8 @@
-"""One visitor's number written with and without its country code is one lead (docs/leads.md,
-"One lead per number"). Before, "+91 98765 43210" then "98765 43210", "098765 43210" or
-"0091 98765 43210" from the same workspace made two to four phone-only leads: the index and
-the lookup compared every digit, the country code and the trunk "0" included."""
+"""One visitor's number written with and without its country code is one lead (README, lead
+capture: one lead per national number). Before, "+91 98765 43210" then "98765 43210",
+"098765 43210" or "0091 98765 43210" from the same workspace made two to four phone-only
+leads: the index and the lookup compared every digit, the country code and the trunk "0"
+included."""
 
 from __future__ import annotations
 
