@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (words written in their own scripts)
 """Contact details a visitor types in a message: an email address (``contact_email``,
 ``leaves_an_address``) or a phone number (``contact_phone``, ``leaves_a_phone``, and one left
 beside an address, ``number_left``), and a message giving them right after the bot asked

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
 """An order's, an invoice's, a parcel's, an account's or a booking's number is no phone number in
 any lexicon language, even beside a call asked for ("call me back, my order number is ...") or
 right after the bot asked for contact details (the rule: a message that names such a number,
