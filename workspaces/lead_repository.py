@@ -136,6 +136,23 @@ async def fill_empty_contact(
         )
 
 
+async def give_number(
+    session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], fields: dict[str, Any]
+) -> uuid.UUID | None:
+    """The lead's (``(workspace_id, lead_id)``) phone number set to ``fields["phone"]``, and
+    its name and message where it has none, when it has no number yet; its id, or None for a
+    lead with a number (or none of that id)."""
+    kept = {k: func.coalesce(getattr(Lead, k), fields[k]) for k in ("name", "message")}
+    found = await session.execute(
+        update(Lead)
+        .where(Lead.workspace_id == lead[0], Lead.id == lead[1], Lead.phone.is_(None))
+        .values(phone=fields["phone"], updated_at=utcnow(), **kept)
+        .returning(Lead.id)
+    )
+    lead_id = found.scalar_one_or_none()
+    return None if lead_id is None else uuid.UUID(str(lead_id))
+
+
 async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:
     session.add(submission)
     await session.flush()

@@ -160,6 +160,7 @@ async def widget_lead(
         workspace_id=workspace.id,
         values=values,
         conversation_id=conversation.id if conversation is not None else None,
+        conversation_lead=conversation.lead_id if conversation is not None else None,
     )
     if conversation is not None:
         await conversation_repo.link_conversation_lead(

@@ -41,3 +41,38 @@ async def test_a_form_with_neither_or_a_number_no_one_could_call_is_refused_by_i
         assert response.json()["error"]["code"] == "contact_required", body
     listing = await client.get(owner.url("/leads"), headers=owner.headers)
     assert listing.json()["total"] == 0
+
+
+async def test_a_number_sent_with_the_form_after_an_address_typed_in_the_chat_is_that_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The visitor typed their address in the chat (the conversation's lead), then sent the
+    form with only their number: one lead with both, not a second lead without email taking
+    the conversation from the first."""
+    tag = uuid.uuid4().hex[:8]
+    session = f"visitor-{tag}"
+    said = await client.post(
+        "/api/v1/chat",
+        json={"message": f"my email is jo-{tag}@example.com", "session_id": session},
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert said.json()["lead_saved"] is True, said.text
+    number = f"+91 9{uuid.uuid4().int % 10**9:09d}"
+    form = await submit(
+        client,
+        owner,
+        phone=number,
+        conversation_id=said.json()["conversation_id"],
+        session_id=session,
+    )
+    assert form.status_code == 202, form.text
+    listing = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert [(lead["email"], lead["phone"]) for lead in listing] == [
+        (f"jo-{tag}@example.com", number)
+    ]
+    [lead] = listing
+    assert lead["conversation_id"] == said.json()["conversation_id"]
+    submissions = await client.get(
+        owner.url(f"/leads/{lead['id']}/submissions"), headers=owner.headers
+    )
+    assert number in [s["phone"] for s in submissions.json()["items"]]
