@@ -136,20 +136,37 @@ async def fill_empty_contact(
         )
 
 
-async def give_number(
-    session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], fields: dict[str, Any]
+async def complete_lead(
+    session: AsyncSession,
+    lead: tuple[uuid.UUID, uuid.UUID],
+    email: str | None,
+    fields: dict[str, Any],
 ) -> uuid.UUID | None:
-    """The lead's (``(workspace_id, lead_id)``) phone number set to ``fields["phone"]``, and
-    its name and message where it has none, when it has no number yet; its id, or None for a
-    lead with a number (or none of that id)."""
-    kept = {k: func.coalesce(getattr(Lead, k), fields[k]) for k in ("name", "message")}
-    found = await session.execute(
+    """The lead (``(workspace_id, lead_id)``) given the contact it lacks: ``email`` where it
+    has none (an address no other lead of the workspace has), else the phone number where it
+    has none; its other empty fields filled from ``fields`` (what it has is kept). Its id, or
+    None when it has that contact already, or the address is another lead's (the statement in
+    a savepoint: the transaction goes on)."""
+    lacking = Lead.email.is_(None) if email is not None else Lead.phone.is_(None)
+    values: dict[str, Any] = {
+        k: func.coalesce(getattr(Lead, k), fields.get(k)) for k in ("name", "message")
+    }
+    values["phone"] = func.coalesce(Lead.phone, fields.get("phone"))
+    if email is not None:
+        values["email"] = email
+    statement = (
         update(Lead)
-        .where(Lead.workspace_id == lead[0], Lead.id == lead[1], Lead.phone.is_(None))
-        .values(phone=fields["phone"], updated_at=utcnow(), **kept)
+        .where(Lead.workspace_id == lead[0], Lead.id == lead[1], lacking)
+        .values(updated_at=utcnow(), **values)
         .returning(Lead.id)
     )
-    lead_id = found.scalar_one_or_none()
+    try:
+        async with session.begin_nested():
+            lead_id = (await session.execute(statement)).scalar_one_or_none()
+    except IntegrityError as exc:
+        if "uq_leads_workspace_email" not in str(exc.orig):
+            raise
+        return None
     return None if lead_id is None else uuid.UUID(str(lead_id))
 
 

@@ -113,16 +113,18 @@ async def submit_from_visitor(
     fields filled. ``conversation_id`` must already be proven to be the visitor's own. Returns
     the lead's id for linking, never the lead.
 
-    ``conversation_lead``: the lead that conversation already has (an address typed in the
-    chat). A phone number sent without an address goes on it where it has no number, rather
-    than making a second lead without email that takes the conversation from it."""
+    ``conversation_lead``: the lead that conversation already has (an address or a number
+    typed in the chat). The contact the form brings goes on it where it lacks that one (an
+    address no other lead has, or a number), rather than making a second lead that takes the
+    conversation from it."""
     values = _contact(values)
     email = values["email"]
     fields = {k: values.get(k) for k in ("name", "phone", "message")}
     created = False
     lead_id = None
-    if email is None and conversation_lead is not None:
-        lead_id = await repo.give_number(session, (workspace_id, conversation_lead), fields)
+    if conversation_lead is not None:
+        lead = (workspace_id, conversation_lead)
+        lead_id = await repo.complete_lead(session, lead, email, fields)
     if lead_id is None:
         lead_id, created = await repo.add_visitor_lead(
             session,
