@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_chat import new_session
 
 
 def wk(owner: Owner, **extra: str) -> dict[str, str]:
@@ -22,10 +23,6 @@ async def _patch(
     return await client.patch(owner.url("/widget"), json=values, headers=owner.headers)
 
 
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
-
-
 MALFORMED_ORIGINS = ["http://[", "https://]x", "http://[::1", "https://shop.example.com/x"]
 
 
@@ -35,7 +32,7 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
 ) -> None:
     """With no allowed sites listed (development lets every page in) and the snippet not seen
     on a site yet, an Origin that does not parse was a 500 on each route."""
-    session = _session()
+    session = new_session()
     calls = [
         ("GET", "/api/v1/widget/config", None),
         ("POST", "/api/v1/chat", {"message": "hello", "session_id": session}),
@@ -83,18 +80,18 @@ async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
         too_long = "x" * (runtime.settings.max_message_chars + 1)
         for message, code in [(too_long, "message_too_long"), ("\u200b", "message_empty")] * 2:
             refused = await client.post(
-                "/api/v1/chat", json={"message": message, "session_id": _session()}, headers=site
+                "/api/v1/chat", json={"message": message, "session_id": new_session()}, headers=site
             )
             assert refused.status_code == 422, refused.text
             assert refused.json()["error"]["code"] == code
         for _ in range(2):
             answered = await client.post(
-                "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+                "/api/v1/chat", json={"message": "hello", "session_id": new_session()}, headers=site
             )
             assert answered.status_code == 200, answered.text
         # The cap itself still holds.
         third = await client.post(
-            "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+            "/api/v1/chat", json={"message": "hello", "session_id": new_session()}, headers=site
         )
         assert third.status_code == 429
         assert third.json()["error"]["code"] == "conversation_rate_limited"
@@ -126,7 +123,7 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
             for accept in ("application/json", "text/event-stream"):
                 refused = await client.post(
                     "/api/v1/chat",
-                    json={"message": "How do refunds\u0000 work?", "session_id": _session()},
+                    json={"message": "How do refunds\u0000 work?", "session_id": new_session()},
                     headers=wk(owner, Accept=accept),
                 )
                 assert refused.status_code == 422, refused.text
@@ -136,7 +133,7 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
             assert len(provider.requests) == embedded  # nothing was sent to be embedded
             answered = await client.post(
                 "/api/v1/chat",
-                json={"message": "hello", "session_id": _session()},
+                json={"message": "hello", "session_id": new_session()},
                 headers=wk(owner),
             )
             assert answered.status_code == 200, answered.text
