@@ -10,11 +10,7 @@ import pytest
 
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
-from tests.rag.test_chat import new_session
-
-
-def wk(owner: Owner, **extra: str) -> dict[str, str]:
-    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+from tests.rag.test_chat import new_session, widget_headers
 
 
 async def _patch(
@@ -44,7 +40,9 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
         ),
     ]
     for method, path, body in calls:
-        response = await client.request(method, path, json=body, headers=wk(owner, Origin=origin))
+        response = await client.request(
+            method, path, json=body, headers=widget_headers(owner, Origin=origin)
+        )
         assert response.status_code == 403, (path, response.text)
         assert response.json()["error"]["code"] == "origin_not_allowed"
     # Nothing was recorded: no lead.
@@ -54,7 +52,7 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
     fine = await client.post(
         "/api/v1/chat",
         json={"message": "hello", "session_id": session},
-        headers=wk(owner, Origin="https://shop.example.com"),
+        headers=widget_headers(owner, Origin="https://shop.example.com"),
     )
     assert fine.status_code == 200, fine.text
 
@@ -76,7 +74,7 @@ async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
         }
         saved = await _patch(client, owner, caps)
         assert saved.status_code == 200, saved.text
-        site = wk(owner, Origin="https://shop.example.com")
+        site = widget_headers(owner, Origin="https://shop.example.com")
         too_long = "x" * (runtime.settings.max_message_chars + 1)
         for message, code in [(too_long, "message_too_long"), ("\u200b", "message_empty")] * 2:
             refused = await client.post(
@@ -124,7 +122,7 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
                 refused = await client.post(
                     "/api/v1/chat",
                     json={"message": "How do refunds\u0000 work?", "session_id": new_session()},
-                    headers=wk(owner, Accept=accept),
+                    headers=widget_headers(owner, Accept=accept),
                 )
                 assert refused.status_code == 422, refused.text
                 error = refused.json()["error"]
@@ -134,7 +132,7 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
             answered = await client.post(
                 "/api/v1/chat",
                 json={"message": "hello", "session_id": new_session()},
-                headers=wk(owner),
+                headers=widget_headers(owner),
             )
             assert answered.status_code == 200, answered.text
 
@@ -148,7 +146,7 @@ async def test_a_bot_name_with_nothing_visible_is_refused(
     refused = await _patch(client, owner, {"bot_name": name})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["code"] == "validation_error"
-    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    public = (await client.get("/api/v1/widget/config", headers=widget_headers(owner))).json()
     assert public["bot_name"] == "Aria"  # unchanged
     assert public["greeting"] == "Hi! I'm Aria. How can I help?"
 
@@ -164,7 +162,7 @@ async def test_a_blank_greeting_or_suggestion_is_the_default_not_a_blank_line(
         {"bot_name": "  Aria ", "greeting": "\u200b ", "suggested_questions": questions},
     )
     assert saved.status_code == 200, saved.text
-    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    public = (await client.get("/api/v1/widget/config", headers=widget_headers(owner))).json()
     assert public["bot_name"] == "Aria"
     assert public["greeting"] == "Hi! I'm Aria. How can I help?"
     assert public["suggested_questions"] == ["Do you ship abroad?"]
