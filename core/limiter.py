@@ -133,6 +133,23 @@ def parse_limit(limit: str) -> RateLimitItem:
     return item
 
 
+_POSTGRES_LOWER: Final = str.maketrans({"\u0130": "i"})
+"""Where PostgreSQL's ``lower`` and Python's ``casefold`` disagree on a character's lower form
+(checked over every code point: tests/hardening/test_address_variants.py): the dotted capital
+``İ`` is a plain ``i`` to PostgreSQL, ``i`` and a combining dot to Python."""
+
+
+def address_key(email: str) -> str:
+    """An email address as the limits on it count it: stripped and case-folded, after the
+    characters PostgreSQL lowers otherwise are lowered as it lowers them. The database knows an
+    account by ``lower(email)``, so any two writings of the address it takes for one account
+    (``victim@`` and ``vİctim@``) must share their key: with ``casefold`` alone each ``i``
+    written ``İ`` reached the account under a key of its own (a budget of guesses, of reset
+    mails, for each). Coarser than the database is harmless (``straße@`` and ``strasse@``, two
+    accounts, share a budget)."""
+    return email.strip().translate(_POSTGRES_LOWER).casefold()
+
+
 def storage_key(value: str) -> str:
     """Keys stay short and printable: long or odd ones (session ids, API keys) are hashed."""
     if len(value) <= _MAX_KEY and value.isascii() and value.isprintable() and "/" not in value:
@@ -378,7 +395,7 @@ class LoginGuard:
 
     @staticmethod
     def _email(email: str) -> str:
-        return "login:email:" + email.strip().casefold()
+        return "login:email:" + address_key(email)
 
     @staticmethod
     def _ip(ip: str) -> str:
