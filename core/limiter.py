@@ -45,6 +45,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from core.config import Settings
+from core.text import lowered_as_postgres
 
 log = logging.getLogger("trulybot.ratelimit")
 
@@ -133,21 +134,15 @@ def parse_limit(limit: str) -> RateLimitItem:
     return item
 
 
-_POSTGRES_LOWER: Final = str.maketrans({"\u0130": "i"})
-"""Where PostgreSQL's ``lower`` and Python's ``casefold`` disagree on a character's lower form
-(checked over every code point: tests/hardening/test_address_variants.py): the dotted capital
-``İ`` is a plain ``i`` to PostgreSQL, ``i`` and a combining dot to Python."""
-
-
 def address_key(email: str) -> str:
-    """An email address as the limits on it count it: stripped and case-folded, after the
-    characters PostgreSQL lowers otherwise are lowered as it lowers them. The database knows an
+    """An email address as the limits on it count it: stripped, lowered as PostgreSQL lowers
+    (``core.text.lowered_as_postgres``), then case-folded. The database knows an
     account by ``lower(email)``, so any two writings of the address it takes for one account
     (``victim@`` and ``vİctim@``) must share their key: with ``casefold`` alone each ``i``
     written ``İ`` reached the account under a key of its own (a budget of guesses, of reset
     mails, for each). Coarser than the database is harmless (``straße@`` and ``strasse@``, two
     accounts, share a budget)."""
-    return email.strip().translate(_POSTGRES_LOWER).casefold()
+    return lowered_as_postgres(email.strip()).casefold()
 
 
 def storage_key(value: str) -> str:
