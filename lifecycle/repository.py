@@ -13,6 +13,7 @@ from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from core.text import lowered_as_postgres
 from rag.chat.contact_details import emails_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from rag.chat.repository import analytics as analytics_repo
@@ -189,7 +190,9 @@ async def conversations_mentioning(
     capture off, or a message the contact shortcut did not take, no lead names them. The same
     address as the chat's own detection reads it, so ``jo@example.com`` never matches
     ``ajo@example.com`` or ``jo@example.com.au``."""
-    email = email.lower()  # as emails_in lowers what it finds
+    # As the database lowers the messages and emails_in what it finds: Python's lower made a
+    # capital sigma ending the local part "ς" and "İ" two characters, found in no message.
+    email = lowered_as_postgres(email)
     result = await session.execute(
         select(ChatMessage.conversation_id, ChatMessage.text).where(
             ChatMessage.workspace_id == workspace_id,
