@@ -1,7 +1,7 @@
-"""The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's zip as
-a download, the purge a deletion enqueues after its commit, and what an erasure clears after
-its commit (the response cache, the file outbox's copies of the mails it deleted, the zips of
-the exports it withdrew)."""
+"""The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's build
+enqueued after the commit and its zip as a download, the purge a deletion enqueues after its
+commit, and what an erasure clears after its commit (the response cache, the file outbox's
+copies of the mails it deleted, the zips of the exports it withdrew)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.middleware import is_head
 from billing import provider_cancels
 from core.config import Settings
+from core.db import Database
 from core.jobs import JobQueue
 from core.mail import Mailer
 from lifecycle import deletion, erasure, exports
+from lifecycle.models import WorkspaceExport
 from rag.chat.cache import ResponseCache
 from workspaces.service import WorkspaceAccess
+
+
+def export_after_commit(
+    background: BackgroundTasks, db: Database, jobs: JobQueue, export: WorkspaceExport
+) -> None:
+    """The build of the export ``exports.request_export`` recorded, enqueued once the request's
+    transaction has committed (``exports.enqueue_export``: retried, else the export fails)."""
+    background.add_task(
+        exports.enqueue_export, db, jobs, workspace_id=export.workspace_id, export_id=export.id
+    )
 
 
 async def export_zip_response(

@@ -9,15 +9,40 @@ trailers (a reviewer's finding). Here the request line, the headers, a chunked b
 lines and trailers together may take about ``MAX_HEAD_BYTES`` (counted per read); past it a
 head is answered 431 and the connection closed before the application sees anything. Request
 bodies are bounded by MAX_BODY_BYTES in the application (``api.limits``).
+
+A head must also arrive in time: uvicorn arms no timer before its first response (its
+keep-alive) and takes that one down at the next byte, so a connection that sent nothing, or
+half a head, was held for as long as the client liked (a red-team finding: each one a file
+descriptor, and a few thousand left the process none to accept or reach its database with).
+Here the head gets ``HEAD_TIMEOUT_SECONDS`` from the connection, or from its first byte on a
+kept-alive connection; then 408 ``request_head_timeout`` and the connection closed. A request
+whose head came whole is never cut: its body and answer have the application's timeouts.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 MAX_HEAD_BYTES = 64 * 1024
 """The request line and headers of one request, as sent (names, values and their separators):
 four times nginx's default header buffers (4 x 8 KiB), far above what a browser sends."""
+
+HEAD_TIMEOUT_SECONDS = 30.0
+"""How long a request head may take to arrive: three times the shipped balancer's (HAProxy's
+``timeout http-request 10s``, deploy/haproxy.cfg), half nginx's ``client_header_timeout``."""
+
+_TIMEOUT_BODY = (
+    b'{"error":{"code":"request_head_timeout","message":"The request line and headers did not'
+    b' arrive within %d seconds","details":null}}' % HEAD_TIMEOUT_SECONDS
+)
+_TIMEOUT_REPLY = (
+    b"HTTP/1.1 408 Request Timeout\r\n"
+    b"content-type: application/json\r\n"
+    b"connection: close\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_TIMEOUT_BODY), _TIMEOUT_BODY)
+)
 
 _REPLY = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
@@ -42,11 +67,47 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     request: a trailer that never ends). A head that arrives whole in one read is measured as
     parsed when it ends and refused the same way, before the application starts."""
 
+    head_timeout = HEAD_TIMEOUT_SECONDS
+    _head_timer: asyncio.TimerHandle | None = None
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
     _in_body = False
     _refused = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()  # the first head: from the connection, bytes or none
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm_head_timer()  # a kept-alive connection's next head: from its first byte
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head behind a request still being answered: that answer is not cut;
+            # the head gets another period once it is sent.
+            self._arm_head_timer()
+            return
+        self.logger.info("Request head not received within %g s: closed.", self.head_timeout)
+        self.transport.write(_TIMEOUT_REPLY)
+        self.transport.close()
 
     def data_received(self, data: bytes) -> None:
         self._body_in_read = 0
@@ -66,6 +127,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse()
 
     def on_headers_complete(self) -> None:
+        self._stop_head_timer()
         # A head that arrived whole in one read was not counted above: measure it as parsed.
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > MAX_HEAD_BYTES:

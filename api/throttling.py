@@ -40,6 +40,7 @@ from core.limiter import (
     Lock,
     LoginGuard,
     RateLimiter,
+    address_key,
     limits_enabled,
     most_restrictive,
 )
@@ -293,7 +294,7 @@ async def rate_limit_widget_lead(request: Request, workspace_id: uuid.UUID | str
 
 
 def _address_key(email: str) -> str:
-    return "email:" + hashlib.sha256(email.strip().casefold().encode()).hexdigest()[:32]
+    return "email:" + hashlib.sha256(address_key(email).encode()).hexdigest()[:32]
 
 
 async def rate_limit_mail_to(request: Request, email: str) -> None:

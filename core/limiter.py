@@ -45,6 +45,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from core.config import Settings
+from core.text import lowered_as_postgres
 
 log = logging.getLogger("trulybot.ratelimit")
 
@@ -131,6 +132,17 @@ def parse_limit(limit: str) -> RateLimitItem:
     """``"20/minute"`` -> a limits item; raises ValueError on a malformed string."""
     item: RateLimitItem = parse(limit)
     return item
+
+
+def address_key(email: str) -> str:
+    """An email address as the limits on it count it: stripped, lowered as PostgreSQL lowers
+    (``core.text.lowered_as_postgres``), then case-folded. The database knows an
+    account by ``lower(email)``, so any two writings of the address it takes for one account
+    (``victim@`` and ``vİctim@``) must share their key: with ``casefold`` alone each ``i``
+    written ``İ`` reached the account under a key of its own (a budget of guesses, of reset
+    mails, for each). Coarser than the database is harmless (``straße@`` and ``strasse@``, two
+    accounts, share a budget)."""
+    return lowered_as_postgres(email.strip()).casefold()
 
 
 def storage_key(value: str) -> str:
@@ -378,7 +390,7 @@ class LoginGuard:
 
     @staticmethod
     def _email(email: str) -> str:
-        return "login:email:" + email.strip().casefold()
+        return "login:email:" + address_key(email)
 
     @staticmethod
     def _ip(ip: str) -> str:

@@ -39,6 +39,23 @@ def lf_line_breaks(value: object) -> object:
     return value
 
 
+_LOWERED_OTHERWISE = ("\u0130", "\u03a3")
+"""The letters Python's ``str.lower`` lowers otherwise than PostgreSQL's ``lower`` (libc's
+letter-by-letter mapping): "İ" to two characters ("i" and a combining dot), not "i"; a capital
+sigma at a word's end to the final sigma, not the small one. Every other code point is lowered
+alike (checked over all of them: tests/hardening/test_address_variants.py)."""
+
+
+def lowered_as_postgres(text: str) -> str:
+    """``text`` lowered letter by letter, each letter to one, as PostgreSQL's ``lower`` does
+    ("İzmir": "izmir", "ΟΔΟΣ": "οδοσ"): a text compared in Python with what the database
+    lowered (a search, an address it found) must be lowered the same way, and a place in the
+    result is the same place in ``text``."""
+    if not any(letter in text for letter in _LOWERED_OTHERWISE):
+        return text.lower()
+    return "".join(letter.lower()[0] for letter in text)
+
+
 LineBreaks = BeforeValidator(lf_line_breaks)
 """A multi-line text field's line breaks as LF, before its length is checked:
 ``Annotated[str, LineBreaks]`` (lead notes, FAQ answers, the widget's greeting)."""

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, Text, delete, func, literal, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
+from core.text import lowered_as_postgres
 from rag.chat.contact_details import emails_in, phones_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from rag.chat.repository import analytics as analytics_repo
@@ -222,7 +223,9 @@ async def conversations_mentioning(
     if named.phone is not None:
         return await _conversations_mentioning_phone(session, workspace_id, named.phone)
     assert named.email is not None
-    email = named.email.lower()  # as emails_in lowers what it finds
+    # As the database lowers the messages and emails_in what it finds: Python's lower made a
+    # capital sigma ending the local part "ς" and "İ" two characters, found in no message.
+    email = lowered_as_postgres(named.email)
     result = await session.execute(
         select(ChatMessage.conversation_id, ChatMessage.text).where(
             ChatMessage.workspace_id == workspace_id,

@@ -1,6 +1,8 @@
 """``trulybot ARGS...`` as an operator runs it (the operator tests): in its own process, or,
 for a command whose test is not about the process (its signals, its exit after a crash, a port
-it listens on), in this one with the same environment, output and exit code."""
+it listens on), in this one with the same environment, output and exit code; a `worker` left
+running in a process of its own (``spawn_worker``, ``start_worker``); a refusal of ``cli.main``
+(``refusal``)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,17 @@ import contextlib
 import io
 import logging
 import os
+import signal
+import subprocess
 import sys
 import threading
+import time
 import traceback
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 
+import pytest
 import structlog
 
 from tests.conftest import ROOT
@@ -64,6 +71,56 @@ async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
     """The command with the test process's environment, less its database, Redis and model
     settings, plus ``env``; stdout and stderr together."""
     return await run_python("-m", "api.cli", *args, env=command_env(env))
+
+
+WORKER_GUARD = 300
+"""Seconds a worker may take to say it is ready (a guard against hanging, not a timing
+assertion)."""
+
+
+def spawn_worker(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``trulybot worker ARGS...`` in a process group of its own, with ``command_env(env)``, its
+    output into ``log``; the test stops it (``kill_group``, or a SIGTERM to see its shutdown)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "worker", *args],
+            cwd=ROOT,
+            env=command_env(env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def start_worker(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``spawn_worker``, once the worker said "worker ready"; one that exits or stays silent
+    fails the test, killed."""
+    process = spawn_worker(*args, env=env, log=log)
+    deadline = time.monotonic() + WORKER_GUARD
+    while "worker ready" not in log.read_text(errors="replace"):
+        if process.poll() is not None or time.monotonic() > deadline:
+            kill_group(process)
+            pytest.fail(log.read_text(errors="replace")[-4000:])
+        time.sleep(0.2)
+    return process
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL to a process started in a group of its own (its children too), unless it ended."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def refusal(argv: list[str]) -> str:
+    """What ``trulybot ARGV...`` says when it refuses to start, run in this process (the
+    message of its ``SystemExit``)."""
+    from api import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert isinstance(exc.value.code, str), exc.value.code
+    return exc.value.code
 
 
 _HERE = threading.Lock()

@@ -577,6 +577,19 @@ async def queued_text_document(
     return sub.document.id
 
 
+async def someone_waits_for_a_lock(owner_db: Database) -> bool:
+    """Whether a session of the test database waits for a lock another one holds (a race's
+    second transaction has reached the row the first has locked)."""
+    async with owner_db.transaction() as session:
+        waiting = await session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND a.datname = current_database()"
+            )
+        )
+    return bool(waiting)
+
+
 async def signup(client: httpx.AsyncClient, name: str = "Acme", *, verify: bool = True) -> Owner:
     """A new owner through the real flow: signup (202), the verification link from the mail
     (unless ``verify`` is False), login; the workspace from /me."""

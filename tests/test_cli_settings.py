@@ -20,6 +20,7 @@ import pytest
 from api import cli
 from core.config import RATE_LIMIT_SETTINGS, Settings, get_settings
 from core.logging import announce, configure_logging
+from tests.cli_process import refusal
 from tests.conftest import PRODUCTION_SERVICES
 from tests.ports import free_port as _free_port
 
@@ -35,13 +36,6 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     get_settings.cache_clear()
 
 
-def _refusal(argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        cli.main(argv)
-    assert isinstance(exc.value.code, str), exc.value.code
-    return exc.value.code
-
-
 def test_production_without_its_settings_names_them_and_prints_no_secret(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -50,7 +44,7 @@ def test_production_without_its_settings_names_them_and_prints_no_secret(
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("JWT_SECRET", secret)
     monkeypatch.setenv("METRICS_TOKEN", token)
-    said = _refusal(["serve", "--port", "8191"])
+    said = refusal(["serve", "--port", "8191"])
     assert said.startswith("trulybot serve: the settings are not valid")
     assert "PUBLIC_BASE_URL" in said
     assert secret[-12:] not in said
@@ -87,8 +81,8 @@ def test_a_wrong_setting_is_named_at_start(
     """Each of these started before and then answered 500 (a rate, a plan), let every request
     through (RATE_LIMIT_IP) or failed inside the server with a traceback."""
     monkeypatch.setenv(name, value)
-    assert says in _refusal(["serve"])
-    assert says in _refusal(["worker"])  # every command reads the settings the same way
+    assert says in refusal(["serve"])
+    assert says in refusal(["worker"])  # every command reads the settings the same way
 
 
 @pytest.mark.parametrize(
@@ -111,7 +105,7 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
     verification, failed on the port or went to localhost. The worker is asked (it stops at
     once without REDIS_URL when the settings pass); serve reads the settings the same way."""
     monkeypatch.setenv("SMTP_URL", value)
-    said = _refusal(["worker"])
+    said = refusal(["worker"])
     assert said.startswith("trulybot worker: the settings are not valid"), said
     assert says in said
     assert "hunter2pw" not in said
@@ -140,7 +134,7 @@ def test_a_url_refused_for_its_password_does_not_print_it(
     """The check that refuses a user and password in these URLs quoted them back, to the
     terminal and the deploy logs."""
     monkeypatch.setenv(name, value)
-    said = _refusal(["worker"])
+    said = refusal(["worker"])
     assert shown in said, said
     assert "hunter2pw" not in said
 
@@ -175,7 +169,7 @@ def test_a_password_with_spaces_starts_and_is_sent_as_written(
     url = "smtp://me%40gmail.com:abcd efgh ijkl mnop@smtp.gmail.com:587"
     monkeypatch.setenv("SMTP_URL", url)
     monkeypatch.delenv("REDIS_URL", raising=False)
-    said = _refusal(["worker"])  # the settings pass: it stops only for the missing REDIS_URL
+    said = refusal(["worker"])  # the settings pass: it stops only for the missing REDIS_URL
     assert "SMTP_URL" not in said, said
     assert "REDIS_URL" in said, said
     transport = SmtpTransport(MailConfig.from_settings(Settings(smtp_url=url)))
@@ -193,7 +187,7 @@ def test_a_password_with_spaces_starts_and_is_sent_as_written(
     ],
 )
 def test_serve_flags_are_checked_as_the_settings_are(flags: list[str], says: str) -> None:
-    assert says in _refusal(["serve", *flags])
+    assert says in refusal(["serve", *flags])
 
 
 def test_a_kept_jwt_secret_others_can_read_stops_serve_with_the_fix(tmp_path: Path) -> None:
@@ -202,7 +196,7 @@ def test_a_kept_jwt_secret_others_can_read_stops_serve_with_the_fix(tmp_path: Pa
     kept = data / "jwt-secret"
     kept.write_text(secrets.token_urlsafe(32) + "\n")
     kept.chmod(0o644)
-    said = _refusal(["serve", "--port", "8191"])
+    said = refusal(["serve", "--port", "8191"])
     assert said == f"trulybot serve: {kept} is readable by other users; run: chmod 600 {kept}"
 
 
@@ -284,8 +278,8 @@ def test_production_needs_its_database_and_its_mail_server(
         if name.upper() != missing:
             monkeypatch.setenv(name.upper(), value)
     monkeypatch.delenv(missing, raising=False)
-    assert says in _refusal(["serve"])
-    assert says in _refusal(["worker"])
+    assert says in refusal(["serve"])
+    assert says in refusal(["worker"])
 
 
 def test_migrate_with_only_the_owners_url_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,7 +287,7 @@ def test_migrate_with_only_the_owners_url_is_refused(monkeypatch: pytest.MonkeyP
     old schema."""
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("MIGRATION_DATABASE_URL", "postgresql://owner@db.invalid/trulybot")
-    said = _refusal(["migrate"])
+    said = refusal(["migrate"])
     assert "MIGRATION_DATABASE_URL is set but DATABASE_URL is not" in said
     assert not (Path("data") / "pgdata").exists()
 
@@ -317,5 +311,5 @@ def test_serve_gives_requests_the_configured_grace_at_shutdown(
     assert seen == {"grace": 45, "address": ("127.0.0.1", port)}
     monkeypatch.setenv("SHUTDOWN_GRACE_SECONDS", "-1")
     get_settings.cache_clear()
-    said = _refusal(["serve"])
+    said = refusal(["serve"])
     assert "SHUTDOWN_GRACE_SECONDS: Input should be greater than or equal to 0" in said

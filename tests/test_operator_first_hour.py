@@ -5,21 +5,22 @@ served something else) or refused what `serve` does by itself."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests import clusters
-from tests.cli_process import command_env, run_trulybot, run_trulybot_here
-from tests.conftest import ROOT
+from tests.cli_process import (
+    kill_group,
+    run_trulybot,
+    run_trulybot_here,
+    start_worker,
+)
+from tests.own_redis import start_redis
 from tests.ports import free_port
 
 SECRET = "first-hour-" + "s" * 40
@@ -72,25 +73,9 @@ async def test_a_port_in_use_is_said_before_start_up_and_never_as_listening(
 
 @pytest.fixture
 def own_redis() -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
     port = _closed_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    process = start_redis(port)
     try:
-        deadline = time.monotonic() + 20  # a guard against hanging, not a timing assertion
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), 0.5).close()
-                break
-            except OSError:
-                assert process.poll() is None, "redis-server exited"
-                assert time.monotonic() < deadline, "redis-server did not start"
-                time.sleep(0.05)
         yield process, port
     finally:
         if process.poll() is None:
@@ -109,31 +94,17 @@ def test_a_worker_on_a_fresh_embedded_data_dir_migrates_and_says_a_lost_redis_in
     pgdata = data / "pgdata"
     clusters.STARTED.add(pgdata)
     log = tmp_path / "worker.log"
-    env = command_env(
-        {
-            "DATA_DIR": str(data),
-            "REDIS_URL": f"redis://127.0.0.1:{port}/0",
-            "LOG_JSON": "false",
-            "JWT_SECRET": SECRET,
-            # The give-up's line after 1.5 s instead of the default 31.5 s of patience.
-            "WORKER_REDIS_PATIENCE_SECONDS": "1.5",
-        }
-    )
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    env = {
+        "DATA_DIR": str(data),
+        "REDIS_URL": f"redis://127.0.0.1:{port}/0",
+        "LOG_JSON": "false",
+        "JWT_SECRET": SECRET,
+        # The give-up's line after 1.5 s instead of the default 31.5 s of patience.
+        "WORKER_REDIS_PATIENCE_SECONDS": "1.5",
+    }
+    worker: subprocess.Popen[bytes] | None = None
     try:
-        deadline = time.monotonic() + 300  # a guard against hanging, not a timing assertion
-        while "worker ready" not in log.read_text(errors="replace"):
-            assert worker.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
-            time.sleep(0.2)
+        worker = start_worker(env=env, log=log)
         redis.send_signal(signal.SIGTERM)  # a Redis restart, a failover
         redis.wait(timeout=30)
         code = worker.wait(timeout=120)
@@ -142,7 +113,6 @@ def test_a_worker_on_a_fresh_embedded_data_dir_migrates_and_says_a_lost_redis_in
         assert "Traceback" not in said, said
         assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait(timeout=10)
+        if worker is not None:
+            kill_group(worker)
         clusters.stop_clusters(pgdata)

@@ -11,15 +11,16 @@ from redis.asyncio import Redis
 
 from core.jobs import ArqQueue
 from tests.conftest import RuntimeFactory, client_for
+from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
-from tests.test_worker_redis_blip import _redis_server, _stop
+from tests.test_worker_redis_blip import _stop
 
 
 async def test_readyz_says_when_the_worker_count_does_not_come_in_time(
     runtime_factory: RuntimeFactory,
 ) -> None:
     port = _free_port()
-    server = _redis_server(port)
+    server = start_redis(port)
     url = f"redis://127.0.0.1:{port}/0"
     redis = Redis.from_url(url)
     admin = Redis.from_url(url)

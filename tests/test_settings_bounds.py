@@ -17,12 +17,12 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
-from api import cli
 from api.commands.eval import _sets
 from core.config import get_settings
 from core.db_url import connect_options
 from core.logging import QUIET_LOGGERS, configure_logging
 from core.urls import base_url, local_base_url
+from tests.cli_process import refusal
 from tests.conftest import make_settings
 
 
@@ -36,13 +36,6 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
-
-
-def _refusal(argv: list[str]) -> str:
-    with pytest.raises(SystemExit) as exc:
-        cli.main(argv)
-    assert isinstance(exc.value.code, str), exc.value.code
-    return exc.value.code
 
 
 def test_production_refuses_a_plaintext_public_base_url() -> None:
@@ -87,7 +80,7 @@ def test_a_number_out_of_bounds_is_one_line_by_its_name(
 ) -> None:
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
-    said = _refusal(["reindex", "--workspace", "nope"])
+    said = refusal(["reindex", "--workspace", "nope"])
     assert said.startswith("trulybot reindex: the settings are not valid"), said
     assert says in said
     assert "Traceback" not in said
@@ -106,7 +99,7 @@ def test_a_database_url_parameter_the_driver_cannot_use_is_refused_at_start(
     monkeypatch: pytest.MonkeyPatch, url: str, says: str
 ) -> None:
     monkeypatch.setenv("DATABASE_URL", url)
-    said = _refusal(["migrate"])
+    said = refusal(["migrate"])
     assert "DATABASE_URL: " in said, said
     assert says in said, said
     assert "pw@" not in said

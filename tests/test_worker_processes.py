@@ -27,15 +27,15 @@ from redis.asyncio import Redis
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
+from tests.cli_process import kill_group
 from tests.conftest import RuntimeFactory, client_for, idle_arq
 from tests.fakes.openai_server import FakeOpenAI
+from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
 from tests.test_operator_commands import Scratch, _scalar, _scratch, queued_document
 from tests.test_operator_recovery import DIMENSIONS
 from tests.test_worker_redis_blip import (
     GUARD,
-    _kill,
-    _redis_server,
     _start_worker,
     _stop,
 )
@@ -69,7 +69,7 @@ async def test_readyz_sees_a_running_worker_and_its_stop(
     ops: Scratch, runtime_factory: RuntimeFactory, tmp_path: Path
 ) -> None:
     port = _free_port()
-    server = _redis_server(port)
+    server = start_redis(port)
     url = f"redis://127.0.0.1:{port}/0"
     redis = Redis.from_url(url)
     queue = ArqQueue.lazy(url)  # serve's queue: arq's default, as the worker's
@@ -92,7 +92,7 @@ async def test_readyz_sees_a_running_worker_and_its_stop(
             assert (await _worker_check(client)).startswith("none seen")
     finally:
         if worker is not None:
-            _kill(worker)
+            kill_group(worker)
         await queue.close()
         await redis.aclose()
         _stop(server)
@@ -113,7 +113,7 @@ async def test_a_worker_stopped_mid_job_leaves_the_job_to_the_next_worker(
 ) -> None:
     dims = int(str(await _scalar(ops, DIMENSIONS)))
     port = _free_port()
-    server = _redis_server(port)
+    server = start_redis(port)
     url = f"redis://127.0.0.1:{port}/0"
     fake = FakeOpenAI(hang=True, embedding_dimensions=dims).start()
     queue = await ArqQueue.connect(url)
@@ -155,7 +155,7 @@ async def test_a_worker_stopped_mid_job_leaves_the_job_to_the_next_worker(
         assert await asyncio.to_thread(second.wait, GUARD) == 0
     finally:
         for worker in workers:
-            _kill(worker)
+            kill_group(worker)
         await queue.close()
         fake.stop()
         _stop(server)

@@ -7,12 +7,8 @@ queued for good. A Redis that stays away still ends the worker with one line
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,8 +21,8 @@ from core.config import Settings
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
-from tests.cli_process import command_env
-from tests.conftest import ROOT
+from tests.cli_process import kill_group, start_worker
+from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
 from tests.test_operator_commands import APP_ROLE, SECRET, Scratch, _scalar, _scratch
 from tests.test_operator_recovery import DIMENSIONS
@@ -41,26 +37,6 @@ async def ops(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
         yield value
 
 
-def _redis_server(port: int) -> subprocess.Popen[bytes]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.5).close()
-            return process
-        except OSError:
-            assert process.poll() is None, "redis-server exited"
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -73,45 +49,22 @@ async def _start_worker(
     """`trulybot worker` on ``url`` (with the settings ``extra``), once it said it is ready;
     its log."""
     log = tmp_path / log_name
-    env = command_env(
-        {
-            "DATABASE_URL": ops.cluster.app_url(APP_ROLE),
-            "DATA_DIR": str(tmp_path),
-            "JWT_SECRET": SECRET,
-            "REDIS_URL": url,
-            "LOG_JSON": "false",
-            "SCHEDULER_ENABLED": "false",
-            "EMBEDDING_DIMENSIONS": str(await _scalar(ops, DIMENSIONS)),
-            **extra,
-        }
-    )
-    with log.open("wb") as out:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    deadline = time.monotonic() + GUARD
-    while "worker ready" not in log.read_text(errors="replace"):
-        if worker.poll() is not None or time.monotonic() > deadline:
-            _kill(worker)
-            pytest.fail(log.read_text(errors="replace")[-4000:])
-        time.sleep(0.2)
-    return worker, log
-
-
-def _kill(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=10)
+    env = {
+        "DATABASE_URL": ops.cluster.app_url(APP_ROLE),
+        "DATA_DIR": str(tmp_path),
+        "JWT_SECRET": SECRET,
+        "REDIS_URL": url,
+        "LOG_JSON": "false",
+        "SCHEDULER_ENABLED": "false",
+        "EMBEDDING_DIMENSIONS": str(await _scalar(ops, DIMENSIONS)),
+        **extra,
+    }
+    return start_worker(env=env, log=log), log
 
 
 async def test_a_worker_rides_through_a_redis_restart(ops: Scratch, tmp_path: Path) -> None:
     port = _free_port()
-    redis = _redis_server(port)
+    redis = start_redis(port)
     url = f"redis://127.0.0.1:{port}/0"
     queue: ArqQueue | None = None
     worker: subprocess.Popen[bytes] | None = None
@@ -121,7 +74,7 @@ async def test_a_worker_rides_through_a_redis_restart(ops: Scratch, tmp_path: Pa
         # (each 0.5 s apart) until it is back.
         _stop(redis)
         time.sleep(3)
-        redis = _redis_server(port)
+        redis = start_redis(port)
 
         queue = await ArqQueue.connect(url)
         job = await queue.enqueue(FLUSH_JOB)
@@ -136,7 +89,7 @@ async def test_a_worker_rides_through_a_redis_restart(ops: Scratch, tmp_path: Pa
         if queue is not None:
             await queue.close()
         if worker is not None:
-            _kill(worker)
+            kill_group(worker)
         _stop(redis)
 
 
@@ -146,7 +99,7 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
     """The waiting has an end: a Redis gone for good still ends the worker (for its
     supervisor), in one line and after its own shutdown."""
     port = _free_port()
-    redis = _redis_server(port)
+    redis = start_redis(port)
     # A short patience: the give-up and its line are the same after 1.5 s as after the default
     # 31.5 s (how long one outage is waited is counted in the next test, not timed).
     worker, log = await _start_worker(
@@ -161,7 +114,7 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
         assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
         assert "did not come back within 1.5 s" in said, said
     finally:
-        _kill(worker)
+        kill_group(worker)
 
 
 def test_the_pauses_add_up_to_the_patience() -> None:
@@ -190,7 +143,7 @@ async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patienc
     from api.commands.worker import _redis_settings
 
     port = _free_port()
-    server = _redis_server(port)
+    server = start_redis(port)
     settings = _redis_settings(RedisSettings.from_dsn(f"redis://127.0.0.1:{port}/0"), patience)
     pool = await create_pool(settings)
     try:
@@ -225,7 +178,7 @@ async def test_one_command_on_a_redis_that_stays_away_gives_up_after_the_patienc
         assert sum(slept) == patience
 
         # Once Redis answers again, the next outage is waited out again.
-        server = _redis_server(port)
+        server = start_redis(port)
         assert await pool.zcard("arq:queue") == 0
         _stop(server)
         slept.clear()

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from api import passwords
 from api.data_lifecycle import (
     after_deletion,
+    export_after_commit,
     export_zip_response,
     forget_after_erasure,
     purge_after_commit,
@@ -67,14 +68,7 @@ async def create_export(
 ) -> ExportOut:
     """Start building a zip of the workspace's data. Owners; one at a time."""
     export = await exports.request_export(session, access)
-    # Background tasks run after the response, i.e. after the request's commit.
-    background.add_task(
-        exports.enqueue_export,
-        runtime.db,
-        runtime.jobs,
-        workspace_id=export.workspace_id,
-        export_id=export.id,
-    )
+    export_after_commit(background, runtime.db, runtime.jobs, export)
     return _out(export)
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Request, Response
 
-from api.data_lifecycle import export_zip_response, forget_after_erasure
+from api.data_lifecycle import export_after_commit, export_zip_response, forget_after_erasure
 from api.deps import RuntimeDep, SessionDep
 from core.errors import Conflict, ValidationFailed
 from dashboard.page_route import PageRoute, refuse_cross_site
@@ -70,13 +70,7 @@ async def request_export(
             export = await exports.request_export(session, page.access)
     except Conflict as exc:
         return redirect(request, page.url("settings") + "?notice=" + quote(exc.message))
-    background.add_task(
-        exports.enqueue_export,
-        runtime.db,
-        runtime.jobs,
-        workspace_id=export.workspace_id,
-        export_id=export.id,
-    )
+    export_after_commit(background, runtime.db, runtime.jobs, export)
     notice = "The export is being built: reload this page to download it"
     return redirect(request, page.url("settings") + "?notice=" + quote(notice))
 

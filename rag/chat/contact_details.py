@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from core.text import lowered_as_postgres
 from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -29,9 +30,9 @@ def _addresses(text: str) -> set[str]:
 
 
 def emails_in(text: str) -> set[str]:
-    """Every email address typed in a text, lowercased (a visitor's erasure by email finds the
-    messages that gave it)."""
-    return {address.lower() for address in _addresses(text)}
+    """Every email address typed in a text, lowered as PostgreSQL lowers (a visitor's erasure
+    by email finds the messages that gave it with the database's ``lower``, then here)."""
+    return {lowered_as_postgres(address) for address in _addresses(text)}
 
 
 def contact_email(text: str) -> str | None:

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import Conflict, NotFound, ValidationFailed, refuse_nul
 from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_key
-from core.text import ShortTextCache
+from core.text import ShortTextCache, lowered_as_postgres
 from rag.chat import faq as faq_service
 from rag.chat.bot_identity import identity_then_question
 from rag.chat.models import ChatMessage, Conversation, Faq
@@ -83,11 +83,12 @@ async def mentions(
 
 
 def around(text: str, q: str) -> Mention:
-    """``text``'s words around its first ``q`` (ignoring case as the search does: both lowered
-    as ``_lowered``), ``MENTION_CONTEXT`` characters either side, "…" where it is cut. Each
-    letter lowers to one, so the span marked is the message's own text that matched."""
-    match = _lowered(q)
-    at = _lowered(text).find(match) if match else -1
+    """``text``'s words around its first ``q`` (ignoring case as the search does: both
+    lowered by ``lowered_as_postgres``), ``MENTION_CONTEXT`` characters either side, "…" where
+    it is cut. Each letter lowers to one, so the span marked is the message's own text that
+    matched."""
+    match = lowered_as_postgres(q)
+    at = lowered_as_postgres(text).find(match) if match else -1
     if at < 0:  # lowered otherwise by the database: the message's start, nothing marked
         cut = text[: 2 * MENTION_CONTEXT]
         return cut, "", "…" if len(cut) < len(text) else ""
@@ -96,22 +97,6 @@ def around(text: str, q: str) -> Mention:
     before = ("…" if start else "") + text[start:at].lstrip()
     after = text[stop:end].rstrip() + ("…" if end < len(text) else "")
     return before, text[at:stop], after
-
-
-_LOWERED_OTHERWISE = ("\u0130", "\u03a3")
-"""The letters Python's ``str.lower`` lowers otherwise than PostgreSQL's ``lower`` (libc's
-letter-by-letter mapping): "İ" to two characters ("i" and a combining dot), not "i"; a capital
-sigma at a word's end to the final sigma, not the small one."""
-
-
-def _lowered(text: str) -> str:
-    """``text`` lowered letter by letter, each letter to one, as the search's ``lower`` does
-    ("İzmir": "izmir"): the same length, so a place in it is the same place in ``text``. Before,
-    "İ" made the lowered message or search longer, and the marked span missed or overran the
-    match by a character for each."""
-    if not any(letter in text for letter in _LOWERED_OTHERWISE):
-        return text.lower()
-    return "".join(letter.lower()[0] for letter in text)
 
 
 async def first_visitor_messages(

@@ -10,13 +10,20 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from api.deps import account_deps
 from api.runtime import Runtime
 from core.db import Database
 from lifecycle import deletion
-from tests.conftest import Owner, RuntimeFactory, client_for, join, mail_token, signup
+from tests.conftest import (
+    Owner,
+    RuntimeFactory,
+    client_for,
+    join,
+    mail_token,
+    signup,
+    someone_waits_for_a_lock,
+)
 from workspaces import invitations
 from workspaces.service import Principal
 
@@ -31,17 +38,6 @@ async def rt(runtime_factory: RuntimeFactory) -> AsyncIterator[Runtime]:
 async def http(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(rt) as client:
         yield client
-
-
-async def _someone_waits_for_a_lock(owner_db: Database) -> bool:
-    async with owner_db.transaction() as session:
-        waiting = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE NOT l.granted AND a.datname = current_database()"
-            )
-        )
-    return bool(waiting)
 
 
 async def _delete_me(http: httpx.AsyncClient, person: Owner) -> httpx.Response:
@@ -70,7 +66,7 @@ async def test_two_co_owners_deleting_their_accounts_at_once_leave_one_owner(
         assert done.left == [uuid.UUID(first.workspace_id)]
         racing = asyncio.create_task(_delete_me(http, second))
         for _ in range(400):  # until the second one waits for the first (or has finished)
-            if racing.done() or await _someone_waits_for_a_lock(owner_db):
+            if racing.done() or await someone_waits_for_a_lock(owner_db):
                 break
             await asyncio.sleep(0.025)
     refused = await racing
@@ -129,7 +125,7 @@ async def _invite(http: httpx.AsyncClient, owner: Owner, person: Owner) -> str:
 
 async def _until_waiting(racing: asyncio.Task[httpx.Response], owner_db: Database) -> None:
     for _ in range(400):  # until the racing request waits for a lock (or has finished)
-        if racing.done() or await _someone_waits_for_a_lock(owner_db):
+        if racing.done() or await someone_waits_for_a_lock(owner_db):
             return
         await asyncio.sleep(0.025)
 

@@ -181,6 +181,36 @@ async def test_erasure_by_email_finds_the_address_typed_in_the_chat(
         assert list(left) == [f"ajo-{tag}", f"au-{tag}"]
 
 
+@pytest.mark.parametrize("local", ["ΟΔΟΣ", "vİctor"])
+async def test_erasure_by_email_finds_an_address_python_lowers_otherwise(
+    local: str, client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    """The messages are picked by PostgreSQL's ``lower`` and then confirmed by the chat's own
+    reading of addresses: Python's ``lower`` makes a capital sigma ending a word the final
+    sigma and "İ" two characters, where PostgreSQL makes them the small sigma and "i", so an
+    address with either, typed in the chat, was searched for in a form no lowered message
+    holds, and its erasure left every message that gave it."""
+    tag = uuid.uuid4().hex[:10]
+    off = await client.patch(
+        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
+    )
+    assert off.status_code == 200, off.text
+    email = f"{local}-{tag}@example.com"
+    await _chat(client, owner, f"My parcel {tag} never arrived, write to {email}.", f"s-{tag}")
+    await jobs.drain()
+
+    response = await _erase(client, owner, email=email)
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["messages"] >= 1
+    assert await _rows(owner_db, owner.workspace_id, f"%{tag}%") == {
+        "conversations": 0,
+        "messages": 0,
+        "leads": 0,
+        "lead_submissions": 0,
+        "unanswered_questions": 0,
+    }
+
+
 async def test_erasing_one_session_leaves_another_visitor_with_the_same_address(
     client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
 ) -> None:

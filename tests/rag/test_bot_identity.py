@@ -7,14 +7,12 @@ human?", a hand-off with the owner alerted though nobody asked for a person. An 
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from rag.chat.intents import NEVER_UNANSWERED, detect_intent, persona_reply
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 
 ASKING_WHO = [
     "am I talking to a human?",
@@ -79,10 +77,6 @@ def test_bot_identity_is_never_unanswered_and_names_the_bot() -> None:
     assert reply.startswith("I'm an automated assistant for Acme helper.")
 
 
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
-
-
 @pytest.mark.parametrize(
     ("text", "says"),
     [
@@ -98,7 +92,7 @@ def _session() -> str:
 async def test_asked_whether_it_is_a_bot_it_says_so_without_hand_off_or_unanswered(
     client: httpx.AsyncClient, owner: Owner, text: str, says: str
 ) -> None:
-    body = (await chat(client, owner, text, session_id=_session())).json()
+    body = (await chat(client, owner, text, session_id=new_session())).json()
     assert (body["intent"], body["source"]) == ("bot_identity", "fallback"), body
     assert says in body["answer"], body
     assert body["lead_capture"] is False, body
@@ -117,7 +111,7 @@ async def test_the_owner_writes_the_reply_and_a_request_still_hands_off(
         owner.url("/widget"), json={"texts": {"bot_identity_reply": own}}, headers=owner.headers
     )
     assert saved.status_code == 200, saved.text
-    session = _session()
+    session = new_session()
     asked = (await chat(client, owner, "Bist du ein Bot?", session_id=session)).json()
     assert asked["intent"] == "bot_identity", asked
     name = asked["answer"].removeprefix("Ich bin ").split(",", 1)[0]  # the bot's name, put in

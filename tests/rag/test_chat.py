@@ -18,6 +18,11 @@ from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from workspaces import usage
 
 
+def new_session() -> str:
+    """A widget session id of its own: a conversation no other message joins."""
+    return f"s-{uuid.uuid4().hex[:12]}"
+
+
 def widget_headers(owner: Owner, **extra: str) -> dict[str, str]:
     return {"X-Widget-Key": owner.workspace["public_key"], **extra}
 

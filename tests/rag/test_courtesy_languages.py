@@ -15,11 +15,7 @@ import httpx
 import pytest
 
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
+from tests.rag.test_chat import chat, new_session
 
 
 def _email() -> str:
@@ -68,7 +64,7 @@ async def answered_in(
 ) -> None:
     """``message`` is ``intent``, answered by a canned reply starting with ``starts``, and
     left nothing on the owner's Unanswered page."""
-    body = (await chat(client, owner, message, session_id=_session())).json()
+    body = (await chat(client, owner, message, session_id=new_session())).json()
     assert body["intent"] == intent, body
     assert body["answer"].startswith(starts), body
     listed = await client.get(owner.url("/unanswered"), headers=owner.headers)
@@ -79,7 +75,7 @@ async def then(
     client: httpx.AsyncClient, owner: Owner, first: str, message: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The answers to ``first``, then to ``message`` in the same conversation."""
-    session = _session()
+    session = new_session()
     before = (await chat(client, owner, first, session_id=session)).json()
     conversation = before["conversation_id"]
     after = await chat(client, owner, message, session_id=session, conversation_id=conversation)
@@ -87,11 +83,11 @@ async def then(
 
 
 async def test_english_courtesy_stays_english(client: httpx.AsyncClient, owner: Owner) -> None:
-    thanks = (await chat(client, owner, "thanks!", session_id=_session())).json()
+    thanks = (await chat(client, owner, "thanks!", session_id=new_session())).json()
     assert thanks["answer"] == "You're welcome! Is there anything else I can help you with?"
-    hello = (await chat(client, owner, "hello", session_id=_session())).json()
+    hello = (await chat(client, owner, "hello", session_id=new_session())).json()
     assert hello["answer"] == "Hi! I'm Acme assistant. How can I help you today?", hello
-    bye = (await chat(client, owner, "bye", session_id=_session())).json()
+    bye = (await chat(client, owner, "bye", session_id=new_session())).json()
     assert bye["answer"] == "Thanks for chatting with Acme assistant. Have a great day!", bye
 
 
@@ -108,11 +104,11 @@ async def test_an_address_typed_in_german_is_thanked_in_german(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     message = f"Meine E-Mail ist {_email()}, bitte melden Sie sich"
-    body = (await chat(client, owner, message, session_id=_session())).json()
+    body = (await chat(client, owner, message, session_id=new_session())).json()
     assert (body["intent"], body["lead_saved"]) == ("contact", True), body
     assert body["answer"].startswith("Vielen Dank! Ich habe Ihre Nachricht weitergegeben"), body
     english = f"my email is {_email()}"
-    thanked = (await chat(client, owner, english, session_id=_session())).json()
+    thanked = (await chat(client, owner, english, session_id=new_session())).json()
     assert thanked["answer"].startswith("Thank you! I've passed your message on"), thanked
 
 
@@ -137,10 +133,12 @@ async def test_the_owners_courtesy_texts_win_over_the_translations(
         ("Hola", "Welcome to Acme!"),
         ("Привет", "Welcome to Acme!"),
     ]:
-        body = (await chat(client, owner, message, session_id=_session())).json()
+        body = (await chat(client, owner, message, session_id=new_session())).json()
         assert body["answer"] == answer, (message, body)
     email = _email()
     body = (
-        await chat(client, owner, f"Meine E-Mail ist {email}, bitte melden", session_id=_session())
+        await chat(
+            client, owner, f"Meine E-Mail ist {email}, bitte melden", session_id=new_session()
+        )
     ).json()
     assert body["answer"] == f"Wir schreiben an {email}.", body

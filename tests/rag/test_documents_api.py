@@ -5,14 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import docx
 import httpx
-import numpy as np
 import pytest
 from fpdf import FPDF
 from redis.asyncio import Redis
@@ -20,8 +19,9 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
-from rag.knowledge.embeddings import Embedder, HashEmbedder
+from rag.knowledge.embeddings import Embedder
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.embedders import CountingEmbedder
 from tests.fakes.http_handler import serving
 
 # --- real files ------------------------------------------------------------------------------
@@ -159,16 +159,6 @@ def local_site(pages: dict[str, tuple[str, bytes]]) -> Iterator[str]:
 
     with serving(Handler) as url:
         yield url
-
-
-class CountingEmbedder(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__(dimensions=384)
-        self.embedded: list[str] = []
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        return await super().embed_documents(texts)
 
 
 # --- tests -----------------------------------------------------------------------------------

@@ -7,8 +7,6 @@ The owner's own texts (``dont_know``, ``unavailable``) still win (tests/rag/test
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
@@ -16,13 +14,9 @@ from api.runtime import Runtime
 from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 from tests.rag.test_lead_capture_never import fake_llm, llm_client, never  # noqa: F401
 from tests.rag.test_owner_texts import failed_model_answers
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.mark.parametrize(
@@ -41,7 +35,7 @@ def _session() -> str:
 async def test_dont_know_is_in_the_visitors_language(
     client: httpx.AsyncClient, owner: Owner, question: str, starts: str, offer: str
 ) -> None:
-    body = (await chat(client, owner, question, session_id=_session())).json()
+    body = (await chat(client, owner, question, session_id=new_session())).json()
     assert body["source"] == "fallback", body
     assert body["answer"].startswith(starts), body
     assert offer in body["answer"], body
@@ -55,11 +49,13 @@ async def test_dont_know_is_in_the_visitors_language(
 async def test_dont_know_in_english_and_without_contact_offer(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    english = (await chat(client, owner, "Do you sell gift cards?", session_id=_session())).json()
+    english = (
+        await chat(client, owner, "Do you sell gift cards?", session_id=new_session())
+    ).json()
     assert english["answer"].startswith("Sorry, I don't know the answer"), english
     await never(client, owner)
     german = await chat(
-        client, owner, "Können Sie mir sagen, ob es Geschenkkarten gibt?", session_id=_session()
+        client, owner, "Können Sie mir sagen, ob es Geschenkkarten gibt?", session_id=new_session()
     )
     answer = german.json()["answer"]
     assert answer.startswith("Entschuldigung"), answer

@@ -7,19 +7,13 @@ owner's texts still win."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
 from rag.chat.reply_language import conversation_language, visitor_language
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 from tests.rag.test_courtesy_languages import answered_in
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.mark.parametrize(
@@ -74,5 +68,5 @@ async def test_the_owners_text_still_wins(client: httpx.AsyncClient, owner: Owne
         headers=owner.headers,
     )
     assert saved.status_code == 200, saved.text
-    body = (await chat(client, owner, "shukriya", session_id=_session())).json()
+    body = (await chat(client, owner, "shukriya", session_id=new_session())).json()
     assert body["answer"] == "Koi baat nahi!", body

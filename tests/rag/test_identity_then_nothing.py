@@ -13,13 +13,9 @@ import pytest
 
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 
 IDENTITY = "I'm an automated assistant"
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 async def _unanswered(client: httpx.AsyncClient, owner: Owner) -> list[object]:
@@ -37,7 +33,7 @@ async def test_an_address_after_asking_is_taken(
     email = f"jane-{uuid.uuid4().hex[:10]}@example.com"
     message = template.format(email=email)
     assert detect_intent(message).intent == "contact"
-    body = (await chat(client, owner, message, session_id=_session())).json()
+    body = (await chat(client, owner, message, session_id=new_session())).json()
     assert (body["intent"], body["lead_saved"]) == ("contact", True), body
     assert body["answer"].startswith(IDENTITY), body
     assert "passed your message on" in body["answer"], body
@@ -53,7 +49,7 @@ async def test_a_word_that_asks_nothing_after_asking_is_no_question(
     client: httpx.AsyncClient, owner: Owner, message: str
 ) -> None:
     assert detect_intent(message).intent == "bot_identity"
-    body = (await chat(client, owner, message, session_id=_session())).json()
+    body = (await chat(client, owner, message, session_id=new_session())).json()
     assert body["intent"] == "bot_identity", body
     assert body["answer"].startswith(IDENTITY), body
     assert "don't know" not in body["answer"]

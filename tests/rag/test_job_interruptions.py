@@ -5,10 +5,7 @@ job cancelled mid-way (a job timeout, a worker shutting down), end ``failed`` wi
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator, Sequence
 
@@ -20,34 +17,20 @@ from core.jobs import ArqQueue, JobArg
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embedders import HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
+from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
 
 
 class OwnRedis:
     """A redis-server of this test's own, on a fixed port: killed and started again by it."""
 
-    def __init__(self, binary: str) -> None:
-        self.binary = binary
+    def __init__(self) -> None:
         self.port = _free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
-                return
-            except OSError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    self.kill()
-                    pytest.fail("redis-server did not start")
-                time.sleep(0.05)
+        self.process = start_redis(self.port)
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -58,10 +41,7 @@ class OwnRedis:
 
 @pytest.fixture
 def own_redis() -> Iterator[OwnRedis]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    redis = OwnRedis(binary)
+    redis = OwnRedis()
     redis.start()
     yield redis
     redis.kill()

@@ -15,7 +15,7 @@ from api.runtime import Runtime
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, ingest
-from tests.rag.test_chat import chat, parse_sse, widget_headers
+from tests.rag.test_chat import chat, new_session, parse_sse, widget_headers
 from tests.rag.test_lead_capture_never import fake_llm, llm_client  # noqa: F401 (fixtures)
 
 DONT_KNOW = "Das weiß ich leider nicht. Schreiben Sie uns gern eine E-Mail."
@@ -26,10 +26,6 @@ UNAVAILABLE = "Gerade klappt es nicht. Bitte versuchen Sie es gleich noch einmal
 async def _texts(client: httpx.AsyncClient, owner: Owner, **texts: str | None) -> None:
     saved = await client.patch(owner.url("/widget"), json={"texts": texts}, headers=owner.headers)
     assert saved.status_code == 200, saved.text
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 async def test_dont_know_and_handoff_answers_are_the_owners_and_change_with_the_next_answer(
@@ -55,19 +51,19 @@ async def test_dont_know_and_handoff_answers_are_the_owners_and_change_with_the_
 
     # A change applies to the next answer (the widget key's cached workspace is checked).
     await _texts(client, owner, dont_know="Keine Ahnung, leider.")
-    again = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=_session())
+    again = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=new_session())
     assert again.json()["answer"] == "Keine Ahnung, leider."
     # Streamed alike.
     streamed = await client.post(
         "/api/v1/chat",
-        json={"message": "Haben Sie ein U-Boot?", "session_id": _session()},
+        json={"message": "Haben Sie ein U-Boot?", "session_id": new_session()},
         headers=widget_headers(owner, Accept="text/event-stream"),
     )
     assert dict(parse_sse(streamed.text))["done"]["answer"] == "Keine Ahnung, leider."
 
     # Back to the default: the English answer again.
     await _texts(client, owner, dont_know=None)
-    default = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=_session())
+    default = await chat(client, owner, "Verkaufen Sie Geschenkkarten?", session_id=new_session())
     assert default.json()["answer"].startswith("Sorry, I don't know")
 
 
@@ -76,7 +72,7 @@ async def test_an_address_typed_in_the_chat_is_thanked_in_the_owners_words(
 ) -> None:
     await _texts(client, owner, lead_thanks="Danke! Wir schreiben an {email}.")
     email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
-    body = (await chat(client, owner, f"my email is {email}", session_id=_session())).json()
+    body = (await chat(client, owner, f"my email is {email}", session_id=new_session())).json()
     assert (body["answer"], body["lead_saved"]) == (f"Danke! Wir schreiben an {email}.", True)
 
 
@@ -84,14 +80,14 @@ async def test_thanks_and_goodbyes_are_answered_in_the_owners_words(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     """The courtesy replies were fixed English ("You're welcome!") in a German shop's chat."""
-    english = (await chat(client, owner, "thank you!", session_id=_session())).json()
+    english = (await chat(client, owner, "thank you!", session_id=new_session())).json()
     assert english["answer"] == "You're welcome! Is there anything else I can help you with?"
     await _texts(
         client, owner, thanks_reply="Gern geschehen!", goodbye_reply="Tschüss und bis bald!"
     )
-    thanks = (await chat(client, owner, "danke", session_id=_session())).json()
+    thanks = (await chat(client, owner, "danke", session_id=new_session())).json()
     assert (thanks["intent"], thanks["answer"]) == ("thanks", "Gern geschehen!")
-    bye = (await chat(client, owner, "bye", session_id=_session())).json()
+    bye = (await chat(client, owner, "bye", session_id=new_session())).json()
     assert (bye["intent"], bye["answer"]) == ("goodbye", "Tschüss und bis bald!")
 
 
@@ -114,14 +110,16 @@ async def test_a_goodbye_names_the_bot_and_a_bot_asking_nothing_sends_to_the_own
         headers=owner.headers,
     )
     assert renamed.status_code == 200, renamed.text
-    bye = (await chat(client, owner, "bye", session_id=_session())).json()
+    bye = (await chat(client, owner, "bye", session_id=new_session())).json()
     assert (bye["intent"], bye["answer"]) == ("goodbye", "Danke für das Gespräch mit Lotte!")
-    person = (await chat(client, owner, "I want to talk to a human", session_id=_session())).json()
+    person = (
+        await chat(client, owner, "I want to talk to a human", session_id=new_session())
+    ).json()
     assert person["intent"] == "human"
     assert person["answer"].endswith(" Sie erreichen uns unter 030 1234567."), person["answer"]
     assert "contact details on this website" not in person["answer"]
     email = f"kunde-{uuid.uuid4().hex[:8]}@example.com"
-    typed = (await chat(client, owner, f"my email is {email}", session_id=_session())).json()
+    typed = (await chat(client, owner, f"my email is {email}", session_id=new_session())).json()
     assert "not passed on" in typed["answer"]
     assert typed["answer"].endswith(" Sie erreichen uns unter 030 1234567."), typed["answer"]
 
@@ -139,13 +137,13 @@ async def test_a_quoted_answer_carries_the_owners_label_also_from_the_cache(
     ):
         owner = await signup(client, "Dokumente")
         await ingest(client, owner, runtime, "Refunds", REFUNDS)
-        english = (await chat(client, owner, question, session_id=_session())).json()
+        english = (await chat(client, owner, question, session_id=new_session())).json()
         assert english["answer"].startswith("From our documentation: "), english
         await _texts(client, owner, documentation_prefix="Aus unserer Dokumentation:")
-        german = (await chat(client, owner, question, session_id=_session())).json()
-        again = (await chat(client, owner, question, session_id=_session())).json()
+        german = (await chat(client, owner, question, session_id=new_session())).json()
+        again = (await chat(client, owner, question, session_id=new_session())).json()
         await _texts(client, owner, documentation_prefix="Laut unseren Unterlagen:")
-        changed = (await chat(client, owner, question, session_id=_session())).json()
+        changed = (await chat(client, owner, question, session_id=new_session())).json()
     body = english["answer"].removeprefix("From our documentation: ")
     assert (german["source"], german["answer"]) == ("rag", f"Aus unserer Dokumentation: {body}")
     assert (again["source"], again["answer"]) == ("cache", german["answer"])
@@ -175,20 +173,20 @@ async def failed_model_answers(
     streamed (the last "replace" and the recorded answer), then a model that wrote nothing
     visible. Each is a fallback."""
     llm.fail_next(500)
-    body = (await chat(client, owner, question, session_id=_session())).json()
+    body = (await chat(client, owner, question, session_id=new_session())).json()
     assert body["source"] == "fallback", body
 
     llm.fail_next(500)
     streamed = await client.post(
         "/api/v1/chat",
-        json={"message": question, "session_id": _session()},
+        json={"message": question, "session_id": new_session()},
         headers=widget_headers(owner, Accept="text/event-stream"),
     )
     events = parse_sse(streamed.text)
     replaced = [data["text"] for name, data in events if name == "replace"][-1]
 
     llm.chat_reply = " "
-    empty = (await chat(client, owner, question, session_id=_session())).json()
+    empty = (await chat(client, owner, question, session_id=new_session())).json()
     return [body["answer"], replaced, dict(events)["done"]["answer"], empty["answer"]]
 
 
@@ -213,9 +211,9 @@ async def test_the_model_is_told_to_say_it_does_not_know_in_the_owners_words(
         return system.split("cite nothing:\n", 1)[1].split("\n", 1)[0]
 
     fake_llm.chat_reply = obeying
-    answer = (await chat(client, owner, question, session_id=_session())).json()
+    answer = (await chat(client, owner, question, session_id=new_session())).json()
     assert (answer["source"], answer["answer"]) == ("fallback", DONT_KNOW)
     # Another workspace's model gets no such line (its rule 3 alone).
-    default = (await chat(client, other, question, session_id=_session())).json()
+    default = (await chat(client, other, question, session_id=new_session())).json()
     assert default["answer"] == "?"
     assert DONT_KNOW not in fake_llm.chat_requests[-1].json["messages"][0]["content"]

@@ -13,25 +13,21 @@ import uuid
 import httpx
 
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 
 OFFER = "I'd be happy to connect you with our team about plans, pricing or a demo."
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 async def test_a_demo_request_gets_the_lead_reply_and_the_form(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     for message in ("I want to book a demo", "Can I get a quote for 50 seats?"):
-        body = (await chat(client, owner, message, session_id=_session())).json()
+        body = (await chat(client, owner, message, session_id=new_session())).json()
         assert (body["intent"], body["source"]) == ("lead", "fallback"), body
         assert body["answer"].startswith(OFFER), body
         assert "don't know" not in body["answer"], body
         assert body["lead_capture"] is True, body
-    price = (await chat(client, owner, "How much does it cost?", session_id=_session())).json()
+    price = (await chat(client, owner, "How much does it cost?", session_id=new_session())).json()
     assert price["intent"] == "lead", price
     assert price["answer"].startswith("Sorry, I don't know"), price
 
@@ -39,7 +35,7 @@ async def test_a_demo_request_gets_the_lead_reply_and_the_form(
 async def test_after_an_address_was_left_the_lead_reply_asks_for_none(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = _session()
+    session = new_session()
     email = f"v-{uuid.uuid4().hex[:12]}@example.com"
     given = (await chat(client, owner, f"my email is {email}", session_id=session)).json()
     assert given["lead_saved"] is True, given
@@ -68,7 +64,7 @@ async def test_under_lead_capture_never_it_points_to_the_owners_contact_details(
         headers=owner.headers,
     )
     assert saved.status_code == 200, saved.text
-    body = (await chat(client, owner, "I want to book a demo", session_id=_session())).json()
+    body = (await chat(client, owner, "I want to book a demo", session_id=new_session())).json()
     assert body["answer"].endswith(hint), body
     assert "don't know" not in body["answer"], body
     assert "email" not in body["answer"], body
@@ -81,5 +77,5 @@ async def test_the_owners_dont_know_text_wins(client: httpx.AsyncClient, owner: 
         owner.url("/widget"), json={"texts": {"dont_know": own}}, headers=owner.headers
     )
     assert saved.status_code == 200, saved.text
-    body = (await chat(client, owner, "I want to book a demo", session_id=_session())).json()
+    body = (await chat(client, owner, "I want to book a demo", session_id=new_session())).json()
     assert body["answer"] == own, body

@@ -21,7 +21,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -33,10 +32,10 @@ from core.db import Database
 from core.models import utcnow
 from core.scheduler import Every, ScheduledJob, Scheduler
 from rag.knowledge import sitemaps, sync
-from rag.knowledge.embeddings import HashEmbedder
 from rag.knowledge.jobs import DEPS_KEY
 from rag.knowledge.repository import sources as source_repo
 from tests.conftest import Owner, client_for, make_runtime, make_settings, signup
+from tests.fakes.embedders import CountingEmbedder
 from tests.fakes.receiver import receiver
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
@@ -159,16 +158,6 @@ def article(tag: str, sections: Sequence[str]) -> bytes:
         parts.append(f"<h2>Part {i} of {tag}</h2><p>{' '.join([words] * 12)}</p>")
     parts.append("</body></html>")
     return "".join(parts).encode()
-
-
-class CountingEmbedder(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__(dimensions=384)
-        self.embedded: list[str] = []
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.embedded.extend(texts)
-        return await super().embed_documents(texts)
 
 
 @dataclass

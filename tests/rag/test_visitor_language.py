@@ -7,8 +7,6 @@ owner's own texts always win."""
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
@@ -16,11 +14,7 @@ from rag.chat.intents import detect_intent, question_of
 from rag.chat.reply_language import visitor_language
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.rag.test_answers import REFUNDS, ingest
-from tests.rag.test_chat import add_faq, chat, parse_sse, widget_headers
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
+from tests.rag.test_chat import add_faq, chat, new_session, parse_sse, widget_headers
 
 
 @pytest.mark.parametrize(
@@ -69,11 +63,15 @@ async def test_a_german_visitor_asking_for_a_person_is_answered_in_german(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     body = (
-        await chat(client, owner, "Ich möchte mit einem Menschen sprechen", session_id=_session())
+        await chat(
+            client, owner, "Ich möchte mit einem Menschen sprechen", session_id=new_session()
+        )
     ).json()
     assert (body["intent"], body["source"]) == ("human", "handoff"), body
     assert body["answer"].startswith("Ich bin ein automatischer Assistent"), body
-    english = (await chat(client, owner, "I want to talk to a human", session_id=_session())).json()
+    english = (
+        await chat(client, owner, "I want to talk to a human", session_id=new_session())
+    ).json()
     assert english["answer"].startswith("I'm an automated assistant"), english
 
 
@@ -86,7 +84,9 @@ async def test_the_owners_handoff_text_wins_over_the_translation(
     )
     assert saved.status_code == 200, saved.text
     body = (
-        await chat(client, owner, "Ich möchte mit einem Menschen sprechen", session_id=_session())
+        await chat(
+            client, owner, "Ich möchte mit einem Menschen sprechen", session_id=new_session()
+        )
     ).json()
     assert body["answer"] == own, body
 
@@ -94,7 +94,7 @@ async def test_the_owners_handoff_text_wins_over_the_translation(
 async def test_a_german_visitor_asking_whether_a_bot_answers_is_answered_in_german(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    body = (await chat(client, owner, "Bist du ein Bot?", session_id=_session())).json()
+    body = (await chat(client, owner, "Bist du ein Bot?", session_id=new_session())).json()
     assert (body["intent"], body["source"]) == ("bot_identity", "fallback"), body
     assert body["answer"].startswith("Ich bin "), body
     assert "automatischer Assistent" in body["answer"], body
@@ -111,7 +111,9 @@ async def test_with_lead_capture_never_the_owners_hint_sits_in_the_visitors_lang
     )
     assert saved.status_code == 200, saved.text
     body = (
-        await chat(client, owner, "Kann ich mit einem Mitarbeiter sprechen?", session_id=_session())
+        await chat(
+            client, owner, "Kann ich mit einem Mitarbeiter sprechen?", session_id=new_session()
+        )
     ).json()
     assert body["intent"] == "human", body
     assert body["answer"].startswith("Ich bin ein automatischer Assistent"), body
@@ -122,7 +124,7 @@ async def test_with_lead_capture_never_the_owners_hint_sits_in_the_visitors_lang
             client,
             owner,
             "Meine E-Mail ist jane@example.de, bitte melden Sie sich",
-            session_id=_session(),
+            session_id=new_session(),
         )
     ).json()
     assert declined["intent"] == "contact", declined
@@ -133,7 +135,7 @@ async def test_with_lead_capture_never_the_owners_hint_sits_in_the_visitors_lang
 async def test_a_wordless_message_after_german_gets_german_and_the_owner_may_write_it(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    session = _session()
+    session = new_session()
     first = (await chat(client, owner, "Bist du ein Bot?", session_id=session)).json()
     assert first["intent"] == "bot_identity", first
     body = (
@@ -149,7 +151,7 @@ async def test_a_wordless_message_after_german_gets_german_and_the_owner_may_wri
         owner.url("/widget"), json={"texts": {"unclear_reply": own}}, headers=owner.headers
     )
     assert saved.status_code == 200, saved.text
-    again = (await chat(client, owner, "???", session_id=_session())).json()
+    again = (await chat(client, owner, "???", session_id=new_session())).json()
     assert (again["intent"], again["answer"]) == ("unclear", own), again
 
 
@@ -160,7 +162,7 @@ async def test_asked_whether_a_bot_answers_and_a_question_both_are_answered(
     await add_faq(client, owner, "What are your opening hours?", hours)
     body = (
         await chat(
-            client, owner, "are you a bot? what are your opening hours?", session_id=_session()
+            client, owner, "are you a bot? what are your opening hours?", session_id=new_session()
         )
     ).json()
     assert (body["intent"], body["source"]) == ("question", "faq"), body
@@ -169,7 +171,10 @@ async def test_asked_whether_a_bot_answers_and_a_question_both_are_answered(
     # Streamed, the same: what the bot is (in the visitor's language), then the answer.
     streamed = await client.post(
         "/api/v1/chat",
-        json={"message": "Bist du ein Bot? What are your opening hours?", "session_id": _session()},
+        json={
+            "message": "Bist du ein Bot? What are your opening hours?",
+            "session_id": new_session(),
+        },
         headers={**widget_headers(owner), "Accept": "text/event-stream"},
     )
     events = parse_sse(streamed.text)
@@ -179,7 +184,7 @@ async def test_asked_whether_a_bot_answers_and_a_question_both_are_answered(
     assert shown.startswith("Ich bin "), shown
     assert shown.endswith(hours), shown
     # The question alone gets the answer alone.
-    alone = await chat(client, owner, "What are your opening hours?", session_id=_session())
+    alone = await chat(client, owner, "What are your opening hours?", session_id=new_session())
     assert alone.json()["answer"] == hours, alone.text
 
 
@@ -193,12 +198,12 @@ async def test_an_answer_from_the_documents_says_what_the_bot_is_first(
         owner = await signup(client, "Identity and refunds")
         await ingest(client, owner, runtime, "Refunds", REFUNDS)
         question = "are you a bot? How long do refunds take to arrive?"
-        body = (await chat(client, owner, question, session_id=_session())).json()
+        body = (await chat(client, owner, question, session_id=new_session())).json()
         streamed = await client.post(
             "/api/v1/chat",
             json={
                 "message": "r u a bot? Can I get a refund on a yearly plan?",
-                "session_id": _session(),
+                "session_id": new_session(),
             },
             headers={**widget_headers(owner), "Accept": "text/event-stream"},
         )
@@ -248,7 +253,7 @@ async def test_asking_twice_whether_a_bot_answers_gets_the_reply_once_and_no_don
 ) -> None:
     """Asked in two sentences, the second sentence was taken for a question to look up: the
     reply, then "I don't know" below it, and the message on the owner's Unanswered page."""
-    body = (await chat(client, owner, text, session_id=_session())).json()
+    body = (await chat(client, owner, text, session_id=new_session())).json()
     assert (body["intent"], body["source"]) == ("bot_identity", "fallback"), body
     unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
     assert unanswered.json() == [], unanswered.text

@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.embedded import EmbeddedPostgres
-from tests.cli_process import command_env
-from tests.conftest import APP_ROLE, REDIS_URL, ROOT, RuntimeFactory, client_for, signup
+from tests.cli_process import spawn_worker, start_worker
+from tests.conftest import APP_ROLE, REDIS_URL, RuntimeFactory, client_for, signup
 from tests.ports import free_port
 
 TOKEN = "worker-metrics-token-0123456789abcdef"
@@ -35,20 +34,6 @@ class Worker:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
-
-
-def _start(tmp_path: Path, *args: str, **settings: str) -> tuple[subprocess.Popen[bytes], Path]:
-    log = tmp_path / "worker.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", *args],
-            cwd=ROOT,
-            env=command_env(settings),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process, log
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -64,24 +49,22 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 @pytest.fixture
 def worker(pg: EmbeddedPostgres, tmp_path: Path) -> Iterator[Worker]:
     port = free_port()
-    process, log = _start(
-        tmp_path,
+    log = tmp_path / "worker.log"
+    process = start_worker(
         "--metrics-port",
         str(port),
         "--concurrency",
         "1",
-        DATABASE_URL=pg.app_url(APP_ROLE),
-        REDIS_URL=REDIS_URL,
-        METRICS_TOKEN=TOKEN,
-        SCHEDULER_ENABLED="false",
-        LOG_JSON="false",
+        env={
+            "DATABASE_URL": pg.app_url(APP_ROLE),
+            "REDIS_URL": REDIS_URL,
+            "METRICS_TOKEN": TOKEN,
+            "SCHEDULER_ENABLED": "false",
+            "LOG_JSON": "false",
+        },
+        log=log,
     )
     try:
-        deadline = time.monotonic() + 300  # a guard against hanging, not a timing assertion
-        while "worker ready" not in log.read_text(errors="replace"):
-            assert process.poll() is None, log.read_text(errors="replace")[-4000:]
-            assert time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
-            time.sleep(0.2)
         yield Worker(f"http://127.0.0.1:{port}", log)
     finally:
         _stop(process)
@@ -139,13 +122,12 @@ async def test_the_workers_ingestion_is_in_its_metrics(
 async def test_a_metrics_port_without_a_token_is_refused_at_start(
     pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
-    process, log = _start(
-        tmp_path,
+    log = tmp_path / "worker.log"
+    process = spawn_worker(
         "--metrics-port",
         str(free_port()),
-        DATABASE_URL=pg.app_url(APP_ROLE),
-        REDIS_URL=REDIS_URL,
-        LOG_JSON="false",
+        env={"DATABASE_URL": pg.app_url(APP_ROLE), "REDIS_URL": REDIS_URL, "LOG_JSON": "false"},
+        log=log,
     )
     try:
         code = process.wait(timeout=120)

@@ -17,11 +17,8 @@ from core.config import Settings
 from core.db import Database
 from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import PRODUCTION_SERVICES, Owner, RuntimeFactory, client_for, signup
+from tests.rag.test_chat import widget_headers
 from tests.widget.test_widget_leads import received
-
-
-def wk(owner: Owner, **extra: str) -> dict[str, str]:
-    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
 
 
 async def test_owner_configures_and_visitor_sees_the_public_subset(
@@ -45,7 +42,7 @@ async def test_owner_configures_and_visitor_sees_the_public_subset(
     assert owner_view["public_key"] in owner_view["embed_snippet"]
 
     public = await client.get(
-        "/api/v1/widget/config", headers=wk(owner, Origin="https://shop.example.com")
+        "/api/v1/widget/config", headers=widget_headers(owner, Origin="https://shop.example.com")
     )
     assert public.status_code == 200
     body = public.json()
@@ -57,7 +54,7 @@ async def test_owner_configures_and_visitor_sees_the_public_subset(
     assert "access-control-allow-credentials" not in public.headers
 
     sub = await client.get(
-        "/api/v1/widget/config", headers=wk(owner, Origin="https://a.example.org")
+        "/api/v1/widget/config", headers=widget_headers(owner, Origin="https://a.example.org")
     )
     assert sub.status_code == 200
 
@@ -80,7 +77,7 @@ async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
         response = await client.post(
             "/api/v1/chat",
             json={"message": "hello", "session_id": "v1"},
-            headers=wk(owner, Origin=origin),
+            headers=widget_headers(owner, Origin=origin),
         )
         assert response.status_code == 403, origin
         # Readable by the refused page (so the widget says "not enabled on this website"
@@ -95,21 +92,21 @@ async def test_origin_outside_the_allowlist_gets_a_403_it_can_read(
         assert response.headers["access-control-allow-origin"] == origin
     # Not from a browser (no Origin): refused, the workspace listed where it may be used.
     server_side = await client.post(
-        "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=wk(owner)
+        "/api/v1/chat", json={"message": "hello", "session_id": "v1"}, headers=widget_headers(owner)
     )
     assert server_side.status_code == 403
     assert server_side.json()["error"]["code"] == "origin_required"
     allowed = await client.post(
         "/api/v1/chat",
         json={"message": "hello", "session_id": "v1"},
-        headers=wk(owner, Origin="https://shop.example.com"),
+        headers=widget_headers(owner, Origin="https://shop.example.com"),
     )
     assert allowed.status_code == 200
     # This server's own pages (the dashboard's preview of the widget) are answered too.
     preview = await client.post(
         "/api/v1/chat",
         json={"message": "hello", "session_id": "v1"},
-        headers=wk(owner, Origin="http://testserver"),
+        headers=widget_headers(owner, Origin="http://testserver"),
     )
     assert preview.status_code == 200, preview.text
 
@@ -163,7 +160,7 @@ async def test_a_server_fault_reaches_the_widget_readable(runtime_factory: Runti
         failed = await client.post(
             "/api/v1/chat",
             json={"message": "What does the yearly plan cost?", "session_id": "v1"},
-            headers=wk(owner, Origin=SHOP),
+            headers=widget_headers(owner, Origin=SHOP),
         )
         owners = await client.post(
             owner.url("/chat"),
@@ -185,7 +182,7 @@ async def test_a_body_too_large_reaches_the_widget_readable(
     refused = await client.post(
         "/api/v1/chat",
         json={"message": big, "session_id": "v1"},
-        headers=wk(owner, Origin=SHOP),
+        headers=widget_headers(owner, Origin=SHOP),
     )
     _readable_by_the_shop(refused, 413, "payload_too_large")
     login = await client.post(
@@ -217,7 +214,7 @@ async def test_a_request_timeout_reaches_the_widget_readable(
             cut = await slow_client.post(
                 "/api/v1/chat",
                 json={"message": "What does the yearly plan cost?", "session_id": "v1"},
-                headers=wk(owner, Origin=SHOP),
+                headers=widget_headers(owner, Origin=SHOP),
             )
     _readable_by_the_shop(cut, 504, "request_timeout")
 
@@ -258,7 +255,9 @@ async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     chat = await client.post(
-        "/api/v1/chat", json={"message": "hi", "session_id": "lead-v"}, headers=wk(owner)
+        "/api/v1/chat",
+        json={"message": "hi", "session_id": "lead-v"},
+        headers=widget_headers(owner),
     )
     conversation_id = chat.json()["conversation_id"]
     first = await client.post(
@@ -269,13 +268,13 @@ async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
             "conversation_id": conversation_id,
             "session_id": "lead-v",
         },
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert first.status_code == 202, first.text
     again = await client.post(
         "/api/v1/widget/leads",
         json={"email": "visitor@example.com", "phone": "+91 90000 00000"},
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert again.status_code == 202
     # The address as sent (its domain in small letters), and nothing about the lead.
@@ -290,7 +289,9 @@ async def test_widget_leads_are_deduplicated_and_linked_to_the_conversation(
     assert lead["phone"] == "+91 90000 00000"
     conversations = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
     assert conversations["items"][0]["lead_id"] == lead["id"]
-    invalid = await client.post("/api/v1/widget/leads", json={"email": "nope"}, headers=wk(owner))
+    invalid = await client.post(
+        "/api/v1/widget/leads", json={"email": "nope"}, headers=widget_headers(owner)
+    )
     assert invalid.status_code == 422
 
 
@@ -378,14 +379,14 @@ async def test_the_owners_preview_behind_a_proxy_does_not_tick_installed(
                 "GET" if path.endswith("config") else "POST",
                 path,
                 json=None if path.endswith("config") else {"message": "hi", "session_id": "s-p"},
-                headers=wk(owner, Origin="https://bot.example.com", **proxied),
+                headers=widget_headers(owner, Origin="https://bot.example.com", **proxied),
             )
             assert own.status_code == 200, own.text
         assert await _installed_origin(owner_db, owner) is None
         site = await client.post(
             "/api/v1/chat",
             json={"message": "hi", "session_id": "s-site"},
-            headers=wk(owner, Origin="https://shop.example.com", **proxied),
+            headers=widget_headers(owner, Origin="https://shop.example.com", **proxied),
         )
         assert site.status_code == 200, site.text
         assert await _installed_origin(owner_db, owner) == "https://shop.example.com"

@@ -5,10 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import Owner
-
-
-def wk(owner: Owner) -> dict[str, str]:
-    return {"X-Widget-Key": owner.workspace["public_key"]}
+from tests.rag.test_chat import widget_headers
 
 
 async def test_feedback_without_a_session_id_is_refused(
@@ -18,21 +15,21 @@ async def test_feedback_without_a_session_id_is_refused(
         await client.post(
             "/api/v1/chat",
             json={"message": "hello", "session_id": "rated-visitor"},
-            headers=wk(owner),
+            headers=widget_headers(owner),
         )
     ).json()
     # Another visitor who learned the message id rates it without naming a session.
     anonymous = await client.post(
         "/api/v1/widget/feedback",
         json={"message_id": answer["message_id"], "rating": "down"},
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert anonymous.status_code == 422
     assert anonymous.json()["error"]["details"][0]["field"] == "session_id"
     wrong = await client.post(
         "/api/v1/widget/feedback",
         json={"message_id": answer["message_id"], "rating": "down", "session_id": "someone-else"},
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert wrong.status_code == 404
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
@@ -41,7 +38,7 @@ async def test_feedback_without_a_session_id_is_refused(
     own = await client.post(
         "/api/v1/widget/feedback",
         json={"message_id": answer["message_id"], "rating": "up", "session_id": "rated-visitor"},
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert own.status_code == 204
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
@@ -51,7 +48,9 @@ async def test_feedback_without_a_session_id_is_refused(
 async def test_owners_rate_without_a_session(client: httpx.AsyncClient, owner: Owner) -> None:
     answer = (
         await client.post(
-            "/api/v1/chat", json={"message": "hello", "session_id": "v-owner"}, headers=wk(owner)
+            "/api/v1/chat",
+            json={"message": "hello", "session_id": "v-owner"},
+            headers=widget_headers(owner),
         )
     ).json()
     response = await client.post(
@@ -72,7 +71,9 @@ async def test_the_team_never_replaces_a_visitors_rating(
     may still change their mind."""
     answer = (
         await client.post(
-            "/api/v1/chat", json={"message": "hello", "session_id": "v-kept"}, headers=wk(owner)
+            "/api/v1/chat",
+            json={"message": "hello", "session_id": "v-kept"},
+            headers=widget_headers(owner),
         )
     ).json()
     visitor = await client.post(
@@ -83,7 +84,7 @@ async def test_the_team_never_replaces_a_visitors_rating(
             "comment": "spot on",
             "session_id": "v-kept",
         },
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert visitor.status_code == 204
     team = await client.post(
@@ -98,7 +99,7 @@ async def test_the_team_never_replaces_a_visitors_rating(
     again = await client.post(
         "/api/v1/widget/feedback",
         json={"message_id": answer["message_id"], "rating": "down", "session_id": "v-kept"},
-        headers=wk(owner),
+        headers=widget_headers(owner),
     )
     assert again.status_code == 204
     stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()

@@ -6,17 +6,11 @@ owner's ``lead_thanks`` when set, else the default in the conversation's languag
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
+from tests.rag.test_chat import chat, new_session
 from tests.widget.test_widget_leads import submit, unique_email
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 async def _form_after(
@@ -24,7 +18,7 @@ async def _form_after(
 ) -> tuple[str, dict[str, str]]:
     """A visitor says ``said`` in the chat, then sends the form with their conversation (with
     another visitor's session unless ``own``): the address sent, and the answer (202)."""
-    session = _session()
+    session = new_session()
     asked = await chat(client, owner, said, session_id=session)
     email = unique_email("visitor")
     sent = await submit(
@@ -32,7 +26,7 @@ async def _form_after(
         owner,
         email=email,
         conversation_id=asked.json()["conversation_id"],
-        session_id=session if own else _session(),
+        session_id=session if own else new_session(),
     )
     assert sent.status_code == 202, sent.text
     return email, sent.json()

@@ -10,20 +10,13 @@ import pytest
 
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes.openai_server import FakeOpenAI
-
-
-def wk(owner: Owner, **extra: str) -> dict[str, str]:
-    return {"X-Widget-Key": owner.workspace["public_key"], **extra}
+from tests.rag.test_chat import new_session, widget_headers
 
 
 async def _patch(
     client: httpx.AsyncClient, owner: Owner, values: dict[str, object]
 ) -> httpx.Response:
     return await client.patch(owner.url("/widget"), json=values, headers=owner.headers)
-
-
-def _session() -> str:
-    return f"s-{uuid.uuid4().hex[:12]}"
 
 
 MALFORMED_ORIGINS = ["http://[", "https://]x", "http://[::1", "https://shop.example.com/x"]
@@ -35,7 +28,7 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
 ) -> None:
     """With no allowed sites listed (development lets every page in) and the snippet not seen
     on a site yet, an Origin that does not parse was a 500 on each route."""
-    session = _session()
+    session = new_session()
     calls = [
         ("GET", "/api/v1/widget/config", None),
         ("POST", "/api/v1/chat", {"message": "hello", "session_id": session}),
@@ -47,7 +40,9 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
         ),
     ]
     for method, path, body in calls:
-        response = await client.request(method, path, json=body, headers=wk(owner, Origin=origin))
+        response = await client.request(
+            method, path, json=body, headers=widget_headers(owner, Origin=origin)
+        )
         assert response.status_code == 403, (path, response.text)
         assert response.json()["error"]["code"] == "origin_not_allowed"
     # Nothing was recorded: no lead.
@@ -57,7 +52,7 @@ async def test_a_malformed_origin_is_refused_on_every_public_route(
     fine = await client.post(
         "/api/v1/chat",
         json={"message": "hello", "session_id": session},
-        headers=wk(owner, Origin="https://shop.example.com"),
+        headers=widget_headers(owner, Origin="https://shop.example.com"),
     )
     assert fine.status_code == 200, fine.text
 
@@ -79,22 +74,22 @@ async def test_a_refused_first_message_does_not_use_up_a_new_conversation(
         }
         saved = await _patch(client, owner, caps)
         assert saved.status_code == 200, saved.text
-        site = wk(owner, Origin="https://shop.example.com")
+        site = widget_headers(owner, Origin="https://shop.example.com")
         too_long = "x" * (runtime.settings.max_message_chars + 1)
         for message, code in [(too_long, "message_too_long"), ("\u200b", "message_empty")] * 2:
             refused = await client.post(
-                "/api/v1/chat", json={"message": message, "session_id": _session()}, headers=site
+                "/api/v1/chat", json={"message": message, "session_id": new_session()}, headers=site
             )
             assert refused.status_code == 422, refused.text
             assert refused.json()["error"]["code"] == code
         for _ in range(2):
             answered = await client.post(
-                "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+                "/api/v1/chat", json={"message": "hello", "session_id": new_session()}, headers=site
             )
             assert answered.status_code == 200, answered.text
         # The cap itself still holds.
         third = await client.post(
-            "/api/v1/chat", json={"message": "hello", "session_id": _session()}, headers=site
+            "/api/v1/chat", json={"message": "hello", "session_id": new_session()}, headers=site
         )
         assert third.status_code == 429
         assert third.json()["error"]["code"] == "conversation_rate_limited"
@@ -126,8 +121,8 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
             for accept in ("application/json", "text/event-stream"):
                 refused = await client.post(
                     "/api/v1/chat",
-                    json={"message": "How do refunds\u0000 work?", "session_id": _session()},
-                    headers=wk(owner, Accept=accept),
+                    json={"message": "How do refunds\u0000 work?", "session_id": new_session()},
+                    headers=widget_headers(owner, Accept=accept),
                 )
                 assert refused.status_code == 422, refused.text
                 error = refused.json()["error"]
@@ -136,8 +131,8 @@ async def test_a_message_with_a_nul_is_refused_before_it_is_embedded_or_counted(
             assert len(provider.requests) == embedded  # nothing was sent to be embedded
             answered = await client.post(
                 "/api/v1/chat",
-                json={"message": "hello", "session_id": _session()},
-                headers=wk(owner),
+                json={"message": "hello", "session_id": new_session()},
+                headers=widget_headers(owner),
             )
             assert answered.status_code == 200, answered.text
 
@@ -151,7 +146,7 @@ async def test_a_bot_name_with_nothing_visible_is_refused(
     refused = await _patch(client, owner, {"bot_name": name})
     assert refused.status_code == 422, refused.text
     assert refused.json()["error"]["code"] == "validation_error"
-    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    public = (await client.get("/api/v1/widget/config", headers=widget_headers(owner))).json()
     assert public["bot_name"] == "Aria"  # unchanged
     assert public["greeting"] == "Hi! I'm Aria. How can I help?"
 
@@ -167,7 +162,7 @@ async def test_a_blank_greeting_or_suggestion_is_the_default_not_a_blank_line(
         {"bot_name": "  Aria ", "greeting": "\u200b ", "suggested_questions": questions},
     )
     assert saved.status_code == 200, saved.text
-    public = (await client.get("/api/v1/widget/config", headers=wk(owner))).json()
+    public = (await client.get("/api/v1/widget/config", headers=widget_headers(owner))).json()
     assert public["bot_name"] == "Aria"
     assert public["greeting"] == "Hi! I'm Aria. How can I help?"
     assert public["suggested_questions"] == ["Do you ship abroad?"]

@@ -8,24 +8,12 @@ from __future__ import annotations
 import asyncio
 
 import httpx
-from sqlalchemy import text
 
 from api.deps import account_deps
 from core.db import Database
-from tests.conftest import client_for, runtime_of
+from tests.conftest import client_for, runtime_of, someone_waits_for_a_lock
 from tests.dashboard.conftest import PASSWORD, invitation
 from workspaces import invitations, security
-
-
-async def _someone_waits_for_a_lock(owner_db: Database) -> bool:
-    async with owner_db.transaction() as session:
-        waiting = await session.scalar(
-            text(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
-                " WHERE NOT l.granted AND a.datname = current_database()"
-            )
-        )
-    return bool(waiting)
 
 
 async def test_one_invitation_accepted_twice_at_once_makes_one_account(
@@ -50,7 +38,7 @@ async def test_one_invitation_accepted_twice_at_once_makes_one_account(
                 )
             )
             for _ in range(400):
-                if racing.done() or await _someone_waits_for_a_lock(owner_db):
+                if racing.done() or await someone_waits_for_a_lock(owner_db):
                     break
                 await asyncio.sleep(0.025)
             # commit the first while the second waits
