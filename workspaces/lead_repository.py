@@ -329,8 +329,9 @@ def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
         matches = [func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered)]
         if digits := _number_searched(q):
             matches.append(_PHONE_DIGITS.like(f"%{digits}%"))
-            national = phone_key(literal(q))
-            matches.append(_PHONE_KEY.like(func.concat("%", national, "%")))
+            # Not an empty national number (a "0" alone): it would match every number.
+            national = func.nullif(phone_key(literal(q)), "")
+            matches.append(_PHONE_KEY.like(literal("%") + national + "%"))
         return or_(*matches)
     found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
     return Lead.id.in_(select(found))

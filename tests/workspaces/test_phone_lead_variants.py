@@ -123,3 +123,17 @@ async def test_concurrent_visitors_forms_with_variants_cannot_make_two_leads(
             )
         ).scalar_one()
     assert count == 1
+
+
+@pytest.mark.parametrize("q", ["0", "00", "+", "+0"])
+async def test_a_search_of_a_prefix_alone_finds_no_number_without_it(
+    client: httpx.AsyncClient, owner: Owner, q: str
+) -> None:
+    """A search whose national number is empty (a trunk "0", an international prefix alone)
+    matched every lead with a number: "0" found "98765 43219"."""
+    stored = await client.post(
+        owner.url("/leads"), json={"phone": "98765 43219"}, headers=owner.headers
+    )
+    assert stored.status_code == 201, stored.text
+    found = await client.get(owner.url("/leads"), params={"q": q}, headers=owner.headers)
+    assert found.json()["items"] == [], q
