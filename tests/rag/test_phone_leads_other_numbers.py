@@ -116,6 +116,8 @@ async def test_an_order_number_after_a_call_asked_for_saves_no_lead(
         "je voudrais commander, appelez-moi au 06 12 34 56 78",
         "vorrei ordinare, chiamatemi al 333 123 4567",
         "хочу заказать, перезвоните мне 8 912 345-67-89",
+        "注文したいです、電話番号は090-1234-5678です",
+        "اتصل بي على 0501234567 بخصوص الشحن",
     ],
 )
 def test_a_visitor_who_wants_to_order_and_leaves_a_number_is_a_lead(message: str) -> None:
