@@ -13,7 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,12 +54,7 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
     refunded), ``refunded`` (Razorpay reported the refund) or ``kept`` (the owner kept the
     subscription: the charge pays for its cycle)."""
     rows = await event_repository.payment_events(session, workspace_id, _HELD, REFUND)
-    refunds: dict[str, dict[str, int | None]] = {}  # payment id: refund id -> amount
-    for pid, kind, _, body in rows:
-        if kind == REFUND:
-            refund = webhook_entity(body, "refund")
-            of_payment = refunds.setdefault(pid, {})
-            of_payment[str(refund.get("id") or len(of_payment))] = bounded_int(refund.get("amount"))
+    refunds = _refunds(rows)
     kept = {pid for pid, _, reason, _ in rows if reason == CHARGE_KEPT}
     charges: dict[str, HeldCharge] = {}
     for pid, kind, _, body in rows:
@@ -80,6 +75,21 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
             partly_refunded=part,
         )
     return sorted(charges.values(), key=lambda c: c.charged_at or _UNDATED, reverse=True)
+
+
+Rows = list[tuple[str, str, str | None, dict[str, Any]]]
+
+
+def _refunds(rows: Rows) -> dict[str, dict[str, int | None]]:
+    """payment id: refund id -> amount, from the ``refund.processed`` bodies among ``rows``
+    (one refund delivered again under a new event id counts once)."""
+    refunds: dict[str, dict[str, int | None]] = {}
+    for pid, kind, _, body in rows:
+        if kind == REFUND:
+            refund = webhook_entity(body, "refund")
+            of_payment = refunds.setdefault(pid, {})
+            of_payment[str(refund.get("id") or len(of_payment))] = bounded_int(refund.get("amount"))
+    return refunds
 
 
 def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) -> int | None:
@@ -110,12 +120,18 @@ async def keep(
     rows = await event_repository.payment_events(
         session, workspace_id, (CHARGED_AFTER_CANCEL,), REFUND
     )
-    refunded = {pid for pid, kind, _, _ in rows if kind == REFUND}
+    refunds = _refunds(rows)
+    # Refunded in part, the rest is kept too: before, any refund left the charge held, so the
+    # rest stayed owed (on the operator's list) for a cycle the owner kept.
     mine = [
         pid
         for pid, kind, _, body in rows
         if kind != REFUND
-        and pid not in refunded
+        and (
+            pid not in refunds
+            or _part_refunded(bounded_int(webhook_entity(body, "payment").get("amount")), refunds[pid])
+            is not None
+        )
         and subscription_id
         in (
             webhook_entity(body, "subscription").get("id"),

@@ -339,11 +339,20 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
 # The operator's list of recurring charges still to refund, as docs/billing.md gives it
 # ("Razorpay Subscriptions: cancel"): one row per charge, none once Razorpay reported its refund.
 TO_REFUND = """
-SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at
+SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at,
+       c.currency, c.amount - r.refunded AS owed
 FROM billing_events e
+CROSS JOIN LATERAL (SELECT (e.payload #>> '{payload,payment,entity,amount}')::bigint AS amount,
+                           e.payload #>> '{payload,payment,entity,currency}' AS currency) c
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(x.amount), 0) AS refunded FROM (
+    SELECT DISTINCT ON (f.payload #>> '{payload,refund,entity,id}')
+           (f.payload #>> '{payload,refund,entity,amount}')::bigint AS amount
+    FROM billing_events f
+    WHERE f.event_type = 'refund.processed' AND f.razorpay_payment_id = e.razorpay_payment_id
+  ) x) r
 WHERE e.reason = 'charged_after_cancel'
-  AND NOT EXISTS (SELECT 1 FROM billing_events r WHERE r.event_type = 'refund.processed'
-                  AND r.razorpay_payment_id = e.razorpay_payment_id)
+  AND (c.amount > r.refunded OR (c.amount IS NULL AND r.refunded = 0))
 ORDER BY e.razorpay_payment_id, e.received_at
 """
 

@@ -1,0 +1,126 @@
+"""One story per held recurring charge: what the owner is mailed, what the API lists and what
+the operator is asked to refund (docs/billing.md, "A charge after it").
+
+- A renewal's ``payment.captured`` delivered before its ``subscription.charged`` while the
+  owner's cancel waits (Razorpay down, the job behind): the owner was mailed "Payment
+  received" and then "Payment held for a refund" for the same charge.
+- Held charges were not in ``GET /billing/payments``, the API an owner's integration reads.
+- A charge refunded in part left the operator's list (docs' query) at its first refund, and a
+  resume did not keep it.
+
+Real webhooks (signed, through the app), the real ``razorpay`` client against the fake, the
+real in-process SMTP server.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from api.runtime import Runtime
+from core.db import Database
+from sqlalchemy import text
+
+from tests.billing.conftest import payment_mails
+from tests.billing.test_cancel_edges import (
+    TO_REFUND,
+    first_charge_held,
+    payment_of,
+    renewed_while_the_cancel_waited,
+)
+from tests.billing.test_charges_after_cancel import a_charge, charged
+from tests.billing.test_dashboard_checkout import web_login
+from tests.billing.test_held_charge_notice import plan_page
+from tests.conftest import signup
+from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
+from tests.fakes.smtp import SmtpServer
+
+
+async def test_a_renewal_captured_before_its_charge_while_the_cancel_waits_is_one_story(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The renewal's ``payment.captured`` (it names no cycle) comes first, then its
+    ``subscription.charged`` (its cycle started after the cancel was asked: held). The owner
+    is mailed that it is held, and only that; before, "Payment received" came first."""
+    runtime, client = mailing
+    owner = await signup(client, "One Story Co")
+    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    captured = a_charge(sub, start=end, event="payment.captured")
+    charge = a_charge(sub, start=end)
+    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    first = await charged(client, owner_db, captured)
+    assert await charged(client, owner_db, charge) == ("rejected", "charged_after_cancel")
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[One Story Co] Payment held for a refund: 499.00 INR"
+    ], (first, [str(m.message["Subject"]) for m in mails])
+    assert payment_of(charge) in " ".join(mails[0].text.split())
+
+
+async def test_a_retried_charge_of_the_owners_cycle_captured_first_is_mailed_received_once(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The other case the ``payment.captured`` cannot tell apart: a retried charge of the
+    cycle the owner was told of, taken after the cancel was asked. Its ``subscription.charged``
+    names that cycle: the ordinary charge, mailed "Payment received" once."""
+    runtime, client = mailing
+    owner = await signup(client, "Own Cycle Co")
+    _, sub, start, _ = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    charge = a_charge(sub, start=start)
+    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Own Cycle Co] Payment received: 499.00 INR"
+    ]
+
+
+async def owed(owner_db: Database, workspace_id: str) -> list[tuple[str, str, int]]:
+    """The workspace's rows of the operator's list (docs/billing.md's query): (payment id,
+    currency, amount still owed)."""
+    async with owner_db.transaction() as s:
+        rows = (await s.execute(text(TO_REFUND))).mappings().all()
+    return [
+        (str(r["razorpay_payment_id"]), str(r["currency"]), int(r["owed"]))
+        for r in rows
+        if str(r["workspace_id"]) == workspace_id
+    ]
+
+
+async def test_a_held_charge_refunded_in_part_stays_owed_until_kept(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """100.00 of a held 499.00 refunded: the operator's list keeps the charge with 399.00
+    owed (it dropped it at the first refund of any part). The owner then keeps the
+    subscription (resume): the rest pays for the cycle they kept, off the list, and the page
+    reads "kept" (a charge refunded in part stayed held: resume kept only charges with no
+    refund)."""
+    _, client = mailing
+    owner = await signup(client, "Owed Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, currency, amount)] = await owed(owner_db, owner.workspace_id)
+    assert (currency, amount) == ("INR", 49_900)
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    part = make_refund(payment_id=held, amount=10_000)
+    refunded = webhook_payload("refund.processed", refund=part, payment=payment)
+    for _ in range(2):  # delivered again under a new event id: one refund
+        assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    assert await owed(owner_db, owner.workspace_id) == [(held, "INR", 39_900)]
+
+    resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert await owed(owner_db, owner.workspace_id) == []
+    page = await plan_page(await web_login(client, owner.email, owner.password))
+    assert "kept: you kept the subscription" in page
+    assert "(INR 100.00 of it refunded)" in page
+    assert "the rest held for a refund" not in page
