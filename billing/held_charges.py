@@ -61,7 +61,7 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
         if kind == REFUND or pid in charges:
             continue
         payment = webhook_entity(body, "payment")
-        amount = bounded_int(payment.get("amount"))
+        amount = _amount(body)
         part = _part_refunded(amount, refunds.get(pid))
         state: State = (
             "refunded" if pid in refunds and part is None else "kept" if pid in kept else "held"
@@ -90,6 +90,11 @@ def _refunds(rows: Rows) -> dict[str, dict[str, int | None]]:
             of_payment = refunds.setdefault(pid, {})
             of_payment[str(refund.get("id") or len(of_payment))] = bounded_int(refund.get("amount"))
     return refunds
+
+
+def _amount(body: dict[str, Any]) -> int | None:
+    """The charge's amount, from a stored body that holds its payment."""
+    return bounded_int(webhook_entity(body, "payment").get("amount"))
 
 
 def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) -> int | None:
@@ -127,11 +132,7 @@ async def keep(
         pid
         for pid, kind, _, body in rows
         if kind != REFUND
-        and (
-            pid not in refunds
-            or _part_refunded(bounded_int(webhook_entity(body, "payment").get("amount")), refunds[pid])
-            is not None
-        )
+        and (pid not in refunds or _part_refunded(_amount(body), refunds[pid]) is not None)
         and subscription_id
         in (
             webhook_entity(body, "subscription").get("id"),

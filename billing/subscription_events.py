@@ -252,6 +252,9 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
 CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
+CHARGE_ALREADY_HELD: Final = "charge_already_held"
+CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
+FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
 
 
 def _cycle_unknown(
@@ -270,9 +273,6 @@ def _cycle_unknown(
         and event.occurred_at > asked
         and entity_time(subscription_entity or {}, "current_start") is None
     )
-CHARGE_ALREADY_HELD: Final = "charge_already_held"
-CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
-FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
 
 
 async def _notify_held_charge(

@@ -1,5 +1,5 @@
 """One story per held recurring charge: what the owner is mailed, what the API lists and what
-the operator is asked to refund (docs/billing.md, "A charge after it").
+the operator is asked to refund (docs/billing.md, "Razorpay Subscriptions: cancel").
 
 - A renewal's ``payment.captured`` delivered before its ``subscription.charged`` while the
   owner's cancel waits (Razorpay down, the job behind): the owner was mailed "Payment
@@ -15,14 +15,16 @@ real in-process SMTP server.
 from __future__ import annotations
 
 import time
+import uuid
 
 import httpx
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
-from sqlalchemy import text
-
-from tests.billing.conftest import payment_mails
+from core.models import utcnow
+from core.pagination import cursor_scope, encode_key
+from tests.billing.conftest import owner_json, payment_mails
 from tests.billing.test_cancel_edges import (
     TO_REFUND,
     first_charge_held,
@@ -32,7 +34,7 @@ from tests.billing.test_cancel_edges import (
 from tests.billing.test_charges_after_cancel import a_charge, charged
 from tests.billing.test_dashboard_checkout import web_login
 from tests.billing.test_held_charge_notice import plan_page
-from tests.conftest import signup
+from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
 
@@ -120,7 +122,45 @@ async def test_a_held_charge_refunded_in_part_stays_owed_until_kept(
     resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
     assert resumed.status_code == 200, resumed.text
     assert await owed(owner_db, owner.workspace_id) == []
+    assert await held_in_api(client, owner) == [(held, "kept", 10_000)]
     page = await plan_page(await web_login(client, owner.email, owner.password))
     assert "kept: you kept the subscription" in page
     assert "(INR 100.00 of it refunded)" in page
     assert "the rest held for a refund" not in page
+
+
+async def held_in_api(client: httpx.AsyncClient, owner: Owner) -> list[tuple[str, str, int]]:
+    """The held charges ``GET /billing/payments`` lists (first page): (payment id, status,
+    amount refunded)."""
+    page = await owner_json(client, owner, "/billing/payments")
+    return [
+        (c["razorpay_payment_id"], c["status"], c["amount_refunded"])
+        for c in page.get("held_charges", [])
+    ]
+
+
+async def test_the_payments_api_lists_held_charges_as_the_plan_page_does(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """An integration reading ``GET /billing/payments`` saw nothing of a charge Razorpay took
+    after the owner's cancel (no order of ours): now listed beside the first page, held, then
+    part-refunded, then refunded, with its amount and time."""
+    _, client = mailing
+    owner = await signup(client, "Api Held Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, _, _)] = await owed(owner_db, owner.workspace_id)
+    page = await owner_json(client, owner, "/billing/payments")
+    [charge] = page.get("held_charges", [None])
+    assert charge is not None, page
+    assert (charge["amount"], charge["currency"], charge["status"]) == (49_900, "INR", "held")
+    assert charge["charged_at"]
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    for amount, status, back in ((10_000, "part_refunded", 10_000), (39_900, "refunded", 49_900)):
+        refund = make_refund(payment_id=held, amount=amount)
+        body = webhook_payload("refund.processed", refund=refund, payment=payment)
+        assert await charged(client, owner_db, body) == ("ignored", "held_charge_refunded")
+        assert await held_in_api(client, owner) == [(held, status, back)]
+    # Not repeated on later pages (the plan page shows them above the newest payments).
+    cursor = encode_key(utcnow(), uuid.uuid4(), scope=cursor_scope("payments", owner.workspace_id))
+    later = await owner_json(client, owner, f"/billing/payments?cursor={cursor}")
+    assert later.get("held_charges", []) == [], later
