@@ -175,3 +175,22 @@ async def keep_held(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def payment_bodies(
+    session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str, event_type: str
+) -> list[dict[str, Any]]:
+    """The stored bodies of the workspace's events of ``event_type`` for the payment (a
+    dispute's ``payment.dispute.won`` / ``.lost``), oldest first; not one recorded
+    ``rejected`` (it did nothing)."""
+    result = await session.execute(
+        select(BillingEventRow.payload)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.event_type == event_type,
+            BillingEventRow.outcome != "rejected",
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+    )
+    return [dict(body or {}) for body in result.scalars().all()]

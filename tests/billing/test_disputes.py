@@ -105,3 +105,45 @@ async def test_a_won_dispute_alone_keeps_the_plan_and_the_payment(
     )
     assert await plan_and_history(bclient, owner) == ("starter", ["captured"])
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+
+
+ARBITRATION_ORDERS = {
+    "in_time_order": ("won_chargeback", "lost_pre_arbitration", "won_arbitration"),
+    "final_win_first": ("won_arbitration", "won_chargeback", "lost_pre_arbitration"),
+    "loss_last": ("won_chargeback", "won_arbitration", "lost_pre_arbitration"),
+}
+
+
+@pytest.mark.parametrize("order", sorted(ARBITRATION_ORDERS))
+async def test_a_pre_arbitration_lost_then_an_arbitration_won_ends_with_the_money_kept(
+    bclient: httpx.AsyncClient,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    order: str,
+) -> None:
+    """Razorpay's phases: chargeback, pre-arbitration (the customer challenging a chargeback
+    the merchant won), arbitration (the card network rules). The pre-arbitration lost, the
+    merchant took it to arbitration and won it: the money came back (Razorpay deducts at the
+    onset and credits a win). The latest phase decides, in any delivery order: the plan, the
+    order and the payment end as if no chargeback was lost. Before, the loss stood for good:
+    the workspace read charged back while its money was kept."""
+    now = int(time.time())
+    order_body = await create_order(bclient, owner)
+    payment = fake.capture_payment(order_body["razorpay_order_id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
+    assert (await delivered(bclient, owner_db, captured))["outcome"] == "applied"
+    end_before = (await subscription(bclient, owner))["current_period_end"]
+    bodies = {
+        "won_chargeback": dispute(payment, "won", "chargeback", now - 10 * 86_400),
+        "lost_pre_arbitration": dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400),
+        "won_arbitration": dispute(payment, "won", "arbitration", now - 86_400),
+    }
+    for name in ARBITRATION_ORDERS[order]:
+        await delivered(bclient, owner_db, bodies[name])
+    assert await plan_and_history(bclient, owner) == ("starter", ["captured"])
+    shown = await subscription(bclient, owner)
+    assert (shown["status"], shown["current_period_end"]) == ("active", end_before)
+    history = await owner_json(bclient, owner, "/billing/payments")
+    assert history["items"][0]["amount_refunded"] == 0
+    assert (await order_row(owner_db, order_body["razorpay_order_id"]))["status"] == "paid"
