@@ -46,6 +46,17 @@ def _fallback(
     return latest, chain[-1].end if chain else latest.end
 
 
+def _paid_by_period(state: SubscriptionState, paid: PaidPeriod, end: datetime) -> SubscriptionState:
+    """``state`` on the plan ``paid`` paid for, until ``end`` (where its chain ends)."""
+    return replace(
+        state,
+        plan_code=paid.plan_code,
+        period=paid.period,
+        current_period_end=end,
+        plan_changed_at=paid.paid_at,
+    )
+
+
 ORDER_STILL_PAID = "order_still_paid"
 """A full refund (or lost chargeback) of the payment that paid an order another payment on it
 was held for (``order_paid_twice``): that one pays the order in its place."""
@@ -138,13 +149,7 @@ def apply_refund(
     if fallback is None:
         return model.with_status(new, "cancelled", at), Decision("applied", "period_revoked")
     earlier, end = fallback
-    new = replace(
-        new,
-        plan_code=earlier.plan_code,
-        period=earlier.period,
-        current_period_end=end,
-        plan_changed_at=earlier.paid_at,
-    )
+    new = _paid_by_period(new, earlier, end)
     detail = f"back to {earlier.plan_code} (paid by {earlier.payment_id}) until {end.isoformat()}"
     return new, Decision("applied", "period_revoked", detail)
 
@@ -188,12 +193,6 @@ def reinstate(
     if fallback is None or fallback[0].payment_id not in chain:
         return new, Decision("applied", CHARGEBACK_REVERSED, "its period is over: plan unchanged")
     paid, end = fallback
-    new = replace(
-        new,
-        plan_code=paid.plan_code,
-        period=paid.period,
-        current_period_end=end,
-        plan_changed_at=paid.paid_at,
-    )
+    new = _paid_by_period(new, paid, end)
     detail = f"{paid.plan_code} again (paid by {paid.payment_id}) until {end.isoformat()}"
     return model.with_status(new, "active", at), Decision("applied", CHARGEBACK_REVERSED, detail)
