@@ -20,30 +20,28 @@ from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import sub_row, subscription
-from tests.billing.test_charges_after_cancel import (
-    DAY,
-    a_charge,
-    charged,
-    paid_cancelled_and_ended,
-    sweep_cancels,
-)
-from tests.billing.test_razorpay_cancel import (
+from tests.billing.razorpay_subscriptions import (
     AT_CYCLE_END,
-    ENDINGS,
+    DAY,
     NOW,
+    a_charge,
+    both_webhooks,
     cancel,
-    delete_workspace,
+    cancelled_at_cycle_end,
+    charged,
     linked,
+    payment_of,
+)
+from tests.billing.test_charges_after_cancel import paid_cancelled_and_ended, sweep_cancels
+from tests.billing.test_razorpay_cancel import (
+    ENDINGS,
+    delete_workspace,
     razorpay_says,
     workspace_exists,
 )
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
-
-
-def payment_of(body: dict[str, Any]) -> str:
-    return str(body["payload"]["payment"]["entity"]["id"])
 
 
 async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -184,12 +182,8 @@ async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhook
     ``charged_after_cancel``: the operator's query (docs/billing.md) listed one charge twice,
     one refund owed. Now the charge is flagged once, whichever comes first; the other is
     recorded as the same charge."""
-    start = int(time.time()) - 10 * DAY
-    end = start + 30 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    sub = dict(fake.subscriptions[sub_id])
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    sub, end = cancelled.sub, cancelled.end
 
     for first, second in (
         ("subscription.charged", "payment.captured"),
@@ -208,15 +202,6 @@ async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhook
         ("ignored", "charge_already_held"),
         ("rejected", "charged_after_cancel"),
     ]
-
-
-def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any]]:
-    """One charge of the cycle from ``start`` as Razorpay reports it twice: its
-    ``subscription.charged`` and its payment's ``payment.captured`` (same payment, same time)."""
-    body = a_charge(sub, start=start)
-    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub["id"])
-    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
-    return {"subscription.charged": body, "payment.captured": captured}
 
 
 @pytest.mark.parametrize("earlier_build", [False, True])
@@ -371,11 +356,8 @@ async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
     gives now lists it until then."""
     documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
     assert " ".join(TO_REFUND.split()) in documented
-    start = int(time.time()) - 10 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=start + 30 * DAY)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    both = both_webhooks(cancelled.sub, start=cancelled.end)
     for body in both.values():
         await charged(bclient, owner_db, body)
     payment = both["payment.captured"]["payload"]["payment"]["entity"]

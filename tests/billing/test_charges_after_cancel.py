@@ -17,51 +17,31 @@ from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
     end_paid_period,
-    event_rows,
-    new_event_id,
     pay_by_webhook,
     post_webhook,
     sub_row,
     subscription,
 )
-from tests.billing.test_razorpay_cancel import (
+from tests.billing.razorpay_subscriptions import (
     AT_CYCLE_END,
+    DAY,
     NOW,
+    a_charge,
     cancel,
-    delete_workspace,
+    cancelled_at_cycle_end,
+    charged,
     linked,
-    razorpay_says,
 )
+from tests.billing.test_razorpay_cancel import delete_workspace, razorpay_says
 from tests.conftest import Owner
-from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
-
-DAY = 86_400
-
-
-def a_charge(sub: dict[str, Any], *, start: int, event: str = "subscription.charged") -> Any:
-    """Razorpay's charge of the cycle that starts at ``start`` (its event at that time + 5 s):
-    the subscription entity names that cycle; ``payment.captured`` carries only the payment."""
-    payment = make_payment(order_id=razorpay_id("order"), amount=49_900)
-    if event == "payment.captured":
-        payment["subscription_id"] = sub["id"]
-        return webhook_payload(event, payment=payment, created_at=start + 5)
-    cycle = dict(sub, current_start=start, current_end=start + 30 * DAY, charge_at=start)
-    return webhook_payload(event, subscription=cycle, payment=payment, created_at=start + 5)
 
 
 async def sweep_cancels(billing_runtime: Runtime) -> None:
     """The ``razorpay_cancels`` sweep runs and its jobs are done."""
     await tick_due(billing_runtime, "razorpay_cancels", utcnow() + timedelta(minutes=10))
     await billing_runtime.jobs.drain()
-
-
-async def charged(client: httpx.AsyncClient, owner_db: Database, payload: Any) -> tuple[str, str]:
-    event_id = new_event_id()
-    response = await post_webhook(client, payload, event_id=event_id)
-    assert response.status_code == 200, response.text
-    [row] = await event_rows(owner_db, event_id)
-    return str(row["outcome"]), str(row["reason"])
 
 
 @pytest.mark.parametrize("event", ["subscription.charged", "payment.captured"])
@@ -78,13 +58,8 @@ async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_hel
     the owner cancelled. Before, it was the ordinary ``recurring_charge`` (a ``payment.captured``
     of it ``unknown_order``): re-activated, mailed "Payment received", and nothing told the
     operator a refund was owed."""
-    start = int(time.time()) - 10 * DAY
-    end = start + 30 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    assert fake.cancels(sub_id) == [AT_CYCLE_END]
-    sub = dict(fake.subscriptions[sub_id])
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    sub, start, end = cancelled.sub, cancelled.start, cancelled.end
 
     # The cycle under way when the owner cancelled: its charge, delivered late, is a charge.
     assert await charged(bclient, owner_db, a_charge(sub, start=start, event=event)) == (

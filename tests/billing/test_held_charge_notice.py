@@ -16,7 +16,6 @@ real in-process SMTP server.
 from __future__ import annotations
 
 import html
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,10 +25,15 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from tests.billing.conftest import payment_mails, subscription
-from tests.billing.test_cancel_edges import TO_REFUND, both_webhooks, first_charge_held, payment_of
-from tests.billing.test_charges_after_cancel import DAY, a_charge, charged
+from tests.billing.razorpay_subscriptions import (
+    a_charge,
+    both_webhooks,
+    cancelled_at_cycle_end,
+    charged,
+    payment_of,
+)
+from tests.billing.test_cancel_edges import TO_REFUND, first_charge_held
 from tests.billing.test_dashboard_checkout import web_login
-from tests.billing.test_razorpay_cancel import cancel, linked
 from tests.conftest import signup
 from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
@@ -61,12 +65,9 @@ async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
 ) -> None:
     runtime, client = mailing
     owner = await signup(client, "Held Charge Co")
-    start = int(time.time()) - 10 * DAY
-    sub_id = await linked(client, owner, fake, current_start=start, current_end=start + 30 * DAY)
-    assert (await cancel(client, owner)).status_code == 200
-    await runtime.jobs.drain()  # Razorpay takes the cancel at the cycle's end
+    cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
     # Razorpay charges the next cycle anyway: its two webhooks, the second first, each twice.
-    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    both = both_webhooks(cancelled.sub, start=cancelled.end)
     for body in (both["payment.captured"], both["subscription.charged"]) * 2:
         assert (await charged(client, owner_db, body))[1] in (
             "charged_after_cancel",

@@ -25,13 +25,12 @@ from core.db import Database
 from core.models import utcnow
 from core.pagination import cursor_scope, encode_key
 from tests.billing.conftest import owner_json, payment_mails
+from tests.billing.razorpay_subscriptions import a_charge, both_webhooks, charged, payment_of
 from tests.billing.test_cancel_edges import (
     TO_REFUND,
     first_charge_held,
-    payment_of,
     renewed_while_the_cancel_waited,
 )
-from tests.billing.test_charges_after_cancel import a_charge, charged
 from tests.billing.test_dashboard_checkout import web_login
 from tests.billing.test_held_charge_notice import plan_page
 from tests.conftest import Owner, signup
@@ -51,9 +50,8 @@ async def test_a_renewal_captured_before_its_charge_while_the_cancel_waits_is_on
     runtime, client = mailing
     owner = await signup(client, "One Story Co")
     _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
-    captured = a_charge(sub, start=end, event="payment.captured")
-    charge = a_charge(sub, start=end)
-    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    both = both_webhooks(sub, start=end)
+    captured, charge = both["payment.captured"], both["subscription.charged"]
     first = await charged(client, owner_db, captured)
     assert await charged(client, owner_db, charge) == ("rejected", "charged_after_cancel")
     mails = await payment_mails(runtime, smtp, owner.email)

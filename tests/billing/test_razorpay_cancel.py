@@ -27,32 +27,14 @@ from tests.billing.conftest import (
     sub_row,
     subscription,
 )
+from tests.billing.razorpay_subscriptions import AT_CYCLE_END, NOW, cancel, linked
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
 from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import tick_due
 
-AT_CYCLE_END = {"cancel_at_cycle_end": 1}
-NOW = {"cancel_at_cycle_end": 0}
 # Razorpay's webhooks of a subscription ended on its side, with the status its entity says.
 ENDINGS = [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")]
-
-
-async def linked(client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, **fields: Any) -> str:
-    """A Razorpay Subscription (known to the fake) whose first event links it to the workspace
-    from its signed ``notes.workspace_id``; its id."""
-    sub = fake.add_subscription(
-        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, **fields
-    )
-    response = await post_webhook(
-        client, webhook_payload("subscription.activated", subscription=sub)
-    )
-    assert response.status_code == 200, response.text
-    return str(sub["id"])
-
-
-async def cancel(client: httpx.AsyncClient, owner: Owner) -> httpx.Response:
-    return await client.post(owner.url("/billing/subscription/cancel"), headers=owner.headers)
 
 
 async def delete_workspace(client: httpx.AsyncClient, owner: Owner) -> None:
