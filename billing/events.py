@@ -439,7 +439,9 @@ async def apply_dispute_won(
         new, decision = reinstate(old, pid, event.occurred_at)
         if new != old:
             await save_state(session, workspace_id, old, new, payment_applied=False)
-        await repo.reverse_chargeback(session, workspace_id, pid)
+        # A payment that bought nothing (held for a refund before its dispute) is that again.
+        kept = "captured" if pid in new.applied_payment_ids else "held"
+        await repo.reverse_chargeback(session, workspace_id, pid, kept)
         if order is not None and order.status == "refunded" and order.razorpay_payment_id == pid:
             await repo.update_order(session, order.id, status="paid")
         log.warning("dispute won on payment %s after its chargeback: %s", pid, decision.detail)

@@ -229,10 +229,11 @@ async def payment_status(
 
 
 async def reverse_chargeback(
-    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, status: str
 ) -> None:
-    """A payment charged back whose dispute was won in a later phase: ``captured`` again,
-    nothing refunded (a status that only moves forward otherwise, see ``upsert_payment``)."""
+    """A payment charged back whose dispute was won in a later phase: ``status`` again
+    (``captured``, or ``held`` for one that bought nothing), nothing refunded (a status that
+    only moves forward otherwise, see ``upsert_payment``)."""
     await session.execute(
         update(BillingPayment)
         .where(
@@ -240,7 +241,7 @@ async def reverse_chargeback(
             BillingPayment.razorpay_payment_id == payment_id[:64],
             BillingPayment.status == "chargeback",
         )
-        .values(status="captured", amount_refunded=0, updated_at=utcnow())
+        .values(status=status, amount_refunded=0, updated_at=utcnow())
     )
 
 

@@ -167,9 +167,11 @@ def reinstate(
     back out by as much, and the plan it paid for is the plan again while that runs (it had
     ended at the loss, or fallen back to an earlier plan); a plan another payment set since
     stays. ``ignored`` / ``dispute_won`` when the payment is not one taken back."""
-    if payment_id not in state.refunded_payment_ids or payment_id not in state.applied_payment_ids:
+    if payment_id not in state.refunded_payment_ids:
         return state, Decision("ignored", "dispute_won", "the payment was kept: plan unchanged")
     new = replace(state, refunded_payment_ids=state.refunded_payment_ids - {payment_id})
+    if payment_id not in state.applied_payment_ids:  # it bought nothing (held, rejected)
+        return new, Decision("applied", CHARGEBACK_REVERSED, "it bought nothing: to refund")
     own = next((p for p in state.paid_periods if p.payment_id == payment_id), None)
     if own is None:  # applied by an older release: what it paid for is unknown
         return new, Decision("applied", CHARGEBACK_REVERSED, "its interval unknown: plan unchanged")

@@ -19,7 +19,9 @@ from tests.billing.conftest import (
     owner_json,
     post_webhook,
     subscription,
+    webhook_of,
 )
+from tests.billing.test_order_paid_twice import _statuses, _two_attempts
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, webhook_payload
 
@@ -147,3 +149,32 @@ async def test_a_pre_arbitration_lost_then_an_arbitration_won_ends_with_the_mone
     history = await owner_json(bclient, owner, "/billing/payments")
     assert history["items"][0]["amount_refunded"] == 0
     assert (await order_row(owner_db, order_body["razorpay_order_id"]))["status"] == "paid"
+
+
+async def test_a_held_payment_charged_back_then_won_in_arbitration_is_held_again(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A second charge on a paid order (held for a refund: it bought nothing) is disputed: the
+    pre-arbitration lost, the arbitration won. The money is the merchant's again and still owed
+    back: the history reads ``held`` (the operator's list of payments to refund), not
+    ``chargeback`` nor ``captured``; the order stays paid by the other payment, the plan as
+    it was."""
+    now = int(time.time())
+    owner, order, first, second = await _two_attempts(bclient, fake, "Held Dispute Co")
+    assert (await webhook_of(bclient, "payment.captured", second, now - 20 * 86_400))[
+        "status"
+    ] == "applied"
+    late = fake.capture(first["id"])
+    body = await webhook_of(bclient, "payment.captured", late, now - 20 * 86_400 + 60)
+    assert body["reason"] == "order_paid_twice", body
+    before = await subscription(bclient, owner)
+    await delivered(bclient, owner_db, dispute(late, "lost", "pre_arbitration", now - 5 * 86_400))
+    row = await delivered(bclient, owner_db, dispute(late, "won", "arbitration", now - 86_400))
+    assert (row["outcome"], row["reason"]) == ("applied", "chargeback_reversed"), row
+    assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "held"}
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    after = await subscription(bclient, owner)
+    assert (after["effective_plan"], after["current_period_end"]) == (
+        before["effective_plan"],
+        before["current_period_end"],
+    )

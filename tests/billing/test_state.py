@@ -816,4 +816,13 @@ def test_a_reversed_chargeback_gives_back_what_the_loss_took_in_an_extension_cha
     late, decision = reinstate(ended, "p1", at(2, 5))
     assert (decision.reason, late.effective_plan(at(2, 5))) == (CHARGEBACK_REVERSED, "free")
     # A payment never taken back: a win changes nothing.
-    assert reinstate(one, "p1", at(1, 20))[0] == one
+    assert reinstate(one, "p1", at(1, 20)) == (
+        one,
+        Decision("ignored", "dispute_won", "the payment was kept: plan unchanged"),
+    )
+    # One that bought nothing (never applied) charged back, then won: off the refunded, no plan.
+    lost, _ = apply_event(one, lost_chargeback("p9", at(1, 10)))
+    assert lost.refunded_payment_ids == {"p9"}
+    back, decision = reinstate(lost, "p9", at(1, 20))
+    assert decision.reason == CHARGEBACK_REVERSED
+    assert back == replace(lost, refunded_payment_ids=frozenset())
