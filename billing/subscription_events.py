@@ -223,7 +223,7 @@ async def apply_subscription_event(
             razorpay_payment_id=event.payment_id,
         )
     elif event.name in PAYMENT_SUCCESS_EVENTS:
-        decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
+        decision = Decision("ignored", RECURRING_CHARGE, "no order of ours: plan unchanged")
         # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
         new = paid_again(old, event.occurred_at)
@@ -252,6 +252,7 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
 CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
+RECURRING_CHARGE: Final = "recurring_charge"
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
 CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
 FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
@@ -339,6 +340,13 @@ async def _held_charge(
                 razorpay_payment_id=event.payment_id,
             )
     cycle_start = entity_time(subscription_entity, "current_start")
+    if cycle_start is None and payment_id and await event_repository.first_event_with_reason(
+        session, workspace_id, payment_id, RECURRING_CHARGE
+    ):
+        # Its ``subscription.charged`` named the cycle and found it the owner's (a retry of
+        # the cancelled cycle taken after its end, say): that stands. Before, this one, dated
+        # by the charge alone, held it and mailed "held" after "Payment received".
+        return None
     after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
     if not after:
         return None

@@ -25,7 +25,13 @@ from core.db import Database
 from core.models import utcnow
 from core.pagination import cursor_scope, encode_key
 from tests.billing.conftest import owner_json, payment_mails
-from tests.billing.razorpay_subscriptions import a_charge, both_webhooks, charged, payment_of
+from tests.billing.razorpay_subscriptions import (
+    a_charge,
+    both_webhooks,
+    cancelled_at_cycle_end,
+    charged,
+    payment_of,
+)
 from tests.billing.test_cancel_edges import (
     TO_REFUND,
     first_charge_held,
@@ -162,3 +168,31 @@ async def test_the_payments_api_lists_held_charges_as_the_plan_page_does(
     cursor = encode_key(utcnow(), uuid.uuid4(), scope=cursor_scope("payments", owner.workspace_id))
     later = await owner_json(client, owner, f"/billing/payments?cursor={cursor}")
     assert later.get("held_charges", []) == [], later
+
+
+async def test_a_late_retry_of_the_cancelled_cycle_is_one_story_in_either_order(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """Razorpay took the cancel at the cycle's end; the charge of that very cycle, retried, is
+    taken an hour after the end. Its ``subscription.charged`` names the cycle (the owner's:
+    not held, "Payment received"); its ``payment.captured`` names only the hour. Delivered
+    second, that one was held and mailed "Payment held for a refund" for the same charge."""
+    runtime, client = mailing
+    owner = await signup(client, "Late Retry Co")
+    cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
+    both = both_webhooks(cancelled.sub, start=cancelled.start)
+    for body in both.values():
+        body["created_at"] = cancelled.end + 3600
+    assert await charged(client, owner_db, both["subscription.charged"]) == (
+        "ignored",
+        "recurring_charge",
+    )
+    assert (await charged(client, owner_db, both["payment.captured"]))[1] != "charged_after_cancel"
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Late Retry Co] Payment received: 499.00 INR"
+    ]
+    assert await owed(owner_db, owner.workspace_id) == []
