@@ -19,7 +19,7 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
-from tests.billing.conftest import sub_row, subscription
+from tests.billing.conftest import BillingWorld, sub_row, subscription
 from tests.billing.razorpay_subscriptions import (
     AT_CYCLE_END,
     DAY,
@@ -109,11 +109,7 @@ async def first_charge_held(
 
 
 async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled a day ago, while the cycle ending 12 hours ago ran: the plan page
     told them Razorpay charges the card no more once that cycle ends. Razorpay was down and
@@ -121,6 +117,7 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     ordinary ``recurring_charge`` ("Payment received", nothing to refund): delivered while the
     cancel waited, nothing was known of its end; delivered after, Razorpay's answer names the
     renewed cycle, whose end was stored."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id, sub, start, end = await renewed_while_the_cancel_waited(
         bclient, billing_runtime, owner, fake, owner_db
     )
@@ -148,17 +145,14 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
 
 
 async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_effect_is_held(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended a day ago; a Razorpay
     Subscription made while it ran is first heard of by its charge for a cycle that started an
     hour ago. That charge links it and asks for its cancel at once, but before, it was the
     ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
     mailed "Payment received", with nothing telling the operator to refund it."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
     await sweep_cancels(billing_runtime)
@@ -171,17 +165,14 @@ async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_e
 
 
 async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhooks(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Razorpay reports one recurring charge twice, as ``subscription.charged`` and as its
     payment's ``payment.captured``. Held after the owner's cancel, both were recorded
     ``charged_after_cancel``: the operator's query (docs/billing.md) listed one charge twice,
     one refund owed. Now the charge is flagged once, whichever comes first; the other is
     recorded as the same charge."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
     sub, end = cancelled.sub, cancelled.end
 
@@ -258,11 +249,7 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
 
 
 async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charges_as_before(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended; a Razorpay Subscription made
     while it ran is first heard of by a charge, which is held and asks for its cancel at once.
@@ -271,6 +258,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
     owner's ordinary charges. Before, the hold's start (``provider_cycle_end``) outlived the
     withdrawn cancel: every later charge was ``charged_after_cancel`` for good, no "Payment
     received", one more refund listed for the operator each cycle."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
     assert resumed.status_code == 200, resumed.text
@@ -290,11 +278,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
 
 @pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_says_it_ended_first(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
     status: str,
 ) -> None:
@@ -305,6 +289,7 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
     ``recurring_charge`` with "Payment received": the end dropped the waiting cancel and with
     it what the charge was judged by. Now the end's cycle, started after the cancel was asked,
     is kept as the hold's start, so the order of the two webhooks does not matter."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id, sub, start, end = await renewed_while_the_cancel_waited(
         bclient, billing_runtime, owner, fake, owner_db
     )
@@ -343,17 +328,14 @@ ORDER BY e.razorpay_payment_id, e.received_at
 
 
 async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
     ``refund.processed`` for it is recorded (``held_charge_refunded``: no order of ours) with
     its payment id and the workspace that held it. The query docs/billing.md gave (every
     ``charged_after_cancel`` row) went on listing the refunded charge at every look; the one it
     gives now lists it until then."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
     assert " ".join(TO_REFUND.split()) in documented
     cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)

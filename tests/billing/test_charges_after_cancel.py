@@ -16,6 +16,7 @@ from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
+    BillingWorld,
     end_paid_period,
     pay_by_webhook,
     post_webhook,
@@ -46,11 +47,7 @@ async def sweep_cancels(billing_runtime: Runtime) -> None:
 
 @pytest.mark.parametrize("event", ["subscription.charged", "payment.captured"])
 async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_held(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
 ) -> None:
     """Razorpay took the cancel at the end of the cycle running then (its answer's
@@ -58,6 +55,7 @@ async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_hel
     the owner cancelled. Before, it was the ordinary ``recurring_charge`` (a ``payment.captured``
     of it ``unknown_order``): re-activated, mailed "Payment received", and nothing told the
     operator a refund was owed."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
     sub, start, end = cancelled.sub, cancelled.start, cancelled.end
 
@@ -92,15 +90,12 @@ async def paid_cancelled_and_ended(
 
 
 async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_cancelled_at_once(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended; then a Razorpay Subscription
     made for the workspace sends its first webhook. Before, it was linked and nothing asked
     Razorpay to cancel it: the owner who cancelled was charged every cycle."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     # made in Razorpay's dashboard while the period ran; its first webhook comes now
@@ -113,17 +108,14 @@ async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_canc
 
 
 async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribing_again(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end, the period ended, and the owner subscribes again (a
     new Razorpay Subscription, as docs/billing.md tells them): the owner's cancel was that
     period's, carried out. Before, the new one was cancelled at once on its first webhook, and
     so was every later one made while nothing was linked (``cancel_at_period_end`` stays set
     and resume is 409 once the period ended): the owner could not subscribe again."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     sub_id = await linked(bclient, owner, fake)  # made now
@@ -134,16 +126,13 @@ async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribin
 
 
 async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cycle_end(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Linked while the period the owner cancelled still runs: cancelled at the end of its
     cycle, as the owner's cancel would have done had it been linked then. Its
     ``subscription.authenticated`` (the mandate, before any charge) links it too: before, that
     event was ``unsupported_event`` and linked nothing."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
     assert (await cancel(bclient, owner)).status_code == 200
 
@@ -164,14 +153,11 @@ async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cy
 
 
 async def test_a_subscription_linked_without_a_cancel_is_left_alone(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """A period that simply ran out (no cancel asked) cancels nothing: the owner may have made
     the subscription to go on paying."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
     await end_paid_period(owner_db, owner.workspace_id)
     sub_id = await linked(bclient, owner, fake)
@@ -181,16 +167,13 @@ async def test_a_subscription_linked_without_a_cancel_is_left_alone(
 
 
 async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_place(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Once the linked subscription was cancelled, the owner "subscribes again (a new Razorpay
     Subscription) to be charged again" (docs/billing.md). Before, every event of the new one
     was ``subscription_conflict``: its charges were judged by nothing and mailed nothing, and
     deleting the workspace did not cancel it, so the card went on being charged."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     started = int(time.time())
     old_id = await linked(bclient, owner, fake)
     assert (await cancel(bclient, owner)).status_code == 200

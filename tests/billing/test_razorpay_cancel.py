@@ -19,6 +19,7 @@ from billing import repository as billing_repo
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
+    BillingWorld,
     event_rows,
     new_event_id,
     pay_by_webhook,
@@ -71,12 +72,9 @@ async def workspace_exists(owner_db: Database, workspace_id: str) -> bool:
 
 
 async def test_cancel_at_period_end_cancels_the_razorpay_subscription_at_its_cycle_end_once(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
 
@@ -139,12 +137,9 @@ async def test_razorpay_down_at_cancel_is_retried_by_the_sweep(
 
 
 async def test_deleting_the_workspace_cancels_at_once_and_retries_while_razorpay_is_down(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     fake.down = True
     await delete_workspace(bclient, owner)  # Razorpay being down holds nothing up
@@ -197,12 +192,9 @@ async def test_deleting_the_account_purges_only_once_razorpay_took_the_cancel(
 
 
 async def test_a_subscription_razorpay_already_ended_counts_as_cancelled(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     fake.subscriptions[sub_id]["status"] = "completed"
     await delete_workspace(bclient, owner)
@@ -303,16 +295,13 @@ async def razorpay_says(
 
 @pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_subscription_razorpay_ended_is_shown_cancelled_and_never_cancelled_again(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
     status: str,
 ) -> None:
     """The owner cancelled in Razorpay's dashboard (or its last cycle was charged): before, our
     row kept it as live, so cancel was still accepted and sent, and a deletion sent another."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     await razorpay_says(bclient, fake, sub_id, event, status)
     assert (await subscription(bclient, owner))["razorpay_cancel"] == "cancelled"
