@@ -126,10 +126,14 @@ async def held_charge_workspace(
 
 
 async def payment_events(
-    session: AsyncSession, workspace_id: uuid.UUID, reasons: tuple[str, ...], event_type: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    reasons: tuple[str, ...],
+    event_types: tuple[str, ...],
 ) -> list[tuple[str, str, str | None, dict[str, Any]]]:
     """(payment id, event type, reason, stored body) of the workspace's events with a payment
-    recorded with one of ``reasons`` or of ``event_type``, oldest first (at most 500)."""
+    recorded with one of ``reasons`` or of one of ``event_types``, oldest first (at most
+    500)."""
     result = await session.execute(
         select(
             BillingEventRow.razorpay_payment_id,
@@ -140,7 +144,7 @@ async def payment_events(
         .where(
             BillingEventRow.workspace_id == workspace_id,
             BillingEventRow.razorpay_payment_id.is_not(None),
-            BillingEventRow.reason.in_(reasons) | (BillingEventRow.event_type == event_type),
+            BillingEventRow.reason.in_(reasons) | BillingEventRow.event_type.in_(event_types),
         )
         .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
         .limit(500)

@@ -340,8 +340,12 @@ async def _held_charge(
                 razorpay_payment_id=event.payment_id,
             )
     cycle_start = entity_time(subscription_entity, "current_start")
-    if cycle_start is None and payment_id and await event_repository.first_event_with_reason(
-        session, workspace_id, payment_id, RECURRING_CHARGE
+    if (
+        cycle_start is None
+        and payment_id
+        and await event_repository.first_event_with_reason(
+            session, workspace_id, payment_id, RECURRING_CHARGE
+        )
     ):
         # Its ``subscription.charged`` named the cycle and found it the owner's (a retry of
         # the cancelled cycle taken after its end, say): that stands. Before, this one, dated

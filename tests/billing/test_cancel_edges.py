@@ -316,10 +316,13 @@ CROSS JOIN LATERAL (SELECT (e.payload #>> '{payload,payment,entity,amount}')::bi
                            e.payload #>> '{payload,payment,entity,currency}' AS currency) c
 CROSS JOIN LATERAL (
   SELECT coalesce(sum(x.amount), 0) AS refunded FROM (
-    SELECT DISTINCT ON (f.payload #>> '{payload,refund,entity,id}')
-           (f.payload #>> '{payload,refund,entity,amount}')::bigint AS amount
+    SELECT DISTINCT ON (coalesce(f.payload #>> '{payload,refund,entity,id}',
+                                 f.payload #>> '{payload,dispute,entity,id}'))
+           coalesce(f.payload #>> '{payload,refund,entity,amount}',
+                    f.payload #>> '{payload,dispute,entity,amount}')::bigint AS amount
     FROM billing_events f
-    WHERE f.event_type = 'refund.processed' AND f.razorpay_payment_id = e.razorpay_payment_id
+    WHERE f.event_type IN ('refund.processed', 'payment.dispute.lost')
+      AND f.razorpay_payment_id = e.razorpay_payment_id
   ) x) r
 WHERE e.reason = 'charged_after_cancel'
   AND (c.amount > r.refunded OR (c.amount IS NULL AND r.refunded = 0))

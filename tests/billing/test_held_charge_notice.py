@@ -52,7 +52,7 @@ from tests.billing.test_cancel_edges import (
 from tests.billing.test_dashboard_checkout import web_login
 from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
-from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
 
 
@@ -336,3 +336,24 @@ async def test_a_late_retry_of_the_cancelled_cycle_is_one_story_in_either_order(
         "[Late Retry Co] Payment received: 499.00 INR"
     ]
     assert await owed(owner_db, owner.workspace_id) == []
+
+
+async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The customer disputed the held charge with their bank and the chargeback was lost: the
+    money went back that way. It stayed on the operator's list (a refund would pay it back a
+    second time) and the owner's page and API read "held for a refund"; Razorpay's
+    ``payment.dispute.lost`` was ``unknown_order`` with no workspace."""
+    _, client = mailing
+    owner = await signup(client, "Charged Back Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, _, _)] = await owed(owner_db, owner.workspace_id)
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    lost = make_dispute(payment_id=held, amount=49_900)
+    body = webhook_payload("payment.dispute.lost", payment=payment, dispute=lost)
+    assert await charged(client, owner_db, body) == ("ignored", "held_charge_charged_back")
+    assert await owed(owner_db, owner.workspace_id) == []
+    assert await held_in_api(client, owner) == [(held, "refunded", 49_900)]
+    page = await plan_page(await web_login(client, owner.email, owner.password))
+    assert "held for a refund" not in page
