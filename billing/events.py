@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import event_repository
 from billing import repository as repo
 from billing.paid_periods import derive_paid_periods
-from billing.payment_notices import notify_held, notify_payment, notify_revoked
+from billing.payment_notices import notify_held, notify_payment, notify_reinstated, notify_revoked
 from billing.provider_events import bounded_int, dispute_rank, short, stored_dispute_rank
 from billing.state import (
     CHARGEBACK_REVERSED,
@@ -41,6 +41,7 @@ from billing.state import (
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from core.errors import NotFound
+from core.models import utcnow
 from workspaces import audit
 from workspaces.plans import PAID_PLANS, Period
 
@@ -439,6 +440,9 @@ async def apply_dispute_won(
         new, decision = reinstate(old, pid, event.occurred_at)
         if new != old:
             await save_state(session, workspace_id, old, new, payment_applied=False)
+        now = max(event.occurred_at, utcnow())
+        if old.effective_plan(now) != new.effective_plan(now):  # the loss had ended it
+            await notify_reinstated(session, workspace_id, pid, new)
         # A payment that bought nothing (held for a refund before its dispute) is that again.
         kept = "captured" if pid in new.applied_payment_ids else "held"
         await repo.reverse_chargeback(session, workspace_id, pid, kept)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
 from tests.billing.conftest import (
     create_order,
@@ -17,13 +18,15 @@ from tests.billing.conftest import (
     new_event_id,
     order_row,
     owner_json,
+    payment_mails,
     post_webhook,
     subscription,
     webhook_of,
 )
 from tests.billing.test_order_paid_twice import _statuses, _two_attempts
-from tests.conftest import Owner
+from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, webhook_payload
+from tests.fakes.smtp import SmtpServer
 
 
 def dispute(payment: dict[str, Any], status: str, phase: str, at: int) -> dict[str, Any]:
@@ -178,3 +181,33 @@ async def test_a_held_payment_charged_back_then_won_in_arbitration_is_held_again
         before["effective_plan"],
         before["current_period_end"],
     )
+
+
+async def test_the_owner_told_the_plan_ended_at_the_loss_is_told_it_is_back_at_the_win(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The pre-arbitration lost mailed "Your Starter plan ended: the payment was charged back";
+    the arbitration won gave the plan back and mailed nothing: the owner's last word was that
+    the plan had ended. Now one more mail says it runs again, and until when; delivered again,
+    nothing more."""
+    runtime, client = mailing
+    owner = await signup(client, "Back Again Co")
+    now = int(time.time())
+    order = await create_order(client, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
+    await delivered(client, owner_db, captured)
+    await delivered(client, owner_db, dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400))
+    won = dispute(payment, "won", "arbitration", now - 86_400)
+    for _ in range(2):
+        await delivered(client, owner_db, won)
+    plan_mails = await payment_mails(runtime, smtp, owner.email, "plan")
+    assert [str(m.message["Subject"]) for m in plan_mails] == [
+        "[Back Again Co] Your Starter plan ended: the payment was charged back",
+        "[Back Again Co] Your Starter plan is back: the chargeback was reversed",
+    ]
+    until = (await subscription(client, owner))["current_period_end"][:10]
+    assert until in " ".join(plan_mails[1].text.split())
