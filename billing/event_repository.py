@@ -126,10 +126,14 @@ async def held_charge_workspace(
 
 
 async def payment_events(
-    session: AsyncSession, workspace_id: uuid.UUID, reasons: tuple[str, ...], event_type: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    reasons: tuple[str, ...],
+    event_types: tuple[str, ...],
 ) -> list[tuple[str, str, str | None, dict[str, Any]]]:
     """(payment id, event type, reason, stored body) of the workspace's events with a payment
-    recorded with one of ``reasons`` or of ``event_type``, oldest first (at most 500)."""
+    recorded with one of ``reasons`` or of one of ``event_types``, oldest first (at most
+    500)."""
     result = await session.execute(
         select(
             BillingEventRow.razorpay_payment_id,
@@ -140,7 +144,7 @@ async def payment_events(
         .where(
             BillingEventRow.workspace_id == workspace_id,
             BillingEventRow.razorpay_payment_id.is_not(None),
-            BillingEventRow.reason.in_(reasons) | (BillingEventRow.event_type == event_type),
+            BillingEventRow.reason.in_(reasons) | BillingEventRow.event_type.in_(event_types),
         )
         .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
         .limit(500)
@@ -175,3 +179,22 @@ async def keep_held(
         )
         .execution_options(synchronize_session=False)
     )
+
+
+async def payment_bodies(
+    session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str, event_type: str
+) -> list[dict[str, Any]]:
+    """The stored bodies of the workspace's events of ``event_type`` for the payment (a
+    dispute's ``payment.dispute.won`` / ``.lost``), oldest first; not one recorded
+    ``rejected`` (it did nothing)."""
+    result = await session.execute(
+        select(BillingEventRow.payload)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.event_type == event_type,
+            BillingEventRow.outcome != "rejected",
+        )
+        .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
+    )
+    return [dict(body or {}) for body in result.scalars().all()]

@@ -21,9 +21,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import event_repository
 from billing import repository as repo
 from billing.paid_periods import derive_paid_periods
-from billing.payment_notices import notify_held, notify_payment, notify_revoked
-from billing.provider_events import bounded_int, short
+from billing.payment_notices import notify_held, notify_payment, notify_reinstated, notify_revoked
+from billing.provider_events import bounded_int, dispute_rank, short, stored_dispute_rank
 from billing.state import (
+    CHARGEBACK_REVERSED,
     HELD_REASONS,
     ORDER_EVENTS,
     ORDER_STILL_PAID,
@@ -35,10 +36,12 @@ from billing.state import (
     SubscriptionState,
     apply_event,
     next_order_status,
+    reinstate,
 )
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
 from core.errors import NotFound
+from core.models import utcnow
 from workspaces import audit
 from workspaces.plans import PAID_PLANS, Period
 
@@ -252,7 +255,13 @@ async def apply_order_event(
         # Stored by an older release: what each payment paid for, from the payment history.
         history = await repo.applied_payments(session, workspace_id, old.applied_payment_ids)
         old = derive_paid_periods(old, history)
-    if await _paid_after_deletion(session, workspace_id, event, old):
+    if event.name == DISPUTE_LOST and await _decided_after(
+        session, workspace_id, event, DISPUTE_WON
+    ):
+        # A later phase of its dispute was won (arbitration after a lost pre-arbitration,
+        # delivered first): that outcome is the dispute's. Before, the loss took the plan back.
+        new, decision = old, Decision("ignored", DISPUTE_WON_LATER, WON_LATER)
+    elif await _paid_after_deletion(session, workspace_id, event, old):
         new, decision = old, Decision("rejected", "workspace_deleted", WORKSPACE_DELETED)
     else:
         try:
@@ -330,7 +339,8 @@ async def apply_order_event(
             raw=raw,
             paid_at=event.occurred_at,
             took_money=event.name in PAYMENT_SUCCESS_EVENTS,
-            keep_status=decision.outcome == "rejected" and event.name in REVOCATION_EVENTS,
+            keep_status=event.name in REVOCATION_EVENTS
+            and (decision.outcome == "rejected" or decision.reason == DISPUTE_WON_LATER),
             amount_refunded=_refunded_so_far(event, decision),
         )
         # Paid already (this payment, or another attempt on the order): a failure reported
@@ -374,20 +384,42 @@ def _refunded_so_far(event: BillingEvent, decision: Decision) -> int | None:
     partial refund changes no plan, and the history read "captured" at the full amount."""
     if event.name not in REVOCATION_EVENTS or decision.outcome == "rejected":
         return None
+    if decision.reason == DISPUTE_WON_LATER:  # no money went back in the end
+        return None
     return bounded_int(event.refunded_total) or bounded_int(event.amount)
 
 
 DISPUTE_WON: Final = "payment.dispute.won"
+DISPUTE_LOST: Final = "payment.dispute.lost"
+DISPUTE_WON_LATER: Final = "dispute_won_later"
+WON_LATER: Final = "a later phase of its dispute was won: the money was kept"
+
+
+async def _decided_after(
+    session: AsyncSession, workspace_id: uuid.UUID, event: BillingEvent, other: str
+) -> bool:
+    """Whether the payment's dispute has an outcome ``other`` (``payment.dispute.won`` /
+    ``.lost``) recorded from a later phase than ``event``'s, or the same phase later
+    (``dispute_rank``): the dispute's final outcome is that one."""
+    pid = (event.payment_id or "")[:64]
+    if not pid:
+        return False
+    mine = dispute_rank(event.dispute_phase, event.occurred_at)
+    bodies = await event_repository.payment_bodies(session, workspace_id, pid, other)
+    return any((rank := stored_dispute_rank(body)) is not None and rank > mine for body in bodies)
 
 
 async def apply_dispute_won(
     session: AsyncSession, *, event: BillingEvent, event_key: str
 ) -> Applied:
-    """A dispute the merchant won: the money stays, nothing changes (``ignored`` /
-    ``dispute_won``), recorded against the payment's workspace. A lost dispute is the last of
-    its payment's (Razorpay's pre-arbitration and arbitration follow only a won chargeback), so
-    a win delivered after a loss (out of order, or an earlier phase's) leaves the chargeback
-    standing: the final state is the same in any delivery order. Before, it was
+    """A dispute the merchant won: the money stays (``ignored`` / ``dispute_won``), recorded
+    against the payment's workspace. The latest phase decides (Razorpay's chargeback,
+    pre-arbitration, arbitration: ``dispute_rank``): a win after a loss of an earlier phase
+    (arbitration won after a pre-arbitration lost; Razorpay credits the amount it deducted) is
+    the dispute's outcome, so the chargeback is reversed (``chargeback_reversed``): the payment
+    ``captured`` again, its order ``paid``, and what the loss took back of the plan given back.
+    A win of an earlier phase than a loss (a won chargeback delivered after the pre-arbitration
+    lost) leaves the chargeback standing. Before, any loss stood for good, and a win was
     ``unsupported_event`` with no workspace."""
     pid = (event.payment_id or "")[:64]
     found = None
@@ -398,9 +430,34 @@ async def apply_dispute_won(
         return Applied("ignored", "unknown_order", "no payment of ours", razorpay_payment_id=pid)
     workspace_id, order_id = found
     await set_tenant(session, workspace_id=workspace_id, lookup=event_key)
-    sub = await repo.get_subscription(session, workspace_id)
+    rzp_order = await repo.order_razorpay_id(session, order_id)
+    order = await repo.lock_order(session, workspace_id=workspace_id, order_id=order_id)
+    sub = await repo.lock_subscription(session, workspace_id)
     detail = "the payment was kept: plan unchanged"
-    if sub is not None and pid in sub.refunded_payment_ids:
+    charged_back = await repo.payment_status(session, workspace_id, pid) == "chargeback"
+    if charged_back and not await _decided_after(session, workspace_id, event, DISPUTE_LOST):
+        old = subscription_state(sub)
+        new, decision = reinstate(old, pid, event.occurred_at)
+        if new != old:
+            await save_state(session, workspace_id, old, new, payment_applied=False)
+        now = max(event.occurred_at, utcnow())
+        if old.effective_plan(now) != new.effective_plan(now):  # the loss had ended it
+            await notify_reinstated(session, workspace_id, pid, new)
+        # A payment that bought nothing (held for a refund before its dispute) is that again.
+        kept = "captured" if pid in new.applied_payment_ids else "held"
+        await repo.reverse_chargeback(session, workspace_id, pid, kept)
+        if order is not None and order.status == "refunded" and order.razorpay_payment_id == pid:
+            await repo.update_order(session, order.id, status="paid")
+        log.warning("dispute won on payment %s after its chargeback: %s", pid, decision.detail)
+        return Applied(
+            "applied",
+            CHARGEBACK_REVERSED,
+            decision.detail,
+            workspace_id=workspace_id,
+            razorpay_order_id=rzp_order,
+            razorpay_payment_id=pid,
+        )
+    if pid in sub.refunded_payment_ids:
         detail = "its money went back before (a lost chargeback or a refund): that stands"
         log.warning("dispute won on payment %s after %s", pid, detail)
     return Applied(
@@ -408,7 +465,7 @@ async def apply_dispute_won(
         "dispute_won",
         detail,
         workspace_id=workspace_id,
-        razorpay_order_id=await repo.order_razorpay_id(session, order_id),
+        razorpay_order_id=rzp_order,
         razorpay_payment_id=pid,
     )
 

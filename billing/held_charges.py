@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +32,14 @@ CHARGE_KEPT: Final = "charge_kept"
 # A ``refund.processed`` of such a charge, recorded against the workspace that held it.
 HELD_CHARGE_REFUNDED: Final = "held_charge_refunded"
 REFUND: Final = "refund.processed"
+# A chargeback of such a charge the merchant lost: its money went back that way.
+HELD_CHARGE_CHARGED_BACK: Final = "held_charge_charged_back"
+CHARGEBACK: Final = "payment.dispute.lost"
+# The events that give a held charge's money back: (their reason, the detail's word).
+MONEY_BACK: Final[Mapping[str, tuple[str, str]]] = {
+    REFUND: (HELD_CHARGE_REFUNDED, "refunded"),
+    CHARGEBACK: (HELD_CHARGE_CHARGED_BACK, "charged back"),
+}
 _HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
 
 State = Literal["held", "kept", "refunded"]
@@ -53,20 +62,15 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
     """The workspace's held recurring charges, one per payment, newest first: ``held`` (to be
     refunded), ``refunded`` (Razorpay reported the refund) or ``kept`` (the owner kept the
     subscription: the charge pays for its cycle)."""
-    rows = await event_repository.payment_events(session, workspace_id, _HELD, REFUND)
-    refunds: dict[str, dict[str, int | None]] = {}  # payment id: refund id -> amount
-    for pid, kind, _, body in rows:
-        if kind == REFUND:
-            refund = webhook_entity(body, "refund")
-            of_payment = refunds.setdefault(pid, {})
-            of_payment[str(refund.get("id") or len(of_payment))] = bounded_int(refund.get("amount"))
+    rows = await event_repository.payment_events(session, workspace_id, _HELD, tuple(MONEY_BACK))
+    refunds = _refunds(rows)
     kept = {pid for pid, _, reason, _ in rows if reason == CHARGE_KEPT}
     charges: dict[str, HeldCharge] = {}
     for pid, kind, _, body in rows:
-        if kind == REFUND or pid in charges:
+        if kind in MONEY_BACK or pid in charges:
             continue
         payment = webhook_entity(body, "payment")
-        amount = bounded_int(payment.get("amount"))
+        amount = _amount(body)
         part = _part_refunded(amount, refunds.get(pid))
         state: State = (
             "refunded" if pid in refunds and part is None else "kept" if pid in kept else "held"
@@ -80,6 +84,26 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
             partly_refunded=part,
         )
     return sorted(charges.values(), key=lambda c: c.charged_at or _UNDATED, reverse=True)
+
+
+Rows = list[tuple[str, str, str | None, dict[str, Any]]]
+
+
+def _refunds(rows: Rows) -> dict[str, dict[str, int | None]]:
+    """payment id: refund id -> amount, from the ``refund.processed`` (and lost chargeback)
+    bodies among ``rows`` (one delivered again under a new event id counts once)."""
+    refunds: dict[str, dict[str, int | None]] = {}
+    for pid, kind, _, body in rows:
+        if kind in MONEY_BACK:
+            back = webhook_entity(body, "refund" if kind == REFUND else "dispute")
+            of_payment = refunds.setdefault(pid, {})
+            of_payment[str(back.get("id") or len(of_payment))] = bounded_int(back.get("amount"))
+    return refunds
+
+
+def _amount(body: dict[str, Any]) -> int | None:
+    """The charge's amount, from a stored body that holds its payment."""
+    return bounded_int(webhook_entity(body, "payment").get("amount"))
 
 
 def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) -> int | None:
@@ -108,14 +132,16 @@ async def keep(
     those charges paid for): each of its charges still held, not refunded, is recorded
     ``ignored`` / ``charge_kept``, off the operator's list of refunds owed. Their ids."""
     rows = await event_repository.payment_events(
-        session, workspace_id, (CHARGED_AFTER_CANCEL,), REFUND
+        session, workspace_id, (CHARGED_AFTER_CANCEL,), tuple(MONEY_BACK)
     )
-    refunded = {pid for pid, kind, _, _ in rows if kind == REFUND}
+    refunds = _refunds(rows)
+    # Refunded in part, the rest is kept too: before, any refund left the charge held, so the
+    # rest stayed owed (on the operator's list) for a cycle the owner kept.
     mine = [
         pid
         for pid, kind, _, body in rows
-        if kind != REFUND
-        and pid not in refunded
+        if kind not in MONEY_BACK
+        and (pid not in refunds or _part_refunded(_amount(body), refunds[pid]) is not None)
         and subscription_id
         in (
             webhook_entity(body, "subscription").get("id"),

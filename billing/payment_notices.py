@@ -134,3 +134,21 @@ async def notify_held(
     }
     key = f"held:{payment_id[:64]}"
     await notifications.emit(session, workspace_id, "payment.captured", key, data)
+
+
+async def notify_reinstated(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, new: SubscriptionState
+) -> None:
+    """``plan.revoked``'s sequel: a lost chargeback reversed (a later phase of its dispute won)
+    gave the plan back. The owners told it ended are told it runs again and until when; once
+    per payment (``reversed:<payment id>``)."""
+    end = new.current_period_end
+    data: dict[str, Any] = {
+        "payment_id": payment_id[:64],
+        "plan": new.plan_code,
+        "cause": "chargeback_reversed",
+        "now_plan": new.plan_code,
+        "now_until": end.isoformat() if end is not None else None,
+    }
+    key = f"reversed:{payment_id[:64]}"
+    await notifications.emit(session, workspace_id, "plan.revoked", key, data)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from billing.state import BillingEvent, ExpectedOrder
 
@@ -124,6 +124,7 @@ def event_from_webhook(
         name=name,
         occurred_at=event_time(created_at),
         payment_id=ids["payment_id"],
+        dispute_phase=short(webhook_entity(payload, "dispute").get("phase"), 32),
         amount=_int_or_none(money.get("amount")),
         currency=_str_or_none(money.get("currency")),
         expected=expected,
@@ -156,3 +157,30 @@ def event_from_payment(
         subscription_id=_str_or_none(payment.get("subscription_id")),
         event_id=event_id,
     )
+
+
+DISPUTE_PHASES: Final[Mapping[str, int]] = {
+    "retrieval": 0,
+    "fraud": 1,
+    "chargeback": 1,
+    "pre_arbitration": 2,
+    "arbitration": 3,
+}
+"""Razorpay's dispute phases in the order they follow one another: pre-arbitration is a
+chargeback the merchant won challenged again, arbitration the card network's ruling after it.
+A phase we do not know (or none) counts as a chargeback."""
+
+
+def dispute_rank(phase: str | None, at: datetime) -> tuple[int, datetime]:
+    """Which of a payment's dispute outcomes (won, lost) is the later one: the later phase,
+    then the later event time. The last one is the dispute's final outcome."""
+    return DISPUTE_PHASES.get(phase or "", 1), at
+
+
+def stored_dispute_rank(body: Mapping[str, Any]) -> tuple[int, datetime] | None:
+    """``dispute_rank`` of a stored ``payment.dispute.*`` body; None when it has no usable
+    time."""
+    at = entity_time(body, "created_at")
+    if at is None:
+        return None
+    return dispute_rank(short(webhook_entity(body, "dispute").get("phase"), 32), at)

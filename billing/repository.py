@@ -215,6 +215,36 @@ async def mark_captured(session: AsyncSession, workspace_id: uuid.UUID, payment_
     await _move_status(session, workspace_id, payment_id, "held", "captured")
 
 
+async def payment_status(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str
+) -> str | None:
+    """The recorded status of the workspace's payment, or None."""
+    result = await session.execute(
+        select(BillingPayment.status).where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id == payment_id[:64],
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def reverse_chargeback(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, status: str
+) -> None:
+    """A payment charged back whose dispute was won in a later phase: ``status`` again
+    (``captured``, or ``held`` for one that bought nothing), nothing refunded (a status that
+    only moves forward otherwise, see ``upsert_payment``)."""
+    await session.execute(
+        update(BillingPayment)
+        .where(
+            BillingPayment.workspace_id == workspace_id,
+            BillingPayment.razorpay_payment_id == payment_id[:64],
+            BillingPayment.status == "chargeback",
+        )
+        .values(status=status, amount_refunded=0, updated_at=utcnow())
+    )
+
+
 async def _move_status(
     session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, was: str, now: str
 ) -> None:

@@ -122,8 +122,30 @@ class PaymentOut(_Out):
     created_at: datetime = Field(description="when this server recorded the payment")
 
 
+class HeldChargeOut(BaseModel):
+    """A recurring charge of a linked Razorpay Subscription taken after the owner's cancel and
+    held for a refund (no order of ours: not a payment of ``items``)."""
+
+    razorpay_payment_id: str
+    amount: int | None = Field(description="paise, in `currency`")
+    currency: str | None
+    charged_at: datetime | None = Field(description="when Razorpay took it")
+    status: Literal["held", "part_refunded", "refunded", "kept"] = Field(
+        description="held for a refund; part of it refunded, the rest held; refunded; kept"
+        " (the owner kept the subscription: it pays for its cycle)"
+    )
+    amount_refunded: int = Field(
+        default=0, description="how much of it Razorpay reported refunded, in paise"
+    )
+
+
 class PaymentPage(BaseModel):
     items: list[PaymentOut]
+    held_charges: list[HeldChargeOut] = Field(
+        default_factory=list,
+        description="recurring charges held after the owner's cancel, newest first; on the first"
+        " page only (no `cursor`, no `before`)",
+    )
     next_cursor: str | None = Field(
         default=None, description="the `cursor` of the next page; null on the last one"
     )

@@ -65,9 +65,10 @@ from billing.state_model import (
     with_status,
 )
 from billing.state_payments import HELD_REASONS, apply_payment
-from billing.state_refunds import ORDER_STILL_PAID, apply_refund
+from billing.state_refunds import CHARGEBACK_REVERSED, ORDER_STILL_PAID, apply_refund, reinstate
 
 __all__ = [
+    "CHARGEBACK_REVERSED",
     "HELD_REASONS",
     "ORDER_EVENTS",
     "ORDER_STILL_PAID",
@@ -86,6 +87,7 @@ __all__ = [
     "apply_event",
     "next_order_status",
     "paid_again",
+    "reinstate",
 ]
 
 # --------------------------------------------------------------------------------------------------

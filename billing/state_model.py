@@ -87,6 +87,9 @@ class BillingEvent:
     subscription_id: str | None = None
     event_id: str | None = None
     refunded_total: int | None = None
+    # A dispute's phase (Razorpay's ``chargeback``, ``pre_arbitration``, ``arbitration``...):
+    # the latest phase's outcome is the dispute's (``billing.provider_events.dispute_rank``).
+    dispute_phase: str | None = None
 
     def __post_init__(self) -> None:
         _require_aware(self.occurred_at, "occurred_at")

@@ -7,7 +7,7 @@ Pure: no database, no clock, no I/O. ``billing.state.apply_event`` dispatches he
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from billing import state_model as model
 from billing.state_model import BillingEvent, Decision, PaidPeriod, SubscriptionState
@@ -44,6 +44,17 @@ def _fallback(
     latest = max(running, key=lambda p: (p.paid_at, p.payment_id))
     chain = _successors(alive, latest)
     return latest, chain[-1].end if chain else latest.end
+
+
+def _paid_by_period(state: SubscriptionState, paid: PaidPeriod, end: datetime) -> SubscriptionState:
+    """``state`` on the plan ``paid`` paid for, until ``end`` (where its chain ends)."""
+    return replace(
+        state,
+        plan_code=paid.plan_code,
+        period=paid.period,
+        current_period_end=end,
+        plan_changed_at=paid.paid_at,
+    )
 
 
 ORDER_STILL_PAID = "order_still_paid"
@@ -138,12 +149,52 @@ def apply_refund(
     if fallback is None:
         return model.with_status(new, "cancelled", at), Decision("applied", "period_revoked")
     earlier, end = fallback
-    new = replace(
-        new,
-        plan_code=earlier.plan_code,
-        period=earlier.period,
-        current_period_end=end,
-        plan_changed_at=earlier.paid_at,
-    )
+    new = _paid_by_period(new, earlier, end)
     detail = f"back to {earlier.plan_code} (paid by {earlier.payment_id}) until {end.isoformat()}"
     return new, Decision("applied", "period_revoked", detail)
+
+
+CHARGEBACK_REVERSED = "chargeback_reversed"
+"""A lost chargeback undone: a later phase of the payment's dispute (arbitration after a lost
+pre-arbitration) was won, and the money came back to the merchant."""
+
+
+def reinstate(
+    state: SubscriptionState, payment_id: str, at: datetime
+) -> tuple[SubscriptionState, Decision]:
+    """``payment_id``'s lost chargeback reversed at ``at``: what ``apply_refund`` took back is
+    given back. Its interval runs to its full end again, the intervals chained after it move
+    back out by as much, and the plan it paid for is the plan again while that runs (it had
+    ended at the loss, or fallen back to an earlier plan); a plan another payment set since
+    stays. ``ignored`` / ``dispute_won`` when the payment is not one taken back."""
+    if payment_id not in state.refunded_payment_ids:
+        return state, Decision("ignored", "dispute_won", "the payment was kept: plan unchanged")
+    new = replace(state, refunded_payment_ids=state.refunded_payment_ids - {payment_id})
+    if payment_id not in state.applied_payment_ids:  # it bought nothing (held, rejected)
+        return new, Decision("applied", CHARGEBACK_REVERSED, "it bought nothing: to refund")
+    own = next((p for p in state.paid_periods if p.payment_id == payment_id), None)
+    if own is None:  # applied by an older release: what it paid for is unknown
+        return new, Decision("applied", CHARGEBACK_REVERSED, "its interval unknown: plan unchanged")
+    later = _successors(state.paid_periods, own)
+    restored = max(model.add_period(own.start, own.period) - own.end, timedelta(0))
+    new = replace(
+        new,
+        paid_periods=(state.paid_periods - {own, *later})
+        | {replace(own, end=own.end + restored)}
+        | {p.shifted(-restored) for p in later},
+    )
+    chain = {own.payment_id, *(p.payment_id for p in later)}
+    chain_end = (later[-1].end if later else own.end) + restored
+    cpe = state.current_period_end
+    if state.plan_code == own.plan_code and cpe is not None and cpe > at:
+        # Only shortened by the loss, still the plan: its end moves back out.
+        if cpe == chain_end - restored:
+            new = replace(new, current_period_end=chain_end)
+        return new, Decision("applied", CHARGEBACK_REVERSED, f"paid until {chain_end.isoformat()}")
+    fallback = _fallback(new.paid_periods, new.refunded_payment_ids, at)
+    if fallback is None or fallback[0].payment_id not in chain:
+        return new, Decision("applied", CHARGEBACK_REVERSED, "its period is over: plan unchanged")
+    paid, end = fallback
+    new = _paid_by_period(new, paid, end)
+    detail = f"{paid.plan_code} again (paid by {paid.payment_id}) until {end.isoformat()}"
+    return model.with_status(new, "active", at), Decision("applied", CHARGEBACK_REVERSED, detail)

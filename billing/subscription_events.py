@@ -211,8 +211,19 @@ async def apply_subscription_event(
         return held
     if event.name in LINK_EVENTS:  # the mandate, before any charge: linked, nothing else
         decision = Decision("ignored", "subscription_linked", "no status change")
+    elif event.name in PAYMENT_SUCCESS_EVENTS and _cycle_unknown(sub, event, subscription_entity):
+        # Its ``subscription.charged`` names the cycle and decides: held (one "Payment held for
+        # a refund" mail) or the owner's cycle (one "Payment received"). Before, this mailed
+        # "Payment received" for a charge its ``subscription.charged`` then held.
+        return Applied(
+            "ignored",
+            CHARGE_CYCLE_UNKNOWN,
+            "charged after the cancel was asked, which waits: its subscription.charged decides",
+            workspace_id=workspace_id,
+            razorpay_payment_id=event.payment_id,
+        )
     elif event.name in PAYMENT_SUCCESS_EVENTS:
-        decision = Decision("ignored", "recurring_charge", "no order of ours: plan unchanged")
+        decision = Decision("ignored", RECURRING_CHARGE, "no order of ours: plan unchanged")
         # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
         new = paid_again(old, event.occurred_at)
@@ -240,9 +251,29 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
+CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
+RECURRING_CHARGE: Final = "recurring_charge"
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
 CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
 FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
+
+
+def _cycle_unknown(
+    sub: Subscription, event: BillingEvent, subscription_entity: Mapping[str, Any] | None
+) -> bool:
+    """A recurring charge that names no cycle (a ``payment.captured``), taken after the cancel
+    was asked while that cancel waits to be sent or answered: a renewal the cancel was to stop
+    (held once its ``subscription.charged`` names a cycle started after the ask) or a retried
+    charge of the owner's own cycle (not held). Only the ``subscription.charged`` can tell, so
+    this one decides nothing and mails nothing."""
+    asked = sub.provider_cancel_requested_at
+    waiting = sub.provider_cancel is not None and sub.provider_cancelled is None
+    return (
+        waiting
+        and asked is not None
+        and event.occurred_at > asked
+        and entity_time(subscription_entity or {}, "current_start") is None
+    )
 
 
 async def _notify_held_charge(
@@ -309,6 +340,17 @@ async def _held_charge(
                 razorpay_payment_id=event.payment_id,
             )
     cycle_start = entity_time(subscription_entity, "current_start")
+    if (
+        cycle_start is None
+        and payment_id
+        and await event_repository.first_event_with_reason(
+            session, workspace_id, payment_id, RECURRING_CHARGE
+        )
+    ):
+        # Its ``subscription.charged`` named the cycle and found it the owner's (a retry of
+        # the cancelled cycle taken after its end, say): that stands. Before, this one, dated
+        # by the charge alone, held it and mailed "held" after "Payment received".
+        return None
     after = await _charged_after_cancel(session, workspace_id, sub, event, cycle_start)
     if not after:
         return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, cast
+from typing import Any, Final, Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,7 +17,7 @@ from billing import repository as repo
 from billing.catalog import purchasable
 from billing.models import BillingOrder, BillingPayment, Subscription
 from billing.provider_events import bounded_int, short, webhook_entity
-from billing.schemas import PaymentOut, SubscriptionOut
+from billing.schemas import HeldChargeOut, PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, encode_key
@@ -213,6 +213,25 @@ async def list_held_charges(
     not in ``list_payments``."""
     authorize(access, Action.PAYMENTS_READ)
     return await held_charges.of_workspace(session, access.workspace.id)
+
+
+def held_charge_out(charge: held_charges.HeldCharge) -> HeldChargeOut:
+    """A held charge as ``GET /billing/payments`` lists it: its state as the plan page words
+    it (``part_refunded``: refunded in part, the rest held)."""
+    refunded = charge.partly_refunded or 0
+    status: Literal["held", "part_refunded", "refunded", "kept"] = charge.state
+    if charge.state == "refunded":
+        refunded = charge.amount or 0
+    elif charge.state == "held" and charge.partly_refunded is not None:
+        status = "part_refunded"
+    return HeldChargeOut(
+        razorpay_payment_id=charge.payment_id,
+        amount=charge.amount,
+        currency=charge.currency,
+        charged_at=charge.charged_at,
+        status=status,
+        amount_refunded=refunded,
+    )
 
 
 def _payment_out(payment: BillingPayment, order: BillingOrder) -> PaymentOut:

@@ -144,15 +144,16 @@ async def _apply(
             source=source,
             event_key=event_key,
         )
-    if result.reason == "unknown_order" and payment_id and event.name == held_charges.REFUND:
-        # A recurring charge held after the owner's cancel (no order of ours), refunded:
-        # recorded against the workspace that held it, whose plan page says so.
+    if result.reason == "unknown_order" and payment_id and event.name in held_charges.MONEY_BACK:
+        # A recurring charge held after the owner's cancel (no order of ours), refunded or
+        # charged back: recorded against the workspace that held it, whose plan page says so.
         workspace_id = await held_charges.refunded_workspace(session, payment_id)
         if workspace_id is not None:
+            reason, how = held_charges.MONEY_BACK[event.name]
             return Applied(
                 "ignored",
-                held_charges.HELD_CHARGE_REFUNDED,
-                "a recurring charge held for a refund, refunded",
+                reason,
+                f"a recurring charge held for a refund, {how}",
                 workspace_id=workspace_id,
                 razorpay_payment_id=payment_id,
             )

@@ -239,6 +239,19 @@ async def describe(
             f"{_plan_name(data.get('fallback'))} plan from then on.",
         ]
         link = f"{page}/plan"
+    elif kind == "plan.revoked" and data.get("cause") == "chargeback_reversed":
+        plan = _plan_name(data.get("plan"))
+        subject = f"Your {plan} plan is back: the chargeback was reversed"
+        until = _when(data.get("now_until"))
+        lines = [
+            f"The dispute of the payment for the {plan} plan was decided for you in a later "
+            "phase: the money is yours again, and so is the plan"
+            + (f", paid until {until}." if until else "."),
+            f"Its limits: {_limits(data.get('plan'))}.",
+        ]
+        if data.get("payment_id"):
+            lines.append(f"Payment id: {one_line(data['payment_id'], 64)}")
+        link = f"{page}/plan"
     elif kind == "plan.revoked":
         ended, now_plan = _plan_name(data.get("plan")), _plan_name(data.get("now_plan"))
         chargeback = data.get("cause") == "chargeback"

@@ -203,8 +203,12 @@ async def list_payments(
     items, next_cursor = await subscriptions.list_payments(
         session, access, limit=limit, before=before, cursor=cursor
     )
+    # Beside the newest payments, as on the plan page.
+    first = not cursor and before is None
+    held = await subscriptions.list_held_charges(session, access) if first else []
     return PaymentPage(
         items=items,
+        held_charges=[subscriptions.held_charge_out(charge) for charge in held],
         next_cursor=next_cursor,
         next_before=items[-1].paid_at if next_cursor else None,
     )

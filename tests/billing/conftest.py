@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -70,6 +70,30 @@ async def billing_runtime(
 async def bclient(billing_runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     async with client_for(billing_runtime) as c:
         yield c
+
+
+class BillingWorld(NamedTuple):
+    """What a test of a linked Razorpay Subscription works with, in one fixture: the app with
+    billing on (its client and runtime), a workspace's owner, the fake Razorpay and the
+    database as its owner (for the rows the API does not show). A test unpacks it into the
+    names the single fixtures have (``bclient, billing_runtime, owner, fake, owner_db``)."""
+
+    client: httpx.AsyncClient
+    runtime: Runtime
+    owner: Owner
+    fake: FakeRazorpay
+    db: Database
+
+
+@pytest.fixture
+def world(
+    bclient: httpx.AsyncClient,
+    billing_runtime: Runtime,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+) -> BillingWorld:
+    return BillingWorld(bclient, billing_runtime, owner, fake, owner_db)
 
 
 WEBHOOK_URL = "/api/v1/billing/webhooks/razorpay"

@@ -19,31 +19,29 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
-from tests.billing.conftest import sub_row, subscription
-from tests.billing.test_charges_after_cancel import (
-    DAY,
-    a_charge,
-    charged,
-    paid_cancelled_and_ended,
-    sweep_cancels,
-)
-from tests.billing.test_razorpay_cancel import (
+from tests.billing.conftest import BillingWorld, sub_row, subscription
+from tests.billing.razorpay_subscriptions import (
     AT_CYCLE_END,
-    ENDINGS,
+    DAY,
     NOW,
+    a_charge,
+    both_webhooks,
     cancel,
-    delete_workspace,
+    cancelled_at_cycle_end,
+    charged,
     linked,
+    payment_of,
+)
+from tests.billing.test_charges_after_cancel import paid_cancelled_and_ended, sweep_cancels
+from tests.billing.test_razorpay_cancel import (
+    ENDINGS,
+    delete_workspace,
     razorpay_says,
     workspace_exists,
 )
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
-
-
-def payment_of(body: dict[str, Any]) -> str:
-    return str(body["payload"]["payment"]["entity"]["id"])
 
 
 async def flagged_rows(owner_db: Database, body: dict[str, Any]) -> list[tuple[str, str]]:
@@ -111,11 +109,7 @@ async def first_charge_held(
 
 
 async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled a day ago, while the cycle ending 12 hours ago ran: the plan page
     told them Razorpay charges the card no more once that cycle ends. Razorpay was down and
@@ -123,6 +117,7 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
     ordinary ``recurring_charge`` ("Payment received", nothing to refund): delivered while the
     cancel waited, nothing was known of its end; delivered after, Razorpay's answer names the
     renewed cycle, whose end was stored."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id, sub, start, end = await renewed_while_the_cancel_waited(
         bclient, billing_runtime, owner, fake, owner_db
     )
@@ -150,17 +145,14 @@ async def test_a_cancel_razorpay_took_after_a_renewal_holds_that_renewal(
 
 
 async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_effect_is_held(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended a day ago; a Razorpay
     Subscription made while it ran is first heard of by its charge for a cycle that started an
     hour ago. That charge links it and asks for its cancel at once, but before, it was the
     ordinary ``recurring_charge`` itself: money taken after the owner's cancel took effect,
     mailed "Payment received", with nothing telling the operator to refund it."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     assert (await sub_row(owner_db, owner.workspace_id))["razorpay_subscription_id"] == sub["id"]
     await sweep_cancels(billing_runtime)
@@ -173,23 +165,16 @@ async def test_the_first_charge_of_a_subscription_linked_after_the_cancel_took_e
 
 
 async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhooks(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Razorpay reports one recurring charge twice, as ``subscription.charged`` and as its
     payment's ``payment.captured``. Held after the owner's cancel, both were recorded
     ``charged_after_cancel``: the operator's query (docs/billing.md) listed one charge twice,
     one refund owed. Now the charge is flagged once, whichever comes first; the other is
     recorded as the same charge."""
-    start = int(time.time()) - 10 * DAY
-    end = start + 30 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    sub = dict(fake.subscriptions[sub_id])
+    bclient, billing_runtime, owner, fake, owner_db = world
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    sub, end = cancelled.sub, cancelled.end
 
     for first, second in (
         ("subscription.charged", "payment.captured"),
@@ -208,15 +193,6 @@ async def test_a_charge_held_after_a_cancel_is_flagged_once_for_both_its_webhook
         ("ignored", "charge_already_held"),
         ("rejected", "charged_after_cancel"),
     ]
-
-
-def both_webhooks(sub: dict[str, Any], *, start: int) -> dict[str, dict[str, Any]]:
-    """One charge of the cycle from ``start`` as Razorpay reports it twice: its
-    ``subscription.charged`` and its payment's ``payment.captured`` (same payment, same time)."""
-    body = a_charge(sub, start=start)
-    payment = dict(body["payload"]["payment"]["entity"], subscription_id=sub["id"])
-    captured = webhook_payload("payment.captured", payment=payment, created_at=body["created_at"])
-    return {"subscription.charged": body, "payment.captured": captured}
 
 
 @pytest.mark.parametrize("earlier_build", [False, True])
@@ -273,11 +249,7 @@ async def test_the_purge_names_a_charge_held_after_the_cancel_once(
 
 
 async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charges_as_before(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended; a Razorpay Subscription made
     while it ran is first heard of by a charge, which is held and asks for its cancel at once.
@@ -286,6 +258,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
     owner's ordinary charges. Before, the hold's start (``provider_cycle_end``) outlived the
     withdrawn cancel: every later charge was ``charged_after_cancel`` for good, no "Payment
     received", one more refund listed for the operator each cycle."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub, cycle = await first_charge_held(bclient, owner, fake, owner_db)
     resumed = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
     assert resumed.status_code == 200, resumed.text
@@ -305,11 +278,7 @@ async def test_a_subscription_kept_by_the_owner_before_its_cancel_was_sent_charg
 
 @pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_says_it_ended_first(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
     status: str,
 ) -> None:
@@ -320,6 +289,7 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
     ``recurring_charge`` with "Payment received": the end dropped the waiting cancel and with
     it what the charge was judged by. Now the end's cycle, started after the cancel was asked,
     is kept as the hold's start, so the order of the two webhooks does not matter."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id, sub, start, end = await renewed_while_the_cancel_waited(
         bclient, billing_runtime, owner, fake, owner_db
     )
@@ -339,34 +309,40 @@ async def test_a_renewal_the_waiting_cancel_did_not_stop_is_held_when_razorpay_s
 # The operator's list of recurring charges still to refund, as docs/billing.md gives it
 # ("Razorpay Subscriptions: cancel"): one row per charge, none once Razorpay reported its refund.
 TO_REFUND = """
-SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at
+SELECT DISTINCT ON (e.razorpay_payment_id) e.workspace_id, e.razorpay_payment_id, e.received_at,
+       c.currency, c.amount - r.refunded AS owed
 FROM billing_events e
+CROSS JOIN LATERAL (SELECT (e.payload #>> '{payload,payment,entity,amount}')::bigint AS amount,
+                           e.payload #>> '{payload,payment,entity,currency}' AS currency) c
+CROSS JOIN LATERAL (
+  SELECT coalesce(sum(x.amount), 0) AS refunded FROM (
+    SELECT DISTINCT ON (coalesce(f.payload #>> '{payload,refund,entity,id}',
+                                 f.payload #>> '{payload,dispute,entity,id}'))
+           coalesce(f.payload #>> '{payload,refund,entity,amount}',
+                    f.payload #>> '{payload,dispute,entity,amount}')::bigint AS amount
+    FROM billing_events f
+    WHERE f.event_type IN ('refund.processed', 'payment.dispute.lost')
+      AND f.razorpay_payment_id = e.razorpay_payment_id
+  ) x) r
 WHERE e.reason = 'charged_after_cancel'
-  AND NOT EXISTS (SELECT 1 FROM billing_events r WHERE r.event_type = 'refund.processed'
-                  AND r.razorpay_payment_id = e.razorpay_payment_id)
+  AND (c.amount > r.refunded OR (c.amount IS NULL AND r.refunded = 0))
 ORDER BY e.razorpay_payment_id, e.received_at
 """
 
 
 async def test_the_operators_list_of_held_charges_drops_one_once_refunded(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """A charge held after the owner's cancel is refunded in Razorpay's dashboard; Razorpay's
     ``refund.processed`` for it is recorded (``held_charge_refunded``: no order of ours) with
     its payment id and the workspace that held it. The query docs/billing.md gave (every
     ``charged_after_cancel`` row) went on listing the refunded charge at every look; the one it
     gives now lists it until then."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     documented = " ".join((Path(__file__).parents[2] / "docs" / "billing.md").read_text().split())
     assert " ".join(TO_REFUND.split()) in documented
-    start = int(time.time()) - 10 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=start + 30 * DAY)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    both = both_webhooks(cancelled.sub, start=cancelled.end)
     for body in both.values():
         await charged(bclient, owner_db, body)
     payment = both["payment.captured"]["payload"]["payment"]["entity"]

@@ -16,38 +16,27 @@ from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
+    BillingWorld,
     end_paid_period,
-    event_rows,
-    new_event_id,
     pay_by_webhook,
     post_webhook,
     sub_row,
     subscription,
 )
-from tests.billing.test_razorpay_cancel import (
+from tests.billing.razorpay_subscriptions import (
     AT_CYCLE_END,
+    DAY,
     NOW,
+    a_charge,
     cancel,
-    delete_workspace,
+    cancelled_at_cycle_end,
+    charged,
     linked,
-    razorpay_says,
 )
+from tests.billing.test_razorpay_cancel import delete_workspace, razorpay_says
 from tests.conftest import Owner
-from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, razorpay_id, webhook_payload
 from tests.lifecycle.data import tick_due
-
-DAY = 86_400
-
-
-def a_charge(sub: dict[str, Any], *, start: int, event: str = "subscription.charged") -> Any:
-    """Razorpay's charge of the cycle that starts at ``start`` (its event at that time + 5 s):
-    the subscription entity names that cycle; ``payment.captured`` carries only the payment."""
-    payment = make_payment(order_id=razorpay_id("order"), amount=49_900)
-    if event == "payment.captured":
-        payment["subscription_id"] = sub["id"]
-        return webhook_payload(event, payment=payment, created_at=start + 5)
-    cycle = dict(sub, current_start=start, current_end=start + 30 * DAY, charge_at=start)
-    return webhook_payload(event, subscription=cycle, payment=payment, created_at=start + 5)
 
 
 async def sweep_cancels(billing_runtime: Runtime) -> None:
@@ -56,21 +45,9 @@ async def sweep_cancels(billing_runtime: Runtime) -> None:
     await billing_runtime.jobs.drain()
 
 
-async def charged(client: httpx.AsyncClient, owner_db: Database, payload: Any) -> tuple[str, str]:
-    event_id = new_event_id()
-    response = await post_webhook(client, payload, event_id=event_id)
-    assert response.status_code == 200, response.text
-    [row] = await event_rows(owner_db, event_id)
-    return str(row["outcome"]), str(row["reason"])
-
-
 @pytest.mark.parametrize("event", ["subscription.charged", "payment.captured"])
 async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_held(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
 ) -> None:
     """Razorpay took the cancel at the end of the cycle running then (its answer's
@@ -78,13 +55,9 @@ async def test_a_charge_for_a_cycle_after_a_confirmed_cancel_at_cycle_end_is_hel
     the owner cancelled. Before, it was the ordinary ``recurring_charge`` (a ``payment.captured``
     of it ``unknown_order``): re-activated, mailed "Payment received", and nothing told the
     operator a refund was owed."""
-    start = int(time.time()) - 10 * DAY
-    end = start + 30 * DAY
-    sub_id = await linked(bclient, owner, fake, current_start=start, current_end=end)
-    assert (await cancel(bclient, owner)).status_code == 200
-    await billing_runtime.jobs.drain()
-    assert fake.cancels(sub_id) == [AT_CYCLE_END]
-    sub = dict(fake.subscriptions[sub_id])
+    bclient, billing_runtime, owner, fake, owner_db = world
+    cancelled = await cancelled_at_cycle_end(bclient, billing_runtime, owner, fake)
+    sub, start, end = cancelled.sub, cancelled.start, cancelled.end
 
     # The cycle under way when the owner cancelled: its charge, delivered late, is a charge.
     assert await charged(bclient, owner_db, a_charge(sub, start=start, event=event)) == (
@@ -117,15 +90,12 @@ async def paid_cancelled_and_ended(
 
 
 async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_cancelled_at_once(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end and the period ended; then a Razorpay Subscription
     made for the workspace sends its first webhook. Before, it was linked and nothing asked
     Razorpay to cancel it: the owner who cancelled was charged every cycle."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     # made in Razorpay's dashboard while the period ran; its first webhook comes now
@@ -138,17 +108,14 @@ async def test_a_subscription_linked_after_the_owners_cancel_took_effect_is_canc
 
 
 async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribing_again(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """The owner cancelled at period end, the period ended, and the owner subscribes again (a
     new Razorpay Subscription, as docs/billing.md tells them): the owner's cancel was that
     period's, carried out. Before, the new one was cancelled at once on its first webhook, and
     so was every later one made while nothing was linked (``cancel_at_period_end`` stays set
     and resume is 409 once the period ended): the owner could not subscribe again."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await paid_cancelled_and_ended(bclient, owner, fake, owner_db)
 
     sub_id = await linked(bclient, owner, fake)  # made now
@@ -159,16 +126,13 @@ async def test_one_made_after_the_cancelled_period_ended_is_the_owner_subscribin
 
 
 async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cycle_end(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Linked while the period the owner cancelled still runs: cancelled at the end of its
     cycle, as the owner's cancel would have done had it been linked then. Its
     ``subscription.authenticated`` (the mandate, before any charge) links it too: before, that
     event was ``unsupported_event`` and linked nothing."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
     assert (await cancel(bclient, owner)).status_code == 200
 
@@ -189,14 +153,11 @@ async def test_one_linked_while_the_cancelled_period_runs_is_cancelled_at_its_cy
 
 
 async def test_a_subscription_linked_without_a_cancel_is_left_alone(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """A period that simply ran out (no cancel asked) cancels nothing: the owner may have made
     the subscription to go on paying."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
     await end_paid_period(owner_db, owner.workspace_id)
     sub_id = await linked(bclient, owner, fake)
@@ -206,16 +167,13 @@ async def test_a_subscription_linked_without_a_cancel_is_left_alone(
 
 
 async def test_a_new_subscription_after_the_linked_one_ended_is_linked_in_its_place(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
     """Once the linked subscription was cancelled, the owner "subscribes again (a new Razorpay
     Subscription) to be charged again" (docs/billing.md). Before, every event of the new one
     was ``subscription_conflict``: its charges were judged by nothing and mailed nothing, and
     deleting the workspace did not cancel it, so the card went on being charged."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     started = int(time.time())
     old_id = await linked(bclient, owner, fake)
     assert (await cancel(bclient, owner)).status_code == 200

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
 from tests.billing.conftest import (
     create_order,
@@ -17,11 +18,15 @@ from tests.billing.conftest import (
     new_event_id,
     order_row,
     owner_json,
+    payment_mails,
     post_webhook,
     subscription,
+    webhook_of,
 )
-from tests.conftest import Owner
+from tests.billing.test_order_paid_twice import _statuses, _two_attempts
+from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, webhook_payload
+from tests.fakes.smtp import SmtpServer
 
 
 def dispute(payment: dict[str, Any], status: str, phase: str, at: int) -> dict[str, Any]:
@@ -105,3 +110,104 @@ async def test_a_won_dispute_alone_keeps_the_plan_and_the_payment(
     )
     assert await plan_and_history(bclient, owner) == ("starter", ["captured"])
     assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+
+
+ARBITRATION_ORDERS = {
+    "in_time_order": ("won_chargeback", "lost_pre_arbitration", "won_arbitration"),
+    "final_win_first": ("won_arbitration", "won_chargeback", "lost_pre_arbitration"),
+    "loss_last": ("won_chargeback", "won_arbitration", "lost_pre_arbitration"),
+}
+
+
+@pytest.mark.parametrize("order", sorted(ARBITRATION_ORDERS))
+async def test_a_pre_arbitration_lost_then_an_arbitration_won_ends_with_the_money_kept(
+    bclient: httpx.AsyncClient,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    order: str,
+) -> None:
+    """Razorpay's phases: chargeback, pre-arbitration (the customer challenging a chargeback
+    the merchant won), arbitration (the card network rules). The pre-arbitration lost, the
+    merchant took it to arbitration and won it: the money came back (Razorpay deducts at the
+    onset and credits a win). The latest phase decides, in any delivery order: the plan, the
+    order and the payment end as if no chargeback was lost. Before, the loss stood for good:
+    the workspace read charged back while its money was kept."""
+    now = int(time.time())
+    order_body = await create_order(bclient, owner)
+    payment = fake.capture_payment(order_body["razorpay_order_id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
+    assert (await delivered(bclient, owner_db, captured))["outcome"] == "applied"
+    end_before = (await subscription(bclient, owner))["current_period_end"]
+    bodies = {
+        "won_chargeback": dispute(payment, "won", "chargeback", now - 10 * 86_400),
+        "lost_pre_arbitration": dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400),
+        "won_arbitration": dispute(payment, "won", "arbitration", now - 86_400),
+    }
+    for name in ARBITRATION_ORDERS[order]:
+        await delivered(bclient, owner_db, bodies[name])
+    assert await plan_and_history(bclient, owner) == ("starter", ["captured"])
+    shown = await subscription(bclient, owner)
+    assert (shown["status"], shown["current_period_end"]) == ("active", end_before)
+    history = await owner_json(bclient, owner, "/billing/payments")
+    assert history["items"][0]["amount_refunded"] == 0
+    assert (await order_row(owner_db, order_body["razorpay_order_id"]))["status"] == "paid"
+
+
+async def test_a_held_payment_charged_back_then_won_in_arbitration_is_held_again(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A second charge on a paid order (held for a refund: it bought nothing) is disputed: the
+    pre-arbitration lost, the arbitration won. The money is the merchant's again and still owed
+    back: the history reads ``held`` (the operator's list of payments to refund), not
+    ``chargeback`` nor ``captured``; the order stays paid by the other payment, the plan as
+    it was."""
+    now = int(time.time())
+    owner, order, first, second = await _two_attempts(bclient, fake, "Held Dispute Co")
+    assert (await webhook_of(bclient, "payment.captured", second, now - 20 * 86_400))[
+        "status"
+    ] == "applied"
+    late = fake.capture(first["id"])
+    body = await webhook_of(bclient, "payment.captured", late, now - 20 * 86_400 + 60)
+    assert body["reason"] == "order_paid_twice", body
+    before = await subscription(bclient, owner)
+    await delivered(bclient, owner_db, dispute(late, "lost", "pre_arbitration", now - 5 * 86_400))
+    row = await delivered(bclient, owner_db, dispute(late, "won", "arbitration", now - 86_400))
+    assert (row["outcome"], row["reason"]) == ("applied", "chargeback_reversed"), row
+    assert await _statuses(bclient, owner) == {second["id"]: "captured", late["id"]: "held"}
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    after = await subscription(bclient, owner)
+    assert (after["effective_plan"], after["current_period_end"]) == (
+        before["effective_plan"],
+        before["current_period_end"],
+    )
+
+
+async def test_the_owner_told_the_plan_ended_at_the_loss_is_told_it_is_back_at_the_win(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The pre-arbitration lost mailed "Your Starter plan ended: the payment was charged back";
+    the arbitration won gave the plan back and mailed nothing: the owner's last word was that
+    the plan had ended. Now one more mail says it runs again, and until when; delivered again,
+    nothing more."""
+    runtime, client = mailing
+    owner = await signup(client, "Back Again Co")
+    now = int(time.time())
+    order = await create_order(client, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
+    await delivered(client, owner_db, captured)
+    await delivered(client, owner_db, dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400))
+    won = dispute(payment, "won", "arbitration", now - 86_400)
+    for _ in range(2):
+        await delivered(client, owner_db, won)
+    plan_mails = await payment_mails(runtime, smtp, owner.email, "plan")
+    assert [str(m.message["Subject"]) for m in plan_mails] == [
+        "[Back Again Co] Your Starter plan ended: the payment was charged back",
+        "[Back Again Co] Your Starter plan is back: the chargeback was reversed",
+    ]
+    until = (await subscription(client, owner))["current_period_end"][:10]
+    assert until in " ".join(plan_mails[1].text.split())

@@ -8,6 +8,14 @@ subscription after all.
 - A subscription linked after the owner's period ended has its first charge held; the owner
   then keeps the subscription (resume, before its cancel was sent): that charge pays for the
   cycle they now use, yet it stayed on the operator's list of charges to refund.
+- A renewal's ``payment.captured`` delivered before its ``subscription.charged`` while the
+  owner's cancel waits (Razorpay down, the job behind): the owner was mailed "Payment
+  received" and then "Payment held for a refund" for the same charge.
+- A retry of the cancelled cycle taken after its end: its ``payment.captured``, delivered
+  after its ``subscription.charged`` took it as the owner's cycle, held it all the same.
+- Held charges were not in ``GET /billing/payments``, the API an owner's integration reads.
+- A charge refunded in part left the operator's list (docs' query) at its first refund, and a
+  resume did not keep it.
 
 Real webhooks (signed, through the app), the real ``razorpay`` client against the fake, the
 real in-process SMTP server.
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import html
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,14 +34,25 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
-from tests.billing.conftest import payment_mails, subscription
-from tests.billing.test_cancel_edges import TO_REFUND, both_webhooks, first_charge_held, payment_of
-from tests.billing.test_charges_after_cancel import DAY, a_charge, charged
+from core.models import utcnow
+from core.pagination import cursor_scope, encode_key
+from tests.billing.conftest import owner_json, payment_mails, subscription
+from tests.billing.razorpay_subscriptions import (
+    a_charge,
+    both_webhooks,
+    cancelled_at_cycle_end,
+    charged,
+    payment_of,
+)
+from tests.billing.test_cancel_edges import (
+    TO_REFUND,
+    first_charge_held,
+    renewed_while_the_cancel_waited,
+)
 from tests.billing.test_dashboard_checkout import web_login
-from tests.billing.test_razorpay_cancel import cancel, linked
-from tests.conftest import signup
+from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
-from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
 
 
@@ -61,12 +81,9 @@ async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
 ) -> None:
     runtime, client = mailing
     owner = await signup(client, "Held Charge Co")
-    start = int(time.time()) - 10 * DAY
-    sub_id = await linked(client, owner, fake, current_start=start, current_end=start + 30 * DAY)
-    assert (await cancel(client, owner)).status_code == 200
-    await runtime.jobs.drain()  # Razorpay takes the cancel at the cycle's end
+    cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
     # Razorpay charges the next cycle anyway: its two webhooks, the second first, each twice.
-    both = both_webhooks(dict(fake.subscriptions[sub_id]), start=start + 30 * DAY)
+    both = both_webhooks(cancelled.sub, start=cancelled.end)
     for body in (both["payment.captured"], both["subscription.charged"]) * 2:
         assert (await charged(client, owner_db, body))[1] in (
             "charged_after_cancel",
@@ -165,3 +182,178 @@ async def test_a_held_charge_refunded_in_part_is_not_shown_refunded(
     assert "of it refunded" not in page
     assert "held for a refund" not in page
     assert "refunded" in page
+
+
+async def test_a_renewal_captured_before_its_charge_while_the_cancel_waits_is_one_story(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The renewal's ``payment.captured`` (it names no cycle) comes first, then its
+    ``subscription.charged`` (its cycle started after the cancel was asked: held). The owner
+    is mailed that it is held, and only that; before, "Payment received" came first."""
+    runtime, client = mailing
+    owner = await signup(client, "One Story Co")
+    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    both = both_webhooks(sub, start=end)
+    captured, charge = both["payment.captured"], both["subscription.charged"]
+    first = await charged(client, owner_db, captured)
+    assert await charged(client, owner_db, charge) == ("rejected", "charged_after_cancel")
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[One Story Co] Payment held for a refund: 499.00 INR"
+    ], (first, [str(m.message["Subject"]) for m in mails])
+    assert payment_of(charge) in " ".join(mails[0].text.split())
+
+
+async def test_a_retried_charge_of_the_owners_cycle_captured_first_is_mailed_received_once(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The other case the ``payment.captured`` cannot tell apart: a retried charge of the
+    cycle the owner was told of, taken after the cancel was asked. Its ``subscription.charged``
+    names that cycle: the ordinary charge, mailed "Payment received" once."""
+    runtime, client = mailing
+    owner = await signup(client, "Own Cycle Co")
+    _, sub, start, _ = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    charge = a_charge(sub, start=start)
+    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Own Cycle Co] Payment received: 499.00 INR"
+    ]
+
+
+async def owed(owner_db: Database, workspace_id: str) -> list[tuple[str, str, int]]:
+    """The workspace's rows of the operator's list (docs/billing.md's query): (payment id,
+    currency, amount still owed)."""
+    async with owner_db.transaction() as s:
+        rows = (await s.execute(text(TO_REFUND))).mappings().all()
+    return [
+        (str(r["razorpay_payment_id"]), str(r["currency"]), int(r["owed"]))
+        for r in rows
+        if str(r["workspace_id"]) == workspace_id
+    ]
+
+
+async def test_a_held_charge_refunded_in_part_stays_owed_until_kept(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """100.00 of a held 499.00 refunded: the operator's list keeps the charge with 399.00
+    owed (it dropped it at the first refund of any part). The owner then keeps the
+    subscription (resume): the rest pays for the cycle they kept, off the list, and the page
+    reads "kept" (a charge refunded in part stayed held: resume kept only charges with no
+    refund)."""
+    _, client = mailing
+    owner = await signup(client, "Owed Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, currency, amount)] = await owed(owner_db, owner.workspace_id)
+    assert (currency, amount) == ("INR", 49_900)
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    part = make_refund(payment_id=held, amount=10_000)
+    refunded = webhook_payload("refund.processed", refund=part, payment=payment)
+    for _ in range(2):  # delivered again under a new event id: one refund
+        assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    assert await owed(owner_db, owner.workspace_id) == [(held, "INR", 39_900)]
+
+    resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    assert await owed(owner_db, owner.workspace_id) == []
+    assert await held_in_api(client, owner) == [(held, "kept", 10_000)]
+    page = await plan_page(await web_login(client, owner.email, owner.password))
+    assert "kept: you kept the subscription" in page
+    assert "(INR 100.00 of it refunded)" in page
+    assert "the rest held for a refund" not in page
+
+
+async def held_in_api(client: httpx.AsyncClient, owner: Owner) -> list[tuple[str, str, int]]:
+    """The held charges ``GET /billing/payments`` lists (first page): (payment id, status,
+    amount refunded)."""
+    page = await owner_json(client, owner, "/billing/payments")
+    return [
+        (c["razorpay_payment_id"], c["status"], c["amount_refunded"])
+        for c in page.get("held_charges", [])
+    ]
+
+
+async def test_the_payments_api_lists_held_charges_as_the_plan_page_does(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """An integration reading ``GET /billing/payments`` saw nothing of a charge Razorpay took
+    after the owner's cancel (no order of ours): now listed beside the first page, held, then
+    part-refunded, then refunded, with its amount and time."""
+    _, client = mailing
+    owner = await signup(client, "Api Held Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, _, _)] = await owed(owner_db, owner.workspace_id)
+    page = await owner_json(client, owner, "/billing/payments")
+    [charge] = page.get("held_charges", [None])
+    assert charge is not None, page
+    assert (charge["amount"], charge["currency"], charge["status"]) == (49_900, "INR", "held")
+    assert charge["charged_at"]
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    for amount, status, back in ((10_000, "part_refunded", 10_000), (39_900, "refunded", 49_900)):
+        refund = make_refund(payment_id=held, amount=amount)
+        body = webhook_payload("refund.processed", refund=refund, payment=payment)
+        assert await charged(client, owner_db, body) == ("ignored", "held_charge_refunded")
+        assert await held_in_api(client, owner) == [(held, status, back)]
+    # Not repeated on later pages (the plan page shows them above the newest payments).
+    cursor = encode_key(utcnow(), uuid.uuid4(), scope=cursor_scope("payments", owner.workspace_id))
+    later = await owner_json(client, owner, f"/billing/payments?cursor={cursor}")
+    assert later.get("held_charges", []) == [], later
+
+
+async def test_a_late_retry_of_the_cancelled_cycle_is_one_story_in_either_order(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """Razorpay took the cancel at the cycle's end; the charge of that very cycle, retried, is
+    taken an hour after the end. Its ``subscription.charged`` names the cycle (the owner's:
+    not held, "Payment received"); its ``payment.captured`` names only the hour. Delivered
+    second, that one was held and mailed "Payment held for a refund" for the same charge."""
+    runtime, client = mailing
+    owner = await signup(client, "Late Retry Co")
+    cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
+    both = both_webhooks(cancelled.sub, start=cancelled.start)
+    for body in both.values():
+        body["created_at"] = cancelled.end + 3600
+    assert await charged(client, owner_db, both["subscription.charged"]) == (
+        "ignored",
+        "recurring_charge",
+    )
+    assert (await charged(client, owner_db, both["payment.captured"]))[1] != "charged_after_cancel"
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Late Retry Co] Payment received: 499.00 INR"
+    ]
+    assert await owed(owner_db, owner.workspace_id) == []
+
+
+async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The customer disputed the held charge with their bank and the chargeback was lost: the
+    money went back that way. It stayed on the operator's list (a refund would pay it back a
+    second time) and the owner's page and API read "held for a refund"; Razorpay's
+    ``payment.dispute.lost`` was ``unknown_order`` with no workspace."""
+    _, client = mailing
+    owner = await signup(client, "Charged Back Co")
+    await first_charge_held(client, owner, fake, owner_db)
+    [(held, _, _)] = await owed(owner_db, owner.workspace_id)
+    payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
+    lost = make_dispute(payment_id=held, amount=49_900)
+    body = webhook_payload("payment.dispute.lost", payment=payment, dispute=lost)
+    assert await charged(client, owner_db, body) == ("ignored", "held_charge_charged_back")
+    assert await owed(owner_db, owner.workspace_id) == []
+    assert await held_in_api(client, owner) == [(held, "refunded", 49_900)]
+    page = await plan_page(await web_login(client, owner.email, owner.password))
+    assert "held for a refund" not in page

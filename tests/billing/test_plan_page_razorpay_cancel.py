@@ -16,8 +16,9 @@ import httpx
 from api.runtime import Runtime
 from core.models import utcnow
 from tests.billing.conftest import pay_by_webhook, subscription
+from tests.billing.razorpay_subscriptions import cancel, linked
 from tests.billing.test_dashboard_checkout import web_owner
-from tests.billing.test_razorpay_cancel import cancel, linked, razorpay_says
+from tests.billing.test_razorpay_cancel import razorpay_says
 from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay
 from tests.lifecycle.data import tick_due

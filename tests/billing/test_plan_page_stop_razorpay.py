@@ -16,15 +16,10 @@ from api.runtime import Runtime
 from billing import provider_cancels
 from core.db import Database
 from tests.billing.conftest import subscription
+from tests.billing.razorpay_subscriptions import AT_CYCLE_END, linked
 from tests.billing.test_dashboard_checkout import web_login, web_owner
 from tests.billing.test_plan_page_razorpay_cancel import said
-from tests.billing.test_razorpay_cancel import (
-    AT_CYCLE_END,
-    audit_actions,
-    linked,
-    razorpay_says,
-    waiting_cancel,
-)
+from tests.billing.test_razorpay_cancel import audit_actions, razorpay_says, waiting_cancel
 from tests.conftest import Owner, client_for, join, signup
 from tests.dashboard.conftest import WebOwner, csrf_of
 from tests.fakes.razorpay_server import FakeRazorpay

@@ -19,6 +19,7 @@ from billing import repository as billing_repo
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
+    BillingWorld,
     event_rows,
     new_event_id,
     pay_by_webhook,
@@ -27,32 +28,14 @@ from tests.billing.conftest import (
     sub_row,
     subscription,
 )
+from tests.billing.razorpay_subscriptions import AT_CYCLE_END, NOW, cancel, linked
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
 from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import tick_due
 
-AT_CYCLE_END = {"cancel_at_cycle_end": 1}
-NOW = {"cancel_at_cycle_end": 0}
 # Razorpay's webhooks of a subscription ended on its side, with the status its entity says.
 ENDINGS = [("subscription.cancelled", "cancelled"), ("subscription.completed", "completed")]
-
-
-async def linked(client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, **fields: Any) -> str:
-    """A Razorpay Subscription (known to the fake) whose first event links it to the workspace
-    from its signed ``notes.workspace_id``; its id."""
-    sub = fake.add_subscription(
-        plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id}, **fields
-    )
-    response = await post_webhook(
-        client, webhook_payload("subscription.activated", subscription=sub)
-    )
-    assert response.status_code == 200, response.text
-    return str(sub["id"])
-
-
-async def cancel(client: httpx.AsyncClient, owner: Owner) -> httpx.Response:
-    return await client.post(owner.url("/billing/subscription/cancel"), headers=owner.headers)
 
 
 async def delete_workspace(client: httpx.AsyncClient, owner: Owner) -> None:
@@ -89,12 +72,9 @@ async def workspace_exists(owner_db: Database, workspace_id: str) -> bool:
 
 
 async def test_cancel_at_period_end_cancels_the_razorpay_subscription_at_its_cycle_end_once(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     await pay_by_webhook(bclient, owner, fake, "starter", "monthly", at=int(time.time()))
 
@@ -157,12 +137,9 @@ async def test_razorpay_down_at_cancel_is_retried_by_the_sweep(
 
 
 async def test_deleting_the_workspace_cancels_at_once_and_retries_while_razorpay_is_down(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     fake.down = True
     await delete_workspace(bclient, owner)  # Razorpay being down holds nothing up
@@ -215,12 +192,9 @@ async def test_deleting_the_account_purges_only_once_razorpay_took_the_cancel(
 
 
 async def test_a_subscription_razorpay_already_ended_counts_as_cancelled(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     fake.subscriptions[sub_id]["status"] = "completed"
     await delete_workspace(bclient, owner)
@@ -321,16 +295,13 @@ async def razorpay_says(
 
 @pytest.mark.parametrize(("event", "status"), ENDINGS)
 async def test_a_subscription_razorpay_ended_is_shown_cancelled_and_never_cancelled_again(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
     event: str,
     status: str,
 ) -> None:
     """The owner cancelled in Razorpay's dashboard (or its last cycle was charged): before, our
     row kept it as live, so cancel was still accepted and sent, and a deletion sent another."""
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     await razorpay_says(bclient, fake, sub_id, event, status)
     assert (await subscription(bclient, owner))["razorpay_cancel"] == "cancelled"

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from billing.events import DISPUTE_WON
 from billing.state import ORDER_EVENTS
 from billing.state_model import PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
 from billing.subscription_events import LINK_EVENTS
@@ -22,6 +23,7 @@ def _setup() -> str:
 def test_the_documented_webhook_events_are_the_ones_the_server_acts_on() -> None:
     documented = set(re.findall(r"`([a-z]+(?:\.[a-z]+)+)`", _setup()))
     acted_on = set(ORDER_EVENTS) | PAYMENT_SUCCESS_EVENTS | set(SUBSCRIPTION_EVENTS) | LINK_EVENTS
+    acted_on.add(DISPUTE_WON)  # a later phase won reverses a lost chargeback
     assert sorted(documented) == sorted(acted_on)
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from billing.paid_periods import PastPayment, derive_paid_periods
 from billing.provider_events import event_from_webhook
 from billing.state import (
+    CHARGEBACK_REVERSED,
     ORDER_EVENTS,
     SUBSCRIPTION_EVENTS,
     BillingEvent,
@@ -24,6 +25,7 @@ from billing.state import (
     apply_event,
     next_order_status,
     paid_again,
+    reinstate,
 )
 from tests.fakes.razorpay_server import (
     make_dispute,
@@ -780,3 +782,47 @@ def test_a_refund_over_before_the_history_changes_nothing_in_it(
         plain.current_period_end,
     ) or not plain.applied_payment_ids
     assert after.applied_payment_ids - {"pay_early"} == plain.applied_payment_ids
+
+
+def lost_chargeback(payment_id: str, when: datetime) -> BillingEvent:
+    """A lost dispute of ``paid(payment_id, ...)``'s whole amount."""
+    return replace(refund_of(payment_id, when), name="payment.dispute.lost")
+
+
+def test_a_reversed_chargeback_gives_back_what_the_loss_took_in_an_extension_chain() -> None:
+    """p1 pays Jan 1 - Feb 1, p2 extends to Mar 1, p3 to Apr 1. p2's chargeback lost on Feb 25
+    (its Feb 25 - Mar 1 taken, p3 moved up), then a later phase won: back to Apr 1, as if the
+    loss had never been; the state equals the chain's. p3 lost and reversed after the plan
+    ended at its loss: the plan runs again to its end."""
+    chain, _ = run(
+        SubscriptionState(), paid("p1", at(1, 1)), paid("p2", at(1, 25)), paid("p3", at(2, 20))
+    )
+    lost, _ = apply_event(chain, lost_chargeback("p2", at(2, 25)))
+    assert lost.current_period_end == at(3, 28)
+    back, decision = reinstate(lost, "p2", at(3, 2))
+    assert decision.reason == CHARGEBACK_REVERSED
+    assert (back.current_period_end, back.paid_periods, back.refunded_payment_ids) == (
+        chain.current_period_end,
+        chain.paid_periods,
+        frozenset(),
+    )
+    # One payment, its plan ended at the loss (cancelled): the plan and its end come back.
+    one, _ = apply_event(SubscriptionState(), paid("p1", at(1, 1)))
+    ended, _ = apply_event(one, lost_chargeback("p1", at(1, 10)))
+    assert (ended.status, ended.effective_plan(at(1, 11))) == ("cancelled", "free")
+    back, _ = reinstate(ended, "p1", at(1, 20))
+    assert (back.status, back.plan_code, back.current_period_end) == ("active", "starter", at(2, 1))
+    # Reversed after its month would have ended anyway: recorded, nothing runs again.
+    late, decision = reinstate(ended, "p1", at(2, 5))
+    assert (decision.reason, late.effective_plan(at(2, 5))) == (CHARGEBACK_REVERSED, "free")
+    # A payment never taken back: a win changes nothing.
+    assert reinstate(one, "p1", at(1, 20)) == (
+        one,
+        Decision("ignored", "dispute_won", "the payment was kept: plan unchanged"),
+    )
+    # One that bought nothing (never applied) charged back, then won: off the refunded, no plan.
+    lost, _ = apply_event(one, lost_chargeback("p9", at(1, 10)))
+    assert lost.refunded_payment_ids == {"p9"}
+    back, decision = reinstate(lost, "p9", at(1, 20))
+    assert decision.reason == CHARGEBACK_REVERSED
+    assert back == replace(lost, refunded_payment_ids=frozenset())
