@@ -1,12 +1,15 @@
-"""Erasing one visitor's data (a data-subject request), by the email they left or by the widget
-session id their browser kept.
+"""Erasing one visitor's data (a data-subject request), by the email they left, by their phone
+number or by the widget session id their browser kept.
 
-By **email**, what goes:
+By **email** (or **phone**), what goes:
 
-- the leads with that email, and every submission of theirs or sent with that email;
+- the leads with that email, and every submission of theirs or sent with that email (by phone:
+  the leads and submissions with that number, an address beside it or not; numbers are
+  compared by their national number, as leads without email are told apart: "+91 98765 43210",
+  "098765 43210" and "0091 98765 43210" are one number, migration 0045);
 - the conversations those leads and submissions name, and every conversation where a visitor
-  typed that address into a message (with lead capture off, no lead is made: the messages still
-  hold it);
+  typed that address (that number, however written) into a message (with lead capture off, no
+  lead is made: the messages still hold it);
 - then one step further: the other conversations of those conversations' browser sessions, and
   the leads those conversations were linked to (with all their submissions).
 
@@ -40,8 +43,8 @@ its build claims it afterwards and reads nothing erased. Requests for a new expo
 erasure (it holds ``exports.REQUEST_LOCK``).
 
 Audited (``visitor.erased``) with how many rows of each kind went, which key was used
-(``email`` or ``session_id``) and the exports withdrawn, never the email, the session id or
-anything erased.
+(``email``, ``phone`` or ``session_id``) and the exports withdrawn, never the email, the number,
+the session id or anything erased.
 """
 
 from __future__ import annotations
@@ -60,6 +63,7 @@ from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import repository as repo
 from workspaces.permissions import Action, authorize
+from workspaces.schemas import PHONE_DIGITS, phone_digits
 from workspaces.service import WorkspaceAccess
 
 
@@ -74,6 +78,8 @@ class Erased:
     export_files: list[str] = field(default_factory=list)
     """The withdrawn ready exports' zips: deleted after the commit (``remove_export_files``)."""
 
+
+ERASURE_KEY = "Name the visitor by exactly one of email, phone and session_id"
 
 WITHDRAWN_READY = (
     "withdrawn: a visitor's data was erased after this export was built, so its file was"
@@ -102,19 +108,27 @@ async def erase_visitor(
     *,
     email: str | None = None,
     session_id: str | None = None,
+    phone: str | None = None,
 ) -> Erased:
-    """Erase the visitor named by exactly one of ``email`` and ``session_id``, and withdraw
-    the workspace's exports that may hold them. The caller clears the workspace's response
-    cache, the deleted mails' files and the withdrawn exports' zips after the commit
+    """Erase the visitor named by exactly one of ``email``, ``phone`` and ``session_id``, and
+    withdraw the workspace's exports that may hold them. The caller clears the workspace's
+    response cache, the deleted mails' files and the withdrawn exports' zips after the commit
     (``api.data_lifecycle.forget_after_erasure``)."""
     permit = authorize(access, Action.VISITOR_ERASE)
     email = email.strip() if email else None  # lowered by the queries, as each compares
     session_id = session_id.strip() if session_id else None
-    if bool(email) == bool(session_id):
+    phone = phone.strip() if phone else None
+    keys = {"email": email, "phone": phone, "session_id": session_id}
+    given = [name for name, value in keys.items() if value]
+    if len(given) != 1:
         raise ValidationFailed(
-            "Name the visitor by exactly one of email and session_id",
+            ERASURE_KEY, code="erasure_key", details=[{"field": name} for name in keys]
+        )
+    if phone and not PHONE_DIGITS[0] <= len(phone_digits(phone)) <= PHONE_DIGITS[1]:
+        raise ValidationFailed(
+            f"A phone number has {PHONE_DIGITS[0]} to {PHONE_DIGITS[1]} digits",
             code="erasure_key",
-            details=[{"field": "email"}, {"field": "session_id"}],
+            details=[{"field": "phone"}],
         )
     workspace_id = access.workspace.id
     # Before anything is erased: no export is requested until this commits, a build that
@@ -126,8 +140,9 @@ async def erase_visitor(
         running_error=WITHDRAWN_RUNNING,
         ready_error=WITHDRAWN_READY,
     )
-    if email:
-        counts, leads, conversations = await _erase_by_email(session, workspace_id, email)
+    if email or phone:
+        visitor = repo.Named(email=email, phone=phone)
+        counts, leads, conversations = await _erase_named(session, workspace_id, visitor)
     else:
         assert session_id is not None
         found = await repo.conversations_of(
@@ -161,7 +176,7 @@ async def erase_visitor(
         session,
         target_type="visitor",
         details={
-            "by": "email" if email else "session_id",
+            "by": given[0],
             "erased": counts,
             "withdrawn_exports": [str(export_id) for export_id in withdrawn],
         },
@@ -171,14 +186,14 @@ async def erase_visitor(
     )
 
 
-async def _erase_by_email(
-    session: AsyncSession, workspace_id: uuid.UUID, email: str
+async def _erase_named(
+    session: AsyncSession, workspace_id: uuid.UUID, visitor: repo.Named
 ) -> tuple[dict[str, int], set[uuid.UUID], set[uuid.UUID]]:
-    leads = await repo.lead_ids_by_email(session, workspace_id=workspace_id, email=email)
+    leads = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
     named, leads = await repo.lead_conversation_links(
-        session, workspace_id=workspace_id, lead_ids=leads, email=email
+        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
     )
-    named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, email=email)
+    named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,
         workspace_id=workspace_id,
@@ -197,10 +212,10 @@ async def _erase_by_email(
     )
     leads |= {lead for _, _, lead in found if lead is not None}
     _, leads = await repo.lead_conversation_links(
-        session, workspace_id=workspace_id, lead_ids=leads, email=email
+        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
     )
     lead_counts = await repo.erase_leads(
-        session, workspace_id=workspace_id, lead_ids=leads, email=email
+        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
     )
     conversations = {cid for cid, _, _ in found}
     counts = await repo.erase_conversations(

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Text, delete, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from core.text import lowered_as_postgres
-from rag.chat.contact_details import emails_in
+from rag.chat.contact_details import emails_in, phones_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from rag.chat.repository import analytics as analytics_repo
 from workspaces.models import Lead, LeadSubmission, User, Workspace
@@ -108,12 +110,39 @@ async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
 # --- visitor erasure ----------------------------------------------------------------------------
 
 
-async def lead_ids_by_email(
-    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+def _phone_key(value: Any) -> ColumnElement[str]:
+    """A number's national number, by migration 0045's ``tb_phone_key`` (the rule that makes
+    a workspace's leads without email one per number)."""
+    if isinstance(value, str):
+        value = literal(value, Text)
+    return func.tb_phone_key(value, type_=Text)
+
+
+@dataclass(frozen=True)
+class Named:
+    """The visitor an erasure names: by the email address they left (any case), or by their
+    phone number (its national number: "+91 98765 43210" is "098765 43210"). Exactly one."""
+
+    email: str | None = None
+    phone: str | None = None
+
+    def matches(self, email: Any, phone: Any) -> ColumnElement[bool]:
+        """The rows that name this visitor, by their ``email`` and ``phone`` columns (a
+        lead's, a submission's)."""
+        if self.email is not None:
+            return func.lower(email) == func.lower(self.email)
+        assert self.phone is not None
+        return _phone_key(phone) == _phone_key(self.phone)
+
+
+async def lead_ids_named(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
 ) -> set[uuid.UUID]:
+    """The leads with the visitor's email, or with their phone number (an address beside it
+    or not)."""
     result = await session.execute(
         select(Lead.id).where(
-            Lead.workspace_id == workspace_id, func.lower(Lead.email) == func.lower(email)
+            Lead.workspace_id == workspace_id, named.matches(Lead.email, Lead.phone)
         )
     )
     return set(result.scalars().all())
@@ -142,10 +171,10 @@ async def conversations_of(
 
 
 async def lead_conversation_links(
-    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], email: str | None
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
     """(conversation ids, lead ids) the leads and their submissions (or submissions sent with
-    ``email``) point to."""
+    the visitor's email or number) point to."""
     conversations: set[uuid.UUID] = set()
     leads: set[uuid.UUID] = set(lead_ids)
     rows = await session.execute(
@@ -154,9 +183,10 @@ async def lead_conversation_links(
         )
     )
     conversations.update(c for c in rows.scalars().all() if c is not None)
-    condition: ColumnElement[bool] = LeadSubmission.lead_id.in_(list(lead_ids))
-    if email:
-        condition = or_(condition, func.lower(LeadSubmission.email) == func.lower(email))
+    condition = or_(
+        LeadSubmission.lead_id.in_(list(lead_ids)),
+        named.matches(LeadSubmission.email, LeadSubmission.phone),
+    )
     rows2 = await session.execute(
         select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
             LeadSubmission.workspace_id == workspace_id, condition
@@ -184,15 +214,18 @@ async def count_messages(
 
 
 async def conversations_mentioning(
-    session: AsyncSession, *, workspace_id: uuid.UUID, email: str
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
 ) -> set[uuid.UUID]:
-    """The conversations where a visitor typed ``email`` (any case) into a message: with lead
-    capture off, or a message the contact shortcut did not take, no lead names them. The same
-    address as the chat's own detection reads it, so ``jo@example.com`` never matches
-    ``ajo@example.com`` or ``jo@example.com.au``."""
+    """The conversations where a visitor typed their email (any case) or their number into a
+    message: with lead capture off, or a message the contact shortcut did not take, no lead
+    names them. The same address as the chat's own detection reads it, so ``jo@example.com``
+    never matches ``ajo@example.com`` or ``jo@example.com.au``."""
+    if named.phone is not None:
+        return await _conversations_mentioning_phone(session, workspace_id, named.phone)
+    assert named.email is not None
     # As the database lowers the messages and emails_in what it finds: Python's lower made a
     # capital sigma ending the local part "ς" and "İ" two characters, found in no message.
-    email = lowered_as_postgres(email)
+    email = lowered_as_postgres(named.email)
     result = await session.execute(
         select(ChatMessage.conversation_id, ChatMessage.text).where(
             ChatMessage.workspace_id == workspace_id,
@@ -201,6 +234,39 @@ async def conversations_mentioning(
         )
     )
     return {cid for cid, body in result.all() if email in emails_in(body)}
+
+
+_NUMBER_SIGNS = " ().-\u00a0"
+"""What separates a phone number's digits as the chat reads one (``contact_details.phones_in``)."""
+
+
+async def _conversations_mentioning_phone(
+    session: AsyncSession, workspace_id: uuid.UUID, phone: str
+) -> set[uuid.UUID]:
+    """The conversations where a visitor typed ``phone`` however written: the messages that
+    hold its national number once the signs a number is written with (``_NUMBER_SIGNS``) are
+    taken out, then each number the chat's own detection reads in them (``phones_in``)
+    compared by its national number, so "98765 43210" never matches "498765 43210" or "98765
+    432101". ``translate``, not a regular expression: 0.3-0.6 s for 100,000 messages here, where
+    ``regexp_replace`` took 4-5 s (the address's scan: 0.12-0.16 s; docs/benchmarks.md,
+    ``bench/erasure_phone_scan.py``)."""
+    key = (await session.execute(select(_phone_key(phone)))).scalar_one()
+    if not key:
+        return set()
+    result = await session.execute(
+        select(ChatMessage.conversation_id, ChatMessage.text).where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.role == "user",
+            func.strpos(func.translate(ChatMessage.text, _NUMBER_SIGNS, ""), key) > 0,
+        )
+    )
+    typed = [(cid, number) for cid, body in result.all() for number in phones_in(body)]
+    if not typed:
+        return set()
+    numbers = sorted({number for _, number in typed})
+    keys = (await session.execute(select(*(_phone_key(n) for n in numbers)))).one()
+    same = {number for number, number_key in zip(numbers, keys, strict=True) if number_key == key}
+    return {cid for cid, number in typed if number in same}
 
 
 async def leads_of_conversations(
@@ -229,12 +295,14 @@ async def leads_of_conversations(
 
 
 async def erase_leads(
-    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], email: str
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
 ) -> dict[str, int]:
-    """Erasure by email: the leads, and every submission of theirs or sent with ``email``."""
+    """Erasure by email or phone: the leads, and every submission of theirs or sent with the
+    visitor's email (number)."""
     leads = list(lead_ids)
     condition = or_(
-        LeadSubmission.lead_id.in_(leads), func.lower(LeadSubmission.email) == func.lower(email)
+        LeadSubmission.lead_id.in_(leads),
+        named.matches(LeadSubmission.email, LeadSubmission.phone),
     )
     result = await session.execute(
         delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)

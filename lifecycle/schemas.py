@@ -47,10 +47,17 @@ class AccountDeletionOut(BaseModel):
 
 
 class ErasureIn(BaseModel):
-    """One visitor: the email they left, or the widget session id their browser kept."""
+    """One visitor: the email they left, their phone number, or the widget session id their
+    browser kept (exactly one)."""
 
     model_config = ConfigDict(extra="forbid")
     email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(
+        default=None,
+        max_length=40,
+        description="7 to 15 digits, written any way: compared by the national number "
+        '("+91 98765 43210" is "098765 43210")',
+    )
     session_id: str | None = Field(default=None, max_length=128)
 
 

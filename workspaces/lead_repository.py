@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Select,
+    Text,
     delete,
     func,
     literal,
@@ -34,15 +35,24 @@ from workspaces.schemas import phone_digits
 LEAD_FIELDS = ("email", "name", "phone", "message", "source", "status", "notes", "conversation_id")
 
 
-_PHONE_KEY: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
-"""A lead's number by its digits, as migration 0042's index has it: written out, not bound
-(PostgreSQL matches an index by its expression, constants and all)."""
+_PHONE_KEY: ColumnElement[str] = literal_column("tb_phone_key(phone)")
+"""A lead's national number (migration 0045's ``tb_phone_key``: the digits without an
+international prefix, its country code or a trunk "0"), as the migration's index has it:
+written out, not bound (PostgreSQL matches an index by its expression)."""
+_PHONE_DIGITS: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
+"""A lead's number by its digits alone (a search for part of a number as written)."""
+
+
+def phone_key(value: str | ColumnElement[str]) -> ColumnElement[str]:
+    """The national number of ``value`` as ``tb_phone_key`` reads it (migration 0045): the one
+    rule the index, the search and a visitor's erasure compare numbers by."""
+    return func.tb_phone_key(value, type_=Text)
 
 
 def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
     """What makes an insert of ``values`` the workspace's existing lead: the same email
-    (lowered), or for a lead without one the same phone number's digits (migration 0042's
-    partial index, named by its expression and predicate)."""
+    (lowered), or for a lead without one the same national number (migration 0045's partial
+    index, named by its expression and predicate)."""
     if values.get("email") is not None:
         return {"index_elements": [Lead.workspace_id, func.lower(Lead.email)]}
     return {
@@ -126,6 +136,40 @@ async def fill_empty_contact(
         )
 
 
+async def complete_lead(
+    session: AsyncSession,
+    lead: tuple[uuid.UUID, uuid.UUID],
+    email: str | None,
+    fields: dict[str, Any],
+) -> uuid.UUID | None:
+    """The lead (``(workspace_id, lead_id)``) given the contact it lacks: ``email`` where it
+    has none (an address no other lead of the workspace has), else the phone number where it
+    has none; its other empty fields filled from ``fields`` (what it has is kept). Its id, or
+    None when it has that contact already, or the address is another lead's (the statement in
+    a savepoint: the transaction goes on)."""
+    lacking = Lead.email.is_(None) if email is not None else Lead.phone.is_(None)
+    values: dict[str, Any] = {
+        k: func.coalesce(getattr(Lead, k), fields.get(k)) for k in ("name", "message")
+    }
+    values["phone"] = func.coalesce(Lead.phone, fields.get("phone"))
+    if email is not None:
+        values["email"] = email
+    statement = (
+        update(Lead)
+        .where(Lead.workspace_id == lead[0], Lead.id == lead[1], lacking)
+        .values(updated_at=utcnow(), **values)
+        .returning(Lead.id)
+    )
+    try:
+        async with session.begin_nested():
+            lead_id = (await session.execute(statement)).scalar_one_or_none()
+    except IntegrityError as exc:
+        if "uq_leads_workspace_email" not in str(exc.orig):
+            raise
+        return None
+    return None if lead_id is None else uuid.UUID(str(lead_id))
+
+
 async def insert_lead_submission(session: AsyncSession, submission: LeadSubmission) -> None:
     session.add(submission)
     await session.flush()
@@ -189,7 +233,8 @@ async def get_lead(
 
 
 class PhoneTaken(Exception):
-    """Another lead without email of the workspace has the number (``uq_leads_workspace_phone``)."""
+    """Another lead without email of the workspace has the number
+    (``uq_leads_workspace_phone_key``)."""
 
     def __init__(self, lead_id: uuid.UUID) -> None:
         super().__init__(str(lead_id))
@@ -211,7 +256,7 @@ async def update_lead(
             async with session.begin_nested():
                 await session.execute(statement)
         except IntegrityError as exc:
-            if "uq_leads_workspace_phone" not in str(exc.orig):
+            if "uq_leads_workspace_phone_key" not in str(exc.orig):
                 raise
             raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
     result = await session.execute(
@@ -223,12 +268,12 @@ async def update_lead(
 
 
 async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:
-    """The lead without email of the workspace whose number has the digits of ``phone``."""
+    """The lead without email of the workspace whose number is ``phone``'s national number."""
     found = await session.execute(
         select(Lead.id).where(
             Lead.workspace_id == workspace_id,
             Lead.email.is_(None),
-            literal(phone_digits(phone)) == _PHONE_KEY,
+            phone_key(literal(phone)) == _PHONE_KEY,
         )
     )
     return uuid.UUID(str(found.scalar_one()))
@@ -255,7 +300,8 @@ _NUMBER_SEARCH = re.compile(r"[\d\s+().-]*\d[\d\s+().-]*")
 
 def _number_searched(q: str) -> str | None:
     """The digits of a search typed as a phone number, which leads' numbers are searched for
-    too (their digits: "98765 43210" finds "+91 98765-43210"); None for any other search."""
+    too (their digits: "98765 43210" finds "+91 98765-43210"; and their national numbers:
+    "+91 98765 43210" finds "098765 43210"); None for any other search."""
     return phone_digits(q) if _NUMBER_SEARCH.fullmatch(q) else None
 
 
@@ -282,7 +328,10 @@ def _search(q: str, *, indexed: bool) -> ColumnElement[bool]:
         lowered = func.lower(pattern)
         matches = [func.lower(Lead.email).like(lowered), func.lower(Lead.name).like(lowered)]
         if digits := _number_searched(q):
-            matches.append(_PHONE_KEY.like(f"%{digits}%"))
+            matches.append(_PHONE_DIGITS.like(f"%{digits}%"))
+            # Not an empty national number (a "0" alone): it would match every number.
+            national = func.nullif(phone_key(literal(q)), "")
+            matches.append(_PHONE_KEY.like(literal("%") + national + "%"))
         return or_(*matches)
     found = func.tb_lead_search_candidates(q, pattern, type_=UUID(as_uuid=True))
     return Lead.id.in_(select(found))

@@ -106,19 +106,36 @@ async def submit_from_visitor(
     values: dict[str, Any],
     conversation_id: uuid.UUID | None,
     source: str = "widget",
+    conversation_lead: uuid.UUID | None = None,
 ) -> uuid.UUID:
     """A visitor's form (or contact details typed in the chat): recorded as a submission; a new
     email (without one, a new phone number) becomes a lead, a known one only gets its empty
     fields filled. ``conversation_id`` must already be proven to be the visitor's own. Returns
-    the lead's id for linking, never the lead."""
+    the lead's id for linking, never the lead.
+
+    ``conversation_lead``: the lead that conversation already has (an address or a number
+    typed in the chat). The contact the form brings goes on it where it lacks that one (an
+    address no other lead has, or a number), rather than making a second lead that takes the
+    conversation from it."""
     values = _contact(values)
     email = values["email"]
     fields = {k: values.get(k) for k in ("name", "phone", "message")}
-    lead_id, created = await repo.add_visitor_lead(
-        session,
-        workspace_id=workspace_id,
-        values={"email": email, "source": source, "conversation_id": conversation_id, **fields},
-    )
+    created = False
+    lead_id = None
+    if conversation_lead is not None:
+        lead = (workspace_id, conversation_lead)
+        lead_id = await repo.complete_lead(session, lead, email, fields)
+    if lead_id is None:
+        lead_id, created = await repo.add_visitor_lead(
+            session,
+            workspace_id=workspace_id,
+            values={
+                "email": email,
+                "source": source,
+                "conversation_id": conversation_id,
+                **fields,
+            },
+        )
     await repo.insert_lead_submission(
         session,
         LeadSubmission(

@@ -80,7 +80,8 @@ has fewer or more (422 ``contact_required``)."""
 
 def phone_digits(value: str) -> str:
     """A phone number's digits alone: how leads without email are told apart ("+91 98765-43210"
-    and "919876543210" are one lead; migration 0042's index)."""
+    and "919876543210" have the same digits). Leads without email are one per national number
+    (migration 0045's ``tb_phone_key``; README, lead capture)."""
     return "".join(ch for ch in value if "0" <= ch <= "9")
 
 

@@ -167,13 +167,14 @@ async def erase_visitor(
 ) -> ErasureOut:
     """Erase one visitor's conversations, messages, leads and submissions (owners; audited
     without the erased data). By ``email`` (everything filed under it, and the conversations
-    where it was typed) or by widget ``session_id`` (that session's conversations and the
+    where it was typed), by ``phone`` (the same for a number, however written) or by widget
+    ``session_id`` (that session's conversations and the
     submissions sent from them; a lead another visitor also sent to stays), exactly one.
     After the commit the workspace's response cache is cleared (it holds visitors' questions).
     The workspace's ready and running exports are withdrawn (``withdrawn_exports``: their
     status and error say why; a ready one's zip is deleted); a queued one is built after."""
     erased = await erasure.erase_visitor(
-        session, access, email=body.email, session_id=body.session_id
+        session, access, email=body.email, session_id=body.session_id, phone=body.phone
     )
     forget_after_erasure(
         background,

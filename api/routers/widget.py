@@ -41,8 +41,11 @@ WidgetKey = Annotated[str | None, Header(alias="X-Widget-Key")]
 
 
 class WidgetLeadIn(BaseModel):
+    """A visitor's contact details: an email address, a phone number or both (neither, or a
+    number alone of fewer than 7 or more than 15 digits: 422 ``contact_required``)."""
+
     model_config = ConfigDict(extra="forbid")
-    email: Email
+    email: Email | None = None
     name: str | None = Field(default=None, max_length=200)
     phone: Phone | None = None
     message: str | None = Field(default=None, max_length=5000)
@@ -134,8 +137,9 @@ async def widget_lead(
     settings: SettingsDep,
     key: WidgetKey = None,
 ) -> LeadReceivedOut:
-    """A visitor leaves their contact details. Recorded as a submission; nothing about the
-    workspace's leads is read back, and the answer is the same for a new or a known email."""
+    """A visitor leaves their contact details: an email address, or a phone number instead.
+    Recorded as a submission; nothing about the workspace's leads is read back, and the answer
+    is the same for a new or a known email (or number)."""
     workspace = await widget_workspace(request, session, settings, key)
     await rate_limit_widget_lead(request, workspace.id)
     conversation = None
@@ -156,6 +160,7 @@ async def widget_lead(
         workspace_id=workspace.id,
         values=values,
         conversation_id=conversation.id if conversation is not None else None,
+        conversation_lead=conversation.lead_id if conversation is not None else None,
     )
     if conversation is not None:
         await conversation_repo.link_conversation_lead(
@@ -167,7 +172,7 @@ async def widget_lead(
         workspace_id=workspace.id,
         conversation_id=conversation.id if conversation is not None else None,
         message=body.message,
-        email=body.email,
+        contact=body.email or body.phone or "",
     )
     return LeadReceivedOut(thanks=thanks)
 

@@ -34,7 +34,9 @@ ERASED_KINDS = (
 )
 
 
-ERASURE_KEY_MISSING = "Give the visitor's email address or their widget session id."
+ERASURE_KEY_MISSING = (
+    "Give the visitor's email address, their phone number or their widget session id."
+)
 
 
 async def _posted(request: Request) -> tuple[dict[str, Any], InvalidText | None]:
@@ -113,9 +115,12 @@ async def erase_visitor(
             page.access,
             email=value if key == "email" else None,
             session_id=value if key == "session_id" else None,
+            phone=value if key == "phone" else None,
         )
     except ValidationFailed as exc:
         reason = NUL_REFUSED if isinstance(exc, InvalidText) else ERASURE_KEY_MISSING
+        if key == "phone" and value and not isinstance(exc, InvalidText):
+            reason = exc.message + "."
         forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
         return await _section_refused(request, page, session, forms, exc.status_code)
     forget_after_erasure(

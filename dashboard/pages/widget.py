@@ -74,6 +74,7 @@ TEXT_GROUPS: tuple[tuple[str, str, tuple[TextName, ...]], ...] = (
             "lead_thanks",
             "lead_invalid_email",
             "lead_invalid_phone",
+            "lead_contact_missing",
             "lead_name_too_long",
             "lead_check_details",
             "lead_rate_limited",

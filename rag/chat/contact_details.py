@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (words written in their own scripts)
 """Contact details a visitor types in a message: an email address (``contact_email``,
 ``leaves_an_address``) or a phone number (``contact_phone``, ``leaves_a_phone``, and one left
 beside an address, ``number_left``), and a message giving them right after the bot asked
@@ -105,7 +106,10 @@ def gives_asked_address(text: str) -> bool:
 # as ASCII) in groups of digits, spaces, dots, hyphens and brackets, an optional "+" first; not
 # inside a longer Latin token (an address, a code: "AB12345678"), but right after Chinese or
 # Japanese, which write no spaces ("我的手机号是13812345678", "電話番号は090-1234-5678です").
-_PHONE_IN_TEXT = re.compile(r"(?<![A-Za-z\d_+@.-])\+?\(?\d[\d ().\-\u00a0]{5,38}\d(?![A-Za-z\d_@])")
+# A number right after "#" or "№" is an order's or a ticket's in any language ("#123456789").
+_PHONE_IN_TEXT = re.compile(
+    r"(?<![A-Za-z\d_+@.#№-])\+?\(?\d[\d ().\-\u00a0]{5,38}\d(?![A-Za-z\d_@])"
+)
 _PHONE_DIGITS = (7, 15)
 # Besides the leaving words, the words of someone leaving a number ("call me on ...", "my
 # mobile no is ..."), and words that make a number something else's ("my order number is
@@ -117,13 +121,63 @@ _PHONE_WORDS = frozenset(
 _NOT_PHONE_WORDS = frozenset(
     {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
     | {"reference", "booking", "receipt", "transaction", "serial", "card", "policy", "awb"}
+    # The same in the other lexicon languages, whole words: German, Spanish, French,
+    # Portuguese, Italian (account, booking, file, receipt), Hindi in Latin letters (bill,
+    # account) and in Devanagari (order, bill, invoice, account, tracking, ticket, booking,
+    # receipt, OTP, PIN, ID). "बिल" alone: "बिलकुल" (absolutely) is no bill.
+    | {"konto", "cuenta", "orden", "reserva", "compte", "dossier", "conta", "conto", "pratica"}
+    | {"bill", "khata", "ऑर्डर", "आर्डर", "ऑडर", "बिल", "इनवॉइस", "चालान", "खाता", "ट्रैकिंग"}
+    | {"टिकट", "बुकिंग", "रसीद", "ओटीपी", "पिन", "आईडी", "अकाउंट"}
 )
+# Stems beginning a word that names such a number (compounds: "Bestellnummer",
+# "Rechnungsnummer", "Sendungsnummer"; inflections: "заказа", "счёта", "замовлення"), an Italian
+# or French article elided before it ("dell'ordine" is "dellordine" once the apostrophe goes).
+# Nouns only: the verbs of ordering ("bestellen", "commander", "ordinare", "заказать") come with
+# a sales lead's own number, and a "Paket" is also a plan.
+_NOT_PHONE_STEMS = re.compile(
+    r"(?<!\w)(?:l|d|dell|nell|all|sull)?(?:"
+    r"bestellnummer|bestellung|rechnung|auftragsnummer|sendung|kundennummer|kundennr"
+    r"|kundenkonto|vertragsnummer|buchung|lieferschein|vorgangsnummer|referenz|beleg|quittung"
+    r"|seriennummer|paketnummer|tracking|ticket"
+    r"|pedido|factur|seguimiento|rastre|albar|recibo|p[oó]liza|tarjeta|transacci"
+    r"|commandes?\b|suivi|colis|r[ée]servation|billet|re[çc]u\b|contrat|r[ée]f[ée]rence"
+    r"|fatura|encomendas?\b|protocolo|boleto|cart[ãa]o"
+    r"|ordin[ei]\b|fattur|spedizion|tracciament|prenotazion|ricevuta|bigliett|contratt"
+    r"|заказ(?:а|у|ом|е|ы|ов)?\b|сч[её]т|трек|отслеж|накладн|посылк|отправлени|договор"
+    r"|брон(?:ь|и|ирования|ирование)\b|билет|квитанц|лицев"
+    r"|заявк|тикет|замовлен|рахун|відстеж|посилк|відправлен|догові|квиток)"
+)
+# The same in the scripts written without spaces between words (Chinese, Japanese) or with
+# articles and prepositions joined to the word (Arabic): anywhere in the message. Not 号码 or
+# 番号 alone: 电话号码, 電話番号 are phone numbers; nor ordering itself ("注文したい", "物流",
+# "الشحن": a sales lead's own number may come with them).
+_NOT_PHONE_PARTS = (
+    "订单", "訂單", "单号", "單號", "运单", "運單", "快递", "快遞", "发票", "發票", "账号",
+    "帳號", "账户", "帳戶", "卡号", "卡號", "工单", "工單", "编号", "編號", "序列号", "验证码",
+    "驗證碼", "会员号", "會員號", "客户号", "客戶號", "预订号", "預訂號", "身份证",
+    "注文番号", "注文id", "注文no", "請求書", "追跡", "伝票", "問い合わせ番号", "問合せ番号",
+    "会員番号", "予約番号",
+    "受付番号", "口座", "アカウント", "領収書", "契約番号", "顧客番号", "お客様番号", "シリアル",
+    "認証コード", "確認コード", "確認番号", "管理番号", "製造番号",
+    "الطلب", "طلبي", "طلبية", "فاتور", "تتبع", "شحنة", "الشحنة", "حساب", "حجز", "تذكر", "إيصال",
+    "ايصال", "بوليص",
+)  # fmt: skip
 
 
-def contact_phone(text: str) -> str | None:
-    """The one phone number a message gives, as typed (its digits in ASCII, its spaces one
-    each); None for none, or for two or more (a message quoting numbers is not someone leaving
-    theirs)."""
+def names_another_number(words: str) -> bool:
+    """Whether a message (its ``words``) names an order's, an invoice's, a parcel's, an
+    account's, a booking's or a ticket's number, in any lexicon language: the number it holds
+    is that, not a phone number to call."""
+    return (
+        any(word in _NOT_PHONE_WORDS for word in words.split())
+        or _NOT_PHONE_STEMS.search(words) is not None
+        or any(part in words for part in _NOT_PHONE_PARTS)
+    )
+
+
+def phones_in(text: str) -> list[str]:
+    """Every phone number typed in a text, as typed (its digits in ASCII, its spaces one each):
+    a visitor's erasure by phone finds the messages that gave theirs."""
     found = []
     for match in _PHONE_IN_TEXT.finditer(text):
         number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
@@ -131,6 +185,13 @@ def contact_phone(text: str) -> str | None:
         digits = sum(ch.isdigit() for ch in number)
         if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] and len(number) <= 40:
             found.append(number)
+    return found
+
+
+def contact_phone(text: str) -> str | None:
+    """The one phone number a message gives, as typed (``phones_in``); None for none, or for
+    two or more (a message quoting numbers is not someone leaving theirs)."""
+    found = phones_in(text)
     return found[0] if len(found) == 1 else None
 
 
@@ -142,7 +203,7 @@ def number_left(text: str) -> str | None:
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _words(text)
-    if any(word in _NOT_PHONE_WORDS for word in words.split()) or _NO_CALLS.search(words):
+    if names_another_number(words) or _NO_CALLS.search(words):
         return None
     return number if first_asked(SALES, words) or sales_asked(text, words) else None
 
@@ -181,7 +242,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False
     words = _words(text)
-    if any(word in _NOT_PHONE_WORDS for word in words.split()) or _NO_CALLS.search(words):
+    if names_another_number(words) or _NO_CALLS.search(words):
         return False
     found = first_asked(SALES, words) or sales_asked(text, words)
     if found is None and not asked:

@@ -44,14 +44,16 @@ async def form_thanks(
     workspace_id: uuid.UUID,
     conversation_id: uuid.UUID | None,
     message: str | None,
-    email: str,
+    contact: str,
 ) -> str:
-    """What the widget thanks a visitor with who left ``email`` with its form, in the language
-    of their conversation (``conversation_id``: theirs, checked by the caller; None for none)."""
+    """What the widget thanks a visitor with who left ``contact`` with its form (their email
+    address, or without one their phone number: ``{email}`` in the owner's text), in the
+    language of their conversation (``conversation_id``: theirs, checked by the caller; None
+    for none)."""
     history: list[tuple[str, str]] = []
     if conversation_id is not None:
         recent = await conversation_repo.recent_messages(
             session, workspace_id=workspace_id, conversation_id=conversation_id, limit=_HISTORY
         )
         history = [(m.role, m.text) for m in recent]
-    return lead_thanks_in(config, email, language_of(message, history))
+    return lead_thanks_in(config, contact, language_of(message, history))

@@ -53,7 +53,7 @@ async def test_a_blank_erasure_keeps_the_key_chosen_and_says_why_beside_it(web: 
     form = _erase_form(refused.text)
     assert _checked_key(form) == "session_id"
     assert 'aria-invalid="true"' in _value_box(form)
-    assert "email address or their widget session id" in html.unescape(form)
+    assert "their phone number or their widget session id" in html.unescape(form)
 
 
 async def test_a_refused_erasure_sent_by_htmx_replaces_the_page_main_part(web: WebOwner) -> None:

@@ -79,7 +79,7 @@ async def test_an_owner_erases_a_visitor_from_settings(
     # Neither key given: nothing happens, and the form says what is needed.
     refused = await web.post(web.url("settings/erasures"), {"key": "email", "value": " "})
     assert refused.status_code == 422
-    assert "email address or their widget session id" in html.unescape(refused.text)
+    assert "their phone number or their widget session id" in html.unescape(refused.text)
 
 
 async def test_an_erasure_withdraws_the_export_and_settings_says_why(
@@ -188,3 +188,30 @@ async def test_a_failed_export_says_why_and_a_ready_one_opens_its_error_page_in_
     assert link, page
     assert "download" not in link.group(2)
     assert link.group(3).endswith(("KB", "MB"))
+
+
+async def test_an_owner_erases_a_phone_only_visitor_from_settings_by_their_number(
+    web: WebOwner, runtime: Runtime
+) -> None:
+    """The form offers the visitor's phone number as a key (before: email or session id only,
+    so a visitor who left only a number could not be erased from the dashboard)."""
+    page = await web.client.get(web.url("settings"))
+    assert 'value="phone"' in page.text
+    n = f"9{uuid.uuid4().int % 10**9:09d}"
+    key = {"X-Widget-Key": await _widget_key(runtime, web)}
+    form = await web.client.post(
+        "/api/v1/widget/leads", json={"phone": f"+91 {n}", "name": "Ravi"}, headers=key
+    )
+    assert form.status_code == 202, form.text
+    assert f"+91 {n}" in (await web.client.get(web.url("leads"))).text
+
+    erased = await web.post(web.url("settings/erasures"), {"key": "phone", "value": f"0{n}"})
+    assert erased.status_code == 303, erased.text
+    notice = notice_of((await web.client.get(erased.headers["location"])).text)
+    assert notice is not None
+    assert unquote(notice).startswith("Visitor erased: 0 conversations, 0 messages, 1 leads")
+    assert f"+91 {n}" not in (await web.client.get(web.url("leads"))).text
+
+    short = await web.post(web.url("settings/erasures"), {"key": "phone", "value": "12345"})
+    assert short.status_code == 422
+    assert "7 to 15 digits" in html.unescape(short.text)

@@ -458,7 +458,10 @@
         : field === "name"
           ? T("lead_name_too_long", "Please shorten your name.")
           : "";
-  const leadErrorText = (err) => (err.status === 422 && fieldText(err.field)) || errorText(err, "lead");
+  // Neither an address nor a number someone could call (7 to 15 digits) when the form asks for either.
+  const CONTACT_MISSING = () => T("lead_contact_missing", "Please enter your email address or your phone number.");
+  const leadErrorText = (err) =>
+    (err.code === "contact_required" && CONTACT_MISSING()) || (err.status === 422 && fieldText(err.field)) || errorText(err, "lead");
 
   /* ---------- state ---------- */
   const DEFAULTS = {
@@ -1489,9 +1492,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       });
       return [h("label", null, [label + (required ? " *" : ""), inp]), inp];
     };
-    const [emailL, email] = field("email", T("email_label", "Email"), "email", "email", true);
+    // With a phone field, the visitor leaves an address or a number (either will do); without
+    // one, the address is required.
+    const either = fields.includes("phone");
+    const [emailL, email] = field("email", T("email_label", "Email"), "email", "email", !either);
     const [nameL, name] = fields.includes("name") ? field("name", T("name_label", "Name"), "text", "name", false) : [null, null];
-    const [phoneL, phone] = fields.includes("phone") ? field("phone", T("phone_label", "Phone"), "tel", "tel", false) : [null, null];
+    const [phoneL, phone] = either ? field("phone", T("phone_label", "Phone"), "tel", "tel", false) : [null, null];
     const msg = h("div", { class: "msgerr", role: "alert" });
     const submitBtn = h("button", { type: "submit", class: "btn", "data-testid": "lead-submit", text: T("send_button", "Send") });
     const skip = !blocking && h("button", {
@@ -1508,24 +1514,23 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const value = email.value.trim();
-      if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) {
-        msg.textContent = fieldText("email");
-        email.setAttribute("aria-invalid", "true");
-        email.focus();
-        return;
-      }
-      email.removeAttribute("aria-invalid");
       const tel = phone ? phone.value.trim() : "";
-      if (tel && !PHONE.test(tel)) {
-        msg.textContent = fieldText("phone");
-        phone.setAttribute("aria-invalid", "true");
-        phone.focus();
-        return;
-      }
+      const refuse = (input, text) => {
+        msg.textContent = text;
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+      };
+      if (either && !value && !tel) return refuse(email, CONTACT_MISSING());
+      if ((value || !either) && !/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(value)) return refuse(email, fieldText("email"));
+      email.removeAttribute("aria-invalid");
+      // A number alone is all that reaches the visitor: 7 to 15 digits (as the server checks).
+      const digits = tel.replace(/[^0-9]/g, "").length;
+      if (tel && (!PHONE.test(tel) || (!value && (digits < 7 || digits > 15)))) return refuse(phone, fieldText("phone"));
       if (phone) phone.removeAttribute("aria-invalid");
       msg.textContent = "";
       submitBtn.disabled = true;
-      const body = { email: value };
+      const body = {};
+      if (value) body.email = value;
       if (name && name.value.trim()) body.name = name.value.trim();
       if (tel) body.phone = tel;
       if (lastUserText) body.message = lastUserText;
@@ -1542,7 +1547,7 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         store.set("lead", "1");
         hideLead();
         const thanks = sent && typeof sent.thanks === "string" && sent.thanks.trim() ? sent.thanks : null;
-        const m = botMessage({ t: thanks || F("lead_thanks", "Thanks! We'll be in touch at {email}.", { email: value }) });
+        const m = botMessage({ t: thanks || F("lead_thanks", "Thanks! We'll be in touch at {email}.", { email: value || tel }) });
         ui.log.appendChild(m.el);
         m.render();
         toBottom(true);

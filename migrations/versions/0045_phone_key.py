@@ -1,0 +1,144 @@
+"""One phone-only lead per national number: "+91 98765 43210", "98765 43210", "098765 43210"
+and "0091 98765 43210" are one lead.
+
+Revision ID: 0045
+Revises: 0044
+Create Date: 2026-12-05
+
+0042 told phone-only leads apart by every digit of the number, so a visitor who wrote their
+number with its country code once and without it the next time (or with the trunk "0", or
+with "00" for "+") became two leads. Now a number is compared by ``tb_phone_key(phone)``,
+this revision's function (IMMUTABLE, so an index may use it, and the one definition the app,
+the search and the erasure use too):
+
+- the digits alone (spaces, brackets, dots and hyphens are how it was written);
+- an international prefix ("+", or "00") and the country code after it are dropped: the
+  codes are ITU-T E.164's, which no code begins another of ("91" is India, "1" North
+  America, "353" Ireland), so the code is read from the digits alone;
+- then one leading "0" is dropped (the trunk prefix of most countries: "098765 43210" is
+  "98765 43210"; after a country code, "+44 (0)20 ..." is "+44 20 ...", and Italy's "+39
+  06 ..." is "06 ..." as Italians write it).
+
+What is left is the national number: two numbers are one lead when it is the same. A number
+written with one country code and the same national number with another ("+1 ..." and "+44
+..." with the same digits after them) is one lead too: a unique index cannot hold "the same
+when one side has no country code" (it is no equivalence), and a workspace's visitors with
+the same national number in two countries are rarer than one visitor writing theirs two
+ways. Not read as a trunk prefix: North America's "1" and Russia's "8" ("1 555 123 4567" is
+not "+1 555 123 4567"): an 11-digit Chinese mobile number begins with "1" too.
+
+Steps, outside a transaction as 0042 (each can run again after an interruption):
+
+- the function (no lock on a table);
+- leads without email that the new rule makes one are merged, workspace by workspace under
+  the tables' forced row-level security as 0032 does (none exist on a database the previous
+  release ran: it made no lead without email): the oldest keeps its id, its fields filled
+  from the others where empty; their submissions and conversations move to it; they go;
+- ``uq_leads_workspace_phone_key`` built ``CONCURRENTLY`` (writes go on), then 0042's
+  ``uq_leads_workspace_phone`` dropped ``CONCURRENTLY``. The previous release never writes a
+  lead without email, so no replica of it names 0042's index.
+
+Downgrade builds 0042's index again (refused while two leads without email have the same
+digits, which 0042's index cannot hold: "+91 98765 43210" and "91 98765 43210" are one lead
+now, two numbers there) and drops this one and the function.
+"""
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0045"
+down_revision: str | None = "0044"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+INDEX = "uq_leads_workspace_phone_key"
+OLD_INDEX = "uq_leads_workspace_phone"
+OLD_KEY = "regexp_replace(phone, '[^0-9]', '', 'g')"
+
+# ITU-T E.164 country codes as a prefix code: the two-digit codes and North America's 1 and
+# Russia's 7; every other two-digit start is a three-digit code. The branches exclude each
+# other (PostgreSQL takes the longest match of an alternation, not the first).
+COUNTRY_CODE = (
+    "1|7|2[07]|3[0-469]|4[013-9]|5[1-8]|6[0-6]|8[1246]|9[0-58]"
+    "|2[1-689][0-9]|3[578][0-9]|42[0-9]|5[09][0-9]|6[7-9][0-9]|8[03579][0-9]|9[679][0-9]"
+)
+
+FUNCTION = f"""
+CREATE OR REPLACE FUNCTION tb_phone_key(phone text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT regexp_replace(
+    CASE WHEN phone ~ '^[^0-9+]*[+]' THEN '00' ELSE '' END
+      || regexp_replace(phone, '[^0-9]', '', 'g'),
+    '^(00({COUNTRY_CODE}))?0?', '')
+$$
+"""
+
+# Every workspace (owner_reads), then in each its leads without email that share a key: the
+# oldest keeps them. The rows RLS shows the migration role with app.workspace_id set.
+_MERGE = """
+DO $$
+DECLARE ws uuid; dup record;
+BEGIN
+  FOR ws IN SELECT id FROM workspaces LOOP
+    PERFORM set_config('app.workspace_id', ws::text, true);
+    FOR dup IN
+      SELECT id, keep FROM (
+        SELECT id, first_value(id) OVER (
+          PARTITION BY tb_phone_key(phone) ORDER BY created_at, id) AS keep
+        FROM leads WHERE workspace_id = ws AND email IS NULL) l
+      WHERE id <> keep
+    LOOP
+      UPDATE leads k SET name = coalesce(k.name, d.name), message = coalesce(k.message, d.message),
+             notes = coalesce(k.notes, d.notes),
+             conversation_id = coalesce(k.conversation_id, d.conversation_id),
+             updated_at = now()
+        FROM leads d WHERE k.id = dup.keep AND d.id = dup.id;
+      UPDATE lead_submissions SET lead_id = dup.keep WHERE workspace_id = ws AND lead_id = dup.id;
+      UPDATE conversations SET lead_id = dup.keep WHERE workspace_id = ws AND lead_id = dup.id;
+      DELETE FROM leads WHERE id = dup.id;
+    END LOOP;
+  END LOOP;
+  PERFORM set_config('app.workspace_id', '', true);
+END $$
+"""
+
+_REFUSE_DOWNGRADE = """
+DO $$
+DECLARE ws uuid;
+BEGIN
+  FOR ws IN SELECT id FROM workspaces LOOP
+    PERFORM set_config('app.workspace_id', ws::text, true);
+    IF EXISTS (SELECT 1 FROM leads WHERE workspace_id = ws AND email IS NULL
+               GROUP BY regexp_replace(phone, '[^0-9]', '', 'g') HAVING count(*) > 1) THEN
+      RAISE EXCEPTION 'two leads without an email address have the same digits: %',
+        'merge them first';
+    END IF;
+  END LOOP;
+  PERFORM set_config('app.workspace_id', '', true);
+END $$
+"""
+
+
+def upgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.execute(FUNCTION)
+        op.execute(_MERGE)
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+        op.execute(
+            f"CREATE UNIQUE INDEX CONCURRENTLY {INDEX} ON leads (workspace_id,"
+            " tb_phone_key(phone)) WHERE email IS NULL"
+        )
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {OLD_INDEX}")
+
+
+def downgrade() -> None:
+    with op.get_context().autocommit_block():
+        op.execute(_REFUSE_DOWNGRADE)
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {OLD_INDEX}")
+        op.execute(
+            f"CREATE UNIQUE INDEX CONCURRENTLY {OLD_INDEX} ON leads (workspace_id, {OLD_KEY})"
+            " WHERE email IS NULL"
+        )
+        op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+        op.execute("DROP FUNCTION IF EXISTS tb_phone_key(text)")

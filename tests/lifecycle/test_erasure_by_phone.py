@@ -1,0 +1,130 @@
+"""Erasing a visitor who left only a phone number, by that number however it is written
+(``POST .../erasures`` with ``phone``, and the dashboard's form). Before, erasure took an email
+or a widget session id only (``phone`` was 422 ``validation_error``): a visitor asking by their
+number could not be found, and the owner could not erase their phone-only lead the way an
+address's is erased."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+
+from core.db import Database
+from core.jobs import JobQueue
+from tests.conftest import Owner
+from tests.lifecycle.data import widget
+
+
+def _national() -> str:
+    return f"9{uuid.uuid4().int % 10**9:09d}"
+
+
+async def _erase(client: httpx.AsyncClient, owner: Owner, **body: Any) -> httpx.Response:
+    return await client.post(owner.url("/erasures"), json=body, headers=owner.headers)
+
+
+async def _chat(
+    client: httpx.AsyncClient, owner: Owner, message: str, session: str
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/chat", json={"message": message, "session_id": session}, headers=widget(owner)
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _user_messages(owner_db: Database, owner: Owner, needle: str) -> list[str]:
+    """The sessions of the conversations whose visitor's words hold ``needle``."""
+    async with owner_db.transaction() as session:
+        rows = await session.execute(
+            text(
+                "SELECT c.session_id FROM messages m JOIN conversations c"
+                " ON c.id = m.conversation_id WHERE m.workspace_id = :ws AND m.role = 'user'"
+                " AND m.text LIKE :n ORDER BY c.session_id"
+            ),
+            {"ws": owner.workspace_id, "n": f"%{needle}%"},
+        )
+        return list(rows.scalars())
+
+
+async def test_an_owner_erases_a_phone_only_visitor_by_their_number_written_otherwise(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    n, other = _national(), _national()
+    tag = uuid.uuid4().hex[:8]
+    visitor, bystander = f"ravi-{tag}", f"asha-{tag}"
+    await _chat(client, owner, f"Do you deliver to Pune? {tag}", visitor)
+    said = await _chat(client, owner, f"call me on +91 {n[:5]} {n[5:]}", visitor)
+    assert (said["intent"], said["lead_saved"]) == ("contact", True), said
+    form = await client.post(
+        "/api/v1/widget/leads",
+        json={"phone": f"0{n}", "name": "Ravi", "message": f"RAVI-{tag}"},
+        headers=widget(owner),
+    )
+    assert form.status_code == 202, form.text
+    await _chat(client, owner, f"call me on +91 {other[:5]} {other[5:]}", bystander)
+    # A lead the owner typed in with an address and the same number: the visitor's too.
+    typed = await client.post(
+        owner.url("/leads"),
+        json={"email": f"ravi-{tag}@example.com", "phone": f"+91-{n}"},
+        headers=owner.headers,
+    )
+    assert typed.status_code == 201, typed.text
+    await jobs.drain()
+
+    response = await _erase(client, owner, phone=f"0091 {n}")
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    # Both of its browser's conversations (one a message each), as by email.
+    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (2, 2, 2)
+
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert [lead["phone"] for lead in leads] == [f"+91 {other[:5]} {other[5:]}"]
+    assert await _user_messages(owner_db, owner, tag) == []
+    assert await _user_messages(owner_db, owner, other[5:]) == [bystander]
+    audit = await client.get(
+        owner.url("/audit"), params={"action": "visitor.erased"}, headers=owner.headers
+    )
+    [entry] = audit.json()["items"]
+    assert entry["details"]["by"] == "phone"
+    assert n[5:] not in json.dumps(entry)
+
+
+async def test_erasure_by_phone_finds_the_number_typed_with_lead_capture_off(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """No lead is made, but the messages keep the number: only that number counts, not a
+    longer one holding its digits."""
+    off = await client.patch(
+        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
+    )
+    assert off.status_code == 200, off.text
+    n, tag = _national(), uuid.uuid4().hex[:8]
+    await _chat(client, owner, f"my number is {n[:5]}-{n[5:]} ({tag})", f"jo-{tag}")
+    await _chat(client, owner, f"reach me on 4{n} ({tag})", f"longer-{tag}")
+    await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
+
+    response = await _erase(client, owner, phone=f"+91 {n}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 1
+    assert await _user_messages(owner_db, owner, tag) == [f"longer-{tag}", f"tail-{tag}"]
+
+
+async def test_erasure_by_phone_needs_a_number_someone_could_call_and_one_key(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    n = _national()
+    for body in (
+        {"phone": "12345"},
+        {"phone": "+1 234 567 890 123 456 7"},
+        {"phone": n, "email": "jo@example.com"},
+        {"phone": n, "session_id": "jo-session"},
+    ):
+        response = await _erase(client, owner, **body)
+        assert response.status_code == 422, (body, response.text)
+        assert response.json()["error"]["code"] == "erasure_key", body

@@ -1,0 +1,148 @@
+"""0045: leads without email are one per national number (``tb_phone_key``). On a database set
+up as production (the migration role owns the tables, no superuser, no BYPASSRLS): the leads
+the old rule kept apart are merged into the oldest, the index is built outside a transaction,
+and the downgrade refuses what 0042's index cannot hold."""
+
+from __future__ import annotations
+
+import io
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from sqlalchemy import text
+
+from core import migrate
+from core.embedded import EmbeddedPostgres
+from core.migrate import alembic_config
+from tests.conftest import APP_ROLE
+from tests.rag.test_question_keys_migration import _workspace, as_production
+from tests.test_migration_0042 import _in_transactions
+from tests.test_operator_commands import OWNER_ROLE, _superuser
+
+DATABASE = "trulybot_phone_key"
+
+
+@pytest.fixture
+async def at_head(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "heads")
+
+
+KEYS = [
+    ("+91 98765 43210", "9876543210"),
+    ("98765 43210", "9876543210"),
+    ("098765-43210", "9876543210"),
+    ("0091 98765 43210", "9876543210"),
+    ("+91 (0) 98765 43210", "9876543210"),
+    ("(+91) 98765.43210", "9876543210"),
+    ("919876543210", "919876543210"),  # no "+" nor "00": no country code is read
+    ("+1 (555) 123-4567", "5551234567"),
+    ("1 555 123 4567", "15551234567"),  # North America's "1" is no trunk prefix
+    ("+44 (0)20 7946 0000", "2079460000"),
+    ("020 7946 0000", "2079460000"),
+    ("+39 06 1234 5678", "612345678"),
+    ("+353 85 123 4567", "851234567"),
+    ("00353 85 123 4567", "851234567"),
+    ("+86 138 1234 5678", "13812345678"),
+    ("13812345678", "13812345678"),
+    ("+7 916 123-45-67", "9161234567"),
+]
+
+
+async def test_the_key_is_the_national_number(at_head: EmbeddedPostgres) -> None:
+    async with _superuser(at_head) as conn:
+        for phone, key in KEYS:
+            found = (await conn.execute(text("SELECT tb_phone_key(:p)"), {"p": phone})).scalar_one()
+            assert found == key, phone
+
+
+def test_the_index_is_built_outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://trulybot@localhost/trulybot")
+    config = alembic_config()
+    config.output_buffer = io.StringIO()
+    command.upgrade(config, "0044:0045", sql=True)
+    sql = config.output_buffer.getvalue()
+    assert re.search(r"CREATE UNIQUE INDEX CONCURRENTLY\s+uq_leads_workspace_phone_key", sql)
+    held = [s for s in _in_transactions(sql) if "INDEX" in s]
+    assert held == [], sql
+
+
+async def test_leads_the_old_rule_kept_apart_are_merged_into_the_oldest(
+    at_head: EmbeddedPostgres,
+) -> None:
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
+    workspace = await _workspace(at_head)
+    start = datetime.now(UTC)
+    rows = [
+        ("+91 98765 43210", None, "Call after 6"),
+        ("98765 43210", "Ravi", "second"),
+        ("0091 98765 43210", None, None),
+        ("+91 98765 43211", "Other", None),
+    ]
+    ids = [uuid.uuid4() for _ in rows]
+    async with _superuser(at_head) as conn:
+        for i, (lead, (phone, name, message)) in enumerate(zip(ids, rows, strict=True)):
+            at = start + timedelta(seconds=i)
+            await conn.execute(
+                text(
+                    "INSERT INTO leads (id, workspace_id, phone, name, message, source, status,"
+                    " created_at, updated_at) VALUES (:id, :ws, :p, :n, :m, 'chat', 'new',"
+                    " :at, :at)"
+                ),
+                {"id": lead, "ws": workspace, "p": phone, "n": name, "m": message, "at": at},
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO lead_submissions (id, workspace_id, lead_id, phone, source)"
+                    " VALUES (:id, :ws, :lead, :p, 'widget')"
+                ),
+                {"id": uuid.uuid4(), "ws": workspace, "lead": lead, "p": phone},
+            )
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    async with _superuser(at_head) as conn:
+        leads = (
+            await conn.execute(
+                text(
+                    "SELECT id, phone, name, message FROM leads WHERE workspace_id = :ws"
+                    " ORDER BY created_at"
+                ),
+                {"ws": workspace},
+            )
+        ).all()
+        submissions = (
+            await conn.execute(
+                text(
+                    "SELECT lead_id, count(*) FROM lead_submissions WHERE workspace_id = :ws"
+                    " GROUP BY lead_id"
+                ),
+                {"ws": workspace},
+            )
+        ).all()
+    assert [tuple(lead) for lead in leads] == [
+        (ids[0], "+91 98765 43210", "Ravi", "Call after 6"),
+        (ids[3], "+91 98765 43211", "Other", None),
+    ]
+    assert dict(submissions) == {ids[0]: 3, ids[3]: 1}
+
+
+async def test_the_downgrade_refuses_two_leads_with_the_same_digits(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """ "+91 98765 43210" and "91 98765 43210" are two numbers now (no "+": no country code
+    read), one by 0042's digits: its index could not be built."""
+    workspace = await _workspace(at_head)
+    async with _superuser(at_head) as conn:
+        for phone in ("+91 98765 43210", "91 98765 43210"):
+            await conn.execute(
+                text(
+                    "INSERT INTO leads (id, workspace_id, phone, source, status, created_at,"
+                    " updated_at) VALUES (:id, :ws, :p, 'chat', 'new', now(), now())"
+                ),
+                {"id": uuid.uuid4(), "ws": workspace, "p": phone},
+            )
+    with pytest.raises(Exception, match="have the same digits"):
+        await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
+    async with _superuser(at_head) as conn:
+        await conn.execute(text("DELETE FROM leads WHERE workspace_id = :ws"), {"ws": workspace})
