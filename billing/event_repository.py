@@ -125,15 +125,32 @@ async def held_charge_workspace(
     return result.scalar_one_or_none()
 
 
+HELD_PAYMENTS_READ = 500
+"""The most held payments ``payment_events`` reads of a workspace: its newest."""
+
+
 async def payment_events(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     reasons: tuple[str, ...],
     event_types: tuple[str, ...],
 ) -> list[tuple[str, str, str | None, dict[str, Any]]]:
-    """(payment id, event type, reason, stored body) of the workspace's events with a payment
-    recorded with one of ``reasons`` or of one of ``event_types``, oldest first (at most
-    500)."""
+    """(payment id, event type, reason, stored body) of the workspace's events about a payment
+    recorded with one of ``reasons`` (the ``HELD_PAYMENTS_READ`` newest such payments): those
+    events, and the payment's events of one of ``event_types``; oldest first. Before, it read
+    the workspace's 500 oldest such rows of any payment (the refunds of every order payment
+    among them), so in a refund-heavy workspace the newest held charges fell off."""
+    held = (
+        select(BillingEventRow.razorpay_payment_id)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id.is_not(None),
+            BillingEventRow.reason.in_(reasons),
+        )
+        .group_by(BillingEventRow.razorpay_payment_id)
+        .order_by(func.max(BillingEventRow.received_at).desc())
+        .limit(HELD_PAYMENTS_READ)
+    )
     result = await session.execute(
         select(
             BillingEventRow.razorpay_payment_id,
@@ -143,11 +160,10 @@ async def payment_events(
         )
         .where(
             BillingEventRow.workspace_id == workspace_id,
-            BillingEventRow.razorpay_payment_id.is_not(None),
+            BillingEventRow.razorpay_payment_id.in_(held.scalar_subquery()),
             BillingEventRow.reason.in_(reasons) | BillingEventRow.event_type.in_(event_types),
         )
         .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
-        .limit(500)
     )
     return [(str(p), str(t), r, dict(body or {})) for p, t, r, body in result.all()]
 

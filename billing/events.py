@@ -22,7 +22,13 @@ from billing import event_repository
 from billing import repository as repo
 from billing.paid_periods import derive_paid_periods
 from billing.payment_notices import notify_held, notify_payment, notify_reinstated, notify_revoked
-from billing.provider_events import bounded_int, dispute_rank, short, stored_dispute_rank
+from billing.provider_events import (
+    bounded_int,
+    dispute_rank,
+    short,
+    stored_dispute_rank,
+    webhook_entity,
+)
 from billing.state import (
     CHARGEBACK_REVERSED,
     HELD_REASONS,
@@ -409,6 +415,24 @@ async def _decided_after(
     return any((rank := stored_dispute_rank(body)) is not None and rank > mine for body in bodies)
 
 
+async def _refunded_before(session: AsyncSession, workspace_id: uuid.UUID, pid: str) -> int:
+    """What the payment's refunds gave back (its ``refund.processed`` bodies recorded: the
+    payment's ``amount_refunded`` they carry, or their refunds' amounts, each refund once),
+    for a chargeback reversed: the dispute gave nothing back in the end, a partial refund
+    before it did. Before, the history read 0 refunded."""
+    bodies = await event_repository.payment_bodies(session, workspace_id, pid, REFUND)
+    refunds: dict[str, int] = {}
+    said = 0
+    for body in bodies:
+        refund = webhook_entity(body, "refund")
+        refunds[str(refund.get("id") or len(refunds))] = bounded_int(refund.get("amount")) or 0
+        said = max(said, bounded_int(webhook_entity(body, "payment").get("amount_refunded")) or 0)
+    return max(said, sum(refunds.values()))
+
+
+REFUND: Final = "refund.processed"
+
+
 async def apply_dispute_won(
     session: AsyncSession, *, event: BillingEvent, event_key: str
 ) -> Applied:
@@ -445,7 +469,8 @@ async def apply_dispute_won(
             await notify_reinstated(session, workspace_id, pid, new)
         # A payment that bought nothing (held for a refund before its dispute) is that again.
         kept = "captured" if pid in new.applied_payment_ids else "held"
-        await repo.reverse_chargeback(session, workspace_id, pid, kept)
+        refunded = await _refunded_before(session, workspace_id, pid)
+        await repo.reverse_chargeback(session, workspace_id, pid, kept, refunded=refunded)
         if order is not None and order.status == "refunded" and order.razorpay_payment_id == pid:
             await repo.update_order(session, order.id, status="paid")
         log.warning("dispute won on payment %s after its chargeback: %s", pid, decision.detail)

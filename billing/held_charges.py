@@ -19,7 +19,13 @@ from typing import Any, Final, Literal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import event_repository
-from billing.provider_events import bounded_int, entity_time, short, webhook_entity
+from billing.provider_events import (
+    bounded_int,
+    entity_time,
+    short,
+    stored_dispute_rank,
+    webhook_entity,
+)
 from core.db import set_tenant
 
 log = logging.getLogger("trulybot.billing")
@@ -39,6 +45,16 @@ CHARGEBACK: Final = "payment.dispute.lost"
 MONEY_BACK: Final[Mapping[str, tuple[str, str]]] = {
     REFUND: (HELD_CHARGE_REFUNDED, "refunded"),
     CHARGEBACK: (HELD_CHARGE_CHARGED_BACK, "charged back"),
+}
+# A dispute of such a charge the merchant won: the money stays with us. Of a later phase than
+# a lost one (arbitration won after a pre-arbitration lost), it reverses that chargeback: the
+# charge is owed back again (``billing.provider_events.dispute_rank``).
+HELD_CHARGE_DISPUTE_WON: Final = "held_charge_dispute_won"
+DISPUTE_WON: Final = "payment.dispute.won"
+# Every event of such a charge recorded against the workspace that held it.
+ATTRIBUTED: Final[Mapping[str, tuple[str, str]]] = {
+    **MONEY_BACK,
+    DISPUTE_WON: (HELD_CHARGE_DISPUTE_WON, "its dispute won"),
 }
 _HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
 
@@ -62,12 +78,12 @@ async def of_workspace(session: AsyncSession, workspace_id: uuid.UUID) -> list[H
     """The workspace's held recurring charges, one per payment, newest first: ``held`` (to be
     refunded), ``refunded`` (Razorpay reported the refund) or ``kept`` (the owner kept the
     subscription: the charge pays for its cycle)."""
-    rows = await event_repository.payment_events(session, workspace_id, _HELD, tuple(MONEY_BACK))
+    rows = await event_repository.payment_events(session, workspace_id, _HELD, tuple(ATTRIBUTED))
     refunds = _refunds(rows)
     kept = {pid for pid, _, reason, _ in rows if reason == CHARGE_KEPT}
     charges: dict[str, HeldCharge] = {}
     for pid, kind, _, body in rows:
-        if kind in MONEY_BACK or pid in charges:
+        if kind in ATTRIBUTED or pid in charges:
             continue
         payment = webhook_entity(body, "payment")
         amount = _amount(body)
@@ -91,14 +107,29 @@ Rows = list[tuple[str, str, str | None, dict[str, Any]]]
 
 def _refunds(rows: Rows) -> dict[str, dict[str, int | None]]:
     """payment id: refund id -> amount, from the ``refund.processed`` (and lost chargeback)
-    bodies among ``rows`` (one delivered again under a new event id counts once)."""
+    bodies among ``rows`` (one delivered again under a new event id counts once). A lost
+    chargeback a later phase of its dispute won reversed (``_reversed``) gave nothing back."""
+    wins: dict[str, list[tuple[int, datetime]]] = {}
+    for pid, kind, _, body in rows:
+        if kind == DISPUTE_WON and (rank := stored_dispute_rank(body)) is not None:
+            wins.setdefault(pid, []).append(rank)
     refunds: dict[str, dict[str, int | None]] = {}
     for pid, kind, _, body in rows:
+        if kind == CHARGEBACK and _reversed(body, wins.get(pid, [])):
+            continue
         if kind in MONEY_BACK:
             back = webhook_entity(body, "refund" if kind == REFUND else "dispute")
             of_payment = refunds.setdefault(pid, {})
             of_payment[str(back.get("id") or len(of_payment))] = bounded_int(back.get("amount"))
     return refunds
+
+
+def _reversed(lost: dict[str, Any], wins: list[tuple[int, datetime]]) -> bool:
+    """Whether a won phase of the dispute came after the lost one (``dispute_rank``): the
+    latest phase's outcome is the dispute's, in any delivery order. Before, a win of a held
+    charge was ``unknown_order`` and its chargeback stood for good."""
+    rank = stored_dispute_rank(lost)
+    return rank is not None and any(won > rank for won in wins)
 
 
 def _amount(body: dict[str, Any]) -> int | None:
@@ -132,7 +163,7 @@ async def keep(
     those charges paid for): each of its charges still held, not refunded, is recorded
     ``ignored`` / ``charge_kept``, off the operator's list of refunds owed. Their ids."""
     rows = await event_repository.payment_events(
-        session, workspace_id, (CHARGED_AFTER_CANCEL,), tuple(MONEY_BACK)
+        session, workspace_id, (CHARGED_AFTER_CANCEL,), tuple(ATTRIBUTED)
     )
     refunds = _refunds(rows)
     # Refunded in part, the rest is kept too: before, any refund left the charge held, so the
@@ -140,7 +171,7 @@ async def keep(
     mine = [
         pid
         for pid, kind, _, body in rows
-        if kind not in MONEY_BACK
+        if kind not in ATTRIBUTED
         and (pid not in refunds or _part_refunded(_amount(body), refunds[pid]) is not None)
         and subscription_id
         in (

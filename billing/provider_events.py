@@ -130,10 +130,23 @@ def event_from_webhook(
         expected=expected,
         subscription_id=ids["subscription_id"],
         event_id=event_id,
-        refunded_total=(
-            _int_or_none(payment.get("amount_refunded")) if name == "refund.processed" else None
-        ),
+        refunded_total=_refunded_total(name, payment, money),
     )
+
+
+def _refunded_total(name: str, payment: Mapping[str, Any], money: Mapping[str, Any]) -> int | None:
+    """How much of the payment went back with this event: a refund's payment entity counts
+    it in ``amount_refunded``; a lost chargeback's does not (Razorpay's refunds only), so the
+    refunds before it plus the dispute's amount. None when the body does not say. Before, a
+    chargeback of what a partial refund left counted only the dispute: less than the order,
+    a ``partial_refund`` that took no plan back though all the money went back."""
+    before = _int_or_none(payment.get("amount_refunded"))
+    if name == "refund.processed":
+        return before
+    amount = _int_or_none(money.get("amount"))
+    if name == "payment.dispute.lost" and before and amount is not None:
+        return before + amount
+    return None
 
 
 def event_from_payment(

@@ -229,11 +229,17 @@ async def payment_status(
 
 
 async def reverse_chargeback(
-    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, status: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    payment_id: str,
+    status: str,
+    *,
+    refunded: int,
 ) -> None:
     """A payment charged back whose dispute was won in a later phase: ``status`` again
-    (``captured``, or ``held`` for one that bought nothing), nothing refunded (a status that
-    only moves forward otherwise, see ``upsert_payment``)."""
+    (``captured``, or ``held`` for one that bought nothing; a status that only moves forward
+    otherwise, see ``upsert_payment``), ``refunded`` what its refunds (not the chargeback) gave
+    back."""
     await session.execute(
         update(BillingPayment)
         .where(
@@ -241,7 +247,7 @@ async def reverse_chargeback(
             BillingPayment.razorpay_payment_id == payment_id[:64],
             BillingPayment.status == "chargeback",
         )
-        .values(status=status, amount_refunded=0, updated_at=utcnow())
+        .values(status=status, amount_refunded=refunded, updated_at=utcnow())
     )
 
 

@@ -74,7 +74,8 @@ class BillingEvent:
     ``amount``/``currency`` are the payment's (for ``refund.processed`` the refund's, for
     ``payment.dispute.lost`` the dispute's). ``refunded_total``: for a refund, how much of the
     payment has been refunded so far, this refund included (the payment's ``amount_refunded``):
-    refunds in several parts that together cover the payment count as a full refund.
+    refunds in several parts that together cover the payment count as a full refund; for a
+    lost chargeback, the refunds before it plus the dispute's amount.
     ``occurred_at`` is Razorpay's event time; it must be timezone-aware.
     """
 

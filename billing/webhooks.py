@@ -120,7 +120,8 @@ async def _apply(
             subscription_entity=subscription,
         )
     if event.name == DISPUTE_WON:
-        return await apply_dispute_won(session, event=event, event_key=event_key)
+        won = await apply_dispute_won(session, event=event, event_key=event_key)
+        return await _of_held_charge(session, event.name, ids["payment_id"], won)
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
 
@@ -144,19 +145,8 @@ async def _apply(
             source=source,
             event_key=event_key,
         )
-    if result.reason == "unknown_order" and payment_id and event.name in held_charges.MONEY_BACK:
-        # A recurring charge held after the owner's cancel (no order of ours), refunded or
-        # charged back: recorded against the workspace that held it, whose plan page says so.
-        workspace_id = await held_charges.refunded_workspace(session, payment_id)
-        if workspace_id is not None:
-            reason, how = held_charges.MONEY_BACK[event.name]
-            return Applied(
-                "ignored",
-                reason,
-                f"a recurring charge held for a refund, {how}",
-                workspace_id=workspace_id,
-                razorpay_payment_id=payment_id,
-            )
+    if event.name in held_charges.MONEY_BACK:
+        result = await _of_held_charge(session, event.name, payment_id, result)
     if result.reason == "unknown_order" and event.subscription_id and event.name in RECURRING:
         # A recurring payment: Razorpay's order for the invoice is not one of ours.
         return await apply_subscription_event(
@@ -168,6 +158,27 @@ async def _apply(
             subscription_entity=subscription,
         )
     return result
+
+
+async def _of_held_charge(
+    session: AsyncSession, name: str, payment_id: str | None, result: Applied
+) -> Applied:
+    """``result`` of an event of no order of ours, or, for a recurring charge held after the
+    owner's cancel (refunded, charged back, its dispute won: ``held_charges.ATTRIBUTED``),
+    recorded against the workspace that held it, whose plan page says so."""
+    if result.reason != "unknown_order" or not payment_id or name not in held_charges.ATTRIBUTED:
+        return result
+    workspace_id = await held_charges.refunded_workspace(session, payment_id)
+    if workspace_id is None:
+        return result
+    reason, how = held_charges.ATTRIBUTED[name]
+    return Applied(
+        "ignored",
+        reason,
+        f"a recurring charge held for a refund, {how}",
+        workspace_id=workspace_id,
+        razorpay_payment_id=payment_id,
+    )
 
 
 # --- the raw request -------------------------------------------------------------------------

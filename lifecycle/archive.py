@@ -60,7 +60,9 @@ unanswered.csv          the questions the bot could not answer, and whether each
 audit_log.json          what the workspace's people and API keys did, oldest first (who, what,
                         on what, from which address and browser)
 billing_orders.csv      the plan orders made (amounts in the currency's smallest unit: paise)
-billing_payments.csv    the payments received for them, with amount_refunded (what went back)
+billing_payments.csv    the payments received for them, with amount_refunded (what went back),
+                        then the charges of your Razorpay subscription after you cancelled
+                        (no order_id): held for a refund, part_refunded, refunded or kept
 billing_events.csv      the payment provider's events about the workspace and what each did
 subscription.json       the subscription: plan, status, paid periods, cancellation, pending
                         plan (null if the workspace never had one)

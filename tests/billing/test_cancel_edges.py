@@ -323,6 +323,16 @@ CROSS JOIN LATERAL (
     FROM billing_events f
     WHERE f.event_type IN ('refund.processed', 'payment.dispute.lost')
       AND f.razorpay_payment_id = e.razorpay_payment_id
+      AND NOT EXISTS (
+        SELECT 1 FROM billing_events w
+        WHERE f.event_type = 'payment.dispute.lost' AND w.event_type = 'payment.dispute.won'
+          AND w.outcome <> 'rejected' AND w.razorpay_payment_id = f.razorpay_payment_id
+          AND (coalesce(array_position(ARRAY['retrieval', 'chargeback', 'pre_arbitration',
+                 'arbitration'], w.payload #>> '{payload,dispute,entity,phase}'), 2),
+               w.payload -> 'created_at')
+            > (coalesce(array_position(ARRAY['retrieval', 'chargeback', 'pre_arbitration',
+                 'arbitration'], f.payload #>> '{payload,dispute,entity,phase}'), 2),
+               f.payload -> 'created_at'))
   ) x) r
 WHERE e.reason = 'charged_after_cancel'
   AND (c.amount > r.refunded OR (c.amount IS NULL AND r.refunded = 0))
