@@ -15,8 +15,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.lifecycle.held_builds import builds_held
 
 Answer = tuple[str, str, int]  # (the operation's path, method, status)
 # Operations the walk leaves out: they end the owner's session (run last, on their own).
@@ -67,7 +69,10 @@ def unlisted(spec: dict[str, Any], answers: list[Answer]) -> list[Answer]:
 
 
 async def test_answers_the_review_found_unlisted_are_listed(
-    client: httpx.AsyncClient, owner: Owner, runtime_factory: RuntimeFactory
+    client: httpx.AsyncClient,
+    owner: Owner,
+    runtime_factory: RuntimeFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     spec = (await client.get("/openapi.json")).json()
     h = owner.headers
@@ -83,8 +88,9 @@ async def test_answers_the_review_found_unlisted_are_listed(
         lead = {"email": f"dup-{uuid.uuid4().hex[:8]}@example.com"}
         assert (await client.post(owner.url("/leads"), json=lead, headers=h)).status_code == 201
         assert (await client.post(owner.url("/leads"), json=lead, headers=h)).status_code == 200
-        assert (await client.post(owner.url("/exports"), headers=h)).status_code == 202
-        again = await client.post(owner.url("/exports"), headers=h)
+        with builds_held(monkeypatch):  # still building when the next request looks
+            assert (await client.post(owner.url("/exports"), headers=h)).status_code == 202
+            again = await client.post(owner.url("/exports"), headers=h)
         assert again.json()["error"]["code"] == "export_in_progress", again.text
         restore = await client.post(owner.url("/restore"), headers=h)
         assert restore.json()["error"]["code"] == "not_deleted", restore.text

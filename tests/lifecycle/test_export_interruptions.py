@@ -20,6 +20,7 @@ from core.jobs import InProcessQueue, JobQueue
 from lifecycle import exports
 from rag.knowledge import requeue
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.lifecycle.held_builds import builds_held
 from tests.lifecycle.test_exports import _queued_export
 from tests.rag.test_sync_now_queue_down import UnreachableQueue
 
@@ -136,17 +137,6 @@ async def test_a_build_running_long_keeps_saying_it_is_alive(
     --job-timeout may be longer) was failed as killed whenever the owner looked, and its zip
     thrown away when it finished (session review F1). Its heartbeat now moves ``started_at``."""
     monkeypatch.setattr(exports, "HEARTBEAT", timedelta(milliseconds=20), raising=False)
-    release = asyncio.Event()
-    write_archive = exports.archive_writer.write_archive
-
-    async def slow(*args: Any, **kwargs: Any) -> None:
-        await release.wait()
-        await write_archive(*args, **kwargs)
-
-    monkeypatch.setattr(exports.archive_writer, "write_archive", slow)
-    asked = await client.post(owner.url("/exports"), headers=owner.headers)
-    assert asked.status_code == 202, asked.text
-    build = asyncio.create_task(jobs.drain())
 
     async def started_at() -> Any:
         async with owner_db.transaction() as session:
@@ -155,13 +145,17 @@ async def test_a_build_running_long_keeps_saying_it_is_alive(
                 {"id": asked.json()["id"]},
             )
 
-    try:
-        async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
-            while (first := await started_at()) is None:
-                await asyncio.sleep(0.01)
-            while await started_at() == first:  # the build, waiting, says it is alive
-                await asyncio.sleep(0.01)
-    finally:
-        release.set()
-        await build
+    with builds_held(monkeypatch) as release:
+        asked = await client.post(owner.url("/exports"), headers=owner.headers)
+        assert asked.status_code == 202, asked.text
+        build = asyncio.create_task(jobs.drain())
+        try:
+            async with asyncio.timeout(60):  # a guard against hanging, not a timing assertion
+                while (first := await started_at()) is None:
+                    await asyncio.sleep(0.01)
+                while await started_at() == first:  # the build, waiting, says it is alive
+                    await asyncio.sleep(0.01)
+        finally:
+            release.set()
+            await build
     assert (await _status(client, owner, asked.json()["id"]))["status"] == "ready"

@@ -21,31 +21,75 @@ from core.db import Database
 from core.jobs import JobQueue
 from core.models import utcnow
 from lifecycle import deletion, exports
-from tests.conftest import Owner
+from tests.conftest import Owner, someone_waits_for_a_lock
 from tests.lifecycle.data import fill
+from tests.lifecycle.held_builds import builds_held
 from tests.lifecycle.test_exports import _queued_export
 
 
 async def test_requests_at_once_start_one_export(
-    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue, owner_db: Database
+    client: httpx.AsyncClient,
+    owner: Owner,
+    jobs: JobQueue,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    responses = await asyncio.gather(
-        *(client.post(owner.url("/exports"), headers=owner.headers) for _ in range(6))
-    )
+    """Six requests at once start one export and the others get 409 ``export_in_progress``,
+    whatever the schedule: the first to take the workspace's request lock is held after
+    recording its export until the others wait for the lock (or ended without waiting: the
+    failure this shows), and the build is held until every answer is in. Once that export is
+    built, the next request starts another: one at a time, not one ever. (Unheld, a build of
+    this empty workspace could finish before the last request looked, which then rightly
+    started a second export: the test failed one run in five.)"""
+    recorded, commit = asyncio.Event(), asyncio.Event()
+    insert_export = exports.repo.insert_export
+
+    async def first_held(session: Any, export: Any) -> Any:
+        inserted = await insert_export(session, export)
+        if not recorded.is_set():
+            recorded.set()
+            await commit.wait()
+        return inserted
+
+    monkeypatch.setattr(exports.repo, "insert_export", first_held)
+    with builds_held(monkeypatch):  # the build starts once every answer is in
+        requests = [
+            asyncio.create_task(client.post(owner.url("/exports"), headers=owner.headers))
+            for _ in range(6)
+        ]
+        try:
+            for _ in range(400):  # a guard against waiting for ever, not a timed assertion
+                if sum(r.done() for r in requests) >= len(requests) - 1:
+                    break  # the others did not wait for the first: the assertion below fails
+                if recorded.is_set() and await someone_waits_for_a_lock(owner_db):
+                    break
+                await asyncio.sleep(0.025)
+        finally:
+            commit.set()
+            responses = await asyncio.gather(*requests)
+        codes = sorted(r.status_code for r in responses)
+        assert codes == [202, 409, 409, 409, 409, 409], [r.text for r in responses]
+        assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+            "export_in_progress"
+        }
     await jobs.drain()
-    codes = sorted(r.status_code for r in responses)
-    assert codes == [202, 409, 409, 409, 409, 409], [r.text for r in responses]
-    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
-        "export_in_progress"
-    }
+    assert await _exports(owner_db, owner) == ["ready"]
+    after = await client.post(owner.url("/exports"), headers=owner.headers)
+    assert after.status_code == 202, after.text
+    await jobs.drain()
+    assert await _exports(owner_db, owner) == ["ready", "ready"]
+
+
+async def _exports(owner_db: Database, owner: Owner) -> list[str]:
+    """The workspace's exports' statuses, oldest first."""
     async with owner_db.transaction() as session:
-        built = (
-            await session.execute(
-                text("SELECT count(*) FROM workspace_exports WHERE workspace_id = :ws"),
-                {"ws": owner.workspace_id},
-            )
-        ).scalar_one()
-    assert built == 1
+        rows = await session.execute(
+            text(
+                "SELECT status FROM workspace_exports WHERE workspace_id = :ws ORDER BY created_at"
+            ),
+            {"ws": owner.workspace_id},
+        )
+    return list(rows.scalars())
 
 
 async def test_a_build_finishing_during_the_purge_leaves_no_zip(
