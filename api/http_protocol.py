@@ -17,6 +17,14 @@ descriptor, and a few thousand left the process none to accept or reach its data
 Here the head gets ``HEAD_TIMEOUT_SECONDS`` from the connection, or from its first byte on a
 kept-alive connection; then 408 ``request_head_timeout`` and the connection closed. A request
 whose head came whole is never cut: its body and answer have the application's timeouts.
+
+An answer must also be taken in time: uvicorn's ``send`` waits for the connection's buffer to
+drain before writing more, for as long as a client that reads nothing likes, and an answer
+written in one piece sits in the buffer (a keep-alive's close waits for it to be sent) as long.
+Here a connection whose unsent bytes the client has not taken any of for
+``SEND_STALL_SECONDS`` is aborted (a red-team finding: a stalled stream's task and connection
+were held for ever, past the request timeout). A client that reads slowly makes progress, and
+each byte it takes gives it the full period again.
 """
 
 from __future__ import annotations
@@ -32,6 +40,10 @@ four times nginx's default header buffers (4 x 8 KiB), far above what a browser 
 HEAD_TIMEOUT_SECONDS = 30.0
 """How long a request head may take to arrive: three times the shipped balancer's (HAProxy's
 ``timeout http-request 10s``, deploy/haproxy.cfg), half nginx's ``client_header_timeout``."""
+
+SEND_STALL_SECONDS = 60.0
+"""How long a client may take none of an answer's unsent bytes: nginx's ``send_timeout``
+default, and the request timeout's default (a stream's parts each get as long)."""
 
 _TIMEOUT_BODY = (
     b'{"error":{"code":"request_head_timeout","message":"The request line and headers did not'
@@ -68,7 +80,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     parsed when it ends and refused the same way, before the application starts."""
 
     head_timeout = HEAD_TIMEOUT_SECONDS
+    send_stall = SEND_STALL_SECONDS
     _head_timer: asyncio.TimerHandle | None = None
+    _stall_timer: asyncio.TimerHandle | None = None
+    _unsent = 0  # the buffer's size when the stall timer was armed
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
@@ -81,7 +96,46 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_stall_timer()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # the application's next send waits for the client
+        self._watch_unsent()
+
+    def resume_writing(self) -> None:
+        self._stop_stall_timer()  # the client took bytes
+        super().resume_writing()
+
+    def on_response_complete(self) -> None:
+        # What the answer left unsent: a kept-alive connection, or one closing (a close waits
+        # for the buffer to be sent), holds it until the client takes it.
+        self._watch_unsent()
+        super().on_response_complete()
+
+    def _watch_unsent(self) -> None:
+        unsent = self.transport.get_write_buffer_size()
+        if self._stall_timer is None and unsent > 0:
+            self._unsent = unsent
+            self._stall_timer = self.loop.call_later(self.send_stall, self._check_unsent)
+
+    def _stop_stall_timer(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+
+    def _check_unsent(self) -> None:
+        self._stall_timer = None
+        unsent = self.transport.get_write_buffer_size()
+        if unsent != self._unsent:  # bytes taken (or more written) since: no stall
+            self._watch_unsent()
+            return
+        self.logger.info(
+            "Client took none of %d unsent bytes in %g s: connection aborted.",
+            unsent,
+            self.send_stall,
+        )
+        self.transport.abort()  # a close would wait for the buffer to be sent
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
