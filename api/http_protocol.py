@@ -30,6 +30,7 @@ each byte it takes gives it the full period again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -81,8 +82,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     head_timeout = HEAD_TIMEOUT_SECONDS
     send_stall = SEND_STALL_SECONDS
-    _head_timer: asyncio.TimerHandle | None = None
-    _stall_timer: asyncio.TimerHandle | None = None
+    _head_timer: _Timer
+    _stall_timer: _Timer
     _unsent = 0  # the buffer's size when the stall timer was armed
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
@@ -92,11 +93,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._head_timer = _Timer(self.loop, self._head_timed_out)
+        self._stall_timer = _Timer(self.loop, self._check_unsent)
         self._arm_head_timer()  # the first head: from the connection, bytes or none
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
-        self._stop_stall_timer()
+        self._head_timer.stop()
+        self._stall_timer.stop()
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
@@ -104,7 +107,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._watch_unsent()
 
     def resume_writing(self) -> None:
-        self._stop_stall_timer()  # the client took bytes
+        self._stall_timer.stop()  # the client took bytes
         super().resume_writing()
 
     def on_response_complete(self) -> None:
@@ -115,17 +118,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _watch_unsent(self) -> None:
         unsent = self.transport.get_write_buffer_size()
-        if self._stall_timer is None and unsent > 0:
+        if not self._stall_timer.armed and unsent > 0:
             self._unsent = unsent
-            self._stall_timer = self.loop.call_later(self.send_stall, self._check_unsent)
-
-    def _stop_stall_timer(self) -> None:
-        if self._stall_timer is not None:
-            self._stall_timer.cancel()
-            self._stall_timer = None
+            self._stall_timer.arm(self.send_stall)
 
     def _check_unsent(self) -> None:
-        self._stall_timer = None
         unsent = self.transport.get_write_buffer_size()
         if unsent != self._unsent:  # bytes taken (or more written) since: no stall
             self._watch_unsent()
@@ -142,16 +139,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._arm_head_timer()  # a kept-alive connection's next head: from its first byte
 
     def _arm_head_timer(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_timer.arm(self.head_timeout)
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
@@ -181,7 +171,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse()
 
     def on_headers_complete(self) -> None:
-        self._stop_head_timer()
+        self._head_timer.stop()
         # A head that arrived whole in one read was not counted above: measure it as parsed.
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > MAX_HEAD_BYTES:
@@ -208,6 +198,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning("Request head longer than %d bytes refused.", MAX_HEAD_BYTES)
         self.transport.write(_REPLY % (len(_BODY), _BODY))
         self.transport.close()
+
+
+class _Timer:
+    """One pending call of ``callback`` at a time: arming an armed timer changes nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self._loop = loop
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None
+
+    def arm(self, seconds: float) -> None:
+        if self._handle is None:
+            self._handle = self._loop.call_later(seconds, self._run)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _run(self) -> None:
+        self._handle = None
+        self._callback()
 
 
 class HeadTooLarge(Exception):

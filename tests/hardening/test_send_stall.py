@@ -23,7 +23,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -31,6 +30,7 @@ from starlette.routing import Route
 
 from api.http_protocol import BoundedHttpToolsProtocol
 from api.middleware import RequestTimeoutMiddleware
+from tests.fakes.server import served_here
 
 WAIT = 20.0  # how long a test waits for the server to give up: far past the stall
 STALL = 0.5
@@ -76,25 +76,8 @@ class Returned:
                 self.returned.set()
 
 
-@asynccontextmanager
-async def _server(app: Any, http: Any = "httptools") -> AsyncIterator[tuple[int, uvicorn.Server]]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, http=http, lifespan="off", log_level="critical", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), task
-            await asyncio.sleep(0.01)
-        yield port, server
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+def _server(app: Any, http: Any = "httptools") -> Any:
+    return served_here(app, http=http, log_level="critical")
 
 
 @asynccontextmanager
