@@ -104,6 +104,17 @@ async def _tokens_held(owner_db: Database) -> AsyncIterator[None]:
         yield
 
 
+async def _reaches_the_lock(owner_db: Database, call: RawCall) -> bool:
+    """Whether the work after the answer comes to wait for the held lock (it starts once the
+    answer is sent, and reads the account first)."""
+    async with asyncio.timeout(WAIT):
+        while not await someone_waits_for_a_lock(owner_db):
+            if call.task.done():
+                return False
+            await asyncio.sleep(0.02)
+    return True
+
+
 async def _answered_while_held(
     site: Site, owner_db: Database, make_call: Callable[[Any], RawCall]
 ) -> RawCall:
@@ -115,8 +126,8 @@ async def _answered_while_held(
         answered = asyncio.create_task(call.answered.wait())
         await asyncio.wait({answered, call.task}, timeout=WAIT, return_when="FIRST_COMPLETED")
         was_answered = call.answered.is_set()
-        work_waiting = was_answered and await someone_waits_for_a_lock(owner_db)
         answered.cancel()
+        work_waiting = was_answered and await _reaches_the_lock(owner_db, call)
     await asyncio.wait_for(call.task, 2 * WAIT)  # the lock is gone: the work goes on
     assert was_answered, "no answer while the account's token could not be written"
     assert work_waiting, "answered, but nothing was waiting to write the token"
