@@ -17,11 +17,20 @@ descriptor, and a few thousand left the process none to accept or reach its data
 Here the head gets ``HEAD_TIMEOUT_SECONDS`` from the connection, or from its first byte on a
 kept-alive connection; then 408 ``request_head_timeout`` and the connection closed. A request
 whose head came whole is never cut: its body and answer have the application's timeouts.
+
+An answer must also be taken in time: uvicorn's ``send`` waits for the connection's buffer to
+drain before writing more, for as long as a client that reads nothing likes, and an answer
+written in one piece sits in the buffer (a keep-alive's close waits for it to be sent) as long.
+Here a connection whose unsent bytes the client has not taken any of for
+``SEND_STALL_SECONDS`` is aborted (a red-team finding: a stalled stream's task and connection
+were held for ever, past the request timeout). A client that reads slowly makes progress, and
+each byte it takes gives it the full period again.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -32,6 +41,10 @@ four times nginx's default header buffers (4 x 8 KiB), far above what a browser 
 HEAD_TIMEOUT_SECONDS = 30.0
 """How long a request head may take to arrive: three times the shipped balancer's (HAProxy's
 ``timeout http-request 10s``, deploy/haproxy.cfg), half nginx's ``client_header_timeout``."""
+
+SEND_STALL_SECONDS = 60.0
+"""How long a client may take none of an answer's unsent bytes: nginx's ``send_timeout``
+default, and the request timeout's default (a stream's parts each get as long)."""
 
 _TIMEOUT_BODY = (
     b'{"error":{"code":"request_head_timeout","message":"The request line and headers did not'
@@ -68,7 +81,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     parsed when it ends and refused the same way, before the application starts."""
 
     head_timeout = HEAD_TIMEOUT_SECONDS
-    _head_timer: asyncio.TimerHandle | None = None
+    send_stall = SEND_STALL_SECONDS
+    _head_timer: _Timer
+    _stall_timer: _Timer
+    _unsent = 0  # the buffer's size when the stall timer was armed
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
@@ -77,27 +93,55 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._head_timer = _Timer(self.loop, self._head_timed_out)
+        self._stall_timer = _Timer(self.loop, self._check_unsent)
         self._arm_head_timer()  # the first head: from the connection, bytes or none
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
+        self._head_timer.stop()
+        self._stall_timer.stop()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()  # the application's next send waits for the client
+        self._watch_unsent()
+
+    def resume_writing(self) -> None:
+        self._stall_timer.stop()  # the client took bytes
+        super().resume_writing()
+
+    def on_response_complete(self) -> None:
+        # What the answer left unsent: a kept-alive connection, or one closing (a close waits
+        # for the buffer to be sent), holds it until the client takes it.
+        self._watch_unsent()
+        super().on_response_complete()
+
+    def _watch_unsent(self) -> None:
+        unsent = self.transport.get_write_buffer_size()
+        if not self._stall_timer.armed and unsent > 0:
+            self._unsent = unsent
+            self._stall_timer.arm(self.send_stall)
+
+    def _check_unsent(self) -> None:
+        unsent = self.transport.get_write_buffer_size()
+        if unsent != self._unsent:  # bytes taken (or more written) since: no stall
+            self._watch_unsent()
+            return
+        self.logger.info(
+            "Client took none of %d unsent bytes in %g s: connection aborted.",
+            unsent,
+            self.send_stall,
+        )
+        self.transport.abort()  # a close would wait for the buffer to be sent
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._arm_head_timer()  # a kept-alive connection's next head: from its first byte
 
     def _arm_head_timer(self) -> None:
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(self.head_timeout, self._head_timed_out)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+        self._head_timer.arm(self.head_timeout)
 
     def _head_timed_out(self) -> None:
-        self._head_timer = None
         if self.transport.is_closing():
             return
         if self.cycle is not None and not self.cycle.response_complete:
@@ -127,7 +171,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
                 self._refuse()
 
     def on_headers_complete(self) -> None:
-        self._stop_head_timer()
+        self._head_timer.stop()
         # A head that arrived whole in one read was not counted above: measure it as parsed.
         size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
         if size > MAX_HEAD_BYTES:
@@ -154,6 +198,32 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.logger.warning("Request head longer than %d bytes refused.", MAX_HEAD_BYTES)
         self.transport.write(_REPLY % (len(_BODY), _BODY))
         self.transport.close()
+
+
+class _Timer:
+    """One pending call of ``callback`` at a time: arming an armed timer changes nothing."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
+        self._loop = loop
+        self._callback = callback
+        self._handle: asyncio.TimerHandle | None = None
+
+    @property
+    def armed(self) -> bool:
+        return self._handle is not None
+
+    def arm(self, seconds: float) -> None:
+        if self._handle is None:
+            self._handle = self._loop.call_later(seconds, self._run)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _run(self) -> None:
+        self._handle = None
+        self._callback()
 
 
 class HeadTooLarge(Exception):

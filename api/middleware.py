@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -312,7 +313,8 @@ class RequestTimeoutMiddleware:
     """Ends a request that runs past ``seconds`` before its response starts: 504
     ``request_timeout``, and its transaction rolls back. Once the response has started, the
     limit is on stalls instead: each part sent gives the next ``seconds`` more, and a response
-    that sends nothing for that long is cut off where it is. A download of a large export at a
+    that sends nothing for that long is cut off where it is (that last send has ``seconds``
+    too: a client that stopped reading held it for ever). A download of a large export at a
     client's pace (minutes) was cut at ``seconds`` from the start, the archive truncated."""
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
@@ -339,8 +341,13 @@ class RequestTimeoutMiddleware:
             async with asyncio.timeout(self.seconds) as deadline:
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
-            if started:  # end the stream where it is
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if started:  # end the stream where it is, if the client takes its end in time
+                with contextlib.suppress(TimeoutError):
+                    # Bounded too: a client that stopped reading made the cut-off stream's
+                    # last send wait on the full buffer for ever. Left unended, the server
+                    # closes the connection (``api.http_protocol`` aborts it past its stall).
+                    async with asyncio.timeout(self.seconds):
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             await send_error(
                 send, 504, "request_timeout", f"The request took longer than {self.seconds:g} s"

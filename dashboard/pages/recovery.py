@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,8 +48,9 @@ async def forgot_page(request: Request) -> Response:
 
 
 @router.post("/forgot-password")
-async def forgot(request: Request, session: SessionDep, deps: AccountDepsDep) -> Response:
-    """The same answer whether or not the address has an account (and the same rate limits)."""
+async def forgot(request: Request, runtime: RuntimeDep, background: BackgroundTasks) -> Response:
+    """The same answer whether or not the address has an account (and the same rate limits);
+    the link is written after it (``passwords.request_reset_after_answer``)."""
     fields = await form_fields(request)
     email = str(fields.get("email", ""))[:320]
     try:
@@ -59,7 +60,7 @@ async def forgot(request: Request, session: SessionDep, deps: AccountDepsDep) ->
             request, "forgot_password.html", {"email": email, "errors": field_errors(exc)}, 422
         )
     await rate_limit_password_reset(request, str(data.email))
-    await accounts.request_password_reset(session, deps, email=str(data.email))
+    passwords.request_reset_after_answer(background, runtime, str(data.email))
     return _page(request, "forgot_password_sent.html", {"email": str(data.email)})
 
 

@@ -2,7 +2,8 @@
 
 A URL is http/https only, without credentials, not too long; its host is resolved with DNS and
 refused when any address is private, loopback, link-local, multicast, reserved, unspecified or
-otherwise not global (IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms, local-use NAT64 too, are
+otherwise not global (IANA's special-purpose blocks that Python 3.11 counts as global too:
+``_NOT_GLOBAL``; IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms, local-use NAT64 too, are
 unwrapped first), unless ``allow_private``. ``pinned_request`` then connects to the very
 address that was checked (the URL's host is replaced by the IP; ``Host`` and TLS
 SNI/certificate checks keep the original name), so a DNS answer that changes between check
@@ -37,8 +38,48 @@ MAX_HOST_LENGTH = 253
 # as reserved; unwrapped all the same, so the IPv4 target is judged whatever that says.
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 
+# Blocks of IANA's special-purpose address registries (iana-ipv4-special-registry,
+# iana-ipv6-special-registry) that are not globally reachable (or are anycast relays no fetch
+# should reach) and that Python 3.11's ``ipaddress`` counts as global; refused whatever the
+# running Python says (newer ones list some of them, not all):
+_NOT_GLOBAL = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        # 192.0.0.0/24, IETF Protocol Assignments (RFC 6890): Globally Reachable False, but for
+        # the two entries in _GLOBAL_INSIDE; 192.0.0.8/32, the IPv4 dummy address (RFC 7600),
+        # among them. Python 3.11 knows only 192.0.0.0/29 and 192.0.0.170/31 of it.
+        "192.0.0.0/24",
+        # 192.88.99.0/24, Deprecated (6to4 Relay Anycast, RFC 7526), and 192.88.99.2/32 in
+        # it, the 6a44-relay anycast address (RFC 6751): relays, not destinations.
+        "192.88.99.0/24",
+        # 3fff::/20, Documentation (RFC 9637): Globally Reachable False.
+        "3fff::/20",
+        # 5f00::/16, Segment Routing (SRv6) SIDs (RFC 9602); 100:0:0:1::/64, Dummy IPv6
+        # Prefix (RFC 9780); 100::/64, Discard-Only (RFC 6666); 2001:2::/48, Benchmarking
+        # (RFC 5180): Globally Reachable False, refused today by Python as reserved or private.
+        "5f00::/16",
+        "100:0:0:1::/64",
+        "100::/64",
+        "2001:2::/48",
+        # 64:ff9b:1::/48, IPv4-IPv6 Translation for local use (RFC 8215): unwrapped below too.
+        "64:ff9b:1::/48",
+    )
+)
+# The registry's globally reachable entries inside those blocks: 192.0.0.9/32, Port Control
+# Protocol Anycast (RFC 7723), and 192.0.0.10/32, TURN Anycast (RFC 8155).
+_GLOBAL_INSIDE = (ipaddress.ip_network("192.0.0.9/32"), ipaddress.ip_network("192.0.0.10/32"))
+
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _registry_not_global(ip: IPAddress) -> bool:
+    """In a block of ``_NOT_GLOBAL`` and none of ``_GLOBAL_INSIDE`` (``in`` compares the bits
+    alone, so the versions are compared first)."""
+    if not any(ip.version == block.version and ip in block for block in _NOT_GLOBAL):
+        return False
+    return not any(ip.version == entry.version and ip in entry for entry in _GLOBAL_INSIDE)
 
 
 class UrlNotAllowed(AppError):
@@ -77,6 +118,7 @@ def is_public_address(ip: IPAddress) -> bool:
             # Deprecated site-local (fec0::/10, RFC 3879): Python counts it as global, but a
             # network that still routes it routes it inside the site.
             or (isinstance(c, ipaddress.IPv6Address) and c.is_site_local)
+            or _registry_not_global(c)
         )
         for c in candidates
     )

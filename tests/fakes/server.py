@@ -1,10 +1,14 @@
-"""An ASGI app served by uvicorn on 127.0.0.1, in a background thread, for the local fakes."""
+"""An ASGI app served by uvicorn on 127.0.0.1: in a background thread, for the local fakes
+(``ThreadedServer``), or on the test's own event loop (``served_here``)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import uvicorn
@@ -61,3 +65,24 @@ class ThreadedServer:
             thread.join(timeout=10)
         if sock is not None:
             sock.close()
+
+
+@asynccontextmanager
+async def served_here(app: Any, **config: Any) -> AsyncIterator[tuple[int, uvicorn.Server]]:
+    """``app`` served by uvicorn on this event loop, on a listening socket bound here (its port
+    yielded with the server), with ``config`` (``http=`` a protocol class); stopped at the end."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    settings = {"lifespan": "off", "log_level": "warning", "timeout_graceful_shutdown": 1}
+    server = uvicorn.Server(uvicorn.Config(app, **{**settings, **config}))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+        yield port, server
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()

@@ -15,14 +15,12 @@ and a head timeout of half a second (the server's is 30 s); each wait is bounded
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import uvicorn
-
 from api.http_protocol import BoundedHttpToolsProtocol
+from tests.fakes.server import served_here
 
 WAIT = 20.0  # how long a test waits for the server to close: far past the head timeout
 
@@ -43,21 +41,8 @@ async def _slow_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 @asynccontextmanager
 async def _server() -> AsyncIterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(_slow_app, http=QuickHeads, lifespan="off", log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            assert not task.done(), task
-            await asyncio.sleep(0.01)
+    async with served_here(_slow_app, http=QuickHeads) as (port, _):
         yield port
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def _until_closed(reader: asyncio.StreamReader) -> bytes:

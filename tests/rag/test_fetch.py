@@ -309,6 +309,61 @@ def test_address_classification() -> None:
         assert is_public_address(ipaddress.ip_address(text)), text
 
 
+# IANA's special-purpose registries (iana-ipv4-special-registry, iana-ipv6-special-registry):
+# blocks whose "Globally Reachable" is False, or that no fetch should reach, which Python
+# 3.11's ipaddress counts as global; each with the addresses at its edges.
+NOT_GLOBAL_BY_THE_REGISTRY = [
+    "192.0.0.8",  # 192.0.0.8/32, IPv4 dummy address (RFC 7600)
+    "192.0.0.11",  # 192.0.0.0/24, IETF Protocol Assignments (RFC 6890), not .9/.10
+    "192.0.0.169",
+    "192.0.0.172",
+    "192.0.0.255",
+    "192.88.99.1",  # 192.88.99.0/24, deprecated 6to4 Relay Anycast (RFC 7526)
+    "192.88.99.2",  # 192.88.99.2/32, 6a44-relay anycast address (RFC 6751)
+    "192.88.99.255",
+    "3fff::",  # 3fff::/20, Documentation (RFC 9637)
+    "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff",
+    "5f00::1",  # 5f00::/16, Segment Routing (SRv6) SIDs (RFC 9602)
+    "5f00:ffff::1",
+    "64:ff9b:1::1",  # 64:ff9b:1::/48, IPv4-IPv6 Translation, local use (RFC 8215)
+    "2001:2::1",  # 2001:2::/48, Benchmarking (RFC 5180)
+    "2001:2:0:ffff::1",
+    "100:0:0:1::1",  # 100:0:0:1::/64, Dummy IPv6 Prefix (RFC 9780)
+    "100::1",  # 100::/64, Discard-Only Address Block (RFC 6666)
+    "::ffff:192.0.0.8",  # the same IPv4 blocks inside IPv6 forms
+    "2002:c000:8::",  # 6to4 of 192.0.0.8
+    "64:ff9b::c000:8",  # NAT64 of 192.0.0.8
+]
+
+PUBLIC_BESIDE_THEM = [
+    "192.0.0.9",  # 192.0.0.9/32, Port Control Protocol Anycast (RFC 7723): globally reachable
+    "192.0.0.10",  # 192.0.0.10/32, TURN Anycast (RFC 8155): globally reachable
+    "192.0.1.1",
+    "191.255.255.254",
+    "192.88.98.255",
+    "192.88.100.1",
+    "3ffe:ffff::1",  # below 3fff::/20
+    "3fff:1000::1",  # past 3fff::/20
+    "2001:4860:4860::8888",
+    "2a00:1450:4001:80b::200e",  # real hosts
+    "2606:4700:4700::1111",
+    "8.8.8.8",
+    "151.101.1.69",
+    "::ffff:8.8.8.8",
+    "2002:808:808::1",  # 6to4 of 8.8.8.8
+]
+
+
+@pytest.mark.parametrize("text", NOT_GLOBAL_BY_THE_REGISTRY)
+def test_registry_blocks_python_counts_as_global_are_refused(text: str) -> None:
+    assert not is_public_address(ipaddress.ip_address(text))
+
+
+@pytest.mark.parametrize("text", PUBLIC_BESIDE_THEM)
+def test_public_addresses_beside_those_blocks_stay_allowed(text: str) -> None:
+    assert is_public_address(ipaddress.ip_address(text))
+
+
 async def test_sitemap_urlset_deduplicated_http_only(srv: Server) -> None:
     urls = await fetch_sitemap(srv.url("/sitemap.xml"), allow_private=True)
     assert urls == [srv.url("/a"), srv.url("/b")]
