@@ -357,3 +357,45 @@ async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
     assert await held_in_api(client, owner) == [(held, "refunded", 49_900)]
     page = await plan_page(await web_login(client, owner.email, owner.password))
     assert "held for a refund" not in page
+
+
+async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_api_and_mail(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The renewal's ``payment.captured`` while the cancel waits (``charge_cycle_unknown``),
+    then its refund, then its ``subscription.charged``, which holds it. The refund was recorded
+    ``unknown_order`` with no workspace (only a held charge's workspace was looked up): the
+    owner was mailed "held for a refund" and the page and the API read it held for good, while
+    the operator's query (which reads every workspace's rows) owed nothing. Now the refund is
+    the workspace's (the deferred charge names it), and all three say refunded."""
+    runtime, client = mailing
+    owner = await signup(client, "Refunded First Co")
+    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    both = both_webhooks(sub, start=end)
+    captured, charge = both["payment.captured"], both["subscription.charged"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    payment = captured["payload"]["payment"]["entity"]
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    back = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    refunded = webhook_payload("refund.processed", refund=refund, payment=back)
+    assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    assert await charged(client, owner_db, charge) == ("rejected", "charged_after_cancel")
+    assert await owed(owner_db, owner.workspace_id) == []
+    listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
+    assert [(c["razorpay_payment_id"], c["status"]) for c in listed] == [
+        (payment["id"], "refunded")
+    ]
+    web = await web_login(client, owner.email, owner.password)
+    page = await plan_page(web)
+    assert "INR 499.00" in page
+    assert "held for a refund" not in page
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Refunded First Co] Payment refunded: 499.00 INR"
+    ]
+    text_of = " ".join(mails[0].text.split())
+    assert "held for a refund" not in text_of
+    assert "has been refunded to the way you paid" in text_of
