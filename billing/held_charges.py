@@ -160,9 +160,7 @@ async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUI
     payment id. Before, a refund delivered between the deferred charge and its hold was
     ``unknown_order`` with no workspace: the charge read held for good on the owner's page."""
     await set_tenant(session, lookup=payment_id[:64])
-    return await event_repository.held_charge_workspace(
-        session, payment_id[:64], _DEFERRED_OR_HELD
-    )
+    return await event_repository.held_charge_workspace(session, payment_id[:64], _DEFERRED_OR_HELD)
 
 
 async def refunded_before_hold(
