@@ -442,8 +442,8 @@ async def test_reconcile_holds_a_deferred_renewal_whose_charge_event_never_came(
     assert f"{payment_id}: rejected charged_after_cancel" in report.details
     if late_webhook:
         assert await charged(client, owner_db, charge) == ("ignored", "charge_already_held")
-    again = await _reconciled(runtime)
-    assert again.details == [], again
+    again = await _reconciled(runtime)  # (the shared database's other tests' orders too)
+    assert not [line for line in again.details if payment_id in line], again
     assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
     listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
     assert [(c["razorpay_payment_id"], c["status"]) for c in listed] == [(payment_id, "held")]
@@ -463,7 +463,9 @@ async def test_reconcile_leaves_a_deferred_charge_its_webhook_settled(
     charge: reconcile asks Razorpay nothing about it and mails nothing more."""
     runtime, client = mailing
     owner = await signup(client, "Settled First Co")
-    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    sub_id, sub, _, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
     fake.down = False
     both = both_webhooks(sub, start=end)
     assert await charged(client, owner_db, both["payment.captured"]) == (
@@ -476,8 +478,9 @@ async def test_reconcile_leaves_a_deferred_charge_its_webhook_settled(
     )
     asked = len(fake.requests)
     report = await _reconciled(runtime)
-    assert report.details == [], report
-    assert not any("/v1/invoices" in r.path for r in fake.requests[asked:])
+    assert not [line for line in report.details if payment_of(both["payment.captured"]) in line]
+    invoices = [r for r in fake.requests[asked:] if r.path == "/v1/invoices"]
+    assert sub_id not in [r.query.get("subscription_id") for r in invoices]
     mails = await payment_mails(runtime, smtp, owner.email)
     assert len(mails) == 1, [str(m.message["Subject"]) for m in mails]
 
