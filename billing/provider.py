@@ -128,10 +128,7 @@ class RazorpayProvider:
             "fetch_order_payments",
             lambda: self._client.order.payments(razorpay_order_id, timeout=self.timeout),
         )
-        items = result.get("items") if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            raise PaymentProviderUnavailable(details={"operation": "fetch_order_payments"})
-        return [item for item in items if isinstance(item, dict)]
+        return _items(result, "fetch_order_payments")
 
     async def fetch_subscription_invoices(
         self, razorpay_subscription_id: str
@@ -143,10 +140,7 @@ class RazorpayProvider:
             "fetch_subscription_invoices",
             lambda: self._client.invoice.all(data, timeout=self.timeout),
         )
-        items = result.get("items") if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            raise PaymentProviderUnavailable(details={"operation": "fetch_subscription_invoices"})
-        return [item for item in items if isinstance(item, dict)]
+        return _items(result, "fetch_subscription_invoices")
 
     async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]:
         result = await self._call(
@@ -198,3 +192,12 @@ class RazorpayProvider:
         if not isinstance(result.get("status"), str):
             raise PaymentProviderUnavailable(details={"operation": "cancel_subscription"})
         return result
+
+
+def _items(result: object, operation: str) -> list[dict[str, Any]]:
+    """The entities of a Razorpay collection (``{"items": [...]}``); an answer that is none is
+    Razorpay unavailable."""
+    items = result.get("items") if isinstance(result, dict) else None
+    if not isinstance(items, list):
+        raise PaymentProviderUnavailable(details={"operation": operation})
+    return [item for item in items if isinstance(item, dict)]
