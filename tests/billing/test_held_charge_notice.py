@@ -56,6 +56,7 @@ from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
+from workspaces.notification_text import _held_payment
 
 
 async def plan_page(web: WebOwner) -> str:
@@ -516,3 +517,19 @@ async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycl
     assert [str(m.message["Subject"]) for m in mails] == [
         "[Own Retry Co] Payment received: 499.00 INR"
     ]
+
+
+def test_the_held_charge_mail_says_what_was_refunded_before_the_hold() -> None:
+    """The held charge's one mail, for a charge refunded before it was held: all of it (the
+    subject says refunded, nothing is held), a part (what came back, the rest held), none."""
+    base = {"amount": 49_900, "currency": "INR", "held": "charged_after_cancel"}
+    subject, lines = _held_payment({**base, "refunded": 49_900})
+    assert subject == "Payment refunded: 499.00 INR"
+    assert not [line for line in lines if "held for a refund" in line]
+    subject, lines = _held_payment({**base, "refunded": 10_000})
+    assert subject == "Payment held for a refund: 499.00 INR"
+    assert "100.00 INR of it has been refunded to the way you paid already." in lines
+    assert any(line.startswith("The rest is held for a refund") for line in lines)
+    subject, lines = _held_payment(base)
+    assert subject == "Payment held for a refund: 499.00 INR"
+    assert not [line for line in lines if "refunded" in line and "held" not in line]
