@@ -5,6 +5,7 @@ SQL is in ``billing/repository.py``."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -214,3 +215,66 @@ async def payment_bodies(
         .order_by(BillingEventRow.received_at, BillingEventRow.event_id)
     )
     return [dict(body or {}) for body in result.scalars().all()]
+
+
+DEFERRED_LOOKUP = "billing:deferred-charges"
+"""``app.lookup`` under which the app role reads, of ``billing_events``, the rows recorded
+``charge_cycle_unknown`` of every workspace, and nothing else (migration 0046): reconcile's
+listing of the recurring charges whose ``subscription.charged`` may never have come."""
+
+
+async def deferred_charges(
+    session: AsyncSession,
+    *,
+    reason: str,
+    received_before: datetime,
+    received_after: datetime,
+    limit: int,
+) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
+    """(workspace id, payment id, stored body) of the charges recorded ``reason``
+    (``charge_cycle_unknown``) within the window, one per payment (its first row), oldest
+    first, at most ``limit``; under ``app.lookup`` = ``DEFERRED_LOOKUP``."""
+    first = (
+        select(
+            BillingEventRow.workspace_id,
+            BillingEventRow.razorpay_payment_id,
+            BillingEventRow.payload,
+            BillingEventRow.received_at,
+        )
+        .where(
+            BillingEventRow.reason == reason,
+            BillingEventRow.workspace_id.is_not(None),
+            BillingEventRow.razorpay_payment_id.is_not(None),
+            BillingEventRow.received_at < received_before,
+            BillingEventRow.received_at >= received_after,
+        )
+        .distinct(BillingEventRow.razorpay_payment_id)
+        .order_by(BillingEventRow.razorpay_payment_id, BillingEventRow.received_at)
+        .subquery()
+    )
+    result = await session.execute(
+        select(first.c.workspace_id, first.c.razorpay_payment_id, first.c.payload)
+        .order_by(first.c.received_at, first.c.razorpay_payment_id)
+        .limit(limit)
+    )
+    return [(ws, str(pid), dict(body or {})) for ws, pid, body in result.all()]
+
+
+async def has_reason(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    razorpay_payment_id: str,
+    reasons: tuple[str, ...],
+) -> bool:
+    """Whether one of the workspace's events for the payment was recorded with one of
+    ``reasons``."""
+    result = await session.execute(
+        select(BillingEventRow.id)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.reason.in_(reasons),
+        )
+        .limit(1)
+    )
+    return result.scalar_one_or_none() is not None

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import event_repository
 from billing import repository as repo
+from billing.models import BillingOrder, Subscription
 from billing.paid_periods import derive_paid_periods
 from billing.payment_notices import notify_held, notify_payment, notify_reinstated, notify_revoked
 from billing.provider_events import (
@@ -460,6 +461,8 @@ async def apply_dispute_won(
     detail = "the payment was kept: plan unchanged"
     charged_back = await repo.payment_status(session, workspace_id, pid) == "chargeback"
     if charged_back and not await _decided_after(session, workspace_id, event, DISPUTE_LOST):
+        if await _workspace_deleted(session, workspace_id):
+            return await _reversed_for_deleted(session, workspace_id, order, sub, pid, rzp_order)
         old = subscription_state(sub)
         new, decision = reinstate(old, pid, event.occurred_at)
         if new != old:
@@ -496,6 +499,49 @@ async def apply_dispute_won(
 
 
 WORKSPACE_DELETED: Final = "the workspace was deleted before this payment: refund it"
+REVERSED_AFTER_DELETION: Final = (
+    "its chargeback reversed after the workspace was deleted: no plan given back, refund it"
+)
+
+
+async def _workspace_deleted(session: AsyncSession, workspace_id: uuid.UUID) -> bool:
+    workspace = await repo.get_workspace(session, workspace_id)
+    return workspace is None or workspace.deleted_at is not None
+
+
+async def _reversed_for_deleted(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    order: BillingOrder | None,
+    sub: Subscription,
+    pid: str,
+    rzp_order: str | None,
+) -> Applied:
+    """A lost chargeback reversed (its dispute won later) for a workspace deleted since: the
+    money is the merchant's again, but, as a payment captured after the deletion
+    (``_paid_after_deletion``), it gives the deleted workspace nothing: the plan and period
+    stay as the loss and the deletion left them, the payment is listed ``held`` for a human to
+    refund (what the purge logs), its order ``paid`` again. The payment counts as refunded no
+    more, so its refund is then measured as any held payment's. ``ignored`` /
+    ``workspace_deleted``: not ``rejected``, the win is still the dispute's outcome. Before,
+    the win gave the deleted workspace its plan back."""
+    old = subscription_state(sub)
+    new = replace(old, refunded_payment_ids=old.refunded_payment_ids - {pid})
+    if new != old:
+        await save_state(session, workspace_id, old, new, payment_applied=False)
+    refunded = await _refunded_before(session, workspace_id, pid)
+    await repo.reverse_chargeback(session, workspace_id, pid, "held", refunded=refunded)
+    if order is not None and order.status == "refunded" and order.razorpay_payment_id == pid:
+        await repo.update_order(session, order.id, status="paid")
+    log.warning("payment %s held for a refund: workspace_deleted (chargeback reversed)", pid)
+    return Applied(
+        "ignored",
+        "workspace_deleted",
+        REVERSED_AFTER_DELETION,
+        workspace_id=workspace_id,
+        razorpay_order_id=rzp_order,
+        razorpay_payment_id=pid,
+    )
 
 
 async def _paid_after_deletion(
@@ -508,8 +554,7 @@ async def _paid_after_deletion(
         return False
     if pid in old.applied_payment_ids or pid in old.refunded_payment_ids:
         return False
-    workspace = await repo.get_workspace(session, workspace_id)
-    return workspace is None or workspace.deleted_at is not None
+    return await _workspace_deleted(session, workspace_id)
 
 
 def _out_of_range(workspace_id: uuid.UUID, razorpay_order_id: str, event: BillingEvent) -> Applied:

@@ -57,6 +57,11 @@ ATTRIBUTED: Final[Mapping[str, tuple[str, str]]] = {
     DISPUTE_WON: (HELD_CHARGE_DISPUTE_WON, "its dispute won"),
 }
 _HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
+# A recurring charge taken while a cancel waited, its cycle not known yet (its
+# ``payment.captured`` came first): its ``subscription.charged`` decides whether it is held.
+# A refund or a dispute of it delivered meanwhile is the workspace's all the same.
+CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
+_DEFERRED_OR_HELD: Final = (*_HELD, CHARGE_CYCLE_UNKNOWN)
 
 State = Literal["held", "kept", "refunded"]
 _UNDATED: Final = datetime.min.replace(tzinfo=UTC)  # a body with no usable time: last
@@ -150,9 +155,32 @@ def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) ->
 
 async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUID | None:
     """The workspace that held the recurring charge ``payment_id`` (Razorpay's refund of it
-    names no order of ours), or None. Leaves the lookup set to the payment id."""
+    names no order of ours), or whose charge it is while its cycle is not known yet
+    (``charge_cycle_unknown``: the hold may follow), or None. Leaves the lookup set to the
+    payment id. Before, a refund delivered between the deferred charge and its hold was
+    ``unknown_order`` with no workspace: the charge read held for good on the owner's page."""
     await set_tenant(session, lookup=payment_id[:64])
-    return await event_repository.held_charge_workspace(session, payment_id[:64], _HELD)
+    return await event_repository.held_charge_workspace(session, payment_id[:64], _DEFERRED_OR_HELD)
+
+
+async def refunded_before_hold(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, amount: int | None
+) -> int | None:
+    """What Razorpay's refunds (and lost chargebacks) of the charge ``payment_id`` of
+    ``amount``, recorded against the workspace, gave back before it was held: None for
+    nothing, ``amount`` for all of it (or an amount unknown: Razorpay's word was "refunded",
+    as the page reads it), else the part. For the owners' mail, so it says what the page and
+    the API say."""
+    rows: Rows = [
+        (payment_id, kind, None, body)
+        for kind in ATTRIBUTED
+        for body in await event_repository.payment_bodies(session, workspace_id, payment_id, kind)
+    ]
+    refunds = _refunds(rows).get(payment_id)
+    if not refunds:
+        return None
+    part = _part_refunded(amount, refunds)
+    return part if part is not None else amount
 
 
 async def keep(

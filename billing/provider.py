@@ -52,6 +52,10 @@ class PaymentProvider(Protocol):
         self, razorpay_subscription_id: str, *, at_cycle_end: bool
     ) -> dict[str, Any]: ...
 
+    async def fetch_subscription_invoices(
+        self, razorpay_subscription_id: str
+    ) -> list[dict[str, Any]]: ...
+
 
 # Razorpay's 400 for a subscription that has ended already: "Subscription is not cancellable in
 # cancelled status." (or completed, expired): nothing left to cancel.
@@ -124,10 +128,19 @@ class RazorpayProvider:
             "fetch_order_payments",
             lambda: self._client.order.payments(razorpay_order_id, timeout=self.timeout),
         )
-        items = result.get("items") if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            raise PaymentProviderUnavailable(details={"operation": "fetch_order_payments"})
-        return [item for item in items if isinstance(item, dict)]
+        return _items(result, "fetch_order_payments")
+
+    async def fetch_subscription_invoices(
+        self, razorpay_subscription_id: str
+    ) -> list[dict[str, Any]]:
+        """A Razorpay Subscription's invoices (``GET /v1/invoices?subscription_id=``): one per
+        cycle charged, naming its payment and the cycle (``billing_start``, ``billing_end``)."""
+        data = {"subscription_id": razorpay_subscription_id, "count": 100}
+        result = await self._call(
+            "fetch_subscription_invoices",
+            lambda: self._client.invoice.all(data, timeout=self.timeout),
+        )
+        return _items(result, "fetch_subscription_invoices")
 
     async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]:
         result = await self._call(
@@ -179,3 +192,12 @@ class RazorpayProvider:
         if not isinstance(result.get("status"), str):
             raise PaymentProviderUnavailable(details={"operation": "cancel_subscription"})
         return result
+
+
+def _items(result: object, operation: str) -> list[dict[str, Any]]:
+    """The entities of a Razorpay collection (``{"items": [...]}``); an answer that is none is
+    Razorpay unavailable."""
+    items = result.get("items") if isinstance(result, dict) else None
+    if not isinstance(items, list):
+        raise PaymentProviderUnavailable(details={"operation": operation})
+    return [item for item in items if isinstance(item, dict)]

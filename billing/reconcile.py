@@ -16,12 +16,21 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from billing import event_repository, held_charges
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.orders import CAPTURED, capture_for_order, paid_by_another
 from billing.provider import PaymentProvider, PaymentProviderError
-from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, event_from_payment, overlong_ids
+from billing.provider_events import (
+    MAX_RAZORPAY_ID,
+    bounded_int,
+    event_from_payment,
+    overlong_ids,
+    webhook_entity,
+)
 from billing.signatures import PaymentProviderUnavailable
+from billing.subscription_events import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
+from billing.webhooks import apply_webhook
 from core.db import Database
 
 
@@ -35,6 +44,8 @@ class ReconcileReport:
     duplicates: int = 0
     provider_errors: int = 0
     details: list[str] = field(default_factory=list)
+    # Recurring charges captured while a cancel waited whose subscription.charged never came.
+    deferred_checked: int = 0
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -64,6 +75,9 @@ async def reconcile(
     never reached a newer paid order (billing review 2, F3)."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
+    await _settle_deferred_charges(
+        db, provider, report, before=now - older_than, after=now - within, limit=limit
+    )
     after: tuple[datetime, uuid.UUID] | None = None
     while True:
         async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
@@ -201,3 +215,88 @@ async def _apply_payment(
         source="reconcile",
         event_key=event_key,
     )
+
+
+# What settles a charge recorded ``charge_cycle_unknown``: its ``subscription.charged`` (or
+# this run) held it, found it the owner's cycle, or the owner kept it.
+_SETTLED = (CHARGED_AFTER_CANCEL, CHARGE_ALREADY_HELD, RECURRING_CHARGE, held_charges.CHARGE_KEPT)
+
+
+async def _settle_deferred_charges(
+    db: Database,
+    provider: PaymentProvider,
+    report: ReconcileReport,
+    *,
+    before: datetime,
+    after: datetime,
+    limit: int,
+) -> None:
+    """Recurring charges captured while the owner's cancel waited (``charge_cycle_unknown``:
+    the ``payment.captured`` names no cycle) and recorded within the window but before
+    ``before``, that no ``subscription.charged`` settled: the subscription's invoice for the
+    payment names the cycle it paid for (``billing_start``), and a ``subscription.charged``
+    built from it (the stored payment, that cycle) is applied as the webhook's would be, under
+    the event id ``reconcile:<payment id>:charged``: held (one "Payment held for a refund") or
+    the owner's cycle (one "Payment received"). The webhook delivered late, before or after,
+    finds it settled (``charge_already_held``, or the same mail key). Before, such a charge was
+    never held, listed or mailed. At most ``limit`` charges a run, oldest first."""
+    async with db.transaction(lookup=event_repository.DEFERRED_LOOKUP) as session:
+        deferred = await event_repository.deferred_charges(
+            session,
+            reason=held_charges.CHARGE_CYCLE_UNKNOWN,
+            received_before=before,
+            received_after=after,
+            limit=limit,
+        )
+    for workspace_id, payment_id, body in deferred:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            if await event_repository.has_reason(session, workspace_id, payment_id, _SETTLED):
+                continue
+        report.deferred_checked += 1
+        payment = webhook_entity(body, "payment")
+        sub_id = payment.get("subscription_id")
+        if not isinstance(sub_id, str) or not sub_id:
+            continue
+        try:
+            invoices = await provider.fetch_subscription_invoices(sub_id)
+        except (PaymentProviderUnavailable, PaymentProviderError):
+            report.provider_errors += 1
+            report.details.append(f"{payment_id}: provider unavailable (subscription {sub_id})")
+            continue
+        cycle = next((i for i in invoices if i.get("payment_id") == payment_id), None)
+        start = bounded_int(cycle.get("billing_start")) if cycle else None
+        if cycle is None or start is None:
+            report.details.append(f"{payment_id}: no invoice of subscription {sub_id} names it")
+            continue
+        charged = {
+            "entity": "event",
+            "event": "subscription.charged",
+            "contains": ["subscription", "payment"],
+            "created_at": body.get("created_at", payment.get("created_at")),
+            "payload": {
+                "subscription": {
+                    "entity": {
+                        "id": sub_id,
+                        "entity": "subscription",
+                        "current_start": start,
+                        "current_end": bounded_int(cycle.get("billing_end")),
+                    }
+                },
+                "payment": {"entity": payment},
+            },
+        }
+        key = f"reconcile:{payment_id}:charged"[:MAX_EVENT_ID]
+        async with db.transaction() as session:
+            outcome, result = await apply_webhook(
+                session, charged, event_key=key, source="reconcile"
+            )
+        if outcome == "duplicate":
+            report.duplicates += 1
+            continue
+        report.details.append(f"{payment_id}: {result.outcome} {result.reason}")
+        if outcome == "applied":
+            report.applied += 1
+        elif outcome == "rejected":
+            report.rejected += 1
+        else:
+            report.ignored += 1

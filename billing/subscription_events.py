@@ -251,7 +251,7 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
-CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
+CHARGE_CYCLE_UNKNOWN: Final = held_charges.CHARGE_CYCLE_UNKNOWN
 RECURRING_CHARGE: Final = "recurring_charge"
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
 CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
@@ -292,9 +292,10 @@ async def _notify_held_charge(
     keeping the subscription (resume) makes the charge the owner's cycle instead (the mail
     says so). Before, the owner was told nothing of money taken from their card."""
     payment_id = (event.payment_id or "")[:64]
+    amount = bounded_int(event.amount) or bounded_int(payment_entity.get("amount"))
     data: dict[str, Any] = {
         "payment_id": payment_id,
-        "amount": bounded_int(event.amount) or bounded_int(payment_entity.get("amount")),
+        "amount": amount,
         "currency": short(event.currency, 3) or short(payment_entity.get("currency"), 3),
         "plan": sub.plan,
         "held": CHARGED_AFTER_CANCEL,
@@ -302,6 +303,11 @@ async def _notify_held_charge(
         "subscription_id": (event.subscription_id or "")[:64],
         "keepable": why != FOR_A_DELETED_WORKSPACE and provider_cancels.withdrawable(sub),
     }
+    # Refunded before it was held (delivered while its cycle was not known): the mail says so,
+    # as the page and the API do. Before, it said "held for a refund" of money given back.
+    refunded = await held_charges.refunded_before_hold(session, workspace_id, payment_id, amount)
+    if refunded is not None:
+        data["refunded"] = refunded
     await notifications.emit(session, workspace_id, "payment.captured", f"held:{payment_id}", data)
 
 

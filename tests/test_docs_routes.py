@@ -18,7 +18,7 @@ SKIPPED_DOCS = {"benchmarks.md"}
 """Its tables name what a benchmark measured (``GET /analytics``), not the route to call."""
 API_PATH = re.compile(r"^/(workspaces|auth|me|widget|billing|chat|invitations|notifications)\b")
 """A path the docs write without /api/v1 (``POST /workspaces/{id}/leave``)."""
-NOT_OURS = ("/v1/payments", "/v1/subscriptions")
+NOT_OURS = ("/v1/payments", "/v1/subscriptions", "/v1/invoices")
 """Razorpay's API, named where billing.md says what the app asks it."""
 UNLISTED = {("GET", "/api/v1/auth/verify-email"), ("GET", "/metrics")}
 """Routes served outside the OpenAPI schema (the mailed link's page, the Prometheus scrape)."""

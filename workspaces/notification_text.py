@@ -87,8 +87,20 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
         + (f" on {when}" if when else "")
         + " through your Razorpay subscription, after you cancelled.",
         "Your plan did not renew: the charge bought nothing.",
-        "The payment is held for a refund to the way you paid; you need not do anything.",
     ]
+    # Refunded before it was held (``refunded``: all of it, or a part).
+    refunded, amount = data.get("refunded"), data.get("amount")
+    if isinstance(refunded, int) and (not isinstance(amount, int) or refunded >= amount):
+        lines.append("It has been refunded to the way you paid; you need not do anything.")
+        return f"Payment refunded: {_money(data)}", lines
+    if isinstance(refunded, int):
+        part = _money({**data, "amount": refunded})
+        lines.append(f"{part} of it has been refunded to the way you paid already.")
+        lines.append("The rest is held for a refund to the way you paid; you need not do anything.")
+    else:
+        lines.append(
+            "The payment is held for a refund to the way you paid; you need not do anything."
+        )
     if data.get("keepable"):
         lines.append(
             "If you meant to keep the subscription and the plan page still offers"

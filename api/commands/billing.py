@@ -56,6 +56,7 @@ def _reconcile(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print(
         f"orders checked: {report.orders_checked}, payments seen: {report.payments_seen}, "
+        f"deferred charges checked: {report.deferred_checked}, "
         f"applied: {report.applied}, ignored: {report.ignored}, rejected: {report.rejected}, "
         f"already known: {report.duplicates}, provider errors: {report.provider_errors}"
     )

@@ -4,14 +4,17 @@ is recorded against the payment's workspace (docs/billing.md, "State machine")."
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
+from core.models import utcnow
 from tests.billing.conftest import (
     create_order,
     event_rows,
@@ -20,6 +23,7 @@ from tests.billing.conftest import (
     owner_json,
     payment_mails,
     post_webhook,
+    sub_row,
     subscription,
     webhook_of,
 )
@@ -49,6 +53,18 @@ async def delivered(
     return row
 
 
+async def paid_20_days_ago(
+    client: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A Starter order paid 20 days ago, its capture applied by the webhook: (order, payment)."""
+    order = await create_order(client, owner)
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    at = int(time.time()) - 20 * 86_400
+    captured = webhook_payload("payment.captured", payment=payment, created_at=at)
+    assert (await delivered(client, owner_db, captured))["outcome"] == "applied"
+    return order, payment
+
+
 async def plan_and_history(client: httpx.AsyncClient, owner: Owner) -> tuple[str, list[str]]:
     """What the owner sees: the plan in effect and the payment history's statuses."""
     history = await owner_json(client, owner, "/billing/payments")
@@ -71,10 +87,7 @@ async def test_a_won_chargeback_and_a_lost_pre_arbitration_end_charged_back_in_a
     recorded against the workspace and changes nothing; before, it was ``unsupported_event``
     with no workspace."""
     now = int(time.time())
-    order = await create_order(bclient, owner)
-    payment = fake.capture_payment(order["razorpay_order_id"])
-    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
-    assert (await delivered(bclient, owner_db, captured))["outcome"] == "applied"
+    order, payment = await paid_20_days_ago(bclient, owner, fake, owner_db)
 
     won = dispute(payment, "won", "chargeback", now - 10 * 86_400)
     lost = dispute(payment, "lost", "pre_arbitration", now - 86_400)
@@ -134,10 +147,7 @@ async def test_a_pre_arbitration_lost_then_an_arbitration_won_ends_with_the_mone
     order and the payment end as if no chargeback was lost. Before, the loss stood for good:
     the workspace read charged back while its money was kept."""
     now = int(time.time())
-    order_body = await create_order(bclient, owner)
-    payment = fake.capture_payment(order_body["razorpay_order_id"])
-    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
-    assert (await delivered(bclient, owner_db, captured))["outcome"] == "applied"
+    order_body, payment = await paid_20_days_ago(bclient, owner, fake, owner_db)
     end_before = (await subscription(bclient, owner))["current_period_end"]
     bodies = {
         "won_chargeback": dispute(payment, "won", "chargeback", now - 10 * 86_400),
@@ -196,10 +206,7 @@ async def test_the_owner_told_the_plan_ended_at_the_loss_is_told_it_is_back_at_t
     runtime, client = mailing
     owner = await signup(client, "Back Again Co")
     now = int(time.time())
-    order = await create_order(client, owner)
-    payment = fake.capture_payment(order["razorpay_order_id"])
-    captured = webhook_payload("payment.captured", payment=payment, created_at=now - 20 * 86_400)
-    await delivered(client, owner_db, captured)
+    _, payment = await paid_20_days_ago(client, owner, fake, owner_db)
     await delivered(client, owner_db, dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400))
     won = dispute(payment, "won", "arbitration", now - 86_400)
     for _ in range(2):
@@ -211,3 +218,53 @@ async def test_the_owner_told_the_plan_ended_at_the_loss_is_told_it_is_back_at_t
     ]
     until = (await subscription(client, owner))["current_period_end"][:10]
     assert until in " ".join(plan_mails[1].text.split())
+
+
+async def test_a_chargeback_reversed_after_the_workspace_was_deleted_gives_no_plan_back(
+    bclient: httpx.AsyncClient,
+    owner: Owner,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The pre-arbitration lost took the plan back; the owner deleted the workspace; then the
+    arbitration was won and Razorpay credited the money back. A payment captured for a deleted
+    workspace grants nothing (``workspace_deleted``), and so must this: before, the win gave the
+    deleted workspace its plan back (and its period). Now the plan stays as the loss and the
+    deletion left it, and the money, kept while it buys nothing, is listed ``held`` for a human
+    to refund (what the purge logs), the order paid again; the win still counts as the
+    dispute's outcome (an earlier phase's loss delivered after it takes nothing)."""
+    now = int(time.time())
+    order, payment = await paid_20_days_ago(bclient, owner, fake, owner_db)
+    lost = dispute(payment, "lost", "pre_arbitration", now - 5 * 86_400)
+    assert (await delivered(bclient, owner_db, lost))["reason"] == "period_revoked"
+    ws = await owner_json(bclient, owner, "")
+    deleted = await bclient.request(
+        "DELETE", owner.url(""), headers=owner.headers, json={"confirm": ws["slug"]}
+    )
+    assert deleted.status_code == 202, deleted.text
+    before = await sub_row(owner_db, owner.workspace_id)
+    with caplog.at_level(logging.WARNING, logger="trulybot.billing"):
+        row = await delivered(bclient, owner_db, dispute(payment, "won", "arbitration", now - 60))
+    assert (row["outcome"], row["reason"]) == ("ignored", "workspace_deleted"), row
+    assert str(row["workspace_id"]) == owner.workspace_id
+    assert f"payment {payment['id']} held for a refund: workspace_deleted" in caplog.text
+    after = await sub_row(owner_db, owner.workspace_id)
+    for column in ("plan", "status", "current_period_end", "cancel_at_period_end"):
+        assert after[column] == before[column], column
+    async with owner_db.transaction() as s:
+        plan = await s.execute(
+            text("SELECT plan, plan_expires_at FROM workspaces WHERE id = :w"),
+            {"w": owner.workspace_id},
+        )
+        _, expires = plan.one()
+        assert expires is not None
+        assert expires < utcnow()  # ended at the loss: not given back
+        statuses = await s.execute(
+            text("SELECT status FROM billing_payments WHERE workspace_id = :w"),
+            {"w": owner.workspace_id},
+        )
+        assert list(statuses.scalars()) == ["held"]
+    assert (await order_row(owner_db, order["razorpay_order_id"]))["status"] == "paid"
+    again = dispute(payment, "lost", "chargeback", now - 10 * 86_400)  # an earlier phase, late
+    assert (await delivered(bclient, owner_db, again))["reason"] == "dispute_won_later"

@@ -26,13 +26,15 @@ from __future__ import annotations
 import html
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from api.runtime import Runtime
+from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
 from core.models import utcnow
 from core.pagination import cursor_scope, encode_key
@@ -54,6 +56,7 @@ from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
+from workspaces.notification_text import _held_payment
 
 
 async def plan_page(web: WebOwner) -> str:
@@ -357,3 +360,176 @@ async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
     assert await held_in_api(client, owner) == [(held, "refunded", 49_900)]
     page = await plan_page(await web_login(client, owner.email, owner.password))
     assert "held for a refund" not in page
+
+
+async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_api_and_mail(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The renewal's ``payment.captured`` while the cancel waits (``charge_cycle_unknown``),
+    then its refund, then its ``subscription.charged``, which holds it. The refund was recorded
+    ``unknown_order`` with no workspace (only a held charge's workspace was looked up): the
+    owner was mailed "held for a refund" and the page and the API read it held for good, while
+    the operator's query (which reads every workspace's rows) owed nothing. Now the refund is
+    the workspace's (the deferred charge names it), and all three say refunded."""
+    runtime, client = mailing
+    owner = await signup(client, "Refunded First Co")
+    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    both = both_webhooks(sub, start=end)
+    captured, charge = both["payment.captured"], both["subscription.charged"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    payment = captured["payload"]["payment"]["entity"]
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    back = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    refunded = webhook_payload("refund.processed", refund=refund, payment=back)
+    assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    assert await charged(client, owner_db, charge) == ("rejected", "charged_after_cancel")
+    assert await owed(owner_db, owner.workspace_id) == []
+    listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
+    assert [(c["razorpay_payment_id"], c["status"]) for c in listed] == [
+        (payment["id"], "refunded")
+    ]
+    web = await web_login(client, owner.email, owner.password)
+    page = await plan_page(web)
+    assert "INR 499.00" in page
+    assert "held for a refund" not in page
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Refunded First Co] Payment refunded: 499.00 INR"
+    ]
+    text_of = " ".join(mails[0].text.split())
+    assert "held for a refund" not in text_of
+    assert "has been refunded to the way you paid" in text_of
+
+
+# --- a deferred charge whose subscription.charged never comes: reconcile settles it --------------
+
+
+async def _reconciled(runtime: Runtime) -> ReconcileReport:
+    assert runtime.payments is not None
+    return await reconcile(runtime.db, runtime.payments, older_than=timedelta(0))
+
+
+@pytest.mark.parametrize("late_webhook", [False, True])
+async def test_reconcile_holds_a_deferred_renewal_whose_charge_event_never_came(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+    late_webhook: bool,
+) -> None:
+    """The renewal's ``payment.captured`` while the cancel waited (``charge_cycle_unknown``),
+    and its ``subscription.charged`` never came (Razorpay gave up retrying): the charge was
+    never held, listed or mailed, and reconcile looked at orders only. Now reconcile finds the
+    cycle in the subscription's invoice at Razorpay and holds it: on the operator's list, one
+    "Payment held for a refund". The webhook delivered late after that, and reconcile run
+    again, change and mail nothing more."""
+    runtime, client = mailing
+    owner = await signup(client, "Never Charged Co")
+    sub_id, sub, _, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
+    fake.down = False  # Razorpay answers again; the cancel is not sent by reconcile
+    both = both_webhooks(sub, start=end)
+    captured, charge = both["payment.captured"], both["subscription.charged"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    payment_id = payment_of(charge)
+    fake.add_invoice(sub_id, payment_id, billing_start=end, billing_end=end + 30 * 86_400)
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    report = await _reconciled(runtime)
+    assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
+    assert f"{payment_id}: rejected charged_after_cancel" in report.details
+    if late_webhook:
+        assert await charged(client, owner_db, charge) == ("ignored", "charge_already_held")
+    again = await _reconciled(runtime)  # (the shared database's other tests' orders too)
+    assert not [line for line in again.details if payment_id in line], again
+    assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
+    listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
+    assert [(c["razorpay_payment_id"], c["status"]) for c in listed] == [(payment_id, "held")]
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Never Charged Co] Payment held for a refund: 499.00 INR"
+    ]
+
+
+async def test_reconcile_leaves_a_deferred_charge_its_webhook_settled(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The ``subscription.charged`` came after the deferred ``payment.captured`` and held the
+    charge: reconcile asks Razorpay nothing about it and mails nothing more."""
+    runtime, client = mailing
+    owner = await signup(client, "Settled First Co")
+    sub_id, sub, _, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
+    fake.down = False
+    both = both_webhooks(sub, start=end)
+    assert await charged(client, owner_db, both["payment.captured"]) == (
+        "ignored",
+        "charge_cycle_unknown",
+    )
+    assert await charged(client, owner_db, both["subscription.charged"]) == (
+        "rejected",
+        "charged_after_cancel",
+    )
+    asked = len(fake.requests)
+    report = await _reconciled(runtime)
+    assert not [line for line in report.details if payment_of(both["payment.captured"]) in line]
+    invoices = [r for r in fake.requests[asked:] if r.path == "/v1/invoices"]
+    assert sub_id not in [r.query.get("subscription_id") for r in invoices]
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert len(mails) == 1, [str(m.message["Subject"]) for m in mails]
+
+
+async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycles_charge(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """A retried charge of the cycle the owner was told of, captured after the cancel was
+    asked, its ``subscription.charged`` lost: the invoice names the owner's cycle, so it is the
+    ordinary charge, mailed "Payment received" once (its late webhook mails nothing more)."""
+    runtime, client = mailing
+    owner = await signup(client, "Own Retry Co")
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
+    fake.down = False
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    charge = a_charge(sub, start=start)
+    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    payment_id = payment_of(captured)
+    fake.add_invoice(sub_id, payment_id, billing_start=start, billing_end=end)
+    report = await _reconciled(runtime)
+    assert f"{payment_id}: ignored recurring_charge" in report.details, report
+    assert len(await payment_mails(runtime, smtp, owner.email)) == 1
+    assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Own Retry Co] Payment received: 499.00 INR"
+    ]
+
+
+def test_the_held_charge_mail_says_what_was_refunded_before_the_hold() -> None:
+    """The held charge's one mail, for a charge refunded before it was held: all of it (the
+    subject says refunded, nothing is held), a part (what came back, the rest held), none."""
+    base = {"amount": 49_900, "currency": "INR", "held": "charged_after_cancel"}
+    subject, lines = _held_payment({**base, "refunded": 49_900})
+    assert subject == "Payment refunded: 499.00 INR"
+    assert not [line for line in lines if "held for a refund" in line]
+    subject, lines = _held_payment({**base, "refunded": 10_000})
+    assert subject == "Payment held for a refund: 499.00 INR"
+    assert "100.00 INR of it has been refunded to the way you paid already." in lines
+    assert any(line.startswith("The rest is held for a refund") for line in lines)
+    subject, lines = _held_payment(base)
+    assert subject == "Payment held for a refund: 499.00 INR"
+    assert not [line for line in lines if "refunded" in line and "held" not in line]

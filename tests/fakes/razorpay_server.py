@@ -379,6 +379,8 @@ class FakeRazorpay:
         self.payments: dict[str, dict[str, Any]] = {}
         # Razorpay Subscriptions the fake knows (``add_subscription``), by id.
         self.subscriptions: dict[str, dict[str, Any]] = {}
+        # A subscription's invoices (``add_invoice``): one per cycle charged, naming its payment.
+        self.invoices: list[dict[str, Any]] = []
         self.dropped_connections = 0
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
@@ -390,6 +392,7 @@ class FakeRazorpay:
                 Route("/v1/orders/{order_id}/payments", self._order_payments, methods=["GET"]),
                 Route("/v1/payments/{payment_id}", self._fetch_payment, methods=["GET"]),
                 Route("/v1/payments/{payment_id}/capture", self._capture_payment, methods=["POST"]),
+                Route("/v1/invoices", self._invoices, methods=["GET"]),
                 Route(
                     "/v1/subscriptions/{subscription_id}/cancel",
                     self._cancel_subscription,
@@ -494,6 +497,25 @@ class FakeRazorpay:
         with self._lock:
             self.subscriptions[subscription["id"]] = subscription
             return dict(subscription)
+
+    def add_invoice(
+        self, subscription_id: str, payment_id: str, *, billing_start: int, billing_end: int
+    ) -> dict[str, Any]:
+        """The paid invoice of a subscription's cycle from ``billing_start``, charged by
+        ``payment_id`` (Razorpay's invoice entity, the fields billing reads)."""
+        invoice = {
+            "id": razorpay_id("inv"),
+            "entity": "invoice",
+            "subscription_id": subscription_id,
+            "payment_id": payment_id,
+            "status": "paid",
+            "billing_start": billing_start,
+            "billing_end": billing_end,
+            "created_at": billing_start,
+        }
+        with self._lock:
+            self.invoices.append(invoice)
+        return dict(invoice)
 
     def cancels(self, subscription_id: str) -> list[Any]:
         """The bodies of the cancel requests received for ``subscription_id`` (answered or not)."""
@@ -683,6 +705,16 @@ class FakeRazorpay:
         if data.get("currency", "INR") != payment["currency"]:
             return _bad_request("The currency should be the payment's currency", "currency")
         return JSONResponse(self.capture(payment_id))
+
+    async def _invoices(self, request: Request) -> Response:
+        """``GET /v1/invoices?subscription_id=``: that subscription's invoices, newest first."""
+        if (stop := await self._guard(request)) is not None:
+            return stop
+        sub_id = request.query_params.get("subscription_id")
+        with self._lock:
+            items = [dict(i) for i in self.invoices if sub_id in (None, i["subscription_id"])]
+        items.sort(key=lambda i: i["created_at"], reverse=True)
+        return JSONResponse({"entity": "collection", "count": len(items), "items": items})
 
     async def _cancel_subscription(self, request: Request) -> Response:
         """Immediately (``cancelled``, ``ended_at`` set) or at the cycle's end (still ``active``,

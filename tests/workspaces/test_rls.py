@@ -420,3 +420,38 @@ async def test_a_payment_id_lookup_reads_a_held_charge_but_never_moves_or_delete
     async with db.transaction(workspace_id=other.workspace_id) as session:
         kept = (await session.execute(by_payment, {"pid": payment})).scalars().all()
     assert [str(w) for w in kept] == [other.workspace_id]
+
+
+async def test_the_deferred_charges_lookup_reads_only_deferred_charges_and_writes_nothing(
+    owner: Owner, db: Database
+) -> None:
+    """Migration 0046: under ``app.lookup`` = ``billing:deferred-charges`` reconcile lists every
+    workspace's ``charge_cycle_unknown`` rows, and only those: not another event of the same
+    workspace, and no UPDATE or DELETE of any row (the policy is FOR SELECT)."""
+    rows = [("evt_deferred_a", "charge_cycle_unknown"), ("evt_deferred_b", "recurring_charge")]
+    for event_id, reason in rows:
+        async with db.transaction(workspace_id=owner.workspace_id, lookup=event_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO billing_events (id, event_id, event_type, workspace_id, outcome,"
+                    " reason, razorpay_payment_id, payload) VALUES (:id, :eid,"
+                    " 'payment.captured', :ws, 'ignored', :reason, 'pay_deferred01', '{}'::jsonb)"
+                ),
+                {"id": uuid.uuid4(), "eid": event_id, "ws": owner.workspace_id, "reason": reason},
+            )
+    lookup = "billing:deferred-charges"
+    listing = text(
+        "SELECT event_id FROM billing_events WHERE razorpay_payment_id = 'pay_deferred01'"
+    )
+    async with db.transaction(lookup=lookup) as session:
+        assert (await session.execute(listing)).scalars().all() == ["evt_deferred_a"]
+        for statement in (
+            "UPDATE billing_events SET reason = 'x' WHERE razorpay_payment_id = 'pay_deferred01'",
+            "DELETE FROM billing_events WHERE razorpay_payment_id = 'pay_deferred01'",
+        ):
+            assert (await session.execute(text(statement))).rowcount == 0  # type: ignore[attr-defined]
+    async with db.transaction(workspace_id=owner.workspace_id) as session:
+        assert sorted((await session.execute(listing)).scalars().all()) == [
+            "evt_deferred_a",
+            "evt_deferred_b",
+        ]
