@@ -267,6 +267,11 @@ class Corpus:
     token_counts: list[int]  # per chunk: word pieces of what is embedded, specials included
     pages: int
     titles: dict[str, str] = field(default_factory=dict)  # per page: its header's first part
+    # For full-text levers (bench.bm25): per chunk its heading path and its text alone (what is
+    # stored), per page its sections' text joined (no chunk overlap counted twice).
+    headings: list[list[str]] = field(default_factory=list)
+    bodies: list[str] = field(default_factory=list)
+    page_texts: dict[str, str] = field(default_factory=dict)
 
 
 def files_of(root: Path, glob: str = "*.html") -> list[tuple[Path, str]]:
@@ -404,6 +409,9 @@ def build_corpus(
     sources: list[str] = []
     texts: list[str] = []
     titles: dict[str, str] = {}
+    headings: list[list[str]] = []
+    bodies: list[str] = []
+    page_texts: dict[str, str] = {}
     documents = []
     for path, source in files_of(root, glob):
         if only is not None and source not in only:
@@ -415,12 +423,15 @@ def build_corpus(
     sizes = [(variant.max_tokens, variant.overlap), *variant.extra_sizes]
     for source, parsed in documents:
         seen: set[str] = set()
+        page_texts[source] = "\n\n".join(s.text for s in parsed.sections if s.text.strip())
         if variant.flat:
             pieces = flat_pieces(parsed, variant)
             if pieces:
                 titles[source] = chunking.chunk_header(parsed.title, []).split(" > ")[0]
             sources += [source] * len(pieces)
             texts += [piece.embed_text for piece in pieces]
+            headings += [piece.heading_path for piece in pieces]
+            bodies += [piece.text for piece in pieces]
             continue
         for size, (max_tokens, overlap) in enumerate(sizes):
             pieces = chunking.chunk_document(
@@ -440,8 +451,12 @@ def build_corpus(
                 seen.add(piece.embed_text)
                 sources.append(source)
                 texts.append(piece.embed_text)
+                headings.append(piece.heading_path)
+                bodies.append(piece.text)
     counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
-    return Corpus(name, sources, texts, counts, len(documents), titles)
+    return Corpus(
+        name, sources, texts, counts, len(documents), titles, headings, bodies, page_texts
+    )
 
 
 def flat_pieces(parsed: parsing.ParsedDocument, variant: Variant) -> list[chunking.Piece]:
@@ -520,6 +535,9 @@ def small_pages(
         [corpus.token_counts[i] for i in rows],
         len(pages),
         {p: t for p, t in corpus.titles.items() if p in pages},
+        [corpus.headings[i] for i in rows] if corpus.headings else [],
+        [corpus.bodies[i] for i in rows] if corpus.bodies else [],
+        {p: t for p, t in corpus.page_texts.items() if p in pages},
     )
     return small, kept
 

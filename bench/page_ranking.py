@@ -72,6 +72,18 @@ def rank_pages(
     signals: PageSignals | None = None,
 ) -> list[str]:
     """The ``depth`` best pages among the best ``retrieval.candidate_count(depth)`` chunks."""
+    return [source for source, _ in page_scores(scores, sources, depth, ranking, signals)][:depth]
+
+
+def page_scores(
+    scores: np.ndarray,
+    sources: Sequence[str],
+    depth: int,
+    ranking: Ranking,
+    signals: PageSignals | None = None,
+) -> list[tuple[str, float]]:
+    """Every page among the best ``retrieval.candidate_count(depth)`` chunks with its score under
+    ``ranking``, best first (``max``: its best chunk's score)."""
     top = min(retrieval.candidate_count(depth), len(scores))
     part = np.argpartition(-scores, top - 1)[:top]
     order = part[np.argsort(-scores[part], kind="stable")]
@@ -79,14 +91,14 @@ def rank_pages(
     for i in order:
         per_page.setdefault(sources[int(i)], []).append(float(scores[int(i)]))
     if ranking.kind == "max":
-        return list(per_page)[:depth]
+        return [(source, s[0]) for source, s in per_page.items()]
     signals = signals or PageSignals()
     floor = float(scores[int(order[-1])])
     page_score = {
         source: _score(s, source, ranking, signals, floor) for source, s in per_page.items()
     }
     # Stable: ties keep the order of each page's best chunk.
-    return sorted(per_page, key=lambda source: -page_score[source])[:depth]
+    return sorted(page_score.items(), key=lambda item: -item[1])
 
 
 def _score(

@@ -15,6 +15,8 @@ chunks instead (one hit per page), which is what grouped search returns.
     python -m bench.retrieval_levers --list              # every variant
     python -m bench.retrieval_levers --table             # every result recorded so far
     python -m bench.retrieval_levers --feedback 0.25:10  # pseudo-relevance feedback (Rocchio)
+    python -m bench.retrieval_levers --rank top2f:0.5 --feedback 0.25:10 \
+        --lexical chunk:k1=1.2,b=0.75 --fuse alone --fuse rrf:0.5:60  # BM25 fused (bench.bm25)
 
 Needs `apt-get install -y python3-doc git-doc`. Results are appended to
 ``$LEVERS_DIR/results.jsonl`` (default .cache/levers, with the embedding cache); choose on the
@@ -36,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import bm25
 from bench.common import ROOT
 from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
 from bench.page_ranking import PageSignals, Ranking, rank_pages
@@ -202,6 +205,48 @@ def evaluate(
     return out
 
 
+def lexical_halves(
+    halves: dict[str, dict[str, list[Any]]],
+    corpus: Corpus,
+    indexes: bm25.LexicalIndexes,
+    chunk_vectors: np.ndarray,
+    questions: Sequence[rag_eval.Question],
+    query_vectors: np.ndarray,
+    ranking: Ranking,
+    signals: Sequence[PageSignals] | None,
+    lexicals: Sequence[bm25.Lexical],
+    fusions: Sequence[bm25.Fusion],
+) -> list[tuple[tuple[str, str], dict[str, dict[str, list[Any]]]]]:
+    """``evaluate``'s halves for each (lexical, fusion): the fused pages' ranks (the chunk-level
+    columns are the vector search's, ``halves``)."""
+    if not lexicals or not fusions:
+        return []
+    pages = bm25.evaluate_fused(
+        corpus,
+        indexes,
+        chunk_vectors,
+        questions,
+        query_vectors,
+        ranking,
+        signals,
+        lexicals,
+        fusions,
+        rag_eval.DEPTH,
+    )
+    out = []
+    for key, ordered in pages.items():
+        ranks = {
+            q.id: rag_eval.first_rank(o, q.expected)
+            for q, o in zip(questions, ordered, strict=True)
+        }
+        fused = {
+            half: {**found, "ranks": [ranks[i] for i in found["ids"]]}
+            for half, found in halves.items()
+        }
+        out.append((key, fused))
+    return out
+
+
 def metrics(ranks: Sequence[int | None]) -> dict[str, float]:
     result = rag_eval.ModeResult(mode="", ranks=list(ranks))
     out = {f"R@{k}": result.recall(k) for k in CUTOFFS}
@@ -238,6 +283,8 @@ def run_variant(
     window: int = chunking.EMBED_WINDOW,
     small: int | None = None,
     prefixes: tuple[str, str] = ("", ""),
+    lexicals: Sequence[bm25.Lexical] = (),
+    fusions: Sequence[bm25.Fusion] = (),
 ) -> list[dict[str, Any]]:
     """``precision``: ``int8`` encodes the questions with the int8 graph (the chunks, titles and
     everything stored stay in full precision), as ``EMBED_QUERY_PRECISION=int8`` does.
@@ -245,7 +292,9 @@ def run_variant(
     by the same model), ``window`` its window in word pieces (the "> window" column). ``small``:
     only the questions whose expected pages have at most that many chunks, over those pages.
     ``prefixes``: what is put before each question and each passage (chunk, title) for an
-    asymmetric model (E5's "query: ", "passage: "); the cache keys the prefixed text."""
+    asymmetric model (E5's "query: ", "passage: "); the cache keys the prefixed text.
+    ``lexicals`` x ``fusions``: BM25 page scores fused with each (ranking, feedback) vector page
+    order (``bench.bm25``), a row each besides the vector row."""
     ask, passage = prefixes
     rows = []
     asking = cache.int8_questions() if precision == "int8" else cache
@@ -265,6 +314,7 @@ def run_variant(
         asks = int8_query_encode if precision == "int8" else encode
         query_vectors = asking.embed([ask + q for q in query_texts(variant, questions)], asks)
         counts = np.asarray(corpus.token_counts)
+        indexes = bm25.LexicalIndexes(corpus)
         runs = [(f, r, h) for f in feedbacks for r in rankings for h in SPLITS]
         for (weight, m), ranking, half in runs:
             if half == SPLITS[0]:
@@ -273,40 +323,55 @@ def run_variant(
                     ranking, corpus, cache, vectors, query_vectors, queries, encode, passage
                 )
                 halves = evaluate(corpus, vectors, questions, queries, ranking, signals)
-            found = halves[half]
+                fused = lexical_halves(
+                    halves,
+                    corpus,
+                    indexes,
+                    vectors,
+                    questions,
+                    queries,
+                    ranking,
+                    signals,
+                    lexicals,
+                    fusions,
+                )
             label = variant.name if ranking.kind == "max" else f"{variant.name}, {ranking.name}"
             label += f", feedback {weight:g}x{m}" if weight and m else ""
             label += ", int8 queries" if precision == "int8" else ""
             label += "" if cache.model == LOCAL_MODEL_NAME else f" [{cache.model}]"
             label += f" {ask!r}/{passage!r}" if ask or passage else ""
-            rows.append(
-                {
-                    "variant": label,
-                    "ranking": ranking.name,
-                    "feedback": [weight, m],
-                    "set": name,
-                    "half": half,
-                    "subset": subset,
-                    "sample": sample,
-                    "small": small,
-                    **metrics(found["ranks"]),
-                    "chunks@5": float(np.mean(found["chunks5"])),
-                    "distinct@5": float(np.mean(found["distinct5"])),
-                    "chunks": len(corpus.texts),
-                    "pages": corpus.pages,
-                    "truncated": float(np.mean(counts > window)),
-                    "under40": float(np.mean(counts < 40)),
-                    "ranks": dict(zip(found["ids"], found["ranks"], strict=True)),
-                    "build_s": round(built, 1),
-                    "at": time.strftime("%Y-%m-%d %H:%M:%S"),
-                    "config": {
-                        **{k: v for k, v in asdict(variant).items() if k != "name"},
-                        "queries": precision,
-                        "model": cache.model,
-                        "prefixes": [ask, passage],
-                    },
-                }
-            )
+            outcomes = [(label, None, halves[half])]
+            outcomes += [(f"{label}, {lex} {fus}", [lex, fus], h[half]) for (lex, fus), h in fused]
+            for name_, lexical, found in outcomes:
+                rows.append(
+                    {
+                        "variant": name_,
+                        "lexical": lexical,
+                        "ranking": ranking.name,
+                        "feedback": [weight, m],
+                        "set": name,
+                        "half": half,
+                        "subset": subset,
+                        "sample": sample,
+                        "small": small,
+                        **metrics(found["ranks"]),
+                        "chunks@5": float(np.mean(found["chunks5"])),
+                        "distinct@5": float(np.mean(found["distinct5"])),
+                        "chunks": len(corpus.texts),
+                        "pages": corpus.pages,
+                        "truncated": float(np.mean(counts > window)),
+                        "under40": float(np.mean(counts < 40)),
+                        "ranks": dict(zip(found["ids"], found["ranks"], strict=True)),
+                        "build_s": round(built, 1),
+                        "at": time.strftime("%Y-%m-%d %H:%M:%S"),
+                        "config": {
+                            **{k: v for k, v in asdict(variant).items() if k != "name"},
+                            "queries": precision,
+                            "model": cache.model,
+                            "prefixes": [ask, passage],
+                        },
+                    }
+                )
     return rows
 
 
@@ -407,6 +472,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads for --model (default 1)"
     )
+    parser.add_argument(
+        "--lexical",
+        action="append",
+        metavar="KIND[:k1=..,b=..,wt=..,wh=..]",
+        help="BM25 page scores to fuse (repeatable, bench.bm25): chunk (embedded text),"
+        " chunkf (title, headings, text fields), page (BM25F over whole pages)",
+    )
+    parser.add_argument(
+        "--fuse",
+        action="append",
+        metavar="SPEC",
+        help="how each --lexical meets the vector page order (repeatable): alone, rrf:W[:K],"
+        " minmax:W, z:W (W: the lexical side's weight), gate:T",
+    )
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
@@ -491,6 +570,8 @@ def main(argv: list[str] | None = None) -> None:
             window=window,
             small=args.small_pages,
             prefixes=prefixes,
+            lexicals=[bm25.Lexical.parse(x) for x in args.lexical or []],
+            fusions=[bm25.Fusion.parse(x) for x in args.fuse or ["alone"]],
         )
         with results.open("a") as f:
             for row in rows:
