@@ -1,5 +1,9 @@
 """`trulybot reindex [--workspace SLUG] [--outdated-only] [--change-dimension]`: re-embed.
 
+Chunks written before migration 0047 get their BM25 terms (``reindexing.fill_terms``: from
+their stored text, no embedding), with or without ``--outdated-only``; until then the
+workspace's search keeps the vector order (RETRIEVAL_LEXICAL_WEIGHT).
+
 First, every document whose chunks were cut and embedded in an older format than
 ``chunking.EMBED_FORMAT`` (chunks without the "title > headings" line; man pages titled
 "git-add(1)" rather than by their NAME line) is parsed, chunked and embedded again from its
@@ -85,7 +89,7 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
         workspaces = await _workspaces(runtime, args)
         deps = runtime.ingestion
-        total = faqs = 0
+        total = faqs = terms = 0
         reprocessed = failed = 0
         for ws in workspaces:
             outdated = await reindexing.outdated_documents(deps, ws)
@@ -96,6 +100,7 @@ async def _run(args: argparse.Namespace) -> int:
                     rechunked.add(document_id)
                 failed += outcome == "failed"
             reprocessed += len(rechunked)
+            terms += await reindexing.fill_terms(deps, ws)
             if not args.outdated_only:
                 # A document whose re-chunking failed keeps its old chunks: they are embedded
                 # again too. After a dimension change every chunk is (a re-chunked one whose
@@ -119,6 +124,7 @@ async def _run(args: argparse.Namespace) -> int:
             await indexes.restore_not_null(runtime.owner_url)
     print(
         f"re-chunked {reprocessed} documents of an older chunk format ({failed} failed), "
+        f"stored the terms of {terms} chunks, "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {runtime.embedder.name}"
     )

@@ -22,7 +22,9 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import vector_codec
+from rag.knowledge import lexical
 from rag.knowledge.models import Chunk
+from rag.knowledge.repository import terms as terms_repo
 
 INSERT_BATCH = 500
 
@@ -109,7 +111,8 @@ async def replace_chunks(
     rows: Sequence[ChunkRow],
     delete_ids: Sequence[uuid.UUID],
 ) -> None:
-    """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors)."""
+    """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors);
+    every written row's terms are stored with it (``terms.store_terms``: BM25)."""
     if delete_ids:
         await session.execute(
             text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),
@@ -132,6 +135,7 @@ async def replace_chunks(
             },
         )
     fresh = [r for r in rows if r.keep_id is None]
+    fresh_ids = [uuid.uuid4() for _ in fresh]
     for start in range(0, len(fresh), INSERT_BATCH):
         part = fresh[start : start + INSERT_BATCH]
         if any(r.embedding is None for r in part):
@@ -148,7 +152,7 @@ async def replace_chunks(
             {
                 "ws": workspace_id,
                 "doc": document_id,
-                "ids": [uuid.uuid4() for _ in part],
+                "ids": fresh_ids[start : start + INSERT_BATCH],
                 "pos": [r.position for r in part],
                 "txt": [r.text for r in part],
                 "meta": [json.dumps(r.metadata) for r in part],
@@ -157,6 +161,10 @@ async def replace_chunks(
                 "emb": vector_values([r.embedding for r in part]),
             },
         )
+    written = [(r.keep_id, r) for r in kept if r.keep_id is not None]
+    written += list(zip(fresh_ids, fresh, strict=True))
+    terms = [(chunk_id, lexical.chunk_terms(r.text, r.metadata)) for chunk_id, r in written]
+    await terms_repo.store_terms(session, workspace_id, terms)
 
 
 async def list_chunks(
