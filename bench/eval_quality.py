@@ -81,6 +81,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         )
     summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
     started = time.perf_counter()
+    settings = runtime.settings
     results = await rag_eval.evaluate(
         runtime.db,
         runtime.embedder,
@@ -88,7 +89,23 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         questions,
         list(retrieval.MODES),
         runtime.reranker,
+        second_weight=settings.retrieval_second_chunk_weight,
+        feedback_weight=settings.retrieval_feedback_weight,
+        lexical_weight=settings.retrieval_lexical_weight,
     )
+    for weight in args.lexical_weights:  # the same workspace, vector mode fused with BM25
+        for result in await rag_eval.evaluate(
+            runtime.db,
+            runtime.embedder,
+            workspace.id,
+            questions,
+            ["vector"],
+            second_weight=settings.retrieval_second_chunk_weight,
+            feedback_weight=settings.retrieval_feedback_weight,
+            lexical_weight=weight,
+        ):
+            result.mode = f"vector, BM25 {weight:g}"
+            results.append(result)
     print(f"{name}: workspace {workspace.id} in {args.data_dir}", flush=True)
     return {
         "name": name,
@@ -167,6 +184,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
+    parser.add_argument(
+        "--lexical-weight",
+        dest="lexical_weights",
+        type=float,
+        action="append",
+        default=[],
+        help="also vector mode fused with BM25 at this RETRIEVAL_LEXICAL_WEIGHT (repeatable;"
+        " the modes themselves run with the setting's)",
+    )
     add_write_options(parser)
     parser.add_argument(
         "--no-cache",
