@@ -73,14 +73,16 @@ async def _write_pages(
 
 
 async def _drift(owner_db: Database, ws: uuid.UUID) -> tuple[int, int]:
-    """(chunks whose term_count is not the sum of their stored terms' counts, terms without a
-    chunk of the workspace)."""
+    """(chunks whose term_count is not the sum of their stored terms' counts or not the length
+    their terms carry, terms without a chunk of the workspace)."""
     async with owner_db.transaction() as session:
         wrong = (
             await session.execute(
                 text(
-                    "SELECT count(*) FROM chunks c WHERE c.workspace_id = :ws AND c.term_count"
+                    "SELECT count(*) FROM chunks c WHERE c.workspace_id = :ws AND (c.term_count"
                     " IS DISTINCT FROM (SELECT sum(tf) FROM chunk_terms t WHERE t.chunk_id = c.id)"
+                    " OR EXISTS (SELECT 1 FROM chunk_terms t WHERE t.chunk_id = c.id"
+                    " AND t.len IS DISTINCT FROM c.term_count))"
                 ),
                 {"ws": ws},
             )

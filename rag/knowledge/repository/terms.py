@@ -29,20 +29,26 @@ async def store_terms(
         text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"),
         {"ws": workspace_id, "ids": ids},
     )
-    rows = [(chunk_id, term, tf) for chunk_id, counts in chunks for term, tf in counts.items()]
+    rows = [
+        (chunk_id, term, tf, sum(counts.values()))
+        for chunk_id, counts in chunks
+        for term, tf in counts.items()
+    ]
     for start in range(0, len(rows), TERMS_BATCH):
         part = rows[start : start + TERMS_BATCH]
         await session.execute(
             text(
-                "INSERT INTO chunk_terms (workspace_id, chunk_id, term, tf)"
-                " SELECT :ws, u.id, u.term, u.tf FROM unnest(CAST(:ids AS uuid[]),"
-                " CAST(:terms AS text[]), CAST(:tfs AS int[])) AS u(id, term, tf)"
+                "INSERT INTO chunk_terms (workspace_id, chunk_id, term, tf, len)"
+                " SELECT :ws, u.id, u.term, u.tf, u.len FROM unnest(CAST(:ids AS uuid[]),"
+                " CAST(:terms AS text[]), CAST(:tfs AS int[]), CAST(:lens AS int[]))"
+                " AS u(id, term, tf, len)"
             ),
             {
                 "ws": workspace_id,
                 "ids": [r[0] for r in part],
                 "terms": [r[1] for r in part],
                 "tfs": [r[2] for r in part],
+                "lens": [r[3] for r in part],
             },
         )
     await session.execute(
