@@ -11,6 +11,7 @@ of docs/benchmarks.md: every set x tune/heldout/all x mode.
     python -m bench.eval_quality --sets git-docs --pages 150
     python -m bench.eval_quality --pages git-docs=94     # python whole, git's expected pages
     python -m bench.eval_quality --sets git-docs --questions 12 --pages 20 --no-write  # smoke
+    python -m bench.eval_quality --sets git-docs --lexical-weight 0.3 --no-write  # + BM25 fused
 
 Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
 `trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
