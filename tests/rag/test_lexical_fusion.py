@@ -20,6 +20,7 @@ from rag.knowledge import lexical, reindexing, retrieval
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import search as search_repo
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
+from tests.rag.test_answers import ingest
 from tests.rag.test_page_ranking import _at_cosine, unit_query
 
 QUERY = "how do I set the frobnicate-level flag"
@@ -274,3 +275,33 @@ async def test_terms_follow_every_write_and_delete_of_chunks(
                 text("SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"), {"ws": ws}
             )
             assert left.scalar_one() == 0
+
+
+async def test_an_upload_through_the_ingestion_job_stores_its_chunks_terms(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        body = "# Flags\n\nPass --frobnicate-level=3 to raise it.\n\n# Other\n\nNothing here."
+        await ingest(client, owner, runtime, "Flags", body)
+        assert await _drift(owner_db, ws) == (0, 0)
+        async with owner_db.transaction() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE term_count IS NULL) FROM chunks"
+                    " WHERE workspace_id = :ws"
+                ),
+                {"ws": ws},
+            )
+            chunks, without = found.one()
+            named = await session.execute(
+                text(
+                    "SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"
+                    " AND term = '--frobnicate-level'"
+                ),
+                {"ws": ws},
+            )
+            assert named.scalar_one() >= 1
+        assert chunks >= 1
+        assert without == 0

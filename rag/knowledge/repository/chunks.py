@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,9 @@ async def count_chunks(
 
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
-    """A chunk to write: ``embedding`` is None when an existing row (``keep_id``) is reused."""
+    """A chunk to write: ``embedding`` is None when an existing row (``keep_id``) is reused.
+    ``terms``: its BM25 terms (``lexical.chunk_terms``), computed by ``replace_chunks`` when
+    None (a caller computes them before its transaction to keep it short)."""
 
     position: int
     text: str
@@ -91,6 +94,7 @@ class ChunkRow:
     content_hash: str
     keep_id: uuid.UUID | None = None
     embedding: np.ndarray | None = None
+    terms: Counter[str] | None = None
 
 
 async def chunk_hashes(
@@ -163,7 +167,10 @@ async def replace_chunks(
         )
     written = [(r.keep_id, r) for r in kept if r.keep_id is not None]
     written += list(zip(fresh_ids, fresh, strict=True))
-    terms = [(chunk_id, lexical.chunk_terms(r.text, r.metadata)) for chunk_id, r in written]
+    terms = [
+        (chunk_id, r.terms if r.terms is not None else lexical.chunk_terms(r.text, r.metadata))
+        for chunk_id, r in written
+    ]
     await terms_repo.store_terms(session, workspace_id, terms)
 
 
