@@ -48,6 +48,12 @@ KEYS = [
     ("+86 138 1234 5678", "13812345678"),
     ("13812345678", "13812345678"),
     ("+7 916 123-45-67", "9161234567"),
+    # 88x (Bangladesh 880, Taiwan 886): were read as no country code at all ("0886...").
+    ("+886 912 345 678", "912345678"),
+    ("0912 345 678", "912345678"),
+    ("+880 1712-345678", "1712345678"),
+    ("01712-345678", "1712345678"),
+    ("+358 40 123 4567", "401234567"),
 ]
 
 
@@ -56,6 +62,18 @@ async def test_the_key_is_the_national_number(at_head: EmbeddedPostgres) -> None
         for phone, key in KEYS:
             found = (await conn.execute(text("SELECT tb_phone_key(:p)"), {"p": phone})).scalar_one()
             assert found == key, phone
+
+
+def test_the_country_codes_are_a_prefix_code_without_a_gap() -> None:
+    """Every number after "+" begins with exactly one country code of the table: none missing
+    (88x, Bangladesh and Taiwan, was) and none beginning another (PostgreSQL takes the longest
+    match of an alternation: "86" and "86x" both would cut a Chinese number's "1")."""
+    codes = migrate.revision_module("0045").COUNTRY_CODE
+    branches = [re.compile(branch) for branch in codes.split("|")]
+    for start in range(100, 1000):
+        digits = str(start)
+        matching = [b.pattern for b in branches if b.match(digits)]
+        assert len(matching) == 1, (digits, matching)
 
 
 def test_the_index_is_built_outside_a_transaction(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -146,3 +164,60 @@ async def test_the_downgrade_refuses_two_leads_with_the_same_digits(
         await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
     async with _superuser(at_head) as conn:
         await conn.execute(text("DELETE FROM leads WHERE workspace_id = :ws"), {"ws": workspace})
+
+
+async def test_the_merge_keeps_the_owners_notes_and_status_and_moves_the_mails(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """The merged lead's notes (the owner's own words) and a status the owner moved it to are
+    carried to the lead kept, and the owners' mails about it name the lead kept: an erasure of
+    that visitor finds them by it (before, the notes and status went with the merged lead, and
+    a "New lead" mail quoting the number named a lead that no longer existed)."""
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
+    workspace = await _workspace(at_head)
+    start = datetime.now(UTC)
+    rows = [
+        ("+91 98765 43210", "new", "Called once, no answer"),
+        ("098765 43210", "contacted", "Wants the Family plan"),
+    ]
+    ids = [uuid.uuid4() for _ in rows]
+    mail = uuid.uuid4()
+    async with _superuser(at_head) as conn:
+        for i, (lead, (phone, status, notes)) in enumerate(zip(ids, rows, strict=True)):
+            at = start + timedelta(seconds=i)
+            await conn.execute(
+                text(
+                    "INSERT INTO leads (id, workspace_id, phone, notes, source, status,"
+                    " created_at, updated_at) VALUES (:id, :ws, :p, :n, 'chat', :s, :at, :at)"
+                ),
+                {"id": lead, "ws": workspace, "p": phone, "n": notes, "s": status, "at": at},
+            )
+        await conn.execute(
+            text(
+                "INSERT INTO mail_outbox (id, recipient, subject, text_body, template,"
+                " about_workspace, about_leads) VALUES (:id, 'owner@example.com',"
+                " 'New lead: 098765 43210', 'Phone: 098765 43210', 'notification', :ws,"
+                " ARRAY[CAST(:lead AS uuid)])"
+            ),
+            {"id": mail, "ws": workspace, "lead": ids[1]},
+        )
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    async with _superuser(at_head) as conn:
+        [lead] = (
+            await conn.execute(
+                text("SELECT id, status, notes FROM leads WHERE workspace_id = :ws"),
+                {"ws": workspace},
+            )
+        ).all()
+        about = (
+            await conn.execute(
+                text("SELECT about_leads FROM mail_outbox WHERE id = :id"), {"id": mail}
+            )
+        ).scalar_one()
+        await conn.execute(text("DELETE FROM mail_outbox WHERE id = :id"), {"id": mail})
+        await conn.execute(text("DELETE FROM leads WHERE workspace_id = :ws"), {"ws": workspace})
+    assert lead.id == ids[0]
+    assert lead.status == "contacted"
+    assert "Called once, no answer" in lead.notes
+    assert "Wants the Family plan" in lead.notes
+    assert [str(a) for a in about] == [str(ids[0])]

@@ -33,7 +33,11 @@ Steps, outside a transaction as 0042 (each can run again after an interruption):
 - leads without email that the new rule makes one are merged, workspace by workspace under
   the tables' forced row-level security as 0032 does (none exist on a database the previous
   release ran: it made no lead without email): the oldest keeps its id, its fields filled
-  from the others where empty; their submissions and conversations move to it; they go;
+  from the others where empty, the owner's notes of each kept (one after the other), the
+  status the owner last moved one to (a "new" lead merged with a "contacted" one is
+  "contacted"); their submissions, conversations and the owners' mails about them
+  (``mail_outbox.about_leads``, which a visitor's erasure finds the mails by) move to it;
+  they go;
 - ``uq_leads_workspace_phone_key`` built ``CONCURRENTLY`` (writes go on), then 0042's
   ``uq_leads_workspace_phone`` dropped ``CONCURRENTLY``. The previous release never writes a
   lead without email, so no replica of it names 0042's index.
@@ -61,7 +65,7 @@ OLD_KEY = "regexp_replace(phone, '[^0-9]', '', 'g')"
 # other (PostgreSQL takes the longest match of an alternation, not the first).
 COUNTRY_CODE = (
     "1|7|2[07]|3[0-469]|4[013-9]|5[1-8]|6[0-6]|8[1246]|9[0-58]"
-    "|2[1-689][0-9]|3[578][0-9]|42[0-9]|5[09][0-9]|6[7-9][0-9]|8[03579][0-9]|9[679][0-9]"
+    "|2[1-689][0-9]|3[578][0-9]|42[0-9]|5[09][0-9]|6[7-9][0-9]|8[035789][0-9]|9[679][0-9]"
 )
 
 FUNCTION = f"""
@@ -90,12 +94,21 @@ BEGIN
       WHERE id <> keep
     LOOP
       UPDATE leads k SET name = coalesce(k.name, d.name), message = coalesce(k.message, d.message),
-             notes = coalesce(k.notes, d.notes),
+             notes = CASE WHEN d.notes IS NULL OR k.notes = d.notes THEN k.notes
+                          ELSE concat_ws(E'\n\n', k.notes, d.notes) END,
+             status = CASE WHEN k.status = 'new' OR (d.status <> 'new'
+                                AND d.updated_at > k.updated_at) THEN d.status
+                           ELSE k.status END,
              conversation_id = coalesce(k.conversation_id, d.conversation_id),
+             conversation_deleted_at = CASE WHEN k.conversation_id IS NULL
+                                            THEN d.conversation_deleted_at
+                                            ELSE k.conversation_deleted_at END,
              updated_at = now()
         FROM leads d WHERE k.id = dup.keep AND d.id = dup.id;
       UPDATE lead_submissions SET lead_id = dup.keep WHERE workspace_id = ws AND lead_id = dup.id;
       UPDATE conversations SET lead_id = dup.keep WHERE workspace_id = ws AND lead_id = dup.id;
+      UPDATE mail_outbox SET about_leads = array_replace(about_leads, dup.id, dup.keep)
+        WHERE about_workspace = ws AND about_leads @> ARRAY[dup.id];
       DELETE FROM leads WHERE id = dup.id;
     END LOOP;
   END LOOP;
