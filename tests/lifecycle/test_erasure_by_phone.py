@@ -128,3 +128,45 @@ async def test_erasure_by_phone_needs_a_number_someone_could_call_and_one_key(
         response = await _erase(client, owner, **body)
         assert response.status_code == 422, (body, response.text)
         assert response.json()["error"]["code"] == "erasure_key", body
+
+
+async def test_erasure_by_phone_finds_a_taiwanese_number_written_with_its_country_code(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Taiwan's 886 (and Bangladesh's 880) were missing from the country codes: "+886 912 345
+    678" kept "0886..." as its key, so an erasure by the number as written at home ("0912 345
+    678") left that lead, its conversation and the mail quoting it."""
+    n, tag = f"9{uuid.uuid4().int % 10**8:08d}", uuid.uuid4().hex[:8]
+    said = await _chat(client, owner, f"call me on +886 {n[:3]} {n[3:6]} {n[6:]}", f"tw-{tag}")
+    assert (said["intent"], said["lead_saved"]) == ("contact", True), said
+
+    response = await _erase(client, owner, phone=f"0{n[:3]} {n[3:6]} {n[6:]}")
+    assert response.status_code == 200, response.text
+    assert (response.json()["erased"]["leads"], response.json()["erased"]["conversations"]) == (
+        1,
+        1,
+    )
+
+
+_DEVANAGARI = str.maketrans("0123456789", "".join(chr(0x0966 + d) for d in range(10)))
+_FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+
+
+async def test_erasure_by_phone_finds_the_number_typed_in_other_digits(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """A visitor who typed their number in Devanagari or fullwidth digits (the chat reads both
+    as a number) is found by it in ASCII: before, the messages kept it after the erasure."""
+    off = await client.patch(
+        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
+    )
+    assert off.status_code == 200, off.text
+    n, tag = _national(), uuid.uuid4().hex[:8]
+    await _chat(client, owner, f"मेरा नंबर {n.translate(_DEVANAGARI)} है ({tag})", f"hi-{tag}")
+    await _chat(client, owner, f"电话 {n.translate(_FULLWIDTH)} ({tag})", f"zh-{tag}")
+    await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
+
+    response = await _erase(client, owner, phone=f"+91 {n}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 2
+    assert await _user_messages(owner_db, owner, tag) == [f"tail-{tag}"]
