@@ -19,6 +19,7 @@ from core.text import lowered_as_postgres
 from rag.chat.contact_details import emails_in, phones_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
 from rag.chat.repository import analytics as analytics_repo
+from workspaces.lead_repository import phone_key, same_number
 from workspaces.models import Lead, LeadSubmission, User, Workspace
 
 # --- deletion ---------------------------------------------------------------------------------
@@ -110,18 +111,11 @@ async def delete_user(session: AsyncSession, *, user_id: uuid.UUID) -> None:
 # --- visitor erasure ----------------------------------------------------------------------------
 
 
-def _phone_key(value: Any) -> ColumnElement[str]:
-    """A number's national number, by migration 0045's ``tb_phone_key`` (the rule that makes
-    a workspace's leads without email one per number)."""
-    if isinstance(value, str):
-        value = literal(value, Text)
-    return func.tb_phone_key(value, type_=Text)
-
-
 @dataclass(frozen=True)
 class Named:
     """The visitor an erasure names: by the email address they left (any case), or by their
-    phone number (its national number: "+91 98765 43210" is "098765 43210"). Exactly one."""
+    phone number (its national number: "+91 98765 43210" is "098765 43210"; with another
+    country code it is another visitor's, "+44 98765 43210"). Exactly one."""
 
     email: str | None = None
     phone: str | None = None
@@ -132,7 +126,7 @@ class Named:
         if self.email is not None:
             return func.lower(email) == func.lower(self.email)
         assert self.phone is not None
-        return _phone_key(phone) == _phone_key(self.phone)
+        return same_number(phone, self.phone)
 
 
 async def lead_ids_named(
@@ -264,12 +258,13 @@ async def _conversations_mentioning_phone(
 ) -> set[uuid.UUID]:
     """The conversations where a visitor typed ``phone`` however written: the messages that
     hold its national number once the signs a number is written with (``NUMBER_SIGNS``) are
-    taken out, then each number the chat's own detection reads in them (``phones_in``)
-    compared by its national number, so "98765 43210" never matches "498765 43210" or "98765
-    432101". ``translate``, not a regular expression: 0.3-0.6 s for 100,000 messages here, where
-    ``regexp_replace`` took 4-5 s (the address's scan: 0.12-0.16 s; docs/benchmarks.md,
-    ``bench/erasure_phone_scan.py``)."""
-    key = (await session.execute(select(_phone_key(phone)))).scalar_one()
+    taken out (and digits of other scripts made ASCII, in the messages holding any), then each
+    number the chat's own detection reads in them (``phones_in``) compared as leads are
+    (``same_number``), so "98765 43210" never matches "498765 43210", "98765 432101" or "+44
+    98765 43210" when erasing "+91 98765 43210". ``translate``, not a regular expression:
+    0.3-0.5 s for 100,000 messages here, where ``regexp_replace`` took 4-6 s (the address's
+    scan: 0.16-0.2 s; docs/benchmarks.md, ``bench/erasure_phone_scan.py``)."""
+    key = (await session.execute(select(phone_key(literal(phone, Text))))).scalar_one()
     if not key:
         return set()
     result = await session.execute(
@@ -289,9 +284,18 @@ async def _conversations_mentioning_phone(
     if not typed:
         return set()
     numbers = sorted({number for _, number in typed})
-    keys = (await session.execute(select(*(_phone_key(n) for n in numbers)))).one()
-    same = {number for number, number_key in zip(numbers, keys, strict=True) if number_key == key}
-    return {cid for cid, number in typed if number in same}
+    same = (
+        await session.execute(
+            select(
+                *(
+                    same_number(literal(n, Text), phone).label(f"n{i}")
+                    for i, n in enumerate(numbers)
+                )
+            )
+        )
+    ).one()
+    kept = {number for number, alike in zip(numbers, same, strict=True) if alike}
+    return {cid for cid, number in typed if number in kept}
 
 
 async def leads_of_conversations(

@@ -19,6 +19,12 @@ from tests.conftest import Owner
 from tests.lifecycle.data import widget
 
 
+def _tag() -> str:
+    """A mark of one test's messages, never all digits: "(12345678)" after a number would read
+    as more of its digits."""
+    return f"t{uuid.uuid4().hex[:8]}"
+
+
 def _national() -> str:
     return f"9{uuid.uuid4().int % 10**9:09d}"
 
@@ -56,7 +62,7 @@ async def test_an_owner_erases_a_phone_only_visitor_by_their_number_written_othe
     client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
 ) -> None:
     n, other = _national(), _national()
-    tag = uuid.uuid4().hex[:8]
+    tag = _tag()
     visitor, bystander = f"ravi-{tag}", f"asha-{tag}"
     await _chat(client, owner, f"Do you deliver to Pune? {tag}", visitor)
     said = await _chat(client, owner, f"call me on +91 {n[:5]} {n[5:]}", visitor)
@@ -104,7 +110,7 @@ async def test_erasure_by_phone_finds_the_number_typed_with_lead_capture_off(
         owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
     )
     assert off.status_code == 200, off.text
-    n, tag = _national(), uuid.uuid4().hex[:8]
+    n, tag = _national(), _tag()
     await _chat(client, owner, f"my number is {n[:5]}-{n[5:]} ({tag})", f"jo-{tag}")
     await _chat(client, owner, f"reach me on 4{n} ({tag})", f"longer-{tag}")
     await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
@@ -136,7 +142,7 @@ async def test_erasure_by_phone_finds_a_taiwanese_number_written_with_its_countr
     """Taiwan's 886 (and Bangladesh's 880) were missing from the country codes: "+886 912 345
     678" kept "0886..." as its key, so an erasure by the number as written at home ("0912 345
     678") left that lead, its conversation and the mail quoting it."""
-    n, tag = f"9{uuid.uuid4().int % 10**8:08d}", uuid.uuid4().hex[:8]
+    n, tag = f"9{uuid.uuid4().int % 10**8:08d}", _tag()
     said = await _chat(client, owner, f"call me on +886 {n[:3]} {n[3:6]} {n[6:]}", f"tw-{tag}")
     assert (said["intent"], said["lead_saved"]) == ("contact", True), said
 
@@ -161,7 +167,7 @@ async def test_erasure_by_phone_finds_the_number_typed_in_other_digits(
         owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
     )
     assert off.status_code == 200, off.text
-    n, tag = _national(), uuid.uuid4().hex[:8]
+    n, tag = _national(), _tag()
     await _chat(client, owner, f"मेरा नंबर {n.translate(_DEVANAGARI)} है ({tag})", f"hi-{tag}")
     await _chat(client, owner, f"电话 {n.translate(_FULLWIDTH)} ({tag})", f"zh-{tag}")
     await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
@@ -170,3 +176,23 @@ async def test_erasure_by_phone_finds_the_number_typed_in_other_digits(
     assert response.status_code == 200, response.text
     assert response.json()["erased"]["conversations"] == 2
     assert await _user_messages(owner_db, owner, tag) == [f"tail-{tag}"]
+
+
+async def test_erasure_by_phone_leaves_another_countrys_number_with_the_same_digits(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """A London visitor ("+44 7911 123456") erased; a Delhi visitor ("+91 79111 23456": the same
+    national digits) stays, their lead, their form and their conversation."""
+    tail, tag = f"{uuid.uuid4().int % 10**6:06d}", _tag()
+    uk, india = f"+44 7911 {tail}", f"+91 7911{tail[0]} {tail[1:]}"
+    said = await _chat(client, owner, f"call me on {uk}", f"uk-{tag}")
+    assert said["lead_saved"] is True, said
+    said = await _chat(client, owner, f"call me on {india} ({tag})", f"in-{tag}")
+    assert said["lead_saved"] is True, said
+
+    response = await _erase(client, owner, phone=uk)
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["leads"] == 1
+    leads = (await client.get(owner.url("/leads"), headers=owner.headers)).json()["items"]
+    assert [lead["phone"] for lead in leads] == [india]
+    assert await _user_messages(owner_db, owner, tag) == [f"in-{tag}"]
