@@ -9,10 +9,12 @@ import io
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from core import migrate
 from core.embedded import EmbeddedPostgres
@@ -87,30 +89,42 @@ def test_the_index_is_built_outside_a_transaction(monkeypatch: pytest.MonkeyPatc
     assert held == [], sql
 
 
+async def _add_leads(
+    conn: AsyncConnection, workspace: uuid.UUID, rows: list[dict[str, Any]]
+) -> list[uuid.UUID]:
+    """Leads without email of ``workspace``, a second apart in this order: their ids."""
+    start, ids = datetime.now(UTC), []
+    for i, row in enumerate(rows):
+        values = {"status": "new", "name": None, "message": None, "notes": None, **row}
+        values |= {"id": uuid.uuid4(), "ws": workspace, "at": start + timedelta(seconds=i)}
+        await conn.execute(
+            text(
+                "INSERT INTO leads (id, workspace_id, source, status, created_at, updated_at,"
+                " phone, name, message, notes) VALUES (:id, :ws, 'chat', :status, :at, :at,"
+                " :phone, :name, :message, :notes)"
+            ),
+            values,
+        )
+        ids.append(values["id"])
+    return ids
+
+
 async def test_leads_the_old_rule_kept_apart_are_merged_into_the_oldest(
     at_head: EmbeddedPostgres,
 ) -> None:
     await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
     workspace = await _workspace(at_head)
-    start = datetime.now(UTC)
     rows = [
         ("+91 98765 43210", None, "Call after 6"),
         ("98765 43210", "Ravi", "second"),
         ("0091 98765 43210", None, None),
         ("+91 98765 43211", "Other", None),
     ]
-    ids = [uuid.uuid4() for _ in rows]
     async with _superuser(at_head) as conn:
-        for i, (lead, (phone, name, message)) in enumerate(zip(ids, rows, strict=True)):
-            at = start + timedelta(seconds=i)
-            await conn.execute(
-                text(
-                    "INSERT INTO leads (id, workspace_id, phone, name, message, source, status,"
-                    " created_at, updated_at) VALUES (:id, :ws, :p, :n, :m, 'chat', 'new',"
-                    " :at, :at)"
-                ),
-                {"id": lead, "ws": workspace, "p": phone, "n": name, "m": message, "at": at},
-            )
+        ids = await _add_leads(
+            conn, workspace, [{"phone": p, "name": n, "message": m} for p, n, m in rows]
+        )
+        for lead, (phone, _, _) in zip(ids, rows, strict=True):
             await conn.execute(
                 text(
                     "INSERT INTO lead_submissions (id, workspace_id, lead_id, phone, source)"
@@ -175,23 +189,15 @@ async def test_the_merge_keeps_the_owners_notes_and_status_and_moves_the_mails(
     a "New lead" mail quoting the number named a lead that no longer existed)."""
     await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
     workspace = await _workspace(at_head)
-    start = datetime.now(UTC)
     rows = [
         ("+91 98765 43210", "new", "Called once, no answer"),
         ("098765 43210", "contacted", "Wants the Family plan"),
     ]
-    ids = [uuid.uuid4() for _ in rows]
     mail = uuid.uuid4()
     async with _superuser(at_head) as conn:
-        for i, (lead, (phone, status, notes)) in enumerate(zip(ids, rows, strict=True)):
-            at = start + timedelta(seconds=i)
-            await conn.execute(
-                text(
-                    "INSERT INTO leads (id, workspace_id, phone, notes, source, status,"
-                    " created_at, updated_at) VALUES (:id, :ws, :p, :n, 'chat', :s, :at, :at)"
-                ),
-                {"id": lead, "ws": workspace, "p": phone, "n": notes, "s": status, "at": at},
-            )
+        ids = await _add_leads(
+            conn, workspace, [{"phone": p, "status": s, "notes": n} for p, s, n in rows]
+        )
         await conn.execute(
             text(
                 "INSERT INTO mail_outbox (id, recipient, subject, text_body, template,"

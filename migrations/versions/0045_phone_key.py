@@ -50,7 +50,8 @@ Steps, outside a transaction as 0042 (each can run again after an interruption):
 Downgrade builds 0042's index again (refused while two leads without email have the same
 digits, which 0042's index cannot hold: "+91 98765 43210" and "91 98765 43210", two leads
 here as no country code is read without "+" or "00", are one number to 0042) and drops this
-one and the functions.
+one and the functions. The leads the upgrade merged stay merged (their submissions say which
+number each form brought).
 """
 
 from collections.abc import Sequence

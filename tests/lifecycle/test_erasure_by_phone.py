@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from core.db import Database
@@ -101,24 +102,37 @@ async def test_an_owner_erases_a_phone_only_visitor_by_their_number_written_othe
     assert n[5:] not in json.dumps(entry)
 
 
+_DEVANAGARI = str.maketrans("0123456789", "".join(chr(0x0966 + d) for d in range(10)))
+_FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
+
+
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        # No lead is made, but the messages keep the number: only that number counts, not a
+        # longer one holding its digits.
+        (["my number is {a}-{b}", "reach me on 4{n}", "my number is {n}1"], [1, 2]),
+        # Typed in Devanagari or fullwidth digits (the chat reads both as a number): before,
+        # the messages kept it after the erasure.
+        (["मेरा नंबर {deva} है", "电话 {wide}", "my number is {n}1"], [2]),
+    ],
+)
 async def test_erasure_by_phone_finds_the_number_typed_with_lead_capture_off(
-    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, typed: list[str], kept: list[int]
 ) -> None:
-    """No lead is made, but the messages keep the number: only that number counts, not a
-    longer one holding its digits."""
+    n, tag = _national(), _tag()
+    digits = {"n": n, "a": n[:5], "b": n[5:]}
+    digits |= {"deva": n.translate(_DEVANAGARI), "wide": n.translate(_FULLWIDTH)}
     off = await client.patch(
         owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
     )
     assert off.status_code == 200, off.text
-    n, tag = _national(), _tag()
-    await _chat(client, owner, f"my number is {n[:5]}-{n[5:]} ({tag})", f"jo-{tag}")
-    await _chat(client, owner, f"reach me on 4{n} ({tag})", f"longer-{tag}")
-    await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
-
+    for i, message in enumerate(typed):
+        await _chat(client, owner, f"{message.format(**digits)} ({tag})", f"{i}-{tag}")
     response = await _erase(client, owner, phone=f"+91 {n}")
     assert response.status_code == 200, response.text
-    assert response.json()["erased"]["conversations"] == 1
-    assert await _user_messages(owner_db, owner, tag) == [f"longer-{tag}", f"tail-{tag}"]
+    assert response.json()["erased"]["conversations"] == len(typed) - len(kept)
+    assert await _user_messages(owner_db, owner, tag) == [f"{i}-{tag}" for i in kept]
 
 
 async def test_erasure_by_phone_needs_a_number_someone_could_call_and_one_key(
@@ -152,30 +166,6 @@ async def test_erasure_by_phone_finds_a_taiwanese_number_written_with_its_countr
         1,
         1,
     )
-
-
-_DEVANAGARI = str.maketrans("0123456789", "".join(chr(0x0966 + d) for d in range(10)))
-_FULLWIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
-
-
-async def test_erasure_by_phone_finds_the_number_typed_in_other_digits(
-    client: httpx.AsyncClient, owner: Owner, owner_db: Database
-) -> None:
-    """A visitor who typed their number in Devanagari or fullwidth digits (the chat reads both
-    as a number) is found by it in ASCII: before, the messages kept it after the erasure."""
-    off = await client.patch(
-        owner.url("/widget"), json={"lead_capture": "off"}, headers=owner.headers
-    )
-    assert off.status_code == 200, off.text
-    n, tag = _national(), _tag()
-    await _chat(client, owner, f"मेरा नंबर {n.translate(_DEVANAGARI)} है ({tag})", f"hi-{tag}")
-    await _chat(client, owner, f"电话 {n.translate(_FULLWIDTH)} ({tag})", f"zh-{tag}")
-    await _chat(client, owner, f"my number is {n}1 ({tag})", f"tail-{tag}")
-
-    response = await _erase(client, owner, phone=f"+91 {n}")
-    assert response.status_code == 200, response.text
-    assert response.json()["erased"]["conversations"] == 2
-    assert await _user_messages(owner_db, owner, tag) == [f"tail-{tag}"]
 
 
 async def test_erasure_by_phone_leaves_another_countrys_number_with_the_same_digits(

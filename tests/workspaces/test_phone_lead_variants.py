@@ -16,6 +16,7 @@ from sqlalchemy import text
 from core.db import Database
 from tests.conftest import Owner
 from tests.widget.test_widget_leads import submit
+from tests.widget.test_widget_phone_lead import submitted_phones
 
 
 def _national() -> str:
@@ -175,10 +176,7 @@ async def test_two_visitors_of_two_countries_with_the_same_national_digits_are_t
     again = await submit(client, owner, phone=home, message="call after 6")
     assert again.status_code == 202, again.text
     assert len(await _phone_leads(client, owner)) == len(leads)
-    submissions = await client.get(
-        owner.url(f"/leads/{uk['id']}/submissions"), headers=owner.headers
-    )
-    assert home in [s["phone"] for s in submissions.json()["items"]]
+    assert home in await submitted_phones(client, owner, uk["id"])
 
 
 async def test_an_owner_giving_a_lead_another_countrys_twin_number_is_no_conflict(
