@@ -227,3 +227,25 @@ async def test_the_merge_keeps_the_owners_notes_and_status_and_moves_the_mails(
     assert "Called once, no answer" in lead.notes
     assert "Wants the Family plan" in lead.notes
     assert [str(a) for a in about] == [str(ids[0])]
+
+
+async def test_the_merge_keeps_two_countries_numbers_with_the_same_digits_apart(
+    at_head: EmbeddedPostgres,
+) -> None:
+    """A London mobile and a Delhi mobile with the same ten digits stay two leads; the number
+    written without a country code goes into the oldest of them."""
+    await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
+    workspace = await _workspace(at_head)
+    phones = ["+44 7911 123456", "+91 79111 23456", "07911 123456"]
+    async with _superuser(at_head) as conn:
+        ids = await _add_leads(conn, workspace, [{"phone": p} for p in phones])
+    await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    async with _superuser(at_head) as conn:
+        kept = (
+            await conn.execute(
+                text("SELECT id FROM leads WHERE workspace_id = :ws ORDER BY created_at"),
+                {"ws": workspace},
+            )
+        ).scalars()
+        assert list(kept) == ids[:2]
+        await conn.execute(text("DELETE FROM leads WHERE workspace_id = :ws"), {"ws": workspace})
