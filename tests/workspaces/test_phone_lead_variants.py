@@ -16,6 +16,7 @@ from sqlalchemy import text
 from core.db import Database
 from tests.conftest import Owner
 from tests.widget.test_widget_leads import submit
+from tests.widget.test_widget_phone_lead import submitted_phones
 
 
 def _national() -> str:
@@ -137,3 +138,53 @@ async def test_a_search_of_a_prefix_alone_finds_no_number_without_it(
     assert stored.status_code == 201, stored.text
     found = await client.get(owner.url("/leads"), params={"q": q}, headers=owner.headers)
     assert found.json()["items"] == [], q
+
+
+# Real numbers of two countries with the same national digits: a UK mobile ("07911 123456")
+# and an Indian one ("79111 23456"); a New York one ("917 555 0123") and an Indian one.
+_TWINS = [
+    ("+44 7911 {a}", "+91 7911{b} {c}"),
+    ("+1 917 {a}", "+91 9179{b} {c}"),
+]
+
+
+def _twins() -> list[tuple[str, str]]:
+    """Each pair: two numbers of two countries whose national numbers are the same digits."""
+    tail = f"{uuid.uuid4().int % 10**6:06d}"
+    return [(uk.format(a=tail), india.format(b=tail[0], c=tail[1:])) for uk, india in _TWINS]
+
+
+async def test_two_visitors_of_two_countries_with_the_same_national_digits_are_two_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Before, "+44 7911 123456" (London) and "+91 79111 23456" (Delhi) were one lead: the
+    second visitor's form went on the first visitor's lead, and an erasure of either took
+    both. A number written without a country code is still the lead of the one written with
+    it ("07911 123456" is "+44 7911 123456")."""
+    twins = _twins()
+    for first, second in twins:
+        one = await submit(client, owner, phone=first, name="Amelia")
+        two = await submit(client, owner, phone=second, name="Arjun")
+        assert (one.status_code, two.status_code) == (202, 202)
+    leads = await _phone_leads(client, owner)
+    assert sorted((str(lead["phone"]), lead["name"]) for lead in leads) == sorted(
+        [(first, "Amelia") for first, _ in twins] + [(second, "Arjun") for _, second in twins]
+    )
+    # The UK visitor again, writing their number as at home: their lead, not the other's.
+    [uk] = [lead for lead in leads if lead["phone"] == twins[0][0]]
+    home = "0" + twins[0][0][4:]
+    again = await submit(client, owner, phone=home, message="call after 6")
+    assert again.status_code == 202, again.text
+    assert len(await _phone_leads(client, owner)) == len(leads)
+    assert home in await submitted_phones(client, owner, uk["id"])
+
+
+async def test_an_owner_giving_a_lead_another_countrys_twin_number_is_no_conflict(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    [(uk, india), _] = _twins()
+    first = await client.post(owner.url("/leads"), json={"phone": uk}, headers=owner.headers)
+    assert first.status_code == 201, first.text
+    second = await client.post(owner.url("/leads"), json={"phone": india}, headers=owner.headers)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"]
