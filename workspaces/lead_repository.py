@@ -338,18 +338,18 @@ class PhoneTaken(Exception):
 async def update_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead | None:
-    """The lead with ``values`` set; ``PhoneTaken`` when they give a lead without email the
-    number of another (the statement in a savepoint: the transaction goes on)."""
-    if values.get("phone"):
-        email = (
-            values["email"]
-            if "email" in values
-            else await _email_of(session, workspace_id, lead_id)
-        )
+    """The lead with ``values`` set; ``PhoneTaken`` when they make it a lead without email with
+    the number of another: a number given to a lead without email, or the email taken from a
+    lead with a number (the statement in a savepoint: the transaction goes on)."""
+    phone: str | None = None
+    if values.get("phone") or ("email" in values and values["email"] is None):
+        current = await _contact_of(session, workspace_id, lead_id)
+        email = values["email"] if "email" in values else current[0]
+        phone = values["phone"] if "phone" in values else current[1]
         taken = (
             None
-            if email is not None
-            else await _phone_only_lead(session, workspace_id, values["phone"], other_than=lead_id)
+            if email is not None or not phone
+            else await _phone_only_lead(session, workspace_id, phone, other_than=lead_id)
         )
         if taken is not None:
             raise PhoneTaken(taken)
@@ -363,9 +363,9 @@ async def update_lead(
             async with session.begin_nested():
                 await session.execute(statement)
         except IntegrityError as exc:
-            if "uq_leads_workspace_phone_key" not in str(exc.orig):
+            if "uq_leads_workspace_phone_key" not in str(exc.orig) or phone is None:
                 raise
-            raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
+            raise PhoneTaken(await _phone_lead(session, workspace_id, phone)) from None
     result = await session.execute(
         select(Lead)
         .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
@@ -374,13 +374,15 @@ async def update_lead(
     return result.scalar_one_or_none()
 
 
-async def _email_of(
+async def _contact_of(
     session: AsyncSession, workspace_id: uuid.UUID, lead_id: uuid.UUID
-) -> str | None:
+) -> tuple[str | None, str | None]:
+    """The lead's (email, phone); (None, None) when there is no such lead."""
     found = await session.execute(
-        select(Lead.email).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+        select(Lead.email, Lead.phone).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
     )
-    return found.scalar_one_or_none()
+    row = found.one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:
