@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     Text,
@@ -60,14 +61,23 @@ def phone_country(value: Any) -> ColumnElement[str]:
 
 
 def same_number(column: Any, phone: str) -> ColumnElement[bool]:
-    """The rows whose number (``column``) is ``phone``: the same national number, and the same
-    country code unless either was written without one. "+44 7911 123456" is "07911 123456"
-    and "7911 123456", never "+91 79111 23456" (a Delhi mobile with the same digits)."""
-    ours, theirs = literal(phone, Text), phone_country(column)
+    """The rows whose number (``column``) is ``phone``: migration 0045's ``tb_same_phone`` (the
+    same national number, and the same country code unless either was written without one;
+    "+44 7911 123456" is "07911 123456" and "7911 123456", never "+91 79111 23456", a Delhi
+    mobile with the same digits; "+39 0331 234567" is "0331 234567", never "+39 331 234567"),
+    after the national numbers it can be, which the index finds: ``phone``'s own, its digits
+    (a number without a country code that Italy reads whole), or its own without a leading
+    "0" (an Italian one matching a number written without "+39")."""
+    ours = literal(phone, Text)
+    national = phone_key(column)
     return and_(
-        phone_key(column) == phone_key(ours),
-        or_(theirs == phone_country(ours), theirs == "", phone_country(ours) == ""),
+        national.in_([phone_key(ours), _digits(ours), phone_key(phone_key(ours))]),
+        func.tb_same_phone(column, ours, type_=Boolean),
     )
+
+
+def _digits(value: Any) -> ColumnElement[str]:
+    return func.regexp_replace(value, "[^0-9]", "", "g", type_=Text)
 
 
 def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +104,9 @@ async def _phone_only_lead(
     with the same country code first, then the oldest), after a transaction-scoped advisory
     lock on the workspace's national number: two forms sent at once with "+91 98765 43210" and
     "98765 43210" meet here (the unique index cannot tell that the second is the first)."""
-    national = phone_key(literal(phone, Text))
+    # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
+    # written without "+39" ("0331 234567", national number "331234567") take one lock.
+    national = func.ltrim(phone_key(literal(phone, Text)), "0")
     await session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended(f"{workspace_id}:" + national, 0)))
     )

@@ -191,6 +191,26 @@ async def test_an_owner_giving_a_lead_another_countrys_twin_number_is_no_conflic
     assert second.json()["id"] != first.json()["id"]
 
 
+async def test_an_italian_landline_and_mobile_with_the_same_digits_are_two_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Italy keeps its "0" after "+39": "+39 0331 234567" (a landline) and "+39 331 234567" (a
+    mobile) were one lead, the second visitor's form on the first's. Written without "+39",
+    each finds its own."""
+    landline = await client.post(
+        owner.url("/leads"), json={"phone": "+39 0331 234567"}, headers=owner.headers
+    )
+    mobile = await client.post(
+        owner.url("/leads"), json={"phone": "+39 331 234567"}, headers=owner.headers
+    )
+    assert (landline.status_code, mobile.status_code) == (201, 201), mobile.text
+    for typed, lead in (("0331 234567", landline), ("331-234567", mobile)):
+        again = await client.post(owner.url("/leads"), json={"phone": typed}, headers=owner.headers)
+        assert again.status_code == 200, (typed, again.text)
+        assert again.json()["id"] == lead.json()["id"], typed
+    assert len(await _phone_leads(client, owner)) == 2
+
+
 @pytest.mark.parametrize("written", ["07911 {t}", "+44 7911 {t}"])
 async def test_removing_a_leads_email_cannot_make_a_second_lead_with_anothers_number(
     client: httpx.AsyncClient, owner: Owner, owner_db: Database, written: str
