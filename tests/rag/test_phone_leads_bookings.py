@@ -17,11 +17,12 @@ import uuid
 import httpx
 import pytest
 
-from rag.chat.contact_details import gives_asked_address, leaves_a_phone, number_left
+from rag.chat.contact_details import leaves_a_phone
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
 from tests.rag.test_lead_capture_never import leads_of
+from tests.rag.test_phone_leads_other_numbers import assert_no_phone_lead
 
 REF = "4432 8871"
 
@@ -97,10 +98,7 @@ BOOKING_REFERENCES = [
 
 @pytest.mark.parametrize("message", BOOKING_REFERENCES)
 def test_a_bookings_own_number_is_no_phone(message: str) -> None:
-    assert leaves_a_phone(message) is False, message
-    assert detect_intent(message).intent != "contact", message
-    assert gives_asked_address(message) is False, message
-    assert number_left(f"{message} jo@example.com") is None, message
+    assert_no_phone_lead(message)
 
 
 async def test_a_reservation_with_a_number_to_call_saves_the_lead_in_the_chat(
