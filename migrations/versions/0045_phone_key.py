@@ -84,19 +84,15 @@ COUNTRY_CODE = (
 # Italy, San Marino, the Vatican, Côte d'Ivoire (since 2021), the Republic of the Congo.
 KEEP_ZERO = "39|378|379|225|242"
 
-# The digits as written, "+" made "00".
-_WRITTEN = (
-    "(CASE WHEN phone ~ '^[^0-9+]*[+]' THEN '00' ELSE '' END"
-    " || regexp_replace(phone, '[^0-9]', '', 'g'))"
-)
-
-# One expression, no FROM: PostgreSQL inlines it (the index and every look-up compute it).
+# One regular expression, the digits read once (PostgreSQL takes the longest match of the
+# alternation): a country code and then one "0", or one of ``KEEP_ZERO`` alone.
 FUNCTION = f"""
 CREATE OR REPLACE FUNCTION tb_phone_key(phone text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT regexp_replace({_WRITTEN},
-    CASE WHEN {_WRITTEN} ~ '^00({KEEP_ZERO})' THEN '^00({KEEP_ZERO})'
-         ELSE '^(00({COUNTRY_CODE}))?0?' END, '')
+  SELECT regexp_replace(
+    CASE WHEN phone ~ '^[^0-9+]*[+]' THEN '00' ELSE '' END
+      || regexp_replace(phone, '[^0-9]', '', 'g'),
+    '^(00(?!{KEEP_ZERO})({COUNTRY_CODE}))?0?|^00({KEEP_ZERO})', '')
 $$
 """
 
