@@ -1,0 +1,142 @@
+"""An owner's walk (walk6): what the dashboard said after a change made elsewhere (another tab,
+a teammate), how a contact typed in the chat reads in its transcript, and the slug an owner
+types to delete a workspace with a long, non-ASCII name."""
+
+from __future__ import annotations
+
+import html
+import re
+import uuid
+
+import httpx
+
+from api.runtime import Runtime
+from tests.dashboard.conftest import WebOwner, web_signup
+from workspaces import repository as ws_repo
+
+
+async def _widget_key(runtime: Runtime, web: WebOwner) -> str:
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+        return workspace.public_key
+
+
+async def test_a_contact_typed_in_the_chat_is_not_called_a_form_in_the_transcript(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """A visitor typed their address into the chat: the transcript said they "left contact
+    details with the form" and quoted a thanks the widget never showed (the bot's own reply,
+    shown below it, is what they read)."""
+    email = f"typed-{uuid.uuid4().hex[:10]}@example.org"
+    said = await web.client.post(
+        "/api/v1/chat",
+        json={"message": f"my email is {email}", "session_id": f"v-{uuid.uuid4().hex}"},
+        headers={"X-Widget-Key": await _widget_key(runtime, web)},
+    )
+    assert (said.json()["intent"], said.json()["lead_saved"]) == ("contact", True), said.text
+    page = await web.client.get(web.url(f"conversations/{said.json()['conversation_id']}"))
+    text = html.unescape(page.text)
+    assert "with the form" not in text
+    assert "The widget thanked them" not in text
+    assert f"left contact details in the chat: {email}" in text
+    # The message that gave them is shown once, as the visitor's message.
+    assert text.count(f"my email is {email}") == 1
+
+
+async def test_a_long_non_ascii_name_gets_a_slug_without_a_dangling_hyphen(
+    client: httpx.AsyncClient,
+) -> None:
+    """The slug an owner types to delete the workspace ended in "-" (cut at 60 characters
+    after the hyphens were trimmed) and lost the "ß" of "Großhandel" ("grohandel")."""
+    web = await web_signup(
+        client, "Zoë's Bäckerei & Konditorei Müller-Lüdenscheidt Großhandel für feine Torten"
+    )
+    page = await web.client.get(web.url("settings"))
+    slug = re.search(r"Type its slug, <code>([^<]*)</code>", page.text)
+    assert slug, page.text
+    assert slug.group(1) == "zoe-s-backerei-konditorei-muller-ludenscheidt-grosshandel"
+
+
+async def test_saving_an_faq_deleted_in_another_tab_keeps_what_was_typed(
+    web: WebOwner,
+) -> None:
+    """The edit was saved after the FAQ was deleted in another tab: the answer was "Page not
+    found ... belongs to a workspace you are not a member of", and what was typed was lost."""
+    question = f"Do you deliver on Sundays {uuid.uuid4().hex[:6]}?"
+    added = await web.post(
+        web.url("knowledge/faqs"), {"question": question, "answer": "Only on Saturdays."}
+    )
+    assert added.status_code == 303, added.text
+    listed = await web.client.get(web.url("knowledge"))
+    faq_id = re.search(r"knowledge/faqs/([0-9a-f-]{36})\"", listed.text)
+    assert faq_id, listed.text
+    deleted = await web.post(web.url(f"knowledge/faqs/{faq_id.group(1)}/delete"))
+    assert deleted.status_code == 303, deleted.text
+    saved = await web.post(
+        web.url(f"knowledge/faqs/{faq_id.group(1)}"),
+        {"question": question, "answer": "Saturdays and, from May, Sundays.", "enabled": "on"},
+    )
+    assert saved.status_code == 404
+    text = html.unescape(saved.text)
+    assert "not a member" not in text
+    assert "This FAQ was deleted meanwhile" in text
+    # What was typed is in the form that adds an FAQ, ready to send again.
+    assert re.search(r'<input id="faq-question"[^>]*value="' + re.escape(question) + '"', text), (
+        text
+    )
+    assert "Saturdays and, from May, Sundays.</textarea>" in text
+
+
+async def test_saving_a_lead_deleted_in_another_tab_says_so_with_the_notes_typed(
+    runtime: Runtime,
+    web: WebOwner,
+) -> None:
+    email = f"lead-{uuid.uuid4().hex[:8]}@example.org"
+    lead = await web.client.post(
+        "/api/v1/widget/leads",
+        json={"email": email},
+        headers={"X-Widget-Key": await _widget_key(runtime, web)},
+    )
+    assert lead.status_code == 202, lead.text
+    listed = await web.client.get(web.url("leads"))
+    lead_id = re.search(r"/leads/([0-9a-f-]{36})", listed.text)
+    assert lead_id, listed.text
+    gone = await web.post(web.url(f"leads/{lead_id.group(1)}/delete"))
+    assert gone.status_code == 303, gone.text
+    saved = await web.post(
+        web.url(f"leads/{lead_id.group(1)}"),
+        {"status": "contacted", "notes": "Called back: wants 80 cakes"},
+    )
+    assert saved.status_code == 404
+    text = html.unescape(saved.text)
+    assert "not a member" not in text
+    assert "This lead was deleted meanwhile" in text
+    assert "Called back: wants 80 cakes" in text
+
+
+async def test_deleting_a_document_deleted_in_another_tab_refreshes_the_list(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """The second tab's Delete flashed "Document not found" and left the document listed, as
+    if it were still there; the list now comes again, saying it was deleted already."""
+    uploaded = await web.post(
+        web.url("knowledge/upload"),
+        files={"files": ("hours.md", b"# Hours\n\nOpen daily from 7 to 7.\n", "text/markdown")},
+    )
+    assert uploaded.status_code == 303, uploaded.text
+    await runtime.jobs.drain()
+    listed = await web.client.get(web.url("knowledge"))
+    document_id = re.search(r'data-document="([0-9a-f-]{36})"', listed.text)
+    assert document_id, listed.text
+    url = web.url(f"knowledge/documents/{document_id.group(1)}/delete")
+    first = await web.post(url, headers={"HX-Request": "true"})
+    assert first.status_code == 204, first.text
+    again = await web.post(url, headers={"HX-Request": "true"})
+    assert again.status_code == 404
+    # htmx follows HX-Redirect before it treats the status as a failure: the page comes again.
+    location = again.headers.get("HX-Redirect", "")
+    assert location.startswith(web.url("knowledge")), again.headers
+    shown = await web.client.get(location)
+    assert "already deleted" in html.unescape(shown.text)
+    assert document_id.group(1) not in shown.text
