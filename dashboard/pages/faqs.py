@@ -24,7 +24,7 @@ from dashboard.pages.common import (
     ingest_refusal,
     refusal,
 )
-from dashboard.pages.knowledge import knowledge_page
+from dashboard.pages.knowledge import FAQ_GONE, already_deleted, knowledge_page
 from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
@@ -181,7 +181,7 @@ async def update_faq(
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 
 
-FAQ_GONE = (
+FAQ_EDIT_GONE = (
     "This FAQ was deleted meanwhile (by a teammate, or in another tab). Your changes were not "
     "saved: here they are, to add it again as a new FAQ."
 )
@@ -195,7 +195,7 @@ async def _faq_gone(request: Request, page: Page, session: AsyncSession) -> Resp
         values = _faq_values(await form_fields(request))
     except InvalidText as exc:
         values = _faq_values(exc.fields)
-    forms = {"faq_values": values, "faq_errors": {"_form": FAQ_GONE}}
+    forms = {"faq_values": values, "faq_errors": {"_form": FAQ_EDIT_GONE}}
     return await knowledge_page(request, page, session, forms=forms, status_code=404)
 
 
@@ -203,7 +203,10 @@ async def _faq_gone(request: Request, page: Page, session: AsyncSession) -> Resp
 async def delete_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    try:
+        faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    except NotFound:
+        return await already_deleted(request, page, session, FAQ_GONE, anchor="#faqs")
     await faq_service.delete(session, page.access, faq_id=faq_id)
     if is_htmx(request):
         # The row goes (the answer's body is empty); the heading's count and the status line

@@ -325,27 +325,42 @@ async def delete(
     try:
         await submissions.delete_document(session, page.access, document_id)
     except NotFound:
-        # Deleted meanwhile (another tab, a teammate): the list comes again without it; htmx
-        # follows HX-Redirect before it takes the status as a failure (it flashed "Document
-        # not found" and left the document listed).
-        if is_htmx(request):
-            gone = back + ("&" if "?" in back else "?") + "notice=" + quote_plus(DOCUMENT_GONE)
-            return Response(
-                status_code=404, headers={"HX-Redirect": with_signed_notice(request, gone)}
-            )
-        return await knowledge_page(
-            request,
-            page,
-            session,
-            cursor=cursor or None,
-            faq_cursor=faq_cursor or None,
-            forms={"notice": DOCUMENT_GONE},
-            status_code=404,
+        return await already_deleted(
+            request, page, session, DOCUMENT_GONE, cursor=cursor, faq_cursor=faq_cursor
         )
     return redirect(request, back + ("&" if "?" in back else "?") + "notice=Document+deleted")
 
 
+async def already_deleted(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    notice: str,
+    *,
+    cursor: str | None = None,
+    faq_cursor: str | None = None,
+    anchor: str = "",
+) -> Response:
+    """A delete of a document or an FAQ deleted meanwhile (another tab, a teammate): 404, and
+    the knowledge page again without it, saying so (htmx follows HX-Redirect before it takes
+    the status as a failure; it flashed "not found" and left the row listed)."""
+    if is_htmx(request):
+        back = _knowledge_url(page, cursor or None, faq_cursor or None)
+        gone = back + ("&" if "?" in back else "?") + "notice=" + quote_plus(notice) + anchor
+        return Response(status_code=404, headers={"HX-Redirect": with_signed_notice(request, gone)})
+    return await knowledge_page(
+        request,
+        page,
+        session,
+        cursor=cursor or None,
+        faq_cursor=faq_cursor or None,
+        forms={"notice": notice},
+        status_code=404,
+    )
+
+
 DOCUMENT_GONE = "That document was already deleted (by a teammate, or in another tab)."
+FAQ_GONE = "That FAQ was already deleted (by a teammate, or in another tab)."
 
 
 @router.get("/w/{workspace_id}/knowledge/documents/{document_id}")

@@ -140,3 +140,23 @@ async def test_deleting_a_document_deleted_in_another_tab_refreshes_the_list(
     shown = await web.client.get(location)
     assert "already deleted" in html.unescape(shown.text)
     assert document_id.group(1) not in shown.text
+
+
+async def test_deleting_an_faq_deleted_in_another_tab_refreshes_the_list(web: WebOwner) -> None:
+    """As with documents: the row stayed beside a flashed "FAQ not found"."""
+    question = f"Do you sell rye bread {uuid.uuid4().hex[:6]}?"
+    added = await web.post(web.url("knowledge/faqs"), {"question": question, "answer": "Yes."})
+    assert added.status_code == 303, added.text
+    listed = await web.client.get(web.url("knowledge"))
+    faq_id = re.search(r"knowledge/faqs/([0-9a-f-]{36})\"", listed.text)
+    assert faq_id, listed.text
+    url = web.url(f"knowledge/faqs/{faq_id.group(1)}/delete")
+    first = await web.post(url, headers={"HX-Request": "true"})
+    assert first.status_code == 200, first.text
+    again = await web.post(url, headers={"HX-Request": "true"})
+    assert again.status_code == 404
+    location = again.headers.get("HX-Redirect", "")
+    assert location.startswith(web.url("knowledge")), again.headers
+    shown = await web.client.get(location)
+    assert "already deleted" in html.unescape(shown.text)
+    assert question not in html.unescape(shown.text)
