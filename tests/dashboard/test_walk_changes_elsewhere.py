@@ -160,3 +160,30 @@ async def test_deleting_an_faq_deleted_in_another_tab_refreshes_the_list(web: We
     shown = await web.client.get(location)
     assert "already deleted" in html.unescape(shown.text)
     assert question not in html.unescape(shown.text)
+
+
+async def test_a_phone_number_typed_beside_the_address_is_on_the_lead(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """"You can reach me at <address> or +49 151 23456789": the lead had the address and
+    Phone "—" (a number beside an address was kept only with a call asked for, "call me"),
+    so a search by the number found nobody. A number written as an international one, or
+    labelled a phone, is one; an order's number beside an address still is not."""
+    key = await _widget_key(runtime, web)
+    mobile, landline, order = (f"{uuid.uuid4().int % 10**7:07d}" for _ in range(3))
+    given = [
+        (f"You can reach me at {{email}} or +49 151 {mobile}", f"+49 151 {mobile}", True),
+        (f"email {{email}} phone 0171 {landline}", f"0171 {landline}", True),
+        (f"{{email}} order 4{order}", f"4{order}", False),
+    ]
+    for message, number, kept in given:
+        email = f"v-{uuid.uuid4().hex[:10]}@example.org"
+        said = await web.client.post(
+            "/api/v1/chat",
+            json={"message": message.format(email=email), "session_id": f"v-{uuid.uuid4().hex}"},
+            headers={"X-Widget-Key": key},
+        )
+        assert (said.json()["intent"], said.json()["lead_saved"]) == ("contact", True), said.text
+        found = await web.client.get(web.url("leads"), params={"q": number})
+        assert found.status_code == 200, found.text
+        assert (email in found.text) is kept, (message, found.text)
