@@ -11,15 +11,7 @@ import uuid
 import httpx
 
 from api.runtime import Runtime
-from tests.dashboard.conftest import WebOwner, web_signup
-from workspaces import repository as ws_repo
-
-
-async def _widget_key(runtime: Runtime, web: WebOwner) -> str:
-    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
-        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
-        assert workspace is not None
-        return workspace.public_key
+from tests.dashboard.conftest import WebOwner, web_signup, widget_key
 
 
 async def test_a_contact_typed_in_the_chat_is_not_called_a_form_in_the_transcript(
@@ -32,7 +24,7 @@ async def test_a_contact_typed_in_the_chat_is_not_called_a_form_in_the_transcrip
     said = await web.client.post(
         "/api/v1/chat",
         json={"message": f"my email is {email}", "session_id": f"v-{uuid.uuid4().hex}"},
-        headers={"X-Widget-Key": await _widget_key(runtime, web)},
+        headers={"X-Widget-Key": await widget_key(runtime, web)},
     )
     assert (said.json()["intent"], said.json()["lead_saved"]) == ("contact", True), said.text
     page = await web.client.get(web.url(f"conversations/{said.json()['conversation_id']}"))
@@ -58,6 +50,24 @@ async def test_a_long_non_ascii_name_gets_a_slug_without_a_dangling_hyphen(
     assert slug.group(1) == "zoe-s-backerei-konditorei-muller-ludenscheidt-grosshandel"
 
 
+async def _listed_id(web: WebOwner, page: str, pattern: str) -> str:
+    """The first id ``pattern`` finds on ``page`` (the newest row of its list)."""
+    listed = await web.client.get(web.url(page))
+    found = re.search(pattern, listed.text)
+    assert found, listed.text
+    return found.group(1)
+
+
+async def _deleted_elsewhere(web: WebOwner, page: str, pattern: str) -> str:
+    """The newest of ``page``'s list (an FAQ on "knowledge", a lead on "leads") deleted, as
+    from another tab: its id."""
+    found = await _listed_id(web, page, pattern)
+    path = f"knowledge/faqs/{found}/delete" if page == "knowledge" else f"leads/{found}/delete"
+    deleted = await web.post(web.url(path))
+    assert deleted.status_code == 303, deleted.text
+    return found
+
+
 async def test_saving_an_faq_deleted_in_another_tab_keeps_what_was_typed(
     web: WebOwner,
 ) -> None:
@@ -68,13 +78,9 @@ async def test_saving_an_faq_deleted_in_another_tab_keeps_what_was_typed(
         web.url("knowledge/faqs"), {"question": question, "answer": "Only on Saturdays."}
     )
     assert added.status_code == 303, added.text
-    listed = await web.client.get(web.url("knowledge"))
-    faq_id = re.search(r"knowledge/faqs/([0-9a-f-]{36})\"", listed.text)
-    assert faq_id, listed.text
-    deleted = await web.post(web.url(f"knowledge/faqs/{faq_id.group(1)}/delete"))
-    assert deleted.status_code == 303, deleted.text
+    faq_id = await _deleted_elsewhere(web, "knowledge", r"knowledge/faqs/([0-9a-f-]{36})\"")
     saved = await web.post(
-        web.url(f"knowledge/faqs/{faq_id.group(1)}"),
+        web.url(f"knowledge/faqs/{faq_id}"),
         {"question": question, "answer": "Saturdays and, from May, Sundays.", "enabled": "on"},
     )
     assert saved.status_code == 404
@@ -96,16 +102,12 @@ async def test_saving_a_lead_deleted_in_another_tab_says_so_with_the_notes_typed
     lead = await web.client.post(
         "/api/v1/widget/leads",
         json={"email": email},
-        headers={"X-Widget-Key": await _widget_key(runtime, web)},
+        headers={"X-Widget-Key": await widget_key(runtime, web)},
     )
     assert lead.status_code == 202, lead.text
-    listed = await web.client.get(web.url("leads"))
-    lead_id = re.search(r"/leads/([0-9a-f-]{36})", listed.text)
-    assert lead_id, listed.text
-    gone = await web.post(web.url(f"leads/{lead_id.group(1)}/delete"))
-    assert gone.status_code == 303, gone.text
+    lead_id = await _deleted_elsewhere(web, "leads", r"/leads/([0-9a-f-]{36})")
     saved = await web.post(
-        web.url(f"leads/{lead_id.group(1)}"),
+        web.url(f"leads/{lead_id}"),
         {"status": "contacted", "notes": "Called back: wants 80 cakes"},
     )
     assert saved.status_code == 404
@@ -113,6 +115,21 @@ async def test_saving_a_lead_deleted_in_another_tab_says_so_with_the_notes_typed
     assert "not a member" not in text
     assert "This lead was deleted meanwhile" in text
     assert "Called back: wants 80 cakes" in text
+
+
+async def _deleted_again(web: WebOwner, path: str, deleted: int) -> str:
+    """``path`` (a delete) sent by htmx twice, as from two tabs: the first deletes (answered
+    ``deleted``), the second is 404 with an HX-Redirect, which htmx follows before it treats
+    the status as a failure: the knowledge page again, saying so. That page's text."""
+    first = await web.post(web.url(path), headers={"HX-Request": "true"})
+    assert first.status_code == deleted, first.text
+    again = await web.post(web.url(path), headers={"HX-Request": "true"})
+    assert again.status_code == 404
+    location = again.headers.get("HX-Redirect", "")
+    assert location.startswith(web.url("knowledge")), again.headers
+    shown = html.unescape((await web.client.get(location)).text)
+    assert "already deleted" in shown
+    return shown
 
 
 async def test_deleting_a_document_deleted_in_another_tab_refreshes_the_list(
@@ -126,20 +143,9 @@ async def test_deleting_a_document_deleted_in_another_tab_refreshes_the_list(
     )
     assert uploaded.status_code == 303, uploaded.text
     await runtime.jobs.drain()
-    listed = await web.client.get(web.url("knowledge"))
-    document_id = re.search(r'data-document="([0-9a-f-]{36})"', listed.text)
-    assert document_id, listed.text
-    url = web.url(f"knowledge/documents/{document_id.group(1)}/delete")
-    first = await web.post(url, headers={"HX-Request": "true"})
-    assert first.status_code == 204, first.text
-    again = await web.post(url, headers={"HX-Request": "true"})
-    assert again.status_code == 404
-    # htmx follows HX-Redirect before it treats the status as a failure: the page comes again.
-    location = again.headers.get("HX-Redirect", "")
-    assert location.startswith(web.url("knowledge")), again.headers
-    shown = await web.client.get(location)
-    assert "already deleted" in html.unescape(shown.text)
-    assert document_id.group(1) not in shown.text
+    document_id = await _listed_id(web, "knowledge", r'data-document="([0-9a-f-]{36})"')
+    shown = await _deleted_again(web, f"knowledge/documents/{document_id}/delete", 204)
+    assert document_id not in shown
 
 
 async def test_deleting_an_faq_deleted_in_another_tab_refreshes_the_list(web: WebOwner) -> None:
@@ -147,29 +153,19 @@ async def test_deleting_an_faq_deleted_in_another_tab_refreshes_the_list(web: We
     question = f"Do you sell rye bread {uuid.uuid4().hex[:6]}?"
     added = await web.post(web.url("knowledge/faqs"), {"question": question, "answer": "Yes."})
     assert added.status_code == 303, added.text
-    listed = await web.client.get(web.url("knowledge"))
-    faq_id = re.search(r"knowledge/faqs/([0-9a-f-]{36})\"", listed.text)
-    assert faq_id, listed.text
-    url = web.url(f"knowledge/faqs/{faq_id.group(1)}/delete")
-    first = await web.post(url, headers={"HX-Request": "true"})
-    assert first.status_code == 200, first.text
-    again = await web.post(url, headers={"HX-Request": "true"})
-    assert again.status_code == 404
-    location = again.headers.get("HX-Redirect", "")
-    assert location.startswith(web.url("knowledge")), again.headers
-    shown = await web.client.get(location)
-    assert "already deleted" in html.unescape(shown.text)
-    assert question not in html.unescape(shown.text)
+    faq_id = await _listed_id(web, "knowledge", r"knowledge/faqs/([0-9a-f-]{36})\"")
+    shown = await _deleted_again(web, f"knowledge/faqs/{faq_id}/delete", 200)
+    assert question not in shown
 
 
 async def test_a_phone_number_typed_beside_the_address_is_on_the_lead(
     runtime: Runtime, web: WebOwner
 ) -> None:
-    """"You can reach me at <address> or +49 151 23456789": the lead had the address and
+    """ "You can reach me at <address> or +49 151 23456789": the lead had the address and
     Phone "—" (a number beside an address was kept only with a call asked for, "call me"),
     so a search by the number found nobody. A number written as an international one, or
     labelled a phone, is one; an order's number beside an address still is not."""
-    key = await _widget_key(runtime, web)
+    key = await widget_key(runtime, web)
     mobile, landline, order = (f"{uuid.uuid4().int % 10**7:07d}" for _ in range(3))
     given = [
         (f"You can reach me at {{email}} or +49 151 {mobile}", f"+49 151 {mobile}", True),
