@@ -11,7 +11,8 @@ import uuid
 import httpx
 
 from api.runtime import Runtime
-from tests.dashboard.conftest import WebOwner, web_signup, widget_key
+from tests.conftest import mail_token, signup
+from tests.dashboard.conftest import WebOwner, csrf_of, web_signup, widget_key
 
 
 async def test_a_contact_typed_in_the_chat_is_not_called_a_form_in_the_transcript(
@@ -183,3 +184,39 @@ async def test_a_phone_number_typed_beside_the_address_is_on_the_lead(
         found = await web.client.get(web.url("leads"), params={"q": number})
         assert found.status_code == 200, found.text
         assert (email in found.text) is kept, (message, found.text)
+
+
+async def test_a_used_reset_link_says_so_before_a_password_is_typed(
+    client: httpx.AsyncClient,
+) -> None:
+    """A reset link opened again after it set a password (or a newer link did) showed "Choose
+    a new password" with its field: the owner typed one, to be told "This link was already
+    used" above the same form, which could never work."""
+    owner = await signup(client, "Twice")
+    page = await client.get("/app/forgot-password")
+    sent = await client.post(
+        "/app/forgot-password", data={"csrf_token": csrf_of(page.text), "email": owner.email}
+    )
+    assert sent.status_code == 200, sent.text
+    token = await mail_token(client, owner.email, "password_reset")
+    form = await client.get(f"/app/reset-password?token={token}")
+    assert 'name="password"' in form.text
+    done = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": "a new passphrase"},
+    )
+    assert done.status_code == 303, done.text
+    for link in (token, token[:-4] + "AAAA"):  # used, and not a link this server sent
+        again = await client.get(f"/app/reset-password?token={link}")
+        assert again.status_code == 400
+        assert 'name="password"' not in again.text
+        assert 'href="/app/forgot-password"' in again.text
+    assert "This link was already used" in html.unescape(
+        (await client.get(f"/app/reset-password?token={token}")).text
+    )
+    posted = await client.post(
+        "/app/reset-password",
+        data={"csrf_token": csrf_of(form.text), "token": token, "password": "another passphrase"},
+    )
+    assert posted.status_code == 422
+    assert 'name="password"' not in posted.text
