@@ -1,6 +1,7 @@
-"""An owner's walk (walk6): what the dashboard said after a change made elsewhere (another tab,
-a teammate), how a contact typed in the chat reads in its transcript, and the slug an owner
-types to delete a workspace with a long, non-ASCII name."""
+"""An owner's walk (walk6), each test a finding: what the dashboard said after a change made
+elsewhere (another tab, a teammate), how a contact typed in the chat reads in its transcript and
+on its lead, the slug an owner types to delete a workspace with a long, non-ASCII name, and a
+reset link opened again."""
 
 from __future__ import annotations
 
@@ -193,11 +194,8 @@ async def test_a_used_reset_link_says_so_before_a_password_is_typed(
     a new password" with its field: the owner typed one, to be told "This link was already
     used" above the same form, which could never work."""
     owner = await signup(client, "Twice")
-    page = await client.get("/app/forgot-password")
-    sent = await client.post(
-        "/app/forgot-password", data={"csrf_token": csrf_of(page.text), "email": owner.email}
-    )
-    assert sent.status_code == 200, sent.text
+    asked = await client.post("/api/v1/auth/password-reset", json={"email": owner.email})
+    assert asked.status_code == 202, asked.text
     token = await mail_token(client, owner.email, "password_reset")
     form = await client.get(f"/app/reset-password?token={token}")
     assert 'name="password"' in form.text
