@@ -10,11 +10,15 @@ Real webhooks (signed, through the app), the real ``razorpay`` client against th
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from api.runtime import Runtime
+from billing.event_repository import DEFERRED_LOOKUP
 from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
 from tests.billing.razorpay_subscriptions import both_webhooks, charged, payment_of
@@ -49,12 +53,12 @@ async def _deferred(
     name: str,
     *,
     settle: bool,
-) -> tuple[Owner, str, str, int]:
+) -> tuple[Owner, dict[str, Any], str, int]:
     """A renewal captured while the owner's cancel waited (``charge_cycle_unknown``); its
-    ``subscription.charged`` delivered (``settle``) or lost. (owner, subscription id, payment
-    id, cycle start)."""
+    ``subscription.charged`` delivered (``settle``) or lost. (owner, subscription, payment id,
+    cycle start)."""
     owner = await signup(client, name)
-    sub_id, sub, _, end = await renewed_while_the_cancel_waited(
+    _, sub, _, end = await renewed_while_the_cancel_waited(
         client, runtime, owner, fake, owner_db
     )
     fake.down = False
@@ -66,7 +70,7 @@ async def _deferred(
             "rejected",
             "charged_after_cancel",
         )
-    return owner, sub_id, payment_of(captured), end
+    return owner, sub, payment_of(captured), end
 
 
 async def test_settled_deferred_charges_do_not_use_up_the_runs_limit(
@@ -75,10 +79,110 @@ async def test_settled_deferred_charges_do_not_use_up_the_runs_limit(
     runtime, client = mailing
     since = datetime.now(UTC)
     await _deferred(client, runtime, fake, owner_db, "Settled Early Co", settle=True)
-    owner, sub_id, payment_id, end = await _deferred(
+    owner, sub, payment_id, end = await _deferred(
         client, runtime, fake, owner_db, "Lost Charge Co", settle=False
     )
-    fake.add_invoice(sub_id, payment_id, billing_start=end, billing_end=end + 30 * 86_400)
+    fake.add_invoice(sub["id"], payment_id, billing_start=end, billing_end=end + 30 * 86_400)
     report = await _reconciled_since(runtime, since, limit=1)
     assert f"{payment_id}: rejected charged_after_cancel" in report.details, report
     assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
+
+
+async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_after_a_429(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Two deferred charges of one subscription (its renewal and the next one, both lost):
+    the run asked Razorpay for the same invoices once per charge, and asked again after a
+    429 for the subscription. Now once a run; a refusal counts an error per charge and the
+    next run settles both."""
+    runtime, client = mailing
+    since = datetime.now(UTC)
+    owner, sub, first, end = await _deferred(
+        client, runtime, fake, owner_db, "Two Lost Co", settle=False
+    )
+    later = both_webhooks(sub, start=end + 30 * 86_400)["payment.captured"]
+    assert await charged(client, owner_db, later) == ("ignored", "charge_cycle_unknown")
+    second = payment_of(later)
+    for pid, start in ((first, end), (second, end + 30 * 86_400)):
+        fake.add_invoice(sub["id"], pid, billing_start=start, billing_end=start + 30 * 86_400)
+
+    def asked() -> int:
+        return len(
+            [
+                r
+                for r in fake.requests
+                if r.path == "/v1/invoices" and r.query.get("subscription_id") == sub["id"]
+            ]
+        )
+
+    before = asked()
+    fake.throttled_paths.add("/v1/invoices")
+    refused = await _reconciled_since(runtime, since)
+    fake.throttled_paths.clear()
+    assert asked() - before == 1
+    assert refused.provider_errors == 2, refused
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    before = asked()
+    report = await _reconciled_since(runtime, since)
+    assert asked() - before == 1
+    assert f"{first}: rejected charged_after_cancel" in report.details, report
+    assert f"{second}: rejected charged_after_cancel" in report.details, report
+    assert sorted(await to_refund(owner_db, owner.workspace_id)) == sorted([first, second])
+
+
+async def test_the_deferred_charges_lookup_never_moves_deletes_or_widens_to_other_rows(
+    owner: Owner, other: Owner, db: Database
+) -> None:
+    """0046's policy, probed past its own test: under ``billing:deferred-charges`` (with or
+    without a workspace of the transaction) another workspace's deferred row is read but not
+    moved into the transaction's workspace, rewritten or deleted; that workspace's other rows
+    and a deferred row with no workspace stay unseen."""
+    payment = "pay_deferredProbe1"
+    rows = [
+        ("evt_probe_deferred", other.workspace_id, "charge_cycle_unknown"),
+        ("evt_probe_charged", other.workspace_id, "recurring_charge"),
+        ("evt_probe_nows", None, "charge_cycle_unknown"),
+    ]
+    for event_id, workspace_id, reason in rows:
+        async with db.transaction(workspace_id=workspace_id, lookup=event_id) as session:
+            await session.execute(
+                text(
+                    "INSERT INTO billing_events (id, event_id, event_type, workspace_id, outcome,"
+                    " reason, razorpay_payment_id, payload) VALUES (:id, :eid,"
+                    " 'payment.captured', :ws, 'ignored', :reason, :pid, '{}'::jsonb)"
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "eid": event_id,
+                    "ws": workspace_id,
+                    "reason": reason,
+                    "pid": payment,
+                },
+            )
+    listing = text("SELECT event_id FROM billing_events WHERE razorpay_payment_id = :pid")
+    writes = (
+        "UPDATE billing_events SET workspace_id = :ws WHERE razorpay_payment_id = :pid",
+        "UPDATE billing_events SET reason = 'charge_kept' WHERE razorpay_payment_id = :pid",
+        "DELETE FROM billing_events WHERE razorpay_payment_id = :pid",
+    )
+    for workspace_id in (owner.workspace_id, None):
+        async with db.transaction(workspace_id=workspace_id, lookup=DEFERRED_LOOKUP) as session:
+            seen = (await session.execute(listing, {"pid": payment})).scalars().all()
+            assert seen == ["evt_probe_deferred"]
+            for statement in writes:
+                done = await session.execute(
+                    text(statement), {"ws": owner.workspace_id, "pid": payment}
+                )
+                assert done.rowcount == 0, statement  # type: ignore[attr-defined]
+    async with db.transaction(workspace_id=other.workspace_id) as session:
+        kept = await session.execute(
+            text(
+                "SELECT event_id, reason FROM billing_events WHERE razorpay_payment_id = :pid"
+                " ORDER BY event_id"
+            ),
+            {"pid": payment},
+        )
+        assert [tuple(r) for r in kept.all()] == [
+            ("evt_probe_charged", "recurring_charge"),
+            ("evt_probe_deferred", "charge_cycle_unknown"),
+        ]

@@ -376,6 +376,8 @@ class FakeRazorpay:
         self.auto_capture: set[str] = set()
         # While True, ``POST /payments/{id}/capture`` is refused (Razorpay's 400).
         self.refuse_captures = False
+        # Paths answered 429 (Razorpay's rate limit: "Too many requests") while listed here.
+        self.throttled_paths: set[str] = set()
         self.payments: dict[str, dict[str, Any]] = {}
         # Razorpay Subscriptions the fake knows (``add_subscription``), by id.
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -615,6 +617,8 @@ class FakeRazorpay:
             return _error(503, "SERVER_ERROR", "The server is temporarily unavailable")
         if not authenticated:
             return _error(401, "BAD_REQUEST_ERROR", "Authentication failed")
+        if request.url.path in self.throttled_paths:
+            return _error(429, "BAD_REQUEST_ERROR", "Too many requests")
         return None
 
     async def _create_order(self, request: Request) -> Response:
