@@ -58,9 +58,7 @@ async def _deferred(
     ``subscription.charged`` delivered (``settle``) or lost. (owner, subscription, payment id,
     cycle start)."""
     owner = await signup(client, name)
-    _, sub, _, end = await renewed_while_the_cancel_waited(
-        client, runtime, owner, fake, owner_db
-    )
+    _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
     fake.down = False
     both = both_webhooks(sub, start=end)
     captured = both["payment.captured"]
@@ -128,6 +126,33 @@ async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_aft
     assert f"{first}: rejected charged_after_cancel" in report.details, report
     assert f"{second}: rejected charged_after_cancel" in report.details, report
     assert sorted(await to_refund(owner_db, owner.workspace_id)) == sorted([first, second])
+
+
+async def test_a_subscription_with_more_invoices_than_one_page_is_read_to_the_charge(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Razorpay answers ``GET /v1/invoices`` a page at a time (``count``: 10 by default, at
+    most 100; ``skip``), in an order its documentation does not promise. The run read the
+    first 100 and, when the invoice naming the charge was not among them, said "no invoice
+    names it" on every run until the charge left the window, never held or mailed. Here 100
+    invoices (other payments of the subscription) come before it."""
+    runtime, client = mailing
+    since = datetime.now(UTC)
+    owner, sub, payment_id, end = await _deferred(
+        client, runtime, fake, owner_db, "Long History Co", settle=False
+    )
+    fake.add_invoice(sub["id"], payment_id, billing_start=end, billing_end=end + 30 * 86_400)
+    for n in range(100):
+        fake.add_invoice(
+            sub["id"],
+            f"pay_otherCycle{n:04d}",
+            billing_start=end - (n + 1) * 7 * 86_400,
+            billing_end=end - n * 7 * 86_400,
+            created_at=end + n + 1,
+        )
+    report = await _reconciled_since(runtime, since)
+    assert f"{payment_id}: rejected charged_after_cancel" in report.details, report
+    assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
 
 
 async def test_the_deferred_charges_lookup_never_moves_deletes_or_widens_to_other_rows(
