@@ -10,6 +10,7 @@ Real webhooks (signed, through the app), the real ``razorpay`` client against th
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,11 +22,13 @@ from api.runtime import Runtime
 from billing.event_repository import DEFERRED_LOOKUP
 from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
+from tests.billing.conftest import payment_mails
 from tests.billing.razorpay_subscriptions import both_webhooks, charged, payment_of
 from tests.billing.test_cancel_edges import renewed_while_the_cancel_waited
 from tests.billing.test_held_charge_notice import to_refund
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay
+from tests.fakes.smtp import SmtpServer
 
 
 async def _reconciled_since(
@@ -153,6 +156,34 @@ async def test_a_subscription_with_more_invoices_than_one_page_is_read_to_the_ch
     report = await _reconciled_since(runtime, since)
     assert f"{payment_id}: rejected charged_after_cancel" in report.details, report
     assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
+
+
+async def test_two_runs_at_once_settle_a_deferred_charge_once(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """Two operators (or a cron and an operator) run reconcile together: the charge is held
+    once, one mail: the other run finds its event id taken (or the charge settled)."""
+    runtime, client = mailing
+    since = datetime.now(UTC)
+    owner, sub, payment_id, end = await _deferred(
+        client, runtime, fake, owner_db, "Twice Run Co", settle=False
+    )
+    fake.add_invoice(sub["id"], payment_id, billing_start=end, billing_end=end + 30 * 86_400)
+    first, second = await asyncio.gather(
+        _reconciled_since(runtime, since), _reconciled_since(runtime, since)
+    )
+    held = [
+        r for r in (first, second) if f"{payment_id}: rejected charged_after_cancel" in r.details
+    ]
+    assert len(held) == 1, (first, second)
+    assert await to_refund(owner_db, owner.workspace_id) == [payment_id]
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Twice Run Co] Payment held for a refund: 499.00 INR"
+    ]
 
 
 async def test_the_deferred_charges_lookup_never_moves_deletes_or_widens_to_other_rows(
