@@ -4,6 +4,12 @@ whose ``subscription.charged`` never came), read as an operator running it.
 - The listing took the oldest ``limit`` such rows, settled or not, and skipped the settled ones
   afterwards: once ``limit`` settled charges sat in the window (they stay there for ``within``,
   seven days), a newer unsettled charge was never reached.
+- A subscription's invoices were fetched once per deferred charge, and again after Razorpay's
+  429 for that subscription.
+- Only the first page of ``GET /v1/invoices`` (``count`` 100, no ``skip``) was read: a charge
+  whose invoice was on a later page was never settled.
+- Probes that hold: two runs at once settle a charge once; 0046's lookup reads another
+  workspace's deferred row only, and writes nothing.
 
 Real webhooks (signed, through the app), the real ``razorpay`` client against the fake.
 """
