@@ -88,6 +88,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
+    _chunk_in_read = False
+    _began_in_read = False
     _in_body = False
     _refused = False
 
@@ -136,7 +138,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._began_in_read = True
         self._arm_head_timer()  # a kept-alive connection's next head: from its first byte
+
+    def _keep_alive_until(self, when: float) -> None:
+        if self.timeout_keep_alive_task is None and not self.transport.is_closing():
+            self.timeout_keep_alive_task = self.loop.call_at(when, self.timeout_keep_alive_handler)
 
     def _arm_head_timer(self) -> None:
         self._head_timer.arm(self.head_timeout)
@@ -156,10 +163,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         self._body_in_read = 0
         self._ended_in_read = False
-        super().data_received(data)
+        self._chunk_in_read = False
+        self._began_in_read = False
+        keep_alive = self.timeout_keep_alive_task
+        super().data_received(data)  # takes the keep-alive timer down
+        if keep_alive is not None and not self._began_in_read:
+            # Bytes that begin no request (a blank line, the rest of a body its answer did not
+            # wait for) leave the keep-alive as it was: one "\r\n" held the connection for
+            # ever (no head began, so no head timer either).
+            self._keep_alive_until(keep_alive.when())
         if self._refused:
             return
-        if self._ended_in_read:
+        if self._ended_in_read or self._chunk_in_read:
+            # A chunk line complete: the framing before it was no trailer in progress (only
+            # a trailer, after the last chunk, is gathered in memory; the rest of this read
+            # is left uncounted, as a head's read is counted only after it is parsed).
             self._overhead = 0
         else:
             self._overhead += len(data) - self._body_in_read
@@ -179,6 +197,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise HeadTooLarge  # httptools stops parsing; the application never starts
         self._in_body = True
         super().on_headers_complete()
+
+    def on_chunk_header(self) -> None:
+        self._chunk_in_read = True
 
     def on_body(self, body: bytes) -> None:
         self._body_in_read += len(body)
