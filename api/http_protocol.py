@@ -5,10 +5,12 @@ uvicorn's httptools protocol keeps every header a client sends until the head en
 limit (its h11 protocol has one, ``h11_max_incomplete_event_size``, at a throughput cost): a
 few connections that send megabytes of headers and never finish them held hundreds of MiB of
 the server's memory, without any account (a red-team finding), and so did a chunked body's
-trailers (a reviewer's finding). Here the request line, the headers, a chunked body's chunk
-lines and trailers together may take about ``MAX_HEAD_BYTES`` (counted per read); past it a
-head is answered 431 and the connection closed before the application sees anything. Request
-bodies are bounded by MAX_BODY_BYTES in the application (``api.limits``).
+trailers (a reviewer's finding). Here the request line and the headers, or a chunked body's
+trailers, may take about ``MAX_HEAD_BYTES`` (counted per read); past it a head is answered 431
+and the connection closed before the application sees anything. A chunked body's chunk lines
+are not counted (httptools keeps none of them; counted, a body sent in many small chunks was
+cut without an answer). Request bodies are bounded by MAX_BODY_BYTES in the application
+(``api.limits``).
 
 A head must also arrive in time: uvicorn arms no timer before its first response (its
 keep-alive) and takes that one down at the next byte, so a connection that sent nothing, or
@@ -16,7 +18,9 @@ half a head, was held for as long as the client liked (a red-team finding: each 
 descriptor, and a few thousand left the process none to accept or reach its database with).
 Here the head gets ``HEAD_TIMEOUT_SECONDS`` from the connection, or from its first byte on a
 kept-alive connection; then 408 ``request_head_timeout`` and the connection closed. A request
-whose head came whole is never cut: its body and answer have the application's timeouts.
+whose head came whole is never cut: its body and answer have the application's timeouts. Bytes
+that begin no request on a kept-alive connection (blank lines) leave uvicorn's keep-alive timer
+as it was: one "\r\n" after an answer took it down and the connection was held for ever.
 
 An answer must also be taken in time: uvicorn's ``send`` waits for the connection's buffer to
 drain before writing more, for as long as a client that reads nothing likes, and an answer
@@ -71,11 +75,12 @@ _BODY = (
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with at most ``MAX_HEAD_BYTES`` of a request that is not
-    its body: the request line and headers, and a chunked body's chunk lines and trailers.
+    its body: the request line and headers, and a chunked body's trailers.
 
     httptools gathers a header's (or a trailer's) name and value itself before any callback
     sees them, so the bytes are counted as they arrive: every byte of a read that is not body
-    data counts for the message in progress, and past the limit the connection is closed (with
+    data counts for the message in progress (from the read in which its last chunk line, if
+    any, ended), and past the limit the connection is closed (with
     a 431 answer while the head is still coming, without one once the application has the
     request: a trailer that never ends). A head that arrives whole in one read is measured as
     parsed when it ends and refused the same way, before the application starts."""

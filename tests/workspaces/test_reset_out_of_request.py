@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import text
 
 from api.app import create_app
@@ -224,3 +225,39 @@ async def test_the_work_after_the_answer_is_not_cut_by_the_request_timeout(
         assert rest.endswith(b"HTTP/1.1 "), rest
         mail = await site.last_mail(owner.email, "Reset your TrulyBot password")
         assert "/reset-password?token=" in mail.text
+
+
+async def test_work_that_fails_after_the_answer_is_logged(
+    runtime_factory: RuntimeFactory,
+    smtp: SmtpServer,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The answer was 202; the work then fails (here: its database session is ended while it
+    waits behind the held lock): said in the log with its traceback, and the request's task
+    ends (no 500 after a 202, no link)."""
+    async with _site(runtime_factory, smtp) as site:
+        owner = await site.signup("Failed reset")
+        app = create_app(runtime=site.runtime)
+        body = json.dumps({"email": owner.email}).encode()
+        headers = {"content-type": "application/json"}
+        async with _tokens_held(owner_db):
+            call = _call(app, "/api/v1/auth/password-reset", body, headers)
+            assert await _reaches_the_lock(owner_db, call)
+            async with owner_db.transaction() as session:
+                ended = await session.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l"
+                        " JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE NOT l.granted AND a.datname = current_database()"
+                    )
+                )
+            assert ended == 1
+            await asyncio.wait_for(call.task, WAIT)
+        assert call.status == [202]
+        assert json.loads(call.body) == {"status": "check_your_email"}
+        failures = [r for r in caplog.records if r.name == "api.passwords"]
+        assert [r.getMessage() for r in failures] == ["password reset: the link was not written"]
+        assert failures[0].exc_info is not None
+        subjects = [str(m.message["Subject"]) for m in await site.inbox(owner.email)]
+        assert not [s for s in subjects if "Reset" in s], subjects
