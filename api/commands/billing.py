@@ -87,7 +87,7 @@ def register(subparsers: Any) -> None:
         "--limit",
         type=bounded(int, 1, 100_000),
         default=500,
-        help="orders listed at a time (default 500); a run checks every pending order of"
-        " the window, page by page",
+        help="orders (and deferred recurring charges) listed at a time (default 500); a run"
+        " checks every pending order and deferred charge of the window, page by page",
     )
     rec.set_defaults(func=_reconcile)

@@ -118,6 +118,8 @@ _PHONE_WORDS = frozenset(
     {"call", "ring", "number", "no", "num", "phone", "mobile", "cell", "whatsapp", "tel"}
     | {"telephone", "text", "sms", "back", "anytime", "asap", "today", "tomorrow", "now"}
 )
+# Words that label the number beside an address as a phone number.
+_PHONE_LABELS = frozenset({"phone", "mobile", "cell", "tel", "telephone", "whatsapp"})
 _NOT_PHONE_WORDS = frozenset(
     {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
     | {"reference", "receipt", "transaction", "serial", "card", "policy", "awb"}
@@ -273,6 +275,11 @@ def number_left(text: str) -> str | None:
     words = _number_words(text)
     if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
         return None
+    if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
+        # Written as an international number ("reach me at jane@example.com or +49 151
+        # 23456789"), or labelled a phone ("email ... phone 0171 2345678"): theirs, with no
+        # call asked for (the lead showed no phone, and a search by the number found nobody).
+        return number
     return number if first_asked(SALES, words) or sales_asked(text, words) else None
 
 
