@@ -51,6 +51,9 @@ BOOKING_LEADS = [
     "mujhe booking karni hai, mujhe call karo 9876543210",
     # Arabic
     "أريد حجز طاولة، اتصل بي على 0501234567",
+    # Chinese, Japanese (leads before too: their booking words alone were never listed)
+    "我想预订今晚四人桌，请打电话给我 13812345678",
+    "今夜4名で予約したいです、電話してください 090-1234-5678",
 ]
 
 
