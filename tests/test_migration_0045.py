@@ -44,7 +44,10 @@ KEYS = [
     ("1 555 123 4567", "15551234567"),  # North America's "1" is no trunk prefix
     ("+44 (0)20 7946 0000", "2079460000"),
     ("020 7946 0000", "2079460000"),
-    ("+39 06 1234 5678", "612345678"),
+    ("+39 06 1234 5678", "0612345678"),  # Italy keeps its "0"
+    ("06 1234 5678", "612345678"),  # without "+39" it is read as a trunk "0"
+    ("+378 0549 123456", "0549123456"),
+    ("+225 07 12 34 56 78", "0712345678"),
     ("+353 85 123 4567", "851234567"),
     ("00353 85 123 4567", "851234567"),
     ("+86 138 1234 5678", "13812345678"),
@@ -234,9 +237,15 @@ async def test_the_merge_keeps_two_countries_numbers_with_the_same_digits_apart(
 ) -> None:
     """A London mobile and a Delhi mobile with the same ten digits stay two leads; the number
     written without a country code goes into the oldest of them."""
+    ids, kept = await _merged(at_head, ["+44 7911 123456", "+91 79111 23456", "07911 123456"])
+    assert kept == ids[:2]
+
+
+async def _merged(at_head: EmbeddedPostgres, phones: list[str]) -> tuple[list[Any], list[Any]]:
+    """Leads without email with ``phones`` (oldest first) added before 0045, then upgraded:
+    their ids, and the ids the merge kept (oldest first); the workspace's leads then go."""
     await migrate.downgrade(at_head.app_url(OWNER_ROLE), "0044")
     workspace = await _workspace(at_head)
-    phones = ["+44 7911 123456", "+91 79111 23456", "07911 123456"]
     async with _superuser(at_head) as conn:
         ids = await _add_leads(conn, workspace, [{"phone": p} for p in phones])
     await migrate.upgrade(at_head.app_url(OWNER_ROLE), app_role=APP_ROLE)
@@ -247,5 +256,44 @@ async def test_the_merge_keeps_two_countries_numbers_with_the_same_digits_apart(
                 {"ws": workspace},
             )
         ).scalars()
-        assert list(kept) == ids[:2]
+        kept_ids = list(kept)
         await conn.execute(text("DELETE FROM leads WHERE workspace_id = :ws"), {"ws": workspace})
+    return list(ids), kept_ids
+
+
+async def test_italys_leading_zero_is_part_of_the_number(at_head: EmbeddedPostgres) -> None:
+    """Italy (and San Marino, the Vatican, Côte d'Ivoire, the Republic of the Congo) keep the
+    leading "0" after the country code: "+39 0331 234567" (a Busto Arsizio landline) and "+39
+    331 234567" (a mobile) are two numbers, where dropping the "0" as a trunk prefix gave both
+    one key, one lead. Without a country code a number is the one whose national number it is
+    digit for digit ("0331 234567" is the landline, never the mobile)."""
+    same = [
+        ("+39 0331 234567", "0331 234567", True),
+        ("+39 02 1234 5678", "02 1234 5678", True),
+        ("+39 02 1234 5678", "0039 02-1234-5678", True),
+        ("+39 331 234567", "331 234567", True),
+        ("+39 0331 234567", "+39 331 234567", False),
+        ("+39 331 234567", "0331 234567", False),
+        ("+39 0331 234567", "331 234567", False),
+        ("+378 0549 123456", "0549 123456", True),
+        ("+225 07 12 34 56 78", "07 12 34 56 78", True),
+        ("+225 07 12 34 56 78", "+225 7 12 34 56 78", False),
+        # Elsewhere the "0" is still a trunk prefix.
+        ("+44 7911 123456", "07911 123456", True),
+        ("+39 06 1234 5678", "+44 06 1234 5678", False),
+    ]
+    async with _superuser(at_head) as conn:
+        for one, other, alike in same:
+            for a, b in ((one, other), (other, one)):
+                found = (
+                    await conn.execute(text("SELECT tb_same_phone(:a, :b)"), {"a": a, "b": b})
+                ).scalar_one()
+                assert found is alike, (a, b)
+
+
+async def test_the_merge_keeps_an_italian_landline_and_mobile_apart(
+    at_head: EmbeddedPostgres,
+) -> None:
+    phones = ["+39 0331 234567", "+39 331 234567", "0331 234567", "331 234567"]
+    ids, kept = await _merged(at_head, phones)
+    assert kept == ids[:2]

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     Text,
@@ -60,14 +61,23 @@ def phone_country(value: Any) -> ColumnElement[str]:
 
 
 def same_number(column: Any, phone: str) -> ColumnElement[bool]:
-    """The rows whose number (``column``) is ``phone``: the same national number, and the same
-    country code unless either was written without one. "+44 7911 123456" is "07911 123456"
-    and "7911 123456", never "+91 79111 23456" (a Delhi mobile with the same digits)."""
-    ours, theirs = literal(phone, Text), phone_country(column)
+    """The rows whose number (``column``) is ``phone``: migration 0045's ``tb_same_phone`` (the
+    same national number, and the same country code unless either was written without one;
+    "+44 7911 123456" is "07911 123456" and "7911 123456", never "+91 79111 23456", a Delhi
+    mobile with the same digits; "+39 0331 234567" is "0331 234567", never "+39 331 234567"),
+    after the national numbers it can be, which the index finds: ``phone``'s own, its digits
+    (a number without a country code that Italy reads whole), or its own without a leading
+    "0" (an Italian one matching a number written without "+39")."""
+    ours = literal(phone, Text)
+    national = phone_key(column)
     return and_(
-        phone_key(column) == phone_key(ours),
-        or_(theirs == phone_country(ours), theirs == "", phone_country(ours) == ""),
+        national.in_([phone_key(ours), _digits(ours), phone_key(phone_key(ours))]),
+        func.tb_same_phone(column, ours, type_=Boolean),
     )
+
+
+def _digits(value: Any) -> ColumnElement[str]:
+    return func.regexp_replace(value, "[^0-9]", "", "g", type_=Text)
 
 
 def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
@@ -94,7 +104,9 @@ async def _phone_only_lead(
     with the same country code first, then the oldest), after a transaction-scoped advisory
     lock on the workspace's national number: two forms sent at once with "+91 98765 43210" and
     "98765 43210" meet here (the unique index cannot tell that the second is the first)."""
-    national = phone_key(literal(phone, Text))
+    # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
+    # written without "+39" ("0331 234567", national number "331234567") take one lock.
+    national = func.ltrim(phone_key(literal(phone, Text)), "0")
     await session.execute(
         select(func.pg_advisory_xact_lock(func.hashtextextended(f"{workspace_id}:" + national, 0)))
     )
@@ -338,18 +350,18 @@ class PhoneTaken(Exception):
 async def update_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead | None:
-    """The lead with ``values`` set; ``PhoneTaken`` when they give a lead without email the
-    number of another (the statement in a savepoint: the transaction goes on)."""
-    if values.get("phone"):
-        email = (
-            values["email"]
-            if "email" in values
-            else await _email_of(session, workspace_id, lead_id)
-        )
+    """The lead with ``values`` set; ``PhoneTaken`` when they make it a lead without email with
+    the number of another: a number given to a lead without email, or the email taken from a
+    lead with a number (the statement in a savepoint: the transaction goes on)."""
+    phone: str | None = None
+    if values.get("phone") or ("email" in values and values["email"] is None):
+        current = await _contact_of(session, workspace_id, lead_id)
+        email = values["email"] if "email" in values else current[0]
+        phone = values["phone"] if "phone" in values else current[1]
         taken = (
             None
-            if email is not None
-            else await _phone_only_lead(session, workspace_id, values["phone"], other_than=lead_id)
+            if email is not None or not phone
+            else await _phone_only_lead(session, workspace_id, phone, other_than=lead_id)
         )
         if taken is not None:
             raise PhoneTaken(taken)
@@ -363,9 +375,9 @@ async def update_lead(
             async with session.begin_nested():
                 await session.execute(statement)
         except IntegrityError as exc:
-            if "uq_leads_workspace_phone_key" not in str(exc.orig):
+            if "uq_leads_workspace_phone_key" not in str(exc.orig) or phone is None:
                 raise
-            raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
+            raise PhoneTaken(await _phone_lead(session, workspace_id, phone)) from None
     result = await session.execute(
         select(Lead)
         .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
@@ -374,13 +386,15 @@ async def update_lead(
     return result.scalar_one_or_none()
 
 
-async def _email_of(
+async def _contact_of(
     session: AsyncSession, workspace_id: uuid.UUID, lead_id: uuid.UUID
-) -> str | None:
+) -> tuple[str | None, str | None]:
+    """The lead's (email, phone); (None, None) when there is no such lead."""
     found = await session.execute(
-        select(Lead.email).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+        select(Lead.email, Lead.phone).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
     )
-    return found.scalar_one_or_none()
+    row = found.one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
 
 
 async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:

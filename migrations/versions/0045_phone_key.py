@@ -16,13 +16,18 @@ the search and the erasure use too):
   codes are ITU-T E.164's, which no code begins another of ("91" is India, "1" North
   America, "353" Ireland), so the code is read from the digits alone;
 - then one leading "0" is dropped (the trunk prefix of most countries: "098765 43210" is
-  "98765 43210"; after a country code, "+44 (0)20 ..." is "+44 20 ...", and Italy's "+39
-  06 ..." is "06 ..." as Italians write it).
+  "98765 43210"; after a country code, "+44 (0)20 ..." is "+44 20 ..."), except after the
+  codes whose numbers keep their "0" (``KEEP_ZERO``: Italy, San Marino, the Vatican, Côte
+  d'Ivoire, the Republic of the Congo): "+39 0331 234567" (a landline) is "0331234567",
+  "+39 331 234567" (a mobile) "331234567", two numbers (one key, one lead, before).
 
 What is left is the national number. ``tb_phone_country(phone)`` is the country code the
 number was written with ('' for none). Two numbers are one lead when their national numbers
 are the same and so are their country codes, or one of them was written without a country
-code: "+44 7911 123456" is "07911 123456", but never "+91 79111 23456", a Delhi mobile with
+code (``tb_same_phone``; after a code of ``KEEP_ZERO`` the other's digits must be its national
+number whole: "0331 234567" is "+39 0331 234567", not "+39 331 234567"; two numbers both
+without a country code are compared without the leading "0", a limit no workspace's country
+lifts yet): "+44 7911 123456" is "07911 123456", but never "+91 79111 23456", a Delhi mobile with
 the same ten digits (a London visitor's form went on the Delhi visitor's lead, and an erasure
 of one took the other, while the key was the national number alone). The unique index holds
 the national number and the country code; "the same when one side has none" is no
@@ -75,13 +80,19 @@ COUNTRY_CODE = (
     "|2[1-689][0-9]|3[578][0-9]|42[0-9]|5[09][0-9]|6[7-9][0-9]|8[035789][0-9]|9[679][0-9]"
 )
 
+# Countries whose numbers keep their leading "0" after the country code (no trunk prefix):
+# Italy, San Marino, the Vatican, Côte d'Ivoire (since 2021), the Republic of the Congo.
+KEEP_ZERO = "39|378|379|225|242"
+
+# One regular expression, the digits read once (PostgreSQL takes the longest match of the
+# alternation): a country code and then one "0", or one of ``KEEP_ZERO`` alone.
 FUNCTION = f"""
 CREATE OR REPLACE FUNCTION tb_phone_key(phone text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
   SELECT regexp_replace(
     CASE WHEN phone ~ '^[^0-9+]*[+]' THEN '00' ELSE '' END
       || regexp_replace(phone, '[^0-9]', '', 'g'),
-    '^(00({COUNTRY_CODE}))?0?', '')
+    '^(00(?!{KEEP_ZERO})({COUNTRY_CODE}))?0?|^00({KEEP_ZERO})', '')
 $$
 """
 
@@ -98,6 +109,25 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
     FROM '^00(CODES)'), '')
 $$
 """.replace("CODES", COUNTRY_CODE)
+
+# Whether two numbers are one (``same_number`` in the app, the merge here): the same country
+# code and national number; or one written without a country code, whose national number is
+# the other's, read as the other's country reads it: without its trunk "0" ("07911 123456" is
+# "+44 7911 123456"), or, for the countries that keep their "0", digit for digit ("0331
+# 234567" is "+39 0331 234567", never "+39 331 234567").
+SAME = """
+CREATE OR REPLACE FUNCTION tb_same_phone(a text, b text) RETURNS boolean
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+  SELECT CASE
+    WHEN ca = cb THEN ka = kb
+    WHEN ca = '' AND cb ~ '^(KEEP)$' THEN regexp_replace(a, '[^0-9]', '', 'g') = kb
+    WHEN cb = '' AND ca ~ '^(KEEP)$' THEN regexp_replace(b, '[^0-9]', '', 'g') = ka
+    WHEN ca = '' OR cb = '' THEN ka = kb
+    ELSE false END
+  FROM (SELECT tb_phone_key(a) AS ka, tb_phone_key(b) AS kb,
+               tb_phone_country(a) AS ca, tb_phone_country(b) AS cb) AS numbers
+$$
+""".replace("KEEP", KEEP_ZERO)
 
 # Every workspace (owner_reads), then in each its leads without email oldest first: one whose
 # number an older lead has (the same national number, and the same country code unless either
@@ -116,9 +146,7 @@ BEGIN
       SELECT k.id INTO keep FROM leads k
         WHERE k.workspace_id = ws AND k.email IS NULL AND k.id <> dup.id
           AND (k.created_at, k.id) < (dup.created_at, dup.id)
-          AND tb_phone_key(k.phone) = tb_phone_key(dup.phone)
-          AND (tb_phone_country(k.phone) = tb_phone_country(dup.phone)
-               OR tb_phone_country(k.phone) = '' OR tb_phone_country(dup.phone) = '')
+          AND tb_same_phone(k.phone, dup.phone)
         ORDER BY tb_phone_country(k.phone) = tb_phone_country(dup.phone) DESC, k.created_at, k.id
         LIMIT 1;
       CONTINUE WHEN keep IS NULL;
@@ -166,6 +194,7 @@ def upgrade() -> None:
     with op.get_context().autocommit_block():
         op.execute(FUNCTION)
         op.execute(COUNTRY)
+        op.execute(SAME)
         op.execute(_MERGE)
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
         op.execute(
@@ -184,5 +213,6 @@ def downgrade() -> None:
             " WHERE email IS NULL"
         )
         op.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+        op.execute("DROP FUNCTION IF EXISTS tb_same_phone(text, text)")
         op.execute("DROP FUNCTION IF EXISTS tb_phone_country(text)")
         op.execute("DROP FUNCTION IF EXISTS tb_phone_key(text)")

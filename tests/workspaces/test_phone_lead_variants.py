@@ -17,6 +17,7 @@ from core.db import Database
 from tests.conftest import Owner
 from tests.widget.test_widget_leads import submit
 from tests.widget.test_widget_phone_lead import submitted_phones
+from workspaces import lead_repository as lead_repo
 
 
 def _national() -> str:
@@ -188,3 +189,59 @@ async def test_an_owner_giving_a_lead_another_countrys_twin_number_is_no_conflic
     second = await client.post(owner.url("/leads"), json={"phone": india}, headers=owner.headers)
     assert second.status_code == 201, second.text
     assert second.json()["id"] != first.json()["id"]
+
+
+async def test_an_italian_landline_and_mobile_with_the_same_digits_are_two_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Italy keeps its "0" after "+39": "+39 0331 234567" (a landline) and "+39 331 234567" (a
+    mobile) were one lead, the second visitor's form on the first's. Written without "+39",
+    each finds its own."""
+    landline = await client.post(
+        owner.url("/leads"), json={"phone": "+39 0331 234567"}, headers=owner.headers
+    )
+    mobile = await client.post(
+        owner.url("/leads"), json={"phone": "+39 331 234567"}, headers=owner.headers
+    )
+    assert (landline.status_code, mobile.status_code) == (201, 201), mobile.text
+    for typed, lead in (("0331 234567", landline), ("331-234567", mobile)):
+        again = await client.post(owner.url("/leads"), json={"phone": typed}, headers=owner.headers)
+        assert again.status_code == 200, (typed, again.text)
+        assert again.json()["id"] == lead.json()["id"], typed
+    assert len(await _phone_leads(client, owner)) == 2
+
+
+@pytest.mark.parametrize("written", ["07911 {t}", "+44 7911 {t}"])
+async def test_removing_a_leads_email_cannot_make_a_second_lead_with_anothers_number(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, written: str
+) -> None:
+    """A lead with an address and a number, its address removed (the one path a lead becomes
+    one without email; the owner's PATCH takes no email yet), while a lead without email has
+    that number: refused with that lead (409 ``lead_exists`` in the service), not a second lead
+    with the number (written without "+44": the index could not see it) nor a 500 (written
+    alike: the index's conflict looked up a number the edit did not give)."""
+    tail = f"{uuid.uuid4().int % 10**6:06d}"
+    alone = await client.post(
+        owner.url("/leads"), json={"phone": f"+44 7911 {tail}"}, headers=owner.headers
+    )
+    mailed = await client.post(
+        owner.url("/leads"),
+        json={"email": f"{uuid.uuid4().hex[:8]}@example.com", "phone": written.format(t=tail)},
+        headers=owner.headers,
+    )
+    assert (alone.status_code, mailed.status_code) == (201, 201), mailed.text
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("SELECT set_config('app.workspace_id', :ws, true)"), {"ws": owner.workspace_id}
+        )
+        with pytest.raises(lead_repo.PhoneTaken) as taken:
+            await lead_repo.update_lead(
+                session,
+                workspace_id=workspace_id,
+                lead_id=uuid.UUID(mailed.json()["id"]),
+                values={"email": None},
+            )
+    assert str(taken.value.lead_id) == alone.json()["id"]
+    kept = await client.get(owner.url(f"/leads/{mailed.json()['id']}"), headers=owner.headers)
+    assert kept.json()["email"] == mailed.json()["email"]
