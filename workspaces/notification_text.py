@@ -110,6 +110,34 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
     return f"Payment held for a refund: {_money(data)}", lines
 
 
+def _received(data: dict[str, Any], plan: object) -> tuple[str, list[str]]:
+    """A recurring charge of the owner's cycle; refunded (``refunded``: all of it, or a part)
+    while its cycle was not known yet (billing: ``recurring_charge_refunded``)."""
+    lines = [f"We received {_money(data)} for the {plan} plan."]
+    refunded, amount = data.get("refunded"), data.get("amount")
+    if isinstance(refunded, int) and (not isinstance(amount, int) or refunded >= amount):
+        lines.append("It has been refunded to the way you paid; you need not do anything.")
+        return f"Payment received and refunded: {_money(data)}", lines
+    if isinstance(refunded, int):
+        part = _money({**data, "amount": refunded})
+        lines.append(f"{part} of it has been refunded to the way you paid.")
+    return f"Payment received: {_money(data)}", lines
+
+
+def _money_back(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """A refund (or lost chargeback) of a recurring charge of the owner's cycle, after its
+    "Payment received" (billing: ``recurring_charge_refunded``, ``_charged_back``)."""
+    if data.get("money_back") == "charged back":
+        return f"Payment charged back: {_money(data)}", [
+            f"{_money(data)} of a payment through your Razorpay subscription was charged back"
+            " (a dispute decided for the cardholder)."
+        ]
+    return f"Payment refunded: {_money(data)}", [
+        f"{_money(data)} of a payment through your Razorpay subscription has been refunded"
+        " to the way you paid; you need not do anything."
+    ]
+
+
 def _held_payment(data: dict[str, Any]) -> tuple[str, list[str]]:
     """A payment whose money was kept while it bought nothing (billing: ``held``)."""
     if data.get("held") == "charged_after_cancel":
@@ -205,9 +233,10 @@ async def describe(
         known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
         if kind == "payment.captured" and data.get("held"):
             subject, lines = _held_payment(data)
+        elif kind == "payment.captured" and data.get("money_back"):
+            subject, lines = _money_back(data)
         elif kind == "payment.captured":
-            subject = f"Payment received: {_money(data)}"
-            lines = [f"We received {_money(data)} for the {plan} plan."]
+            subject, lines = _received(data, plan)
         else:
             subject = f"Payment failed: {_money(data)}" if known else "Payment failed"
             money = f" of {_money(data)}" if known else ""

@@ -404,6 +404,70 @@ async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_
     assert "has been refunded to the way you paid" in text_of
 
 
+@pytest.mark.parametrize("refund_first", [True, False])
+async def test_a_refunded_charge_its_cycle_then_names_the_owners_is_one_true_story(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+    refund_first: bool,
+) -> None:
+    """A retried charge of the owner's own cycle captured while the cancel waited
+    (``charge_cycle_unknown``), refunded, and its ``subscription.charged`` naming the owner's
+    cycle, in either order. Before, the refund stayed "held for a refund, refunded"
+    (``held_charge_refunded``) though the charge was never held, and the owner was mailed
+    "Payment received" for money already refunded. Now the refund is the ordinary charge's
+    (``recurring_charge_refunded``) and the mails say received and refunded."""
+    runtime, client = mailing
+    name = "Refund First Co" if refund_first else "Received First Co"
+    owner = await signup(client, name)
+    _, sub, start, _ = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    charge = a_charge(sub, start=start)
+    payment = captured["payload"]["payment"]["entity"]
+    charge["payload"]["payment"]["entity"] = payment
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    back = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    refunded = webhook_payload("refund.processed", refund=refund, payment=back)
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    if refund_first:
+        assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+        assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+    else:
+        assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+        assert await charged(client, owner_db, refunded) == (
+            "ignored",
+            "recurring_charge_refunded",
+        )
+    async with owner_db.transaction() as s:
+        rows = await s.execute(
+            text(
+                "SELECT reason, detail FROM billing_events WHERE razorpay_payment_id = :p"
+                " AND event_type = 'refund.processed'"
+            ),
+            {"p": payment["id"]},
+        )
+        [(reason, detail)] = rows.all()
+    assert reason == "recurring_charge_refunded"
+    assert "held" not in str(detail), detail
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
+    assert listed == []
+    mails = await payment_mails(runtime, smtp, owner.email)
+    subjects = [str(m.message["Subject"]) for m in mails]
+    if refund_first:
+        assert subjects == [f"[{name}] Payment received and refunded: 499.00 INR"]
+    else:
+        assert subjects == [
+            f"[{name}] Payment received: 499.00 INR",
+            f"[{name}] Payment refunded: 499.00 INR",
+        ]
+    told = " ".join(mails[-1].text.split())
+    assert "has been refunded to the way you paid" in told
+    assert "held" not in told
+
+
 # --- a deferred charge whose subscription.charged never comes: reconcile settles it --------------
 
 
