@@ -57,6 +57,7 @@ from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
 from workspaces.notification_text import _held_payment
+from workspaces.notification_text import _received as render_received
 
 
 async def plan_page(web: WebOwner) -> str:
@@ -597,3 +598,19 @@ def test_the_held_charge_mail_says_what_was_refunded_before_the_hold() -> None:
     subject, lines = _held_payment(base)
     assert subject == "Payment held for a refund: 499.00 INR"
     assert not [line for line in lines if "refunded" in line and "held" not in line]
+
+
+def test_the_received_mail_says_what_was_refunded_while_the_cycle_was_unknown() -> None:
+    """The owner's own cycle's charge: refunded in full ("received and refunded"), in part
+    (what came back), or not at all (the plain "Payment received")."""
+    base = {"amount": 49_900, "currency": "INR", "plan": "pro", "payment_id": "pay_x"}
+    subject, lines = render_received({**base, "refunded": 49_900}, "pro")
+    assert subject == "Payment received and refunded: 499.00 INR"
+    assert lines[-1].startswith("It has been refunded to the way you paid")
+    subject, lines = render_received({**base, "refunded": 10_000}, "pro")
+    assert subject == "Payment received: 499.00 INR"
+    assert lines[-1] == "100.00 INR of it has been refunded to the way you paid."
+    assert render_received(base, "pro") == (
+        "Payment received: 499.00 INR",
+        ["We received 499.00 INR for the pro plan."],
+    )
