@@ -584,6 +584,46 @@ async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycl
     ]
 
 
+async def test_reconcile_finding_a_refunded_deferred_charge_the_owners_cycle_says_so(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The same story settled by reconcile (its ``subscription.charged`` lost): the refund
+    delivered while the cycle was unknown becomes the ordinary charge's refund, and the one
+    mail says received and refunded."""
+    runtime, client = mailing
+    owner = await signup(client, "Reconciled Refund Co")
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
+    fake.down = False
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    payment = captured["payload"]["payment"]["entity"]
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    refunded = webhook_payload("refund.processed", refund=refund, payment=payment)
+    assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    fake.add_invoice(sub_id, payment["id"], billing_start=start, billing_end=end)
+    report = await _reconciled(runtime)
+    assert f"{payment['id']}: ignored recurring_charge" in report.details, report
+    async with owner_db.transaction() as s:
+        reasons = await s.execute(
+            text(
+                "SELECT reason FROM billing_events WHERE razorpay_payment_id = :p"
+                " AND event_type = 'refund.processed'"
+            ),
+            {"p": payment["id"]},
+        )
+        assert reasons.scalars().all() == ["recurring_charge_refunded"]
+    mails = await payment_mails(runtime, smtp, owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Reconciled Refund Co] Payment received and refunded: 499.00 INR"
+    ]
+
+
 def test_the_held_charge_mail_says_what_was_refunded_before_the_hold() -> None:
     """The held charge's one mail, for a charge refunded before it was held: all of it (the
     subject says refunded, nothing is held), a part (what came back, the rest held), none."""
