@@ -198,6 +198,31 @@ async def keep_held(
     )
 
 
+async def relabel(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    razorpay_payment_id: str,
+    *,
+    event_type: str,
+    reason: str,
+    new_reason: str,
+    detail: str,
+) -> None:
+    """The workspace's events of ``event_type`` for the payment recorded with ``reason``
+    recorded with ``new_reason`` and ``detail`` instead."""
+    await session.execute(
+        update(BillingEventRow)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.event_type == event_type,
+            BillingEventRow.reason == reason,
+        )
+        .values(reason=new_reason, detail=detail)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def payment_bodies(
     session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str, event_type: str
 ) -> list[dict[str, Any]]:

@@ -34,6 +34,19 @@ class PaymentProviderError(AppError):
     message = "The payment provider refused the request"
 
 
+REFUSED_CODE: Final = "BAD_REQUEST_ERROR"
+"""Razorpay's error code of a refusal (the ``razorpay`` client's ``BadRequestError``)."""
+
+
+def refusal(exc: PaymentProviderError) -> str:
+    """What Razorpay answered, as an operator reads it: "refused by Razorpay (CODE:
+    description)"."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    code = details.get("razorpay_code") or REFUSED_CODE
+    description = details.get("razorpay_description") or exc.message
+    return f"refused by Razorpay ({code}: {description})"
+
+
 class PaymentProvider(Protocol):
     key_id: str
 
@@ -104,8 +117,15 @@ class RazorpayProvider:
             log.warning("razorpay %s failed: %s", what, type(exc).__name__)
             raise PaymentProviderUnavailable(details={"operation": what}) from exc
         except BadRequestError as exc:
+            # The SDK raises this for Razorpay's ``BAD_REQUEST_ERROR`` (its 400 refusals, also
+            # its 401 and 429), keeping the description only.
             raise PaymentProviderError(
-                f"Razorpay refused {what}: {exc}", details={"operation": what}
+                f"Razorpay refused {what}: {exc}",
+                details={
+                    "operation": what,
+                    "razorpay_code": REFUSED_CODE,
+                    "razorpay_description": str(exc)[:300],
+                },
             ) from exc
         except ValueError as exc:  # an answer that is not JSON (a proxy's error page...)
             log.warning("razorpay %s answered something unreadable", what)

@@ -20,7 +20,7 @@ from billing import event_repository, held_charges
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.orders import CAPTURED, capture_for_order, paid_by_another
-from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider import PaymentProvider, PaymentProviderError, refusal
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     bounded_int,
@@ -42,10 +42,28 @@ class ReconcileReport:
     ignored: int = 0
     rejected: int = 0
     duplicates: int = 0
+    # Orders and deferred charges not checked: Razorpay unreachable (or answering 5xx,
+    # something unreadable) or refusing (``provider_refused`` of them, said apart).
     provider_errors: int = 0
     details: list[str] = field(default_factory=list)
     # Recurring charges captured while a cancel waited whose subscription.charged never came.
     deferred_checked: int = 0
+    # Of those, the ones Razorpay answered for and no invoice names (or no subscription):
+    # left unsettled, for the operator (the command's exit code 3).
+    deferred_unsettled: int = 0
+    # Of ``provider_errors``, Razorpay's refusals (its 400 ``BAD_REQUEST_ERROR``...).
+    provider_refused: int = 0
+
+    def provider_error(self, subject: str, exc: Exception, where: str = "") -> None:
+        """``subject`` not checked because of ``exc``: a refusal (what Razorpay said) or
+        Razorpay unavailable. Before, a refusal read "provider unavailable" too."""
+        self.provider_errors += 1
+        if isinstance(exc, PaymentProviderError):
+            self.provider_refused += 1
+            said = refusal(exc)
+        else:
+            said = "provider unavailable"
+        self.details.append(f"{subject}: {said}{where}")
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -110,9 +128,8 @@ async def _check_order(
         payments, captured_at = await _capture_authorized(
             db, provider, workspace_id, razorpay_order_id, payments
         )
-    except (PaymentProviderUnavailable, PaymentProviderError):
-        report.provider_errors += 1
-        report.details.append(f"{razorpay_order_id}: provider unavailable")
+    except (PaymentProviderUnavailable, PaymentProviderError) as exc:
+        report.provider_error(razorpay_order_id, exc)
         return
     for payment in sorted(payments, key=lambda p: bounded_int(p.get("created_at")) or 0):
         status = payment.get("status")
@@ -248,7 +265,7 @@ async def _settle_deferred_charges(
     deferred charges, and a subscription Razorpay did not answer for is not asked again in
     the run."""
     seen: set[str] = set()
-    invoices_of: dict[str, list[dict[str, Any]] | None] = {}
+    invoices_of: dict[str, list[dict[str, Any]] | Exception] = {}
     page_after: tuple[datetime, str] | None = None
     while True:
         async with db.transaction(lookup=event_repository.DEFERRED_LOOKUP) as session:
@@ -279,7 +296,7 @@ async def _settle_deferred_charge(
     workspace_id: uuid.UUID,
     payment_id: str,
     body: dict[str, Any],
-    invoices_of: dict[str, list[dict[str, Any]] | None],
+    invoices_of: dict[str, list[dict[str, Any]] | Exception],
 ) -> None:
     """One deferred charge: nothing when its ``subscription.charged`` (or a run) settled it,
     else its cycle from the subscription's invoices (fetched once a run: ``invoices_of``)."""
@@ -290,20 +307,25 @@ async def _settle_deferred_charge(
     payment = webhook_entity(body, "payment")
     sub_id = payment.get("subscription_id")
     if not isinstance(sub_id, str) or not sub_id:
+        report.deferred_unsettled += 1
+        report.details.append(f"{payment_id}: names no subscription, left unsettled")
         return
     if sub_id not in invoices_of:
         try:
             invoices_of[sub_id] = await provider.fetch_subscription_invoices(sub_id)
-        except (PaymentProviderUnavailable, PaymentProviderError):
-            invoices_of[sub_id] = None  # not asked again this run
+        except (PaymentProviderUnavailable, PaymentProviderError) as exc:
+            invoices_of[sub_id] = exc  # not asked again this run
     invoices = invoices_of[sub_id]
-    if invoices is None:
-        report.provider_errors += 1
-        report.details.append(f"{payment_id}: provider unavailable (subscription {sub_id})")
+    if isinstance(invoices, Exception):
+        report.provider_error(payment_id, invoices, f" (subscription {sub_id})")
         return
     cycle = next((i for i in invoices if i.get("payment_id") == payment_id), None)
     start = bounded_int(cycle.get("billing_start")) if cycle else None
     if cycle is None or start is None:
+        # Counted: the command exits 3 while it stays so. Before, a line and exit 0, and the
+        # charge was looked at no more once it left the window: nobody relying on the exit
+        # code learned of it.
+        report.deferred_unsettled += 1
         report.details.append(f"{payment_id}: no invoice of subscription {sub_id} names it")
         return
     charged = {

@@ -248,3 +248,53 @@ async def test_the_deferred_charges_lookup_never_moves_deletes_or_widens_to_othe
             ("evt_probe_charged", "recurring_charge"),
             ("evt_probe_deferred", "charge_cycle_unknown"),
         ]
+
+
+async def test_a_deferred_charge_no_invoice_names_makes_the_run_exit_non_zero(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A deferred charge whose subscription's invoices name no such payment: the run printed a
+    line and exited 0, and once the charge left ``--within-days`` it was looked at no more, so
+    an operator relying on the exit code never learned of it. Now it is counted
+    (``deferred unsettled``) and the exit code is 3 (docs/billing.md)."""
+    runtime, client = mailing
+    since = datetime.now(UTC)
+    _, sub, payment_id, _ = await _deferred(
+        client, runtime, fake, owner_db, "Unnamed Charge Co", settle=False
+    )
+    report = await _reconciled_since(runtime, since)
+    assert [line for line in report.details if line.startswith(payment_id)] == [
+        f"{payment_id}: no invoice of subscription {sub['id']} names it"
+    ]
+    assert report.deferred_unsettled == 1, report
+    assert report.provider_errors == 0
+    from api.commands.billing import exit_code
+
+    assert exit_code(report) == 3
+    assert exit_code(ReconcileReport()) == 0
+
+
+async def test_razorpay_refusing_a_subscriptions_invoices_is_said_as_a_refusal(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Razorpay answers ``GET /v1/invoices`` with its 400 refusal: the run said "provider
+    unavailable". Now it says refused, with Razorpay's code and description, counted apart;
+    the exit code is 1 (the charge could not be checked)."""
+    runtime, client = mailing
+    since = datetime.now(UTC)
+    _, sub, payment_id, _ = await _deferred(
+        client, runtime, fake, owner_db, "Refused Invoices Co", settle=False
+    )
+    fake.refused_paths["/v1/invoices"] = "subscription_id is not a valid id"
+    try:
+        report = await _reconciled_since(runtime, since)
+    finally:
+        fake.refused_paths.clear()
+    assert [line for line in report.details if line.startswith(payment_id)] == [
+        f"{payment_id}: refused by Razorpay (BAD_REQUEST_ERROR: subscription_id is not a valid"
+        f" id) (subscription {sub['id']})"
+    ], report
+    assert (report.provider_errors, report.provider_refused) == (1, 1)
+    from api.commands.billing import exit_code
+
+    assert exit_code(report) == 1

@@ -378,6 +378,8 @@ class FakeRazorpay:
         self.refuse_captures = False
         # Paths answered 429 (Razorpay's rate limit: "Too many requests") while listed here.
         self.throttled_paths: set[str] = set()
+        # Paths answered Razorpay's 400 refusal (``BAD_REQUEST_ERROR``) with this description.
+        self.refused_paths: dict[str, str] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         # Razorpay Subscriptions the fake knows (``add_subscription``), by id.
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -625,6 +627,8 @@ class FakeRazorpay:
             return _error(401, "BAD_REQUEST_ERROR", "Authentication failed")
         if request.url.path in self.throttled_paths:
             return _error(429, "BAD_REQUEST_ERROR", "Too many requests")
+        if (refusal := self.refused_paths.get(request.url.path)) is not None:
+            return _bad_request(refusal)
         return None
 
     async def _create_order(self, request: Request) -> Response:
