@@ -5,10 +5,12 @@ uvicorn's httptools protocol keeps every header a client sends until the head en
 limit (its h11 protocol has one, ``h11_max_incomplete_event_size``, at a throughput cost): a
 few connections that send megabytes of headers and never finish them held hundreds of MiB of
 the server's memory, without any account (a red-team finding), and so did a chunked body's
-trailers (a reviewer's finding). Here the request line, the headers, a chunked body's chunk
-lines and trailers together may take about ``MAX_HEAD_BYTES`` (counted per read); past it a
-head is answered 431 and the connection closed before the application sees anything. Request
-bodies are bounded by MAX_BODY_BYTES in the application (``api.limits``).
+trailers (a reviewer's finding). Here the request line and the headers, or a chunked body's
+trailers, may take about ``MAX_HEAD_BYTES`` (counted per read); past it a head is answered 431
+and the connection closed before the application sees anything. A chunked body's chunk lines
+are not counted (httptools keeps none of them; counted, a body sent in many small chunks was
+cut without an answer). Request bodies are bounded by MAX_BODY_BYTES in the application
+(``api.limits``).
 
 A head must also arrive in time: uvicorn arms no timer before its first response (its
 keep-alive) and takes that one down at the next byte, so a connection that sent nothing, or
@@ -16,7 +18,9 @@ half a head, was held for as long as the client liked (a red-team finding: each 
 descriptor, and a few thousand left the process none to accept or reach its database with).
 Here the head gets ``HEAD_TIMEOUT_SECONDS`` from the connection, or from its first byte on a
 kept-alive connection; then 408 ``request_head_timeout`` and the connection closed. A request
-whose head came whole is never cut: its body and answer have the application's timeouts.
+whose head came whole is never cut: its body and answer have the application's timeouts. Bytes
+that begin no request on a kept-alive connection (blank lines) leave uvicorn's keep-alive timer
+as it was: one "\r\n" after an answer took it down and the connection was held for ever.
 
 An answer must also be taken in time: uvicorn's ``send`` waits for the connection's buffer to
 drain before writing more, for as long as a client that reads nothing likes, and an answer
@@ -71,11 +75,12 @@ _BODY = (
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with at most ``MAX_HEAD_BYTES`` of a request that is not
-    its body: the request line and headers, and a chunked body's chunk lines and trailers.
+    its body: the request line and headers, and a chunked body's trailers.
 
     httptools gathers a header's (or a trailer's) name and value itself before any callback
     sees them, so the bytes are counted as they arrive: every byte of a read that is not body
-    data counts for the message in progress, and past the limit the connection is closed (with
+    data counts for the message in progress (from the read in which its last chunk line, if
+    any, ended), and past the limit the connection is closed (with
     a 431 answer while the head is still coming, without one once the application has the
     request: a trailer that never ends). A head that arrives whole in one read is measured as
     parsed when it ends and refused the same way, before the application starts."""
@@ -88,6 +93,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     _overhead = 0  # non-body bytes of the message in progress
     _body_in_read = 0
     _ended_in_read = False
+    _chunk_in_read = False
+    _began_in_read = False
     _in_body = False
     _refused = False
 
@@ -136,7 +143,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._began_in_read = True
         self._arm_head_timer()  # a kept-alive connection's next head: from its first byte
+
+    def _keep_alive_until(self, when: float) -> None:
+        if self.timeout_keep_alive_task is None and not self.transport.is_closing():
+            self.timeout_keep_alive_task = self.loop.call_at(when, self.timeout_keep_alive_handler)
 
     def _arm_head_timer(self) -> None:
         self._head_timer.arm(self.head_timeout)
@@ -156,10 +168,21 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         self._body_in_read = 0
         self._ended_in_read = False
-        super().data_received(data)
+        self._chunk_in_read = False
+        self._began_in_read = False
+        keep_alive = self.timeout_keep_alive_task
+        super().data_received(data)  # takes the keep-alive timer down
+        if keep_alive is not None and not self._began_in_read:
+            # Bytes that begin no request (a blank line, the rest of a body its answer did not
+            # wait for) leave the keep-alive as it was: one "\r\n" held the connection for
+            # ever (no head began, so no head timer either).
+            self._keep_alive_until(keep_alive.when())
         if self._refused:
             return
-        if self._ended_in_read:
+        if self._ended_in_read or self._chunk_in_read:
+            # A chunk line complete: the framing before it was no trailer in progress (only
+            # a trailer, after the last chunk, is gathered in memory; the rest of this read
+            # is left uncounted, as a head's read is counted only after it is parsed).
             self._overhead = 0
         else:
             self._overhead += len(data) - self._body_in_read
@@ -179,6 +202,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             raise HeadTooLarge  # httptools stops parsing; the application never starts
         self._in_body = True
         super().on_headers_complete()
+
+    def on_chunk_header(self) -> None:
+        self._chunk_in_read = True
 
     def on_body(self, body: bytes) -> None:
         self._body_in_read += len(body)

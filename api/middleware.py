@@ -314,8 +314,10 @@ class RequestTimeoutMiddleware:
     ``request_timeout``, and its transaction rolls back. Once the response has started, the
     limit is on stalls instead: each part sent gives the next ``seconds`` more, and a response
     that sends nothing for that long is cut off where it is (that last send has ``seconds``
-    too: a client that stopped reading held it for ever). A download of a large export at a
-    client's pace (minutes) was cut at ``seconds`` from the start, the archive truncated."""
+    too: a client that stopped reading held it for ever). Once the answer has ended, what the
+    application does after it (background tasks) is not timed here. A download of a large
+    export at a client's pace (minutes) was cut at ``seconds`` from the start, the archive
+    truncated."""
 
     def __init__(self, app: ASGIApp, *, seconds: float) -> None:
         self.app = app
@@ -325,22 +327,31 @@ class RequestTimeoutMiddleware:
         if scope["type"] != "http" or self.seconds <= 0:
             await self.app(scope, receive, send)
             return
-        started = False
+        started = ended = False
         loop = asyncio.get_running_loop()
         deadline: asyncio.Timeout | None = None
 
         async def tracking_send(message: Message) -> None:
-            nonlocal started
+            nonlocal started, ended
             if message["type"] == "http.response.start":
                 started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                ended = True
             await send(message)
             if started and deadline is not None and not deadline.expired():
-                deadline.reschedule(loop.time() + self.seconds)  # the next part has as long
+                # The next part has as long; the work after the answer's end (background
+                # tasks: a reset link's, a job's enqueue) is not the answer's and has its own
+                # bounds (statement and pool timeouts). Cut, it was lost without a word, and
+                # the answer's end was sent a second time (uvicorn's "Unexpected ASGI
+                # message" error, the kept-alive connection closed).
+                deadline.reschedule(None if ended else loop.time() + self.seconds)
 
         try:
             async with asyncio.timeout(self.seconds) as deadline:
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
+            if ended:  # the answer was whole
+                return
             if started:  # end the stream where it is, if the client takes its end in time
                 with contextlib.suppress(TimeoutError):
                     # Bounded too: a client that stopped reading made the cut-off stream's

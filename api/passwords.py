@@ -17,6 +17,7 @@ account.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
@@ -64,6 +65,11 @@ async def _request_reset(runtime: Runtime, email: str) -> None:
             await accounts.request_password_reset(session, account_deps(runtime), email=email)
     except Exception:  # the answer is sent: said in the log, as a failed job is
         log.exception("password reset: the link was not written")
+    except asyncio.CancelledError:  # a shutdown past its grace period: said too
+        log.warning(
+            "password reset: cancelled (a shutdown past its grace); the link may be unwritten"
+        )
+        raise
 
 
 async def reset_password(runtime: Runtime, form: PasswordResetIn) -> None:

@@ -3,7 +3,8 @@
 ``python -m bench.erasure_phone_scan [--messages 100000]``
 
 On a cluster of its own (``pgserver`` under a temporary directory, stopped at the end): that
-many chat-like messages, one in 50 with a 10-digit number and one in 70 with an address; the
+many chat-like messages, one in 50 with a 10-digit number, one in 500 with one in Devanagari
+digits and one in 70 with an address; the
 median of five runs of each statement an erasure's message scan could use, and migration 0045's
 ``tb_phone_key`` against the digits alone over as many numbers.
 """
@@ -11,27 +12,21 @@ median of five runs of each statement an erasure's message scan could use, and m
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import random
 import statistics
 import tempfile
 import time
-from pathlib import Path
 
 import pgserver
 import psycopg
 
-MIGRATION = Path(__file__).resolve().parents[1] / "migrations/versions/0045_phone_key.py"
+from core.migrate import revision_module
+from lifecycle.repository import AS_ASCII, NUMBER_MARKS, NUMBER_SIGNS, OTHER_DIGITS
 
 
 def _key_function() -> str:
-    """Migration 0045's ``CREATE FUNCTION tb_phone_key`` (its module name starts with a digit)."""
-    spec = importlib.util.spec_from_file_location("phone_key_0045", MIGRATION)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return str(module.FUNCTION)
+    """Migration 0045's ``CREATE FUNCTION tb_phone_key``."""
+    return str(revision_module("0045").FUNCTION)
 
 
 STATEMENTS = {
@@ -42,9 +37,19 @@ STATEMENTS = {
         "SELECT count(*) FROM msgs"
         " WHERE strpos(regexp_replace(text, '[^0-9]', '', 'g'), '9876543210') > 0"
     ),
-    "by phone: strpos(translate(text, signs)) (shipped)": (
+    "by phone: strpos(translate(text, signs)) (ASCII digits only: leads9)": (
         "SELECT count(*) FROM msgs"
-        " WHERE strpos(translate(text, ' ().-' || chr(160), ''), '9876543210') > 0"
+        f" WHERE strpos(translate(text, '{NUMBER_SIGNS}', ''), '9876543210') > 0"
+    ),
+    "by phone: strpos(translate(text, signs and 130 other digits))": (
+        "SELECT count(*) FROM msgs WHERE strpos(translate(text,"
+        f" '{OTHER_DIGITS}{NUMBER_SIGNS}', '{AS_ASCII}'), '9876543210') > 0"
+    ),
+    "by phone: ASCII, or other digits where a message has any (shipped)": (
+        "SELECT count(*) FROM msgs"
+        f" WHERE strpos(translate(text, '{NUMBER_SIGNS}', ''), '9876543210') > 0"
+        f" OR (text ~ '{NUMBER_MARKS}' AND strpos(translate(text,"
+        f" '{OTHER_DIGITS}{NUMBER_SIGNS}', '{AS_ASCII}'), '9876543210') > 0)"
     ),
     "tb_phone_key over as many numbers": (
         "SELECT count(DISTINCT tb_phone_key('+91 ' || g))"
@@ -57,6 +62,9 @@ STATEMENTS = {
 }
 
 
+_DEVANAGARI = str.maketrans("0123456789", OTHER_DIGITS[20:30])
+
+
 def _messages(count: int) -> list[str]:
     rng = random.Random(1)
     words = ["hello", "please", "price", "plan", "order", "delivery", "call", "me", "my"]
@@ -66,6 +74,8 @@ def _messages(count: int) -> list[str]:
         text = " ".join(rng.choice(words) for _ in range(rng.randint(4, 30)))
         if i % 50 == 0:
             text += f" {rng.randint(6000000000, 9999999999)}"
+        if i % 500 == 0:  # a number in Devanagari digits
+            text += " " + str(rng.randint(6000000000, 9999999999)).translate(_DEVANAGARI)
         if i % 70 == 0:
             text += f" u{i}@example.com"
         found.append(text)

@@ -8,7 +8,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -198,6 +198,31 @@ async def keep_held(
     )
 
 
+async def relabel(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    razorpay_payment_id: str,
+    *,
+    event_type: str,
+    reason: str,
+    new_reason: str,
+    detail: str,
+) -> None:
+    """The workspace's events of ``event_type`` for the payment recorded with ``reason``
+    recorded with ``new_reason`` and ``detail`` instead."""
+    await session.execute(
+        update(BillingEventRow)
+        .where(
+            BillingEventRow.workspace_id == workspace_id,
+            BillingEventRow.razorpay_payment_id == razorpay_payment_id,
+            BillingEventRow.event_type == event_type,
+            BillingEventRow.reason == reason,
+        )
+        .values(reason=new_reason, detail=detail)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def payment_bodies(
     session: AsyncSession, workspace_id: uuid.UUID, razorpay_payment_id: str, event_type: str
 ) -> list[dict[str, Any]]:
@@ -230,11 +255,13 @@ async def deferred_charges(
     received_before: datetime,
     received_after: datetime,
     limit: int,
-) -> list[tuple[uuid.UUID, str, dict[str, Any]]]:
-    """(workspace id, payment id, stored body) of the charges recorded ``reason``
-    (``charge_cycle_unknown``) within the window, one per payment (its first row), oldest
-    first, at most ``limit``; under ``app.lookup`` = ``DEFERRED_LOOKUP``."""
-    first = (
+    after: tuple[datetime, str] | None = None,
+) -> list[tuple[uuid.UUID, str, dict[str, Any], datetime]]:
+    """(workspace id, payment id, stored body, received at) of the rows recorded ``reason``
+    (``charge_cycle_unknown``) within the window, oldest first, at most ``limit``, after the
+    key ``after`` (received at, payment id) of the previous page; under ``app.lookup`` =
+    ``DEFERRED_LOOKUP``. A payment recorded so twice is listed twice: the caller skips it."""
+    query = (
         select(
             BillingEventRow.workspace_id,
             BillingEventRow.razorpay_payment_id,
@@ -248,16 +275,16 @@ async def deferred_charges(
             BillingEventRow.received_at < received_before,
             BillingEventRow.received_at >= received_after,
         )
-        .distinct(BillingEventRow.razorpay_payment_id)
-        .order_by(BillingEventRow.razorpay_payment_id, BillingEventRow.received_at)
-        .subquery()
-    )
-    result = await session.execute(
-        select(first.c.workspace_id, first.c.razorpay_payment_id, first.c.payload)
-        .order_by(first.c.received_at, first.c.razorpay_payment_id)
+        .order_by(BillingEventRow.received_at, BillingEventRow.razorpay_payment_id)
         .limit(limit)
     )
-    return [(ws, str(pid), dict(body or {})) for ws, pid, body in result.all()]
+    if after is not None:
+        query = query.where(
+            tuple_(BillingEventRow.received_at, BillingEventRow.razorpay_payment_id)
+            > tuple_(literal(after[0]), literal(after[1]))
+        )
+    result = await session.execute(query)
+    return [(ws, str(pid), dict(body or {}), at) for ws, pid, body, at in result.all()]
 
 
 async def has_reason(

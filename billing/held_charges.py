@@ -56,6 +56,14 @@ ATTRIBUTED: Final[Mapping[str, tuple[str, str]]] = {
     **MONEY_BACK,
     DISPUTE_WON: (HELD_CHARGE_DISPUTE_WON, "its dispute won"),
 }
+# The same events of a recurring charge its ``subscription.charged`` found the owner's own
+# cycle (``recurring_charge``: never held), recorded against the workspace as that charge's
+# ordinary refund, chargeback or dispute won: (their reason, the detail's word).
+RECURRING_CHARGE: Final = "recurring_charge"
+OF_OWN_CYCLE: Final[Mapping[str, tuple[str, str]]] = {
+    kind: (reason.replace("held_charge_", "recurring_charge_", 1), how)
+    for kind, (reason, how) in ATTRIBUTED.items()
+}
 _HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
 # A recurring charge taken while a cancel waited, its cycle not known yet (its
 # ``payment.captured`` came first): its ``subscription.charged`` decides whether it is held.
@@ -161,6 +169,38 @@ async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUI
     ``unknown_order`` with no workspace: the charge read held for good on the owner's page."""
     await set_tenant(session, lookup=payment_id[:64])
     return await event_repository.held_charge_workspace(session, payment_id[:64], _DEFERRED_OR_HELD)
+
+
+async def of_own_cycle(session: AsyncSession, workspace_id: uuid.UUID, payment_id: str) -> bool:
+    """Whether the charge ``payment_id`` is the owner's own cycle: its ``subscription.charged``
+    (or reconcile) took it as the ordinary ``recurring_charge``, and nothing held it."""
+    return await event_repository.has_reason(
+        session, workspace_id, payment_id, (RECURRING_CHARGE,)
+    ) and not await event_repository.has_reason(session, workspace_id, payment_id, _HELD)
+
+
+def own_cycle_detail(how: str) -> str:
+    return f"a recurring charge of the owner's own cycle, {how}"
+
+
+async def relabel_as_own_cycle(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str
+) -> None:
+    """The refunds (chargebacks, disputes won) of ``payment_id`` recorded while its cycle was
+    not known (``held_charge_*``, "held for a refund") recorded as the owner's own cycle's
+    (``recurring_charge_*``) now that its ``subscription.charged`` found it so. Before, they
+    stayed "held for a refund, refunded" though the charge was never held."""
+    for kind, (held, _) in ATTRIBUTED.items():
+        own, how = OF_OWN_CYCLE[kind]
+        await event_repository.relabel(
+            session,
+            workspace_id,
+            payment_id,
+            event_type=kind,
+            reason=held,
+            new_reason=own,
+            detail=own_cycle_detail(how),
+        )
 
 
 async def refunded_before_hold(

@@ -12,7 +12,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from functools import partial
+from typing import Any, Final, Protocol, TypeVar
 
 import razorpay
 import requests
@@ -31,6 +32,19 @@ class PaymentProviderError(AppError):
     code = "payment_provider_error"
     status_code = 502
     message = "The payment provider refused the request"
+
+
+REFUSED_CODE: Final = "BAD_REQUEST_ERROR"
+"""Razorpay's error code of a refusal (the ``razorpay`` client's ``BadRequestError``)."""
+
+
+def refusal(exc: PaymentProviderError) -> str:
+    """What Razorpay answered, as an operator reads it: "refused by Razorpay (CODE:
+    description)"."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    code = details.get("razorpay_code") or REFUSED_CODE
+    description = details.get("razorpay_description") or exc.message
+    return f"refused by Razorpay ({code}: {description})"
 
 
 class PaymentProvider(Protocol):
@@ -60,6 +74,12 @@ class PaymentProvider(Protocol):
 # Razorpay's 400 for a subscription that has ended already: "Subscription is not cancellable in
 # cancelled status." (or completed, expired): nothing left to cancel.
 _ENDED = re.compile(r"not cancellable in (cancelled|completed|expired) status", re.IGNORECASE)
+
+
+# ``GET /v1/invoices`` answers at most 100 a page; a subscription is read to 50 pages (5,000
+# invoices: over 400 years of a monthly plan).
+INVOICE_PAGE: Final = 100
+INVOICE_PAGES: Final = 50
 
 
 class RazorpayProvider:
@@ -97,8 +117,15 @@ class RazorpayProvider:
             log.warning("razorpay %s failed: %s", what, type(exc).__name__)
             raise PaymentProviderUnavailable(details={"operation": what}) from exc
         except BadRequestError as exc:
+            # The SDK raises this for Razorpay's ``BAD_REQUEST_ERROR`` (its 400 refusals, also
+            # its 401 and 429), keeping the description only.
             raise PaymentProviderError(
-                f"Razorpay refused {what}: {exc}", details={"operation": what}
+                f"Razorpay refused {what}: {exc}",
+                details={
+                    "operation": what,
+                    "razorpay_code": REFUSED_CODE,
+                    "razorpay_description": str(exc)[:300],
+                },
             ) from exc
         except ValueError as exc:  # an answer that is not JSON (a proxy's error page...)
             log.warning("razorpay %s answered something unreadable", what)
@@ -134,13 +161,26 @@ class RazorpayProvider:
         self, razorpay_subscription_id: str
     ) -> list[dict[str, Any]]:
         """A Razorpay Subscription's invoices (``GET /v1/invoices?subscription_id=``): one per
-        cycle charged, naming its payment and the cycle (``billing_start``, ``billing_end``)."""
-        data = {"subscription_id": razorpay_subscription_id, "count": 100}
-        result = await self._call(
-            "fetch_subscription_invoices",
-            lambda: self._client.invoice.all(data, timeout=self.timeout),
-        )
-        return _items(result, "fetch_subscription_invoices")
+        cycle charged, naming its payment and the cycle (``billing_start``, ``billing_end``).
+        Razorpay answers ``count`` (at most 100) a page, from ``skip``: every page is read, up
+        to ``INVOICE_PAGES`` of them. Before, only the first page was: a charge whose invoice
+        was not on it was never settled (billing review 10)."""
+        invoices: list[dict[str, Any]] = []
+        for page in range(INVOICE_PAGES):
+            data = {
+                "subscription_id": razorpay_subscription_id,
+                "count": INVOICE_PAGE,
+                "skip": page * INVOICE_PAGE,
+            }
+            result = await self._call(
+                "fetch_subscription_invoices",
+                partial(self._client.invoice.all, data, timeout=self.timeout),
+            )
+            items = _items(result, "fetch_subscription_invoices")
+            invoices.extend(items)
+            if len(items) < INVOICE_PAGE:
+                break
+        return invoices
 
     async def fetch_payment(self, razorpay_payment_id: str) -> dict[str, Any]:
         result = await self._call(

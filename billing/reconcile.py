@@ -20,7 +20,7 @@ from billing import event_repository, held_charges
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.orders import CAPTURED, capture_for_order, paid_by_another
-from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider import PaymentProvider, PaymentProviderError, refusal
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     bounded_int,
@@ -42,10 +42,28 @@ class ReconcileReport:
     ignored: int = 0
     rejected: int = 0
     duplicates: int = 0
+    # Orders and deferred charges not checked: Razorpay unreachable (or answering 5xx,
+    # something unreadable) or refusing (``provider_refused`` of them, said apart).
     provider_errors: int = 0
     details: list[str] = field(default_factory=list)
     # Recurring charges captured while a cancel waited whose subscription.charged never came.
     deferred_checked: int = 0
+    # Of those, the ones Razorpay answered for and no invoice names (or no subscription):
+    # left unsettled, for the operator (the command's exit code 3).
+    deferred_unsettled: int = 0
+    # Of ``provider_errors``, Razorpay's refusals (its 400 ``BAD_REQUEST_ERROR``...).
+    provider_refused: int = 0
+
+    def provider_error(self, subject: str, exc: Exception, where: str = "") -> None:
+        """``subject`` not checked because of ``exc``: a refusal (what Razorpay said) or
+        Razorpay unavailable. Before, a refusal read "provider unavailable" too."""
+        self.provider_errors += 1
+        if isinstance(exc, PaymentProviderError):
+            self.provider_refused += 1
+            said = refusal(exc)
+        else:
+            said = "provider unavailable"
+        self.details.append(f"{subject}: {said}{where}")
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -110,9 +128,8 @@ async def _check_order(
         payments, captured_at = await _capture_authorized(
             db, provider, workspace_id, razorpay_order_id, payments
         )
-    except (PaymentProviderUnavailable, PaymentProviderError):
-        report.provider_errors += 1
-        report.details.append(f"{razorpay_order_id}: provider unavailable")
+    except (PaymentProviderUnavailable, PaymentProviderError) as exc:
+        report.provider_error(razorpay_order_id, exc)
         return
     for payment in sorted(payments, key=lambda p: bounded_int(p.get("created_at")) or 0):
         status = payment.get("status")
@@ -239,64 +256,105 @@ async def _settle_deferred_charges(
     the event id ``reconcile:<payment id>:charged``: held (one "Payment held for a refund") or
     the owner's cycle (one "Payment received"). The webhook delivered late, before or after,
     finds it settled (``charge_already_held``, or the same mail key). Before, such a charge was
-    never held, listed or mailed. At most ``limit`` charges a run, oldest first."""
-    async with db.transaction(lookup=event_repository.DEFERRED_LOOKUP) as session:
-        deferred = await event_repository.deferred_charges(
-            session,
-            reason=held_charges.CHARGE_CYCLE_UNKNOWN,
-            received_before=before,
-            received_after=after,
-            limit=limit,
-        )
-    for workspace_id, payment_id, body in deferred:
-        async with db.transaction(workspace_id=workspace_id) as session:
-            if await event_repository.has_reason(session, workspace_id, payment_id, _SETTLED):
-                continue
-        report.deferred_checked += 1
-        payment = webhook_entity(body, "payment")
-        sub_id = payment.get("subscription_id")
-        if not isinstance(sub_id, str) or not sub_id:
-            continue
-        try:
-            invoices = await provider.fetch_subscription_invoices(sub_id)
-        except (PaymentProviderUnavailable, PaymentProviderError):
-            report.provider_errors += 1
-            report.details.append(f"{payment_id}: provider unavailable (subscription {sub_id})")
-            continue
-        cycle = next((i for i in invoices if i.get("payment_id") == payment_id), None)
-        start = bounded_int(cycle.get("billing_start")) if cycle else None
-        if cycle is None or start is None:
-            report.details.append(f"{payment_id}: no invoice of subscription {sub_id} names it")
-            continue
-        charged = {
-            "entity": "event",
-            "event": "subscription.charged",
-            "contains": ["subscription", "payment"],
-            "created_at": body.get("created_at", payment.get("created_at")),
-            "payload": {
-                "subscription": {
-                    "entity": {
-                        "id": sub_id,
-                        "entity": "subscription",
-                        "current_start": start,
-                        "current_end": bounded_int(cycle.get("billing_end")),
-                    }
-                },
-                "payment": {"entity": payment},
-            },
-        }
-        key = f"reconcile:{payment_id}:charged"[:MAX_EVENT_ID]
-        async with db.transaction() as session:
-            outcome, result = await apply_webhook(
-                session, charged, event_key=key, source="reconcile"
+    never held, listed or mailed.
+
+    Every such charge of the window is looked at, listed ``limit`` rows at a time, oldest
+    first: a run that took the oldest ``limit`` rows and skipped the settled ones after never
+    reached a newer unsettled charge once ``limit`` settled ones sat in the window (billing
+    review 10). A subscription's invoices are fetched once a run, whatever its number of
+    deferred charges, and a subscription Razorpay did not answer for is not asked again in
+    the run."""
+    seen: set[str] = set()
+    invoices_of: dict[str, list[dict[str, Any]] | Exception] = {}
+    page_after: tuple[datetime, str] | None = None
+    while True:
+        async with db.transaction(lookup=event_repository.DEFERRED_LOOKUP) as session:
+            page = await event_repository.deferred_charges(
+                session,
+                reason=held_charges.CHARGE_CYCLE_UNKNOWN,
+                received_before=before,
+                received_after=after,
+                limit=limit,
+                after=page_after,
             )
-        if outcome == "duplicate":
-            report.duplicates += 1
-            continue
-        report.details.append(f"{payment_id}: {result.outcome} {result.reason}")
-        if outcome == "applied":
-            report.applied += 1
-        elif outcome == "rejected":
-            report.rejected += 1
-        else:
-            report.ignored += 1
+        for workspace_id, payment_id, body, _at in page:
+            if payment_id in seen:
+                continue
+            seen.add(payment_id)
+            await _settle_deferred_charge(
+                db, provider, report, workspace_id, payment_id, body, invoices_of
+            )
+        if len(page) < limit:
+            return
+        page_after = (page[-1][3], page[-1][1])
+
+
+async def _settle_deferred_charge(
+    db: Database,
+    provider: PaymentProvider,
+    report: ReconcileReport,
+    workspace_id: uuid.UUID,
+    payment_id: str,
+    body: dict[str, Any],
+    invoices_of: dict[str, list[dict[str, Any]] | Exception],
+) -> None:
+    """One deferred charge: nothing when its ``subscription.charged`` (or a run) settled it,
+    else its cycle from the subscription's invoices (fetched once a run: ``invoices_of``)."""
+    async with db.transaction(workspace_id=workspace_id) as session:
+        if await event_repository.has_reason(session, workspace_id, payment_id, _SETTLED):
+            return
+    report.deferred_checked += 1
+    payment = webhook_entity(body, "payment")
+    sub_id = payment.get("subscription_id")
+    if not isinstance(sub_id, str) or not sub_id:
+        report.deferred_unsettled += 1
+        report.details.append(f"{payment_id}: names no subscription, left unsettled")
+        return
+    if sub_id not in invoices_of:
+        try:
+            invoices_of[sub_id] = await provider.fetch_subscription_invoices(sub_id)
+        except (PaymentProviderUnavailable, PaymentProviderError) as exc:
+            invoices_of[sub_id] = exc  # not asked again this run
+    invoices = invoices_of[sub_id]
+    if isinstance(invoices, Exception):
+        report.provider_error(payment_id, invoices, f" (subscription {sub_id})")
+        return
+    cycle = next((i for i in invoices if i.get("payment_id") == payment_id), None)
+    start = bounded_int(cycle.get("billing_start")) if cycle else None
+    if cycle is None or start is None:
+        # Counted: the command exits 3 while it stays so. Before, a line and exit 0, and the
+        # charge was looked at no more once it left the window: nobody relying on the exit
+        # code learned of it.
+        report.deferred_unsettled += 1
+        report.details.append(f"{payment_id}: no invoice of subscription {sub_id} names it")
+        return
+    charged = {
+        "entity": "event",
+        "event": "subscription.charged",
+        "contains": ["subscription", "payment"],
+        "created_at": body.get("created_at", payment.get("created_at")),
+        "payload": {
+            "subscription": {
+                "entity": {
+                    "id": sub_id,
+                    "entity": "subscription",
+                    "current_start": start,
+                    "current_end": bounded_int(cycle.get("billing_end")),
+                }
+            },
+            "payment": {"entity": payment},
+        },
+    }
+    key = f"reconcile:{payment_id}:charged"[:MAX_EVENT_ID]
+    async with db.transaction() as session:
+        outcome, result = await apply_webhook(session, charged, event_key=key, source="reconcile")
+    if outcome == "duplicate":
+        report.duplicates += 1
+        return
+    report.details.append(f"{payment_id}: {result.outcome} {result.reason}")
+    if outcome == "applied":
+        report.applied += 1
+    elif outcome == "rejected":
+        report.rejected += 1
+    else:
+        report.ignored += 1

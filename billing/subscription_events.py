@@ -20,7 +20,7 @@ from billing import event_repository, held_charges, provider_cancels
 from billing import repository as repo
 from billing.events import Applied, save_state
 from billing.models import Subscription
-from billing.provider_events import bounded_int, entity_time, short
+from billing.provider_events import bounded_int, entity_time, short, webhook_entity
 from billing.state import PAYMENT_SUCCESS_EVENTS, BillingEvent, Decision, apply_event, paid_again
 from billing.subscriptions import subscription_state
 from core.db import set_tenant
@@ -193,6 +193,7 @@ async def apply_subscription_event(
     if isinstance(found, Applied):
         return found
     workspace_id, sub = found
+    refunded: int | None = None
     if event.name in provider_cancels.ENDED_EVENTS:  # nothing left to cancel at Razorpay
         await provider_cancels.ended(
             session,
@@ -224,6 +225,7 @@ async def apply_subscription_event(
         )
     elif event.name in PAYMENT_SUCCESS_EVENTS:
         decision = Decision("ignored", RECURRING_CHARGE, "no order of ours: plan unchanged")
+        refunded = await _refunded_while_unknown(session, workspace_id, event, payment_entity)
         # Active at the charge's time: no longer past due, older failures stale.
         old = subscription_state(sub)
         new = paid_again(old, event.occurred_at)
@@ -235,7 +237,9 @@ async def apply_subscription_event(
         if new != old:
             await save_state(session, workspace_id, old, new, payment_applied=False)
     if decision.reason != "stale_event":  # a later event already set the status: no news
-        await _notify_recurring(session, workspace_id, event, payment_entity or {}, sub.plan)
+        await _notify_recurring(
+            session, workspace_id, event, payment_entity or {}, sub.plan, refunded=refunded
+        )
     return Applied(
         decision.outcome,
         decision.reason,
@@ -252,7 +256,7 @@ LINK_EVENTS: Final = frozenset({"subscription.authenticated"})
 
 CHARGED_AFTER_CANCEL: Final = provider_cancels.CHARGED_AFTER_CANCEL
 CHARGE_CYCLE_UNKNOWN: Final = held_charges.CHARGE_CYCLE_UNKNOWN
-RECURRING_CHARGE: Final = "recurring_charge"
+RECURRING_CHARGE: Final = held_charges.RECURRING_CHARGE
 CHARGE_ALREADY_HELD: Final = "charge_already_held"
 CHARGE_KEPT: Final = held_charges.CHARGE_KEPT
 FOR_A_DELETED_WORKSPACE: Final = "charged for a deleted workspace"
@@ -274,6 +278,51 @@ def _cycle_unknown(
         and event.occurred_at > asked
         and entity_time(subscription_entity or {}, "current_start") is None
     )
+
+
+async def _refunded_while_unknown(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    event: BillingEvent,
+    payment_entity: Mapping[str, Any] | None,
+) -> int | None:
+    """What of the owner's own cycle's charge Razorpay refunded (or charged back) while its
+    cycle was not known (recorded ``held_charge_*`` then, relabelled the ordinary charge's
+    ``recurring_charge_*`` now): None for nothing, else the amount, for its one mail
+    ("Payment received and refunded"). Before, the owner was mailed "Payment received" for
+    money already refunded, and the refund stayed "held for a refund"."""
+    payment_id = (event.payment_id or "")[:64]
+    if not payment_id:
+        return None
+    await held_charges.relabel_as_own_cycle(session, workspace_id, payment_id)
+    amount = bounded_int(event.amount) or bounded_int((payment_entity or {}).get("amount"))
+    return await held_charges.refunded_before_hold(session, workspace_id, payment_id, amount)
+
+
+async def notify_money_back_of_own_cycle(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    name: str,
+    payment_id: str,
+    payload: Mapping[str, Any],
+) -> None:
+    """A refund (or lost chargeback) of a recurring charge of the owner's own cycle, delivered
+    after its ``subscription.charged`` mailed "Payment received": "Payment refunded" (or
+    charged back), once per refund (keyed by its id). The other order mails one "Payment
+    received and refunded" (``_refunded_while_unknown``)."""
+    if name not in held_charges.MONEY_BACK:
+        return
+    refund = webhook_entity(payload, "refund" if name == held_charges.REFUND else "dispute")
+    payment = webhook_entity(payload, "payment")
+    back_id = short(refund.get("id"), 64) or payment_id[:64]
+    data: dict[str, Any] = {
+        "payment_id": payment_id[:64],
+        "amount": bounded_int(refund.get("amount")) or bounded_int(payment.get("amount")),
+        "currency": short(refund.get("currency"), 3) or short(payment.get("currency"), 3),
+        "money_back": held_charges.MONEY_BACK[name][1],
+        "subscription_id": short(payment.get("subscription_id"), 64) or "",
+    }
+    await notifications.emit(session, workspace_id, "payment.captured", f"back:{back_id}", data)
 
 
 async def _notify_held_charge(
@@ -429,6 +478,8 @@ async def _notify_recurring(
     event: BillingEvent,
     payment_entity: Mapping[str, Any],
     plan: str,
+    *,
+    refunded: int | None = None,
 ) -> None:
     """``payment.captured`` for a recurring charge, ``payment.failed`` for a failed one, keyed
     by the payment id (``payment.failed`` and the ``subscription.pending`` that carries the same
@@ -451,6 +502,8 @@ async def _notify_recurring(
         "plan": plan,
         "subscription_id": (event.subscription_id or "")[:64],
     }
+    if refunded is not None:  # refunded while its cycle was not known: the mail says so
+        data["refunded"] = refunded
     if kind == "payment.failed":
         data["reason"] = short(payment_entity.get("error_description"), 300) or (
             _RECURRING_REASONS.get(event.name)

@@ -37,7 +37,11 @@ from billing.provider_events import (
 )
 from billing.signatures import verify_webhook_signature
 from billing.state import ORDER_EVENTS, PAYMENT_SUCCESS_EVENTS, SUBSCRIPTION_EVENTS
-from billing.subscription_events import LINK_EVENTS, apply_subscription_event
+from billing.subscription_events import (
+    LINK_EVENTS,
+    apply_subscription_event,
+    notify_money_back_of_own_cycle,
+)
 from core.db import set_tenant
 
 # Payment events that may belong to a Razorpay subscription rather than to an order of ours:
@@ -121,7 +125,7 @@ async def _apply(
         )
     if event.name == DISPUTE_WON:
         won = await apply_dispute_won(session, event=event, event_key=event_key)
-        return await _of_held_charge(session, event.name, ids["payment_id"], won)
+        return await _of_held_charge(session, event.name, ids["payment_id"], won, payload)
     if event.name not in ORDER_EVENTS and event.name not in PAYMENT_SUCCESS_EVENTS:
         return Applied("ignored", "unsupported_event", event.name[:100])
 
@@ -146,7 +150,7 @@ async def _apply(
             event_key=event_key,
         )
     if event.name in held_charges.MONEY_BACK:
-        result = await _of_held_charge(session, event.name, payment_id, result)
+        result = await _of_held_charge(session, event.name, payment_id, result, payload)
     if result.reason == "unknown_order" and event.subscription_id and event.name in RECURRING:
         # A recurring payment: Razorpay's order for the invoice is not one of ours.
         return await apply_subscription_event(
@@ -161,7 +165,11 @@ async def _apply(
 
 
 async def _of_held_charge(
-    session: AsyncSession, name: str, payment_id: str | None, result: Applied
+    session: AsyncSession,
+    name: str,
+    payment_id: str | None,
+    result: Applied,
+    payload: Mapping[str, Any],
 ) -> Applied:
     """``result`` of an event of no order of ours, or, for a recurring charge held after the
     owner's cancel (refunded, charged back, its dispute won: ``held_charges.ATTRIBUTED``),
@@ -172,10 +180,18 @@ async def _of_held_charge(
     if workspace_id is None:
         return result
     reason, how = held_charges.ATTRIBUTED[name]
+    detail = f"a recurring charge held for a refund, {how}"
+    await set_tenant(session, workspace_id=workspace_id, lookup=payment_id[:64])
+    if await held_charges.of_own_cycle(session, workspace_id, payment_id[:64]):
+        # Its ``subscription.charged`` found it the owner's own cycle: an ordinary refund of
+        # that charge, mailed as one. Before, "held for a refund, refunded", and no mail.
+        reason, how = held_charges.OF_OWN_CYCLE[name]
+        detail = held_charges.own_cycle_detail(how)
+        await notify_money_back_of_own_cycle(session, workspace_id, name, payment_id, payload)
     return Applied(
         "ignored",
         reason,
-        f"a recurring charge held for a refund, {how}",
+        detail,
         workspace_id=workspace_id,
         razorpay_payment_id=payment_id,
     )

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -83,6 +85,18 @@ def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     return cfg
+
+
+def revision_module(revision: str) -> ModuleType:
+    """A revision's module, loaded from ``migrations/versions`` (its file name starts with a
+    digit, so it is no importable name): its frozen constants for tests and benchmarks."""
+    [path] = MIGRATIONS_DIR.glob(f"versions/{revision}_*.py")
+    spec = importlib.util.spec_from_file_location(f"migration_{revision}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _quote_role(role: str) -> str:

@@ -5,8 +5,9 @@ By **email** (or **phone**), what goes:
 
 - the leads with that email, and every submission of theirs or sent with that email (by phone:
   the leads and submissions with that number, an address beside it or not; numbers are
-  compared by their national number, as leads without email are told apart: "+91 98765 43210",
-  "098765 43210" and "0091 98765 43210" are one number, migration 0045);
+  compared as leads without email are told apart, by their national number and their country
+  code unless one was written without it: "+91 98765 43210", "098765 43210" and "0091 98765
+  43210" are one number, "+44 98765 43210" another visitor's, migration 0045);
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
   lead is made: the messages still hold it);

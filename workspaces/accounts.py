@@ -379,6 +379,12 @@ async def hash_new_password(password: str, *, email: str, field: str = "password
     return await security.hash_password(password)
 
 
+async def reset_link_usable(session: AsyncSession, deps: AccountDeps, token: str) -> None:
+    """400 ``link_invalid`` / ``link_expired`` / ``link_used`` for a reset link that cannot be
+    used (its page says so before a password is typed); uses nothing."""
+    _check_usable(await _token_row(session, deps, token, PASSWORD_RESET))
+
+
 async def check_reset_link(
     session: AsyncSession, deps: AccountDeps, *, token: str, password: str
 ) -> None:

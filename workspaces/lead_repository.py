@@ -9,9 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Select,
     Text,
+    and_,
     delete,
     func,
     literal,
@@ -39,26 +41,113 @@ _PHONE_KEY: ColumnElement[str] = literal_column("tb_phone_key(phone)")
 """A lead's national number (migration 0045's ``tb_phone_key``: the digits without an
 international prefix, its country code or a trunk "0"), as the migration's index has it:
 written out, not bound (PostgreSQL matches an index by its expression)."""
+_PHONE_COUNTRY: ColumnElement[str] = literal_column("tb_phone_country(phone)")
+"""The country code a lead's number was written with, '' for none (``tb_phone_country``): the
+index's second expression."""
 _PHONE_DIGITS: ColumnElement[str] = literal_column("regexp_replace(phone, '[^0-9]', '', 'g')")
 """A lead's number by its digits alone (a search for part of a number as written)."""
 
 
-def phone_key(value: str | ColumnElement[str]) -> ColumnElement[str]:
+def phone_key(value: Any) -> ColumnElement[str]:
     """The national number of ``value`` as ``tb_phone_key`` reads it (migration 0045): the one
     rule the index, the search and a visitor's erasure compare numbers by."""
     return func.tb_phone_key(value, type_=Text)
 
 
+def phone_country(value: Any) -> ColumnElement[str]:
+    """The country code ``value`` was written with (after "+" or "00"), '' for none: migration
+    0045's ``tb_phone_country``."""
+    return func.tb_phone_country(value, type_=Text)
+
+
+def same_number(column: Any, phone: str) -> ColumnElement[bool]:
+    """The rows whose number (``column``) is ``phone``: migration 0045's ``tb_same_phone`` (the
+    same national number, and the same country code unless either was written without one;
+    "+44 7911 123456" is "07911 123456" and "7911 123456", never "+91 79111 23456", a Delhi
+    mobile with the same digits; "+39 0331 234567" is "0331 234567", never "+39 331 234567"),
+    after the national numbers it can be, which the index finds: ``phone``'s own, its digits
+    (a number without a country code that Italy reads whole), or its own without a leading
+    "0" (an Italian one matching a number written without "+39")."""
+    ours = literal(phone, Text)
+    national = phone_key(column)
+    return and_(
+        national.in_([phone_key(ours), _digits(ours), phone_key(phone_key(ours))]),
+        func.tb_same_phone(column, ours, type_=Boolean),
+    )
+
+
+def _digits(value: Any) -> ColumnElement[str]:
+    return func.regexp_replace(value, "[^0-9]", "", "g", type_=Text)
+
+
 def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
     """What makes an insert of ``values`` the workspace's existing lead: the same email
-    (lowered), or for a lead without one the same national number (migration 0045's partial
-    index, named by its expression and predicate)."""
+    (lowered), or for a lead without one the same national number and country code (migration
+    0045's partial index, named by its expressions and predicate; a number written without a
+    country code is found first by ``_phone_only_lead``)."""
     if values.get("email") is not None:
         return {"index_elements": [Lead.workspace_id, func.lower(Lead.email)]}
     return {
-        "index_elements": [Lead.workspace_id, _PHONE_KEY],
+        "index_elements": [Lead.workspace_id, _PHONE_KEY, _PHONE_COUNTRY],
         "index_where": Lead.email.is_(None),
     }
+
+
+async def _phone_only_lead(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    phone: str,
+    *,
+    other_than: uuid.UUID | None = None,
+) -> uuid.UUID | None:
+    """The workspace's lead without email whose number is ``phone`` (``same_number``: the one
+    with the same country code first, then the oldest), after a transaction-scoped advisory
+    lock on the workspace's national number: two forms sent at once with "+91 98765 43210" and
+    "98765 43210" meet here (the unique index cannot tell that the second is the first)."""
+    # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
+    # written without "+39" ("0331 234567", national number "331234567") take one lock.
+    national = func.ltrim(phone_key(literal(phone, Text)), "0")
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{workspace_id}:" + national, 0)))
+    )
+    query = select(Lead.id).where(
+        Lead.workspace_id == workspace_id, Lead.email.is_(None), same_number(Lead.phone, phone)
+    )
+    if other_than is not None:
+        query = query.where(Lead.id != other_than)
+    same_country = phone_country(Lead.phone) == phone_country(literal(phone, Text))
+    found = await session.execute(
+        query.order_by(same_country.desc(), Lead.created_at, Lead.id).limit(1)
+    )
+    lead_id = found.scalar_one_or_none()
+    return None if lead_id is None else uuid.UUID(str(lead_id))
+
+
+async def _phone_lead_filled(
+    session: AsyncSession,
+    values: dict[str, Any],
+    *,
+    workspace_id: uuid.UUID,
+    fields: tuple[str, ...],
+    keep: bool,
+) -> uuid.UUID | None:
+    """For ``values`` without email: the lead with their number (``_phone_only_lead``), its
+    ``fields`` set from ``values`` (``keep``: only where empty); None when there is none."""
+    if values.get("email") is not None or not values.get("phone"):
+        return None
+    lead_id = await _phone_only_lead(session, workspace_id, values["phone"])
+    if lead_id is None:
+        return None
+    given = {k: values[k] for k in fields if values.get(k) is not None}
+    await session.execute(
+        update(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+        .values(
+            updated_at=utcnow(),
+            **{k: func.coalesce(getattr(Lead, k), v) if keep else v for k, v in given.items()},
+        )
+    )
+    return lead_id
 
 
 async def upsert_lead(
@@ -67,6 +156,17 @@ async def upsert_lead(
     """Insert a lead or update the one with the same email (without one, the same phone
     number); returns (lead, created)."""
     insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS}
+    found = await _phone_lead_filled(
+        session,
+        insert_values,
+        workspace_id=workspace_id,
+        fields=("name", "message", "conversation_id"),
+        keep=False,
+    )
+    if found is not None:
+        lead = await session.get(Lead, found, populate_existing=True)
+        assert lead is not None
+        return lead, False
     base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
     # A second capture fills in what it brings and keeps what it doesn't (a lead found by its
     # phone number keeps the number it has: the same digits, perhaps written otherwise).
@@ -95,6 +195,12 @@ async def add_visitor_lead(
     otherwise only its empty fields are filled (an owner's edit or an earlier submission is
     never replaced). Returns the lead's id and whether it is new, nothing else about it."""
     insert_values = {k: v for k, v in values.items() if k in LEAD_FIELDS and k not in ("notes",)}
+    fillable = tuple(k for k in VISITOR_FILLABLE if k != "phone")
+    found = await _phone_lead_filled(
+        session, insert_values, workspace_id=workspace_id, fields=fillable, keep=True
+    )
+    if found is not None:
+        return found, False
     base = insert(Lead).values(id=uuid.uuid4(), workspace_id=workspace_id, **insert_values)
     updates: dict[str, Any] = {
         key: func.coalesce(getattr(Lead, key), base.excluded[key])
@@ -244,8 +350,21 @@ class PhoneTaken(Exception):
 async def update_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead | None:
-    """The lead with ``values`` set; ``PhoneTaken`` when they give a lead without email the
-    number of another (the statement in a savepoint: the transaction goes on)."""
+    """The lead with ``values`` set; ``PhoneTaken`` when they make it a lead without email with
+    the number of another: a number given to a lead without email, or the email taken from a
+    lead with a number (the statement in a savepoint: the transaction goes on)."""
+    phone: str | None = None
+    if values.get("phone") or ("email" in values and values["email"] is None):
+        current = await _contact_of(session, workspace_id, lead_id)
+        email = values["email"] if "email" in values else current[0]
+        phone = values["phone"] if "phone" in values else current[1]
+        taken = (
+            None
+            if email is not None or not phone
+            else await _phone_only_lead(session, workspace_id, phone, other_than=lead_id)
+        )
+        if taken is not None:
+            raise PhoneTaken(taken)
     if values:
         statement = (
             update(Lead)
@@ -256,9 +375,9 @@ async def update_lead(
             async with session.begin_nested():
                 await session.execute(statement)
         except IntegrityError as exc:
-            if "uq_leads_workspace_phone_key" not in str(exc.orig):
+            if "uq_leads_workspace_phone_key" not in str(exc.orig) or phone is None:
                 raise
-            raise PhoneTaken(await _phone_lead(session, workspace_id, values["phone"])) from None
+            raise PhoneTaken(await _phone_lead(session, workspace_id, phone)) from None
     result = await session.execute(
         select(Lead)
         .where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
@@ -267,13 +386,26 @@ async def update_lead(
     return result.scalar_one_or_none()
 
 
+async def _contact_of(
+    session: AsyncSession, workspace_id: uuid.UUID, lead_id: uuid.UUID
+) -> tuple[str | None, str | None]:
+    """The lead's (email, phone); (None, None) when there is no such lead."""
+    found = await session.execute(
+        select(Lead.email, Lead.phone).where(Lead.workspace_id == workspace_id, Lead.id == lead_id)
+    )
+    row = found.one_or_none()
+    return (None, None) if row is None else (row[0], row[1])
+
+
 async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> uuid.UUID:
-    """The lead without email of the workspace whose number is ``phone``'s national number."""
+    """The lead without email of the workspace whose number is ``phone``'s national number
+    and country code (the unique index's conflict)."""
     found = await session.execute(
         select(Lead.id).where(
             Lead.workspace_id == workspace_id,
             Lead.email.is_(None),
             phone_key(literal(phone)) == _PHONE_KEY,
+            phone_country(literal(phone)) == _PHONE_COUNTRY,
         )
     )
     return uuid.UUID(str(found.scalar_one()))

@@ -236,16 +236,20 @@ async def update(
     session: AsyncSession, access: WorkspaceAccess, *, lead_id: uuid.UUID, values: dict[str, Any]
 ) -> Lead:
     """Work a lead (status, notes, details). Audited: which fields, never their values. A lead
-    without email keeps a number someone could call (422 ``contact_required``), its own: one
-    another such lead of the workspace has is 409 ``lead_exists`` (``details``: that lead)."""
+    without email (or whose email the edit removes) keeps a number someone could call (422
+    ``contact_required``), its own: one another such lead of the workspace has is 409
+    ``lead_exists`` (``details``: that lead)."""
     permit = authorize(access, Action.LEAD_UPDATE)
     workspace_id = access.workspace.id
-    if "phone" in values:
+    if "phone" in values or "email" in values:
         current = await repo.get_lead(session, workspace_id=workspace_id, lead_id=lead_id)
         if current is None:
             raise NotFound("Lead not found")
-        if current.email is None:
-            values = {**values, "phone": _contact({"phone": values["phone"]})["phone"]}
+        email = values.get("email", current.email)
+        if email is None or not str(email).strip():
+            phone = values.get("phone", current.phone)
+            contact = _contact({"email": email, "phone": phone})
+            values = {**values, **{k: contact[k] for k in ("email", "phone") if k in values}}
     try:
         lead = await repo.update_lead(
             session, workspace_id=workspace_id, lead_id=lead_id, values=values

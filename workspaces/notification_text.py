@@ -89,12 +89,11 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
         "Your plan did not renew: the charge bought nothing.",
     ]
     # Refunded before it was held (``refunded``: all of it, or a part).
-    refunded, amount = data.get("refunded"), data.get("amount")
-    if isinstance(refunded, int) and (not isinstance(amount, int) or refunded >= amount):
-        lines.append("It has been refunded to the way you paid; you need not do anything.")
+    part = _refunded_part(data)
+    if part == "all":
+        lines.append(_REFUNDED_ALL)
         return f"Payment refunded: {_money(data)}", lines
-    if isinstance(refunded, int):
-        part = _money({**data, "amount": refunded})
+    if part is not None:
         lines.append(f"{part} of it has been refunded to the way you paid already.")
         lines.append("The rest is held for a refund to the way you paid; you need not do anything.")
     else:
@@ -108,6 +107,45 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
             " makes this charge pay for its cycle instead of being refunded."
         )
     return f"Payment held for a refund: {_money(data)}", lines
+
+
+def _received(data: dict[str, Any], plan: object) -> tuple[str, list[str]]:
+    """A recurring charge of the owner's cycle; refunded (``refunded``: all of it, or a part)
+    while its cycle was not known yet (billing: ``recurring_charge_refunded``)."""
+    lines = [f"We received {_money(data)} for the {plan} plan."]
+    part = _refunded_part(data)
+    if part == "all":
+        return f"Payment received and refunded: {_money(data)}", [*lines, _REFUNDED_ALL]
+    partly = [] if part is None else [f"{part} of it has been refunded to the way you paid."]
+    return f"Payment received: {_money(data)}", [*lines, *partly]
+
+
+_REFUNDED_ALL: Final = "It has been refunded to the way you paid; you need not do anything."
+
+
+def _refunded_part(data: dict[str, Any]) -> str | None:
+    """What of a payment ``data["refunded"]`` says was refunded: "all" (or an amount unknown),
+    the part in money, or None for nothing."""
+    refunded, amount = data.get("refunded"), data.get("amount")
+    if not isinstance(refunded, int):
+        return None
+    if not isinstance(amount, int) or refunded >= amount:
+        return "all"
+    return _money({**data, "amount": refunded})
+
+
+def _money_back(data: dict[str, Any]) -> tuple[str, list[str]]:
+    """A refund (or lost chargeback) of a recurring charge of the owner's cycle, after its
+    "Payment received" (billing: ``recurring_charge_refunded``, ``_charged_back``)."""
+    if data.get("money_back") == "charged back":
+        return f"Payment charged back: {_money(data)}", [
+            f"{_money(data)} of a payment through your Razorpay subscription was charged back"
+            " (a dispute decided for the cardholder)."
+        ]
+    return f"Payment refunded: {_money(data)}", [
+        f"{_money(data)} of a payment through your Razorpay subscription has been refunded"
+        " to the way you paid; you need not do anything."
+    ]
 
 
 def _held_payment(data: dict[str, Any]) -> tuple[str, list[str]]:
@@ -205,9 +243,10 @@ async def describe(
         known = isinstance(data.get("amount"), int)  # a halted subscription names no payment
         if kind == "payment.captured" and data.get("held"):
             subject, lines = _held_payment(data)
+        elif kind == "payment.captured" and data.get("money_back"):
+            subject, lines = _money_back(data)
         elif kind == "payment.captured":
-            subject = f"Payment received: {_money(data)}"
-            lines = [f"We received {_money(data)} for the {plan} plan."]
+            subject, lines = _received(data, plan)
         else:
             subject = f"Payment failed: {_money(data)}" if known else "Payment failed"
             money = f" of {_money(data)}" if known else ""

@@ -138,10 +138,28 @@ def check_password_policy(password: str, email: str) -> None:
         )
 
 
+# Latin letters NFKD does not take apart into a base letter and marks: written out, not dropped
+# ("Großhandel" was "grohandel", "Søren" "sren").
+_SPELLED_OUT = str.maketrans(
+    {"ß": "ss", "ẞ": "SS", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o", "Ø": "O"}
+    | {"ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "TH"}
+    | {"\u0131": "i"}  # the dotless i
+)
+SLUG_LENGTH = 60
+
+
 def slugify(name: str) -> str:
-    value = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    """The workspace's slug (an owner types it to delete the workspace): ASCII words joined by
+    hyphens, at most SLUG_LENGTH characters, cut between words where there is a word to keep
+    (cut inside one, it ended in "-" or half a word)."""
+    value = unicodedata.normalize("NFKD", name.translate(_SPELLED_OUT))
+    value = value.encode("ascii", "ignore").decode()
     value = re.sub(r"[^a-zA-Z0-9]+", "-", value).strip("-").lower()
-    return value[:60] or "workspace"
+    if len(value) > SLUG_LENGTH:
+        cut = value[: SLUG_LENGTH + 1]
+        words = cut.rsplit("-", 1)[0]
+        value = words if len(words) >= SLUG_LENGTH // 2 else cut[:SLUG_LENGTH]
+    return value.strip("-") or "workspace"
 
 
 async def create_workspace(
@@ -152,7 +170,7 @@ async def create_workspace(
     await set_tenant(session, workspace_id=workspace_id, user_id=owner.id)
     base = slugify(name)
     for attempt in range(8):
-        slug = base if attempt == 0 else f"{base[:52]}-{secrets.token_hex(3)}"
+        slug = base if attempt == 0 else f"{base[:52].rstrip('-')}-{secrets.token_hex(3)}"
         if await repo.insert_workspace(
             session,
             workspace_id=workspace_id,

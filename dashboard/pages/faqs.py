@@ -8,21 +8,23 @@ from urllib.parse import quote_plus
 
 from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
 from api.throttling import rate_limit_ingest
-from core.errors import AppError, ValidationFailed
+from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
     InvalidText,
+    Page,
     PageDep,
     app_errors,
     form_fields,
     ingest_refusal,
     refusal,
 )
-from dashboard.pages.knowledge import knowledge_page
+from dashboard.pages.knowledge import FAQ_GONE, already_deleted, knowledge_page
 from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
@@ -146,7 +148,10 @@ async def edit_faq_page(
 async def update_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    try:
+        faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    except NotFound:
+        return await _faq_gone(request, page, session)
     try:
         values = _faq_values(await form_fields(request))
     except InvalidText as exc:
@@ -176,11 +181,32 @@ async def update_faq(
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 
 
+FAQ_EDIT_GONE = (
+    "This FAQ was deleted meanwhile (by a teammate, or in another tab). Your changes were not "
+    "saved: here they are, to add it again as a new FAQ."
+)
+
+
+async def _faq_gone(request: Request, page: Page, session: AsyncSession) -> Response:
+    """An edit sent for an FAQ deleted since its form was shown: the knowledge page (404), with
+    what was typed in the form that adds an FAQ (the generic 404 page lost it, and said the FAQ
+    might be another workspace's)."""
+    try:
+        values = _faq_values(await form_fields(request))
+    except InvalidText as exc:
+        values = _faq_values(exc.fields)
+    forms = {"faq_values": values, "faq_errors": {"_form": FAQ_EDIT_GONE}}
+    return await knowledge_page(request, page, session, forms=forms, status_code=404)
+
+
 @router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}/delete")
 async def delete_faq(
     request: Request, faq_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    try:
+        faq = await faq_service.get(session, workspace_id=page.workspace_id, faq_id=faq_id)
+    except NotFound:
+        return await already_deleted(request, page, session, FAQ_GONE, anchor="#faqs")
     await faq_service.delete(session, page.access, faq_id=faq_id)
     if is_htmx(request):
         # The row goes (the answer's body is empty); the heading's count and the status line

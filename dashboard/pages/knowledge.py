@@ -27,7 +27,7 @@ from dashboard.pages.common import (
     form_fields,
     ingest_refusal,
 )
-from dashboard.web import is_htmx, redirect, render
+from dashboard.web import is_htmx, redirect, render, with_signed_notice
 from rag.chat import faq as faq_service
 from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
@@ -321,9 +321,46 @@ async def delete(
 ) -> Response:
     """Back to the page of documents the owner was on (``cursor``: the page starts after the
     previous page's last document, so deleting this one moves no other off it), not the first."""
-    await submissions.delete_document(session, page.access, document_id)
     back = _knowledge_url(page, cursor or None, faq_cursor or None)
+    try:
+        await submissions.delete_document(session, page.access, document_id)
+    except NotFound:
+        return await already_deleted(
+            request, page, session, DOCUMENT_GONE, cursor=cursor, faq_cursor=faq_cursor
+        )
     return redirect(request, back + ("&" if "?" in back else "?") + "notice=Document+deleted")
+
+
+async def already_deleted(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    notice: str,
+    *,
+    cursor: str | None = None,
+    faq_cursor: str | None = None,
+    anchor: str = "",
+) -> Response:
+    """A delete of a document or an FAQ deleted meanwhile (another tab, a teammate): 404, and
+    the knowledge page again without it, saying so (htmx follows HX-Redirect before it takes
+    the status as a failure; it flashed "not found" and left the row listed)."""
+    if is_htmx(request):
+        back = _knowledge_url(page, cursor or None, faq_cursor or None)
+        gone = back + ("&" if "?" in back else "?") + "notice=" + quote_plus(notice) + anchor
+        return Response(status_code=404, headers={"HX-Redirect": with_signed_notice(request, gone)})
+    return await knowledge_page(
+        request,
+        page,
+        session,
+        cursor=cursor or None,
+        faq_cursor=faq_cursor or None,
+        forms={"notice": notice},
+        status_code=404,
+    )
+
+
+DOCUMENT_GONE = "That document was already deleted (by a teammate, or in another tab)."
+FAQ_GONE = "That FAQ was already deleted (by a teammate, or in another tab)."
 
 
 @router.get("/w/{workspace_id}/knowledge/documents/{document_id}")

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.deps import RuntimeDep, SessionDep
 from api.lead_export import lead_export_response
 from api.middleware import is_head
+from core.errors import NotFound
 from core.text import LineBreaks
 from dashboard.list_place import MAX_BACK, Trail, lead_trail, leads_place
 from dashboard.page_route import PageRoute, refuse_cross_site
@@ -63,6 +64,22 @@ async def leads_page(
     q: SearchQuery = None,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
+    return await _leads_list(request, page, session, status=status, q=q, cursor=cursor)
+
+
+async def _leads_list(
+    request: Request,
+    page: Page,
+    session: AsyncSession,
+    *,
+    status: str | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    gone: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """A page of the leads; ``gone``: the notes typed for a lead deleted meanwhile, shown
+    above the list."""
     items, total, next_cursor = await leads.list_page(
         session, page.access, limit=PAGE_SIZE, cursor=cursor or None, **_filters(status, q)
     )
@@ -80,7 +97,9 @@ async def leads_page(
             "first_page": not cursor,
             # This page's place, for its rows' links (``dashboard.list_place``).
             "place": Trail(leads_place(request.url.query)),
+            "gone": gone,
         },
+        status_code=status_code,
     )
 
 
@@ -190,8 +209,14 @@ async def update_lead(
         return await _lead_page(
             request, page, session, lead_id, place=place, values=values, errors=errors
         )
-    await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
     place = lead_trail(fields.get("back"), fields.get("other"))
+    try:
+        async with session.begin_nested():
+            await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
+    except NotFound:
+        # Deleted since its page was shown (a teammate, another tab): the list of leads
+        # says so, with the notes typed (the generic 404 page lost them).
+        return await _leads_list(request, page, session, gone=form.notes or "", status_code=404)
     return redirect(request, page.url(f"leads/{lead_id}") + place.after("notice=Saved"))
 
 

@@ -65,7 +65,15 @@ async def forgot(request: Request, runtime: RuntimeDep, background: BackgroundTa
 
 
 @router.get("/reset-password")
-async def reset_page(request: Request, token: TokenQuery = "") -> Response:
+async def reset_page(
+    request: Request, session: SessionDep, deps: AccountDepsDep, token: TokenQuery = ""
+) -> Response:
+    """The mailed link's form; a link that cannot be used (used, by this or a newer link,
+    expired, not one this server sent) says so at once, with no password to type."""
+    try:
+        await accounts.reset_link_usable(session, deps, token)
+    except AppError as exc:
+        return _page(request, "reset_password.html", {"link_error": exc.message}, 400)
     return _page(request, "reset_password.html", {"token": token})
 
 
@@ -87,6 +95,9 @@ async def reset(request: Request, runtime: RuntimeDep) -> Response:
         await passwords.reset_password(runtime, data)
     except ValidationError as exc:
         errors = field_errors(exc)
+    except accounts.LinkRefused as exc:
+        # The link cannot be used, whatever is typed: no form again, only the way to a new one.
+        return _page(request, "reset_password.html", {"link_error": exc.message}, 422)
     except AppError as exc:
         errors = app_errors(exc)
     else:

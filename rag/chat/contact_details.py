@@ -118,16 +118,19 @@ _PHONE_WORDS = frozenset(
     {"call", "ring", "number", "no", "num", "phone", "mobile", "cell", "whatsapp", "tel"}
     | {"telephone", "text", "sms", "back", "anytime", "asap", "today", "tomorrow", "now"}
 )
+# Words that label the number beside an address as a phone number.
+_PHONE_LABELS = frozenset({"phone", "mobile", "cell", "tel", "telephone", "whatsapp"})
 _NOT_PHONE_WORDS = frozenset(
     {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
-    | {"reference", "booking", "receipt", "transaction", "serial", "card", "policy", "awb"}
+    | {"reference", "receipt", "transaction", "serial", "card", "policy", "awb"}
     # The same in the other lexicon languages, whole words: German, Spanish, French,
-    # Portuguese, Italian (account, booking, file, receipt), Hindi in Latin letters (bill,
-    # account) and in Devanagari (order, bill, invoice, account, tracking, ticket, booking,
-    # receipt, OTP, PIN, ID). "बिल" alone: "बिलकुल" (absolutely) is no bill.
-    | {"konto", "cuenta", "orden", "reserva", "compte", "dossier", "conta", "conto", "pratica"}
+    # Portuguese, Italian (account, file, receipt), Hindi in Latin letters (bill, account) and
+    # in Devanagari (order, bill, invoice, account, tracking, ticket, receipt, OTP, PIN, ID).
+    # "बिल" alone: "बिलकुल" (absolutely) is no bill. A booking is no such word alone
+    # (``booking_reference``): a visitor asking to book leaves their own number.
+    | {"konto", "cuenta", "orden", "compte", "dossier", "conta", "conto", "pratica"}
     | {"bill", "khata", "ऑर्डर", "आर्डर", "ऑडर", "बिल", "इनवॉइस", "चालान", "खाता", "ट्रैकिंग"}
-    | {"टिकट", "बुकिंग", "रसीद", "ओटीपी", "पिन", "आईडी", "अकाउंट"}
+    | {"टिकट", "रसीद", "ओटीपी", "पिन", "आईडी", "अकाउंट"}
 )
 # Stems beginning a word that names such a number (compounds: "Bestellnummer",
 # "Rechnungsnummer", "Sendungsnummer"; inflections: "заказа", "счёта", "замовлення"), an Italian
@@ -137,14 +140,15 @@ _NOT_PHONE_WORDS = frozenset(
 _NOT_PHONE_STEMS = re.compile(
     r"(?<!\w)(?:l|d|dell|nell|all|sull)?(?:"
     r"bestellnummer|bestellung|rechnung|auftragsnummer|sendung|kundennummer|kundennr"
-    r"|kundenkonto|vertragsnummer|buchung|lieferschein|vorgangsnummer|referenz|beleg|quittung"
+    r"|kundenkonto|vertragsnummer|buchungs?(?:nummer|nr|code|referenz|bestätigung|bestatigung|id)"
+    r"|reservierungs(?:nummer|nr|code|bestätigung|bestatigung)|lieferschein|vorgangsnummer|referenz|beleg|quittung"
     r"|seriennummer|paketnummer|tracking|ticket"
     r"|pedido|factur|seguimiento|rastre|albar|recibo|p[oó]liza|tarjeta|transacci"
-    r"|commandes?\b|suivi|colis|r[ée]servation|billet|re[çc]u\b|contrat|r[ée]f[ée]rence"
+    r"|commandes?\b|suivi|colis|billet|re[çc]u\b|contrat|r[ée]f[ée]rence"
     r"|fatura|encomendas?\b|protocolo|boleto|cart[ãa]o"
-    r"|ordin[ei]\b|fattur|spedizion|tracciament|prenotazion|ricevuta|bigliett|contratt"
+    r"|ordin[ei]\b|fattur|spedizion|tracciament|ricevuta|bigliett|contratt"
     r"|заказ(?:а|у|ом|е|ы|ов)?\b|сч[её]т|трек|отслеж|накладн|посылк|отправлени|договор"
-    r"|брон(?:ь|и|ирования|ирование)\b|билет|квитанц|лицев"
+    r"|билет|квитанц|лицев"
     r"|заявк|тикет|замовлен|рахун|відстеж|посилк|відправлен|догові|квиток)"
 )
 # The same in the scripts written without spaces between words (Chinese, Japanese) or with
@@ -159,7 +163,7 @@ _NOT_PHONE_PARTS = (
     "会員番号", "予約番号",
     "受付番号", "口座", "アカウント", "領収書", "契約番号", "顧客番号", "お客様番号", "シリアル",
     "認証コード", "確認コード", "確認番号", "管理番号", "製造番号",
-    "الطلب", "طلبي", "طلبية", "فاتور", "تتبع", "شحنة", "الشحنة", "حساب", "حجز", "تذكر", "إيصال",
+    "الطلب", "طلبي", "طلبية", "فاتور", "تتبع", "شحنة", "الشحنة", "حساب", "تذكر", "إيصال",
     "ايصال", "بوليص",
 )  # fmt: skip
 
@@ -173,6 +177,72 @@ def names_another_number(words: str) -> bool:
         or _NOT_PHONE_STEMS.search(words) is not None
         or any(part in words for part in _NOT_PHONE_PARTS)
     )
+
+
+# A booking or a reservation, in every lexicon language (whole words once reduced by
+# ``courtesy.words``; the Arabic with its article or pronoun joined: "الحجز", "حجزي").
+_BOOKINGS = frozenset(
+    {"booking", "bookings", "reservation", "reservations", "reserva", "reservas", "buchung"}
+    | {"reservierung", "réservation", "réservations", "prenotazione", "prenotazioni"}
+    | {"бронь", "брони", "бронью", "бронирование", "бронирования", "бронированию"}
+    | {"बुकिंग", "حجز", "الحجز", "حجزي", "حجزك", "بالحجز"}
+)
+# The verbs of booking and reserving ("I'd like to book a table", "reservar una mesa").
+_TO_BOOK = frozenset(
+    {"book", "reserve", "reservar", "buchen", "reservieren", "réserver", "reserver"}
+    | {"prenotare", "бронировать", "забронировать", "बुक", "احجز", "أحجز"}
+)
+# What names a booking's own number or reference beside the word ("booking number",
+# "reserva nº", "numéro de réservation", "номер брони", "बुकिंग नंबर", "رقم الحجز"), and the
+# words that may stand between such a word and the number ("my booking number is 4432 8871",
+# "Buchung Nr. 4432 8871", "prenotazione: 4432 8871"). "de", "di", "da" join a number to the
+# booking it is of ("número de reserva"); no possessive does ("una reserva, mi número es ..."
+# is the visitor's own number).
+_REFERENCES = frozenset(
+    {"number", "no", "nr", "n", "num", "ref", "reference", "id", "code", "confirmation"}
+    | {"nummer", "referenz", "número", "numero", "numéro", "referencia", "référence"}
+    | {"referência", "riferimento", "código", "codice", "confirmación", "confirmação"}
+    | {"номер", "नंबर", "नम्बर", "رقم"}
+)
+_JOINERS = frozenset({"de", "di", "du", "da", "do", "del", "della", "des", "la", "of", "the"})
+_LINKS = _REFERENCES | {"is", "es", "ist", "est", "lautet", "è", "é", "e", "هو", "है"}
+# Where a message's clauses part: a number in another clause than the booking is not its
+# ("Quiero una reserva, mi número es 612 345 678"). A full stop after a word of 4 letters or
+# more ("tonight."), not after an abbreviation ("Nr. 4432 8871") nor inside a number.
+_CLAUSES = re.compile(r"[,;!?\n،，。！？、]|(?<=[^\W\d]{4})\.(?=\s)")
+
+
+def booking_reference(text: str) -> bool:
+    """Whether a message names a booking's or a reservation's own number or reference: the
+    booking word beside a word naming a number ("booking reference", "numéro de réservation",
+    "номер брони"), or the number right after the booking word ("reservation 4432 8871",
+    "reserva nº 5532 1987", "my booking is 4432 8871"). A visitor asking to book or reserve who
+    leaves a number to call ("I want a reservation for 4 tonight, call me on +44 7911 123456",
+    "Vorrei una prenotazione, chiamatemi al 333 123 4567") names none: a lead."""
+    for clause in _CLAUSES.split(text):
+        tokens = _words(clause).split()
+        for i, token in enumerate(tokens):
+            if token in _BOOKINGS and _beside_a_reference(tokens, i):
+                return True
+        for match in _PHONE_IN_TEXT.finditer(clause):
+            before = _words(clause[: match.start()]).split()
+            while before and before[-1] in _LINKS:
+                before.pop()
+            if before and before[-1] in _BOOKINGS:
+                return True
+    return False
+
+
+def _beside_a_reference(tokens: list[str], i: int) -> bool:
+    """Whether the booking word ``tokens[i]`` has a word naming a number right after it
+    ("booking number", "prenotazione numero") or before it, joined by "de", "of"...
+    ("número de reserva", "numero della prenotazione", "номер брони")."""
+    if i + 1 < len(tokens) and tokens[i + 1] in _REFERENCES:
+        return True
+    j = i - 1
+    while j >= 0 and tokens[j] in _JOINERS:
+        j -= 1
+    return j >= 0 and tokens[j] in _REFERENCES
 
 
 def phones_in(text: str) -> list[str]:
@@ -202,10 +272,25 @@ def number_left(text: str) -> str | None:
     number = contact_phone(text)
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
-    words = _words(text)
-    if names_another_number(words) or _NO_CALLS.search(words):
+    words = _number_words(text)
+    if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
         return None
+    if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
+        # Written as an international number ("reach me at jane@example.com or +49 151
+        # 23456789"), or labelled a phone ("email ... phone 0171 2345678"): theirs, with no
+        # call asked for (the lead showed no phone, and a search by the number found nobody).
+        return number
     return number if first_asked(SALES, words) or sales_asked(text, words) else None
+
+
+# "I'd" ("I would"), which ``courtesy.words`` makes "id" once the apostrophe goes: no ID.
+_I_WOULD = re.compile(r"(?<!\w)i['’]d(?!\w)", re.IGNORECASE)
+
+
+def _number_words(text: str) -> str:
+    """``text`` reduced by ``courtesy.words``, "I'd" read as "I would" ("I'd like a table for
+    4, call me on ..." names no ID)."""
+    return _words(_I_WOULD.sub("I would", text))
 
 
 # A date or a span of years written with 7 to 15 digits ("2026-12-05", "05.12.2026", "2024 2025"):
@@ -241,8 +326,8 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     number = contact_phone(text)
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False
-    words = _words(text)
-    if names_another_number(words) or _NO_CALLS.search(words):
+    words = _number_words(text)
+    if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
         return False
     found = first_asked(SALES, words) or sales_asked(text, words)
     if found is None and not asked:
@@ -260,4 +345,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     # number called ("I called 1800 123 4567 and nobody answered"), not theirs.
     if found is None:
         return all(w in _GIVING_WORDS for w in own)
-    return len(own) <= MAX_OWN_WORDS
+    # A booking asked for comes with its details ("a table for 4 on Friday at 8", "zwei Nächte
+    # ab Samstag"): twice the words.
+    booking = any(w in _BOOKINGS or w in _TO_BOOK for w in own)
+    return len(own) <= MAX_OWN_WORDS * (2 if booking else 1)

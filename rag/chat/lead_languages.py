@@ -28,6 +28,7 @@ _DE_WHAT = (
     r"(?:ein |einen )?(?:unverbindliches |individuelles |persönliches |personliches )?"
     r"(?:angebot|kostenvoranschlag)"
 )
+_DE_DEMO = r"(?:eine )?(?:demo|produktdemo|vorführung|vorfuhrung)"
 _ES_WHAT = r"(?:una |un )?(?:demo|demostración|demostracion|presupuesto|cotización|cotizacion)"
 _PT_WHAT = r"(?:uma |um )?(?:demo|demonstração|demonstracao|orçamento|orcamento|cotação|cotacao)"
 _FR_WHAT = r"(?:une |un )?(?:démo|demo|démonstration|demonstration|devis)"
@@ -66,8 +67,13 @@ SALES_ELSEWHERE = Lexicon(
             # Angebot" (not "Ich möchte das Angebot nutzen": an offer of the shop's)
             r"(?:schicken|senden|schick|schicke|sende|machen|erstellen) (?:sie )?(?:mir|uns) "
             rf"(?:bitte )?{_DE_WHAT}",
-            r"(?:möchte|mochte|hätte gerne?|hatte gerne?|brauche|bräuchte|brauchte|benötige"
-            rf"|benotige) (?:bitte )?(?:gerne? )?{_DE_WHAT}",
+            r"(?:möchte|mochte|möchten|mochten|hätte gerne?|hatte gerne?|hätten gerne?"
+            r"|hatten gerne?|brauche|bräuchte|brauchte|brauchen|bräuchten|benötige|benotige"
+            rf"|benötigen|benotigen) (?:bitte )?(?:gerne? )?(?:{_DE_WHAT}|{_DE_DEMO})",
+            # "Können Sie uns ein Angebot für 20 Lizenzen machen?"
+            r"(?:können|konnen|könnten|konnten|würden|wurden) sie (?:mir|uns) (?:bitte )?"
+            rf"{_DE_WHAT} (?:\S+ ){{0,4}}(?:machen|erstellen|schicken|senden|zusenden|zuschicken"
+            r"|geben|unterbreiten)",
             # A call back asked for: "Rufen Sie mich bitte zurück", "Bitte um Rückruf"
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|bitte mal"
             r"|heute|morgen|gleich|umgehend|unter(?: \d+){1,4}))* (?:zurück|zuruck|an)",
@@ -81,6 +87,12 @@ SALES_ELSEWHERE = Lexicon(
             rf"(?:reservar|agendar|programar|concertar|solicitar|pedir|recibir|obtener|ver|quiero"
             r"|quisiera|necesito|me gustaría|me gustaria|queremos|quisiéramos|quisieramos"
             rf"|necesitamos|nos gustaría|nos gustaria) {_ES_WHAT}",
+            # "¿Me pueden enviar una cotización?", "Envíenme un presupuesto"
+            r"(?:me|nos) (?:pueden|puede|podrían|podrian|podría|podria|podés|podes) (?:enviar"
+            rf"|mandar|dar|hacer|preparar|pasar) {_ES_WHAT}",
+            r"(?:enviarme|enviarnos|mandarme|mandarnos|hacerme|hacernos|prepararme|prepararnos"
+            r"|envíenme|envienme|mándenme|mandenme|envíame|enviame|mándame|mandame|envíenos"
+            rf"|envienos|mándenos|mandenos) {_ES_WHAT}",
             # "Llámenme por favor", "¿Me pueden llamar?"
             r"llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme",
             r"me (?:pueden|puede|podrían|podrian|podría|podria|podés|podes) (?:llamar|marcar)",
@@ -92,7 +104,12 @@ SALES_ELSEWHERE = Lexicon(
         ),
         "fr": (
             rf"(?:réserver|reserver|planifier|programmer|demander|obtenir|recevoir|voir|avoir"
-            rf"|je veux|je voudrais|jaimerais|je souhaite) {_FR_WHAT}",
+            r"|je veux|je voudrais|jaimerais|je souhaite|je souhaiterais|nous souhaitons"
+            rf"|nous souhaiterions|nous voudrions|nous aimerions) {_FR_WHAT}",
+            # "Pouvez-vous m'envoyer un devis ?", "Envoyez-moi un devis"
+            r"(?:menvoyer|nous envoyer|me faire|nous faire|me faire parvenir|nous faire parvenir"
+            r"|me transmettre|nous transmettre|me proposer|nous proposer|envoyez moi|envoyez nous"
+            rf"|faites moi|faites nous) {_FR_WHAT}",
             r"(?:jai|nous avons|on a|ai je|avons nous) besoin (?:dun|dune|de) (?:devis|démo|demo"
             r"|démonstration|demonstration)",
             # "Rappelez-moi s'il vous plaît", "Pouvez-vous me rappeler ?"
@@ -104,6 +121,9 @@ SALES_ELSEWHERE = Lexicon(
         "pt": (
             r"(?:agendar|marcar|solicitar|pedir|receber|ver|quero|queria|gostaria de|preciso de"
             rf"|queremos|gostaríamos de|gostariamos de|precisamos de) {_PT_WHAT}",
+            # "Podem me enviar um orçamento?", "Me mandem uma cotação"
+            r"(?:me|nos|pra mim|para mim) (?:enviar|mandar|passar|fazer|enviem|mandem|passem"
+            rf"|façam|facam|envie|mande|passe|faça|faca) {_PT_WHAT}",
             # "Me liga, por favor", "Podem me ligar?"
             r"me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
             r"|me telefone|me telefonem|me retorne|me retornem",
@@ -112,6 +132,11 @@ SALES_ELSEWHERE = Lexicon(
         ),
         "it": (
             rf"(?:prenotare|fissare|richiedere|chiedere|ricevere|vedere|avere|vorrei|voglio)"
+            rf" {_IT_WHAT}",
+            # "Potete inviarmi un preventivo?", "Mi servirebbe un preventivo"
+            r"(?:inviarmi|inviarci|mandarmi|mandarci|farmi|farci|inviatemi|mandatemi|fatemi"
+            r"|mi inviate|mi mandate|mi fate|ci inviate|ci mandate|mi servirebbe|ci servirebbe"
+            r"|mi serve|ci serve|vorremmo|avrei bisogno di|abbiamo bisogno di|ho bisogno di)"
             rf" {_IT_WHAT}",
             r"mi richiami|mi richiamate|richiamatemi|richiamami|mi chiamate|chiamatemi",
         ),
@@ -205,6 +230,9 @@ SALES_UNSPACED = re.compile(
     r"(?:预约|預約|申请|申請|安排|看看|看一下|想看|想要|给我|給我)(?:一下|一个|一個|个|個)?(?:产品|產品)?"
     r"(?:演示|demo)|(?:请|請|麻烦|麻煩|想要|给我|給我|发|發|提供)(?:一下|一个|一份|个|份)?"
     r"(?:报价|報價)|报个价|報個價|询价|詢價"
+    # A quote for something named between: "我想要20个许可证的报价", "请给我们...的报价"
+    r"|(?:想要|需要|请(?!问)|請(?!問)|给我们|給我們|给我|給我|提供)[^，。？！?!,.、 ]{0,16}?的?"
+    r"(?:报价|報價)(?!单|單|有效|包括|包含|是)"
     r"|(?:给我|給我)(?:打|回)(?:个|個|一个|一個)?(?:电话|電話)(?!了|过|過)"
     r"|(?:打|回)(?:个|個)?(?:电话|電話)(?:给我|給我)(?!了|过|過)|(?:请|請|给我|給我)(?:回电|回電)"
     r"|(?:请|請)(?:联系我|聯繫我)"

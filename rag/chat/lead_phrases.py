@@ -1,6 +1,8 @@
 """The English lexicon of sales leads ``rag.chat.intents`` reads: a price asked about
 (``PRICE_PATTERNS``: a lead, yet a question the knowledge may answer) and a quote, a demo, sales,
-a call back or a phone number asked for or left (``SALES_PATTERNS``: a lead whatever the answer).
+pricing for the visitor's team or a number of seats, a call back or a phone number asked for or
+left (``SALES_PATTERNS``: a lead whatever the answer, so the contact form comes with an answer
+from the knowledge too: ``stages.Turn.lead_capture``).
 Other languages' are ``rag.chat.lead_languages``. ``first_asked``: the first lead of them a
 message asks. Split from ``intents.py`` when it passed 500
 lines."""
@@ -39,6 +41,24 @@ _CALL_WHEN = rf"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|
 SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
     r"^quot(?:e|ation)s?$",
+    # "I'd like a quote for 20 licences", "we'd love a demo", "could I have a quote?", "can
+    # you quote me for 20 seats?", "quote for 20 licences" (an owner's walk: each was a
+    # question, answered from the documents without the contact form)
+    r"(?:id|wed|would|d) (?:like|love)(?: to (?:get|have|request|receive|see|book|schedule"
+    r"|arrange))? (?:a |an |your |some )?(?:price |custom |formal |free |quick |short "
+    r"|live |product )?(?:quot(?:e|ation)s?|demo|demonstration|consultation|walkthrough)",
+    r"(?:can|could|may) (?:i|we) (?:please )?have (?:a |an )?(?:price |custom |formal )?"
+    r"(?:quot(?:e|ation)s?|demo)",
+    r"(?:can|could|would|will) (?:you|u) (?:please )?quote (?:me|us)",
+    r"^(?:a |an )?(?:price |custom )?quot(?:e|ation)s? (?:for|on)",
+    # Pricing for the visitor's team or a number of seats, not for one plan ("pricing for my
+    # team", "pricing for 50 users?", "volume pricing"): a buyer, offered the form
+    r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?)(?: \S+){0,2} for (?:(?:my|our|the whole)"
+    r" (?:team|company|organi[sz]ation|business|firm|office|staff|department|school"
+    r"|employees)|a (?:team|company) of)",
+    r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:\S+ )?(?:users|seats|licen[cs]es"
+    r"|people|employees|members|agents|staff|students|accounts)",
+    r"(?:team|volume|bulk|group|corporate) (?:pric(?:e|es|ing)|discounts?|licen[cs]ing)",
     r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
     r"(?:free |quick |short |live |product )?(?:demo|call|meeting|consultation|walkthrough)",
     r"^(?:a |free )?demo$",

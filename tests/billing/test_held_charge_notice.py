@@ -26,14 +26,16 @@ from __future__ import annotations
 import html
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from api.runtime import Runtime
+from billing.models import BillingEventRow
 from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
 from core.models import utcnow
@@ -57,6 +59,7 @@ from tests.dashboard.conftest import WebOwner
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
 from tests.fakes.smtp import SmtpServer
 from workspaces.notification_text import _held_payment
+from workspaces.notification_text import _received as render_received
 
 
 async def plan_page(web: WebOwner) -> str:
@@ -404,6 +407,102 @@ async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_
     assert "has been refunded to the way you paid" in text_of
 
 
+@dataclass
+class OwnRetry:
+    """A retried charge of the owner's own cycle, taken after the cancel was asked (which
+    waits): its two webhooks, its full refund's, the subscription and the owner's cycle."""
+
+    owner: Owner
+    sub_id: str
+    start: int
+    end: int
+    captured: dict[str, Any]
+    charge: dict[str, Any]
+    refunded: dict[str, Any]
+
+    @property
+    def payment_id(self) -> str:
+        return payment_of(self.captured)
+
+
+async def own_cycle_retry(
+    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database, name: str
+) -> OwnRetry:
+    runtime, client = mailing
+    owner = await signup(client, name)
+    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
+        client, runtime, owner, fake, owner_db
+    )
+    fake.down = False  # Razorpay answers again (the cancel is left waiting)
+    captured = a_charge(sub, start=start, event="payment.captured")
+    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
+    charge = a_charge(sub, start=start)
+    payment = captured["payload"]["payment"]["entity"]
+    charge["payload"]["payment"]["entity"] = payment
+    refund = make_refund(payment_id=payment["id"], amount=payment["amount"])
+    back = {**payment, "amount_refunded": payment["amount"], "status": "refunded"}
+    refunded = webhook_payload("refund.processed", refund=refund, payment=back)
+    return OwnRetry(owner, sub_id, start, end, captured, charge, refunded)
+
+
+async def refund_rows(owner_db: Database, payment_id: str) -> list[tuple[str, str]]:
+    """(reason, detail) of the payment's ``refund.processed`` rows."""
+    query = select(BillingEventRow.reason, BillingEventRow.detail).where(
+        BillingEventRow.razorpay_payment_id == payment_id,
+        BillingEventRow.event_type == "refund.processed",
+    )
+    async with owner_db.transaction() as s:
+        return [(str(reason), str(detail)) for reason, detail in (await s.execute(query)).all()]
+
+
+@pytest.mark.parametrize("refund_first", [True, False])
+async def test_a_refunded_charge_its_cycle_then_names_the_owners_is_one_true_story(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+    refund_first: bool,
+) -> None:
+    """A retried charge of the owner's own cycle captured while the cancel waited
+    (``charge_cycle_unknown``), refunded, and its ``subscription.charged`` naming the owner's
+    cycle, in either order. Before, the refund stayed "held for a refund, refunded"
+    (``held_charge_refunded``) though the charge was never held, and the owner was mailed
+    "Payment received" for money already refunded. Now the refund is the ordinary charge's
+    (``recurring_charge_refunded``) and the mails say received and refunded."""
+    runtime, client = mailing
+    name = "Refund First Co" if refund_first else "Received First Co"
+    retry = await own_cycle_retry(mailing, fake, owner_db, name)
+    owner, captured, charge, refunded = retry.owner, retry.captured, retry.charge, retry.refunded
+    assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
+    if refund_first:
+        assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+        assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+    else:
+        assert await charged(client, owner_db, charge) == ("ignored", "recurring_charge")
+        assert await charged(client, owner_db, refunded) == (
+            "ignored",
+            "recurring_charge_refunded",
+        )
+    [(reason, detail)] = await refund_rows(owner_db, retry.payment_id)
+    assert reason == "recurring_charge_refunded"
+    assert "held" not in detail, detail
+    assert await to_refund(owner_db, owner.workspace_id) == []
+    listed = (await owner_json(client, owner, "/billing/payments"))["held_charges"]
+    assert listed == []
+    mails = await payment_mails(runtime, smtp, owner.email)
+    subjects = [str(m.message["Subject"]) for m in mails]
+    if refund_first:
+        assert subjects == [f"[{name}] Payment received and refunded: 499.00 INR"]
+    else:
+        assert subjects == [
+            f"[{name}] Payment received: 499.00 INR",
+            f"[{name}] Payment refunded: 499.00 INR",
+        ]
+    told = " ".join(mails[-1].text.split())
+    assert "has been refunded to the way you paid" in told
+    assert "held" not in told
+
+
 # --- a deferred charge whose subscription.charged never comes: reconcile settles it --------------
 
 
@@ -496,18 +595,11 @@ async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycl
     asked, its ``subscription.charged`` lost: the invoice names the owner's cycle, so it is the
     ordinary charge, mailed "Payment received" once (its late webhook mails nothing more)."""
     runtime, client = mailing
-    owner = await signup(client, "Own Retry Co")
-    sub_id, sub, start, end = await renewed_while_the_cancel_waited(
-        client, runtime, owner, fake, owner_db
-    )
-    fake.down = False
-    captured = a_charge(sub, start=start, event="payment.captured")
-    captured["created_at"] = int(time.time()) - 3600  # retried after the cancel was asked
-    charge = a_charge(sub, start=start)
-    charge["payload"]["payment"]["entity"] = captured["payload"]["payment"]["entity"]
+    retry = await own_cycle_retry(mailing, fake, owner_db, "Own Retry Co")
+    owner, captured, charge = retry.owner, retry.captured, retry.charge
     assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
-    payment_id = payment_of(captured)
-    fake.add_invoice(sub_id, payment_id, billing_start=start, billing_end=end)
+    payment_id = retry.payment_id
+    fake.add_invoice(retry.sub_id, payment_id, billing_start=retry.start, billing_end=retry.end)
     report = await _reconciled(runtime)
     assert f"{payment_id}: ignored recurring_charge" in report.details, report
     assert len(await payment_mails(runtime, smtp, owner.email)) == 1
@@ -516,6 +608,32 @@ async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycl
     mails = await payment_mails(runtime, smtp, owner.email)
     assert [str(m.message["Subject"]) for m in mails] == [
         "[Own Retry Co] Payment received: 499.00 INR"
+    ]
+
+
+async def test_reconcile_finding_a_refunded_deferred_charge_the_owners_cycle_says_so(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> None:
+    """The same story settled by reconcile (its ``subscription.charged`` lost): the refund
+    delivered while the cycle was unknown becomes the ordinary charge's refund, and the one
+    mail says received and refunded."""
+    runtime, client = mailing
+    retry = await own_cycle_retry(mailing, fake, owner_db, "Reconciled Refund Co")
+    assert await charged(client, owner_db, retry.captured) == ("ignored", "charge_cycle_unknown")
+    assert await charged(client, owner_db, retry.refunded) == ("ignored", "held_charge_refunded")
+    pid = retry.payment_id
+    fake.add_invoice(retry.sub_id, pid, billing_start=retry.start, billing_end=retry.end)
+    report = await _reconciled(runtime)
+    assert f"{pid}: ignored recurring_charge" in report.details, report
+    assert [reason for reason, _ in await refund_rows(owner_db, pid)] == [
+        "recurring_charge_refunded"
+    ]
+    mails = await payment_mails(runtime, smtp, retry.owner.email)
+    assert [str(m.message["Subject"]) for m in mails] == [
+        "[Reconciled Refund Co] Payment received and refunded: 499.00 INR"
     ]
 
 
@@ -533,3 +651,19 @@ def test_the_held_charge_mail_says_what_was_refunded_before_the_hold() -> None:
     subject, lines = _held_payment(base)
     assert subject == "Payment held for a refund: 499.00 INR"
     assert not [line for line in lines if "refunded" in line and "held" not in line]
+
+
+def test_the_received_mail_says_what_was_refunded_while_the_cycle_was_unknown() -> None:
+    """The owner's own cycle's charge: refunded in full ("received and refunded"), in part
+    (what came back), or not at all (the plain "Payment received")."""
+    base = {"amount": 49_900, "currency": "INR", "plan": "pro", "payment_id": "pay_x"}
+    subject, lines = render_received({**base, "refunded": 49_900}, "pro")
+    assert subject == "Payment received and refunded: 499.00 INR"
+    assert lines[-1].startswith("It has been refunded to the way you paid")
+    subject, lines = render_received({**base, "refunded": 10_000}, "pro")
+    assert subject == "Payment received: 499.00 INR"
+    assert lines[-1] == "100.00 INR of it has been refunded to the way you paid."
+    assert render_received(base, "pro") == (
+        "Payment received: 499.00 INR",
+        ["We received 499.00 INR for the pro plan."],
+    )

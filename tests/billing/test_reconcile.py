@@ -124,6 +124,31 @@ async def test_reconcile_survives_razorpay_down(rig: Rig) -> None:
     assert (await order_row(rig.owner_db, order["razorpay_order_id"]))["status"] == "paid"
 
 
+async def test_reconcile_says_razorpay_refused_an_order_distinctly_from_unreachable(
+    rig: Rig,
+) -> None:
+    """Razorpay answers the order's payments with its 400 refusal: the run said "provider
+    unavailable", as for Razorpay down, so the operator waited for an outage that was none.
+    Now it says Razorpay refused, with Razorpay's error code and description, and counts it
+    apart; Razorpay down still reads unavailable."""
+    order = await create_order(rig.client, rig.owner)
+    rzp = order["razorpay_order_id"]
+    rig.fake.refused_paths[f"/v1/orders/{rzp}/payments"] = "The id provided does not exist"
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    mine = [line for line in report.details if line.startswith(f"{rzp}:")]
+    assert mine == [
+        f"{rzp}: refused by Razorpay (BAD_REQUEST_ERROR: The id provided does not exist)"
+    ], report
+    assert report.provider_refused >= 1
+    assert report.provider_errors >= report.provider_refused
+    rig.fake.refused_paths.clear()
+    rig.fake.down = True
+    report = await reconcile(rig.db, rig.provider, older_than=timedelta(0))
+    rig.fake.down = False
+    assert f"{rzp}: provider unavailable" in report.details
+    assert report.provider_refused == 0
+
+
 async def test_reconcile_rejects_a_payment_without_a_time(rig: Rig) -> None:
     order = await create_order(rig.client, rig.owner)
     payment = rig.fake.capture_payment(order["razorpay_order_id"])

@@ -112,6 +112,14 @@ async def new_api_key(web: WebOwner, name: str) -> str:
     return secret.group(1)
 
 
+async def widget_key(runtime: Runtime, web: WebOwner) -> str:
+    """The public key of ``web``'s workspace (what its widget snippet carries)."""
+    async with runtime.db.transaction(workspace_id=uuid.UUID(web.workspace_id)) as session:
+        workspace = await ws_repo.get_workspace(session, uuid.UUID(web.workspace_id))
+        assert workspace is not None
+        return workspace.public_key
+
+
 @pytest.fixture
 async def web(client: httpx.AsyncClient) -> WebOwner:
     return await web_signup(client)

@@ -376,6 +376,10 @@ class FakeRazorpay:
         self.auto_capture: set[str] = set()
         # While True, ``POST /payments/{id}/capture`` is refused (Razorpay's 400).
         self.refuse_captures = False
+        # Paths answered 429 (Razorpay's rate limit: "Too many requests") while listed here.
+        self.throttled_paths: set[str] = set()
+        # Paths answered Razorpay's 400 refusal (``BAD_REQUEST_ERROR``) with this description.
+        self.refused_paths: dict[str, str] = {}
         self.payments: dict[str, dict[str, Any]] = {}
         # Razorpay Subscriptions the fake knows (``add_subscription``), by id.
         self.subscriptions: dict[str, dict[str, Any]] = {}
@@ -499,7 +503,13 @@ class FakeRazorpay:
             return dict(subscription)
 
     def add_invoice(
-        self, subscription_id: str, payment_id: str, *, billing_start: int, billing_end: int
+        self,
+        subscription_id: str,
+        payment_id: str,
+        *,
+        billing_start: int,
+        billing_end: int,
+        created_at: int | None = None,
     ) -> dict[str, Any]:
         """The paid invoice of a subscription's cycle from ``billing_start``, charged by
         ``payment_id`` (Razorpay's invoice entity, the fields billing reads)."""
@@ -511,7 +521,7 @@ class FakeRazorpay:
             "status": "paid",
             "billing_start": billing_start,
             "billing_end": billing_end,
-            "created_at": billing_start,
+            "created_at": billing_start if created_at is None else created_at,
         }
         with self._lock:
             self.invoices.append(invoice)
@@ -615,6 +625,10 @@ class FakeRazorpay:
             return _error(503, "SERVER_ERROR", "The server is temporarily unavailable")
         if not authenticated:
             return _error(401, "BAD_REQUEST_ERROR", "Authentication failed")
+        if request.url.path in self.throttled_paths:
+            return _error(429, "BAD_REQUEST_ERROR", "Too many requests")
+        if (refusal := self.refused_paths.get(request.url.path)) is not None:
+            return _bad_request(refusal)
         return None
 
     async def _create_order(self, request: Request) -> Response:
@@ -711,10 +725,18 @@ class FakeRazorpay:
         if (stop := await self._guard(request)) is not None:
             return stop
         sub_id = request.query_params.get("subscription_id")
+        try:
+            count = int(request.query_params.get("count", "10"))
+            skip = int(request.query_params.get("skip", "0"))
+        except ValueError:
+            return _bad_request("count and skip must be integers", "count")
+        if not 1 <= count <= 100 or skip < 0:
+            return _bad_request("The count may not be greater than 100.", "count")
         with self._lock:
             items = [dict(i) for i in self.invoices if sub_id in (None, i["subscription_id"])]
         items.sort(key=lambda i: i["created_at"], reverse=True)
-        return JSONResponse({"entity": "collection", "count": len(items), "items": items})
+        page = items[skip : skip + count]  # Razorpay's pages: ``count`` (10, at most 100), ``skip``
+        return JSONResponse({"entity": "collection", "count": len(page), "items": page})
 
     async def _cancel_subscription(self, request: Request) -> Response:
         """Immediately (``cancelled``, ``ended_at`` set) or at the cycle's end (still ``active``,

@@ -4,7 +4,6 @@ and has no BYPASSRLS, so forced row-level security binds it too)."""
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import uuid
 from datetime import UTC, datetime
@@ -214,11 +213,7 @@ def test_the_migrations_frozen_normalization_is_the_codes_at_this_revision() -> 
     """0023 carries its own copy of ``normalize_question`` (version 2), so no later change of the
     application breaks or changes it (session-diff review U3); at this revision the two agree."""
     path = Path(__file__).parents[2] / "migrations" / "versions" / "0023_question_keys.py"
-    spec = importlib.util.spec_from_file_location("migration_0023", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = migrate.revision_module("0023")
     imported = {
         line.split()[1].split(".")[0]
         for line in path.read_text(encoding="utf-8").splitlines()

@@ -59,6 +59,13 @@ async def _chat_then_form(
     return conversation_id, list(listing.json()["items"])
 
 
+async def submitted_phones(client: httpx.AsyncClient, owner: Owner, lead_id: Any) -> list[str]:
+    """The numbers the lead's submissions brought."""
+    url = owner.url(f"/leads/{lead_id}/submissions")
+    submissions = await client.get(url, headers=owner.headers)
+    return [s["phone"] for s in submissions.json()["items"]]
+
+
 def _phone() -> str:
     return f"+91 9{uuid.uuid4().int % 10**9:09d}"
 
@@ -76,10 +83,7 @@ async def test_a_number_sent_with_the_form_after_an_address_typed_in_the_chat_is
     assert [(lead["email"], lead["phone"]) for lead in listing] == [(email, number)]
     [lead] = listing
     assert lead["conversation_id"] == conversation_id
-    submissions = await client.get(
-        owner.url(f"/leads/{lead['id']}/submissions"), headers=owner.headers
-    )
-    assert number in [s["phone"] for s in submissions.json()["items"]]
+    assert number in await submitted_phones(client, owner, lead["id"])
 
 
 async def test_an_address_sent_with_the_form_after_a_number_typed_in_the_chat_is_that_leads(

@@ -16,6 +16,8 @@ from sqlalchemy import text
 from core.db import Database
 from tests.conftest import Owner
 from tests.widget.test_widget_leads import submit
+from tests.widget.test_widget_phone_lead import submitted_phones
+from workspaces import lead_repository as lead_repo
 
 
 def _national() -> str:
@@ -137,3 +139,109 @@ async def test_a_search_of_a_prefix_alone_finds_no_number_without_it(
     assert stored.status_code == 201, stored.text
     found = await client.get(owner.url("/leads"), params={"q": q}, headers=owner.headers)
     assert found.json()["items"] == [], q
+
+
+# Real numbers of two countries with the same national digits: a UK mobile ("07911 123456")
+# and an Indian one ("79111 23456"); a New York one ("917 555 0123") and an Indian one.
+_TWINS = [
+    ("+44 7911 {a}", "+91 7911{b} {c}"),
+    ("+1 917 {a}", "+91 9179{b} {c}"),
+]
+
+
+def _twins() -> list[tuple[str, str]]:
+    """Each pair: two numbers of two countries whose national numbers are the same digits."""
+    tail = f"{uuid.uuid4().int % 10**6:06d}"
+    return [(uk.format(a=tail), india.format(b=tail[0], c=tail[1:])) for uk, india in _TWINS]
+
+
+async def test_two_visitors_of_two_countries_with_the_same_national_digits_are_two_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Before, "+44 7911 123456" (London) and "+91 79111 23456" (Delhi) were one lead: the
+    second visitor's form went on the first visitor's lead, and an erasure of either took
+    both. A number written without a country code is still the lead of the one written with
+    it ("07911 123456" is "+44 7911 123456")."""
+    twins = _twins()
+    for first, second in twins:
+        one = await submit(client, owner, phone=first, name="Amelia")
+        two = await submit(client, owner, phone=second, name="Arjun")
+        assert (one.status_code, two.status_code) == (202, 202)
+    leads = await _phone_leads(client, owner)
+    assert sorted((str(lead["phone"]), lead["name"]) for lead in leads) == sorted(
+        [(first, "Amelia") for first, _ in twins] + [(second, "Arjun") for _, second in twins]
+    )
+    # The UK visitor again, writing their number as at home: their lead, not the other's.
+    [uk] = [lead for lead in leads if lead["phone"] == twins[0][0]]
+    home = "0" + twins[0][0][4:]
+    again = await submit(client, owner, phone=home, message="call after 6")
+    assert again.status_code == 202, again.text
+    assert len(await _phone_leads(client, owner)) == len(leads)
+    assert home in await submitted_phones(client, owner, uk["id"])
+
+
+async def test_an_owner_giving_a_lead_another_countrys_twin_number_is_no_conflict(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    [(uk, india), _] = _twins()
+    first = await client.post(owner.url("/leads"), json={"phone": uk}, headers=owner.headers)
+    assert first.status_code == 201, first.text
+    second = await client.post(owner.url("/leads"), json={"phone": india}, headers=owner.headers)
+    assert second.status_code == 201, second.text
+    assert second.json()["id"] != first.json()["id"]
+
+
+async def test_an_italian_landline_and_mobile_with_the_same_digits_are_two_leads(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Italy keeps its "0" after "+39": "+39 0331 234567" (a landline) and "+39 331 234567" (a
+    mobile) were one lead, the second visitor's form on the first's. Written without "+39",
+    each finds its own."""
+    landline = await client.post(
+        owner.url("/leads"), json={"phone": "+39 0331 234567"}, headers=owner.headers
+    )
+    mobile = await client.post(
+        owner.url("/leads"), json={"phone": "+39 331 234567"}, headers=owner.headers
+    )
+    assert (landline.status_code, mobile.status_code) == (201, 201), mobile.text
+    for typed, lead in (("0331 234567", landline), ("331-234567", mobile)):
+        again = await client.post(owner.url("/leads"), json={"phone": typed}, headers=owner.headers)
+        assert again.status_code == 200, (typed, again.text)
+        assert again.json()["id"] == lead.json()["id"], typed
+    assert len(await _phone_leads(client, owner)) == 2
+
+
+@pytest.mark.parametrize("written", ["07911 {t}", "+44 7911 {t}"])
+async def test_removing_a_leads_email_cannot_make_a_second_lead_with_anothers_number(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, written: str
+) -> None:
+    """A lead with an address and a number, its address removed (the one path a lead becomes
+    one without email; the owner's PATCH takes no email yet), while a lead without email has
+    that number: refused with that lead (409 ``lead_exists`` in the service), not a second lead
+    with the number (written without "+44": the index could not see it) nor a 500 (written
+    alike: the index's conflict looked up a number the edit did not give)."""
+    tail = f"{uuid.uuid4().int % 10**6:06d}"
+    alone = await client.post(
+        owner.url("/leads"), json={"phone": f"+44 7911 {tail}"}, headers=owner.headers
+    )
+    mailed = await client.post(
+        owner.url("/leads"),
+        json={"email": f"{uuid.uuid4().hex[:8]}@example.com", "phone": written.format(t=tail)},
+        headers=owner.headers,
+    )
+    assert (alone.status_code, mailed.status_code) == (201, 201), mailed.text
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("SELECT set_config('app.workspace_id', :ws, true)"), {"ws": owner.workspace_id}
+        )
+        with pytest.raises(lead_repo.PhoneTaken) as taken:
+            await lead_repo.update_lead(
+                session,
+                workspace_id=workspace_id,
+                lead_id=uuid.UUID(mailed.json()["id"]),
+                values={"email": None},
+            )
+    assert str(taken.value.lead_id) == alone.json()["id"]
+    kept = await client.get(owner.url(f"/leads/{mailed.json()['id']}"), headers=owner.headers)
+    assert kept.json()["email"] == mailed.json()["email"]

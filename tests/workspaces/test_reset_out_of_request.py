@@ -13,6 +13,7 @@ mail arrives at the real SMTP server once the lock is gone. On the API and on th
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -21,12 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import pytest
 from sqlalchemy import text
 
 from api.app import create_app
+from api.http_protocol import BoundedHttpToolsProtocol
 from core.db import Database
 from tests.conftest import RuntimeFactory, someone_waits_for_a_lock
 from tests.dashboard.conftest import csrf_of
+from tests.fakes.server import served_here
 from tests.fakes.smtp import SmtpServer
 from tests.workspaces.test_accounts import Site, _site
 
@@ -176,3 +180,84 @@ async def test_the_dashboard_answers_a_forgotten_password_before_its_work(
             "/reset-password?token="
             in (await site.last_mail(owner.email, "Reset your TrulyBot password")).text
         )
+
+
+async def test_the_work_after_the_answer_is_not_cut_by_the_request_timeout(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    """The request timeout is the answer's: the reset's work, waiting past it (here behind the
+    held lock) after the answer was sent, still writes the link, and the kept-alive connection
+    answers its next request. (Before, the timeout cancelled the work, nothing said so, and the
+    middleware sent the answer's end a second time: uvicorn's "Unexpected ASGI message" error
+    and the connection closed.) Served by uvicorn on a real socket."""
+    timeout = 0.3
+    async with _site(runtime_factory, smtp) as site:
+        owner = await site.signup("Timed reset")
+        settings = site.runtime.settings.model_copy(update={"request_timeout_seconds": timeout})
+        app = create_app(runtime=dataclasses.replace(site.runtime, settings=settings))
+        body = json.dumps({"email": owner.email}).encode()
+        request = (
+            b"POST /api/v1/auth/password-reset HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        async with served_here(app, http=BoundedHttpToolsProtocol, timeout_keep_alive=60) as (
+            port,
+            _,
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            try:
+                async with _tokens_held(owner_db):
+                    writer.write(request)
+                    await writer.drain()
+                    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+                    assert head.startswith(b"HTTP/1.1 202 "), head
+                    async with asyncio.timeout(WAIT):
+                        while not await someone_waits_for_a_lock(owner_db):
+                            await asyncio.sleep(0.02)
+                    # Held well past the request timeout (the server runs on this loop: its
+                    # deadline comes before this sleep ends).
+                    await asyncio.sleep(5 * timeout)
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                await writer.drain()
+                rest = await asyncio.wait_for(reader.readuntil(b"HTTP/1.1 "), WAIT)
+            finally:
+                writer.close()
+        assert rest.endswith(b"HTTP/1.1 "), rest
+        mail = await site.last_mail(owner.email, "Reset your TrulyBot password")
+        assert "/reset-password?token=" in mail.text
+
+
+async def test_work_that_fails_after_the_answer_is_logged(
+    runtime_factory: RuntimeFactory,
+    smtp: SmtpServer,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The answer was 202; the work then fails (here: its database session is ended while it
+    waits behind the held lock): said in the log with its traceback, and the request's task
+    ends (no 500 after a 202, no link)."""
+    async with _site(runtime_factory, smtp) as site:
+        owner = await site.signup("Failed reset")
+        app = create_app(runtime=site.runtime)
+        body = json.dumps({"email": owner.email}).encode()
+        headers = {"content-type": "application/json"}
+        async with _tokens_held(owner_db):
+            call = _call(app, "/api/v1/auth/password-reset", body, headers)
+            assert await _reaches_the_lock(owner_db, call)
+            async with owner_db.transaction() as session:
+                ended = await session.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(l.pid)) FROM pg_locks l"
+                        " JOIN pg_stat_activity a ON a.pid = l.pid"
+                        " WHERE NOT l.granted AND a.datname = current_database()"
+                    )
+                )
+            assert ended == 1
+            await asyncio.wait_for(call.task, WAIT)
+        assert call.status == [202]
+        assert json.loads(call.body) == {"status": "check_your_email"}
+        failures = [r for r in caplog.records if r.name == "api.passwords"]
+        assert [r.getMessage() for r in failures] == ["password reset: the link was not written"]
+        assert failures[0].exc_info is not None
+        subjects = [str(m.message["Subject"]) for m in await site.inbox(owner.email)]
+        assert not [s for s in subjects if "Reset" in s], subjects
