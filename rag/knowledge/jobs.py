@@ -331,9 +331,12 @@ async def _process(
             content_hash=r.content_hash,
             embedding=vector,
         )
-    # BM25 terms before the transaction, which holds the workspace's quota lock to its commit
-    # (in a thread: about 0.7 ms a chunk, the event loop keeps serving).
-    rows = await asyncio.to_thread(_with_terms, rows)
+    # BM25 terms (only with the lexical weight on: else none are stored) before the
+    # transaction, which holds the workspace's quota lock to its commit (in a thread: about
+    # 0.7 ms a chunk, the event loop keeps serving).
+    with_terms = deps.settings.retrieval_lexical_weight > 0
+    if with_terms:
+        rows = await asyncio.to_thread(_with_terms, rows)
 
     async with deps.db.transaction(workspace_id=ws) as session:
         current = await document_repo.get_document(session, ws, doc_id, for_update=True)
@@ -347,7 +350,7 @@ async def _process(
         await check_chunk_quota(session, workspace, doc_id, len(rows), serialized=True)
         was_counted = current.counted
         own_chunks = await chunk_repo.count_chunks(session, ws, of_document=doc_id)
-        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)
+        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover, with_terms=with_terms)
         await document_repo.update_document(
             session,
             ws,

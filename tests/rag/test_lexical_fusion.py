@@ -23,6 +23,8 @@ from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_answers import ingest
 from tests.rag.test_page_ranking import _at_cosine, unit_query
 
+ON = {"retrieval_lexical_weight": 0.3}
+"""The weight these tests run with: terms are stored only while it is above 0."""
 QUERY = "how do I set the frobnicate-level flag"
 # The right page says the identifier; the page the vectors prefer says "level" once (so BM25
 # ranks more than one page) and never the identifier.
@@ -68,7 +70,7 @@ async def _write_pages(
             embedding=_at_cosine(q, cosine, rng),
         )
         async with db.transaction(workspace_id=ws) as session:
-            await chunk_repo.replace_chunks(session, ws, doc, [row], [])
+            await chunk_repo.replace_chunks(session, ws, doc, [row], [], with_terms=True)
         ids[title] = str(doc)
     return ids
 
@@ -204,7 +206,7 @@ async def test_another_workspaces_terms_never_change_this_ones_scores(
             for i in range(30)
         ]
         async with db.transaction(workspace_id=ws_other) as session:
-            await chunk_repo.replace_chunks(session, ws_other, doc, rows, [])
+            await chunk_repo.replace_chunks(session, ws_other, doc, rows, [], with_terms=True)
             await session.execute(
                 text("UPDATE chunks SET term_count = NULL WHERE document_id = :d AND position = 0"),
                 {"d": doc},
@@ -246,7 +248,7 @@ async def test_terms_follow_every_write_and_delete_of_chunks(
                     embedding=np.asarray(q, dtype=np.float32),
                 ),
             ]
-            await chunk_repo.replace_chunks(session, ws, doc, rows, [])
+            await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=True)
         assert await _drift(owner_db, ws) == (0, 0)
         async with owner_db.transaction() as session:
             kept_terms = Counter(
@@ -280,7 +282,7 @@ async def test_terms_follow_every_write_and_delete_of_chunks(
 async def test_an_upload_through_the_ingestion_job_stores_its_chunks_terms(
     runtime_factory: RuntimeFactory, owner_db: Database
 ) -> None:
-    async with runtime_factory() as runtime, client_for(runtime) as client:
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
         owner = await signup(client)
         ws = uuid.UUID(owner.workspace_id)
         body = "# Flags\n\nPass --frobnicate-level=3 to raise it.\n\n# Other\n\nNothing here."
@@ -305,3 +307,67 @@ async def test_an_upload_through_the_ingestion_job_stores_its_chunks_terms(
             assert named.scalar_one() >= 1
         assert chunks >= 1
         assert without == 0
+
+
+async def test_an_upload_with_the_weight_at_zero_stores_no_terms(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The feature off costs no storage: no chunk_terms rows, term_count NULL (the fallback
+    keeps the vector order until ``trulybot reindex`` once the weight is turned on)."""
+    async with (
+        runtime_factory(retrieval_lexical_weight=0.0) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        body = "# Flags\n\nPass --frobnicate-level=3 to raise it.\n\n# Other\n\nNothing here."
+        await ingest(client, owner, runtime, "Flags", body)
+        async with owner_db.transaction() as session:
+            found = await session.execute(
+                text(
+                    "SELECT count(*), count(*) FILTER (WHERE term_count IS NULL) FROM chunks"
+                    " WHERE workspace_id = :ws"
+                ),
+                {"ws": ws},
+            )
+            chunks, without = found.one()
+            stored = await session.execute(
+                text("SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"), {"ws": ws}
+            )
+            assert stored.scalar_one() == 0
+        assert chunks >= 1
+        assert without == chunks
+        # Turned on later: reindex fills the terms of what was written while it was off.
+        assert await reindexing.fill_terms(runtime.ingestion, ws) == chunks
+        assert await _drift(owner_db, ws) == (0, 0)
+
+
+async def test_a_chunk_kept_while_the_weight_is_zero_forgets_its_terms(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database
+) -> None:
+    """Its new metadata (in the embedded text) may change its terms, which are not computed
+    with the weight at 0: its old ones go, term_count NULL (the vector order until reindex)."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        q = await unit_query(runtime, QUERY)
+        doc = uuid.UUID((await _write_pages(owner_db, db, ws, q))["Flags"])
+        async with db.transaction(workspace_id=ws) as session:
+            (kept_id, _), *_ = await chunk_repo.chunk_hashes(session, ws, doc)
+            row = chunk_repo.ChunkRow(
+                0, PAGES["Flags"][1], {"title": "Renamed"}, 12, "Flags-0", keep_id=kept_id
+            )
+            await chunk_repo.replace_chunks(session, ws, doc, [row], [])
+        assert await _drift(owner_db, ws) == (0, 0)
+        async with owner_db.transaction() as session:
+            left = await session.execute(
+                text("SELECT count(*) FROM chunk_terms WHERE chunk_id = :c"), {"c": kept_id}
+            )
+            assert left.scalar_one() == 0
+            count = await session.execute(
+                text("SELECT term_count FROM chunks WHERE id = :c"), {"c": kept_id}
+            )
+            assert count.scalar_one() is None
+        assert await _order(db, ws, q, 0.3) == await _order(db, ws, q, 0.0)
+        assert await reindexing.fill_terms(runtime.ingestion, ws) == 1
+        assert str((await _order(db, ws, q, 0.3))[0]) == str(doc)

@@ -65,6 +65,26 @@ async def store_terms(
     )
 
 
+async def forget_terms(
+    session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
+) -> None:
+    """Delete the terms of ``chunk_ids`` and set their ``term_count`` NULL (rewritten while the
+    weight is 0: their stored terms may no longer be theirs)."""
+    if not chunk_ids:
+        return
+    params = {"ws": workspace_id, "ids": list(chunk_ids)}
+    await session.execute(
+        text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"), params
+    )
+    await session.execute(
+        text(
+            "UPDATE chunks SET term_count = NULL WHERE workspace_id = :ws AND id = ANY(:ids)"
+            " AND term_count IS NOT NULL"
+        ),
+        params,
+    )
+
+
 async def chunks_without_terms(
     session: AsyncSession, workspace_id: uuid.UUID, *, limit: int
 ) -> list[tuple[uuid.UUID, str, dict[str, object]]]:
