@@ -339,7 +339,8 @@ async def test_reindex_stores_the_terms_of_chunks_written_before_0047(
         "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
         " AND attname = 'embedding'",
     )
-    env = {"EMBEDDING_DIMENSIONS": str(dims)}
+    # Terms are stored only with the lexical weight on (docs/deploy.md's upgrade note).
+    env = {"EMBEDDING_DIMENSIONS": str(dims), "RETRIEVAL_LEXICAL_WEIGHT": "0.3"}
     ingested = await trulybot(
         scratch, tmp_path, "ingest", str(tmp_path / name), "--workspace", scratch.slug, **env
     )
@@ -368,11 +369,23 @@ async def test_reindex_stores_the_terms_of_chunks_written_before_0047(
     chunks = await _scalar(
         scratch, "SELECT count(*) FROM chunks WHERE document_id = :d", d=document_id
     )
+    off = await trulybot(  # the weight at 0: the feature off costs no storage
+        scratch,
+        tmp_path,
+        "reindex",
+        "--workspace",
+        scratch.slug,
+        "--outdated-only",
+        **{**env, "RETRIEVAL_LEXICAL_WEIGHT": "0"},
+    )
+    assert off.code == 0, off.out
+    assert "stored the terms of 0 chunks (RETRIEVAL_LEXICAL_WEIGHT is 0)" in off.out
+    assert await _scalar(scratch, terms, d=document_id) == 0
     ran = await trulybot(
         scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only", **env
     )
     assert ran.code == 0, ran.out
-    assert f"stored the terms of {chunks} chunks" in ran.out
+    assert f"stored the terms of {chunks} chunks," in ran.out
     assert await _scalar(scratch, terms, d=document_id) == stored
     missing = "SELECT count(*) FROM chunks WHERE document_id = :d AND term_count IS NULL"
     assert await _scalar(scratch, missing, d=document_id) == 0
