@@ -58,7 +58,7 @@ def select_pages(
 async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str, Any]:
     from api.commands.ingest import collect, ingest_files
     from rag.knowledge import eval as rag_eval
-    from rag.knowledge import retrieval
+    from rag.knowledge import reindexing, retrieval
     from workspaces import service
 
     corpus, question_file = CORPORA[name]
@@ -81,6 +81,11 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
             plan="unlimited",
         )
     summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
+    if any(weight > 0 for weight in args.lexical_weights):
+        # Ingestion stores BM25 terms only with RETRIEVAL_LEXICAL_WEIGHT above 0: fill them,
+        # else the fused rows would silently be the vector order (a workspace lacking terms).
+        filled = await reindexing.fill_terms(runtime.ingestion, workspace.id)
+        print(f"{name}: stored the BM25 terms of {filled} chunks", flush=True)
     started = time.perf_counter()
     settings = runtime.settings
     results = await rag_eval.evaluate(
