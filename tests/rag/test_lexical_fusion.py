@@ -279,43 +279,12 @@ async def test_terms_follow_every_write_and_delete_of_chunks(
             assert left.scalar_one() == 0
 
 
-async def test_an_upload_through_the_ingestion_job_stores_its_chunks_terms(
-    runtime_factory: RuntimeFactory, owner_db: Database
-) -> None:
-    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
-        owner = await signup(client)
-        ws = uuid.UUID(owner.workspace_id)
-        body = "# Flags\n\nPass --frobnicate-level=3 to raise it.\n\n# Other\n\nNothing here."
-        await ingest(client, owner, runtime, "Flags", body)
-        assert await _drift(owner_db, ws) == (0, 0)
-        async with owner_db.transaction() as session:
-            found = await session.execute(
-                text(
-                    "SELECT count(*), count(*) FILTER (WHERE term_count IS NULL) FROM chunks"
-                    " WHERE workspace_id = :ws"
-                ),
-                {"ws": ws},
-            )
-            chunks, without = found.one()
-            named = await session.execute(
-                text(
-                    "SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"
-                    " AND term = '--frobnicate-level'"
-                ),
-                {"ws": ws},
-            )
-            assert named.scalar_one() >= 1
-        assert chunks >= 1
-        assert without == 0
-
-
-async def test_an_upload_with_the_weight_at_zero_stores_no_terms(
-    runtime_factory: RuntimeFactory, owner_db: Database
-) -> None:
-    """The feature off costs no storage: no chunk_terms rows, term_count NULL (the fallback
-    keeps the vector order until ``trulybot reindex`` once the weight is turned on)."""
+async def _upload(runtime_factory: RuntimeFactory, owner_db: Database, weight: float) -> int:
+    """A page naming the identifier uploaded through the ingestion job with ``weight``; its
+    chunks' count once the checks shared by both weights pass: ``term_count`` set on all or
+    none, terms named ``--frobnicate-level`` stored or not. Reindex then fills the rest."""
     async with (
-        runtime_factory(retrieval_lexical_weight=0.0) as runtime,
+        runtime_factory(retrieval_lexical_weight=weight) as runtime,
         client_for(runtime) as client,
     ):
         owner = await signup(client)
@@ -325,21 +294,38 @@ async def test_an_upload_with_the_weight_at_zero_stores_no_terms(
         async with owner_db.transaction() as session:
             found = await session.execute(
                 text(
-                    "SELECT count(*), count(*) FILTER (WHERE term_count IS NULL) FROM chunks"
-                    " WHERE workspace_id = :ws"
+                    "SELECT count(*), count(*) FILTER (WHERE term_count IS NULL),"
+                    " (SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws),"
+                    " (SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"
+                    " AND term = '--frobnicate-level')"
+                    " FROM chunks WHERE workspace_id = :ws"
                 ),
                 {"ws": ws},
             )
-            chunks, without = found.one()
-            stored = await session.execute(
-                text("SELECT count(*) FROM chunk_terms WHERE workspace_id = :ws"), {"ws": ws}
-            )
-            assert stored.scalar_one() == 0
+            chunks, without, rows, named = found.one()
         assert chunks >= 1
-        assert without == chunks
+        if weight > 0:
+            assert (without, rows > 0, named >= 1) == (0, True, True)
+        else:  # the feature off costs no storage
+            assert (without, rows, named) == (chunks, 0, 0)
         # Turned on later: reindex fills the terms of what was written while it was off.
-        assert await reindexing.fill_terms(runtime.ingestion, ws) == chunks
+        assert await reindexing.fill_terms(runtime.ingestion, ws) == without
         assert await _drift(owner_db, ws) == (0, 0)
+        return int(chunks)
+
+
+async def test_an_upload_through_the_ingestion_job_stores_its_chunks_terms(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    await _upload(runtime_factory, owner_db, 0.3)
+
+
+async def test_an_upload_with_the_weight_at_zero_stores_no_terms(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """No chunk_terms rows, term_count NULL (the search's fallback keeps the vector order until
+    ``trulybot reindex`` once the weight is turned on)."""
+    await _upload(runtime_factory, owner_db, 0.0)
 
 
 async def test_a_chunk_kept_while_the_weight_is_zero_forgets_its_terms(
