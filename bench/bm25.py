@@ -4,10 +4,11 @@ ranking (issue 12, twelfth session; ``python -m bench.retrieval_levers --lexical
 Every full-text lever before this one ranked with PostgreSQL's ``ts_rank_cd``, which has no
 inverse document frequency and no length normalization. Here:
 
-- ``tokenize``: casefolded words; an identifier (``git-rebase``, ``os.path.join``, ``--force``,
-  ``__init__``) is kept whole (unstemmed) *and* split into its parts; parts of two characters or
-  more, without the stop words of ``rag.chat.normalize``, each Snowball-stemmed as the product
-  stems elsewhere (``rag.chat.normalize.stem``);
+- ``tokenize`` (the product's, ``rag.knowledge.lexical.tokenize``): casefolded words; an
+  identifier (``git-rebase``, ``os.path.join``, ``--force``, ``__init__``) is kept whole
+  (unstemmed) *and* split into its parts; parts of two characters or more, without the stop
+  words of ``core.stems``, each Snowball-stemmed as the product stems elsewhere
+  (``core.stems.stem``);
 - ``Index``: BM25F over one or more fields per document (Robertson and Zaragoza's simple BM25F):
   a term's pseudo frequency is ``sum_f w_f * tf_f / (1 - b + b * len_f / avglen_f)``, its score
   ``idf * pf * (k1 + 1) / (k1 + pf)`` with ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``; one
@@ -24,7 +25,6 @@ inverse document frequency and no length normalization. Here:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,26 +32,10 @@ from typing import Any
 import numpy as np
 
 from bench.page_ranking import PageSignals, Ranking, page_scores
-from rag.chat.normalize import STOPWORDS, fold, stem
 from rag.knowledge import retrieval
+from rag.knowledge.lexical import tokenize
 
-# A word, with any run of "-", ".", "/", ":" joining it to the next (git-rebase, os.path.join,
-# refs/heads/main, HEAD:path), after up to two dashes (--force, -n).
-_TOKEN = re.compile(r"-{0,2}\w+(?:[-./:]\w+)*")
-_PART = re.compile(r"[^\W_]+")  # letters and digits: "_" splits (from_bytes, __init__)
-
-
-def tokenize(text: str) -> list[str]:
-    """``text``'s terms: each identifier whole (casefolded, unstemmed) and its stemmed parts;
-    a plain word is its stem alone. Stop words and one-character parts are dropped."""
-    out: list[str] = []
-    for match in _TOKEN.finditer(fold(text)):
-        token = match.group(0)
-        parts = _PART.findall(token)
-        if parts != [token]:
-            out.append(token)
-        out += [stem(p) for p in parts if len(p) >= 2 and p not in STOPWORDS]
-    return out
+__all__ = ["Index", "Lexical", "Params", "tokenize"]
 
 
 @dataclass(frozen=True)
@@ -121,19 +105,24 @@ LEXICAL_KINDS = ("chunk", "chunkf", "page")
 
 @dataclass(frozen=True)
 class Lexical:
-    """``KIND[:k1=..,b=..,wt=..,wh=..]``: the title's (wt) and headings' (wh) weights against
-    the text's 1 for ``chunkf`` and ``page``."""
+    """``KIND[:k1=..,b=..,wt=..,wh=..,pool=1]``: the title's (wt) and headings' (wh) weights
+    against the text's 1 for ``chunkf`` and ``page``. ``pool=1`` (``chunk``, ``chunkf``): BM25
+    scores only for the vector search's candidate chunks (no lexical candidates of its own;
+    statistics still over the whole corpus); every candidate page gets one, 0 included, and the
+    min-max runs over that pool (what the product computes, ``rag.knowledge.lexical``)."""
 
     kind: str = "chunk"
     k1: float = 1.2
     b: float = 0.75
     wt: float = 1.0
     wh: float = 1.0
+    pool: float = 0.0
 
     @property
     def name(self) -> str:
         text = f"bm25 {self.kind} k1={self.k1:g} b={self.b:g}"
-        return text + (f" wt={self.wt:g} wh={self.wh:g}" if self.kind != "chunk" else "")
+        text += f" wt={self.wt:g} wh={self.wh:g}" if self.kind != "chunk" else ""
+        return text + (" pool" if self.pool else "")
 
     @property
     def params(self) -> Params:
@@ -148,9 +137,11 @@ class Lexical:
         values: dict[str, float] = {}
         for item in filter(None, rest.split(",")):
             key, _, value = item.partition("=")
-            if key not in ("k1", "b", "wt", "wh"):
+            if key not in ("k1", "b", "wt", "wh", "pool"):
                 raise SystemExit(f"unknown BM25 parameter {key!r} in {text!r}")
             values[key] = float(value)
+        if values.get("pool") and kind == "page":
+            raise SystemExit("pool=1 needs a chunk-level kind (chunk, chunkf)")
         return cls(kind, **values)
 
 
@@ -199,12 +190,23 @@ class LexicalIndexes:
         )
 
     def page_scores(
-        self, lexical: Lexical, query: Sequence[str], depth: int
+        self,
+        lexical: Lexical,
+        query: Sequence[str],
+        depth: int,
+        candidates: np.ndarray | None = None,
     ) -> list[tuple[str, float]]:
         """The pages with a lexical score above 0, best first: a page's best chunk among the
         ``retrieval.candidate_count(depth)`` best chunks (``chunk``, ``chunkf``), or the page's
-        own BM25F score (``page``, the same number of pages)."""
+        own BM25F score (``page``, the same number of pages). ``candidates`` (``pool=1``): the
+        vector search's candidate chunks; every page among them, by its best of them, 0 kept."""
         scores = self.index(lexical.kind).scores(query, lexical.params)
+        if candidates is not None:
+            best: dict[str, float] = {}
+            for i in candidates:
+                source = self.corpus.sources[int(i)]
+                best[source] = max(best.get(source, 0.0), float(scores[int(i)]))
+            return sorted(best.items(), key=lambda item: -item[1])
         if lexical.kind != "page":
             ranked = page_scores(scores, self.corpus.sources, depth, Ranking())
             return [(p, s) for p, s in ranked if s > 0]
@@ -316,9 +318,14 @@ def evaluate_fused(
         for n, row in enumerate(scores)
     ]
     asked = [tokenize(q.question) for q in questions]
+    top = min(retrieval.candidate_count(depth), scores.shape[1])
+    pools = [np.argpartition(-row, top - 1)[:top] for row in scores]
     out: dict[tuple[str, str], list[list[str]]] = {}
     for lexical in lexicals:
-        lists = [indexes.page_scores(lexical, terms, depth) for terms in asked]
+        lists = [
+            indexes.page_scores(lexical, terms, depth, pool if lexical.pool else None)
+            for terms, pool in zip(asked, pools, strict=True)
+        ]
         for fusion in fusions:
             out[(lexical.name, fusion.name)] = [
                 fuse(v, lx, fusion)[:depth] for v, lx in zip(vectors, lists, strict=True)

@@ -11,6 +11,7 @@ of docs/benchmarks.md: every set x tune/heldout/all x mode.
     python -m bench.eval_quality --sets git-docs --pages 150
     python -m bench.eval_quality --pages git-docs=94     # python whole, git's expected pages
     python -m bench.eval_quality --sets git-docs --questions 12 --pages 20 --no-write  # smoke
+    python -m bench.eval_quality --sets git-docs --lexical-weight 0.3 --no-write  # + BM25 fused
 
 Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
 `trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
@@ -57,7 +58,7 @@ def select_pages(
 async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str, Any]:
     from api.commands.ingest import collect, ingest_files
     from rag.knowledge import eval as rag_eval
-    from rag.knowledge import retrieval
+    from rag.knowledge import reindexing, retrieval
     from workspaces import service
 
     corpus, question_file = CORPORA[name]
@@ -80,7 +81,13 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
             plan="unlimited",
         )
     summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
+    if any(weight > 0 for weight in args.lexical_weights):
+        # Ingestion stores BM25 terms only with RETRIEVAL_LEXICAL_WEIGHT above 0: fill them,
+        # else the fused rows would silently be the vector order (a workspace lacking terms).
+        filled = await reindexing.fill_terms(runtime.ingestion, workspace.id)
+        print(f"{name}: stored the BM25 terms of {filled} chunks", flush=True)
     started = time.perf_counter()
+    settings = runtime.settings
     results = await rag_eval.evaluate(
         runtime.db,
         runtime.embedder,
@@ -88,7 +95,23 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         questions,
         list(retrieval.MODES),
         runtime.reranker,
+        second_weight=settings.retrieval_second_chunk_weight,
+        feedback_weight=settings.retrieval_feedback_weight,
+        lexical_weight=settings.retrieval_lexical_weight,
     )
+    for weight in args.lexical_weights:  # the same workspace, vector mode fused with BM25
+        for result in await rag_eval.evaluate(
+            runtime.db,
+            runtime.embedder,
+            workspace.id,
+            questions,
+            ["vector"],
+            second_weight=settings.retrieval_second_chunk_weight,
+            feedback_weight=settings.retrieval_feedback_weight,
+            lexical_weight=weight,
+        ):
+            result.mode = f"vector, BM25 {weight:g}"
+            results.append(result)
     print(f"{name}: workspace {workspace.id} in {args.data_dir}", flush=True)
     return {
         "name": name,
@@ -167,6 +190,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="expected pages + 100 distractors")
     parser.add_argument("--questions", type=int, default=None, help="only the first N questions")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-eval"))
+    parser.add_argument(
+        "--lexical-weight",
+        dest="lexical_weights",
+        type=float,
+        action="append",
+        default=[],
+        help="also vector mode fused with BM25 at this RETRIEVAL_LEXICAL_WEIGHT (repeatable;"
+        " the modes themselves run with the setting's)",
+    )
     add_write_options(parser)
     parser.add_argument(
         "--no-cache",

@@ -253,6 +253,11 @@ class Settings(SettingsValidators, BaseSettings):
     # Grouped vector search moves the query vector this far towards the mean of its 10 best
     # candidates and searches again (rag.knowledge.retrieval.FEEDBACK_WEIGHT); 0: one search.
     retrieval_feedback_weight: float = Field(default=0.25, ge=0.0, le=2.0)
+    # Grouped vector search fuses its page order with the workspace's Okapi BM25 order:
+    # (1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)
+    # (rag.knowledge.lexical, docs/retrieval.md twelfth session); 0: the vector order alone,
+    # and ingestion stores no BM25 terms (`trulybot reindex` fills them once it is above 0).
+    retrieval_lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     # Messages of the conversation so far sent with a question (and read to rewrite a follow-up
     # to stand alone); 0: none, each question is answered on its own.
     history_turns: int = Field(default=6, ge=0, le=100)

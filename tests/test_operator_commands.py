@@ -329,6 +329,74 @@ async def test_reindex_rechunks_documents_of_an_older_chunk_format(
     assert "re-chunked 0 documents" in again.out  # nothing left in the old format
 
 
+async def test_reindex_stores_the_terms_of_chunks_written_before_0047(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    name = f"flags-{uuid.uuid4().hex[:6]}.md"
+    (tmp_path / name).write_text("# Flags\n\nPass --frobnicate-level=3 to raise it.\n")
+    dims = await _scalar(
+        scratch,
+        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+        " AND attname = 'embedding'",
+    )
+    # Terms are stored only with the lexical weight on (docs/deploy.md's upgrade note).
+    env = {"EMBEDDING_DIMENSIONS": str(dims), "RETRIEVAL_LEXICAL_WEIGHT": "0.3"}
+    ingested = await trulybot(
+        scratch, tmp_path, "ingest", str(tmp_path / name), "--workspace", scratch.slug, **env
+    )
+    assert ingested.code == 0, ingested.out
+    document_id = await _scalar(scratch, "SELECT id FROM documents WHERE source = :s", s=name)
+    terms = "SELECT count(*) FROM chunk_terms t JOIN chunks c ON c.id = t.chunk_id"
+    terms += " WHERE c.document_id = :d"
+    stored = await _scalar(scratch, terms, d=document_id)
+    assert stored > 0
+    owner = Database.from_url(scratch.cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:  # as the release before 0047 wrote them: no terms, no term_count
+        async with owner.transaction() as session:
+            await session.execute(
+                text(
+                    "DELETE FROM chunk_terms WHERE chunk_id IN"
+                    " (SELECT id FROM chunks WHERE document_id = :d)"
+                ),
+                {"d": document_id},
+            )
+            await session.execute(
+                text("UPDATE chunks SET term_count = NULL WHERE document_id = :d"),
+                {"d": document_id},
+            )
+    finally:
+        await owner.dispose()
+    # Every chunk of the workspace without terms: this one's, and those the module's other
+    # tests ingested with the weight at 0.
+    chunks = await _scalar(
+        scratch,
+        "SELECT count(*) FROM chunks WHERE term_count IS NULL AND workspace_id ="
+        " (SELECT workspace_id FROM documents WHERE id = :d)",
+        d=document_id,
+    )
+    assert chunks >= 1
+    off = await trulybot(  # the weight at 0: the feature off costs no storage
+        scratch,
+        tmp_path,
+        "reindex",
+        "--workspace",
+        scratch.slug,
+        "--outdated-only",
+        **{**env, "RETRIEVAL_LEXICAL_WEIGHT": "0"},
+    )
+    assert off.code == 0, off.out
+    assert "stored the terms of 0 chunks (RETRIEVAL_LEXICAL_WEIGHT is 0)" in off.out
+    assert await _scalar(scratch, terms, d=document_id) == 0
+    ran = await trulybot(
+        scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only", **env
+    )
+    assert ran.code == 0, ran.out
+    assert f"stored the terms of {chunks} chunks," in ran.out
+    assert await _scalar(scratch, terms, d=document_id) == stored
+    missing = "SELECT count(*) FROM chunks WHERE document_id = :d AND term_count IS NULL"
+    assert await _scalar(scratch, missing, d=document_id) == 0
+
+
 async def test_the_worker_runs_what_the_api_queued(scratch: Scratch, tmp_path: Path) -> None:
     queue = await ArqQueue.connect(REDIS_URL)
     try:

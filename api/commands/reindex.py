@@ -1,5 +1,10 @@
 """`trulybot reindex [--workspace SLUG] [--outdated-only] [--change-dimension]`: re-embed.
 
+With RETRIEVAL_LEXICAL_WEIGHT above 0, chunks without BM25 terms (written before migration
+0047, or while the weight was 0) get them (``reindexing.fill_terms``: from their stored text,
+no embedding), with or without ``--outdated-only``; until then the workspace's search keeps the
+vector order. With the weight at 0 no terms are stored.
+
 First, every document whose chunks were cut and embedded in an older format than
 ``chunking.EMBED_FORMAT`` (chunks without the "title > headings" line; man pages titled
 "git-add(1)" rather than by their NAME line) is parsed, chunked and embedded again from its
@@ -85,7 +90,8 @@ async def _run(args: argparse.Namespace) -> int:
             print(f"embedding: vector({current}) -> vector({target}); {dropped} indexes dropped")
         workspaces = await _workspaces(runtime, args)
         deps = runtime.ingestion
-        total = faqs = 0
+        total = faqs = terms = 0
+        lexical_on = runtime.settings.retrieval_lexical_weight > 0
         reprocessed = failed = 0
         for ws in workspaces:
             outdated = await reindexing.outdated_documents(deps, ws)
@@ -96,6 +102,8 @@ async def _run(args: argparse.Namespace) -> int:
                     rechunked.add(document_id)
                 failed += outcome == "failed"
             reprocessed += len(rechunked)
+            if lexical_on:  # the weight at 0: the feature off stores nothing
+                terms += await reindexing.fill_terms(deps, ws)
             if not args.outdated_only:
                 # A document whose re-chunking failed keeps its old chunks: they are embedded
                 # again too. After a dimension change every chunk is (a re-chunked one whose
@@ -119,6 +127,8 @@ async def _run(args: argparse.Namespace) -> int:
             await indexes.restore_not_null(runtime.owner_url)
     print(
         f"re-chunked {reprocessed} documents of an older chunk format ({failed} failed), "
+        f"stored the terms of {terms} chunks"
+        f"{'' if lexical_on else ' (RETRIEVAL_LEXICAL_WEIGHT is 0)'}, "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {runtime.embedder.name}"
     )

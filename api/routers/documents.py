@@ -478,6 +478,7 @@ async def search(
         per_document=body.per_document,
         second_weight=runtime.settings.retrieval_second_chunk_weight,
         feedback_weight=runtime.settings.retrieval_feedback_weight,
+        lexical_weight=runtime.settings.retrieval_lexical_weight,
     )
     # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
     ranked = await rerank_within_cap(

@@ -8,10 +8,8 @@ import hmac
 import itertools
 import re
 import unicodedata
-from functools import lru_cache
 
-import snowballstemmer
-
+from core.stems import LONGEST_CACHED_WORD, STOPWORDS, cached_stem, fold, stem
 from core.text import short_text_cache
 
 # Apostrophes (ASCII and typographic) are dropped so that "what's" and "whats" normalise alike.
@@ -24,9 +22,6 @@ _INFIX_KEEP = frozenset(".,:-/_")
 _NUMBER_PREFIX = frozenset("-.")
 # Dropped: emoji variation selectors, which only choose a glyph's style.
 _INVISIBLE = frozenset("\ufe0e\ufe0f")
-# Scripts whose accents are folded away ("café" is "cafe"); elsewhere (Devanagari, Arabic...)
-# combining marks are vowels and stay.
-_FOLDED_SCRIPTS = ("LATIN", "GREEK")
 KEY_VERSION = 2
 """Version of ``normalize_question``'s keys (FAQ lookups, response-cache keys): 2 keeps math
 signs, a number's sign and emoji, and folds accents. Stored keys of an older version are
@@ -35,7 +30,6 @@ _SPACES = re.compile(r"\s+")
 WORD = re.compile(r"\w+", re.UNICODE)
 # Han, Hiragana and Katakana: written without spaces, so a run of them is no word.
 _CJK_RUN = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_STEMMER = snowballstemmer.stemmer("english")
 
 
 _JOINERS = frozenset("\u200c\u200d")  # ZWNJ, ZWJ: spelling in Indic scripts, emoji sequences
@@ -56,29 +50,6 @@ def hides_text(text: str) -> bool:
 def _is_word_char(ch: str) -> bool:
     # Letters, combining marks (needed by Devanagari and friends) and digits.
     return unicodedata.category(ch)[0] in "LMN"
-
-
-@lru_cache(maxsize=4096)
-def _folds(base: str) -> bool:
-    return unicodedata.name(base, "").startswith(_FOLDED_SCRIPTS)
-
-
-def fold(text: str) -> str:
-    """NFKC, casefold, and the accents of Latin and Greek letters dropped ("Café" -> "cafe",
-    "İ" -> "i"); other scripts' combining marks are kept."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    if folded.isascii():
-        return folded
-    out: list[str] = []
-    base = ""
-    for ch in unicodedata.normalize("NFD", folded):
-        if unicodedata.category(ch) == "Mn":
-            if base and _folds(base):
-                continue
-        else:
-            base = ch
-        out.append(ch)
-    return unicodedata.normalize("NFC", "".join(out))
 
 
 # Math signs that compare or compute: "orders < $50" is not "orders > $50".
@@ -131,39 +102,6 @@ def normalize_question(text: str) -> str:
         else:
             out.append(" ")
     return _SPACES.sub(" ", "".join(out)).strip()
-
-
-LONGEST_CACHED_WORD = 64
-"""The longest word ``stem`` keeps in its cache: a visitor's "word" of 1,900 letters (one run
-without spaces or punctuation) was kept too, about 7 KB each: half a gigabyte per process once
-65,536 were."""
-
-
-def stem(token: str) -> str:
-    """The Snowball (Porter2) English stem of a casefolded word, so "refunds"/"refund" and
-    "resetting"/"reset" meet. Cached (``cached_stem``): answers and passages repeat their
-    words; a word longer than ``LONGEST_CACHED_WORD`` is stemmed each time."""
-    if len(token) > LONGEST_CACHED_WORD:
-        return str(_STEMMER.stemWord(token))
-    return cached_stem(token)
-
-
-@lru_cache(maxsize=65_536)
-def cached_stem(token: str) -> str:
-    """``stem`` of a word, kept (a plain LRU cache: ``stem`` runs thousands of times a turn)."""
-    return str(_STEMMER.stemWord(token))
-
-
-_STOPWORD_TEXT = (
-    "a an the and or but if of to in on at by for with from as is are was were be been being "
-    "do does did doing have has had i you he she it we they me my your our their this that these "
-    "those what which who whom whose when where why how can could should would will shall may "
-    "might must not no yes so than then there here about into over under up down out any some "
-    "all each more most other such only own same too very just also am its please tell know "
-    "want need get"
-)
-STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-"""Common English function words, which say nothing of what a question is about."""
 
 
 def terms(text: str) -> list[str]:
@@ -219,7 +157,10 @@ _VISITOR_ID_PURPOSE = b"trulybot visitor id for the model"
 
 __all__ = [
     "KEY_VERSION",
+    "LONGEST_CACHED_WORD",
+    "STOPWORDS",
     "WORD",
+    "cached_stem",
     "content_terms",
     "fold",
     "is_sign",

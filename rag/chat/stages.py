@@ -437,6 +437,7 @@ async def retrieve(
     metered_generation: bool,
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
+    lexical_weight: float = 0.0,
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
@@ -456,6 +457,7 @@ async def retrieve(
         ef_search=None,  # set with the transaction's tenant (pipeline)
         second_weight=second_weight,
         feedback_weight=feedback_weight,
+        lexical_weight=lexical_weight,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [

@@ -118,6 +118,7 @@ async def evaluate(
     reranker: Reranker | None = None,
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
+    lexical_weight: float = 0.0,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
     (``vector+llm``...), over the same candidates."""
@@ -140,6 +141,7 @@ async def evaluate(
                     mode=mode,
                     second_weight=second_weight,
                     feedback_weight=feedback_weight,
+                    lexical_weight=lexical_weight,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

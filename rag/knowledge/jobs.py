@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +29,7 @@ from core.errors import AppError
 from core.jobs import GAVE_UP, QUEUE_STOPPING, JobFunction
 from core.logging import workspace_context
 from core.models import utcnow
-from rag.knowledge import indexing, robots
+from rag.knowledge import indexing, lexical, robots
 from rag.knowledge.chunking import EMBED_FORMAT, Piece, chunk_document
 from rag.knowledge.fetch import fetch_url
 from rag.knowledge.ingestion_deps import DEPS_KEY as DEPS_KEY
@@ -91,6 +91,10 @@ def plan_chunks(
         )
     leftover = [chunk_id for ids in pool.values() for chunk_id in ids]
     return rows, leftover
+
+
+def _with_terms(rows: Sequence[chunk_repo.ChunkRow]) -> list[chunk_repo.ChunkRow]:
+    return [replace(r, terms=lexical.chunk_terms(r.text, r.metadata)) for r in rows]
 
 
 async def _set_progress(
@@ -327,6 +331,12 @@ async def _process(
             content_hash=r.content_hash,
             embedding=vector,
         )
+    # BM25 terms (only with the lexical weight on: else none are stored) before the
+    # transaction, which holds the workspace's quota lock to its commit (in a thread: about
+    # 0.7 ms a chunk, the event loop keeps serving).
+    with_terms = deps.settings.retrieval_lexical_weight > 0
+    if with_terms:
+        rows = await asyncio.to_thread(_with_terms, rows)
 
     async with deps.db.transaction(workspace_id=ws) as session:
         current = await document_repo.get_document(session, ws, doc_id, for_update=True)
@@ -340,7 +350,7 @@ async def _process(
         await check_chunk_quota(session, workspace, doc_id, len(rows), serialized=True)
         was_counted = current.counted
         own_chunks = await chunk_repo.count_chunks(session, ws, of_document=doc_id)
-        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover)
+        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover, with_terms=with_terms)
         await document_repo.update_document(
             session,
             ws,

@@ -1,7 +1,8 @@
 """``trulybot reindex``'s work on one workspace: the documents chunked in an older format than
 ``EMBED_FORMAT`` (``outdated_documents``) parsed, chunked and embedded again
-(``reprocess_document``, through the ingestion job's own path), and every chunk re-embedded with
-the current embedder (``reembed_workspace``)."""
+(``reprocess_document``, through the ingestion job's own path), the terms of chunks written
+before 0047 stored (``fill_terms``, no embedding), and every chunk re-embedded with the current
+embedder (``reembed_workspace``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from rag.knowledge import lexical
 from rag.knowledge.chunking import EMBED_FORMAT, stored_embedding_text
 from rag.knowledge.ingestion_deps import IngestionDeps
 from rag.knowledge.jobs import ingest_document
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from rag.knowledge.repository import terms as terms_repo
 from workspaces import repository as ws_repo
 
 
@@ -51,6 +54,26 @@ async def reembed_workspace(
         if on_progress is not None:
             on_progress(len(todo))
     return done
+
+
+async def fill_terms(deps: IngestionDeps, workspace_id: uuid.UUID, *, page_size: int = 500) -> int:
+    """Store the BM25 terms of every chunk of the workspace that has none (written before
+    0047), a page per transaction, and bump the knowledge version (the search's order may
+    change: cached answers retire). Until the last page, the workspace's search keeps the
+    vector order. The vectors are untouched."""
+    done = 0
+    while True:
+        async with deps.db.transaction(workspace_id=workspace_id) as session:
+            page = await terms_repo.chunks_without_terms(session, workspace_id, limit=page_size)
+            if not page:
+                return done
+            await terms_repo.store_terms(
+                session,
+                workspace_id,
+                [(chunk_id, lexical.chunk_terms(text, meta)) for chunk_id, text, meta in page],
+            )
+            await ws_repo.bump_knowledge_version(session, workspace_id)
+        done += len(page)
 
 
 async def outdated_documents(deps: IngestionDeps, workspace_id: uuid.UUID) -> list[uuid.UUID]:

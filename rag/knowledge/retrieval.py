@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
 
 from core.direct import Executor
+from rag.knowledge import lexical
 from rag.knowledge.indexing import EF_SEARCH
 from rag.knowledge.repository import search as search_repo
 
@@ -88,21 +89,57 @@ def group_by_document(
     chunk's score + ``second_weight`` x its second best chunk's among ``hits``, and a document
     with a single chunk among them counts the lowest score of ``hits`` as its second (its next
     chunk scores at most that)."""
+    if not second_weight:
+        best: dict[uuid.UUID, Hit] = {}
+        for hit in hits:
+            if hit.document_id not in best:
+                best[hit.document_id] = hit
+                if k is not None and len(best) >= k:
+                    break
+        out = list(best.values())
+    else:
+        out = [hit for hit, _ in document_scores(hits, second_weight)]
+    return out if k is None else out[:k]
+
+
+def document_scores(hits: Sequence[Hit], second_weight: float) -> list[tuple[Hit, float]]:
+    """Each document's best hit and its page score (``group_by_document``), best first."""
     best: dict[uuid.UUID, Hit] = {}
     second: dict[uuid.UUID, float] = {}
     for hit in hits:
         if hit.document_id not in best:
             best[hit.document_id] = hit
-            if not second_weight and k is not None and len(best) >= k:
-                break
         elif hit.document_id not in second:
             second[hit.document_id] = hit.score
-    out = list(best.values())
-    if second_weight and hits:
-        floor = min(h.score for h in hits)
-        page = {d: h.score + second_weight * second.get(d, floor) for d, h in best.items()}
-        out.sort(key=lambda h: -page[h.document_id])  # stable: ties keep best-chunk order
-    return out if k is None else out[:k]
+    floor = min((h.score for h in hits), default=0.0)
+    page = {d: h.score + second_weight * second.get(d, floor) for d, h in best.items()}
+    # stable: ties keep best-chunk order
+    return sorted(((h, page[h.document_id]) for h in best.values()), key=lambda item: -item[1])
+
+
+def fuse_lexical(
+    vector_hits: Sequence[Hit],
+    lexical_hits: Sequence[Hit],
+    second_weight: float,
+    lexical_weight: float,
+) -> list[Hit]:
+    """The documents of the vector candidates (ranked by ``document_scores``) and of the BM25
+    candidates (a document by its best chunk's BM25 score) in ``lexical.fuse``'s order; a
+    document's hit is its best vector candidate, or its best BM25 chunk when the vector
+    candidates hold none of it."""
+    vector = document_scores(vector_hits, second_weight)
+    hit_of = {h.document_id: h for h, _ in vector}
+    lexical_pages: dict[uuid.UUID, float] = {}
+    for hit in lexical_hits:  # best first
+        if hit.document_id not in lexical_pages:
+            lexical_pages[hit.document_id] = hit.score
+            hit_of.setdefault(hit.document_id, replace(hit, score=hit.similarity or 0.0))
+    order = lexical.fuse(
+        [(h.document_id, score) for h, score in vector],
+        list(lexical_pages.items()),
+        lexical_weight,
+    )
+    return [hit_of[d] for d in order]
 
 
 def feedback_vector(query: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarray:
@@ -144,6 +181,7 @@ async def search(
     ef_search: int | None = EF_SEARCH,
     second_weight: float = SECOND_CHUNK_WEIGHT,
     feedback_weight: float = FEEDBACK_WEIGHT,
+    lexical_weight: float = 0.0,
     fill: bool = False,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
@@ -155,7 +193,10 @@ async def search(
     (``group_by_document``), and ``feedback_weight`` fetches the candidates for the query
     moved towards its ``FEEDBACK_CHUNKS`` best chunks (``feedback_candidates``, one statement);
     full text and hybrid rank them by their best chunk, in one search (both were measured on
-    vector search only).
+    vector search only). ``lexical_weight`` above 0 (grouped vector search only) fuses the
+    documents with the workspace's BM25 order (``fuse_lexical``; one more statement,
+    ``search_repo.lexical_search``); a workspace whose chunks' terms are not all stored keeps
+    the vector order.
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
@@ -184,8 +225,38 @@ async def search(
     if not per_document:
         return found
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
-    grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+    grouped = None
+    if mode == "vector" and lexical_weight > 0 and query_embedding is not None:
+        grouped = await _lexically_fused(
+            session, workspace_id, query, query_embedding, found, n, second_weight, lexical_weight
+        )
+    if grouped is None:
+        grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+    grouped = grouped[:k]
     return fill_from(grouped, found, k) if fill else grouped
+
+
+async def _lexically_fused(
+    session: Executor,
+    workspace_id: uuid.UUID,
+    query: str,
+    query_embedding: np.ndarray,
+    found: Sequence[Hit],
+    n: int,
+    second_weight: float,
+    lexical_weight: float,
+) -> list[Hit] | None:
+    """``fuse_lexical`` of ``found`` with the workspace's ``n`` best BM25 chunks for
+    ``query``; None when the question has no term or the workspace's terms are incomplete."""
+    terms = lexical.query_terms(query)
+    if not terms:
+        return None
+    rows = await search_repo.lexical_search(
+        session, workspace_id, terms, query_embedding, n, k1=lexical.K1, b=lexical.B
+    )
+    if rows is None:
+        return None
+    return fuse_lexical(found, [_hit(r) for r in rows], second_weight, lexical_weight)
 
 
 def fill_from(grouped: Sequence[Hit], hits: Sequence[Hit], k: int) -> list[Hit]:

@@ -196,7 +196,8 @@ class SearchIn(BaseModel):
         default=True,
         description="one hit per document (its best chunk; in vector mode documents are ordered"
         " by their two best chunks, RETRIEVAL_SECOND_CHUNK_WEIGHT, after a second search with"
-        " pseudo-relevance feedback, RETRIEVAL_FEEDBACK_WEIGHT); false: the k best chunks",
+        " pseudo-relevance feedback, RETRIEVAL_FEEDBACK_WEIGHT, and fused with BM25,"
+        " RETRIEVAL_LEXICAL_WEIGHT); false: the k best chunks",
     )
 
 

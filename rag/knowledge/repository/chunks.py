@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,9 @@ from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import vector_codec
+from rag.knowledge import lexical
 from rag.knowledge.models import Chunk
+from rag.knowledge.repository import terms as terms_repo
 
 INSERT_BATCH = 500
 
@@ -80,7 +83,9 @@ async def count_chunks(
 
 @dataclass(frozen=True, slots=True)
 class ChunkRow:
-    """A chunk to write: ``embedding`` is None when an existing row (``keep_id``) is reused."""
+    """A chunk to write: ``embedding`` is None when an existing row (``keep_id``) is reused.
+    ``terms``: its BM25 terms (``lexical.chunk_terms``), computed by ``replace_chunks`` when
+    None (a caller computes them before its transaction to keep it short)."""
 
     position: int
     text: str
@@ -89,6 +94,7 @@ class ChunkRow:
     content_hash: str
     keep_id: uuid.UUID | None = None
     embedding: np.ndarray | None = None
+    terms: Counter[str] | None = None
 
 
 async def chunk_hashes(
@@ -108,8 +114,14 @@ async def replace_chunks(
     document_id: uuid.UUID,
     rows: Sequence[ChunkRow],
     delete_ids: Sequence[uuid.UUID],
+    *,
+    with_terms: bool = False,
 ) -> None:
-    """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors)."""
+    """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors).
+    ``with_terms`` (RETRIEVAL_LEXICAL_WEIGHT above 0): every written row's BM25 terms are
+    stored with it (``terms.store_terms``); else none are, and a kept row's are forgotten
+    (its metadata, in the embedded text, may have changed): term_count NULL until
+    ``trulybot reindex``, the search keeps the vector order for the workspace meanwhile."""
     if delete_ids:
         await session.execute(
             text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),
@@ -132,6 +144,7 @@ async def replace_chunks(
             },
         )
     fresh = [r for r in rows if r.keep_id is None]
+    fresh_ids = [uuid.uuid4() for _ in fresh]
     for start in range(0, len(fresh), INSERT_BATCH):
         part = fresh[start : start + INSERT_BATCH]
         if any(r.embedding is None for r in part):
@@ -148,7 +161,7 @@ async def replace_chunks(
             {
                 "ws": workspace_id,
                 "doc": document_id,
-                "ids": [uuid.uuid4() for _ in part],
+                "ids": fresh_ids[start : start + INSERT_BATCH],
                 "pos": [r.position for r in part],
                 "txt": [r.text for r in part],
                 "meta": [json.dumps(r.metadata) for r in part],
@@ -157,6 +170,16 @@ async def replace_chunks(
                 "emb": vector_values([r.embedding for r in part]),
             },
         )
+    written = [(r.keep_id, r) for r in kept if r.keep_id is not None]
+    if not with_terms:
+        await terms_repo.forget_terms(session, workspace_id, [chunk_id for chunk_id, _ in written])
+        return
+    written += list(zip(fresh_ids, fresh, strict=True))
+    terms = [
+        (chunk_id, r.terms if r.terms is not None else lexical.chunk_terms(r.text, r.metadata))
+        for chunk_id, r in written
+    ]
+    await terms_repo.store_terms(session, workspace_id, terms)
 
 
 async def list_chunks(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Float, bindparam, text
 
 from core.direct import Executor, Prepared, fetch
 from rag.knowledge.repository.chunks import vector_sql, vector_value, workspace_literal
@@ -216,3 +216,65 @@ async def hybrid_search(
         },
     )
     return _rows(rows)
+
+
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _lexical_statement(workspace_id: uuid.UUID) -> Prepared:
+    ws = workspace_literal(workspace_id)
+    return Prepared(
+        text(
+            "WITH st AS (SELECT count(*)::float8 AS n, avg(term_count)::float8 AS avgdl,"
+            "  count(*) FILTER (WHERE term_count IS NULL) AS missing"
+            f"  FROM chunks WHERE workspace_id = {ws}),"
+            " p AS (SELECT term, chunk_id, tf, len FROM chunk_terms"
+            f"  WHERE workspace_id = {ws} AND term = ANY(CAST(:terms AS text[]))),"
+            " df AS (SELECT term, count(*)::float8 AS df FROM p GROUP BY term),"
+            " sc AS (SELECT p.chunk_id,"
+            "  sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * (:k1 + 1)"
+            "   / (p.tf + :k1 * (1 - :b + :b * p.len / st.avgdl))) AS score"
+            "  FROM p JOIN df ON df.term = p.term CROSS JOIN st"
+            "  WHERE st.missing = 0 AND st.avgdl > 0"
+            "  GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT :n)"
+            " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
+            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing"
+            " FROM st LEFT JOIN (sc JOIN chunks c"
+            f"  ON c.id = sc.chunk_id AND c.workspace_id = {ws}) ON true"
+            " ORDER BY sc.score DESC NULLS LAST, c.id"
+        ).bindparams(
+            bindparam("k1", type_=Float()),
+            bindparam("b", type_=Float()),
+        )
+    )
+
+
+async def lexical_search(
+    session: Executor,
+    workspace_id: uuid.UUID,
+    terms: Sequence[str],
+    query_vector: np.ndarray,
+    n: int,
+    *,
+    k1: float,
+    b: float,
+) -> list[SearchRow] | None:
+    """The ``n`` best chunks of the workspace by Okapi BM25 over ``terms`` (distinct), in one
+    statement: document frequencies, the chunk count and the average length are the
+    workspace's stored ``chunk_terms`` and ``chunks.term_count`` (``terms`` repository), read
+    in the same statement; ``score`` is BM25 (``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``),
+    ``similarity`` the cosine to ``query_vector``. None when a chunk of the workspace has no
+    stored terms (written before 0047, until ``trulybot reindex``): the caller keeps the
+    vector order. An empty list: no chunk has any of ``terms``."""
+    rows = await fetch(
+        session,
+        _lexical_statement(workspace_id),
+        {
+            "terms": list(terms),
+            "qvec": vector_value(np.asarray(query_vector, dtype=np.float32).ravel()),
+            "n": n,
+            "k1": k1,
+            "b": b,
+        },
+    )
+    if not rows or rows[0][6]:
+        return None
+    return _rows([row for row in rows if row[0] is not None])

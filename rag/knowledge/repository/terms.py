@@ -1,0 +1,101 @@
+"""SQL of the chunks' terms (BM25, ``rag.knowledge.lexical``): ``chunk_terms`` rows and
+``chunks.term_count``, written in the transaction that writes the chunks, deleted with them
+(``ON DELETE CASCADE``), and the per-workspace statistics computed from them by the search's
+statement (``search.lexical_search``), never kept apart."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+TERMS_BATCH = 20_000
+"""``chunk_terms`` rows per INSERT (about 100 per chunk)."""
+
+
+async def store_terms(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    chunks: Sequence[tuple[uuid.UUID, Counter[str]]],
+) -> None:
+    """Replace the terms of ``chunks`` (id, term counts) and set their ``term_count``."""
+    if not chunks:
+        return
+    ids = [chunk_id for chunk_id, _ in chunks]
+    await session.execute(
+        text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"),
+        {"ws": workspace_id, "ids": ids},
+    )
+    rows = [
+        (chunk_id, term, tf, sum(counts.values()))
+        for chunk_id, counts in chunks
+        for term, tf in counts.items()
+    ]
+    for start in range(0, len(rows), TERMS_BATCH):
+        part = rows[start : start + TERMS_BATCH]
+        await session.execute(
+            text(
+                "INSERT INTO chunk_terms (workspace_id, chunk_id, term, tf, len)"
+                " SELECT :ws, u.id, u.term, u.tf, u.len FROM unnest(CAST(:ids AS uuid[]),"
+                " CAST(:terms AS text[]), CAST(:tfs AS int[]), CAST(:lens AS int[]))"
+                " AS u(id, term, tf, len)"
+            ),
+            {
+                "ws": workspace_id,
+                "ids": [r[0] for r in part],
+                "terms": [r[1] for r in part],
+                "tfs": [r[2] for r in part],
+                "lens": [r[3] for r in part],
+            },
+        )
+    await session.execute(
+        text(
+            "UPDATE chunks AS c SET term_count = u.n"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:ns AS int[])) AS u(id, n)"
+            " WHERE c.id = u.id AND c.workspace_id = :ws"
+        ),
+        {
+            "ws": workspace_id,
+            "ids": ids,
+            "ns": [sum(counts.values()) for _, counts in chunks],
+        },
+    )
+
+
+async def forget_terms(
+    session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
+) -> None:
+    """Delete the terms of ``chunk_ids`` and set their ``term_count`` NULL (rewritten while the
+    weight is 0: their stored terms may no longer be theirs)."""
+    if not chunk_ids:
+        return
+    params = {"ws": workspace_id, "ids": list(chunk_ids)}
+    await session.execute(
+        text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"), params
+    )
+    await session.execute(
+        text(
+            "UPDATE chunks SET term_count = NULL WHERE workspace_id = :ws AND id = ANY(:ids)"
+            " AND term_count IS NOT NULL"
+        ),
+        params,
+    )
+
+
+async def chunks_without_terms(
+    session: AsyncSession, workspace_id: uuid.UUID, *, limit: int
+) -> list[tuple[uuid.UUID, str, dict[str, object]]]:
+    """Up to ``limit`` chunks (id, text, metadata) whose terms were never stored (written by a
+    release before 0047), locked until the transaction ends (a document deleted meanwhile
+    waits): ``trulybot reindex`` fills them in the same transaction."""
+    result = await session.execute(
+        text(
+            "SELECT id, text, metadata FROM chunks WHERE workspace_id = :ws"
+            " AND term_count IS NULL ORDER BY id LIMIT :n FOR UPDATE"
+        ),
+        {"ws": workspace_id, "n": limit},
+    )
+    return [(row[0], row[1], row[2] or {}) for row in result.all()]
