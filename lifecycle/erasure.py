@@ -60,9 +60,9 @@ from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import lock_workspace
 from core.errors import ValidationFailed
+from lifecycle import erasure_repository as repo
 from lifecycle import export_repository as export_repo
 from lifecycle import exports
-from lifecycle import repository as repo
 from workspaces.permissions import Action, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
 from workspaces.service import WorkspaceAccess

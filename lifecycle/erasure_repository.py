@@ -1,0 +1,373 @@
+"""SQL of erasing one visitor from a workspace (lifecycle/erasure.py): the leads and
+conversations that name them, and deleting those. Deletion, purge and retention are in
+lifecycle/repository.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Text, and_, delete, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import utcnow
+from core.text import lowered_as_postgres
+from rag.chat.contact_details import emails_in, phones_in
+from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
+from rag.chat.repository import analytics as analytics_repo
+from workspaces.lead_repository import phone_key, same_number
+from workspaces.models import Lead, LeadSubmission
+
+# --- visitor erasure ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Named:
+    """The visitor an erasure names: by the email address they left (any case), or by their
+    phone number (its national number: "+91 98765 43210" is "098765 43210"; with another
+    country code it is another visitor's, "+44 98765 43210"). Exactly one."""
+
+    email: str | None = None
+    phone: str | None = None
+
+    def matches(self, email: Any, phone: Any) -> ColumnElement[bool]:
+        """The rows that name this visitor, by their ``email`` and ``phone`` columns (a
+        lead's, a submission's)."""
+        if self.email is not None:
+            return func.lower(email) == func.lower(self.email)
+        assert self.phone is not None
+        return same_number(phone, self.phone)
+
+
+async def lead_ids_named(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> set[uuid.UUID]:
+    """The leads with the visitor's email, or with their phone number (an address beside it
+    or not)."""
+    result = await session.execute(
+        select(Lead.id).where(
+            Lead.workspace_id == workspace_id, named.matches(Lead.email, Lead.phone)
+        )
+    )
+    return set(result.scalars().all())
+
+
+async def conversations_of(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    session_ids: set[str],
+    lead_ids: set[uuid.UUID],
+    conversation_ids: set[uuid.UUID],
+) -> Sequence[tuple[uuid.UUID, str, uuid.UUID | None]]:
+    """(id, session id, lead id) of the conversations with one of these sessions, leads or ids."""
+    result = await session.execute(
+        select(Conversation.id, Conversation.session_id, Conversation.lead_id).where(
+            Conversation.workspace_id == workspace_id,
+            or_(
+                Conversation.session_id.in_(list(session_ids)),
+                Conversation.lead_id.in_(list(lead_ids)),
+                Conversation.id.in_(list(conversation_ids)),
+            ),
+        )
+    )
+    return [(row[0], row[1], row[2]) for row in result.all()]
+
+
+async def lead_conversation_links(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """(conversation ids, lead ids) the leads and their submissions (or submissions sent with
+    the visitor's email or number) point to."""
+    conversations: set[uuid.UUID] = set()
+    leads: set[uuid.UUID] = set(lead_ids)
+    rows = await session.execute(
+        select(Lead.conversation_id).where(
+            Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids))
+        )
+    )
+    conversations.update(c for c in rows.scalars().all() if c is not None)
+    condition = or_(
+        LeadSubmission.lead_id.in_(list(lead_ids)),
+        named.matches(LeadSubmission.email, LeadSubmission.phone),
+    )
+    rows2 = await session.execute(
+        select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
+            LeadSubmission.workspace_id == workspace_id, condition
+        )
+    )
+    for lead_id, conversation_id in rows2.all():
+        leads.add(lead_id)
+        if conversation_id is not None:
+            conversations.add(conversation_id)
+    return conversations, leads
+
+
+async def count_messages(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_ids: set[uuid.UUID]
+) -> int:
+    result = await session.execute(
+        select(func.count())
+        .select_from(ChatMessage)
+        .where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id.in_(list(conversation_ids)),
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def conversations_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> set[uuid.UUID]:
+    """The conversations where a visitor typed their email (any case) or their number into a
+    message: with lead capture off, or a message the contact shortcut did not take, no lead
+    names them. The same address as the chat's own detection reads it, so ``jo@example.com``
+    never matches ``ajo@example.com`` or ``jo@example.com.au``."""
+    if named.phone is not None:
+        return await _conversations_mentioning_phone(session, workspace_id, named.phone)
+    assert named.email is not None
+    # As the database lowers the messages and emails_in what it finds: Python's lower made a
+    # capital sigma ending the local part "ς" and "İ" two characters, found in no message.
+    email = lowered_as_postgres(named.email)
+    result = await session.execute(
+        select(ChatMessage.conversation_id, ChatMessage.text).where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.role == "user",
+            func.strpos(func.lower(ChatMessage.text), email) > 0,
+        )
+    )
+    return {cid for cid, body in result.all() if email in emails_in(body)}
+
+
+NUMBER_SIGNS = " ().-\u00a0"
+"""What separates a phone number's digits as the chat reads one (``contact_details.phones_in``)."""
+_DIGIT_ZEROS: tuple[int, ...] = (0x0660, 0x06F0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66)
+_DIGIT_ZEROS += (0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0E50, 0xFF10)
+"""The digits besides ASCII's a visitor may type a number in, as the chat reads them
+(``phones_in``: any decimal digit): Arabic-Indic and Persian, the Indian scripts (Devanagari,
+Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam), Thai and fullwidth."""
+OTHER_DIGITS = "".join(chr(zero + d) for zero in _DIGIT_ZEROS for d in range(10))
+AS_ASCII = "0123456789" * len(_DIGIT_ZEROS)
+NUMBER_MARKS = "[" + "".join(f"{chr(zero)}-{chr(zero + 9)}" for zero in _DIGIT_ZEROS) + "]"
+"""A regular expression's class of ``OTHER_DIGITS``: only the messages that hold any are read
+again with them made ASCII (``translate`` with 130 more characters to look for took 27 times as
+long over every message: 8.2 s against 0.3 s for 100,000; the two passes, 0.5 s)."""
+
+
+def _digits_of(text: Any, *, other_digits: bool) -> ColumnElement[str]:
+    """``text`` without the signs a number is written with; ``other_digits``: its digits of
+    other scripts made ASCII too."""
+    if other_digits:
+        return func.translate(text, OTHER_DIGITS + NUMBER_SIGNS, AS_ASCII)
+    return func.translate(text, NUMBER_SIGNS, "")
+
+
+async def _conversations_mentioning_phone(
+    session: AsyncSession, workspace_id: uuid.UUID, phone: str
+) -> set[uuid.UUID]:
+    """The conversations where a visitor typed ``phone`` however written: the messages that
+    hold its national number once the signs a number is written with (``NUMBER_SIGNS``) are
+    taken out (and digits of other scripts made ASCII, in the messages holding any), then each
+    number the chat's own detection reads in them (``phones_in``) compared as leads are
+    (``same_number``), so "98765 43210" never matches "498765 43210", "98765 432101" or "+44
+    98765 43210" when erasing "+91 98765 43210". ``translate``, not a regular expression:
+    0.3-0.5 s for 100,000 messages here, where ``regexp_replace`` took 4-6 s (the address's
+    scan: 0.16-0.2 s; docs/benchmarks.md, ``bench/erasure_phone_scan.py``)."""
+    key = (await session.execute(select(phone_key(literal(phone, Text))))).scalar_one()
+    if not key:
+        return set()
+    result = await session.execute(
+        select(ChatMessage.conversation_id, ChatMessage.text).where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.role == "user",
+            or_(
+                func.strpos(_digits_of(ChatMessage.text, other_digits=False), key) > 0,
+                and_(
+                    ChatMessage.text.op("~")(NUMBER_MARKS),
+                    func.strpos(_digits_of(ChatMessage.text, other_digits=True), key) > 0,
+                ),
+            ),
+        )
+    )
+    typed = [(cid, number) for cid, body in result.all() for number in phones_in(body)]
+    if not typed:
+        return set()
+    numbers = sorted({number for _, number in typed})
+    same = (
+        await session.execute(
+            select(
+                *(
+                    same_number(literal(n, Text), phone).label(f"n{i}")
+                    for i, n in enumerate(numbers)
+                )
+            )
+        )
+    ).one()
+    kept = {number for number, alike in zip(numbers, same, strict=True) if alike}
+    return {cid for cid, number in typed if number in kept}
+
+
+async def leads_of_conversations(
+    session: AsyncSession, *, workspace_id: uuid.UUID, conversation_ids: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    """The leads these conversations were linked to, or sent a submission to."""
+    ids = list(conversation_ids)
+    linked = await session.execute(
+        select(Conversation.lead_id).where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.id.in_(ids),
+            Conversation.lead_id.is_not(None),
+        )
+    )
+    named = await session.execute(
+        select(Lead.id).where(Lead.workspace_id == workspace_id, Lead.conversation_id.in_(ids))
+    )
+    sent = await session.execute(
+        select(LeadSubmission.lead_id).where(
+            LeadSubmission.workspace_id == workspace_id, LeadSubmission.conversation_id.in_(ids)
+        )
+    )
+    return {
+        lead for rows in (linked, named, sent) for lead in rows.scalars().all() if lead is not None
+    }
+
+
+async def erase_leads(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
+) -> dict[str, int]:
+    """Erasure by email or phone: the leads, and every submission of theirs or sent with the
+    visitor's email (number)."""
+    leads = list(lead_ids)
+    condition = or_(
+        LeadSubmission.lead_id.in_(leads),
+        named.matches(LeadSubmission.email, LeadSubmission.phone),
+    )
+    result = await session.execute(
+        delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)
+    )
+    submissions = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
+    )
+    return {"lead_submissions": submissions, "leads": int(result.rowcount)}  # type: ignore[attr-defined]
+
+
+LEAD_DETAILS = ("name", "phone", "message")
+
+
+async def erase_session_leads(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_ids: set[uuid.UUID],
+    conversation_ids: set[uuid.UUID],
+) -> dict[str, int]:
+    """Erasure by session: the submissions sent from these conversations, and each of the leads
+    that has no other submission left. A lead another visitor also sent to (a shared address)
+    stays with their submissions: the details that came only from the erased ones are filled
+    again from what remains (oldest first, as submissions fill a lead) or cleared, and its link
+    to an erased conversation is dropped."""
+    conversations = list(conversation_ids)
+    erased = await session.execute(
+        delete(LeadSubmission)
+        .where(
+            LeadSubmission.workspace_id == workspace_id,
+            LeadSubmission.conversation_id.in_(conversations),
+        )
+        .returning(LeadSubmission.lead_id, *(getattr(LeadSubmission, f) for f in LEAD_DETAILS))
+    )
+    erased_values: dict[str, set[str]] = {f: set() for f in LEAD_DETAILS}
+    count = 0
+    for row in erased.all():
+        count += 1
+        for field, value in zip(LEAD_DETAILS, row[1:], strict=True):
+            if value:
+                erased_values[field].add(value)
+    gone = 0
+    for lead in (
+        await session.execute(
+            select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
+        )
+    ).scalars():
+        remaining = list(
+            (
+                await session.execute(
+                    select(LeadSubmission)
+                    .where(
+                        LeadSubmission.workspace_id == workspace_id,
+                        LeadSubmission.lead_id == lead.id,
+                    )
+                    .order_by(LeadSubmission.created_at, LeadSubmission.id)
+                )
+            ).scalars()
+        )
+        if not remaining:
+            await session.execute(
+                delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
+            )
+            gone += 1
+            continue
+        values: dict[str, object] = {}
+        for field in LEAD_DETAILS:
+            current = getattr(lead, field)
+            kept = [getattr(s, field) for s in remaining if getattr(s, field)]
+            if current in erased_values[field] and current not in kept:
+                values[field] = kept[0] if kept else None
+        if lead.conversation_id in conversation_ids:
+            values["conversation_id"] = None
+        if values:
+            await session.execute(
+                update(Lead)
+                .where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
+                .values(**values, updated_at=utcnow())
+            )
+    return {"lead_submissions": count, "leads": gone}
+
+
+async def erase_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_ids: set[uuid.UUID],
+    session_ids: set[str],
+) -> dict[str, int]:
+    """Delete the conversations (their messages and feedback by cascade), their unanswered
+    questions, and the webhook deliveries that name them or the sessions (a handoff quotes
+    the visitor's message and session id); how many rows of each went."""
+    conversations = list(conversation_ids)
+    await analytics_repo.keep_deleted(
+        session, workspace_id=workspace_id, conversation_ids=conversations
+    )
+    counts: dict[str, int] = {}
+    counts["messages"] = await count_messages(
+        session, workspace_id=workspace_id, conversation_ids=conversation_ids
+    )
+    result = await session.execute(
+        delete(UnansweredQuestion).where(
+            UnansweredQuestion.workspace_id == workspace_id,
+            UnansweredQuestion.conversation_id.in_(conversations),
+        )
+    )
+    counts["unanswered_questions"] = int(result.rowcount)  # type: ignore[attr-defined]
+    data = WebhookDelivery.payload["data"]
+    result = await session.execute(
+        delete(WebhookDelivery).where(
+            WebhookDelivery.workspace_id == workspace_id,
+            or_(
+                data["conversation_id"].astext.in_([str(c) for c in conversations]),
+                data["session_id"].astext.in_(list(session_ids)),
+            ),
+        )
+    )
+    counts["webhook_deliveries"] = int(result.rowcount)  # type: ignore[attr-defined]
+    result = await session.execute(
+        delete(Conversation).where(
+            Conversation.workspace_id == workspace_id, Conversation.id.in_(conversations)
+        )
+    )
+    counts["conversations"] = int(result.rowcount)  # type: ignore[attr-defined]
+    return counts
