@@ -28,8 +28,8 @@ from billing.provider_events import (
     overlong_ids,
     webhook_entity,
 )
+from billing.recurring_holds import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
 from billing.signatures import PaymentProviderUnavailable
-from billing.subscription_events import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
 from billing.webhooks import apply_webhook
 from core.db import Database
 

@@ -19,12 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import held_charges
 from billing import repository as repo
+from billing.dispute_events import apply_dispute_won
 from billing.events import (
     DISPUTE_WON,
     MAX_EVENT_ID,
     Applied,
     EventStatus,
-    apply_dispute_won,
     apply_to_order,
     record_and_apply,
 )
