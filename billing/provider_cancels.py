@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import held_charges
 from billing import repository as repo
 from billing.models import Subscription
-from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider import PaymentProvider, PaymentProviderError, unavailable_why
 from billing.provider_events import entity_time
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
@@ -298,8 +298,10 @@ async def send(
         answer = await payments.cancel_subscription(
             claim.subscription_id, at_cycle_end=claim.mode == "cycle_end"
         )
-    except PaymentProviderUnavailable:
-        await _failed(db, claim, now, "Razorpay could not be reached", give_up=False)
+    except PaymentProviderUnavailable as exc:
+        # Unreachable, rate limited (429) or this server's keys refused (401): retried, as
+        # none is a refusal of the cancel. Before, a 429 or a 401 gave the cancel up for good.
+        await _failed(db, claim, now, unavailable_why(exc), give_up=False)
         return "retry"
     except PaymentProviderError as exc:
         await _failed(db, claim, now, exc.message, give_up=True)

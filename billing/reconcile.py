@@ -20,7 +20,13 @@ from billing import event_repository, held_charges
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.orders import CAPTURED, capture_for_order, paid_by_another
-from billing.provider import PaymentProvider, PaymentProviderError, refusal
+from billing.provider import (
+    UNREACHABLE,
+    PaymentProvider,
+    PaymentProviderError,
+    refusal,
+    unavailable_why,
+)
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     bounded_int,
@@ -61,6 +67,10 @@ class ReconcileReport:
         if isinstance(exc, PaymentProviderError):
             self.provider_refused += 1
             said = refusal(exc)
+        elif isinstance(exc, PaymentProviderUnavailable) and (
+            (why := unavailable_why(exc)) != UNREACHABLE
+        ):
+            said = why  # the keys refused (401), rate limited (429): not "unavailable"
         else:
             said = "provider unavailable"
         self.details.append(f"{subject}: {said}{where}")
