@@ -29,9 +29,9 @@ from billing.reconcile import reconcile
 from core.config import Settings
 from core.db import Database
 from core.models import utcnow
-from tests.billing.conftest import create_order, sub_row, subscription
+from tests.billing.conftest import BillingWorld, create_order, sub_row, subscription
 from tests.billing.razorpay_subscriptions import AT_CYCLE_END, cancel, linked
-from tests.conftest import Owner, client_for, make_runtime, signup
+from tests.conftest import client_for, make_runtime, signup
 from tests.fakes.razorpay_server import FakeRazorpay
 
 WRONG_SECRET = "not_the_key_secret_0001"
@@ -74,8 +74,9 @@ async def test_a_checkout_with_keys_razorpay_refuses_tells_the_operator_and_stor
 
 
 async def test_a_rate_limited_checkout_is_try_again_later_and_stores_nothing(
-    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, owner_db: Database
+    world: BillingWorld,
 ) -> None:
+    bclient, _, owner, fake, owner_db = world
     fake.throttled_paths.add("/v1/orders")
     try:
         response = await bclient.post(
@@ -95,12 +96,9 @@ async def test_a_rate_limited_checkout_is_try_again_later_and_stores_nothing(
 
 
 async def test_a_cancel_rate_limited_by_razorpay_is_retried_not_given_up(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    owner_db: Database,
+    world: BillingWorld,
 ) -> None:
+    bclient, billing_runtime, owner, fake, owner_db = world
     sub_id = await linked(bclient, owner, fake)
     path = f"/v1/subscriptions/{sub_id}/cancel"
     fake.throttled_paths.add(path)
@@ -154,12 +152,9 @@ async def test_a_cancel_sent_with_refused_keys_waits_for_the_right_keys(
 
 
 async def test_reconcile_tells_refused_keys_and_rate_limits_apart_from_refusals(
-    bclient: httpx.AsyncClient,
-    billing_runtime: Runtime,
-    owner: Owner,
-    fake: FakeRazorpay,
-    billing_settings: Settings,
+    world: BillingWorld, billing_settings: Settings
 ) -> None:
+    bclient, billing_runtime, owner, fake, _ = world
     order = await create_order(bclient, owner)
     rzp = order["razorpay_order_id"]
     wrong = RazorpayProvider(

@@ -14,18 +14,14 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
 from sqlalchemy import select
 
-from api.runtime import Runtime
 from billing.models import BillingEventRow
-from core.db import Database
-from tests.billing.conftest import payment_mails
+from tests.billing.conftest import MailingWorld, payment_mails
 from tests.billing.razorpay_subscriptions import DAY, a_charge, charged, linked, payment_of
 from tests.conftest import signup
-from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
-from tests.fakes.smtp import SmtpServer
+from tests.fakes.razorpay_server import make_dispute, make_refund, webhook_payload
 
 
 @pytest.mark.parametrize(
@@ -36,15 +32,12 @@ from tests.fakes.smtp import SmtpServer
     ],
 )
 async def test_money_back_of_a_charge_never_held_is_the_workspaces(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
     kind: str,
     reason: str,
     word: str,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     name = f"Plain {word.title()} Co"
     owner = await signup(client, name)
     start = int(time.time()) - 2 * DAY
