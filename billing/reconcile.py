@@ -24,6 +24,7 @@ from billing.provider import (
     UNREACHABLE,
     PaymentProvider,
     PaymentProviderError,
+    PaymentProviderKeysRefused,
     refusal,
     unavailable_why,
 )
@@ -59,6 +60,9 @@ class ReconcileReport:
     deferred_unsettled: int = 0
     # Of ``provider_errors``, Razorpay's refusals (its 400 ``BAD_REQUEST_ERROR``...).
     provider_refused: int = 0
+    # Razorpay refused this server's API keys (401): every other call would be refused alike,
+    # so the run stops there (``STOPPED``). Before, it asked again for each order and charge.
+    keys_refused: bool = False
 
     def provider_error(self, subject: str, exc: Exception, where: str = "") -> None:
         """``subject`` not checked because of ``exc``: a refusal (what Razorpay said) or
@@ -74,6 +78,12 @@ class ReconcileReport:
         else:
             said = "provider unavailable"
         self.details.append(f"{subject}: {said}{where}")
+        if isinstance(exc, PaymentProviderKeysRefused) and not self.keys_refused:
+            self.keys_refused = True
+            self.details.append(STOPPED)
+
+
+STOPPED = "run stopped: Razorpay refused this server's API keys; nothing more was asked"
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -117,6 +127,8 @@ async def reconcile(
                 after=after,
             )
         for _order_id, workspace_id, razorpay_order_id, _created_at in page:
+            if report.keys_refused:
+                return report
             await _check_order(db, provider, workspace_id, razorpay_order_id, report)
         if len(page) < limit:
             return report
@@ -288,6 +300,8 @@ async def _settle_deferred_charges(
                 after=page_after,
             )
         for workspace_id, payment_id, body, _at in page:
+            if report.keys_refused:
+                return
             if payment_id in seen:
                 continue
             seen.add(payment_id)

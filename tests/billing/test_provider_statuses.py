@@ -25,7 +25,7 @@ from sqlalchemy import text
 from api.runtime import Runtime
 from billing import provider_cancels
 from billing.provider import RazorpayProvider
-from billing.reconcile import reconcile
+from billing.reconcile import STOPPED, reconcile
 from core.config import Settings
 from core.db import Database
 from core.models import utcnow
@@ -163,10 +163,14 @@ async def test_reconcile_tells_refused_keys_and_rate_limits_apart_from_refusals(
         base_url=fake.base_url,
         timeout_seconds=billing_settings.razorpay_timeout_seconds,
     )
+    await create_order(bclient, owner, "pro")  # two pending orders (and other tests')
+    asked = len(fake.requests)
     report = await reconcile(billing_runtime.db, wrong, older_than=timedelta(0))
-    line = next(d for d in report.details if d.startswith(f"{rzp}:"))
-    assert "API keys (HTTP 401)" in line, line
-    assert report.applied == 0
+    # Refused once, then no more asking: every other call would be refused alike.
+    assert [r.authenticated for r in fake.requests[asked:]] == [False]
+    [line] = [d for d in report.details if "API keys (HTTP 401)" in d]
+    assert report.details[-1] == STOPPED, report.details
+    assert (report.provider_errors, report.applied) == (1, 0)
 
     path = f"/v1/orders/{rzp}/payments"
     fake.throttled_paths.add(path)
