@@ -29,16 +29,18 @@ from tests.fakes.razorpay_server import make_dispute, make_refund, webhook_paylo
     [
         ("refund.processed", "recurring_charge_refunded", "refunded"),
         ("payment.dispute.lost", "recurring_charge_charged_back", "charged back"),
+        # The merchant won: no money went back, so no mail; the row is the workspace's.
+        ("payment.dispute.won", "recurring_charge_dispute_won", None),
     ],
 )
 async def test_money_back_of_a_charge_never_held_is_the_workspaces(
     mailing_world: MailingWorld,
     kind: str,
     reason: str,
-    word: str,
+    word: str | None,
 ) -> None:
     runtime, client, fake, smtp, owner_db = mailing_world
-    name = f"Plain {word.title()} Co"
+    name = f"Plain {(word or 'won').title()} Co"
     owner = await signup(client, name)
     start = int(time.time()) - 2 * DAY
     sub_id = await linked(client, owner, fake, current_start=start, current_end=start + 30 * DAY)
@@ -50,7 +52,8 @@ async def test_money_back_of_a_charge_never_held_is_the_workspaces(
         refund = make_refund(payment_id=payment_id, amount=payment["amount"])
         back = webhook_payload(kind, refund=refund, payment=payment)
     else:
-        dispute = make_dispute(payment_id=payment_id, amount=payment["amount"])
+        status = "won" if word is None else "lost"
+        dispute = make_dispute(payment_id=payment_id, amount=payment["amount"], status=status)
         back = webhook_payload(kind, dispute=dispute, payment=payment)
 
     assert await charged(client, owner_db, back) == ("ignored", reason)
@@ -62,7 +65,8 @@ async def test_money_back_of_a_charge_never_held_is_the_workspaces(
     # Delivered again under another event id: one mail all the same.
     assert await charged(client, owner_db, back) == ("ignored", reason)
     mails = await payment_mails(runtime, smtp, owner.email)
+    told = [f"[{name}] Payment {word}: 499.00 INR"] if word else []
     assert [str(m.message["Subject"]) for m in mails] == [
         f"[{name}] Payment received: 499.00 INR",
-        f"[{name}] Payment {word}: 499.00 INR",
+        *told,
     ]
