@@ -11,7 +11,8 @@ reactivate it"), so a resume after the cancel may have been sent is refused (409
 The cancel is durable: ``request`` records it on the subscription's row in the transaction that
 decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
 from the ``razorpay_cancels`` sweep, and first thing in a purge) claims it under the row's lock,
-asks Razorpay with no transaction open and records the answer. Razorpay unreachable: retried
+asks Razorpay with no transaction open and records the answer. Razorpay unreachable, rate
+limiting us (429) or refusing this server's API keys (401: the operator fixes them): retried
 with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``). Razorpay answering that the
 subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
 is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
