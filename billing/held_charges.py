@@ -70,6 +70,8 @@ _HELD: Final = (CHARGED_AFTER_CANCEL, CHARGE_KEPT)
 # A refund or a dispute of it delivered meanwhile is the workspace's all the same.
 CHARGE_CYCLE_UNKNOWN: Final = "charge_cycle_unknown"
 _DEFERRED_OR_HELD: Final = (*_HELD, CHARGE_CYCLE_UNKNOWN)
+# Every recurring charge of a workspace: held, deferred, or the owner's own cycle's.
+_RECURRING: Final = (*_DEFERRED_OR_HELD, RECURRING_CHARGE)
 
 State = Literal["held", "kept", "refunded"]
 _UNDATED: Final = datetime.min.replace(tzinfo=UTC)  # a body with no usable time: last
@@ -162,13 +164,15 @@ def _part_refunded(amount: int | None, refunds: dict[str, int | None] | None) ->
 
 
 async def refunded_workspace(session: AsyncSession, payment_id: str) -> uuid.UUID | None:
-    """The workspace that held the recurring charge ``payment_id`` (Razorpay's refund of it
-    names no order of ours), or whose charge it is while its cycle is not known yet
-    (``charge_cycle_unknown``: the hold may follow), or None. Leaves the lookup set to the
-    payment id. Before, a refund delivered between the deferred charge and its hold was
-    ``unknown_order`` with no workspace: the charge read held for good on the owner's page."""
+    """The workspace whose recurring charge ``payment_id`` is (Razorpay's refund of it names no
+    order of ours): that held it, whose charge it is while its cycle is not known yet
+    (``charge_cycle_unknown``: the hold may follow), or whose own cycle it paid
+    (``recurring_charge``), or None. Leaves the lookup set to the payment id. Before, a refund
+    delivered between the deferred charge and its hold was ``unknown_order`` with no workspace
+    (the charge read held for good on the owner's page), and so was every refund of a charge
+    never held nor deferred (the owner was never told "Payment refunded")."""
     await set_tenant(session, lookup=payment_id[:64])
-    return await event_repository.held_charge_workspace(session, payment_id[:64], _DEFERRED_OR_HELD)
+    return await event_repository.held_charge_workspace(session, payment_id[:64], _RECURRING)
 
 
 async def of_own_cycle(session: AsyncSession, workspace_id: uuid.UUID, payment_id: str) -> bool:

@@ -2,8 +2,10 @@
 
 The SDK is synchronous (``requests``): every call runs in a worker thread with a timeout, both on
 the HTTP request itself and around the thread, so a slow provider never blocks the event loop.
-Connection errors, 5xx answers, timeouts and unreadable answers become
-``PaymentProviderUnavailable`` (503); a 4xx from Razorpay is a ``PaymentProviderError`` (502).
+Connection errors, 5xx answers, timeouts, unreadable answers and Razorpay's rate limit (429)
+become ``PaymentProviderUnavailable`` (503); its 401 (this server's API keys refused) is
+``PaymentProviderKeysRefused`` (503, logged at ERROR for the operator); any other 4xx from
+Razorpay is a ``PaymentProviderError`` (502).
 """
 
 from __future__ import annotations
@@ -32,6 +34,43 @@ class PaymentProviderError(AppError):
     code = "payment_provider_error"
     status_code = 502
     message = "The payment provider refused the request"
+
+
+class PaymentProviderKeysRefused(PaymentProviderUnavailable):
+    """Razorpay answered 401: this server's ``RAZORPAY_KEY_ID``/``RAZORPAY_KEY_SECRET`` are not
+    an account's (wrong, revoked, test keys against live). Nothing the owner can fix, nor a
+    refusal of what was asked: whatever asked is retried, and succeeds once the operator set
+    the right keys. A ``PaymentProviderUnavailable``, so every caller that retries those
+    retries this too."""
+
+    code = "payment_provider_keys_refused"
+    message = (
+        "Payments are unavailable: the payment provider refused this server's API keys;"
+        " the operator has been told"
+    )
+
+
+KEYS_REFUSED: Final = 401
+RATE_LIMITED: Final = 429
+# Razorpay's rate limit lifts within a minute: when to try again.
+RATE_LIMIT_RETRY_SECONDS: Final = 60
+
+
+class _Status(Exception):
+    """Razorpay's answer of ``status`` (401 or 429), raised from the session's response hook
+    before the ``razorpay`` client reads it: the client raises ``BadRequestError`` for both,
+    as for a 400 refusal (Razorpay's code is ``BAD_REQUEST_ERROR`` in all three), and keeps
+    only the description."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _raise_for_keys_or_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    if response.status_code in (KEYS_REFUSED, RATE_LIMITED):
+        _ = response.content  # read: the connection goes back to the pool
+        raise _Status(response.status_code)
 
 
 REFUSED_CODE: Final = "BAD_REQUEST_ERROR"
@@ -92,6 +131,7 @@ class RazorpayProvider:
         self.timeout = timeout_seconds
         options: dict[str, Any] = {"base_url": base_url} if base_url else {}  # else SDK default
         self._client = razorpay.Client(auth=(key_id, key_secret), **options)
+        self._client.session.hooks["response"].append(_raise_for_keys_or_limit)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RazorpayProvider:
@@ -116,6 +156,8 @@ class RazorpayProvider:
         except (TimeoutError, requests.RequestException, ServerError, GatewayError) as exc:
             log.warning("razorpay %s failed: %s", what, type(exc).__name__)
             raise PaymentProviderUnavailable(details={"operation": what}) from exc
+        except _Status as exc:
+            raise _unavailable(what, exc.status) from exc
         except BadRequestError as exc:
             # The SDK raises this for Razorpay's ``BAD_REQUEST_ERROR`` (its 400 refusals, also
             # its 401 and 429), keeping the description only.
@@ -232,6 +274,39 @@ class RazorpayProvider:
         if not isinstance(result.get("status"), str):
             raise PaymentProviderUnavailable(details={"operation": "cancel_subscription"})
         return result
+
+
+def _unavailable(what: str, status: int) -> PaymentProviderUnavailable:
+    """Razorpay's 401 (the keys refused: the operator is told at ERROR) or 429 (rate limited:
+    ``Retry-After``), for ``what``. Before, both were "refused" (502), as a 400 is."""
+    details = {"operation": what}
+    if status == KEYS_REFUSED:
+        log.error(
+            "razorpay refused this server's API keys (HTTP 401) at %s: check RAZORPAY_KEY_ID and"
+            " RAZORPAY_KEY_SECRET (payments, cancels and reconcile fail until they are right)",
+            what,
+        )
+        return PaymentProviderKeysRefused(details=details)
+    log.warning("razorpay rate limited %s (HTTP 429)", what)
+    return PaymentProviderUnavailable(
+        f"The payment provider is rate limiting this server (HTTP 429); try again in"
+        f" {RATE_LIMIT_RETRY_SECONDS} seconds",
+        details={**details, "reason": "rate_limited"},
+        headers={"Retry-After": str(RATE_LIMIT_RETRY_SECONDS)},
+    )
+
+
+def unavailable_why(exc: PaymentProviderUnavailable) -> str:
+    """Why Razorpay did not answer ``exc``'s call, as an operator reads it."""
+    if isinstance(exc, PaymentProviderKeysRefused):
+        return "Razorpay refused this server's API keys (HTTP 401): check RAZORPAY_KEY_ID/SECRET"
+    details = exc.details if isinstance(exc.details, dict) else {}
+    if details.get("reason") == "rate_limited":
+        return "Razorpay rate limited this server (HTTP 429)"
+    return UNREACHABLE
+
+
+UNREACHABLE: Final = "Razorpay could not be reached"
 
 
 def _items(result: object, operation: str) -> list[dict[str, Any]]:

@@ -11,7 +11,8 @@ reactivate it"), so a resume after the cancel may have been sent is refused (409
 The cancel is durable: ``request`` records it on the subscription's row in the transaction that
 decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
 from the ``razorpay_cancels`` sweep, and first thing in a purge) claims it under the row's lock,
-asks Razorpay with no transaction open and records the answer. Razorpay unreachable: retried
+asks Razorpay with no transaction open and records the answer. Razorpay unreachable, rate
+limiting us (429) or refusing this server's API keys (401: the operator fixes them): retried
 with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``). Razorpay answering that the
 subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
 is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
@@ -38,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import held_charges
 from billing import repository as repo
 from billing.models import Subscription
-from billing.provider import PaymentProvider, PaymentProviderError
+from billing.provider import PaymentProvider, PaymentProviderError, unavailable_why
 from billing.provider_events import entity_time
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
@@ -298,8 +299,10 @@ async def send(
         answer = await payments.cancel_subscription(
             claim.subscription_id, at_cycle_end=claim.mode == "cycle_end"
         )
-    except PaymentProviderUnavailable:
-        await _failed(db, claim, now, "Razorpay could not be reached", give_up=False)
+    except PaymentProviderUnavailable as exc:
+        # Unreachable, rate limited (429) or this server's keys refused (401): retried, as
+        # none is a refusal of the cancel. Before, a 429 or a 401 gave the cancel up for good.
+        await _failed(db, claim, now, unavailable_why(exc), give_up=False)
         return "retry"
     except PaymentProviderError as exc:
         await _failed(db, claim, now, exc.message, give_up=True)

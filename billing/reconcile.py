@@ -20,7 +20,14 @@ from billing import event_repository, held_charges
 from billing import repository as repo
 from billing.events import MAX_EVENT_ID, Applied, apply_to_order, record_and_apply
 from billing.orders import CAPTURED, capture_for_order, paid_by_another
-from billing.provider import PaymentProvider, PaymentProviderError, refusal
+from billing.provider import (
+    UNREACHABLE,
+    PaymentProvider,
+    PaymentProviderError,
+    PaymentProviderKeysRefused,
+    refusal,
+    unavailable_why,
+)
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     bounded_int,
@@ -53,6 +60,9 @@ class ReconcileReport:
     deferred_unsettled: int = 0
     # Of ``provider_errors``, Razorpay's refusals (its 400 ``BAD_REQUEST_ERROR``...).
     provider_refused: int = 0
+    # Razorpay refused this server's API keys (401): every other call would be refused alike,
+    # so the run stops there (``STOPPED``). Before, it asked again for each order and charge.
+    keys_refused: bool = False
 
     def provider_error(self, subject: str, exc: Exception, where: str = "") -> None:
         """``subject`` not checked because of ``exc``: a refusal (what Razorpay said) or
@@ -61,9 +71,19 @@ class ReconcileReport:
         if isinstance(exc, PaymentProviderError):
             self.provider_refused += 1
             said = refusal(exc)
+        elif isinstance(exc, PaymentProviderUnavailable) and (
+            (why := unavailable_why(exc)) != UNREACHABLE
+        ):
+            said = why  # the keys refused (401), rate limited (429): not "unavailable"
         else:
             said = "provider unavailable"
         self.details.append(f"{subject}: {said}{where}")
+        if isinstance(exc, PaymentProviderKeysRefused) and not self.keys_refused:
+            self.keys_refused = True
+            self.details.append(STOPPED)
+
+
+STOPPED = "run stopped: Razorpay refused this server's API keys; nothing more was asked"
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -107,6 +127,8 @@ async def reconcile(
                 after=after,
             )
         for _order_id, workspace_id, razorpay_order_id, _created_at in page:
+            if report.keys_refused:
+                return report
             await _check_order(db, provider, workspace_id, razorpay_order_id, report)
         if len(page) < limit:
             return report
@@ -278,6 +300,8 @@ async def _settle_deferred_charges(
                 after=page_after,
             )
         for workspace_id, payment_id, body, _at in page:
+            if report.keys_refused:
+                return
             if payment_id in seen:
                 continue
             seen.add(payment_id)

@@ -171,9 +171,10 @@ async def _of_held_charge(
     result: Applied,
     payload: Mapping[str, Any],
 ) -> Applied:
-    """``result`` of an event of no order of ours, or, for a recurring charge held after the
-    owner's cancel (refunded, charged back, its dispute won: ``held_charges.ATTRIBUTED``),
-    recorded against the workspace that held it, whose plan page says so."""
+    """``result`` of an event of no order of ours, or, for a recurring charge (refunded,
+    charged back, its dispute won: ``held_charges.ATTRIBUTED``) held after the owner's cancel,
+    deferred, or of the owner's own cycle, recorded against its workspace, whose plan page
+    and mails say so."""
     if result.reason != "unknown_order" or not payment_id or name not in held_charges.ATTRIBUTED:
         return result
     workspace_id = await held_charges.refunded_workspace(session, payment_id)

@@ -265,6 +265,29 @@ async def mailing(
         yield runtime, client
 
 
+class MailingWorld(NamedTuple):
+    """What a test of the owners' payment mails works with, in one fixture: the app with billing
+    on and mail going to the real in-process SMTP server (its runtime and client), the fake
+    Razorpay, that SMTP server and the database as its owner. A test unpacks it into the names
+    the single fixtures have (``runtime, client, fake, smtp, owner_db``)."""
+
+    runtime: Runtime
+    client: httpx.AsyncClient
+    fake: FakeRazorpay
+    smtp: SmtpServer
+    db: Database
+
+
+@pytest.fixture
+def mailing_world(
+    mailing: tuple[Runtime, httpx.AsyncClient],
+    fake: FakeRazorpay,
+    smtp: SmtpServer,
+    owner_db: Database,
+) -> MailingWorld:
+    return MailingWorld(*mailing, fake, smtp, owner_db)
+
+
 async def payment_mails(
     runtime: Runtime, smtp: SmtpServer, address: str, subject: str = "Payment"
 ) -> list[Received]:

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from api.runtime import Runtime
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
+    MailingWorld,
     create_order,
     event_rows,
     new_event_id,
@@ -30,7 +30,6 @@ from tests.billing.conftest import (
 from tests.billing.test_order_paid_twice import _statuses, _two_attempts
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, webhook_payload
-from tests.fakes.smtp import SmtpServer
 
 
 def dispute(payment: dict[str, Any], status: str, phase: str, at: int) -> dict[str, Any]:
@@ -194,16 +193,13 @@ async def test_a_held_payment_charged_back_then_won_in_arbitration_is_held_again
 
 
 async def test_the_owner_told_the_plan_ended_at_the_loss_is_told_it_is_back_at_the_win(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The pre-arbitration lost mailed "Your Starter plan ended: the payment was charged back";
     the arbitration won gave the plan back and mailed nothing: the owner's last word was that
     the plan had ended. Now one more mail says it runs again, and until when; delivered again,
     nothing more."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Back Again Co")
     now = int(time.time())
     _, payment = await paid_20_days_ago(client, owner, fake, owner_db)

@@ -40,7 +40,7 @@ from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
 from core.models import utcnow
 from core.pagination import cursor_scope, encode_key
-from tests.billing.conftest import owner_json, payment_mails, subscription
+from tests.billing.conftest import MailingWorld, owner_json, payment_mails, subscription
 from tests.billing.razorpay_subscriptions import (
     a_charge,
     both_webhooks,
@@ -56,8 +56,7 @@ from tests.billing.test_cancel_edges import (
 from tests.billing.test_dashboard_checkout import web_login
 from tests.conftest import Owner, signup
 from tests.dashboard.conftest import WebOwner
-from tests.fakes.razorpay_server import FakeRazorpay, make_dispute, make_refund, webhook_payload
-from tests.fakes.smtp import SmtpServer
+from tests.fakes.razorpay_server import make_dispute, make_refund, webhook_payload
 from workspaces.notification_text import _held_payment
 from workspaces.notification_text import _received as render_received
 
@@ -80,12 +79,9 @@ def charge_time(body: dict[str, Any]) -> str:
 
 
 async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Held Charge Co")
     cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
     # Razorpay charges the next cycle anyway: its two webhooks, the second first, each twice.
@@ -129,16 +125,13 @@ async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
 
 
 async def test_a_held_first_charge_the_owner_then_keeps_is_no_refund_owed(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The owner cancelled and the period ended; a subscription made while it ran links itself
     with a charge, held (taken after the period's end), and mailed so. The owner keeps the
     subscription (resume) before its cancel was sent: the charge pays for the cycle they now
     use. Before, it stayed on the operator's list of refunds owed."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Kept Co")
     sub, _ = await first_charge_held(client, owner, fake, owner_db)
     [held] = await to_refund(owner_db, owner.workspace_id)
@@ -164,12 +157,12 @@ async def test_a_held_first_charge_the_owner_then_keeps_is_no_refund_owed(
 
 
 async def test_a_held_charge_refunded_in_part_is_not_shown_refunded(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """The operator refunds part of a held charge (Razorpay's ``refund.processed`` names the
     refund's amount). The plan page said "refunded" at the first refund of any amount: the owner
     read that all 499.00 came back when 100.00 had."""
-    _, client = mailing
+    _, client, fake, _, owner_db = mailing_world
     owner = await signup(client, "Part Refund Co")
     await first_charge_held(client, owner, fake, owner_db)
     [held] = await to_refund(owner_db, owner.workspace_id)
@@ -191,15 +184,12 @@ async def test_a_held_charge_refunded_in_part_is_not_shown_refunded(
 
 
 async def test_a_renewal_captured_before_its_charge_while_the_cancel_waits_is_one_story(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The renewal's ``payment.captured`` (it names no cycle) comes first, then its
     ``subscription.charged`` (its cycle started after the cancel was asked: held). The owner
     is mailed that it is held, and only that; before, "Payment received" came first."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "One Story Co")
     _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
     both = both_webhooks(sub, start=end)
@@ -214,15 +204,12 @@ async def test_a_renewal_captured_before_its_charge_while_the_cancel_waits_is_on
 
 
 async def test_a_retried_charge_of_the_owners_cycle_captured_first_is_mailed_received_once(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The other case the ``payment.captured`` cannot tell apart: a retried charge of the
     cycle the owner was told of, taken after the cancel was asked. Its ``subscription.charged``
     names that cycle: the ordinary charge, mailed "Payment received" once."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Own Cycle Co")
     _, sub, start, _ = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
     captured = a_charge(sub, start=start, event="payment.captured")
@@ -250,14 +237,14 @@ async def owed(owner_db: Database, workspace_id: str) -> list[tuple[str, str, in
 
 
 async def test_a_held_charge_refunded_in_part_stays_owed_until_kept(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """100.00 of a held 499.00 refunded: the operator's list keeps the charge with 399.00
     owed (it dropped it at the first refund of any part). The owner then keeps the
     subscription (resume): the rest pays for the cycle they kept, off the list, and the page
     reads "kept" (a charge refunded in part stayed held: resume kept only charges with no
     refund)."""
-    _, client = mailing
+    _, client, fake, _, owner_db = mailing_world
     owner = await signup(client, "Owed Co")
     await first_charge_held(client, owner, fake, owner_db)
     [(held, currency, amount)] = await owed(owner_db, owner.workspace_id)
@@ -290,12 +277,12 @@ async def held_in_api(client: httpx.AsyncClient, owner: Owner) -> list[tuple[str
 
 
 async def test_the_payments_api_lists_held_charges_as_the_plan_page_does(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """An integration reading ``GET /billing/payments`` saw nothing of a charge Razorpay took
     after the owner's cancel (no order of ours): now listed beside the first page, held, then
     part-refunded, then refunded, with its amount and time."""
-    _, client = mailing
+    _, client, fake, _, owner_db = mailing_world
     owner = await signup(client, "Api Held Co")
     await first_charge_held(client, owner, fake, owner_db)
     [(held, _, _)] = await owed(owner_db, owner.workspace_id)
@@ -317,16 +304,13 @@ async def test_the_payments_api_lists_held_charges_as_the_plan_page_does(
 
 
 async def test_a_late_retry_of_the_cancelled_cycle_is_one_story_in_either_order(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """Razorpay took the cancel at the cycle's end; the charge of that very cycle, retried, is
     taken an hour after the end. Its ``subscription.charged`` names the cycle (the owner's:
     not held, "Payment received"); its ``payment.captured`` names only the hour. Delivered
     second, that one was held and mailed "Payment held for a refund" for the same charge."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Late Retry Co")
     cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
     both = both_webhooks(cancelled.sub, start=cancelled.start)
@@ -345,13 +329,13 @@ async def test_a_late_retry_of_the_cancelled_cycle_is_one_story_in_either_order(
 
 
 async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """The customer disputed the held charge with their bank and the chargeback was lost: the
     money went back that way. It stayed on the operator's list (a refund would pay it back a
     second time) and the owner's page and API read "held for a refund"; Razorpay's
     ``payment.dispute.lost`` was ``unknown_order`` with no workspace."""
-    _, client = mailing
+    _, client, fake, _, owner_db = mailing_world
     owner = await signup(client, "Charged Back Co")
     await first_charge_held(client, owner, fake, owner_db)
     [(held, _, _)] = await owed(owner_db, owner.workspace_id)
@@ -366,10 +350,7 @@ async def test_a_held_charge_the_customer_charged_back_is_owed_no_more(
 
 
 async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_api_and_mail(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The renewal's ``payment.captured`` while the cancel waits (``charge_cycle_unknown``),
     then its refund, then its ``subscription.charged``, which holds it. The refund was recorded
@@ -377,7 +358,7 @@ async def test_a_charge_refunded_before_its_hold_reads_refunded_on_the_page_the_
     owner was mailed "held for a refund" and the page and the API read it held for good, while
     the operator's query (which reads every workspace's rows) owed nothing. Now the refund is
     the workspace's (the deferred charge names it), and all three say refunded."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Refunded First Co")
     _, sub, _, end = await renewed_while_the_cancel_waited(client, runtime, owner, fake, owner_db)
     both = both_webhooks(sub, start=end)
@@ -426,9 +407,10 @@ class OwnRetry:
 
 
 async def own_cycle_retry(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database, name: str
+    mailing_world: MailingWorld,
+    name: str,
 ) -> OwnRetry:
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     owner = await signup(client, name)
     sub_id, sub, start, end = await renewed_while_the_cancel_waited(
         client, runtime, owner, fake, owner_db
@@ -457,10 +439,7 @@ async def refund_rows(owner_db: Database, payment_id: str) -> list[tuple[str, st
 
 @pytest.mark.parametrize("refund_first", [True, False])
 async def test_a_refunded_charge_its_cycle_then_names_the_owners_is_one_true_story(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
     refund_first: bool,
 ) -> None:
     """A retried charge of the owner's own cycle captured while the cancel waited
@@ -469,9 +448,9 @@ async def test_a_refunded_charge_its_cycle_then_names_the_owners_is_one_true_sto
     (``held_charge_refunded``) though the charge was never held, and the owner was mailed
     "Payment received" for money already refunded. Now the refund is the ordinary charge's
     (``recurring_charge_refunded``) and the mails say received and refunded."""
-    runtime, client = mailing
+    runtime, client, _, smtp, owner_db = mailing_world
     name = "Refund First Co" if refund_first else "Received First Co"
-    retry = await own_cycle_retry(mailing, fake, owner_db, name)
+    retry = await own_cycle_retry(mailing_world, name)
     owner, captured, charge, refunded = retry.owner, retry.captured, retry.charge, retry.refunded
     assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
     if refund_first:
@@ -513,10 +492,7 @@ async def _reconciled(runtime: Runtime) -> ReconcileReport:
 
 @pytest.mark.parametrize("late_webhook", [False, True])
 async def test_reconcile_holds_a_deferred_renewal_whose_charge_event_never_came(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
     late_webhook: bool,
 ) -> None:
     """The renewal's ``payment.captured`` while the cancel waited (``charge_cycle_unknown``),
@@ -525,7 +501,7 @@ async def test_reconcile_holds_a_deferred_renewal_whose_charge_event_never_came(
     cycle in the subscription's invoice at Razorpay and holds it: on the operator's list, one
     "Payment held for a refund". The webhook delivered late after that, and reconcile run
     again, change and mail nothing more."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Never Charged Co")
     sub_id, sub, _, end = await renewed_while_the_cancel_waited(
         client, runtime, owner, fake, owner_db
@@ -554,14 +530,11 @@ async def test_reconcile_holds_a_deferred_renewal_whose_charge_event_never_came(
 
 
 async def test_reconcile_leaves_a_deferred_charge_its_webhook_settled(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The ``subscription.charged`` came after the deferred ``payment.captured`` and held the
     charge: reconcile asks Razorpay nothing about it and mails nothing more."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Settled First Co")
     sub_id, sub, _, end = await renewed_while_the_cancel_waited(
         client, runtime, owner, fake, owner_db
@@ -586,16 +559,13 @@ async def test_reconcile_leaves_a_deferred_charge_its_webhook_settled(
 
 
 async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycles_charge(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """A retried charge of the cycle the owner was told of, captured after the cancel was
     asked, its ``subscription.charged`` lost: the invoice names the owner's cycle, so it is the
     ordinary charge, mailed "Payment received" once (its late webhook mails nothing more)."""
-    runtime, client = mailing
-    retry = await own_cycle_retry(mailing, fake, owner_db, "Own Retry Co")
+    runtime, client, fake, smtp, owner_db = mailing_world
+    retry = await own_cycle_retry(mailing_world, "Own Retry Co")
     owner, captured, charge = retry.owner, retry.captured, retry.charge
     assert await charged(client, owner_db, captured) == ("ignored", "charge_cycle_unknown")
     payment_id = retry.payment_id
@@ -612,16 +582,13 @@ async def test_reconcile_takes_a_deferred_retry_of_the_owners_cycle_as_that_cycl
 
 
 async def test_reconcile_finding_a_refunded_deferred_charge_the_owners_cycle_says_so(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The same story settled by reconcile (its ``subscription.charged`` lost): the refund
     delivered while the cycle was unknown becomes the ordinary charge's refund, and the one
     mail says received and refunded."""
-    runtime, client = mailing
-    retry = await own_cycle_retry(mailing, fake, owner_db, "Reconciled Refund Co")
+    runtime, client, fake, smtp, owner_db = mailing_world
+    retry = await own_cycle_retry(mailing_world, "Reconciled Refund Co")
     assert await charged(client, owner_db, retry.captured) == ("ignored", "charge_cycle_unknown")
     assert await charged(client, owner_db, retry.refunded) == ("ignored", "held_charge_refunded")
     pid = retry.payment_id

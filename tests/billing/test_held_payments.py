@@ -19,10 +19,10 @@ from typing import Any
 
 import httpx
 
-from api.runtime import Runtime
 from billing.subscriptions import held_for_refund
 from core.db import Database, set_tenant
 from tests.billing.conftest import (
+    MailingWorld,
     create_order,
     payment_mails,
     post_webhook,
@@ -32,7 +32,6 @@ from tests.billing.conftest import (
 from tests.billing.test_billing_api import verify
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, webhook_payload
-from tests.fakes.smtp import SmtpServer
 
 
 async def _captured(
@@ -59,12 +58,9 @@ async def _held(owner_db: Database, owner: Owner) -> list[tuple[str, int | None,
 
 
 async def test_a_lower_plan_paid_during_a_higher_period_is_held_not_a_downgrade(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner = await signup(client, "Two Tabs")
     starter = await create_order(client, owner, "starter")  # the first tab
     pro = await create_order(client, owner, "pro")  # the second tab
@@ -113,11 +109,11 @@ async def test_the_higher_plan_reported_after_the_lower_one_still_wins(
 
 
 async def test_verify_of_a_superseded_payment_says_it_changed_nothing(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """A Starter payment whose plan a later Pro payment already replaced: verify answered
     ``applied: true`` / ``order_paid`` and the owners were mailed "Payment received"."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner = await signup(client, "Late Verify")
     starter = await create_order(client, owner, "starter")
     pro = await create_order(client, owner, "pro")

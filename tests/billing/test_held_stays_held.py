@@ -18,7 +18,6 @@ from typing import Any
 
 import httpx
 
-from api.runtime import Runtime
 from billing.state import (
     BillingEvent,
     ExpectedOrder,
@@ -27,10 +26,15 @@ from billing.state import (
     add_period,
     apply_event,
 )
-from tests.billing.conftest import create_order, payment_mails, post_webhook, subscription
+from tests.billing.conftest import (
+    MailingWorld,
+    create_order,
+    payment_mails,
+    post_webhook,
+    subscription,
+)
 from tests.conftest import signup
-from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
-from tests.fakes.smtp import SmtpServer
+from tests.fakes.razorpay_server import make_refund, webhook_payload
 from workspaces.plans import Period, get_plan
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -108,11 +112,11 @@ def test_a_refund_long_before_does_not_let_a_lower_plan_supersede_a_late_higher_
 
 
 async def test_the_order_paid_of_a_held_payment_keeps_it_held_and_mails_nothing_new(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """The same through the webhooks: the Starter payment stays ``held`` in the history, the
     plan's end does not move, and the owners get no "Payment received" for it."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner = await signup(client, "Held Twice")
     first, pro, tab, later = [await create_order(client, owner, p) for p in _PLANS_BOUGHT]
     day = 86400

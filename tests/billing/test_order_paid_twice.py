@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from api.runtime import Runtime
 from core.db import Database
 from tests.billing.conftest import (
+    MailingWorld,
     create_order,
     order_row,
     payment_mails,
@@ -30,7 +30,6 @@ from tests.billing.test_billing_api import verify
 from tests.billing.test_held_payments import _held
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
-from tests.fakes.smtp import SmtpServer
 
 
 async def _two_attempts(
@@ -46,12 +45,9 @@ async def _two_attempts(
 
 
 async def test_a_second_payment_on_a_paid_order_is_held_not_a_second_period(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner, order, first, second = await _two_attempts(client, fake, "Paid Twice")
     rzp_order = order["razorpay_order_id"]
     now = int(time.time())

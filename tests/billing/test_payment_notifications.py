@@ -9,10 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from sqlalchemy import text
 
-from api.runtime import Runtime
 from api.schedule import scheduled_jobs
-from core.db import Database
 from tests.billing.conftest import (
+    MailingWorld,
     create_order,
     new_event_id,
     pay_by_webhook,
@@ -22,7 +21,6 @@ from tests.billing.conftest import (
 )
 from tests.conftest import Owner, join, signup
 from tests.fakes.razorpay_server import (
-    FakeRazorpay,
     make_dispute,
     make_payment,
     make_refund,
@@ -30,7 +28,6 @@ from tests.fakes.razorpay_server import (
     razorpay_id,
     webhook_payload,
 )
-from tests.fakes.smtp import SmtpServer
 
 
 async def owner_and_admin(client: httpx.AsyncClient, workspace: str) -> tuple[Owner, Owner]:
@@ -42,9 +39,9 @@ async def owner_and_admin(client: httpx.AsyncClient, workspace: str) -> tuple[Ow
 
 
 async def test_captured_and_failed_payments_mail_the_owners_once(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner, member = await owner_and_admin(client, "Acme")
     order = await create_order(client, owner)
     failed = fake.fail_payment(order["razorpay_order_id"])
@@ -78,12 +75,12 @@ async def test_captured_and_failed_payments_mail_the_owners_once(
 
 
 async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """Razorpay Subscriptions: each ``subscription.charged`` payment is one "received" mail, a
     failed renewal one "failed" mail (``payment.failed`` and the ``subscription.pending`` carrying
     the same payment), ``subscription.halted`` without a payment one more; retries add none."""
-    runtime, client = mailing
+    runtime, client, _, smtp, _ = mailing_world
     owner = await signup(client, "Acme")
     stranger = await signup(client, "Other")
     sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
@@ -150,11 +147,11 @@ async def test_recurring_charges_and_failures_mail_the_owners_once_per_payment(
 
 
 async def test_a_stale_failure_after_a_later_status_mails_nobody(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """Razorpay delivers out of order: a ``subscription.pending`` older than the cancellation
     already applied changes nothing, and tells nobody a payment failed and will be retried."""
-    runtime, client = mailing
+    runtime, client, _, smtp, _ = mailing_world
     owner = await signup(client, "Late")
     sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
     cancelled = webhook_payload(
@@ -170,13 +167,13 @@ async def test_a_stale_failure_after_a_later_status_mails_nobody(
 
 
 async def test_a_renewal_failure_delivered_after_the_charge_that_settled_it_changes_nothing(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """Out of order: ``subscription.charged`` (the retried renewal, paid) arrives before the
     ``subscription.pending`` of the attempt that failed a minute earlier. The subscription
     stayed ``past_due`` for good, and the owners read "Payment failed ... Razorpay will retry"
     after "Payment received"."""
-    runtime, client = mailing
+    runtime, client, _, smtp, _ = mailing_world
     owner = await signup(client, "Renewed")
     sub = make_subscription(plan_id=razorpay_id("plan"), notes={"workspace_id": owner.workspace_id})
     activated = webhook_payload(
@@ -199,9 +196,9 @@ async def test_a_renewal_failure_delivered_after_the_charge_that_settled_it_chan
 
 
 async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, _, smtp, _ = mailing_world
     owner = await signup(client, "Acme")
     sub = make_subscription(plan_id=razorpay_id("plan"))  # no notes.workspace_id
     payment = make_payment(order_id=razorpay_id("order"), amount=49_900)
@@ -213,15 +210,12 @@ async def test_a_recurring_charge_of_an_unknown_subscription_mails_nobody(
 
 
 async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """The review's F2: nothing warned that a paid plan was about to end (plans are prepaid and
     do not renew). The hourly ``plan_expiry_notices`` job tells the owners 7 days and 1 day
     before the end, once each; an admin hears nothing (payments are the owners')."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     owner, admin = await owner_and_admin(client, "Ending")
     order = await create_order(client, owner)
     payment = fake.capture_payment(order["razorpay_order_id"])
@@ -254,13 +248,13 @@ async def test_owners_are_told_before_a_prepaid_plan_ends_once_per_notice(
 
 
 async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """The billing review's U3: a refund took the plan away and nobody was told; the owners
     found the workspace on Free. One mail per refunded payment, however often Razorpay delivers
     the webhook, saying which plan ended and the plan (with its limits) the workspace is on now;
     an owner who turned the kind off, and an admin, get none."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner, admin = await owner_and_admin(client, "Refunded")
     now = int(time.time())
     payment = await pay_by_webhook(client, owner, fake, "starter", "monthly", now - 60)
@@ -295,12 +289,12 @@ async def test_a_refund_that_ends_the_plan_mails_the_owners_once(
 
 
 async def test_a_lost_chargeback_of_an_upgrade_says_the_plan_it_fell_back_to(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """Starter for a year, then Pro for a month charged back: Pro ends, Starter (still paid)
     is in effect again, and the mail says so, with Starter's limits. A refund of that Pro
     payment delivered after the chargeback is the same money: no second mail."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner = await signup(client, "Disputed")
     now = int(time.time())
     starter = await pay_by_webhook(client, owner, fake, "starter", "yearly", now - 120)
@@ -330,11 +324,11 @@ async def test_a_lost_chargeback_of_an_upgrade_says_the_plan_it_fell_back_to(
 
 
 async def test_a_refund_that_only_shortens_a_running_plan_sends_no_ended_mail(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
     """Two Starter months in a row, the second refunded: Starter still runs (its first month),
     so nothing ended and no "plan ended" mail is sent."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner = await signup(client, "Shorter")
     now = int(time.time())
     await pay_by_webhook(client, owner, fake, "starter", "monthly", now - 120)

@@ -20,6 +20,7 @@ from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import (
     BillingWorld,
+    MailingWorld,
     event_rows,
     new_event_id,
     pay_by_webhook,
@@ -31,7 +32,6 @@ from tests.billing.conftest import (
 from tests.billing.razorpay_subscriptions import AT_CYCLE_END, NOW, cancel, linked
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay, make_payment, razorpay_id, webhook_payload
-from tests.fakes.smtp import SmtpServer
 from tests.lifecycle.data import tick_due
 
 # Razorpay's webhooks of a subscription ended on its side, with the status its entity says.
@@ -386,9 +386,9 @@ async def test_the_last_cycles_charge_delivered_after_completed_is_still_a_charg
 
 
 async def test_razorpay_ending_a_subscription_mails_nothing_however_often_it_comes(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, smtp: SmtpServer
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, smtp, _ = mailing_world
     owner = await signup(client, "Acme")
     sub_id = await linked(client, owner, fake)
     before = len(await payment_mails(runtime, smtp, owner.email, subject=""))

@@ -28,13 +28,12 @@ from api.runtime import Runtime
 from billing.event_repository import DEFERRED_LOOKUP
 from billing.reconcile import ReconcileReport, reconcile
 from core.db import Database
-from tests.billing.conftest import payment_mails
+from tests.billing.conftest import MailingWorld, payment_mails
 from tests.billing.razorpay_subscriptions import both_webhooks, charged, payment_of
 from tests.billing.test_cancel_edges import renewed_while_the_cancel_waited
 from tests.billing.test_held_charge_notice import to_refund
 from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay
-from tests.fakes.smtp import SmtpServer
 
 
 async def _reconciled_since(
@@ -81,9 +80,9 @@ async def _deferred(
 
 
 async def test_settled_deferred_charges_do_not_use_up_the_runs_limit(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     await _deferred(client, runtime, fake, owner_db, "Settled Early Co", settle=True)
     owner, sub, payment_id, end = await _deferred(
@@ -96,13 +95,13 @@ async def test_settled_deferred_charges_do_not_use_up_the_runs_limit(
 
 
 async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_after_a_429(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """Two deferred charges of one subscription (its renewal and the next one, both lost):
     the run asked Razorpay for the same invoices once per charge, and asked again after a
     429 for the subscription. Now once a run; a refusal counts an error per charge and the
     next run settles both."""
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     owner, sub, first, end = await _deferred(
         client, runtime, fake, owner_db, "Two Lost Co", settle=False
@@ -138,14 +137,14 @@ async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_aft
 
 
 async def test_a_subscription_with_more_invoices_than_one_page_is_read_to_the_charge(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """Razorpay answers ``GET /v1/invoices`` a page at a time (``count``: 10 by default, at
     most 100; ``skip``), in an order its documentation does not promise. The run read the
     first 100 and, when the invoice naming the charge was not among them, said "no invoice
     names it" on every run until the charge left the window, never held or mailed. Here 100
     invoices (other payments of the subscription) come before it."""
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     owner, sub, payment_id, end = await _deferred(
         client, runtime, fake, owner_db, "Long History Co", settle=False
@@ -165,14 +164,11 @@ async def test_a_subscription_with_more_invoices_than_one_page_is_read_to_the_ch
 
 
 async def test_two_runs_at_once_settle_a_deferred_charge_once(
-    mailing: tuple[Runtime, httpx.AsyncClient],
-    fake: FakeRazorpay,
-    smtp: SmtpServer,
-    owner_db: Database,
+    mailing_world: MailingWorld,
 ) -> None:
     """Two operators (or a cron and an operator) run reconcile together: the charge is held
     once, one mail: the other run finds its event id taken (or the charge settled)."""
-    runtime, client = mailing
+    runtime, client, fake, smtp, owner_db = mailing_world
     since = datetime.now(UTC)
     owner, sub, payment_id, end = await _deferred(
         client, runtime, fake, owner_db, "Twice Run Co", settle=False
@@ -251,13 +247,13 @@ async def test_the_deferred_charges_lookup_never_moves_deletes_or_widens_to_othe
 
 
 async def test_a_deferred_charge_no_invoice_names_makes_the_run_exit_non_zero(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """A deferred charge whose subscription's invoices name no such payment: the run printed a
     line and exited 0, and once the charge left ``--within-days`` it was looked at no more, so
     an operator relying on the exit code never learned of it. Now it is counted
     (``deferred unsettled``) and the exit code is 3 (docs/billing.md)."""
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     _, sub, payment_id, _ = await _deferred(
         client, runtime, fake, owner_db, "Unnamed Charge Co", settle=False
@@ -275,12 +271,12 @@ async def test_a_deferred_charge_no_invoice_names_makes_the_run_exit_non_zero(
 
 
 async def test_razorpay_refusing_a_subscriptions_invoices_is_said_as_a_refusal(
-    mailing: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+    mailing_world: MailingWorld,
 ) -> None:
     """Razorpay answers ``GET /v1/invoices`` with its 400 refusal: the run said "provider
     unavailable". Now it says refused, with Razorpay's code and description, counted apart;
     the exit code is 1 (the charge could not be checked)."""
-    runtime, client = mailing
+    runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     _, sub, payment_id, _ = await _deferred(
         client, runtime, fake, owner_db, "Refused Invoices Co", settle=False
