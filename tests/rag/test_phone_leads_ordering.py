@@ -1,0 +1,105 @@
+# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
+"""Ordering is no order's number: a visitor who wants to order, or to place an order, and
+leaves a number to call is a lead in every lexicon language ("I want to order 50 units, call me
+on +91 98765 43210", "je commande souvent chez vous, appelez-moi au ...", "ऑर्डर करने हैं, मुझे
+कॉल करो ...", "Quiero hacer un pedido, llámame al ..."). Before, the words "order", "commande",
+"ऑर्डर", "pedido", "encomenda", "заказ" alone made any number in the message an order's: the
+sales lead the owner most wanted went unsaved, and the visitor was promised a call nobody could
+make. An order's own number ("my order number is 123456789") is still no phone."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from rag.chat.contact_details import leaves_a_phone
+from rag.chat.intents import detect_intent
+from tests.conftest import Owner
+from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import leads_of
+from tests.rag.test_phone_leads_other_numbers import assert_no_phone_lead
+
+ORDERING_LEADS = [
+    # English: the verb, and an order placed
+    "I want to order 50 units, call me on {n}",
+    "we order every month, please call me on {n}",
+    "I'd like to place an order for 200 units, call me on {n}",
+    # Hindi in Devanagari and in Latin letters ("order karna": to order)
+    "मुझे 50 यूनिट ऑर्डर करने हैं, मुझे कॉल करो {n}",
+    "mujhe 50 units order karne hain, mujhe call karo {n}",
+    # French: "je commande" is the verb; "passer une commande", an order placed
+    "Je commande souvent chez vous, appelez-moi au {n}",
+    "Je voudrais passer une commande, appelez-moi au {n}",
+    # Spanish: an order placed; "he pedido" is "I asked for"
+    "Quiero hacer un pedido de 50 unidades, llámame al {n}",
+    "Ya he pedido una demo, llámame al {n}",
+    # Portuguese, Italian, German, Russian: an order placed
+    "Quero fazer uma encomenda, me ligue no {n}",
+    "Vorrei fare un ordine, chiamatemi al {n}",
+    "Ich möchte eine Bestellung aufgeben, rufen Sie mich an: {n}",
+    "Хочу сделать заказ на 50 штук, перезвоните мне {n}",
+]
+
+N = "123456789012"
+ORDER_NUMBERS = [
+    f"my order number is {N}",
+    f"call me back, my order number is {N}",
+    f"I want to order, my order number is {N}, call me",
+    f"call me about order {N}",
+    f"please call me, I placed an order {N}",
+    f"I need to order number {N}, call me",
+    f"mujhe call karo, order karna hai, order number {N}",
+    f"appelez-moi, je commande, numéro de commande {N}",
+    f"llámame, he pedido, mi número de pedido es {N}",
+    f"перезвоните, хочу сделать заказ, номер заказа {N}",
+]
+
+
+def _number() -> str:
+    """An Indian mobile number of this test alone, as a visitor writes it."""
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+@pytest.mark.parametrize("message", ORDERING_LEADS)
+def test_a_visitor_who_orders_and_leaves_a_number_leaves_a_phone(message: str) -> None:
+    text = message.format(n=_number())
+    assert leaves_a_phone(text) is True, text
+    assert detect_intent(text).intent == "contact", text
+
+
+@pytest.mark.parametrize("message", ORDER_NUMBERS)
+def test_an_orders_own_number_is_still_no_phone(message: str) -> None:
+    assert_no_phone_lead(message)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I want to order 50 units, call me on {n}",
+        "Je commande souvent chez vous, appelez-moi au {n}",
+        "mujhe 50 units order karne hain, mujhe call karo {n}",
+    ],
+)
+async def test_the_chat_saves_the_number_of_a_visitor_who_wants_to_order(
+    client: httpx.AsyncClient, owner: Owner, message: str
+) -> None:
+    number = _number()
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (await chat(client, owner, message.format(n=number), session_id=session)).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
+    assert (lead["email"], lead["conversation_id"]) == (None, body["conversation_id"]), lead
+
+
+async def test_the_chat_saves_no_lead_for_an_order_number(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (
+        await chat(client, owner, f"call me back, my order number is {N}", session_id=session)
+    ).json()
+    assert body["lead_saved"] is not True, body
+    assert [lead for lead in await leads_of(client, owner) if lead["phone"]] == []
