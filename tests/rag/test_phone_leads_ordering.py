@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
 """Ordering is no order's number: a visitor who wants to order, or to place an order, and
 leaves a number to call is a lead in every lexicon language ("I want to order 50 units, call me
 on +91 98765 43210", "je commande souvent chez vous, appelez-moi au ...", "ऑर्डर करने हैं, मुझे
