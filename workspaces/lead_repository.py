@@ -101,6 +101,15 @@ async def _phone_only_lead(
     return None if lead_id is None else uuid.UUID(str(lead_id))
 
 
+async def phone_only_lead(
+    session: AsyncSession, workspace_id: uuid.UUID, phone: str, *, other_than: uuid.UUID
+) -> uuid.UUID | None:
+    """Another lead without email of the workspace whose number is ``phone``, the nearest
+    first (``_phone_only_lead``, under its advisory lock): what a lead that becomes one
+    without email with that number must go into (a visitor's erasure)."""
+    return await _phone_only_lead(session, workspace_id, phone, other_than=other_than)
+
+
 async def _phone_lead_filled(
     session: AsyncSession,
     values: dict[str, Any],
