@@ -20,11 +20,11 @@ By **session id**, what goes:
 - the lead submissions sent from those conversations;
 - each lead those conversations were linked to or sent to, unless a submission sent from
   elsewhere remains (another visitor with the same address: a shared mailbox; or the same
-  number). That lead stays with the other visitor's submissions; the details that came only from
-  the erased submissions, its address included, are filled again from the remaining ones or
-  cleared, and its link to the erased conversation is dropped. Left without an address, with a
-  number another lead without email has, it goes into that lead (one lead per number:
-  ``session_erasure_repository``).
+  number). That lead stays with the other visitor's submissions; the details that came only
+  from the erased submissions or were typed in its conversations, its address included, are
+  filled again from the remaining ones or cleared, and its link to the erased conversation is
+  dropped. Left without an address, with a number another lead without email has, it goes
+  into that lead (one lead per number: ``session_erasure_repository``).
 
 With every conversation go its messages, their feedback, its unanswered questions, and the
 webhook deliveries naming the conversation or the session (a handoff quotes the visitor's

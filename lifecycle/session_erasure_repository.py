@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from core.text import lowered_as_postgres
-from rag.chat.models import Conversation
+from rag.chat.contact_details import emails_in, phones_in
+from rag.chat.models import ChatMessage, Conversation
 from workspaces import lead_repository as lead_repo
 from workspaces.models import Lead, LeadSubmission
 
@@ -35,11 +36,12 @@ async def erase_session_leads(
 ) -> dict[str, int]:
     """Erasure by session: the submissions sent from these conversations, and each of the leads
     that has no other submission left. A lead another visitor also sent to (a shared address,
-    or a number) stays with their submissions: the details that came only from the erased ones,
-    its address included, are filled again from what remains (oldest first, as submissions fill
-    a lead) or cleared, and its link to an erased conversation is dropped. Left without an
-    address, with a number another lead without email has, it goes into that lead
-    (``_merge_lead``: one lead without email per number)."""
+    or a number) stays with their submissions: the details that came only from the erased ones
+    or were typed in the erased conversations (``_typed_contacts``), its address included, are
+    filled again from what remains (oldest first, as submissions fill a lead) or cleared, and
+    its link to an erased conversation is dropped. Left without an address, with a number
+    another lead without email has, it goes into that lead (``_merge_lead``: one lead without
+    email per number)."""
     conversations = list(conversation_ids)
     erased = await session.execute(
         delete(LeadSubmission)
@@ -56,6 +58,7 @@ async def erase_session_leads(
         for field, value in zip(LEAD_DETAILS, row[1:], strict=True):
             if value:
                 erased_values[field].add(_compared(field, value))
+    await _typed_contacts(session, workspace_id, conversations, erased_values)
     gone = 0
     for lead in (
         await session.execute(
@@ -98,6 +101,28 @@ async def erase_session_leads(
                 .values(**values, updated_at=utcnow())
             )
     return {"lead_submissions": count, "leads": gone}
+
+
+async def _typed_contacts(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    conversations: list[uuid.UUID],
+    erased: dict[str, set[str]],
+) -> None:
+    """The addresses and numbers the visitor typed in the erased conversations, added to
+    ``erased``: a contact typed after the conversation had its lead went on it with no
+    submission ("you can also call me on ...", ``leads.add_contact_from_chat``), and an erasure
+    kept it on a lead another visitor's submission kept."""
+    typed = await session.execute(
+        select(ChatMessage.text).where(
+            ChatMessage.workspace_id == workspace_id,
+            ChatMessage.conversation_id.in_(conversations),
+            ChatMessage.role == "user",
+        )
+    )
+    for body in typed.scalars():
+        erased["email"].update(emails_in(body))
+        erased["phone"].update(phones_in(body))
 
 
 async def _details_left(

@@ -26,11 +26,15 @@ from tests.lifecycle.data import widget
 from tests.widget.test_widget_phone_lead import submitted_phones
 
 
-async def _chat(client: httpx.AsyncClient, owner: Owner, message: str, session: str) -> str:
-    """The visitor's message; the conversation's id (asserting the number made a lead)."""
-    response = await client.post(
-        "/api/v1/chat", json={"message": message, "session_id": session}, headers=widget(owner)
-    )
+async def _chat(
+    client: httpx.AsyncClient, owner: Owner, message: str, session: str, conversation: str = ""
+) -> str:
+    """The visitor's message (in ``conversation``, else a new one); the conversation's id
+    (asserting the contact was saved)."""
+    body = {"message": message, "session_id": session}
+    if conversation:
+        body["conversation_id"] = conversation
+    response = await client.post("/api/v1/chat", json=body, headers=widget(owner))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert (body["intent"], body["lead_saved"]) == ("contact", True), body
@@ -106,3 +110,27 @@ async def test_an_address_from_the_erased_session_leaves_the_lead(
     assert [lead["email"] for lead in leads] == [None], leads
     assert [lead["phone"] for lead in leads] == [number]
     assert await submitted_phones(client, owner, leads[0]["id"]) == [number, number]
+
+
+async def test_a_number_typed_after_the_address_leaves_the_shared_lead_with_its_session(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> None:
+    """Alice typed the shared address, then her number, in the chat (the number went on the
+    conversation's lead with no submission of its own); Bob sent the same address with the
+    form. Erasing Alice's session kept the lead for Bob, with Alice's number on it."""
+    tag = uuid.uuid4().hex[:8]
+    shared = f"info-{tag}@example.com"
+    number = f"+91 9{uuid.uuid4().int % 10**4:04d} {uuid.uuid4().int % 10**5:05d}"
+    alice = await _chat(client, owner, f"my email is {shared}", f"alice-{tag}")
+    await _chat(client, owner, f"you can also call me on {number}", f"alice-{tag}", alice)
+    form = await client.post(
+        "/api/v1/widget/leads", json={"email": shared, "name": "Bob"}, headers=widget(owner)
+    )
+    assert form.status_code == 202, form.text
+    await jobs.drain()
+    [lead] = await _leads(client, owner)
+    assert (lead["email"], lead["phone"]) == (shared, number)
+
+    await _erase_session(client, owner, f"alice-{tag}")
+    [lead] = await _leads(client, owner)
+    assert (lead["email"], lead["phone"], lead["name"]) == (shared, None, "Bob")
