@@ -170,10 +170,11 @@ _NOT_PHONE_PARTS = (
 
 # The act of ordering, which names no order's number: the verb ("I want to order 50 units",
 # "we order every month", "je commande souvent", "ऑर्डर करना है", "order karna hai", "he
-# pedido una demo": Spanish "pedido" is also "asked for") and an order placed ("place an
-# order", "hacer un pedido", "passer une commande", "fare un ordine", "fazer uma encomenda",
-# "eine Bestellung aufgeben", "сделать заказ"). Never the noun before
-# a word naming its number ("to order number ..." stays an order's number).
+# pedido una demo": Spanish "pedido" is also "asked for"), an order placed ("place an order",
+# "hacer un pedido", "passer une commande", "fare un ordine", "fazer uma encomenda", "eine
+# Bestellung aufgeben", "сделать заказ") and a new one ("an order of 200 units", "une
+# commande de 50 pièces": an indefinite article, no number right after it). Never the noun
+# before a word naming its number ("to order number ...", "an order 123456789").
 _NUMBER_NAMED = r"(?! (?:number|no|num|nr|id|ref|reference|code|status|confirmation)\b)"
 _ORDERING = re.compile(
     r"(?<!\w)(?:"
@@ -185,7 +186,9 @@ _ORDERING = re.compile(
     r"|(?:fazer|fa[çc]o|fazemos|realizar) (?:um |uma |o |a |meu |minha )?(?:pedido|encomenda)s?\b"
     r"|(?:je|j|tu|il|elle|on) (?:vous |te |leur |lui )?commandes?\b"
     r"|pass(?:er|e|ons|ez) (?:une |la |ma |des |votre |notre )?commandes?\b"
-    r"|(?:fare|faccio|facciamo|fa) (?:un |l |il |un )?ordine\b"
+    r"|(?:fare|faccio|facciamo|fa) (?:un |l |il )?ordine\b"
+    r"|(?:(?:a|an) (?:\w+ )?order|une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
+    r"|um (?:\w+ )?pedido|uma (?:\w+ )?encomenda|eine (?:\w+ )?bestellung)\b(?! \d)"
     r"|(?:eine |die )?bestellung (?:aufgeben|machen|t[äa]tigen)\b"
     r"|(?:gebe|geben) (?:eine |die )?bestellung auf\b"
     r"|(?:сделать|оформить|сделаю|оформлю|сделаем|оформим|разместить|размещу) заказы?(?!\w)"

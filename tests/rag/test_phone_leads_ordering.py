@@ -1,5 +1,5 @@
-"""Ordering is no order's number: a visitor who wants to order, or to place an order, and
-leaves a number to call is a lead in every lexicon language ("I want to order 50 units, call me
+"""Ordering is no order's number: a visitor who wants to order, to place an order or a new one,
+and leaves a number to call is a lead in every lexicon language ("I want to order 50 units, call me
 on +91 98765 43210", "je commande souvent chez vous, appelez-moi au ...", "ऑर्डर करने हैं, मुझे
 कॉल करो ...", "Quiero hacer un pedido, llámame al ..."). Before, the words "order", "commande",
 "ऑर्डर", "pedido", "encomenda", "заказ" alone made any number in the message an order's: the
@@ -25,6 +25,10 @@ ORDERING_LEADS = [
     "I want to order 50 units, call me on {n}",
     "we order every month, please call me on {n}",
     "I'd like to place an order for 200 units, call me on {n}",
+    # A new order: an indefinite article, no number after it
+    "For an order of 200 units, call me on {n}",
+    "Pour une commande de 200 pièces, appelez-moi au {n}",
+    "Für eine Bestellung von 500 Stück rufen Sie mich an: {n}",
     # Hindi in Devanagari and in Latin letters ("order karna": to order)
     "मुझे 50 यूनिट ऑर्डर करने हैं, मुझे कॉल करो {n}",
     "mujhe 50 units order karne hain, mujhe call karo {n}",
@@ -48,6 +52,8 @@ ORDER_NUMBERS = [
     f"I want to order, my order number is {N}, call me",
     f"call me about order {N}",
     f"please call me, I placed an order {N}",
+    f"call me about an order, order number {N}",
+    f"rappelez-moi, une commande {N}",
     f"I need to order number {N}, call me",
     f"mujhe call karo, order karna hai, order number {N}",
     f"appelez-moi, je commande, numéro de commande {N}",
