@@ -133,7 +133,7 @@ async def _details_left(
 ) -> dict[str, object] | None:
     """The lead's details to set where they came only from the erased submissions: the oldest
     remaining submission's, else none (an address another lead has stays that lead's). None
-    when the lead would be left with neither an address nor a number."""
+    when the lead would be left with neither an address nor a number to call."""
     values: dict[str, object] = {}
     for field in LEAD_DETAILS:
         current = getattr(lead, field)
@@ -153,7 +153,12 @@ async def _details_left(
         if taken.first() is not None:
             values["email"] = None
     if values.get("email", lead.email) is None and values.get("phone", lead.phone) is None:
-        return None
+        # Left with no contact (its number removed by the owner before): a remaining
+        # submission's number, else none (no such lead is kept).
+        numbers = [s.phone for s in remaining if s.phone]
+        if not numbers:
+            return None
+        values["phone"] = numbers[0]
     return values
 
 
