@@ -84,7 +84,9 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     if email is None:
         return False
     rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
-    own = [w for w in rest if w not in _LEAVING_WORDS]
+    # Digits are no words of their own: a number left beside the address ("call me on +91
+    # 98765 43210" is three groups of them) or a quantity ("50 units").
+    own = [w for w in rest if w not in _LEAVING_WORDS and not w.isdigit()]
     if len(own) > MAX_OWN_WORDS:
         return False
     if asked:

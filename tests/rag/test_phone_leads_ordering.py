@@ -108,3 +108,19 @@ async def test_the_chat_saves_no_lead_for_an_order_number(
     ).json()
     assert body["lead_saved"] is not True, body
     assert [lead for lead in await leads_of(client, owner) if lead["phone"]] == []
+
+
+async def test_an_order_with_an_address_and_a_number_saves_both(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The number's digits counted as the visitor's own words beside an address: a message
+    leaving both with what it is about ("I want to order 50 units") was too long to be anyone
+    leaving their address, and the bot asked for the address it had just been given."""
+    number = _number()
+    email = f"buyer-{uuid.uuid4().hex[:10]}@example.com"
+    message = f"I want to order 50 units, my email is {email}, call me on {number}"
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (await chat(client, owner, message, session_id=session)).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["email"] == email]
+    assert lead["phone"] == number, lead
