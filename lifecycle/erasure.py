@@ -19,10 +19,12 @@ By **session id**, what goes:
 - the conversations of that session;
 - the lead submissions sent from those conversations;
 - each lead those conversations were linked to or sent to, unless a submission sent from
-  elsewhere remains (another visitor with the same address: a shared mailbox). That lead stays
-  with the other visitor's submissions; the details that came only from the erased submissions
-  are filled again from the remaining ones or cleared, and its link to the erased conversation
-  is dropped.
+  elsewhere remains (another visitor with the same address: a shared mailbox; or the same
+  number). That lead stays with the other visitor's submissions; the details that came only
+  from the erased submissions or were typed in its conversations, its address included, are
+  filled again from the remaining ones or cleared, and its link to the erased conversation is
+  dropped. Left without an address, with a number another lead without email has, it goes
+  into that lead (one lead per number: ``session_erasure_repository``).
 
 With every conversation go its messages, their feedback, its unanswered questions, and the
 webhook deliveries naming the conversation or the session (a handoff quotes the visitor's
@@ -63,6 +65,7 @@ from core.errors import ValidationFailed
 from lifecycle import erasure_repository as repo
 from lifecycle import export_repository as export_repo
 from lifecycle import exports
+from lifecycle import session_erasure_repository as session_repo
 from workspaces.permissions import Action, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
 from workspaces.service import WorkspaceAccess
@@ -158,7 +161,7 @@ async def erase_visitor(
             session, workspace_id=workspace_id, conversation_ids=conversations
         )
         # The submissions first: deleting a conversation leaves its submissions' link dangling.
-        lead_counts = await repo.erase_session_leads(
+        lead_counts = await session_repo.erase_session_leads(
             session, workspace_id=workspace_id, lead_ids=leads, conversation_ids=conversations
         )
         counts = await repo.erase_conversations(

@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Text, and_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.models import utcnow
 from core.text import lowered_as_postgres
 from rag.chat.contact_details import emails_in, phones_in
 from rag.chat.models import ChatMessage, Conversation, UnansweredQuestion, WebhookDelivery
@@ -254,78 +253,6 @@ async def erase_leads(
         delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(leads))
     )
     return {"lead_submissions": submissions, "leads": int(result.rowcount)}  # type: ignore[attr-defined]
-
-
-LEAD_DETAILS = ("name", "phone", "message")
-
-
-async def erase_session_leads(
-    session: AsyncSession,
-    *,
-    workspace_id: uuid.UUID,
-    lead_ids: set[uuid.UUID],
-    conversation_ids: set[uuid.UUID],
-) -> dict[str, int]:
-    """Erasure by session: the submissions sent from these conversations, and each of the leads
-    that has no other submission left. A lead another visitor also sent to (a shared address)
-    stays with their submissions: the details that came only from the erased ones are filled
-    again from what remains (oldest first, as submissions fill a lead) or cleared, and its link
-    to an erased conversation is dropped."""
-    conversations = list(conversation_ids)
-    erased = await session.execute(
-        delete(LeadSubmission)
-        .where(
-            LeadSubmission.workspace_id == workspace_id,
-            LeadSubmission.conversation_id.in_(conversations),
-        )
-        .returning(LeadSubmission.lead_id, *(getattr(LeadSubmission, f) for f in LEAD_DETAILS))
-    )
-    erased_values: dict[str, set[str]] = {f: set() for f in LEAD_DETAILS}
-    count = 0
-    for row in erased.all():
-        count += 1
-        for field, value in zip(LEAD_DETAILS, row[1:], strict=True):
-            if value:
-                erased_values[field].add(value)
-    gone = 0
-    for lead in (
-        await session.execute(
-            select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
-        )
-    ).scalars():
-        remaining = list(
-            (
-                await session.execute(
-                    select(LeadSubmission)
-                    .where(
-                        LeadSubmission.workspace_id == workspace_id,
-                        LeadSubmission.lead_id == lead.id,
-                    )
-                    .order_by(LeadSubmission.created_at, LeadSubmission.id)
-                )
-            ).scalars()
-        )
-        if not remaining:
-            await session.execute(
-                delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
-            )
-            gone += 1
-            continue
-        values: dict[str, object] = {}
-        for field in LEAD_DETAILS:
-            current = getattr(lead, field)
-            kept = [getattr(s, field) for s in remaining if getattr(s, field)]
-            if current in erased_values[field] and current not in kept:
-                values[field] = kept[0] if kept else None
-        if lead.conversation_id in conversation_ids:
-            values["conversation_id"] = None
-        if values:
-            await session.execute(
-                update(Lead)
-                .where(Lead.workspace_id == workspace_id, Lead.id == lead.id)
-                .values(**values, updated_at=utcnow())
-            )
-    return {"lead_submissions": count, "leads": gone}
 
 
 async def erase_conversations(

@@ -46,5 +46,19 @@ def same_number(column: Any, phone: str) -> ColumnElement[bool]:
     )
 
 
+def nearest_number_first(column: Any, phone: str) -> tuple[ColumnElement[bool], ...]:
+    """The order of the rows ``same_number`` finds for ``phone``, the nearest first: the one
+    whose national number is ``phone``'s digits whole (written without a country code,
+    "0331 234567" is "+39 0331 234567", the landline Italy reads with its "0", before "331
+    234567", a mobile typed without "+39" that it matches only with the "0" read as a trunk
+    prefix: two numbers both without a country code are compared so), then the one with the
+    same country code ('' for none)."""
+    ours = literal(phone, Text)
+    return (
+        (phone_key(column) == _digits(ours)).desc(),
+        (phone_country(column) == phone_country(ours)).desc(),
+    )
+
+
 def _digits(value: Any) -> ColumnElement[str]:
     return func.regexp_replace(value, "[^0-9]", "", "g", type_=Text)

@@ -46,6 +46,7 @@ from workspaces.lead_list_repository import (
 from workspaces.lead_phone_repository import (
     _PHONE_COUNTRY,
     _PHONE_KEY,
+    nearest_number_first,
     phone_country,
 )
 from workspaces.lead_phone_repository import (
@@ -79,8 +80,8 @@ async def _phone_only_lead(
     *,
     other_than: uuid.UUID | None = None,
 ) -> uuid.UUID | None:
-    """The workspace's lead without email whose number is ``phone`` (``same_number``: the one
-    with the same country code first, then the oldest), after a transaction-scoped advisory
+    """The workspace's lead without email whose number is ``phone`` (``same_number``: the
+    nearest first, ``nearest_number_first``, then the oldest), after a transaction-scoped advisory
     lock on the workspace's national number: two forms sent at once with "+91 98765 43210" and
     "98765 43210" meet here (the unique index cannot tell that the second is the first)."""
     # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
@@ -94,12 +95,19 @@ async def _phone_only_lead(
     )
     if other_than is not None:
         query = query.where(Lead.id != other_than)
-    same_country = phone_country(Lead.phone) == phone_country(literal(phone, Text))
-    found = await session.execute(
-        query.order_by(same_country.desc(), Lead.created_at, Lead.id).limit(1)
-    )
+    nearest = nearest_number_first(Lead.phone, phone)
+    found = await session.execute(query.order_by(*nearest, Lead.created_at, Lead.id).limit(1))
     lead_id = found.scalar_one_or_none()
     return None if lead_id is None else uuid.UUID(str(lead_id))
+
+
+async def phone_only_lead(
+    session: AsyncSession, workspace_id: uuid.UUID, phone: str, *, other_than: uuid.UUID
+) -> uuid.UUID | None:
+    """Another lead without email of the workspace whose number is ``phone``, the nearest
+    first (``_phone_only_lead``, under its advisory lock): what a lead that becomes one
+    without email with that number must go into (a visitor's erasure)."""
+    return await _phone_only_lead(session, workspace_id, phone, other_than=other_than)
 
 
 async def _phone_lead_filled(

@@ -84,7 +84,9 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     if email is None:
         return False
     rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
-    own = [w for w in rest if w not in _LEAVING_WORDS]
+    # Digits are no words of their own: a number left beside the address ("call me on +91
+    # 98765 43210" is three groups of them) or a quantity ("50 units").
+    own = [w for w in rest if w not in _LEAVING_WORDS and not w.isdigit()]
     if len(own) > MAX_OWN_WORDS:
         return False
     if asked:
@@ -168,10 +170,41 @@ _NOT_PHONE_PARTS = (
 )  # fmt: skip
 
 
+# The act of ordering, which names no order's number: the verb ("I want to order 50 units",
+# "we order every month", "je commande souvent", "ऑर्डर करना है", "order karna hai", "he
+# pedido una demo": Spanish "pedido" is also "asked for"), an order placed ("place an order",
+# "hacer un pedido", "passer une commande", "fare un ordine", "fazer uma encomenda", "eine
+# Bestellung aufgeben", "сделать заказ") and a new one ("an order of 200 units", "une
+# commande de 50 pièces": an indefinite article, no number right after it). Never the noun
+# before a word naming its number ("to order number ...", "an order 123456789").
+_NUMBER_NAMED = r"(?! (?:number|no|num|nr|id|ref|reference|code|status|confirmation)\b)"
+_ORDERING = re.compile(
+    r"(?<!\w)(?:"
+    r"(?:to|i|we|they|you|will|would|can|could|shall|should|may|might|must|wanna|gonna"
+    r"|please|ll|also|just|always|usually|often|regularly|then) order(?:s|ed)?\b"
+    r"|(?:place|placing|make|making|put in|submit|give) (?:a |an |my |our |the )?(?:\w+ )?order\b"
+    r"|(?:hacer|realizar|hago|har[ée]|hacemos|haremos) (?:un |el |mi |nuestro )?(?:\w+ )?pedidos?\b"
+    r"|(?:he|has|ha|hemos|han|hab[íi]a|haber|tinha|tenho|tem|ter) pedido\b"
+    r"|(?:fazer|fa[çc]o|fazemos|realizar) (?:um |uma |o |a |meu |minha )?(?:pedido|encomenda)s?\b"
+    r"|(?:je|j|tu|il|elle|on) (?:vous |te |leur |lui )?commandes?\b"
+    r"|pass(?:er|e|ons|ez) (?:une |la |ma |des |votre |notre )?commandes?\b"
+    r"|(?:fare|faccio|facciamo|fa) (?:un |l |il )?ordine\b"
+    r"|(?:(?:a|an) (?:\w+ )?order|une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
+    r"|um (?:\w+ )?pedido|uma (?:\w+ )?encomenda|eine (?:\w+ )?bestellung)\b(?! \d)"
+    r"|(?:eine |die )?bestellung (?:aufgeben|machen|t[äa]tigen)\b"
+    r"|(?:gebe|geben) (?:eine |die )?bestellung auf\b"
+    r"|(?:сделать|оформить|сделаю|оформлю|сделаем|оформим|разместить|размещу) заказы?(?!\w)"
+    r"|(?:ऑर्डर|आर्डर|ऑडर) (?:कर|करना|करनी|करने|करूं|करूँ|करें|करो|किया|दे|देना|देने|देनी)(?!\w)"
+    r"|order (?:kar|karna|karni|karne|karu|karun|karo|karenge|kiya|krna|krne|dena|dene|deni)\b"
+    r")" + _NUMBER_NAMED
+)
+
+
 def names_another_number(words: str) -> bool:
     """Whether a message (its ``words``) names an order's, an invoice's, a parcel's, an
     account's, a booking's or a ticket's number, in any lexicon language: the number it holds
-    is that, not a phone number to call."""
+    is that, not a phone number to call. Ordering itself names none (``_ORDERING``)."""
+    words = _ORDERING.sub(" ", words)
     return (
         any(word in _NOT_PHONE_WORDS for word in words.split())
         or _NOT_PHONE_STEMS.search(words) is not None
@@ -345,7 +378,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     # number called ("I called 1800 123 4567 and nobody answered"), not theirs.
     if found is None:
         return all(w in _GIVING_WORDS for w in own)
-    # A booking asked for comes with its details ("a table for 4 on Friday at 8", "zwei Nächte
-    # ab Samstag"): twice the words.
-    booking = any(w in _BOOKINGS or w in _TO_BOOK for w in own)
+    # A booking or an order asked for comes with its details ("a table for 4 on Friday at 8",
+    # "zwei Nächte ab Samstag", "an order for 200 units"): twice the words.
+    booking = any(w in _BOOKINGS or w in _TO_BOOK for w in own) or _ORDERING.search(words)
     return len(own) <= MAX_OWN_WORDS * (2 if booking else 1)

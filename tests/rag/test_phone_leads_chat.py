@@ -110,6 +110,8 @@ async def test_a_number_among_a_question_or_an_order_number_makes_no_lead(
     for message in (
         "my number is 98765 43210, do you deliver to Pune?",
         "my order number is 98765432",
+        "call me back, my order number is 98765432",
+        "I want to order, my order number is 98765432, call me",
         "why did someone call me at 3am from 98765 43210?",
     ):
         body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex[:12]}")).json()

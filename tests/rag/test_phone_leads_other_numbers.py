@@ -65,6 +65,17 @@ OTHER_NUMBERS = [
     f"mujhe call karo, mera bill number {N} hai",
     # Arabic
     f"اتصل بي، رقم الطلب {N}",
+    # Ordering named beside an order's own number (a visitor who orders and leaves a number
+    # to call is a lead: tests/rag/test_phone_leads_ordering.py)
+    f"I want to order, my order number is {N}, call me",
+    f"please call me, I placed an order {N}",
+    f"call me about an order, order number {N}",
+    f"I need to order number {N}, call me",
+    f"mujhe call karo, order karna hai, order number {N}",
+    f"appelez-moi, je commande, numéro de commande {N}",
+    f"rappelez-moi, une commande {N}",
+    f"llámame, he pedido, mi número de pedido es {N}",
+    f"перезвоните, хочу сделать заказ, номер заказа {N}",
     # Any language: a number after "#" or "№"
     f"call me back about #{N}",
     f"перезвоните мне по заказу №{N}",

@@ -1,0 +1,94 @@
+"""Ordering is no order's number: a visitor who wants to order, to place an order or a new one,
+and leaves a number to call is a lead in every lexicon language ("I want to order 50 units, call me
+on +91 98765 43210", "je commande souvent chez vous, appelez-moi au ...", "ऑर्डर करने हैं, मुझे
+कॉल करो ...", "Quiero hacer un pedido, llámame al ..."). Before, the words "order", "commande",
+"ऑर्डर", "pedido", "encomenda", "заказ" alone made any number in the message an order's: the
+sales lead the owner most wanted went unsaved, and the visitor was promised a call nobody could
+make. An order's own number ("my order number is 123456789") is still no phone
+(tests/rag/test_phone_leads_other_numbers.py, tests/rag/test_phone_leads_chat.py)."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from rag.chat.contact_details import leaves_a_phone
+from rag.chat.intents import detect_intent
+from tests.conftest import Owner
+from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import leads_of
+
+ORDERING_LEADS = [
+    # English: the verb, and an order placed
+    "I want to order 50 units, call me on {n}",
+    "we order every month, please call me on {n}",
+    "I'd like to place an order for 200 units, call me on {n}",
+    # A new order: an indefinite article, no number after it
+    "For an order of 200 units, call me on {n}",
+    "Pour une commande de 200 pièces, appelez-moi au {n}",
+    "Für eine Bestellung von 500 Stück rufen Sie mich an: {n}",
+    # Hindi in Devanagari and in Latin letters ("order karna": to order)
+    "मुझे 50 यूनिट ऑर्डर करने हैं, मुझे कॉल करो {n}",
+    "mujhe 50 units order karne hain, mujhe call karo {n}",
+    # French: "je commande" is the verb; "passer une commande", an order placed
+    "Je commande souvent chez vous, appelez-moi au {n}",
+    "Je voudrais passer une commande, appelez-moi au {n}",
+    # Spanish: an order placed; "he pedido" is "I asked for"
+    "Quiero hacer un pedido de 50 unidades, llámame al {n}",
+    "Ya he pedido una demo, llámame al {n}",
+    # Portuguese, Italian, German, Russian: an order placed
+    "Quero fazer uma encomenda, me ligue no {n}",
+    "Vorrei fare un ordine, chiamatemi al {n}",
+    "Ich möchte eine Bestellung aufgeben, rufen Sie mich an: {n}",
+    "Хочу сделать заказ на 50 штук, перезвоните мне {n}",
+]
+
+
+def _number() -> str:
+    """An Indian mobile number of this test alone, as a visitor writes it."""
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+@pytest.mark.parametrize("message", ORDERING_LEADS)
+def test_a_visitor_who_orders_and_leaves_a_number_leaves_a_phone(message: str) -> None:
+    text = message.format(n=_number())
+    assert leaves_a_phone(text) is True, text
+    assert detect_intent(text).intent == "contact", text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "I want to order 50 units, call me on {n}",
+        "Je commande souvent chez vous, appelez-moi au {n}",
+        "mujhe 50 units order karne hain, mujhe call karo {n}",
+    ],
+)
+async def test_the_chat_saves_the_number_of_a_visitor_who_wants_to_order(
+    client: httpx.AsyncClient, owner: Owner, message: str
+) -> None:
+    number = _number()
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (await chat(client, owner, message.format(n=number), session_id=session)).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
+    assert (lead["email"], lead["conversation_id"]) == (None, body["conversation_id"]), lead
+
+
+async def test_an_order_with_an_address_and_a_number_saves_both(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The number's digits counted as the visitor's own words beside an address: a message
+    leaving both with what it is about ("I want to order 50 units") was too long to be anyone
+    leaving their address, and the bot asked for the address it had just been given."""
+    number = _number()
+    email = f"buyer-{uuid.uuid4().hex[:10]}@example.com"
+    message = f"I want to order 50 units, my email is {email}, call me on {number}"
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    body = (await chat(client, owner, message, session_id=session)).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["email"] == email]
+    assert lead["phone"] == number, lead
