@@ -51,6 +51,7 @@ from bench import chat_args
 from bench.chat_args import Config
 from bench.chat_profile import profile_cache_hits
 from bench.chat_questions import CACHE_QUESTIONS, unique_questions
+from bench.chat_raw_client import RawClient
 from bench.chat_servers import (
     Database,
     fake_reply,
@@ -127,6 +128,10 @@ async def run_config(
     # generator took 8-20 ms of CPU per request and paced some cells (client p95 3-4 s against a
     # server overhead p95 under 300 ms); httpx2's pool assigns in one pass, about 3 ms.
     limits = httpx2.Limits(max_connections=max(args.levels) + 8, max_keepalive_connections=None)
+    fake_thread = getattr(getattr(fake._http, "_thread", None), "native_id", None)
+    if fake_thread is not None:
+        processes["fake llm"] = [fake_thread]  # a thread of the bench's process
+    visitors = RawClient() if config.client == "raw" else None
     try:
         async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
             fake.latency = 0.0
@@ -152,7 +157,9 @@ async def run_config(
                     fake.latency = latency or 0.0
                     # a short warm-up of the connections and the code path, not measured
                     warm = Cell(config.label, scenario, latency, level)
-                    await drive(warm, client, servers, ws.public_key, messages, level, 10)
+                    await drive(
+                        warm, visitors or client, servers, ws.public_key, messages, level, 10
+                    )
                     if unique:
                         messages = unique_questions(total, rng)
                     cell = Cell(config.label, scenario, latency, level, batching=config.batching)
@@ -161,11 +168,25 @@ async def run_config(
                     if scenario == "ingest":
                         async with feeding_documents(servers[0].url, args.ingest_files) as fed:
                             await drive(
-                                cell, client, servers, ws.public_key, messages, total, args.cap
+                                cell,
+                                visitors or client,
+                                servers,
+                                ws.public_key,
+                                messages,
+                                total,
+                                args.cap,
                             )
                         cell.note = fed.describe()
                     else:
-                        await drive(cell, client, servers, ws.public_key, messages, total, args.cap)
+                        await drive(
+                            cell,
+                            visitors or client,
+                            servers,
+                            ws.public_key,
+                            messages,
+                            total,
+                            args.cap,
+                        )
                     cell.cpu_ms = cpu_per_request(
                         cpu_before, cpu_seconds(processes), len(cell.client_ms)
                     )
@@ -173,6 +194,8 @@ async def run_config(
                     cells.append(cell)
                     report_cell(cell)
     finally:
+        if visitors is not None:
+            await visitors.aclose()
         stop_servers(servers)
     return cells
 
@@ -214,10 +237,13 @@ async def run(args: argparse.Namespace) -> None:
             for config in args.configs:
                 for i, batching in enumerate(args.batching):
                     for j, (checkout, root, env) in enumerate(args.server_roots):
-                        config = Config(config.servers, config.redis, batching, checkout, root, env)
-                        print(f"config: {config.label}", flush=True)
-                        first = round_ == 0 and i == 0 and j == 0
-                        cells += await run_config(args, config, db, fake, ws, rng, hits=first)
+                        for k, client in enumerate(args.clients):
+                            config = Config(
+                                config.servers, config.redis, batching, checkout, root, env, client
+                            )
+                            print(f"config: {config.label}", flush=True)
+                            first = round_ == 0 and i == 0 and j == 0 and k == 0
+                            cells += await run_config(args, config, db, fake, ws, rng, hits=first)
     finally:
         fake.stop()
     results = results_table(cells)
