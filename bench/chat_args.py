@@ -23,14 +23,15 @@ class Config:
     env: tuple[tuple[str, str], ...] = ()
     """Settings the servers get on top of the bench's (``--server-roots LABEL=DIR@KEY=VALUE``)."""
     client: str = "httpx"
-    """The visitors' HTTP client (``--clients``): httpx2, or the lean ``raw`` one."""
+    """The bench's load generator (``--clients``): ``httpx`` (httpx2 visitors, FakeOpenAI) or
+    ``lean`` (bench.chat_raw_client's visitors, bench.lean_fake_llm's model)."""
 
     @property
     def label(self) -> str:
         store = "Redis" if self.redis else "memory"
         label = f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
         if self.client != "httpx":
-            label += f", {self.client} client"
+            label += f", {self.client} bench"
         return f"{label}, {self.checkout}" if self.checkout else label
 
 
@@ -99,8 +100,9 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument(
         "--clients",
         default="httpx",
-        help="the visitors' HTTP clients, each a server run: httpx (httpx2, the default"
-        " measurement) and/or raw (bench.chat_raw_client: less of the shared cores)",
+        help="the bench's load generators, each a server run: httpx (httpx2 visitors and"
+        " FakeOpenAI, the default measurement) and/or lean (bench.chat_raw_client's visitors and"
+        " bench.lean_fake_llm's model: less of the shared cores)",
     )
     parser.add_argument("--sse-levels", default="16", help="visitors for the sse scenario")
     parser.add_argument("--ingest-levels", default="16", help="visitors for the ingest scenario")
@@ -135,8 +137,8 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     args.batching = [x.strip() == "on" for x in str(args.batching).split(",")]
     args.latencies = [float(x) for x in str(args.latencies).split(",")]
     args.clients = [x.strip() for x in str(args.clients).split(",")]
-    if not set(args.clients) <= {"httpx", "raw"}:
-        parser.error("--clients: httpx and/or raw")
+    if not set(args.clients) <= {"httpx", "lean"}:
+        parser.error("--clients: httpx and/or lean")
     args.scenarios = set(str(args.scenarios).split(","))
     args.configs = parse_configs(str(args.configs))
     args.server_roots = parse_roots(str(args.server_roots))

@@ -93,6 +93,7 @@ from bench.common import (
     write_section,
     writes_docs,
 )
+from bench.lean_fake_llm import LeanFakeLLM
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -128,10 +129,10 @@ async def run_config(
     # generator took 8-20 ms of CPU per request and paced some cells (client p95 3-4 s against a
     # server overhead p95 under 300 ms); httpx2's pool assigns in one pass, about 3 ms.
     limits = httpx2.Limits(max_connections=max(args.levels) + 8, max_keepalive_connections=None)
-    fake_thread = getattr(getattr(fake._http, "_thread", None), "native_id", None)
+    fake_thread = getattr(getattr(getattr(fake, "_http", fake), "_thread", None), "native_id", None)
     if fake_thread is not None:
         processes["fake llm"] = [fake_thread]  # a thread of the bench's process
-    visitors = RawClient() if config.client == "raw" else None
+    visitors = RawClient() if config.client == "lean" else None
     try:
         async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
             fake.latency = 0.0
@@ -214,6 +215,7 @@ async def run(args: argparse.Namespace) -> None:
         await set_async_commit(db, args.async_commit)
     load_before = os.getloadavg()[0]
     fake = FakeOpenAI(chat_reply=fake_reply).start()
+    lean = LeanFakeLLM(chat_reply=fake_reply).start() if "lean" in args.clients else None
     try:
         if args.profile:
             text = await profile_cache_hits(args, db, fake)
@@ -243,9 +245,12 @@ async def run(args: argparse.Namespace) -> None:
                             )
                             print(f"config: {config.label}", flush=True)
                             first = round_ == 0 and i == 0 and j == 0 and k == 0
-                            cells += await run_config(args, config, db, fake, ws, rng, hits=first)
+                            model = lean if client == "lean" and lean is not None else fake
+                            cells += await run_config(args, config, db, model, ws, rng, hits=first)
     finally:
         fake.stop()
+        if lean is not None:
+            lean.stop()
     results = results_table(cells)
     stages = stage_breakdown(cells)
     goals = goals_table(cells)

@@ -1,5 +1,6 @@
-"""A lean load generator for bench.chat_http (``--clients raw``): the same visitors' requests
-over keep-alive HTTP/1.1 connections written and read with asyncio streams, no HTTP library.
+"""The lean load generator's visitors for bench.chat_http (``--clients lean``): the same
+visitors' requests over keep-alive HTTP/1.1 connections written and read with asyncio streams,
+no HTTP library.
 
 The load generator runs on the same cores as the server: httpx2 spends about 3 ms of CPU per
 request there, as much as PostgreSQL. This client sends the same bytes a browser's request
