@@ -204,6 +204,24 @@ async def run_config(
 # --- report ----------------------------------------------------------------------------------
 
 
+def goal_tables(cells: list[Cell], suffix: str = "") -> list[tuple[str, Table]]:
+    """Batching off vs on, rag while ingesting, the streamed first token and issue 15's goals,
+    from ``cells`` (one load generator's), those with rows; ``suffix`` ends each title."""
+    extra = [
+        (
+            "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
+            batching_table(cells),
+        ),
+        (
+            "rag while documents are ingested in the same process (overhead in ms)",
+            ingest_table(cells),
+        ),
+        ("streamed answers at zero LLM latency: time to the first token (ms)", sse_table(cells)),
+        ("issue 15 goals", load_goals(cells)),
+    ]
+    return [(title + suffix, table) for title, table in extra if table.rows]
+
+
 async def run(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(ROOT))
     from tests.fakes.openai_server import FakeOpenAI
@@ -253,7 +271,7 @@ async def run(args: argparse.Namespace) -> None:
             lean.stop()
     results = results_table(cells)
     stages = stage_breakdown(cells)
-    goals = goals_table(cells)
+    goals = goals_table([c for c in cells if ", lean bench" not in c.config])
     results.print("POST /api/v1/chat (times in ms)")
     if len(args.server_roots) > 1:
         checkouts_table(cells, [label for label, _, _ in args.server_roots]).print(
@@ -262,19 +280,10 @@ async def run(args: argparse.Namespace) -> None:
     stages.print("median server time per stage at 1 visitor (ms)")
     if goals.rows:
         goals.print("goals")
-    extra: list[tuple[str, Table]] = [
-        (
-            "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
-            batching_table(cells),
-        ),
-        (
-            "rag while documents are ingested in the same process (overhead in ms)",
-            ingest_table(cells),
-        ),
-        ("streamed answers at zero LLM latency: time to the first token (ms)", sse_table(cells)),
-        ("issue 15 goals", load_goals(cells)),
-    ]
-    extra = [(title, table) for title, table in extra if table.rows]
+    # The goals' tables from the default load generator's cells; the lean one's after them.
+    lean_cells = [c for c in cells if ", lean bench" in c.config]
+    extra = goal_tables([c for c in cells if ", lean bench" not in c.config])
+    extra += goal_tables(lean_cells, " (lean bench)")
     for title, table in extra:
         table.print(title)
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL"
