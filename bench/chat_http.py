@@ -204,6 +204,12 @@ async def run_config(
 # --- report ----------------------------------------------------------------------------------
 
 
+LEAN_NOTE = (
+    " (rows marked lean bench: bench.chat_raw_client's visitors and bench.lean_fake_llm's model"
+    " instead of httpx2 and FakeOpenAI)"
+)
+
+
 def goal_tables(cells: list[Cell], suffix: str = "") -> list[tuple[str, Table]]:
     """Batching off vs on, rag while ingesting, the streamed first token and issue 15's goals,
     from ``cells`` (one load generator's), those with rows; ``suffix`` ends each title."""
@@ -295,6 +301,7 @@ async def run(args: argparse.Namespace) -> None:
             f"Embedder: {args.embedder}; database: {where}"
             f" (synchronous_commit {'off' if args.async_commit else 'on'}); FakeOpenAI"
             " (in the bench process)"
+            f"{LEAN_NOTE if 'lean' in args.clients else ''}"
             f" at LLM latency {', '.join(f'{x:g} s' for x in args.latencies)}; at most"
             f" {args.requests} requests per level for hits and {args.rag_requests} for rag,"
             f" capped at {args.cap:g} s per level. Each request opens a new conversation"
