@@ -166,19 +166,12 @@ async def run_config(
                     cell = Cell(config.label, scenario, latency, level, batching=config.batching)
                     before = await scrape(client, servers)
                     cpu_before = cpu_seconds(processes)
-                    if scenario == "ingest":
-                        async with feeding_documents(servers[0].url, args.ingest_files) as fed:
-                            await drive(
-                                cell,
-                                visitors or client,
-                                servers,
-                                ws.public_key,
-                                messages,
-                                total,
-                                args.cap,
-                            )
-                        cell.note = fed.describe()
-                    else:
+                    feeding = (
+                        feeding_documents(servers[0].url, args.ingest_files)
+                        if scenario == "ingest"
+                        else contextlib.nullcontext(None)
+                    )
+                    async with feeding as fed:
                         await drive(
                             cell,
                             visitors or client,
@@ -188,6 +181,8 @@ async def run_config(
                             total,
                             args.cap,
                         )
+                    if fed is not None:
+                        cell.note = fed.describe()
                     cell.cpu_ms = cpu_per_request(
                         cpu_before, cpu_seconds(processes), len(cell.client_ms)
                     )

@@ -16,10 +16,13 @@ import asyncio
 import json
 import math
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import httpx2
+
+T = TypeVar("T")
 
 TIMEOUT = 60.0
 """Seconds a request may take, as the httpx2 client's timeout."""
@@ -109,10 +112,17 @@ class RawClient:
             return b"".join([chunk async for chunk in self._chunks(reader)])
         raise RawHTTPError("a response with neither content-length nor chunks")
 
-    async def post_json(
-        self, base: str, path: str, payload: dict[str, Any], headers: dict[str, str]
-    ) -> tuple[int, dict[str, str], bytes]:
-        """(status, headers, body) of a JSON POST."""
+    async def _exchange(
+        self,
+        base: str,
+        path: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        read: Callable[[asyncio.StreamReader, int, dict[str, str]], Awaitable[T]],
+    ) -> tuple[int, T]:
+        """POST ``payload`` as JSON on a kept connection: (status, what ``read`` makes of the
+        response once its head is read). The connection is kept for the next request unless the
+        server said close or the exchange failed (``RawHTTPError``)."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
         connection = await self._connect(base)
         reader, writer = connection
@@ -120,7 +130,7 @@ class RawClient:
             async with asyncio.timeout(TIMEOUT):
                 writer.write(self._request(base, path, body, headers))
                 status, response_headers = await self._head(reader)
-                content = await self._body(reader, response_headers)
+                result = await read(reader, status, response_headers)
         except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             writer.close()
             raise RawHTTPError(type(exc).__name__) from exc
@@ -131,6 +141,21 @@ class RawClient:
             writer.close()
         else:
             self._give_back(base, connection)
+        return status, result
+
+    async def post_json(
+        self, base: str, path: str, payload: dict[str, Any], headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """(status, headers, body) of a JSON POST."""
+
+        async def read(
+            reader: asyncio.StreamReader, status: int, head: dict[str, str]
+        ) -> tuple[dict[str, str], bytes]:
+            return head, await self._body(reader, head)
+
+        status, (response_headers, content) = await self._exchange(
+            base, path, payload, headers, read
+        )
         return status, response_headers, content
 
     async def post_stream(
@@ -138,40 +163,38 @@ class RawClient:
     ) -> tuple[int, float, dict[str, Any]]:
         """A streamed POST: (status, ms to the first ``delta`` event, the ``done`` data), as
         bench.chat_workload's ``chat_stream`` reads it."""
-        t0 = time.perf_counter()
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-        connection = await self._connect(base)
-        reader, writer = connection
-        first = math.nan
-        done: dict[str, Any] = {}
-        try:
-            async with asyncio.timeout(TIMEOUT):
-                writer.write(self._request(base, path, body, headers))
-                status, response_headers = await self._head(reader)
-                if status != 200 or "content-length" in response_headers:
-                    await self._body(reader, response_headers)
-                else:
-                    event, pending = "", b""
-                    async for chunk in self._chunks(reader):
-                        pending += chunk
-                        *lines, pending = pending.split(b"\n")
-                        for raw in lines:
-                            line = raw.rstrip(b"\r").decode()
-                            if line.startswith("event: "):
-                                event = line[7:]
-                            elif line.startswith("data: "):
-                                if event == "delta" and math.isnan(first):
-                                    first = (time.perf_counter() - t0) * 1000
-                                elif event == "done":
-                                    done = json.loads(line[6:])
-        except (OSError, TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
-            writer.close()
-            raise RawHTTPError(type(exc).__name__) from exc
-        except BaseException:
-            writer.close()
-            raise
-        if response_headers.get("connection", "").lower() == "close":
-            writer.close()
-        else:
-            self._give_back(base, connection)
-        return status, first, done
+        events = StreamedAnswer(time.perf_counter())
+
+        async def read(reader: asyncio.StreamReader, status: int, head: dict[str, str]) -> None:
+            if status != 200 or "content-length" in head:
+                await self._body(reader, head)
+                return
+            pending = b""
+            async for chunk in self._chunks(reader):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for raw in lines:
+                    events.line(raw.rstrip(b"\r").decode())
+
+        status, _ = await self._exchange(base, path, payload, headers, read)
+        return status, events.first, events.done
+
+
+class StreamedAnswer:
+    """What the bench reads from a streamed answer's lines: when the first ``delta`` event came
+    (ms after ``started``, a ``time.perf_counter()``) and the ``done`` event's data."""
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.first = math.nan
+        self.done: dict[str, Any] = {}
+        self._event = ""
+
+    def line(self, line: str) -> None:
+        if line.startswith("event: "):
+            self._event = line[7:]
+        elif line.startswith("data: "):
+            if self._event == "delta" and math.isnan(self.first):
+                self.first = (time.perf_counter() - self.started) * 1000
+            elif self._event == "done":
+                self.done = json.loads(line[6:])

@@ -20,7 +20,7 @@ import httpx
 import httpx2
 import psutil
 
-from bench.chat_raw_client import RawClient, RawHTTPError
+from bench.chat_raw_client import RawClient, RawHTTPError, StreamedAnswer
 from bench.chat_servers import (
     DEMO,
     DOCUMENTS,
@@ -269,10 +269,7 @@ async def chat_stream(
             {"message": message, "session_id": session},
             {"x-widget-key": key, "accept": "text/event-stream"},
         )
-    t0 = time.perf_counter()
-    first = math.nan
-    done: dict[str, Any] = {}
-    event = ""
+    answer = StreamedAnswer(time.perf_counter())
     async with client.stream(
         "POST",
         base + "/api/v1/chat",
@@ -281,16 +278,10 @@ async def chat_stream(
     ) as r:
         if r.status_code != 200:
             await r.aread()
-            return r.status_code, first, done
+            return r.status_code, answer.first, answer.done
         async for line in r.aiter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                if event == "delta" and math.isnan(first):
-                    first = (time.perf_counter() - t0) * 1000
-                elif event == "done":
-                    done = json.loads(line[6:])
-    return 200, first, done
+            answer.line(line)
+    return 200, answer.first, answer.done
 
 
 async def drive(

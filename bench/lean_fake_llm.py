@@ -18,44 +18,23 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.fakes.openai_server import _DELTA, _count_words, _message_text
+from tests.fakes.openai_server import (
+    _DELTA,
+    chunk_body,
+    completion_body,
+    usage_chunk_body,
+    word_usage,
+)
 
 PATH = b"/v1/chat/completions"
 
 
 def completion(body: dict[str, Any], text: str, completion_id: str, created: int) -> bytes:
-    """The JSON of a completion, as FakeOpenAI answers one (its default knobs)."""
-    return json.dumps(
-        {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": str(body.get("model") or "gpt-4o-mini"),
-            "system_fingerprint": "fp_fake",
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
-                    "logprobs": None,
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": usage(body, text),
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
-
-
-def usage(body: dict[str, Any], text: str) -> dict[str, int]:
-    messages = body.get("messages") or []
-    prompt = sum(_count_words(_message_text(m)) for m in messages if isinstance(m, dict))
-    completion_tokens = _count_words(text)
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt + completion_tokens,
-    }
+    """The JSON of a completion, as FakeOpenAI answers one (its default knobs), encoded as
+    Starlette's JSONResponse encodes it."""
+    model = str(body.get("model") or "gpt-4o-mini")
+    answer = completion_body(completion_id, created, model, text, "stop", word_usage(body, text))
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def stream_events(
@@ -66,29 +45,18 @@ def stream_events(
     options = body.get("stream_options") or {}
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
 
-    def chunk(choices: list[dict[str, Any]], **extra: Any) -> bytes:
-        payload: dict[str, Any] = {
-            "id": completion_id,
-            "object": "chat.completion.chunk",
-            "created": created,
-            "model": model,
-            "system_fingerprint": "fp_fake",
-            "choices": choices,
-            **extra,
-        }
+    def event(payload: dict[str, Any]) -> bytes:
         return f"data: {json.dumps(payload)}\n\n".encode()
 
     def delta(content: dict[str, Any], finish: str | None) -> bytes:
-        extra = {"usage": None} if include_usage else {}
-        choice = {"index": 0, "delta": content, "logprobs": None, "finish_reason": finish}
-        return chunk([choice], **extra)
+        return event(chunk_body(completion_id, created, model, content, finish, include_usage))
 
     yield delta({"role": "assistant", "content": "", "refusal": None}, None)
     for piece in _DELTA.findall(text):
         yield delta({"content": piece}, None)
     yield delta({}, "stop")
     if include_usage:
-        yield chunk([], usage=usage(body, text))
+        yield event(usage_chunk_body(completion_id, created, model, word_usage(body, text)))
     yield b"data: [DONE]\n\n"
 
 

@@ -137,6 +137,87 @@ def _message_text(message: dict[str, Any]) -> str:
     return ""
 
 
+def word_usage(
+    body: dict[str, Any], text: str, usage: tuple[int, int] | None = None
+) -> dict[str, int]:
+    """A reply's usage: ``usage`` (prompt, completion) when given, else words counted."""
+    if usage is not None:
+        prompt, completion = usage
+    else:
+        messages = body.get("messages") or []
+        prompt = sum(_count_words(_message_text(m)) for m in messages if isinstance(m, dict))
+        completion = _count_words(text)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def completion_body(
+    completion_id: str,
+    created: int,
+    model: str,
+    text: str,
+    finish_reason: str,
+    usage: dict[str, int],
+) -> dict[str, Any]:
+    """A chat completion's JSON, as the fake answers one."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def chunk_body(
+    completion_id: str,
+    created: int,
+    model: str,
+    delta: dict[str, Any],
+    finish: str | None,
+    include_usage: bool,
+) -> dict[str, Any]:
+    """One streamed chunk's JSON (``usage`` null when the stream reports it at its end)."""
+    payload: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+    }
+    if include_usage:
+        payload["usage"] = None
+    return payload
+
+
+def usage_chunk_body(
+    completion_id: str, created: int, model: str, usage: dict[str, int]
+) -> dict[str, Any]:
+    """The last chunk of a stream that reports its usage: no choices."""
+    return {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": model,
+        "system_fingerprint": "fp_fake",
+        "choices": [],
+        "usage": usage,
+    }
+
+
 class FakeOpenAI:
     """An OpenAI-compatible HTTP server on 127.0.0.1 running in a background thread."""
 
@@ -324,17 +405,7 @@ class FakeOpenAI:
         return reply(body) if callable(reply) else reply
 
     def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
-        if self.usage is not None:
-            prompt, completion = self.usage
-        else:
-            messages = body.get("messages") or []
-            prompt = sum(_count_words(_message_text(m)) for m in messages if isinstance(m, dict))
-            completion = _count_words(text)
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
+        return word_usage(body, text, self.usage)
 
     def _deltas(self, text: str) -> Iterator[str]:
         size = self.stream_chunk_chars
@@ -366,22 +437,7 @@ class FakeOpenAI:
         usage = self._usage(body, text)
         if not body.get("stream"):
             return JSONResponse(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
-                            "logprobs": None,
-                            "finish_reason": self.finish_reason,
-                        }
-                    ],
-                    "usage": usage,
-                }
+                completion_body(completion_id, created, model, text, self.finish_reason, usage)
             )
         options = body.get("stream_options") or {}
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
@@ -400,21 +456,8 @@ class FakeOpenAI:
         usage: dict[str, int],
         include_usage: bool,
     ) -> AsyncIterator[bytes]:
-        def chunk(delta: dict[str, Any], finish: str | None, *, choices: bool = True) -> bytes:
-            payload: dict[str, Any] = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": (
-                    [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-                    if choices
-                    else []
-                ),
-            }
-            if include_usage:
-                payload["usage"] = None
+        def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+            payload = chunk_body(completion_id, created, model, delta, finish, include_usage)
             return f"data: {json.dumps(payload)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
@@ -442,15 +485,7 @@ class FakeOpenAI:
             yield chunk({"content": piece}, None)
         yield chunk({}, self.finish_reason)
         if include_usage:
-            final: dict[str, Any] = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": [],
-                "usage": usage,
-            }
+            final = usage_chunk_body(completion_id, created, model, usage)
             yield f"data: {json.dumps(final)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
