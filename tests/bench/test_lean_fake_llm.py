@@ -67,3 +67,16 @@ async def test_the_lean_fake_answers_as_fake_openai() -> None:
         lean.stop()
         fake.stop()
     assert bodies[:2] == bodies[2:]
+
+
+async def test_the_lean_fake_answers_the_same_after_its_latency() -> None:
+    """With ``latency`` set (bench.chat_http's ``--latencies``) the answer is written later by
+    the fake's loop, and it is the same answer."""
+    fake = FakeOpenAI(chat_reply=fake_reply).start()
+    lean = LeanFakeLLM(chat_reply=fake_reply).start()
+    lean.latency = fake.latency = 0.05
+    try:
+        assert await _answers(lean.base_url) == await _answers(fake.base_url)
+    finally:
+        lean.stop()
+        fake.stop()
