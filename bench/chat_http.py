@@ -30,7 +30,10 @@ faq/cache only in the first; the rag, sse and ingest scenarios in both, side by 
 Reported per level: requests/s, client latency p50/p95/p99 and server overhead p50/p95/p99 (the
 response's ``timings_ms.total`` minus ``timings_ms.generation``). The load generator (httpx) runs in
 this process on the same cores as the server and the database: on a 2-core machine the figures are
-a lower bound of what the server alone could do.
+a lower bound of what the server alone could do. ``--clients httpx,lean`` runs every server with
+the default generator and with a lean one too (bench.chat_raw_client's visitors and
+bench.lean_fake_llm's model: about a third of the bench's CPU per request), side by side; the
+goal tables come from the default's cells, the lean one's follow, marked.
 """
 
 from __future__ import annotations
