@@ -18,8 +18,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from tests.fakes.openai_server import (
-    _DELTA,
+from tests.fakes.openai_bodies import (
+    DELTA,
     chunk_body,
     completion_body,
     usage_chunk_body,
@@ -52,7 +52,7 @@ def stream_events(
         return event(chunk_body(completion_id, created, model, content, finish, include_usage))
 
     yield delta({"role": "assistant", "content": "", "refusal": None}, None)
-    for piece in _DELTA.findall(text):
+    for piece in DELTA.findall(text):
         yield delta({"content": piece}, None)
     yield delta({}, "stop")
     if include_usage:
