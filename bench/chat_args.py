@@ -22,11 +22,16 @@ class Config:
     root: Path = ROOT
     env: tuple[tuple[str, str], ...] = ()
     """Settings the servers get on top of the bench's (``--server-roots LABEL=DIR@KEY=VALUE``)."""
+    client: str = "httpx"
+    """The bench's load generator (``--clients``): ``httpx`` (httpx2 visitors, FakeOpenAI) or
+    ``lean`` (bench.chat_raw_client's visitors, bench.lean_fake_llm's model)."""
 
     @property
     def label(self) -> str:
         store = "Redis" if self.redis else "memory"
         label = f"{self.servers} proc, {store}, batching {'on' if self.batching else 'off'}"
+        if self.client != "httpx":
+            label += f", {self.client} bench"
         return f"{label}, {self.checkout}" if self.checkout else label
 
 
@@ -92,6 +97,13 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     parser.add_argument(
         "--rounds", type=int, default=1, help="run the configs this many times, in turn"
     )
+    parser.add_argument(
+        "--clients",
+        default="httpx",
+        help="the bench's load generators, each a server run: httpx (httpx2 visitors and"
+        " FakeOpenAI, the default measurement) and/or lean (bench.chat_raw_client's visitors and"
+        " bench.lean_fake_llm's model: less of the shared cores)",
+    )
     parser.add_argument("--sse-levels", default="16", help="visitors for the sse scenario")
     parser.add_argument("--ingest-levels", default="16", help="visitors for the ingest scenario")
     parser.add_argument("--ingest-files", type=int, default=200, help="corpus pages to cycle")
@@ -124,6 +136,9 @@ def parse_args(argv: list[str] | None = None, *, description: str = "") -> argpa
     args.ingest_levels = [int(x) for x in str(args.ingest_levels).split(",")]
     args.batching = [x.strip() == "on" for x in str(args.batching).split(",")]
     args.latencies = [float(x) for x in str(args.latencies).split(",")]
+    args.clients = [x.strip() for x in str(args.clients).split(",")]
+    if not set(args.clients) <= {"httpx", "lean"}:
+        parser.error("--clients: httpx and/or lean")
     args.scenarios = set(str(args.scenarios).split(","))
     args.configs = parse_configs(str(args.configs))
     args.server_roots = parse_roots(str(args.server_roots))

@@ -30,7 +30,10 @@ faq/cache only in the first; the rag, sse and ingest scenarios in both, side by 
 Reported per level: requests/s, client latency p50/p95/p99 and server overhead p50/p95/p99 (the
 response's ``timings_ms.total`` minus ``timings_ms.generation``). The load generator (httpx) runs in
 this process on the same cores as the server and the database: on a 2-core machine the figures are
-a lower bound of what the server alone could do.
+a lower bound of what the server alone could do. ``--clients httpx,lean`` runs every server with
+the default generator and with a lean one too (bench.chat_raw_client's visitors and
+bench.lean_fake_llm's model: about a third of the bench's CPU per request), side by side; the
+goal tables come from the default's cells, the lean one's follow, marked.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ from bench import chat_args
 from bench.chat_args import Config
 from bench.chat_profile import profile_cache_hits
 from bench.chat_questions import CACHE_QUESTIONS, unique_questions
+from bench.chat_raw_client import RawClient
 from bench.chat_servers import (
     Database,
     fake_reply,
@@ -92,6 +96,7 @@ from bench.common import (
     write_section,
     writes_docs,
 )
+from bench.lean_fake_llm import LeanFakeLLM
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -127,6 +132,10 @@ async def run_config(
     # generator took 8-20 ms of CPU per request and paced some cells (client p95 3-4 s against a
     # server overhead p95 under 300 ms); httpx2's pool assigns in one pass, about 3 ms.
     limits = httpx2.Limits(max_connections=max(args.levels) + 8, max_keepalive_connections=None)
+    fake_thread = getattr(getattr(getattr(fake, "_http", fake), "_thread", None), "native_id", None)
+    if fake_thread is not None:
+        processes["fake llm"] = [fake_thread]  # a thread of the bench's process
+    visitors = RawClient() if config.client == "lean" else None
     try:
         async with httpx2.AsyncClient(timeout=60, limits=limits) as client:
             fake.latency = 0.0
@@ -152,20 +161,31 @@ async def run_config(
                     fake.latency = latency or 0.0
                     # a short warm-up of the connections and the code path, not measured
                     warm = Cell(config.label, scenario, latency, level)
-                    await drive(warm, client, servers, ws.public_key, messages, level, 10)
+                    await drive(
+                        warm, visitors or client, servers, ws.public_key, messages, level, 10
+                    )
                     if unique:
                         messages = unique_questions(total, rng)
                     cell = Cell(config.label, scenario, latency, level, batching=config.batching)
                     before = await scrape(client, servers)
                     cpu_before = cpu_seconds(processes)
-                    if scenario == "ingest":
-                        async with feeding_documents(servers[0].url, args.ingest_files) as fed:
-                            await drive(
-                                cell, client, servers, ws.public_key, messages, total, args.cap
-                            )
+                    feeding = (
+                        feeding_documents(servers[0].url, args.ingest_files)
+                        if scenario == "ingest"
+                        else contextlib.nullcontext(None)
+                    )
+                    async with feeding as fed:
+                        await drive(
+                            cell,
+                            visitors or client,
+                            servers,
+                            ws.public_key,
+                            messages,
+                            total,
+                            args.cap,
+                        )
+                    if fed is not None:
                         cell.note = fed.describe()
-                    else:
-                        await drive(cell, client, servers, ws.public_key, messages, total, args.cap)
                     cell.cpu_ms = cpu_per_request(
                         cpu_before, cpu_seconds(processes), len(cell.client_ms)
                     )
@@ -173,11 +193,37 @@ async def run_config(
                     cells.append(cell)
                     report_cell(cell)
     finally:
+        if visitors is not None:
+            await visitors.aclose()
         stop_servers(servers)
     return cells
 
 
 # --- report ----------------------------------------------------------------------------------
+
+
+LEAN_NOTE = (
+    " (rows marked lean bench: bench.chat_raw_client's visitors and bench.lean_fake_llm's model"
+    " instead of httpx2 and FakeOpenAI)"
+)
+
+
+def goal_tables(cells: list[Cell], suffix: str = "") -> list[tuple[str, Table]]:
+    """Batching off vs on, rag while ingesting, the streamed first token and issue 15's goals,
+    from ``cells`` (one load generator's), those with rows; ``suffix`` ends each title."""
+    extra = [
+        (
+            "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
+            batching_table(cells),
+        ),
+        (
+            "rag while documents are ingested in the same process (overhead in ms)",
+            ingest_table(cells),
+        ),
+        ("streamed answers at zero LLM latency: time to the first token (ms)", sse_table(cells)),
+        ("issue 15 goals", load_goals(cells)),
+    ]
+    return [(title + suffix, table) for title, table in extra if table.rows]
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -191,6 +237,7 @@ async def run(args: argparse.Namespace) -> None:
         await set_async_commit(db, args.async_commit)
     load_before = os.getloadavg()[0]
     fake = FakeOpenAI(chat_reply=fake_reply).start()
+    lean = LeanFakeLLM(chat_reply=fake_reply).start() if "lean" in args.clients else None
     try:
         if args.profile:
             text = await profile_cache_hits(args, db, fake)
@@ -214,15 +261,21 @@ async def run(args: argparse.Namespace) -> None:
             for config in args.configs:
                 for i, batching in enumerate(args.batching):
                     for j, (checkout, root, env) in enumerate(args.server_roots):
-                        config = Config(config.servers, config.redis, batching, checkout, root, env)
-                        print(f"config: {config.label}", flush=True)
-                        first = round_ == 0 and i == 0 and j == 0
-                        cells += await run_config(args, config, db, fake, ws, rng, hits=first)
+                        for k, client in enumerate(args.clients):
+                            config = Config(
+                                config.servers, config.redis, batching, checkout, root, env, client
+                            )
+                            print(f"config: {config.label}", flush=True)
+                            first = round_ == 0 and i == 0 and j == 0 and k == 0
+                            model = lean if client == "lean" and lean is not None else fake
+                            cells += await run_config(args, config, db, model, ws, rng, hits=first)
     finally:
         fake.stop()
+        if lean is not None:
+            lean.stop()
     results = results_table(cells)
     stages = stage_breakdown(cells)
-    goals = goals_table(cells)
+    goals = goals_table([c for c in cells if ", lean bench" not in c.config])
     results.print("POST /api/v1/chat (times in ms)")
     if len(args.server_roots) > 1:
         checkouts_table(cells, [label for label, _, _ in args.server_roots]).print(
@@ -231,19 +284,10 @@ async def run(args: argparse.Namespace) -> None:
     stages.print("median server time per stage at 1 visitor (ms)")
     if goals.rows:
         goals.print("goals")
-    extra: list[tuple[str, Table]] = [
-        (
-            "rag at zero LLM latency, micro-batching off vs on (overhead in ms)",
-            batching_table(cells),
-        ),
-        (
-            "rag while documents are ingested in the same process (overhead in ms)",
-            ingest_table(cells),
-        ),
-        ("streamed answers at zero LLM latency: time to the first token (ms)", sse_table(cells)),
-        ("issue 15 goals", load_goals(cells)),
-    ]
-    extra = [(title, table) for title, table in extra if table.rows]
+    # The goals' tables from the default load generator's cells; the lean one's after them.
+    lean_cells = [c for c in cells if ", lean bench" in c.config]
+    extra = goal_tables([c for c in cells if ", lean bench" not in c.config])
+    extra += goal_tables(lean_cells, " (lean bench)")
     for title, table in extra:
         table.print(title)
     where = "DATABASE_URL" if os.environ.get("DATABASE_URL") else "embedded PostgreSQL"
@@ -255,6 +299,7 @@ async def run(args: argparse.Namespace) -> None:
             f"Embedder: {args.embedder}; database: {where}"
             f" (synchronous_commit {'off' if args.async_commit else 'on'}); FakeOpenAI"
             " (in the bench process)"
+            f"{LEAN_NOTE if 'lean' in args.clients else ''}"
             f" at LLM latency {', '.join(f'{x:g} s' for x in args.latencies)}; at most"
             f" {args.requests} requests per level for hits and {args.rag_requests} for rag,"
             f" capped at {args.cap:g} s per level. Each request opens a new conversation"

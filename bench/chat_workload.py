@@ -20,6 +20,7 @@ import httpx
 import httpx2
 import psutil
 
+from bench.chat_raw_client import RawClient, RawHTTPError, StreamedAnswer
 from bench.chat_servers import (
     DEMO,
     DOCUMENTS,
@@ -182,6 +183,10 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, group in pids.items():
         total = 0.0
+        if name == "fake llm":  # thread ids of this process
+            times = {t.id: t.user_time + t.system_time for t in psutil.Process().threads()}
+            out[name] = sum(times.get(tid, 0.0) for tid in group)
+            continue
         for pid in group:
             with contextlib.suppress(psutil.Error):
                 proc = psutil.Process(pid)
@@ -224,7 +229,8 @@ class Cell:
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """CPU time per answered request: ``server`` (every thread of the server processes),
     ``postgres`` (the database's processes), ``bench`` (this process: the load generator and
-    the fake LLM). Unlike wall times, not inflated when other processes share the cores."""
+    the fake LLM), ``fake llm`` (the fake LLM's thread of it). Unlike wall times, not inflated
+    when other processes share the cores."""
 
     @property
     def rps(self) -> float:
@@ -232,8 +238,18 @@ class Cell:
 
 
 async def chat(
-    client: httpx.AsyncClient | httpx2.AsyncClient, base: str, key: str, message: str, session: str
+    client: httpx.AsyncClient | httpx2.AsyncClient | RawClient,
+    base: str,
+    key: str,
+    message: str,
+    session: str,
 ) -> tuple[int, dict[str, Any]]:
+    if isinstance(client, RawClient):
+        status, headers, content = await client.post_json(
+            base, "/api/v1/chat", {"message": message, "session_id": session}, {"x-widget-key": key}
+        )
+        kind = headers.get("content-type", "")
+        return status, (json.loads(content) if kind.startswith("app") else {})
     r = await client.post(
         base + "/api/v1/chat",
         json={"message": message, "session_id": session},
@@ -243,13 +259,17 @@ async def chat(
 
 
 async def chat_stream(
-    client: httpx2.AsyncClient, base: str, key: str, message: str, session: str
+    client: httpx2.AsyncClient | RawClient, base: str, key: str, message: str, session: str
 ) -> tuple[int, float, dict[str, Any]]:
     """POST /chat as a stream: (status, ms to the first ``delta`` event, the ``done`` data)."""
-    t0 = time.perf_counter()
-    first = math.nan
-    done: dict[str, Any] = {}
-    event = ""
+    if isinstance(client, RawClient):
+        return await client.post_stream(
+            base,
+            "/api/v1/chat",
+            {"message": message, "session_id": session},
+            {"x-widget-key": key, "accept": "text/event-stream"},
+        )
+    answer = StreamedAnswer(time.perf_counter())
     async with client.stream(
         "POST",
         base + "/api/v1/chat",
@@ -258,21 +278,15 @@ async def chat_stream(
     ) as r:
         if r.status_code != 200:
             await r.aread()
-            return r.status_code, first, done
+            return r.status_code, answer.first, answer.done
         async for line in r.aiter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                if event == "delta" and math.isnan(first):
-                    first = (time.perf_counter() - t0) * 1000
-                elif event == "done":
-                    done = json.loads(line[6:])
-    return 200, first, done
+            answer.line(line)
+    return 200, answer.first, answer.done
 
 
 async def drive(
     cell: Cell,
-    client: httpx2.AsyncClient,
+    client: httpx2.AsyncClient | RawClient,
     servers: list[Server],
     key: str,
     messages: list[str],
@@ -296,7 +310,7 @@ async def drive(
                     status, first_ms, body = await chat_stream(client, base, key, message, session)
                 else:
                     status, body = await chat(client, base, key, message, session)
-            except httpx2.HTTPError as exc:
+            except (httpx2.HTTPError, RawHTTPError) as exc:
                 cell.errors[type(exc).__name__] += 1
                 continue
             elapsed = (time.perf_counter() - t0) * 1000

@@ -69,13 +69,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.openai_bodies import (
+    DELTA,
+    WORD,
+    chunk_body,
+    completion_body,
+    count_words,
+    message_text,
+    usage_chunk_body,
+    word_usage,
+)
 from tests.fakes.server import ThreadedServer
 
 ChatReply = str | Callable[[dict[str, Any]], str]
 
-_WORD = re.compile(r"\w+", re.UNICODE)
 _NUMBERED = re.compile(r"^\[(\d+)\] (.*)$", re.MULTILINE)
-_DELTA = re.compile(r"\S+\s*|\s+")
 
 
 @dataclass(frozen=True)
@@ -94,7 +102,7 @@ def hash_embedding(text: str, dimensions: int) -> list[float]:
     Texts sharing words get a positive cosine similarity; identical texts get 1.0.
     """
     vec = [0.0] * dimensions
-    for word in _WORD.findall(text.casefold()):
+    for word in WORD.findall(text.casefold()):
         digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
         value = int.from_bytes(digest, "little")
         vec[value % dimensions] += 1.0 if (value >> 63) & 1 else -1.0
@@ -108,7 +116,7 @@ def hash_embedding(text: str, dimensions: int) -> list[float]:
 def numbered_passages(body: dict[str, Any]) -> dict[int, str]:
     """The ``[n] text`` lines of a request's last message, by number."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
-    text = _message_text(messages[-1]) if messages else ""
+    text = message_text(messages[-1]) if messages else ""
     return {int(n): passage for n, passage in _NUMBERED.findall(text)}
 
 
@@ -122,19 +130,6 @@ def ranking_reply(score: Callable[[str], float]) -> Callable[[dict[str, Any]], s
         return ", ".join(str(n) for n in ranked)
 
     return reply
-
-
-def _count_words(text: str) -> int:
-    return len(_WORD.findall(text))
-
-
-def _message_text(message: dict[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return " ".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return ""
 
 
 class FakeOpenAI:
@@ -324,17 +319,7 @@ class FakeOpenAI:
         return reply(body) if callable(reply) else reply
 
     def _usage(self, body: dict[str, Any], text: str) -> dict[str, int]:
-        if self.usage is not None:
-            prompt, completion = self.usage
-        else:
-            messages = body.get("messages") or []
-            prompt = sum(_count_words(_message_text(m)) for m in messages if isinstance(m, dict))
-            completion = _count_words(text)
-        return {
-            "prompt_tokens": prompt,
-            "completion_tokens": completion,
-            "total_tokens": prompt + completion,
-        }
+        return word_usage(body, text, self.usage)
 
     def _deltas(self, text: str) -> Iterator[str]:
         size = self.stream_chunk_chars
@@ -342,7 +327,7 @@ class FakeOpenAI:
             for i in range(0, len(text), size):
                 yield text[i : i + size]
         else:
-            yield from _DELTA.findall(text)
+            yield from DELTA.findall(text)
 
     # ------------------------------------------------------------------ endpoints
 
@@ -366,22 +351,7 @@ class FakeOpenAI:
         usage = self._usage(body, text)
         if not body.get("stream"):
             return JSONResponse(
-                {
-                    "id": completion_id,
-                    "object": "chat.completion",
-                    "created": created,
-                    "model": model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [
-                        {
-                            "index": 0,
-                            "message": {"role": "assistant", "content": text, "refusal": None},
-                            "logprobs": None,
-                            "finish_reason": self.finish_reason,
-                        }
-                    ],
-                    "usage": usage,
-                }
+                completion_body(completion_id, created, model, text, self.finish_reason, usage)
             )
         options = body.get("stream_options") or {}
         include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
@@ -400,21 +370,8 @@ class FakeOpenAI:
         usage: dict[str, int],
         include_usage: bool,
     ) -> AsyncIterator[bytes]:
-        def chunk(delta: dict[str, Any], finish: str | None, *, choices: bool = True) -> bytes:
-            payload: dict[str, Any] = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": (
-                    [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-                    if choices
-                    else []
-                ),
-            }
-            if include_usage:
-                payload["usage"] = None
+        def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
+            payload = chunk_body(completion_id, created, model, delta, finish, include_usage)
             return f"data: {json.dumps(payload)}\n\n".encode()
 
         yield chunk({"role": "assistant", "content": "", "refusal": None}, None)
@@ -442,15 +399,7 @@ class FakeOpenAI:
             yield chunk({"content": piece}, None)
         yield chunk({}, self.finish_reason)
         if include_usage:
-            final: dict[str, Any] = {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-                "system_fingerprint": "fp_fake",
-                "choices": [],
-                "usage": usage,
-            }
+            final = usage_chunk_body(completion_id, created, model, usage)
             yield f"data: {json.dumps(final)}\n\n".encode()
         yield b"data: [DONE]\n\n"
 
@@ -491,7 +440,7 @@ class FakeOpenAI:
                 else vector
             )
             data.append({"object": "embedding", "index": index, "embedding": embedding})
-        tokens = sum(_count_words(t) for t in inputs)
+        tokens = sum(count_words(t) for t in inputs)
         return JSONResponse(
             {
                 "object": "list",
