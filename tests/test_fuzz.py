@@ -26,7 +26,7 @@ from sqlalchemy.pool import NullPool
 
 from api.app import create_app
 from api.runtime import build_runtime
-from core.db import Database, async_url
+from core.db import Database, _binary_vectors, async_url
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, make_settings
 
@@ -55,6 +55,8 @@ class Tenant:
 @pytest.fixture(scope="module")
 async def fuzz_app(pg: EmbeddedPostgres) -> AsyncIterator[tuple[Any, Any]]:
     engine = create_async_engine(async_url(pg.app_url(APP_ROLE)), poolclass=NullPool)
+    # As core.db.create_engine's engines: vectors bound in their binary form on each connection.
+    _binary_vectors(engine)
     async with build_runtime(make_settings(redis_url=None), database=Database(engine)) as runtime:
         app = create_app(runtime=runtime)
         with get_client(app) as client:
@@ -169,3 +171,20 @@ def _objects_of(client: Any, tenant: Tenant) -> dict[str, str]:
     if key.status_code == 201:
         ids["key_id"] = key.json()["id"]
     return ids
+
+
+def test_the_fuzzed_app_answers_a_question_that_reaches_a_vector_statement(
+    fuzz_app: tuple[Any, Any],
+) -> None:
+    """The fuzzer's app binds vectors as the product's engine does (``core.vector_codec`` on
+    each new connection): without it, any generated message that reached the FAQ or passage
+    search was a 503 ``database_unavailable`` ("expected str, got bytes") made by the test's
+    own engine, and the fuzz failed on whichever examples the schema's next change generated."""
+    _, client = fuzz_app
+    owner = _signup(client, "Vectors")
+    response = client.post(
+        f"/api/v1/workspaces/{owner.workspace_id}/chat",
+        json={"message": "How long does delivery to Berlin take?"},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200, response.text
