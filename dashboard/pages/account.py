@@ -35,7 +35,7 @@ from dashboard.pages.common import (
 )
 from dashboard.web import PREFIX, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
-from workspaces import accounts, more_workspaces, service, sessions, signin
+from workspaces import accounts, more_workspaces, profile, service, sessions, signin
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
@@ -232,11 +232,19 @@ async def _account(
     user: auth.WebUser,
     errors: dict[str, str],
     status: int = 200,
+    *,
+    typed_name: str | None = None,
 ) -> Response:
     await set_chrome(request, session, user, None)
     account = request.state.chrome["user"]
     deleted = await deletion.restorable(session, user.user_id)
-    context = {"account": account, "errors": errors, "deleted_workspaces": deleted}
+    name = (account.name or "") if typed_name is None else typed_name
+    context = {
+        "account": account,
+        "errors": errors,
+        "deleted_workspaces": deleted,
+        "name_value": name,
+    }
     return render(request, "account.html", context, status_code=status)
 
 
@@ -286,6 +294,22 @@ async def change_password(
     response = redirect(request, PREFIX + "/account" + done)
     auth.set_session_cookie(request, response, started.secret, runtime.settings)
     return response
+
+
+@router.post("/account/name")
+async def change_name(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """The account's display name (``workspaces.profile``); an empty one removes it. A refused
+    name comes back in its field with the reason."""
+    fields = await form_fields(request)
+    typed = fields.get("name", "")
+    try:
+        saved = await profile.rename(session, user.user_id, typed if isinstance(typed, str) else "")
+    except AppError as exc:
+        errors, status = refusal(exc)
+        errors = {"name" if key == "_form" else key: value for key, value in errors.items()}
+        return await _account(request, session, user, errors, status, typed_name=str(typed))
+    notice = "?notice=" + quote_plus("Name saved" if saved else "Name removed")
+    return redirect(request, PREFIX + "/account" + notice)
 
 
 @router.post("/account/verify-email", dependencies=[RateLimitAuth])
