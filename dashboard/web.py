@@ -99,6 +99,15 @@ def utc_time(value: datetime) -> str:
 templates.filters["utc"] = utc_time
 
 
+def counted(number: int, word: str, plural: str | None = None) -> str:
+    """``number`` of ``word`` as a sentence says it: "1 file", "0 files", "3 documents" (not
+    "1 file(s)", which a new owner's walk met on their first pages)."""
+    return f"{number:,} {word if number == 1 else plural or word + 's'}"
+
+
+templates.globals["counted"] = counted
+
+
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime

@@ -33,7 +33,7 @@ from dashboard.pages.common import (
     refusal,
     set_chrome,
 )
-from dashboard.web import PREFIX, redirect, render, safe_next, workspace_url
+from dashboard.web import PREFIX, counted, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
 from workspaces import accounts, more_workspaces, profile, service, sessions, signin
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
@@ -350,7 +350,7 @@ async def revoke_other_sessions(
 ) -> Response:
     """Sign out everywhere but this browser (dashboard and API sessions alike)."""
     ended = await sessions.revoke_all(session, user.user_id, keep=user.session_id)
-    notice = f"{ended} other session(s) ended" if ended else "No other session was open"
+    notice = f"{counted(ended, 'other session')} ended" if ended else "No other session was open"
     return redirect(request, PREFIX + "/sessions?notice=" + quote_plus(notice))
 
 

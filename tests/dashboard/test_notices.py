@@ -49,7 +49,7 @@ async def test_an_upload_notice_names_no_file_and_works_only_where_it_was_sent(
         assert sent.status_code == 303, sent.text
     location = sent.headers["location"]
     shown = await web.client.get(location)
-    said = "0 file(s) added, 1 already there with the same content (listed below)"
+    said = "0 files added, 1 already there with the same content (listed below)"
     assert notice_of(shown.text) == said
     query = urlsplit(location).query
     # The same signed pair on another page of the same browser: no notice.
