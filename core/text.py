@@ -13,6 +13,11 @@ from pydantic import BeforeValidator
 
 _BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers drawn as nothing
 
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Explicit embeddings, overrides and isolates: one left open turns the text after it around,
+in the text itself and in the sentences it is put in ("Hi! I'm <name>. How can I help?").
+The marks (U+200E, U+200F) stay allowed."""
+
 
 def is_invisible(ch: str) -> bool:
     return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match
 
 from dashboard.page_route import PageRoute, unknown_address
 from dashboard.pages import (
@@ -56,6 +57,27 @@ PAGE_ROUTERS: tuple[APIRouter, ...] = tuple(
 )
 
 
+def _page_without_slash(request: Request, catch_all: object) -> str | None:
+    """Where an address one trailing slash away from a page leads (``/app/w/<id>/`` to
+    ``/app/w/<id>``): the path as sent (still percent-encoded) without its slashes at the end,
+    with the query, relative (the scheme and host stay the browser's, as ``api.slashes``
+    does for the rest of the app); None when no page but this catch-all serves it."""
+    raw = (request.scope.get("raw_path") or request.url.path.encode()).split(b"?", 1)[0]
+    target = raw.rstrip(b"/")
+    if target == raw or not target.startswith(PREFIX.encode() + b"/"):
+        return None
+    scope = {**request.scope, "path": request.url.path.rstrip("/")}
+    served = any(
+        route.matches(scope)[0] is Match.FULL
+        for route in request.app.router.routes
+        if getattr(route, "endpoint", None) is not catch_all
+    )
+    if not served:
+        return None
+    query = request.url.query
+    return target.decode("latin-1") + (f"?{query}" if query else "")
+
+
 def install(app: FastAPI) -> None:
     app.mount(
         f"{PREFIX}/static", DashboardStatic(directory=HERE / "static"), name="dashboard-static"
@@ -70,6 +92,9 @@ def install(app: FastAPI) -> None:
 
     @fallback.api_route("/{rest:path}", methods=["GET", "HEAD"])
     async def unknown(request: Request, rest: str) -> Response:
+        page = _page_without_slash(request, unknown)
+        if page is not None:
+            return secure_headers(Response(status_code=307, headers={"Location": page}))
         return secure_headers(unknown_address(request))
 
     app.include_router(fallback, prefix=PREFIX, include_in_schema=False)

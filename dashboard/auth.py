@@ -193,6 +193,30 @@ def _session_spot_replacing_legacy(
     return spot
 
 
+SEEN_NOTICES_COOKIE = "tb_notices"
+"""The notices this browser was shown (their ids), over plain HTTP."""
+HOST_SEEN_NOTICES_COOKIE = "__Host-tb_notices"
+"""The same over HTTPS."""
+SEEN_NOTICES_KEPT = 16
+
+
+def seen_notices(request: Request, settings: Settings) -> list[str]:
+    """The ids of the last notices this browser was shown (``dashboard.web``: each shows once)."""
+    spot = _cookie_spot(request, settings, SEEN_NOTICES_COOKIE, HOST_SEEN_NOTICES_COOKIE)
+    return [n for n in (request.cookies.get(spot.name) or "").split(".") if n]
+
+
+def remember_seen_notice(
+    request: Request, response: Response, settings: Settings, notice_id: str
+) -> None:
+    """Add ``notice_id`` to the notices this browser was shown (the last few are kept)."""
+    spot = _cookie_spot(request, settings, SEEN_NOTICES_COOKIE, HOST_SEEN_NOTICES_COOKIE)
+    kept = [*seen_notices(request, settings), notice_id][-SEEN_NOTICES_KEPT:]
+    response.set_cookie(
+        spot.name, ".".join(kept), httponly=True, secure=spot.secure, samesite="lax", path=spot.path
+    )
+
+
 # --- CSRF ------------------------------------------------------------------------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -98,6 +99,15 @@ def utc_time(value: datetime) -> str:
 templates.filters["utc"] = utc_time
 
 
+def counted(number: int, word: str, plural: str | None = None) -> str:
+    """``number`` of ``word`` as a sentence says it: "1 file", "0 files", "3 documents" (not
+    "1 file(s)", which a new owner's walk met on their first pages)."""
+    return f"{number:,} {word if number == 1 else plural or word + 's'}"
+
+
+templates.globals["counted"] = counted
+
+
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
@@ -128,7 +138,11 @@ def render(
     if status_code >= 400:
         setattr(request.state, ROLLBACK_STATE, True)
     html = render_text(request, template, context)
-    return HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    response = HTMLResponse(html, status_code=status_code, headers=dict(headers or {}))
+    shown = getattr(request.state, NOTICE_SHOWN_STATE, None)
+    if shown:
+        auth.remember_seen_notice(request, response, runtime_of(request).settings, shown)
+    return response
 
 
 def render_refused(
@@ -161,17 +175,19 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
     return templates.get_template(template).render(values)
 
 
-def _notice_mac(request: Request, path: str, notice: str) -> str:
+def _notice_mac(request: Request, path: str, notice: str, notice_id: str) -> str:
     """The notice's signature, bound to the page it is for and to this browser (its session
     cookie, or "anonymous" before sign-in): a signed notice copied into a link shows on no
     other page and in no other browser."""
     key = runtime_of(request).settings.jwt_key.encode()
     holder = auth.session_cookie(request, runtime_of(request).settings) or "anonymous"
-    message = b"notice:" + json.dumps([path, holder, notice]).encode()
+    message = b"notice:" + json.dumps([path, holder, notice, notice_id]).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
 
 
 NOTICE_FIELDS = frozenset({"notice", "ns"})
+NOTICE_SHOWN_STATE = "notice_shown"
+"""The request state naming the notice a page showed (``render`` remembers it in a cookie)."""
 
 
 def without_notice(url: str) -> str:
@@ -185,29 +201,37 @@ def without_notice(url: str) -> str:
 
 
 def with_signed_notice(request: Request, url: str) -> str:
-    """``url`` with its ``notice`` signed (``ns``): a page shows a notice only when this server
-    wrote it for that page and this browser, so a link from anyone else cannot put their words
-    on our pages ("your account is locked, call ..."). Only this server's own words go in a
-    notice: never a ``next`` from the query string, never a name the user chose."""
+    """``url`` with its ``notice`` signed (``ns``: the notice's own id and the signature): a
+    page shows a notice only when this server wrote it for that page and this browser, so a
+    link from anyone else cannot put their words on our pages ("your account is locked, call
+    ..."). Only this server's own words go in a notice: never a ``next`` from the query
+    string, never a name the user chose."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     notice = next((value for name, value in query if name == "notice"), None)
     if notice is None:
         return url
-    signature = _notice_mac(request, parts.path, notice)
+    notice_id = secrets.token_urlsafe(6)
+    signature = f"{notice_id}.{_notice_mac(request, parts.path, notice, notice_id)}"
     query = [(n, v) for n, v in query if n != "ns"] + [("ns", signature)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def _notice(request: Request) -> str:
-    """The query's notice when this server signed it for this page and browser, else nothing."""
+    """The query's notice when this server signed it for this page and browser and this
+    browser was not shown it yet, else nothing: a notice says what the form just did, so a
+    reload of its page, or the page found again in the history, shows none (the ids of the
+    notices shown are kept in a cookie, ``auth.remember_seen_notice``)."""
     notice = request.query_params.get("notice", "")
-    signature = request.query_params.get("ns", "")
-    if not notice:
+    notice_id, _, signature = request.query_params.get("ns", "").partition(".")
+    if not notice or not notice_id:
         return ""
-    expected = _notice_mac(request, request.url.path, notice)
+    expected = _notice_mac(request, request.url.path, notice, notice_id)
     if not same_secret(signature, expected):
         return ""
+    if notice_id in auth.seen_notices(request, runtime_of(request).settings):
+        return ""
+    setattr(request.state, NOTICE_SHOWN_STATE, notice_id)
     return notice[:200]
 
 

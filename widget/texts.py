@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from core.errors import ValidationFailed
-from core.text import LineBreaks, has_visible
+from core.text import BIDI_CONTROLS, LineBreaks, has_visible
 from workspaces.widget_texts import TEXT_FIELDS, TextName, unknown_placeholder
 
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
@@ -20,10 +20,6 @@ _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za
 
 MultiLine = Annotated[str | None, LineBreaks]
 
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-"""Explicit embeddings, overrides and isolates: one the owner leaves open turns the text after
-it around, in the widget and in the sentences it is put in ("Hi! I'm <name>. How can I
-help?"). The marks (U+200E, U+200F) stay allowed."""
 _LINE_SEPARATORS = frozenset("\u2028\u2029")
 
 
@@ -37,7 +33,7 @@ def refuse_controls(field: str, value: str, *, multiline: bool) -> None:
             continue
         if not (
             unicodedata.category(ch) == "Cc"
-            or ch in _BIDI_CONTROLS
+            or ch in BIDI_CONTROLS
             or (not multiline and ch in _LINE_SEPARATORS)
         ):
             continue

@@ -204,3 +204,15 @@ async def delete_membership(
         .returning(Membership.id)
     )
     return result.scalar_one_or_none() is not None
+
+
+# --- the account's own details ---------------------------------------------------------------
+
+
+async def set_name(session: AsyncSession, user_id: uuid.UUID, name: str | None) -> bool:
+    """Store the transaction's own account's display name (``app.user_id``: ``users`` lets an
+    account change its own row only); False when the account is gone."""
+    result = await session.execute(
+        update(User).where(User.id == user_id).values(name=name).returning(User.id)
+    )
+    return result.scalar_one_or_none() is not None

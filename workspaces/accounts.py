@@ -49,6 +49,8 @@ from workspaces import account_repository as accounts_repo
 from workspaces import repository as repo
 from workspaces import security, sessions
 from workspaces.models import AccountToken, User
+from workspaces.notification_text import one_line
+from workspaces.profile import DISPLAY_NAME_MAX
 from workspaces.service import check_password_policy, create_workspace
 
 VERIFY_EMAIL: Final = "verify_email"
@@ -332,6 +334,7 @@ async def request_password_reset(session: AsyncSession, deps: AccountDeps, *, em
         session,
         to=user.email,
         template="password_reset",
+        name=one_line(user.name, DISPLAY_NAME_MAX) if user.name else None,
         email=user.email,
         link=deps.link(RESET_PATH, token),
     )

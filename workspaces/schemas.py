@@ -96,6 +96,18 @@ class SignupIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
 
 
+class ProfileIn(BaseModel):
+    """The account's own details it changes (``workspaces.profile``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str | None = Field(
+        max_length=1000,
+        description="the display name: trimmed, at most 200 characters, one line of plain text"
+        " (422 invalid_text for a control character or a bidirectional override); null or"
+        " blank removes it",
+    )
+
+
 class LoginIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: str = Field(max_length=320)

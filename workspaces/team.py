@@ -91,6 +91,15 @@ async def _keep_an_owner(
         )
 
 
+async def only_owner(session: AsyncSession, access: WorkspaceAccess) -> bool:
+    """Whether the person of ``access`` is the workspace's only owner: leaving, being removed
+    or another role would be refused (409 ``last_owner``), so the team page offers none."""
+    user_id = access.principal.user_id
+    return user_id is not None and await team_repo.some_owners(session, access.workspace.id) == [
+        user_id
+    ]
+
+
 async def change_role(
     session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, *, role: str
 ) -> Membership:

@@ -95,3 +95,13 @@ async def pause_webhook_set_by(
         .returning(Workspace.id)
     )
     return result.first() is not None
+
+
+async def some_owners(session: AsyncSession, workspace_id: uuid.UUID) -> list[uuid.UUID]:
+    """Two of the workspace's owners at most (enough to tell whether one is the only one)."""
+    result = await session.execute(
+        select(Membership.user_id)
+        .where(Membership.workspace_id == workspace_id, Membership.role == "owner")
+        .limit(2)
+    )
+    return list(result.scalars().all())

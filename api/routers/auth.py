@@ -25,7 +25,7 @@ from api.throttling import RateLimitAuth, rate_limit_mail_to, rate_limit_passwor
 from core.config import Settings
 from core.errors import NotFound
 from lifecycle import deletion
-from workspaces import accounts, invitations, sessions, signin
+from workspaces import accounts, invitations, profile, sessions, signin
 from workspaces import repository as repo
 from workspaces.schemas import (
     DeletedWorkspaceOut,
@@ -37,6 +37,7 @@ from workspaces.schemas import (
     PasswordChangedOut,
     PasswordChangeIn,
     PasswordResetIn,
+    ProfileIn,
     RefreshIn,
     SessionOut,
     SignupIn,
@@ -338,3 +339,14 @@ async def me(principal: UserPrincipalDep, session: SessionDep) -> MeOut:
             for ws in await deletion.restorable(session, user.id)
         ],
     )
+
+
+@router.patch("/me", response_model=UserOut)
+async def update_me(body: ProfileIn, principal: UserPrincipalDep, session: SessionDep) -> UserOut:
+    """Change my display name (the dashboard's account page does the same)."""
+    assert principal.user_id is not None
+    await profile.rename(session, principal.user_id, body.name or "")
+    user = await repo.get_user(session, principal.user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return UserOut.model_validate(user)

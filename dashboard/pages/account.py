@@ -33,9 +33,9 @@ from dashboard.pages.common import (
     refusal,
     set_chrome,
 )
-from dashboard.web import PREFIX, redirect, render, safe_next, workspace_url
+from dashboard.web import PREFIX, counted, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
-from workspaces import accounts, more_workspaces, service, sessions, signin
+from workspaces import accounts, more_workspaces, profile, service, sessions, signin
 from workspaces.schemas import PasswordChangeIn, SignupIn, WorkspaceCreateIn
 
 router = APIRouter(route_class=PageRoute)
@@ -232,11 +232,19 @@ async def _account(
     user: auth.WebUser,
     errors: dict[str, str],
     status: int = 200,
+    *,
+    typed_name: str | None = None,
 ) -> Response:
     await set_chrome(request, session, user, None)
     account = request.state.chrome["user"]
     deleted = await deletion.restorable(session, user.user_id)
-    context = {"account": account, "errors": errors, "deleted_workspaces": deleted}
+    name = (account.name or "") if typed_name is None else typed_name
+    context = {
+        "account": account,
+        "errors": errors,
+        "deleted_workspaces": deleted,
+        "name_value": name,
+    }
     return render(request, "account.html", context, status_code=status)
 
 
@@ -288,6 +296,22 @@ async def change_password(
     return response
 
 
+@router.post("/account/name")
+async def change_name(request: Request, session: SessionDep, user: auth.WebUserDep) -> Response:
+    """The account's display name (``workspaces.profile``); an empty one removes it. A refused
+    name comes back in its field with the reason."""
+    fields = await form_fields(request)
+    typed = fields.get("name", "")
+    try:
+        saved = await profile.rename(session, user.user_id, typed if isinstance(typed, str) else "")
+    except AppError as exc:
+        errors, status = refusal(exc)
+        errors = {"name" if key == "_form" else key: value for key, value in errors.items()}
+        return await _account(request, session, user, errors, status, typed_name=str(typed))
+    notice = "?notice=" + quote_plus("Name saved" if saved else "Name removed")
+    return redirect(request, PREFIX + "/account" + notice)
+
+
 @router.post("/account/verify-email", dependencies=[RateLimitAuth])
 async def resend_verification(
     request: Request, session: SessionDep, deps: AccountDepsDep, user: auth.WebUserDep
@@ -326,7 +350,7 @@ async def revoke_other_sessions(
 ) -> Response:
     """Sign out everywhere but this browser (dashboard and API sessions alike)."""
     ended = await sessions.revoke_all(session, user.user_id, keep=user.session_id)
-    notice = f"{ended} other session(s) ended" if ended else "No other session was open"
+    notice = f"{counted(ended, 'other session')} ended" if ended else "No other session was open"
     return redirect(request, PREFIX + "/sessions?notice=" + quote_plus(notice))
 
 

@@ -22,7 +22,7 @@ from dashboard.list_place import MAX_BACK, Trail, conversation_trail, conversati
 from dashboard.page_route import PageRoute, refuse_cross_site
 from dashboard.pages.common import Page, PageDep, ReadSessionDep, SearchQuery, form_fields
 from dashboard.pages.faqs import faq_refusal
-from dashboard.web import redirect, render
+from dashboard.web import counted, redirect, render
 from rag.chat import conversations
 from rag.chat.faq import FaqDuplicate
 from rag.chat.lead_thanks import language_of, lead_thanks_in
@@ -289,7 +289,7 @@ async def unanswered_to_faq(
         refused = {"ids": [str(i) for i in ids], "values": values, "errors": errors}
         return await _unanswered_page(request, page, session, refused=refused, status_code=status)
     notice = (
-        f"FAQ added and {resolved} question(s) resolved"
+        f"FAQ added and {counted(resolved, 'question')} resolved"
         if resolved
         else "FAQ added. Its questions had already been dealt with"
     )
@@ -303,7 +303,7 @@ async def resolve_group(request: Request, page: PageDep, session: SessionDep) ->
     ids = _group_ids(await form_fields(request))
     resolved = await conversations.resolve_unanswered(session, page.access, ids=ids)
     notice = (
-        f"{resolved} question(s) marked as dealt with"
+        f"{counted(resolved, 'question')} marked as dealt with"
         if resolved
         else "Those questions had already been dealt with"
     )

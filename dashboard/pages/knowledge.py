@@ -27,7 +27,7 @@ from dashboard.pages.common import (
     form_fields,
     ingest_refusal,
 )
-from dashboard.web import is_htmx, redirect, render, with_signed_notice
+from dashboard.web import counted, is_htmx, redirect, render, with_signed_notice
 from rag.chat import faq as faq_service
 from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
@@ -204,7 +204,7 @@ async def upload(
     there = sum(s.duplicate for s in subs)
     # Counts only: a notice is signed as this server's words, and a file's name is the
     # uploader's (the documents list below shows the names).
-    notice = f"{added} file(s) added" + (
+    notice = f"{counted(added, 'file')} added" + (
         f", {there} already there with the same content (listed below)" if there else ""
     )
     return redirect(request, page.url("knowledge") + "?notice=" + quote_plus(notice))

@@ -124,6 +124,7 @@ async def _team_context(
         "may_add": page.may(Action.MEMBER_ADD),
         "may_manage": page.may(Action.MEMBER_ROLE_CHANGE),
         "may_remove": page.may(Action.MEMBER_REMOVE),
+        "only_owner": await team.only_owner(session, page.access),
         "may_keys": page.may(Action.API_KEY_CREATE),
         "roles": ROLES,
         "member_errors": {},

@@ -259,7 +259,11 @@ def price_question(text: str) -> bool:
     asking for no quote, demo, sales or purchase: answered from the knowledge, it needs no
     contact form (a reviewer's finding: the form slid in under the cited answer)."""
     words = _words(text)
-    return bool(first_asked(LEAD, words)) and not first_asked(SALES, words)
+    if not first_asked(LEAD, words):
+        return False
+    # A sales lead in another language around an English price word ("hamari team ke liye
+    # pricing kya hai?": pricing for the visitor's team) asks for more than a price.
+    return not (first_asked(SALES, words) or sales_asked(text, words))
 
 
 UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default

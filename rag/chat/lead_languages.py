@@ -17,6 +17,7 @@ accents stay, so both spellings are listed."""
 
 from __future__ import annotations
 
+import bisect
 import re
 import unicodedata
 
@@ -45,6 +46,43 @@ _AR_WHAT = (
 )
 
 
+# Pricing for the visitor's team, a number of seats, volume or the enterprise plan ("Preise für
+# unser Team", "precio para 30 usuarios", "offre entreprise", "корпоративный тариф"): a buyer,
+# offered the form, as English's "pricing for my team" and "enterprise plan" (``lead_phrases``).
+_DE_PRICE = r"(?:preis|preise|kosten|tarif|tarife|angebot|konditionen)"
+_ES_PRICE = (
+    r"(?:precio|precios|tarifa|tarifas|costo|costos|coste|costes|cotización|cotizacion"
+    r"|presupuesto)"
+)
+_FR_PRICE = r"(?:prix|tarif|tarifs|coût|cout|coûts|couts|devis)"
+_PT_PRICE = (
+    r"(?:preço|preco|preços|precos|valor|valores|custo|custos|orçamento|orcamento|cotação"
+    r"|cotacao)"
+)
+_IT_PRICE = r"(?:prezzo|prezzi|costo|costi|tariffa|tariffe|preventivo|listino)"
+_HI_PRICE = (
+    r"(?:pricing|price|prices|rate|rates|cost|keemat|kimat|qeemat|daam|dam|quote|quotation"
+    r"|प्राइसिंग|प्राइस|कीमत|क़ीमत|दाम|रेट|कोटेशन|लागत)"
+)
+_RU_PRICE = r"(?:цена|цены|цену|цен|стоимость|тариф|тарифы|прайс|кп|коммерческое предложение)"
+_AR_PRICE = r"(?:السعر|سعر|الأسعار|الاسعار|أسعار|اسعار|التسعير|تسعير|تسعيرة|التكلفة|تكلفة|عرض سعر)"
+_SEATS = {
+    "de": r"(?:nutzer|benutzer|user|lizenzen|plätze|platze|personen|mitarbeiter|mitarbeitende"
+    r"|agenten|konten|accounts|schüler|schuler|studenten)",
+    "es": r"(?:usuarios|licencias|puestos|personas|empleados|miembros|agentes|cuentas"
+    r"|estudiantes|alumnos)",
+    "fr": r"(?:utilisateurs|licences|postes|personnes|employés|employes|salariés|salaries"
+    r"|membres|agents|comptes|élèves|eleves|étudiants|etudiants)",
+    "pt": r"(?:usuários|usuarios|utilizadores|licenças|licencas|pessoas|funcionários"
+    r"|funcionarios|colaboradores|membros|agentes|contas|alunos)",
+    "it": r"(?:utenti|licenze|postazioni|persone|dipendenti|membri|agenti|account|studenti)",
+    "ru": r"(?:пользователей|пользователя|лицензий|лицензии|мест|места|человек|сотрудников"
+    r"|сотрудника|агентов|аккаунтов|учеников|студентов)",
+    "ar": r"(?:مستخدم|مستخدمين|ترخيص|تراخيص|رخصة|رخص|شخص|أشخاص|اشخاص|موظف|موظفين|مقعد|مقاعد"
+    r"|حساب|حسابات)",
+}
+
+
 # A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67").
 _DIGITS = PHONE_DIGITS
 
@@ -58,6 +96,16 @@ def _nfkc(*patterns: str) -> tuple[str, ...]:
 SALES_ELSEWHERE = Lexicon(
     {
         "de": (
+            # Pricing for a team, seats, volume or the enterprise plan: "Preise für unser Team",
+            # "Preis für 50 Nutzer", "Teampreise", "Mengenrabatt", "Enterprise-Plan"
+            rf"{_DE_PRICE}(?: \S+){{0,2}} für (?:mein|meine|meinen|unser|unsere|unseren|das ganze"
+            r"|die ganze|den ganzen) (?:team|firma|unternehmen|organisation|betrieb|büro|buro"
+            r"|abteilung|schule|mitarbeiter|belegschaft)",
+            rf"{_DE_PRICE}(?: \S+){{0,2}} für \d+ (?:\S+ )?{_SEATS['de']}",
+            r"(?:team|mengen|volumen|firmen|unternehmens|gruppen) ?(?:preis|preise|rabatt|rabatte"
+            r"|lizenz|lizenzen|tarif|tarife)",
+            r"enterprise ?(?:plan|tarif|paket|version|lizenz)|(?:unternehmens|firmen) ?(?:plan"
+            r"|paket)",
             # "Ich möchte eine Demo buchen", "Kann ich ein Angebot für 50 Nutzer bekommen?"
             r"(?:demo|produktdemo|vorführung|vorfuhrung) (?:\S+ ){0,2}"
             r"(?:buchen|vereinbaren|anfragen|anfordern|sehen)",
@@ -84,6 +132,15 @@ SALES_ELSEWHERE = Lexicon(
             + _DIGITS,
         ),
         "es": (
+            # "¿Precio para mi empresa?", "precios para 30 usuarios", "descuentos por volumen",
+            # "plan empresarial"
+            rf"{_ES_PRICE}(?: \S+){{0,2}} para (?:mi|mis|nuestro|nuestra|nuestros|toda la|todo el)"
+            r" (?:equipo|empresa|compañía|compania|organización|organizacion|negocio|oficina"
+            r"|personal|departamento|escuela|colegio|plantilla)",
+            rf"{_ES_PRICE}(?: \S+){{0,2}} (?:para|por) \d+ (?:\S+ )?{_SEATS['es']}",
+            r"(?:precios?|tarifas?|descuentos?|licencias?) (?:por volumen|para equipos"
+            r"|para empresas|corporativos?|corporativas?|empresariales?)",
+            r"(?:plan|planes) (?:empresarial|empresariales|enterprise|corporativo|para empresas)",
             rf"(?:reservar|agendar|programar|concertar|solicitar|pedir|recibir|obtener|ver|quiero"
             r"|quisiera|necesito|me gustaría|me gustaria|queremos|quisiéramos|quisieramos"
             rf"|necesitamos|nos gustaría|nos gustaria) {_ES_WHAT}",
@@ -103,6 +160,17 @@ SALES_ELSEWHERE = Lexicon(
             rf"(?: de (?:teléfono|telefono|celular))?(?: es)? {_DIGITS}",
         ),
         "fr": (
+            # "Vos tarifs pour notre équipe", "prix pour 25 utilisateurs", "offre entreprise",
+            # "tarifs dégressifs"
+            rf"{_FR_PRICE}(?: \S+){{0,2}} pour (?:mon|ma|mes|notre|nos|toute mon|toute notre"
+            r"|toute la|tout le) (?:équipe|equipe|entreprise|société|societe|organisation|boîte"
+            r"|boite|bureau|personnel|service|école|ecole|département|departement)",
+            rf"{_FR_PRICE}(?: \S+){{0,2}} pour \d+ (?:\S+ )?{_SEATS['fr']}",
+            r"(?:tarifs?|prix|remises?|réductions?|reductions?|licences?) (?:de groupe|dégressifs?"
+            r"|degressifs?|pour les équipes|pour les equipes|pour les entreprises|entreprise"
+            r"|en volume|sur volume|au volume)",
+            r"(?:offre|offres|forfait|plan|formule|abonnement) (?:entreprise|enterprise"
+            r"|pour les entreprises)",
             rf"(?:réserver|reserver|planifier|programmer|demander|obtenir|recevoir|voir|avoir"
             r"|je veux|je voudrais|jaimerais|je souhaite|je souhaiterais|nous souhaitons"
             rf"|nous souhaiterions|nous voudrions|nous aimerions) {_FR_WHAT}",
@@ -119,6 +187,14 @@ SALES_ELSEWHERE = Lexicon(
             rf"|portable))?(?: est| cest)?(?: le)? {_DIGITS}",
         ),
         "pt": (
+            # "Preço para minha equipe", "preço para 40 usuários", "plano empresarial"
+            rf"{_PT_PRICE}(?: \S+){{0,2}} (?:para|pra) (?:minha|meu|nossa|nosso|toda a|todo o"
+            r"|a minha|o meu|a nossa|o nosso) (?:equipe|equipa|time|empresa|organização"
+            r"|organizacao|negócio|negocio|escritório|escritorio|escola|departamento)",
+            rf"{_PT_PRICE}(?: \S+){{0,2}} (?:para|pra|por) \d+ (?:\S+ )?{_SEATS['pt']}",
+            r"(?:preços?|precos?|descontos?|licenças?|licencas?) (?:por volume|para equipes"
+            r"|para empresas|corporativos?|empresariais?)",
+            r"(?:plano|planos) (?:empresarial|empresariais|enterprise|corporativo|para empresas)",
             r"(?:agendar|marcar|solicitar|pedir|receber|ver|quero|queria|gostaria de|preciso de"
             rf"|queremos|gostaríamos de|gostariamos de|precisamos de) {_PT_WHAT}",
             # "Podem me enviar um orçamento?", "Me mandem uma cotação"
@@ -131,6 +207,14 @@ SALES_ELSEWHERE = Lexicon(
             rf"|celular))?(?: é| e)? {_DIGITS}",
         ),
         "it": (
+            # "Prezzi per la nostra azienda", "prezzo per 15 utenti", "piano aziendale"
+            rf"{_IT_PRICE}(?: \S+){{0,2}} per (?:il mio|la mia|il nostro|la nostra|tutto il"
+            r"|tutta la|i miei|i nostri) (?:team|squadra|azienda|società|societa|organizzazione"
+            r"|ufficio|personale|reparto|scuola|impresa|dipendenti)",
+            rf"{_IT_PRICE}(?: \S+){{0,2}} per \d+ (?:\S+ )?{_SEATS['it']}",
+            r"(?:prezzi|sconti|sconto|licenze|tariffe) (?:per volume|a volume|per team"
+            r"|per aziende|aziendali|corporate|enterprise)",
+            r"(?:piano|piani) (?:aziendale|aziendali|enterprise|business|per aziende)",
             rf"(?:prenotare|fissare|richiedere|chiedere|ricevere|vedere|avere|vorrei|voglio)"
             rf" {_IT_WHAT}",
             # "Potete inviarmi un preventivo?", "Mi servirebbe un preventivo"
@@ -144,6 +228,14 @@ SALES_ELSEWHERE = Lexicon(
         # "kya aap demo dikha sakte ho?", "mujhe call karo" ("kya demo lena zaroori hai?" is
         # none: ``need_questions``)
         "hi": _nfkc(
+            # "हमारी टीम के लिए कीमत", "hamari team ke liye pricing", "50 users ke liye price",
+            # "enterprise plan"
+            r"(?:मेरी|मेरे|हमारी|हमारे|अपनी|अपने|meri|mere|hamari|humari|hamare|humare|apni|apne)"
+            r" (?:टीम|कंपनी|ऑफिस|स्टाफ|team|company|office|staff|business) (?:के लिए|के लिये"
+            rf"|ke liye|ke liya|ke lie|k liye|ki) {_HI_PRICE}",
+            r"\d+ (?:users|user|log|logon|logo|licence|license|licenses|licences|seats|यूजर|यूज़र"
+            rf"|लोगों|लोग|लाइसेंस) (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
+            r"(?:enterprise|एंटरप्राइज|एंटरप्राइज़) (?:plan|प्लान)",
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"
             r"|chahie|chahte hai|chahte hain|chahta hu|chahta hoon|chahti hu|chahti hoon)",
             rf"{_HI_WHAT} (?:बुक |शेड्यूल |book |schedule )?(?:करना|करनी|करवाना|करवानी|लेना|लेनी"
@@ -172,6 +264,18 @@ SALES_ELSEWHERE = Lexicon(
             r"|contact |whatsapp )?(?:नंबर|नम्बर|number|no|num|nambar)(?: है| hai| h)? " + _DIGITS,
         ),
         "ru": (
+            # "Цена для нашей команды", "стоимость для 50 пользователей", "корпоративный тариф"
+            rf"{_RU_PRICE}(?: \S+){{0,2}} (?:для|на) (?:моей|нашей|всей|мою|нашу|всю|моего|нашего"
+            r"|всего) (?:команды|команду|компании|компанию|организации|организацию|фирмы|фирму"
+            r"|офиса|офис|отдела|отдел|школы|школу|коллектива|коллектив)",
+            rf"{_RU_PRICE}(?: \S+){{0,2}} (?:для|на) \d+ (?:\S+ )?{_SEATS['ru']}",
+            r"(?:корпоративный|корпоративного|корпоративном|корпоративные|корпоративная"
+            r"|корпоративную|корпоративных) (?:тариф|тарифа|тарифе|тарифы|план|плана|лицензии"
+            r"|лицензию|цены|прайс|пакет|пакета|скидки|скидку)",
+            r"(?:тариф|тарифа|тарифе|план|плана) (?:enterprise|энтерпрайз|для компаний|для бизнеса"
+            r"|для команд|для команды)",
+            r"(?:оптовые|оптовая|оптовую|оптовых) (?:цены|скидки|скидка|скидку)"
+            r"|скидк[аиу] (?:за|от) объ[её]м[аы]?",
             # "Хочу заказать демо", "Пришлите коммерческое предложение", "Перезвоните мне"
             r"(?:заказать|запросить|получить|посмотреть|увидеть|назначить|забронировать"
             r"|организовать|провести|хочу|хотим|хотел бы|хотела бы|хотелось бы|покажите"
@@ -182,6 +286,14 @@ SALES_ELSEWHERE = Lexicon(
             rf"(?:мой|наш) (?:номер|телефон|номер телефона|мобильный)(?: телефона)? {_DIGITS}",
         ),
         "ar": (
+            # "السعر لشركتنا", "سعر ل 50 مستخدم", "باقة الشركات", "خصم الكميات"
+            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ |ل |من أجل |من اجل )?(?:لفريقي|لفريقنا|لشركتي"
+            r"|لشركتنا|لمؤسستي|لمؤسستنا|لموظفينا|لمكتبي|لمكتبنا|لمدرستي|لمدرستنا|فريقي|فريقنا"
+            r"|شركتي|شركتنا|مؤسستي|مؤسستنا|موظفينا)",
+            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ|ل |لـ )?\d+ {_SEATS['ar']}",
+            r"(?:خطة|باقة|اشتراك|الخطة|الباقة|خطط|باقات) (?:المؤسسات|الشركات|للشركات|للمؤسسات"
+            r"|المؤسسية|الشركات الكبيرة|الفرق|للفرق|enterprise)",
+            r"(?:خصم|خصومات|أسعار|اسعار) (?:الكميات|الجملة|للكميات|للشركات|للفرق)",
             # "أريد عرض توضيحي", "أحتاج عرض سعر", "اتصلوا بي"
             r"(?:أريد|اريد|نريد|أحتاج|احتاج|نحتاج|أود|اود|أرغب في|ارغب في|أطلب|اطلب|ممكن|أبغى"
             rf"|ابغى|أبي|ابي|حجز|طلب|احجز|أحجز)(?: \S+)? {_AR_WHAT}",
@@ -242,6 +354,15 @@ SALES_UNSPACED = re.compile(
     r"|頂け|もらえ|出して)|(?:折り返し|おりかえし)(?:の)?(?:お)?(?:電話|連絡)"
     r"|(?:お)?電話(?:を)?(?:ください|下さい|して(?:ください|下さい|ほしい|欲しい|もらえ|いただけ)"
     r"|お願い|いただけ|頂け)"
+    # Pricing for a team, seats, volume or the enterprise edition: "团队版的价格", "你们有企业版吗",
+    # "50个用户的价格", "チーム向けの料金", "法人プラン", "エンタープライズプラン"
+    r"|(?:团队|團隊|企业|企業|公司|批量|大客户|大客戶)版?的?(?:价格|價格|定价|定價|报价|報價|套餐"
+    r"|方案|折扣|优惠|優惠|收费|收費)|团队版|團隊版|企业版|企業版"
+    r"|\d+ ?(?:个|個|名|位)?(?:用户|用戶|人|席位|账号|帳號|许可证|許可證)的?(?:价格|價格|费用|費用"
+    r"|收费|收費)"
+    r"|(?:チーム|法人|企業|団体|ボリューム)(?:向け|用)?の?(?:料金|価格|プラン|割引|ディスカウント"
+    r"|ライセンス)|エンタープライズ"
+    r"|\d+ ?(?:ユーザー|ユーザ|人|名|ライセンス|席|アカウント)(?:分)?(?:で|の)?(?:料金|価格|費用)"
     # A number left: "我的电话是13812345678", "電話番号は090-1234-5678です"
     r"|(?:我的|我)(?:电话|電話|手机|手機|号码|號碼|手机号|手機號)(?:号码|號碼)?(?:是)?(?= ?\d{3})"
     r"|(?:私の)?(?:電話番号|携帯番号|番号)(?:は)(?= ?\d{3})"
@@ -256,22 +377,39 @@ def sales_asked(text: str, reduced: str) -> re.Match[str] | None:
     offer ("Kann ich das Angebot noch bekommen?") nor had already ("Ich habe das Angebot
     erhalten")."""
     marks: dict[int, str] | None = None  # the pauses, read once for every lead found
+    # Where a lead turned down or asked about ended, by language (in words): a lead after it in
+    # the same clause is about the same thing ("Est-ce que j'ai besoin d'un devis pour le plan
+    # entreprise ?" asks whether a quote is needed, for the enterprise plan).
+    declined: dict[str, int] = {}
+    starts: list[int] = []  # where each word of ``reduced`` starts: a word's number, by bisect
     for language, found in SALES_ELSEWHERE.found(reduced):
+        if marks is None:
+            marks = pauses(text)
+            starts = [word.start() for word in re.finditer(r"\S+", reduced)]
+        start = bisect.bisect_left(starts, found.start())
+        if language in declined and _same_clause(declined[language], start, marks):
+            continue
         if language == "de":
             before = _last_words(reduced[: found.start()].rstrip())
             what = f" {found.group(0)} "
             had = found.group(0).endswith(_PARTICIPLES) and _DE_HAD.search(before)
             the = found.group(0).startswith(_DE_OFFER) and _DE_THE.search(before)
             if _DE_NONE.search(before) or " nicht " in what or had or the:
+                declined[language] = bisect.bisect_left(starts, found.end())
                 continue
-        marks = pauses(text) if marks is None else marks
         also = _DE_ASKED if language == "de" else ()
         if not turned_down(reduced, found, language, marks, also):
             return found
+        declined[language] = bisect.bisect_left(starts, found.end())
     for found in SALES_UNSPACED.finditer(reduced):
         if not unspaced_turned_down(reduced, found, text):
             return found
     return None
+
+
+def _same_clause(end: int, start: int, marks: dict[int, str]) -> bool:
+    """No pause (``marks``: ``pauses``) between the word ``end`` and the word ``start``."""
+    return not any(end <= at <= start for at in marks)
 
 
 def _last_words(head: str) -> str:

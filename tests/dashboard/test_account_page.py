@@ -220,3 +220,21 @@ async def test_a_password_change_ends_a_copy_of_this_browsers_cookie(
         "/app/sessions/revoke-others", data={"csrf_token": csrf_of(page.text)}
     )
     assert sent.status_code == 303, sent.text
+
+
+async def test_the_account_pages_password_forms_name_the_account_for_password_managers(
+    web: WebOwner,
+) -> None:
+    """An owner's walk: Chromium warned "Password forms should have (optionally hidden) username
+    fields" on the account page, and a password manager saving the new password did not know
+    for which account. Each password form names the address, hidden and sent nowhere."""
+    page = (await web.client.get("/app/account")).text
+    forms = re.findall(r"<form [^>]*>.*?</form>", page, flags=re.DOTALL)
+    with_password = [form for form in forms if 'type="password"' in form]
+    assert len(with_password) == 2  # the password change and the account's deletion
+    for form in with_password:
+        username = re.search(r'<input [^>]*autocomplete="username"[^>]*>', form)
+        assert username, form
+        assert f'value="{web.email}"' in username.group(0)
+        assert " hidden" in username.group(0)
+        assert "name=" not in username.group(0)  # not posted

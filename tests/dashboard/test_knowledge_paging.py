@@ -61,7 +61,7 @@ async def test_documents_page_by_cursor_and_a_new_one_moves_none_between_pages(
     first = (await web.client.get(web.url("knowledge"))).text
     shown = _documents(first)
     assert len(shown) == PAGE_SIZE
-    assert f"{PAGE_SIZE + 1} document(s)" in first
+    assert f"{PAGE_SIZE + 1} documents" in first
     following = _link(first, "documents-next")
     assert following
     assert "cursor=" in following

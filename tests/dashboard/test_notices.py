@@ -49,7 +49,7 @@ async def test_an_upload_notice_names_no_file_and_works_only_where_it_was_sent(
         assert sent.status_code == 303, sent.text
     location = sent.headers["location"]
     shown = await web.client.get(location)
-    said = "0 file(s) added, 1 already there with the same content (listed below)"
+    said = "0 files added, 1 already there with the same content (listed below)"
     assert notice_of(shown.text) == said
     query = urlsplit(location).query
     # The same signed pair on another page of the same browser: no notice.
@@ -62,3 +62,26 @@ async def test_an_upload_notice_names_no_file_and_works_only_where_it_was_sent(
         elsewhere = await other.get(location)
         assert elsewhere.status_code == 200
         assert notice_of(elsewhere.text) is None
+
+
+async def test_a_notice_shows_once_not_again_on_reload_or_back(web: WebOwner) -> None:
+    """A notice says what the form just did: the page the form's answer leads to shows it once;
+    reloading that page (or coming back to it later in the history) shows no notice again."""
+    first = await web.post(
+        web.url("knowledge/upload"),
+        files={"files": (f"a-{uuid.uuid4().hex[:8]}.txt", b"first text here", "text/plain")},
+    )
+    assert first.status_code == 303, first.text
+    shown = await web.client.get(first.headers["location"])
+    assert notice_of(shown.text) is not None
+    reloaded = await web.client.get(first.headers["location"])
+    assert reloaded.status_code == 200
+    assert notice_of(reloaded.text) is None
+    # A second action's notice shows; then going back to the first page's address shows none.
+    second = await web.post(
+        web.url("knowledge/upload"),
+        files={"files": (f"b-{uuid.uuid4().hex[:8]}.txt", b"second text here", "text/plain")},
+    )
+    assert notice_of((await web.client.get(second.headers["location"])).text) is not None
+    assert notice_of((await web.client.get(first.headers["location"])).text) is None
+    assert notice_of((await web.client.get(second.headers["location"])).text) is None

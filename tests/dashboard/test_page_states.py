@@ -69,7 +69,7 @@ async def test_empty_pages_say_why_they_are_empty(
     runtime: Runtime, web: WebOwner, owner_db: Database
 ) -> None:
     """ "No leads yet" showed under a search that matched nothing, and "No documents yet" past
-    the last page of documents, beside "1 document(s)"."""
+    the last page of documents, beside "1 document"."""
     await _submissions(runtime, web, 1)
     searched = await web.client.get(web.url("leads"), params={"q": "nomatchxyz"})
     assert "No leads yet" not in searched.text

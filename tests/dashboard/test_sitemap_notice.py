@@ -57,7 +57,7 @@ async def test_a_posted_sitemap_is_read_in_the_background_and_its_state_shown(
             await runtime.jobs.drain()
             done = _sitemaps((await web.client.get(web.url("knowledge/sitemaps"))).text)
             assert 'data-state="ready"' in done, done
-            assert "1 page(s) added" in done, done
+            assert "1 page added" in done, done
             assert "robots.txt of 1 site(s) could not be read" in done, done
             assert "hx-trigger" not in done
             assert not other.hits("/b")

@@ -45,7 +45,7 @@ async def test_end_all_other_sessions_keeps_this_browser(runtime: Runtime, web: 
         )
         assert ended.status_code == 303
         shown = await web.client.get(ended.headers["location"])
-        assert "1 other session(s) ended" in shown.text
+        assert "1 other session ended" in shown.text
         assert "End all other sessions" not in shown.text  # only this browser is left
         signed_out = await other.get(web.url())
         assert signed_out.status_code == 303

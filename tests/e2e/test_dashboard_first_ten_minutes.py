@@ -210,7 +210,7 @@ async def test_a_new_owners_first_ten_minutes(
     await group.get_by_label("Answer").fill("Yes: gift cards from 50 euros, valid for two years.")
     await _shot(page, "10-unanswered")
     await group.get_by_role("button", name="Add as FAQ and resolve").click()
-    await page.get_by_text("FAQ added and 1 question(s) resolved").wait_for(timeout=TIMEOUT)
+    await page.get_by_text("FAQ added and 1 question resolved").wait_for(timeout=TIMEOUT)
     answered = await _playground(page, base, question)
     assert await answered.get_attribute("data-source") == "faq"
     assert "valid for two years" in await answered.inner_text()

@@ -131,7 +131,7 @@ async def test_a_double_click_on_upload_sends_the_files_once(
     await page.goto(f"{base}/knowledge")
     await page.get_by_label("Files (PDF").set_input_files(str(path))
     await page.get_by_role("button", name="Upload").dblclick()
-    await page.get_by_text("1 file(s) added").wait_for(timeout=TIMEOUT)
+    await page.get_by_text("1 file added").wait_for(timeout=TIMEOUT)
     await page.wait_for_load_state("networkidle")
     assert len(sent) == 1, sent
 

@@ -1,0 +1,64 @@
+"""What an account changes about itself besides its password: its display name, the name
+teammates see beside its address and its mails greet it by (the dashboard's account page).
+
+Not in a workspace's audit log: the name is the account's, not any workspace's (a password
+change is not audited there either)."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.db import set_tenant
+from core.errors import NotFound, ValidationFailed
+from core.text import BIDI_CONTROLS, is_invisible
+from workspaces import account_repository as repo
+
+DISPLAY_NAME_MAX = 200
+"""The longest display name (the column's size; signing up takes the same)."""
+
+
+def display_name(value: str) -> str | None:
+    """``value`` as the account's display name: trimmed of spaces and invisible characters at
+    both ends, None when nothing visible is left (the name is removed). 422 ``invalid_text``
+    for a control character (a line break: a name is one line, in a mail's greeting too) or a
+    bidirectional embedding, override or isolate (it turns the words after the name around);
+    422 ``validation_error`` past ``DISPLAY_NAME_MAX`` characters."""
+    for ch in value:
+        if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS or ch in "\u2028\u2029":
+            what = "a NUL" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
+            raise ValidationFailed(
+                f"name holds {what}: write plain text on one line",
+                code="invalid_text",
+                details=[{"field": "name", "message": f"contains {what}: write plain text"}],
+            )
+    start, end = 0, len(value)
+    while start < end and is_invisible(value[start]):
+        start += 1
+    while end > start and is_invisible(value[end - 1]):
+        end -= 1
+    name = value[start:end]
+    if len(name) > DISPLAY_NAME_MAX:
+        raise ValidationFailed(
+            f"name is longer than {DISPLAY_NAME_MAX} characters",
+            details=[
+                {
+                    "field": "name",
+                    "message": f"Use at most {DISPLAY_NAME_MAX} characters.",
+                    "type": "string_too_long",
+                    "max_length": DISPLAY_NAME_MAX,
+                }
+            ],
+        )
+    return name or None
+
+
+async def rename(session: AsyncSession, user_id: uuid.UUID, value: str) -> str | None:
+    """Set the account's display name from ``value`` (``display_name``); the name stored."""
+    name = display_name(value)
+    await set_tenant(session, user_id=user_id)
+    if not await repo.set_name(session, user_id, name):
+        raise NotFound("User not found")
+    return name
