@@ -183,6 +183,18 @@ async def of_own_cycle(session: AsyncSession, workspace_id: uuid.UUID, payment_i
     ) and not await event_repository.has_reason(session, workspace_id, payment_id, _HELD)
 
 
+async def told_before(
+    session: AsyncSession, workspace_id: uuid.UUID, payment_id: str, name: str, back_id: str
+) -> bool:
+    """Whether the workspace recorded the refund (the dispute) ``back_id`` of the payment by an
+    earlier event: mailed then, or, recorded while the charge's cycle was not known, in the
+    charge's own mail ("Payment received and refunded"). Delivered again after that mail, it
+    mailed "Payment refunded" a second time for the same money."""
+    entity = "refund" if name == REFUND else "dispute"
+    bodies = await event_repository.payment_bodies(session, workspace_id, payment_id[:64], name)
+    return any(short(webhook_entity(body, entity).get("id"), 64) == back_id for body in bodies)
+
+
 def own_cycle_detail(how: str) -> str:
     return f"a recurring charge of the owner's own cycle, {how}"
 

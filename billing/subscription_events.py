@@ -308,6 +308,8 @@ async def notify_money_back_of_own_cycle(
     refund = webhook_entity(payload, "refund" if name == held_charges.REFUND else "dispute")
     payment = webhook_entity(payload, "payment")
     back_id = short(refund.get("id"), 64) or payment_id[:64]
+    if await held_charges.told_before(session, workspace_id, payment_id, name, back_id):
+        return
     data: dict[str, Any] = {
         "payment_id": payment_id[:64],
         "amount": bounded_int(refund.get("amount")) or bounded_int(payment.get("amount")),

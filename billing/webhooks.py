@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ from billing.provider_events import (
     MAX_RAZORPAY_ID,
     event_from_webhook,
     overlong_ids,
+    short,
     webhook_entity,
     webhook_ids,
 )
@@ -179,6 +181,8 @@ async def _of_held_charge(
         return result
     workspace_id = await held_charges.refunded_workspace(session, payment_id)
     if workspace_id is None:
+        workspace_id = await _charge_to_come(session, payload)
+    if workspace_id is None:
         return result
     reason, how = held_charges.ATTRIBUTED[name]
     detail = f"a recurring charge held for a refund, {how}"
@@ -196,6 +200,21 @@ async def _of_held_charge(
         workspace_id=workspace_id,
         razorpay_payment_id=payment_id,
     )
+
+
+async def _charge_to_come(session: AsyncSession, payload: Mapping[str, Any]) -> uuid.UUID | None:
+    """The workspace linked to the Razorpay Subscription whose payment ``payload`` gives back
+    (its signed ``payment.subscription_id``), when none of that charge's own events came yet
+    (Razorpay retries an undelivered one for hours): recorded as a deferred charge's refund
+    is (``held_charge_*``), which the charge's ``subscription.charged`` (or
+    ``payment.captured``) then relabels and mails with it ("Payment received and refunded").
+    Before, it was ``unknown_order`` with no workspace for good, and the owner was mailed
+    "Payment received" only."""
+    sub_id = short(webhook_entity(payload, "payment").get("subscription_id"), MAX_RAZORPAY_ID)
+    if not sub_id:
+        return None
+    await set_tenant(session, lookup=sub_id)
+    return await repo.find_subscription_workspace(session, sub_id)
 
 
 # --- the raw request -------------------------------------------------------------------------

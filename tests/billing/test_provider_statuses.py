@@ -30,9 +30,11 @@ from core.config import Settings
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import BillingWorld, create_order, sub_row, subscription
-from tests.billing.razorpay_subscriptions import AT_CYCLE_END, cancel, linked
+from tests.billing.razorpay_subscriptions import AT_CYCLE_END, NOW, cancel, linked
+from tests.billing.test_razorpay_cancel import delete_account, workspace_exists
 from tests.conftest import client_for, make_runtime, signup
 from tests.fakes.razorpay_server import FakeRazorpay
+from tests.lifecycle.data import tick_due
 
 WRONG_SECRET = "not_the_key_secret_0001"
 
@@ -183,3 +185,22 @@ async def test_reconcile_tells_refused_keys_and_rate_limits_apart_from_refusals(
         fake.throttled_paths.discard(path)
     line = next(d for d in report.details if d.startswith(f"{rzp}:"))
     assert "rate limited this server (HTTP 429)" in line, line
+
+
+async def test_a_purge_whose_cancel_meets_refused_keys_waits_a_week_at_most(
+    bad_keys: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Review 11: a cancel answered 401 is retried, never given up, so the purge that waits
+    for it must still end: it waits as while Razorpay is down (``PATIENCE``), then purges."""
+    runtime, client = bad_keys
+    owner = await signup(client, "Keys Purge Co")
+    sub_id = await linked(client, owner, fake)
+    await delete_account(client, owner)
+    await runtime.jobs.drain()
+    assert fake.cancels(sub_id) == [NOW]  # answered 401
+    await tick_due(runtime, "purge_deleted_workspaces", utcnow() + timedelta(hours=2))
+    await runtime.jobs.drain()
+    assert await workspace_exists(owner_db, owner.workspace_id)  # waits for the right keys
+    await tick_due(runtime, "purge_deleted_workspaces", utcnow() + timedelta(days=8))
+    await runtime.jobs.drain()
+    assert not await workspace_exists(owner_db, owner.workspace_id)
