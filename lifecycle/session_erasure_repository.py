@@ -60,11 +60,17 @@ async def erase_session_leads(
                 erased_values[field].add(_compared(field, value))
     await _typed_contacts(session, workspace_id, conversations, erased_values)
     gone = 0
-    for lead in (
-        await session.execute(
-            select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
-        )
-    ).scalars():
+    # Locked before their submissions are read: a form sent to one of them meanwhile (its
+    # address on the lead, its submission) is waited for and seen, or waits for the erasure;
+    # read unlocked, it was rewritten over or deleted with the lead (or the two deadlocked).
+    leads = await session.execute(
+        select(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
+        .order_by(Lead.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for lead in leads.scalars():
         remaining = list(
             (
                 await session.execute(
