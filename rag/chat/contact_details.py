@@ -272,6 +272,11 @@ _LINKS = _REFERENCES | {"is", "es", "ist", "est", "lautet", "è", "é", "e", "ه
 _CLAUSES = re.compile(r"[,;!?\n،，。！？、]|(?<=[^\W\d]{4})\.(?=\s)")
 
 
+# How far before a number its booking word is looked for: the word and what links it to the
+# number ("réservation numéro", "my booking number is").
+_BOOKING_REACH = 100
+
+
 def booking_reference(text: str) -> bool:
     """Whether a message names a booking's or a reservation's own number or reference: the
     booking word beside a word naming a number ("booking reference", "numéro de réservation",
@@ -285,7 +290,10 @@ def booking_reference(text: str) -> bool:
             if token in _BOOKINGS and _beside_a_reference(tokens, i):
                 return True
         for match in _PHONE_IN_TEXT.finditer(clause):
-            before = _words(clause[: match.start()]).split()
+            # The words just before the number, not the whole clause before it once per number
+            # (quadratic: "12345678901234567 " repeated); the first may be cut, so not read.
+            start = max(0, match.start() - _BOOKING_REACH)
+            before = _words(clause[start : match.start()]).split()[1 if start else 0 :]
             while before and before[-1] in _LINKS:
                 before.pop()
             if before and before[-1] in _BOOKINGS:
