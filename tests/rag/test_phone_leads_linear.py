@@ -2,7 +2,7 @@
 ("12345678901234567 12345678901234567 ... call me on +91 ...", up to MAX_MESSAGE_CHARS, which
 may be raised to 100,000) is read in time in proportion to it. ``booking_reference`` reduced
 the whole message before each run of digits to words, once per run: quadratic (10,000
-characters: 240-340 ms of the event loop; 20,000: 740 ms; a review's measure, 2 shared cores,
+characters: 190-340 ms of the event loop; 20,000: 615-740 ms; a review's measure, 2 shared cores,
 load 5-7).
 
 Counted, not timed: the characters reduced to words for one message."""
@@ -12,18 +12,7 @@ from __future__ import annotations
 import pytest
 
 from rag.chat import contact_details
-from rag.chat.courtesy import words
-
-
-class _CountingWords:
-    """``words``, counting the characters it is given."""
-
-    def __init__(self) -> None:
-        self.chars = 0
-
-    def __call__(self, text: str, *, fold: bool = True) -> str:
-        self.chars += len(text)
-        return words(text, fold=fold)
+from tests.rag.test_bot_identity_linear import _CountingWords
 
 
 @pytest.mark.parametrize(
