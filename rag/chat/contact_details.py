@@ -176,8 +176,9 @@ _NOT_PHONE_PARTS = (
 # pedido una demo": Spanish "pedido" is also "asked for"), an order placed ("place an order",
 # "hacer un pedido", "passer une commande", "fare un ordine", "fazer uma encomenda", "eine
 # Bestellung aufgeben", "сделать заказ") and a new one ("an order of 200 units", "une
-# commande de 50 pièces": an indefinite article, no number right after it). Never the noun
-# before a word naming its number ("to order number ...", "an order 123456789").
+# commande de 50 pièces", "d'une commande": an indefinite article, no number right after
+# it). Never the noun before a word naming its number ("to order number ...", "an order
+# 123456789"), nor the number right after the phrase in its clause (``_ordered_number``).
 _NUMBER_NAMED = r"(?! (?:number|no|num|nr|id|ref|reference|code|status|confirmation)\b)"
 _ORDERING = re.compile(
     r"(?<!\w)(?:"
@@ -190,7 +191,7 @@ _ORDERING = re.compile(
     r"|(?:je|j|tu|il|elle|on) (?:vous |te |leur |lui )?commandes?\b"
     r"|pass(?:er|e|ons|ez) (?:une |la |ma |des |votre |notre )?commandes?\b"
     r"|(?:fare|faccio|facciamo|fa) (?:un |l |il )?ordine\b"
-    r"|(?:(?:a|an) (?:\w+ )?order|une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
+    r"|(?:(?:a|an) (?:\w+ )?order|(?:d|qu)?une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
     r"|um (?:\w+ )?pedido|uma (?:\w+ )?encomenda|eine (?:\w+ )?bestellung)\b(?! \d)"
     r"|(?:eine |die )?bestellung (?:aufgeben|machen|t[äa]tigen)\b"
     r"|(?:gebe|geben) (?:eine |die )?bestellung auf\b"

@@ -29,6 +29,7 @@ ORDERING_LEADS = [
     # A new order: an indefinite article, no number after it
     "For an order of 200 units, call me on {n}",
     "Pour une commande de 200 pièces, appelez-moi au {n}",
+    "J'ai besoin d'une commande de 500 pièces, appelez-moi au {n}",
     "Für eine Bestellung von 500 Stück rufen Sie mich an: {n}",
     # Hindi in Devanagari and in Latin letters ("order karna": to order)
     "मुझे 50 यूनिट ऑर्डर करने हैं, मुझे कॉल करो {n}",
