@@ -27,30 +27,51 @@ from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 from workspaces import leads as lead_service
 
 
+class _Stop:
+    """Where a request is held in its transaction: its backend noted, until ``go``."""
+
+    def __init__(self) -> None:
+        self.reached, self.go = asyncio.Event(), asyncio.Event()
+        self.backend = 0
+
+    async def __call__(self, session: Any) -> None:
+        self.backend = int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        self.reached.set()
+        await asyncio.wait_for(self.go.wait(), GUARD_SECONDS)
+
+
+async def _three_numbers(
+    client: httpx.AsyncClient, owner: Owner
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """Delhi's and London's numbers, and Delhi's typed without "+91" ("home", on Delhi's lead),
+    each left in a chat: the tag, the numbers by visitor, the leads' ids by number."""
+    tail = f"{uuid.uuid4().int % 10**6:06d}"
+    tag = uuid.uuid4().hex[:8]
+    numbers = {"delhi": f"+91 7911{tail[0]} {tail[1:]}", "home": f"07911 {tail}"}
+    numbers["london"] = f"+44 7911 {tail}"
+    for who, number in list(numbers.items()):
+        numbers[f"{who}-conversation"] = await _chat(
+            client, owner, f"call me on {number}", f"{who}-{tag}"
+        )
+    ids = {lead["phone"]: lead["id"] for lead in await _leads(client, owner)}
+    assert set(ids) == {numbers["delhi"], numbers["london"]}
+    return tag, numbers, ids
+
+
 async def test_a_form_sent_during_the_erasure_keeps_its_lead_and_submission(
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tail = f"{uuid.uuid4().int % 10**6:06d}"
-    delhi, home, london = f"+91 7911{tail[0]} {tail[1:]}", f"07911 {tail}", f"+44 7911 {tail}"
-    tag = uuid.uuid4().hex[:8]
-    await _chat(client, owner, f"call me on {delhi}", f"delhi-{tag}")
-    bob = await _chat(client, owner, f"call me on {home}", f"home-{tag}")
-    await _chat(client, owner, f"call me on {london}", f"london-{tag}")
-    ids = {lead["phone"]: lead["id"] for lead in await _leads(client, owner)}
-    assert set(ids) == {delhi, london}
-
-    written, go = asyncio.Event(), asyncio.Event()
-    backend: list[int] = []
+    tag, numbers, ids = await _three_numbers(client, owner)
+    delhi, home, bob = numbers["delhi"], numbers["home"], numbers["home-conversation"]
+    stop = _Stop()
     real = lead_service.repo.insert_lead_submission
 
     async def held(session: Any, submission: Any) -> None:
         await real(session, submission)
-        backend.append(int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()))
-        written.set()
-        await asyncio.wait_for(go.wait(), GUARD_SECONDS)
+        await stop(session)
 
     monkeypatch.setattr(lead_service.repo, "insert_lead_submission", held)
     email = f"bob-{tag}@example.com"
@@ -66,11 +87,11 @@ async def test_a_form_sent_during_the_erasure_keeps_its_lead_and_submission(
             headers=widget(owner),
         )
     )
-    await asyncio.wait_for(written.wait(), GUARD_SECONDS)
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
     monkeypatch.setattr(lead_service.repo, "insert_lead_submission", real)
     erasure = asyncio.create_task(_erase_session(client, owner, f"delhi-{tag}"))
-    await _until_blocked_by(owner_db, backend[0])
-    go.set()
+    await _until_blocked_by(owner_db, stop.backend)
+    stop.go.set()
     sent = await form
     assert sent.status_code == 202, sent.text
     erased = await erasure
@@ -93,32 +114,23 @@ async def test_a_number_sent_while_the_erasure_holds_its_lead_waits_for_it(
     """The erasure locks the leads, then a number's lock to merge one (``phone_only_lead``); a
     form with that number takes the number's lock, then writes to the lead. Taken in that order
     the two deadlocked: the erasure now takes the numbers' locks before the leads'."""
-    tail = f"{uuid.uuid4().int % 10**6:06d}"
-    delhi, home, london = f"+91 7911{tail[0]} {tail[1:]}", f"07911 {tail}", f"+44 7911 {tail}"
-    tag = uuid.uuid4().hex[:8]
-    for number, who in ((delhi, "delhi"), (home, "home"), (london, "london")):
-        await _chat(client, owner, f"call me on {number}", f"{who}-{tag}")
-    ids = {lead["phone"]: lead["id"] for lead in await _leads(client, owner)}
-    assert set(ids) == {delhi, london}
-
-    merging, go = asyncio.Event(), asyncio.Event()
-    backend: list[int] = []
+    tag, numbers, ids = await _three_numbers(client, owner)
+    home, london = numbers["home"], numbers["london"]
+    stop = _Stop()
     real = session_repo.lead_repo.phone_only_lead
 
     async def held(session: Any, *args: Any, **kwargs: Any) -> Any:
-        backend.append(int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one()))
-        merging.set()
-        await asyncio.wait_for(go.wait(), GUARD_SECONDS)
+        await stop(session)
         return await real(session, *args, **kwargs)
 
     monkeypatch.setattr(session_repo.lead_repo, "phone_only_lead", held)
     erasure = asyncio.create_task(_erase_session(client, owner, f"delhi-{tag}"))
-    await asyncio.wait_for(merging.wait(), GUARD_SECONDS)
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
     form = asyncio.create_task(
         client.post("/api/v1/widget/leads", json={"phone": home}, headers=widget(owner))
     )
-    await _until_blocked_by(owner_db, backend[0])
-    go.set()
+    await _until_blocked_by(owner_db, stop.backend)
+    stop.go.set()
     erased = await erasure
     assert erased["lead_submissions"] == 1, erased
     sent = await form
