@@ -60,11 +60,18 @@ async def erase_session_leads(
                 erased_values[field].add(_compared(field, value))
     await _typed_contacts(session, workspace_id, conversations, erased_values)
     gone = 0
-    for lead in (
-        await session.execute(
-            select(Lead).where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
-        )
-    ).scalars():
+    await _lock_numbers(session, workspace_id, lead_ids)
+    # Locked before their submissions are read: a form sent to one of them meanwhile (its
+    # address on the lead, its submission) is waited for and seen, or waits for the erasure;
+    # read unlocked, it was rewritten over or deleted with the lead (or the two deadlocked).
+    leads = await session.execute(
+        select(Lead)
+        .where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
+        .order_by(Lead.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    for lead in leads.scalars():
         remaining = list(
             (
                 await session.execute(
@@ -101,6 +108,29 @@ async def erase_session_leads(
                 .values(**values, updated_at=utcnow())
             )
     return {"lead_submissions": count, "leads": gone}
+
+
+async def _lock_numbers(
+    session: AsyncSession, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID]
+) -> None:
+    """The numbers' locks (``lead_repository.lock_number``) of every number the leads or their
+    submissions hold, before the leads' own: a form with one of them takes its number's lock,
+    then writes to the lead, and a lead merged takes its number's (``_merge_lead``). Taken
+    after the leads', the two deadlocked."""
+    ids = list(lead_ids)
+    numbers = await session.execute(
+        select(Lead.phone)
+        .where(Lead.workspace_id == workspace_id, Lead.id.in_(ids), Lead.phone.is_not(None))
+        .union(
+            select(LeadSubmission.phone).where(
+                LeadSubmission.workspace_id == workspace_id,
+                LeadSubmission.lead_id.in_(ids),
+                LeadSubmission.phone.is_not(None),
+            )
+        )
+    )
+    for phone in sorted(str(phone) for phone in numbers.scalars()):
+        await lead_repo.lock_number(session, workspace_id, phone)
 
 
 async def _typed_contacts(

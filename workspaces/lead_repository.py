@@ -73,6 +73,18 @@ def _same_lead(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+async def lock_number(session: AsyncSession, workspace_id: uuid.UUID, phone: str) -> None:
+    """The transaction-scoped advisory lock on the workspace's national number of ``phone``,
+    taken before a lead without email with that number is looked for (``_phone_only_lead``):
+    whoever holds it may write to that lead."""
+    # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
+    # written without "+39" ("0331 234567", national number "331234567") take one lock.
+    national = func.ltrim(phone_key(literal(phone, Text)), "0")
+    await session.execute(
+        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{workspace_id}:" + national, 0)))
+    )
+
+
 async def _phone_only_lead(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -84,12 +96,7 @@ async def _phone_only_lead(
     nearest first, ``nearest_number_first``, then the oldest), after a transaction-scoped advisory
     lock on the workspace's national number: two forms sent at once with "+91 98765 43210" and
     "98765 43210" meet here (the unique index cannot tell that the second is the first)."""
-    # Without its leading zeros: a number Italy reads whole ("+39 0331 234567") and the same
-    # written without "+39" ("0331 234567", national number "331234567") take one lock.
-    national = func.ltrim(phone_key(literal(phone, Text)), "0")
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtextextended(f"{workspace_id}:" + national, 0)))
-    )
+    await lock_number(session, workspace_id, phone)
     query = select(Lead.id).where(
         Lead.workspace_id == workspace_id, Lead.email.is_(None), same_number(Lead.phone, phone)
     )

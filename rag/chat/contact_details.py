@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterator
 
 from core.text import lowered_as_postgres
 from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
@@ -175,8 +176,9 @@ _NOT_PHONE_PARTS = (
 # pedido una demo": Spanish "pedido" is also "asked for"), an order placed ("place an order",
 # "hacer un pedido", "passer une commande", "fare un ordine", "fazer uma encomenda", "eine
 # Bestellung aufgeben", "сделать заказ") and a new one ("an order of 200 units", "une
-# commande de 50 pièces": an indefinite article, no number right after it). Never the noun
-# before a word naming its number ("to order number ...", "an order 123456789").
+# commande de 50 pièces", "d'une commande": an indefinite article, no number right after
+# it). Never the noun before a word naming its number ("to order number ...", "an order
+# 123456789"), nor the number right after the phrase in its clause (``_ordered_number``).
 _NUMBER_NAMED = r"(?! (?:number|no|num|nr|id|ref|reference|code|status|confirmation)\b)"
 _ORDERING = re.compile(
     r"(?<!\w)(?:"
@@ -189,7 +191,7 @@ _ORDERING = re.compile(
     r"|(?:je|j|tu|il|elle|on) (?:vous |te |leur |lui )?commandes?\b"
     r"|pass(?:er|e|ons|ez) (?:une |la |ma |des |votre |notre )?commandes?\b"
     r"|(?:fare|faccio|facciamo|fa) (?:un |l |il )?ordine\b"
-    r"|(?:(?:a|an) (?:\w+ )?order|une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
+    r"|(?:(?:a|an) (?:\w+ )?order|(?:d|qu)?une (?:\w+ )?commande|un (?:\w+ )?(?:pedido|ordine)"
     r"|um (?:\w+ )?pedido|uma (?:\w+ )?encomenda|eine (?:\w+ )?bestellung)\b(?! \d)"
     r"|(?:eine |die )?bestellung (?:aufgeben|machen|t[äa]tigen)\b"
     r"|(?:gebe|geben) (?:eine |die )?bestellung auf\b"
@@ -200,10 +202,36 @@ _ORDERING = re.compile(
 )
 
 
+def _ordered_number(text: str, words: str) -> bool:
+    """Whether the number typed in ``text`` follows an ordering phrase (``_ORDERING``) in its
+    clause with no call asked between them: the order's ("une commande numéro ...", "un
+    pedido con el número ...", "eine Bestellung mit der Nummer ...", "can order ... be
+    cancelled", "he pedido ... y no ha llegado"), which ``names_another_number`` would no
+    longer see once the phrase is struck out. "I want to order 50 units, call me on ..." and
+    "Für eine Bestellung von 500 Stück rufen Sie mich an: ..." leave the visitor's number.
+    ``words``: ``text`` reduced (``_number_words``), to skip a message with no such phrase."""
+    if _ORDERING.search(words) is None:
+        return False
+    for clause in _CLAUSES.split(text):
+        for match, _ in _phone_matches(clause):
+            before = _number_words(clause[: match.start()])
+            # The last phrase before the number: a call asked after it is after any other.
+            phrases = list(_ORDERING.finditer(before))
+            if not phrases:
+                continue
+            last = phrases[-1]
+            # With the number: "call me on ...", "my number is ..." are asked with it.
+            between = f"{before[last.end() :]} {_words(match[0])}"
+            if first_asked(SALES, between) is None and sales_asked(between, between) is None:
+                return True
+    return False
+
+
 def names_another_number(words: str) -> bool:
     """Whether a message (its ``words``) names an order's, an invoice's, a parcel's, an
     account's, a booking's or a ticket's number, in any lexicon language: the number it holds
-    is that, not a phone number to call. Ordering itself names none (``_ORDERING``)."""
+    is that, not a phone number to call. Ordering itself names none (``_ORDERING``), but the
+    number it is followed by in its clause (``_ordered_number``)."""
     words = _ORDERING.sub(" ", words)
     return (
         any(word in _NOT_PHONE_WORDS for word in words.split())
@@ -245,6 +273,11 @@ _LINKS = _REFERENCES | {"is", "es", "ist", "est", "lautet", "è", "é", "e", "ه
 _CLAUSES = re.compile(r"[,;!?\n،，。！？、]|(?<=[^\W\d]{4})\.(?=\s)")
 
 
+# How far before a number its booking word is looked for: the word and what links it to the
+# number ("réservation numéro", "my booking number is").
+_BOOKING_REACH = 100
+
+
 def booking_reference(text: str) -> bool:
     """Whether a message names a booking's or a reservation's own number or reference: the
     booking word beside a word naming a number ("booking reference", "numéro de réservation",
@@ -258,7 +291,10 @@ def booking_reference(text: str) -> bool:
             if token in _BOOKINGS and _beside_a_reference(tokens, i):
                 return True
         for match in _PHONE_IN_TEXT.finditer(clause):
-            before = _words(clause[: match.start()]).split()
+            # The words just before the number, not the whole clause before it once per number
+            # (quadratic: "12345678901234567 " repeated); the first may be cut, so not read.
+            start = max(0, match.start() - _BOOKING_REACH)
+            before = _words(clause[start : match.start()]).split()[1 if start else 0 :]
             while before and before[-1] in _LINKS:
                 before.pop()
             if before and before[-1] in _BOOKINGS:
@@ -281,14 +317,17 @@ def _beside_a_reference(tokens: list[str], i: int) -> bool:
 def phones_in(text: str) -> list[str]:
     """Every phone number typed in a text, as typed (its digits in ASCII, its spaces one each):
     a visitor's erasure by phone finds the messages that gave theirs."""
-    found = []
+    return [number for _, number in _phone_matches(text)]
+
+
+def _phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """The phone numbers typed in ``text`` (``phones_in``), each with where it was typed."""
     for match in _PHONE_IN_TEXT.finditer(text):
         number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
         number = " ".join(number.replace("\u00a0", " ").split())
         digits = sum(ch.isdigit() for ch in number)
         if _PHONE_DIGITS[0] <= digits <= _PHONE_DIGITS[1] and len(number) <= 40:
-            found.append(number)
-    return found
+            yield match, number
 
 
 def contact_phone(text: str) -> str | None:
@@ -307,6 +346,8 @@ def number_left(text: str) -> str | None:
         return None
     words = _number_words(text)
     if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
+        return None
+    if _ordered_number(text, words):
         return None
     if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
         # Written as an international number ("reach me at jane@example.com or +49 151
@@ -361,6 +402,8 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
         return False
     words = _number_words(text)
     if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
+        return False
+    if _ordered_number(text, words):
         return False
     found = first_asked(SALES, words) or sales_asked(text, words)
     if found is None and not asked:

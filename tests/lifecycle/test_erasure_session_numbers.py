@@ -134,3 +134,42 @@ async def test_a_number_typed_after_the_address_leaves_the_shared_lead_with_its_
     await _erase_session(client, owner, f"alice-{tag}")
     [lead] = await _leads(client, owner)
     assert (lead["email"], lead["phone"], lead["name"]) == (shared, None, "Bob")
+
+
+async def test_a_lead_whose_number_the_owner_removed_keeps_the_other_visitors_number(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> None:
+    """Bob, then Asha, left one number in the chat (one lead); Asha's form gave it her address,
+    and the owner removed the number. Erasing Asha's session takes her address: the lead would
+    be left with no contact at all, so it takes Bob's number back from his submission rather
+    than going with it (``session_erasure_repository._details_left``)."""
+    number = f"+91 9{uuid.uuid4().int % 10**4:04d} {uuid.uuid4().int % 10**5:05d}"
+    tag = uuid.uuid4().hex[:8]
+    await _chat(client, owner, f"call me on {number}", f"bob-{tag}")
+    asha = await _chat(client, owner, f"my number is {number}", f"asha-{tag}")
+    form = await client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": f"asha-{tag}@example.com",
+            "conversation_id": asha,
+            "session_id": f"asha-{tag}",
+        },
+        headers=widget(owner),
+    )
+    assert form.status_code == 202, form.text
+    await jobs.drain()
+    [lead] = await _leads(client, owner)
+    removed = await client.patch(
+        owner.url(f"/leads/{lead['id']}"),
+        json={"phone": None, "notes": "number removed"},
+        headers=owner.headers,
+    )
+    assert removed.status_code == 200, removed.text
+    assert (removed.json()["email"], removed.json()["phone"]) == (f"asha-{tag}@example.com", None)
+
+    erased = await _erase_session(client, owner, f"asha-{tag}")
+    assert (erased["lead_submissions"], erased["leads"]) == (2, 0), erased
+    [kept] = await _leads(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], None, number), kept
+    assert kept["notes"] == "number removed"
+    assert await submitted_phones(client, owner, kept["id"]) == [number]
