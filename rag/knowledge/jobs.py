@@ -350,7 +350,9 @@ async def _process(
         await check_chunk_quota(session, workspace, doc_id, len(rows), serialized=True)
         was_counted = current.counted
         own_chunks = await chunk_repo.count_chunks(session, ws, of_document=doc_id)
-        await chunk_repo.replace_chunks(session, ws, doc_id, rows, leftover, with_terms=with_terms)
+        terms_changed = await chunk_repo.replace_chunks(
+            session, ws, doc_id, rows, leftover, with_terms=with_terms
+        )
         await document_repo.update_document(
             session,
             ws,
@@ -376,7 +378,9 @@ async def _process(
             added_chunks=len(rows) - own_chunks,
         )
         await usage.increment(session, ws, documents=0 if was_counted else 1, chunks=len(todo))
-        if todo or leftover or not was_counted:
+        # A kept chunk whose terms were stored or forgotten changes the BM25 order while
+        # RETRIEVAL_LEXICAL_WEIGHT is above 0: the cached answers keyed on the version go too.
+        if todo or leftover or not was_counted or terms_changed:
             await ws_repo.bump_knowledge_version(session, ws)
         maintenance = await indexing.maintenance_due(session, ws, deps.index_policy)
     log.info(

@@ -9,6 +9,7 @@ terms follow every write and delete of chunks (they cannot drift).
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections import Counter
 
@@ -343,7 +344,15 @@ async def test_a_chunk_kept_while_the_weight_is_zero_forgets_its_terms(
             row = chunk_repo.ChunkRow(
                 0, PAGES["Flags"][1], {"title": "Renamed"}, 12, "Flags-0", keep_id=kept_id
             )
-            await chunk_repo.replace_chunks(session, ws, doc, [row], [])
+            # Its terms' change is reported (the ingestion job bumps the knowledge version),
+            # a rewrite that changes none is not.
+            assert await chunk_repo.replace_chunks(session, ws, doc, [row], []) is True
+            assert await chunk_repo.replace_chunks(session, ws, doc, [row], []) is False
+            with_terms = await chunk_repo.replace_chunks(
+                session, ws, doc, [row], [], with_terms=True
+            )
+            assert with_terms is True
+            assert await chunk_repo.replace_chunks(session, ws, doc, [row], []) is True
         assert await _drift(owner_db, ws) == (0, 0)
         async with owner_db.transaction() as session:
             left = await session.execute(
@@ -357,3 +366,36 @@ async def test_a_chunk_kept_while_the_weight_is_zero_forgets_its_terms(
         assert await _order(db, ws, q, 0.3) == await _order(db, ws, q, 0.0)
         assert await reindexing.fill_terms(runtime.ingestion, ws) == 1
         assert str((await _order(db, ws, q, 0.3))[0]) == str(doc)
+
+
+async def _version(owner_db: Database, ws: uuid.UUID) -> int:
+    async with owner_db.transaction() as session:
+        found = await session.execute(
+            text("SELECT knowledge_version FROM workspaces WHERE id = :ws"), {"ws": ws}
+        )
+        return int(found.scalar_one())
+
+
+async def test_a_reingestion_that_only_stores_or_forgets_terms_bumps_the_knowledge_version(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """Every chunk kept in place, only their terms stored (weight turned on) or forgotten (at
+    0): the BM25 order changed, so the answers cached under the old version must go; a
+    re-ingestion that changes nothing keeps them."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        body = "# Flags\n\nPass --frobnicate-level=3 to raise it.\n\n# Other\n\nNothing here."
+        doc = uuid.UUID(await ingest(client, owner, runtime, "Flags", body))
+        off = dataclasses.replace(
+            runtime.ingestion,
+            settings=runtime.settings.model_copy(update={"retrieval_lexical_weight": 0.0}),
+        )
+        versions = [await _version(owner_db, ws)]
+        for deps in (off, off, runtime.ingestion, runtime.ingestion):
+            assert await reindexing.reprocess_document(deps, ws, doc) == "ready"
+            versions.append(await _version(owner_db, ws))
+        assert await _drift(owner_db, ws) == (0, 0)
+    first = versions[0]
+    # forgotten: bumped; again at 0: unchanged; stored: bumped; again stored: unchanged
+    assert versions == [first, first + 1, first + 1, first + 2, first + 2]

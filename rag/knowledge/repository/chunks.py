@@ -116,12 +116,14 @@ async def replace_chunks(
     delete_ids: Sequence[uuid.UUID],
     *,
     with_terms: bool = False,
-) -> None:
+) -> bool:
     """Delete ``delete_ids``, update kept rows in place, insert the new ones (with vectors).
     ``with_terms`` (RETRIEVAL_LEXICAL_WEIGHT above 0): every written row's BM25 terms are
     stored with it (``terms.store_terms``); else none are, and a kept row's are forgotten
     (its metadata, in the embedded text, may have changed): term_count NULL until
-    ``trulybot reindex``, the search keeps the vector order for the workspace meanwhile."""
+    ``trulybot reindex``, the search keeps the vector order for the workspace meanwhile.
+    Returns whether a kept row's ``term_count`` changed (its terms stored or forgotten): the
+    caller bumps the knowledge version then, as for any added or deleted row."""
     if delete_ids:
         await session.execute(
             text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),
@@ -172,14 +174,15 @@ async def replace_chunks(
         )
     written = [(r.keep_id, r) for r in kept if r.keep_id is not None]
     if not with_terms:
-        await terms_repo.forget_terms(session, workspace_id, [chunk_id for chunk_id, _ in written])
-        return
+        return await terms_repo.forget_terms(
+            session, workspace_id, [chunk_id for chunk_id, _ in written]
+        )
     written += list(zip(fresh_ids, fresh, strict=True))
     terms = [
         (chunk_id, r.terms if r.terms is not None else lexical.chunk_terms(r.text, r.metadata))
         for chunk_id, r in written
     ]
-    await terms_repo.store_terms(session, workspace_id, terms)
+    return await terms_repo.store_terms(session, workspace_id, terms)
 
 
 async def list_chunks(

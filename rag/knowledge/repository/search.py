@@ -61,7 +61,7 @@ def _fulltext_candidates(ws: str, limit_param: str) -> str:
     )
 
 
-def _rows(rows: Sequence[Any]) -> list[SearchRow]:
+def search_rows(rows: Sequence[Any]) -> list[SearchRow]:
     """Rows of the columns id, document_id, text, metadata, score, similarity."""
     return [
         (
@@ -97,7 +97,7 @@ async def vector_search(
     rows = await fetch(
         session, _vector_statement(workspace_id), {"qvec": vector_value(query_vector), "k": k}
     )
-    return _rows(rows)
+    return search_rows(rows)
 
 
 async def feedback_search(
@@ -128,7 +128,7 @@ async def feedback_search(
             "k": k,
         },
     )
-    return _rows(rows)
+    return search_rows(rows)
 
 
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
@@ -170,7 +170,7 @@ async def fulltext_search(
     session: Executor, workspace_id: uuid.UUID, query: str, k: int
 ) -> list[SearchRow]:
     rows = await fetch(session, _fulltext_statement(workspace_id), {"query": query, "k": k})
-    return _rows(rows)
+    return search_rows(rows)
 
 
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
@@ -215,7 +215,7 @@ async def hybrid_search(
             "rrf": rrf_k,
         },
     )
-    return _rows(rows)
+    return search_rows(rows)
 
 
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
@@ -277,4 +277,4 @@ async def lexical_search(
     )
     if not rows or rows[0][6]:
         return None
-    return _rows([row for row in rows if row[0] is not None])
+    return search_rows([row for row in rows if row[0] is not None])

@@ -1,7 +1,9 @@
 """SQL of the chunks' terms (BM25, ``rag.knowledge.lexical``): ``chunk_terms`` rows and
 ``chunks.term_count``, written in the transaction that writes the chunks, deleted with them
 (``ON DELETE CASCADE``), and the per-workspace statistics computed from them by the search's
-statement (``search.lexical_search``), never kept apart."""
+statement (``search.lexical_search``), never kept apart. A change of them changes the BM25
+order, so whoever changes them bumps the knowledge version (the key of cached answers) in the
+same transaction: the writers report whether a ``term_count`` changed."""
 
 from __future__ import annotations
 
@@ -20,10 +22,12 @@ async def store_terms(
     session: AsyncSession,
     workspace_id: uuid.UUID,
     chunks: Sequence[tuple[uuid.UUID, Counter[str]]],
-) -> None:
-    """Replace the terms of ``chunks`` (id, term counts) and set their ``term_count``."""
+) -> bool:
+    """Replace the terms of ``chunks`` (id, term counts) and set their ``term_count``; whether
+    a chunk's ``term_count`` changed (a kept chunk whose terms were not stored: the caller bumps
+    the knowledge version, the key of cached answers, as the BM25 order may have changed)."""
     if not chunks:
-        return
+        return False
     ids = [chunk_id for chunk_id, _ in chunks]
     await session.execute(
         text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"),
@@ -51,11 +55,12 @@ async def store_terms(
                 "lens": [r[3] for r in part],
             },
         )
-    await session.execute(
+    result = await session.execute(
         text(
             "UPDATE chunks AS c SET term_count = u.n"
             " FROM unnest(CAST(:ids AS uuid[]), CAST(:ns AS int[])) AS u(id, n)"
             " WHERE c.id = u.id AND c.workspace_id = :ws"
+            " AND c.term_count IS DISTINCT FROM u.n"
         ),
         {
             "ws": workspace_id,
@@ -63,26 +68,28 @@ async def store_terms(
             "ns": [sum(counts.values()) for _, counts in chunks],
         },
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def forget_terms(
     session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
-) -> None:
+) -> bool:
     """Delete the terms of ``chunk_ids`` and set their ``term_count`` NULL (rewritten while the
-    weight is 0: their stored terms may no longer be theirs)."""
+    weight is 0: their stored terms may no longer be theirs); whether any had terms."""
     if not chunk_ids:
-        return
+        return False
     params = {"ws": workspace_id, "ids": list(chunk_ids)}
     await session.execute(
         text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"), params
     )
-    await session.execute(
+    result = await session.execute(
         text(
             "UPDATE chunks SET term_count = NULL WHERE workspace_id = :ws AND id = ANY(:ids)"
             " AND term_count IS NOT NULL"
         ),
         params,
     )
+    return bool(getattr(result, "rowcount", 0))
 
 
 async def chunks_without_terms(
