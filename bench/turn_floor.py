@@ -229,6 +229,13 @@ def report(
             _cells(ms[size]),
             f"{model['questions']} eval questions, {model['runtime']} fp32, 1 thread, a process",
         )
+    best = min((k for k in ms if k > 1), key=lambda k: statistics.median(ms[k]))
+    per_round = [a / b for a, b in zip(ms[1], ms[best], strict=True)]
+    parts.add(
+        f"model, alone / in batches of {best} (x)",
+        _cells(per_round),
+        "each round's own ratio: the load moves both",
+    )
     parts.add("OpenAI SDK generate", _cells(sdk), "calling thread, FakeOpenAI in another thread")
     by_client: dict[str, list[Any]] = {}
     for cell in cells:
