@@ -1,6 +1,6 @@
 """What a rag turn cannot go below: each kept part's CPU per turn, and the closed-loop arithmetic.
 
-    .venv/bin/python -m bench.turn_floor                      # ~4 minutes
+    .venv/bin/python -m bench.turn_floor                      # ~6 minutes, prints only
     .venv/bin/python -m bench.turn_floor --rag-requests 600 --cap 20 --rounds 1
 
 Issue 15 asks, at 64 closed-loop visitors on 2 cores (local MiniLM, a zero-latency fake model),
