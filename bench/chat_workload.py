@@ -198,6 +198,9 @@ def cpu_seconds(pids: dict[str, list[int]]) -> dict[str, float]:
                 if name == "postgres":
                     t = proc.cpu_times()
                     total += t.children_user + t.children_system
+                if name == "server":  # its event loop: the main thread, whose id is the pid's
+                    loop = sum(t.user_time + t.system_time for t in proc.threads() if t.id == pid)
+                    out["server loop"] = out.get("server loop", 0.0) + loop
         out[name] = total
     return out
 
@@ -228,8 +231,9 @@ class Cell:
     metrics: str = ""
     cpu_ms: dict[str, float] = field(default_factory=dict)
     """CPU time per answered request: ``server`` (every thread of the server processes),
-    ``postgres`` (the database's processes), ``bench`` (this process: the load generator and
-    the fake LLM), ``fake llm`` (the fake LLM's thread of it). Unlike wall times, not inflated
+    ``server loop`` (their main threads, where the event loop runs), ``postgres`` (the
+    database's processes), ``bench`` (this process: the load generator and the fake LLM),
+    ``fake llm`` (the fake LLM's thread of it). Unlike wall times, not inflated
     when other processes share the cores."""
 
     @property
