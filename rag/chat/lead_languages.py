@@ -233,11 +233,11 @@ SALES_ELSEWHERE = Lexicon(
         # none: ``need_questions``)
         "hi": _nfkc(
             # "हमारी टीम के लिए कीमत", "hamari team ke liye pricing", "50 users ke liye price",
-            # "enterprise plan"
+            # "enterprise plan" (not "logo": "5 logo ka price" is five logos' price)
             r"(?:मेरी|मेरे|हमारी|हमारे|अपनी|अपने|meri|mere|hamari|humari|hamare|humare|apni|apne)"
             r" (?:टीम|कंपनी|ऑफिस|स्टाफ|team|company|office|staff|business) (?:के लिए|के लिये"
             rf"|ke liye|ke liya|ke lie|k liye|ki) {_HI_PRICE}",
-            r"\d+ (?:users|user|log|logon|logo|licence|license|licenses|licences|seats|यूजर|यूज़र"
+            r"\d+ (?:users|user|log|logon|licence|license|licenses|licences|seats|यूजर|यूज़र"
             rf"|लोगों|लोग|लाइसेंस) (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
             r"(?:enterprise|एंटरप्राइज|एंटरप्राइज़) (?:plan|प्लान)",
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"

@@ -100,11 +100,14 @@ PLAN_NAMED_TEAM = [
     "団体ライセンスの有効化の方法",
     "团队版怎么邀请成员？",
     "团队版多少钱？",
+    # Things counted, not seats: "the price of 5 logos" (a design studio's price question)
+    "5 logo ka price kya hai?",
+    "3 logo ki cost",
 ]
 
 
 @pytest.mark.parametrize("message", PLAN_NAMED_TEAM)
-def test_a_plan_named_team_is_no_sales_lead(message: str) -> None:
+def test_a_plan_named_team_or_a_thing_counted_is_no_sales_lead(message: str) -> None:
     assert not sales_lead(message), message
 
 
