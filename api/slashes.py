@@ -10,7 +10,9 @@ http and got 401. Here, instead:
 - any other method on an API path gets the 404 ``not_found`` envelope naming the path without
   the slash: a write is never redirected, nor its body sent twice. API paths take no trailing
   slash (README.md, "Try it with curl");
-- the dashboard's pages (same-origin forms) keep the redirect for every method, relative too.
+- under /app the dashboard's catch-all answers first (``dashboard.app``): a GET or HEAD of a
+  page with a trailing slash gets the same relative 307, any other method there 405
+  ``method_not_allowed`` (a form's post is refused, never redirected or applied).
 """
 
 from __future__ import annotations

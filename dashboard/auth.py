@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -198,12 +199,21 @@ SEEN_NOTICES_COOKIE = "tb_notices"
 HOST_SEEN_NOTICES_COOKIE = "__Host-tb_notices"
 """The same over HTTPS."""
 SEEN_NOTICES_KEPT = 16
+NOTICE_ID = re.compile(r"[A-Za-z0-9_-]{8}")
+"""A notice's id (``secrets.token_urlsafe(6)``, ``dashboard.web.with_signed_notice``)."""
+
+
+def new_notice_id() -> str:
+    return secrets.token_urlsafe(6)
 
 
 def seen_notices(request: Request, settings: Settings) -> list[str]:
-    """The ids of the last notices this browser was shown (``dashboard.web``: each shows once)."""
+    """The ids of the last notices this browser was shown (``dashboard.web``: each shows once).
+    Only ids are read, so only ids are written back: other text in the cookie (planted for the
+    parent domain over plain HTTP, or corrupted) grew it past what a browser keeps."""
     spot = _cookie_spot(request, settings, SEEN_NOTICES_COOKIE, HOST_SEEN_NOTICES_COOKIE)
-    return [n for n in (request.cookies.get(spot.name) or "").split(".") if n]
+    seen = (request.cookies.get(spot.name) or "").split(".")
+    return [n for n in seen if NOTICE_ID.fullmatch(n)][-SEEN_NOTICES_KEPT:]
 
 
 def remember_seen_notice(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -211,7 +210,7 @@ def with_signed_notice(request: Request, url: str) -> str:
     notice = next((value for name, value in query if name == "notice"), None)
     if notice is None:
         return url
-    notice_id = secrets.token_urlsafe(6)
+    notice_id = auth.new_notice_id()
     signature = f"{notice_id}.{_notice_mac(request, parts.path, notice, notice_id)}"
     query = [(n, v) for n, v in query if n != "ns"] + [("ns", signature)]
     return urlunsplit(parts._replace(query=urlencode(query)))

@@ -46,11 +46,9 @@ from core.db import set_tenant
 from core.errors import AppError, Conflict, Forbidden, ValidationFailed
 from core.mail import Mailer
 from workspaces import account_repository as accounts_repo
+from workspaces import profile, security, sessions
 from workspaces import repository as repo
-from workspaces import security, sessions
 from workspaces.models import AccountToken, User
-from workspaces.notification_text import one_line
-from workspaces.profile import DISPLAY_NAME_MAX
 from workspaces.service import check_password_policy, create_workspace
 
 VERIFY_EMAIL: Final = "verify_email"
@@ -214,7 +212,7 @@ async def send_verification(session: AsyncSession, deps: AccountDeps, user: User
         session,
         to=user.email,
         template="verify_email",
-        name=user.name,
+        name=profile.in_a_mail(user.name),
         email=user.email,
         link=deps.link(VERIFY_PATH, token),
         hours=int(deps.verification_ttl.total_seconds() // 3600),
@@ -334,7 +332,7 @@ async def request_password_reset(session: AsyncSession, deps: AccountDeps, *, em
         session,
         to=user.email,
         template="password_reset",
-        name=one_line(user.name, DISPLAY_NAME_MAX) if user.name else None,
+        name=profile.in_a_mail(user.name),
         email=user.email,
         link=deps.link(RESET_PATH, token),
     )

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import set_tenant
 from core.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from workspaces import account_repository as accounts_repo
-from workspaces import audit, security, sessions
+from workspaces import audit, profile, security, sessions
 from workspaces import repository as repo
 from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused
 from workspaces.models import Invitation, User
@@ -86,7 +86,9 @@ async def invite(
         session,
         to=email,
         template="invitation",
-        inviter=(inviter.name or inviter.email) if inviter else "A TrulyBot user",
+        inviter=(profile.in_a_mail(inviter.name) or inviter.email)
+        if inviter
+        else "A TrulyBot user",
         workspace=workspace.name,
         role=role,
         expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),

@@ -15,6 +15,7 @@ from core.db import set_tenant
 from core.errors import NotFound, ValidationFailed
 from core.text import BIDI_CONTROLS, is_invisible
 from workspaces import account_repository as repo
+from workspaces.notification_text import one_line
 
 DISPLAY_NAME_MAX = 200
 """The longest display name (the column's size; signing up takes the same)."""
@@ -53,6 +54,13 @@ def display_name(value: str) -> str | None:
             ],
         )
     return name or None
+
+
+def in_a_mail(name: str | None) -> str | None:
+    """The account's name as a mail shows it (a greeting, an invitation's sender): on one line,
+    without a bidirectional override. A name given at sign-up may hold either, and the mail goes
+    to whatever address was typed (the verification's, an invitation's)."""
+    return (one_line(name, DISPLAY_NAME_MAX) or None) if name else None
 
 
 async def rename(session: AsyncSession, user_id: uuid.UUID, value: str) -> str | None:

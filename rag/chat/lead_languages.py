@@ -102,8 +102,11 @@ SALES_ELSEWHERE = Lexicon(
             r"|die ganze|den ganzen) (?:team|firma|unternehmen|organisation|betrieb|büro|buro"
             r"|abteilung|schule|mitarbeiter|belegschaft)",
             rf"{_DE_PRICE}(?: \S+){{0,2}} für \d+ (?:\S+ )?{_SEATS['de']}",
-            r"(?:team|mengen|volumen|firmen|unternehmens|gruppen) ?(?:preis|preise|rabatt|rabatte"
-            r"|lizenz|lizenzen|tarif|tarife)",
+            r"(?:mengen|volumen|firmen|unternehmens) ?(?:preis|preise|rabatt|rabatte|lizenz"
+            r"|lizenzen|tarif|tarife)",
+            # Not a plan named Team: "Teamtarif", "Teamlizenz" ("the Team plan") are asked about
+            # as English's "What does the Team plan include?" is, a question
+            r"(?:team|gruppen) ?(?:preis|preise|rabatt|rabatte|lizenzierung)",
             r"enterprise ?(?:plan|tarif|paket|version|lizenz)|(?:unternehmens|firmen) ?(?:plan"
             r"|paket)",
             # "Ich möchte eine Demo buchen", "Kann ich ein Angebot für 50 Nutzer bekommen?"
@@ -214,7 +217,8 @@ SALES_ELSEWHERE = Lexicon(
             rf"{_IT_PRICE}(?: \S+){{0,2}} per \d+ (?:\S+ )?{_SEATS['it']}",
             r"(?:prezzi|sconti|sconto|licenze|tariffe) (?:per volume|a volume|per team"
             r"|per aziende|aziendali|corporate|enterprise)",
-            r"(?:piano|piani) (?:aziendale|aziendali|enterprise|business|per aziende)",
+            # ("piano business" is a plan's name, asked about as English's "business plan")
+            r"(?:piano|piani) (?:aziendale|aziendali|enterprise|per aziende)",
             rf"(?:prenotare|fissare|richiedere|chiedere|ricevere|vedere|avere|vorrei|voglio)"
             rf" {_IT_WHAT}",
             # "Potete inviarmi un preventivo?", "Mi servirebbe un preventivo"
@@ -229,11 +233,11 @@ SALES_ELSEWHERE = Lexicon(
         # none: ``need_questions``)
         "hi": _nfkc(
             # "हमारी टीम के लिए कीमत", "hamari team ke liye pricing", "50 users ke liye price",
-            # "enterprise plan"
+            # "enterprise plan" (not "logo": "5 logo ka price" is five logos' price)
             r"(?:मेरी|मेरे|हमारी|हमारे|अपनी|अपने|meri|mere|hamari|humari|hamare|humare|apni|apne)"
             r" (?:टीम|कंपनी|ऑफिस|स्टाफ|team|company|office|staff|business) (?:के लिए|के लिये"
             rf"|ke liye|ke liya|ke lie|k liye|ki) {_HI_PRICE}",
-            r"\d+ (?:users|user|log|logon|logo|licence|license|licenses|licences|seats|यूजर|यूज़र"
+            r"\d+ (?:users|user|log|logon|licence|license|licenses|licences|seats|यूजर|यूज़र"
             rf"|लोगों|लोग|लाइसेंस) (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
             r"(?:enterprise|एंटरप्राइज|एंटरप्राइज़) (?:plan|प्लान)",
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"
@@ -356,12 +360,14 @@ SALES_UNSPACED = re.compile(
     r"|お願い|いただけ|頂け)"
     # Pricing for a team, seats, volume or the enterprise edition: "团队版的价格", "你们有企业版吗",
     # "50个用户的价格", "チーム向けの料金", "法人プラン", "エンタープライズプラン"
+    # ("团队版" alone is the Team plan named, as in "团队版怎么邀请成员": no lead)
     r"|(?:团队|團隊|企业|企業|公司|批量|大客户|大客戶)版?的?(?:价格|價格|定价|定價|报价|報價|套餐"
-    r"|方案|折扣|优惠|優惠|收费|收費)|团队版|團隊版|企业版|企業版"
+    r"|方案|折扣|优惠|優惠|收费|收費)|企业版|企業版"
     r"|\d+ ?(?:个|個|名|位)?(?:用户|用戶|人|席位|账号|帳號|许可证|許可證)的?(?:价格|價格|费用|費用"
     r"|收费|收費)"
-    r"|(?:チーム|法人|企業|団体|ボリューム)(?:向け|用)?の?(?:料金|価格|プラン|割引|ディスカウント"
-    r"|ライセンス)|エンタープライズ"
+    r"|(?:法人|企業|ボリューム)(?:向け|用)?の?(?:料金|価格|プラン|割引|ディスカウント|ライセンス)"
+    # (not "チームプラン", "団体ライセンス": a plan's name, as English's "the Team plan")
+    r"|(?:チーム|団体)(?:向け|用)?の?(?:料金|価格|割引|ディスカウント)|エンタープライズ"
     r"|\d+ ?(?:ユーザー|ユーザ|人|名|ライセンス|席|アカウント)(?:分)?(?:で|の)?(?:料金|価格|費用)"
     # A number left: "我的电话是13812345678", "電話番号は090-1234-5678です"
     r"|(?:我的|我)(?:电话|電話|手机|手機|号码|號碼|手机号|手機號)(?:号码|號碼)?(?:是)?(?= ?\d{3})"

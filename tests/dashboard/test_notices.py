@@ -85,3 +85,27 @@ async def test_a_notice_shows_once_not_again_on_reload_or_back(web: WebOwner) ->
     assert notice_of((await web.client.get(second.headers["location"])).text) is not None
     assert notice_of((await web.client.get(first.headers["location"])).text) is None
     assert notice_of((await web.client.get(second.headers["location"])).text) is None
+
+
+async def test_the_shown_notices_cookie_keeps_only_notice_ids(web: WebOwner) -> None:
+    """The cookie of the notices shown holds the last 16 ids and nothing else: a cookie that
+    came back with other text (planted for the parent domain over plain HTTP, or corrupted) was
+    written back whole with the new id after it, so one of 4,000 characters grew past what a
+    browser keeps, the new id was never stored and each reload showed the notice again."""
+    saved = await web.post("/app/account/name", {"name": f"Notice {uuid.uuid4().hex[:6]}"})
+    location = saved.headers["location"]
+    jar = "; ".join(f"{c.name}={c.value}" for c in web.client.cookies.jar)
+    junk = ["x" * 4000, '"a\\"b"', "a;b", "." * 40, ".".join(["bad.id!"] * 30)]
+    for sent in junk:
+        shown = await web.client.get(location, headers={"cookie": f"{jar}; tb_notices={sent}"})
+        assert shown.status_code == 200
+        assert notice_of(shown.text) == "Name saved"
+        [kept] = [c for c in shown.headers.get_list("set-cookie") if c.startswith("tb_notices=")]
+        value = kept.split(";", 1)[0].removeprefix("tb_notices=")
+        assert re.fullmatch(r"[A-Za-z0-9_-]{8}", value), (sent[:20], kept[:80])
+    many = ".".join(f"{i:08d}" for i in range(40))
+    shown = await web.client.get(location, headers={"cookie": f"{jar}; tb_notices={many}"})
+    [kept] = [c for c in shown.headers.get_list("set-cookie") if c.startswith("tb_notices=")]
+    ids = kept.split(";", 1)[0].removeprefix("tb_notices=").split(".")
+    assert len(ids) == 16
+    assert ids[:15] == [f"{i:08d}" for i in range(25, 40)]

@@ -25,3 +25,13 @@ async def test_an_address_naming_no_page_is_still_not_found(web: WebOwner) -> No
             answer = await web.client.get(answer.headers["location"])
         assert answer.status_code == 404, path
         assert "Page not found" in answer.text
+
+
+async def test_a_post_with_a_trailing_slash_is_refused_not_applied(web: WebOwner) -> None:
+    """A form's post sent with a trailing slash is neither redirected (its body sent again
+    elsewhere) nor silently dropped as a page: 405, and nothing changed (review 13)."""
+    sent = await web.post("/app/account/name/", {"name": "Slash Name"})
+    assert sent.status_code == 405, sent.text
+    assert sent.json()["error"]["code"] == "method_not_allowed"
+    assert "location" not in sent.headers
+    assert "Slash Name" not in (await web.client.get("/app/account")).text

@@ -13,6 +13,7 @@ import uuid
 import httpx
 import pytest
 
+from rag.chat.intents import detect_intent, price_question
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
 
@@ -81,3 +82,35 @@ async def test_a_team_named_without_pricing_is_no_lead(
     for message in NOT_LEADS:
         body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
         assert body["intent"] != "lead", (message, body)
+
+
+# A plan named Team (or Business) asked about, as English's "What does the Team plan include?"
+# (a question) and "How much is the team plan?" (a price question, the form only when the bot
+# does not know): no sales lead, whose form comes under every answer (review 13: "Was
+# beinhaltet der Teamtarif?", "チームプランの解約方法" and "团队版怎么邀请成员?" were).
+PLAN_NAMED_TEAM = [
+    "Was beinhaltet der Teamtarif?",
+    "Wie aktiviere ich meine Teamlizenz?",
+    "Wie füge ich Nutzer zu meinem Team-Tarif hinzu?",
+    "Was kostet der Team-Tarif?",
+    "Come disdico il piano business?",
+    "Quanto costa il piano business?",
+    "チームプランの解約方法",
+    "チームプランの料金は？",
+    "団体ライセンスの有効化の方法",
+    "团队版怎么邀请成员？",
+    "团队版多少钱？",
+    # Things counted, not seats: "the price of 5 logos" (a design studio's price question)
+    "5 logo ka price kya hai?",
+    "3 logo ki cost",
+]
+
+
+@pytest.mark.parametrize("message", PLAN_NAMED_TEAM)
+def test_a_plan_named_team_or_a_thing_counted_is_no_sales_lead(message: str) -> None:
+    assert not sales_lead(message), message
+
+
+def sales_lead(message: str) -> bool:
+    """Whether ``message`` is a sales lead (a lead that is no mere price question)."""
+    return detect_intent(message).intent == "lead" and not price_question(message)
