@@ -28,7 +28,7 @@ from api.deps import account_deps, client_info, end_transaction
 from api.login import password_confirmed
 from api.runtime import Runtime
 from lifecycle import deletion
-from workspaces import accounts, invitations, security, sessions
+from workspaces import accounts, invitations, profile, security, sessions
 from workspaces.schemas import InvitationAcceptIn, PasswordChangeIn, PasswordResetIn, SignupIn
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 async def signup(runtime: Runtime, form: SignupIn) -> None:
     """``accounts.signup``, the password hashed before its transaction."""
     email = str(form.email)
+    profile.given_name(form.name)  # a name refused before argon2 runs (``accounts.signup``'s rule)
     password_hash = await accounts.hash_new_password(form.password, email=email)
     async with runtime.db.transaction() as session:
         await accounts.signup(
@@ -139,7 +140,9 @@ async def accept_with_new_account(
     """Accept an invitation signed out, creating the address's account with the form's
     password (``session``: the request's transaction, ended here)."""
     deps, token, password = account_deps(runtime), form.token, form.password
-    await invitations.check_new_account(session, deps, token=token, password=password)
+    await invitations.check_new_account(
+        session, deps, token=token, password=password, name=form.name
+    )
     await end_transaction(session)
     assert password is not None  # check_new_account refuses none
     password_hash = await security.hash_password(password)

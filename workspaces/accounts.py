@@ -171,7 +171,9 @@ async def signup(
     runs."""
     user = existing = None
     for _ in range(3):
-        user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
+        user = await repo.insert_user(
+            session, email=email, password_hash=password_hash, name=profile.given_name(name)
+        )
         if user is not None:
             break
         # The address is taken: by the account the lookup finds (the same comparison as the

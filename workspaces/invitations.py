@@ -86,10 +86,11 @@ async def invite(
         session,
         to=email,
         template="invitation",
-        inviter=(profile.in_a_mail(inviter.name) or inviter.email)
-        if inviter
-        else "A TrulyBot user",
-        workspace=workspace.name,
+        # The subject names the sender by their verified address, never by a name they typed
+        # (a sentence, an address: a client links it); the body quotes the name beside it.
+        inviter=inviter.email if inviter else "A TrulyBot user",
+        inviter_name=profile.in_a_mail(inviter.name) if inviter else None,
+        workspace=profile.unlinked(workspace.name),
         role=role,
         expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         link=deps.link(INVITE_PATH, token),
@@ -198,13 +199,20 @@ def _password_required() -> ValidationFailed:
 
 
 async def check_new_account(
-    session: AsyncSession, deps: AccountDeps, *, token: str, password: str | None
+    session: AsyncSession,
+    deps: AccountDeps,
+    *,
+    token: str,
+    password: str | None,
+    name: str | None = None,
 ) -> None:
     """Before a new account's password is hashed (outside any transaction, then ``accept``
     with the hash): the invitation can be accepted (400 ``link_invalid``, ``link_used``...),
     its address has no account (401 ``login_required``), and the password is there (422
     ``password_required``) and meets the policy (422 ``weak_password``). A forged or used link
-    costs no argon2. Changes nothing: ``accept`` uses the invitation, once."""
+    costs no argon2, nor does a name ``profile.display_name`` refuses (422 ``invalid_text``,
+    ``validation_error``). Changes nothing: ``accept`` uses the invitation, once."""
+    profile.given_name(name)  # a name refused before the link is looked at: no argon2 either
     invitation = await _find(session, deps, token)
     if await repo.get_user_by_email(session, invitation.email) is not None:
         raise _login_required()
@@ -245,7 +253,7 @@ async def _account_for(
     if password_hash is None:
         raise _password_required()
     user = await repo.insert_user(
-        session, email=invitation.email, password_hash=password_hash, name=name
+        session, email=invitation.email, password_hash=password_hash, name=profile.given_name(name)
     )
     if user is None:  # created meanwhile
         raise _login_required()

@@ -56,11 +56,30 @@ def display_name(value: str) -> str | None:
     return name or None
 
 
+def given_name(value: str | None) -> str | None:
+    """A name typed where an account is created (sign-up, an invitation accepted with a new
+    account): ``display_name``'s rule and refusals, None when none was given."""
+    return None if value is None else display_name(value)
+
+
+_LINK_MARKS = str.maketrans({ch: f"\u200c{ch}\u200c" for ch in ".:/@"})
+
+
+def unlinked(text: str) -> str:
+    """``text`` as no mail client makes a link of it: a zero-width non-joiner after each dot,
+    colon, slash and at sign. Clients link what looks like an address ("www.evil.example",
+    "evil.example/login") in a plain-text part and in an HTML one alike; the joiner shows
+    nothing, so "J.R.R. Tolkien" reads as typed."""
+    return text.translate(_LINK_MARKS)
+
+
 def in_a_mail(name: str | None) -> str | None:
     """The account's name as a mail shows it (a greeting, an invitation's sender): on one line,
-    without a bidirectional override. A name given at sign-up may hold either, and the mail goes
-    to whatever address was typed (the verification's, an invitation's)."""
-    return (one_line(name, DISPLAY_NAME_MAX) or None) if name else None
+    without a bidirectional override, and never as a link (``unlinked``). A name stored before
+    sign-up took ``display_name``'s rule may hold a line break or an override (those rows are
+    kept as they are), and the mail goes to whatever address was typed (the verification's, an
+    invitation's)."""
+    return (unlinked(one_line(name, DISPLAY_NAME_MAX)) or None) if name else None
 
 
 async def rename(session: AsyncSession, user_id: uuid.UUID, value: str) -> str | None:

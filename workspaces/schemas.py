@@ -88,12 +88,19 @@ def phone_digits(value: str) -> str:
 WorkspaceName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_visible_name)]
 
 
+PERSON_NAME = (
+    "the display name: trimmed, at most 200 characters, one line of plain text (422"
+    " invalid_text for a control character or a bidirectional override)"
+)
+"""What every field that sets a person's name says (``workspaces.profile.display_name``)."""
+
+
 class SignupIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Email
     password: str = Field(min_length=10, max_length=256)
     workspace_name: WorkspaceName
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=1000, description=PERSON_NAME)
 
 
 class ProfileIn(BaseModel):
@@ -101,10 +108,7 @@ class ProfileIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str | None = Field(
-        max_length=1000,
-        description="the display name: trimmed, at most 200 characters, one line of plain text"
-        " (422 invalid_text for a control character or a bidirectional override); null or"
-        " blank removes it",
+        max_length=1000, description=f"{PERSON_NAME}; null or blank removes it"
     )
 
 
@@ -220,7 +224,9 @@ class InvitationAcceptIn(BaseModel):
     password: str | None = Field(
         default=None, min_length=10, max_length=256, description="for a new account"
     )
-    name: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(
+        default=None, max_length=1000, description=f"a new account's; {PERSON_NAME}"
+    )
 
 
 class PasswordChangedOut(BaseModel):

@@ -29,7 +29,7 @@ from core.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from workspaces import audit, security
+from workspaces import audit, profile, security
 from workspaces import repository as repo
 from workspaces.models import User, Workspace
 from workspaces.password_policy import check_password_policy
@@ -165,7 +165,9 @@ async def signup(
 ) -> tuple[User, Workspace]:
     check_password_policy(password, email)
     password_hash = await security.hash_password(password)
-    user = await repo.insert_user(session, email=email, password_hash=password_hash, name=name)
+    user = await repo.insert_user(
+        session, email=email, password_hash=password_hash, name=profile.given_name(name)
+    )
     if user is None:
         raise Conflict("An account with this email already exists", code="email_taken")
     workspace = await create_workspace(session, owner=user, name=workspace_name, plan=plan)

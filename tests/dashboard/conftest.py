@@ -58,23 +58,26 @@ SAME_ORIGIN = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "navigate"}
 dashboard refuses one another site started, ``page_route.refuse_cross_site``)."""
 
 
+async def post_signup_form(
+    client: httpx.AsyncClient, email: str, workspace_name: str, name: str | None = None
+) -> httpx.Response:
+    """The sign-up form filled in and posted (with ``PASSWORD``), as a browser does."""
+    page = await client.get("/app/signup")
+    assert page.status_code == 200, page.text
+    data = {"csrf_token": csrf_of(page.text), "email": email, "password": PASSWORD}
+    named = {} if name is None else {"name": name}
+    return await client.post(
+        "/app/signup", data={**data, "workspace_name": workspace_name, **named}
+    )
+
+
 async def web_signup(
     client: httpx.AsyncClient, workspace_name: str = "Acme", *, verify: bool = True
 ) -> WebOwner:
     """Sign up through the dashboard's form ("check your email"), confirm the address (unless
     ``verify`` is False), then log in, as a browser does (the cookies stay on ``client``)."""
-    page = await client.get("/app/signup")
-    assert page.status_code == 200, page.text
     email = f"web-{uuid.uuid4().hex[:10]}@example.com"
-    response = await client.post(
-        "/app/signup",
-        data={
-            "csrf_token": csrf_of(page.text),
-            "email": email,
-            "password": PASSWORD,
-            "workspace_name": workspace_name,
-        },
-    )
+    response = await post_signup_form(client, email, workspace_name)
     assert response.status_code == 200, response.text
     assert "Check your email" in response.text
     if verify:

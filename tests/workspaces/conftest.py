@@ -1,15 +1,18 @@
 """Fixtures of the workspace-wide walks (the permission table, the route walk): billing on
-against the local fake Razorpay, so billing routes answer as in production."""
+against the local fake Razorpay, so billing routes answer as in production; a runtime that
+mails through a real SMTP server (aiosmtpd)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from api.runtime import Runtime
 from core.config import Settings
-from tests.conftest import make_settings
+from tests.conftest import RuntimeFactory, make_settings
 from tests.fakes.razorpay_server import FakeRazorpay
+from tests.fakes.smtp import SmtpServer
 
 
 @pytest.fixture(scope="module")
@@ -31,3 +34,12 @@ def billing_on(razorpay: FakeRazorpay, webhook_secret: str) -> Settings:
         razorpay_timeout_seconds=2.0,
         allow_private_urls=True,
     )
+
+
+@pytest.fixture
+async def mailing(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[Runtime]:
+    """A runtime whose mails go to ``smtp``, its links under https://bot.example.com."""
+    async with runtime_factory(
+        smtp_url=smtp.url, smtp_starttls="off", public_base_url="https://bot.example.com"
+    ) as runtime:
+        yield runtime

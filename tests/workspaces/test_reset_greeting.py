@@ -5,24 +5,16 @@ real SMTP server (aiosmtpd)."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
+from sqlalchemy import text
 
 from api.runtime import Runtime
-from tests.conftest import RuntimeFactory, client_for
+from core.db import Database
+from tests.conftest import client_for
 from tests.dashboard.conftest import web_signup
 from tests.fakes.smtp import Received, SmtpServer
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-async def mailing(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIterator[Runtime]:
-    async with runtime_factory(
-        smtp_url=smtp.url, smtp_starttls="off", public_base_url="https://bot.example.com"
-    ) as runtime:
-        yield runtime
 
 
 async def _reset_mail(runtime: Runtime, smtp: SmtpServer, email: str) -> Received:
@@ -48,9 +40,25 @@ async def _api_signup(runtime: Runtime, name: str | None) -> str:
 async def test_the_reset_mail_greets_by_the_name_given_at_sign_up(
     mailing: Runtime, smtp: SmtpServer
 ) -> None:
-    email = await _api_signup(mailing, "Ada\nLovelace <b>")
+    email = await _api_signup(mailing, " Ada Lovelace <b> ")
     mail = await _reset_mail(mailing, smtp, email)
-    # The name on the greeting's one line (a line break in it wrote a line of its own).
+    assert "Hello Ada Lovelace <b>,\n" in mail.text.replace("\r\n", "\n")
+    assert mail.html is not None
+    assert "Hello Ada Lovelace &lt;b&gt;," in mail.html
+
+
+async def test_a_name_stored_on_two_lines_greets_on_one(
+    mailing: Runtime, smtp: SmtpServer, owner_db: Database
+) -> None:
+    """Sign-up refuses "Ada\nLovelace" now (422 ``invalid_text``); a row stored before it did
+    is kept as it is, and the mail puts it on the greeting's one line."""
+    email = await _api_signup(mailing, "Ada")
+    async with owner_db.transaction() as session:
+        await session.execute(
+            text("UPDATE users SET name = :name WHERE email = :email"),
+            {"name": "Ada\nLovelace <b>", "email": email},
+        )
+    mail = await _reset_mail(mailing, smtp, email)
     assert "Hello Ada Lovelace <b>,\n" in mail.text.replace("\r\n", "\n")
     assert mail.html is not None
     assert "Hello Ada Lovelace &lt;b&gt;," in mail.html
