@@ -270,6 +270,10 @@ SALES_ELSEWHERE = Lexicon(
             rf"|ke liye|ke liya|ke lie|k liye|ki) {_HI_PRICE}",
             r"\d+ (?:users|user|licence|license|licenses|licences|seats|यूजर|यूज़र|लाइसेंस)"
             rf" (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
+            # People of the visitor's team: "hamari company ke 20 logon ke liye price"
+            r"(?:मेरी|मेरे|हमारी|हमारे|meri|mere|hamari|humari|hamare|humare) (?:टीम|कंपनी|ऑफिस"
+            r"|team|company|office) (?:के|की|ke|ki) \d+ (?:log|logon|लोगों|लोग) (?:के लिए|के लिये"
+            rf"|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
             r"(?:enterprise|एंटरप्राइज|एंटरप्राइज़) (?:plan|प्लान)",
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"
             r"|chahie|chahte hai|chahte hain|chahta hu|chahta hoon|chahti hu|chahti hoon)",
@@ -394,6 +398,10 @@ SALES_UNSPACED = re.compile(
     r"|方案|折扣|优惠|優惠|收费|收費)|企业版|企業版"
     r"|\d+ ?(?:个|個|名|位)?(?:用户|用戶|席位|账号|帳號|许可证|許可證)的?(?:价格|價格|费用|費用"
     r"|收费|收費)"
+    # People of the visitor's team or company: "我们公司20人的价格", "社員20名の料金"
+    r"|(?:团队|團隊|公司|企业|企業)(?:的|里|裡|内|內)?\d+ ?(?:个|個|名|位)?(?:人|员工|員工)的?"
+    r"(?:价格|價格|费用|費用|收费|收費)"
+    r"|(?:社員|従業員|スタッフ|チーム|会社)(?:の)?\d+ ?(?:人|名)(?:分)?(?:で|の)?(?:料金|価格|費用)"
     r"|(?:法人|企業|ボリューム)(?:向け|用)?の?(?:料金|価格|プラン|割引|ディスカウント|ライセンス)"
     # (not "チームプラン", "団体ライセンス": a plan's name, as English's "the Team plan")
     r"|(?:チーム|団体)(?:向け|用)?の?(?:料金|価格|割引|ディスカウント)|エンタープライズ"
