@@ -66,21 +66,56 @@ _HI_PRICE = (
 )
 _RU_PRICE = r"(?:цена|цены|цену|цен|стоимость|тариф|тарифы|прайс|кп|коммерческое предложение)"
 _AR_PRICE = r"(?:السعر|سعر|الأسعار|الاسعار|أسعار|اسعار|التسعير|تسعير|تسعيرة|التكلفة|تكلفة|عرض سعر)"
+# Seats counted, not people: a price for 2 persons, guests or students ("Preis für 2
+# Personen", "precio para 2 personas") is a hotel's, a restaurant's or a class's ordinary price
+# question, as English's "price for 2 people" is (``lead_phrases``).
 _SEATS = {
-    "de": r"(?:nutzer|benutzer|user|lizenzen|plätze|platze|personen|mitarbeiter|mitarbeitende"
-    r"|agenten|konten|accounts|schüler|schuler|studenten)",
-    "es": r"(?:usuarios|licencias|puestos|personas|empleados|miembros|agentes|cuentas"
-    r"|estudiantes|alumnos)",
-    "fr": r"(?:utilisateurs|licences|postes|personnes|employés|employes|salariés|salaries"
-    r"|membres|agents|comptes|élèves|eleves|étudiants|etudiants)",
-    "pt": r"(?:usuários|usuarios|utilizadores|licenças|licencas|pessoas|funcionários"
-    r"|funcionarios|colaboradores|membros|agentes|contas|alunos)",
-    "it": r"(?:utenti|licenze|postazioni|persone|dipendenti|membri|agenti|account|studenti)",
-    "ru": r"(?:пользователей|пользователя|лицензий|лицензии|мест|места|человек|сотрудников"
-    r"|сотрудника|агентов|аккаунтов|учеников|студентов)",
-    "ar": r"(?:مستخدم|مستخدمين|ترخيص|تراخيص|رخصة|رخص|شخص|أشخاص|اشخاص|موظف|موظفين|مقعد|مقاعد"
-    r"|حساب|حسابات)",
+    "de": r"(?:nutzer|benutzer|user|lizenzen|plätze|platze|mitarbeiter|mitarbeitende|agenten"
+    r"|konten|accounts)",
+    "es": r"(?:usuarios|licencias|puestos|empleados|miembros|agentes|cuentas)",
+    "fr": r"(?:utilisateurs|licences|postes|employés|employes|salariés|salaries|membres|agents"
+    r"|comptes)",
+    "pt": r"(?:usuários|usuarios|utilizadores|licenças|licencas|funcionários|funcionarios"
+    r"|colaboradores|membros|agentes|contas)",
+    "it": r"(?:utenti|licenze|postazioni|dipendenti|membri|agenti|account)",
+    "ru": r"(?:пользователей|пользователя|лицензий|лицензии|мест|места|сотрудников|сотрудника"
+    r"|агентов|аккаунтов)",
+    "ar": r"(?:مستخدم|مستخدمين|ترخيص|تراخيص|رخصة|رخص|موظف|موظفين|مقعد|مقاعد|حساب|حسابات)",
 }
+# People counted are seats when they are the visitor's team or company ("Preis für 20 Personen
+# aus unserem Team", "precio para 20 personas de mi empresa"), as in English.
+_PEOPLE = {
+    "de": r"(?:personen|leute|schüler|schuler|studenten)",
+    "es": r"(?:personas|estudiantes|alumnos)",
+    "fr": r"(?:personnes|élèves|eleves|étudiants|etudiants)",
+    "pt": r"(?:pessoas|alunos)",
+    "it": r"(?:persone|studenti)",
+    "ru": r"(?:человек|учеников|студентов)",
+    "ar": r"(?:شخص|أشخاص|اشخاص)",
+}
+# The visitor's team or company, as a price asked for it names it ("Preise für unser Team").
+_TEAMS = {
+    "de": r"(?:team|firma|unternehmen|organisation|betrieb|büro|buro|abteilung|schule"
+    r"|mitarbeiter|belegschaft)",
+    "es": r"(?:equipo|empresa|compañía|compania|organización|organizacion|negocio|oficina"
+    r"|personal|departamento|escuela|colegio|plantilla)",
+    # (not "service" after people: "prix pour 2 personnes avec le service" is a restaurant's)
+    "fr": r"(?:équipe|equipe|entreprise|société|societe|organisation|boîte|boite|bureau"
+    r"|personnel|école|ecole|département|departement)",
+    "pt": r"(?:equipe|equipa|time|empresa|organização|organizacao|negócio|negocio|escritório"
+    r"|escritorio|escola|departamento)",
+    "it": r"(?:team|squadra|azienda|società|societa|organizzazione|ufficio|personale|reparto"
+    r"|scuola|impresa|dipendenti)",
+    "ru": r"(?:команды|команду|компании|компанию|организации|организацию|фирмы|фирму|офиса"
+    r"|офис|отдела|отдел|школы|школу|коллектива|коллектив)",
+    "ar": r"(?:فريقي|فريقنا|شركتي|شركتنا|مؤسستي|مؤسستنا|موظفينا|مكتبي|مكتبنا|مدرستي|مدرستنا)",
+}
+
+
+def _counted(language: str) -> str:
+    """Seats counted in ``language``: users, licences, employees, or people of a team."""
+    seats, people, teams = _SEATS[language], _PEOPLE[language], _TEAMS[language]
+    return rf"(?:(?:\S+ )?{seats}|{people}(?: \S+){{1,2}} {teams})"
 
 
 # A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67").
@@ -99,9 +134,8 @@ SALES_ELSEWHERE = Lexicon(
             # Pricing for a team, seats, volume or the enterprise plan: "Preise für unser Team",
             # "Preis für 50 Nutzer", "Teampreise", "Mengenrabatt", "Enterprise-Plan"
             rf"{_DE_PRICE}(?: \S+){{0,2}} für (?:mein|meine|meinen|unser|unsere|unseren|das ganze"
-            r"|die ganze|den ganzen) (?:team|firma|unternehmen|organisation|betrieb|büro|buro"
-            r"|abteilung|schule|mitarbeiter|belegschaft)",
-            rf"{_DE_PRICE}(?: \S+){{0,2}} für \d+ (?:\S+ )?{_SEATS['de']}",
+            rf"|die ganze|den ganzen) {_TEAMS['de']}",
+            rf"{_DE_PRICE}(?: \S+){{0,2}} für \d+ {_counted('de')}",
             r"(?:mengen|volumen|firmen|unternehmens) ?(?:preis|preise|rabatt|rabatte|lizenz"
             r"|lizenzen|tarif|tarife)",
             # Not a plan named Team: "Teamtarif", "Teamlizenz" ("the Team plan") are asked about
@@ -138,9 +172,8 @@ SALES_ELSEWHERE = Lexicon(
             # "¿Precio para mi empresa?", "precios para 30 usuarios", "descuentos por volumen",
             # "plan empresarial"
             rf"{_ES_PRICE}(?: \S+){{0,2}} para (?:mi|mis|nuestro|nuestra|nuestros|toda la|todo el)"
-            r" (?:equipo|empresa|compañía|compania|organización|organizacion|negocio|oficina"
-            r"|personal|departamento|escuela|colegio|plantilla)",
-            rf"{_ES_PRICE}(?: \S+){{0,2}} (?:para|por) \d+ (?:\S+ )?{_SEATS['es']}",
+            rf" {_TEAMS['es']}",
+            rf"{_ES_PRICE}(?: \S+){{0,2}} (?:para|por) \d+ {_counted('es')}",
             r"(?:precios?|tarifas?|descuentos?|licencias?) (?:por volumen|para equipos"
             r"|para empresas|corporativos?|corporativas?|empresariales?)",
             r"(?:plan|planes) (?:empresarial|empresariales|enterprise|corporativo|para empresas)",
@@ -166,9 +199,8 @@ SALES_ELSEWHERE = Lexicon(
             # "Vos tarifs pour notre équipe", "prix pour 25 utilisateurs", "offre entreprise",
             # "tarifs dégressifs"
             rf"{_FR_PRICE}(?: \S+){{0,2}} pour (?:mon|ma|mes|notre|nos|toute mon|toute notre"
-            r"|toute la|tout le) (?:équipe|equipe|entreprise|société|societe|organisation|boîte"
-            r"|boite|bureau|personnel|service|école|ecole|département|departement)",
-            rf"{_FR_PRICE}(?: \S+){{0,2}} pour \d+ (?:\S+ )?{_SEATS['fr']}",
+            rf"|toute la|tout le) (?:{_TEAMS['fr']}|service)",
+            rf"{_FR_PRICE}(?: \S+){{0,2}} pour \d+ {_counted('fr')}",
             r"(?:tarifs?|prix|remises?|réductions?|reductions?|licences?) (?:de groupe|dégressifs?"
             r"|degressifs?|pour les équipes|pour les equipes|pour les entreprises|entreprise"
             r"|en volume|sur volume|au volume)",
@@ -192,9 +224,8 @@ SALES_ELSEWHERE = Lexicon(
         "pt": (
             # "Preço para minha equipe", "preço para 40 usuários", "plano empresarial"
             rf"{_PT_PRICE}(?: \S+){{0,2}} (?:para|pra) (?:minha|meu|nossa|nosso|toda a|todo o"
-            r"|a minha|o meu|a nossa|o nosso) (?:equipe|equipa|time|empresa|organização"
-            r"|organizacao|negócio|negocio|escritório|escritorio|escola|departamento)",
-            rf"{_PT_PRICE}(?: \S+){{0,2}} (?:para|pra|por) \d+ (?:\S+ )?{_SEATS['pt']}",
+            rf"|a minha|o meu|a nossa|o nosso) {_TEAMS['pt']}",
+            rf"{_PT_PRICE}(?: \S+){{0,2}} (?:para|pra|por) \d+ {_counted('pt')}",
             r"(?:preços?|precos?|descontos?|licenças?|licencas?) (?:por volume|para equipes"
             r"|para empresas|corporativos?|empresariais?)",
             r"(?:plano|planos) (?:empresarial|empresariais|enterprise|corporativo|para empresas)",
@@ -212,9 +243,8 @@ SALES_ELSEWHERE = Lexicon(
         "it": (
             # "Prezzi per la nostra azienda", "prezzo per 15 utenti", "piano aziendale"
             rf"{_IT_PRICE}(?: \S+){{0,2}} per (?:il mio|la mia|il nostro|la nostra|tutto il"
-            r"|tutta la|i miei|i nostri) (?:team|squadra|azienda|società|societa|organizzazione"
-            r"|ufficio|personale|reparto|scuola|impresa|dipendenti)",
-            rf"{_IT_PRICE}(?: \S+){{0,2}} per \d+ (?:\S+ )?{_SEATS['it']}",
+            rf"|tutta la|i miei|i nostri) {_TEAMS['it']}",
+            rf"{_IT_PRICE}(?: \S+){{0,2}} per \d+ {_counted('it')}",
             r"(?:prezzi|sconti|sconto|licenze|tariffe) (?:per volume|a volume|per team"
             r"|per aziende|aziendali|corporate|enterprise)",
             # ("piano business" is a plan's name, asked about as English's "business plan")
@@ -233,12 +263,17 @@ SALES_ELSEWHERE = Lexicon(
         # none: ``need_questions``)
         "hi": _nfkc(
             # "हमारी टीम के लिए कीमत", "hamari team ke liye pricing", "50 users ke liye price",
-            # "enterprise plan" (not "logo": "5 logo ka price" is five logos' price)
+            # "enterprise plan" (not "logo": "5 logo ka price" is five logos' price; nor "log",
+            # "लोग": "2 log ke liye price" is two people's, a hotel's price question)
             r"(?:मेरी|मेरे|हमारी|हमारे|अपनी|अपने|meri|mere|hamari|humari|hamare|humare|apni|apne)"
             r" (?:टीम|कंपनी|ऑफिस|स्टाफ|team|company|office|staff|business) (?:के लिए|के लिये"
             rf"|ke liye|ke liya|ke lie|k liye|ki) {_HI_PRICE}",
-            r"\d+ (?:users|user|log|logon|licence|license|licenses|licences|seats|यूजर|यूज़र"
-            rf"|लोगों|लोग|लाइसेंस) (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
+            r"\d+ (?:users|user|licence|license|licenses|licences|seats|यूजर|यूज़र|लाइसेंस)"
+            rf" (?:के लिए|के लिये|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
+            # People of the visitor's team: "hamari company ke 20 logon ke liye price"
+            r"(?:मेरी|मेरे|हमारी|हमारे|meri|mere|hamari|humari|hamare|humare) (?:टीम|कंपनी|ऑफिस"
+            r"|team|company|office) (?:के|की|ke|ki) \d+ (?:log|logon|लोगों|लोग) (?:के लिए|के लिये"
+            rf"|ke liye|ke lie|k liye|ka|ki|का|की) {_HI_PRICE}",
             r"(?:enterprise|एंटरप्राइज|एंटरप्राइज़) (?:plan|प्लान)",
             rf"{_HI_WHAT} (?:चाहिए|चाहिये|चाहता हूं|चाहता हूँ|चाहती हूं|चाहती हूँ|chahiye|chaiye"
             r"|chahie|chahte hai|chahte hain|chahta hu|chahta hoon|chahti hu|chahti hoon)",
@@ -270,9 +305,8 @@ SALES_ELSEWHERE = Lexicon(
         "ru": (
             # "Цена для нашей команды", "стоимость для 50 пользователей", "корпоративный тариф"
             rf"{_RU_PRICE}(?: \S+){{0,2}} (?:для|на) (?:моей|нашей|всей|мою|нашу|всю|моего|нашего"
-            r"|всего) (?:команды|команду|компании|компанию|организации|организацию|фирмы|фирму"
-            r"|офиса|офис|отдела|отдел|школы|школу|коллектива|коллектив)",
-            rf"{_RU_PRICE}(?: \S+){{0,2}} (?:для|на) \d+ (?:\S+ )?{_SEATS['ru']}",
+            rf"|всего) {_TEAMS['ru']}",
+            rf"{_RU_PRICE}(?: \S+){{0,2}} (?:для|на) \d+ {_counted('ru')}",
             r"(?:корпоративный|корпоративного|корпоративном|корпоративные|корпоративная"
             r"|корпоративную|корпоративных) (?:тариф|тарифа|тарифе|тарифы|план|плана|лицензии"
             r"|лицензию|цены|прайс|пакет|пакета|скидки|скидку)",
@@ -291,10 +325,8 @@ SALES_ELSEWHERE = Lexicon(
         ),
         "ar": (
             # "السعر لشركتنا", "سعر ل 50 مستخدم", "باقة الشركات", "خصم الكميات"
-            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ |ل |من أجل |من اجل )?(?:لفريقي|لفريقنا|لشركتي"
-            r"|لشركتنا|لمؤسستي|لمؤسستنا|لموظفينا|لمكتبي|لمكتبنا|لمدرستي|لمدرستنا|فريقي|فريقنا"
-            r"|شركتي|شركتنا|مؤسستي|مؤسستنا|موظفينا)",
-            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ|ل |لـ )?\d+ {_SEATS['ar']}",
+            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ |ل |من أجل |من اجل )?ل?{_TEAMS['ar']}",
+            rf"{_AR_PRICE}(?: \S+){{0,2}} (?:ل|لـ|ل |لـ )?\d+ {_counted('ar')}",
             r"(?:خطة|باقة|اشتراك|الخطة|الباقة|خطط|باقات) (?:المؤسسات|الشركات|للشركات|للمؤسسات"
             r"|المؤسسية|الشركات الكبيرة|الفرق|للفرق|enterprise)",
             r"(?:خصم|خصومات|أسعار|اسعار) (?:الكميات|الجملة|للكميات|للشركات|للفرق)",
@@ -360,15 +392,20 @@ SALES_UNSPACED = re.compile(
     r"|お願い|いただけ|頂け)"
     # Pricing for a team, seats, volume or the enterprise edition: "团队版的价格", "你们有企业版吗",
     # "50个用户的价格", "チーム向けの料金", "法人プラン", "エンタープライズプラン"
-    # ("团队版" alone is the Team plan named, as in "团队版怎么邀请成员": no lead)
+    # ("团队版" alone is the Team plan named, as in "团队版怎么邀请成员": no lead; people counted,
+    # "2人的价格", "大人2名の料金", are a hotel's or a restaurant's guests: a price question)
     r"|(?:团队|團隊|企业|企業|公司|批量|大客户|大客戶)版?的?(?:价格|價格|定价|定價|报价|報價|套餐"
     r"|方案|折扣|优惠|優惠|收费|收費)|企业版|企業版"
-    r"|\d+ ?(?:个|個|名|位)?(?:用户|用戶|人|席位|账号|帳號|许可证|許可證)的?(?:价格|價格|费用|費用"
+    r"|\d+ ?(?:个|個|名|位)?(?:用户|用戶|席位|账号|帳號|许可证|許可證)的?(?:价格|價格|费用|費用"
     r"|收费|收費)"
+    # People of the visitor's team or company: "我们公司20人的价格", "社員20名の料金"
+    r"|(?:团队|團隊|公司|企业|企業)(?:的|里|裡|内|內)?\d+ ?(?:个|個|名|位)?(?:人|员工|員工)的?"
+    r"(?:价格|價格|费用|費用|收费|收費)"
+    r"|(?:社員|従業員|スタッフ|チーム|会社)(?:の)?\d+ ?(?:人|名)(?:分)?(?:で|の)?(?:料金|価格|費用)"
     r"|(?:法人|企業|ボリューム)(?:向け|用)?の?(?:料金|価格|プラン|割引|ディスカウント|ライセンス)"
     # (not "チームプラン", "団体ライセンス": a plan's name, as English's "the Team plan")
     r"|(?:チーム|団体)(?:向け|用)?の?(?:料金|価格|割引|ディスカウント)|エンタープライズ"
-    r"|\d+ ?(?:ユーザー|ユーザ|人|名|ライセンス|席|アカウント)(?:分)?(?:で|の)?(?:料金|価格|費用)"
+    r"|\d+ ?(?:ユーザー|ユーザ|ライセンス|席|アカウント)(?:分)?(?:で|の)?(?:料金|価格|費用)"
     # A number left: "我的电话是13812345678", "電話番号は090-1234-5678です"
     r"|(?:我的|我)(?:电话|電話|手机|手機|号码|號碼|手机号|手機號)(?:号码|號碼)?(?:是)?(?= ?\d{3})"
     r"|(?:私の)?(?:電話番号|携帯番号|番号)(?:は)(?= ?\d{3})"

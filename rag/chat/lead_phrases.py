@@ -56,8 +56,14 @@ SALES_PATTERNS = (
     r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?)(?: \S+){0,2} for (?:(?:my|our|the whole)"
     r" (?:team|company|organi[sz]ation|business|firm|office|staff|department|school"
     r"|employees)|a (?:team|company) of)",
+    # Seats counted, not people: "price for 2 people" (a hotel's, a restaurant's, a class's
+    # guests, adults, students) is an ordinary price question, unless they are the visitor's
+    # team or company ("price for 20 people in our team")
     r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:\S+ )?(?:users|seats|licen[cs]es"
-    r"|people|employees|members|agents|staff|students|accounts)",
+    r"|employees|members|agents|staff|accounts)",
+    r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:people|persons)(?: \S+)? (?:in|at"
+    r"|from|of|on) (?:my|our) (?:team|company|organi[sz]ation|business|firm|office"
+    r"|department)",
     r"(?:team|volume|bulk|group|corporate) (?:pric(?:e|es|ing)|discounts?|licen[cs]ing)",
     r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
     r"(?:free |quick |short |live |product )?(?:demo|call|meeting|consultation|walkthrough)",
