@@ -98,6 +98,25 @@ def utc_time(value: datetime) -> str:
 
 templates.filters["utc"] = utc_time
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+"""The dashboard speaks English (``<html lang="en">``): its month names, whatever the host's
+locale."""
+
+
+def month_name(key: str) -> str:
+    """A usage month as an owner reads it: "2026-12" (the counters' key) is "December 2026"; a
+    value that is no such key stays as it came."""
+    year, _, month = key.partition("-")
+    if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
+        return f"{MONTHS[int(month) - 1]} {year}"
+    return key
+
+
+templates.filters["month_name"] = month_name
+
 
 def counted(number: int, word: str, plural: str | None = None) -> str:
     """``number`` of ``word`` as a sentence says it: "1 file", "0 files", "3 documents" (not
