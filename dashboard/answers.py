@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.chat.intents import COURTESY
+from rag.chat.intents import COURTESY, price_question
 
 STAGES = {
     "faq": "an FAQ",
@@ -15,9 +15,12 @@ STAGES = {
 }
 
 
-def answered_by(source: str | None, intent: str | None) -> str:
+def answered_by(source: str | None, intent: str | None, asked: str | None = None) -> str:
     """``source`` as an owner reads it. A courtesy reply and the reply to an email address typed
-    in chat are canned answers whose source is ``fallback``; they are not "nothing was found"."""
+    in chat are canned answers whose source is ``fallback``; they are not "nothing was found".
+    Nor is the reply to a sales lead (``asked``, the visitor's message, asks for a quote, a demo
+    or a call, not only a price): the team answers those, and the Unanswered page leaves them
+    out (``rag.chat.recording.knowledge_gap``)."""
     if source == "fallback" and intent in COURTESY:
         return "small talk (a greeting, thanks or goodbye)"
     if source == "fallback" and intent == "unclear":
@@ -26,4 +29,9 @@ def answered_by(source: str | None, intent: str | None) -> str:
         return "the reply to a visitor asking whether a bot answers (it says it is one)"
     if source == "fallback" and intent == "contact":
         return "the contact reply (an email address a visitor types becomes a lead)"
+    if source == "fallback" and intent == "lead" and asked and not price_question(asked):
+        return (
+            "the reply to a sales lead (a quote, a demo, a call: passed to your team, no gap"
+            " in your knowledge)"
+        )
     return STAGES.get(source or "", source or "")

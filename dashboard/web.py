@@ -97,6 +97,25 @@ def utc_time(value: datetime) -> str:
 
 templates.filters["utc"] = utc_time
 
+MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+"""The dashboard speaks English (``<html lang="en">``): its month names, whatever the host's
+locale."""
+
+
+def month_name(key: str) -> str:
+    """A usage month as an owner reads it: "2026-12" (the counters' key) is "December 2026"; a
+    value that is no such key stays as it came."""
+    year, _, month = key.partition("-")
+    if year.isdigit() and month.isdigit() and 1 <= int(month) <= 12:
+        return f"{MONTHS[int(month) - 1]} {year}"
+    return key
+
+
+templates.filters["month_name"] = month_name
+
 
 def counted(number: int, word: str, plural: str | None = None) -> str:
     """``number`` of ``word`` as a sentence says it: "1 file", "0 files", "3 documents" (not
@@ -174,12 +193,14 @@ def render_text(request: Request, template: str, context: Mapping[str, Any] | No
     return templates.get_template(template).render(values)
 
 
-def _notice_mac(request: Request, path: str, notice: str, notice_id: str) -> str:
+def _notice_mac(
+    request: Request, path: str, notice: str, notice_id: str, cookie: str | None = None
+) -> str:
     """The notice's signature, bound to the page it is for and to this browser (its session
-    cookie, or "anonymous" before sign-in): a signed notice copied into a link shows on no
-    other page and in no other browser."""
+    cookie, or "anonymous" before sign-in; ``cookie`` when the answer gives it a new one): a
+    signed notice copied into a link shows on no other page and in no other browser."""
     key = runtime_of(request).settings.jwt_key.encode()
-    holder = auth.session_cookie(request, runtime_of(request).settings) or "anonymous"
+    holder = cookie or auth.session_cookie(request, runtime_of(request).settings) or "anonymous"
     message = b"notice:" + json.dumps([path, holder, notice, notice_id]).encode()
     return hmac.new(key, message, hashlib.sha256).hexdigest()[:20]
 
@@ -199,19 +220,20 @@ def without_notice(url: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(kept)))
 
 
-def with_signed_notice(request: Request, url: str) -> str:
+def with_signed_notice(request: Request, url: str, *, cookie: str | None = None) -> str:
     """``url`` with its ``notice`` signed (``ns``: the notice's own id and the signature): a
     page shows a notice only when this server wrote it for that page and this browser, so a
     link from anyone else cannot put their words on our pages ("your account is locked, call
     ..."). Only this server's own words go in a notice: never a ``next`` from the query
-    string, never a name the user chose."""
+    string, never a name the user chose. ``cookie``: the session cookie the answer gives this
+    browser (a password change's new session), which it shows the page with."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     notice = next((value for name, value in query if name == "notice"), None)
     if notice is None:
         return url
     notice_id = auth.new_notice_id()
-    signature = f"{notice_id}.{_notice_mac(request, parts.path, notice, notice_id)}"
+    signature = f"{notice_id}.{_notice_mac(request, parts.path, notice, notice_id, cookie)}"
     query = [(n, v) for n, v in query if n != "ns"] + [("ns", signature)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
@@ -234,9 +256,10 @@ def _notice(request: Request) -> str:
     return notice[:200]
 
 
-def redirect(request: Request, url: str) -> Response:
-    """After a form post: 303 to ``url`` (htmx follows HX-Redirect instead); its notice signed."""
-    url = with_signed_notice(request, url)
+def redirect(request: Request, url: str, *, cookie: str | None = None) -> Response:
+    """After a form post: 303 to ``url`` (htmx follows HX-Redirect instead); its notice signed
+    (for ``cookie`` when the answer sets this browser a new session cookie)."""
+    url = with_signed_notice(request, url, cookie=cookie)
     if is_htmx(request):
         return Response(status_code=204, headers={"HX-Redirect": url})
     return RedirectResponse(url, status_code=303)

@@ -291,7 +291,7 @@ async def change_password(
             errors = app_errors(exc)
         return await _account_again(request, runtime, user, errors, 422)
     done = "?notice=Password+changed.+You+were+signed+out+everywhere+else."
-    response = redirect(request, PREFIX + "/account" + done)
+    response = redirect(request, PREFIX + "/account" + done, cookie=started.secret)
     auth.set_session_cookie(request, response, started.secret, runtime.settings)
     return response
 

@@ -57,7 +57,7 @@ def _answer_context(
         "oob": oob,
         "question": question,
         "answer": answer,
-        "stage": answered_by(source, answer.get("intent")),
+        "stage": answered_by(source, answer.get("intent"), question),
         "timings": dict(answer.get("timings_ms") or {}),
         "page": page,
     }

@@ -109,6 +109,15 @@ def _unanswered(turn: Turn) -> UnansweredQuestion:
     )
 
 
+def knowledge_gap(turn: Turn) -> bool:
+    """A visitor's question the bot left unanswered is one for the owner's Unanswered page,
+    unless it was a sales lead routed to the team ("can I get a quote?": the contact form,
+    or the address already left; no knowledge was to answer it). A price question stays a
+    gap, and so does a lead where the bot never asks for contact details (the owner gets no
+    lead then, only the question)."""
+    return turn.channel == "widget" and not (turn.sales_lead and turn.asks_for_contact)
+
+
 def held(turn: Turn) -> bool:
     """The turn holds reserved tokens not yet settled nor given back."""
     reservation = turn.reservation
@@ -201,7 +210,7 @@ class AnswerRecorder:
                     usage.token_increment(workspace.id, sum(tokens), turn.reservation)
                     if sum(tokens) or held(turn)
                     else None,
-                    _unanswered(turn) if answer.unanswered and turn.channel == "widget" else None,
+                    _unanswered(turn) if answer.unanswered and knowledge_gap(turn) else None,
                 )
             if turn.reservation is not None:
                 turn.reservation.closed = True  # settled: nothing to give back on a failure

@@ -238,3 +238,30 @@ async def test_the_account_pages_password_forms_name_the_account_for_password_ma
         assert f'value="{web.email}"' in username.group(0)
         assert " hidden" in username.group(0)
         assert "name=" not in username.group(0)  # not posted
+
+
+async def test_the_password_changed_notice_shows_once_after_the_cookie_changed(
+    web: WebOwner, runtime: Runtime
+) -> None:
+    """The change gives this browser a new session cookie, and the notice of the redirect was
+    signed for the old one: the owner followed it to an account page without "Password
+    changed". The notice is signed for the cookie the browser holds next; it shows once, and
+    the old cookie stays ended."""
+    old = web.client.cookies["tb_session"]
+    done = await web.post(
+        "/app/account/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
+    assert done.status_code == 303, done.text
+    assert web.client.cookies["tb_session"] != old
+    page = await web.client.get(done.headers["location"])
+    assert page.status_code == 200
+    assert "Password changed. You were signed out everywhere else." in page.text
+    again = await web.client.get(done.headers["location"])  # a reload shows it no more
+    assert again.status_code == 200
+    assert "Password changed" not in again.text
+    async with client_for(runtime) as old_browser:
+        old_browser.cookies.set("tb_session", old, path="/app")
+        ended = await old_browser.get(done.headers["location"])
+        assert ended.status_code == 303
+        assert ended.headers["location"].startswith("/app/login")
