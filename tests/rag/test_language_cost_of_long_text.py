@@ -9,6 +9,7 @@ character multiplies by the message's length."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import unicodedata
 from collections import Counter
@@ -33,11 +34,16 @@ def _calls(work: Callable[[], object]) -> int:
         if event in ("call", "c_call"):
             seen += 1
 
+    # A collection during the count would add its finalizers' and callbacks' calls.
+    collecting = gc.isenabled()
+    gc.disable()
     sys.setprofile(count)
     try:
         work()
     finally:
         sys.setprofile(None)
+        if collecting:
+            gc.enable()
     return seen
 
 
@@ -64,11 +70,14 @@ def test_a_long_message_of_signs_costs_what_a_short_one_does(sign: str) -> None:
 
 def test_a_long_word_of_one_letter_looks_up_its_letter_once() -> None:
     short, long = "ß" * 4, "ß" * 4000
-    assert _calls(lambda: reply_language._script(long)) == _calls(
-        lambda: reply_language._script(short)
+    # A lookup per letter would be thousands of calls more; a cache filled once a few.
+    assert (
+        _calls(lambda: reply_language._script(long))
+        <= _calls(lambda: reply_language._script(short)) + 10
     )
-    assert _calls(lambda: courtesy._unicode_words(long, fold=True)) == _calls(
-        lambda: courtesy._unicode_words(short, fold=True)
+    assert (
+        _calls(lambda: courtesy._unicode_words(long, fold=True))
+        <= _calls(lambda: courtesy._unicode_words(short, fold=True)) + 10
     )
 
 

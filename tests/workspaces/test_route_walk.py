@@ -161,6 +161,7 @@ OTHER_OPERATIONS: dict[tuple[str, str], str] = {
     ("GET", f"{API}/auth/sessions"): "the caller's own sessions",
     ("DELETE", f"{API}/auth/sessions/{{session_id}}"): "the caller's own sessions (below)",
     ("GET", f"{API}/me"): "the caller's own account",
+    ("PATCH", f"{API}/me"): "the caller's own account (a user's token; an API key is 401)",
     ("DELETE", f"{API}/me"): "the caller's own account and password",
     ("POST", f"{API}/workspaces"): "a new workspace of the caller's",
     ("GET", f"{API}/billing/plans"): "public: the catalog",
