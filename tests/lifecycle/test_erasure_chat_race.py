@@ -23,6 +23,7 @@ from tests.lifecycle.data import widget
 from tests.lifecycle.test_erasure_session_numbers import _chat, _leads
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
+from workspaces import leads as lead_service
 
 
 async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
@@ -58,6 +59,57 @@ async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
     await _until_blocked_by(owner_db, stop.backend)
     stop.go.set()
     assert await typed == second
+    erased = await erasure
+    assert erased.status_code == 200, erased.text
+    counts = erased.json()["erased"]
+    assert (counts["conversations"], counts["lead_submissions"], counts["leads"]) == (2, 2, 1)
+    assert await _leads(client, owner) == []
+
+
+async def test_a_form_sent_from_a_conversation_being_erased_waits_for_nothing_it_holds(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The form takes the number's lock and the lead, then names its conversation (its
+    submission, its link); the erasure locks the conversations before the numbers: the form
+    locks its conversation first as well (held here once it has the lead)."""
+    tag = uuid.uuid4().hex[:8]
+    number = f"+44 7{uuid.uuid4().int % 10**3:03d} {uuid.uuid4().int % 10**6:06d}"
+    visitor = f"bob-{tag}"
+    await _chat(client, owner, f"call me on {number}", visitor)
+    hello = await client.post(
+        "/api/v1/chat", json={"message": "hello", "session_id": visitor}, headers=widget(owner)
+    )
+    assert hello.status_code == 200, hello.text
+    second = str(hello.json()["conversation_id"])
+
+    stop = _Stop()
+    real = lead_service.repo.add_visitor_lead
+
+    async def held(session: Any, **kwargs: Any) -> Any:
+        found = await real(session, **kwargs)
+        await stop(session)
+        return found
+
+    monkeypatch.setattr(lead_service.repo, "add_visitor_lead", held)
+    form = asyncio.create_task(
+        client.post(
+            "/api/v1/widget/leads",
+            json={"phone": number, "conversation_id": second, "session_id": visitor},
+            headers=widget(owner),
+        )
+    )
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
+    monkeypatch.setattr(lead_service.repo, "add_visitor_lead", real)
+    erasure = asyncio.create_task(
+        client.post(owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers)
+    )
+    await _until_blocked_by(owner_db, stop.backend)
+    stop.go.set()
+    sent = await form
+    assert sent.status_code == 202, sent.text
     erased = await erasure
     assert erased.status_code == 200, erased.text
     counts = erased.json()["erased"]
