@@ -236,7 +236,9 @@ def _the_visitors(before: str, number: str, after_phrase: str) -> bool:
     if number.lstrip().startswith("+") or not _PHONE_LABELS.isdisjoint(after_phrase.split()):
         return True
     addresses = list(_EMAIL_IN_TEXT.finditer(before))
-    return bool(addresses) and _ORDERING.search(_number_words(before[addresses[-1].end() :])) is None
+    if not addresses:
+        return False
+    return _ORDERING.search(_number_words(before[addresses[-1].end() :])) is None
 
 
 def names_another_number(words: str) -> bool:

@@ -18,7 +18,6 @@ import pytest
 from core.db import Database
 from rag.chat import shortcuts
 from tests.conftest import Owner
-from tests.lifecycle.data import widget
 from tests.lifecycle.test_erasure_session_numbers import _chat, _leads
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
