@@ -26,21 +26,45 @@ from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 from workspaces import leads as lead_service
 
 
+def visitor_and_number(name: str) -> tuple[str, str]:
+    """A session id and a London mobile number of this test alone."""
+    number = f"+44 7{uuid.uuid4().int % 10**3:03d} {uuid.uuid4().int % 10**6:06d}"
+    return f"{name}-{uuid.uuid4().hex[:8]}", number
+
+
+async def _second_conversation(client: httpx.AsyncClient, owner: Owner) -> tuple[str, str, str]:
+    """A visitor who left their number in a first conversation (its lead) and said hello in a
+    second: their session, the number, the second conversation's id."""
+    visitor, number = visitor_and_number("asha")
+    await _chat(client, owner, f"call me on {number}", visitor)
+    hello = await client.post(
+        "/api/v1/chat", json={"message": "hello", "session_id": visitor}, headers=widget(owner)
+    )
+    assert hello.status_code == 200, hello.text
+    return visitor, number, str(hello.json()["conversation_id"])
+
+
+async def _erasure_once_held(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, stop: _Stop, visitor: str
+) -> asyncio.Task[httpx.Response]:
+    """Once the visitor's request is held: the erasure of their session, started and waiting
+    for it; then the request goes on."""
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
+    erasure = asyncio.create_task(
+        client.post(owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers)
+    )
+    await _until_blocked_by(owner_db, stop.backend)
+    stop.go.set()
+    return erasure
+
+
 async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    number = f"+44 7{uuid.uuid4().int % 10**3:03d} {uuid.uuid4().int % 10**6:06d}"
-    visitor = f"asha-{tag}"
-    await _chat(client, owner, f"call me on {number}", visitor)
-    hello = await client.post(
-        "/api/v1/chat", json={"message": "hello", "session_id": visitor}, headers=widget(owner)
-    )
-    assert hello.status_code == 200, hello.text
-    second = str(hello.json()["conversation_id"])
+    visitor, number, second = await _second_conversation(client, owner)
 
     stop = _Stop()
     real = shortcuts.leads.submit_from_visitor
@@ -51,13 +75,7 @@ async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
 
     monkeypatch.setattr(shortcuts.leads, "submit_from_visitor", held)
     typed = asyncio.create_task(_chat(client, owner, f"call me on {number}", visitor, second))
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    monkeypatch.setattr(shortcuts.leads, "submit_from_visitor", real)
-    erasure = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers)
-    )
-    await _until_blocked_by(owner_db, stop.backend)
-    stop.go.set()
+    erasure = await _erasure_once_held(client, owner, owner_db, stop, visitor)
     assert await typed == second
     erased = await erasure
     assert erased.status_code == 200, erased.text
@@ -75,15 +93,7 @@ async def test_a_form_sent_from_a_conversation_being_erased_waits_for_nothing_it
     """The form takes the number's lock and the lead, then names its conversation (its
     submission, its link); the erasure locks the conversations before the numbers: the form
     locks its conversation first as well (held here once it has the lead)."""
-    tag = uuid.uuid4().hex[:8]
-    number = f"+44 7{uuid.uuid4().int % 10**3:03d} {uuid.uuid4().int % 10**6:06d}"
-    visitor = f"bob-{tag}"
-    await _chat(client, owner, f"call me on {number}", visitor)
-    hello = await client.post(
-        "/api/v1/chat", json={"message": "hello", "session_id": visitor}, headers=widget(owner)
-    )
-    assert hello.status_code == 200, hello.text
-    second = str(hello.json()["conversation_id"])
+    visitor, number, second = await _second_conversation(client, owner)
 
     stop = _Stop()
     real = lead_service.repo.add_visitor_lead
@@ -101,13 +111,7 @@ async def test_a_form_sent_from_a_conversation_being_erased_waits_for_nothing_it
             headers=widget(owner),
         )
     )
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    monkeypatch.setattr(lead_service.repo, "add_visitor_lead", real)
-    erasure = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers)
-    )
-    await _until_blocked_by(owner_db, stop.backend)
-    stop.go.set()
+    erasure = await _erasure_once_held(client, owner, owner_db, stop, visitor)
     sent = await form
     assert sent.status_code == 202, sent.text
     erased = await erasure

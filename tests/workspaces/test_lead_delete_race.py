@@ -9,7 +9,6 @@ conversations first, as a chat turn, a form and an erasure take them."""
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import httpx
@@ -18,6 +17,7 @@ import pytest
 from core.db import Database
 from rag.chat import shortcuts
 from tests.conftest import Owner
+from tests.lifecycle.test_erasure_chat_race import visitor_and_number
 from tests.lifecycle.test_erasure_session_numbers import _chat, _leads
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
@@ -29,9 +29,7 @@ async def test_a_lead_deleted_while_its_visitor_types_an_address_is_deleted(
     owner_db: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    tag = uuid.uuid4().hex[:8]
-    number = f"+44 7{uuid.uuid4().int % 10**3:03d} {uuid.uuid4().int % 10**6:06d}"
-    visitor = f"chen-{tag}"
+    visitor, number = visitor_and_number("chen")
     conversation = await _chat(client, owner, f"call me on {number}", visitor)
     [lead] = await _leads(client, owner)
 
@@ -44,7 +42,7 @@ async def test_a_lead_deleted_while_its_visitor_types_an_address_is_deleted(
 
     monkeypatch.setattr(shortcuts.leads, "add_contact_from_chat", held)
     typed = asyncio.create_task(
-        _chat(client, owner, f"my email is chen-{tag}@example.com", visitor, conversation)
+        _chat(client, owner, f"my email is {visitor}@example.com", visitor, conversation)
     )
     await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
     monkeypatch.setattr(shortcuts.leads, "add_contact_from_chat", real)
