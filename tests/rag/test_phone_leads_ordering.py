@@ -71,6 +71,8 @@ def test_a_visitor_who_orders_and_leaves_a_number_leaves_a_phone(message: str) -
         "I want to order 50 units, call me on {n}",
         "Je commande souvent chez vous, appelez-moi au {n}",
         "mujhe 50 units order karne hain, mujhe call karo {n}",
+        # An order placed before: the visitor wants a call back all the same.
+        "I ordered last week, call me on {n}",
     ],
 )
 async def test_the_chat_saves_the_number_of_a_visitor_who_wants_to_order(
