@@ -157,8 +157,17 @@ async def erase_visitor(
             conversation_ids=set(),
         )
         conversations = {cid for cid, _, _ in found}
+        # The conversations before the numbers and the leads (``repo.lock_conversations``),
+        # then the leads they name, read once no turn of theirs is under way.
+        await repo.lock_conversations(
+            session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=set()
+        )
         leads = await repo.leads_of_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations
+        )
+        # Other visitors' conversations linked to these leads are relinked or unlinked.
+        await repo.lock_conversations(
+            session, workspace_id=workspace_id, conversation_ids=set(), lead_ids=leads
         )
         # The submissions first: deleting a conversation leaves its submissions' link dangling.
         lead_counts = await session_repo.erase_session_leads(
@@ -215,6 +224,13 @@ async def _erase_named(
         conversation_ids={cid for cid, _, _ in found},
     )
     leads |= {lead for _, _, lead in found if lead is not None}
+    # Locked before the leads are deleted (``repo.lock_conversations``); the leads read again.
+    await repo.lock_conversations(
+        session,
+        workspace_id=workspace_id,
+        conversation_ids={cid for cid, _, _ in found},
+        lead_ids=leads,
+    )
     _, leads = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=leads, named=visitor
     )

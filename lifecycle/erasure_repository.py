@@ -76,6 +76,32 @@ async def conversations_of(
     return [(row[0], row[1], row[2]) for row in result.all()]
 
 
+async def lock_conversations(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    conversation_ids: set[uuid.UUID],
+    lead_ids: set[uuid.UUID],
+) -> None:
+    """Lock these conversations and those linked to these leads, in one order, before any
+    number's lock or lead: a chat turn holds its conversation (its message recorded) before it
+    takes a number's lock and writes to a lead (``shortcuts.contact``), and a visitor's form
+    locks its conversation first too. Locked when deleted (or unlinked from a deleted lead),
+    after the leads, the erasure and the turn each waited for the other (deadlock_detected)."""
+    await session.execute(
+        select(Conversation.id)
+        .where(
+            Conversation.workspace_id == workspace_id,
+            or_(
+                Conversation.id.in_(list(conversation_ids)),
+                Conversation.lead_id.in_(list(lead_ids)),
+            ),
+        )
+        .order_by(Conversation.id)
+        .with_for_update()
+    )
+
+
 async def lead_conversation_links(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:

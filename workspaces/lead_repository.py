@@ -408,6 +408,16 @@ async def _phone_lead(session: AsyncSession, workspace_id: uuid.UUID, phone: str
 async def delete_lead(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_id: uuid.UUID
 ) -> bool:
+    """Delete the lead (its submissions by cascade, its conversations unlinked). Its
+    conversations are locked first, as a chat turn holds its conversation before it writes to
+    the lead: the lead locked first, the two deadlocked when the cascade unlinked them."""
+    await session.execute(
+        text(
+            "SELECT id FROM conversations WHERE workspace_id = :ws AND lead_id = :lead"
+            " ORDER BY id FOR UPDATE"
+        ),
+        {"ws": workspace_id, "lead": lead_id},
+    )
     result = await session.execute(
         delete(Lead).where(Lead.workspace_id == workspace_id, Lead.id == lead_id).returning(Lead.id)
     )

@@ -144,8 +144,13 @@ async def widget_lead(
     await rate_limit_widget_lead(request, workspace.id)
     conversation = None
     if body.conversation_id is not None and body.session_id is not None:
+        # Locked before the number's lock and the lead, as a chat turn and an erasure take
+        # them (``erasure_repository.lock_conversations``): after them, the two deadlocked.
         conversation = await conversation_repo.get_conversation(
-            session, workspace_id=workspace.id, conversation_id=body.conversation_id
+            session,
+            workspace_id=workspace.id,
+            conversation_id=body.conversation_id,
+            for_update=True,
         )
         if conversation is not None and conversation.session_id != body.session_id:
             conversation = None  # another visitor's conversation: not linked

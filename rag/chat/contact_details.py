@@ -220,11 +220,25 @@ def _ordered_number(text: str, words: str) -> bool:
             if not phrases:
                 continue
             last = phrases[-1]
+            if _the_visitors(clause[: match.start()], match[0], before[last.end() :]):
+                continue
             # With the number: "call me on ...", "my number is ..." are asked with it.
             between = f"{before[last.end() :]} {_words(match[0])}"
             if first_asked(SALES, between) is None and sales_asked(between, between) is None:
                 return True
     return False
+
+
+def _the_visitors(before: str, number: str, after_phrase: str) -> bool:
+    """Whether a number after an ordering phrase is the visitor's all the same: written with its
+    country code (no order's is), labelled a phone ("email ... phone ..."), or after an address
+    that came after the phrase ("I'd like to place an order: jane@example.com +44 ...")."""
+    if number.lstrip().startswith("+") or not _PHONE_LABELS.isdisjoint(after_phrase.split()):
+        return True
+    addresses = list(_EMAIL_IN_TEXT.finditer(before))
+    if not addresses:
+        return False
+    return _ORDERING.search(_number_words(before[addresses[-1].end() :])) is None
 
 
 def names_another_number(words: str) -> bool:

@@ -71,6 +71,8 @@ def test_a_visitor_who_orders_and_leaves_a_number_leaves_a_phone(message: str) -
         "I want to order 50 units, call me on {n}",
         "Je commande souvent chez vous, appelez-moi au {n}",
         "mujhe 50 units order karne hain, mujhe call karo {n}",
+        # An order placed before: the visitor wants a call back all the same.
+        "I ordered last week, call me on {n}",
     ],
 )
 async def test_the_chat_saves_the_number_of_a_visitor_who_wants_to_order(
@@ -136,3 +138,30 @@ async def test_the_chat_saves_no_lead_for_an_order_numbered_after_une_commande(
     body = (await chat(client, owner, message, session_id=session)).json()
     assert body["lead_saved"] is not True, body
     assert await leads_of(client, owner) == []
+
+
+# An address or a phone's label between the ordering phrase and the number, or the number
+# written with its country code: the visitor's own, beside their address (``number_left``). The
+# number right after the phrase (``_ordered_number``) took them for the order's: the lead was
+# saved with the address and without the number the visitor left to be called on.
+ORDERS_WITH_AN_ADDRESS_AND_A_NUMBER = [
+    "I want to order 20 chairs for my restaurant: {e} / {n}",
+    "I'd like to place a bulk order: {e} {n}",
+    "I want to order 20 chairs email {e} phone {n}",
+    "Je voudrais passer une commande : {e} {n}",
+    "I ordered last week {e} {n}",
+]
+
+
+@pytest.mark.parametrize("message", ORDERS_WITH_AN_ADDRESS_AND_A_NUMBER)
+async def test_a_number_left_after_the_address_is_the_visitors_beside_an_order(
+    client: httpx.AsyncClient, owner: Owner, message: str
+) -> None:
+    number = _number()
+    email = f"buyer-{uuid.uuid4().hex[:10]}@example.com"
+    session = f"visitor-{uuid.uuid4().hex[:12]}"
+    text = message.format(e=email, n=number)
+    body = (await chat(client, owner, text, session_id=session)).json()
+    assert (body["intent"], body["lead_saved"]) == ("contact", True), body
+    [lead] = [lead for lead in await leads_of(client, owner) if lead["email"] == email]
+    assert lead["phone"] == number, (text, lead)
