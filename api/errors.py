@@ -145,12 +145,30 @@ def is_database_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and _raised_by_database_driver(exc)
 
 
+_CONFLICTS = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+
+
+def is_transaction_conflict(exc: BaseException) -> bool:
+    """PostgreSQL rolled the transaction back because it met another's at the same moment (a
+    deadlock, a serialization failure): nothing of it was stored, and the same request again
+    can succeed."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _CONFLICTS):
+            return True
+        current = getattr(current, "orig", None) or current.__cause__
+    return False
+
+
 def database_error_code(exc: BaseException) -> str | None:
     """The stable code of a database failure that is no bug (a 503, logged as a warning, not
     sent to Sentry): ``database_busy`` when no pooled connection came free within
-    DB_POOL_TIMEOUT_SECONDS (every one held by other requests), ``database_unavailable`` when
+    DB_POOL_TIMEOUT_SECONDS (every one held by other requests) or the transaction met
+    another's and was rolled back (``is_transaction_conflict``), ``database_unavailable`` when
     PostgreSQL could not be reached (``is_database_unavailable``); None for anything else."""
-    if isinstance(exc, PoolTimeout):
+    if isinstance(exc, PoolTimeout) or is_transaction_conflict(exc):
         return "database_busy"
     return "database_unavailable" if is_database_unavailable(exc) else None
 
@@ -215,6 +233,8 @@ def install_error_handlers(app: FastAPI) -> None:
                 ),
                 status_code=422,
             )
+        if is_transaction_conflict(exc):
+            return await _database_busy(request, exc)
         if not is_database_unavailable(exc):
             sentry_sdk.capture_exception(exc)
             return unhandled_response(request.scope, exc)  # logged, with the request's id
@@ -233,9 +253,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def _database_busy(request: Request, exc: Exception) -> JSONResponse:
         log.warning(
-            "database busy on %s %s: no pooled connection came free: %s",
+            "database busy on %s %s: %s: %s",
             request.method,
             request.url.path,
+            "a conflicting transaction" if is_transaction_conflict(exc) else "no pooled connection",
             exc,
         )
         return JSONResponse(
