@@ -26,7 +26,8 @@ def display_name(value: str) -> str | None:
     both ends, None when nothing visible is left (the name is removed). 422 ``invalid_text``
     for a control character (a line break: a name is one line, in a mail's greeting too) or a
     bidirectional embedding, override or isolate (it turns the words after the name around);
-    422 ``validation_error`` past ``DISPLAY_NAME_MAX`` characters."""
+    422 ``validation_error`` past ``DISPLAY_NAME_MAX`` characters. A name's last letter keeps its
+    combining marks (``_visible_end``)."""
     for ch in value:
         if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS or ch in "\u2028\u2029":
             what = "a NUL" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
@@ -38,8 +39,7 @@ def display_name(value: str) -> str | None:
     start, end = 0, len(value)
     while start < end and is_invisible(value[start]):
         start += 1
-    while end > start and is_invisible(value[end - 1]):
-        end -= 1
+    end = _visible_end(value, start, end)
     name = value[start:end]
     if len(name) > DISPLAY_NAME_MAX:
         raise ValidationFailed(
@@ -54,6 +54,28 @@ def display_name(value: str) -> str | None:
             ],
         )
     return name or None
+
+
+_MARKS = ("Mn", "Me")
+
+
+def _visible_end(value: str, start: int, end: int) -> int:
+    """Where ``value[start:end]`` ends once invisible characters are trimmed off its end; the
+    combining marks of a visible letter are part of it ("विष्णु" ends with the vowel sign U,
+    "❤️" with a variation selector), only marks on nothing visible go."""
+    while end > start:
+        if unicodedata.category(value[end - 1]) in _MARKS:
+            base = end - 1
+            while base > start and unicodedata.category(value[base - 1]) in _MARKS:
+                base -= 1
+            if base > start and not is_invisible(value[base - 1]):
+                break
+            end = base
+        elif is_invisible(value[end - 1]):
+            end -= 1
+        else:
+            break
+    return end
 
 
 def given_name(value: str | None) -> str | None:

@@ -83,7 +83,8 @@ _SEATS = {
     "ar": r"(?:مستخدم|مستخدمين|ترخيص|تراخيص|رخصة|رخص|موظف|موظفين|مقعد|مقاعد|حساب|حسابات)",
 }
 # People counted are seats when they are the visitor's team or company ("Preis für 20 Personen
-# aus unserem Team", "precio para 20 personas de mi empresa"), as in English.
+# aus unserem Team", "precio para 20 personas de mi empresa", "aus unserem Support-Team"), as in
+# English.
 _PEOPLE = {
     "de": r"(?:personen|leute|schüler|schuler|studenten)",
     "es": r"(?:personas|estudiantes|alumnos)",
@@ -115,7 +116,7 @@ _TEAMS = {
 def _counted(language: str) -> str:
     """Seats counted in ``language``: users, licences, employees, or people of a team."""
     seats, people, teams = _SEATS[language], _PEOPLE[language], _TEAMS[language]
-    return rf"(?:(?:\S+ )?{seats}|{people}(?: \S+){{1,2}} {teams})"
+    return rf"(?:(?:\S+ )?{seats}|{people}(?: \S+){{1,3}} {teams})"
 
 
 # A phone number, as ``courtesy.words`` leaves it ("+7 916 123-45-67" is "7 916 123 45 67").

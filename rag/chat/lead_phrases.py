@@ -61,9 +61,11 @@ SALES_PATTERNS = (
     # team or company ("price for 20 people in our team")
     r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:\S+ )?(?:users|seats|licen[cs]es"
     r"|employees|members|agents|staff|accounts)",
-    r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:people|persons)(?: \S+)? (?:in|at"
-    r"|from|of|on) (?:my|our) (?:team|company|organi[sz]ation|business|firm|office"
-    r"|department)",
+    # (with a word or two before the team: "20 people on our support team", and students of
+    # the visitor's school: "price for 30 students at our school")
+    r"(?:pric(?:e|es|ing)|costs?|quot(?:e|ation)s?) for \d+ (?:people|persons|students|pupils)"
+    r"(?: \S+)? (?:in|at|from|of|on|for|across|within) (?:my|our)(?: \S+){0,2} (?:team|company"
+    r"|organi[sz]ation|business|firm|office|department|school)",
     r"(?:team|volume|bulk|group|corporate) (?:pric(?:e|es|ing)|discounts?|licen[cs]ing)",
     r"(?:book|schedule|request|get|arrange|set ?up|want|see) (?:a |an |the |your )?"
     r"(?:free |quick |short |live |product )?(?:demo|call|meeting|consultation|walkthrough)",

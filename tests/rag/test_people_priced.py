@@ -10,6 +10,7 @@ Through the chat API with a widget key: the FAQ's answer, and the form or not.""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -34,18 +35,23 @@ BY_LANGUAGE = [
 ]
 
 
+async def asked_with_an_faq(client: httpx.AsyncClient, owner: Owner, message: str) -> Any:
+    """``message`` asked through the chat API after an FAQ of its own words: the answer's
+    body, the FAQ's answer in it."""
+    answer = f"Our price list answers: {uuid.uuid4().hex[:8]}."
+    await add_faq(client, owner, message, answer)
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["source"], body["answer"]) == ("faq", answer), body
+    return body
+
+
 @pytest.mark.parametrize(("people", "seats"), BY_LANGUAGE)
 async def test_a_price_for_people_the_faq_answers_gets_no_form_a_price_for_seats_does(
     client: httpx.AsyncClient, owner: Owner, people: str, seats: str
 ) -> None:
-    answer = f"Our price list answers: {uuid.uuid4().hex[:8]}."
-    await add_faq(client, owner, people, answer)
-    body = (await chat(client, owner, people, session_id=f"v-{uuid.uuid4().hex}")).json()
-    assert (body["source"], body["answer"]) == ("faq", answer), body
+    body = await asked_with_an_faq(client, owner, people)
     assert body["lead_capture"] is False, body
-    await add_faq(client, owner, seats, answer)
-    body = (await chat(client, owner, seats, session_id=f"v-{uuid.uuid4().hex}")).json()
-    assert (body["source"], body["answer"]) == ("faq", answer), body
+    body = await asked_with_an_faq(client, owner, seats)
     assert (body["intent"], body["lead_capture"]) == ("lead", True), body
 
 
