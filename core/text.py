@@ -1,6 +1,7 @@
 """What of a text a reader sees: characters drawn as nothing (spaces, zero-width and format
 characters, combining marks alone, filler letters, control characters); a bounded cache of
-what is worked out from short texts (``ShortTextCache``)."""
+what is worked out from short texts (``ShortTextCache``); the characters plain text may not
+hold (``refuse_controls``)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,40 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 from pydantic import BeforeValidator
 
+from core.errors import ValidationFailed
+
 _BLANK_LETTERS = frozenset("\u115f\u1160\u2800\u3164\uffa0")  # fillers drawn as nothing
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Explicit embeddings, overrides and isolates: one left open turns the text after it around,
 in the text itself and in the sentences it is put in ("Hi! I'm <name>. How can I help?").
 The marks (U+200E, U+200F) stay allowed."""
+
+_LINE_SEPARATORS = frozenset("\u2028\u2029")
+
+
+def refuse_controls(field: str, value: str, *, multiline: bool) -> None:
+    """422 ``invalid_text`` for a character of ``value`` a text shown as plain text cannot hold
+    (the widget's texts, a person's display name): a control character (a NUL, as anywhere
+    text is stored; a tab or a bell, shown as nothing or a box), a bidirectional embedding,
+    override or isolate, and a line break in a text of one line (a title, a button, a
+    suggested question, a name). ``field`` names it in the answer."""
+    for ch in value:
+        if multiline and ch == "\n":
+            continue
+        if not (
+            unicodedata.category(ch) == "Cc"
+            or ch in BIDI_CONTROLS
+            or (not multiline and ch in _LINE_SEPARATORS)
+        ):
+            continue
+        what = "a NUL" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
+        raise ValidationFailed(
+            f"{field} holds {what}: write plain text"
+            + (" (line breaks are fine)" if multiline else " on one line"),
+            code="invalid_text",
+            details=[{"field": field, "message": f"contains {what}"}],
+        )
 
 
 def is_invisible(ch: str) -> bool:

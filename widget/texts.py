@@ -6,44 +6,18 @@ the owner's text, or null for the English default). The names, limits and defaul
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, create_model, field_validator
 
 from core.errors import ValidationFailed
-from core.text import BIDI_CONTROLS, LineBreaks, has_visible
+from core.text import LineBreaks, has_visible, refuse_controls
 from workspaces.widget_texts import TEXT_FIELDS, TextName, unknown_placeholder
 
 _MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 """An HTML tag, comment or character reference: shown as typed by the widget, never applied."""
 
 MultiLine = Annotated[str | None, LineBreaks]
-
-_LINE_SEPARATORS = frozenset("\u2028\u2029")
-
-
-def refuse_controls(field: str, value: str, *, multiline: bool) -> None:
-    """422 ``invalid_text`` for a character of ``value`` the widget cannot show as plain text:
-    a control character (a NUL, as anywhere text is stored; a tab or a bell, shown as nothing
-    or a box), a bidirectional embedding, override or isolate, and a line break in a text of
-    one line (a title, a button, a suggested question). ``field`` names it in the answer."""
-    for ch in value:
-        if multiline and ch == "\n":
-            continue
-        if not (
-            unicodedata.category(ch) == "Cc"
-            or ch in BIDI_CONTROLS
-            or (not multiline and ch in _LINE_SEPARATORS)
-        ):
-            continue
-        what = "a NUL" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-        raise ValidationFailed(
-            f"{field} holds {what}: write plain text"
-            + (" (line breaks are fine)" if multiline else " on one line"),
-            code="invalid_text",
-            details=[{"field": field, "message": f"contains {what}"}],
-        )
 
 
 def _refuse_placeholder(field: str, name: TextName, value: str) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import set_tenant
 from core.errors import NotFound, ValidationFailed
-from core.text import BIDI_CONTROLS, is_invisible
+from core.text import is_invisible, refuse_controls
 from workspaces import account_repository as repo
 from workspaces.notification_text import one_line
 
@@ -28,14 +28,7 @@ def display_name(value: str) -> str | None:
     bidirectional embedding, override or isolate (it turns the words after the name around);
     422 ``validation_error`` past ``DISPLAY_NAME_MAX`` characters. A name's last letter keeps its
     combining marks (``_visible_end``)."""
-    for ch in value:
-        if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS or ch in "\u2028\u2029":
-            what = "a NUL" if ch == "\x00" else f"the control character U+{ord(ch):04X}"
-            raise ValidationFailed(
-                f"name holds {what}: write plain text on one line",
-                code="invalid_text",
-                details=[{"field": "name", "message": f"contains {what}: write plain text"}],
-            )
+    refuse_controls("name", value, multiline=False)
     start, end = 0, len(value)
     while start < end and is_invisible(value[start]):
         start += 1
@@ -88,8 +81,8 @@ _LINK_MARKS = str.maketrans({ch: f"\u200c{ch}\u200c" for ch in ".:/@"})
 
 
 def unlinked(text: str) -> str:
-    """``text`` as no mail client makes a link of it: a zero-width non-joiner after each dot,
-    colon, slash and at sign. Clients link what looks like an address ("www.evil.example",
+    """``text`` as no mail client makes a link of it: a zero-width non-joiner on both sides of
+    each dot, colon, slash and at sign. Clients link what looks like an address ("www.evil.example",
     "evil.example/login") in a plain-text part and in an HTML one alike; the joiner shows
     nothing, so "J.R.R. Tolkien" reads as typed."""
     return text.translate(_LINK_MARKS)
