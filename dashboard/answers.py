@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rag.chat.intents import COURTESY, price_question
+from rag.chat.intents import COURTESY, is_sales_lead
 
 STAGES = {
     "faq": "an FAQ",
@@ -29,7 +29,7 @@ def answered_by(source: str | None, intent: str | None, asked: str | None = None
         return "the reply to a visitor asking whether a bot answers (it says it is one)"
     if source == "fallback" and intent == "contact":
         return "the contact reply (an email address a visitor types becomes a lead)"
-    if source == "fallback" and intent == "lead" and asked and not price_question(asked):
+    if source == "fallback" and asked and is_sales_lead(intent, asked):
         return (
             "the reply to a sales lead (a quote, a demo, a call: passed to your team, no gap"
             " in your knowledge)"

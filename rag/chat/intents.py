@@ -266,6 +266,12 @@ def price_question(text: str) -> bool:
     return not (first_asked(SALES, words) or sales_asked(text, words))
 
 
+def is_sales_lead(intent: str | None, message: str) -> bool:
+    """A message of intent ``lead`` asking more than a price ("book a demo", "get a quote"):
+    the team answers it (the contact form, the Unanswered page leaves it out)."""
+    return intent == "lead" and not price_question(message)
+
+
 UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default
 """The reply to a message without a word that is no courtesy ("😡", "???")."""
 NO_CONTACT_HINT = "To reach the team, please use the contact details on this website."

@@ -25,7 +25,7 @@ from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
 from rag.chat.contact_names import answers_contact_request
-from rag.chat.intents import NOT_QUESTIONS, Intent, price_question, question_of
+from rag.chat.intents import NOT_QUESTIONS, Intent, is_sales_lead, question_of
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
 from rag.chat.prompts import Passage
@@ -206,7 +206,7 @@ class Turn:
     @property
     def sales_lead(self) -> bool:
         """A lead asking more than a price ("book a demo", "get a quote")."""
-        return self.intent == "lead" and not price_question(self.message)
+        return is_sales_lead(self.intent, self.message)
 
 
 @dataclass(frozen=True)
