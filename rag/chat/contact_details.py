@@ -351,6 +351,19 @@ def contact_phone(text: str) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _not_to_call(text: str, words: str) -> bool:
+    """Whether the number ``text`` holds is no one's to call back: an order's, an invoice's or
+    a ticket's (``names_another_number``), a booking's (``booking_reference``), the one after an
+    ordering phrase (``_ordered_number``), or left with a call turned down (``_NO_CALLS``).
+    ``words``: ``text`` reduced (``_number_words``)."""
+    return (
+        names_another_number(words)
+        or _NO_CALLS.search(words) is not None
+        or booking_reference(text)
+        or _ordered_number(text, words)
+    )
+
+
 def number_left(text: str) -> str | None:
     """The phone number a message leaves beside an address ("my email is jane@example.com, my
     number is +91 98765 43210"): its one number, when a call or a number is asked for or left
@@ -359,9 +372,7 @@ def number_left(text: str) -> str | None:
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _number_words(text)
-    if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
-        return None
-    if _ordered_number(text, words):
+    if _not_to_call(text, words):
         return None
     if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
         # Written as an international number ("reach me at jane@example.com or +49 151
@@ -415,9 +426,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False
     words = _number_words(text)
-    if names_another_number(words) or _NO_CALLS.search(words) or booking_reference(text):
-        return False
-    if _ordered_number(text, words):
+    if _not_to_call(text, words):
         return False
     found = first_asked(SALES, words) or sales_asked(text, words)
     if found is None and not asked:
