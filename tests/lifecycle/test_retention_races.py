@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
-from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +29,6 @@ from tests.lifecycle.data import widget
 from tests.lifecycle.test_erasure_chat_race import visitor_and_number
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
-from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 
 RETENTION = timedelta(days=30)
 
@@ -79,15 +77,11 @@ async def _sweep_while_held(
 ) -> asyncio.Task[int]:
     """Once the visitor's turn is held in its first transaction: the workspace's retention
     sweep, started and waiting for it; then the turn goes on."""
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    sweep = asyncio.create_task(
-        purge_old_conversations(
-            db, workspace_id=uuid.UUID(owner.workspace_id), before=utcnow() - RETENTION
-        )
+    workspace_id = uuid.UUID(owner.workspace_id)
+    return await stop.meanwhile(
+        owner_db,
+        lambda: purge_old_conversations(db, workspace_id=workspace_id, before=utcnow() - RETENTION),
     )
-    await _until_blocked_by(owner_db, stop.backend)
-    stop.go.set()
-    return sweep
 
 
 async def test_a_turn_writing_the_lead_of_a_conversation_being_swept_does_not_deadlock(
@@ -106,12 +100,7 @@ async def test_a_turn_writing_the_lead_of_a_conversation_being_swept_does_not_de
     await _backdate(owner_db, conversation)
 
     stop = _Stop()
-    real = shortcuts.leads.add_contact_from_chat
-
-    async def held(session: Any, **kwargs: Any) -> Any:
-        await stop(session)
-        return await real(session, **kwargs)
-
+    held = stop.before(shortcuts.leads.add_contact_from_chat)
     monkeypatch.setattr(shortcuts.leads, "add_contact_from_chat", held)
     email = f"{visitor}@example.com"
     typed = asyncio.create_task(_chat(client, owner, f"my email is {email}", visitor, conversation))
@@ -144,13 +133,7 @@ async def test_a_conversation_written_in_while_the_sweep_waits_for_it_is_kept(
     monkeypatch.setattr(repo, "RETENTION_BATCH", 2)
 
     stop = _Stop()
-    real = pipeline.contact
-
-    async def held(session: Any, turn: Any) -> Any:
-        await stop(session)
-        return await real(session, turn)
-
-    monkeypatch.setattr(pipeline, "contact", held)
+    monkeypatch.setattr(pipeline, "contact", stop.before(pipeline.contact))
     turn = asyncio.create_task(
         client.post(
             "/api/v1/chat",
