@@ -82,14 +82,16 @@ async def lock_conversations(
     workspace_id: uuid.UUID,
     conversation_ids: set[uuid.UUID],
     lead_ids: set[uuid.UUID],
-) -> None:
+) -> dict[uuid.UUID, str]:
     """Lock these conversations and those linked to these leads, in one order, before any
     number's lock or lead: a chat turn holds its conversation (its message recorded) before it
     takes a number's lock and writes to a lead (``shortcuts.contact``), and a visitor's form
     locks its conversation first too. Locked when deleted (or unlinked from a deleted lead),
-    after the leads, the erasure and the turn each waited for the other (deadlock_detected)."""
-    await session.execute(
-        select(Conversation.id)
+    after the leads, the erasure and the turn each waited for the other (deadlock_detected).
+    The session id of each conversation locked, by id (those linked to the leads as they are
+    once locked: one linked since the caller read them among them)."""
+    result = await session.execute(
+        select(Conversation.id, Conversation.session_id)
         .where(
             Conversation.workspace_id == workspace_id,
             or_(
@@ -100,6 +102,7 @@ async def lock_conversations(
         .order_by(Conversation.id)
         .with_for_update()
     )
+    return {row[0]: row[1] for row in result.all()}
 
 
 async def lead_conversation_links(
