@@ -149,19 +149,17 @@ async def erase_visitor(
         counts, leads, conversations = await _erase_named(session, workspace_id, visitor)
     else:
         assert session_id is not None
-        found = await repo.conversations_of(
+        # The session's conversations locked as they are read, before the numbers and the
+        # leads (``repo.lock_conversations``), then the leads they name, read once no turn of
+        # theirs is under way.
+        locked = await repo.lock_conversations(
             session,
             workspace_id=workspace_id,
-            session_ids={session_id},
-            lead_ids=set(),
             conversation_ids=set(),
+            lead_ids=set(),
+            session_ids={session_id},
         )
-        conversations = {cid for cid, _, _ in found}
-        # The conversations before the numbers and the leads (``repo.lock_conversations``),
-        # then the leads they name, read once no turn of theirs is under way.
-        await repo.lock_conversations(
-            session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=set()
-        )
+        conversations = set(locked)
         leads = await repo.leads_of_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations
         )
