@@ -151,3 +151,43 @@ async def test_a_conversation_written_in_while_the_sweep_waits_for_it_is_kept(
     assert await sweep == 2
     assert await _left(owner_db, conversation) == (1, 4, None)
     assert [await _left(owner_db, other) for other in others] == [(0, 0, None)] * 2
+
+
+async def test_a_message_sent_while_the_sweep_deletes_its_conversation_is_told_so(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    db: Database,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The other way round: the sweep holds the conversation (locked, old), the visitor's
+    message waits for it, and the conversation is gone once it commits. The message's insert
+    broke its foreign key: 500 internal_error, where a message to a conversation deleted a
+    moment before answers 404 not_found."""
+    tag = uuid.uuid4().hex[:10]
+    session = f"v-{tag}"
+    conversation = await _hello(client, owner, session)
+    await _backdate(owner_db, conversation)
+    stop = _Stop()
+    kept = repo.analytics_repo.keep_deleted  # the sweep's first step once it has its batch
+    monkeypatch.setattr(repo.analytics_repo, "keep_deleted", stop.before(kept))
+    sweep = asyncio.create_task(
+        purge_old_conversations(
+            db, workspace_id=uuid.UUID(owner.workspace_id), before=utcnow() - RETENTION
+        )
+    )
+    body = {"message": f"Still there {tag}?", "session_id": session}
+    turn = await stop.meanwhile(
+        owner_db,
+        lambda: client.post(
+            "/api/v1/chat", json=body | {"conversation_id": conversation}, headers=widget(owner)
+        ),
+    )
+    assert await sweep == 1
+    response = await turn
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"
+    after = await client.post(
+        "/api/v1/chat", json=body | {"conversation_id": conversation}, headers=widget(owner)
+    )
+    assert (after.status_code, after.json()) == (404, response.json())
