@@ -149,19 +149,17 @@ async def erase_visitor(
         counts, leads, conversations = await _erase_named(session, workspace_id, visitor)
     else:
         assert session_id is not None
-        found = await repo.conversations_of(
+        # The session's conversations locked as they are read, before the numbers and the
+        # leads (``repo.lock_conversations``), then the leads they name, read once no turn of
+        # theirs is under way.
+        locked = await repo.lock_conversations(
             session,
             workspace_id=workspace_id,
-            session_ids={session_id},
-            lead_ids=set(),
             conversation_ids=set(),
+            lead_ids=set(),
+            session_ids={session_id},
         )
-        conversations = {cid for cid, _, _ in found}
-        # The conversations before the numbers and the leads (``repo.lock_conversations``),
-        # then the leads they name, read once no turn of theirs is under way.
-        await repo.lock_conversations(
-            session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=set()
-        )
+        conversations = set(locked)
         leads = await repo.leads_of_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations
         )
@@ -224,24 +222,29 @@ async def _erase_named(
         conversation_ids={cid for cid, _, _ in found},
     )
     leads |= {lead for _, _, lead in found if lead is not None}
-    # Locked before the leads are deleted (``repo.lock_conversations``); the leads read again.
-    await repo.lock_conversations(
-        session,
-        workspace_id=workspace_id,
-        conversation_ids={cid for cid, _, _ in found},
-        lead_ids=leads,
-    )
-    _, leads = await repo.lead_conversation_links(
-        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
-    )
+    conversations = {cid for cid, _, _ in found}
+    # Locked before the leads are deleted (``repo.lock_conversations``), with those linked to
+    # the leads by then; the leads and their links read again. A conversation linked to the
+    # visitor's lead (or sent a submission) since the first reads is theirs too: erased, locked
+    # as the others (it outlived the erasure, unlinked, the address in its messages).
+    while True:
+        locked = await repo.lock_conversations(
+            session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=leads
+        )
+        linked, named_leads = await repo.lead_conversation_links(
+            session, workspace_id=workspace_id, lead_ids=leads, named=visitor
+        )
+        if locked.keys() | linked <= conversations and named_leads <= leads:
+            break
+        conversations |= locked.keys() | linked
+        leads |= named_leads
     lead_counts = await repo.erase_leads(
         session, workspace_id=workspace_id, lead_ids=leads, named=visitor
     )
-    conversations = {cid for cid, _, _ in found}
     counts = await repo.erase_conversations(
         session,
         workspace_id=workspace_id,
         conversation_ids=conversations,
-        session_ids={sid for _, sid, _ in found},
+        session_ids=set(locked.values()) | {sid for _, sid, _ in found},
     )
     return counts | lead_counts, leads, conversations

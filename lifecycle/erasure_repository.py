@@ -6,7 +6,7 @@ lifecycle/repository.py.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,24 +82,30 @@ async def lock_conversations(
     workspace_id: uuid.UUID,
     conversation_ids: set[uuid.UUID],
     lead_ids: set[uuid.UUID],
-) -> None:
-    """Lock these conversations and those linked to these leads, in one order, before any
-    number's lock or lead: a chat turn holds its conversation (its message recorded) before it
-    takes a number's lock and writes to a lead (``shortcuts.contact``), and a visitor's form
-    locks its conversation first too. Locked when deleted (or unlinked from a deleted lead),
-    after the leads, the erasure and the turn each waited for the other (deadlock_detected)."""
-    await session.execute(
-        select(Conversation.id)
+    session_ids: Collection[str] = (),
+) -> dict[uuid.UUID, str]:
+    """Lock these conversations, those linked to these leads and those of these sessions, in
+    one order, before any number's lock or lead: a chat turn holds its conversation (its message
+    recorded) before it takes a number's lock and writes to a lead (``shortcuts.contact``), and
+    a visitor's form locks its conversation first too. Locked when deleted (or unlinked from a
+    deleted lead), after the leads, the erasure and the turn each waited for the other
+    (deadlock_detected). Returns the session id of each conversation locked, by id: the ones
+    linked to the leads or opened in the sessions as they are once locked, one linked or opened
+    since the caller's own reads among them (locked by the ids read, the erasure kept it)."""
+    result = await session.execute(
+        select(Conversation.id, Conversation.session_id)
         .where(
             Conversation.workspace_id == workspace_id,
             or_(
                 Conversation.id.in_(list(conversation_ids)),
                 Conversation.lead_id.in_(list(lead_ids)),
+                Conversation.session_id.in_(list(session_ids)),
             ),
         )
         .order_by(Conversation.id)
         .with_for_update()
     )
+    return {row[0]: row[1] for row in result.all()}
 
 
 async def lead_conversation_links(

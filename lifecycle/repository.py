@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, select, text, update
@@ -132,25 +133,58 @@ async def set_retention(
     )
 
 
+@dataclass(frozen=True)
+class Purged:
+    """One batch of the retention sweep: the conversations deleted, their messages, and whether
+    the batch was full (more conversations may be past the retention)."""
+
+    ids: list[uuid.UUID]
+    messages: int
+    full: bool
+
+
 async def delete_conversations_before(
     session: AsyncSession, *, workspace_id: uuid.UUID, before: datetime, limit: int
-) -> tuple[list[uuid.UUID], int]:
-    """Delete up to ``limit`` conversations whose last message is older than ``before`` (their
-    messages and feedback by cascade, their unanswered questions); (the conversations' ids,
-    messages deleted)."""
-    doomed = (
-        select(Conversation.id)
-        .where(Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
-        .limit(limit)
-        .scalar_subquery()
-    )
-    ids = list(
+) -> Purged:
+    """Delete up to ``limit`` conversations whose last message is older than ``before``, the
+    oldest first (their messages and feedback by cascade, their unanswered questions).
+
+    The batch's conversations are locked first, by id, before their leads (as a chat turn, a
+    visitor's form and an erasure take them: ``erasure_repository.lock_conversations``), and
+    their age is read again on the locked row: PostgreSQL re-evaluates the WHERE of a SELECT
+    ... FOR UPDATE on the newest version of a row it waited for, so one a visitor wrote in
+    meanwhile is left out (the batch is still ``full``: the next one goes on). Unlocked, the
+    sweep waited for such a conversation in its DELETE and deleted it with the fresh message
+    (the DELETE re-checked its ids only), and a turn filling the lead the sweep had unlinked
+    deadlocked with it. The batch is read from the (workspace, last message) index; ordered by
+    id and limited in the locking SELECT, PostgreSQL walked the primary key instead, ten times
+    as long (docs/benchmarks.md, ``bench/retention_batch_lock.py``)."""
+    old = (Conversation.workspace_id == workspace_id, Conversation.last_message_at < before)
+    batch = list(
         (
-            await session.execute(select(Conversation.id).where(Conversation.id.in_(doomed)))
+            await session.execute(
+                select(Conversation.id)
+                .where(*old)
+                .order_by(Conversation.last_message_at)
+                .limit(limit)
+            )
         ).scalars()
     )
+    if not batch:
+        return Purged([], 0, full=False)
+    ids = list(
+        (
+            await session.execute(
+                select(Conversation.id)
+                .where(*old, Conversation.id.in_(batch))
+                .order_by(Conversation.id)
+                .with_for_update()
+            )
+        ).scalars()
+    )
+    full = len(batch) >= limit
     if not ids:
-        return [], 0
+        return Purged([], 0, full=full)
     await analytics_repo.keep_deleted(session, workspace_id=workspace_id, conversation_ids=ids)
     messages = await count_messages(session, workspace_id=workspace_id, conversation_ids=set(ids))
     # The visitors' words kept outside the conversation go with it: its unanswered questions
@@ -175,7 +209,7 @@ async def delete_conversations_before(
             Conversation.workspace_id == workspace_id, Conversation.id.in_(ids)
         )
     )
-    return ids, messages
+    return Purged(ids, messages, full=full)
 
 
 async def delete_quotes_before(

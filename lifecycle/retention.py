@@ -156,16 +156,16 @@ async def purge_old_conversations(
     conversations = messages = mails = 0
     while True:
         async with db.transaction(workspace_id=workspace_id, durable=False) as session:
-            gone, gone_messages = await repo.delete_conversations_before(
+            gone = await repo.delete_conversations_before(
                 session, workspace_id=workspace_id, before=before, limit=repo.RETENTION_BATCH
             )
-            mail_ids = await mail_repo.forget_about(session, workspace_id, conversations=gone)
+            mail_ids = await mail_repo.forget_about(session, workspace_id, conversations=gone.ids)
         if mailer is not None:
             await mailer.forget_files(mail_ids)
-        conversations += len(gone)
-        messages += gone_messages
+        conversations += len(gone.ids)
+        messages += gone.messages
         mails += len(mail_ids)
-        if len(gone) < repo.RETENTION_BATCH:
+        if not gone.full:
             break
     async with db.transaction(workspace_id=workspace_id, durable=False) as session:
         deliveries, questions = await repo.delete_quotes_before(

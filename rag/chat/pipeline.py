@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
 from core.db import Database
-from core.errors import QuotaExceeded
+from core.errors import NotFound, QuotaExceeded
 from rag.chat import notify, question, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
@@ -54,6 +54,7 @@ from rag.chat.normalize import visitor_hash
 from rag.chat.recording import AnswerRecorder
 from rag.chat.relevance import WordMatch
 from rag.chat.repository.client_messages import (
+    names_a_missing_conversation,
     names_a_missing_workspace,
     repeats_a_client_message,
 )
@@ -323,6 +324,9 @@ class AnswerPipeline:
             if inp.workspace_version is not None and names_a_missing_workspace(exc):
                 # A cached widget key's workspace was purged: looked up again (401).
                 raise WorkspaceChanged(str(workspace.id)) from exc
+            if names_a_missing_conversation(exc):
+                # Deleted (retention, an erasure) while the message waited for it.
+                raise NotFound("Conversation not found") from exc
             if inp.client_message_id is None or not repeats_a_client_message(exc):
                 raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:

@@ -106,6 +106,14 @@ async def tick_due(runtime: Runtime, job: str, now: datetime) -> list[str]:
     return await only.tick(now=now)
 
 
+CHATS_MENTIONING = {
+    "conversations": "SELECT count(*) FROM conversations"
+    " WHERE workspace_id = :ws AND session_id LIKE :n",
+    "messages": "SELECT count(*) FROM messages WHERE workspace_id = :ws AND text LIKE :n",
+}
+"""``count_mentions``' queries of a visitor's conversations (by session id) and messages."""
+
+
 async def count_mentions(
     owner_db: Database, workspace_id: str, needle: str, queries: dict[str, str]
 ) -> dict[str, int]:

@@ -22,7 +22,6 @@ from tests.conftest import Owner
 from tests.lifecycle.data import widget
 from tests.lifecycle.test_erasure_session_numbers import _chat, _leads
 from tests.lifecycle.test_erasure_session_race import _Stop
-from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 from workspaces import leads as lead_service
 
 
@@ -49,13 +48,12 @@ async def _erasure_once_held(
 ) -> asyncio.Task[httpx.Response]:
     """Once the visitor's request is held: the erasure of their session, started and waiting
     for it; then the request goes on."""
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    erasure = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers)
+    return await stop.meanwhile(
+        owner_db,
+        lambda: client.post(
+            owner.url("/erasures"), json={"session_id": visitor}, headers=owner.headers
+        ),
     )
-    await _until_blocked_by(owner_db, stop.backend)
-    stop.go.set()
-    return erasure
 
 
 async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
@@ -67,13 +65,9 @@ async def test_a_number_typed_while_the_session_is_erased_is_erased_with_it(
     visitor, number, second = await _second_conversation(client, owner)
 
     stop = _Stop()
-    real = shortcuts.leads.submit_from_visitor
-
-    async def held(session: Any, **kwargs: Any) -> Any:
-        await stop(session)
-        return await real(session, **kwargs)
-
-    monkeypatch.setattr(shortcuts.leads, "submit_from_visitor", held)
+    monkeypatch.setattr(
+        shortcuts.leads, "submit_from_visitor", stop.before(shortcuts.leads.submit_from_visitor)
+    )
     typed = asyncio.create_task(_chat(client, owner, f"call me on {number}", visitor, second))
     erasure = await _erasure_once_held(client, owner, owner_db, stop, visitor)
     assert await typed == second

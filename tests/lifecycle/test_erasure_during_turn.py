@@ -14,7 +14,7 @@ from core.db import Database
 from core.jobs import JobQueue
 from rag.chat import recording
 from tests.conftest import Owner
-from tests.lifecycle.data import count_mentions, widget
+from tests.lifecycle.data import CHATS_MENTIONING, count_mentions, widget
 
 
 async def test_the_turn_answers_and_records_nothing_of_the_erased_visitor(
@@ -66,9 +66,7 @@ async def test_the_turn_answers_and_records_nothing_of_the_erased_visitor(
         owner.workspace_id,
         tag,
         {
-            "conversations": "SELECT count(*) FROM conversations"
-            " WHERE workspace_id = :ws AND session_id LIKE :n",
-            "messages": "SELECT count(*) FROM messages WHERE workspace_id = :ws AND text LIKE :n",
+            **CHATS_MENTIONING,
             "unanswered": "SELECT count(*) FROM unanswered_questions"
             " WHERE workspace_id = :ws AND question LIKE :n",
         },

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,6 +27,8 @@ from tests.widget.test_widget_phone_lead import submitted_phones
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 from workspaces import leads as lead_service
 
+T = TypeVar("T")
+
 
 class _Stop:
     """Where a request is held in its transaction: its backend noted, until ``go``."""
@@ -38,6 +41,26 @@ class _Stop:
         self.backend = int((await session.execute(text("SELECT pg_backend_pid()"))).scalar_one())
         self.reached.set()
         await asyncio.wait_for(self.go.wait(), GUARD_SECONDS)
+
+    def before(self, real: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        """``real`` (called with the session first), held here before it runs."""
+
+        async def held(session: Any, *args: Any, **kwargs: Any) -> T:
+            await self(session)
+            return await real(session, *args, **kwargs)
+
+        return held
+
+    async def meanwhile(
+        self, owner_db: Database, work: Callable[[], Awaitable[T]]
+    ) -> asyncio.Task[T]:
+        """Once the request is held: ``work`` started and waiting for it; then the request goes
+        on."""
+        await asyncio.wait_for(self.reached.wait(), GUARD_SECONDS)
+        task = asyncio.ensure_future(work())
+        await _until_blocked_by(owner_db, self.backend)
+        self.go.set()
+        return task
 
 
 async def _three_numbers(
@@ -117,12 +140,7 @@ async def test_a_number_sent_while_the_erasure_holds_its_lead_waits_for_it(
     tag, numbers, ids = await _three_numbers(client, owner)
     home, london = numbers["home"], numbers["london"]
     stop = _Stop()
-    real = session_repo.lead_repo.phone_only_lead
-
-    async def held(session: Any, *args: Any, **kwargs: Any) -> Any:
-        await stop(session)
-        return await real(session, *args, **kwargs)
-
+    held = stop.before(session_repo.lead_repo.phone_only_lead)
     monkeypatch.setattr(session_repo.lead_repo, "phone_only_lead", held)
     erasure = asyncio.create_task(_erase_session(client, owner, f"delhi-{tag}"))
     await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)

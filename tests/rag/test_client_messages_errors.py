@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from core.db import Database
 from rag.chat.repository.client_messages import (
     WORKSPACE_FOREIGN_KEY_SUFFIX,
+    names_a_missing_conversation,
     names_a_missing_workspace,
 )
 
@@ -39,6 +40,7 @@ def test_a_missing_workspace_is_recognised_whatever_the_servers_language() -> No
         }
     )
     assert names_a_missing_workspace(german)
+    assert not names_a_missing_conversation(german)
 
 
 def test_a_missing_row_of_another_table_is_not_a_missing_workspace() -> None:
@@ -52,6 +54,9 @@ def test_a_missing_row_of_another_table_is_not_a_missing_workspace() -> None:
         }
     )
     assert not names_a_missing_workspace(other)
+    # The message's conversation, deleted while the turn waited for it (404, not 500:
+    # tests/lifecycle/test_retention_races.py end to end), told by the key's name alone.
+    assert names_a_missing_conversation(other)
 
 
 async def test_the_schema_names_exactly_the_workspace_foreign_keys_with_the_suffix(

@@ -27,17 +27,33 @@ WORKSPACE_FOREIGN_KEY_SUFFIX = "_workspace_id_fkey"
 name none): tests/rag/test_client_messages_errors.py pins it on the migrated schema."""
 
 
+MESSAGE_CONVERSATION_FOREIGN_KEY = "messages_conversation_id_fkey"
+"""The messages' foreign key to their conversation, as PostgreSQL names it."""
+
+
+def _broken_foreign_key(exc: IntegrityError) -> str:
+    """The name of the foreign key ``exc`` reports broken ("" for another error). Decided by
+    the SQLSTATE and the constraint's name: the detail text is in the server's language
+    (lc_messages)."""
+    cause = getattr(exc.orig, "__cause__", None)
+    if getattr(cause, "sqlstate", None) != "23503":
+        return ""
+    return str(getattr(cause, "constraint_name", None) or "")
+
+
 def names_a_missing_workspace(exc: IntegrityError) -> bool:
     """Whether ``exc`` is a foreign key naming a workspace row that is gone (purged since the
     caller's widget-key cache read it): the turn's first statement cannot record anything.
-    Decided by the SQLSTATE and the constraint's name: the detail text is in the server's
-    language (lc_messages), so a German server wrote "Tabelle »workspaces«" and the turn
-    answered 500 instead of 401."""
-    cause = getattr(exc.orig, "__cause__", None)
-    constraint = getattr(cause, "constraint_name", None) or ""
-    return getattr(cause, "sqlstate", None) == "23503" and constraint.endswith(
-        WORKSPACE_FOREIGN_KEY_SUFFIX
-    )
+    By the key's name, not the detail text: a German server wrote "Tabelle »workspaces«" and
+    the turn answered 500 instead of 401."""
+    return _broken_foreign_key(exc).endswith(WORKSPACE_FOREIGN_KEY_SUFFIX)
+
+
+def names_a_missing_conversation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is the visitor's message refused for its conversation, deleted (by the
+    retention sweep or an erasure, which lock it) while the turn waited for it: not found, as
+    one deleted before the turn read it."""
+    return _broken_foreign_key(exc) == MESSAGE_CONVERSATION_FOREIGN_KEY
 
 
 def repeats_a_client_message(exc: IntegrityError) -> bool:
