@@ -252,12 +252,13 @@ def _lexical_statement(workspace_id: uuid.UUID) -> Prepared:
             " cand AS (SELECT chunk_id FROM part"
             "  UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
             # Each candidate scored on every term, its own rows by the key (chunk_id, term).
-            " sc AS (SELECT cand.chunk_id, f.score FROM cand CROSS JOIN LATERAL"
-            f"  (SELECT sum({_bm25('q')}) AS score FROM chunk_terms p JOIN q ON q.term = p.term"
-            "   CROSS JOIN st WHERE p.chunk_id = cand.chunk_id"
-            "   AND p.term = ANY(ARRAY(SELECT term FROM q))"
-            f"   AND p.workspace_id = {ws}) f"
-            "  WHERE f.score > 0 ORDER BY f.score DESC, cand.chunk_id LIMIT :n)"
+            # (the rows fenced by OFFSET 0: PostgreSQL would else drive the lookup from the
+            # terms, reading each term's every posting through the (workspace_id, term) index)
+            f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN LATERAL"
+            "  (SELECT term, tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
+            "   AND term = ANY(ARRAY(SELECT term FROM q))"
+            f"   AND workspace_id = {ws} OFFSET 0) p JOIN q ON q.term = p.term CROSS JOIN st"
+            "  GROUP BY cand.chunk_id ORDER BY score DESC, cand.chunk_id LIMIT :n)"
             " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
             f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
             " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
