@@ -121,6 +121,10 @@ async def test_a_chunk_of_common_words_outside_the_vector_candidates_is_left_out
         # The vector search found it: scored on every term, first by its score.
         found, _ = await _search(db, ws, terms, 2, 1, candidates=[common])
         assert [c for c, _ in found] == [rare, common] or [c for c, _ in found] == [common, rare]
+        # Budget 0: the candidates alone are scored (the twelfth session's "pool" variant).
+        assert await _search(db, ws, terms, 2, 0) == ([], (0, 3))
+        found, _ = await _search(db, ws, terms, 2, 0, candidates=[common])
+        assert [c for c, _ in found] == [common]
         # A budget holding every term: exact, the common chunk among the two best.
         found, trace = await _search(db, ws, terms, 2, EVERYTHING)
         assert trace == (3, 3)
