@@ -2,12 +2,12 @@
 statistics kept in the process per knowledge version: a **bench lever, not the product's
 search** (issue 12; docs/retrieval.md, "Thirteenth session"). Measured by
 ``python -m bench.lexical_scale`` against the product's single statement
-(``search_repo.lexical_search``, what ``retrieval`` calls): a quarter faster at 100k chunks but
+(``bench.bm25_exact``, what ``retrieval`` called until 0048): a quarter faster at 100k chunks but
 slower at p95 at 10k (a rare-terms page that fails costs a second statement), so it was not
 shipped; kept here so the measurement stays reproducible, and held exact by
 ``tests/bench/test_bm25_maxscore.py``.
 
-The result is ``search_repo.lexical_search``'s, the same chunks, order and scores, found in two
+The result is ``bm25_exact.exact_search``'s, the same chunks, order and scores, found in two
 steps:
 
 - **Statistics per knowledge version, in the process.** The chunk count, the total length and
@@ -42,9 +42,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bench import bm25_exact
 from bench import bm25_maxscore_sql as bm25_repo
 from core.direct import Executor
-from rag.knowledge.repository import search as search_repo
 from rag.knowledge.repository.search import SearchRow
 
 RARE_POSTINGS = 3000
@@ -163,7 +163,7 @@ async def search(
     tail_factor: int = TAIL_FACTOR,
     trace: list[tuple[int, int]] | None = None,
 ) -> list[SearchRow] | None:
-    """``search_repo.lexical_search``'s result (the ``n`` best chunks by BM25 over ``terms``,
+    """``bm25_exact.exact_search``'s result (the ``n`` best chunks by BM25 over ``terms``,
     with their cosine to ``query_vector``; None when a chunk of the workspace has no stored
     terms; an empty list when none has any of ``terms``), by the steps above. ``trace``
     (tests, benchmarks) gets (essential terms, terms) for each page scored, (0, 0) for the
@@ -233,6 +233,4 @@ async def search(
         return full[1]
     if trace is not None:
         trace.append((0, 0))
-    return await search_repo.lexical_search(
-        session, workspace_id, terms, query_vector, n, k1=k1, b=b
-    )
+    return await bm25_exact.exact_search(session, workspace_id, terms, query_vector, n, k1=k1, b=b)

@@ -1,9 +1,10 @@
-"""The BM25 step of search at 10k and 100k chunks: the product's single statement against the
-bench's exact search by rare terms first with statistics kept per knowledge version
-(``bench.bm25_maxscore``, measured and not shipped: docs/retrieval.md, thirteenth session).
+"""The BM25 step of search at 10k and 100k chunks: the exact statement the product ran until
+migration 0048 (``bench.bm25_exact``) against the product's statement within a postings budget
+(``search_repo.lexical_search``, RETRIEVAL_LEXICAL_POSTINGS; docs/retrieval.md, fourteenth
+session) at several budgets.
 
     .venv/bin/python -m bench.lexical_scale              # 10k and 100k chunks, 102 questions
-    .venv/bin/python -m bench.lexical_scale --sizes 10000 --no-write
+    .venv/bin/python -m bench.lexical_scale --sizes 10000 --budgets 4000 --passes 1 --no-write
 
 What runs: an embedded PostgreSQL under --data-dir (recreated every run), migrated. The Python
 3.11 HTML documentation (``apt-get install python3-doc``) is parsed and chunked with the
@@ -11,18 +12,17 @@ product's settings (about 16.7k chunks, ``search_workload.chunk_counts``' path);
 terms are the product's (``lexical.chunk_terms`` of text and metadata). A workspace of N chunks
 takes the chunks in order, then copies of them, each copy with every word dropped at random with
 probability 0.1 (seeded: distinct texts and lengths, the vocabulary of real documentation).
-Chunks and terms are bulk loaded as the owner (COPY), then ``VACUUM ANALYZE`` (what autovacuum
-gives a settled table); the vectors are one constant (BM25 is what is timed; the cosine of the
-40 returned chunks is computed either way).
+Chunks and terms are bulk loaded as the owner (COPY: the kept statistics follow by the
+triggers), then ``VACUUM ANALYZE`` (what autovacuum gives a settled table); the vectors are one
+constant (BM25 is what is timed; the cosine of the returned chunks is computed either way), so
+40 chunks drawn at random (seeded per question) stand for the vector search's candidates.
 
 Timed as the app role through ``Database.transaction(workspace_id=...)`` (row-level security on),
-the call alone: for each of the 102 shipped python questions (eval/python-docs.jsonl), in turn,
-the single statement (``search_repo.lexical_search``) and the new search (``bm25.search``) for
-the 40 best chunks, both checked equal (same chunks, order, scores to 1e-9). The new search is
-measured on a first pass (its statistics read on the first question, each question's unseen
-terms' document frequencies read as it comes) and a second pass (all kept). Also: a statistics
-read alone (chunk count and total length, ``bm25.forget()`` before each), what the first search
-after each knowledge change pays.
+the call alone, each in its own transaction: for each of the 102 shipped python questions
+(eval/python-docs.jsonl), the exact statement, then the bounded one at each budget, for the 40
+best chunks; ``--passes`` times over the questions (the host is shared: each pass is a row).
+Checked: when every question term fits the budget the bounded statement must equal the exact one
+(same chunks, order and scores to 1e-9); otherwise its overlap@n with the exact top n is shown.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -165,54 +166,95 @@ def _same(old: list[Any], new: list[Any]) -> bool:
     return above(old) == above(new)
 
 
-async def measure(app_url: str, ws: uuid.UUID, questions: list[str], n: int) -> dict[str, Any]:
+@dataclass
+class Cell:
+    """One statement's figures over the questions of one pass."""
+
+    times: list[float] = field(default_factory=list)
+    whole: int = 0  # questions whose every term fit the budget
+    equal: int = 0  # of those, equal to the exact statement
+    overlap: list[float] = field(default_factory=list)  # the others: overlap@n with exact
+
+
+async def _chunk_ids(app_url: str, ws: uuid.UUID) -> list[uuid.UUID]:
+    from sqlalchemy import text
+
+    from core.db import Database
+
+    db = Database.from_url(app_url, statement_timeout_ms=0)
+    try:
+        async with db.transaction(workspace_id=ws) as session:
+            rows = await session.execute(
+                text("SELECT id FROM chunks WHERE workspace_id = :ws ORDER BY id"), {"ws": ws}
+            )
+            return [r[0] for r in rows.all()]
+    finally:
+        await db.dispose()
+
+
+async def measure(
+    app_url: str, ws: uuid.UUID, questions: list[str], n: int, budgets: list[int], passes: int
+) -> list[dict[str, Cell]]:
+    """Per pass: the exact statement (``old``) and the bounded one at each budget, each timed
+    alone in its own transaction, in turn for each question."""
     import numpy as np
 
-    from bench import bm25_maxscore as bm25
+    from bench import bm25_exact
     from core.db import Database
     from rag.knowledge import lexical
     from rag.knowledge.repository import search as search_repo
 
     db = Database.from_url(app_url, statement_timeout_ms=0)
     q = np.full(384, 0.05, dtype=np.float32)
-    times: dict[str, list[float]] = {"old": [], "new, first pass": [], "new, second pass": []}
-    pages: Counter[int] = Counter()
-    mismatches = 0
-    bm25.forget()
+    ids = await _chunk_ids(app_url, ws)
+    out = []
     try:
-        for label in ("new, first pass", "new, second pass"):
-            for question in questions:
+        for _ in range(passes):
+            cells = {"old": Cell(), **{f"budget {b}": Cell() for b in budgets}}
+            for index, question in enumerate(questions):
                 terms = lexical.query_terms(question)
-                if label == "new, first pass":
-                    async with db.transaction(workspace_id=ws) as session:
-                        started = time.perf_counter()
-                        old = await search_repo.lexical_search(
-                            session, ws, terms, q, n, k1=lexical.K1, b=lexical.B
-                        )
-                        times["old"].append((time.perf_counter() - started) * 1000)
-                trace: list[tuple[int, int]] = []
+                # The vectors here are one constant: 40 chunks drawn at random (seeded) stand
+                # for the vector search's candidates (their cost, not their quality).
+                found = random.Random(index).sample(ids, min(n, len(ids)))
                 async with db.transaction(workspace_id=ws) as session:
                     started = time.perf_counter()
-                    new = await bm25.search(
-                        session, ws, terms, q, n, k1=lexical.K1, b=lexical.B, trace=trace
+                    old = await bm25_exact.exact_search(
+                        session, ws, terms, q, n, k1=lexical.K1, b=lexical.B
                     )
-                    times[label].append((time.perf_counter() - started) * 1000)
-                pages[len(trace)] += label == "new, first pass"
-                if label == "new, first pass" and not _same(old or [], new or []):
-                    mismatches += 1
-                    print(f"differs: {question!r} {trace}", flush=True)
-                    for a, b in zip(old or [], new or [], strict=False):
-                        print(f"  {a[0]} {a[4]!r}  {b[0]} {b[4]!r}")
-        stats_ms = []
-        for _ in range(10):
-            bm25.forget()
-            async with db.transaction(workspace_id=ws) as session:
-                started = time.perf_counter()
-                await bm25._statistics(session, ws, [])
-                stats_ms.append((time.perf_counter() - started) * 1000)
+                    cells["old"].times.append((time.perf_counter() - started) * 1000)
+                old = old or []
+                for budget in budgets:
+                    cell = cells[f"budget {budget}"]
+                    trace: list[tuple[int, int]] = []
+                    async with db.transaction(workspace_id=ws) as session:
+                        started = time.perf_counter()
+                        new = await search_repo.lexical_search(
+                            session,
+                            ws,
+                            terms,
+                            q,
+                            n,
+                            k1=lexical.K1,
+                            b=lexical.B,
+                            candidates=found,
+                            postings=budget,
+                            trace=trace,
+                        )
+                        cell.times.append((time.perf_counter() - started) * 1000)
+                    new = new or []
+                    within, present = trace[0] if trace else (0, 0)
+                    if within == present:
+                        cell.whole += 1
+                        cell.equal += _same(old, new)
+                        if not _same(old, new):
+                            print(f"differs with every term: {question!r}", flush=True)
+                    elif old:
+                        top = {r[0] for r in old}
+                        cell.overlap.append(len(top & {r[0] for r in new}) / len(top))
+            out.append(cells)
     finally:
         await db.dispose()
-    return {"times": times, "pages": pages, "mismatches": mismatches, "stats": stats_ms}
+    return out
 
 
 async def run(args: argparse.Namespace) -> str:
@@ -228,46 +270,58 @@ async def run(args: argparse.Namespace) -> str:
     await migrate.ensure_app_role(owner_url, APP_ROLE)
     await migrate.upgrade(owner_url, app_role=APP_ROLE)
     questions = [q.question for q in rag_eval.load_questions(QUESTIONS)]
-    table = Table(["chunks", "term rows", "statement", "p50 ms", "p95 ms", "max ms", "load avg"])
-    notes = []
+    table = Table(
+        [
+            "chunks",
+            "pass",
+            "statement",
+            "p50 ms",
+            "p95 ms",
+            "max ms",
+            "every term fit",
+            "equal then",
+            "overlap@n else",
+            "load avg",
+        ]
+    )
     for size in args.sizes:
         ws = uuid.uuid4()
         started = time.perf_counter()
         rows = await load(owner_url, ws, base, size)
         print(
-            f"{size:,} chunks, {rows:,} term rows loaded in {time.perf_counter() - started:.0f} s"
+            f"{size:,} chunks, {rows:,} term rows loaded in {time.perf_counter() - started:.0f} s",
+            flush=True,
         )
-        result = await measure(app_url, ws, questions, args.n)
+        passes = await measure(app_url, ws, questions, args.n, args.budgets, args.passes)
         load_avg = load_average()
-        for label, values in result["times"].items():
-            table.add(
-                f"{size:,}",
-                f"{rows:,}",
-                label,
-                f"{statistics.median(values):.1f}",
-                f"{pct(values, 0.95):.1f}",
-                f"{max(values):.1f}",
-                f"{load_avg:.1f}",
-            )
-        pages = ", ".join(f"{k}: {v}" for k, v in sorted(result["pages"].items()))
-        notes.append(
-            f"- {size:,} chunks: new equal to old on {len(questions) - result['mismatches']} of"
-            f" {len(questions)} questions; pages scored per question (count: questions) {pages};"
-            f" a statistics read alone (after each knowledge change) p50"
-            f" {statistics.median(result['stats']):.1f} ms, max {max(result['stats']):.1f} ms."
-        )
-        print(notes[-1], flush=True)
-    table.print("BM25 step, 40 best chunks")
+        for number, cells in enumerate(passes, 1):
+            for label, cell in cells.items():
+                old = label == "old"
+                table.add(
+                    f"{size:,}",
+                    number,
+                    label,
+                    f"{statistics.median(cell.times):.1f}",
+                    f"{pct(cell.times, 0.95):.1f}",
+                    f"{max(cell.times):.1f}",
+                    "" if old else f"{cell.whole}",
+                    "" if old else f"{cell.equal} of {cell.whole}",
+                    ""
+                    if old or not cell.overlap
+                    else f"{statistics.fmean(cell.overlap):.3f} (min {min(cell.overlap):.3f})",
+                    f"{load_avg:.1f}",
+                )
+        table.print(f"BM25 step, {args.n} best chunks, {size:,} chunks")
     argv = " ".join(args.argv)
     return "\n".join(
         [
             f"`python -m bench.lexical_scale{' ' + argv if argv else ''}` (n = {args.n}, the"
-            f" 102 python questions, each statement timed alone in its own transaction, old"
-            f" and new in turn; load average at the end of each size):",
+            f" {len(questions)} python questions, each statement timed alone in its own"
+            " transaction, the exact one then each budget in turn per question; 40 chunks drawn"
+            " at random stand for the vector candidates; load average at the end of each"
+            " size):",
             "",
             table.markdown(),
-            "",
-            *notes,
         ]
     )
 
@@ -276,6 +330,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--n", type=int, default=40, help="chunks returned (candidate_count)")
+    parser.add_argument("--budgets", type=int, nargs="+", default=[1000, 2000, 4000, 8000])
+    parser.add_argument("--passes", type=int, default=2, help="times over the questions")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-lexical")
     add_write_options(parser)
     args = parser.parse_args(argv)

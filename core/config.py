@@ -258,6 +258,10 @@ class Settings(SettingsValidators, BaseSettings):
     # (rag.knowledge.lexical, docs/retrieval.md twelfth session); 0: the vector order alone,
     # and ingestion stores no BM25 terms (`trulybot reindex` fills them once it is above 0).
     retrieval_lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    # The BM25 statement's budget: the rarest question terms whose chunk counts sum to at most
+    # this are scored over their postings; the other candidates are the vector search's
+    # (rag.knowledge.lexical.POSTINGS, docs/retrieval.md fourteenth session).
+    retrieval_lexical_postings: int = Field(default=4000, ge=0, le=10_000_000)
     # Messages of the conversation so far sent with a question (and read to rewrite a follow-up
     # to stand alone); 0: none, each question is answered on its own.
     history_turns: int = Field(default=6, ge=0, le=100)

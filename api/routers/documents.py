@@ -479,6 +479,7 @@ async def search(
         second_weight=runtime.settings.retrieval_second_chunk_weight,
         feedback_weight=runtime.settings.retrieval_feedback_weight,
         lexical_weight=runtime.settings.retrieval_lexical_weight,
+        lexical_postings=runtime.settings.retrieval_lexical_postings,
     )
     # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
     ranked = await rerank_within_cap(

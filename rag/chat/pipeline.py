@@ -419,6 +419,7 @@ class AnswerPipeline:
                 second_weight=self.settings.retrieval_second_chunk_weight,
                 feedback_weight=self.settings.retrieval_feedback_weight,
                 lexical_weight=self.settings.retrieval_lexical_weight,
+                lexical_postings=self.settings.retrieval_lexical_postings,
                 metered_generation=not self.generator.extractive or self.reranker.metered,
             )
             clock.lap("retrieval")

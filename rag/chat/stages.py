@@ -34,7 +34,7 @@ from rag.chat.reply_language import conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.token_reservations import TokenEstimate, reservation_wanted, reserved
 from rag.chat.translations import dont_know_reply, lead_reply
-from rag.knowledge import retrieval
+from rag.knowledge import lexical, retrieval
 from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
@@ -438,6 +438,7 @@ async def retrieve(
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
+    lexical_postings: int = lexical.POSTINGS,
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
@@ -458,6 +459,7 @@ async def retrieve(
         second_weight=second_weight,
         feedback_weight=feedback_weight,
         lexical_weight=lexical_weight,
+        lexical_postings=lexical_postings,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [

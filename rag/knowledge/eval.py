@@ -24,7 +24,7 @@ import numpy as np
 from core.db import Database
 from core.errors import ConfigError
 from eval.splits import SPLITS, split_of
-from rag.knowledge import retrieval
+from rag.knowledge import lexical, retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.rerank import Reranker, describe
@@ -119,6 +119,7 @@ async def evaluate(
     second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
+    lexical_postings: int = lexical.POSTINGS,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
     (``vector+llm``...), over the same candidates."""
@@ -142,6 +143,7 @@ async def evaluate(
                     second_weight=second_weight,
                     feedback_weight=feedback_weight,
                     lexical_weight=lexical_weight,
+                    lexical_postings=lexical_postings,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

@@ -6,8 +6,9 @@
 - ``chunk_terms``: a stored chunk's terms with their counts, from the text that was embedded
   for it (header + passage, ``chunking.stored_embedding_text``); ingestion stores them
   (``chunk_terms`` table, ``chunks.term_count``) in the transaction that writes the chunk, and
-  the search scores BM25 over them in SQL (``repository.search.lexical_search``): per-workspace
-  document frequencies and average length come from the stored rows, so they cannot drift.
+  the search scores BM25 over them in SQL (``repository.search.lexical_search``, within a
+  budget of ``POSTINGS``): per-workspace document frequencies and average length are kept from
+  the stored rows by triggers (migration 0048), so they cannot drift.
 - ``fuse``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
   union of both pages lists (a page missing from one list takes that list's lowest value), the
   vector order breaking ties. A page's BM25 score is its best chunk's among the ``n`` best BM25
@@ -30,6 +31,10 @@ B = 0.75
 # The lexical side's weight in the fusion (the RETRIEVAL_LEXICAL_WEIGHT setting; 0: the vector
 # order alone, no lexical statement).
 LEXICAL_WEIGHT = 0.3
+POSTINGS = 4000
+"""The BM25 statement's budget (the RETRIEVAL_LEXICAL_POSTINGS setting): the rarest question
+terms whose document frequencies sum to at most this are scored over their postings; every
+other candidate comes from the vector search (``repository.search.lexical_search``)."""
 MAX_QUERY_TERMS = 64
 """A question's distinct terms beyond these are not scored (a pasted page is no question)."""
 

@@ -182,6 +182,7 @@ async def search(
     second_weight: float = SECOND_CHUNK_WEIGHT,
     feedback_weight: float = FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
+    lexical_postings: int = lexical.POSTINGS,
     fill: bool = False,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
@@ -195,8 +196,9 @@ async def search(
     full text and hybrid rank them by their best chunk, in one search (both were measured on
     vector search only). ``lexical_weight`` above 0 (grouped vector search only) fuses the
     documents with the workspace's BM25 order (``fuse_lexical``; one more statement,
-    ``search_repo.lexical_search``); a workspace whose chunks' terms are not all stored keeps
-    the vector order.
+    ``search_repo.lexical_search`` within ``lexical_postings``, the vector candidates among
+    its candidates); a workspace whose chunks' terms are not all stored keeps the vector
+    order.
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
@@ -228,7 +230,15 @@ async def search(
     grouped = None
     if mode == "vector" and lexical_weight > 0 and query_embedding is not None:
         grouped = await _lexically_fused(
-            session, workspace_id, query, query_embedding, found, n, second_weight, lexical_weight
+            session,
+            workspace_id,
+            query,
+            query_embedding,
+            found,
+            n,
+            second_weight,
+            lexical_weight,
+            lexical_postings,
         )
     if grouped is None:
         grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
@@ -245,14 +255,24 @@ async def _lexically_fused(
     n: int,
     second_weight: float,
     lexical_weight: float,
+    postings: int,
 ) -> list[Hit] | None:
     """``fuse_lexical`` of ``found`` with the workspace's ``n`` best BM25 chunks for
-    ``query``; None when the question has no term or the workspace's terms are incomplete."""
+    ``query`` (within ``postings``, ``found`` among the candidates); None when the question
+    has no term or the workspace's terms are incomplete."""
     terms = lexical.query_terms(query)
     if not terms:
         return None
     rows = await search_repo.lexical_search(
-        session, workspace_id, terms, query_embedding, n, k1=lexical.K1, b=lexical.B
+        session,
+        workspace_id,
+        terms,
+        query_embedding,
+        n,
+        k1=lexical.K1,
+        b=lexical.B,
+        candidates=[h.chunk_id for h in found],
+        postings=postings,
     )
     if rows is None:
         return None

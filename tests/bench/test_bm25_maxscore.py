@@ -4,7 +4,7 @@ chunks, order and scores of Okapi BM25 computed from the chunks' own texts, on r
 Python documentation's sources), for the shipped questions, with every way of splitting the
 terms; and after chunks are written or deleted (the version bumped in the same transaction, as
 every writer does) its kept statistics are not used. The product's single statement
-(``search_repo.lexical_search``) is held to the same reference.
+(``bench.bm25_exact``, the product's until migration 0048) is held to the same reference.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from bench import bm25_exact
 from bench import bm25_maxscore as bm25
 from core.db import Database
 from rag.knowledge import lexical
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.repository import search as search_repo
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from workspaces import repository as ws_repo
 
@@ -138,7 +138,7 @@ async def _both(
             tail_factor=tail,
             trace=trace,
         )
-        old = await search_repo.lexical_search(session, ws, terms, q, n, k1=lexical.K1, b=lexical.B)
+        old = await bm25_exact.exact_search(session, ws, terms, q, n, k1=lexical.K1, b=lexical.B)
     assert new is not None
     assert old is not None
     return [(r[0], r[4]) for r in new], [(r[0], r[4]) for r in old], trace

@@ -186,7 +186,7 @@ async def test_another_workspaces_terms_never_change_this_ones_scores(
         async def scores() -> list[tuple[uuid.UUID, float]]:
             async with db.transaction(workspace_id=ws) as session:
                 rows = await search_repo.lexical_search(
-                    session, ws, terms, q, 40, k1=lexical.K1, b=lexical.B
+                    session, ws, terms, q, 40, k1=lexical.K1, b=lexical.B, postings=lexical.POSTINGS
                 )
             assert rows is not None
             return [(row[0], row[4]) for row in rows]

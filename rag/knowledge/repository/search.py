@@ -218,27 +218,52 @@ async def hybrid_search(
     return search_rows(rows)
 
 
+LEXICAL_CANDIDATES_FACTOR = 4
+"""The chunks of best partial score rescored on every term: this many times ``n``."""
+
+
+def _bm25(weights: str) -> str:
+    """One posting's BM25 term score (``p`` the posting, ``weights.idf`` its term's idf, ``st``
+    the workspace's statistics)."""
+    return f"{weights}.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.len / st.avgdl))"
+
+
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
 def _lexical_statement(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
     return Prepared(
         text(
-            "WITH st AS (SELECT count(*)::float8 AS n, avg(term_count)::float8 AS avgdl,"
-            "  count(*) FILTER (WHERE term_count IS NULL) AS missing"
-            f"  FROM chunks WHERE workspace_id = {ws}),"
-            " p AS (SELECT term, chunk_id, tf, len FROM chunk_terms"
-            f"  WHERE workspace_id = {ws} AND term = ANY(CAST(:terms AS text[]))),"
-            " df AS (SELECT term, count(*)::float8 AS df FROM p GROUP BY term),"
-            " sc AS (SELECT p.chunk_id,"
-            "  sum(ln(1 + (st.n - df.df + 0.5) / (df.df + 0.5)) * p.tf * (:k1 + 1)"
-            "   / (p.tf + :k1 * (1 - :b + :b * p.len / st.avgdl))) AS score"
-            "  FROM p JOIN df ON df.term = p.term CROSS JOIN st"
-            "  WHERE st.missing = 0 AND st.avgdl > 0"
-            "  GROUP BY p.chunk_id ORDER BY score DESC, p.chunk_id LIMIT :n)"
+            # The kept statistics (migration 0048): no row, no chunk.
+            "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
+            "  chunks_without_terms AS missing FROM lexical_stats"
+            f"  WHERE workspace_id = {ws} AND chunks > 0),"
+            # The question's terms some chunk has, rarest first, with the postings up to each.
+            " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
+            "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
+            "  FROM lexical_df d CROSS JOIN st"
+            f"  WHERE d.workspace_id = {ws} AND d.term = ANY(CAST(:terms AS text[]))"
+            "  AND st.missing = 0 AND st.avgdl > 0),"
+            # The rarest terms within the budget: their postings give each chunk a partial score.
+            " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
+            f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial"
+            "  FROM chunk_terms p JOIN e ON e.term = p.term CROSS JOIN st"
+            f"  WHERE p.workspace_id = {ws} AND p.term = ANY(ARRAY(SELECT term FROM e))"
+            "  GROUP BY p.chunk_id ORDER BY partial DESC, p.chunk_id LIMIT :m),"
+            " cand AS (SELECT chunk_id FROM part"
+            "  UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
+            # Each candidate scored on every term, its own rows by the key (chunk_id, term).
+            # (the rows fenced by OFFSET 0: PostgreSQL would else drive the lookup from the
+            # terms, reading each term's every posting through the (workspace_id, term) index)
+            f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN LATERAL"
+            "  (SELECT term, tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
+            "   AND term = ANY(ARRAY(SELECT term FROM q))"
+            f"   AND workspace_id = {ws} OFFSET 0) p JOIN q ON q.term = p.term CROSS JOIN st"
+            "  GROUP BY cand.chunk_id ORDER BY score DESC, cand.chunk_id LIMIT :n)"
             " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
-            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing"
-            " FROM st LEFT JOIN (sc JOIN chunks c"
-            f"  ON c.id = sc.chunk_id AND c.workspace_id = {ws}) ON true"
+            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
+            " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
+            " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc JOIN chunks c"
+            f"  ON c.id = sc.chunk_id AND c.workspace_id = {ws}) ON st.missing = 0"
             " ORDER BY sc.score DESC NULLS LAST, c.id"
         ).bindparams(
             bindparam("k1", type_=Float()),
@@ -256,25 +281,40 @@ async def lexical_search(
     *,
     k1: float,
     b: float,
+    candidates: Sequence[uuid.UUID] = (),
+    postings: int,
+    trace: list[tuple[int, int]] | None = None,
 ) -> list[SearchRow] | None:
-    """The ``n`` best chunks of the workspace by Okapi BM25 over ``terms`` (distinct), in one
-    statement: document frequencies, the chunk count and the average length are the
-    workspace's stored ``chunk_terms`` and ``chunks.term_count`` (``terms`` repository), read
-    in the same statement; ``score`` is BM25 (``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``),
-    ``similarity`` the cosine to ``query_vector``. None when a chunk of the workspace has no
-    stored terms (written before 0047, until ``trulybot reindex``): the caller keeps the
-    vector order. An empty list: no chunk has any of ``terms``."""
+    """The ``n`` best chunks of the workspace by Okapi BM25 over ``terms`` (distinct) within a
+    budget of ``postings``, in one statement (docs/retrieval.md, fourteenth session). The
+    chunk count, total length and document frequencies are the kept ``lexical_stats`` and
+    ``lexical_df`` (migration 0048); ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``. The terms
+    no chunk has are dropped, the others ordered rarest first (df, then term); the longest such
+    prefix whose document frequencies sum to at most ``postings`` is scored over its postings
+    (a partial score), and the ``LEXICAL_CANDIDATES_FACTOR x n`` best chunks by it, with
+    ``candidates`` (the vector search's chunks), are scored on every term from their own rows;
+    the ``n`` best by that full score come back (score, then chunk id). Exact BM25 when the
+    budget holds every term; otherwise a chunk with none of the budget's terms is found only
+    among ``candidates`` (a chunk of common words only, which the vectors did not find, is left
+    out). ``similarity`` is the cosine to ``query_vector``. None when a chunk of the workspace
+    has no stored terms (the caller keeps the vector order). ``trace`` gets (terms within the
+    budget, terms some chunk has)."""
     rows = await fetch(
         session,
         _lexical_statement(workspace_id),
         {
-            "terms": list(terms),
+            "terms": list(dict.fromkeys(terms)),
+            "candidates": list(dict.fromkeys(candidates)),
             "qvec": vector_value(np.asarray(query_vector, dtype=np.float32).ravel()),
             "n": n,
+            "m": LEXICAL_CANDIDATES_FACTOR * n,
+            "budget": postings,
             "k1": k1,
             "b": b,
         },
     )
-    if not rows or rows[0][6]:
+    if rows[0][6]:
         return None
+    if trace is not None:
+        trace.append((int(rows[0][7]), int(rows[0][8])))
     return search_rows([row for row in rows if row[0] is not None])

@@ -1,7 +1,9 @@
 """SQL of the chunks' terms (BM25, ``rag.knowledge.lexical``): ``chunk_terms`` rows and
 ``chunks.term_count``, written in the transaction that writes the chunks, deleted with them
-(``ON DELETE CASCADE``), and the per-workspace statistics computed from them by the search's
-statement (``search.lexical_search``), never kept apart. A change of them changes the BM25
+(``ON DELETE CASCADE``). The per-workspace statistics the search reads (``lexical_stats``:
+chunks, total length, chunks without terms; ``lexical_df``: each term's chunk count) are kept
+by migration 0048's triggers on both tables, in the writing statement: no writer here (or any
+cascade) keeps them by hand, so they cannot drift. A change of them changes the BM25
 order, so whoever changes them bumps the knowledge version (the key of cached answers) in the
 same transaction: the writers report whether a ``term_count`` changed."""
 
