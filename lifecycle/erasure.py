@@ -224,18 +224,37 @@ async def _erase_named(
     leads |= {lead for _, _, lead in found if lead is not None}
     conversations = {cid for cid, _, _ in found}
     # Locked before the leads are deleted (``repo.lock_conversations``), with those linked to
-    # the leads by then; the leads and their links read again. A conversation linked to the
-    # visitor's lead (or sent a submission) since the first reads is theirs too: erased, locked
-    # as the others (it outlived the erasure, unlinked, the address in its messages).
+    # the leads by then; then the leads locked, and the leads and their links read again. A
+    # conversation linked to the visitor's lead (or sent a submission) since the first reads
+    # is theirs too: erased, locked as the others (it outlived the erasure, unlinked, the
+    # address in its messages). The leads' locks wait for a turn or a form still writing to
+    # one (its conversation not committed when the conversations were locked: it outlived
+    # the erasure too); when the links read after them name anything new, the leads' locks
+    # are let go (their savepoint rolled back) before those conversations are locked, never
+    # a conversation locked after a lead.
     while True:
         locked = await repo.lock_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=leads
         )
+        savepoint = await session.begin_nested()
+        await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=leads)
         linked, named_leads = await repo.lead_conversation_links(
             session, workspace_id=workspace_id, lead_ids=leads, named=visitor
         )
+        linked |= {
+            cid
+            for cid, _, _ in await repo.conversations_of(
+                session,
+                workspace_id=workspace_id,
+                session_ids=set(),
+                lead_ids=leads,
+                conversation_ids=set(),
+            )
+        }
         if locked.keys() | linked <= conversations and named_leads <= leads:
+            await savepoint.commit()
             break
+        await savepoint.rollback()
         conversations |= locked.keys() | linked
         leads |= named_leads
     lead_counts = await repo.erase_leads(

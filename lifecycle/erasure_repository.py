@@ -108,6 +108,20 @@ async def lock_conversations(
     return {row[0]: row[1] for row in result.all()}
 
 
+async def lock_leads(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID]
+) -> None:
+    """Lock these leads, by id: after the conversations (``lock_conversations``), as a chat
+    turn and a visitor's form take them. Waits for a turn or a form writing to one; what it
+    linked is read after (READ COMMITTED)."""
+    await session.execute(
+        select(Lead.id)
+        .where(Lead.workspace_id == workspace_id, Lead.id.in_(list(lead_ids)))
+        .order_by(Lead.id)
+        .with_for_update()
+    )
+
+
 async def lead_conversation_links(
     session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
 ) -> tuple[set[uuid.UUID], set[uuid.UUID]]:

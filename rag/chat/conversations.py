@@ -315,8 +315,11 @@ async def give_feedback(
     a team's); a team's call passes none and rates only an answer nobody rated (409
     ``already_rated``): it replaced the visitor's rating and comment. The rating records who
     gave it: analytics and the resolution rule read visitors' ratings only."""
+    # Held while the rating goes in: read unlocked, an answer whose conversation the retention
+    # sweep (or an erasure) was deleting broke the rating's foreign key once that committed (a
+    # 500, where an answer deleted a moment before is not found).
     message = await conversation_repo.get_message(
-        session, workspace_id=workspace_id, message_id=message_id
+        session, workspace_id=workspace_id, message_id=message_id, shared=True
     )
     if message is None or message.role != "assistant":
         raise NotFound("Message not found")

@@ -19,6 +19,7 @@ import pytest
 
 from core.db import Database
 from lifecycle import erasure
+from rag.chat import shortcuts
 from tests.conftest import Owner
 from tests.lifecycle.data import CHATS_MENTIONING, count_mentions
 from tests.lifecycle.test_erasure_session_numbers import _chat
@@ -95,5 +96,41 @@ async def test_a_conversation_the_session_opened_during_its_erasure_is_erased(
         client, owner, monkeypatch, {"session_id": visitor}, lambda: _hello(client, owner, visitor)
     )
     assert erased["conversations"] == 2
+    left = await count_mentions(owner_db, owner.workspace_id, tag, CHATS_MENTIONING)
+    assert left == {"conversations": 0, "messages": 0}
+
+
+async def test_a_conversation_whose_turn_holds_the_lead_while_the_erasure_waits_is_erased(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The new conversation's turn has written the visitor's lead and not committed when the
+    erasure locks: its locks found nothing new (the conversation not committed), its DELETE
+    of the lead waited for the turn, and once the turn committed the lead went and the
+    conversation stayed, unlinked, the address in its message. Now the erasure locks the
+    leads too, reads the links once it has them, and goes round again."""
+    tag = uuid.uuid4().hex[:10]
+    email = f"omar-{tag}@example.com"
+    await _chat(client, owner, f"my email is {email}", f"first-{tag}")
+    stop = _Stop()
+    real = shortcuts.conversation_repo.link_conversation_lead
+
+    async def written_then_held(session: Any, *args: Any, **kwargs: Any) -> Any:
+        done = await real(session, *args, **kwargs)
+        await stop(session)
+        return done
+
+    monkeypatch.setattr(shortcuts.conversation_repo, "link_conversation_lead", written_then_held)
+    turn = asyncio.create_task(_chat(client, owner, f"it's me again, {email}", f"second-{tag}"))
+    erased = await stop.meanwhile(
+        owner_db,
+        lambda: client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers),
+    )
+    await turn
+    response = await erased
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 2
     left = await count_mentions(owner_db, owner.workspace_id, tag, CHATS_MENTIONING)
     assert left == {"conversations": 0, "messages": 0}

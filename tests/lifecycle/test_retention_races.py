@@ -191,3 +191,40 @@ async def test_a_message_sent_while_the_sweep_deletes_its_conversation_is_told_s
         "/api/v1/chat", json=body | {"conversation_id": conversation}, headers=widget(owner)
     )
     assert (after.status_code, after.json()) == (404, response.json())
+
+
+async def test_a_streamed_message_sent_while_the_sweep_deletes_its_conversation_is_told_so(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    db: Database,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As above, the message asking for server-sent events: the same 404 before any event
+    (the stream's first event is pulled before the response starts), no stream with an error
+    event in it."""
+    tag = uuid.uuid4().hex[:10]
+    session = f"v-{tag}"
+    conversation = await _hello(client, owner, session)
+    await _backdate(owner_db, conversation)
+    stop = _Stop()
+    kept = repo.analytics_repo.keep_deleted
+    monkeypatch.setattr(repo.analytics_repo, "keep_deleted", stop.before(kept))
+    sweep = asyncio.create_task(
+        purge_old_conversations(
+            db, workspace_id=uuid.UUID(owner.workspace_id), before=utcnow() - RETENTION
+        )
+    )
+    body = {
+        "message": f"Still there {tag}?",
+        "session_id": session,
+        "conversation_id": conversation,
+    }
+    headers = widget(owner) | {"Accept": "text/event-stream"}
+    turn = await stop.meanwhile(
+        owner_db, lambda: client.post("/api/v1/chat", json=body, headers=headers)
+    )
+    assert await sweep == 1
+    response = await turn
+    assert response.status_code == 404, response.text
+    assert response.json()["error"]["code"] == "not_found"

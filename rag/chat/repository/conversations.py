@@ -209,14 +209,17 @@ async def mentions(
 
 
 async def get_message(
-    session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID
+    session: AsyncSession, *, workspace_id: uuid.UUID, message_id: uuid.UUID, shared: bool = False
 ) -> ChatMessage | None:
-    result = await session.execute(
-        select(ChatMessage).where(
-            ChatMessage.workspace_id == workspace_id, ChatMessage.id == message_id
-        )
+    """The message; ``shared`` holds it (FOR KEY SHARE, the lock a row referring to it takes)
+    until the transaction ends: one being deleted (retention, an erasure) is waited for and
+    not found, and one found is not deleted before the caller's row that names it is in."""
+    stmt = select(ChatMessage).where(
+        ChatMessage.workspace_id == workspace_id, ChatMessage.id == message_id
     )
-    return result.scalar_one_or_none()
+    if shared:
+        stmt = stmt.with_for_update(read=True, key_share=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 async def upsert_feedback(
