@@ -1,0 +1,62 @@
+"""The order of locks around migration 0048's statistics row (``lexical_stats``).
+
+Its triggers lock the workspace's stats row at the end of a statement that wrote chunks or
+their terms. ``trulybot reindex`` (``fill_terms``) locks a page of chunks without terms, then
+stores their terms (the stats row); an ingestion that rewrites a document deletes its leftover
+chunks (the stats row) and then updates its kept ones (their rows). Each then waits for the
+other: a deadlock, unless both take the stats row before any chunk row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+
+import numpy as np
+
+from core.db import Database
+from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import terms as terms_repo
+from tests.conftest import RuntimeFactory, client_for, insert_document, signup
+from tests.rag.test_lexical_budget import ON, _kept_and_recounted, _lock_waiters
+
+
+async def test_fill_terms_and_a_rewrite_of_its_chunks_wait_for_each_other_never_deadlock(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database
+) -> None:
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        ws = uuid.UUID((await signup(client)).workspace_id)
+        doc = await insert_document(owner_db, ws, "held")
+        rows = [
+            chunk_repo.ChunkRow(i, f"chunk {i}", {}, 2, f"h{i}", embedding=np.ones(384, np.float32))
+            for i in range(2)
+        ]
+        async with db.transaction(workspace_id=ws) as session:  # written at weight 0
+            await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=False)
+            kept, dropped = [c for c, _ in await chunk_repo.chunk_hashes(session, ws, doc)]
+            # The chunk the rewrite drops has its terms: not among fill_terms' page.
+            await terms_repo.store_terms(session, ws, [(dropped, Counter(gamma=1))])
+        reindex_holds = asyncio.Event()
+
+        async def rewrite() -> None:  # the ingestion job's write of the document, weight 0.3
+            await reindex_holds.wait()
+            async with db.transaction(workspace_id=ws) as session:
+                again = [chunk_repo.ChunkRow(0, "chunk 0", {"title": "T"}, 2, "h0", kept)]
+                await chunk_repo.replace_chunks(session, ws, doc, again, [dropped], with_terms=True)
+
+        task = asyncio.create_task(rewrite())
+        async with db.transaction(workspace_id=ws) as session:  # fill_terms' page
+            page = await terms_repo.chunks_without_terms(session, ws, limit=500)
+            assert [chunk for chunk, _, _ in page] == [kept]
+            reindex_holds.set()
+            for _ in range(500):  # until the rewrite waits on a lock
+                if await _lock_waiters(owner_db):
+                    break
+                await asyncio.sleep(0.01)
+            assert await _lock_waiters(owner_db) == 1
+            await terms_repo.store_terms(session, ws, [(kept, Counter(alpha=2))])
+        await task
+        recorded, counted = await _kept_and_recounted(owner_db, ws)
+        assert recorded == counted
+        assert recorded[0][0] == 1  # the dropped chunk went, the kept one stayed
