@@ -17,6 +17,7 @@ import numpy as np
 
 from core.db import Database
 from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import terms as terms_repo
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_lexical_budget import ON, _kept_and_recounted, _lock_waiters
@@ -60,3 +61,45 @@ async def test_fill_terms_and_a_rewrite_of_its_chunks_wait_for_each_other_never_
         recorded, counted = await _kept_and_recounted(owner_db, ws)
         assert recorded == counted
         assert recorded[0][0] == 1  # the dropped chunk went, the kept one stayed
+
+
+async def test_fill_terms_and_a_document_deletion_wait_for_each_other_never_deadlock(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database
+) -> None:
+    """The deletion's cascade locks the document's chunks and then (its triggers) the stats
+    row; ``fill_terms`` holds the stats row and wants those chunks. The deletion takes the stats
+    row after the document's row and before its chunks."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        ws = uuid.UUID((await signup(client)).workspace_id)
+        doc = await insert_document(owner_db, ws, "deleted")
+        rows = [
+            chunk_repo.ChunkRow(i, f"chunk {i}", {}, 2, f"d{i}", embedding=np.ones(384, np.float32))
+            for i in range(2)
+        ]
+        async with db.transaction(workspace_id=ws) as session:  # written at weight 0
+            await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=False)
+        reindex_holds = asyncio.Event()
+
+        async def deletion() -> bool:
+            await reindex_holds.wait()
+            async with db.transaction(workspace_id=ws) as session:
+                return await document_repo.delete_document(session, ws, doc)
+
+        task = asyncio.create_task(deletion())
+        async with db.transaction(workspace_id=ws) as session:  # fill_terms' page
+            await terms_repo.lock_statistics(session, ws)  # its first step
+            reindex_holds.set()
+            for _ in range(500):  # until the deletion waits on a lock
+                if await _lock_waiters(owner_db):
+                    break
+                await asyncio.sleep(0.01)
+            assert await _lock_waiters(owner_db) == 1
+            page = await terms_repo.chunks_without_terms(session, ws, limit=500)
+            assert len(page) == 2
+            await terms_repo.store_terms(
+                session, ws, [(chunk, Counter(alpha=1)) for chunk, _, _ in page]
+            )
+        assert await task
+        recorded, counted = await _kept_and_recounted(owner_db, ws)
+        assert recorded == counted
+        assert recorded[0] == (0, 0, 0)
