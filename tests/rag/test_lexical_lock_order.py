@@ -14,13 +14,17 @@ import uuid
 from collections import Counter
 
 import numpy as np
+from sqlalchemy import text
 
 from core.db import Database
+from rag.knowledge.models import Source
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import terms as terms_repo
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_lexical_budget import ON, _kept_and_recounted, _lock_waiters
+
+ONES = np.ones(384, np.float32)
 
 
 async def test_fill_terms_and_a_rewrite_of_its_chunks_wait_for_each_other_never_deadlock(
@@ -100,6 +104,59 @@ async def test_fill_terms_and_a_document_deletion_wait_for_each_other_never_dead
                 session, ws, [(chunk, Counter(alpha=1)) for chunk, _, _ in page]
             )
         assert await task
+        recorded, counted = await _kept_and_recounted(owner_db, ws)
+        assert recorded == counted
+        assert recorded[0] == (0, 0, 0)
+
+
+async def test_a_source_deletion_and_the_ingestion_of_one_of_its_pages_never_deadlock(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database
+) -> None:
+    """Deleting a sitemap source deletes its pages one by one: the first page's deletion takes
+    the stats row, then the second page's row is wanted, which an ingestion of that page holds
+    while it waits for the stats row. The source's pages are locked first, in id order."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        source = Source(workspace_id=ws, url="https://example.test/sitemap.xml", kind="sitemap")
+        async with owner_db.transaction() as session:
+            session.add(source)
+        pages = [
+            await insert_document(owner_db, ws, f"page {i}", source=f"https://example.test/{i}")
+            for i in range(2)
+        ]
+        async with owner_db.transaction() as session:
+            await session.execute(
+                text(
+                    "UPDATE documents SET source_type = 'sitemap', source_id = :s"
+                    " WHERE id = ANY(:ids)"
+                ),
+                {"s": source.id, "ids": pages},
+            )
+        for i, page in enumerate(pages):
+            async with db.transaction(workspace_id=ws) as session:
+                one = chunk_repo.ChunkRow(0, f"page {i}", {}, 2, f"p{i}", embedding=ONES)
+                await chunk_repo.replace_chunks(session, ws, page, [one], [], with_terms=True)
+        ingesting = pages[1]
+        job_holds = asyncio.Event()
+
+        async def deletion() -> int:
+            await job_holds.wait()
+            r = await client.delete(owner.url(f"/sources/{source.id}"), headers=owner.headers)
+            return r.status_code
+
+        task = asyncio.create_task(deletion())
+        async with db.transaction(workspace_id=ws) as session:  # the ingestion job of a page
+            assert await document_repo.get_document(session, ws, ingesting, for_update=True)
+            job_holds.set()
+            for _ in range(500):  # until the deletion waits on a lock
+                if await _lock_waiters(owner_db):
+                    break
+                await asyncio.sleep(0.01)
+            assert await _lock_waiters(owner_db) == 1
+            again = chunk_repo.ChunkRow(0, "page again", {}, 2, "q", embedding=ONES)
+            await chunk_repo.replace_chunks(session, ws, ingesting, [again], [], with_terms=True)
+        assert await task == 204
         recorded, counted = await _kept_and_recounted(owner_db, ws)
         assert recorded == counted
         assert recorded[0] == (0, 0, 0)
