@@ -27,18 +27,30 @@ from tests.rag.test_lexical_budget import ON, _kept_and_recounted, _lock_waiters
 ONES = np.ones(384, np.float32)
 
 
+def _two(prefix: str) -> list[chunk_repo.ChunkRow]:
+    return [
+        chunk_repo.ChunkRow(i, f"chunk {i}", {}, 2, f"{prefix}{i}", embedding=ONES)
+        for i in range(2)
+    ]
+
+
+async def _until_one_waits(owner_db: Database) -> None:
+    """Until the other transaction waits on a lock (and only it)."""
+    for _ in range(500):
+        if await _lock_waiters(owner_db):
+            break
+        await asyncio.sleep(0.01)
+    assert await _lock_waiters(owner_db) == 1
+
+
 async def test_fill_terms_and_a_rewrite_of_its_chunks_wait_for_each_other_never_deadlock(
     runtime_factory: RuntimeFactory, db: Database, owner_db: Database
 ) -> None:
     async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
         ws = uuid.UUID((await signup(client)).workspace_id)
         doc = await insert_document(owner_db, ws, "held")
-        rows = [
-            chunk_repo.ChunkRow(i, f"chunk {i}", {}, 2, f"h{i}", embedding=np.ones(384, np.float32))
-            for i in range(2)
-        ]
         async with db.transaction(workspace_id=ws) as session:  # written at weight 0
-            await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=False)
+            await chunk_repo.replace_chunks(session, ws, doc, _two("h"), [], with_terms=False)
             kept, dropped = [c for c, _ in await chunk_repo.chunk_hashes(session, ws, doc)]
             # The chunk the rewrite drops has its terms: not among fill_terms' page.
             await terms_repo.store_terms(session, ws, [(dropped, Counter(gamma=1))])
@@ -55,11 +67,7 @@ async def test_fill_terms_and_a_rewrite_of_its_chunks_wait_for_each_other_never_
             page = await terms_repo.chunks_without_terms(session, ws, limit=500)
             assert [chunk for chunk, _, _ in page] == [kept]
             reindex_holds.set()
-            for _ in range(500):  # until the rewrite waits on a lock
-                if await _lock_waiters(owner_db):
-                    break
-                await asyncio.sleep(0.01)
-            assert await _lock_waiters(owner_db) == 1
+            await _until_one_waits(owner_db)
             await terms_repo.store_terms(session, ws, [(kept, Counter(alpha=2))])
         await task
         recorded, counted = await _kept_and_recounted(owner_db, ws)
@@ -76,12 +84,8 @@ async def test_fill_terms_and_a_document_deletion_wait_for_each_other_never_dead
     async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
         ws = uuid.UUID((await signup(client)).workspace_id)
         doc = await insert_document(owner_db, ws, "deleted")
-        rows = [
-            chunk_repo.ChunkRow(i, f"chunk {i}", {}, 2, f"d{i}", embedding=np.ones(384, np.float32))
-            for i in range(2)
-        ]
         async with db.transaction(workspace_id=ws) as session:  # written at weight 0
-            await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=False)
+            await chunk_repo.replace_chunks(session, ws, doc, _two("d"), [], with_terms=False)
         reindex_holds = asyncio.Event()
 
         async def deletion() -> bool:
@@ -93,11 +97,7 @@ async def test_fill_terms_and_a_document_deletion_wait_for_each_other_never_dead
         async with db.transaction(workspace_id=ws) as session:  # fill_terms' page
             await terms_repo.lock_statistics(session, ws)  # its first step
             reindex_holds.set()
-            for _ in range(500):  # until the deletion waits on a lock
-                if await _lock_waiters(owner_db):
-                    break
-                await asyncio.sleep(0.01)
-            assert await _lock_waiters(owner_db) == 1
+            await _until_one_waits(owner_db)
             page = await terms_repo.chunks_without_terms(session, ws, limit=500)
             assert len(page) == 2
             await terms_repo.store_terms(
@@ -149,11 +149,7 @@ async def test_a_source_deletion_and_the_ingestion_of_one_of_its_pages_never_dea
         async with db.transaction(workspace_id=ws) as session:  # the ingestion job of a page
             assert await document_repo.get_document(session, ws, ingesting, for_update=True)
             job_holds.set()
-            for _ in range(500):  # until the deletion waits on a lock
-                if await _lock_waiters(owner_db):
-                    break
-                await asyncio.sleep(0.01)
-            assert await _lock_waiters(owner_db) == 1
+            await _until_one_waits(owner_db)
             again = chunk_repo.ChunkRow(0, "page again", {}, 2, "q", embedding=ONES)
             await chunk_repo.replace_chunks(session, ws, ingesting, [again], [], with_terms=True)
         assert await task == 204
