@@ -251,7 +251,9 @@ async def delete_source(
             "A sync of this source is running; try again when it ends", code="sync_in_progress"
         )
     kind = "sitemap" if source.kind == "sitemap" else "url"
-    pages = await source_repo.source_documents(session, workspace_id, source_id, kind)
+    pages = await source_repo.source_documents(
+        session, workspace_id, source_id, kind, for_update=True
+    )
     deleted = 0
     for page in pages:
         # A page another sitemap source lists too stays, kept by that one from now on.

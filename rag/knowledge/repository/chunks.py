@@ -123,7 +123,9 @@ async def replace_chunks(
     (its metadata, in the embedded text, may have changed): term_count NULL until
     ``trulybot reindex``, the search keeps the vector order for the workspace meanwhile.
     Returns whether a kept row's ``term_count`` changed (its terms stored or forgotten): the
-    caller bumps the knowledge version then, as for any added or deleted row."""
+    caller bumps the knowledge version then, as for any added or deleted row. The workspace's
+    statistics row is taken before any chunk row (``terms.lock_statistics``)."""
+    await terms_repo.lock_statistics(session, workspace_id)
     if delete_ids:
         await session.execute(
             text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),

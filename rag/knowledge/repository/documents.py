@@ -14,6 +14,7 @@ from core.db import lock_workspace
 from core.models import utcnow
 from core.pagination import newest_first
 from rag.knowledge.models import Document
+from rag.knowledge.repository.terms import lock_statistics
 
 
 async def insert_document(session: AsyncSession, document: Document) -> Document:
@@ -131,6 +132,19 @@ async def unchanged_since(
 async def delete_document(
     session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID
 ) -> bool:
+    """Delete the document, its chunks and their terms (``ON DELETE CASCADE``); whether it was
+    there. Its row, then the workspace's statistics row (``terms.lock_statistics``), before
+    the cascade locks its chunks: the order of the ingestion job and ``fill_terms``, which would
+    else deadlock with it (the cascade's chunks locked, then the statistics row by the
+    triggers)."""
+    found = await session.execute(
+        select(Document.id)
+        .where(Document.workspace_id == workspace_id, Document.id == document_id)
+        .with_for_update()
+    )
+    if found.scalar_one_or_none() is None:
+        return False
+    await lock_statistics(session, workspace_id)
     result = await session.execute(
         delete(Document)
         .where(Document.workspace_id == workspace_id, Document.id == document_id)

@@ -171,11 +171,19 @@ async def link_documents(
 
 
 async def source_documents(
-    session: AsyncSession, workspace_id: uuid.UUID, source_id: uuid.UUID, source_type: str
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    source_id: uuid.UUID,
+    source_type: str,
+    *,
+    for_update: bool = False,
 ) -> list[Document]:
     """The documents a source keeps: linked to it, or (pages stored before sources existed) of
-    its kind with no source yet are adopted by the caller."""
-    result = await session.execute(
+    its kind with no source yet are adopted by the caller. ``for_update``: every one locked
+    until the commit, in id order, before the caller deletes any (a deletion then takes the
+    workspace's BM25 statistics row, which an ingestion holding a later page's row waits for:
+    a deadlock, had that page's row not been taken first)."""
+    stmt = (
         select(Document)
         .where(
             Document.workspace_id == workspace_id,
@@ -184,6 +192,9 @@ async def source_documents(
         )
         .execution_options(populate_existing=True)
     )
+    if for_update:
+        stmt = stmt.order_by(Document.id).with_for_update()
+    result = await session.execute(stmt)
     return list(result.scalars())
 
 

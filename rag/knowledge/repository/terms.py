@@ -20,6 +20,18 @@ TERMS_BATCH = 20_000
 """``chunk_terms`` rows per INSERT (about 100 per chunk)."""
 
 
+async def lock_statistics(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """Take the workspace's ``lexical_stats`` row (migration 0048) until the commit, before any
+    chunk row: its triggers take it at the end of each statement writing chunks or terms, so a
+    writer that locked chunk rows first (``chunks_without_terms``, a rewrite's kept rows) and
+    one that holds the stats row and wants those chunks would deadlock. No row yet: no chunk to
+    wait for either."""
+    await session.execute(
+        text("SELECT 1 FROM lexical_stats WHERE workspace_id = :ws FOR NO KEY UPDATE"),
+        {"ws": workspace_id},
+    )
+
+
 async def store_terms(
     session: AsyncSession,
     workspace_id: uuid.UUID,
@@ -99,7 +111,9 @@ async def chunks_without_terms(
 ) -> list[tuple[uuid.UUID, str, dict[str, object]]]:
     """Up to ``limit`` chunks (id, text, metadata) whose terms were never stored (written by a
     release before 0047), locked until the transaction ends (a document deleted meanwhile
-    waits): ``trulybot reindex`` fills them in the same transaction."""
+    waits): ``trulybot reindex`` fills them in the same transaction. The workspace's statistics
+    row first (``lock_statistics``): storing them takes it."""
+    await lock_statistics(session, workspace_id)
     result = await session.execute(
         text(
             "SELECT id, text, metadata FROM chunks WHERE workspace_id = :ws"
