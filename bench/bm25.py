@@ -16,6 +16,8 @@ inverse document frequency and no length normalization. Here:
 - lexical page scores (``Lexical``): ``chunk`` (each chunk's embedded text, header + passage, one
   field; a page by its best chunk), ``chunkf`` (the chunk's title, heading path and passage as
   three fields), ``page`` (BM25F over whole pages: title, every heading, the page's text);
+  ``budget=B`` (chunk-level kinds): BM25 over a postings budget (``budgeted_chunks``), the
+  approximation modelled for the product (fourteenth session);
 - fusion with the product's vector page order (``Fusion``): ``alone`` (lexical only), weighted
   reciprocal rank fusion ``rrf:W:K``, convex combinations of per-question min-max (``minmax:W``)
   or z-score (``z:W``) normalized page scores with the lexical side weighted W, and ``gate:T``
@@ -97,6 +99,47 @@ class Index:
             out[ids] += self.idf(term) * pseudo * (params.k1 + 1.0) / (params.k1 + pseudo)
         return out
 
+    def essential(self, query: Sequence[str], budget: float) -> list[str]:
+        """The rarest of ``query``'s distinct terms (document frequency, then the term) whose
+        postings number at most ``budget`` together; terms in no document are dropped."""
+        known = sorted(
+            (len(self.postings[t][0]), t) for t in dict.fromkeys(query) if t in self.postings
+        )
+        out: list[str] = []
+        total = 0
+        for df, term in known:
+            total += df
+            if total > budget:
+                break
+            out.append(term)
+        return out
+
+
+def budgeted_chunks(
+    index: Index,
+    query: Sequence[str],
+    params: Params,
+    budget: float,
+    n: int,
+    vector_candidates: Sequence[int] | np.ndarray,
+) -> list[tuple[int, float]]:
+    """BM25 over a postings budget: the ``n`` best (chunk, score) pairs, best first, scores
+    above 0, among the candidates (1) E = ``index.essential(query, budget)``; (2) every chunk in
+    E's postings scored over E alone; (3) the 4n best of them (ties: the smaller chunk id) and
+    the vector search's ``vector_candidates``; (4) each candidate's exact score over every
+    query term; (5) the n best (ties: the smaller chunk id). When E holds every query term this
+    is exact BM25's n best chunks."""
+    essential = index.essential(query, budget)
+    touched = np.unique(
+        np.concatenate([index.postings[t][0] for t in essential] or [np.zeros(0, np.int64)])
+    )
+    partial = index.scores(essential, params)[touched]
+    best_partial = touched[np.lexsort((touched, -partial))][: 4 * n]
+    pool = np.union1d(best_partial, np.asarray(vector_candidates, dtype=np.int64))
+    full = index.scores(query, params)[pool]
+    order = np.lexsort((pool, -full))[:n]
+    return [(int(pool[i]), float(full[i])) for i in order if full[i] > 0]
+
 
 # --- lexical page scores over a harness corpus -----------------------------------------------
 
@@ -105,11 +148,13 @@ LEXICAL_KINDS = ("chunk", "chunkf", "page")
 
 @dataclass(frozen=True)
 class Lexical:
-    """``KIND[:k1=..,b=..,wt=..,wh=..,pool=1]``: the title's (wt) and headings' (wh) weights
-    against the text's 1 for ``chunkf`` and ``page``. ``pool=1`` (``chunk``, ``chunkf``): BM25
-    scores only for the vector search's candidate chunks (no lexical candidates of its own;
-    statistics still over the whole corpus); every candidate page gets one, 0 included, and the
-    min-max runs over that pool (what the product computes, ``rag.knowledge.lexical``)."""
+    """``KIND[:k1=..,b=..,wt=..,wh=..,pool=1,budget=B]``: the title's (wt) and headings' (wh)
+    weights against the text's 1 for ``chunkf`` and ``page``. ``pool=1`` (``chunk``,
+    ``chunkf``): BM25 scores only for the vector search's candidate chunks (no lexical
+    candidates of its own; statistics still over the whole corpus); every candidate page gets
+    one, 0 included, and the min-max runs over that pool. ``budget=B`` (``chunk``, ``chunkf``):
+    the lexical chunks of ``budgeted_chunks`` (rare terms' postings up to B, their 4n best
+    chunks and the vector candidates scored exactly), pages as without it."""
 
     kind: str = "chunk"
     k1: float = 1.2
@@ -117,11 +162,13 @@ class Lexical:
     wt: float = 1.0
     wh: float = 1.0
     pool: float = 0.0
+    budget: float = 0.0
 
     @property
     def name(self) -> str:
         text = f"bm25 {self.kind} k1={self.k1:g} b={self.b:g}"
         text += f" wt={self.wt:g} wh={self.wh:g}" if self.kind != "chunk" else ""
+        text += f" budget={self.budget:g}" if self.budget else ""
         return text + (" pool" if self.pool else "")
 
     @property
@@ -137,11 +184,14 @@ class Lexical:
         values: dict[str, float] = {}
         for item in filter(None, rest.split(",")):
             key, _, value = item.partition("=")
-            if key not in ("k1", "b", "wt", "wh", "pool"):
+            if key not in ("k1", "b", "wt", "wh", "pool", "budget"):
                 raise SystemExit(f"unknown BM25 parameter {key!r} in {text!r}")
             values[key] = float(value)
-        if values.get("pool") and kind == "page":
-            raise SystemExit("pool=1 needs a chunk-level kind (chunk, chunkf)")
+        for option in ("pool", "budget"):
+            if values.get(option) and kind == "page":
+                raise SystemExit(f"{option} needs a chunk-level kind (chunk, chunkf)")
+        if values.get("pool") and values.get("budget"):
+            raise SystemExit("pool=1 and budget=B are two different lexical candidate sets")
         return cls(kind, **values)
 
 
@@ -198,10 +248,22 @@ class LexicalIndexes:
     ) -> list[tuple[str, float]]:
         """The pages with a lexical score above 0, best first: a page's best chunk among the
         ``retrieval.candidate_count(depth)`` best chunks (``chunk``, ``chunkf``), or the page's
-        own BM25F score (``page``, the same number of pages). ``candidates`` (``pool=1``): the
-        vector search's candidate chunks; every page among them, by its best of them, 0 kept."""
-        scores = self.index(lexical.kind).scores(query, lexical.params)
-        if candidates is not None:
+        own BM25F score (``page``, the same number of pages). ``candidates``: the vector
+        search's candidate chunks; with ``pool=1`` every page among them, by its best of them, 0
+        kept; with ``budget=B`` (needs them) the pages of ``budgeted_chunks``, by their best."""
+        index = self.index(lexical.kind)
+        if lexical.budget:
+            if candidates is None:
+                raise ValueError("budget=B needs the vector search's candidates")
+            n = retrieval.candidate_count(depth)
+            chunks = budgeted_chunks(index, query, lexical.params, lexical.budget, n, candidates)
+            pages: dict[str, float] = {}
+            for i, score in chunks:
+                pages.setdefault(self.corpus.sources[i], score)
+            return list(pages.items())
+        scores = index.scores(query, lexical.params)
+        if lexical.pool:
+            assert candidates is not None
             best: dict[str, float] = {}
             for i in candidates:
                 source = self.corpus.sources[int(i)]
@@ -323,7 +385,7 @@ def evaluate_fused(
     out: dict[tuple[str, str], list[list[str]]] = {}
     for lexical in lexicals:
         lists = [
-            indexes.page_scores(lexical, terms, depth, pool if lexical.pool else None)
+            indexes.page_scores(lexical, terms, depth, pool)
             for terms, pool in zip(asked, pools, strict=True)
         ]
         for fusion in fusions:

@@ -475,9 +475,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--lexical",
         action="append",
-        metavar="KIND[:k1=..,b=..,wt=..,wh=..]",
+        metavar="KIND[:k1=..,b=..,wt=..,wh=..,pool=1,budget=B]",
         help="BM25 page scores to fuse (repeatable, bench.bm25): chunk (embedded text),"
-        " chunkf (title, headings, text fields), page (BM25F over whole pages)",
+        " chunkf (title, headings, text fields), page (BM25F over whole pages); pool=1: over"
+        " the vector candidates only; budget=B: over a budget of B postings (bm25.budgeted_chunks)",
     )
     parser.add_argument(
         "--fuse",

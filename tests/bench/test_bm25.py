@@ -4,7 +4,9 @@ tokenizer, and the fusions with the vector page order."""
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from bench import bm25
@@ -87,3 +89,93 @@ def test_fusions_order_pages() -> None:
     # Gate: the lexical best leads its second by half its score.
     assert bm25.fuse(VECTOR, LEXICAL, bm25.Fusion.parse("gate:0.5")) == ["p3", "p1", "p2"]
     assert bm25.fuse(VECTOR, LEXICAL, bm25.Fusion.parse("gate:0.6")) == ["p1", "p2", "p3"]
+
+
+# --- BM25 over a postings budget (budget=B) ------------------------------------------------------
+
+
+def _indexes(docs: list[list[str]], sources: list[str]) -> bm25.LexicalIndexes:
+    """LexicalIndexes over hand-made chunks (their terms given, no tokenizer)."""
+    corpus = SimpleNamespace(texts=[" ".join(d) for d in docs], sources=sources)
+    indexes = bm25.LexicalIndexes(corpus)
+    indexes.built["chunk"] = bm25.Index([[d] for d in docs])
+    return indexes
+
+
+# "rare" in 2 chunks, "common" in 3: 5 postings. Each chunk its own page but c1 and c4 (p1).
+BUDGET_DOCS = [
+    ["rare", "x", "y"],  # c0: rare only
+    ["rare", "common", "z"],  # c1: both
+    ["common", "common", "common"],  # c2: common only, the best common score
+    ["common", "w"],  # c3: common only
+    ["x", "y", "z"],  # c4: neither
+    ["w", "w"],  # c5: neither
+]
+BUDGET_SOURCES = ["p0", "p1", "p2", "p3", "p1", "p5"]
+QUERY = ["common", "rare", "common", "absent"]
+EXACT = bm25.Lexical.parse("chunk:k1=0.9")
+
+
+def test_a_budget_holding_every_posting_is_exact_bm25() -> None:
+    indexes = _indexes(BUDGET_DOCS, BUDGET_SOURCES)
+    exact = indexes.page_scores(EXACT, QUERY, 10)
+    assert [p for p, _ in exact] == ["p1", "p2", "p0", "p3"]
+    for budget in (5, 6, 1000):
+        lexical = bm25.Lexical.parse(f"chunk:k1=0.9,budget={budget}")
+        assert lexical.name == f"bm25 chunk k1=0.9 b=0.75 budget={budget}"
+        for vector in ([], [4, 5], [2]):
+            assert indexes.page_scores(lexical, QUERY, 10, np.array(vector)) == exact
+
+
+def test_a_small_budget_scores_the_rare_terms_chunks_and_the_vector_candidates_only() -> None:
+    indexes = _indexes(BUDGET_DOCS, BUDGET_SOURCES)
+    index = indexes.index("chunk")
+    # "absent" is in no chunk; "rare" (df 2) comes before "common" (df 3); 2 + 3 > 4.
+    assert index.essential(QUERY, 4) == ["rare"]
+    assert index.essential(QUERY, 1) == []
+    full = dict(indexes.page_scores(EXACT, QUERY, 10))
+    lexical = bm25.Lexical.parse("chunk:k1=0.9,budget=4")
+    # Candidates c0, c1 (rare's postings) and the vector's c4, c5 (scores 0: dropped): c2 and
+    # c3, holding only the common term, are missed; c1 keeps its full score (both terms).
+    missed = indexes.page_scores(lexical, QUERY, 10, np.array([4, 5]))
+    assert missed == [("p1", full["p1"]), ("p0", full["p0"])]
+    # A vector candidate holding only the common term is scored in full and kept.
+    found = indexes.page_scores(lexical, QUERY, 10, np.array([5, 2]))
+    assert found == [("p1", full["p1"]), ("p2", full["p2"]), ("p0", full["p0"])]
+    # No essential term (budget 1): the vector candidates alone.
+    assert bm25.Lexical.parse("chunk:budget=1").budget == 1
+    alone = indexes.page_scores(bm25.Lexical.parse("chunk:k1=0.9,budget=1"), QUERY, 10, [3])
+    assert alone == [("p3", full["p3"])]
+
+
+def test_the_budget_keeps_the_4n_best_partial_scores() -> None:
+    # 170 chunks hold "r" once; the 10 longest of them (9 terms) also hold "c" eight times, which
+    # scores them first in full but last by "r" alone. 200 more chunks hold "c" once, so
+    # "r" (df 170) is essential at a budget of 170 and "c" (df 210) is not.
+    docs = [["r"] + [f"f{i}"] * (i % 7) for i in range(160)]
+    docs += [["r"] + ["c"] * 8 for _ in range(10)]
+    docs += [["c", f"g{i}"] for i in range(200)]
+    indexes = _indexes(docs, [f"p{i}" for i in range(len(docs))])
+    heavy = {f"p{i}" for i in range(160, 170)}
+    exact = indexes.page_scores(EXACT, ["r", "c"], 10)
+    assert {p for p, _ in exact[:10]} == heavy
+    lexical = bm25.Lexical.parse("chunk:k1=0.9,budget=170")
+    # n = 40, 4n = 160: the 160 best by "r" alone are the short chunks.
+    cut = indexes.page_scores(lexical, ["r", "c"], 10, np.array([], dtype=np.int64))
+    assert len(cut) == 40
+    assert not heavy & {p for p, _ in cut}
+    assert bm25.Lexical.parse("chunk:k1=0.9,budget=370").name.endswith("budget=370")
+    whole = indexes.page_scores(bm25.Lexical.parse("chunk:k1=0.9,budget=380"), ["r", "c"], 10, [])
+    # Both terms essential: exact (equal scores tie in any order among the short chunks).
+    assert {p for p, _ in whole[:10]} == heavy
+    assert [s for _, s in whole] == [s for _, s in exact]
+
+
+def test_budget_options_are_checked() -> None:
+    with pytest.raises(SystemExit, match="chunk-level"):
+        bm25.Lexical.parse("page:budget=100")
+    with pytest.raises(SystemExit, match="two different"):
+        bm25.Lexical.parse("chunk:pool=1,budget=100")
+    indexes = _indexes(BUDGET_DOCS, BUDGET_SOURCES)
+    with pytest.raises(ValueError, match="candidates"):
+        indexes.page_scores(bm25.Lexical.parse("chunk:budget=4"), QUERY, 10)
