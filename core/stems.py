@@ -5,12 +5,13 @@ normalisation (``rag.chat.normalize`` re-exports them) and the lexical ranking o
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from functools import lru_cache
 
 import snowballstemmer
 
-_STEMMER = snowballstemmer.stemmer("english")
+_LOCAL = threading.local()
 # Scripts whose accents are folded away ("café" is "cafe"); elsewhere (Devanagari, Arabic...)
 # combining marks are vowels and stay.
 _FOLDED_SCRIPTS = ("LATIN", "GREEK")
@@ -50,14 +51,25 @@ def stem(token: str) -> str:
     "resetting"/"reset" meet. Cached (``cached_stem``): answers and passages repeat their
     words; a word longer than ``LONGEST_CACHED_WORD`` is stemmed each time."""
     if len(token) > LONGEST_CACHED_WORD:
-        return str(_STEMMER.stemWord(token))
+        return _stemmed(token)
     return cached_stem(token)
 
 
 @lru_cache(maxsize=65_536)
 def cached_stem(token: str) -> str:
     """``stem`` of a word, kept (a plain LRU cache: ``stem`` runs thousands of times a turn)."""
-    return str(_STEMMER.stemWord(token))
+    return _stemmed(token)
+
+
+def _stemmed(token: str) -> str:
+    """The word stemmed by this thread's own Snowball stemmer: the pure-Python stemmer keeps
+    the word it is working on in its attributes, so one shared by threads (ingestion computes
+    terms in worker threads while the event loop stems questions) returned other words' stems
+    or raised IndexError (tests/rag/test_stem_threads.py)."""
+    stemmer = getattr(_LOCAL, "stemmer", None)
+    if stemmer is None:
+        stemmer = _LOCAL.stemmer = snowballstemmer.stemmer("english")
+    return str(stemmer.stemWord(token))
 
 
 _STOPWORD_TEXT = (
