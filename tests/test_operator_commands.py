@@ -366,8 +366,8 @@ async def test_reindex_stores_the_terms_of_chunks_written_before_0047(
             )
     finally:
         await owner.dispose()
-    # Every chunk of the workspace without terms: this one's, and those the module's other
-    # tests ingested with the weight at 0.
+    # Every chunk of the workspace without terms: this one's, and any the module's other
+    # tests ingested with the weight at 0 (none when the default is above 0).
     chunks = await _scalar(
         scratch,
         "SELECT count(*) FROM chunks WHERE term_count IS NULL AND workspace_id ="

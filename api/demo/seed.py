@@ -18,7 +18,7 @@ from core.db import set_tenant
 from core.errors import Conflict
 from rag.chat import faq as faq_service
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge import submissions
+from rag.knowledge import reindexing, submissions
 from workspaces import accounts, service
 from workspaces import repository as workspace_repo
 
@@ -44,6 +44,7 @@ WIDGET = {
 
 async def ensure_demo(runtime: Runtime) -> dict[str, Any]:
     """Create (once) and return the demo workspace's ids and public key."""
+    found: dict[str, Any] | None = None
     async with runtime.db.transaction() as session:
         user = await workspace_repo.get_user_by_email(session, DEMO_EMAIL)
         if user is not None:
@@ -51,7 +52,15 @@ async def ensure_demo(runtime: Runtime) -> dict[str, Any]:
             rows = await workspace_repo.list_user_workspaces(session, user.id)
             if rows:
                 workspace = rows[0][0]
-                return {"workspace_id": str(workspace.id), "public_key": workspace.public_key}
+                found = {"workspace_id": str(workspace.id), "public_key": workspace.public_key}
+    if found is not None:
+        # Seeded by a release that stored no BM25 terms (or with RETRIEVAL_LEXICAL_WEIGHT at 0):
+        # its few chunks get them now, else the demo would keep the vector order for good (the
+        # search fuses only a workspace whose chunks all have terms). No embedding; nothing to
+        # do once they are stored.
+        if runtime.settings.retrieval_lexical_weight > 0:
+            await reindexing.fill_terms(runtime.ingestion, uuid.UUID(found["workspace_id"]))
+        return found
     password = secrets.token_urlsafe(12)
     try:
         return await _seed(runtime, password)
