@@ -2,7 +2,7 @@
 (what `trulybot recount-lexical` runs per workspace, and what a document deletion runs when its
 cascade breaks a CHECK of ``lexical_stats``/``lexical_df``), and a document deletion with
 correct counts against one that finds them drifted and repairs them (docs/retrieval.md,
-"When the kept statistics drift").
+fourteenth session, its paragraph on drift).
 
     .venv/bin/python -m bench.lexical_recount --chunks 16000 --rounds 5
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from core.embedded import EmbeddedPostgres
+from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as doc_repo
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_migration_0048 import _write
@@ -154,3 +155,21 @@ async def test_a_deletion_repairs_drifted_counts_in_its_transaction(
     assert await _kept(drift.cluster, ws) == await _counted(drift.cluster, ws) == ((0, 0, 0), {})
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert any("trulybot recount-lexical" in r.getMessage() for r in warned), warned
+
+
+async def test_a_reingestion_deleting_chunks_repairs_drifted_counts(drift: Scratch) -> None:
+    ws = drift.workspace_id
+    await _write(drift.cluster, ws)
+    await _corrupt(drift.cluster, ws)
+    document = await _document(drift.cluster, ws)
+    async with _superuser(drift.cluster) as conn:
+        found = await conn.execute(
+            text("SELECT id FROM chunks WHERE document_id = :d ORDER BY position"),
+            {"d": document},
+        )
+        chunk_ids = [uuid.UUID(str(row[0])) for row in found]
+    async with drift.db.transaction(workspace_id=ws) as session:  # two of three go: 1 - 2 < 0
+        await chunk_repo.replace_chunks(session, ws, document, [], chunk_ids[:2])
+    assert await _kept(drift.cluster, ws) == await _counted(drift.cluster, ws) == ((1, 0, 1), {})
+    async with drift.db.transaction(workspace_id=ws) as session:
+        assert await doc_repo.delete_document(session, ws, document)
