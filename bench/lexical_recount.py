@@ -28,18 +28,16 @@ from pathlib import Path
 
 from bench.common import ROOT, Table, pct
 from bench.lexical_scale import APP_ROLE, base_chunks
+from bench.lexical_triggers import bench_workspace
 from bench.search_http import load_average
 
 PER_DOCUMENT = 100
 
 
 async def run(args: argparse.Namespace) -> None:
-    import asyncpg
     import numpy as np
 
-    from core import migrate
     from core.db import Database
-    from core.embedded import embedded_postgres
     from rag.knowledge import lexical
     from rag.knowledge.repository import chunks as chunk_repo
     from rag.knowledge.repository import documents as document_repo
@@ -47,19 +45,7 @@ async def run(args: argparse.Namespace) -> None:
 
     base = base_chunks(args.data_dir.parent / "lexical-scale-chunks.pickle")[: args.chunks]
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    pg = await embedded_postgres(args.data_dir, database="trulybot_bench_recount", recreate=True)
-    owner_url = pg.owner_url()
-    await migrate.ensure_app_role(owner_url, APP_ROLE)
-    await migrate.upgrade(owner_url, app_role=APP_ROLE)
-    owner = await asyncpg.connect(owner_url.replace("postgresql+asyncpg://", "postgresql://"))
-    ws = uuid.uuid4()
-    await owner.execute(
-        "INSERT INTO workspaces (id, name, slug, plan, public_key)"
-        " VALUES ($1, 'recount', $2, 'unlimited', $3)",
-        ws,
-        f"recount-{ws.hex[:6]}",
-        "pk_" + ws.hex,
-    )
+    pg, owner, ws = await bench_workspace(args.data_dir, "recount")
     vector = np.full(384, 0.05, dtype=np.float32)
     rows = [
         chunk_repo.ChunkRow(
