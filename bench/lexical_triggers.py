@@ -22,26 +22,23 @@ import statistics
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT, Table, pct
 from bench.lexical_scale import APP_ROLE, base_chunks
 from bench.search_http import load_average
 
 
-async def run(args: argparse.Namespace) -> None:
+async def bench_workspace(data_dir: Path, name: str) -> tuple[Any, Any, uuid.UUID]:
+    """A recreated embedded database ``trulybot_bench_NAME`` under ``data_dir`` (made by the
+    caller), migrated with
+    the bench's app role: the cluster, an owner connection (asyncpg) and one new workspace."""
     import asyncpg
-    import numpy as np
 
     from core import migrate
-    from core.db import Database
     from core.embedded import embedded_postgres
-    from rag.knowledge import lexical
-    from rag.knowledge.repository import chunks as chunk_repo
-    from rag.knowledge.repository import documents as document_repo
 
-    base = base_chunks(args.data_dir.parent / "lexical-scale-chunks.pickle")[: args.chunks]
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    pg = await embedded_postgres(args.data_dir, database="trulybot_bench_triggers", recreate=True)
+    pg = await embedded_postgres(data_dir, database=f"trulybot_bench_{name}", recreate=True)
     owner_url = pg.owner_url()
     await migrate.ensure_app_role(owner_url, APP_ROLE)
     await migrate.upgrade(owner_url, app_role=APP_ROLE)
@@ -49,11 +46,26 @@ async def run(args: argparse.Namespace) -> None:
     ws = uuid.uuid4()
     await owner.execute(
         "INSERT INTO workspaces (id, name, slug, plan, public_key)"
-        " VALUES ($1, 'triggers', $2, 'unlimited', $3)",
+        " VALUES ($1, $2, $3, 'unlimited', $4)",
         ws,
-        f"triggers-{ws.hex[:6]}",
+        name,
+        f"{name}-{ws.hex[:6]}",
         "pk_" + ws.hex,
     )
+    return pg, owner, ws
+
+
+async def run(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from core.db import Database
+    from rag.knowledge import lexical
+    from rag.knowledge.repository import chunks as chunk_repo
+    from rag.knowledge.repository import documents as document_repo
+
+    base = base_chunks(args.data_dir.parent / "lexical-scale-chunks.pickle")[: args.chunks]
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    pg, owner, ws = await bench_workspace(args.data_dir, "triggers")
     vector = np.full(384, 0.05, dtype=np.float32)
     rows = [
         chunk_repo.ChunkRow(

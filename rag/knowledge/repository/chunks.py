@@ -127,9 +127,10 @@ async def replace_chunks(
     statistics row is taken before any chunk row (``terms.lock_statistics``)."""
     await terms_repo.lock_statistics(session, workspace_id)
     if delete_ids:
-        await session.execute(
-            text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)"),
-            {"ws": workspace_id, "ids": list(delete_ids)},
+        statement = text("DELETE FROM chunks WHERE workspace_id = :ws AND id = ANY(:ids)")
+        params = {"ws": workspace_id, "ids": list(delete_ids)}
+        await terms_repo.repairing_drift(
+            session, workspace_id, lambda: session.execute(statement, params)
         )
     kept = [r for r in rows if r.keep_id is not None]
     for start in range(0, len(kept), INSERT_BATCH):

@@ -14,7 +14,7 @@ from core.db import lock_workspace
 from core.models import utcnow
 from core.pagination import newest_first
 from rag.knowledge.models import Document
-from rag.knowledge.repository.terms import lock_statistics
+from rag.knowledge.repository.terms import lock_statistics, repairing_drift
 
 
 async def insert_document(session: AsyncSession, document: Document) -> Document:
@@ -145,11 +145,12 @@ async def delete_document(
     if found.scalar_one_or_none() is None:
         return False
     await lock_statistics(session, workspace_id)
-    result = await session.execute(
+    statement = (
         delete(Document)
         .where(Document.workspace_id == workspace_id, Document.id == document_id)
         .returning(Document.id)
     )
+    result = await repairing_drift(session, workspace_id, lambda: session.execute(statement))
     return result.scalar_one_or_none() is not None
 
 

@@ -9,12 +9,20 @@ same transaction: the writers report whether a ``term_count`` changed."""
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 TERMS_BATCH = 20_000
 """``chunk_terms`` rows per INSERT (about 100 per chunk)."""
@@ -122,3 +130,141 @@ async def chunks_without_terms(
         {"ws": workspace_id, "n": limit},
     )
     return [(row[0], row[1], row[2] or {}) for row in result.all()]
+
+
+@dataclass(frozen=True)
+class Recount:
+    """What ``recount_statistics`` found: the kept counts before and the true ones (chunks,
+    total terms, chunks without terms) and how many terms' frequencies it corrected."""
+
+    kept: tuple[int, int, int]
+    counted: tuple[int, int, int]
+    terms_corrected: int
+
+    @property
+    def changed(self) -> bool:
+        return self.kept != self.counted or self.terms_corrected > 0
+
+
+async def recount_statistics(session: AsyncSession, workspace_id: uuid.UUID) -> Recount:
+    """Count the workspace's ``lexical_stats`` and ``lexical_df`` again from its ``chunks`` and
+    ``chunk_terms`` and write what differs: the repair of drift the triggers cannot see (a
+    data-only restore with triggers on, rows moved by hand). The stats row is taken first
+    (``lock_statistics``; written first when missing), so no writer of the workspace's chunks
+    or terms runs meanwhile; the caller holds no chunk row it did not lock after it."""
+    ws = {"ws": workspace_id}
+    await session.execute(
+        text(
+            "INSERT INTO lexical_stats (workspace_id, chunks, total_terms, chunks_without_terms)"
+            " VALUES (:ws, 0, 0, 0) ON CONFLICT (workspace_id) DO NOTHING"
+        ),
+        ws,
+    )
+    kept = (
+        await session.execute(
+            text(
+                "SELECT chunks, total_terms, chunks_without_terms FROM lexical_stats"
+                " WHERE workspace_id = :ws FOR NO KEY UPDATE"
+            ),
+            ws,
+        )
+    ).one()
+    counted = (
+        await session.execute(
+            text(
+                "SELECT count(*), coalesce(sum(term_count), 0),"
+                " count(*) FILTER (WHERE term_count IS NULL) FROM chunks"
+                " WHERE workspace_id = :ws"
+            ),
+            ws,
+        )
+    ).one()
+    if tuple(kept) != tuple(counted):
+        await session.execute(
+            text(
+                "UPDATE lexical_stats SET chunks = :c, total_terms = :t,"
+                " chunks_without_terms = :w WHERE workspace_id = :ws"
+            ),
+            {**ws, "c": counted[0], "t": counted[1], "w": counted[2]},
+        )
+    # Terms whose kept frequency is wrong or missing, then terms no chunk has any more.
+    upserted = await session.execute(
+        text(
+            "INSERT INTO lexical_df AS l (workspace_id, term, df)"
+            " SELECT :ws, t.term, t.n FROM (SELECT term, count(*) AS n FROM chunk_terms"
+            "  WHERE workspace_id = :ws GROUP BY term) t"
+            " LEFT JOIN lexical_df k ON k.workspace_id = :ws AND k.term = t.term"
+            " WHERE k.df IS DISTINCT FROM t.n ORDER BY t.term"
+            " ON CONFLICT (workspace_id, term) DO UPDATE SET df = EXCLUDED.df"
+        ),
+        ws,
+    )
+    removed = await session.execute(
+        text(
+            "DELETE FROM lexical_df k WHERE k.workspace_id = :ws AND NOT EXISTS"
+            " (SELECT 1 FROM chunk_terms t WHERE t.workspace_id = :ws AND t.term = k.term)"
+        ),
+        ws,
+    )
+    corrected = int(getattr(upserted, "rowcount", 0)) + int(getattr(removed, "rowcount", 0))
+    return Recount(
+        kept=(int(kept[0]), int(kept[1]), int(kept[2])),
+        counted=(int(counted[0]), int(counted[1]), int(counted[2])),
+        terms_corrected=corrected,
+    )
+
+
+RECOUNT_COMMAND = "trulybot recount-lexical"
+
+
+def _drifted(error: IntegrityError) -> bool:
+    """A CHECK of the kept statistics broken by a statement's triggers: the counts were below
+    the rows (drift the triggers cannot see, ``recount_statistics``)."""
+    message = str(error.orig)
+    return getattr(error.orig, "sqlstate", getattr(error.orig, "pgcode", None)) in (
+        "23514",
+        None,
+    ) and ('relation "lexical_stats"' in message or 'relation "lexical_df"' in message)
+
+
+async def repairing_drift(
+    session: AsyncSession, workspace_id: uuid.UUID, statement: Callable[[], Awaitable[T]]
+) -> T:
+    """Run ``statement`` (deleting the workspace's chunks; the caller took the stats row,
+    ``lock_statistics``) in a savepoint; when its triggers break a CHECK of the kept
+    statistics (they had drifted below the rows), count the workspace's statistics again
+    in this transaction (it holds their lock already), log a WARNING naming the command that
+    repairs the others, and run it once more. The user's deletion goes through rather than
+    answering 500; a failure again (it should not) is logged as an ERROR and raised."""
+    try:
+        async with session.begin_nested():
+            return await statement()
+    except IntegrityError as error:
+        if not _drifted(error):
+            raise
+    started = time.perf_counter()
+    recount = await recount_statistics(session, workspace_id)
+    log.warning(
+        "lexical statistics of workspace %s had drifted from its chunks (kept %s, counted %s,"
+        " %d terms' frequencies corrected): recounted in %.0f ms; run `%s` to check every"
+        " workspace",
+        workspace_id,
+        recount.kept,
+        recount.counted,
+        recount.terms_corrected,
+        (time.perf_counter() - started) * 1000,
+        RECOUNT_COMMAND,
+    )
+    try:
+        async with session.begin_nested():
+            return await statement()
+    except IntegrityError as error:
+        if _drifted(error):
+            log.error(
+                "lexical statistics of workspace %s still break a CHECK after a recount:"
+                " run `%s --workspace %s`",
+                workspace_id,
+                RECOUNT_COMMAND,
+                workspace_id,
+            )
+        raise
