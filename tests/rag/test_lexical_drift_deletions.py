@@ -14,8 +14,10 @@ from sqlalchemy import text
 
 from core.db import Database
 from lifecycle import repository as lifecycle_repo
+from rag.knowledge import lexical
 from rag.knowledge.models import Source
 from rag.knowledge.repository import chunks as chunk_repo
+from rag.knowledge.repository import terms as terms_repo
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_lexical_budget import ON, _kept_and_recounted
 from tests.rag.test_lexical_purge import lower_counts
@@ -99,3 +101,59 @@ async def test_deleting_chunks_without_kept_rows_neither_fails_nor_creates_them(
         kept, counted = await _kept_and_recounted(owner_db, ws)
         assert kept == ((0, 0, 0), {})
         assert counted[0][0] == 1  # one chunk left, counted nowhere
+
+
+async def _two_chunks(
+    db: Database, owner_db: Database, ws: uuid.UUID, *, with_terms: bool
+) -> tuple[uuid.UUID, list[chunk_repo.ChunkRow], list[uuid.UUID]]:
+    """A document of two chunks sharing the terms "shared" and "words", then the kept counts
+    lowered below them (``lower_counts``): the document, its rows and their chunk ids."""
+    doc = await insert_document(owner_db, ws, "two chunks")
+    rows = [
+        chunk_repo.ChunkRow(i, f"shared words {i}", {}, 3, f"k{i}", embedding=ONES)
+        for i in range(2)
+    ]
+    async with db.transaction(workspace_id=ws) as session:
+        await chunk_repo.replace_chunks(session, ws, doc, rows, [], with_terms=with_terms)
+        ids = [c for c, _ in await chunk_repo.chunk_hashes(session, ws, doc)]
+    await lower_counts(owner_db, ws)
+    return doc, rows, ids
+
+
+@pytest.mark.parametrize("with_terms", [True, False])
+async def test_a_rewrite_of_kept_chunks_repairs_drifted_counts(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database, with_terms: bool
+) -> None:
+    """A re-ingestion keeping a document's chunks rewrites their terms (``store_terms``; at
+    weight 0 ``forget_terms``): their ``chunk_terms`` rows deleted, ``term_count`` updated."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        ws = uuid.UUID((await signup(client)).workspace_id)
+        # "shared" in two chunks, kept as in one: deleting both chunks' terms breaks df > 0
+        doc, rows, kept_ids = await _two_chunks(db, owner_db, ws, with_terms=True)
+        again = [
+            chunk_repo.ChunkRow(i, r.text, {"title": "T"}, 3, r.content_hash, kept_ids[i])
+            for i, r in enumerate(rows)
+        ]
+        async with db.transaction(workspace_id=ws) as session:
+            await chunk_repo.replace_chunks(session, ws, doc, again, [], with_terms=with_terms)
+        kept, counted = await _kept_and_recounted(owner_db, ws)
+        assert kept == counted
+        assert kept[0][0] == 2
+
+
+async def test_filling_terms_repairs_drifted_counts(
+    runtime_factory: RuntimeFactory, db: Database, owner_db: Database
+) -> None:
+    """``trulybot reindex``'s page (``reindexing.fill_terms``): chunks written without terms get
+    them, counting ``chunks_without_terms`` down (lowered to 0 here: below the rows)."""
+    async with runtime_factory(**ON) as runtime, client_for(runtime) as client:
+        ws = uuid.UUID((await signup(client)).workspace_id)
+        await _two_chunks(db, owner_db, ws, with_terms=False)
+        async with db.transaction(workspace_id=ws) as session:
+            page = await terms_repo.chunks_without_terms(session, ws, limit=500)
+            assert len(page) == 2
+            filled = [(c, lexical.chunk_terms(t, m)) for c, t, m in page]
+            assert await terms_repo.store_terms(session, ws, filled)
+        kept, counted = await _kept_and_recounted(owner_db, ws)
+        assert kept == counted
+        assert kept[0] == (2, counted[0][1], 0)
