@@ -252,10 +252,10 @@ def _drifted(error: IntegrityError) -> bool:
 async def repairing_drift(
     session: AsyncSession, workspace_id: uuid.UUID, statement: Callable[[], Awaitable[T]]
 ) -> T:
-    """Run ``statement`` (deleting the workspace's chunks; the caller took the stats row,
-    ``lock_statistics``) in a savepoint; when its triggers break a CHECK of the kept
-    statistics (they had drifted below the rows), count the workspace's statistics again
-    in this transaction (it holds their lock already), log a WARNING naming the command that
+    """Run ``statement`` (deleting the workspace's chunks, or rewriting their terms; the caller
+    took the stats row, ``lock_statistics``) in a savepoint; when its triggers break a CHECK of
+    the kept statistics (they had drifted below the rows), count the workspace's statistics
+    again in this transaction (it holds their lock already), log a WARNING naming the command that
     repairs the others, and run it once more. The user's deletion goes through rather than
     answering 500; a failure again (it should not) is logged as an ERROR and raised."""
     try:
