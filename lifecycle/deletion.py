@@ -65,6 +65,20 @@ MEMBER_LEFT = "member.account_deleted"
 # Tables the purge leaves to the workspace row's cascade: the audit log's append-only trigger
 # lets only a cascade delete its rows.
 CASCADE_ONLY = frozenset({"audit_log"})
+# Tables the purge empties before all others: the BM25 statistics kept by migration 0048's
+# triggers (the stats row first, the order the triggers take them in). The workspace is going
+# away, so they need no repair: gone first, the triggers of the chunk tables' batches find no
+# row to count down (a deletion only updates kept rows, it never creates one), and counts that
+# had drifted below the rows cannot break a CHECK (the purge failed there and was retried
+# forever). Another workspace's rows are never touched (each batch names this workspace).
+PURGED_FIRST = ("lexical_stats", "lexical_df")
+
+
+def purge_order(tables: list[str]) -> list[str]:
+    """``tables`` (the catalog's, by name) in the order the purge empties them: ``PURGED_FIRST``,
+    then the rest as they came, without ``CASCADE_ONLY``."""
+    first = [t for t in PURGED_FIRST if t in tables]
+    return first + [t for t in tables if t not in first and t not in CASCADE_ONLY]
 
 
 @dataclass(frozen=True)
@@ -358,7 +372,7 @@ async def purge_workspace(
         mail_ids = await mail_repo.forget_about(session, workspace_id)
 
         await indexes.drop_as_definer(session, workspace_id)
-        tables = [t for t in await repo.tenant_tables(session) if t not in CASCADE_ONLY]
+        tables = purge_order(await repo.tenant_tables(session))
     if mailer is not None:
         await mailer.forget_files(mail_ids)
     # Table by table, in batches, each in its own transaction: a large workspace never holds

@@ -47,9 +47,22 @@ async def store_terms(
 ) -> bool:
     """Replace the terms of ``chunks`` (id, term counts) and set their ``term_count``; whether
     a chunk's ``term_count`` changed (a kept chunk whose terms were not stored: the caller bumps
-    the knowledge version, the key of cached answers, as the BM25 order may have changed)."""
+    the knowledge version, the key of cached answers, as the BM25 order may have changed).
+    The caller holds the stats row (``lock_statistics``): deleting the old terms and updating
+    ``term_count`` count the kept statistics down, so drift below the rows is repaired
+    (``repairing_drift``) rather than failing a re-ingestion or ``trulybot reindex``."""
     if not chunks:
         return False
+    return await repairing_drift(
+        session, workspace_id, lambda: _store_terms(session, workspace_id, chunks)
+    )
+
+
+async def _store_terms(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    chunks: Sequence[tuple[uuid.UUID, Counter[str]]],
+) -> bool:
     ids = [chunk_id for chunk_id, _ in chunks]
     await session.execute(
         text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"),
@@ -97,9 +110,18 @@ async def forget_terms(
     session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
 ) -> bool:
     """Delete the terms of ``chunk_ids`` and set their ``term_count`` NULL (rewritten while the
-    weight is 0: their stored terms may no longer be theirs); whether any had terms."""
+    weight is 0: their stored terms may no longer be theirs); whether any had terms. The caller
+    holds the stats row; drift below the rows is repaired as in ``store_terms``."""
     if not chunk_ids:
         return False
+    return await repairing_drift(
+        session, workspace_id, lambda: _forget_terms(session, workspace_id, chunk_ids)
+    )
+
+
+async def _forget_terms(
+    session: AsyncSession, workspace_id: uuid.UUID, chunk_ids: Sequence[uuid.UUID]
+) -> bool:
     params = {"ws": workspace_id, "ids": list(chunk_ids)}
     await session.execute(
         text("DELETE FROM chunk_terms WHERE workspace_id = :ws AND chunk_id = ANY(:ids)"), params
@@ -230,10 +252,10 @@ def _drifted(error: IntegrityError) -> bool:
 async def repairing_drift(
     session: AsyncSession, workspace_id: uuid.UUID, statement: Callable[[], Awaitable[T]]
 ) -> T:
-    """Run ``statement`` (deleting the workspace's chunks; the caller took the stats row,
-    ``lock_statistics``) in a savepoint; when its triggers break a CHECK of the kept
-    statistics (they had drifted below the rows), count the workspace's statistics again
-    in this transaction (it holds their lock already), log a WARNING naming the command that
+    """Run ``statement`` (deleting the workspace's chunks, or rewriting their terms; the caller
+    took the stats row, ``lock_statistics``) in a savepoint; when its triggers break a CHECK of
+    the kept statistics (they had drifted below the rows), count the workspace's statistics
+    again in this transaction (it holds their lock already), log a WARNING naming the command that
     repairs the others, and run it once more. The user's deletion goes through rather than
     answering 500; a failure again (it should not) is logged as an ERROR and raised."""
     try:
