@@ -1,13 +1,14 @@
 """SQL of the chunks' terms (BM25, ``rag.knowledge.lexical``): ``chunk_terms`` rows and
 ``chunks.term_count``, written in the transaction that writes the chunks, deleted with them
 (``ON DELETE CASCADE``). The per-workspace statistics the search reads (``lexical_stats``:
-chunks, total length, chunks without terms; ``lexical_df``: each term's chunk count) are kept
-by migration 0048's triggers on both tables, in the writing statement: no writer here (or any
+chunks, total length, chunks without terms; ``lexical_df``: each term's chunk count) are kept by
+migration 0048's triggers on both tables, in the writing statement: no writer here (or any
 cascade) keeps them by hand. Only what the triggers cannot see (a data-only restore with them
 on, rows moved by hand) makes them drift: ``repairing_drift`` and ``trulybot recount-lexical``
-repair that (docs/retrieval.md, "When the kept statistics drift"). A change of them changes the BM25
-order, so whoever changes them bumps the knowledge version (the key of cached answers) in the
-same transaction: the writers report whether a ``term_count`` changed."""
+repair that (docs/retrieval.md, "Fourteenth session: BM25 within a postings budget (product)").
+A change of them changes the BM25 order, so whoever changes them bumps the knowledge version
+(the key of cached answers) in the same transaction: the writers report whether a ``term_count``
+changed."""
 
 from __future__ import annotations
 
