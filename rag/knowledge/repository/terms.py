@@ -24,6 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db_reach import sqlstate
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -242,14 +244,17 @@ async def recount_statistics(session: AsyncSession, workspace_id: uuid.UUID) -> 
 RECOUNT_COMMAND = "trulybot recount-lexical"
 
 
+KEPT_TABLES = ("lexical_stats", "lexical_df")
+CHECK_VIOLATION = "23514"
+
+
 def _drifted(error: IntegrityError) -> bool:
     """A CHECK of the kept statistics broken by a statement's triggers: the counts were below
-    the rows (drift the triggers cannot see, ``recount_statistics``)."""
-    message = str(error.orig)
-    return getattr(error.orig, "sqlstate", getattr(error.orig, "pgcode", None)) in (
-        "23514",
-        None,
-    ) and ('relation "lexical_stats"' in message or 'relation "lexical_df"' in message)
+    the rows (drift the triggers cannot see, ``recount_statistics``). Decided by the SQLSTATE
+    and the table PostgreSQL names, not the message text (in the server's language)."""
+    if sqlstate(error) != CHECK_VIOLATION:
+        return False
+    return getattr(getattr(error.orig, "__cause__", None), "table_name", None) in KEPT_TABLES
 
 
 async def repairing_drift(
