@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import os
 import statistics
@@ -262,18 +263,11 @@ async def run(args: argparse.Namespace) -> None:
             raise SystemExit("needs the owner connection (the embedded cluster's)")
         vectors = [await runtime.embedder.embed_query(q.question) for q in questions]
         exact = await scans(runtime, workspace_id, vectors, off)
-        reference = Build(setting=(0, 0), number=0)
-        await measure(
-            runtime,
-            workspace_id,
-            questions,
-            vectors,
-            exact,
-            reference,
-            rounds=args.rounds,
-            local=off,
-            pids=pids,
+        measured = functools.partial(
+            measure, runtime, workspace_id, questions, vectors, exact, rounds=args.rounds, pids=pids
         )
+        reference = Build(setting=(0, 0), number=0)
+        await measured(reference, local=off)
         print(f"exact: MRR {rag_eval.ModeResult('', list(reference.ranks)).mrr:.3f}", flush=True)
         builds: list[Build] = []
         for number in range(1, args.builds + 1):
@@ -282,17 +276,7 @@ async def run(args: argparse.Namespace) -> None:
                 build.seconds, build.size_mb = await rebuild(owner_url, workspace_id, m, efc)
                 if not await uses_index(owner_url, workspace_id, vectors[0]):
                     raise SystemExit("the candidate scan does not use the partial HNSW index")
-                await measure(
-                    runtime,
-                    workspace_id,
-                    questions,
-                    vectors,
-                    exact,
-                    build,
-                    rounds=args.rounds,
-                    local={},
-                    pids=pids,
-                )
+                await measured(build, local={})
                 builds.append(build)
                 mrr = rag_eval.ModeResult("", list(build.ranks)).mrr
                 print(
