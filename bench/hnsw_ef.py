@@ -21,21 +21,68 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bench.common import ROOT
 
 
-async def run(args: argparse.Namespace) -> None:
-    os.environ["DATA_DIR"] = str(args.data_dir)
-    os.environ.pop("DATABASE_URL", None)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    sys.path.insert(0, str(ROOT))
-    from api.runtime import build_runtime
-    from core.config import Settings
+async def eval_pass(
+    runtime: Any,
+    workspace_id: uuid.UUID,
+    questions: Sequence[Any],
+    vectors: Sequence[Any],
+    *,
+    ef: int | None,
+    local: dict[str, str],
+    timings: list[float],
+) -> list[int | None]:
+    """One pass of the real search call (grouped vector mode, the settings' weights) over the
+    questions, one transaction each with ``local`` settings: each question's rank of its
+    expected page; each call's seconds are appended to ``timings``."""
     from rag.knowledge import eval as rag_eval
     from rag.knowledge import retrieval
     from rag.knowledge.repository import documents as document_repo
+
+    settings = runtime.settings
+    ranks: list[int | None] = []
+    for question, vector in zip(questions, vectors, strict=True):
+        async with runtime.db.transaction(workspace_id=workspace_id, local=local) as session:
+            started = time.perf_counter()
+            hits = await retrieval.search(
+                session,
+                workspace_id=workspace_id,
+                query=question.question,
+                query_embedding=vector,
+                k=rag_eval.DEPTH,
+                mode="vector",
+                ef_search=ef,
+                second_weight=settings.retrieval_second_chunk_weight,
+                feedback_weight=settings.retrieval_feedback_weight,
+                lexical_weight=settings.retrieval_lexical_weight,
+            )
+            timings.append(time.perf_counter() - started)
+            docs = rag_eval._documents(hits)
+            sources = await document_repo.document_sources(session, workspace_id, docs)
+        ordered = [sources[d] for d in docs if d in sources]
+        ranks.append(rag_eval.first_rank(ordered, question.expected))
+    return ranks
+
+
+def use_data_dir(data_dir: Path) -> None:
+    """This process's runtime on the embedded cluster in ``data_dir`` (an eval's copy)."""
+    os.environ["DATA_DIR"] = str(data_dir)
+    os.environ.pop("DATABASE_URL", None)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    sys.path.insert(0, str(ROOT))
+
+
+async def run(args: argparse.Namespace) -> None:
+    use_data_dir(args.data_dir)
+    from api.runtime import build_runtime
+    from core.config import Settings
+    from rag.knowledge import eval as rag_eval
 
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     workspace_id = uuid.UUID(args.workspace)
@@ -50,30 +97,11 @@ async def run(args: argparse.Namespace) -> None:
         results = []
         for name, ef, local in configs:
             result = rag_eval.ModeResult(mode=name)
-            timings = []
+            timings: list[float] = []
             for _ in range(args.rounds):
-                result.ranks = []
-                for question, vector in zip(questions, vectors, strict=True):
-                    db = runtime.db
-                    async with db.transaction(workspace_id=workspace_id, local=local) as session:
-                        started = time.perf_counter()
-                        hits = await retrieval.search(
-                            session,
-                            workspace_id=workspace_id,
-                            query=question.question,
-                            query_embedding=vector,
-                            k=rag_eval.DEPTH,
-                            mode="vector",
-                            ef_search=ef,
-                            second_weight=settings.retrieval_second_chunk_weight,
-                            feedback_weight=settings.retrieval_feedback_weight,
-                            lexical_weight=settings.retrieval_lexical_weight,
-                        )
-                        timings.append(time.perf_counter() - started)
-                        docs = rag_eval._documents(hits)
-                        sources = await document_repo.document_sources(session, workspace_id, docs)
-                    ordered = [sources[d] for d in docs if d in sources]
-                    result.ranks.append(rag_eval.first_rank(ordered, question.expected))
+                result.ranks = await eval_pass(
+                    runtime, workspace_id, questions, vectors, ef=ef, local=local, timings=timings
+                )
             ms = sorted(t * 1000 for t in timings)
             p95 = ms[min(len(ms) - 1, int(0.95 * len(ms)))]
             print(

@@ -11,7 +11,8 @@ First, every document whose chunks were cut and embedded in an older format than
 stored content (web pages are fetched again); a chunk whose embedded text did not change keeps
 its vector. Its old chunks answer until the new ones replace them. Then every other chunk, FAQ
 question and unanswered question is embedded again with the configured model (after a model
-change), unless ``--outdated-only``. Each workspace's HNSW index is brought in line with its size.
+change), unless ``--outdated-only``. Each workspace's HNSW index is brought in line with its size
+and built again when its m or ef_construction is not today's (``indexing.index_state``).
 
 When the model's dimension differs from the ``chunks.embedding`` column's, the column must
 change too. That is never done on its own: it drops every workspace's HNSW index and clears every
@@ -92,7 +93,7 @@ async def _run(args: argparse.Namespace) -> int:
         deps = runtime.ingestion
         total = faqs = terms = 0
         lexical_on = runtime.settings.retrieval_lexical_weight > 0
-        reprocessed = failed = 0
+        reprocessed = failed = rebuilt = 0
         for ws in workspaces:
             outdated = await reindexing.outdated_documents(deps, ws)
             rechunked: set[uuid.UUID] = set()
@@ -115,7 +116,8 @@ async def _run(args: argparse.Namespace) -> int:
                 )
                 bar.close()
                 faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
-            await knowledge_jobs.maintain_index(deps, ws)
+            # An index built with other HNSW parameters than today's is built again here.
+            rebuilt += await knowledge_jobs.maintain_index(deps, ws) == "rebuilt"
         if cleared:
             assert runtime.owner_url is not None
             missing = await _chunks_without_vector(runtime, workspaces)
@@ -130,7 +132,8 @@ async def _run(args: argparse.Namespace) -> int:
         f"stored the terms of {terms} chunks"
         f"{'' if lexical_on else ' (RETRIEVAL_LEXICAL_WEIGHT is 0)'}, "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
-        f"{len(workspaces)} workspaces with {runtime.embedder.name}"
+        f"{len(workspaces)} workspaces with {runtime.embedder.name}; "
+        f"rebuilt {rebuilt} vector indexes built with other HNSW parameters"
     )
     return 0
 

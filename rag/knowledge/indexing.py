@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 BUILD_THRESHOLD = 10_000
 DROP_THRESHOLD = 5_000
 HNSW_M = 16
-HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_CONSTRUCTION = 200  # docs/retrieval.md, fifteenth session (was 64)
 EF_SEARCH = 100
 
 
@@ -44,12 +44,29 @@ DEFAULT_POLICY = IndexPolicy()
 
 
 def decision(count: int, state: str | None, policy: IndexPolicy = DEFAULT_POLICY) -> str:
-    """'build', 'drop' or 'unchanged' for a workspace of ``count`` chunks and index ``state``."""
+    """'build', 'drop' or 'unchanged' for a workspace of ``count`` chunks and index ``state``
+    ('valid', 'invalid', 'outdated': valid but built with other parameters than the policy's,
+    or None). An outdated index that stays (at or above the drop threshold) is built again."""
     if count >= policy.build_threshold and state != "valid":
         return "build"
     if count < policy.drop_threshold and state is not None:
         return "drop"
+    if state == "outdated":
+        return "build"
     return "unchanged"
+
+
+async def index_state(
+    session: AsyncSession, workspace_id: uuid.UUID, policy: IndexPolicy = DEFAULT_POLICY
+) -> str | None:
+    """``indexes.index_state``, and 'outdated' for a valid index whose m or ef_construction
+    (``pg_class.reloptions``) is not the policy's."""
+    state = await indexes.index_state(session, workspace_id)
+    if state == "valid":
+        built = await indexes.build_parameters(session, workspace_id)
+        if built != (policy.m, policy.ef_construction):
+            return "outdated"
+    return state
 
 
 async def maintenance_due(
@@ -57,7 +74,7 @@ async def maintenance_due(
 ) -> bool:
     """Whether the workspace's index should be built or dropped now."""
     count = await chunk_repo.count_chunks(session, workspace_id)
-    state = await indexes.index_state(session, workspace_id)
+    state = await index_state(session, workspace_id, policy)
     return decision(count, state, policy) != "unchanged"
 
 
@@ -68,12 +85,16 @@ async def maintain(
     owner_url: str | None,
     policy: IndexPolicy = DEFAULT_POLICY,
 ) -> str:
-    """Bring the workspace's index in line with its size: 'built', 'dropped' or 'unchanged'."""
+    """Bring the workspace's index in line with its size and the policy's parameters: 'built',
+    'rebuilt' (an outdated index dropped and built again; the workspace is searched exactly
+    meanwhile), 'dropped' or 'unchanged'."""
     async with db.transaction(workspace_id=workspace_id) as session:
         count = await chunk_repo.count_chunks(session, workspace_id)
-        state = await indexes.index_state(session, workspace_id)
+        state = await index_state(session, workspace_id, policy)
     action = decision(count, state, policy)
     if action == "build":
+        if state == "outdated":
+            await _drop(workspace_id, db=db, owner_url=owner_url)
         shape = {"m": policy.m, "ef_construction": policy.ef_construction}
         if owner_url:
             await indexes.build_concurrently(owner_url, workspace_id, **shape)
@@ -81,14 +102,27 @@ async def maintain(
             async with db.transaction(workspace_id=workspace_id) as session:
                 await indexes.build_as_definer(session, workspace_id, **shape)
         path = "concurrently" if owner_url else "definer"
-        log.info("built HNSW index for workspace %s (%d chunks, %s)", workspace_id, count, path)
-        return "built"
+        done = "rebuilt" if state == "outdated" else "built"
+        log.info(
+            "%s HNSW index for workspace %s (%d chunks, %s, m %d, ef_construction %d)",
+            done,
+            workspace_id,
+            count,
+            path,
+            policy.m,
+            policy.ef_construction,
+        )
+        return done
     if action == "drop":
-        if owner_url:
-            await indexes.drop_concurrently(owner_url, workspace_id)
-        else:
-            async with db.transaction(workspace_id=workspace_id) as session:
-                await indexes.drop_as_definer(session, workspace_id)
+        await _drop(workspace_id, db=db, owner_url=owner_url)
         log.info("dropped HNSW index for workspace %s (%d chunks)", workspace_id, count)
         return "dropped"
     return "unchanged"
+
+
+async def _drop(workspace_id: uuid.UUID, *, db: Database, owner_url: str | None) -> None:
+    if owner_url:
+        await indexes.drop_concurrently(owner_url, workspace_id)
+    else:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await indexes.drop_as_definer(session, workspace_id)

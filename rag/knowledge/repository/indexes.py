@@ -66,6 +66,30 @@ async def index_state(db: AsyncSession | AsyncConnection, workspace_id: uuid.UUI
     return "valid" if valid else "invalid"
 
 
+DEFAULT_OPTIONS = {"m": 16, "ef_construction": 64}
+"""pgvector's HNSW storage parameters when an index names none."""
+
+
+async def build_parameters(
+    db: AsyncSession | AsyncConnection, workspace_id: uuid.UUID
+) -> tuple[int, int] | None:
+    """(m, ef_construction) the workspace's index was built with (its ``pg_class.reloptions``),
+    None when it has no index."""
+    result = await db.execute(
+        text("SELECT c.reloptions FROM pg_class c WHERE c.relname = :name AND c.relkind = 'i'"),
+        {"name": index_name(workspace_id)},
+    )
+    row = result.one_or_none()
+    if row is None:
+        return None
+    options = dict(DEFAULT_OPTIONS)
+    for item in row[0] or ():
+        key, _, value = str(item).partition("=")
+        if key in options:
+            options[key] = int(value)
+    return options["m"], options["ef_construction"]
+
+
 def _create_sql(workspace_id: uuid.UUID, *, m: int, ef_construction: int) -> str:
     return (
         f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {index_name(workspace_id)}"
