@@ -94,9 +94,15 @@ def variant(text: str, copy: int, index: int) -> str:
 
 
 async def load(
-    owner_url: str, ws: uuid.UUID, base: list[tuple[str, dict[str, Any]]], size: int
+    owner_url: str,
+    ws: uuid.UUID,
+    base: list[tuple[str, dict[str, Any]]],
+    size: int,
+    *,
+    analyze: bool = True,
 ) -> int:
-    """A workspace of ``size`` chunks (copies of ``base`` past its length)."""
+    """A workspace of ``size`` chunks (copies of ``base`` past its length); then ``VACUUM
+    ANALYZE`` of ``chunks`` and ``chunk_terms`` unless not ``analyze``."""
     import asyncpg
 
     from rag.knowledge import lexical
@@ -146,8 +152,9 @@ async def load(
                 records=term_rows[start : start + 200_000],
                 columns=["workspace_id", "chunk_id", "term", "tf", "len"],
             )
-        await conn.execute("VACUUM ANALYZE chunks")
-        await conn.execute("VACUUM ANALYZE chunk_terms")
+        if analyze:
+            await conn.execute("VACUUM ANALYZE chunks")
+            await conn.execute("VACUUM ANALYZE chunk_terms")
         return len(term_rows)
     finally:
         await conn.close()
