@@ -30,7 +30,6 @@ import asyncio
 import functools
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -42,13 +41,21 @@ import numpy as np
 from sqlalchemy import Float, bindparam, text
 from sqlalchemy.exc import DBAPIError
 
-from bench.common import ROOT, Table, add_write_options, pct, write_section, writes_docs
+from bench import common
+from bench.common import ROOT, Table, pct
 from bench.lexical_scale import APP_ROLE, base_chunks, load
 from bench.search_http import load_average
 from bench.search_workload import QUESTIONS
 from core.direct import Executor, Prepared, fetch
-from rag.knowledge.repository.chunks import vector_sql, workspace_literal
-from rag.knowledge.repository.search import _bm25
+from rag.knowledge.repository.chunks import workspace_literal
+from rag.knowledge.repository.search import (
+    _CANDIDATES,
+    _COLUMNS,
+    _TERMS,
+    _WITHIN_BUDGET,
+    _bm25,
+    _stats,
+)
 
 TABLES = ("chunks", "chunk_terms", "lexical_df", "lexical_stats")
 """What the statement reads."""
@@ -62,30 +69,22 @@ def previous_statement(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
     return Prepared(
         text(
-            "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
-            "  chunks_without_terms AS missing FROM lexical_stats"
-            f"  WHERE workspace_id = {ws} AND chunks > 0),"
-            " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
-            "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
-            "  FROM lexical_df d CROSS JOIN st"
+            _stats(ws) + _TERMS + "  FROM lexical_df d CROSS JOIN st"
             f"  WHERE d.workspace_id = {ws} AND d.term = ANY(CAST(:terms AS text[]))"
             "  AND st.missing = 0 AND st.avgdl > 0),"
-            " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
-            f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial"
+            + _WITHIN_BUDGET
+            + f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial"
             "  FROM chunk_terms p JOIN e ON e.term = p.term CROSS JOIN st"
             f"  WHERE p.workspace_id = {ws} AND p.term = ANY(ARRAY(SELECT term FROM e))"
             "  GROUP BY p.chunk_id ORDER BY partial DESC, p.chunk_id LIMIT :m),"
-            " cand AS (SELECT chunk_id FROM part"
-            "  UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
-            f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN LATERAL"
-            "  (SELECT term, tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
+            + _CANDIDATES
+            + f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN"
+            " LATERAL (SELECT term, tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
             "   AND term = ANY(ARRAY(SELECT term FROM q))"
             f"   AND workspace_id = {ws} OFFSET 0) p JOIN q ON q.term = p.term CROSS JOIN st"
             "  GROUP BY cand.chunk_id ORDER BY score DESC, cand.chunk_id LIMIT :n)"
-            " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
-            f" 1 - (c.embedding <=> {vector_sql('qvec')}) AS similarity, st.missing,"
-            " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
-            " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc JOIN chunks c"
+            + _COLUMNS
+            + " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc JOIN chunks c"
             f"  ON c.id = sc.chunk_id AND c.workspace_id = {ws}) ON st.missing = 0"
             " ORDER BY sc.score DESC NULLS LAST, c.id"
         ).bindparams(
@@ -333,17 +332,12 @@ async def run(args: argparse.Namespace) -> str:
                     f"{load_avg:.1f}",
                 )
             table.print(f"BM25 statement, {size:,} chunks, tables {tables}")
-    argv = " ".join(args.argv)
-    return "\n".join(
-        [
-            f"`python -m bench.lexical_plan{' ' + argv if argv else ''}` (n = {args.n}, budget"
-            f" {args.budget}, {len(questions)} python questions, each statement timed alone in"
-            f" its own transaction, timeout {args.timeout_ms} ms; results differing between"
-            f" the statements: {differ}):",
-            "",
-            table.markdown(),
-        ]
+    note = (
+        f"n = {args.n}, budget {args.budget}, {len(questions)} python questions, each statement"
+        f" timed alone in its own transaction, timeout {args.timeout_ms} ms; results differing"
+        f" between the statements: {differ}"
     )
+    return common.recorded("bench.lexical_plan", args, note, table)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -354,19 +348,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--budget", type=int, default=4000, help="RETRIEVAL_LEXICAL_POSTINGS")
     parser.add_argument("--timeout-ms", type=int, default=5000, help="statement timeout")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-plan")
-    add_write_options(parser, default=False)
-    args = parser.parse_args(argv)
-    raw = sys.argv[1:] if argv is None else argv
-    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
-    return args
+    common.add_write_options(parser, default=False)
+    return common.parse_recorded(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     body = asyncio.run(run(args))
     print(f"\n{body}")
-    if writes_docs(args):
-        write_section("lexical-plan", body)
+    if common.writes_docs(args):
+        common.write_section("lexical-plan", body)
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ import json
 import pickle
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
@@ -41,7 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Table, add_write_options, pct, write_section, writes_docs
+from bench.common import (
+    ROOT,
+    Table,
+    add_write_options,
+    parse_recorded,
+    pct,
+    recorded,
+    write_section,
+    writes_docs,
+)
 from bench.search_http import load_average
 from bench.search_workload import CORPUS, QUESTIONS
 
@@ -319,18 +327,12 @@ async def run(args: argparse.Namespace) -> str:
                     f"{load_avg:.1f}",
                 )
         table.print(f"BM25 step, {args.n} best chunks, {size:,} chunks")
-    argv = " ".join(args.argv)
-    return "\n".join(
-        [
-            f"`python -m bench.lexical_scale{' ' + argv if argv else ''}` (n = {args.n}, the"
-            f" {len(questions)} python questions, each statement timed alone in its own"
-            " transaction, the exact one then each budget in turn per question; 40 chunks drawn"
-            " at random stand for the vector candidates; load average at the end of each"
-            " size):",
-            "",
-            table.markdown(),
-        ]
+    note = (
+        f"n = {args.n}, the {len(questions)} python questions, each statement timed alone in its"
+        " own transaction, the exact one then each budget in turn per question; 40 chunks drawn"
+        " at random stand for the vector candidates; load average at the end of each size"
     )
+    return recorded("bench.lexical_scale", args, note, table)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -341,10 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=2, help="times over the questions")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-lexical")
     add_write_options(parser)
-    args = parser.parse_args(argv)
-    raw = sys.argv[1:] if argv is None else argv
-    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
-    return args
+    return parse_recorded(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -228,6 +228,32 @@ def _bm25(weights: str) -> str:
     return f"{weights}.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.len / st.avgdl))"
 
 
+def _stats(ws: str) -> str:
+    """The kept statistics (migration 0048) as ``st``: no row, no chunk."""
+    return (
+        "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
+        "  chunks_without_terms AS missing FROM lexical_stats"
+        f"  WHERE workspace_id = {ws} AND chunks > 0),"
+    )
+
+
+# The question's terms (``d``: term, df) some chunk has, rarest first, with the postings up to
+# each; the rarest within the budget; the chunks to score on every term; the columns returned.
+_TERMS = (
+    " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
+    "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
+)
+_WITHIN_BUDGET = " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
+_CANDIDATES = (
+    " cand AS (SELECT chunk_id FROM part UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
+)
+_COLUMNS = (
+    " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
+    f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
+    " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
+)
+
+
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
 def lexical_prepared(workspace_id: uuid.UUID) -> Prepared:
     """``lexical_search``'s statement (its parameters: ``lexical_parameters``). Every read is a
@@ -241,38 +267,30 @@ def lexical_prepared(workspace_id: uuid.UUID) -> Prepared:
     ws = workspace_literal(workspace_id)
     return Prepared(
         text(
-            # The kept statistics (migration 0048): no row, no chunk.
-            "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
-            "  chunks_without_terms AS missing FROM lexical_stats"
-            f"  WHERE workspace_id = {ws} AND chunks > 0),"
-            # The question's terms some chunk has (one probe each), rarest first, with the
-            # postings up to each.
-            " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
-            "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
-            "  FROM unnest(CAST(:terms AS text[])) t (term) CROSS JOIN LATERAL"
+            _stats(ws)
+            # The question's terms some chunk has: one probe each.
+            + _TERMS
+            + "  FROM unnest(CAST(:terms AS text[])) t (term) CROSS JOIN LATERAL"
             "  (SELECT term, df FROM lexical_df"
             f"   WHERE workspace_id = {ws} AND term = t.term OFFSET 0) d CROSS JOIN st"
             "  WHERE st.missing = 0 AND st.avgdl > 0),"
             # The rarest terms within the budget: their postings (read term by term) give each
             # chunk a partial score.
-            " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
-            f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial FROM e CROSS JOIN LATERAL"
+            + _WITHIN_BUDGET
+            + f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial FROM e CROSS JOIN LATERAL"
             "  (SELECT chunk_id, tf, len FROM chunk_terms"
             f"   WHERE workspace_id = {ws} AND term = e.term OFFSET 0) p CROSS JOIN st"
             "  GROUP BY p.chunk_id ORDER BY partial DESC, p.chunk_id LIMIT :m),"
-            " cand AS (SELECT chunk_id FROM part"
-            "  UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
+            + _CANDIDATES
             # Each candidate scored on every term: one probe of the key (chunk_id, term) per
             # candidate and term, at most one row.
-            f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN q"
+            + f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN q"
             "  CROSS JOIN LATERAL (SELECT tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
             f"   AND term = q.term AND workspace_id = {ws} OFFSET 0) p CROSS JOIN st"
             "  GROUP BY cand.chunk_id ORDER BY score DESC, cand.chunk_id LIMIT :n)"
-            " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
-            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
-            " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
+            + _COLUMNS
             # The chunks returned, one probe of their key each.
-            " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc CROSS JOIN LATERAL"
+            + " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc CROSS JOIN LATERAL"
             "  (SELECT id, document_id, text, metadata, embedding FROM chunks"
             f"   WHERE id = sc.chunk_id AND workspace_id = {ws} OFFSET 0) c) ON st.missing = 0"
             " ORDER BY sc.score DESC NULLS LAST, c.id"
