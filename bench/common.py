@@ -252,6 +252,22 @@ def add_write_options(parser: argparse.ArgumentParser, *, default: bool = True) 
     parser.set_defaults(write_by_default=default)
 
 
+def parse_recorded(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser``'s arguments from ``argv`` (the command line when None), and as ``argv`` the
+    arguments themselves but ``--write``/``--no-write``: what a recorded run names."""
+    args = parser.parse_args(argv)
+    raw = sys.argv[1:] if argv is None else argv
+    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
+    return args
+
+
+def recorded(module: str, args: argparse.Namespace, note: str, table: Table) -> str:
+    """A recorded run: the command (``args.argv``, ``parse_recorded``'s), ``note``, the table."""
+    argv = " ".join(args.argv)
+    command = f"`python -m {module}{' ' + argv if argv else ''}`"
+    return "\n".join([f"{command} ({note}):", "", table.markdown()])
+
+
 def writes_docs(args: argparse.Namespace) -> bool:
     """Whether this run writes docs/benchmarks.md: ``--write``/``--no-write`` when given, else
     never on a ``--quick`` run, else the script's default (``add_write_options``)."""

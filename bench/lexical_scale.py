@@ -33,7 +33,6 @@ import json
 import pickle
 import random
 import statistics
-import sys
 import time
 import uuid
 from collections import Counter
@@ -41,7 +40,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, Table, add_write_options, pct, write_section, writes_docs
+from bench.common import (
+    ROOT,
+    Table,
+    add_write_options,
+    parse_recorded,
+    pct,
+    recorded,
+    write_section,
+    writes_docs,
+)
 from bench.search_http import load_average
 from bench.search_workload import CORPUS, QUESTIONS
 
@@ -94,9 +102,15 @@ def variant(text: str, copy: int, index: int) -> str:
 
 
 async def load(
-    owner_url: str, ws: uuid.UUID, base: list[tuple[str, dict[str, Any]]], size: int
+    owner_url: str,
+    ws: uuid.UUID,
+    base: list[tuple[str, dict[str, Any]]],
+    size: int,
+    *,
+    analyze: bool = True,
 ) -> int:
-    """A workspace of ``size`` chunks (copies of ``base`` past its length)."""
+    """A workspace of ``size`` chunks (copies of ``base`` past its length); then ``VACUUM
+    ANALYZE`` of ``chunks`` and ``chunk_terms`` unless not ``analyze``."""
     import asyncpg
 
     from rag.knowledge import lexical
@@ -146,8 +160,9 @@ async def load(
                 records=term_rows[start : start + 200_000],
                 columns=["workspace_id", "chunk_id", "term", "tf", "len"],
             )
-        await conn.execute("VACUUM ANALYZE chunks")
-        await conn.execute("VACUUM ANALYZE chunk_terms")
+        if analyze:
+            await conn.execute("VACUUM ANALYZE chunks")
+            await conn.execute("VACUUM ANALYZE chunk_terms")
         return len(term_rows)
     finally:
         await conn.close()
@@ -312,18 +327,12 @@ async def run(args: argparse.Namespace) -> str:
                     f"{load_avg:.1f}",
                 )
         table.print(f"BM25 step, {args.n} best chunks, {size:,} chunks")
-    argv = " ".join(args.argv)
-    return "\n".join(
-        [
-            f"`python -m bench.lexical_scale{' ' + argv if argv else ''}` (n = {args.n}, the"
-            f" {len(questions)} python questions, each statement timed alone in its own"
-            " transaction, the exact one then each budget in turn per question; 40 chunks drawn"
-            " at random stand for the vector candidates; load average at the end of each"
-            " size):",
-            "",
-            table.markdown(),
-        ]
+    note = (
+        f"n = {args.n}, the {len(questions)} python questions, each statement timed alone in its"
+        " own transaction, the exact one then each budget in turn per question; 40 chunks drawn"
+        " at random stand for the vector candidates; load average at the end of each size"
     )
+    return recorded("bench.lexical_scale", args, note, table)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -334,10 +343,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--passes", type=int, default=2, help="times over the questions")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-lexical")
     add_write_options(parser)
-    args = parser.parse_args(argv)
-    raw = sys.argv[1:] if argv is None else argv
-    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
-    return args
+    return parse_recorded(parser, argv)
 
 
 def main(argv: list[str] | None = None) -> None:

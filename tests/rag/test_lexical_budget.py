@@ -66,16 +66,6 @@ async def _search(
     return [(r[0], r[4]) for r in rows], trace[0]
 
 
-async def _analyzed(owner_db: Database) -> None:
-    """ANALYZE the tables the statement reads, as autovacuum does after a large write: on tables
-    never analyzed, PostgreSQL's custom plan for the statement took about 270 ms at 300 chunks
-    (15 ms once analyzed), and past the 15 s statement timeout on a loaded 2-core host (a fresh
-    clone's suite, 21:00 on 2026-12-05)."""
-    async with owner_db.transaction() as session:
-        for table in ("chunks", "chunk_terms", "lexical_df", "lexical_stats"):
-            await session.execute(text(f"ANALYZE {table}"))
-
-
 async def test_with_every_term_in_the_budget_the_statement_is_exact_bm25_on_real_text(
     runtime_factory: RuntimeFactory, db: Database, owner_db: Database
 ) -> None:
@@ -85,7 +75,6 @@ async def test_with_every_term_in_the_budget_the_statement_is_exact_bm25_on_real
             await write_document(owner_db, db, ws, page, _windows(page), seed)
         chunks = await _stored(owner_db, ws)
         assert len(chunks) > 300
-        await _analyzed(owner_db)
         partial_pages = 0
         for question in _questions():
             terms = lexical.query_terms(question)

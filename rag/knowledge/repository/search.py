@@ -228,48 +228,101 @@ def _bm25(weights: str) -> str:
     return f"{weights}.idf * p.tf * (:k1 + 1) / (p.tf + :k1 * (1 - :b + :b * p.len / st.avgdl))"
 
 
+def _stats(ws: str) -> str:
+    """The kept statistics (migration 0048) as ``st``: no row, no chunk."""
+    return (
+        "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
+        "  chunks_without_terms AS missing FROM lexical_stats"
+        f"  WHERE workspace_id = {ws} AND chunks > 0),"
+    )
+
+
+# The question's terms (``d``: term, df) some chunk has, rarest first, with the postings up to
+# each; the rarest within the budget; the chunks to score on every term; the columns returned.
+_TERMS = (
+    " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
+    "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
+)
+_WITHIN_BUDGET = " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
+_CANDIDATES = (
+    " cand AS (SELECT chunk_id FROM part UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
+)
+_COLUMNS = (
+    " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
+    f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
+    " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
+)
+
+
 @functools.lru_cache(maxsize=_STATEMENTS_KEPT)
-def _lexical_statement(workspace_id: uuid.UUID) -> Prepared:
+def lexical_prepared(workspace_id: uuid.UUID) -> Prepared:
+    """``lexical_search``'s statement (its parameters: ``lexical_parameters``). Every read is a
+    probe of a key by equality, each in a LATERAL subquery fenced by ``OFFSET 0`` (the planner
+    cannot turn it into a join driven from the other side): a question term's ``lexical_df``
+    row, a budget term's postings through ``(workspace_id, term)``, a (candidate, term) row
+    through ``chunk_terms``' primary key, a returned chunk through ``chunks``' primary key. On
+    tables never analyzed PostgreSQL estimates ``workspace_id = ...`` as selective as a key (one
+    row in 200), and with joins to choose it read the whole workspace once per candidate
+    (docs/retrieval.md, "Fifteenth session: the BM25 statement without table statistics")."""
     ws = workspace_literal(workspace_id)
     return Prepared(
         text(
-            # The kept statistics (migration 0048): no row, no chunk.
-            "WITH st AS (SELECT chunks::float8 AS n, total_terms::float8 / chunks AS avgdl,"
-            "  chunks_without_terms AS missing FROM lexical_stats"
-            f"  WHERE workspace_id = {ws} AND chunks > 0),"
-            # The question's terms some chunk has, rarest first, with the postings up to each.
-            " q AS (SELECT d.term, ln(1 + (st.n - d.df + 0.5) / (d.df + 0.5)) AS idf,"
-            "  sum(d.df) OVER (ORDER BY d.df, d.term ROWS UNBOUNDED PRECEDING) AS reach"
-            "  FROM lexical_df d CROSS JOIN st"
-            f"  WHERE d.workspace_id = {ws} AND d.term = ANY(CAST(:terms AS text[]))"
-            "  AND st.missing = 0 AND st.avgdl > 0),"
-            # The rarest terms within the budget: their postings give each chunk a partial score.
-            " e AS (SELECT term, idf FROM q WHERE reach <= :budget),"
-            f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial"
-            "  FROM chunk_terms p JOIN e ON e.term = p.term CROSS JOIN st"
-            f"  WHERE p.workspace_id = {ws} AND p.term = ANY(ARRAY(SELECT term FROM e))"
+            _stats(ws)
+            # The question's terms some chunk has: one probe each.
+            + _TERMS
+            + "  FROM unnest(CAST(:terms AS text[])) t (term) CROSS JOIN LATERAL"
+            "  (SELECT term, df FROM lexical_df"
+            f"   WHERE workspace_id = {ws} AND term = t.term OFFSET 0) d CROSS JOIN st"
+            "  WHERE st.missing = 0 AND st.avgdl > 0),"
+            # The rarest terms within the budget: their postings (read term by term) give each
+            # chunk a partial score.
+            + _WITHIN_BUDGET
+            + f" part AS (SELECT p.chunk_id, sum({_bm25('e')}) AS partial FROM e CROSS JOIN LATERAL"
+            "  (SELECT chunk_id, tf, len FROM chunk_terms"
+            f"   WHERE workspace_id = {ws} AND term = e.term OFFSET 0) p CROSS JOIN st"
             "  GROUP BY p.chunk_id ORDER BY partial DESC, p.chunk_id LIMIT :m),"
-            " cand AS (SELECT chunk_id FROM part"
-            "  UNION SELECT unnest(CAST(:candidates AS uuid[]))),"
-            # Each candidate scored on every term, its own rows by the key (chunk_id, term).
-            # (the rows fenced by OFFSET 0: PostgreSQL would else drive the lookup from the
-            # terms, reading each term's every posting through the (workspace_id, term) index)
-            f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN LATERAL"
-            "  (SELECT term, tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
-            "   AND term = ANY(ARRAY(SELECT term FROM q))"
-            f"   AND workspace_id = {ws} OFFSET 0) p JOIN q ON q.term = p.term CROSS JOIN st"
+            + _CANDIDATES
+            # Each candidate scored on every term: one probe of the key (chunk_id, term) per
+            # candidate and term, at most one row.
+            + f" sc AS (SELECT cand.chunk_id, sum({_bm25('q')}) AS score FROM cand CROSS JOIN q"
+            "  CROSS JOIN LATERAL (SELECT tf, len FROM chunk_terms WHERE chunk_id = cand.chunk_id"
+            f"   AND term = q.term AND workspace_id = {ws} OFFSET 0) p CROSS JOIN st"
             "  GROUP BY cand.chunk_id ORDER BY score DESC, cand.chunk_id LIMIT :n)"
-            " SELECT c.id, c.document_id, c.text, c.metadata, sc.score,"
-            f" 1 - (c.embedding <=> {_VECTOR}) AS similarity, st.missing,"
-            " (SELECT count(*) FROM e) AS essential, (SELECT count(*) FROM q) AS present"
-            " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc JOIN chunks c"
-            f"  ON c.id = sc.chunk_id AND c.workspace_id = {ws}) ON st.missing = 0"
+            + _COLUMNS
+            # The chunks returned, one probe of their key each.
+            + " FROM (SELECT 1) one LEFT JOIN st ON true LEFT JOIN (sc CROSS JOIN LATERAL"
+            "  (SELECT id, document_id, text, metadata, embedding FROM chunks"
+            f"   WHERE id = sc.chunk_id AND workspace_id = {ws} OFFSET 0) c) ON st.missing = 0"
             " ORDER BY sc.score DESC NULLS LAST, c.id"
         ).bindparams(
             bindparam("k1", type_=Float()),
             bindparam("b", type_=Float()),
         )
     )
+
+
+def lexical_parameters(
+    terms: Sequence[str],
+    query_vector: np.ndarray,
+    n: int,
+    *,
+    k1: float,
+    b: float,
+    candidates: Sequence[uuid.UUID],
+    postings: int,
+) -> dict[str, Any]:
+    """``lexical_prepared``'s parameters (``lexical_search``'s arguments; terms and candidates
+    without repeats: the statement probes each term once per candidate)."""
+    return {
+        "terms": list(dict.fromkeys(terms)),
+        "candidates": list(dict.fromkeys(candidates)),
+        "qvec": vector_value(np.asarray(query_vector, dtype=np.float32).ravel()),
+        "n": n,
+        "m": LEXICAL_CANDIDATES_FACTOR * n,
+        "budget": postings,
+        "k1": k1,
+        "b": b,
+    }
 
 
 async def lexical_search(
@@ -299,20 +352,10 @@ async def lexical_search(
     out). ``similarity`` is the cosine to ``query_vector``. None when a chunk of the workspace
     has no stored terms (the caller keeps the vector order). ``trace`` gets (terms within the
     budget, terms some chunk has)."""
-    rows = await fetch(
-        session,
-        _lexical_statement(workspace_id),
-        {
-            "terms": list(dict.fromkeys(terms)),
-            "candidates": list(dict.fromkeys(candidates)),
-            "qvec": vector_value(np.asarray(query_vector, dtype=np.float32).ravel()),
-            "n": n,
-            "m": LEXICAL_CANDIDATES_FACTOR * n,
-            "budget": postings,
-            "k1": k1,
-            "b": b,
-        },
+    params = lexical_parameters(
+        terms, query_vector, n, k1=k1, b=b, candidates=candidates, postings=postings
     )
+    rows = await fetch(session, lexical_prepared(workspace_id), params)
     if rows[0][6]:
         return None
     if trace is not None:
