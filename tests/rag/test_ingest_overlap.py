@@ -3,16 +3,20 @@ computed in a thread while the model embeds it, and each batch's progress is wri
 next batch is embedded. A document whose embedding fails part-way still ends ``failed`` with
 nothing stored and its progress write gone, and the documents ingested around it (one at a
 time through the queue, two at once through ``trulybot ingest``) are stored whole, terms and
-all."""
+all; a job cancelled while a progress write may be pending ends ``interrupted``, and its rerun
+stores the document whole."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
+import pytest
 from sqlalchemy import text
 
 from api.commands.ingest import ingest_files
@@ -20,6 +24,7 @@ from core.db import Database
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.rag.test_job_interruptions import HeldJobs
 
 SMALL_CHUNKS = {"chunk_tokens": 20, "chunk_overlap_tokens": 0, "chunk_min_tokens": 0}
 
@@ -66,7 +71,7 @@ async def _stored(owner_db: Database, document_id: str) -> tuple[int, int, int]:
     return int(chunks), int(without), int(terms)
 
 
-async def _document(client: httpx.AsyncClient, owner: Owner, document_id: str) -> dict[str, str]:
+async def _document(client: httpx.AsyncClient, owner: Owner, document_id: str) -> dict[str, Any]:
     r = await client.get(owner.url(f"/documents/{document_id}"), headers=owner.headers)
     assert r.status_code == 200, r.text
     return dict(r.json())
@@ -135,3 +140,58 @@ async def test_trulybot_ingest_two_at_once_stores_the_good_files_beside_a_failin
         assert chunks == documents[name]["chunk_count"] > knowledge_jobs.EMBED_BATCH
         assert without_terms == 0
     assert summary["chunks"] == sum(documents[n]["chunk_count"] for n in ("a.md", "c.md", "d.md"))
+
+
+class HoldingOnBatch(HashEmbedder):
+    """The hash embedder, holding its ``hold_on``-th call until ``release`` is set (a job caught
+    while its earlier batch's progress write may still be running)."""
+
+    def __init__(self, hold_on: int) -> None:
+        super().__init__(dimensions=384)
+        self.hold_on, self.calls = hold_on, 0
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == self.hold_on:
+            self.entered.set()
+            await self.release.wait()
+        return await super().embed_documents(texts)
+
+
+async def test_a_job_cancelled_on_its_second_batch_ends_interrupted_and_a_rerun_finishes_it(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    embedder = HoldingOnBatch(hold_on=2)
+    async with (
+        runtime_factory(embedder=embedder, jobs=HeldJobs(), **SMALL_CHUNKS) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        r = await client.post(
+            owner.url("/documents"),
+            json={"title": "Long", "text": _body("omega", 2 * knowledge_jobs.EMBED_BATCH + 10)},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+        document_id = r.json()["id"]
+        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(document_id)
+        job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
+        await embedder.entered.wait()  # the second batch: the first one's progress is written
+        job.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await job
+        cancelled = await _document(client, owner, document_id)
+        assert (cancelled["status"], cancelled["error_code"]) == ("failed", "interrupted")
+        assert await _stored(owner_db, document_id) == (0, 0, 0)
+        embedder.release.set()
+        assert await knowledge_jobs.ingest_document(runtime.ingestion, ws, doc) == "ready"
+        finished = await _document(client, owner, document_id)
+    assert (finished["status"], finished["progress"], finished["error_code"]) == (
+        "ready",
+        1.0,
+        None,
+    )
+    chunks, without_terms, _ = await _stored(owner_db, document_id)
+    assert chunks == finished["chunk_count"] > 2 * knowledge_jobs.EMBED_BATCH
+    assert without_terms == 0
