@@ -23,7 +23,7 @@ import platform
 import statistics
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,17 +62,27 @@ async def new_workspace(owner_url: str) -> uuid.UUID:
     return ws
 
 
+Ingest = Callable[[knowledge_jobs.IngestionDeps, uuid.UUID, uuid.UUID], Awaitable[str]]
+
+
 async def ingest_all(
-    db: Database, settings: Settings, embedder: Embedder, ws: uuid.UUID, files: list[Path]
+    db: Database,
+    settings: Settings,
+    embedder: Embedder,
+    ws: uuid.UUID,
+    files: list[Path],
+    ingest: Ingest = knowledge_jobs.ingest_document,
 ) -> tuple[int, float]:
+    """``files`` one at a time through ``ingest`` (the job), as the queue runs one workspace's
+    documents (JOBS_PER_WORKSPACE 1): (chunks stored, seconds)."""
     async with build_runtime(
         settings, database=db, embedder=embedder, jobs="in-process"
     ) as runtime:
-        return await _ingest_all(runtime.ingestion, ws, files)
+        return await _ingest_all(runtime.ingestion, ws, files, ingest)
 
 
 async def _ingest_all(
-    deps: knowledge_jobs.IngestionDeps, ws: uuid.UUID, files: list[Path]
+    deps: knowledge_jobs.IngestionDeps, ws: uuid.UUID, files: list[Path], ingest: Ingest
 ) -> tuple[int, float]:
     db, settings = deps.db, deps.settings
     chunks = 0
@@ -91,7 +101,7 @@ async def _ingest_all(
             )
         if sub.duplicate:
             continue
-        await knowledge_jobs.ingest_document(deps, ws, sub.document.id)
+        await ingest(deps, ws, sub.document.id)
         async with db.transaction(workspace_id=ws) as session:
             chunks += int(
                 (

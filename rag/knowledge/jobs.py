@@ -17,8 +17,8 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -93,8 +93,8 @@ def plan_chunks(
     return rows, leftover
 
 
-def _with_terms(rows: Sequence[chunk_repo.ChunkRow]) -> list[chunk_repo.ChunkRow]:
-    return [replace(r, terms=lexical.chunk_terms(r.text, r.metadata)) for r in rows]
+def _terms_of(rows: Sequence[chunk_repo.ChunkRow]) -> list[Counter[str]]:
+    return [lexical.chunk_terms(r.text, r.metadata) for r in rows]
 
 
 async def _set_progress(
@@ -169,14 +169,30 @@ async def _load_bytes(deps: IngestionDeps, document: Document, body: bytes | Non
 async def _embed(
     deps: IngestionDeps,
     texts: list[str],
-    on_progress: Callable[[float], Any],
+    on_progress: Callable[[float], Awaitable[None]],
 ) -> np.ndarray:
+    """The vectors of ``texts``, ``EMBED_BATCH`` at a time. Each batch's progress is written
+    while the model embeds the next one (awaited before the one after: its error, such as the
+    document being superseded, ends the job a batch later at most); the last batch's is not
+    written, the caller's final transaction writes 1.0."""
     if not texts:
         return np.zeros((0, deps.embedder.dimensions), dtype=np.float32)
     parts = []
-    for start in range(0, len(texts), EMBED_BATCH):
-        parts.append(await deps.embedder.embed_documents(texts[start : start + EMBED_BATCH]))
-        await on_progress(min(len(texts), start + EMBED_BATCH) / len(texts))
+    progress: asyncio.Future[None] | None = None
+    try:
+        for start in range(0, len(texts), EMBED_BATCH):
+            parts.append(await deps.embedder.embed_documents(texts[start : start + EMBED_BATCH]))
+            if progress is not None:
+                await progress
+                progress = None
+            if start + EMBED_BATCH < len(texts):
+                progress = asyncio.ensure_future(on_progress((start + EMBED_BATCH) / len(texts)))
+    finally:
+        if progress is not None:  # the embedding failed: the write is rolled back
+            progress.cancel()
+            await asyncio.wait({progress})
+            if not progress.cancelled():
+                progress.exception()  # retrieved: the embedding's error is the one raised
     return np.vstack(parts)
 
 
@@ -320,23 +336,24 @@ async def _process(
     async def embed_progress(fraction: float) -> None:
         await _set_progress(deps, ws, doc_id, revision, 0.2 + 0.7 * fraction)
 
-    vectors = await _embed(deps, [pieces[i].embed_text for i in todo], embed_progress)
-    for i, vector in zip(todo, vectors, strict=True):
-        r = rows[i]
-        rows[i] = chunk_repo.ChunkRow(
-            position=r.position,
-            text=r.text,
-            metadata=r.metadata,
-            token_count=r.token_count,
-            content_hash=r.content_hash,
-            embedding=vector,
-        )
-    # BM25 terms (only with the lexical weight on: else none are stored) before the
-    # transaction, which holds the workspace's quota lock to its commit (in a thread: about
-    # 0.7 ms a chunk, the event loop keeps serving).
+    # BM25 terms (only with the lexical weight on: else none are stored) need each chunk's text
+    # and metadata, not its vector: computed in a thread while the model embeds (about 0.7 ms
+    # a chunk), and before the transaction below, which holds the workspace's quota lock to
+    # its commit.
     with_terms = deps.settings.retrieval_lexical_weight > 0
-    if with_terms:
-        rows = await asyncio.to_thread(_with_terms, rows)
+    terms = asyncio.ensure_future(asyncio.to_thread(_terms_of, list(rows))) if with_terms else None
+    try:
+        vectors = await _embed(deps, [pieces[i].embed_text for i in todo], embed_progress)
+        counts = await terms if terms is not None else None
+    finally:  # the embedding failed: the terms are not wanted (nor their error, if any)
+        if terms is not None and not terms.done():
+            terms.cancel()
+        elif terms is not None and not terms.cancelled():
+            terms.exception()
+    for i, vector in zip(todo, vectors, strict=True):
+        rows[i] = replace(rows[i], embedding=vector)
+    if counts is not None:
+        rows = [replace(r, terms=c) for r, c in zip(rows, counts, strict=True)]
 
     async with deps.db.transaction(workspace_id=ws) as session:
         current = await document_repo.get_document(session, ws, doc_id, for_update=True)

@@ -1,13 +1,14 @@
 """``core.stems.stem`` from several threads at once: each thread gets its own word's stem.
 
-Ingestion computes a document's BM25 terms in a thread (``jobs._with_terms`` through
-``asyncio.to_thread``) while other documents' jobs do the same and the event loop stems
-questions. ``stem`` used one module-level Snowball stemmer, a pure-Python object that keeps the
-word being stemmed in its own attributes (``current``, ``cursor``, ``limit``); two threads in it
-at once read each other's word (now each thread has its own stemmer): ``bench.search_http`` at
-RETRIEVAL_LEXICAL_WEIGHT=0.3 lost ``library/urllib.parse.html`` to "IndexError: string index
-out of range" (docs/retrieval.md, fourteenth session through the real path), and a race that
-raises nothing returns another word's stem, which would be stored as a chunk's term.
+Ingestion computes a document's BM25 terms in a thread (``jobs._terms_of`` through
+``asyncio.to_thread``, while the model embeds) while other documents' jobs do the same and the
+event loop stems questions. ``stem`` used one module-level Snowball stemmer, a pure-Python
+object that keeps the word being stemmed in its own attributes (``current``, ``cursor``,
+``limit``); two threads in it at once read each other's word (now each thread has its own
+stemmer): ``bench.search_http`` at RETRIEVAL_LEXICAL_WEIGHT=0.3 lost
+``library/urllib.parse.html`` to "IndexError: string index out of range" (docs/retrieval.md,
+fourteenth session through the real path), and a race that raises nothing returns another
+word's stem, which would be stored as a chunk's term.
 """
 
 from __future__ import annotations
