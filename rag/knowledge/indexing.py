@@ -87,7 +87,20 @@ async def maintain(
 ) -> str:
     """Bring the workspace's index in line with its size and the policy's parameters: 'built',
     'rebuilt' (an outdated index dropped and built again; the workspace is searched exactly
-    meanwhile), 'dropped' or 'unchanged'."""
+    meanwhile), 'dropped', 'unchanged', or 'busy' when another maintenance of the workspace
+    (a job, `trulybot reindex`, any process) holds its lock: that one does the work, and two
+    at once would drop each other's index mid-build (a deadlock of the concurrent DDL, or two
+    builds of one name)."""
+    async with indexes.maintenance_lock(db, owner_url, workspace_id) as held:
+        if not held:
+            log.info("index maintenance of workspace %s skipped: another is running", workspace_id)
+            return "busy"
+        return await _maintain(workspace_id, db=db, owner_url=owner_url, policy=policy)
+
+
+async def _maintain(
+    workspace_id: uuid.UUID, *, db: Database, owner_url: str | None, policy: IndexPolicy
+) -> str:
     async with db.transaction(workspace_id=workspace_id) as session:
         count = await chunk_repo.count_chunks(session, workspace_id)
         state = await index_state(session, workspace_id, policy)
