@@ -9,6 +9,7 @@ import asyncio
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from core.db import Database
 from core.embedded import EmbeddedPostgres
@@ -57,3 +58,37 @@ async def test_a_maintenance_while_another_holds_the_lock_changes_nothing(
             assert await indexes.build_parameters(session, ws) == (16, 64)
     # Released: the next maintenance rebuilds.
     assert await indexing.maintain(ws, db=db, owner_url=None, policy=POLICY) == "rebuilt"
+
+
+def test_an_invalid_index_between_the_thresholds_is_built_again() -> None:
+    assert indexing.decision(200, "invalid", POLICY) == "build"
+    assert indexing.decision(100, "invalid", POLICY) == "drop"
+    assert indexing.decision(200, None, POLICY) == "unchanged"  # hysteresis: none is built
+
+
+@pytest.mark.parametrize("path", ["owner", "definer"])
+async def test_a_rebuild_that_died_half_way_is_repaired_between_the_thresholds(
+    db: Database, owner_db: Database, pg: EmbeddedPostgres, path: str
+) -> None:
+    """A concurrent build killed mid-way (a deploy restarting the worker during the upgrade's
+    rebuild) leaves an INVALID index; the workspace (200 chunks: between the thresholds) was
+    searched exactly for good, and the definer's CREATE INDEX IF NOT EXISTS kept it invalid."""
+    ws, *_ = await _workspace(owner_db, 200, np.random.default_rng(15), db)
+    async with owner_db.transaction() as session:  # the superuser marks what a dead CIC leaves
+        await session.execute(
+            text(
+                f"CREATE INDEX {indexes.index_name(ws)} ON chunks USING hnsw"
+                " (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 200)"
+                f" WHERE workspace_id = '{ws}'::uuid"
+            )
+        )
+        await session.execute(
+            text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = CAST(:i AS regclass)"),
+            {"i": indexes.index_name(ws)},
+        )
+    owner_url = pg.owner_url() if path == "owner" else None
+    assert await indexing.maintain(ws, db=db, owner_url=owner_url, policy=POLICY) == "built"
+    async with db.transaction(workspace_id=ws) as session:
+        assert await indexes.index_state(session, ws) == "valid"
+        assert await indexes.build_parameters(session, ws) == (16, 200)
+        assert not await indexing.maintenance_due(session, ws, POLICY)
