@@ -649,3 +649,27 @@ async def test_reindex_says_which_index_maintenance_it_skipped(
     )
     assert again.code == 0, again.out
     assert "skipped" not in again.out
+
+
+async def test_reindex_exits_1_when_an_index_maintenance_failed(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    """The upgrade's rebuild is what an operator runs reindex for: a maintenance that failed
+    (here MIGRATION_DATABASE_URL names a database that does not exist) is said, and the exit
+    code is 1 (before: "rebuilt 0" and 0, as if no index needed it)."""
+    missing = scratch.cluster.app_url(APP_ROLE).replace(
+        f"/{scratch.cluster.database}?", f"/{scratch.cluster.database}_missing?"
+    )
+    assert missing != scratch.cluster.app_url(APP_ROLE)
+    ran = await trulybot(
+        scratch,
+        tmp_path,
+        "reindex",
+        "--workspace",
+        scratch.slug,
+        "--outdated-only",
+        owner=False,
+        MIGRATION_DATABASE_URL=missing,
+    )
+    assert ran.code == 1, ran.out
+    assert "0 workspaces skipped (another maintenance was running), 1 failed" in ran.out
