@@ -32,6 +32,7 @@ from core.jobs import ArqQueue
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import submissions
 from rag.knowledge.chunking import EMBED_FORMAT
+from rag.knowledge.repository import indexes
 from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, make_settings
 from tests.ports import free_port as _free_port
@@ -628,3 +629,47 @@ async def test_migrate_as_the_app_role_says_which_role_it_needs_in_one_line(
     assert f"MIGRATION_DATABASE_URL connects as '{OWNER_ROLE}'" in message
     assert "permission denied to create extension" in message
     assert "the admin creates the `vector` extension first" in message
+
+
+async def test_reindex_says_which_index_maintenance_it_skipped(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    """A worker's maintenance of the workspace's index holds its lock (docs/deploy.md,
+    "Upgrading to HNSW ef_construction 200"): reindex leaves the index to it and says so,
+    rather than counting it among the indexes that needed nothing."""
+    async with indexes.maintenance_lock(scratch.db, scratch.owner_url, scratch.workspace_id):
+        ran = await trulybot(
+            scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only"
+        )
+    assert ran.code == 0, ran.out
+    assert "rebuilt 0 vector indexes" in ran.out
+    assert "1 workspaces skipped (another maintenance was running), 0 failed" in ran.out
+    again = await trulybot(
+        scratch, tmp_path, "reindex", "--workspace", scratch.slug, "--outdated-only"
+    )
+    assert again.code == 0, again.out
+    assert "skipped" not in again.out
+
+
+async def test_reindex_exits_1_when_an_index_maintenance_failed(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    """The upgrade's rebuild is what an operator runs reindex for: a maintenance that failed
+    (here MIGRATION_DATABASE_URL names a database that does not exist) is said, and the exit
+    code is 1 (before: "rebuilt 0" and 0, as if no index needed it)."""
+    missing = scratch.cluster.app_url(APP_ROLE).replace(
+        f"/{scratch.cluster.database}?", f"/{scratch.cluster.database}_missing?"
+    )
+    assert missing != scratch.cluster.app_url(APP_ROLE)
+    ran = await trulybot(
+        scratch,
+        tmp_path,
+        "reindex",
+        "--workspace",
+        scratch.slug,
+        "--outdated-only",
+        owner=False,
+        MIGRATION_DATABASE_URL=missing,
+    )
+    assert ran.code == 1, ran.out
+    assert "0 workspaces skipped (another maintenance was running), 1 failed" in ran.out

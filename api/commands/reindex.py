@@ -12,7 +12,9 @@ stored content (web pages are fetched again); a chunk whose embedded text did no
 its vector. Its old chunks answer until the new ones replace them. Then every other chunk, FAQ
 question and unanswered question is embedded again with the configured model (after a model
 change), unless ``--outdated-only``. Each workspace's HNSW index is brought in line with its size
-and built again when its m or ef_construction is not today's (``indexing.index_state``).
+and built again when its m or ef_construction is not today's (``indexing.index_state``); one
+whose maintenance another process is running is left to it and counted as skipped, and a
+maintenance that failed makes the command exit 1.
 
 When the model's dimension differs from the ``chunks.embedding`` column's, the column must
 change too. That is never done on its own: it drops every workspace's HNSW index and clears every
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
+from collections import Counter
 from typing import Any
 
 from api.commands.ingest import resolve_workspace
@@ -93,7 +96,8 @@ async def _run(args: argparse.Namespace) -> int:
         deps = runtime.ingestion
         total = faqs = terms = 0
         lexical_on = runtime.settings.retrieval_lexical_weight > 0
-        reprocessed = failed = rebuilt = 0
+        reprocessed = failed = 0
+        maintained: Counter[str] = Counter()
         for ws in workspaces:
             outdated = await reindexing.outdated_documents(deps, ws)
             rechunked: set[uuid.UUID] = set()
@@ -116,8 +120,9 @@ async def _run(args: argparse.Namespace) -> int:
                 )
                 bar.close()
                 faqs += await faq.reembed_workspace(deps.db, deps.embedder, ws)
-            # An index built with other HNSW parameters than today's is built again here.
-            rebuilt += await knowledge_jobs.maintain_index(deps, ws) == "rebuilt"
+            # An index built with other HNSW parameters than today's is built again here;
+            # 'busy': another maintenance of the workspace (a worker's job) is running.
+            maintained[await knowledge_jobs.maintain_index(deps, ws)] += 1
         if cleared:
             assert runtime.owner_url is not None
             missing = await _chunks_without_vector(runtime, workspaces)
@@ -133,9 +138,15 @@ async def _run(args: argparse.Namespace) -> int:
         f"{'' if lexical_on else ' (RETRIEVAL_LEXICAL_WEIGHT is 0)'}, "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {runtime.embedder.name}; "
-        f"rebuilt {rebuilt} vector indexes built with other HNSW parameters"
+        f"rebuilt {maintained['rebuilt']} vector indexes built with other HNSW parameters"
     )
-    return 0
+    if maintained["busy"] or maintained["failed"]:
+        print(
+            f"vector index maintenance: {maintained['busy']} workspaces skipped (another"
+            f" maintenance was running), {maintained['failed']} failed (see the log): run the"
+            " command again once it is done"
+        )
+    return 1 if maintained["failed"] else 0
 
 
 async def _chunks_without_vector(runtime: Runtime, workspaces: list[uuid.UUID]) -> int:

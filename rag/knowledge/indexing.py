@@ -46,12 +46,15 @@ DEFAULT_POLICY = IndexPolicy()
 def decision(count: int, state: str | None, policy: IndexPolicy = DEFAULT_POLICY) -> str:
     """'build', 'drop' or 'unchanged' for a workspace of ``count`` chunks and index ``state``
     ('valid', 'invalid', 'outdated': valid but built with other parameters than the policy's,
-    or None). An outdated index that stays (at or above the drop threshold) is built again."""
+    or None). An outdated index that stays (at or above the drop threshold) is built again, and
+    so is an invalid one (a rebuild between the thresholds that died half way: left so, it was
+    never used by a search and never repaired until the workspace reached the build
+    threshold)."""
     if count >= policy.build_threshold and state != "valid":
         return "build"
     if count < policy.drop_threshold and state is not None:
         return "drop"
-    if state == "outdated":
+    if state in ("outdated", "invalid"):
         return "build"
     return "unchanged"
 
@@ -87,14 +90,27 @@ async def maintain(
 ) -> str:
     """Bring the workspace's index in line with its size and the policy's parameters: 'built',
     'rebuilt' (an outdated index dropped and built again; the workspace is searched exactly
-    meanwhile), 'dropped' or 'unchanged'."""
+    meanwhile), 'dropped', 'unchanged', or 'busy' when another maintenance of the workspace
+    (a job, `trulybot reindex`, any process) holds its lock: that one does the work, and two
+    at once would drop each other's index mid-build (a deadlock of the concurrent DDL, or two
+    builds of one name)."""
+    async with indexes.maintenance_lock(db, owner_url, workspace_id) as held:
+        if not held:
+            log.info("index maintenance of workspace %s skipped: another is running", workspace_id)
+            return "busy"
+        return await _maintain(workspace_id, db=db, owner_url=owner_url, policy=policy)
+
+
+async def _maintain(
+    workspace_id: uuid.UUID, *, db: Database, owner_url: str | None, policy: IndexPolicy
+) -> str:
     async with db.transaction(workspace_id=workspace_id) as session:
         count = await chunk_repo.count_chunks(session, workspace_id)
         state = await index_state(session, workspace_id, policy)
     action = decision(count, state, policy)
     if action == "build":
-        if state == "outdated":
-            await _drop(workspace_id, db=db, owner_url=owner_url)
+        if state in ("outdated", "invalid"):  # the definer's CREATE ... IF NOT EXISTS keeps
+            await _drop(workspace_id, db=db, owner_url=owner_url)  # an invalid index
         shape = {"m": policy.m, "ef_construction": policy.ef_construction}
         if owner_url:
             await indexes.build_concurrently(owner_url, workspace_id, **shape)

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from core.db import create_engine
+from core.db import Database, create_engine
 
 INDEX_PREFIX = "ix_chunks_hnsw_"
 MAINTENANCE_WORK_MEM = "1GB"
@@ -64,6 +64,33 @@ async def index_state(db: AsyncSession | AsyncConnection, workspace_id: uuid.UUI
     if valid is None:
         return None
     return "valid" if valid else "invalid"
+
+
+MAINTENANCE_LOCK = "vector_index_maintenance"
+_TRY_LOCK = "SELECT pg_try_advisory{scope}_lock(hashtext(:purpose), hashtext(:ws))"
+
+
+@asynccontextmanager
+async def maintenance_lock(
+    db: Database, owner_url: str | None, workspace_id: uuid.UUID
+) -> AsyncIterator[bool]:
+    """Whether the workspace's index-maintenance lock (an advisory lock, one key whichever the
+    path) is held for the block: tried, never waited for. On the owner path a session lock on
+    an owner connection outside any transaction: an open transaction keeps an xmin, which the
+    holder's own ``CREATE INDEX CONCURRENTLY`` would wait for. Else (the definer path, whose
+    DDL waits for no snapshot; DATABASE_URL may be a transaction-mode pooler) a transaction
+    lock held by a transaction that touches no table (``DROP INDEX`` locks ``chunks``) and
+    may stay idle for the build."""
+    params = {"purpose": MAINTENANCE_LOCK, "ws": str(workspace_id)}
+    if owner_url:
+        async with owner_connection(owner_url, autocommit=True) as conn:
+            held = bool((await conn.execute(text(_TRY_LOCK.format(scope="")), params)).scalar())
+            yield held  # the connection's end releases the session lock
+        return
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
+        result = await session.execute(text(_TRY_LOCK.format(scope="_xact")), params)
+        yield bool(result.scalar())
 
 
 DEFAULT_OPTIONS = {"m": 16, "ef_construction": 64}
