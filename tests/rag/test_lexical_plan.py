@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from bench.lexical_plan import TABLES, read_between, table_reads
+from bench.lexical_plan import TABLES, _owner_run, read_between, table_reads
 from bench.lexical_scale import load
 from core import migrate
 from core.db import Database, create_engine
@@ -165,3 +165,53 @@ async def test_on_never_analyzed_tables_the_statement_reads_the_budget_and_the_c
             if every_term:
                 _same(found, want, N)
     assert await _analyzed(owner) == []  # what was measured was the plan without statistics
+
+
+async def test_on_vacuumed_and_analyzed_tables_a_candidate_is_probed_by_its_key(
+    never_analyzed: tuple[str, Database, Database],
+) -> None:
+    """The steady state of a workspace (autovacuum has vacuumed and analyzed its tables): each
+    candidate's rows are still read by the key (chunk_id, term), not by a term's postings with
+    the candidate as a filter. PostgreSQL preferred the latter as an index-only scan of
+    (workspace_id, term) once the visibility map was set: 1.9 million entries a call at 10k
+    real chunks (docs/retrieval.md, "Fifteenth session: the BM25 statement on analyzed tables")."""
+    owner_url, owner, app = never_analyzed
+    ws = uuid.uuid4()
+    base = [(w, {"title": page, "url": page}) for page in PAGES for w in _windows(page)]
+    await load(owner_url, ws, base, LARGE, analyze=False)
+    # Real documentation has tens of thousands of distinct terms, most in a chunk or two (the
+    # python docs: 574k rows at 10k chunks): what makes one term's postings look as short as a
+    # key's row. Thirty words of its own for each chunk (not in any question).
+    await _owner_run(
+        owner_url,
+        [
+            "INSERT INTO chunk_terms (workspace_id, chunk_id, term, tf, len)"
+            " SELECT c.workspace_id, c.chunk_id, 'zz' || md5(c.chunk_id::text || g), 1, c.len"
+            " FROM (SELECT DISTINCT ON (chunk_id) workspace_id, chunk_id, len FROM chunk_terms)"
+            " c, generate_series(1, 30) g"  # this database holds this workspace alone
+        ],
+    )
+    await _owner_run(owner_url, [f"VACUUM ANALYZE {table}" for table in TABLES])
+    assert sorted(await _analyzed(owner)) == sorted(TABLES)
+    chunks = await _stored(owner, ws)
+    ids = sorted(chunk for chunk, _ in chunks)
+    for index, question in enumerate(_questions()[:12]):
+        terms = lexical.query_terms(question)
+        candidates = random.Random(index).sample(ids, N)
+        keyed, _, _ = await _bounds(owner, ws, terms, len(candidates))
+        score = dict(_reference(chunks, terms))
+        for plan in ("custom", "generic"):
+            local = {"plan_cache_mode": f"force_{plan}_plan"}
+            async with app.transaction(workspace_id=ws, local=local) as session:
+                before = await table_reads(session)
+                rows = await search_repo.lexical_search(
+                    session, ws, terms, ONES, N, candidates=candidates, **SCORING
+                )
+                after = await table_reads(session)
+                setting = await session.execute(text("SHOW enable_indexonlyscan"))
+                assert setting.scalar() == "on"  # the statement's setting does not outlive it
+            assert rows is not None
+            read = read_between(before, after)
+            assert read["chunk_terms"].entries <= keyed, (question, plan, read, keyed)
+            for chunk, got in [(r[0], r[4]) for r in rows]:
+                assert abs(score[chunk] - got) <= 1e-9 * got

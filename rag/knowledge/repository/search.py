@@ -31,6 +31,15 @@ _OR_QUERY = "replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::ts
 _SET_EF_SEARCH = Prepared(text("SELECT set_config('hnsw.ef_search', :v, true)"))
 
 
+_INDEX_ONLY_OFF = Prepared(
+    text(
+        "SELECT current_setting('enable_indexonlyscan'),"
+        " set_config('enable_indexonlyscan', 'off', true)"
+    )
+)
+_INDEX_ONLY_BACK = Prepared(text("SELECT set_config('enable_indexonlyscan', :v, true)"))
+
+
 async def set_ef_search(session: Executor, ef_search: int) -> None:
     """Transaction-local ``hnsw.ef_search`` (harmless when no HNSW index is used)."""
     await fetch(session, _SET_EF_SEARCH, {"v": str(int(ef_search))})
@@ -355,7 +364,14 @@ async def lexical_search(
     params = lexical_parameters(
         terms, query_vector, n, k1=k1, b=b, candidates=candidates, postings=postings
     )
+    # Index-only scans off for this statement alone: on vacuumed, analyzed tables PostgreSQL
+    # served a (candidate, term) probe from (workspace_id, term) by an index-only scan with the
+    # candidate as a filter (every posting of the term, per candidate: 1.9 million entries a
+    # call at 10k real chunks, p95 126 ms) instead of the primary key's one row (docs/retrieval.md,
+    # "Fifteenth session: the BM25 statement on analyzed tables").
+    was = await fetch(session, _INDEX_ONLY_OFF, {})
     rows = await fetch(session, lexical_prepared(workspace_id), params)
+    await fetch(session, _INDEX_ONLY_BACK, {"v": was[0][0]})
     if rows[0][6]:
         return None
     if trace is not None:
