@@ -28,12 +28,12 @@ from bench import bm25_exact
 from core.db import Database
 from rag.knowledge import lexical, reindexing
 from rag.knowledge.repository import chunks as chunk_repo
-from rag.knowledge.repository import search as search_repo
 from rag.knowledge.repository import terms as terms_repo
 from tests.bench.test_bm25_maxscore import PAGES, _questions, _reference, _same, _stored, _windows
 from tests.bench.test_bm25_maxscore import _write as write_document
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_answers import ingest
+from tests.rag.test_lexical_edges import _search as scored
 
 ON = {"retrieval_lexical_weight": 0.3}
 EVERYTHING = 10_000_000  # a budget above any workspace's postings
@@ -48,22 +48,9 @@ async def _search(
     candidates: list[uuid.UUID] | None = None,
 ) -> tuple[list[tuple[uuid.UUID, float]], tuple[int, int]]:
     """(chunks and scores, (terms within the budget, terms some chunk has))."""
-    trace: list[tuple[int, int]] = []
-    async with db.transaction(workspace_id=ws) as session:
-        rows = await search_repo.lexical_search(
-            session,
-            ws,
-            terms,
-            np.ones(384, dtype=np.float32),
-            n,
-            k1=lexical.K1,
-            b=lexical.B,
-            candidates=candidates or [],
-            postings=postings,
-            trace=trace,
-        )
-    assert rows is not None
-    return [(r[0], r[4]) for r in rows], trace[0]
+    found, trace = await scored(db, ws, terms, n, postings, candidates)
+    assert found is not None
+    return found, trace[0]
 
 
 async def test_with_every_term_in_the_budget_the_statement_is_exact_bm25_on_real_text(
