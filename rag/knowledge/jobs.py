@@ -104,13 +104,17 @@ async def _set_progress(
     revision: int,
     value: float,
 ) -> None:
+    """Only while the run still owns the document: a second run of the job on the same
+    revision may have finished it (``ready`` at 1.0) while this one embedded."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await document_repo.get_document(session, workspace_id, document_id)
-        if document is None or document.revision != revision:
+        if not await document_repo.set_progress(
+            session,
+            workspace_id,
+            document_id,
+            revision=revision,
+            progress=round(min(max(value, 0.0), 1.0), 3),
+        ):
             raise _Superseded
-        await document_repo.update_document(
-            session, workspace_id, document_id, progress=round(min(max(value, 0.0), 1.0), 3)
-        )
 
 
 async def _fail(
