@@ -12,9 +12,12 @@ import uuid
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
+from sqlalchemy import text
 
+from core.db import Database
 from rag.knowledge import jobs as knowledge_jobs
-from rag.knowledge.embedders import HashEmbedder
+from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
 from tests.rag.test_ingest_overlap import SMALL_CHUNKS, _body
 from tests.rag.test_job_interruptions import HeldJobs
@@ -67,3 +70,95 @@ async def test_a_second_run_of_the_job_leaves_the_ready_document_at_full_progres
         1.0,
         None,
     )
+
+
+class Gated(HashEmbedder):
+    """The hash embedder: its first call waits for ``first``; its second call signals
+    ``second_entered``, waits for ``second``, then raises ``EmbeddingError`` when ``fail``."""
+
+    def __init__(self, *, fail: bool) -> None:
+        super().__init__(dimensions=384)
+        self.fail, self.calls = fail, 0
+        self.first_entered, self.first = asyncio.Event(), asyncio.Event()
+        self.second_entered, self.second = asyncio.Event(), asyncio.Event()
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls += 1
+        if self.calls == 1:
+            self.first_entered.set()
+            await self.first.wait()
+        elif self.calls == 2:
+            self.second_entered.set()
+            await self.second.wait()
+            if self.fail:
+                raise EmbeddingError("the model fell over")
+        return await super().embed_documents(texts)
+
+
+async def _progress_write_waits_for_a_lock(owner_db: Database, document_id: uuid.UUID) -> None:
+    """Until the job's progress ``UPDATE`` of ``document_id`` waits for a row lock."""
+    for _ in range(400):
+        async with owner_db.transaction() as session:
+            waiting = await session.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND query LIKE 'UPDATE documents SET progress%'"
+                    " AND pid IN (SELECT pid FROM pg_locks l JOIN pg_class c ON c.oid ="
+                    "  l.relation WHERE c.relname = 'documents')"
+                )
+            )
+            if waiting.scalar_one():
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no progress write of {document_id} waited for the lock")
+
+
+@pytest.mark.parametrize("end", ["cancelled", "embedding failed"])
+async def test_a_job_ending_while_its_progress_write_waits_for_a_lock_ends_clean(
+    runtime_factory: RuntimeFactory, owner_db: Database, end: str
+) -> None:
+    """Another transaction holds the document's row (an owner's delete or re-upload under
+    way) while a batch's progress write waits for it; the job is cancelled (a worker
+    shutting down) or its next batch fails: the waiting write is abandoned, no connection
+    stays checked out, and the document ends ``failed`` with the right code, not
+    ``processing`` and not at the abandoned write's progress."""
+    embedder = Gated(fail=end == "embedding failed")
+    async with (
+        runtime_factory(embedder=embedder, jobs=HeldJobs(), **SMALL_CHUNKS) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        r = await client.post(
+            owner.url("/documents"),
+            json={"title": "Locked", "text": _body("sigma", 2 * knowledge_jobs.EMBED_BATCH + 10)},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
+        job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
+        await embedder.first_entered.wait()
+        async with owner_db.transaction() as holder:
+            await holder.execute(
+                text("SELECT 1 FROM documents WHERE id = :d FOR UPDATE"), {"d": doc}
+            )
+            embedder.first.set()  # batch 1 done: its progress write waits for the row
+            await embedder.second_entered.wait()
+            await _progress_write_waits_for_a_lock(owner_db, doc)
+            if end == "cancelled":
+                job.cancel()
+            else:
+                embedder.second.set()
+            # The job drops the waiting write, then waits for the row to mark the document.
+            await asyncio.sleep(0)
+        if end == "cancelled":
+            with pytest.raises(asyncio.CancelledError):
+                await job
+        else:
+            assert await job == "failed"
+        r = await client.get(owner.url(f"/documents/{doc}"), headers=owner.headers)
+        assert r.status_code == 200, r.text
+        document = r.json()
+        assert runtime.db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    code = "interrupted" if end == "cancelled" else "embedding_failed"
+    assert (document["status"], document["error_code"]) == ("failed", code)
+    assert document["progress"] < 0.3  # the waiting write (above 0.3) never landed
