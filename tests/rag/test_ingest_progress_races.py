@@ -8,8 +8,11 @@ the row is still ``processing`` at the revision the run read (checked in the ``U
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +20,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge import jobs as knowledge_jobs
+from rag.knowledge import lexical
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
 from tests.rag.test_ingest_overlap import SMALL_CHUNKS, _body
@@ -162,3 +166,81 @@ async def test_a_job_ending_while_its_progress_write_waits_for_a_lock_ends_clean
     code = "interrupted" if end == "cancelled" else "embedding_failed"
     assert (document["status"], document["error_code"]) == ("failed", code)
     assert document["progress"] < 0.3  # the waiting write (above 0.3) never landed
+
+
+class EndingAtOnce(HashEmbedder):
+    """Once the terms thread has ``started``: raises ``EmbeddingError`` (``fail``), or hangs
+    until the job is cancelled; ``ended`` (a thread's event, the terms thread waits for it)
+    is set as it gives up."""
+
+    def __init__(self, *, fail: bool) -> None:
+        super().__init__(dimensions=384)
+        self.fail = fail
+        self.started, self.ended = threading.Event(), threading.Event()
+        self.entered = asyncio.Event()
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        while not self.started.is_set():
+            await asyncio.sleep(0.01)
+        try:
+            if self.fail:
+                raise EmbeddingError("the model fell over")
+            self.entered.set()
+            await asyncio.Event().wait()  # until cancelled
+        finally:
+            self.ended.set()
+        raise AssertionError("never reached")
+
+
+@pytest.mark.parametrize("end", ["cancelled", "embedding failed"])
+async def test_a_failed_or_cancelled_embedding_leaves_no_terms_thread_running_after_the_job(
+    runtime_factory: RuntimeFactory, monkeypatch: pytest.MonkeyPatch, end: str
+) -> None:
+    """The BM25 terms are computed in a thread while the model embeds: when the embedding
+    fails (or the job is cancelled) the thread stops at its next chunk and the job waits for
+    it, instead of stemming the rest of the document on a core other jobs need, after the
+    job has ended. The terms of the second chunk on wait for the job's end: a thread still
+    running then is caught inside them."""
+    embedder = EndingAtOnce(fail=end == "embedding failed")
+    job_over = threading.Event()
+    calls, inside = [0], [0]
+    real = lexical.chunk_terms
+
+    def watched(text_: str, metadata: Mapping[str, Any]) -> Counter[str]:
+        calls[0] += 1
+        inside[0] += 1
+        embedder.started.set()
+        try:
+            # The first chunk's terms wait for the embedding's end, the next ones for the job's end.
+            (embedder.ended if calls[0] == 1 else job_over).wait(timeout=60)
+            return real(text_, metadata)
+        finally:
+            inside[0] -= 1
+
+    monkeypatch.setattr(lexical, "chunk_terms", watched)
+    async with (
+        runtime_factory(embedder=embedder, jobs=HeldJobs(), **SMALL_CHUNKS) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        r = await client.post(
+            owner.url("/documents"),
+            json={"title": "Fails", "text": _body("theta", 40)},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
+        try:
+            job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
+            if end == "cancelled":
+                await embedder.entered.wait()
+                job.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await job
+            else:
+                assert await job == "failed"
+            still_running = inside[0]
+        finally:
+            job_over.set()
+    assert still_running == 0
+    assert calls[0] < 40
