@@ -23,52 +23,27 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import lexical
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
-from tests.rag.test_ingest_overlap import SMALL_CHUNKS, _body
+from tests.rag.test_ingest_overlap import SMALL_CHUNKS, HoldingOnBatch, _document, posted
 from tests.rag.test_job_interruptions import HeldJobs
-
-
-class HoldingFirstCall(HashEmbedder):
-    """The hash embedder, holding its first call until ``release`` is set (the later calls,
-    another run's, go through)."""
-
-    def __init__(self) -> None:
-        super().__init__(dimensions=384)
-        self.calls = 0
-        self.entered, self.release = asyncio.Event(), asyncio.Event()
-
-    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls += 1
-        if self.calls == 1:
-            self.entered.set()
-            await self.release.wait()
-        return await super().embed_documents(texts)
 
 
 async def test_a_second_run_of_the_job_leaves_the_ready_document_at_full_progress(
     runtime_factory: RuntimeFactory,
 ) -> None:
-    embedder = HoldingFirstCall()
+    embedder = HoldingOnBatch(hold_on=1)
     async with (
         runtime_factory(embedder=embedder, jobs=HeldJobs(), **SMALL_CHUNKS) as runtime,
         client_for(runtime) as client,
     ):
         owner = await signup(client)
-        r = await client.post(
-            owner.url("/documents"),
-            json={"title": "Twice", "text": _body("kappa", 2 * knowledge_jobs.EMBED_BATCH + 10)},
-            headers=owner.headers,
-        )
-        assert r.status_code == 202, r.text
-        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
+        ws, doc = await posted(client, owner, "Twice", "kappa", 2 * knowledge_jobs.EMBED_BATCH + 10)
         slow = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
         await embedder.entered.wait()  # the slow run embeds its first batch
         # The same job run again (same revision, document ``processing``) finishes first.
         assert await knowledge_jobs.ingest_document(runtime.ingestion, ws, doc) == "ready"
         embedder.release.set()
         assert await slow == "superseded"
-        r = await client.get(owner.url(f"/documents/{doc}"), headers=owner.headers)
-        assert r.status_code == 200, r.text
-        document = r.json()
+        document = await _document(client, owner, str(doc))
     assert (document["status"], document["progress"], document["error_code"]) == (
         "ready",
         1.0,
@@ -132,13 +107,9 @@ async def test_a_job_ending_while_its_progress_write_waits_for_a_lock_ends_clean
         client_for(runtime) as client,
     ):
         owner = await signup(client)
-        r = await client.post(
-            owner.url("/documents"),
-            json={"title": "Locked", "text": _body("sigma", 2 * knowledge_jobs.EMBED_BATCH + 10)},
-            headers=owner.headers,
+        ws, doc = await posted(
+            client, owner, "Locked", "sigma", 2 * knowledge_jobs.EMBED_BATCH + 10
         )
-        assert r.status_code == 202, r.text
-        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
         job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
         await embedder.first_entered.wait()
         async with owner_db.transaction() as holder:
@@ -159,9 +130,7 @@ async def test_a_job_ending_while_its_progress_write_waits_for_a_lock_ends_clean
                 await job
         else:
             assert await job == "failed"
-        r = await client.get(owner.url(f"/documents/{doc}"), headers=owner.headers)
-        assert r.status_code == 200, r.text
-        document = r.json()
+        document = await _document(client, owner, str(doc))
         assert runtime.db.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
     code = "interrupted" if end == "cancelled" else "embedding_failed"
     assert (document["status"], document["error_code"]) == ("failed", code)
@@ -223,13 +192,7 @@ async def test_a_failed_or_cancelled_embedding_leaves_no_terms_thread_running_af
         client_for(runtime) as client,
     ):
         owner = await signup(client)
-        r = await client.post(
-            owner.url("/documents"),
-            json={"title": "Fails", "text": _body("theta", 40)},
-            headers=owner.headers,
-        )
-        assert r.status_code == 202, r.text
-        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
+        ws, doc = await posted(client, owner, "Fails", "theta", 40)
         try:
             job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
             if end == "cancelled":
