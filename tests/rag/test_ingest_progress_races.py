@@ -23,7 +23,7 @@ from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import lexical
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
-from tests.rag.test_ingest_overlap import SMALL_CHUNKS, HoldingOnBatch, _document, posted
+from tests.rag.test_ingest_overlap import SMALL_CHUNKS, HoldingOnBatch, _body, _document, posted
 from tests.rag.test_job_interruptions import HeldJobs
 
 
@@ -207,3 +207,64 @@ async def test_a_failed_or_cancelled_embedding_leaves_no_terms_thread_running_af
             job_over.set()
     assert still_running == 0
     assert calls[0] < 40
+
+
+class Counting(HashEmbedder):
+    """The hash embedder, counting the texts it embedded."""
+
+    def __init__(self) -> None:
+        super().__init__(dimensions=384)
+        self.embedded = 0
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.embedded += len(texts)
+        return await super().embed_documents(texts)
+
+
+async def test_a_changed_document_keeps_unchanged_vectors_and_stores_every_chunks_own_terms(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """The reuse path beside the terms thread: the terms are computed for every row (kept ones
+    too) while only the changed chunks are embedded; each stored chunk's terms are its own
+    text's, even where a chunk added in front shifts every kept row's position."""
+    embedder = Counting()
+    async with (
+        runtime_factory(embedder=embedder, **SMALL_CHUNKS) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        _, doc = await posted(client, owner, "Kept", "lambda", 30)
+        await runtime.jobs.drain()
+        embedder.embedded = 0
+        changed = "# Preface\n\nA new preface about the lambda manual.\n\n" + _body(
+            "lambda", 30
+        ).replace("topic 7 of", "subject 7 of")
+        r = await client.put(
+            owner.url(f"/documents/{doc}"), json={"text": changed}, headers=owner.headers
+        )
+        assert r.status_code in (200, 202), r.text
+        await runtime.jobs.drain()
+        assert runtime.jobs.failures == []
+        document = await _document(client, owner, str(doc))
+    assert (document["status"], document["progress"]) == ("ready", 1.0)
+    assert 0 < embedder.embedded < document["chunk_count"] // 2  # most chunks kept
+    async with owner_db.transaction() as session:
+        chunks = (
+            await session.execute(
+                text("SELECT id, text, metadata FROM chunks WHERE document_id = :d"), {"d": doc}
+            )
+        ).all()
+        stored = (
+            await session.execute(
+                text(
+                    "SELECT t.chunk_id, t.term, t.tf FROM chunk_terms t"
+                    " JOIN chunks c ON c.id = t.chunk_id WHERE c.document_id = :d"
+                ),
+                {"d": doc},
+            )
+        ).all()
+    assert len(chunks) == document["chunk_count"]
+    terms: dict[uuid.UUID, Counter[str]] = {c.id: Counter() for c in chunks}
+    for chunk_id, term, tf in stored:
+        terms[chunk_id][term] = tf
+    assert {c.id: lexical.chunk_terms(c.text, c.metadata) for c in chunks} == terms
