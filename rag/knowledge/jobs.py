@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -93,8 +94,15 @@ def plan_chunks(
     return rows, leftover
 
 
-def _terms_of(rows: Sequence[chunk_repo.ChunkRow]) -> list[Counter[str]]:
-    return [lexical.chunk_terms(r.text, r.metadata) for r in rows]
+def _terms_of(rows: Sequence[chunk_repo.ChunkRow], stop: threading.Event) -> list[Counter[str]]:
+    """Each row's BM25 terms (run in a thread); cut short, its result unused, once ``stop``
+    is set (the embedding failed or the job was cancelled)."""
+    terms = []
+    for r in rows:
+        if stop.is_set():
+            break
+        terms.append(lexical.chunk_terms(r.text, r.metadata))
+    return terms
 
 
 async def _set_progress(
@@ -104,13 +112,17 @@ async def _set_progress(
     revision: int,
     value: float,
 ) -> None:
+    """Only while the run still owns the document: a second run of the job on the same
+    revision may have finished it (``ready`` at 1.0) while this one embedded."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
-        document = await document_repo.get_document(session, workspace_id, document_id)
-        if document is None or document.revision != revision:
+        if not await document_repo.set_progress(
+            session,
+            workspace_id,
+            document_id,
+            revision=revision,
+            progress=round(min(max(value, 0.0), 1.0), 3),
+        ):
             raise _Superseded
-        await document_repo.update_document(
-            session, workspace_id, document_id, progress=round(min(max(value, 0.0), 1.0), 3)
-        )
 
 
 async def _fail(
@@ -341,14 +353,22 @@ async def _process(
     # a chunk), and before the transaction below, which holds the workspace's quota lock to
     # its commit.
     with_terms = deps.settings.retrieval_lexical_weight > 0
-    terms = asyncio.ensure_future(asyncio.to_thread(_terms_of, list(rows))) if with_terms else None
+    stop = threading.Event()
+    terms = (
+        asyncio.ensure_future(asyncio.to_thread(_terms_of, list(rows), stop))
+        if with_terms
+        else None
+    )
     try:
         vectors = await _embed(deps, [pieces[i].embed_text for i in todo], embed_progress)
         counts = await terms if terms is not None else None
     finally:  # the embedding failed: the terms are not wanted (nor their error, if any)
         if terms is not None and not terms.done():
-            terms.cancel()
-        elif terms is not None and not terms.cancelled():
+            # Cancelling the task would not stop its thread: it stops at its next row, and
+            # the job waits for it (no thread stemming the rest after the job ended).
+            stop.set()
+            await asyncio.wait({terms})
+        if terms is not None and not terms.cancelled():
             terms.exception()
     for i, vector in zip(todo, vectors, strict=True):
         rows[i] = replace(rows[i], embedding=vector)

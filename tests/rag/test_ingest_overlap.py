@@ -77,6 +77,19 @@ async def _document(client: httpx.AsyncClient, owner: Owner, document_id: str) -
     return dict(r.json())
 
 
+async def posted(
+    client: httpx.AsyncClient, owner: Owner, title: str, word: str, paragraphs: int
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """(workspace id, document id) of a text document of ``_body(word, paragraphs)``."""
+    r = await client.post(
+        owner.url("/documents"),
+        json={"title": title, "text": _body(word, paragraphs)},
+        headers=owner.headers,
+    )
+    assert r.status_code == 202, r.text
+    return uuid.UUID(owner.workspace_id), uuid.UUID(r.json()["id"])
+
+
 async def test_a_failure_on_a_later_batch_leaves_that_document_failed_and_the_others_whole(
     runtime_factory: RuntimeFactory, owner_db: Database
 ) -> None:
@@ -168,14 +181,8 @@ async def test_a_job_cancelled_on_its_second_batch_ends_interrupted_and_a_rerun_
         client_for(runtime) as client,
     ):
         owner = await signup(client)
-        r = await client.post(
-            owner.url("/documents"),
-            json={"title": "Long", "text": _body("omega", 2 * knowledge_jobs.EMBED_BATCH + 10)},
-            headers=owner.headers,
-        )
-        assert r.status_code == 202, r.text
-        document_id = r.json()["id"]
-        ws, doc = uuid.UUID(owner.workspace_id), uuid.UUID(document_id)
+        ws, doc = await posted(client, owner, "Long", "omega", 2 * knowledge_jobs.EMBED_BATCH + 10)
+        document_id = str(doc)
         job = asyncio.create_task(knowledge_jobs.ingest_document(runtime.ingestion, ws, doc))
         await embedder.entered.wait()  # the second batch: the first one's progress is written
         job.cancel()

@@ -106,6 +106,30 @@ async def update_document(
     )
 
 
+async def set_progress(
+    session: AsyncSession,
+    workspace_id: uuid.UUID,
+    document_id: uuid.UUID,
+    *,
+    revision: int,
+    progress: float,
+) -> bool:
+    """The progress of a job's run, written only while the document is still ``processing``
+    at ``revision`` (checked by the ``UPDATE`` itself, after any lock it waited for): False
+    when the run no longer owns it (deleted, re-uploaded, or finished by another run)."""
+    result = await session.execute(
+        update(Document)
+        .where(
+            Document.workspace_id == workspace_id,
+            Document.id == document_id,
+            Document.revision == revision,
+            Document.status == "processing",
+        )
+        .values(progress=progress, updated_at=utcnow())
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
 async def unchanged_since(
     session: AsyncSession,
     workspace_id: uuid.UUID,
