@@ -116,6 +116,24 @@ async def _bounds(
     return postings + scored * len(frequencies), postings + scored * sum(frequencies), every_term
 
 
+async def _search_reads(
+    app: Database, ws: uuid.UUID, terms: list[str], candidates: list[Any], plan: str
+) -> tuple[list[Any], dict[str, Any]]:
+    """``lexical_search``'s rows under a ``plan`` forced, and what it read from each table; the
+    statement's planner setting must not outlive it."""
+    local = {"plan_cache_mode": f"force_{plan}_plan"}
+    async with app.transaction(workspace_id=ws, local=local) as session:
+        before = await table_reads(session)
+        rows = await search_repo.lexical_search(
+            session, ws, terms, ONES, N, candidates=candidates, **SCORING
+        )
+        after = await table_reads(session)
+        setting = await session.execute(text("SHOW enable_indexonlyscan"))
+        assert setting.scalar() == "on"
+    assert rows is not None
+    return rows, read_between(before, after)
+
+
 @pytest.mark.parametrize("large", [True, False], ids=["4000-chunks", "the-pages"])
 async def test_on_never_analyzed_tables_the_statement_reads_the_budget_and_the_candidates_rows(
     never_analyzed: tuple[str, Database, Database], large: bool
@@ -143,16 +161,8 @@ async def test_on_never_analyzed_tables_the_statement_reads_the_budget_and_the_c
         want = _reference(chunks, terms)
         score = dict(want)
         for plan in ("custom", "generic"):
-            local = {"plan_cache_mode": f"force_{plan}_plan"}
-            async with app.transaction(workspace_id=ws, local=local) as session:
-                before = await table_reads(session)
-                rows = await search_repo.lexical_search(
-                    session, ws, terms, ONES, N, candidates=candidates, **SCORING
-                )
-                after = await table_reads(session)
-            assert rows is not None
+            rows, read = await _search_reads(app, ws, terms, candidates, plan)
             found = [(r[0], r[4]) for r in rows]
-            read = read_between(before, after)
             assert read["chunk_terms"].entries <= bound, (question, plan, read, bound)
             # A row for each question term a chunk has, one for each chunk returned: not the
             # workspace's (live rows: the index entries of rows updated since are not counted).
@@ -201,17 +211,7 @@ async def test_on_vacuumed_and_analyzed_tables_a_candidate_is_probed_by_its_key(
         keyed, _, _ = await _bounds(owner, ws, terms, len(candidates))
         score = dict(_reference(chunks, terms))
         for plan in ("custom", "generic"):
-            local = {"plan_cache_mode": f"force_{plan}_plan"}
-            async with app.transaction(workspace_id=ws, local=local) as session:
-                before = await table_reads(session)
-                rows = await search_repo.lexical_search(
-                    session, ws, terms, ONES, N, candidates=candidates, **SCORING
-                )
-                after = await table_reads(session)
-                setting = await session.execute(text("SHOW enable_indexonlyscan"))
-                assert setting.scalar() == "on"  # the statement's setting does not outlive it
-            assert rows is not None
-            read = read_between(before, after)
+            rows, read = await _search_reads(app, ws, terms, candidates, plan)
             assert read["chunk_terms"].entries <= keyed, (question, plan, read, keyed)
             for chunk, got in [(r[0], r[4]) for r in rows]:
                 assert abs(score[chunk] - got) <= 1e-9 * got
