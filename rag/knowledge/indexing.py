@@ -109,8 +109,8 @@ async def _maintain(
         state = await index_state(session, workspace_id, policy)
     action = decision(count, state, policy)
     if action == "build":
-        if state in ("outdated", "invalid"):  # the definer's CREATE ... IF NOT EXISTS keeps
-            await _drop(workspace_id, db=db, owner_url=owner_url)  # an invalid index
+        if state in ("outdated", "invalid"):  # both paths' CREATE ... IF NOT EXISTS would
+            await _drop(workspace_id, db=db, owner_url=owner_url)  # keep the index as it is
         shape = {"m": policy.m, "ef_construction": policy.ef_construction}
         if owner_url:
             await indexes.build_concurrently(owner_url, workspace_id, **shape)

@@ -129,14 +129,12 @@ def _create_sql(workspace_id: uuid.UUID, *, m: int, ef_construction: int) -> str
 async def build_concurrently(
     owner_url: str, workspace_id: uuid.UUID, *, m: int, ef_construction: int
 ) -> None:
-    """The workspace's partial HNSW index, built without locking writers (a leftover of a
-    concurrent build that died half way is dropped first)."""
+    """The workspace's partial HNSW index, built without locking writers. ``IF NOT EXISTS``
+    keeps whatever index has the name: a leftover of a build that died half way (invalid) or
+    one with other parameters is dropped by the caller first (``indexing.maintain``, for both
+    paths)."""
     async with owner_connection(owner_url, autocommit=True) as conn:
         await conn.execute(text(f"SET maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'"))
-        if await index_state(conn, workspace_id) == "invalid":
-            await conn.execute(
-                text(f"DROP INDEX CONCURRENTLY IF EXISTS {index_name(workspace_id)}")
-            )
         await conn.execute(text(_create_sql(workspace_id, m=m, ef_construction=ef_construction)))
 
 
