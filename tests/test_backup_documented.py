@@ -25,8 +25,8 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres, ensure_database
 from tests.conftest import APP_ROLE, client_for, login, make_runtime, make_settings, signup
 from tests.lifecycle.data import fill, widget
+from tests.operator_scratch import OWNER_ROLE, _superuser
 from tests.rag.test_question_keys_migration import as_production
-from tests.test_operator_commands import OWNER_ROLE, _superuser
 from tests.topology import postgres_bin_dir
 
 pytestmark = pytest.mark.slow

@@ -14,8 +14,8 @@ from core import migrate
 from core.db import Database
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
+from tests.operator_scratch import OWNER_ROLE, _superuser
 from tests.rag.test_question_keys_migration import as_production
-from tests.test_operator_commands import OWNER_ROLE, _superuser
 
 DATABASE = "trulybot_migration_0034"
 

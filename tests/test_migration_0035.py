@@ -14,8 +14,8 @@ from sqlalchemy import text
 from core import migrate
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
+from tests.operator_scratch import OWNER_ROLE, _superuser
 from tests.rag.test_question_keys_migration import _workspace, as_production
-from tests.test_operator_commands import OWNER_ROLE, _superuser
 
 DATABASE = "trulybot_migration_0035"
 RECORDED = datetime(2026, 6, 2, 12, 0, tzinfo=UTC)  # when each payment was recorded

@@ -20,9 +20,9 @@ from core import migrate
 from core.embedded import EmbeddedPostgres
 from core.migrate import alembic_config
 from tests.conftest import APP_ROLE
+from tests.operator_scratch import OWNER_ROLE, _superuser
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_migration_0042 import _in_transactions
-from tests.test_operator_commands import OWNER_ROLE, _superuser
 
 DATABASE = "trulybot_phone_key"
 

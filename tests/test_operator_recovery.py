@@ -19,7 +19,7 @@ from rag.knowledge import submissions
 from rag.knowledge.repository import indexes
 from tests.cli_process import Run, run_trulybot_here
 from tests.conftest import make_settings
-from tests.test_operator_commands import SECRET, Scratch, _scalar, _scratch, trulybot, write_guides
+from tests.operator_scratch import SECRET, Scratch, _scalar, _scratch, trulybot, write_guides
 from workspaces import repository as ws_repo
 from workspaces.service import WorkspaceAccess
 

@@ -30,9 +30,9 @@ from rag.knowledge import jobs as knowledge_jobs
 from tests.cli_process import kill_group
 from tests.conftest import RuntimeFactory, client_for, idle_arq
 from tests.fakes.openai_server import FakeOpenAI
+from tests.operator_scratch import Scratch, _scalar, _scratch, queued_document
 from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
-from tests.test_operator_commands import Scratch, _scalar, _scratch, queued_document
 from tests.test_operator_recovery import DIMENSIONS
 from tests.test_worker_redis_blip import (
     GUARD,

@@ -22,9 +22,9 @@ from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
 from tests.cli_process import kill_group, start_worker
+from tests.operator_scratch import APP_ROLE, SECRET, Scratch, _scalar, _scratch
 from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
-from tests.test_operator_commands import APP_ROLE, SECRET, Scratch, _scalar, _scratch
 from tests.test_operator_recovery import DIMENSIONS
 
 GUARD = 120

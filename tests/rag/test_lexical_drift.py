@@ -18,9 +18,9 @@ from core.db import Database
 from core.embedded import EmbeddedPostgres
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as doc_repo
+from tests.operator_scratch import OWNER_ROLE, Scratch, _scratch, _superuser, trulybot
 from tests.rag.test_question_keys_migration import _workspace, as_production
 from tests.test_migration_0048 import _write
-from tests.test_operator_commands import OWNER_ROLE, Scratch, _scratch, _superuser, trulybot
 
 Counts = tuple[tuple[int, int, int], dict[str, int]]
 

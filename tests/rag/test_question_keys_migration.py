@@ -20,7 +20,7 @@ from rag.chat.models import Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository.faqs import _exact_match
 from tests.conftest import APP_ROLE
-from tests.test_operator_commands import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
+from tests.operator_scratch import CREATE_OWNER_ROLE, OWNER_ROLE, _superuser
 
 DATABASE = "trulybot_question_keys"
 

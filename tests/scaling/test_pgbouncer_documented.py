@@ -18,8 +18,8 @@ from sqlalchemy import text
 
 from core.embedded import EmbeddedPostgres
 from tests.conftest import TEST_DATA_DIR
+from tests.operator_scratch import _superuser
 from tests.ports import free_port
-from tests.test_operator_commands import _superuser
 from tests.topology import (
     PgBouncer,
     give_to_cluster_user,
