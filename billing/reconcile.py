@@ -37,6 +37,7 @@ from billing.provider_events import (
     overlong_ids,
     webhook_entity,
 )
+from billing.reconcile_resume import OrderKey, key_of, pending_orders
 from billing.recurring_holds import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
 from billing.signatures import PaymentProviderUnavailable
 from billing.webhooks import apply_webhook
@@ -75,6 +76,9 @@ class ReconcileReport:
     # settled): left as they were, for the next run.
     orders_left: int = 0
     deferred_left: int = 0
+    # A stopped run: the last order it checked, where the next run starts (``reconcile``'s
+    # ``resume_after``); None when the run was not stopped.
+    resume_after: OrderKey | None = None
 
     @property
     def stopped(self) -> bool:
@@ -127,6 +131,7 @@ async def reconcile(
     within: timedelta = timedelta(days=7),
     limit: int = 500,
     now: datetime | None = None,
+    resume_after: OrderKey | None = None,
 ) -> ReconcileReport:
     """For orders pending (created, attempted, or failed: a later attempt may pay) longer than
     ``older_than`` and created within ``within``, fetch their payments and apply what was
@@ -139,31 +144,29 @@ async def reconcile(
 
     Razorpay's 401 or 429 stops the run (``report.stopped``): what is left is counted from the
     listings (``orders_left``, ``deferred_left``) without asking Razorpay, and left as it was
-    for the next run."""
+    for the next run, which starts after the last order this one checked (``resume_after``,
+    from ``report.resume_after``; billing/reconcile_resume.py), then goes round to the oldest."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
     await _settle_deferred_charges(
         db, provider, report, before=now - older_than, after=now - within, limit=limit
     )
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
-            page = await repo.list_pending_orders(
-                session,
-                created_before=now - older_than,
-                created_after=now - within,
-                limit=limit,
-                after=after,
-            )
-        for _order_id, workspace_id, razorpay_order_id, _created_at in page:
-            if report.stopped:
-                report.orders_left += 1
-                continue
-            await _check_order(db, provider, workspace_id, razorpay_order_id, report)
-        if len(page) < limit:
-            break
-        after = (page[-1][3], page[-1][0])
+    last = resume_after
+    async for row in pending_orders(
+        db,
+        created_before=now - older_than,
+        created_after=now - within,
+        limit=limit,
+        start=resume_after,
+    ):
+        if report.stopped:
+            report.orders_left += 1
+            continue
+        await _check_order(db, provider, row[1], row[2], report)
+        if not report.stopped:
+            last = key_of(row)
     if report.stopped:
+        report.resume_after = last
         log.warning(
             "billing reconcile stopped (%s): %d pending orders and %d deferred charges not"
             " checked, left for the next run",

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from api.arguments import bounded
+from billing import reconcile_resume
 from billing.reconcile import ReconcileReport, reconcile
 from billing.signatures import BillingDisabled
 from core.config import Settings, get_settings
@@ -25,13 +26,18 @@ async def run_reconcile(
         await check_schema(runtime.db)
         if runtime.payments is None:
             raise BillingDisabled("Billing is not configured: set RAZORPAY_KEY_ID and _SECRET")
-        return await reconcile(
+        # A run stopped by Razorpay (429, 401) is taken up after the last order it checked
+        # (kept in Redis; without it each run starts from the oldest).
+        report = await reconcile(
             runtime.db,
             runtime.payments,
             older_than=timedelta(minutes=older_than_minutes),
             within=timedelta(days=within_days),
             limit=limit,
+            resume_after=await reconcile_resume.load(runtime.redis),
         )
+        await reconcile_resume.save(runtime.redis, report.resume_after)
+        return report
 
 
 def _reconcile(args: argparse.Namespace) -> int:
