@@ -148,12 +148,15 @@ async def test_the_command_says_where_it_stopped_and_its_next_run_starts_there(
 ) -> None:
     """`trulybot billing reconcile` as cron runs it: the stop said, what was left counted, exit
     1; the next run starts after the last order the stopped one checked. (Its window, an hour
-    at least, holds other tests' orders too, some unknown to this fake: refused.)"""
+    at least, holds other tests' orders and deferred charges too: only orders' lookups are
+    followed, and the 429 is this test's second order's.)"""
     bclient, runtime, owner, fake, _ = world
     assert runtime.redis is not None
     await runtime.redis.delete(reconcile_resume.RESUME_KEY)
-    for plan in ("starter", "pro", "starter"):
-        await create_order(bclient, owner, plan)
+    paths = [
+        f"/v1/orders/{(await create_order(bclient, owner, plan))['razorpay_order_id']}/payments"
+        for plan in ("starter", "pro", "starter")
+    ]
     env = {
         "DATABASE_URL": pg.app_url(APP_ROLE),
         "REDIS_URL": REDIS_URL,
@@ -166,22 +169,25 @@ async def test_the_command_says_where_it_stopped_and_its_next_run_starts_there(
     }
     args = ("billing", "reconcile", "--older-than-minutes", "0", "--within-days", "0.05")
 
+    def lookups(since: int) -> list[str]:
+        return [r.path for r in fake.requests[since:] if r.path.startswith("/v1/orders/")]
+
     asked = len(fake.requests)
-    fake.throttle_from(2)
+    fake.throttled_paths.add(paths[1])
     run = await run_trulybot_here(*args, env=env)
-    fake.throttle_from(None)
-    stopped = [r.path for r in fake.requests[asked:]]
+    fake.throttled_paths.clear()
     assert run.code == 1, run.out
     assert f"  {RATE_LIMITED_STOP}" in run.out.splitlines(), run.out
     summary_line = run.out.strip().splitlines()[-1]
     assert "not checked (run stopped): " in summary_line, run.out
-    assert len(stopped) == 2, stopped  # the first order answered, the second 429
+    assert lookups(asked)[-2:] == paths[:2]  # nothing asked after the 429
     assert await reconcile_resume.load(runtime.redis) is not None
 
     asked = len(fake.requests)
     run = await run_trulybot_here(*args, env=env)
-    resumed = [r.path for r in fake.requests[asked:]]
+    resumed = lookups(asked)
     assert "run stopped" not in run.out, run.out
-    # Started with the order answered 429, round to the one the stopped run checked.
-    assert (resumed[0], resumed[-1]) == (stopped[1], stopped[0]), (stopped, resumed)
+    # Started with the order answered 429, round to the one the stopped run checked last.
+    assert resumed[:2] == paths[1:], resumed
+    assert resumed[-1] == paths[0], resumed
     assert await reconcile_resume.load(runtime.redis) is None
