@@ -300,10 +300,16 @@ def unavailable_why(exc: PaymentProviderUnavailable) -> str:
     """Why Razorpay did not answer ``exc``'s call, as an operator reads it."""
     if isinstance(exc, PaymentProviderKeysRefused):
         return "Razorpay refused this server's API keys (HTTP 401): check RAZORPAY_KEY_ID/SECRET"
-    details = exc.details if isinstance(exc.details, dict) else {}
-    if details.get("reason") == "rate_limited":
+    if rate_limited(exc):
         return "Razorpay rate limited this server (HTTP 429)"
     return UNREACHABLE
+
+
+def rate_limited(exc: Exception) -> bool:
+    """``exc`` is Razorpay's 429 (``_unavailable``): the account's rate limit, which the live
+    checkouts share, reached; a client asks nothing more until it lifts."""
+    details = exc.details if isinstance(exc, PaymentProviderUnavailable) else None
+    return isinstance(details, dict) and details.get("reason") == "rate_limited"
 
 
 UNREACHABLE: Final = "Razorpay could not be reached"

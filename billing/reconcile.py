@@ -7,6 +7,7 @@ logic), one transaction per payment.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ from billing.provider import (
     PaymentProvider,
     PaymentProviderError,
     PaymentProviderKeysRefused,
+    rate_limited,
     refusal,
     unavailable_why,
 )
@@ -35,10 +37,13 @@ from billing.provider_events import (
     overlong_ids,
     webhook_entity,
 )
+from billing.reconcile_resume import OrderKey, key_of, pending_orders
 from billing.recurring_holds import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
 from billing.signatures import PaymentProviderUnavailable
 from billing.webhooks import apply_webhook
 from core.db import Database
+
+log = logging.getLogger("trulybot.billing")
 
 
 @dataclass
@@ -63,6 +68,21 @@ class ReconcileReport:
     # Razorpay refused this server's API keys (401): every other call would be refused alike,
     # so the run stops there (``STOPPED``). Before, it asked again for each order and charge.
     keys_refused: bool = False
+    # Razorpay rate limited this server (429): the run stops there too (``RATE_LIMITED_STOP``),
+    # as a client of a rate limit the live checkouts share should. Before, it went on asking
+    # for every order and charge left, each answered 429.
+    rate_limited: bool = False
+    # What a stopped run did not ask Razorpay about (pending orders; deferred charges no event
+    # settled): left as they were, for the next run.
+    orders_left: int = 0
+    deferred_left: int = 0
+    # A stopped run: the last order it checked, where the next run starts (``reconcile``'s
+    # ``resume_after``); None when the run was not stopped.
+    resume_after: OrderKey | None = None
+
+    @property
+    def stopped(self) -> bool:
+        return self.keys_refused or self.rate_limited
 
     def provider_error(self, subject: str, exc: Exception, where: str = "") -> None:
         """``subject`` not checked because of ``exc``: a refusal (what Razorpay said) or
@@ -78,12 +98,21 @@ class ReconcileReport:
         else:
             said = "provider unavailable"
         self.details.append(f"{subject}: {said}{where}")
-        if isinstance(exc, PaymentProviderKeysRefused) and not self.keys_refused:
+        if self.stopped:
+            return
+        if isinstance(exc, PaymentProviderKeysRefused):
             self.keys_refused = True
             self.details.append(STOPPED)
+        elif rate_limited(exc):
+            self.rate_limited = True
+            self.details.append(RATE_LIMITED_STOP)
 
 
 STOPPED = "run stopped: Razorpay refused this server's API keys; nothing more was asked"
+RATE_LIMITED_STOP = (
+    "run stopped: Razorpay rate limited this server (HTTP 429); nothing more was asked,"
+    " the next run checks what was left"
+)
 
 
 # A payment's status at Razorpay -> the event it stands for.
@@ -102,6 +131,7 @@ async def reconcile(
     within: timedelta = timedelta(days=7),
     limit: int = 500,
     now: datetime | None = None,
+    resume_after: OrderKey | None = None,
 ) -> ReconcileReport:
     """For orders pending (created, attempted, or failed: a later attempt may pay) longer than
     ``older_than`` and created within ``within``, fetch their payments and apply what was
@@ -110,29 +140,41 @@ async def reconcile(
 
     Every pending order of the window is checked, listed ``limit`` at a time (oldest first): a
     run that took only the oldest ``limit`` fetched the same abandoned checkouts each time and
-    never reached a newer paid order (billing review 2, F3)."""
+    never reached a newer paid order (billing review 2, F3).
+
+    Razorpay's 401 or 429 stops the run (``report.stopped``): what is left is counted from the
+    listings (``orders_left``, ``deferred_left``) without asking Razorpay, and left as it was
+    for the next run, which starts after the last order this one checked (``resume_after``,
+    from ``report.resume_after``; billing/reconcile_resume.py), then goes round to the oldest."""
     now = now or datetime.now(UTC)
     report = ReconcileReport()
     await _settle_deferred_charges(
         db, provider, report, before=now - older_than, after=now - within, limit=limit
     )
-    after: tuple[datetime, uuid.UUID] | None = None
-    while True:
-        async with db.transaction(lookup=repo.RECONCILE_LOOKUP) as session:
-            page = await repo.list_pending_orders(
-                session,
-                created_before=now - older_than,
-                created_after=now - within,
-                limit=limit,
-                after=after,
-            )
-        for _order_id, workspace_id, razorpay_order_id, _created_at in page:
-            if report.keys_refused:
-                return report
-            await _check_order(db, provider, workspace_id, razorpay_order_id, report)
-        if len(page) < limit:
-            return report
-        after = (page[-1][3], page[-1][0])
+    last = resume_after
+    async for row in pending_orders(
+        db,
+        created_before=now - older_than,
+        created_after=now - within,
+        limit=limit,
+        start=resume_after,
+    ):
+        if report.stopped:
+            report.orders_left += 1
+            continue
+        await _check_order(db, provider, row[1], row[2], report)
+        if not report.stopped:
+            last = key_of(row)
+    if report.stopped:
+        report.resume_after = last
+        log.warning(
+            "billing reconcile stopped (%s): %d pending orders and %d deferred charges not"
+            " checked, left for the next run",
+            "rate limited, HTTP 429" if report.rate_limited else "API keys refused, HTTP 401",
+            report.orders_left,
+            report.deferred_left,
+        )
+    return report
 
 
 async def _check_order(
@@ -300,17 +342,24 @@ async def _settle_deferred_charges(
                 after=page_after,
             )
         for workspace_id, payment_id, body, _at in page:
-            if report.keys_refused:
-                return
             if payment_id in seen:
                 continue
             seen.add(payment_id)
+            if report.stopped:  # counted, not asked about
+                if not await _settled(db, workspace_id, payment_id):
+                    report.deferred_left += 1
+                continue
             await _settle_deferred_charge(
                 db, provider, report, workspace_id, payment_id, body, invoices_of
             )
         if len(page) < limit:
             return
         page_after = (page[-1][3], page[-1][1])
+
+
+async def _settled(db: Database, workspace_id: uuid.UUID, payment_id: str) -> bool:
+    async with db.transaction(workspace_id=workspace_id) as session:
+        return await event_repository.has_reason(session, workspace_id, payment_id, _SETTLED)
 
 
 async def _settle_deferred_charge(
@@ -324,9 +373,8 @@ async def _settle_deferred_charge(
 ) -> None:
     """One deferred charge: nothing when its ``subscription.charged`` (or a run) settled it,
     else its cycle from the subscription's invoices (fetched once a run: ``invoices_of``)."""
-    async with db.transaction(workspace_id=workspace_id) as session:
-        if await event_repository.has_reason(session, workspace_id, payment_id, _SETTLED):
-            return
+    if await _settled(db, workspace_id, payment_id):
+        return
     report.deferred_checked += 1
     payment = webhook_entity(body, "payment")
     sub_id = payment.get("subscription_id")

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from api.arguments import bounded
+from billing import reconcile_resume
 from billing.reconcile import ReconcileReport, reconcile
 from billing.signatures import BillingDisabled
 from core.config import Settings, get_settings
@@ -25,13 +26,18 @@ async def run_reconcile(
         await check_schema(runtime.db)
         if runtime.payments is None:
             raise BillingDisabled("Billing is not configured: set RAZORPAY_KEY_ID and _SECRET")
-        return await reconcile(
+        # A run stopped by Razorpay (429, 401) is taken up after the last order it checked
+        # (kept in Redis; without it each run starts from the oldest).
+        report = await reconcile(
             runtime.db,
             runtime.payments,
             older_than=timedelta(minutes=older_than_minutes),
             within=timedelta(days=within_days),
             limit=limit,
+            resume_after=await reconcile_resume.load(runtime.redis),
         )
+        await reconcile_resume.save(runtime.redis, report.resume_after)
+        return report
 
 
 def _reconcile(args: argparse.Namespace) -> int:
@@ -54,7 +60,13 @@ def _reconcile(args: argparse.Namespace) -> int:
     )
     for line in report.details:
         print(f"  {line}")
-    print(
+    print(summary(report))
+    return exit_code(report)
+
+
+def summary(report: ReconcileReport) -> str:
+    """The run's last line: its counts, and what a stopped run left for the next one."""
+    line = (
         f"orders checked: {report.orders_checked}, payments seen: {report.payments_seen}, "
         f"deferred charges checked: {report.deferred_checked}, "
         f"deferred unsettled: {report.deferred_unsettled}, "
@@ -62,12 +74,18 @@ def _reconcile(args: argparse.Namespace) -> int:
         f"already known: {report.duplicates}, provider errors: {report.provider_errors}"
         f" (refused by Razorpay: {report.provider_refused})"
     )
-    return exit_code(report)
+    if report.stopped:
+        line += (
+            f", not checked (run stopped): {report.orders_left} orders,"
+            f" {report.deferred_left} deferred charges"
+        )
+    return line
 
 
 def exit_code(report: ReconcileReport) -> int:
-    """1: an order or a deferred charge could not be checked (Razorpay unreachable or
-    refusing: the lines say which); else 3: a deferred charge Razorpay answered for is left
+    """1: an order or a deferred charge could not be checked (Razorpay unreachable,
+    refusing, or rate limiting or refusing the keys, which stops the run: the lines say
+    which); else 3: a deferred charge Razorpay answered for is left
     unsettled (no invoice names it), for the operator to look at; else 0. docs/billing.md."""
     if report.provider_errors:
         return 1
@@ -81,7 +99,8 @@ def register(subparsers: Any) -> None:
         "reconcile",
         help="fetch the payments of orders still pending and apply what webhooks missed",
         epilog="exit codes: 0 all checked; 1 an order or deferred charge could not be checked"
-        " (Razorpay unreachable or refusing); 3 a deferred charge no invoice names; 2 usage",
+        " (Razorpay unreachable or refusing; its 429 or 401 stops the run); 3 a deferred"
+        " charge no invoice names; 2 usage",
     )
     rec.add_argument(
         "--older-than-minutes",

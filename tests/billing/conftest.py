@@ -38,6 +38,7 @@ def fake(fake_server: FakeRazorpay) -> Iterator[FakeRazorpay]:
     yield fake_server
     fake_server.down = False
     fake_server.latency = 0.0
+    fake_server.throttle_from(None)
     if fake_server.gate is not None:
         fake_server.gate.set()
         fake_server.gate = None

@@ -5,7 +5,7 @@ whose ``subscription.charged`` never came), read as an operator running it.
   afterwards: once ``limit`` settled charges sat in the window (they stay there for ``within``,
   seven days), a newer unsettled charge was never reached.
 - A subscription's invoices were fetched once per deferred charge, and again after Razorpay's
-  429 for that subscription.
+  429 for that subscription (a 429 now stops the run: test_reconcile_rate_limit.py).
 - Only the first page of ``GET /v1/invoices`` (``count`` 100, no ``skip``) was read: a charge
   whose invoice was on a later page was never settled.
 - Probes that hold: two runs at once settle a charge once; 0046's lookup reads another
@@ -26,7 +26,7 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from billing.event_repository import DEFERRED_LOOKUP
-from billing.reconcile import ReconcileReport, reconcile
+from billing.reconcile import RATE_LIMITED_STOP, ReconcileReport, reconcile
 from core.db import Database
 from tests.billing.conftest import MailingWorld, payment_mails
 from tests.billing.razorpay_subscriptions import both_webhooks, charged, payment_of
@@ -99,8 +99,8 @@ async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_aft
 ) -> None:
     """Two deferred charges of one subscription (its renewal and the next one, both lost):
     the run asked Razorpay for the same invoices once per charge, and asked again after a
-    429 for the subscription. Now once a run; a refusal counts an error per charge and the
-    next run settles both."""
+    429 for the subscription. Now once a run; a refusal counts an error per charge, a 429
+    stops the run (the second charge counted as left), and the next run settles both."""
     runtime, client, fake, _, owner_db = mailing_world
     since = datetime.now(UTC)
     owner, sub, first, end = await _deferred(
@@ -122,11 +122,18 @@ async def test_a_subscriptions_invoices_are_fetched_once_a_run_and_not_again_aft
         )
 
     before = asked()
-    fake.throttled_paths.add("/v1/invoices")
+    fake.refused_paths["/v1/invoices"] = "The api key provided is not allowed to list invoices"
     refused = await _reconciled_since(runtime, since)
+    fake.refused_paths.clear()
+    assert asked() - before == 1
+    assert (refused.provider_errors, refused.provider_refused) == (2, 2), refused
+    before = asked()
+    fake.throttled_paths.add("/v1/invoices")
+    limited = await _reconciled_since(runtime, since)
     fake.throttled_paths.clear()
     assert asked() - before == 1
-    assert refused.provider_errors == 2, refused
+    assert (limited.provider_errors, limited.deferred_left) == (1, 1), limited
+    assert limited.details[-1] == RATE_LIMITED_STOP, limited
     assert await to_refund(owner_db, owner.workspace_id) == []
     before = asked()
     report = await _reconciled_since(runtime, since)

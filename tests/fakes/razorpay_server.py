@@ -10,6 +10,8 @@ Usage::
         fake.down = True       # every request answers 503 {"error": {"code": "SERVER_ERROR", ...}}
         fake.down = "close"    # connections closed before any answer (requests ConnectionError)
         fake.latency = 0.5     # seconds added before each answer (for client timeouts)
+        fake.throttle_from(3)  # the 3rd request from now on, and every one after, answers 429
+        fake.throttle_from(None)  # ...until the rate limit is lifted
         fake.gate = threading.Event()  # each request waits there until the test sets it;
         fake.arrived.wait(30)          # ...and ``arrived`` says one got there
         fake.requests          # every request received: method, path, headers, body, authenticated
@@ -378,6 +380,9 @@ class FakeRazorpay:
         self.refuse_captures = False
         # Paths answered 429 (Razorpay's rate limit: "Too many requests") while listed here.
         self.throttled_paths: set[str] = set()
+        # While not None: how many more requests are answered before every one answers 429
+        # (``throttle_from``: Razorpay's rate limit reached in the middle of a run).
+        self._answered_before_429: int | None = None
         # Paths answered Razorpay's 400 refusal (``BAD_REQUEST_ERROR``) with this description.
         self.refused_paths: dict[str, str] = {}
         self.payments: dict[str, dict[str, Any]] = {}
@@ -471,6 +476,24 @@ class FakeRazorpay:
         return _DroppingH11Protocol
 
     # test helpers ---------------------------------------------------------------------------------
+
+    def throttle_from(self, nth: int | None) -> None:
+        """The ``nth`` request from now on (counting every path), and every one after it, answers
+        Razorpay's 429 ("Too many requests"), until ``throttle_from(None)``."""
+        if nth is not None and nth < 1:
+            raise ValueError("nth counts from 1")
+        with self._lock:
+            self._answered_before_429 = None if nth is None else nth - 1
+
+    def _rate_limited(self) -> bool:
+        with self._lock:
+            left = self._answered_before_429
+            if left is None:
+                return False
+            if left > 0:
+                self._answered_before_429 = left - 1
+                return False
+            return True
 
     def capture_payment(self, order_id: str, amount: int | None = None) -> dict[str, Any]:
         """The customer pays ``amount`` (default: what is due): a captured payment on the order.
@@ -625,7 +648,7 @@ class FakeRazorpay:
             return _error(503, "SERVER_ERROR", "The server is temporarily unavailable")
         if not authenticated:
             return _error(401, "BAD_REQUEST_ERROR", "Authentication failed")
-        if request.url.path in self.throttled_paths:
+        if request.url.path in self.throttled_paths or self._rate_limited():
             return _error(429, "BAD_REQUEST_ERROR", "Too many requests")
         if (refusal := self.refused_paths.get(request.url.path)) is not None:
             return _bad_request(refusal)
