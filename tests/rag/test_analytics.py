@@ -167,6 +167,7 @@ async def test_each_figure_on_known_conversations(
         "answers": 6,
         "answered": 3,
         "unanswered": 1,
+        "sales_routed": 0,
         "feedback_up": 1,
         "feedback_down": 1,
         "leads": 1,
