@@ -20,9 +20,16 @@ import pytest
 
 from api.runtime import Runtime
 from core.models import utcnow
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
-from tests.fakes import FakeOpenAI
-from tests.rag.test_analytics import HOURS, Visitor, add_faq, around_today, figures, rebuild
+from tests.conftest import Owner, RuntimeFactory, signup
+from tests.rag.test_analytics import (
+    HOURS,
+    Visitor,
+    add_faq,
+    around_today,
+    figures,
+    rebuild,
+    with_model,
+)
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_lead_capture_never import never
 
@@ -43,17 +50,8 @@ def model(body: dict[str, Any]) -> str:
 
 @pytest.fixture
 async def app(runtime_factory: RuntimeFactory) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
-    with FakeOpenAI(chat_reply=model) as fake:
-        async with (
-            runtime_factory(
-                retrieval_min_similarity=0.05,
-                openai_api_key="sk-test",
-                openai_base_url=fake.base_url,
-                llm_max_retries=0,
-            ) as runtime,
-            client_for(runtime) as client,
-        ):
-            yield client, runtime
+    async with with_model(runtime_factory, model) as app:
+        yield app
 
 
 async def ask(client: httpx.AsyncClient, owner: Owner, message: str) -> dict[str, Any]:
