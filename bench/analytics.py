@@ -9,8 +9,9 @@ under .trulybot/ the server uses), migrated; the whole app in this process (ASGI
 network), with the scheduler off so nothing refreshes behind the benchmark's back. An owner signs
 up through the API; the workspace's history is then generated inside PostgreSQL with
 generate_series (conversations of ten messages, one every 30 s, spread over 365 days; answers by
-stage 25% FAQ, 15% cache, 40% retrieval, 15% fallback, 5% handoff; 5% of the answers rated; one
-lead per 50 conversations), and the rollup is rebuilt with ``rag.chat.analytics.rebuild``.
+stage 25% FAQ, 15% cache, 40% retrieval, 15% fallback, 5% handoff, with the flags answers are
+recorded with, a fifth of the fallbacks a sales lead sent to the team; 5% of the answers rated;
+one lead per 50 conversations), and the rollup is rebuilt with ``rag.chat.analytics.rebuild``.
 
 Measured --repeat times (the scan --scan-repeat times) after one warm-up call:
 
@@ -72,22 +73,34 @@ SELECT gen_random_uuid(), p.ws, 'bench-' || i, 'widget',
 FROM params p, generate_series(1, (SELECT conversations FROM params)) AS i
 """
 
+# Answers carry the flags they are recorded with (``rag.chat.repeats.answer_flags``): a fallback
+# offers the contact form, and one in five is a sales lead sent to the team (intent ``lead``,
+# ``routed``: counted apart from the answer rate); retrieval's answers are quoted (no model).
 MESSAGES = """
-INSERT INTO messages (id, workspace_id, conversation_id, role, text, intent, source, created_at)
+INSERT INTO messages (id, workspace_id, conversation_id, role, text, intent, source,
+                      answer_flags, created_at)
 SELECT gen_random_uuid(), c.workspace_id, c.id,
        CASE WHEN k % 2 = 0 THEN 'user' ELSE 'assistant' END,
        CASE WHEN k % 2 = 0
             THEN 'how do I reset my password number ' || (hashtext(c.id::text || k) & 511)
             ELSE 'Here is how: open the settings page and follow the steps.' END,
-       CASE WHEN (hashtext(c.id::text || (k - k % 2)) & 1023) < 51 THEN 'human' ELSE 'question' END,
-       CASE WHEN k % 2 = 0 THEN NULL
+       CASE WHEN a.routed THEN 'lead'
+            WHEN (hashtext(c.id::text || (k - k % 2)) & 1023) < 51 THEN 'human'
+            ELSE 'question' END,
+       a.source,
+       CASE WHEN a.routed THEN '{"lead_capture": true, "routed": true}'::jsonb
+            WHEN a.source = 'fallback' THEN '{"lead_capture": true}'::jsonb
+            WHEN a.source = 'rag' THEN '{"extractive": true}'::jsonb END,
+       c.created_at + k * interval '30 seconds'
+FROM conversations c, generate_series(0, 9) AS k,
+LATERAL (SELECT s.source, s.source = 'fallback' AND hashtext(c.id::text || k || 'lead') % 5 = 0
+                AS routed
+         FROM (SELECT CASE WHEN k % 2 = 0 THEN NULL
             WHEN (hashtext(c.id::text || (k - 1)) & 1023) < 51 THEN 'handoff'
             WHEN (hashtext(c.id::text || k) & 1023) < 256 THEN 'faq'
             WHEN (hashtext(c.id::text || k) & 1023) < 410 THEN 'cache'
             WHEN (hashtext(c.id::text || k) & 1023) < 870 THEN 'rag'
-            ELSE 'fallback' END,
-       c.created_at + k * interval '30 seconds'
-FROM conversations c, generate_series(0, 9) AS k
+            ELSE 'fallback' END AS source) s) a
 WHERE c.workspace_id = $1
 """
 

@@ -8,9 +8,12 @@ The figures (UTC days; the owner's own test chats are left out):
   ``fallback``, ``handoff``, ``refused`` = withheld by the output guard, as the chat API
   reports ``source``);
 - answered: answers from an FAQ, the cache or retrieval; unanswered: fallback answers to
-  anything but courtesy (the honest "don't know", or generation failing); answer rate =
-  answered / (answered + unanswered + refused): a refusal is no answer, but no knowledge gap
-  either, so it is not among the unanswered (nor on the Unanswered page);
+  anything but courtesy (the honest "don't know", or generation failing); sales_routed: a
+  sales lead's fallback that sent it to the team (``rag.chat.recording.routed_to_team``),
+  neither answered nor unanswered; answer rate = answered / (answered + unanswered +
+  refused), over the questions the knowledge was to answer: a refusal is no answer, but no
+  knowledge gap either, so it is not among the unanswered (nor on the Unanswered page), and a
+  routed sales lead is in neither part;
 - feedback up / down: visitors' ratings of that day's answers (the team's ratings through the
   API are counted apart, and never decide resolution);
 - leads: created that day; handoffs: conversations started that day in which the visitor asked

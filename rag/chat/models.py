@@ -82,7 +82,8 @@ class ChatMessage(Base):
     )
     answer_flags: Mapped[dict[str, bool] | None] = mapped_column(JSONB, nullable=True)
     """An answer's response flags beyond the row (lead_capture, lead_saved, extractive,
-    interrupted, truncated), the ones set; what a repeat of its question answers with."""
+    interrupted, truncated, routed), the ones set; what a repeat of its question answers with,
+    and what analytics tells a sales lead sent to the team by (``routed``)."""
 
     @property
     def interrupted(self) -> bool:
@@ -95,6 +96,13 @@ class ChatMessage(Base):
         """The model stopped before its answer's end (at max_tokens, or the length cap on a
         reply): the visitor got what it wrote, ending with "…"; not cached for others."""
         return bool((self.answer_flags or {}).get("truncated"))
+
+    @property
+    def routed(self) -> bool:
+        """A sales lead's fallback: the bot sent it to the team (the contact form, or the
+        address already left) instead of answering it from the knowledge; analytics counts it
+        apart (``sales_routed``). Answers recorded before migration 0050 never carry it."""
+        return bool((self.answer_flags or {}).get("routed"))
 
 
 class MessageFeedback(Base):
@@ -159,6 +167,7 @@ class AnalyticsDaily(Base):
     answers_refused: Mapped[int] = mapped_column(Integer, default=0)
     answered: Mapped[int] = mapped_column(Integer, default=0)
     unanswered: Mapped[int] = mapped_column(Integer, default=0)
+    sales_routed: Mapped[int] = mapped_column(Integer, default=0)
     feedback_up: Mapped[int] = mapped_column(Integer, default=0)
     feedback_down: Mapped[int] = mapped_column(Integer, default=0)
     team_feedback_up: Mapped[int] = mapped_column(Integer, default=0)

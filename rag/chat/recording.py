@@ -109,13 +109,20 @@ def _unanswered(turn: Turn) -> UnansweredQuestion:
     )
 
 
+def routed_to_team(turn: Turn) -> bool:
+    """A sales lead the team answers ("can I get a quote?": the contact form, or the address
+    already left), not the knowledge. A price question is no such lead, and neither is a lead
+    where the bot never asks for contact details (the owner gets no lead then, only the
+    question)."""
+    return turn.sales_lead and turn.asks_for_contact
+
+
 def knowledge_gap(turn: Turn) -> bool:
     """A visitor's question the bot left unanswered is one for the owner's Unanswered page,
-    unless it was a sales lead routed to the team ("can I get a quote?": the contact form,
-    or the address already left; no knowledge was to answer it). A price question stays a
-    gap, and so does a lead where the bot never asks for contact details (the owner gets no
-    lead then, only the question)."""
-    return turn.channel == "widget" and not (turn.sales_lead and turn.asks_for_contact)
+    unless it was routed to the team (``routed_to_team``: no knowledge was to answer it).
+    Analytics counts the same turns apart (the answer's ``routed`` flag): neither answered
+    nor unanswered."""
+    return turn.channel == "widget" and not routed_to_team(turn)
 
 
 def held(turn: Turn) -> bool:
@@ -203,6 +210,7 @@ class AnswerRecorder:
                             extractive=extractive,
                             interrupted=completion is None and interrupted is not None,
                             truncated=answer.source == "rag" and cut(completion),
+                            routed=answer.unanswered and routed_to_team(turn),
                         )
                         or None,
                     ),

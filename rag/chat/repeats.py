@@ -330,17 +330,22 @@ def answer_flags(
     extractive: bool,
     interrupted: bool = False,
     truncated: bool = False,
+    routed: bool = False,
 ) -> dict[str, bool]:
     """What an answer's row keeps of its response beyond its columns (``replayed``): the flags
     that are set, or nothing. ``interrupted``: the model's streamed answer broke off partway
     and the fallback was given in its place (for the owner: ``ChatMessage.interrupted``).
     ``truncated``: the model stopped before its answer's end (max_tokens, or the length cap),
-    and the visitor got what it wrote, ending with "…" (``ChatMessage.truncated``)."""
+    and the visitor got what it wrote, ending with "…" (``ChatMessage.truncated``).
+    ``routed``: a sales lead the bot sent to the team instead of answering it from the
+    knowledge (``rag.chat.recording.routed_to_team``): analytics counts it apart, neither
+    answered nor unanswered (``ChatMessage.routed``)."""
     flags = {
         "lead_capture": lead_capture,
         "lead_saved": lead_saved,
         "extractive": extractive,
         "interrupted": interrupted,
         "truncated": truncated,
+        "routed": routed,
     }
     return {name: True for name, value in flags.items() if value}

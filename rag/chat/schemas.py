@@ -229,8 +229,14 @@ class AnalyticsTotals(BaseModel):
     conversations: int
     visitor_messages: int
     answers: int
-    answered: int
-    unanswered: int
+    answered: int = Field(description="Answers from an FAQ, the cache or retrieval")
+    unanswered: int = Field(
+        description="Questions the bot could not answer (the Unanswered page's questions)"
+    )
+    sales_routed: int = Field(
+        description="Sales leads sent to the team with the contact form instead of an answer:"
+        " neither answered nor unanswered"
+    )
     feedback_up: int
     feedback_down: int
     leads: int
@@ -287,7 +293,8 @@ class AnalyticsOut(BaseModel):
     totals: AnalyticsTotals
     stages: dict[Literal["faq", "cache", "rag", "fallback", "handoff", "refused"], StageShare]
     answer_rate: float | None = Field(
-        description="answered / (answered + unanswered + refused by the output guard)"
+        description="answered / (answered + unanswered + refused by the output guard):"
+        " sales leads sent to the team are in neither part"
     )
     feedback: AnalyticsFeedback
     resolution: AnalyticsResolution

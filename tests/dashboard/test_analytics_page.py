@@ -121,6 +121,22 @@ async def test_the_page_shows_the_rollup_over_7_30_and_90_days(
     assert weight < 150 * 1024, weight
 
 
+async def test_a_sales_lead_sent_to_the_team_is_shown_apart_from_the_answer_rate(
+    client: httpx.AsyncClient, runtime: Runtime, web: WebOwner
+) -> None:
+    """A quote asked for gets the contact form: not an unanswered question (the answer rate is
+    the unknown question's alone), but a figure of its own."""
+    key = await _widget_key(web)
+    assert await _visit(client, key, "Can I get a quote for my team?") == "fallback"
+    assert await _visit(client, key, UNKNOWN) == "fallback"
+    await analytics.rebuild(runtime.db, workspace_id=uuid.UUID(web.workspace_id), now=utcnow())
+    page = await web.client.get(web.url("analytics") + "?days=7")
+    assert _stat(page.text, "answer_rate") == "0%"
+    assert "0 answered, 1 not" in page.text
+    assert _stat(page.text, "sales_routed") == "1 sales lead sent to your team"
+    assert 'aria-label="Unanswered questions per day, last 7 days: 1 in all' in page.text
+
+
 async def test_an_empty_workspace_renders(web: WebOwner) -> None:
     page = await web.client.get(web.url("analytics") + "?days=7")
     assert page.status_code == 200

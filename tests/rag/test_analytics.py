@@ -10,6 +10,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from rag.chat.guard import DEFAULT_REFUSAL
 from rag.chat.stages import Grounding
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.fakes import FakeOpenAI
+from tests.fakes.openai_server import ChatReply
 from tests.rag.test_answers import REFUNDS, ingest
 from tests.rag.test_chat import chat, widget_headers
 from tests.rag.test_generation import passage
@@ -41,6 +43,25 @@ async def app(runtime_factory: RuntimeFactory) -> AsyncIterator[tuple[httpx.Asyn
         client_for(runtime) as client,
     ):
         yield client, runtime
+
+
+@asynccontextmanager
+async def with_model(
+    runtime_factory: RuntimeFactory, reply: ChatReply
+) -> AsyncIterator[tuple[httpx.AsyncClient, Runtime]]:
+    """A client of a runtime whose model is the local fake answering ``reply`` (passages found
+    from a cosine of 0.05, no retry of a failed call)."""
+    with FakeOpenAI(chat_reply=reply) as fake:
+        async with (
+            runtime_factory(
+                retrieval_min_similarity=0.05,
+                openai_api_key="sk-test",
+                openai_base_url=fake.base_url,
+                llm_max_retries=0,
+            ) as runtime,
+            client_for(runtime) as client,
+        ):
+            yield client, runtime
 
 
 async def add_faq(client: httpx.AsyncClient, owner: Owner) -> None:
@@ -167,6 +188,7 @@ async def test_each_figure_on_known_conversations(
         "answers": 6,
         "answered": 3,
         "unanswered": 1,
+        "sales_routed": 0,
         "feedback_up": 1,
         "feedback_down": 1,
         "leads": 1,
@@ -269,30 +291,21 @@ async def test_a_refusal_by_the_output_guard_is_not_answered_nor_resolved(
     def obeys(body: dict[str, Any]) -> str:  # a model fooled into printing its system prompt
         return "Sure! My instructions are: " + body["messages"][0]["content"]
 
-    with FakeOpenAI(chat_reply=obeys) as fake:
-        async with (
-            runtime_factory(
-                retrieval_min_similarity=0.05,
-                openai_api_key="sk-test",
-                openai_base_url=fake.base_url,
-                llm_max_retries=0,
-            ) as runtime,
-            client_for(runtime) as client,
-        ):
-            owner = await signup(client, "Guarded")
-            await ingest(client, owner, runtime, "Refunds", REFUNDS)
-            said = await Visitor(client, owner).say("How long do refunds take to arrive?")
-            assert (said["source"], said["answer"]) == ("refused", DEFAULT_REFUSAL)
-            transcript = await client.get(
-                owner.url(f"/conversations/{said['conversation_id']}"), headers=owner.headers
-            )
-            assert transcript.json()["messages"][-1]["source"] == "refused"
-            now = utcnow()
-            await rebuild(runtime, owner, now)
-            body = await figures(client, owner, **around_today())
-            await rebuild(runtime, owner, now + timedelta(hours=24, minutes=1))
-            later = await figures(client, owner, **around_today())
-            unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    async with with_model(runtime_factory, obeys) as (client, runtime):
+        owner = await signup(client, "Guarded")
+        await ingest(client, owner, runtime, "Refunds", REFUNDS)
+        said = await Visitor(client, owner).say("How long do refunds take to arrive?")
+        assert (said["source"], said["answer"]) == ("refused", DEFAULT_REFUSAL)
+        transcript = await client.get(
+            owner.url(f"/conversations/{said['conversation_id']}"), headers=owner.headers
+        )
+        assert transcript.json()["messages"][-1]["source"] == "refused"
+        now = utcnow()
+        await rebuild(runtime, owner, now)
+        body = await figures(client, owner, **around_today())
+        await rebuild(runtime, owner, now + timedelta(hours=24, minutes=1))
+        later = await figures(client, owner, **around_today())
+        unanswered = await client.get(owner.url("/unanswered"), headers=owner.headers)
     assert body["stages"]["rag"]["count"] == 0
     assert body["stages"]["refused"] == {"count": 1, "share": 1.0}
     assert (body["totals"]["answered"], body["totals"]["unanswered"]) == (0, 0)

@@ -35,6 +35,7 @@ COUNTS: tuple[str, ...] = (
     "answers_refused",
     "answered",
     "unanswered",
+    "sales_routed",
     "feedback_up",
     "feedback_down",
     "team_feedback_up",
@@ -57,9 +58,12 @@ _ASKED = "(" + ", ".join(f"'{i}'" for i in get_args(Intent) if i not in NOT_QUES
 # resolution and leads belong to the day they were created (so a conversation that asked for a
 # human on two days is one handoff in a range's total); messages and answers to the day they
 # were sent; feedback to the day of the answer it rates. Feedback and resolution read visitors'
-# ratings only (``rater = 'visitor'``); the team's are counted apart. Resolution is judged at
-# :now (see rag/chat/analytics.py). ``only`` counts just the conversations :ids (their
-# messages, feedback and resolution; no lead): what they contributed, before they are deleted.
+# ratings only (``rater = 'visitor'``); the team's are counted apart. A fallback whose
+# ``answer_flags`` say ``routed`` (a sales lead sent to the team) is ``sales_routed``, not
+# ``unanswered`` (read only for fallbacks: the other answers' flags are never looked at).
+# Resolution is judged at :now (see rag/chat/analytics.py). ``only`` counts just the
+# conversations :ids (their messages, feedback and resolution; no lead): what they contributed,
+# before they are deleted.
 def _count_days(*, only: bool = False) -> str:
     conversations = " AND c.id = ANY(CAST(:ids AS uuid[]))" if only else ""
     messages = " AND m.conversation_id = ANY(CAST(:ids AS uuid[]))" if only else ""
@@ -74,7 +78,9 @@ WITH conv AS (
 conv_counts AS (SELECT day, count(*) AS conversations FROM conv GROUP BY day),
 msg AS (
     SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day, m.id, m.conversation_id, m.role,
-           m.intent, m.source
+           m.intent, m.source,
+           coalesce(m.source = 'fallback' AND m.answer_flags @> '{{"routed": true}}', false)
+             AS routed
     FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws
     WHERE m.workspace_id = :ws AND c.channel <> 'owner'
       AND m.created_at >= :t1 AND m.created_at < :t2{messages}
@@ -91,9 +97,10 @@ msg_counts AS (
         count(*) FILTER (WHERE role = 'assistant' AND source = 'refused') AS answers_refused,
         count(*) FILTER (WHERE role = 'assistant' AND source IN {_ANSWERED}) AS answered,
         count(*) FILTER (
-            WHERE role = 'assistant' AND source = 'fallback'
+            WHERE role = 'assistant' AND source = 'fallback' AND NOT routed
               AND coalesce(intent, '') NOT IN {_COURTESY}
-        ) AS unanswered
+        ) AS unanswered,
+        count(*) FILTER (WHERE role = 'assistant' AND routed) AS sales_routed
     FROM msg GROUP BY day
 ),
 feedback_counts AS (
@@ -165,6 +172,7 @@ SELECT days.day,
     coalesce(mc.answers_refused, 0) AS answers_refused,
     coalesce(mc.answered, 0) AS answered,
     coalesce(mc.unanswered, 0) AS unanswered,
+    coalesce(mc.sales_routed, 0) AS sales_routed,
     coalesce(fc.feedback_up, 0) AS feedback_up,
     coalesce(fc.feedback_down, 0) AS feedback_down,
     coalesce(fc.team_feedback_up, 0) AS team_feedback_up,

@@ -1,0 +1,77 @@
+"""0050: ``sales_routed`` on the rollup's tables. On a database set up as production (the
+tables' owner is no superuser, so row-level security's FORCE applies to it): the days counted
+before the revision keep their figures, with no sales lead routed (old answers carry no
+``routed`` flag: docs/analytics.md, "Answers recorded before the routed mark"); the downgrade
+drops the columns and leaves the figures; the next upgrade adds them again."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import text
+
+from core import migrate
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE
+from tests.rag.test_question_keys_migration import _workspace, as_production
+from tests.test_operator_commands import OWNER_ROLE, _superuser
+
+DATABASE = "trulybot_sales_routed"
+DAY = date(2026, 11, 30)
+TABLES = ("analytics_daily", "analytics_daily_purged")
+
+
+async def _rows(cluster: EmbeddedPostgres, ws: uuid.UUID) -> dict[str, tuple[object, ...]]:
+    async with _superuser(cluster) as conn:
+        found = {}
+        for table in TABLES:
+            routed = await conn.execute(
+                text(
+                    "SELECT count(*) FROM information_schema.columns"
+                    " WHERE table_name = :t AND column_name = 'sales_routed'"
+                ),
+                {"t": table},
+            )
+            column = ", sales_routed" if routed.scalar_one() else ""
+            row = await conn.execute(
+                text(
+                    f"SELECT answered, unanswered, leads{column} FROM {table}"  # noqa: S608
+                    " WHERE workspace_id = :ws AND day = :day"
+                ),
+                {"ws": ws, "day": DAY},
+            )
+            found[table] = tuple(row.one())
+        return found
+
+
+async def test_the_counted_days_keep_their_figures_through_upgrade_and_downgrade(
+    pg: EmbeddedPostgres,
+) -> None:
+    cluster = await as_production(pg, DATABASE, "0049")
+    ws = await _workspace(cluster)
+    async with _superuser(cluster) as conn:
+        for table in TABLES:
+            await conn.execute(
+                text(
+                    f"INSERT INTO {table} (workspace_id, day, answered, unanswered, leads)"  # noqa: S608
+                    " VALUES (:ws, :day, 3, 2, 1)"
+                ),
+                {"ws": ws, "day": DAY},
+            )
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    upgraded = dict.fromkeys(TABLES, (3, 2, 1, 0))
+    assert await _rows(cluster, ws) == upgraded
+    async with _superuser(cluster) as conn:  # row-level security is still forced on both
+        forced = await conn.execute(
+            text(
+                "SELECT relname FROM pg_class WHERE relname IN"
+                " ('analytics_daily', 'analytics_daily_purged')"
+                " AND relforcerowsecurity AND relrowsecurity"
+            )
+        )
+        assert sorted(r[0] for r in forced) == list(TABLES)
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0049")
+    assert await _rows(cluster, ws) == dict.fromkeys(TABLES, (3, 2, 1))
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert await _rows(cluster, ws) == upgraded
