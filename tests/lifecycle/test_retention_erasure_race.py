@@ -1,0 +1,76 @@
+"""The retention sweep while an owner erases a visitor's session.
+
+The sweep locks its batch of old conversations in one statement, by id. An erasure by session
+id locked the session's conversations first, then, in a second statement, the other visitors'
+conversations linked to the same lead: when one of those had the lower id and was in the
+sweep's batch too, the sweep held it and waited for the session's conversation, the erasure
+held that and waited for the other (deadlock_detected: one of them was killed). Now the
+erasure reads the session's leads first and locks the session's conversations and those linked
+to its leads in one statement, by id; when the leads read again on the locked rows name one
+more, the locks are let go and all are taken again."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from core.db import Database
+from core.models import utcnow
+from lifecycle import erasure_repository
+from lifecycle.retention import purge_old_conversations
+from tests.conftest import Owner
+from tests.lifecycle.test_erasure_session_numbers import _chat, _erase_session, _leads
+from tests.lifecycle.test_erasure_session_race import _Stop
+from tests.lifecycle.test_retention_races import RETENTION, _backdate, _left
+
+
+async def test_a_session_erased_while_the_sweep_deletes_it_and_its_leads_other_conversation(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    db: Database,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two visitors left one address (one lead, two conversations), both past the retention.
+    The session erased is the one whose conversation has the higher id: the sweep locks the
+    other first. The erasure is held once it has taken its first conversations' locks; the
+    sweep starts and waits for it; then the erasure goes on."""
+    tag = uuid.uuid4().hex[:10]
+    email = f"shared-{tag}@example.com"
+    conversations = {
+        who: await _chat(client, owner, f"my email is {email}", f"{who}-{tag}")
+        for who in ("home", "office")
+    }
+    for conversation in conversations.values():
+        await _backdate(owner_db, conversation)
+    erased, other = sorted(conversations, key=lambda who: uuid.UUID(conversations[who]))[::-1]
+    assert uuid.UUID(conversations[other]) < uuid.UUID(conversations[erased])
+
+    stop = _Stop()
+    real = erasure_repository.lock_conversations
+
+    async def held(session: Any, **kwargs: Any) -> dict[uuid.UUID, str]:
+        locked = await real(session, **kwargs)
+        if not stop.reached.is_set():  # the erasure's first locks taken
+            await stop(session)
+        return locked
+
+    monkeypatch.setattr(erasure_repository, "lock_conversations", held)
+    erasure = asyncio.create_task(_erase_session(client, owner, f"{erased}-{tag}"))
+    workspace_id = uuid.UUID(owner.workspace_id)
+    sweep = await stop.meanwhile(
+        owner_db,
+        lambda: purge_old_conversations(db, workspace_id=workspace_id, before=utcnow() - RETENTION),
+    )
+    counts = await erasure
+    assert (counts["conversations"], counts["lead_submissions"], counts["leads"]) == (1, 1, 0)
+    assert await sweep == 1  # the other visitor's: the erased one was gone
+    assert [await _left(owner_db, conversations[who]) for who in (erased, other)] == [
+        (0, 0, None)
+    ] * 2
+    # The lead stays (the other visitor's submission remains), linked to neither.
+    assert [item["email"] for item in await _leads(client, owner)].count(email) == 1
