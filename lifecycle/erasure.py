@@ -254,14 +254,16 @@ async def _erase_named(
     # is theirs too: erased, locked as the others (it outlived the erasure, unlinked, the
     # address in its messages). The leads' locks wait for a turn or a form still writing to
     # one (its conversation not committed when the conversations were locked: it outlived
-    # the erasure too); when the links read after them name anything new, the leads' locks
-    # are let go (their savepoint rolled back) before those conversations are locked, never
-    # a conversation locked after a lead.
+    # the erasure too); when the links read after them name anything new, the conversations'
+    # and the leads' locks are let go (their savepoint rolled back) and all are taken again
+    # with those conversations: never a conversation locked after a lead, nor after others out
+    # of their order (holding the first ones, the erasure waited for a conversation the
+    # retention sweep held while it waited for one of them: deadlock_detected).
     while True:
+        savepoint = await session.begin_nested()
         locked = await repo.lock_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=leads
         )
-        savepoint = await session.begin_nested()
         await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=leads)
         linked, named_leads = await repo.lead_conversation_links(
             session, workspace_id=workspace_id, lead_ids=leads, named=visitor
