@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
 
 import httpx
 import pytest
@@ -56,15 +55,8 @@ async def test_a_session_erased_while_the_sweep_deletes_it_and_its_leads_other_c
     erased, other = sorted(conversations, key=lambda who: uuid.UUID(conversations[who]))[::-1]
     assert uuid.UUID(conversations[other]) < uuid.UUID(conversations[erased])
 
-    stop = _Stop()
-    real = erasure_repository.lock_conversations
-
-    async def held(session: Any, **kwargs: Any) -> dict[uuid.UUID, str]:
-        locked = await real(session, **kwargs)
-        if not stop.reached.is_set():  # the erasure's first locks taken
-            await stop(session)
-        return locked
-
+    stop = _Stop()  # held once the erasure has taken its first conversations' locks
+    held = stop.after(erasure_repository.lock_conversations)
     monkeypatch.setattr(erasure_repository, "lock_conversations", held)
     erasure = asyncio.create_task(_erase_session(client, owner, f"{erased}-{tag}"))
     workspace_id = uuid.UUID(owner.workspace_id)
@@ -106,12 +98,7 @@ async def test_an_address_erased_while_a_form_links_it_and_the_sweep_deletes_bot
         await _backdate(owner_db, conversation)
 
     stop = _Stop()
-    real = lead_service.repo.insert_lead_submission
-
-    async def held(session: Any, submission: Any) -> None:
-        await real(session, submission)
-        await stop(session)
-
+    held = stop.after(lead_service.repo.insert_lead_submission)
     monkeypatch.setattr(lead_service.repo, "insert_lead_submission", held)
     body = {"email": email, "conversation_id": first[form], "session_id": f"{form}-{tag}"}
     sent = asyncio.create_task(
