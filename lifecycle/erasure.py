@@ -149,24 +149,7 @@ async def erase_visitor(
         counts, leads, conversations = await _erase_named(session, workspace_id, visitor)
     else:
         assert session_id is not None
-        # The session's conversations locked as they are read, before the numbers and the
-        # leads (``repo.lock_conversations``), then the leads they name, read once no turn of
-        # theirs is under way.
-        locked = await repo.lock_conversations(
-            session,
-            workspace_id=workspace_id,
-            conversation_ids=set(),
-            lead_ids=set(),
-            session_ids={session_id},
-        )
-        conversations = set(locked)
-        leads = await repo.leads_of_conversations(
-            session, workspace_id=workspace_id, conversation_ids=conversations
-        )
-        # Other visitors' conversations linked to these leads are relinked or unlinked.
-        await repo.lock_conversations(
-            session, workspace_id=workspace_id, conversation_ids=set(), lead_ids=leads
-        )
+        conversations, leads = await _lock_session(session, workspace_id, session_id)
         # The submissions first: deleting a conversation leaves its submissions' link dangling.
         lead_counts = await session_repo.erase_session_leads(
             session, workspace_id=workspace_id, lead_ids=leads, conversation_ids=conversations
@@ -195,6 +178,48 @@ async def erase_visitor(
     return Erased(
         counts=counts, mail_ids=mail_ids, withdrawn_exports=withdrawn, export_files=export_files
     )
+
+
+async def _lock_session(
+    session: AsyncSession, workspace_id: uuid.UUID, session_id: str
+) -> tuple[set[uuid.UUID], set[uuid.UUID]]:
+    """The session's conversations and the leads they name (read once no turn of theirs is
+    under way), locked before the numbers and the leads (``repo.lock_conversations``) with the
+    other visitors' conversations linked to those leads (relinked or unlinked): all in one
+    statement, by id, as the retention sweep locks its batch. Locked in two (the session's,
+    then the others), an erasure held the session's and waited for another visitor's the sweep
+    held while it waited for the session's (deadlock_detected). The leads are read first
+    without a lock, then again on the locked rows: when those name one more (a turn or a form
+    linked it meanwhile), the locks are let go (their savepoint rolled back) and all are taken
+    again with it, never a conversation locked after others out of their order."""
+    found = await repo.conversations_of(
+        session,
+        workspace_id=workspace_id,
+        session_ids={session_id},
+        lead_ids=set(),
+        conversation_ids=set(),
+    )
+    leads = await repo.leads_of_conversations(
+        session, workspace_id=workspace_id, conversation_ids={cid for cid, _, _ in found}
+    )
+    while True:
+        savepoint = await session.begin_nested()
+        locked = await repo.lock_conversations(
+            session,
+            workspace_id=workspace_id,
+            conversation_ids=set(),
+            lead_ids=leads,
+            session_ids={session_id},
+        )
+        conversations = {cid for cid, sid in locked.items() if sid == session_id}
+        named = await repo.leads_of_conversations(
+            session, workspace_id=workspace_id, conversation_ids=conversations
+        )
+        if named <= leads:
+            await savepoint.commit()
+            return conversations, named
+        await savepoint.rollback()
+        leads |= named
 
 
 async def _erase_named(
@@ -229,14 +254,16 @@ async def _erase_named(
     # is theirs too: erased, locked as the others (it outlived the erasure, unlinked, the
     # address in its messages). The leads' locks wait for a turn or a form still writing to
     # one (its conversation not committed when the conversations were locked: it outlived
-    # the erasure too); when the links read after them name anything new, the leads' locks
-    # are let go (their savepoint rolled back) before those conversations are locked, never
-    # a conversation locked after a lead.
+    # the erasure too); when the links read after them name anything new, the conversations'
+    # and the leads' locks are let go (their savepoint rolled back) and all are taken again
+    # with those conversations: never a conversation locked after a lead, nor after others out
+    # of their order (holding the first ones, the erasure waited for a conversation the
+    # retention sweep held while it waited for one of them: deadlock_detected).
     while True:
+        savepoint = await session.begin_nested()
         locked = await repo.lock_conversations(
             session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=leads
         )
-        savepoint = await session.begin_nested()
         await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=leads)
         linked, named_leads = await repo.lead_conversation_links(
             session, workspace_id=workspace_id, lead_ids=leads, named=visitor

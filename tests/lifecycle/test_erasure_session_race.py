@@ -51,6 +51,17 @@ class _Stop:
 
         return held
 
+    def after(self, real: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+        """``real`` (called with the session first), held here once it has run (the first
+        time: once ``go`` is set, the calls after it go straight on)."""
+
+        async def held(session: Any, *args: Any, **kwargs: Any) -> T:
+            result = await real(session, *args, **kwargs)
+            await self(session)
+            return result
+
+        return held
+
     async def meanwhile(
         self, owner_db: Database, work: Callable[[], Awaitable[T]]
     ) -> asyncio.Task[T]:
@@ -91,11 +102,7 @@ async def test_a_form_sent_during_the_erasure_keeps_its_lead_and_submission(
     delhi, home, bob = numbers["delhi"], numbers["home"], numbers["home-conversation"]
     stop = _Stop()
     real = lead_service.repo.insert_lead_submission
-
-    async def held(session: Any, submission: Any) -> None:
-        await real(session, submission)
-        await stop(session)
-
+    held = stop.after(real)
     monkeypatch.setattr(lead_service.repo, "insert_lead_submission", held)
     email = f"bob-{tag}@example.com"
     form = asyncio.create_task(

@@ -144,8 +144,8 @@ async def _stored_hash(session: Any, owner: Owner) -> str:
     return str(found.scalar_one())
 
 
-async def _until_blocked_by(owner_db: Database, pid: int) -> None:
-    """Until some backend waits for a lock that backend ``pid`` holds."""
+async def _until_blocked_by(owner_db: Database, pid: int, count: int = 1) -> None:
+    """Until some backend (``count`` backends) waits for a lock that backend ``pid`` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + GUARD_SECONDS
     while True:
@@ -156,10 +156,10 @@ async def _until_blocked_by(owner_db: Database, pid: int) -> None:
                 ),
                 {"pid": pid},
             )
-            if waiting.scalar_one():
+            if waiting.scalar_one() >= count:
                 return
         if loop.time() > deadline:
-            raise AssertionError(f"nothing ever waited for backend {pid}")
+            raise AssertionError(f"fewer than {count} ever waited for backend {pid}")
         await asyncio.sleep(0.01)
 
 
