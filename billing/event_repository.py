@@ -256,10 +256,12 @@ async def deferred_charges(
     received_after: datetime,
     limit: int,
     after: tuple[datetime, str] | None = None,
+    upto: tuple[datetime, str] | None = None,
 ) -> list[tuple[uuid.UUID, str, dict[str, Any], datetime]]:
     """(workspace id, payment id, stored body, received at) of the rows recorded ``reason``
     (``charge_cycle_unknown``) within the window, oldest first, at most ``limit``, after the
-    key ``after`` (received at, payment id) of the previous page; under ``app.lookup`` =
+    key ``after`` (received at, payment id) of the previous page, and up to the key ``upto``
+    (compared here, in the database's collation, as the order is); under ``app.lookup`` =
     ``DEFERRED_LOOKUP``. A payment recorded so twice is listed twice: the caller skips it."""
     query = (
         select(
@@ -282,6 +284,11 @@ async def deferred_charges(
         query = query.where(
             tuple_(BillingEventRow.received_at, BillingEventRow.razorpay_payment_id)
             > tuple_(literal(after[0]), literal(after[1]))
+        )
+    if upto is not None:
+        query = query.where(
+            tuple_(BillingEventRow.received_at, BillingEventRow.razorpay_payment_id)
+            <= tuple_(literal(upto[0]), literal(upto[1]))
         )
     result = await session.execute(query)
     return [(ws, str(pid), dict(body or {}), at) for ws, pid, body, at in result.all()]

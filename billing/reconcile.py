@@ -37,7 +37,14 @@ from billing.provider_events import (
     overlong_ids,
     webhook_entity,
 )
-from billing.reconcile_resume import OrderKey, key_of, pending_orders
+from billing.reconcile_resume import (
+    Mark,
+    deferred_mark,
+    key_of,
+    order_mark,
+    pending_orders,
+    segments,
+)
 from billing.recurring_holds import CHARGE_ALREADY_HELD, CHARGED_AFTER_CANCEL, RECURRING_CHARGE
 from billing.signatures import PaymentProviderUnavailable
 from billing.webhooks import apply_webhook
@@ -76,9 +83,9 @@ class ReconcileReport:
     # settled): left as they were, for the next run.
     orders_left: int = 0
     deferred_left: int = 0
-    # A stopped run: the last order it checked, where the next run starts (``reconcile``'s
-    # ``resume_after``); None when the run was not stopped.
-    resume_after: OrderKey | None = None
+    # A stopped run: the last item it checked (a deferred charge or an order), where the next
+    # run starts (``reconcile``'s ``resume_after``); None when the run was not stopped.
+    resume_after: Mark | None = None
 
     @property
     def stopped(self) -> bool:
@@ -131,7 +138,7 @@ async def reconcile(
     within: timedelta = timedelta(days=7),
     limit: int = 500,
     now: datetime | None = None,
-    resume_after: OrderKey | None = None,
+    resume_after: Mark | None = None,
 ) -> ReconcileReport:
     """For orders pending (created, attempted, or failed: a later attempt may pay) longer than
     ``older_than`` and created within ``within``, fetch their payments and apply what was
@@ -144,36 +151,40 @@ async def reconcile(
 
     Razorpay's 401 or 429 stops the run (``report.stopped``): what is left is counted from the
     listings (``orders_left``, ``deferred_left``) without asking Razorpay, and left as it was
-    for the next run, which starts after the last order this one checked (``resume_after``,
-    from ``report.resume_after``; billing/reconcile_resume.py), then goes round to the oldest."""
+    for the next run, which starts after the last item this one checked (``resume_after``,
+    from ``report.resume_after``; billing/reconcile_resume.py): the rest of that pass, the
+    other pass, then round to the mark."""
     now = now or datetime.now(UTC)
-    report = ReconcileReport()
-    await _settle_deferred_charges(
-        db, provider, report, before=now - older_than, after=now - within, limit=limit
-    )
-    last = resume_after
-    async for row in pending_orders(
-        db,
-        created_before=now - older_than,
-        created_after=now - within,
-        limit=limit,
-        start=resume_after,
-    ):
-        if report.stopped:
-            report.orders_left += 1
+    report = ReconcileReport(resume_after=resume_after)
+    deferred = _Deferred(before=now - older_than, after=now - within, limit=limit)
+    for walk, after, upto in segments(resume_after):
+        if walk == "deferred":
+            await _settle_deferred_charges(db, provider, report, deferred, after=after, upto=upto)
             continue
-        await _check_order(db, provider, row[1], row[2], report)
-        if not report.stopped:
-            last = key_of(row)
-    if report.stopped:
-        report.resume_after = last
-        log.warning(
-            "billing reconcile stopped (%s): %d pending orders and %d deferred charges not"
-            " checked, left for the next run",
-            "rate limited, HTTP 429" if report.rate_limited else "API keys refused, HTTP 401",
-            report.orders_left,
-            report.deferred_left,
-        )
+        async for row in pending_orders(
+            db,
+            created_before=now - older_than,
+            created_after=now - within,
+            limit=limit,
+            after=None if after is None else after.order_key(),
+            upto=None if upto is None else upto.order_key(),
+        ):
+            if report.stopped:
+                report.orders_left += 1
+                continue
+            await _check_order(db, provider, row[1], row[2], report)
+            if not report.stopped:
+                report.resume_after = order_mark(key_of(row))
+    if not report.stopped:
+        report.resume_after = None
+        return report
+    log.warning(
+        "billing reconcile stopped (%s): %d pending orders and %d deferred charges not"
+        " checked, left for the next run",
+        "rate limited, HTTP 429" if report.rate_limited else "API keys refused, HTTP 401",
+        report.orders_left,
+        report.deferred_left,
+    )
     return report
 
 
@@ -303,14 +314,26 @@ async def _apply_payment(
 _SETTLED = (CHARGED_AFTER_CANCEL, CHARGE_ALREADY_HELD, RECURRING_CHARGE, held_charges.CHARGE_KEPT)
 
 
+@dataclass
+class _Deferred:
+    """The deferred charges' pass over a run's window: what the run saw of it (its passes
+    share one: the part after the mark, then the part up to it)."""
+
+    before: datetime
+    after: datetime
+    limit: int
+    seen: set[str] = field(default_factory=set)
+    invoices_of: dict[str, list[dict[str, Any]] | Exception] = field(default_factory=dict)
+
+
 async def _settle_deferred_charges(
     db: Database,
     provider: PaymentProvider,
     report: ReconcileReport,
+    window: _Deferred,
     *,
-    before: datetime,
-    after: datetime,
-    limit: int,
+    after: Mark | None = None,
+    upto: Mark | None = None,
 ) -> None:
     """Recurring charges captured while the owner's cancel waited (``charge_cycle_unknown``:
     the ``payment.captured`` names no cycle) and recorded within the window but before
@@ -327,21 +350,22 @@ async def _settle_deferred_charges(
     reached a newer unsettled charge once ``limit`` settled ones sat in the window (billing
     review 10). A subscription's invoices are fetched once a run, whatever its number of
     deferred charges, and a subscription Razorpay did not answer for is not asked again in
-    the run."""
-    seen: set[str] = set()
-    invoices_of: dict[str, list[dict[str, Any]] | Exception] = {}
-    page_after: tuple[datetime, str] | None = None
+    the run. ``after``, ``upto``: the part of the listing after and up to those deferred
+    charges (``reconcile``'s walk from where the last stopped run left off)."""
+    seen, invoices_of = window.seen, window.invoices_of
+    page_after = None if after is None else after.deferred_key()
     while True:
         async with db.transaction(lookup=event_repository.DEFERRED_LOOKUP) as session:
             page = await event_repository.deferred_charges(
                 session,
                 reason=held_charges.CHARGE_CYCLE_UNKNOWN,
-                received_before=before,
-                received_after=after,
-                limit=limit,
+                received_before=window.before,
+                received_after=window.after,
+                limit=window.limit,
                 after=page_after,
+                upto=None if upto is None else upto.deferred_key(),
             )
-        for workspace_id, payment_id, body, _at in page:
+        for workspace_id, payment_id, body, at in page:
             if payment_id in seen:
                 continue
             seen.add(payment_id)
@@ -352,7 +376,9 @@ async def _settle_deferred_charges(
             await _settle_deferred_charge(
                 db, provider, report, workspace_id, payment_id, body, invoices_of
             )
-        if len(page) < limit:
+            if not report.stopped:
+                report.resume_after = deferred_mark((at, payment_id))
+        if len(page) < window.limit:
             return
         page_after = (page[-1][3], page[-1][1])
 

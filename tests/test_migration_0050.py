@@ -2,7 +2,8 @@
 tables' owner is no superuser, so row-level security's FORCE applies to it): the days counted
 before the revision keep their figures, with no sales lead routed (old answers carry no
 ``routed`` flag: docs/analytics.md, "Answers recorded before the routed mark"); the downgrade
-drops the columns and leaves the figures; the next upgrade adds them again."""
+counts the routed answers unanswered again (as the release below 0050 does) and drops the
+columns; the next upgrade adds them again."""
 
 from __future__ import annotations
 
@@ -45,24 +46,9 @@ async def _rows(cluster: EmbeddedPostgres, ws: uuid.UUID) -> dict[str, tuple[obj
         return found
 
 
-async def test_the_counted_days_keep_their_figures_through_upgrade_and_downgrade(
-    pg: EmbeddedPostgres,
-) -> None:
-    cluster = await as_production(pg, DATABASE, "0049")
-    ws = await _workspace(cluster)
+async def _forced_on_both(cluster: EmbeddedPostgres) -> None:
+    """Row-level security is enabled and forced on both tables."""
     async with _superuser(cluster) as conn:
-        for table in TABLES:
-            await conn.execute(
-                text(
-                    f"INSERT INTO {table} (workspace_id, day, answered, unanswered, leads)"  # noqa: S608
-                    " VALUES (:ws, :day, 3, 2, 1)"
-                ),
-                {"ws": ws, "day": DAY},
-            )
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
-    upgraded = dict.fromkeys(TABLES, (3, 2, 1, 0))
-    assert await _rows(cluster, ws) == upgraded
-    async with _superuser(cluster) as conn:  # row-level security is still forced on both
         forced = await conn.execute(
             text(
                 "SELECT relname FROM pg_class WHERE relname IN"
@@ -71,7 +57,49 @@ async def test_the_counted_days_keep_their_figures_through_upgrade_and_downgrade
             )
         )
         assert sorted(r[0] for r in forced) == list(TABLES)
+
+
+async def _insert(cluster: EmbeddedPostgres, ws: uuid.UUID, columns: str, values: str) -> None:
+    """One row of ``DAY`` in both tables."""
+    async with _superuser(cluster) as conn:
+        for table in TABLES:
+            await conn.execute(
+                text(
+                    f"INSERT INTO {table} (workspace_id, day, {columns})"  # noqa: S608
+                    f" VALUES (:ws, :day, {values})"
+                ),
+                {"ws": ws, "day": DAY},
+            )
+
+
+async def test_the_counted_days_keep_their_figures_through_upgrade_and_downgrade(
+    pg: EmbeddedPostgres,
+) -> None:
+    cluster = await as_production(pg, DATABASE, "0049")
+    ws = await _workspace(cluster)
+    await _insert(cluster, ws, "answered, unanswered, leads", "3, 2, 1")
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    upgraded = dict.fromkeys(TABLES, (3, 2, 1, 0))
+    assert await _rows(cluster, ws) == upgraded
+    await _forced_on_both(cluster)
     await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0049")
     assert await _rows(cluster, ws) == dict.fromkeys(TABLES, (3, 2, 1))
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     assert await _rows(cluster, ws) == upgraded
+
+
+async def test_the_downgrade_counts_the_routed_leads_unanswered_again(
+    pg: EmbeddedPostgres,
+) -> None:
+    """Below 0050 the release counts a sales lead's fallback as unanswered, and it has no
+    ``sales_routed`` to read. A downgrade that only dropped the column lost those answers from
+    every figure: the days' rows kept ``unanswered`` without them (a day nothing touches again
+    is never recounted), and ``analytics_daily_purged``'s, what deleted conversations counted,
+    is never recounted at all, so the old release's answer rate left them out for good."""
+    cluster = await as_production(pg, DATABASE, "heads")
+    ws = await _workspace(cluster)
+    await _insert(cluster, ws, "answered, unanswered, leads, sales_routed", "3, 2, 1, 4")
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0049")
+    # The 4 routed answers are unanswered again, as the release below 0050 counts them.
+    assert await _rows(cluster, ws) == dict.fromkeys(TABLES, (3, 6, 1))
+    await _forced_on_both(cluster)

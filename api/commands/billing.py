@@ -26,8 +26,8 @@ async def run_reconcile(
         await check_schema(runtime.db)
         if runtime.payments is None:
             raise BillingDisabled("Billing is not configured: set RAZORPAY_KEY_ID and _SECRET")
-        # A run stopped by Razorpay (429, 401) is taken up after the last order it checked
-        # (kept in Redis; without it each run starts from the oldest).
+        # A run stopped by Razorpay (429, 401) is taken up after the last item (deferred
+        # charge or order) it checked (kept in Redis; without it each run starts from the oldest).
         report = await reconcile(
             runtime.db,
             runtime.payments,

@@ -20,7 +20,8 @@ languages, and changes), and whether lead capture was "Never" when it was answer
 stored. So those answers stay counted as they were (unanswered), and their days' rows keep
 their figures; a recount of such a day gives the same figures, so no watermark is dropped and
 nothing is rebuilt. Two integer columns with a constant default: a catalog change only (no
-table rewrite).
+table rewrite). The downgrade counts the routed answers unanswered again, as the release below
+this revision does, before it drops the columns.
 """
 
 from collections.abc import Sequence
@@ -44,5 +45,16 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # The release below 0050 counts a routed sales lead's fallback as unanswered and has no
+    # column for it: folded back into ``unanswered`` before the column goes (a day's row is
+    # recounted only when something touches the day, and what deleted conversations counted,
+    # ``analytics_daily_purged``, never is). Every workspace's rows: the owner role (no
+    # BYPASSRLS in production) is bound by the FORCEd policy too, lifted for this transaction.
     for table in TABLES:
+        op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+        op.execute(
+            f"UPDATE {table} SET unanswered = unanswered + sales_routed"  # noqa: S608
+            " WHERE sales_routed <> 0"
+        )
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
         op.drop_column(table, "sales_routed")

@@ -122,3 +122,29 @@ async def test_a_lead_where_the_bot_asks_for_no_contact_stays_unanswered(
     assert (body["totals"]["unanswered"], body["totals"]["sales_routed"]) == (1, 0)
     assert body["answer_rate"] == 0.0
     assert await unanswered_page(client, owner) == 1
+
+
+async def test_a_routed_lead_erased_stays_counted_apart_on_its_day(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """The visitor who asked for a quote is erased (their conversation goes): their day still
+    counts the routed lead apart (``analytics_daily_purged.sales_routed``), not as unanswered,
+    after a later message recounts the day."""
+    client, runtime = app
+    owner = await signup(client, "Erased lead")
+    lead, stays = Visitor(client, owner), Visitor(client, owner)
+    assert (await lead.say(QUOTE))["source"] == "fallback"
+    await stays.say(SUBMARINES)
+    await rebuild(runtime, owner, utcnow())
+    before = (await figures(client, owner, **around_today()))["totals"]
+    assert (before["unanswered"], before["sales_routed"]) == (1, 1), before
+
+    erasure = await client.post(
+        owner.url("/erasures"), json={"session_id": lead.session_id}, headers=owner.headers
+    )
+    assert erasure.status_code == 200, erasure.text
+    assert erasure.json()["erased"]["conversations"] == 1
+    await stays.say(SUBMARINES)  # the day is recounted from what remains
+    await rebuild(runtime, owner, utcnow())
+    after = (await figures(client, owner, **around_today()))["totals"]
+    assert (after["unanswered"], after["sales_routed"]) == (2, 1), after
