@@ -23,6 +23,7 @@ import pytest
 
 from api.runtime import Runtime
 from billing import provider_cancels
+from billing.rate_limit_mark import Mark, next_mark
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import WEBHOOK_SECRET, subscription
@@ -55,6 +56,19 @@ async def linked_owners(
     return out
 
 
+async def all_cancel(
+    client: httpx.AsyncClient, runtime: Runtime, fake: FakeRazorpay, owners: list[tuple[Owner, str]]
+) -> int:
+    """Razorpay answers every call 429 from now on; each owner cancels in turn (its job run
+    before the next cancels): how many cancel calls Razorpay received for them all."""
+    fake.throttle_from(1)
+    start = cancel_calls(fake)
+    for owner, _ in owners:
+        assert (await cancel(client, owner)).status_code == 200
+        await runtime.jobs.drain()
+    return cancel_calls(fake) - start
+
+
 async def test_the_first_429_stops_the_other_cancels_and_the_account_backs_off_as_a_whole(
     bclient: httpx.AsyncClient, billing_runtime: Runtime, fake: FakeRazorpay
 ) -> None:
@@ -62,13 +76,9 @@ async def test_the_first_429_stops_the_other_cancels_and_the_account_backs_off_a
     call a sweep at most, none while the mark (1 minute, doubling) holds; once the limit lifts
     every cancel goes through: none was given up or lost."""
     owners = await linked_owners(bclient, fake, 5)
-    fake.throttle_from(1)
-    start = cancel_calls(fake)
     t0 = utcnow()
-    for owner, _ in owners:
-        assert (await cancel(bclient, owner)).status_code == 200
-        await billing_runtime.jobs.drain()
-    counted = [cancel_calls(fake) - start]
+    start = cancel_calls(fake)
+    counted = [await all_cancel(bclient, billing_runtime, fake, owners)]
     for minutes in (10, 20, 30, 40, 60, 90, 150):
         await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=minutes))
         await billing_runtime.jobs.drain()
@@ -112,13 +122,8 @@ async def test_without_redis_the_mark_holds_the_cancels_of_this_process(
     runtime, client = without_redis
     assert runtime.redis is None
     owners = await linked_owners(client, fake, 2)
-    fake.throttle_from(1)
-    start = cancel_calls(fake)
     t0 = utcnow()
-    for owner, _ in owners:
-        assert (await cancel(client, owner)).status_code == 200
-        await runtime.jobs.drain()
-    assert cancel_calls(fake) - start == 1  # the second owner's job waits for the mark
+    assert await all_cancel(client, runtime, fake, owners) == 1  # the second waits for the mark
 
     fake.throttle_from(None)
     await tick_due(runtime, "razorpay_cancels", t0 + timedelta(minutes=5))
@@ -128,13 +133,9 @@ async def test_without_redis_the_mark_holds_the_cancels_of_this_process(
         assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
 
 
-def http_date_in(minutes: int) -> str:
-    return format_datetime(utcnow() + timedelta(minutes=minutes), usegmt=True)
-
-
 @pytest.mark.parametrize(
     ("retry_after", "held_minutes"),
-    [("1800", 30), (http_date_in(45), 45), ("86400", 60)],  # seconds; a date; bounded to 1 h
+    [("1800", 30), ("http-date", 45), ("86400", 60)],  # seconds; a date; bounded to an hour
     ids=["seconds", "http-date", "a-day-bounded-to-an-hour"],
 )
 async def test_razorpays_retry_after_is_honoured_up_to_an_hour(
@@ -146,6 +147,8 @@ async def test_razorpays_retry_after_is_honoured_up_to_an_hour(
 ) -> None:
     [(owner, sub_id)] = await linked_owners(bclient, fake, 1)
     fake.throttle_from(1)
+    if retry_after == "http-date":  # the moment, in 45 minutes (RFC 9110's other form)
+        retry_after = format_datetime(utcnow() + timedelta(minutes=held_minutes), usegmt=True)
     fake.retry_after = retry_after
     t0 = utcnow()
     assert (await cancel(bclient, owner)).status_code == 200
@@ -191,23 +194,27 @@ async def test_a_purge_while_rate_limited_waits_without_asking_then_purges(
 def test_a_cancels_backoff_is_jittered_so_waiting_cancels_fall_out_of_step() -> None:
     """Between half and all of its step (1 minute doubling, an hour at most): before, every
     cancel answered at one sweep came due again at the same sweep, for good."""
-    for attempt, step in [(1, timedelta(minutes=1)), (3, timedelta(minutes=4)), (9, timedelta(hours=1))]:
+    for attempt, step in [
+        (1, timedelta(minutes=1)),
+        (3, timedelta(minutes=4)),
+        (9, timedelta(hours=1)),
+    ]:
         waits = {provider_cancels._backoff(attempt) for _ in range(40)}
         assert all(step / 2 <= wait <= step for wait in waits), (attempt, sorted(waits))
         assert len(waits) > 1, (attempt, waits)
 
 
-async def test_a_rate_limited_checkout_passes_on_razorpays_retry_after(
-    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
-) -> None:
-    fake.throttled_paths.add("/v1/orders")
-    fake.retry_after = "120"
-    try:
-        response = await bclient.post(
-            owner.url("/billing/orders"), json={"plan": "starter"}, headers=owner.headers
-        )
-    finally:
-        fake.throttled_paths.clear()
-    assert response.status_code == 503, response.text
-    assert response.json()["error"]["details"]["reason"] == "rate_limited"
-    assert response.headers["Retry-After"] == "120"
+def test_a_429_to_a_call_sent_before_the_mark_moves_it_but_adds_no_strike() -> None:
+    """Calls in flight together (workers, an owner's job beside the sweep) answered 429 are
+    one episode: the mark doubles per 429 after it passed, not per call."""
+    at = utcnow()
+    first = next_mark(None, at, None)
+    assert first == Mark(at + timedelta(minutes=1), 1)
+    beside = next_mark(first, at + timedelta(seconds=5), None)
+    assert beside == first  # same episode: neither later nor doubled
+    told = next_mark(first, at + timedelta(seconds=5), 600.0)  # ...unless Razorpay says later
+    assert told == Mark(at + timedelta(seconds=605), 1)
+    after = next_mark(first, at + timedelta(minutes=5), None)
+    assert after == Mark(at + timedelta(minutes=7), 2)
+    worn = next_mark(Mark(at, 30), at, 10 * 3600.0)  # an hour at most, strikes or Retry-After
+    assert worn.until == at + timedelta(hours=1)

@@ -122,7 +122,11 @@ async def test_a_cancel_rate_limited_by_razorpay_is_retried_not_given_up(
     later = utcnow() + timedelta(hours=2)
     workspace = row["workspace_id"]
     sent = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, workspace, now=later
+        billing_runtime.db,
+        billing_runtime.payments,
+        workspace,
+        mark=billing_runtime.lifecycle.razorpay_mark,
+        now=later,
     )
     assert sent == "cancelled"
     assert fake.cancels(sub_id) == [AT_CYCLE_END, AT_CYCLE_END]
@@ -150,7 +154,11 @@ async def test_a_cancel_sent_with_refused_keys_waits_for_the_right_keys(
     assert billing_runtime.payments is not None
     later = utcnow() + timedelta(hours=2)
     sent = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, row["workspace_id"], now=later
+        billing_runtime.db,
+        billing_runtime.payments,
+        row["workspace_id"],
+        mark=billing_runtime.lifecycle.razorpay_mark,
+        now=later,
     )
     assert sent == "cancelled"
     assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
