@@ -14,16 +14,19 @@ The real app and the real ``razorpay`` client against the local fake; the clock 
 
 from __future__ import annotations
 
+import logging
+import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
+from redis.asyncio import Redis
 
 from api.runtime import Runtime
 from billing import provider_cancels
-from billing.rate_limit_mark import Mark, next_mark
+from billing.rate_limit_mark import Mark, RateLimitMark, next_mark
 from core.db import Database
 from core.models import utcnow
 from tests.billing.conftest import WEBHOOK_SECRET, subscription
@@ -218,3 +221,25 @@ def test_a_429_to_a_call_sent_before_the_mark_moves_it_but_adds_no_strike() -> N
     assert after == Mark(at + timedelta(minutes=7), 2)
     worn = next_mark(Mark(at, 30), at, 10 * 3600.0)  # an hour at most, strikes or Retry-After
     assert worn.until == at + timedelta(hours=1)
+
+
+async def test_redis_failing_the_mark_is_kept_and_read_in_this_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Redis configured but refusing connections: the 429 still holds this process's cancels
+    (a WARNING each way), rather than failing the send or forgetting the limit."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=1)
+    mark = RateLimitMark(dead)
+    at = utcnow()
+    try:
+        with caplog.at_level(logging.WARNING, logger="trulybot.billing"):
+            await mark.limited("rzp_test_dead", at, None)
+            assert await mark.until("rzp_test_dead", at) == at + timedelta(minutes=1)
+    finally:
+        await dead.aclose()
+    said = [r.getMessage() for r in caplog.records]
+    assert any("not kept" in line for line in said), said
+    assert any("not read" in line for line in said), said
