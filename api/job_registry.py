@@ -3,7 +3,7 @@ queue's (``api.runtime``) and `trulybot worker`'s registry."""
 
 from __future__ import annotations
 
-from billing import provider_cancels
+from billing import cancel_sweep, provider_cancels
 from core.jobs import JobRegistry
 from core.mail import FLUSH_JOB as MAIL_FLUSH_JOB
 from core.mail import JOBS as MAIL_JOBS
@@ -34,15 +34,18 @@ def job_registry() -> JobRegistry:
             notification_delivery.DISPATCH_JOB,
             MAIL_FLUSH_JOB,
             provider_cancels.CANCEL_JOB,
+            cancel_sweep.SWEEP_JOB,
         },
         # One job waiting per id: a workspace's scheduled refresh or webhook retry, a document
-        # revision's ingestion, a deleted workspace's purge, a Razorpay Subscription's cancel.
+        # revision's ingestion, a deleted workspace's purge, a Razorpay Subscription's cancel,
+        # the sweep of the waiting cancels.
         keyed={
             chat_jobs.ANALYTICS_JOB,
             chat_jobs.WEBHOOK_RETRY_JOB,
             knowledge_jobs.INGEST_JOB,
             deletion.PURGE_JOB,
             provider_cancels.CANCEL_JOB,
+            cancel_sweep.SWEEP_JOB,
         },
         abandoned={
             **knowledge_jobs.ABANDONED,

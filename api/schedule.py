@@ -80,7 +80,8 @@ def scheduled_jobs(
 
     async def razorpay_cancels(now: datetime) -> None:
         """Linked Razorpay Subscriptions' cancels still waiting (billing/provider_cancels.py):
-        sent again while Razorpay was down, with a backoff."""
+        sent again while Razorpay was down, with a backoff, by one job that stops at Razorpay's
+        first 429 (billing/cancel_sweep.py); none while the account's rate limit mark holds."""
         await lifecycle_jobs.cancel_razorpay_subscriptions(lifecycle, now)
 
     async def retention(now: datetime) -> None:

@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from functools import partial
 from typing import Any, Final, Protocol, TypeVar
 
@@ -56,21 +59,56 @@ RATE_LIMITED: Final = 429
 RATE_LIMIT_RETRY_SECONDS: Final = 60
 
 
+# A ``Retry-After`` Razorpay sends with its 429 is followed up to this (a day's header would
+# hold the cancels, and tell the owners to come back, for a day).
+RETRY_AFTER_MOST_SECONDS: Final = 3600
+
+
+class PaymentProviderRateLimited(PaymentProviderUnavailable):
+    """Razorpay answered 429: the account's rate limit, shared with the live checkouts, is
+    reached. ``retry_after``: the seconds its ``Retry-After`` said (bounded), None without one.
+    Its code, details (``reason`` ``rate_limited``) and ``Retry-After`` as before."""
+
+    retry_after: float | None = None
+
+
 class _Status(Exception):
     """Razorpay's answer of ``status`` (401 or 429), raised from the session's response hook
     before the ``razorpay`` client reads it: the client raises ``BadRequestError`` for both,
     as for a 400 refusal (Razorpay's code is ``BAD_REQUEST_ERROR`` in all three), and keeps
-    only the description."""
+    only the description (and none of the headers: ``retry_after``, from a 429's)."""
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
         super().__init__(status)
         self.status = status
+        self.retry_after = retry_after
 
 
 def _raise_for_keys_or_limit(response: requests.Response, *args: Any, **kwargs: Any) -> None:
     if response.status_code in (KEYS_REFUSED, RATE_LIMITED):
         _ = response.content  # read: the connection goes back to the pool
-        raise _Status(response.status_code)
+        raise _Status(
+            response.status_code, retry_after_seconds(response.headers.get("Retry-After"))
+        )
+
+
+def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (delay-seconds or an HTTP date, RFC 9110),
+    at most ``RETRY_AFTER_MOST_SECONDS``; None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        seconds = float(text)
+    else:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(seconds, 0.0), float(RETRY_AFTER_MOST_SECONDS))
 
 
 REFUSED_CODE: Final = "BAD_REQUEST_ERROR"
@@ -157,7 +195,7 @@ class RazorpayProvider:
             log.warning("razorpay %s failed: %s", what, type(exc).__name__)
             raise PaymentProviderUnavailable(details={"operation": what}) from exc
         except _Status as exc:
-            raise _unavailable(what, exc.status) from exc
+            raise _unavailable(what, exc.status, exc.retry_after) from exc
         except BadRequestError as exc:
             # The SDK raises this for Razorpay's ``BAD_REQUEST_ERROR`` (its 400 refusals, also
             # its 401 and 429), keeping the description only.
@@ -276,9 +314,12 @@ class RazorpayProvider:
         return result
 
 
-def _unavailable(what: str, status: int) -> PaymentProviderUnavailable:
+def _unavailable(
+    what: str, status: int, retry_after: float | None = None
+) -> PaymentProviderUnavailable:
     """Razorpay's 401 (the keys refused: the operator is told at ERROR) or 429 (rate limited:
-    ``Retry-After``), for ``what``. Before, both were "refused" (502), as a 400 is."""
+    ``Retry-After``, Razorpay's when it sent one, else ``RATE_LIMIT_RETRY_SECONDS``), for
+    ``what``. Before, both were "refused" (502), as a 400 is."""
     details = {"operation": what}
     if status == KEYS_REFUSED:
         log.error(
@@ -288,12 +329,15 @@ def _unavailable(what: str, status: int) -> PaymentProviderUnavailable:
         )
         return PaymentProviderKeysRefused(details=details)
     log.warning("razorpay rate limited %s (HTTP 429)", what)
-    return PaymentProviderUnavailable(
+    wait = RATE_LIMIT_RETRY_SECONDS if retry_after is None else max(1, math.ceil(retry_after))
+    limited = PaymentProviderRateLimited(
         f"The payment provider is rate limiting this server (HTTP 429); try again in"
-        f" {RATE_LIMIT_RETRY_SECONDS} seconds",
+        f" {wait} seconds",
         details={**details, "reason": "rate_limited"},
-        headers={"Retry-After": str(RATE_LIMIT_RETRY_SECONDS)},
+        headers={"Retry-After": str(wait)},
     )
+    limited.retry_after = retry_after
+    return limited
 
 
 def unavailable_why(exc: PaymentProviderUnavailable) -> str:
@@ -303,6 +347,11 @@ def unavailable_why(exc: PaymentProviderUnavailable) -> str:
     if rate_limited(exc):
         return "Razorpay rate limited this server (HTTP 429)"
     return UNREACHABLE
+
+
+def retry_after(exc: Exception) -> float | None:
+    """The wait Razorpay's 429 said (``Retry-After``, bounded), None when it said none."""
+    return exc.retry_after if isinstance(exc, PaymentProviderRateLimited) else None
 
 
 def rate_limited(exc: Exception) -> bool:

@@ -10,10 +10,13 @@ reactivate it"), so a resume after the cancel may have been sent is refused (409
 
 The cancel is durable: ``request`` records it on the subscription's row in the transaction that
 decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
-from the ``razorpay_cancels`` sweep, and first thing in a purge) claims it under the row's lock,
-asks Razorpay with no transaction open and records the answer. Razorpay unreachable, rate
-limiting us (429) or refusing this server's API keys (401: the operator fixes them): retried
-with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``). Razorpay answering that the
+from the ``razorpay_cancels`` sweep, and first thing in a purge: billing/cancel_sweep.py) claims
+it under the row's lock, asks Razorpay with no transaction open and records the answer. Razorpay
+unreachable, rate limiting us (429) or refusing this server's API keys (401: the operator fixes
+them): retried with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``, between half
+and all of it at random, so cancels that failed together come due apart). A 429 also marks the
+whole account (billing/rate_limit_mark.py): until the mark passes, ``send`` asks nothing
+(``paused``) and the cancel stays due. Razorpay answering that the
 subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
 is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
 not help, and an operator has to look. A confirmed cancel is audited
@@ -28,6 +31,7 @@ nothing is left to send. ``subscription.halted`` is no end (a new card makes it 
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,8 +43,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import held_charges
 from billing import repository as repo
 from billing.models import Subscription
-from billing.provider import PaymentProvider, PaymentProviderError, unavailable_why
+from billing.provider import (
+    PaymentProvider,
+    PaymentProviderError,
+    rate_limited,
+    retry_after,
+    unavailable_why,
+)
 from billing.provider_events import entity_time
+from billing.rate_limit_mark import RateLimitMark
 from billing.signatures import PaymentProviderUnavailable
 from core.db import Database
 from core.errors import Conflict
@@ -60,9 +71,6 @@ ENDED_EVENTS: Final = frozenset({"subscription.cancelled", "subscription.complet
 CLAIM: Final = timedelta(minutes=2)
 BACKOFF_FIRST: Final = timedelta(minutes=1)
 BACKOFF_MAX: Final = timedelta(hours=1)
-# How long a deleted workspace's purge waits for Razorpay to take its cancel; after that it is
-# purged anyway, with an ERROR naming the subscription to cancel by hand.
-PATIENCE: Final = timedelta(days=7)
 
 # A recurring charge Razorpay took after our cancel: the reason its event is recorded with
 # (``rejected``), the one row per charge a human refunds from.
@@ -278,7 +286,11 @@ async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim
         return _Claim(workspace_id, sub.razorpay_subscription_id, mode, attempt)
 
 
-SendOutcome = Literal["nothing", "disabled", "cancelled", "retry", "failed"]
+# ``paused``: the account's rate limit mark holds, nothing was asked (the cancel stays due);
+# ``rate_limited``: asked, answered 429 (the account is marked).
+SendOutcome = Literal[
+    "nothing", "disabled", "paused", "cancelled", "retry", "rate_limited", "failed"
+]
 
 
 async def send(
@@ -286,12 +298,17 @@ async def send(
     payments: PaymentProvider | None,
     workspace_id: uuid.UUID,
     *,
+    mark: RateLimitMark,
     now: datetime | None = None,
 ) -> SendOutcome:
-    """Send the workspace's waiting cancel to Razorpay, if one is due (see the module)."""
+    """Send the workspace's waiting cancel to Razorpay, if one is due (see the module) and
+    the account's rate limit mark (``mark``, billing/rate_limit_mark.py) does not hold: while
+    it does, nothing is asked and the cancel stays as it was, due."""
     if payments is None:
         return "disabled"
     now = now or utcnow()
+    if await mark.until(payments.key_id, now) is not None:
+        return "paused"
     claim = await _claim(db, workspace_id, now)
     if claim is None:
         return "nothing"
@@ -303,10 +320,16 @@ async def send(
         # Unreachable, rate limited (429) or this server's keys refused (401): retried, as
         # none is a refusal of the cancel. Before, a 429 or a 401 gave the cancel up for good.
         await _failed(db, claim, now, unavailable_why(exc), give_up=False)
-        return "retry"
+        if not rate_limited(exc):
+            return "retry"
+        # Marked from this moment (a late job's ``now`` may be past), as the claim is.
+        await mark.limited(payments.key_id, max(now, utcnow()), retry_after(exc))
+        return "rate_limited"
     except PaymentProviderError as exc:
+        await mark.answered(payments.key_id, now)
         await _failed(db, claim, now, exc.message, give_up=True)
         return "failed"
+    await mark.answered(payments.key_id, now)
     await _done(db, claim, answer, now)
     return "cancelled"
 
@@ -373,7 +396,11 @@ def _cycle_end(answer: dict[str, Any], asked: datetime | None) -> datetime | Non
 
 
 def _backoff(attempt: int) -> timedelta:
-    return min(BACKOFF_FIRST * 2 ** min(attempt - 1, 16), BACKOFF_MAX)
+    """Between half and all of the attempt's step (``BACKOFF_FIRST`` doubling up to
+    ``BACKOFF_MAX``), at random: cancels that failed together (an outage, concurrent 429s)
+    come due apart. Before, always the whole step: they stayed in step for good."""
+    step = min(BACKOFF_FIRST * 2 ** min(attempt - 1, 16), BACKOFF_MAX)
+    return step * random.uniform(0.5, 1.0)  # spreading retries, not a secret
 
 
 async def _failed(db: Database, claim: _Claim, now: datetime, error: str, *, give_up: bool) -> None:
@@ -419,46 +446,3 @@ async def _failed(db: Database, claim: _Claim, now: datetime, error: str, *, giv
         claim.workspace_id,
         error,
     )
-
-
-async def waiting_since(db: Database, workspace_id: uuid.UUID) -> tuple[str, datetime] | None:
-    """The linked subscription and when its still unsent cancel was asked for, if one waits."""
-    async with db.transaction(workspace_id=workspace_id) as session:
-        sub = await repo.get_subscription(session, workspace_id)
-    if sub is None or sub.provider_cancel is None or sub.razorpay_subscription_id is None:
-        return None
-    return sub.razorpay_subscription_id, sub.provider_cancel_requested_at or utcnow()
-
-
-async def due(db: Database, *, now: datetime) -> list[uuid.UUID]:
-    """The workspaces with a cancel waiting whose next send is due (the sweep)."""
-    async with db.transaction(lookup=CANCELS_LOOKUP) as session:
-        return await repo.provider_cancels_due(session, now=now, limit=500)
-
-
-async def before_purge(
-    db: Database, payments: PaymentProvider | None, workspace_id: uuid.UUID, *, now: datetime
-) -> bool:
-    """A deleted workspace's purge is about to delete the only record of the Razorpay
-    Subscription to cancel: send a waiting cancel first. False while it still waits and may yet
-    go through (Razorpay down: the purge is left to the next sweep), for ``PATIENCE`` at most;
-    then, or with no Razorpay keys, the purge goes on with an ERROR naming the subscription."""
-    await send(db, payments, workspace_id, now=now)
-    waiting = await waiting_since(db, workspace_id)
-    if waiting is None:
-        return True
-    subscription_id, since = waiting
-    if payments is not None and now - since < PATIENCE:
-        log.warning(
-            "workspace %s: the purge waits until Razorpay takes the cancel of subscription %s",
-            workspace_id,
-            subscription_id,
-        )
-        return False
-    log.error(
-        "workspace %s purged with razorpay subscription %s not cancelled: cancel it in"
-        " Razorpay's dashboard",
-        workspace_id,
-        subscription_id,
-    )
-    return True

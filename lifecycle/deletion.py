@@ -30,8 +30,9 @@ from datetime import datetime, timedelta
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from billing import provider_cancels, subscriptions
+from billing import cancel_sweep, subscriptions
 from billing.provider import PaymentProvider
+from billing.rate_limit_mark import RateLimitMark
 from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import Database, set_tenant
@@ -335,20 +336,24 @@ async def purge_workspace(
     cache: ResponseCache | None = None,
     mailer: Mailer | None = None,
     payments: PaymentProvider | None = None,
+    razorpay_mark: RateLimitMark | None = None,
 ) -> str:
     """Delete everything of a deleted workspace whose grace period is over. Idempotent: a
     workspace that is gone, restored or not yet due is left alone; a crashed purge resumes.
     ``cache``: the process's response cache (its memory holds the workspace's questions when
     Redis is absent or was down); ``mailer``: deletes the file outbox's copies of the mails the
     purge deletes; ``payments``: a linked Razorpay Subscription's waiting cancel is sent first
-    (``provider_cancels.before_purge``: while Razorpay is down the purge is left to the next
-    sweep, ``waiting_for_razorpay``)."""
+    (``cancel_sweep.before_purge``: while Razorpay is down or rate limits the account, the
+    purge is left to the next sweep, ``waiting_for_razorpay``); ``razorpay_mark``: the
+    process's rate limit mark (``LifecycleDeps.razorpay_mark``; without it, one over
+    ``redis``, which without Redis this call alone sees)."""
     now = now or utcnow()
     async with db.transaction(workspace_id=workspace_id) as session:
         left = await _not_due(session, workspace_id, now)
     if left is not None:
         return left
-    if not await provider_cancels.before_purge(db, payments, workspace_id, now=now):
+    mark = razorpay_mark or RateLimitMark(redis)
+    if not await cancel_sweep.before_purge(db, payments, workspace_id, mark=mark, now=now):
         return "waiting_for_razorpay"
     async with db.transaction(workspace_id=workspace_id) as session:
         left = await _not_due(session, workspace_id, now)  # restored meanwhile

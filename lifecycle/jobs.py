@@ -7,15 +7,17 @@ are idempotent.
 
 from __future__ import annotations
 
+import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
-from billing import provider_cancels
+from billing import cancel_sweep, provider_cancels
 from billing.provider import PaymentProvider
+from billing.rate_limit_mark import RateLimitMark
 from core.config import Settings
 from core.db import Database
 from core.jobs import JobFunction, JobQueue
@@ -25,6 +27,8 @@ from lifecycle import deletion, exports, retention
 from rag.chat.cache import ResponseCache
 
 DEPS_KEY = "lifecycle"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -41,6 +45,12 @@ class LifecycleDeps:
     """A purge and an erasure delete the file outbox's copies of the mails they delete."""
     payments: PaymentProvider | None = None
     """Razorpay (None without keys): a linked Razorpay Subscription's cancel is sent with it."""
+    razorpay_mark: RateLimitMark = field(init=False)
+    """The Razorpay account's rate limit mark (in Redis when configured): every cancel sent
+    from this process (job, sweep, purge) waits for it (billing/rate_limit_mark.py)."""
+
+    def __post_init__(self) -> None:
+        self.razorpay_mark = RateLimitMark(self.redis)
 
 
 def _deps(ctx: dict[str, Any]) -> LifecycleDeps:
@@ -74,6 +84,7 @@ async def purge_workspace_job(
             cache=deps.cache,
             mailer=deps.mailer,
             payments=deps.payments,
+            razorpay_mark=deps.razorpay_mark,
         )
 
 
@@ -88,8 +99,18 @@ async def cancel_razorpay_subscription_job(
             deps.db,
             deps.payments,
             uuid.UUID(workspace_id),
+            mark=deps.razorpay_mark,
             now=datetime.fromisoformat(now) if now else None,
         )
+
+
+async def send_razorpay_cancels_job(ctx: dict[str, Any], now: str) -> int:
+    """The ``razorpay_cancels`` sweep's job: the due cancels, one by one, until Razorpay's
+    first 429 (billing/cancel_sweep.py); how many were left for the next sweep."""
+    deps = _deps(ctx)
+    return await cancel_sweep.send_due(
+        deps.db, deps.payments, deps.razorpay_mark, now=datetime.fromisoformat(now)
+    )
 
 
 async def purge_old_conversations_job(ctx: dict[str, Any], workspace_id: str, before: str) -> int:
@@ -117,6 +138,7 @@ JOBS: dict[str, JobFunction] = {
     deletion.PURGE_JOB: purge_workspace_job,
     retention.RETENTION_JOB: purge_old_conversations_job,
     provider_cancels.CANCEL_JOB: cancel_razorpay_subscription_job,
+    cancel_sweep.SWEEP_JOB: send_razorpay_cancels_job,
 }
 ABANDONED: dict[str, JobFunction] = {exports.EXPORT_JOB: export_abandoned_job}
 
@@ -145,14 +167,17 @@ async def sweep_retention(deps: LifecycleDeps, now: datetime) -> None:
 
 
 async def cancel_razorpay_subscriptions(deps: LifecycleDeps, now: datetime) -> None:
-    """One cancel job per workspace whose Razorpay Subscription's cancel waits and is due (a
-    send that failed while Razorpay was down; one whose job was lost). Nothing without keys."""
+    """One job (one waiting at a time) that sends the Razorpay Subscriptions' cancels waiting
+    and due (a send that failed while Razorpay was down; one whose job was lost) one by one,
+    until Razorpay's first 429. None while the account's rate limit mark holds, nor without
+    keys. Before, one job per cancel, each sent whatever Razorpay answered the others."""
     if deps.payments is None:
         return
-    for workspace_id in await provider_cancels.due(deps.db, now=now):
-        await deps.jobs.enqueue(
-            provider_cancels.CANCEL_JOB,
-            _job_id=provider_cancels.cancel_job_id(workspace_id),
-            workspace_id=str(workspace_id),
-            now=now.isoformat(),
-        )
+    if (
+        until := await cancel_sweep.paused_until(deps.payments, deps.razorpay_mark, now)
+    ) is not None:
+        log.info("razorpay cancels wait: Razorpay rate limits this server until %s", until)
+        return
+    await deps.jobs.enqueue(
+        cancel_sweep.SWEEP_JOB, _job_id=cancel_sweep.SWEEP_JOB_ID, now=now.isoformat()
+    )

@@ -39,6 +39,7 @@ def fake(fake_server: FakeRazorpay) -> Iterator[FakeRazorpay]:
     fake_server.down = False
     fake_server.latency = 0.0
     fake_server.throttle_from(None)
+    fake_server.retry_after = None
     if fake_server.gate is not None:
         fake_server.gate.set()
         fake_server.gate = None

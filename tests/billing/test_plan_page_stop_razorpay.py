@@ -134,7 +134,12 @@ async def test_a_cancel_not_sent_yet_can_be_undone_from_the_page(
     assert "The Razorpay subscription goes on" in shown
     assert forms(shown) == ["stop-razorpay"]
     assert "charges your card every billing cycle" in await said(web)
-    sent = await provider_cancels.send(billing_runtime.db, billing_runtime.payments, workspace_id)
+    sent = await provider_cancels.send(
+        billing_runtime.db,
+        billing_runtime.payments,
+        workspace_id,
+        mark=billing_runtime.lifecycle.razorpay_mark,
+    )
     assert (sent, fake.cancels(sub_id)) == ("nothing", [])
 
 
@@ -147,7 +152,12 @@ async def test_refusals_come_back_on_the_plan_page_with_their_reason(
     owner, web, sub_id = await linked_owner(bclient, fake)
     workspace_id = await waiting_cancel(billing_runtime, owner)
     assert forms(await plan_page(web)) == ["keep-razorpay"]
-    sent = await provider_cancels.send(billing_runtime.db, billing_runtime.payments, workspace_id)
+    sent = await provider_cancels.send(
+        billing_runtime.db,
+        billing_runtime.payments,
+        workspace_id,
+        mark=billing_runtime.lifecycle.razorpay_mark,
+    )
     assert (sent, fake.cancels(sub_id)) == ("cancelled", [AT_CYCLE_END])
 
     shown = await posted(web, KEEP)

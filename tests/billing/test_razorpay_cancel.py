@@ -276,7 +276,10 @@ async def test_a_cancel_a_late_job_is_sending_is_not_sent_again_meanwhile(
     assert await provider_cancels._claim(billing_runtime.db, workspace_id, swept) is not None
     # ...when the next sweep's job comes: it leaves the send to the first.
     outcome = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, workspace_id
+        billing_runtime.db,
+        billing_runtime.payments,
+        workspace_id,
+        mark=billing_runtime.lifecycle.razorpay_mark,
     )
     assert (outcome, fake.cancels(sub_id)) == ("nothing", [])
 
@@ -424,6 +427,9 @@ async def test_resume_takes_back_a_cancel_not_sent_yet_without_a_paid_period(
         "active",
     )
     outcome = await provider_cancels.send(
-        billing_runtime.db, billing_runtime.payments, workspace_id
+        billing_runtime.db,
+        billing_runtime.payments,
+        workspace_id,
+        mark=billing_runtime.lifecycle.razorpay_mark,
     )
     assert (outcome, fake.cancels(sub_id)) == ("nothing", [])

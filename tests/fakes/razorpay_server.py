@@ -12,6 +12,7 @@ Usage::
         fake.latency = 0.5     # seconds added before each answer (for client timeouts)
         fake.throttle_from(3)  # the 3rd request from now on, and every one after, answers 429
         fake.throttle_from(None)  # ...until the rate limit is lifted
+        fake.retry_after = "120"  # the 429s carry this ``Retry-After`` header (None: none)
         fake.gate = threading.Event()  # each request waits there until the test sets it;
         fake.arrived.wait(30)          # ...and ``arrived`` says one got there
         fake.requests          # every request received: method, path, headers, body, authenticated
@@ -383,6 +384,8 @@ class FakeRazorpay:
         # While not None: how many more requests are answered before every one answers 429
         # (``throttle_from``: Razorpay's rate limit reached in the middle of a run).
         self._answered_before_429: int | None = None
+        # The ``Retry-After`` header of the 429s (None: Razorpay's own carry none documented).
+        self.retry_after: str | None = None
         # Paths answered Razorpay's 400 refusal (``BAD_REQUEST_ERROR``) with this description.
         self.refused_paths: dict[str, str] = {}
         self.payments: dict[str, dict[str, Any]] = {}
@@ -649,7 +652,10 @@ class FakeRazorpay:
         if not authenticated:
             return _error(401, "BAD_REQUEST_ERROR", "Authentication failed")
         if request.url.path in self.throttled_paths or self._rate_limited():
-            return _error(429, "BAD_REQUEST_ERROR", "Too many requests")
+            limited = _error(429, "BAD_REQUEST_ERROR", "Too many requests")
+            if self.retry_after is not None:
+                limited.headers["Retry-After"] = self.retry_after
+            return limited
         if (refusal := self.refused_paths.get(request.url.path)) is not None:
             return _bad_request(refusal)
         return None

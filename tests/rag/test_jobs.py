@@ -265,8 +265,9 @@ async def test_in_process_queue_serves_waiting_workspaces_in_turn() -> None:
 def test_the_jobs_someone_waits_for_are_outside_the_workspace_share() -> None:
     """An export, the analytics, notifications and the owner's webhook retries do not queue
     behind the workspace's ingestion (an owner's export waited 7.5 minutes behind a 10 MiB
-    upload), nor does the cancel of a Razorpay subscription that charges the owner's card;
-    ingestion, syncs, index builds and a purge keep the share."""
+    upload), nor does the cancel of a Razorpay subscription that charges the owner's card (nor
+    the sweep's job that sends the waiting ones: it belongs to no workspace); ingestion, syncs,
+    index builds and a purge keep the share."""
     registry = job_registry()
     assert {name for name in registry.functions if not registry.capped(name)} == {
         "build_workspace_export",
@@ -275,6 +276,7 @@ def test_the_jobs_someone_waits_for_are_outside_the_workspace_share() -> None:
         "mail.flush",
         "webhook_retry",
         "cancel_razorpay_subscription",
+        "send_razorpay_cancels",
     }
     for name in ("ingest_document", "sync_source", "maintain_vector_index", "purge_workspace"):
         assert registry.capped(name), name

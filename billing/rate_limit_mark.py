@@ -1,0 +1,113 @@
+"""The Razorpay account's "rate limited until" mark, shared by everything that sends a cancel.
+
+Razorpay's rate limit is the account's, shared with the owners' live checkouts: once it answered
+429, a cancel sent before the limit lifts only spends it again. ``RateLimitMark.limited`` marks
+the account (the Razorpay key id) until a moment: 1 minute after the first 429, doubling with
+each 429 after the mark passed (``strikes``), an hour at most, and never before Razorpay's
+``Retry-After`` (bounded to an hour by ``billing.provider``). A 429 while the mark holds (a
+call sent before it was set, beside the one that set it) adds no strike and moves the moment
+only to Razorpay's later ``Retry-After``.
+``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed.
+
+Kept in Redis when configured (every process and worker sees it; the key lives an hour past
+the mark, so a 429 soon after it passed still doubles), and always in this process as well:
+without Redis (one process) that is the mark, and Redis failing reads this process's copy
+(a WARNING). The moments are the callers' clock (the sweep's time), as the cancels' own
+backoff is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("trulybot.billing")
+
+KEY_PREFIX: Final = "trulybot:billing:razorpay:rate-limited:"
+FIRST: Final = timedelta(minutes=1)
+MOST: Final = timedelta(hours=1)
+# How long the strikes are remembered after the mark passed.
+REMEMBERED: Final = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Mark:
+    until: datetime
+    strikes: int
+
+
+def next_mark(previous: Mark | None, at: datetime, retry_after: float | None) -> Mark:
+    """The mark after a 429 answered at ``at`` (``retry_after``: Razorpay's, in seconds)."""
+    told = None if retry_after is None else min(timedelta(seconds=retry_after), MOST)
+    if previous is not None and previous.until > at:  # a call in flight when it was set
+        later = previous.until if told is None else max(previous.until, at + told)
+        return Mark(later, previous.strikes)
+    strikes = (previous.strikes if previous else 0) + 1
+    wait = min(FIRST * 2 ** min(strikes - 1, 16), MOST)
+    return Mark(at + (wait if told is None else max(wait, told)), strikes)
+
+
+def _encode(mark: Mark) -> str:
+    return f"{mark.until.isoformat()}|{mark.strikes}"
+
+
+def _decode(raw: bytes | str) -> Mark | None:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    until, _, strikes = text.partition("|")
+    try:
+        return Mark(datetime.fromisoformat(until), int(strikes))
+    except ValueError:
+        return None
+
+
+class RateLimitMark:
+    """One per process (``LifecycleDeps.razorpay_mark``); ``account`` is the Razorpay key id."""
+
+    def __init__(self, redis: Redis | None) -> None:
+        self._redis = redis
+        self._memory: dict[str, Mark] = {}
+
+    async def get(self, account: str) -> Mark | None:
+        if self._redis is not None:
+            try:
+                raw = await self._redis.get(KEY_PREFIX + account)
+            except RedisError as exc:
+                log.warning("razorpay rate limit mark not read (%s): this process's is used", exc)
+            else:
+                return None if raw is None else _decode(raw)
+        return self._memory.get(account)
+
+    async def until(self, account: str, now: datetime) -> datetime | None:
+        """When the account's mark passes, while it holds at ``now``; else None."""
+        mark = await self.get(account)
+        return mark.until if mark is not None and mark.until > now else None
+
+    async def limited(self, account: str, at: datetime, retry_after: float | None) -> Mark:
+        """Razorpay answered 429 at ``at``: the account is marked (``next_mark``)."""
+        mark = next_mark(await self.get(account), at, retry_after)
+        self._memory[account] = mark
+        if self._redis is not None:
+            seconds = int((mark.until - at + REMEMBERED).total_seconds())
+            try:
+                await self._redis.set(KEY_PREFIX + account, _encode(mark), ex=max(seconds, 1))
+            except RedisError as exc:
+                log.warning("razorpay rate limit mark not kept (%s): this process's only", exc)
+        return mark
+
+    async def answered(self, account: str, at: datetime) -> None:
+        """Razorpay answered a cancel (not 429) at ``at``: a mark that passed is forgotten,
+        strikes and all; one still holding (set meanwhile by another call) stays."""
+        mark = await self.get(account)
+        if mark is None or mark.until > at:
+            return
+        self._memory.pop(account, None)
+        if self._redis is not None:
+            try:
+                await self._redis.delete(KEY_PREFIX + account)
+            except RedisError as exc:
+                log.warning("razorpay rate limit mark not cleared (%s)", exc)
