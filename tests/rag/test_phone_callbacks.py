@@ -19,10 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
+from core.models import utcnow
 from rag.chat.contact_details import callback_number
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner, signup
 from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_analytics import around_today, figures, rebuild
 from tests.rag.test_answers import (
     REFUNDS,
     fake_llm,
@@ -185,18 +187,30 @@ async def test_a_complaint_the_knowledge_cannot_answer_is_no_sales_lead(
     llm_client: Any,
 ) -> None:
     """Nothing relevant: "I don't know" (not the offer of plans, pricing or a demo a sales lead
-    gets), the question on the Unanswered page, and the number on its lead all the same."""
-    client, _ = llm_client
+    gets), the question on the Unanswered page and counted unanswered (not a sales lead sent
+    to the team), and the number on its lead all the same."""
+    client, runtime = llm_client
     owner = await signup(client, f"Empty {uuid.uuid4().hex[:6]}")
-    number = _phone()
-    message = f"the app keeps crashing, can someone phone me at {number}"
-    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
-    assert (body["intent"], body["source"], body["lead_saved"]) == ("question", "fallback", True)
-    assert "pricing or a demo" not in body["answer"], body
-    assert "someone from the team will call you" in body["answer"], body
-    assert body["lead_capture"] is False, body
-    assert await unanswered(client, owner) == [message]
-    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+    numbers = [_phone(), _phone()]
+    messages = [
+        f"the app keeps crashing, can someone phone me at {numbers[0]}",
+        f"my order is late, please call me on {numbers[1]}",
+    ]
+    for message in messages:
+        body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+        assert (body["intent"], body["source"], body["lead_saved"]) == (
+            "question",
+            "fallback",
+            True,
+        ), body
+        assert "pricing or a demo" not in body["answer"], body
+        assert "someone from the team will call you" in body["answer"], body
+        assert body["lead_capture"] is False, body
+    assert sorted(await unanswered(client, owner)) == sorted(messages)
+    assert sorted(lead["phone"] for lead in await leads_of(client, owner)) == sorted(numbers)
+    await rebuild(runtime, owner, utcnow())
+    totals = (await figures(client, owner, **around_today()))["totals"]
+    assert (totals["unanswered"], totals["sales_routed"]) == (2, 0), totals
 
 
 async def test_an_order_number_or_a_call_turned_down_makes_no_lead_in_the_chat(
