@@ -269,7 +269,8 @@ def complains_beside_a_call(text: str, words: str) -> bool:
     besides what is wrong or asks something ("my order is late", "the app keeps crashing",
     "Mi pedido llega tarde"): two words or more of its own, no courtesy, none of a sales lead,
     an order or a booking (those are a lead's own details: "I want to order 50 units, call me
-    on ..." is a lead)."""
+    on ..." is a lead). Read after ``leaves_a_phone``: a short message it takes as a number
+    left ("the app crashes, call me on ...") stays ``contact``, thanked without an answer."""
     if callback_number(text) is None:
         return False
     call = called_on(words)

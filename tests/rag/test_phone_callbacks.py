@@ -259,3 +259,38 @@ async def test_under_lead_capture_never_the_number_is_not_taken_and_the_visitor_
     assert (body["source"], body["lead_saved"]) == ("rag", False), body
     assert "your details were not passed on" in body["answer"], body
     assert await leads_of(client, owner) == []
+
+
+async def test_a_person_asked_for_with_a_number_to_call_hands_off_and_keeps_the_number(
+    llm_client: Any,
+) -> None:
+    """The hand-off says the team follows up with the details left, not "leave your email"."""
+    client, runtime = llm_client
+    owner = await _shop(client, runtime)
+    number = _phone()
+    message = f"I want to talk to a human about my late order, please call me on {number}"
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["intent"], body["source"], body["lead_saved"]) == ("human", "handoff", True)
+    assert "someone from the team will call you" in body["answer"], body
+    assert "leave your email" not in body["answer"], body
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+
+
+async def test_a_sales_lead_too_long_to_be_a_number_left_keeps_its_number(
+    llm_client: Any,
+) -> None:
+    """A sales lead that says much besides the call stays a sales lead (the team's), and its
+    number is on the lead: the contact form is not offered for what was already left."""
+    client, _ = llm_client
+    owner = await signup(client, f"Sales {uuid.uuid4().hex[:6]}")
+    number = _phone()
+    message = (
+        "We are a team of 40 people across three offices and we want to buy licences for "
+        f"everyone next quarter, please call me on {number}"
+    )
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["intent"], body["lead_saved"], body["lead_capture"]) == ("lead", True, False)
+    assert "someone from the team will call you" in body["answer"], body
+    assert "leave your email" not in body["answer"], body
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+    assert await unanswered(client, owner) == []
