@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from core.text import lowered_as_postgres
+from rag.chat.call_phrases import called_on, digits_of
 from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -356,12 +357,33 @@ def _not_to_call(text: str, words: str) -> bool:
     a ticket's (``names_another_number``), a booking's (``booking_reference``), the one after an
     ordering phrase (``_ordered_number``), or left with a call turned down (``_NO_CALLS``).
     ``words``: ``text`` reduced (``_number_words``)."""
+    return names_another_number(words) or _turned_down_or_numbered(text, words)
+
+
+def _turned_down_or_numbered(text: str, words: str) -> bool:
+    """A call turned down, a booking's number, or the number an ordering phrase names."""
     return (
-        names_another_number(words)
-        or _NO_CALLS.search(words) is not None
+        _NO_CALLS.search(words) is not None
         or booking_reference(text)
         or _ordered_number(text, words)
     )
+
+
+def callback_number(text: str) -> str | None:
+    """The one phone number a message asks to be called back on, whatever else it says: a
+    call asked on that very number (``call_phrases``: "my order is late, please call me on +91
+    98765 43210", "the app keeps crashing, can someone phone me at 020 7946 0958"). An order,
+    an invoice or a parcel named elsewhere in it names no number: the call names this one.
+    None for none, for a call turned down, a booking's number or the one an ordering phrase
+    names (``_turned_down_or_numbered``), and beside an address (``number_left``)."""
+    number = contact_phone(text)
+    if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
+        return None
+    words = _number_words(text)
+    asked = called_on(words)
+    if asked is None or digits_of(asked[0]) != digits_of(number):
+        return None
+    return None if _turned_down_or_numbered(text, words) else number
 
 
 def number_left(text: str) -> str | None:
@@ -448,3 +470,13 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     # "zwei Nächte ab Samstag", "an order for 200 units"): twice the words.
     booking = any(w in _BOOKINGS or w in _TO_BOOK for w in own) or _ORDERING.search(words)
     return len(own) <= MAX_OWN_WORDS * (2 if booking else 1)
+
+
+CONTACT_WORDS = _LEAVING_WORDS | _PHONE_WORDS | _GIVING_WORDS
+"""The words of someone leaving their contact details ("my", "call", "number", "please")."""
+
+
+def orders_or_books(words: str) -> bool:
+    """Whether ``words`` (a reduced message) ask to order or to book: a lead's own details."""
+    tokens = set(words.split())
+    return _ORDERING.search(words) is not None or not tokens.isdisjoint(_BOOKINGS | _TO_BOOK)

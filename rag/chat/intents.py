@@ -21,7 +21,14 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
-from rag.chat.contact_details import leaves_a_phone, leaves_an_address
+from rag.chat.call_phrases import called_on
+from rag.chat.contact_details import (
+    CONTACT_WORDS,
+    callback_number,
+    leaves_a_phone,
+    leaves_an_address,
+    orders_or_books,
+)
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -171,6 +178,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if not asks and leaves_a_phone(text):
         # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
         return IntentResult("contact", 0.9)
+    # "my order is late, please call me on ...": the number is taken (``stages.Turn.callback``)
+    # and what is wrong answered; the call asked is no sales lead.
+    complaint = complains_beside_a_call(text, words)
     n_words = len(words.split())
 
     if asks_only_if_a_bot(text):
@@ -186,7 +196,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = first_asked(LEAD, words) or sales_asked(text, words)
+    lead = None if complaint else first_asked(LEAD, words) or sales_asked(text, words)
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)
@@ -252,6 +262,28 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks or words.split()[0] in QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
+
+
+def complains_beside_a_call(text: str, words: str) -> bool:
+    """Whether a message asks to be called back on its number (``callback_number``) and says
+    besides what is wrong or asks something ("my order is late", "the app keeps crashing",
+    "Mi pedido llega tarde"): two words or more of its own, no courtesy, none of a sales lead,
+    an order or a booking (those are a lead's own details: "I want to order 50 units, call me
+    on ..." is a lead). Read after ``leaves_a_phone``: a short message it takes as a number
+    left ("the app crashes, call me on ...") stays ``contact``, thanked without an answer."""
+    if callback_number(text) is None:
+        return False
+    call = called_on(words)
+    if call is None:
+        return False
+    rest = f"{words[: call.start()]} {words[call.end() :]}"
+    if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
+        return False
+    for courtesy in (GOODBYE, THANKS, GREETING):
+        rest = courtesy.sub(" ", rest)
+    own = [w for w in rest.split() if w not in FILLER and w not in CONTACT_WORDS]
+    # Chinese and Japanese write a sentence as one word: four characters or more are two.
+    return len(own) + sum(len(w) >= 4 and w[0] >= "\u3040" for w in own) >= 2
 
 
 def price_question(text: str) -> bool:

@@ -61,6 +61,7 @@ from rag.chat.repository.client_messages import (
 from rag.chat.shortcuts import (
     cache_exact,
     cache_semantic,
+    callback,
     contact,
     courtesy,
     disclosure,
@@ -319,7 +320,7 @@ class AnswerPipeline:
                     estimate=self.estimate,
                 )
                 clock.lap("record")
-                return turn, await self._settled_first(session, turn, clock)
+                return await self._settled_first(session, turn, clock)
         except IntegrityError as exc:
             if inp.workspace_version is not None and names_a_missing_workspace(exc):
                 # A cached widget key's workspace was purged: looked up again (401).
@@ -344,17 +345,21 @@ class AnswerPipeline:
             if isinstance(taken, ChatResult):
                 return taken
             clock.lap("record")
-            return taken, await self._settled_first(session, taken, clock)
+            return await self._settled_first(session, taken, clock)
 
     @staticmethod
-    async def _settled_first(session: AsyncSession, turn: Turn, clock: Clock) -> Answer | None:
+    async def _settled_first(
+        session: AsyncSession, turn: Turn, clock: Clock
+    ) -> tuple[Turn, Answer | None]:
         """What settles the answer in the first transaction: courtesy, a contact, a handoff, an
-        FAQ asked word for word."""
+        FAQ asked word for word; the turn, with a number to call back saved first
+        (``callback``)."""
+        turn = await callback(session, turn)
         answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
         if answer is None:
             answer = faq_exact(turn)
             clock.lap("faq")
-        return answer
+        return turn, answer
 
     async def _ground(
         self,

@@ -88,8 +88,14 @@ def meta(turn: Turn, settled: Answer | Grounding) -> dict[str, Any]:
         "intent": turn.intent,
         "source": None if isinstance(settled, Grounding) else settled.source,
         "lead_capture": turn.lead_capture or (isinstance(settled, Answer) and settled.lead_capture),
-        "lead_saved": isinstance(settled, Answer) and settled.lead_saved,
+        "lead_saved": _lead_saved(turn, settled),
     }
+
+
+def _lead_saved(turn: Turn, settled: Answer | Grounding) -> bool:
+    """The visitor's contact details were taken as the lead in this turn: typed as the message
+    (``shortcuts.contact``), or a number to call back beside the question (``Turn.callback``)."""
+    return turn.callback == "saved" or (isinstance(settled, Answer) and settled.lead_saved)
 
 
 def _unanswered(turn: Turn) -> UnansweredQuestion:
@@ -206,7 +212,7 @@ class AnswerRecorder:
                         timings=dict(clock.timings),
                         answer_flags=repeats.answer_flags(
                             lead_capture=lead_capture,
-                            lead_saved=answer.lead_saved,
+                            lead_saved=_lead_saved(turn, answer),
                             extractive=extractive,
                             interrupted=completion is None and interrupted is not None,
                             truncated=answer.source == "rag" and cut(completion),
@@ -281,7 +287,7 @@ class AnswerRecorder:
             lead_capture=lead_capture,
             timings_ms=dict(clock.timings),
             extractive=extractive,
-            lead_saved=answer.lead_saved,
+            lead_saved=_lead_saved(turn, answer),
         )
 
     async def _erased_meanwhile(self, turn: Turn, tokens: int, spent: Spent | None) -> bool:

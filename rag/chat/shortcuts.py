@@ -5,6 +5,7 @@ turn, the answer and the recording of the message are in ``rag.chat.stages``."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -13,7 +14,7 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.contact_details import contact_email, contact_phone, number_left
+from rag.chat.contact_details import callback_number, contact_email, contact_phone, number_left
 from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, persona_reply
 from rag.chat.links import safe_links
@@ -119,8 +120,15 @@ def unavailable(turn: Turn) -> str:
 def disclosure(turn: Turn) -> str:
     """What an answer starts with when the visitor asked whether a bot answers before their
     question ("are you a bot? what are your opening hours?"): the reply to that, then the
-    answer. Empty for any other message."""
-    return identity_reply(turn) + "\n\n" if turn.asked_identity else ""
+    answer; when they asked to be called back on a number beside it (``callback``): the
+    call promised (or, under lead capture "Never", their details not passed on). Empty for
+    any other message."""
+    told = identity_reply(turn) + "\n\n" if turn.asked_identity else ""
+    if turn.callback == "saved":
+        told += _thanks(turn, None, callback_number(turn.message)) + "\n\n"
+    elif turn.callback == "declined":
+        told += _persona(turn, "contact") + "\n\n"
+    return told
 
 
 def _persona(
@@ -172,6 +180,37 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         return Answer(_persona(turn, "contact_test"), "fallback")
     if not turn.asks_for_contact:
         return Answer(_persona(turn, "contact"), "fallback")
+    await _save_contact(session, turn, email, phone)
+    return Answer(_thanks(turn, email, phone), "fallback", lead_saved=True)
+
+
+_CALLED_BACK = ("question", "lead", "human")
+"""The intents whose message may ask for a call on its number beside what it asks."""
+
+
+async def callback(session: AsyncSession, turn: Turn) -> Turn:
+    """A call asked on a number beside a question or a complaint ("my order is late, please
+    call me on +91 98765 43210": ``contact_details.callback_number``): the number goes on a
+    lead with the message (the conversation's, when it has one), as ``contact`` does, and the
+    question is answered all the same, the call promised first (``disclosure``). Under lead
+    capture "Never" the number is not taken, and the visitor told; the owners' own chats
+    leave no lead. The turn, with what was done (``Turn.callback``)."""
+    if turn.intent not in _CALLED_BACK:
+        return turn
+    number = callback_number(turn.message)
+    if number is None or turn.channel != "widget":
+        return turn
+    if not turn.asks_for_contact:
+        return replace(turn, callback="declined")
+    await _save_contact(session, turn, None, number)
+    return replace(turn, callback="saved", lead_given=True)
+
+
+async def _save_contact(
+    session: AsyncSession, turn: Turn, email: str | None, phone: str | None
+) -> None:
+    """The contact details typed in the chat on the conversation's lead, or on a new lead (with
+    the visitor's name and the message) linked to the conversation."""
     conversation = await conversation_repo.get_conversation(
         session, workspace_id=turn.workspace.id, conversation_id=turn.conversation_id
     )
@@ -206,18 +245,19 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
             email=email,
             phone=phone,
         )
-    # The owner's thanks for contact details left (the widget's form says the same), else the
-    # default in the visitor's language.
-    # A number left is promised a call ("{email}" in the owner's text is the number then).
+
+
+def _thanks(turn: Turn, email: str | None, phone: str | None) -> str:
+    """The owner's thanks for contact details left (the widget's form says the same), else the
+    default in the visitor's language. A number left is promised a call ("{email}" in the
+    owner's text is the number then)."""
     thanks = turn.text("lead_thanks")
     key: Reply = "contact" if email is not None else "contact_phone"
     if thanks:
-        reply = with_email(thanks, email or phone or "")
-    else:
-        reply = translated(key, _language(turn)) or persona_reply(
-            "contact", turn.bot_name, by_phone=email is None
-        )
-    return Answer(reply, "fallback", lead_saved=True)
+        return with_email(thanks, email or phone or "")
+    return translated(key, _language(turn)) or persona_reply(
+        "contact", turn.bot_name, by_phone=email is None
+    )
 
 
 def faq_exact(turn: Turn) -> Answer | None:

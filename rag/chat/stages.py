@@ -149,6 +149,8 @@ class Turn:
     lead_given: bool = False
     """The visitor left their contact details in this conversation (an address typed in the
     chat, the widget's contact form): the conversation has its lead."""
+    callback: Literal["saved", "declined"] | None = None
+    """A call asked on a number beside the question: "saved" on a lead, or "declined"."""
 
     @property
     def cacheable(self) -> bool:
@@ -219,8 +221,7 @@ class Answer:
     lead_capture: bool = False
     """Offer the contact form whatever the intent (the bot did not know)."""
     lead_saved: bool = False
-    """The visitor's email address typed in chat was taken as their lead: the widget stops
-    asking for it."""
+    """Contact details typed in the chat were taken as the lead: the widget stops asking."""
     unanswered: bool = False
     """Record the question for the owner (nothing relevant was found)."""
     handoff_delivery: uuid.UUID | None = None

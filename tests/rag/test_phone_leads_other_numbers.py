@@ -13,7 +13,12 @@ import uuid
 import httpx
 import pytest
 
-from rag.chat.contact_details import gives_asked_address, leaves_a_phone, number_left
+from rag.chat.contact_details import (
+    callback_number,
+    gives_asked_address,
+    leaves_a_phone,
+    number_left,
+)
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
@@ -83,9 +88,10 @@ OTHER_NUMBERS = [
 
 
 def assert_no_phone_lead(message: str) -> None:
-    """No phone lead from ``message``: alone, as the intent, where the bot asked, or beside an
-    address."""
+    """No phone lead from ``message``: alone, as the intent, where the bot asked, beside an
+    address, or as a call asked beside a question (``callback_number``)."""
     assert leaves_a_phone(message) is False, message
+    assert callback_number(message) is None, message
     assert detect_intent(message).intent != "contact", message
     assert gives_asked_address(message) is False, message
     assert number_left(f"{message} jo@example.com") is None, message

@@ -1,0 +1,122 @@
+# ruff: noqa: RUF003 (examples written in their own scripts and punctuation)
+"""A call asked on the number that comes with it, in every language of the lead tables
+(``rag.chat.lead_phrases``, ``rag.chat.lead_languages``): "call me on +91 98765 43210",
+"rufen Sie mich unter 0171 2345678 an", "llámame al 612 345 678", "appelez-moi au 06 12 34 56
+78", "me ligue no 11 91234 5678", "chiamatemi al 333 123 4567", "mujhe 98765 43210 par call
+karo", "перезвоните мне по номеру +7 916 123-45-67", "اتصلوا بي على الرقم 0501234567",
+"请打电话给我 13812345678", "090-1234-5678に電話してください". The number is the visitor's to be
+called back on, whatever else the message says: "my order is late, please call me on ..." names
+an order, not the order's number (``contact_details.callback_number``). A call told of ("why
+did you call me on ...", "someone called me at ...") asks for none.
+
+The text is reduced by ``courtesy.words`` (casefolded, punctuation gone); Chinese and Japanese,
+written without spaces, are matched anywhere in it (``_UNSPACED``)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from rag.chat.courtesy import Lexicon
+from rag.chat.lead_phrases import PHONE_DIGITS
+
+_N = PHONE_DIGITS
+_HI_ME = r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|humein|hamein)"
+_HI_CALL = r"(?:कॉल|फ़ोन|फोन|call|phone|fone)"
+_HI_DO = (
+    r"(?:करें|करो|कीजिए|कीजिये|कर दीजिए|कर दें|कर दो|कर देना|करना|करिए|karo|kro|kariye|kijiye"
+    r"|karein|karen|kar do|kar dena|kar dijiye|karna)"
+)
+
+
+def _nfkc(*patterns: str) -> tuple[str, ...]:
+    """Patterns as ``courtesy.words`` leaves the text ("फ़" is two characters there)."""
+    return tuple(unicodedata.normalize("NFKC", pattern) for pattern in patterns)
+
+
+CALL_ON = Lexicon(
+    {
+        "en": (
+            # (a call told of or asked about: "why did you call me on ...", "they never ...")
+            r"(?<!did )(?<!didnt )(?<!why )(?<!who )(?<!never )(?<!dont )(?<!do you )"
+            r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
+            r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
+            r"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently))?"
+            rf" (?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))? {_N}",
+        ),
+        "de": (
+            r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
+            r"|morgen|gleich|umgehend|an|zurück|zuruck))* (?:unter|auf)(?: (?:der|meiner"
+            rf"|dieser))?(?: (?:nummer|telefonnummer|handynummer|rufnummer))? {_N}",
+            r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
+            rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck) {_N}",
+        ),
+        "es": (
+            r"(?:llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme"
+            r"|me (?:pueden|puede|podrían|podrian|podría|podria|podés|podes) (?:llamar|marcar)"
+            r"|(?:pueden|puede|podrían|podrian|podría|podria) (?:llamarme|marcarme))"
+            r"(?: por favor)? (?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
+            rf"|celular|móvil|movil))? {_N}",
+        ),
+        "fr": (
+            r"(?:rappelez moi|rappelle moi|appelez moi|appelle moi|rappelez nous|appelez nous"
+            r"|me rappeler|mappeler|me téléphoner|me telephoner)(?: (?:sil vous plaît"
+            r"|sil vous plait|svp|stp|vite|rapidement))? (?:au|sur le|sur|à ce|a ce)"
+            rf"(?: (?:numéro|numero|portable|téléphone|telephone))? {_N}",
+        ),
+        "pt": (
+            r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
+            r"|me telefone|me telefonem|me retorne|me retornem)(?: por favor)? (?:no|pelo|para o"
+            rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))? {_N}",
+        ),
+        "it": (
+            r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
+            r"|chiamatemi|chiamami|mi potete chiamare|potete chiamarmi|può chiamarmi|puo chiamarmi)"
+            rf"(?: per favore)? (?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))? {_N}",
+        ),
+        "hi": _nfkc(
+            # The number inside: "mujhe 98765 43210 par call karo"; after: "mujhe call karo
+            # 98765 43210", "मुझे कॉल करें इस नंबर पर 98765 43210"
+            rf"{_HI_ME} {_N} (?:पर|पे|par|pe) {_HI_CALL} {_HI_DO}",
+            rf"{_HI_ME} {_HI_CALL} {_HI_DO}(?: (?:इस नंबर|is number|is no) (?:पर|पे|par|pe))? {_N}",
+        ),
+        "ru": (
+            r"(?:перезвоните|перезвони|позвоните|позвони|наберите|набери)(?: (?:мне|нам))?"
+            r"(?: пожалуйста)?(?: (?:по|на))?(?: (?:номеру|номер|телефону|мобильный))?"
+            rf" {_N}",
+        ),
+        "ar": (
+            r"(?:اتصلوا|اتصل|اتصلي|اتصلو|كلموني|كلمني)(?: (?:بي|علي|عليا|معي))?(?: (?:من فضلك"
+            rf"|لو سمحت|رجاء))? (?:على|ع)(?: (?:الرقم|رقم|رقمي))? {_N}",
+        ),
+    }
+)
+"""A call asked on the number that follows it (or, in Hindi, that it holds), by language."""
+
+_UNSPACED_DIGITS = r"\d(?: ?\d){6,14}"
+_UNSPACED = re.compile(
+    # Chinese: "请打电话给我 13812345678", "给我回电话：13812345678", "请拨打13812345678联系我"
+    r"(?:请|請|麻烦|麻煩)?(?:打电话给我|打電話給我|给我打电话|給我打電話|给我回电话|給我回電話|给我回电|給我回電"
+    r"|回电|回電|联系我|聯繫我)(?:到|至)?(?:我的)?(?:电话|電話|手机|手機)?(?:号码|號碼)?(?:是)? ?"
+    + _UNSPACED_DIGITS
+    + r"|(?:请|請)?(?:拨打|撥打|打)(?:我的)?(?:电话|電話|手机|手機)?(?:号码|號碼)? ?"
+    + _UNSPACED_DIGITS
+    + r" ?(?:联系我|聯繫我|找我)"
+    # Japanese: "090-1234-5678に電話してください", "折り返しお電話ください 090-1234-5678"
+    + r"|"
+    + _UNSPACED_DIGITS
+    + r" ?(?:に|へ|まで)(?:お)?(?:電話|折り返し|連絡)"
+    + r"|(?:折り返し|おりかえし)(?:の)?(?:お)?(?:電話|連絡)(?:を)?(?:ください|下さい|お願いします"
+    r"|お願い)? ?" + _UNSPACED_DIGITS
+)
+
+
+def called_on(words: str) -> re.Match[str] | None:
+    """The first call asked on a number in ``words`` (a text reduced by ``courtesy.words``), in
+    any language of the lead tables."""
+    return next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
+
+
+def digits_of(text: str) -> str:
+    """The digits of ``text``, in ASCII ("९८७६५" is "98765")."""
+    return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
