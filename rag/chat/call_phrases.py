@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from typing import Final
 
 from rag.chat.courtesy import Lexicon
 from rag.chat.lead_phrases import PHONE_DIGITS
@@ -120,3 +121,41 @@ def called_on(words: str) -> re.Match[str] | None:
 def digits_of(text: str) -> str:
     """The digits of ``text``, in ASCII ("९८७६५" is "98765")."""
     return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
+
+
+def _framing(*lines: str) -> frozenset[str]:
+    return frozenset(word for line in lines for word in line.split())
+
+
+CALL_FRAMING: Final = _framing(
+    # English
+    "can could would will you u someone somebody anyone anybody please pls plz kindly be able to"
+    " is it possible me back this the a an at on by in after before around between about pm am"
+    " oclock morning afternoon evening tonight today tomorrow now asap later soon next week"
+    " monday tuesday wednesday thursday friday saturday sunday",
+    # French
+    "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
+    " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"
+    " heures heure lundi mardi mercredi jeudi vendredi samedi dimanche",
+    # Spanish
+    "puede pueden podría podrían podria podrian puedes podrías podrias usted ustedes me por favor"
+    " mañana manana tarde hoy noche la el en lo antes posible después despues a las los horas hora",
+    # German
+    "können koennen könnten koennten kannst kann sie du mich bitte morgen früh frueh heute abend"
+    " nachmittag vormittag um uhr gleich später spaeter",
+    # Italian
+    "può puo potete potreste puoi potrebbe per favore mi domani mattina pomeriggio sera oggi alle"
+    " ore appena possibile",
+    # Portuguese
+    "pode podem poderia poderiam você voce vocês voces me por favor amanhã amanha de manhã manha"
+    " tarde hoje noite às as horas",
+    # Hindi in Latin letters
+    "kya aap mujhe kar sakte sakti hain hai ho kal aaj subah shaam sham ko baje",
+    # Russian, Arabic
+    "можете могли бы вы мне пожалуйста завтра утром сегодня вечером днём днем в после",
+    "هل يمكنك يمكنكم ممكن من فضلك غدا صباحا مساء اليوم",
+)
+"""Words a call is asked with in the languages the call phrases are in ("would you be able to",
+"por favor", "tomorrow morning", "demain matin"): the request's own, none of them something wrong
+said beside it (``intents.complains_beside_a_call``: "Pouvez-vous me rappeler au ...?" is a lead,
+"Ma commande est en retard, pouvez-vous me rappeler au ...?" a complaint)."""

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
-from rag.chat.call_phrases import called_on
+from rag.chat.call_phrases import CALL_FRAMING, called_on
 from rag.chat.contact_details import (
     CONTACT_WORDS,
     callback_number,
@@ -281,7 +281,11 @@ def complains_beside_a_call(text: str, words: str) -> bool:
         return False
     for courtesy in (GOODBYE, THANKS, GREETING):
         rest = courtesy.sub(" ", rest)
-    own = [w for w in rest.split() if w not in FILLER and w not in CONTACT_WORDS]
+    own = [
+        w
+        for w in rest.split()
+        if w not in FILLER and w not in CONTACT_WORDS and w not in CALL_FRAMING and not w.isdigit()
+    ]
     # Chinese and Japanese write a sentence as one word: four characters or more are two.
     return len(own) + sum(len(w) >= 4 and w[0] >= "\u3040" for w in own) >= 2
 
