@@ -37,6 +37,7 @@ from rag.chat.courtesy import Lexicon, words
 from rag.chat.human_languages import person_language
 from rag.chat.intents import COURTESY, detect_intent
 from rag.chat.lead_languages import SALES_ELSEWHERE
+from rag.chat.lead_phrases import LEAD
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
 """``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
@@ -285,7 +286,7 @@ def _told(text: str) -> Language | Literal["en"] | None:
     for found in (
         person_language(reduced),
         identity_language(text),
-        SALES_ELSEWHERE.language_of(reduced),
+        _sales_language(reduced, text),
     ):
         found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
@@ -296,6 +297,26 @@ def _told(text: str) -> Language | Literal["en"] | None:
     if top < 2 or (rest and rest[0][1] >= top):
         return _ENGLISH if _english(text) else None
     return _ENGLISH if best == "en" else cast(Language, best)
+
+
+def _sales_language(reduced: str, text: str) -> str | None:
+    """The language of a sales request (``SALES_ELSEWHERE``) in Latin letters. A phrase other
+    languages write too is told by the message's common words (``_COMMON``) among the
+    languages holding it and English: "enterprise plan" is a German phrase as well
+    ("Enterprise-Plan"), "plan enterprise" a French and a Spanish one, and "How much is the
+    enterprise plan?" got the German replies, "Combien coûte le plan enterprise ?" the Spanish
+    ones. When the words tell none, English if its own lead phrases hold the request
+    (``lead_phrases.LEAD``: "enterprise plan" alone), else the first language holding it."""
+    holding = list(dict.fromkeys(language for language, _ in SALES_ELSEWHERE.found(reduced)))
+    if not holding:
+        return None
+    candidates = [_ENGLISH, *("hi-Latn" if lang == "hi" else lang for lang in holding)]
+    counted = _counted(text)
+    counts = Counter({lang: len(counted & _COMMON.get(lang, frozenset())) for lang in candidates})
+    (best, top), *rest = counts.most_common()
+    if top >= 1 and not (rest and rest[0][1] >= top):
+        return best
+    return _ENGLISH if LEAD.search(reduced) else holding[0]
 
 
 _SENTENCE = re.compile(r"[.!?;:\n\u00a1\u00bf\uff01\uff1f\u3002]")
