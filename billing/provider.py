@@ -92,18 +92,25 @@ def _raise_for_keys_or_limit(response: requests.Response, *args: Any, **kwargs: 
         )
 
 
+# RFC 9110's delay-seconds: ASCII digits. ``str.isdigit`` also took "\u00b2" (superscript two),
+# which ``float`` refuses: a ValueError from the hook, the 429 read as an unreadable answer.
+_DELAY_SECONDS: Final = re.compile(r"[0-9]+")
+
+
 def retry_after_seconds(value: str | None, *, now: datetime | None = None) -> float | None:
     """A ``Retry-After`` header's wait in seconds (delay-seconds or an HTTP date, RFC 9110),
     at most ``RETRY_AFTER_MOST_SECONDS``; None when absent or unreadable."""
     if value is None or not value.strip():
         return None
     text = value.strip()
-    if text.isdigit():
+    if _DELAY_SECONDS.fullmatch(text):
         seconds = float(text)
     else:
         try:
             when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
+        except (TypeError, ValueError, IndexError, OverflowError):
+            # OverflowError: a year past C's long ("Wed, 21 Oct 99999999999999999999 ..."),
+            # which escaped the response hook as a 500 (and ended the cancel sweep's job).
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)

@@ -44,6 +44,10 @@ class Mark:
 def next_mark(previous: Mark | None, at: datetime, retry_after: float | None) -> Mark:
     """The mark after a 429 answered at ``at`` (``retry_after``: Razorpay's, in seconds)."""
     told = None if retry_after is None else min(timedelta(seconds=retry_after), MOST)
+    if previous is not None and previous.until + REMEMBERED <= at:
+        # Forgotten, as Redis' key expires: this process's copy (no Redis) kept the strikes
+        # for good, and a 429 days later doubled the last episode's wait.
+        previous = None
     if previous is not None and previous.until > at:  # a call in flight when it was set
         later = previous.until if told is None else max(previous.until, at + told)
         return Mark(later, previous.strikes)

@@ -260,7 +260,22 @@ class ArqQueue:
         if _job_id is not None:
             options["_job_id"] = _job_id  # arq returns no job while one of this id exists
         job = await self.pool.enqueue_job(name, **kwargs, **options)
+        if job is None and _job_id is not None and await self._result_only(_job_id):
+            job = await self.pool.enqueue_job(name, **kwargs, **options)
         return str(job.job_id) if job is not None else ""
+
+    async def _result_only(self, job_id: str) -> bool:
+        """No job of ``job_id`` waits or runs, only a finished one's result holds the id: it is
+        dropped (True). A keyed job keeps no result (``JobRegistry.keyed``), but arq keeps a
+        failure for the worker's ``keep_result`` (an hour) whatever the function says: a
+        previous release's worker that does not know the job ("function not found", during a
+        rollout), a job past its tries. Before, the id was refused for that hour: the
+        ``razorpay_cancels`` sweep enqueued nothing and no waiting cancel was sent again."""
+        from arq.constants import job_key_prefix, result_key_prefix
+
+        if await self.pool.exists(job_key_prefix + job_id):
+            return False  # it waits or runs
+        return bool(await self.pool.delete(result_key_prefix + job_id))
 
     async def drain(self) -> None:
         """Jobs run in other processes; poll Redis until the queue is empty."""

@@ -243,3 +243,18 @@ async def test_redis_failing_the_mark_is_kept_and_read_in_this_process(
     said = [r.getMessage() for r in caplog.records]
     assert any("not kept" in line for line in said), said
     assert any("not read" in line for line in said), said
+
+
+async def test_without_redis_the_strikes_are_forgotten_an_hour_after_the_mark_passed() -> None:
+    """Redis forgets the mark an hour after it passed (the key's expiry), so a 429 later starts
+    again at a minute; this process's copy kept the strikes for good: without Redis a 429 days
+    later held the cancels for 2 minutes, then 4... (an hour after seven), as one episode."""
+    mark = RateLimitMark(None)
+    at = utcnow()
+    assert (await mark.limited("rzp_test_memory", at, None)).strikes == 1
+    later = at + timedelta(hours=3)
+    assert await mark.limited("rzp_test_memory", later, None) == Mark(
+        later + timedelta(minutes=1), 1
+    )
+    soon = later + timedelta(minutes=30)  # within the hour after it passed: still doubles
+    assert (await mark.limited("rzp_test_memory", soon, None)).strikes == 2

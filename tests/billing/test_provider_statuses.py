@@ -75,11 +75,25 @@ async def test_a_checkout_with_keys_razorpay_refuses_tells_the_operator_and_stor
     assert any("RAZORPAY_KEY_SECRET" in line and "401" in line for line in told), told
 
 
-@pytest.mark.parametrize(("razorpay_says", "we_say"), [(None, "60"), ("120", "120")])
+@pytest.mark.parametrize(
+    ("razorpay_says", "we_say"),
+    [
+        (None, "60"),
+        ("120", "120"),
+        ("-5", "60"),
+        ("Sun, 06 Nov 1994 08:49:37 GMT", "1"),  # a date past: now
+        ("Wed, 21 Oct 99999999999999999999 07:28:00 GMT", "60"),
+        ("\u00b2", "60"),  # a digit to str.isdigit, none to int(): "2" raised to the power
+    ],
+    ids=["none", "seconds", "negative", "date-past", "year-overflow", "superscript-two"],
+)
 async def test_a_rate_limited_checkout_is_try_again_later_and_stores_nothing(
     world: BillingWorld, razorpay_says: str | None, we_say: str
 ) -> None:
-    """``Retry-After``: Razorpay's when its 429 carries one (was always 60), else 60."""
+    """``Retry-After``: Razorpay's when its 429 carries one (was always 60), else 60. One this
+    server cannot read is none: before, a date whose year overflowed raised OverflowError from
+    the response hook (500, and the cancel sweep's job died at it), and "\u00b2" a ValueError
+    (the 429 taken for an unreadable answer: no rate limit, no mark)."""
     bclient, _, owner, fake, owner_db = world
     fake.throttled_paths.add("/v1/orders")
     fake.retry_after = razorpay_says
