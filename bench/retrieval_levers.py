@@ -40,7 +40,7 @@ import numpy as np
 
 from bench import bm25
 from bench.common import ROOT
-from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
+from bench.embed_cache import DEFAULT_DIR, EnsembleCache, VectorCache, open_cache
 from bench.page_ranking import PageSignals, Ranking, rank_pages
 
 sys.path.insert(0, str(ROOT))
@@ -101,7 +101,7 @@ def chunk_sources(scores: np.ndarray, sources: Sequence[str], k: int) -> list[st
 
 def page_signals(
     corpus: Corpus,
-    cache: EmbeddingCache,
+    cache: VectorCache,
     query_vectors: np.ndarray,
     encode: Encode = local_encode,
     passage: str = "",
@@ -145,7 +145,7 @@ def centroid_signals(
 def ranking_signals(
     ranking: Ranking,
     corpus: Corpus,
-    cache: EmbeddingCache,
+    cache: VectorCache,
     chunk_vectors: np.ndarray,
     asked: np.ndarray,
     searched: np.ndarray,
@@ -270,7 +270,7 @@ def in_sample(question_id: str) -> bool:
 
 def run_variant(
     variant: Variant,
-    cache: EmbeddingCache,
+    cache: VectorCache,
     *,
     sets: Sequence[str],
     subset: int | None,
@@ -393,16 +393,6 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def open_cache(directory: Path, model: Path | None) -> EmbeddingCache:
-    """The embedding cache, keyed by the product's model, by ``st:<model directory name>`` or
-    by ``onnx:<graph file name>``."""
-    path = directory / "embeddings.sqlite"
-    if model is None:
-        return EmbeddingCache(path)
-    kind = "onnx" if model.suffix == ".onnx" else "st"
-    return EmbeddingCache(path, f"{kind}:{model.name}")
-
-
 def parse_feedback(text: str) -> tuple[float, int]:
     weight, _, m = text.partition(":")
     return float(weight), int(m or 0)
@@ -487,6 +477,13 @@ def main(argv: list[str] | None = None) -> None:
         help="how each --lexical meets the vector page order (repeatable): alone, rrf:W[:K],"
         " minmax:W, z:W (W: the lexical side's weight), gate:T",
     )
+    parser.add_argument(
+        "--ensemble",
+        type=Path,
+        metavar="PATH",
+        help="rank by the mean of MiniLM's and this sentence-transformers model's cosines"
+        " (both caches filled first; EnsembleCache)",
+    )
     parser.add_argument("--table", action="store_true", help="print every recorded result")
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR)
     args = parser.parse_args(argv)
@@ -546,7 +543,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
         print(table(rows))
         return
-    cache = open_cache(args.dir, args.model)
+    cache: VectorCache = open_cache(args.dir, args.model)
+    if args.ensemble is not None:
+        other = (open_cache(args.dir, args.ensemble), st_encoder(args.ensemble, args.threads))
+        cache = EnsembleCache((cache, other[0]), (encode, other[1]))
     sets = [s for s in args.sets.split(",") if s]
     for name in sets:
         if not CORPORA[name][0].is_dir():
