@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from bench.levers_corpus import CORPORA, DEFAULT_VARIANT, VARIANTS, build_corpus, local_encode
-from bench.retrieval_levers import feedback_queries
+from bench.levers_eval import feedback_queries
 from core.config import Settings
 from eval.splits import SPLITS, split_of
 from rag.chat.normalize import content_terms

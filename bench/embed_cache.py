@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -97,6 +98,67 @@ class EmbeddingCache:
         if missing:
             print(file=sys.stderr)
         return np.vstack([found[k] for k in keys]) if keys else np.zeros((0, 384), np.float32)
+
+
+class VectorCache(Protocol):
+    """What the levers harness reads from a cache: one model's (``EmbeddingCache``) or two
+    models' side by side (``EnsembleCache``)."""
+
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def path(self) -> Path: ...
+
+    @property
+    def encoded(self) -> int: ...
+
+    def int8_questions(self) -> VectorCache: ...
+
+    def embed(
+        self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]
+    ) -> np.ndarray: ...
+
+
+class EnsembleCache:
+    """Two models' caches read as one (``--ensemble``): each text's vector is the two models'
+    unit vectors side by side, each times 1/sqrt(2), so a question's dot product with a chunk is
+    the mean of its two cosines (pseudo-relevance feedback then moves the question in that
+    joint space). Each side embeds what its own cache lacks with its own encoder; the
+    ``encode`` a caller passes is not used."""
+
+    def __init__(
+        self,
+        caches: tuple[EmbeddingCache, EmbeddingCache],
+        encodes: tuple[Callable[[list[str]], np.ndarray], Callable[[list[str]], np.ndarray]],
+    ) -> None:
+        self.caches = caches
+        self.encodes = encodes
+        self.model = f"mean:{caches[0].model}+{caches[1].model}"
+        self.path = caches[0].path
+
+    @property
+    def encoded(self) -> int:
+        return sum(c.encoded for c in self.caches)
+
+    def int8_questions(self) -> EnsembleCache:
+        raise SystemExit("--ensemble encodes questions in full precision only")
+
+    def embed(
+        self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray] | None = None
+    ) -> np.ndarray:
+        halves = [c.embed(texts, e) for c, e in zip(self.caches, self.encodes, strict=True)]
+        return np.hstack(halves).astype(np.float32) / np.float32(np.sqrt(2.0))
+
+
+def open_cache(directory: Path, model: Path | None) -> EmbeddingCache:
+    """The embedding cache, keyed by the product's model, by ``st:<model directory name>`` or
+    by ``onnx:<graph file name>``."""
+    path = directory / "embeddings.sqlite"
+    if model is None:
+        return EmbeddingCache(path)
+    kind = "onnx" if model.suffix == ".onnx" else "st"
+    return EmbeddingCache(path, f"{kind}:{model.name}")
 
 
 class CachedEmbedder:

@@ -10,8 +10,7 @@ import numpy as np
 
 from bench.embed_cache import EmbeddingCache
 from bench.levers_corpus import CORPORA, Variant, build_corpus, local_encode, pages_subset
-from bench.page_ranking import PageSignals, Ranking, rank_pages
-from bench.retrieval_levers import (
+from bench.levers_eval import (
     Encode,
     feedback_queries,
     in_sample,
@@ -19,6 +18,7 @@ from bench.retrieval_levers import (
     ranked_sources,
     ranking_signals,
 )
+from bench.page_ranking import PageSignals, Ranking, rank_pages
 from eval.splits import split_of
 from rag.knowledge import chunking, retrieval
 from rag.knowledge import eval as rag_eval

@@ -39,8 +39,9 @@ from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
 from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
 from bench.levers_corpus import CORPORA, VARIANTS, files_of, local_encode, pages_subset
+from bench.levers_eval import metrics
 from bench.page_ranking import Ranking
-from bench.retrieval_levers import metrics, run_variant
+from bench.retrieval_levers import run_variant
 from eval.splits import SPLITS, split_of
 from rag.knowledge import eval as rag_eval
 

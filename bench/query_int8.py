@@ -31,7 +31,7 @@ from bench.common import ROOT
 
 sys.path.insert(0, str(ROOT))
 
-from bench import retrieval_levers as levers
+from bench import levers_eval as levers
 from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
 from bench.levers_corpus import CORPORA, VARIANTS, build_corpus, local_encode
 from bench.page_ranking import Ranking

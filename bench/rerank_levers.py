@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.embed_cache import DEFAULT_DIR, EmbeddingCache
+from bench.embed_cache import DEFAULT_DIR, EmbeddingCache, open_cache
 from bench.levers_corpus import (
     CORPORA,
     DEFAULT_VARIANT,
@@ -53,8 +53,8 @@ from bench.levers_corpus import (
     local_encode,
     st_encoder,
 )
+from bench.levers_eval import feedback_queries, metrics, query_texts
 from bench.page_ranking import Ranking, rank_pages
-from bench.retrieval_levers import feedback_queries, metrics, open_cache, query_texts
 from eval.splits import SPLITS, split_of
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval

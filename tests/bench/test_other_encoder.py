@@ -172,3 +172,35 @@ def test_an_onnx_encoder_mean_pools_each_text_alone_and_normalizes(tmp_path: Pat
         np.testing.assert_allclose(row, mean / np.linalg.norm(mean), rtol=1e-5, atol=1e-6)
     assert got.shape == (3, 4)
     assert got.dtype == np.float32
+
+
+def test_an_ensemble_scores_by_the_mean_of_both_models_cosines(tmp_path: Path) -> None:
+    from bench.embed_cache import EnsembleCache
+
+    first = EmbeddingCache(tmp_path / "embeddings.sqlite")
+    second = retrieval_levers.open_cache(tmp_path, tmp_path / "other-model")
+    seen_first: list[str] = []
+    seen_second: list[str] = []
+    encode_first, encode_second = fake_encoder(seen_first), fake_encoder(seen_second)
+
+    def encode_other(texts: list[str]) -> np.ndarray:  # another model: other vectors
+        return encode_second([t[::-1] for t in texts])
+
+    ensemble = EnsembleCache((first, second), (encode_first, encode_other))
+    assert ensemble.model == f"mean:{LOCAL_MODEL_NAME}+st:other-model"
+    chunks = ["Title > Install\n\nRun the installer.", "Title > Refunds\n\nWithin 30 days."]
+    question = ["How do I install it?"]
+    got = ensemble.embed(question) @ ensemble.embed(chunks).T
+    cosines_first = encode_first(question) @ encode_first(chunks).T
+    cosines_second = encode_other(question) @ encode_other(chunks).T
+    np.testing.assert_allclose(got, (cosines_first + cosines_second) / 2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(cosines_first, cosines_second)  # the two sides differ
+    np.testing.assert_allclose(np.linalg.norm(ensemble.embed(chunks), axis=1), 1.0, rtol=1e-5)
+    # Each side is cached under its own model's keys.
+    assert len(first.lookup(chunks)) == 2
+    assert len(second.lookup(chunks)) == 2
+    assert EmbeddingCache(first.path, "st:third").lookup(chunks) == {}
+    rows = retrieval_levers.run_variant(
+        VARIANTS["name"], ensemble, sets=["demo"], subset=None, encode=encode_first
+    )
+    assert all("[mean:" in r["variant"] for r in rows)
