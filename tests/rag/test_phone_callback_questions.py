@@ -1,0 +1,89 @@
+"""What a visitor asks beside a call on their number ("Where is my order? Please call me on
++91 98765 43210") is answered as the question without the call: the FAQ that answers it, the
+cached answer to it, the model asked it. The number is on the visitor's lead, never in the
+question: with it, no FAQ ever matched (word for word a number more, semantically "other
+numbers": ``match_guard``), so a shop answering from its FAQs said "I don't know"; the model
+was sent the number, and the response cache kept it in its key for CACHE_TTL_SECONDS, where
+no other visitor's same complaint could reuse the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+
+from rag.chat.intents import question_of
+from tests.conftest import signup
+from tests.fakes.openai_server import FakeOpenAI
+from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
+from tests.rag.test_chat import add_faq, chat
+from tests.rag.test_lead_capture_never import leads_of
+
+__all__ = ["fake_llm", "llm_client", "llm_settings"]  # the fixtures, used below
+
+
+def _phone() -> str:
+    """A mobile number of this test alone ("+91 9..."), as a visitor writes it."""
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+def test_the_question_is_the_message_without_the_call() -> None:
+    number = _phone()
+    assert question_of(f"Where is my order? Please call me on {number}", "question") == (
+        "Where is my order?"
+    )
+    assert question_of(f"my order is late, please call me on {number}", "question") == (
+        "my order is late"
+    )
+    # A number that is no callback stays: it may be what is asked about.
+    assert question_of("Is 0171 2345678 your support line?", "question") == (
+        "Is 0171 2345678 your support line?"
+    )
+
+
+async def test_an_faq_answers_the_question_asked_beside_a_call(llm_client: Any) -> None:
+    client, _ = llm_client
+    owner = await signup(client, f"Faq callbacks {uuid.uuid4().hex[:6]}")
+    await add_faq(client, owner, "Where is my order?", "Orders ship within 2 days.")
+    number = _phone()
+    message = f"Where is my order? Please call me on {number}"
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["source"], body["lead_saved"]) == ("faq", True), body
+    assert "will call you" in body["answer"], body
+    assert body["answer"].endswith("Orders ship within 2 days."), body
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+
+
+async def test_the_number_goes_neither_to_the_model_nor_into_the_cache(
+    llm_client: Any, fake_llm: FakeOpenAI, redis_client: Redis
+) -> None:
+    """A's complaint is answered by the model without A's number, cached without it; B's
+    same complaint with B's number gets that answer from the cache, B's own call promised and
+    B's number on B's lead, nothing of A's."""
+    client, runtime = llm_client
+    owner = await signup(client, f"Cache callbacks {uuid.uuid4().hex[:6]}")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    complaint = (
+        "My order of a yearly plan was refunded but the refund has not arrived, please call me on "
+    )
+    first, second = _phone(), _phone()
+    a = (await chat(client, owner, complaint + first, session_id=f"a-{uuid.uuid4().hex}")).json()
+    assert (a["source"], a["lead_saved"]) == ("rag", True), a
+    sent = str(fake_llm.chat_requests[-1].json)
+    assert "refund has not arrived" in sent, sent
+    assert first.split()[-1] not in sent, sent
+    held = [
+        await redis_client.get(key)
+        async for key in redis_client.scan_iter(match=f"tb:rc:{owner.workspace_id}:*")
+    ]
+    assert held, "the answer was not cached"
+    assert not [entry for entry in held if first.split()[-1].encode() in (entry or b"")], held
+    b = (await chat(client, owner, complaint + second, session_id=f"b-{uuid.uuid4().hex}")).json()
+    assert (b["source"], b["lead_saved"]) == ("cache", True), b
+    assert "will call you" in b["answer"], b
+    assert first.split()[-1] not in b["answer"], b
+    assert sorted(lead["phone"] for lead in await leads_of(client, owner)) == sorted(
+        [first, second]
+    )
