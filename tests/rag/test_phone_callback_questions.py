@@ -9,10 +9,13 @@ no other visitor's same complaint could reuse the answer."""
 from __future__ import annotations
 
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 from redis.asyncio import Redis
 
+from core.models import utcnow
+from rag.chat.conversations import group_questions
 from rag.chat.intents import question_of
 from tests.conftest import signup
 from tests.fakes.openai_server import FakeOpenAI
@@ -87,3 +90,45 @@ async def test_the_number_goes_neither_to_the_model_nor_into_the_cache(
     assert sorted(lead["phone"] for lead in await leads_of(client, owner)) == sorted(
         [first, second]
     )
+
+
+async def test_the_unanswered_page_shows_the_question_without_the_visitors_numbers(
+    llm_client: Any,
+) -> None:
+    """Left unanswered, the complaint is on the owner's Unanswered page as asked without the
+    call: the group's question and its examples are what an FAQ made from it asks (the
+    dashboard ticks the examples as its other wordings), and an FAQ is no visitor's data, so a
+    visitor's number copied into one outlived their erasure."""
+    client, _ = llm_client
+    owner = await signup(client, f"Unanswered callbacks {uuid.uuid4().hex[:6]}")
+    complaint = "the app keeps crashing when I upload a photo, can someone phone me at "
+    numbers = [_phone(), _phone()]
+    for number in numbers:
+        body = (
+            await chat(client, owner, complaint + number, session_id=f"v-{uuid.uuid4().hex}")
+        ).json()
+        assert (body["source"], body["lead_saved"]) == ("fallback", True), body
+    listing = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert listing.status_code == 200, listing.text
+    shown = [(group["question"], group["examples"], group["count"]) for group in listing.json()]
+    assert shown == [
+        (
+            "the app keeps crashing when I upload a photo",
+            ["the app keeps crashing when I upload a photo"],
+            2,
+        )
+    ], shown
+
+
+def test_an_unanswered_question_recorded_with_the_call_is_shown_without_it() -> None:
+    """Rows recorded with the whole message (before the question was kept without the call)."""
+    number = _phone()
+    row = SimpleNamespace(
+        id=uuid.uuid4(),
+        question=f"my order is late, please call me on {number}",
+        normalized=f"my order is late please call me on {number}",
+        embedding=None,
+        created_at=utcnow(),
+    )
+    [group] = group_questions([row], limit=5)
+    assert (group["question"], group["examples"]) == ("my order is late", ["my order is late"])
