@@ -132,3 +132,34 @@ def test_an_unanswered_question_recorded_with_the_call_is_shown_without_it() -> 
     )
     [group] = group_questions([row], limit=5)
     assert (group["question"], group["examples"]) == ("my order is late", ["my order is late"])
+
+
+async def test_a_follow_up_beside_a_call_is_rewritten_without_the_number(
+    llm_client: Any, fake_llm: FakeOpenAI
+) -> None:
+    """A follow-up ("and when will it arrive? please call me on ..."), rewritten to stand alone,
+    is the question without the call; no request to the model holds the number."""
+    client, runtime = llm_client
+    owner = await signup(client, f"Follow-up callbacks {uuid.uuid4().hex[:6]}")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    session = f"v-{uuid.uuid4().hex}"
+    first = (
+        await chat(client, owner, "Can I get a refund on a yearly plan?", session_id=session)
+    ).json()
+    assert first["source"] == "rag", first
+    before = len(fake_llm.chat_requests)
+    number = _phone()
+    body = (
+        await chat(
+            client,
+            owner,
+            f"and when will it arrive? please call me on {number}",
+            session_id=session,
+            conversation_id=first["conversation_id"],
+        )
+    ).json()
+    assert body["lead_saved"] is True, body
+    sent = [str(request.json) for request in fake_llm.chat_requests[before:]]
+    assert len(sent) == 2, sent  # the rewrite, then the answer
+    assert "when will it arrive" in sent[0], sent
+    assert not [text for text in sent if number.split()[-1] in text], sent
