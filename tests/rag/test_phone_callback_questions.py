@@ -163,3 +163,27 @@ async def test_a_follow_up_beside_a_call_is_rewritten_without_the_number(
     assert len(sent) == 2, sent  # the rewrite, then the answer
     assert "when will it arrive" in sent[0], sent
     assert not [text for text in sent if number.split()[-1] in text], sent
+
+
+async def test_an_erasure_by_the_number_takes_the_callback_lead_and_its_conversation(
+    client: Any, owner: Any
+) -> None:
+    """The lead a call asked beside a complaint made, its conversation and the question left
+    unanswered go with an erasure by that number, written otherwise ("0" and the national
+    number)."""
+    number = _phone()
+    message = f"the app keeps crashing when I upload a photo, can someone phone me at {number}"
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["intent"], body["lead_saved"]) == ("question", True), body
+    national = "".join(number.split()[1:])
+    erased = await client.post(
+        owner.url("/erasures"), json={"phone": f"0{national}"}, headers=owner.headers
+    )
+    assert erased.status_code in (200, 201), erased.text
+    assert number not in str(await leads_of(client, owner))
+    listing = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert "crashing when I upload" not in listing.text, listing.text
+    gone = await client.get(
+        owner.url(f"/conversations/{body['conversation_id']}"), headers=owner.headers
+    )
+    assert gone.status_code == 404, gone.text
