@@ -105,6 +105,15 @@ _CLAUSE_END = re.compile(
 _LOOSE_ENDS = " ,;:\n\u060c\u061b\u3001\uff0c\uff1a\uff1b"
 
 
+def _as_digits(text: str) -> str:
+    """``text`` with each decimal digit in ASCII and each space a plain one, character for
+    character."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
+        for ch in text
+    )
+
+
 def without_callback(text: str) -> str:
     """``text`` without the clause asking for a call on its number (``callback_number``): "Where
     is my order? Please call me on +91 98765 43210" is "Where is my order?", "my order is late,
@@ -114,9 +123,11 @@ def without_callback(text: str) -> str:
     asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
     the question."""
     number = callback_number(text)
-    if number is None:
+    # Where the number is, however its digits and spaces were typed (full-width or Devanagari
+    # digits, a no-break space): found in a copy of the text of the same length.
+    at = -1 if number is None else _as_digits(text).find(number)
+    if number is None or at < 0:
         return text
-    at = text.find(number)
     after = at + len(number)
     ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, at)]
     start = ends[-1] if ends else 0

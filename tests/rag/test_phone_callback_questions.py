@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (digits written in other scripts)
 """What a visitor asks beside a call on their number ("Where is my order? Please call me on
 +91 98765 43210") is answered as the question without the call: the FAQ that answers it, the
 cached answer to it, the model asked it. The number is on the visitor's lead, never in the
@@ -40,6 +41,13 @@ def test_the_question_is_the_message_without_the_call() -> None:
     assert question_of(f"my order is late, please call me on {number}", "question") == (
         "my order is late"
     )
+    # Digits and spaces as typed elsewhere: the same clause goes, not the complaint.
+    for typed in ("０１７１ ２３４５６７８", "+91\u00a098765\u00a043210"):
+        assert question_of(f"my order is late, please call me on {typed}", "question") == (
+            "my order is late"
+        ), typed
+    asked = "मेरा ऑर्डर लेट है, मुझे ९८७६५ ४३२१० पर कॉल करें"
+    assert question_of(asked, "question") == "मेरा ऑर्डर लेट है"
     # A number that is no callback stays: it may be what is asked about.
     assert question_of("Is 0171 2345678 your support line?", "question") == (
         "Is 0171 2345678 your support line?"
