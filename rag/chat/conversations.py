@@ -17,6 +17,7 @@ from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_k
 from core.text import ShortTextCache, lowered_as_postgres
 from rag.chat import faq as faq_service
 from rag.chat.bot_identity import identity_then_question
+from rag.chat.intents import without_callback
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo
@@ -388,10 +389,11 @@ def _times_asked(row: QuestionLike) -> int:
 def asked_as(row: AskedLike) -> tuple[str, str]:
     """The question as the owner reads it, and its key. An unanswered question recorded before
     the record kept the question alone (or a visitor's message) may hold "are you a bot?" in
-    front of it: left out of both, so it goes with the question asked alone and no FAQ made
-    from the group asks "are you a bot? ..." too."""
-    question = identity_then_question(row.question)
-    if question is None:
+    front of it, or a call asked on the visitor's number after it (``without_callback``): left
+    out of both, so it goes with the question asked alone and no FAQ made from the group asks
+    "are you a bot? ..." too, nor holds a visitor's number."""
+    question = without_callback(identity_then_question(row.question) or row.question)
+    if question == row.question:
         return row.question, row.normalized or _normalized(row.question)
     return question, _normalized(question)
 

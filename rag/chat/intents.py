@@ -82,10 +82,61 @@ def question_of(message: str, intent: Intent) -> str:
     """What to answer of a question: the message, or, when it starts by asking whether a bot
     answers ("are you a bot? what are your opening hours?"), the question after it (the
     answer then says what the bot is first: ``stages.Turn.asked_identity``); an address left
-    after it ("are you a bot? jane@example.com") likewise (its thanks follow the reply)."""
+    after it ("are you a bot? jane@example.com") likewise (its thanks follow the reply). A
+    call asked on a number beside the question is left out (``without_callback``): the number
+    goes on a lead, the question is what the FAQs, the cache and the model answer."""
     if intent in NOT_QUESTIONS and intent != "contact":
         return message
-    return identity_then_question(message) or message
+    question = identity_then_question(message) or message
+    return question if intent == "contact" else without_callback(question)
+
+
+def asks_identity_first(message: str, intent: Intent) -> bool:
+    """The message asks whether a bot answers before its question (``question_of``)."""
+    if intent in NOT_QUESTIONS and intent != "contact":
+        return False
+    return identity_then_question(message) is not None
+
+
+# Where a clause ends: the call on a number is cut out with its clause.
+_CLAUSE_END = re.compile(
+    r"[,;:.!?\n\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f]"
+)
+_LOOSE_ENDS = " ,;:\n\u060c\u061b\u3001\uff0c\uff1a\uff1b"
+
+
+def _as_digits(text: str) -> str:
+    """``text`` with each decimal digit in ASCII and each space a plain one, character for
+    character."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
+        for ch in text
+    )
+
+
+def without_callback(text: str) -> str:
+    """``text`` without the clause asking for a call on its number (``callback_number``): "Where
+    is my order? Please call me on +91 98765 43210" is "Where is my order?", "my order is late,
+    please call me on ..." is "my order is late", and a Chinese complaint before its call
+    ("我的订单还没到") is that complaint. When that clause is all the text ("why is my refund
+    late and can you call me on ..."), the number alone is left out. ``text`` itself when it
+    asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
+    the question."""
+    number = callback_number(text)
+    # Where the number is, however its digits and spaces were typed (full-width or Devanagari
+    # digits, a no-break space): found in a copy of the text of the same length.
+    at = -1 if number is None else _as_digits(text).find(number)
+    if number is None or at < 0:
+        return text
+    after = at + len(number)
+    ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, at)]
+    start = ends[-1] if ends else 0
+    closing = _CLAUSE_END.search(text, after)
+    end = closing.end() if closing else len(text)
+    kept = (text[:start] + text[end:]).strip(_LOOSE_ENDS)
+    if not any(ch.isalnum() for ch in kept):
+        kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
+    return kept or text
 
 
 @dataclass(frozen=True, slots=True)

@@ -380,7 +380,9 @@ class AnswerPipeline:
         # owner's daily token cap the follow-up is rewritten without the model.
         if turn.follow_up:
             rewriter = self.extractive if turn.daily_cap_reached else self.generator
-            rewritten = await question.rewrite(rewriter, message, turn.history, model_by)
+            # The question as recorded (``question_of``): without "are you a bot?" before it
+            # or a call asked on the visitor's number beside it.
+            rewritten = await question.rewrite(rewriter, turn.standalone, turn.history, model_by)
             turn = replace(turn, standalone=rewritten.question, rewrite_tokens=rewritten.tokens)
             if spent is not None:
                 spent.prompt_tokens, spent.completion_tokens = rewritten.tokens

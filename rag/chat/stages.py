@@ -25,7 +25,13 @@ from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
 from rag.chat.contact_names import answers_contact_request
-from rag.chat.intents import NOT_QUESTIONS, Intent, is_sales_lead, question_of
+from rag.chat.intents import (
+    NOT_QUESTIONS,
+    Intent,
+    asks_identity_first,
+    is_sales_lead,
+    question_of,
+)
 from rag.chat.models import ChatMessage, Conversation
 from rag.chat.normalize import KEY_VERSION, hides_text, normalize_question
 from rag.chat.prompts import Passage
@@ -163,7 +169,7 @@ class Turn:
     @property
     def asked_identity(self) -> bool:
         """The message asked whether a bot answers before its question (``question_of``)."""
-        return question_of(self.message, self.intent) != self.message
+        return asks_identity_first(self.message, self.intent)
 
     @property
     def asks_for_contact(self) -> bool:
