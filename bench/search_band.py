@@ -1,8 +1,8 @@
 """The exact-scan band over HTTP: workspaces just under the HNSW build threshold, searched with
 their own partial HNSW index and without it (an exact scan), alternately, in one sitting.
 
-    .venv/bin/python -m bench.search_band --no-write                 # ~5k and ~9.8k chunks
-    .venv/bin/python -m bench.search_band --sizes 5000 --rounds 3 --no-write
+    .venv/bin/python -m bench.search_band                  # ~5k and ~9.8k chunks; prints only
+    .venv/bin/python -m bench.search_band --sizes 5000 --rounds 3
 
 The same server, workspaces, queries and cells as ``bench.search_http`` (whose ``measure`` this
 uses): the Python 3.11 HTML docs ingested through `trulybot ingest`'s path (the smaller
@@ -31,16 +31,12 @@ from bench.chat_servers import stop_servers
 from bench.common import (
     ROOT,
     Table,
-    add_write_options,
     database_versions,
     pct,
-    write_section,
-    writes_docs,
 )
-from bench.search_http import choose_pages, measure, start_bench
+from bench.search_http import choose_pages, measure, require_corpus, start_bench
 from bench.search_tables import Cell, Target
 from bench.search_workload import (
-    CORPUS,
     QUESTIONS,
     api_workspace,
     drop_index,
@@ -190,10 +186,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--no-cache", dest="cache", action="store_false")
     parser.add_argument("--data-dir", type=Path, default=ROOT / ".trulybot" / "bench-band")
-    add_write_options(parser, default=False)
     raw = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(raw)
-    args.argv = [a for a in raw if a not in ("--write", "--no-write")]
+    args.argv = raw
     args.sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
     args.clients = [int(c) for c in args.clients.split(",") if c.strip()]
     return args
@@ -201,11 +196,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if not CORPUS.is_dir():
-        raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
-    body = asyncio.run(run(args))
-    if writes_docs(args):
-        write_section("search_band", body)
+    require_corpus()
+    print(asyncio.run(run(args)))  # the markdown, for docs/benchmarks.md by hand
 
 
 if __name__ == "__main__":

@@ -376,10 +376,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def require_corpus() -> None:
     if not CORPUS.is_dir():
         raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    require_corpus()
     body = asyncio.run(run(args))
     if writes_docs(args):
         write_section("search_http", body)
