@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import random
 import sys
@@ -81,6 +82,9 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
             plan="unlimited",
         )
     summary = await ingest_files(runtime, workspace.id, chosen, concurrency=2)
+    await runtime.jobs.drain()  # the index maintenance the ingestion enqueued, before the eval
+    summary["plan"] = await index_plan(runtime, workspace.id)
+    print(f"{name}: {summary['chunks']} chunks, searched by {summary['plan']}", flush=True)
     if any(weight > 0 for weight in args.lexical_weights):
         # Ingestion stores BM25 terms only with RETRIEVAL_LEXICAL_WEIGHT above 0: fill them,
         # else the fused rows would silently be the vector order (a workspace lacking terms).
@@ -123,6 +127,15 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
     }
 
 
+async def index_plan(runtime: Any, workspace_id: Any) -> str:
+    """'partial HNSW' or 'exact': how the workspace is searched once its jobs are done."""
+    from rag.knowledge import indexing
+
+    async with runtime.db.transaction(workspace_id=workspace_id) as session:
+        state = await indexing.index_state(session, workspace_id, runtime.ingestion.index_policy)
+    return "partial HNSW" if state == "valid" else "exact"
+
+
 async def run(args: argparse.Namespace) -> str:
     os.environ["DATA_DIR"] = str(args.data_dir)
     os.environ.pop("DATABASE_URL", None)
@@ -155,6 +168,12 @@ async def run(args: argparse.Namespace) -> str:
         jobs="in-process",
         embedder=embedder,
     ) as runtime:
+        if args.index_threshold is not None:  # docs/retrieval.md, sixteenth session
+            runtime.ingestion.index_policy = dataclasses.replace(
+                runtime.ingestion.index_policy,
+                build_threshold=args.index_threshold,
+                drop_threshold=args.index_threshold // 2,
+            )
         for name in args.sets:
             runs.append(await run_set(args, name, runtime))
         await runtime.jobs.drain()
@@ -174,7 +193,8 @@ async def run(args: argparse.Namespace) -> str:
         lines.append(
             f"- {r['name']}: {len(r['questions'])} questions, {r['pages']} pages"
             f" ({s['files']} ingested, {s['chunks']} chunks in {s['seconds']} s,"
-            f" {s['chunks_per_second']} chunks/s{cached}); evaluation {r['eval_seconds']:.1f} s."
+            f" {s['chunks_per_second']} chunks/s{cached}; searched by {s['plan']});"
+            f" evaluation {r['eval_seconds']:.1f} s."
         )
     return "\n".join([*lines, "", reranker, "", table])
 
@@ -198,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="also vector mode fused with BM25 at this RETRIEVAL_LEXICAL_WEIGHT (repeatable;"
         " the modes themselves run with the setting's)",
+    )
+    parser.add_argument(
+        "--index-threshold",
+        type=int,
+        default=None,
+        help="the HNSW build threshold (drop at half) instead of indexing.BUILD_THRESHOLD",
     )
     add_write_options(parser)
     parser.add_argument(

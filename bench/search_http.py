@@ -22,9 +22,9 @@ duration of the request (its access log line) p50/p95/p99, CPU ms per request of
 of PostgreSQL (steadier than wall times on a shared machine), the query embedding's model time per
 request (``trulybot_embedding_call_seconds{kind="query"}``, one call may serve several
 concurrent questions) and its share of the server's CPU, and the 1-minute load average. Two
-extra cells: the 10k workspace with its index dropped (what a workspace just under the
-10,000-chunk threshold gets: an exact scan) and repeated questions (the query-embedding cache
-hits: what a search costs without the model).
+extra cells: the 10k workspace with its index dropped (an exact scan: what a workspace under
+``indexing.BUILD_THRESHOLD`` gets; ``bench.search_band`` compares both near the threshold) and
+repeated questions (the query-embedding cache hits: what a search costs without the model).
 """
 
 import argparse
@@ -192,37 +192,52 @@ async def measure(
 # --- the run ----------------------------------------------------------------------------------
 
 
-async def run(args: argparse.Namespace) -> str:
+def choose_pages(rng: random.Random, sizes: dict[Any, int]) -> dict[Any, list[tuple[Path, str]]]:
+    """Per label, the first pages of the shuffled Python docs holding at least its chunks (so a
+    smaller workspace's pages are the first of a larger one's); parses only what it needs."""
     from api.commands.ingest import collect
-    from core import migrate
     from core.config import Settings
-    from core.embedded import embedded_postgres
-    from rag.knowledge import eval as rag_eval
 
-    rng = random.Random(args.seed)
     files = collect([str(CORPUS)], "*.html")
     rng.shuffle(files)
     settings = Settings(_env_file=None, environment="development")  # type: ignore[call-arg]
-    sizes = {"1k": args.small, "10k": args.large}
     counted: list[tuple[tuple[Path, str], int]] = []
-    for item in chunk_counts(files, settings):  # parse and chunk only as many pages as needed
+    for item in chunk_counts(files, settings):
         counted.append(item)
         if sum(n for _, n in counted) >= max(sizes.values()):
             break
-    chosen = {label: pages_until(counted, n) for label, n in sizes.items()}
+    return {label: pages_until(counted, n) for label, n in sizes.items()}
+
+
+async def start_bench(
+    args: argparse.Namespace, database: str
+) -> tuple[list[Server], dict[str, list[int]], tuple[str, str]]:
+    """A new embedded database under ``args.data_dir``, migrated, and one server on it: the
+    servers, the processes whose CPU is counted, and the (owner, app) URLs."""
+    from core import migrate
+    from core.embedded import embedded_postgres
 
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    pg = await embedded_postgres(args.data_dir, database="trulybot_bench_search", recreate=True)
+    pg = await embedded_postgres(args.data_dir, database=database, recreate=True)
     owner_url, app_url = pg.owner_url(), pg.app_url(APP_ROLE)
     await migrate.ensure_app_role(owner_url, APP_ROLE)
     await migrate.upgrade(owner_url, app_role=APP_ROLE)
-
     servers = await start_servers(1, server_env(args, app_url, owner_url), args.data_dir)
-    server = servers[0]
-    processes = {"server": [server.proc.pid], "bench": [os.getpid()]}
+    processes = {"server": [servers[0].proc.pid], "bench": [os.getpid()]}
     with contextlib.suppress(OSError, ValueError):
         postmaster = args.data_dir / "pgdata" / "postmaster.pid"
         processes["postgres"] = [int(postmaster.read_text().split()[0])]
+    return servers, processes, (owner_url, app_url)
+
+
+async def run(args: argparse.Namespace) -> str:
+    from rag.knowledge import eval as rag_eval
+
+    rng = random.Random(args.seed)
+    sizes = {"1k": args.small, "10k": args.large}
+    chosen = choose_pages(rng, sizes)
+    servers, processes, (owner_url, app_url) = await start_bench(args, "trulybot_bench_search")
+    server = servers[0]
     questions = [q.question for q in rag_eval.load_questions(QUESTIONS)]
     cells: list[Cell] = []
     spy: subprocess.Popen[bytes] | None = None
@@ -361,10 +376,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+def require_corpus() -> None:
     if not CORPUS.is_dir():
         raise SystemExit(f"{CORPUS} is missing: apt-get install -y python3-doc")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    require_corpus()
     body = asyncio.run(run(args))
     if writes_docs(args):
         write_section("search_http", body)

@@ -305,3 +305,63 @@ async def test_reindex_exits_1_when_an_index_maintenance_failed(
     )
     assert ran.code == 1, ran.out
     assert "0 workspaces skipped (another maintenance was running), 1 failed" in ran.out
+
+
+async def test_reindex_builds_the_index_of_a_workspace_the_old_thresholds_left_exact(
+    scratch: Scratch, tmp_path: Path
+) -> None:
+    """The upgrade to the 5,000-chunk threshold (docs/deploy.md, "Upgrading to the 5,000-chunk
+    index threshold"): a workspace of 5,000 chunks had no index under the previous 10,000;
+    `reindex --outdated-only` builds it and says so."""
+    ws = uuid.uuid4()
+    doc = uuid.uuid4()
+    dims = await _scalar(
+        scratch,
+        "SELECT atttypmod FROM pg_attribute WHERE attrelid = 'chunks'::regclass"
+        " AND attname = 'embedding'",
+    )
+    owner = Database.from_url(scratch.cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with owner.transaction() as session:
+            await session.execute(
+                text(
+                    "INSERT INTO workspaces (id, name, slug, plan, public_key)"
+                    " VALUES (:id, 'band', :slug, 'unlimited', :pk)"
+                ),
+                {"id": ws, "slug": f"band-{ws.hex[:12]}", "pk": f"pk_{ws.hex}"},
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO documents (id, workspace_id, title, source_type, source, status)"
+                    " VALUES (:d, :w, 'band', 'text', 'band', 'ready')"
+                ),
+                {"d": doc, "w": ws},
+            )
+            await session.execute(  # current format: nothing to re-cut, only the index is due
+                text(
+                    "INSERT INTO chunks (id, workspace_id, document_id, position, text, metadata,"
+                    " token_count, content_hash, embedding)"
+                    " SELECT gen_random_uuid(), :w, :d, g, 'chunk ' || g,"
+                    " jsonb_build_object('embed_format', CAST(:fmt AS int)), 2, g::text,"
+                    " (SELECT array_agg(random()::real + 0 * (d + g))"  # one vector a row
+                    " FROM generate_series(1, :dims) d)::vector FROM generate_series(1, 5000) g"
+                ),
+                {"w": ws, "d": doc, "fmt": EMBED_FORMAT, "dims": dims},
+            )
+    finally:
+        await owner.dispose()
+    state = "SELECT count(*) FROM pg_class WHERE relname = :n"
+    assert await _scalar(scratch, state, n=indexes.index_name(ws)) == 0
+    ran = await trulybot(
+        scratch,
+        tmp_path,
+        "reindex",
+        "--workspace",
+        str(ws),
+        "--outdated-only",
+        EMBEDDING_DIMENSIONS=str(dims),
+    )
+    assert ran.code == 0, ran.out
+    assert "built 1 vector indexes for workspaces past the build threshold" in ran.out
+    valid = "SELECT i.indisvalid FROM pg_class c JOIN pg_index i ON i.indexrelid = c.oid"
+    assert await _scalar(scratch, valid + " WHERE c.relname = :n", n=indexes.index_name(ws))

@@ -138,7 +138,8 @@ async def _run(args: argparse.Namespace) -> int:
         f"{'' if lexical_on else ' (RETRIEVAL_LEXICAL_WEIGHT is 0)'}, "
         f"re-embedded {total} chunks and {faqs} FAQ/unanswered questions in "
         f"{len(workspaces)} workspaces with {runtime.embedder.name}; "
-        f"rebuilt {maintained['rebuilt']} vector indexes built with other HNSW parameters"
+        f"rebuilt {maintained['rebuilt']} vector indexes built with other HNSW parameters, "
+        f"built {maintained['built']} vector indexes for workspaces past the build threshold"
     )
     if maintained["busy"] or maintained["failed"]:
         print(

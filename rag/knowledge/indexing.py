@@ -25,8 +25,8 @@ from rag.knowledge.repository import indexes
 
 log = logging.getLogger(__name__)
 
-BUILD_THRESHOLD = 10_000
-DROP_THRESHOLD = 5_000
+BUILD_THRESHOLD = 5_000  # docs/retrieval.md, sixteenth session (was 10,000 and 5,000)
+DROP_THRESHOLD = 2_500
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 200  # docs/retrieval.md, fifteenth session (was 64)
 EF_SEARCH = 100
