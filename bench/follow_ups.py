@@ -42,8 +42,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.levers_corpus import DEFAULT_VARIANT, VARIANTS, build_corpus, local_encode
 from core.config import Settings
 from eval.splits import SPLITS, split_of
+from rag.chat.follow_ups import looks_like_follow_up
 from rag.chat.normalize import content_terms
-from rag.chat.stages import looks_like_follow_up
 
 FOLLOW_UPS = ROOT / "eval" / "demo-follow-ups.jsonl"
 # A message opening like this continues the one before ("and for yearly plans?").

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from rag.chat.follow_ups import looks_like_follow_up
 from rag.chat.generator import Generator, Rewritten, joined_follow_up
 from rag.chat.intents import NOT_QUESTIONS, Intent, question_of
-from rag.chat.stages import looks_like_follow_up
 from rag.knowledge.embeddings import Embedder, EmbeddingError
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -25,6 +24,7 @@ from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
 from rag.chat.contact_names import answers_contact_request
+from rag.chat.follow_ups import looks_like_follow_up
 from rag.chat.intents import (
     NOT_QUESTIONS,
     Intent,
@@ -52,21 +52,6 @@ Source = Literal["faq", "cache", "rag", "fallback", "handoff", "refused"]
 visitor got its refusal instead (an attempt to make the bot leak its rules, or an answer
 repeating the owner's persona), which is no answer."""
 Channel = Literal["widget", "owner"]
-
-_FOLLOW_UP = re.compile(
-    r"^(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b"
-    r"|\b(it|its|it's|that|this|they|them|their|those|these|he|she|one|ones)\b"
-    # "there" ending a clause, a place named before ("do you ship there?"), not "is there a
-    # trial", "will there be a fee", "there are two".
-    r"|\bthere\s*(?=[?.!,;:]|$)",
-    re.IGNORECASE,
-)
-
-
-def looks_like_follow_up(message: str) -> bool:
-    """A short message that leans on the conversation ("and for yearly plans?")."""
-    words = message.split()
-    return len(words) <= 12 and bool(_FOLLOW_UP.search(message))
 
 
 def bot_name_of(workspace: Workspace) -> str:

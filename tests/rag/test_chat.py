@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
-from rag.chat.stages import looks_like_follow_up
+from rag.chat.follow_ups import looks_like_follow_up
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from workspaces import usage
 
