@@ -12,7 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from core.text import lowered_as_postgres
+from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_on, digits_of
 from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
@@ -369,13 +369,16 @@ def _turned_down_or_numbered(text: str, words: str) -> bool:
     )
 
 
+@short_text_cache(512)
 def callback_number(text: str) -> str | None:
     """The one phone number a message asks to be called back on, whatever else it says: a
     call asked on that very number (``call_phrases``: "my order is late, please call me on +91
     98765 43210", "the app keeps crashing, can someone phone me at 020 7946 0958"). An order,
     an invoice or a parcel named elsewhere in it names no number: the call names this one.
     None for none, for a call turned down, a booking's number or the one an ordering phrase
-    names (``_turned_down_or_numbered``), and beside an address (``number_left``)."""
+    names (``_turned_down_or_numbered``), and beside an address (``number_left``). Cached: a
+    turn asks it of the same message when it reads the intent, the question to answer, the
+    lead to save and the reply's opening."""
     number = contact_phone(text)
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return None
