@@ -364,8 +364,7 @@ def retry_after(exc: Exception) -> float | None:
 def rate_limited(exc: Exception) -> bool:
     """``exc`` is Razorpay's 429 (``_unavailable``): the account's rate limit, which the live
     checkouts share, reached; a client asks nothing more until it lifts."""
-    details = exc.details if isinstance(exc, PaymentProviderUnavailable) else None
-    return isinstance(details, dict) and details.get("reason") == "rate_limited"
+    return isinstance(exc, PaymentProviderRateLimited)
 
 
 UNREACHABLE: Final = "Razorpay could not be reached"
