@@ -10,6 +10,13 @@ after the owner's cancel or a deletion, a purge) asks Razorpay nothing. Before, 
 each due cancel a job of its own, sent whatever Razorpay answered: five cancels waiting while
 Razorpay answered 429 cost five calls every sweep, in step for good.
 
+It stops too at the first 401 (this server's API keys refused: every call after would be
+refused alike; the cancel stays due as it was, no attempt counted, and an ERROR starting
+``KEYS_REFUSED_STOP`` tells the operator), and after ``UNREACHABLE_IN_A_ROW`` sends in a row
+that found Razorpay unreachable (timeouts, connection errors, 5xx: each timeout costs up to
+``RAZORPAY_TIMEOUT_SECONDS``; before, one job waited out one per due cancel, about 160 in its
+30 minutes). Each stop counts in ``trulybot_razorpay_cancel_sweeps_stopped_total{reason}``.
+
 A purge sends a deleted workspace's waiting cancel first (``before_purge``): the row it is
 about to delete is the only record of the subscription to cancel.
 """
@@ -25,6 +32,7 @@ from billing import provider_cancels
 from billing import repository as repo
 from billing.provider import PaymentProvider
 from billing.rate_limit_mark import RateLimitMark
+from core import metrics
 from core.db import Database
 from core.logging import workspace_context
 from core.models import utcnow
@@ -39,6 +47,13 @@ SWEEP_LIMIT: Final = 500
 # How long a deleted workspace's purge waits for Razorpay to take its cancel; after that it is
 # purged anyway, with an ERROR naming the subscription to cancel by hand.
 PATIENCE: Final = timedelta(days=7)
+# Sends in a row that found Razorpay unreachable before the job stops. One timeout is a slow
+# call, two may still be a blip; three in a row (a minute and a half at the 30 s timeout
+# allowed, against a 5-minute sweep) is Razorpay down for this server, and each later call
+# would only wait out its own timeout. A cancel answered in between starts the count again.
+UNREACHABLE_IN_A_ROW: Final = 3
+# The start of the ERROR line of a job stopped by Razorpay's 401: a stable text to alert on.
+KEYS_REFUSED_STOP: Final = "razorpay cancels stopped: Razorpay refused this server's API keys"
 
 
 async def due(db: Database, *, now: datetime) -> list[uuid.UUID]:
@@ -58,15 +73,19 @@ async def send_due(
     db: Database, payments: PaymentProvider | None, mark: RateLimitMark, *, now: datetime
 ) -> int:
     """Send the due cancels one by one, until the first 429 (or the mark set by another
-    process); how many were left unsent for the next sweep."""
+    process), the first 401, or ``UNREACHABLE_IN_A_ROW`` unreachable in a row; how many were
+    left unsent for the next sweep."""
     if payments is None:
         return 0
     workspaces = await due(db, now=now)
+    unreachable = 0
     for index, workspace_id in enumerate(workspaces):
         with workspace_context(workspace_id):
             outcome = await provider_cancels.send(db, payments, workspace_id, mark=mark, now=now)
+        unreachable = unreachable + 1 if outcome == "retry" else 0
         if outcome in ("paused", "rate_limited"):
             left = len(workspaces) - index - (outcome == "rate_limited")
+            metrics.count_razorpay_cancel_sweep_stop("rate_limited")
             log.warning(
                 "razorpay cancels: Razorpay rate limits this server (HTTP 429) until %s;"
                 " %d due cancels left for the next sweep",
@@ -74,7 +93,34 @@ async def send_due(
                 left,
             )
             return left
+        if outcome == "keys_refused":  # this one stays due as well
+            left = len(workspaces) - index
+            metrics.count_razorpay_cancel_sweep_stop("keys_refused")
+            log.error(
+                "%s (HTTP 401): %d due cancels left for the next sweep, none counted as an"
+                " attempt; set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET to the account's keys",
+                KEYS_REFUSED_STOP,
+                left,
+            )
+            return left
+        if unreachable >= UNREACHABLE_IN_A_ROW:
+            left = len(workspaces) - index - 1
+            metrics.count_razorpay_cancel_sweep_stop("unreachable")
+            log.warning(
+                "razorpay cancels stopped: Razorpay unreachable (timeout, connection or 5xx)"
+                " %d times in a row; %d due cancels left for the next sweep",
+                unreachable,
+                left,
+            )
+            return left
     return 0
+
+
+_WAITING_WHY: Final = {
+    "paused": " (Razorpay rate limits this server, HTTP 429)",
+    "rate_limited": " (Razorpay rate limits this server, HTTP 429)",
+    "keys_refused": " (Razorpay refuses this server's API keys, HTTP 401)",
+}
 
 
 async def waiting_since(db: Database, workspace_id: uuid.UUID) -> tuple[str, datetime] | None:
@@ -109,9 +155,7 @@ async def before_purge(
             "workspace %s: the purge waits until Razorpay takes the cancel of subscription %s%s",
             workspace_id,
             subscription_id,
-            " (Razorpay rate limits this server, HTTP 429)"
-            if outcome in ("paused", "rate_limited")
-            else "",
+            _WAITING_WHY.get(outcome, ""),
         )
         return False
     log.error(

@@ -12,9 +12,11 @@ The cancel is durable: ``request`` records it on the subscription's row in the t
 decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
 from the ``razorpay_cancels`` sweep, and first thing in a purge: billing/cancel_sweep.py) claims
 it under the row's lock, asks Razorpay with no transaction open and records the answer. Razorpay
-unreachable, rate limiting us (429) or refusing this server's API keys (401: the operator fixes
-them): retried with a backoff (``BACKOFF_FIRST`` doubling up to ``BACKOFF_MAX``, between half
-and all of it at random, so cancels that failed together come due apart). A 429 also marks the
+unreachable or rate limiting us (429): retried with a backoff (``BACKOFF_FIRST`` doubling up to
+``BACKOFF_MAX``, between half and all of it at random, so cancels that failed together come due
+apart). Refusing this server's API keys (401: the operator fixes them) is no attempt of the
+cancel's: Razorpay acted on nothing, so the claim is given back (``keys_refused``: the attempt
+uncounted, due as it was, the error saying why) and the sweep stops. A 429 also marks the
 whole account (billing/rate_limit_mark.py): until the mark passes, ``send`` asks nothing
 (``paused``) and the cancel stays due. Razorpay answering that the
 subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
@@ -46,6 +48,7 @@ from billing.models import Subscription
 from billing.provider import (
     PaymentProvider,
     PaymentProviderError,
+    PaymentProviderKeysRefused,
     rate_limited,
     retry_after,
     unavailable_why,
@@ -263,6 +266,7 @@ class _Claim:
     subscription_id: str
     mode: Mode
     attempt: int
+    due_at: datetime | None  # ``provider_cancel_next_at`` before the claim
 
 
 async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim | None:
@@ -283,13 +287,16 @@ async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim
             provider_cancel_next_at=max(now, utcnow()) + CLAIM,
         )
         mode: Mode = "now" if sub.provider_cancel == "now" else "cycle_end"
-        return _Claim(workspace_id, sub.razorpay_subscription_id, mode, attempt)
+        return _Claim(
+            workspace_id, sub.razorpay_subscription_id, mode, attempt, sub.provider_cancel_next_at
+        )
 
 
 # ``paused``: the account's rate limit mark holds, nothing was asked (the cancel stays due);
-# ``rate_limited``: asked, answered 429 (the account is marked).
+# ``rate_limited``: asked, answered 429 (the account is marked); ``keys_refused``: asked,
+# answered 401 (the cancel stays due as it was: ``_given_back``); ``retry``: unreachable.
 SendOutcome = Literal[
-    "nothing", "disabled", "paused", "cancelled", "retry", "rate_limited", "failed"
+    "nothing", "disabled", "paused", "cancelled", "retry", "rate_limited", "keys_refused", "failed"
 ]
 
 
@@ -316,9 +323,14 @@ async def send(
         answer = await payments.cancel_subscription(
             claim.subscription_id, at_cycle_end=claim.mode == "cycle_end"
         )
+    except PaymentProviderKeysRefused as exc:
+        # Razorpay refused the keys, not the cancel, and acted on nothing. Before, each 401
+        # counted as an attempt: the backoff grew and the cancel read as maybe sent.
+        await _given_back(db, claim, unavailable_why(exc))
+        return "keys_refused"
     except PaymentProviderUnavailable as exc:
-        # Unreachable, rate limited (429) or this server's keys refused (401): retried, as
-        # none is a refusal of the cancel. Before, a 429 or a 401 gave the cancel up for good.
+        # Unreachable or rate limited (429): retried, as neither is a refusal of the cancel.
+        # Before, a 429 or a 401 gave the cancel up for good.
         await _failed(db, claim, now, unavailable_why(exc), give_up=False)
         if not rate_limited(exc):
             return "retry"
@@ -401,6 +413,25 @@ def _backoff(attempt: int) -> timedelta:
     come due apart. Before, always the whole step: they stayed in step for good."""
     step = min(BACKOFF_FIRST * 2 ** min(attempt - 1, 16), BACKOFF_MAX)
     return step * random.uniform(0.5, 1.0)  # spreading retries, not a secret
+
+
+async def _given_back(db: Database, claim: _Claim, error: str) -> None:
+    """The claim undone (the attempt uncounted, due when it was), the error kept for the
+    owner's view and the operator; nothing when the row changed meanwhile (Razorpay's webhook
+    ended the subscription, another claim)."""
+    async with db.transaction(workspace_id=claim.workspace_id) as session:
+        sub = await repo.lock_existing_subscription(session, claim.workspace_id)
+        if sub is None or sub.provider_cancel is None:
+            return
+        if sub.provider_cancel_attempts != claim.attempt:
+            return
+        await repo.update_subscription(
+            session,
+            claim.workspace_id,
+            provider_cancel_attempts=claim.attempt - 1,
+            provider_cancel_next_at=claim.due_at,
+            provider_cancel_error=error[:300],
+        )
 
 
 async def _failed(db: Database, claim: _Claim, now: datetime, error: str, *, give_up: bool) -> None:

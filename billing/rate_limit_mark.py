@@ -7,7 +7,10 @@ each 429 after the mark passed (``strikes``), an hour at most, and never before 
 ``Retry-After`` (bounded to an hour by ``billing.provider``). A 429 while the mark holds (a
 call sent before it was set, beside the one that set it) adds no strike and moves the moment
 only to Razorpay's later ``Retry-After``.
-``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed.
+``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed: it
+deletes the key only while it still holds the mark it read (a compare-and-delete, one Lua
+script), so a 429 another worker records in between stays. Before, the delete took whatever
+the key held by then, and that 429's mark was lost.
 
 Kept in Redis when configured (every process and worker sees it; the key lives an hour past
 the mark, so a 429 soon after it passed still doubles), and always in this process as well:
@@ -24,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 log = logging.getLogger("trulybot.billing")
@@ -33,6 +37,15 @@ FIRST: Final = timedelta(minutes=1)
 MOST: Final = timedelta(hours=1)
 # How long the strikes are remembered after the mark passed.
 REMEMBERED: Final = timedelta(hours=1)
+
+
+# Deletes KEYS[1] only while it holds ARGV[1] (the value read): 1 when deleted, else 0.
+_DELETE_IF_UNCHANGED: Final = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
 
 
 @dataclass(frozen=True)
@@ -75,16 +88,25 @@ class RateLimitMark:
     def __init__(self, redis: Redis | None) -> None:
         self._redis = redis
         self._memory: dict[str, Mark] = {}
+        self._delete_if_unchanged: AsyncScript | None = (
+            None if redis is None else redis.register_script(_DELETE_IF_UNCHANGED)
+        )
+
+    async def _stored(self, account: str) -> tuple[Mark | None, bytes | str | None] | None:
+        """The mark in Redis and the value it was read from (None, None: no key); None
+        without Redis, or when Redis failed (a WARNING)."""
+        if self._redis is None:
+            return None
+        try:
+            raw = await self._redis.get(KEY_PREFIX + account)
+        except RedisError as exc:
+            log.warning("razorpay rate limit mark not read (%s): this process's is used", exc)
+            return None
+        return (None if raw is None else _decode(raw)), raw
 
     async def get(self, account: str) -> Mark | None:
-        if self._redis is not None:
-            try:
-                raw = await self._redis.get(KEY_PREFIX + account)
-            except RedisError as exc:
-                log.warning("razorpay rate limit mark not read (%s): this process's is used", exc)
-            else:
-                return None if raw is None else _decode(raw)
-        return self._memory.get(account)
+        stored = await self._stored(account)
+        return self._memory.get(account) if stored is None else stored[0]
 
     async def until(self, account: str, now: datetime) -> datetime | None:
         """When the account's mark passes, while it holds at ``now``; else None."""
@@ -105,13 +127,17 @@ class RateLimitMark:
 
     async def answered(self, account: str, at: datetime) -> None:
         """Razorpay answered a cancel (not 429) at ``at``: a mark that passed is forgotten,
-        strikes and all; one still holding (set meanwhile by another call) stays."""
-        mark = await self.get(account)
+        strikes and all; one still holding (set meanwhile by another call) stays, and so does
+        one another process recorded after the read (the key is deleted only unchanged)."""
+        stored = await self._stored(account)
+        mark = self._memory.get(account) if stored is None else stored[0]
         if mark is None or mark.until > at:
             return
         self._memory.pop(account, None)
-        if self._redis is not None:
-            try:
-                await self._redis.delete(KEY_PREFIX + account)
-            except RedisError as exc:
-                log.warning("razorpay rate limit mark not cleared (%s)", exc)
+        script = self._delete_if_unchanged
+        if script is None or stored is None or stored[1] is None:
+            return
+        try:
+            await script(keys=[KEY_PREFIX + account], args=[stored[1]])
+        except RedisError as exc:
+            log.warning("razorpay rate limit mark not cleared (%s)", exc)

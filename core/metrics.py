@@ -192,8 +192,16 @@ DB_POOL_WAIT = Histogram(
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0),
     registry=REGISTRY,
 )
+RAZORPAY_CANCEL_SWEEP_STOPS = Counter(
+    "trulybot_razorpay_cancel_sweeps_stopped_total",
+    "Razorpay cancel sweep jobs stopped before the due cancels were all sent, by reason"
+    " (keys_refused: HTTP 401; rate_limited: HTTP 429; unreachable: timeouts in a row).",
+    ("reason",),
+    registry=REGISTRY,
+)
 
 CacheResult = Literal["hit", "miss", "error"]
+SweepStop = Literal["keys_refused", "rate_limited", "unreachable"]
 
 
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:
@@ -246,6 +254,10 @@ def observe_ingestion(kind: str, seconds: float, outcome: str = "ok") -> None:
 
 def count_rate_limited(route_class: str) -> None:
     RATE_LIMITED.labels(route_class=route_class).inc()
+
+
+def count_razorpay_cancel_sweep_stop(reason: SweepStop) -> None:
+    RAZORPAY_CANCEL_SWEEP_STOPS.labels(reason=reason).inc()
 
 
 def count_db_read(target: Literal["replica", "primary"], reason: str) -> None:

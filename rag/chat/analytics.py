@@ -331,6 +331,7 @@ EXPORT_COLUMNS = (
     "rating",
     "rater",
     "text",
+    "sales_routed",  # last: readers taking the columns by position read the others as before
 )
 
 
@@ -390,6 +391,12 @@ async def export_rows(
         yield row
 
 
+def _cell(value: object) -> str:
+    """A CSV cell: ``true``/``false`` as in the JSON lines (``sales_routed``), the rest as the
+    other exports write it."""
+    return ("true" if value else "false") if isinstance(value, bool) else csv_safe(value)
+
+
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
@@ -415,7 +422,7 @@ async def export_lines(
         transaction, workspace_id=workspace_id, span=span, channel=channel
     ):
         if fmt == "csv":
-            writer.writerow([csv_safe(getattr(row, column)) for column in EXPORT_COLUMNS])
+            writer.writerow([_cell(getattr(row, column)) for column in EXPORT_COLUMNS])
         else:
             if row.conversation_id != current:
                 current = row.conversation_id
@@ -440,6 +447,7 @@ async def export_lines(
                 "rating": row.rating,
                 "rater": row.rater,
                 "text": row.text,
+                "sales_routed": row.sales_routed,
             }
             buffer.write(json.dumps(message, ensure_ascii=False) + "\n")
         if buffer.tell() > 16_384:

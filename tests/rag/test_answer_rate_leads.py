@@ -12,6 +12,9 @@ retrieval finding nothing (a workspace without documents)."""
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -20,6 +23,7 @@ import pytest
 
 from api.runtime import Runtime
 from core.models import utcnow
+from rag.chat import analytics
 from tests.conftest import Owner, RuntimeFactory, signup
 from tests.rag.test_analytics import (
     HOURS,
@@ -148,3 +152,37 @@ async def test_a_routed_lead_erased_stays_counted_apart_on_its_day(
     await rebuild(runtime, owner, utcnow())
     after = (await figures(client, owner, **around_today()))["totals"]
     assert (after["unanswered"], after["sales_routed"]) == (2, 1), after
+
+
+async def test_the_conversation_export_says_which_answers_were_routed_to_the_team(
+    app: tuple[httpx.AsyncClient, Runtime],
+) -> None:
+    """The export's ``sales_routed`` (CSV column and JSON lines key), per message as the
+    figures count it: the lead's fallback sent to the team, not a fallback nothing answered nor
+    a visitor's message. Before, the export had no such column: an owner could not tell from
+    it which of the fallbacks the ``sales_routed`` figure counted."""
+    client, _ = app
+    owner = await signup(client, "Export routed")
+    await ask(client, owner, QUOTE)  # no documents: the lead's reply, routed
+    await ask(client, owner, SUBMARINES)  # nothing answers it: a fallback, not routed
+
+    got = await client.get(owner.url("/conversations/export"), headers=owner.headers)
+    assert got.status_code == 200, got.text
+    header = got.text.splitlines()[0]
+    # Added last: a reader that takes the columns by position reads the others as before.
+    assert header.split(",") == [*analytics.EXPORT_COLUMNS[:-1], "sales_routed"], header
+    assert analytics.EXPORT_COLUMNS[-2] == "text"
+    rows = list(csv.DictReader(io.StringIO(got.text)))
+    said = {(r["role"], r["text"]): r["sales_routed"] for r in rows}
+    assert said[("user", QUOTE)] == "false"
+    assert said[("user", SUBMARINES)] == "false"
+    answers = [(r["source"], r["sales_routed"]) for r in rows if r["role"] == "assistant"]
+    assert sorted(answers) == [("fallback", "false"), ("fallback", "true")], answers
+
+    got = await client.get(
+        owner.url("/conversations/export"), params={"format": "jsonl"}, headers=owner.headers
+    )
+    messages = [m for m in map(json.loads, got.text.splitlines()) if m["type"] == "message"]
+    assert sorted(m["sales_routed"] for m in messages) == [False, False, False, True], messages
+    [routed] = [m for m in messages if m["sales_routed"]]
+    assert (routed["role"], routed["source"]) == ("assistant", "fallback")

@@ -54,6 +54,11 @@ _ANSWERED = "('faq', 'cache', 'rag')"
 _ASKED = "(" + ", ".join(f"'{i}'" for i in get_args(Intent) if i not in NOT_QUESTIONS) + ")"
 
 
+ROUTED = "coalesce(m.source = 'fallback' AND m.answer_flags @> '{\"routed\": true}', false)"
+"""SQL: the message ``m`` is a sales lead's fallback the bot sent to the team
+(``Message.routed``): what ``sales_routed`` counts, and the conversation export's column."""
+
+
 # One row per UTC day in [:t1, :t2) with activity. Conversations, their handoffs, their
 # resolution and leads belong to the day they were created (so a conversation that asked for a
 # human on two days is one handoff in a range's total); messages and answers to the day they
@@ -79,8 +84,7 @@ conv_counts AS (SELECT day, count(*) AS conversations FROM conv GROUP BY day),
 msg AS (
     SELECT (m.created_at AT TIME ZONE 'UTC')::date AS day, m.id, m.conversation_id, m.role,
            m.intent, m.source,
-           coalesce(m.source = 'fallback' AND m.answer_flags @> '{{"routed": true}}', false)
-             AS routed
+           {ROUTED} AS routed
     FROM messages m JOIN conversations c ON c.id = m.conversation_id AND c.workspace_id = :ws
     WHERE m.workspace_id = :ws AND c.channel <> 'owner'
       AND m.created_at >= :t1 AND m.created_at < :t2{messages}

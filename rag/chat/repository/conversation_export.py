@@ -23,6 +23,8 @@ from typing import Any, Literal
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rag.chat.repository.analytics import ROUTED
+
 ExportKey = tuple[datetime, uuid.UUID, datetime, uuid.UUID]
 ExportChannel = Literal["widget", "owner", "all"]
 """Whose conversations: visitors' (``widget``, what the analytics count), the owners' own test
@@ -45,6 +47,7 @@ class ExportRow:
     rating: str | None
     rater: str | None
     created_at: datetime
+    sales_routed: bool
 
     @property
     def key(self) -> ExportKey:
@@ -59,7 +62,8 @@ class ExportRow:
 _COLUMNS = (
     "c.id AS conversation_id, c.session_id, c.channel, c.status, c.lead_id,"
     " c.created_at AS conversation_created_at, m.id AS message_id, m.role, m.text,"
-    " m.intent, m.source, f.rating, f.rater, m.created_at"
+    " m.intent, m.source, f.rating, f.rater, m.created_at,"
+    f" {ROUTED} AS sales_routed"
 )
 # Each message's rating by its key (one row at most): a lateral lookup, never a join of the
 # workspace's every rating.
@@ -101,7 +105,8 @@ def _next(channel: ExportChannel, *, first: bool) -> Any:
         f"SELECT {_COLUMNS} FROM ("  # noqa: S608 - constant fragments only
         " SELECT id, session_id, channel, status, lead_id, created_at FROM conversations"
         f" WHERE {' AND '.join(where)} ORDER BY created_at, id LIMIT :limit"
-        ") c CROSS JOIN LATERAL (SELECT m.id, m.role, m.text, m.intent, m.source, m.created_at"
+        ") c CROSS JOIN LATERAL (SELECT m.id, m.role, m.text, m.intent, m.source, m.created_at,"
+        " m.answer_flags"
         " FROM messages m WHERE m.workspace_id = :ws AND m.conversation_id = c.id"
         " ORDER BY m.created_at, m.id LIMIT :limit) m"
         f"{_FEEDBACK}"

@@ -1,0 +1,157 @@
+"""The ``send_razorpay_cancels`` job stops where every call after would fail alike.
+
+Before, only Razorpay's 429 stopped it. With this server's API keys refused (401) every due
+cancel made its own call each job and each counted as a failed attempt (its backoff doubling,
+and ``sent`` saying it may have reached Razorpay, so the owner could no longer withdraw it),
+though Razorpay acted on none. With Razorpay timing out, one job waited out one timeout per due
+cancel: about 160 of them in its 30 minutes. Now the first 401 stops the job (an ERROR with a
+stable reason, ``trulybot_razorpay_cancel_sweeps_stopped_total{reason="keys_refused"}``) and
+leaves every cancel due as it was, and ``UNREACHABLE_IN_A_ROW`` sends in a row that found
+Razorpay unreachable (timeouts among them) stop it too, the rest left due for the next sweep.
+
+The real app and the real ``razorpay`` client against the local fake; the clock is driven.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from api.runtime import Runtime
+from billing import cancel_sweep
+from core import metrics
+from core.config import Settings
+from core.db import Database
+from core.models import utcnow
+from tests.billing.conftest import sub_row, subscription
+from tests.billing.razorpay_subscriptions import AT_CYCLE_END, cancel
+from tests.billing.test_cancels_rate_limit import cancel_calls, linked_owners
+from tests.conftest import Owner, client_for, make_runtime
+from tests.fakes.razorpay_server import FakeRazorpay
+from tests.lifecycle.data import tick_due
+
+STOPS = "trulybot_razorpay_cancel_sweeps_stopped_total"
+
+
+@pytest.fixture(scope="module")
+def fake_server() -> Iterator[FakeRazorpay]:
+    """An account of this module's own: no other module's rate limit mark holds its cancels."""
+    with FakeRazorpay(key_id=f"rzp_test_stops{uuid.uuid4().hex[:8]}") as server:
+        yield server
+
+
+@pytest.fixture
+async def bad_keys(
+    billing_settings: Settings, db: Database, redis_client: Redis
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """The app whose Razorpay key secret is not the account's: every call answers 401."""
+    settings = billing_settings.model_copy(update={"razorpay_key_secret": "revoked_0001"})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
+        yield runtime, client
+
+
+async def rows(owner_db: Database, owners: list[tuple[Owner, str]]) -> list[dict[str, object]]:
+    return [await sub_row(owner_db, owner.workspace_id) for owner, _ in owners]
+
+
+async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
+    bad_keys: tuple[Runtime, httpx.AsyncClient],
+    billing_runtime: Runtime,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    runtime, client = bad_keys
+    owners = await linked_owners(client, fake, 3)
+    t0 = utcnow()
+    for owner, _ in owners:  # each owner's own job asks once: 401
+        assert (await cancel(client, owner)).status_code == 200
+        await runtime.jobs.drain()
+    for row in await rows(owner_db, owners):
+        # Razorpay acted on nothing: no attempt counted, due as asked, the error saying why.
+        assert row["provider_cancel"] == "cycle_end", row
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+        assert "API keys (HTTP 401)" in str(row["provider_cancel_error"]), row
+
+    stops = metrics.sample(STOPS, {"reason": "keys_refused"})
+    start = cancel_calls(fake)
+    with caplog.at_level(logging.ERROR, logger="trulybot.billing"):
+        await tick_due(runtime, "razorpay_cancels", t0 + timedelta(minutes=10))
+        await runtime.jobs.drain()
+    assert cancel_calls(fake) - start == 1  # the first 401 ended the job
+    assert metrics.sample(STOPS, {"reason": "keys_refused"}) == stops + 1
+    told = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert any(line.startswith(cancel_sweep.KEYS_REFUSED_STOP) for line in told), told
+    for row in await rows(owner_db, owners):
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+    for owner, _ in owners:  # never sent: still the owner's to take back
+        assert (await subscription(client, owner))["razorpay_cancel"] == "pending"
+
+    # The operator sets the right keys: the next sweep sends them all, each on its first try.
+    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=15))
+    await billing_runtime.jobs.drain()
+    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
+        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
+        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+        assert row["provider_cancel_attempts"] == 1, row
+
+
+@pytest.fixture
+async def slow_razorpay(
+    billing_settings: Settings, db: Database, redis_client: Redis
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """The app with a 1-second Razorpay timeout (the fixture's 5 would make this test slow)."""
+    settings = billing_settings.model_copy(update={"razorpay_timeout_seconds": 1.0})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
+        yield runtime, client
+
+
+async def test_razorpay_timing_out_stops_the_sweep_after_a_few_in_a_row(
+    slow_razorpay: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    runtime, client = slow_razorpay
+    owners = await linked_owners(client, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2)
+    t0 = utcnow()
+    fake.down = "close"  # each owner's own job: Razorpay unreachable, retried by the sweep
+    for owner, _ in owners:
+        assert (await cancel(client, owner)).status_code == 200
+        await runtime.jobs.drain()
+    fake.down = False
+    attempts = sum(int(str(r["provider_cancel_attempts"])) for r in await rows(owner_db, owners))
+    assert attempts == len(owners)
+
+    fake.gate = threading.Event()  # Razorpay takes every call and answers none: timeouts
+    stops = metrics.sample(STOPS, {"reason": "unreachable"})
+    start = cancel_calls(fake)
+    await tick_due(runtime, "razorpay_cancels", t0 + timedelta(minutes=10))
+    await runtime.jobs.drain()
+    assert cancel_calls(fake) - start == cancel_sweep.UNREACHABLE_IN_A_ROW
+    assert metrics.sample(STOPS, {"reason": "unreachable"}) == stops + 1
+    left = await rows(owner_db, owners)
+    # The cancels after the stop were not tried: their attempts and backoff are as they were.
+    assert sum(r["provider_cancel_attempts"] == 1 for r in left) >= 2, left
+
+    fake.gate.set()
+    fake.gate = None
+    await tick_due(runtime, "razorpay_cancels", t0 + timedelta(minutes=20))
+    await runtime.jobs.drain()
+    for owner, _ in owners:
+        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
+
+
+def test_the_stops_are_documented_with_their_values() -> None:
+    """docs/billing.md names the constant, its value and the ERROR's stable start."""
+    page = (Path(__file__).parents[2] / "docs" / "billing.md").read_text()
+    assert "`UNREACHABLE_IN_A_ROW`" in page
+    assert f"after {cancel_sweep.UNREACHABLE_IN_A_ROW} sends in a row" in page
+    assert f"`{cancel_sweep.KEYS_REFUSED_STOP}`" in page
