@@ -247,7 +247,14 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = None if complaint else first_asked(LEAD, words) or sales_asked(text, words)
+    # A call asked on a number with nothing wrong said besides, asked as a question or not
+    # ("Können Sie mich unter ... zurückrufen?", "Potete richiamarmi al ...?"): a request for
+    # the team, its number on the lead (``shortcuts.callback``).
+    lead = (
+        None
+        if complaint
+        else first_asked(LEAD, words) or sales_asked(text, words) or _call_asked(text, words)
+    )
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)
@@ -313,6 +320,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks or words.split()[0] in QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
+
+
+def _call_asked(text: str, words: str) -> re.Match[str] | None:
+    """The call asked on the message's number (``callback_number``), None for none."""
+    return called_on(words) if callback_number(text) is not None else None
 
 
 def complains_beside_a_call(text: str, words: str) -> bool:

@@ -1,0 +1,149 @@
+# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
+"""Callback requests the chat missed, through the real chat path.
+
+1. A call asked for as a polite question ("Können Sie mich unter 0171 2345678 zurückrufen?",
+   "Potete richiamarmi al 333 123 4567?", "Could you call me back on ...?") is a request for a
+   call: the number goes on a lead and the visitor is promised the call, in every language of
+   ``call_phrases.CALL_ON`` and the Chinese and Japanese ones. A call told of ("why did you call
+   me on ...?") still asks for none."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+from rag.chat.contact_details import callback_number
+from rag.chat.intents import detect_intent
+from tests.conftest import Owner
+from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import leads_of
+
+
+def _d(count: int) -> str:
+    return f"{uuid.uuid4().int % 10**count:0{count}d}"
+
+
+# A number of this test alone, written as a visitor in that country writes theirs.
+NUMBERS = {
+    "en": lambda: f"020 7946 {_d(4)}",
+    "de": lambda: f"0171 {_d(7)}",
+    "es": lambda: f"6{_d(2)} {_d(3)} {_d(3)}",
+    "fr": lambda: f"06 {_d(2)} {_d(2)} {_d(2)} {_d(2)}",
+    "pt": lambda: f"11 9{_d(4)} {_d(4)}",
+    "it": lambda: f"333 {_d(3)} {_d(4)}",
+    "hi": lambda: f"9{_d(4)} {_d(5)}",
+    "ru": lambda: f"+7 916 {_d(3)}-{_d(2)}-{_d(2)}",
+    "ar": lambda: f"05{_d(8)}",
+    "zh": lambda: f"138{_d(8)}",
+    "ja": lambda: f"090-{_d(4)}-{_d(4)}",
+}
+
+# A call asked for as a question, as native speakers ask it.
+POLITE = {
+    "en": [
+        "Could you call me back on {n}?",
+        "Can someone please call me on {n}?",
+    ],
+    "de": [
+        "Können Sie mich unter {n} zurückrufen?",
+        "Könnten Sie mich bitte unter {n} anrufen?",
+        "Kannst du mich unter {n} zurückrufen?",
+    ],
+    "es": [
+        "¿Me puede llamar al {n}?",
+        "¿Me puedes llamar al {n}?",
+        "¿Podrían llamarme al {n}, por favor?",
+    ],
+    "fr": [
+        "Pouvez-vous me rappeler au {n} ?",
+        "Tu peux me rappeler au {n} ?",
+        "Est-ce que vous pouvez me rappeler au {n} ?",
+    ],
+    "pt": [
+        "Pode me ligar no {n}?",
+        "Você poderia me ligar no {n}?",
+        "Podem ligar-me para o {n}?",
+    ],
+    "it": [
+        "Potete richiamarmi al {n}?",
+        "Mi può richiamare al {n}?",
+        "Mi potreste chiamare al {n}?",
+    ],
+    "hi": [
+        "क्या आप मुझे {n} पर कॉल कर सकते हैं?",
+        "kya aap mujhe {n} par call kar sakte hain?",
+    ],
+    "ru": [
+        "Можете перезвонить мне по номеру {n}?",
+        "Не могли бы вы перезвонить мне на {n}?",
+    ],
+    "ar": [
+        "هل يمكنكم الاتصال بي على الرقم {n}؟",
+        "ممكن تتصلوا بي على {n}؟",
+    ],
+    "zh": [
+        "可以打电话给我吗？{n}",
+        "能给我回个电话吗？我的手机号是{n}",
+    ],
+    "ja": [
+        "{n}に電話していただけますか？",
+        "{n}に折り返しお電話いただけますか？",
+    ],
+}
+POLITE_CASES = [(language, m) for language, messages in POLITE.items() for m in messages]
+
+# A call told of, asked as a question: no call asked for (no number of a lead's).
+TOLD_OF = [
+    "Why did you call me on {n}?",
+    "Someone called me at {n}, was it you?",
+    "Warum haben Sie mich unter {n} angerufen?",
+    "¿Por qué me llamaron al {n}?",
+    "Pourquoi m'avez-vous appelé au {n} ?",
+    "Perché mi avete chiamato al {n}?",
+    "Почему вы звонили мне на {n}?",
+    "لماذا اتصلتم بي على الرقم {n}؟",
+    # tried to call
+    "Perché avete provato a chiamarmi al {n}?",
+    "Por que tentaram ligar-me para o {n}?",
+    "Кто-то пытался позвонить мне на {n}?",
+    "لماذا حاولتم الاتصال بي على الرقم {n}؟",
+]
+
+
+@pytest.mark.parametrize(("language", "message"), POLITE_CASES)
+def test_a_call_asked_as_a_question_gives_its_number(language: str, message: str) -> None:
+    number = NUMBERS[language]()
+    text = message.format(n=number)
+    assert callback_number(text) == number, text
+    # A request for the team, not a question left for the knowledge (a number left, where the
+    # question mark is one ``courtesy.has_question_mark`` does not read: "؟").
+    assert detect_intent(text).intent in ("lead", "contact"), text
+
+
+@pytest.mark.parametrize("message", TOLD_OF)
+def test_a_call_told_of_as_a_question_asks_for_none(message: str) -> None:
+    assert callback_number(message.format(n=NUMBERS["en"]())) is None, message
+
+
+async def test_a_call_asked_as_a_question_is_a_lead_with_the_number(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Each language's polite questions through the chat: the number on the lead, the call
+    promised, no address asked for; nothing for a call told of."""
+    for language, message in POLITE_CASES:
+        number = NUMBERS[language]()
+        text = message.format(n=number)
+        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
+        # The number taken and the call promised: no contact form, no address asked for.
+        assert body["intent"] in ("lead", "contact"), (text, body)
+        assert (body["lead_saved"], body["lead_capture"]) == (True, False), (text, body)
+        leads = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
+        assert [lead["conversation_id"] for lead in leads] == [body["conversation_id"]], text
+    saved = len(await leads_of(client, owner))
+    for message in TOLD_OF:
+        text = message.format(n=NUMBERS["en"]())
+        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
+        assert body["lead_saved"] is False, (text, body)
+    assert len(await leads_of(client, owner)) == saved
