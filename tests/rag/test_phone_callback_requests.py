@@ -5,20 +5,27 @@
    "Potete richiamarmi al 333 123 4567?", "Could you call me back on ...?") is a request for a
    call: the number goes on a lead and the visitor is promised the call, in every language of
    ``call_phrases.CALL_ON`` and the Chinese and Japanese ones. A call told of ("why did you call
-   me on ...?") still asks for none."""
+   me on ...?") still asks for none.
+3. A problem stated beside a call, however short ("the app crashes, call me on ..."), is
+   answered as the question it is, the number on a lead; "call me on ..." alone and a sales
+   contact ("I want to order 50 units, call me on ...") stay a number left, thanked."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
 
 from rag.chat.contact_details import callback_number
 from rag.chat.intents import detect_intent
-from tests.conftest import Owner
+from tests.conftest import Owner, signup
+from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
 from tests.rag.test_chat import chat
 from tests.rag.test_lead_capture_never import leads_of
+
+__all__ = ["fake_llm", "llm_client", "llm_settings"]  # the fixtures, used below
 
 
 def _d(count: int) -> str:
@@ -147,3 +154,70 @@ async def test_a_call_asked_as_a_question_is_a_lead_with_the_number(
         body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
         assert body["lead_saved"] is False, (text, body)
     assert len(await leads_of(client, owner)) == saved
+
+
+def _plus91() -> str:
+    digits = _d(9)
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+# A problem stated beside a call, short: the question it is.
+SHORT_PROBLEMS = [
+    "the app crashes, call me on {n}",
+    "refund not arrived, call me on {n}",
+    "login broken, please call me back on {n}",
+    "where is my parcel, call me on {n}",
+    "Die App stürzt ab, rufen Sie mich unter {n} an",
+    "La app no funciona, llámame al {n}",
+    "L'appli plante, appelez-moi au {n}",
+    "O app não abre, me ligue no {n}",
+    "L'app non funziona, chiamatemi al {n}",
+    "app kharab hai, mujhe call karo {n}",
+    "Приложение не работает, перезвоните мне {n}",
+    "التطبيق لا يعمل، اتصلوا بي على {n}",
+    "我无法登录，请打电话给我 {n}",
+]
+# A number left alone or with a sales contact's details: thanked, no question.
+LEFT = [
+    "call me on {n}",
+    "please call me back on {n}",
+    "I want to order 50 units, call me on {n}",
+    "my name is Ravi Kumar, call me on {n}",
+    "Hi, this is Ravi, call me on {n} tomorrow morning",
+    "I can't talk now, call me on {n} after 5 pm",
+    "I'd like a table for 2 at 8, call me on {n}",
+    "actually call me on {n} instead",
+]
+
+
+@pytest.mark.parametrize("message", SHORT_PROBLEMS)
+def test_a_short_problem_beside_a_call_is_a_question(message: str) -> None:
+    assert detect_intent(message.format(n=_plus91())).intent == "question", message
+
+
+@pytest.mark.parametrize("message", LEFT)
+def test_a_number_left_alone_or_with_a_sales_contact_is_no_question(message: str) -> None:
+    assert detect_intent(message.format(n=_plus91())).intent == "contact", message
+
+
+async def test_a_short_problem_beside_a_call_is_answered_and_the_number_kept(
+    llm_client: Any,
+) -> None:
+    client, runtime = llm_client
+    owner = await signup(client, f"Short {uuid.uuid4().hex[:6]}")
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    number = _plus91()
+    message = f"yearly plan refund has not arrived, call me on {number}"
+    body = (await chat(client, owner, message, session_id=f"v-{uuid.uuid4().hex}")).json()
+    assert (body["intent"], body["source"], body["lead_saved"]) == ("question", "rag", True), body
+    assert "will call you" in body["answer"], body
+    assert body["answer"].endswith("Yearly plans are refunded in full within 30 days [1]."), body
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [number]
+    for left in LEFT:
+        text = left.format(n=_plus91())
+        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
+        assert (body["intent"], body["source"], body["lead_saved"]) == (
+            "contact",
+            "fallback",
+            True,
+        ), (text, body)
