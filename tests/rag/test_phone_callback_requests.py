@@ -6,12 +6,17 @@
    call: the number goes on a lead and the visitor is promised the call, in every language of
    ``call_phrases.CALL_ON`` and the Chinese and Japanese ones. A call told of ("why did you call
    me on ...?") still asks for none.
+2. A later callback request on another number ("actually call me on +91 ... instead") replaces
+   the number on the conversation's lead: the owner's list and export show the latest, and the
+   lead's submissions keep each number the visitor gave.
 3. A problem stated beside a call, however short ("the app crashes, call me on ..."), is
    answered as the question it is, the number on a lead; "call me on ..." alone and a sales
    contact ("I want to order 50 units, call me on ...") stay a number left, thanked."""
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from typing import Any
 
@@ -159,6 +164,106 @@ async def test_a_call_asked_as_a_question_is_a_lead_with_the_number(
 def _plus91() -> str:
     digits = _d(9)
     return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+async def _export(client: httpx.AsyncClient, owner: Owner) -> list[dict[str, str]]:
+    response = await client.get(owner.url("/leads/export"), headers=owner.headers)
+    assert response.status_code == 200, response.text
+    return list(csv.DictReader(io.StringIO(response.text)))
+
+
+class _Visitor:
+    """One visitor's conversation: each message after the first in the same one."""
+
+    def __init__(self, client: httpx.AsyncClient, owner: Owner) -> None:
+        self.client, self.owner = client, owner
+        self.session = f"v-{uuid.uuid4().hex}"
+        self.conversation: str | None = None
+
+    async def says(self, message: str) -> dict[str, Any]:
+        more = {} if self.conversation is None else {"conversation_id": self.conversation}
+        response = await chat(self.client, self.owner, message, session_id=self.session, **more)
+        body: dict[str, Any] = response.json()
+        self.conversation = body["conversation_id"]
+        return body
+
+
+async def _history(client: httpx.AsyncClient, owner: Owner, lead_id: str) -> list[str | None]:
+    """The numbers of a lead's submissions, the latest first."""
+    listing = await client.get(owner.url(f"/leads/{lead_id}/submissions"), headers=owner.headers)
+    assert listing.status_code == 200, listing.text
+    return [item["phone"] for item in listing.json()["items"]]
+
+
+@pytest.mark.parametrize("first", ["call me on {n}", "my email is {e}, please call me on {n}"])
+async def test_a_later_callback_on_another_number_replaces_the_leads_number(
+    client: httpx.AsyncClient, owner: Owner, first: str
+) -> None:
+    old, new = _plus91(), _plus91()
+    email = f"ravi.{uuid.uuid4().hex[:8]}@example.com"
+    visitor = _Visitor(client, owner)
+    given = await visitor.says(first.format(n=old, e=email))
+    assert given["lead_saved"] is True, given
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [old]
+    for message in (f"actually call me on {new} instead", f"Could you call me back on {new}?"):
+        body = await visitor.says(message)
+        assert body["lead_saved"] is True, (message, body)
+        assert "will call you" in body["answer"], body
+    [lead] = await leads_of(client, owner)
+    assert lead["phone"] == new, lead
+    # (a cell starting with "+" is quoted against spreadsheet formulas)
+    assert [row["phone"].lstrip("'") for row in await _export(client, owner)] == [new]
+    # The numbers the visitor gave stay in the lead's history, the latest first.
+    phones = await _history(client, owner, lead["id"])
+    assert phones[0] == new, phones
+    assert old in phones, phones
+
+
+async def test_the_same_number_again_changes_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    number = _plus91()
+    visitor = _Visitor(client, owner)
+    await visitor.says(f"call me on {number}")
+    body = await visitor.says(f"please call me back on {number.replace(' ', '')}")
+    assert body["lead_saved"] is True, body
+    [lead] = await leads_of(client, owner)
+    assert lead["phone"] == number, lead  # as first written
+    assert await _history(client, owner, lead["id"]) == [number]
+
+
+async def test_a_number_another_lead_has_is_left_to_it(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Two visitors' leads without email cannot share a number (one lead per number): the
+    number another lead has stays that lead's, the conversation's lead keeps its own, and the
+    request is in its history."""
+    mine, theirs = _plus91(), _plus91()
+    other = await _Visitor(client, owner).says(f"call me on {theirs}")
+    assert other["lead_saved"] is True, other
+    visitor = _Visitor(client, owner)
+    given = await visitor.says(f"call me on {mine}")
+    body = await visitor.says(f"actually call me on {theirs} instead")
+    assert body["lead_saved"] is True, body
+    leads = {lead["conversation_id"]: lead for lead in await leads_of(client, owner)}
+    assert leads[given["conversation_id"]]["phone"] == mine
+    assert leads[other["conversation_id"]]["phone"] == theirs
+    assert theirs in await _history(client, owner, leads[given["conversation_id"]]["id"])
+
+
+async def test_an_erasure_by_the_earlier_number_still_takes_the_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The number replaced stays in the lead's history and its conversation: a visitor's
+    erasure by it finds the lead all the same."""
+    old, new = _plus91(), _plus91()
+    visitor = _Visitor(client, owner)
+    await visitor.says(f"call me on {old}")
+    await visitor.says(f"actually call me on {new} instead")
+    assert [lead["phone"] for lead in await leads_of(client, owner)] == [new]
+    erased = await client.post(owner.url("/erasures"), json={"phone": old}, headers=owner.headers)
+    assert erased.status_code in (200, 201), erased.text
+    assert await leads_of(client, owner) == []
 
 
 # A problem stated beside a call, short: the question it is.
