@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Text,
     delete,
     func,
@@ -378,6 +379,23 @@ async def update_lead(
         .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
+
+
+async def give_phone(session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], phone: str) -> bool:
+    """The lead's (``(workspace_id, lead_id)``) number set to ``phone`` (``update_lead``),
+    unless it is that number already, perhaps written otherwise (``tb_same_phone``: kept as
+    first written). Whether it was another number (or none); ``PhoneTaken`` when another lead
+    without email has ``phone`` (the lead keeps its own)."""
+    found = await session.execute(
+        select(func.tb_same_phone(Lead.phone, literal(phone, Text), type_=Boolean)).where(
+            Lead.workspace_id == lead[0], Lead.id == lead[1]
+        )
+    )
+    same = found.one_or_none()
+    if same is None or same[0]:  # no such lead, or its number already (NULL: it has none)
+        return False
+    await update_lead(session, workspace_id=lead[0], lead_id=lead[1], values={"phone": phone})
+    return True
 
 
 async def _contact_of(

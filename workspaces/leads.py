@@ -136,18 +136,10 @@ async def submit_from_visitor(
                 **fields,
             },
         )
-    await repo.insert_lead_submission(
-        session,
-        LeadSubmission(
-            id=uuid.uuid4(),
-            workspace_id=workspace_id,
-            lead_id=lead_id,
-            email=email,
-            source=source,
-            conversation_id=conversation_id,
-            **fields,
-        ),
-    )
+    await _submitted(
+        session, (workspace_id, lead_id), email=email, source=source,
+        conversation_id=conversation_id, fields=fields,
+    )  # fmt: skip
     if created:
         await notifications.emit(
             session, workspace_id, "lead.created", str(lead_id), {"lead_id": str(lead_id)}
@@ -168,6 +160,57 @@ async def add_contact_from_chat(
     lead's email or phone where it has none. An address another lead has stays that lead's."""
     email = (email or "").strip() or None
     await repo.fill_empty_contact(session, (workspace_id, lead_id), email, phone)
+
+
+async def call_back_from_chat(
+    session: AsyncSession,
+    *,
+    workspace_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    phone: str,
+    message: str,
+    conversation_id: uuid.UUID,
+) -> None:
+    """A call asked on ``phone`` in a conversation that already has its lead ("actually call me
+    on ... instead"): the visitor's latest number for a call is the one the team must call, so
+    it becomes the lead's number (the list and the export show it), and the request is kept as
+    a submission (source ``chat``), the lead's history of what the visitor gave. The number it
+    has already, however written, changes nothing and adds no submission. A number another lead
+    without email has stays that lead's (one lead per number): this lead keeps its own, and the
+    request is in its history."""
+    try:
+        if not await repo.give_phone(session, (workspace_id, lead_id), phone):
+            return
+    except repo.PhoneTaken:
+        pass
+    await _submitted(
+        session, (workspace_id, lead_id), email=None, source="chat",
+        conversation_id=conversation_id, fields={"phone": phone, "message": message},
+    )  # fmt: skip
+
+
+async def _submitted(
+    session: AsyncSession,
+    lead: tuple[uuid.UUID, uuid.UUID],
+    *,
+    email: str | None,
+    source: str,
+    conversation_id: uuid.UUID | None,
+    fields: dict[str, Any],
+) -> None:
+    """What a visitor sent for the lead (``(workspace_id, lead_id)``), kept as a submission."""
+    await repo.insert_lead_submission(
+        session,
+        LeadSubmission(
+            id=uuid.uuid4(),
+            workspace_id=lead[0],
+            lead_id=lead[1],
+            email=email,
+            source=source,
+            conversation_id=conversation_id,
+            **fields,
+        ),
+    )
 
 
 async def submissions_page(

@@ -1,4 +1,4 @@
-# ruff: noqa: RUF003 (examples written in their own scripts and punctuation)
+# ruff: noqa: RUF002, RUF003 (examples written in their own scripts and punctuation)
 """A call asked on the number that comes with it, in every language of the lead tables
 (``rag.chat.lead_phrases``, ``rag.chat.lead_languages``): "call me on +91 98765 43210",
 "rufen Sie mich unter 0171 2345678 an", "llámame al 612 345 678", "appelez-moi au 06 12 34 56
@@ -6,8 +6,11 @@
 karo", "перезвоните мне по номеру +7 916 123-45-67", "اتصلوا بي على الرقم 0501234567",
 "请打电话给我 13812345678", "090-1234-5678に電話してください". The number is the visitor's to be
 called back on, whatever else the message says: "my order is late, please call me on ..." names
-an order, not the order's number (``contact_details.callback_number``). A call told of ("why
-did you call me on ...", "someone called me at ...") asks for none.
+an order, not the order's number (``contact_details.callback_number``). A call asked as a
+question is asked all the same ("Können Sie mich unter 0171 2345678 zurückrufen?", "Potete
+richiamarmi al 333 123 4567?", "Можете перезвонить мне по номеру ...?", "可以打电话给我吗？...",
+"...に電話していただけますか？"). A call told of or tried ("why did you call me on ...", "someone
+called me at ...", "avete provato a chiamarmi al ...") asks for none.
 
 The text is reduced by ``courtesy.words`` (casefolded, punctuation gone); Chinese and Japanese,
 written without spaces, are matched anywhere in it (``_UNSPACED``)."""
@@ -26,7 +29,9 @@ _HI_ME = r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|h
 _HI_CALL = r"(?:कॉल|फ़ोन|फोन|call|phone|fone)"
 _HI_DO = (
     r"(?:करें|करो|कीजिए|कीजिये|कर दीजिए|कर दें|कर दो|कर देना|करना|करिए|karo|kro|kariye|kijiye"
-    r"|karein|karen|kar do|kar dena|kar dijiye|karna)"
+    r"|karein|karen|kar do|kar dena|kar dijiye|karna"
+    # Asked: "क्या आप मुझे ... पर कॉल कर सकते हैं?", "kya aap mujhe ... par call kar sakte hain?"
+    r"|कर सकते|कर सकती|कर सकेंगे|कर सकेंगी|कर पाएंगे|kar sakte|kar sakti|kar sakoge|kar sakenge)"
 )
 
 
@@ -51,11 +56,20 @@ CALL_ON = Lexicon(
             rf"|dieser))?(?: (?:nummer|telefonnummer|handynummer|rufnummer))? {_N}",
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
             rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck) {_N}",
+            # Asked, the verb last: "Können Sie mich unter ... zurückrufen?", "Kannst du mich
+            # bitte unter ... anrufen?"
+            r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
+            r"|wuerden|würdest|wuerdest) (?:sie|du|ihr) (?:mich|uns)(?: (?:bitte|doch|mal|heute"
+            r"|morgen|gleich|umgehend|kurz))* (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
+            rf"|telefonnummer|handynummer|rufnummer))? {_N}(?: (?:bitte|heute|morgen|gleich))*"
+            r" (?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)",
         ),
         "es": (
             r"(?:llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme"
-            r"|me (?:pueden|puede|podrían|podrian|podría|podria|podés|podes) (?:llamar|marcar)"
-            r"|(?:pueden|puede|podrían|podrian|podría|podria) (?:llamarme|marcarme))"
+            r"|me (?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
+            r" (?:llamar|marcar|devolver la llamada)"
+            r"|(?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
+            r" (?:llamarme|marcarme|devolverme la llamada))"
             r"(?: por favor)? (?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
             rf"|celular|móvil|movil))? {_N}",
         ),
@@ -67,12 +81,22 @@ CALL_ON = Lexicon(
         ),
         "pt": (
             r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
-            r"|me telefone|me telefonem|me retorne|me retornem)(?: por favor)? (?:no|pelo|para o"
+            r"|me telefone|me telefonem|me retorne|me retornem|me telefonar|me retornar"
+            # European Portuguese puts the pronoun after the verb: "Podem ligar-me para o ...?"
+            # (not tried: "tentaram ligar-me para o ...")
+            r"|(?<!tentaram )(?<!tentou )(?<!tentaste )(?:ligar me|telefonar me|contactar me)"
+            r"|ligue me|liguem me|ligues me|telefone me|telefonem me"
+            r"|contacte me|contactem me)(?: por favor)? (?:no|pelo|para o"
             rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))? {_N}",
         ),
         "it": (
             r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
-            r"|chiamatemi|chiamami|mi potete chiamare|potete chiamarmi|può chiamarmi|puo chiamarmi)"
+            # (not tried: "avete provato a chiamarmi al ...")
+            r"|chiamatemi|chiamami|(?<!provato a )(?<!provata a )(?<!cercato di )(?:richiamarmi"
+            r"|chiamarmi|ricontattarmi|telefonarmi)"
+            # Asked: "Mi può richiamare al ...?", "Mi potreste chiamare al ...?"
+            r"|mi (?:può|puo|puoi|potete|potreste|potrebbe|potresti|potrà|potra)"
+            r" (?:richiamare|chiamare|ricontattare|telefonare))"
             rf"(?: per favore)? (?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))? {_N}",
         ),
         "hi": _nfkc(
@@ -82,12 +106,20 @@ CALL_ON = Lexicon(
             rf"{_HI_ME} {_HI_CALL} {_HI_DO}(?: (?:इस नंबर|is number|is no) (?:पर|पे|par|pe))? {_N}",
         ),
         "ru": (
-            r"(?:перезвоните|перезвони|позвоните|позвони|наберите|набери)(?: (?:мне|нам))?"
+            # and asked: "Можете перезвонить мне ...?", "Не могли бы вы позвонить мне на ...?"
+            # (not tried: "пытались позвонить мне на ...")
+            r"(?:перезвоните|перезвони|позвоните|позвони|наберите|набери|(?<!пытались )"
+            r"(?<!пытался )(?<!пыталась )(?<!хотели )(?<!хотел )(?<!хотела )(?:перезвонить"
+            r"|позвонить|набрать))(?: (?:мне|нам))?"
             r"(?: пожалуйста)?(?: (?:по|на))?(?: (?:номеру|номер|телефону|мобильный))?"
             rf" {_N}",
         ),
         "ar": (
-            r"(?:اتصلوا|اتصل|اتصلي|اتصلو|كلموني|كلمني)(?: (?:بي|علي|عليا|معي))?(?: (?:من فضلك"
+            # and asked: "هل يمكنكم الاتصال بي على ...؟", "ممكن تتصلوا بي على ...؟" (not "why was I
+            # called": "لماذا تم الاتصال بي")
+            r"(?:اتصلوا|اتصل|اتصلي|اتصلو|كلموني|كلمني|(?<!تم )(?<!حاول )(?<!حاولوا )(?<!حاولتم )"
+            r"(?<!حاولت )الاتصال|تتصلوا|تتصل|تتصلي|تكلموني"
+            r"|تكلمني)(?: (?:بي|علي|عليا|معي))?(?: (?:من فضلك"
             rf"|لو سمحت|رجاء))? (?:على|ع)(?: (?:الرقم|رقم|رقمي))? {_N}",
         ),
     }
@@ -95,20 +127,32 @@ CALL_ON = Lexicon(
 """A call asked on the number that follows it (or, in Hindi, that it holds), by language."""
 
 _UNSPACED_DIGITS = r"\d(?: ?\d){6,14}"
+# Japanese requests: "...してください", asked: "...していただけますか", "...してもらえますか".
+_JA_PLEASE = (
+    r"(?:を)?(?:して|する)?(?:ください|下さい|くださいませんか|いただけますか|いただけませんか"
+    r"|頂けますか|頂けませんか|もらえますか|もらえませんか|くれますか|くれませんか|ほしいです"
+    r"|欲しいです|ほしい|欲しい|お願いします|お願いできますか|お願い)?"
+)
 _UNSPACED = re.compile(
-    # Chinese: "请打电话给我 13812345678", "给我回电话：13812345678", "请拨打13812345678联系我"
+    # Chinese: "请打电话给我 13812345678", "给我回电话：13812345678", "请拨打13812345678联系我";
+    # asked: "可以打电话给我吗？13812345678", "能给我回个电话吗？我的手机号是13812345678"
     r"(?:请|請|麻烦|麻煩)?(?:打电话给我|打電話給我|给我打电话|給我打電話|给我回电话|給我回電話|给我回电|給我回電"
-    r"|回电|回電|联系我|聯繫我)(?:到|至)?(?:我的)?(?:电话|電話|手机|手機)?(?:号码|號碼)?(?:是)? ?"
+    r"|给我回个电话|給我回個電話|给我打个电话|給我打個電話|回电|回電|联系我|聯繫我)(?:吗|嗎|好吗|好嗎)?"
+    r"(?:到|至)? ?(?:我的)?(?:电话|電話|手机|手機)?(?:号码|號碼|号|號)?(?:是)? ?"
     + _UNSPACED_DIGITS
     + r"|(?:请|請)?(?:拨打|撥打|打)(?:我的)?(?:电话|電話|手机|手機)?(?:号码|號碼)? ?"
     + _UNSPACED_DIGITS
     + r" ?(?:联系我|聯繫我|找我)"
-    # Japanese: "090-1234-5678に電話してください", "折り返しお電話ください 090-1234-5678"
+    # Japanese: "090-1234-5678に電話してください", "折り返しお電話ください 090-1234-5678";
+    # asked: "090-1234-5678に電話していただけますか", "...に折り返しお電話いただけますか"
     + r"|"
     + _UNSPACED_DIGITS
-    + r" ?(?:に|へ|まで)(?:お)?(?:電話|折り返し|連絡)"
-    + r"|(?:折り返し|おりかえし)(?:の)?(?:お)?(?:電話|連絡)(?:を)?(?:ください|下さい|お願いします"
-    r"|お願い)? ?" + _UNSPACED_DIGITS
+    + r" ?(?:に|へ|まで)(?:折り返し|おりかえし)?(?:の)?(?:お|ご)?(?:電話|折り返し|連絡)"
+    + _JA_PLEASE
+    + r"|(?:折り返し|おりかえし)(?:の)?(?:お)?(?:電話|連絡)"
+    + _JA_PLEASE
+    + r" ?"
+    + _UNSPACED_DIGITS
 )
 
 
@@ -124,7 +168,8 @@ def digits_of(text: str) -> str:
 
 
 def _framing(*lines: str) -> frozenset[str]:
-    return frozenset(word for line in lines for word in line.split())
+    """The words of ``lines`` as ``courtesy.words`` leaves them (NFKC: "प्लीज़")."""
+    return frozenset(unicodedata.normalize("NFKC", word) for line in lines for word in line.split())
 
 
 CALL_FRAMING: Final = _framing(
@@ -132,27 +177,34 @@ CALL_FRAMING: Final = _framing(
     "can could would will you u someone somebody anyone anybody please pls plz kindly be able to"
     " is it possible me back this the a an at on by in after before around between about pm am"
     " oclock morning afternoon evening tonight today tomorrow now asap later soon next week"
-    " monday tuesday wednesday thursday friday saturday sunday",
+    " monday tuesday wednesday thursday friday saturday sunday"
+    # a number given again ("actually call me on ... instead", "sorry, better on my new number")
+    " actually instead rather better sorry oops new other different correction",
     # French
     "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
     " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"
-    " heures heure lundi mardi mercredi jeudi vendredi samedi dimanche",
+    " heures heure lundi mardi mercredi jeudi vendredi samedi dimanche plutôt plutot finalement"
+    " nouveau nouvel autre désolé desole",
     # Spanish
     "puede pueden podría podrían podria podrian puedes podrías podrias usted ustedes me por favor"
-    " mañana manana tarde hoy noche la el en lo antes posible después despues a las los horas hora",
+    " mañana manana tarde hoy noche la el en lo antes posible después despues a las los horas hora"
+    " mejor nuevo otro perdón perdon",
     # German
     "können koennen könnten koennten kannst kann sie du mich bitte morgen früh frueh heute abend"
-    " nachmittag vormittag um uhr gleich später spaeter",
+    " nachmittag vormittag um uhr gleich später spaeter lieber stattdessen eigentlich neue neuen"
+    " andere anderen sorry",
     # Italian
     "può puo potete potreste puoi potrebbe per favore mi domani mattina pomeriggio sera oggi alle"
-    " ore appena possibile",
+    " ore appena possibile invece piuttosto meglio nuovo altro scusate scusa",
     # Portuguese
     "pode podem poderia poderiam você voce vocês voces me por favor amanhã amanha de manhã manha"
-    " tarde hoje noite às as horas",
-    # Hindi in Latin letters
-    "kya aap mujhe kar sakte sakti hain hai ho kal aaj subah shaam sham ko baje",
-    # Russian, Arabic
-    "можете могли бы вы мне пожалуйста завтра утром сегодня вечером днём днем в после",
+    " tarde hoje noite às as horas melhor novo outro desculpe",
+    # Hindi in Latin letters and in Devanagari
+    "kya aap mujhe kar sakte sakti hain hai ho kal aaj subah shaam sham ko baje please plz",
+    "क्या आप मुझे कर सकते सकती हैं है हो कल आज सुबह शाम को बजे कृपया प्लीज़",
+    # Russian ("не могли бы вы": a polite "could you"), Arabic
+    "можете сможете можешь могли бы вы не мне пожалуйста завтра утром сегодня вечером днём днем"
+    " в после",
     "هل يمكنك يمكنكم ممكن من فضلك غدا صباحا مساء اليوم",
 )
 """Words a call is asked with in the languages the call phrases are in ("would you be able to",

@@ -58,6 +58,7 @@ from rag.chat.human_requests import (
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import LEAD, SALES, first_asked
 from rag.chat.normalize import stem
+from rag.chat.problems import states_a_problem
 from workspaces.widget_texts import TEXT_FIELDS
 
 Intent = Literal[
@@ -226,12 +227,13 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
         # "I don't know" or a request for a human; the team gets it as a lead.
         return IntentResult("contact", 0.95)
-    if not asks and leaves_a_phone(text):
+    # "my order is late, please call me on ...", "the app crashes, call me on ...": the number
+    # is taken (``stages.Turn.callback``) and what is wrong answered; the call asked is no sales
+    # lead; however short, a complaint that states a problem is no number merely left.
+    complaint = complains_beside_a_call(text, words)
+    if not asks and leaves_a_phone(text) and not (complaint and states_a_problem(words)):
         # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
         return IntentResult("contact", 0.9)
-    # "my order is late, please call me on ...": the number is taken (``stages.Turn.callback``)
-    # and what is wrong answered; the call asked is no sales lead.
-    complaint = complains_beside_a_call(text, words)
     n_words = len(words.split())
 
     if asks_only_if_a_bot(text):
@@ -247,7 +249,14 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    lead = None if complaint else first_asked(LEAD, words) or sales_asked(text, words)
+    # A call asked on a number with nothing wrong said besides, asked as a question or not
+    # ("Können Sie mich unter ... zurückrufen?", "Potete richiamarmi al ...?"): a request for
+    # the team, its number on the lead (``shortcuts.callback``).
+    lead = (
+        None
+        if complaint
+        else first_asked(LEAD, words) or sales_asked(text, words) or _call_asked(text, words)
+    )
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)
@@ -315,13 +324,20 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
 
 
+def _call_asked(text: str, words: str) -> re.Match[str] | None:
+    """The call asked on the message's number (``callback_number``), None for none."""
+    return called_on(words) if callback_number(text) is not None else None
+
+
 def complains_beside_a_call(text: str, words: str) -> bool:
     """Whether a message asks to be called back on its number (``callback_number``) and says
     besides what is wrong or asks something ("my order is late", "the app keeps crashing",
     "Mi pedido llega tarde"): two words or more of its own, no courtesy, none of a sales lead,
     an order or a booking (those are a lead's own details: "I want to order 50 units, call me
-    on ..." is a lead). Read after ``leaves_a_phone``: a short message it takes as a number
-    left ("the app crashes, call me on ...") stays ``contact``, thanked without an answer."""
+    on ..." is a lead). A message short enough to be a number left (``leaves_a_phone``: "I'd
+    like a table for 2 at 8, call me on ...", "This is Ravi Kumar, call me on ...") is a
+    complaint only when it states a problem or asks (``problems.states_a_problem``: "the app
+    crashes, call me on ...")."""
     if callback_number(text) is None:
         return False
     call = called_on(words)

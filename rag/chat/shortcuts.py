@@ -235,6 +235,17 @@ async def _save_contact(
             conversation_id=turn.conversation_id,
             lead_id=lead_id,
         )
+    elif phone is not None and callback_number(turn.message) == phone:
+        # A call asked on a number: the one the team must call, the lead's latest ("actually
+        # call me on ... instead"), its earlier ones kept in the lead's submissions.
+        await leads.call_back_from_chat(
+            session,
+            workspace_id=turn.workspace.id,
+            lead_id=conversation.lead_id,
+            phone=phone,
+            message=turn.message,
+            conversation_id=turn.conversation_id,
+        )
     else:
         # A number left after the address, or an address after the number: on the
         # conversation's lead (it went nowhere while the visitor was promised a call or mail).

@@ -1,0 +1,103 @@
+"""A problem stated or a question asked, in a message short enough to be a number left beside a
+call ("the app crashes, call me on ...", "refund not arrived, call me on ...", "where is my
+parcel, call me on ..."): ``intents.detect_intent`` answers it as the question it is, the
+number on a lead (``shortcuts.callback``), where a request with a lead's own details ("I'd
+like a table for 2 at 8, call me on ...", "This is Ravi Kumar, call me on ...") stays a number
+left. In every language of the call phrases (``call_phrases.CALL_ON``) and Chinese and
+Japanese; the text is reduced by ``courtesy.words`` (casefolded, apostrophes dropped:
+"doesn't" is "doesnt")."""
+
+from __future__ import annotations
+
+from rag.chat.courtesy import phrases
+
+_PROBLEMS = phrases(
+    # English
+    # (a time the visitor is not free is no problem: "I can't talk now", "not before 10")
+    r"(?:not|never) (?:working|work|works|arrived|received|loading|load|opening|open|showing"
+    r"|delivered|refunded|responding|sent|going through|came|come|got|get)",
+    r"(?:cant|cannot|couldnt|unable to) (?!talk|speak|answer|chat|pick)\w+",
+    r"doesnt|didnt|hasnt|havent|isnt|wasnt|wont|arent|never arrived|no longer",
+    r"crash(?:es|ed|ing)?|broken|broke|breaks|errors?|bugs?|buggy|fail(?:s|ed|ing)?",
+    r"failure|stuck|frozen|freez(?:es|ing)|hangs|late|delayed|delay|missing|lost|wrong",
+    r"incorrect|damaged|defective|faulty|outage|problems?|issues?|trouble|glitch|overcharged",
+    r"charged twice|double charged|locked out|declined|rejected|slow",
+    # German
+    r"(?:funktioniert|geht|klappt|lädt|ladt|öffnet|offnet) nicht|nicht (?:angekommen|erhalten"
+    r"|bekommen|geliefert|mehr)|kann (?:mich )?nicht (?!sprechen|telefonieren|reden)\w+",
+    r"kaputt|defekt|fehler|probleme?|abgestürzt|stürzt|hängt",
+    r"verspätet|verspätung|fehlt|fehlen|falsch|doppelt|gesperrt",
+    # Spanish
+    r"no (?:funciona|anda|llega|llegó|puedo|me deja|carga|abre|he recibido|recibí)",
+    r"errore?s?|falla|fallo|roto|rota|problemas?|(?:llega|llegó|va|viene) tarde|retrasad[oa]",
+    r"retraso|incorrect[oa]|equivocad[oa]|cobrado dos veces|bloquead[oa]|perdid[oa]|dañad[oa]",
+    r"nunca",
+    # French
+    r"(?:ne )?(?:marche|fonctionne) pas|pas (?:reçu|recu|arrivé|arrive|livré|livre)",
+    r"(?:je )?ne peux pas|bug|bogue|plante|planté|erreur|problème|en retard|retard|cassée?",
+    r"bloquée?|manque|manquant|perdue?|fausse?|débité deux fois",
+    # Portuguese
+    r"(?:não|nao) (?:funciona|chegou|consigo|abre|recebi)|erros?|atrasad[oa]|atraso",
+    r"quebrad[oa]|travando|trava|travou|errad[oa]|cobrad[oa] duas vezes",
+    # Italian
+    r"non (?:funziona|arriva|è arrivato|e arrivato|riesco|si apre)|errori|problemi",
+    r"in ritardo|ritardo|rott[oa]|si blocca|bloccat[oa]|sbagliat[oa]|addebitato due volte",
+    r"pers[oa]|si chiude",
+    # Hindi, in Latin letters and in Devanagari
+    r"nahi|nahin|dikkat|samasya|kharab|kharaab|galat|band ho gaya|atak gaya",
+    r"नहीं|नही|प्रॉब्लम|दिक्कत|समस्या|खराब|गलत|लेट|देर|एरर|अटक|बंद हो",
+    # Russian
+    r"не (?:работает|приходит|пришел|пришёл|пришла|пришло|могу|открывается|грузится)",
+    r"ошибк[аиу]|проблем[аыу]?|сломал(?:ся|ось)?|сломано|опаздывает|задерживается|задержка",
+    r"вылетает|зависает|завис|неправильно|неверно|дважды|списали|заблокирован",
+    # Arabic
+    r"لا (?:يعمل|يشتغل|أستطيع|استطيع)|لم (?:يصل|تصل|أستلم|استلم)|مشكلة|مشكله|خطأ|خطا|عطل",
+    r"معطل|متأخر|متاخر|متأخرة|تأخر|تاخر|مكسور|مرتين|مقفل|محظور",
+)
+_PROBLEMS_UNSPACED = (
+    # Chinese
+    "无法", "無法", "不能", "不了", "错误", "錯誤", "问题", "問題", "故障", "坏了", "壞了",
+    "崩溃", "崩潰", "闪退", "閃退", "没到", "沒到", "没收到", "沒收到", "还没", "還沒", "延迟",
+    "延遲", "两次", "兩次", "打不开", "打不開", "卡住", "出错", "出錯",
+    # Japanese
+    "できません", "できない", "エラー", "問題", "不具合", "壊れ", "届かない", "届いていない",
+    "届きません", "遅れ", "遅延", "動かない", "動きません", "クラッシュ", "開かない", "開きません",
+    "二重", "間違", "故障",
+)  # fmt: skip
+# A question's first word: "where is my parcel, call me on ...".
+_ASKING_FIRST = frozenset(
+    {"how", "what", "whats", "why", "when", "where", "which", "who", "whose", "is", "are"}
+    | {"was", "were", "does", "do", "did", "has", "have", "should"}
+    | {"wie", "warum", "wieso", "weshalb", "wann", "wo", "welche", "welcher", "welches"}
+    | {"cómo", "como", "cuándo", "dónde", "donde", "cuál", "qué"}
+    | {"comment", "pourquoi", "quand", "où", "quel", "quelle"}
+    | {"come", "perché", "perche", "quando", "dove", "quale", "onde", "qual"}
+    | {"kaise", "kyun", "kyu", "kab", "kahan", "क्यों", "कैसे", "कब", "कहाँ", "कहां"}
+    | {"как", "почему", "когда", "где", "какой", "зачем"}
+    | {"كيف", "لماذا", "متى", "أين", "اين", "ماذا", "هل"}
+)
+_ASKING_FIRST_UNSPACED = (
+    "怎么", "怎麼", "为什么", "為什麼", "如何", "どうして", "なぜ", "どうやって",
+)  # fmt: skip
+
+
+def states_a_problem(words: str) -> bool:
+    """Whether a message (its ``words``) says something is wrong ("crashes", "not arrived",
+    "no funciona", "не работает", "无法登录") or opens with a question's word ("where", "warum",
+    "pourquoi", "почему")."""
+    tokens = words.split()
+    if not tokens:
+        return False
+    first = tokens[0]
+    return (
+        first in _ASKING_FIRST
+        or first.startswith(_ASKING_FIRST_UNSPACED)
+        or _PROBLEMS.search(words) is not None
+        or (
+            any(ord(ch) >= 0x3040 for ch in words)
+            and any(part in words for part in _PROBLEMS_UNSPACED)
+        )
+    )
+
+
+__all__ = ["states_a_problem"]
