@@ -155,3 +155,27 @@ def test_the_stops_are_documented_with_their_values() -> None:
     assert "`UNREACHABLE_IN_A_ROW`" in page
     assert f"after {cancel_sweep.UNREACHABLE_IN_A_ROW} sends in a row" in page
     assert f"`{cancel_sweep.KEYS_REFUSED_STOP}`" in page
+
+
+async def test_a_cancel_answered_401_then_withdrawn_reads_as_nothing_asked(
+    bad_keys: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A 401 leaves the cancel unsent, so the owner may resume: that takes it back whole.
+    Before, the 401's error stayed on the row and the view read ``failed`` ("Razorpay refused
+    to cancel the subscription that charges your card ..."): Razorpay refused nothing, and the
+    owner had just chosen to keep the subscription."""
+    runtime, client = bad_keys
+    [(owner, _)] = await linked_owners(client, fake, 1)
+    assert (await cancel(client, owner)).status_code == 200
+    await runtime.jobs.drain()
+    assert (await subscription(client, owner))["razorpay_cancel"] == "pending"
+    assert "API keys (HTTP 401)" in str(
+        (await sub_row(owner_db, owner.workspace_id))["provider_cancel_error"]
+    )
+
+    resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    for view in (resumed.json(), await subscription(client, owner)):
+        assert view["razorpay_cancel"] is None, view
+        assert view["razorpay_subscription"] == "active", view
+    assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel_error"] is None
