@@ -50,7 +50,8 @@ PATIENCE: Final = timedelta(days=7)
 # Sends in a row that found Razorpay unreachable before the job stops. One timeout is a slow
 # call, two may still be a blip; three in a row (a minute and a half at the 30 s timeout
 # allowed, against a 5-minute sweep) is Razorpay down for this server, and each later call
-# would only wait out its own timeout. A cancel answered in between starts the count again.
+# would only wait out its own timeout. A cancel answered in between starts the count again;
+# one with nothing to send (``nothing``: Razorpay asked nothing) leaves it as it was.
 UNREACHABLE_IN_A_ROW: Final = 3
 # The start of the ERROR line of a job stopped by Razorpay's 401: a stable text to alert on.
 KEYS_REFUSED_STOP: Final = "razorpay cancels stopped: Razorpay refused this server's API keys"
@@ -82,7 +83,8 @@ async def send_due(
     for index, workspace_id in enumerate(workspaces):
         with workspace_context(workspace_id):
             outcome = await provider_cancels.send(db, payments, workspace_id, mark=mark, now=now)
-        unreachable = unreachable + 1 if outcome == "retry" else 0
+        if outcome != "nothing":  # nothing asked (ended meanwhile, claimed): no answer either
+            unreachable = unreachable + 1 if outcome == "retry" else 0
         if outcome in ("paused", "rate_limited"):
             left = len(workspaces) - index - (outcome == "rate_limited")
             metrics.count_razorpay_cancel_sweep_stop("rate_limited")

@@ -197,6 +197,9 @@ async def withdraw(session: AsyncSession, workspace_id: uuid.UUID, sub: Subscrip
             provider_cancel=None,
             provider_cancel_requested_at=None,
             provider_cancel_next_at=None,
+            # A 401 leaves its error on a cancel it never sent (``_given_back``): withdrawn,
+            # it would read ``failed`` ("Razorpay refused to cancel"). Nothing was refused.
+            provider_cancel_error=None,
             # Not sent, so none Razorpay confirmed: only ``request``'s ``held_from`` set it.
             provider_cycle_end=None,
         )

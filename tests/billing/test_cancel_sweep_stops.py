@@ -14,6 +14,7 @@ The real app and the real ``razorpay`` client against the local fake; the clock 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -34,6 +35,7 @@ from core.models import utcnow
 from tests.billing.conftest import sub_row, subscription
 from tests.billing.razorpay_subscriptions import AT_CYCLE_END, cancel
 from tests.billing.test_cancels_rate_limit import cancel_calls, linked_owners
+from tests.billing.test_razorpay_cancel import razorpay_says
 from tests.conftest import Owner, client_for, make_runtime
 from tests.fakes.razorpay_server import FakeRazorpay
 from tests.lifecycle.data import tick_due
@@ -155,3 +157,71 @@ def test_the_stops_are_documented_with_their_values() -> None:
     assert "`UNREACHABLE_IN_A_ROW`" in page
     assert f"after {cancel_sweep.UNREACHABLE_IN_A_ROW} sends in a row" in page
     assert f"`{cancel_sweep.KEYS_REFUSED_STOP}`" in page
+
+
+async def test_a_cancel_answered_401_then_withdrawn_reads_as_nothing_asked(
+    bad_keys: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A 401 leaves the cancel unsent, so the owner may resume: that takes it back whole.
+    Before, the 401's error stayed on the row and the view read ``failed`` ("Razorpay refused
+    to cancel the subscription that charges your card ..."): Razorpay refused nothing, and the
+    owner had just chosen to keep the subscription."""
+    runtime, client = bad_keys
+    [(owner, _)] = await linked_owners(client, fake, 1)
+    assert (await cancel(client, owner)).status_code == 200
+    await runtime.jobs.drain()
+    assert (await subscription(client, owner))["razorpay_cancel"] == "pending"
+    assert "API keys (HTTP 401)" in str(
+        (await sub_row(owner_db, owner.workspace_id))["provider_cancel_error"]
+    )
+
+    resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
+    assert resumed.status_code == 200, resumed.text
+    for view in (resumed.json(), await subscription(client, owner)):
+        assert view["razorpay_cancel"] is None, view
+        assert view["razorpay_subscription"] == "active", view
+    assert (await sub_row(owner_db, owner.workspace_id))["provider_cancel_error"] is None
+
+
+async def test_a_cancel_with_nothing_to_send_does_not_restart_the_unreachable_count(
+    billing_runtime: Runtime, bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """A due cancel the sweep finds with nothing to send (Razorpay's webhook ended the
+    subscription meanwhile, another sender holds its claim) asked Razorpay nothing: it says
+    nothing of whether Razorpay answers. Before, it started the count of unreachable sends in
+    a row again, as an answer does: the job went on sending into the outage, one timeout each.
+
+    The first send is held at the fake's gate while the second cancel's subscription ends."""
+    owners = await linked_owners(bclient, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2)
+    t0 = utcnow()
+    fake.down = "close"  # each owner's own job: unreachable, so each is due for the sweep
+    for owner, _ in owners:
+        assert (await cancel(bclient, owner)).status_code == 200
+        await billing_runtime.jobs.drain()
+    fake.down = True  # Razorpay answers every call 503 from now on
+    at = t0 + timedelta(minutes=10)
+    order = [str(w) for w in await cancel_sweep.due(billing_runtime.db, now=at)]
+    by_workspace = {owner.workspace_id: sub_id for owner, sub_id in owners}
+    assert set(order[: len(owners)]) == set(by_workspace), order
+    ended = by_workspace[order[1]]  # the second the sweep sends
+
+    stops = metrics.sample(STOPS, {"reason": "unreachable"})
+    start = cancel_calls(fake)
+    fake.arrived.clear()
+    fake.gate = threading.Event()
+    try:
+        await tick_due(billing_runtime, "razorpay_cancels", at)
+        sweep = asyncio.create_task(billing_runtime.jobs.drain())
+        assert await asyncio.to_thread(fake.arrived.wait, 30)  # the first send is at Razorpay
+        await razorpay_says(bclient, fake, ended, "subscription.cancelled", "cancelled")
+        fake.gate.set()
+        await sweep
+    finally:
+        fake.gate.set()
+        fake.gate = None
+    # The first, third and fourth were unreachable: three in a row; the fifth is not sent.
+    assert cancel_calls(fake) - start == cancel_sweep.UNREACHABLE_IN_A_ROW
+    # (The owners' own jobs found the connection closed: the fake recorded no request.)
+    assert fake.cancels(ended) == []
+    assert fake.cancels(by_workspace[order[4]]) == []
+    assert metrics.sample(STOPS, {"reason": "unreachable"}) == stops + 1
