@@ -58,11 +58,9 @@ _PROBLEMS = phrases(
     r"pers[oa]|si chiude",
     # Hindi, in Latin letters and in Devanagari: "not" with what does not happen ("order nahi
     # aaya", "login nahi ho raha"), not alone ("email nahi hai", "abhi nahi": not now)
-    r"(?<!baat )(?:nahi|nahin) (?:aaya|aayi|aya|ayi|aa|chal|chala|chali|chalta|chalti|ho|hua"
-    r"|hui|khul|khula|khuli|mil|mila|mili|pahuncha|pahunchi|kar raha|kar rahi|karta|karti|dikh"
-    r"|dikha|dikhta|lag|laga)",
-    r"(?<!बात )(?:नहीं|नही) (?:आया|आई|आ|चल|चला|चली|चलता|चलती|हो|हुआ|हुई|खुल|खुला|खुली|मिल"
-    r"|मिला|मिली|पहुंचा|पहुंची|पहुँचा|पहुँची|कर रहा|कर रही|करता|करती|दिख|दिखा|लग|लगा)",
+    r"(?<!baat )(?:nahi|nahin) (?:aa|ay|chal|ho|hu|khul|mil|pahunch|kar rah|kart|dikh|lag|de"
+    r"|di|bhej)\S*",
+    r"(?<!बात )(?:नहीं|नही) (?:आ|चल|हो|हु|खुल|मिल|पहुं|पहुँ|कर रह|करत|दिख|लग|दे|दि|भेज)\S*",
     r"dikkat|samasya|kharab|kharaab|galat|band ho gaya|atak gaya",
     r"प्रॉब्लम|दिक्कत|समस्या|खराब|गलत|लेट|देर|एरर|अटक|बंद हो",
     # Russian

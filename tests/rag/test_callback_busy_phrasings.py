@@ -62,6 +62,8 @@ PROBLEMS = [
     "order nahi aaya, mujhe {n} par call karo",
     "login nahi ho raha, mujhe {n} par call karo",
     "ऑर्डर नहीं आया, मुझे {n} पर कॉल करें",
+    "paise wapas nahi aaye, mujhe {n} par call karo",
+    "पैसे वापस नहीं आए, मुझे {n} पर कॉल करें",
     "لا أستطيع الدخول، اتصلوا بي على {n}",
     "我不能登录，请打电话给我 {n}",
     "ログインできません。{n}に電話してください",
