@@ -8,7 +8,8 @@ callbacks2 read a call asked as a question in Russian and Arabic by the infiniti
 calling 800... free?) gave the site's own hotline as the visitor's number: a lead with it, "someone
 from the team will call you", and the question answered without its number. The infinitive
 asks a call only with "me" ("позвонить мне", "الاتصال بي"), or "перезвонить" (call back) after
-"можете", "могли бы вы"."""
+"можете", "могли бы вы". Japanese read a number before "に電話" as a call asked whatever came
+after it, before the merge too: "0120-123-456に電話できますか？" (can I call ...?) now asks none."""
 
 from __future__ import annotations
 
@@ -34,6 +35,13 @@ ASKED_ABOUT = [
     "هل الاتصال على 8001234567 مجاني؟",
     "ما هي تكلفة الاتصال على الرقم 920000000",
     "هل يمكنني الاتصال على 8001234567 من خارج السعودية؟",
+    # Japanese, read so before the merge: "can I call", "I want to call", "how to call",
+    # "I called but"
+    "0120-123-456に電話できますか？",
+    "0120-123-456に電話したいのですが",
+    "0120-123-456に電話する方法を教えてください",
+    "0120-123-456に電話しましたが繋がりません",
+    "0120-123-456に電話しているのに繋がらない",
 ]
 # Asked with "me", or a call back asked of "you": the visitor's number.
 ASKED_OF_YOU = [
@@ -44,6 +52,11 @@ ASKED_OF_YOU = [
     "Позвоните на +7 916 123-45-67",
     "هل يمكنكم الاتصال بي على الرقم 0501234567؟",
     "ممكن تتصلوا بي على 0501234567؟",
+    "090-1234-5678に電話してください",
+    "090-1234-5678に電話していただけますか？",
+    "090-1234-5678に折り返しお電話いただけますか",
+    "090-1234-5678にご連絡ください",
+    "090-1234-5678までお電話ください",
 ]
 
 
