@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
+# ruff: noqa: RUF001, RUF002 (messages written in their own scripts and punctuation)
 """A number the visitor asks how to call is no number to call them back on, through the real
 chat path.
 
