@@ -13,6 +13,7 @@ from sqlalchemy import (
     delete,
     func,
     literal,
+    or_,
     select,
     text,
     update,
@@ -381,20 +382,39 @@ async def update_lead(
     return result.scalar_one_or_none()
 
 
-async def give_phone(session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], phone: str) -> bool:
+async def give_phone(
+    session: AsyncSession, lead: tuple[uuid.UUID, uuid.UUID], phone: str, conversation_id: uuid.UUID
+) -> bool:
     """The lead's (``(workspace_id, lead_id)``) number set to ``phone`` (``update_lead``),
     unless it is that number already, perhaps written otherwise (``tb_same_phone``: kept as
-    first written). Whether it was another number (or none); ``PhoneTaken`` when another lead
-    without email has ``phone`` (the lead keeps its own)."""
-    found = await session.execute(
-        select(func.tb_same_phone(Lead.phone, literal(phone, Text), type_=Boolean)).where(
-            Lead.workspace_id == lead[0], Lead.id == lead[1]
+    first written), or a number given elsewhere than in ``conversation_id``: the owner's entry,
+    or one another conversation gave first (a visitor typing a lead's address or number is
+    linked to it, and moves it to no number of theirs). Whether it was another number (or
+    none); ``PhoneTaken`` when another lead without email has ``phone`` (the lead keeps its
+    own)."""
+    given_first = (
+        select(LeadSubmission.conversation_id)
+        .where(
+            LeadSubmission.workspace_id == Lead.workspace_id,
+            LeadSubmission.lead_id == Lead.id,
+            func.tb_same_phone(LeadSubmission.phone, Lead.phone, type_=Boolean),
         )
+        .order_by(LeadSubmission.created_at, LeadSubmission.id)
+        .limit(1)
+        .correlate(Lead)
+        .scalar_subquery()
     )
-    same = found.one_or_none()
-    if same is None or same[0]:  # no such lead, or its number already (NULL: it has none)
+    found = await session.execute(
+        select(
+            func.tb_same_phone(Lead.phone, literal(phone, Text), type_=Boolean),
+            or_(Lead.phone.is_(None), given_first == conversation_id),
+        ).where(Lead.workspace_id == lead[0], Lead.id == lead[1])
+    )
+    row = found.one_or_none()
+    if row is None or row[0]:  # no such lead, or its number already (NULL: it has none)
         return False
-    await update_lead(session, workspace_id=lead[0], lead_id=lead[1], values={"phone": phone})
+    if row[1]:  # its number this conversation's (or none): the latest given is the one to call
+        await update_lead(session, workspace_id=lead[0], lead_id=lead[1], values={"phone": phone})
     return True
 
 

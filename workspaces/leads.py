@@ -177,9 +177,11 @@ async def call_back_from_chat(
     a submission (source ``chat``), the lead's history of what the visitor gave. The number it
     has already, however written, changes nothing and adds no submission. A number another lead
     without email has stays that lead's (one lead per number): this lead keeps its own, and the
-    request is in its history."""
+    request is in its history. So does a number the lead was given elsewhere than in this
+    conversation (the owner's entry, another conversation's): a conversation linked to a lead
+    by an address or a number typed replaces no number it did not give."""
     try:
-        if not await repo.give_phone(session, (workspace_id, lead_id), phone):
+        if not await repo.give_phone(session, (workspace_id, lead_id), phone, conversation_id):
             return
     except repo.PhoneTaken:
         pass

@@ -426,9 +426,10 @@ _DATE_LIKE = re.compile(
 # Words a number given where the bot asked may come with besides the leaving words ("it's
 # ...", "ok, 98765 43210").
 _GIVING_WORDS = frozenset({"its", "ok", "okay", "sure", "yes", "yeah", "this", "that", "hi"})
-# A call turned down ("don't call me", "please do not call, email only"; in the languages the
-# replies are translated into: "call mat karo", "ne m'appelez pas", "no me llames", "nicht
-# anrufen", "не звоните", "不要打电话"...): a number left with it is not one to call.
+# A call turned down ("don't call me", "please do not call, email only", "stop calling me on
+# ..."; in the languages the replies are translated into: "call mat karo", "ne m'appelez pas",
+# "no me llames", "nicht anrufen", "не звоните", "不要打电话", "smettete di chiamarmi"...): a
+# number left with it is not one to call.
 _NO_CALLS = re.compile(
     r"\b(?:dont|do not|never|not to|no) (?:call|ring|phone)"
     r"|(?:call|phone|fone|कॉल|फ़ोन|फोन) (?:mat|मत|na|ना)(?: |$)"
@@ -437,7 +438,17 @@ _NO_CALLS = re.compile(
     r"|\bnicht an(?:rufen)?(?: |$)|\bkeine anrufe\b"
     r"|\bn[ãa]o me (?:lig|telefon)|\bnon (?:mi |ci )?chiam"
     r"|не (?:звони|перезвани)|لا (?:تتصل|تتصلوا)"
-    r"|(?:不要|别|不用|請勿|请勿)(?:给我|給我)?打(?:电话|電話)|電話(?:は)?(?:しないで|不要)"
+    r"|(?:不要|别|別|不用|請勿|请勿)再?(?:给我|給我)?打(?:电话|電話)|電話(?:は)?(?:しないで|不要)"
+    # Asked to stop, or why the calls go on ("stop calling me on ...", "smettete di chiamarmi
+    # al ...", "parem de ligar-me", "توقفوا عن الاتصال بي", "call karna band karo")
+    r"|\bstop (?:calling|phoning|ringing|texting)|\bkeep (?:calling|phoning|ringing)"
+    r"|\barr[êe]t\w* de (?:m ?|me )(?:appel|rappel|t[ée]l[ée]phon)"
+    r"|\bcontinu\w* (?:a|à) (?:me |m ?)?(?:chiamar|richiamar|telefonar|lig|appel|rappel)"
+    r"|\bsmett\w* di (?:chiamar|richiamar|telefonar)|\bpi[ùu] (?:chiamar|richiamar|telefonar)"
+    r"|\b(?:par(?:em|e|a|ar)|deix(?:em|e|a|ar)) de (?:me )?(?:lig|telefon)"
+    r"|\bdej(?:en|e|a|ar) de (?:llamar|telefonear)"
+    r"|(?:توقفوا|توقف|توقفي|كفوا|كفى) عن الاتصال|(?:تستمرون|تستمر|تستمروا) في الاتصال"
+    r"|\b(?:call|phone|fone) (?:karna|karne) band|(?:कॉल|फोन|फ़ोन) (?:करना|करने) बंद"
 )
 
 

@@ -9,6 +9,8 @@ Japanese; the text is reduced by ``courtesy.words`` (casefolded, apostrophes dro
 
 from __future__ import annotations
 
+import re
+
 from rag.chat.courtesy import phrases
 
 _PROBLEMS = phrases(
@@ -17,9 +19,14 @@ _PROBLEMS = phrases(
     r"(?:not|never) (?:working|work|works|arrived|received|loading|load|opening|open|showing"
     r"|delivered|refunded|responding|sent|going through|came|come|got|get)",
     r"(?:cant|cannot|couldnt|unable to) (?!talk|speak|answer|chat|pick)\w+",
-    r"doesnt|didnt|hasnt|havent|isnt|wasnt|wont|arent|never arrived|no longer",
+    # (nor an email the visitor has none of, nor when they are free: "I haven't got an email",
+    # "I won't be free before 5", "in the late afternoon")
+    r"doesnt|didnt|hasnt|isnt|wasnt|arent|never arrived|no longer",
+    r"havent(?! (?:got )?(?:an? |any )?(?:email|e mail|mail|address))",
+    r"wont(?! be (?:free|available|around|home|back|in|reachable|at))",
     r"crash(?:es|ed|ing)?|broken|broke|breaks|errors?|bugs?|buggy|fail(?:s|ed|ing)?",
-    r"failure|stuck|frozen|freez(?:es|ing)|hangs|late|delayed|delay|missing|lost|wrong",
+    r"failure|stuck|frozen|freez(?:es|ing)|hangs|delayed|delay|missing|lost|wrong",
+    r"late(?! (?:morning|afternoon|evening|night))",
     r"incorrect|damaged|defective|faulty|outage|problems?|issues?|trouble|glitch|overcharged",
     r"charged twice|double charged|locked out|declined|rejected|slow",
     # German
@@ -28,30 +35,42 @@ _PROBLEMS = phrases(
     r"kaputt|defekt|fehler|probleme?|abgestürzt|stürzt|hängt",
     r"verspätet|verspätung|fehlt|fehlen|falsch|doppelt|gesperrt",
     # Spanish
-    r"no (?:funciona|anda|llega|llegó|puedo|me deja|carga|abre|he recibido|recibí)",
+    # (in every language, a visitor who cannot talk now is not free, nothing wrong: "no puedo
+    # hablar ahora", "не могу говорить", "abhi baat nahi kar sakta", "现在不能接电话")
+    r"no (?:funciona|anda|llega|llegó|puedo(?! (?:hablar|atender|contestar|responder))|me deja"
+    r"|carga|abre|he recibido|recibí)",
     r"errore?s?|falla|fallo|roto|rota|problemas?|(?:llega|llegó|va|viene) tarde|retrasad[oa]",
     r"retraso|incorrect[oa]|equivocad[oa]|cobrado dos veces|bloquead[oa]|perdid[oa]|dañad[oa]",
     r"nunca",
     # French
     r"(?:ne )?(?:marche|fonctionne) pas|pas (?:reçu|recu|arrivé|arrive|livré|livre)",
-    r"(?:je )?ne peux pas|bug|bogue|plante|planté|erreur|problème|en retard|retard|cassée?",
+    r"(?:je )?ne peux pas(?! (?:parler|répondre|repondre|décrocher|decrocher))",
+    r"bug|bogue|plante|planté|erreur|problème|en retard|retard|cassée?",
     r"bloquée?|manque|manquant|perdue?|fausse?|débité deux fois",
     # Portuguese
-    r"(?:não|nao) (?:funciona|chegou|consigo|abre|recebi)|erros?|atrasad[oa]|atraso",
+    r"(?:não|nao) (?:funciona|chegou|consigo(?! (?:falar|atender|conversar))|abre|recebi)",
+    r"erros?|atrasad[oa]|atraso",
     r"quebrad[oa]|travando|trava|travou|errad[oa]|cobrad[oa] duas vezes",
     # Italian
-    r"non (?:funziona|arriva|è arrivato|e arrivato|riesco|si apre)|errori|problemi",
+    r"non (?:funziona|arriva|è arrivato|e arrivato|riesco(?! a (?:parlare|rispondere))|si apre)",
+    r"errori|problemi",
     r"in ritardo|ritardo|rott[oa]|si blocca|bloccat[oa]|sbagliat[oa]|addebitato due volte",
     r"pers[oa]|si chiude",
-    # Hindi, in Latin letters and in Devanagari
-    r"nahi|nahin|dikkat|samasya|kharab|kharaab|galat|band ho gaya|atak gaya",
-    r"नहीं|नही|प्रॉब्लम|दिक्कत|समस्या|खराब|गलत|लेट|देर|एरर|अटक|बंद हो",
+    # Hindi, in Latin letters and in Devanagari: "not" with what does not happen ("order nahi
+    # aaya", "login nahi ho raha"), not alone ("email nahi hai", "abhi nahi": not now)
+    r"(?<!baat )(?:nahi|nahin) (?:aa|ay|chal|ho|hu|khul|mil|pahunch|kar rah|kart|dikh|lag|de"
+    r"|di|bhej)\S*",
+    r"(?<!बात )(?:नहीं|नही) (?:आ|चल|हो|हु|खुल|मिल|पहुं|पहुँ|कर रह|करत|दिख|लग|दे|दि|भेज)\S*",
+    r"dikkat|samasya|kharab|kharaab|galat|band ho gaya|atak gaya",
+    r"प्रॉब्लम|दिक्कत|समस्या|खराब|गलत|लेट|देर|एरर|अटक|बंद हो",
     # Russian
-    r"не (?:работает|приходит|пришел|пришёл|пришла|пришло|могу|открывается|грузится)",
+    r"не (?:работает|приходит|пришел|пришёл|пришла|пришло|могу(?! (?:говорить|разговаривать"
+    r"|ответить|отвечать))|открывается|грузится)",
     r"ошибк[аиу]|проблем[аыу]?|сломал(?:ся|ось)?|сломано|опаздывает|задерживается|задержка",
     r"вылетает|зависает|завис|неправильно|неверно|дважды|списали|заблокирован",
     # Arabic
-    r"لا (?:يعمل|يشتغل|أستطيع|استطيع)|لم (?:يصل|تصل|أستلم|استلم)|مشكلة|مشكله|خطأ|خطا|عطل",
+    r"لا (?:يعمل|يشتغل|(?:أستطيع|استطيع)(?! (?:التحدث|الكلام|الرد|التكلم)))",
+    r"لم (?:يصل|تصل|أستلم|استلم)|مشكلة|مشكله|خطأ|خطا|عطل",
     r"معطل|متأخر|متاخر|متأخرة|تأخر|تاخر|مكسور|مرتين|مقفل|محظور",
 )
 _PROBLEMS_UNSPACED = (
@@ -64,6 +83,12 @@ _PROBLEMS_UNSPACED = (
     "届きません", "遅れ", "遅延", "動かない", "動きません", "クラッシュ", "開かない", "開きません",
     "二重", "間違", "故障",
 )  # fmt: skip
+# Not being free to talk now, in Chinese and Japanese ("现在不能接电话", "接不了电话",
+# "今は話すことができません"): left out before the problem parts are looked for.
+_NOT_FREE_UNSPACED = re.compile(
+    r"(?:不能|不方便|没法|沒法)(?:说话|說話|讲话|講話|接电话|接電話|接听|接聽|通话|通話|聊天)"
+    r"|接不了|(?:話す|お話しする|電話に出る)ことが(?:できません|できない)"
+)
 # A question's first word: "where is my parcel, call me on ...".
 _ASKING_FIRST = frozenset(
     {"how", "what", "whats", "why", "when", "where", "which", "who", "whose", "is", "are"}
@@ -95,7 +120,7 @@ def states_a_problem(words: str) -> bool:
         or _PROBLEMS.search(words) is not None
         or (
             any(ord(ch) >= 0x3040 for ch in words)
-            and any(part in words for part in _PROBLEMS_UNSPACED)
+            and any(part in _NOT_FREE_UNSPACED.sub(" ", words) for part in _PROBLEMS_UNSPACED)
         )
     )
 
