@@ -50,7 +50,6 @@ SALES_WITH_A_CALL = [
     "Can I get a quote? call me on {n}",
     "Can I get a quote? Can you call me on {n}?",
     "I'd like to book a demo, can you call me on {n}?",
-    "I want to order 50 units, can you call me on {n}?",
 ]
 # A problem beside the call: the question it is, answered.
 PROBLEMS_WITH_A_CALL = [
@@ -60,8 +59,16 @@ PROBLEMS_WITH_A_CALL = [
 ]
 
 
+_DRAWN: set[str] = set()
+
+
 def _text(language: str, message: str) -> tuple[str, str]:
+    """The message with a number no other message of this run has (English numbers are drawn
+    from 10,000: two alike would be one lead)."""
     number = NUMBERS[language]()
+    while number in _DRAWN:
+        number = NUMBERS[language]()
+    _DRAWN.add(number)
     return message.format(n=number), number
 
 
