@@ -234,6 +234,11 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if not asks and leaves_a_phone(text) and not (complaint and states_a_problem(words)):
         # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
         return IntentResult("contact", 0.9)
+    if asks_only_a_call(text, words):
+        # The same call asked politely or as a question ("Could you call me back on ...?",
+        # "Können Sie mich unter ... zurückrufen?", "Potete richiamarmi al ...?"): a number
+        # left as "call me on ..." is, thanked and promised the call; no sales lead.
+        return IntentResult("contact", 0.9)
     n_words = len(words.split())
 
     if asks_only_if_a_bot(text):
@@ -249,9 +254,9 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks_for_human(text) or asks_for_a_person(text):
         return IntentResult("human", 0.93 if n_words <= 12 else 0.8)
 
-    # A call asked on a number with nothing wrong said besides, asked as a question or not
-    # ("Können Sie mich unter ... zurückrufen?", "Potete richiamarmi al ...?"): a request for
-    # the team, its number on the lead (``shortcuts.callback``).
+    # A call asked on a number beside an order or a booking asked as a question ("I want to
+    # order 50 units, can you call me on ...?"): a sales lead, its number on the lead
+    # (``shortcuts.callback``).
     lead = (
         None
         if complaint
@@ -338,14 +343,34 @@ def complains_beside_a_call(text: str, words: str) -> bool:
     like a table for 2 at 8, call me on ...", "This is Ravi Kumar, call me on ...") is a
     complaint only when it states a problem or asks (``problems.states_a_problem``: "the app
     crashes, call me on ...")."""
+    own = _beside_the_call(text, words)
+    return own is not None and own >= 2
+
+
+def asks_only_a_call(text: str, words: str) -> bool:
+    """Whether a message asks to be called back on its number (``callback_number``) and
+    nothing else: no complaint, no question (``complains_beside_a_call``), no sales lead, order
+    or booking beside the call; politeness, courtesy and when to call are the request's own
+    ("Could you call me back on ...?", "Können Sie mich unter ... zurückrufen?", "Potete
+    richiamarmi al ...?", "Would you be able to call me on ... tomorrow morning?"). A number
+    left, as "call me on ..." is."""
+    own = _beside_the_call(text, words)
+    return own is not None and own < 2
+
+
+def _beside_the_call(text: str, words: str) -> int | None:
+    """How many words of its own a message says besides the call asked on its number (Chinese
+    and Japanese, which write a sentence as one word, count four characters or more as two);
+    None when it asks no call on its number, or asks a sales lead, an order or a booking
+    besides it."""
     if callback_number(text) is None:
-        return False
+        return None
     call = called_on(words)
     if call is None:
-        return False
+        return None
     rest = f"{words[: call.start()]} {words[call.end() :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
-        return False
+        return None
     for courtesy in (GOODBYE, THANKS, GREETING):
         rest = courtesy.sub(" ", rest)
     own = [
@@ -353,8 +378,7 @@ def complains_beside_a_call(text: str, words: str) -> bool:
         for w in rest.split()
         if w not in FILLER and w not in CONTACT_WORDS and w not in CALL_FRAMING and not w.isdigit()
     ]
-    # Chinese and Japanese write a sentence as one word: four characters or more are two.
-    return len(own) + sum(len(w) >= 4 and w[0] >= "\u3040" for w in own) >= 2
+    return len(own) + sum(len(w) >= 4 and w[0] >= "\u3040" for w in own)
 
 
 def price_question(text: str) -> bool:

@@ -1,7 +1,8 @@
 """A call asked for politely, with nothing wrong said besides ("Pouvez-vous me rappeler au
 ...?", "Would you be able to call me on ... tomorrow morning?", "¿Me pueden llamar al ... por
-favor?"), is a lead, as before the complaint path: the words around the call ("can you", "would
-you be able to", "por favor", "tomorrow morning") are the request's own, not a complaint. Read
+favor?"), is a number left as "call me on ..." is (``contact``: thanked, the call promised, no
+sales lead): the words around the call ("can you", "would you be able to", "por favor", "tomorrow
+morning") are the request's own, not a complaint. Read
 as a complaint, such a visitor got "I don't know" under the call's thanks and their request sat
 on the Unanswered page. A complaint beside the call stays a question."""
 
@@ -30,9 +31,9 @@ COMPLAINTS = [
 
 
 @pytest.mark.parametrize("message", CALLS)
-def test_a_call_asked_politely_is_a_lead_not_a_complaint(message: str) -> None:
+def test_a_call_asked_politely_is_a_number_left_not_a_complaint(message: str) -> None:
     assert not complains_beside_a_call(message, words(message))
-    assert detect_intent(message).intent == "lead"
+    assert detect_intent(message).intent == "contact"
 
 
 @pytest.mark.parametrize("message", COMPLAINTS)

@@ -4,7 +4,8 @@
 1. A call asked for as a polite question ("Können Sie mich unter 0171 2345678 zurückrufen?",
    "Potete richiamarmi al 333 123 4567?", "Could you call me back on ...?") is a request for a
    call: the number goes on a lead and the visitor is promised the call, in every language of
-   ``call_phrases.CALL_ON`` and the Chinese and Japanese ones. A call told of ("why did you call
+   ``call_phrases.CALL_ON`` and the Chinese and Japanese ones, as "call me on ..." is (a number
+   left: intent ``contact``, no sales lead). A call told of ("why did you call
    me on ...?") still asks for none.
 2. A later callback request on another number ("actually call me on +91 ... instead") replaces
    the number on the conversation's lead: the owner's list and export show the latest, and the
@@ -129,9 +130,9 @@ def test_a_call_asked_as_a_question_gives_its_number(language: str, message: str
     number = NUMBERS[language]()
     text = message.format(n=number)
     assert callback_number(text) == number, text
-    # A request for the team, not a question left for the knowledge (a number left, where the
-    # question mark is one ``courtesy.has_question_mark`` does not read: "؟").
-    assert detect_intent(text).intent in ("lead", "contact"), text
+    # A number left, as "call me on ..." is (``intents.asks_only_a_call``): no question left
+    # for the knowledge, no sales lead.
+    assert detect_intent(text).intent == "contact", text
 
 
 @pytest.mark.parametrize("message", TOLD_OF)
@@ -139,7 +140,7 @@ def test_a_call_told_of_as_a_question_asks_for_none(message: str) -> None:
     assert callback_number(message.format(n=NUMBERS["en"]())) is None, message
 
 
-async def test_a_call_asked_as_a_question_is_a_lead_with_the_number(
+async def test_a_call_asked_as_a_question_is_a_number_left(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     """Each language's polite questions through the chat: the number on the lead, the call
@@ -149,7 +150,7 @@ async def test_a_call_asked_as_a_question_is_a_lead_with_the_number(
         text = message.format(n=number)
         body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
         # The number taken and the call promised: no contact form, no address asked for.
-        assert body["intent"] in ("lead", "contact"), (text, body)
+        assert body["intent"] == "contact", (text, body)
         assert (body["lead_saved"], body["lead_capture"]) == (True, False), (text, body)
         leads = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
         assert [lead["conversation_id"] for lead in leads] == [body["conversation_id"]], text

@@ -102,7 +102,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("fr", "Je voudrais une démo", LEAD),
     ("fr", "J'ai besoin d'un devis pour 10 utilisateurs", LEAD),
     ("fr", "Rappelez-moi s'il vous plaît", LEAD),
-    ("fr", "Pouvez-vous me rappeler au 06 12 34 56 78 ?", LEAD),
+    ("fr", "Pouvez-vous me rappeler au 06 12 34 56 78 ?", CONTACT),
     ("fr", "Faut-il réserver une démo ?", QUESTION),
     ("fr", "Est-ce que j'ai besoin d'un devis pour le plan entreprise ?", QUESTION),
     ("fr", "La démo est-elle gratuite ?", QUESTION),
