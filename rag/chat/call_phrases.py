@@ -169,6 +169,25 @@ def called_on(words: str) -> re.Match[str] | None:
     return next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
 
 
+CLAUSE_END = re.compile(
+    r"[,;:.!?\n\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f]"
+)
+"""Where a clause ends, in the punctuation of every script of the call phrases: the call on a
+number is cut out with its clause (``intents.without_callback``), and the clauses before it are
+read for a question (``problems.states_a_problem``)."""
+
+
+def number_at(text: str, number: str) -> int:
+    """Where ``number`` (its digits in ASCII, its spaces one each, as ``contact_details`` gives
+    it) was typed in ``text``, however its digits and spaces were typed there (full-width or
+    Devanagari digits, a no-break space); -1 for nowhere. Found in a copy of the text of the
+    same length, each digit in ASCII and each space a plain one."""
+    return "".join(
+        str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
+        for ch in text
+    ).find(number)
+
+
 def digits_of(text: str) -> str:
     """The digits of ``text``, in ASCII ("९८७६५" is "98765")."""
     return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())

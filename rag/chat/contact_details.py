@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_on, digits_of
-from rag.chat.courtesy import QUESTION_STARTERS, has_question_mark
+from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
@@ -468,11 +468,12 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     if found is None and not asked:
         return False
     # The words of the call asked for or the number left are theirs in any language ("mera
-    # number ... hai", "Позвоните мне по номеру ..."); the number's digits are no words.
+    # number ... hai", "Позвоните мне по номеру ..."); the number's digits and a greeting
+    # ("привет", "hola") are no words of their own.
     rest = f"{words[: found.start()]} {words[found.end() :]}" if found else words
     own = [
         w
-        for w in rest.split()
+        for w in GREETING.sub(" ", rest).split()
         if w not in _LEAVING_WORDS and w not in _PHONE_WORDS and not w.isdigit()
     ]
     # Where the bot asked and no call or number is named, the number comes alone or with the

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
-from rag.chat.call_phrases import CALL_FRAMING, called_on
+from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, called_on, number_at
 from rag.chat.contact_details import (
     CONTACT_WORDS,
     callback_number,
@@ -99,20 +99,7 @@ def asks_identity_first(message: str, intent: Intent) -> bool:
     return identity_then_question(message) is not None
 
 
-# Where a clause ends: the call on a number is cut out with its clause.
-_CLAUSE_END = re.compile(
-    r"[,;:.!?\n\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f]"
-)
 _LOOSE_ENDS = " ,;:\n\u060c\u061b\u3001\uff0c\uff1a\uff1b"
-
-
-def _as_digits(text: str) -> str:
-    """``text`` with each decimal digit in ASCII and each space a plain one, character for
-    character."""
-    return "".join(
-        str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
-        for ch in text
-    )
 
 
 def without_callback(text: str) -> str:
@@ -124,15 +111,13 @@ def without_callback(text: str) -> str:
     asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
     the question."""
     number = callback_number(text)
-    # Where the number is, however its digits and spaces were typed (full-width or Devanagari
-    # digits, a no-break space): found in a copy of the text of the same length.
-    at = -1 if number is None else _as_digits(text).find(number)
+    at = -1 if number is None else number_at(text, number)
     if number is None or at < 0:
         return text
     after = at + len(number)
-    ends = [m.end() for m in _CLAUSE_END.finditer(text, 0, at)]
+    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, at)]
     start = ends[-1] if ends else 0
-    closing = _CLAUSE_END.search(text, after)
+    closing = CLAUSE_END.search(text, after)
     end = closing.end() if closing else len(text)
     kept = (text[:start] + text[end:]).strip(_LOOSE_ENDS)
     if not any(ch.isalnum() for ch in kept):
@@ -231,7 +216,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     # is taken (``stages.Turn.callback``) and what is wrong answered; the call asked is no sales
     # lead; however short, a complaint that states a problem is no number merely left.
     complaint = complains_beside_a_call(text, words)
-    if not asks and leaves_a_phone(text) and not (complaint and states_a_problem(words)):
+    if not asks and leaves_a_phone(text) and not (complaint and states_a_problem(text, words)):
         # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
         return IntentResult("contact", 0.9)
     if asks_only_a_call(text, words):

@@ -5,13 +5,19 @@ number on a lead (``shortcuts.callback``), where a request with a lead's own det
 like a table for 2 at 8, call me on ...", "This is Ravi Kumar, call me on ...") stays a number
 left. In every language of the call phrases (``call_phrases.CALL_ON``) and Chinese and
 Japanese; the text is reduced by ``courtesy.words`` (casefolded, apostrophes dropped:
-"doesn't" is "doesnt")."""
+"doesn't" is "doesnt"). A question is asked after a greeting or the visitor's name as well
+("hi, where is my parcel, call me on ...", "this is Ravi, where is my parcel, call me on
+...", "مرحبا، أين طردي، ..."): its word opens the message once its greetings are set aside, or
+a clause before the call's."""
 
 from __future__ import annotations
 
 import re
 
-from rag.chat.courtesy import phrases
+from rag.chat.call_phrases import CLAUSE_END, number_at
+from rag.chat.contact_details import callback_number
+from rag.chat.courtesy import FILLER, GREETING, phrases
+from rag.chat.courtesy import words as _words
 
 _PROBLEMS = phrases(
     # English
@@ -97,6 +103,8 @@ _ASKING_FIRST = frozenset(
     | {"cómo", "como", "cuándo", "dónde", "donde", "cuál", "qué"}
     | {"comment", "pourquoi", "quand", "où", "quel", "quelle"}
     | {"come", "perché", "perche", "quando", "dove", "quale", "onde", "qual"}
+    # Italian elided before "è" ("dov'è", "com'è", "cos'è": the apostrophe dropped)
+    | {"dovè", "comè", "cosè", "qualè", "quandè"}
     | {"kaise", "kyun", "kyu", "kab", "kahan", "क्यों", "कैसे", "कब", "कहाँ", "कहां"}
     | {"как", "почему", "когда", "где", "какой", "зачем"}
     | {"كيف", "لماذا", "متى", "أين", "اين", "ماذا", "هل"}
@@ -106,23 +114,64 @@ _ASKING_FIRST_UNSPACED = (
 )  # fmt: skip
 
 
-def states_a_problem(words: str) -> bool:
-    """Whether a message (its ``words``) says something is wrong ("crashes", "not arrived",
-    "no funciona", "не работает", "无法登录") or opens with a question's word ("where", "warum",
-    "pourquoi", "почему")."""
-    tokens = words.split()
-    if not tokens:
+# When to call, not a question of when: "when you get a chance, call me on ...", "quando
+# puder, me ligue no ...".
+_WHEN_FREE = phrases(
+    r"when(?:ever)? (?:you|u) (?:get|have|find) (?:a |the |some )?(?:chance|moment|minute|min"
+    r"|sec|second|time)",
+    r"when(?:ever)? (?:(?:you|u) (?:are|re|r)|youre) (?:free|available|back)",
+    r"when(?:ever)? (?:you|u) can",
+    r"quand (?:vous|tu) (?:pouvez|pourrez|peux|pourras|avez un moment|as un moment)",
+    r"quando (?:puder|puderem|possível|possivel|potete|può|puo|puoi|(?:hai|avete) un momento)",
+)
+
+
+def states_a_problem(text: str, words: str) -> bool:
+    """Whether a message (``text``, and its ``words``) says something is wrong ("crashes", "not
+    arrived", "no funciona", "не работает", "无法登录") or asks: a question's word ("where",
+    "warum", "pourquoi", "почему") opens it, once its greetings are set aside ("hi where is my
+    parcel ..."), or opens a clause before the one asking the call ("hola, dónde está mi
+    paquete, llámame al ...", "this is Ravi, where is my parcel, call me on ...")."""
+    if not words:
         return False
-    first = tokens[0]
     return (
-        first in _ASKING_FIRST
-        or first.startswith(_ASKING_FIRST_UNSPACED)
-        or _PROBLEMS.search(words) is not None
+        _PROBLEMS.search(words) is not None
         or (
             any(ord(ch) >= 0x3040 for ch in words)
             and any(part in _NOT_FREE_UNSPACED.sub(" ", words) for part in _PROBLEMS_UNSPACED)
         )
+        or _opens_a_question(words)
+        or any(_opens_a_question(_words(clause)) for clause in _clauses_before_the_call(text))
     )
+
+
+def _opens_a_question(words: str) -> bool:
+    """Whether a question's word opens ``words`` (a message or a clause, reduced), or opens
+    what follows its greetings and filler ("hi", "good morning", "hey there", "你好"); words
+    that are nothing but those ("hi", "how are you") ask nothing, nor does a time to call
+    ("when you get a chance", ``_WHEN_FREE``)."""
+    at = 0  # where what follows them starts: read in one pass, however many there are
+    while at < len(words):
+        greeting = GREETING.match(words, at)
+        end = words.find(" ", at)
+        end = len(words) if end < 0 else end
+        if greeting is None and words[at:end] not in FILLER:
+            break
+        at = (greeting.end() if greeting is not None else end) + 1
+    if at >= len(words) or _WHEN_FREE.match(words, at):
+        return False
+    return any(
+        first in _ASKING_FIRST or first.startswith(_ASKING_FIRST_UNSPACED)
+        for first in {words.split(" ", 1)[0], words[at:].split(" ", 1)[0]}
+    )
+
+
+def _clauses_before_the_call(text: str) -> list[str]:
+    """The clauses of ``text`` before the one that asks the call on its number
+    (``contact_details.callback_number``); none when it asks no call."""
+    number = callback_number(text)
+    at = -1 if number is None else number_at(text, number)
+    return CLAUSE_END.split(text[:at])[:-1] if at > 0 else []
 
 
 __all__ = ["states_a_problem"]
