@@ -1,4 +1,3 @@
-# ruff: noqa: RUF001 (messages written in their own scripts and punctuation)
 """A greeting, then a question and its call in one clause, through the real chat path.
 
 "where is my parcel call me on ..." is answered as "where is my parcel call me on" (the number
