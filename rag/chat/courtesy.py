@@ -141,12 +141,27 @@ GREETING = phrases(
     "\u0928\u092e\u0938\u094d\u0915\u093e\u0930",  # namaskar
 )
 
-# "kak ty" / "kak vy" (how are you), "kak pozhivayete / pozhivayesh" (how are you doing): a
-# greeting only as everything a message holds besides greetings. They also start questions ("kak
-# vy dostavlyayete", how do you deliver), so they are no phrase of GREETING.
+# "kak ty" / "kak vy" (how are you), "kak pozhivayete / pozhivayesh" (how are you doing), and
+# how are you in the other languages of the call phrases ("comment ça va", "wie geht's", "como
+# vai", "come stai", "qué tal", "كيف حالك", "aap kaise hain"): a greeting only as everything a
+# message or a clause holds besides greetings. They also start questions ("kak vy dostavlyayete",
+# how do you deliver; "comment ça va marcher", "wie geht es weiter"), so they are no phrase of
+# GREETING.
 ASKING_GREETING_ALONE = re.compile(
+    "(?:"
     "\u043a\u0430\u043a (?:\u0442\u044b|\u0432\u044b)"
     "(?: \u043f\u043e\u0436\u0438\u0432\u0430\u0435(?:\u0442\u0435|\u0448\u044c))?"
+    r"|how (?:are|r) things(?: going)?|hows things|how have you been|how do you do"
+    r"|(?:comment )?(?:ça|ca) va|comment allez vous|comment vas tu"
+    r"|wie gehts(?: (?:dir|ihnen|euch))?|wie geht es (?:dir|ihnen|euch)"
+    r"|(?:cómo|como) (?:vai|estás|estas|está|esta|te va|le va)"
+    r"(?: (?:você|voce|usted|tu|o senhor|a senhora))?|tudo bem|tudo bom|(?:qué|que) tal"
+    r"|come (?:stai|sta|state|va)"
+    "|\u0643\u064a\u0641 (?:\u062d\u0627\u0644\u0643(?:\u0645)?|\u0627\u0644\u062d\u0627\u0644)"
+    r"|(?:(?:aap|tum) )?kaise (?:ho|hain|hai)"
+    "|(?:(?:\u0906\u092a|\u0924\u0941\u092e) )?\u0915\u0948\u0938\u0947"
+    " (?:\u0939\u094b|\u0939\u0948\u0902|\u0939\u0948)"
+    ")"
 )
 
 THANKS = phrases(

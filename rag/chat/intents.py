@@ -107,7 +107,8 @@ def without_callback(text: str) -> str:
     is my order? Please call me on +91 98765 43210" is "Where is my order?", "my order is late,
     please call me on ..." is "my order is late", and a Chinese complaint before its call
     ("我的订单还没到") is that complaint. When that clause is all the text ("why is my refund
-    late and can you call me on ..."), the number alone is left out. ``text`` itself when it
+    late and can you call me on ...") or all of it but courtesy ("hi, where is my parcel call
+    me on ..."), the number alone is left out. ``text`` itself when it
     asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
     the question."""
     number = callback_number(text)
@@ -120,9 +121,20 @@ def without_callback(text: str) -> str:
     closing = CLAUSE_END.search(text, after)
     end = closing.end() if closing else len(text)
     kept = (text[:start] + text[end:]).strip(_LOOSE_ENDS)
-    if not any(ch.isalnum() for ch in kept):
+    if not any(ch.isalnum() for ch in kept) or _courtesy_only(kept):
+        # The call's clause holds the question ("hi, where is my parcel call me on ..."): the
+        # greeting kept alone would be the question asked, so only the number is left out.
         kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
     return kept or text
+
+
+def _courtesy_only(text: str) -> bool:
+    """Whether ``text`` is nothing but greetings, thanks, goodbyes and filler ("hi", "good
+    morning", "hello there, thanks")."""
+    rest = _words(text)
+    for courtesy in (GOODBYE, THANKS, GREETING):
+        rest = courtesy.sub(" ", rest)
+    return all(w in FILLER for w in rest.split())
 
 
 @dataclass(frozen=True, slots=True)

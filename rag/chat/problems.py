@@ -16,7 +16,7 @@ import re
 
 from rag.chat.call_phrases import CLAUSE_END, number_at
 from rag.chat.contact_details import callback_number
-from rag.chat.courtesy import FILLER, GREETING, phrases
+from rag.chat.courtesy import ASKING_GREETING_ALONE, FILLER, GREETING, phrases
 from rag.chat.courtesy import words as _words
 
 _PROBLEMS = phrases(
@@ -129,9 +129,11 @@ _WHEN_FREE = phrases(
 def states_a_problem(text: str, words: str) -> bool:
     """Whether a message (``text``, and its ``words``) says something is wrong ("crashes", "not
     arrived", "no funciona", "не работает", "无法登录") or asks: a question's word ("where",
-    "warum", "pourquoi", "почему") opens it, once its greetings are set aside ("hi where is my
-    parcel ..."), or opens a clause before the one asking the call ("hola, dónde está mi
-    paquete, llámame al ...", "this is Ravi, where is my parcel, call me on ...")."""
+    "warum", "pourquoi", "почему") opens a clause up to the call's number, once its greetings
+    are set aside ("hi where is my parcel, call me on ...", "hola, dónde está mi paquete,
+    llámame al ...", "this is Ravi, where is my parcel, call me on ..."); the whole message
+    when it asks no call. A clause of greetings and how are you asks nothing ("bonjour,
+    comment ça va, appelez-moi au ...")."""
     if not words:
         return False
     return (
@@ -140,16 +142,16 @@ def states_a_problem(text: str, words: str) -> bool:
             any(ord(ch) >= 0x3040 for ch in words)
             and any(part in _NOT_FREE_UNSPACED.sub(" ", words) for part in _PROBLEMS_UNSPACED)
         )
-        or _opens_a_question(words)
-        or any(_opens_a_question(_words(clause)) for clause in _clauses_before_the_call(text))
+        or any(_opens_a_question(_words(clause)) for clause in _clauses_to_the_call(text))
     )
 
 
 def _opens_a_question(words: str) -> bool:
     """Whether a question's word opens ``words`` (a message or a clause, reduced), or opens
     what follows its greetings and filler ("hi", "good morning", "hey there", "你好"); words
-    that are nothing but those ("hi", "how are you") ask nothing, nor does a time to call
-    ("when you get a chance", ``_WHEN_FREE``)."""
+    that are nothing but those and how are you ("hi", "how are you", "bonjour comment ça va",
+    ``courtesy.ASKING_GREETING_ALONE``) ask nothing, nor does a time to call ("when you get a
+    chance", ``_WHEN_FREE``)."""
     at = 0  # where what follows them starts: read in one pass, however many there are
     while at < len(words):
         greeting = GREETING.match(words, at)
@@ -160,18 +162,21 @@ def _opens_a_question(words: str) -> bool:
         at = (greeting.end() if greeting is not None else end) + 1
     if at >= len(words) or _WHEN_FREE.match(words, at):
         return False
+    if ASKING_GREETING_ALONE.fullmatch(words, at):
+        return False
     return any(
         first in _ASKING_FIRST or first.startswith(_ASKING_FIRST_UNSPACED)
         for first in {words.split(" ", 1)[0], words[at:].split(" ", 1)[0]}
     )
 
 
-def _clauses_before_the_call(text: str) -> list[str]:
-    """The clauses of ``text`` before the one that asks the call on its number
-    (``contact_details.callback_number``); none when it asks no call."""
+def _clauses_to_the_call(text: str) -> list[str]:
+    """The clauses of ``text`` up to the number it asks the call on
+    (``contact_details.callback_number``), the call's own up to the number included; the whole
+    text when it asks no call."""
     number = callback_number(text)
     at = -1 if number is None else number_at(text, number)
-    return CLAUSE_END.split(text[:at])[:-1] if at > 0 else []
+    return CLAUSE_END.split(text[:at]) if at >= 0 else [text]
 
 
 __all__ = ["states_a_problem"]
