@@ -225,3 +225,50 @@ async def test_a_cancel_with_nothing_to_send_does_not_restart_the_unreachable_co
     assert fake.cancels(ended) == []
     assert fake.cancels(by_workspace[order[4]]) == []
     assert metrics.sample(STOPS, {"reason": "unreachable"}) == stops + 1
+
+
+async def test_a_429_burns_no_attempt_of_the_cancel_that_got_it(
+    billing_runtime: Runtime, bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Razorpay's 429 is the account's rate limit: the mark holds every send until it passes,
+    and Razorpay acted on nothing. Before, the cancel that got it counted an attempt and backed
+    off on its own as well (its backoff doubling with each 429 of the account's, and ``sent``
+    saying it may have reached Razorpay: the owner could no longer withdraw it). Now its claim
+    is given back as after a 401: no attempt counted, due as it was, the error saying why."""
+    owners = await linked_owners(bclient, fake, 2)
+    t0 = utcnow()
+    fake.throttle_from(1)
+    start = cancel_calls(fake)
+    for owner, _ in owners:  # the first owner's job is answered 429; the second's waits
+        assert (await cancel(bclient, owner)).status_code == 200
+        await billing_runtime.jobs.drain()
+    assert cancel_calls(fake) - start == 1
+    for row in await rows(owner_db, owners):
+        assert row["provider_cancel"] == "cycle_end", row
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+    first = (await rows(owner_db, owners))[0]
+    assert "HTTP 429" in str(first["provider_cancel_error"]), first
+    for owner, _ in owners:  # never taken by Razorpay: still the owner's to take back
+        assert (await subscription(bclient, owner))["razorpay_cancel"] == "pending"
+
+    # Still rate limited once the mark passed: the sweep asks once, stops, counts nothing.
+    stops = metrics.sample(STOPS, {"reason": "rate_limited"})
+    start = cancel_calls(fake)
+    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=10))
+    await billing_runtime.jobs.drain()
+    assert cancel_calls(fake) - start == 1
+    assert metrics.sample(STOPS, {"reason": "rate_limited"}) == stops + 1
+    for row in await rows(owner_db, owners):
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+
+    # The limit lifts: the first sweep after the mark (2 minutes: the second strike) sends
+    # them all, each on its first attempt.
+    fake.throttle_from(None)
+    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=15))
+    await billing_runtime.jobs.drain()
+    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
+        assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
+        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+        assert row["provider_cancel_attempts"] == 1, row
