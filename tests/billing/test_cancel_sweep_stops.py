@@ -19,7 +19,7 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -64,6 +64,23 @@ async def rows(owner_db: Database, owners: list[tuple[Owner, str]]) -> list[dict
     return [await sub_row(owner_db, owner.workspace_id) for owner, _ in owners]
 
 
+async def all_sent_at_first_try(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    owners: list[tuple[Owner, str]],
+    at: datetime,
+) -> None:
+    """The sweep at ``at`` sends every owner's cancel, each on its first attempt."""
+    await tick_due(runtime, "razorpay_cancels", at)
+    await runtime.jobs.drain()
+    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
+        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
+        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+        assert row["provider_cancel_attempts"] == 1, row
+
+
 async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
     bad_keys: tuple[Runtime, httpx.AsyncClient],
     billing_runtime: Runtime,
@@ -100,12 +117,9 @@ async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
         assert (await subscription(client, owner))["razorpay_cancel"] == "pending"
 
     # The operator sets the right keys: the next sweep sends them all, each on its first try.
-    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=15))
-    await billing_runtime.jobs.drain()
-    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
-        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
-        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
-        assert row["provider_cancel_attempts"] == 1, row
+    await all_sent_at_first_try(
+        billing_runtime, client, fake, owner_db, owners, t0 + timedelta(minutes=15)
+    )
 
 
 @pytest.fixture
@@ -266,9 +280,6 @@ async def test_a_429_burns_no_attempt_of_the_cancel_that_got_it(
     # The limit lifts: the first sweep after the mark (2 minutes: the second strike) sends
     # them all, each on its first attempt.
     fake.throttle_from(None)
-    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=15))
-    await billing_runtime.jobs.drain()
-    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
-        assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
-        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
-        assert row["provider_cancel_attempts"] == 1, row
+    await all_sent_at_first_try(
+        billing_runtime, bclient, fake, owner_db, owners, t0 + timedelta(minutes=15)
+    )
