@@ -4,7 +4,8 @@ The ``razorpay_cancels`` sweep (every 5 minutes) hands one job, ``SWEEP_JOB``, t
 (``due``); it sends them one after another (``send_due``) and stops at the first Razorpay
 answers 429: the account's rate limit, shared with the owners' live checkouts, is reached, and
 every call after it would only spend it again. The cancels it did not send stay as they were,
-due, for the next sweep; nothing is given up. The 429 marks the account (billing/
+due, for the next sweep, and so does the one answered 429 (no attempt counted: the limit is
+the account's, not the cancel's); nothing is given up. The 429 marks the account (billing/
 rate_limit_mark.py): until the mark passes the sweep hands out nothing and every send (the job
 after the owner's cancel or a deletion, a purge) asks Razorpay nothing. Before, the sweep gave
 each due cancel a job of its own, sent whatever Razorpay answered: five cancels waiting while
@@ -85,8 +86,8 @@ async def send_due(
             outcome = await provider_cancels.send(db, payments, workspace_id, mark=mark, now=now)
         if outcome != "nothing":  # nothing asked (ended meanwhile, claimed): no answer either
             unreachable = unreachable + 1 if outcome == "retry" else 0
-        if outcome in ("paused", "rate_limited"):
-            left = len(workspaces) - index - (outcome == "rate_limited")
+        if outcome in ("paused", "rate_limited"):  # this one stays due as well
+            left = len(workspaces) - index
             metrics.count_razorpay_cancel_sweep_stop("rate_limited")
             log.warning(
                 "razorpay cancels: Razorpay rate limits this server (HTTP 429) until %s;"

@@ -12,13 +12,14 @@ The cancel is durable: ``request`` records it on the subscription's row in the t
 decides it (the owner's cancel, the deletion); ``send`` (``CANCEL_JOB`` after the commit, again
 from the ``razorpay_cancels`` sweep, and first thing in a purge: billing/cancel_sweep.py) claims
 it under the row's lock, asks Razorpay with no transaction open and records the answer. Razorpay
-unreachable or rate limiting us (429): retried with a backoff (``BACKOFF_FIRST`` doubling up to
+unreachable: retried with a backoff (``BACKOFF_FIRST`` doubling up to
 ``BACKOFF_MAX``, between half and all of it at random, so cancels that failed together come due
 apart). Refusing this server's API keys (401: the operator fixes them) is no attempt of the
 cancel's: Razorpay acted on nothing, so the claim is given back (``keys_refused``: the attempt
-uncounted, due as it was, the error saying why) and the sweep stops. A 429 also marks the
-whole account (billing/rate_limit_mark.py): until the mark passes, ``send`` asks nothing
-(``paused``) and the cancel stays due. Razorpay answering that the
+uncounted, due as it was, the error saying why) and the sweep stops. Nor is a 429: the limit
+is the whole account's, which it marks (billing/rate_limit_mark.py; until the mark passes,
+``send`` asks nothing, ``paused``, and the cancel stays due), so its claim is given back as
+a 401's and the sweep stops. Razorpay answering that the
 subscription has ended already (cancelled, completed, expired) counts as done. Any other refusal
 is given up (logged at ERROR and audited ``billing.razorpay_cancel_failed``): retrying it would
 not help, and an operator has to look. A confirmed cancel is audited
@@ -296,8 +297,9 @@ async def _claim(db: Database, workspace_id: uuid.UUID, now: datetime) -> _Claim
 
 
 # ``paused``: the account's rate limit mark holds, nothing was asked (the cancel stays due);
-# ``rate_limited``: asked, answered 429 (the account is marked); ``keys_refused``: asked,
-# answered 401 (the cancel stays due as it was: ``_given_back``); ``retry``: unreachable.
+# ``rate_limited``: asked, answered 429 (the account is marked, the cancel stays due as it
+# was: ``_given_back``); ``keys_refused``: asked, answered 401 (stays due as it was, too);
+# ``retry``: unreachable.
 SendOutcome = Literal[
     "nothing", "disabled", "paused", "cancelled", "retry", "rate_limited", "keys_refused", "failed"
 ]
@@ -332,14 +334,18 @@ async def send(
         await _given_back(db, claim, unavailable_why(exc))
         return "keys_refused"
     except PaymentProviderUnavailable as exc:
-        # Unreachable or rate limited (429): retried, as neither is a refusal of the cancel.
-        # Before, a 429 or a 401 gave the cancel up for good.
+        if rate_limited(exc):
+            # The account's limit, not the cancel's: Razorpay acted on nothing and the mark
+            # holds every send, this one's too. Marked from this moment (a late job's ``now``
+            # may be past), as the claim is, and before the claim is given back, so no send
+            # claims it in between unmarked. Before, the 429 counted an attempt: the cancel's
+            # own backoff grew with the account's and it read as maybe sent (not withdrawable).
+            await mark.limited(payments.key_id, max(now, utcnow()), retry_after(exc))
+            await _given_back(db, claim, unavailable_why(exc))
+            return "rate_limited"
+        # Unreachable: retried, as it is no refusal of the cancel.
         await _failed(db, claim, now, unavailable_why(exc), give_up=False)
-        if not rate_limited(exc):
-            return "retry"
-        # Marked from this moment (a late job's ``now`` may be past), as the claim is.
-        await mark.limited(payments.key_id, max(now, utcnow()), retry_after(exc))
-        return "rate_limited"
+        return "retry"
     except PaymentProviderError as exc:
         await mark.answered(payments.key_id, now)
         await _failed(db, claim, now, exc.message, give_up=True)
@@ -412,8 +418,8 @@ def _cycle_end(answer: dict[str, Any], asked: datetime | None) -> datetime | Non
 
 def _backoff(attempt: int) -> timedelta:
     """Between half and all of the attempt's step (``BACKOFF_FIRST`` doubling up to
-    ``BACKOFF_MAX``), at random: cancels that failed together (an outage, concurrent 429s)
-    come due apart. Before, always the whole step: they stayed in step for good."""
+    ``BACKOFF_MAX``), at random: cancels that failed together (an outage) come due
+    apart. Before, always the whole step: they stayed in step for good."""
     step = min(BACKOFF_FIRST * 2 ** min(attempt - 1, 16), BACKOFF_MAX)
     return step * random.uniform(0.5, 1.0)  # spreading retries, not a secret
 

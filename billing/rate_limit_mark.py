@@ -10,7 +10,11 @@ only to Razorpay's later ``Retry-After``.
 ``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed: it
 deletes the key only while it still holds the mark it read (a compare-and-delete, one Lua
 script), so a 429 another worker records in between stays. Before, the delete took whatever
-the key held by then, and that 429's mark was lost.
+the key held by then, and that 429's mark was lost. ``limited`` sets the next mark likewise
+only while the key still holds the mark it counted from (a compare-and-set, one Lua script);
+another worker's 429 recorded in between makes it read and count again (``SWAPS`` times at
+most). Before, it set whatever it had counted: two workers' 429s at once lost a strike (the
+back-off doubled less) or shortened Razorpay's longer ``Retry-After`` to its own wait.
 
 Kept in Redis when configured (every process and worker sees it; the key lives an hour past
 the mark, so a 429 soon after it passed still doubles), and always in this process as well:
@@ -38,6 +42,19 @@ MOST: Final = timedelta(hours=1)
 # How long the strikes are remembered after the mark passed.
 REMEMBERED: Final = timedelta(hours=1)
 
+
+# Sets KEYS[1] to ARGV[2] (expiring in ARGV[3] seconds) only while it holds ARGV[1], the value
+# read ('': no key then): 1 when set, else 0 (another process wrote it meanwhile).
+_SET_IF_UNCHANGED: Final = """
+local current = redis.call('GET', KEYS[1])
+if (current == false and ARGV[1] == '') or current == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', tonumber(ARGV[3]))
+  return 1
+end
+return 0
+"""
+# How many times ``limited`` reads again after another process's 429 changed the mark first.
+SWAPS: Final = 8
 
 # Deletes KEYS[1] only while it holds ARGV[1] (the value read): 1 when deleted, else 0.
 _DELETE_IF_UNCHANGED: Final = """
@@ -82,6 +99,11 @@ def _decode(raw: bytes | str) -> Mark | None:
         return None
 
 
+def _expiry(mark: Mark, at: datetime) -> int:
+    """Seconds the key lives: ``REMEMBERED`` past the mark."""
+    return max(int((mark.until - at + REMEMBERED).total_seconds()), 1)
+
+
 class RateLimitMark:
     """One per process (``LifecycleDeps.razorpay_mark``); ``account`` is the Razorpay key id."""
 
@@ -90,6 +112,9 @@ class RateLimitMark:
         self._memory: dict[str, Mark] = {}
         self._delete_if_unchanged: AsyncScript | None = (
             None if redis is None else redis.register_script(_DELETE_IF_UNCHANGED)
+        )
+        self._set_if_unchanged: AsyncScript | None = (
+            None if redis is None else redis.register_script(_SET_IF_UNCHANGED)
         )
 
     async def _stored(self, account: str) -> tuple[Mark | None, bytes | str | None] | None:
@@ -114,16 +139,42 @@ class RateLimitMark:
         return mark.until if mark is not None and mark.until > now else None
 
     async def limited(self, account: str, at: datetime, retry_after: float | None) -> Mark:
-        """Razorpay answered 429 at ``at``: the account is marked (``next_mark``)."""
-        mark = next_mark(await self.get(account), at, retry_after)
-        self._memory[account] = mark
-        if self._redis is not None:
-            seconds = int((mark.until - at + REMEMBERED).total_seconds())
-            try:
-                await self._redis.set(KEY_PREFIX + account, _encode(mark), ex=max(seconds, 1))
-            except RedisError as exc:
-                log.warning("razorpay rate limit mark not kept (%s): this process's only", exc)
+        """Razorpay answered 429 at ``at``: the account is marked (``next_mark``). In Redis the
+        mark is set only while the key still holds what was read (a compare-and-set, one Lua
+        script); another process's 429 recorded in between makes it read and count again."""
+        for _ in range(SWAPS):
+            stored = await self._stored(account)
+            previous = self._memory.get(account) if stored is None else stored[0]
+            mark = next_mark(previous, at, retry_after)
+            self._memory[account] = mark
+            if stored is None:  # no Redis, or it failed the read: this process's copy
+                await self._set(account, mark, at)
+                return mark
+            if await self._swap(account, stored[1], mark, at):
+                return mark
+        log.warning("razorpay rate limit mark not kept: changed %d times while being set", SWAPS)
         return mark
+
+    async def _set(self, account: str, mark: Mark, at: datetime) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.set(KEY_PREFIX + account, _encode(mark), ex=_expiry(mark, at))
+        except RedisError as exc:
+            log.warning("razorpay rate limit mark not kept (%s): this process's only", exc)
+
+    async def _swap(self, account: str, read: bytes | str | None, mark: Mark, at: datetime) -> bool:
+        """The mark set in Redis if the key still holds ``read``; False when it changed (or
+        Redis failed: a WARNING, this process's copy kept, nothing to read again)."""
+        script = self._set_if_unchanged
+        if script is None:
+            return True
+        args = ["" if read is None else read, _encode(mark), _expiry(mark, at)]
+        try:
+            return bool(await script(keys=[KEY_PREFIX + account], args=args))
+        except RedisError as exc:
+            log.warning("razorpay rate limit mark not kept (%s): this process's only", exc)
+            return True
 
     async def answered(self, account: str, at: datetime) -> None:
         """Razorpay answered a cancel (not 429) at ``at``: a mark that passed is forgotten,

@@ -13,7 +13,8 @@ The zip holds:
   ``conversation_deleted_at``: when conversation retention deleted the conversation it came
   from);
 - ``conversations.json`` (each conversation with its messages, each message with the rating and
-  comment it got) and ``messages.csv``;
+  comment it got, and ``sales_routed``: a sales lead's fallback sent to the team, as the
+  analytics count it) and ``messages.csv`` (``sales_routed`` its last column);
 - ``unanswered.csv``: the questions the bot could not answer, and whether each was resolved;
 - ``audit_log.json``, ``billing_orders.csv``, ``billing_payments.csv``, ``billing_events.csv``
   and ``subscription.json``: what people and keys did, and the billing records
@@ -55,7 +56,8 @@ leads.csv               the leads (as the leads export), lead_submissions.csv ev
                         conversation_deleted_at: when the conversation it came from was deleted
                         (conversation retention), its conversation_id then empty
 conversations.json      each conversation with its messages, and each message's feedback
-                        (rating, who rated, comment); messages.csv the same messages flat
+                        (rating, who rated, comment) and sales_routed (true: an answer that
+                        sent a sales lead to the team); messages.csv the same messages flat
 unanswered.csv          the questions the bot could not answer, and whether each was resolved
 audit_log.json          what the workspace's people and API keys did, oldest first (who, what,
                         on what, from which address and browser)
@@ -181,11 +183,21 @@ async def _write_leads(archive: ZipSink, session: AsyncSession, workspace_id: uu
 
 MESSAGE_FIELDS = ("message_id", "role", "text", "intent", "source", "citations", "created_at")
 FEEDBACK_FIELDS = ("feedback_rating", "feedback_rater", "feedback_comment", "feedback_at")
-MESSAGE_COLUMNS = ("conversation_id", "session_id", *MESSAGE_FIELDS, *FEEDBACK_FIELDS)
+# A sales lead's fallback sent to the team (what the analytics count as ``sales_routed``, and
+# the analytics' conversation export says): last in messages.csv, after the columns it had.
+ROUTED_FIELD = "sales_routed"
+MESSAGE_COLUMNS = (
+    "conversation_id",
+    "session_id",
+    *MESSAGE_FIELDS,
+    *FEEDBACK_FIELDS,
+    ROUTED_FIELD,
+)
 
 
 def _message(row: Mapping[str, Any]) -> dict[str, Any]:
     message = {("id" if k == "message_id" else k): row[k] for k in MESSAGE_FIELDS}
+    message[ROUTED_FIELD] = bool(row[ROUTED_FIELD])
     message["feedback"] = (
         {
             "rating": row["feedback_rating"],

@@ -11,8 +11,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal_column, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from core.models import utcnow
 from lifecycle.models import WorkspaceExport
@@ -23,6 +24,7 @@ from rag.chat.models import (
     MessageFeedback,
     UnansweredQuestion,
 )
+from rag.chat.repository.analytics import ROUTED
 from rag.knowledge.models import Chunk, Document, Source
 from workspaces.models import LeadSubmission
 
@@ -320,7 +322,10 @@ def stream_conversation_messages(
     session: AsyncSession, *, workspace_id: uuid.UUID
 ) -> AsyncIterator[Mapping[str, Any]]:
     """Every message with its conversation's fields and its feedback, grouped by conversation
-    (a conversation without messages comes as one row with NULL message fields)."""
+    (a conversation without messages comes as one row with NULL message fields).
+    ``sales_routed``: the message is a sales lead's fallback sent to the team, the analytics'
+    ``ROUTED`` expression (it reads the message as ``m``), as the conversation export has it."""
+    m = aliased(ChatMessage, name="m")
     stmt = (
         select(
             Conversation.id.label("conversation_id"),
@@ -330,31 +335,30 @@ def stream_conversation_messages(
             Conversation.lead_id,
             Conversation.created_at.label("conversation_created_at"),
             Conversation.last_message_at,
-            ChatMessage.id.label("message_id"),
-            ChatMessage.role,
-            ChatMessage.text,
-            ChatMessage.intent,
-            ChatMessage.source,
-            ChatMessage.citations,
-            ChatMessage.created_at,
+            m.id.label("message_id"),
+            m.role,
+            m.text,
+            m.intent,
+            m.source,
+            m.citations,
+            m.created_at,
             MessageFeedback.rating.label("feedback_rating"),
             MessageFeedback.rater.label("feedback_rater"),
             MessageFeedback.comment.label("feedback_comment"),
             MessageFeedback.created_at.label("feedback_at"),
+            literal_column(ROUTED).label("sales_routed"),
         )
         .select_from(Conversation)
         .outerjoin(
-            ChatMessage,
-            (ChatMessage.conversation_id == Conversation.id)
-            & (ChatMessage.workspace_id == workspace_id),
+            m,
+            (m.conversation_id == Conversation.id) & (m.workspace_id == workspace_id),
         )
         .outerjoin(
             MessageFeedback,
-            (MessageFeedback.message_id == ChatMessage.id)
-            & (MessageFeedback.workspace_id == workspace_id),
+            (MessageFeedback.message_id == m.id) & (MessageFeedback.workspace_id == workspace_id),
         )
         .where(Conversation.workspace_id == workspace_id)
-        .order_by(Conversation.created_at, Conversation.id, ChatMessage.created_at, ChatMessage.id)
+        .order_by(Conversation.created_at, Conversation.id, m.created_at, m.id)
     )
     return stream_rows(session, stmt)
 

@@ -19,7 +19,7 @@ import logging
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -64,6 +64,23 @@ async def rows(owner_db: Database, owners: list[tuple[Owner, str]]) -> list[dict
     return [await sub_row(owner_db, owner.workspace_id) for owner, _ in owners]
 
 
+async def all_sent_at_first_try(
+    runtime: Runtime,
+    client: httpx.AsyncClient,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    owners: list[tuple[Owner, str]],
+    at: datetime,
+) -> None:
+    """The sweep at ``at`` sends every owner's cancel, each on its first attempt."""
+    await tick_due(runtime, "razorpay_cancels", at)
+    await runtime.jobs.drain()
+    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
+        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
+        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
+        assert row["provider_cancel_attempts"] == 1, row
+
+
 async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
     bad_keys: tuple[Runtime, httpx.AsyncClient],
     billing_runtime: Runtime,
@@ -100,12 +117,9 @@ async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
         assert (await subscription(client, owner))["razorpay_cancel"] == "pending"
 
     # The operator sets the right keys: the next sweep sends them all, each on its first try.
-    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=15))
-    await billing_runtime.jobs.drain()
-    for (owner, sub_id), row in zip(owners, await rows(owner_db, owners), strict=True):
-        assert (await subscription(client, owner))["razorpay_cancel"] == "at_cycle_end"
-        assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
-        assert row["provider_cancel_attempts"] == 1, row
+    await all_sent_at_first_try(
+        billing_runtime, client, fake, owner_db, owners, t0 + timedelta(minutes=15)
+    )
 
 
 @pytest.fixture
@@ -225,3 +239,47 @@ async def test_a_cancel_with_nothing_to_send_does_not_restart_the_unreachable_co
     assert fake.cancels(ended) == []
     assert fake.cancels(by_workspace[order[4]]) == []
     assert metrics.sample(STOPS, {"reason": "unreachable"}) == stops + 1
+
+
+async def test_a_429_burns_no_attempt_of_the_cancel_that_got_it(
+    billing_runtime: Runtime, bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """Razorpay's 429 is the account's rate limit: the mark holds every send until it passes,
+    and Razorpay acted on nothing. Before, the cancel that got it counted an attempt and backed
+    off on its own as well (its backoff doubling with each 429 of the account's, and ``sent``
+    saying it may have reached Razorpay: the owner could no longer withdraw it). Now its claim
+    is given back as after a 401: no attempt counted, due as it was, the error saying why."""
+    owners = await linked_owners(bclient, fake, 2)
+    t0 = utcnow()
+    fake.throttle_from(1)
+    start = cancel_calls(fake)
+    for owner, _ in owners:  # the first owner's job is answered 429; the second's waits
+        assert (await cancel(bclient, owner)).status_code == 200
+        await billing_runtime.jobs.drain()
+    assert cancel_calls(fake) - start == 1
+    for row in await rows(owner_db, owners):
+        assert row["provider_cancel"] == "cycle_end", row
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+    first = (await rows(owner_db, owners))[0]
+    assert "HTTP 429" in str(first["provider_cancel_error"]), first
+    for owner, _ in owners:  # never taken by Razorpay: still the owner's to take back
+        assert (await subscription(bclient, owner))["razorpay_cancel"] == "pending"
+
+    # Still rate limited once the mark passed: the sweep asks once, stops, counts nothing.
+    stops = metrics.sample(STOPS, {"reason": "rate_limited"})
+    start = cancel_calls(fake)
+    await tick_due(billing_runtime, "razorpay_cancels", t0 + timedelta(minutes=10))
+    await billing_runtime.jobs.drain()
+    assert cancel_calls(fake) - start == 1
+    assert metrics.sample(STOPS, {"reason": "rate_limited"}) == stops + 1
+    for row in await rows(owner_db, owners):
+        assert row["provider_cancel_attempts"] == 0, row
+        assert row["provider_cancel_next_at"] == row["provider_cancel_requested_at"], row
+
+    # The limit lifts: the first sweep after the mark (2 minutes: the second strike) sends
+    # them all, each on its first attempt.
+    fake.throttle_from(None)
+    await all_sent_at_first_try(
+        billing_runtime, bclient, fake, owner_db, owners, t0 + timedelta(minutes=15)
+    )
