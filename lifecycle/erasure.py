@@ -11,8 +11,18 @@ By **email** (or **phone**), what goes:
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
   lead is made: the messages still hold it);
-- then one step further: the other conversations of those conversations' browser sessions, and
-  the leads those conversations were linked to (with all their submissions).
+- then one step further: the other conversations of those conversations' browser sessions.
+
+A lead with that email (number) is the visitor's: it goes with all its submissions and
+conversations. A lead reached otherwise (a submission on it carries the email or number, or one
+of the visitor's conversations was linked to it or sent to it: another person's lead whose
+address or number the visitor typed, then asked a call on their own number) is treated as an
+erasure by session treats a lead: the visitor's submissions on it go (those sent from their
+conversations, or with their email or number), and it goes too unless a submission sent from
+elsewhere remains; then it stays, the details that came only from what was erased filled again
+from what remains or cleared. Its own conversations are not the visitor's and stay. Before, such
+a lead went whole: erasing a visitor by the number they asked a call on deleted the lead (name,
+address, number, conversations) of the person whose address they had typed.
 
 By **session id**, what goes:
 
@@ -45,9 +55,10 @@ longer running, it deletes its zip. A queued one stays queued, locked until the 
 its build claims it afterwards and reads nothing erased. Requests for a new export wait for the
 erasure (it holds ``exports.REQUEST_LOCK``).
 
-Audited (``visitor.erased``) with how many rows of each kind went, which key was used
-(``email``, ``phone`` or ``session_id``) and the exports withdrawn, never the email, the number,
-the session id or anything erased.
+Audited (``visitor.erased``) with how many rows of each kind went (``leads`` counts the leads
+deleted, not those kept and rewritten; ``lead_submissions`` every submission deleted), which
+key was used (``email``, ``phone`` or ``session_id``) and the exports withdrawn, never the
+email, the number, the session id or anything erased.
 """
 
 from __future__ import annotations
@@ -225,16 +236,22 @@ async def _lock_session(
 async def _erase_named(
     session: AsyncSession, workspace_id: uuid.UUID, visitor: repo.Named
 ) -> tuple[dict[str, int], set[uuid.UUID], set[uuid.UUID]]:
-    leads = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
-    named, leads = await repo.lead_conversation_links(
-        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
+    """The visitor's leads (``own``: with their address or number) go whole, with their
+    submissions and conversations; a lead reached otherwise (``reached``: a submission sent
+    with the visitor's address or number, or one of the visitor's conversations linked to it,
+    such as another person's lead whose address the visitor typed) loses what the visitor
+    sent and typed, as an erasure by session rewrites a lead (``erase_session_leads``): it
+    stays when anything sent from elsewhere remains. Its own conversations are no visitor's."""
+    own = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
+    named, reached = await repo.lead_conversation_links(
+        session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
     named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,
         workspace_id=workspace_id,
         session_ids=set(),
-        lead_ids=leads,
+        lead_ids=own,
         conversation_ids=named,
     )
     # The visitor's other conversations (same browser session), and the leads linked to any.
@@ -243,30 +260,40 @@ async def _erase_named(
         session,
         workspace_id=workspace_id,
         session_ids=sessions,
-        lead_ids=leads,
+        lead_ids=own,
         conversation_ids={cid for cid, _, _ in found},
     )
-    leads |= {lead for _, _, lead in found if lead is not None}
     conversations = {cid for cid, _, _ in found}
+    reached |= await repo.leads_of_conversations(
+        session, workspace_id=workspace_id, conversation_ids=conversations
+    )
+    reached -= own
     # Locked before the leads are deleted (``repo.lock_conversations``), with those linked to
-    # the leads by then; then the leads locked, and the leads and their links read again. A
-    # conversation linked to the visitor's lead (or sent a submission) since the first reads
-    # is theirs too: erased, locked as the others (it outlived the erasure, unlinked, the
-    # address in its messages). The leads' locks wait for a turn or a form still writing to
-    # one (its conversation not committed when the conversations were locked: it outlived
-    # the erasure too); when the links read after them name anything new, the conversations'
-    # and the leads' locks are let go (their savepoint rolled back) and all are taken again
-    # with those conversations: never a conversation locked after a lead, nor after others out
-    # of their order (holding the first ones, the erasure waited for a conversation the
-    # retention sweep held while it waited for one of them: deadlock_detected).
+    # the leads by then; then the reached leads' numbers (``lock_numbers``, as a form takes a
+    # number's lock before its lead's), then the visitor's leads locked, and the leads and
+    # their links read again. A conversation linked to the visitor's lead (or sent a
+    # submission) since the first reads is theirs too: erased, locked as the others (it
+    # outlived the erasure, unlinked, the address in its messages). The leads' locks wait for
+    # a turn or a form still writing to one (its conversation not committed when the
+    # conversations were locked: it outlived the erasure too); when the links read after them
+    # name anything new, the conversations' and the leads' locks are let go (their savepoint
+    # rolled back) and all are taken again with those conversations: never a conversation
+    # locked after a lead, nor after others out of their order (holding the first ones, the
+    # erasure waited for a conversation the retention sweep held while it waited for one of
+    # them: deadlock_detected). The reached leads' other conversations are locked too (a lead
+    # merged moves them) but not erased.
     while True:
         savepoint = await session.begin_nested()
         locked = await repo.lock_conversations(
-            session, workspace_id=workspace_id, conversation_ids=conversations, lead_ids=leads
+            session,
+            workspace_id=workspace_id,
+            conversation_ids=conversations,
+            lead_ids=own | reached,
         )
-        await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=leads)
+        await session_repo.lock_numbers(session, workspace_id, reached)
+        await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=own)
         linked, named_leads = await repo.lead_conversation_links(
-            session, workspace_id=workspace_id, lead_ids=leads, named=visitor
+            session, workspace_id=workspace_id, lead_ids=own, named=visitor
         )
         linked |= {
             cid
@@ -274,23 +301,38 @@ async def _erase_named(
                 session,
                 workspace_id=workspace_id,
                 session_ids=set(),
-                lead_ids=leads,
+                lead_ids=own,
                 conversation_ids=set(),
             )
         }
-        if locked.keys() | linked <= conversations and named_leads <= leads:
+        named_leads |= await repo.leads_of_conversations(
+            session, workspace_id=workspace_id, conversation_ids=conversations | linked
+        )
+        if linked <= conversations and named_leads <= own | reached:
             await savepoint.commit()
             break
         await savepoint.rollback()
-        conversations |= locked.keys() | linked
-        leads |= named_leads
-    lead_counts = await repo.erase_leads(
-        session, workspace_id=workspace_id, lead_ids=leads, named=visitor
+        conversations |= linked
+        reached |= named_leads - own
+    # The reached leads first: the visitor's submissions on them, and what the visitor typed,
+    # are read before their conversations go.
+    lead_counts = await session_repo.erase_session_leads(
+        session,
+        workspace_id=workspace_id,
+        lead_ids=reached,
+        conversation_ids=conversations,
+        named=visitor,
+    )
+    own_counts = await repo.erase_leads(
+        session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
     counts = await repo.erase_conversations(
         session,
         workspace_id=workspace_id,
         conversation_ids=conversations,
-        session_ids=set(locked.values()) | {sid for _, sid, _ in found},
+        session_ids={locked[cid] for cid in conversations if cid in locked}
+        | {sid for _, sid, _ in found},
     )
-    return counts | lead_counts, leads, conversations
+    for kind, count in own_counts.items():
+        counts[kind] = lead_counts.get(kind, 0) + count
+    return counts, own | reached, conversations

@@ -9,11 +9,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, case, delete, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, Text, case, delete, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.models import utcnow
 from core.text import lowered_as_postgres
+from lifecycle.erasure_repository import Named
 from rag.chat.contact_details import emails_in, phones_in
 from rag.chat.models import ChatMessage, Conversation
 from workspaces import lead_repository as lead_repo
@@ -33,9 +34,11 @@ async def erase_session_leads(
     workspace_id: uuid.UUID,
     lead_ids: set[uuid.UUID],
     conversation_ids: set[uuid.UUID],
+    named: Named | None = None,
 ) -> dict[str, int]:
-    """Erasure by session: the submissions sent from these conversations, and each of the leads
-    that has no other submission left. A lead another visitor also sent to (a shared address,
+    """Erasure by session: the submissions sent from these conversations (and, by email or
+    phone, those sent with the ``named`` address or number), and each of the
+    leads that has no other submission left. A lead another visitor also sent to (a shared address,
     or a number) stays with their submissions: the details that came only from the erased ones
     or were typed in the erased conversations (``_typed_contacts``), its address included, are
     filled again from what remains (oldest first, as submissions fill a lead) or cleared, and
@@ -43,12 +46,12 @@ async def erase_session_leads(
     another lead without email has, it goes into that lead (``_merge_lead``: one lead without
     email per number)."""
     conversations = list(conversation_ids)
+    sent: ColumnElement[bool] = LeadSubmission.conversation_id.in_(conversations)
+    if named is not None:
+        sent = or_(sent, named.matches(LeadSubmission.email, LeadSubmission.phone))
     erased = await session.execute(
         delete(LeadSubmission)
-        .where(
-            LeadSubmission.workspace_id == workspace_id,
-            LeadSubmission.conversation_id.in_(conversations),
-        )
+        .where(LeadSubmission.workspace_id == workspace_id, sent)
         .returning(LeadSubmission.lead_id, *(getattr(LeadSubmission, f) for f in LEAD_DETAILS))
     )
     erased_values: dict[str, set[str]] = {f: set() for f in LEAD_DETAILS}
@@ -60,7 +63,7 @@ async def erase_session_leads(
                 erased_values[field].add(_compared(field, value))
     await _typed_contacts(session, workspace_id, conversations, erased_values)
     gone = 0
-    await _lock_numbers(session, workspace_id, lead_ids)
+    await lock_numbers(session, workspace_id, lead_ids)
     # Locked before their submissions are read: a form sent to one of them meanwhile (its
     # address on the lead, its submission) is waited for and seen, or waits for the erasure;
     # read unlocked, it was rewritten over or deleted with the lead (or the two deadlocked).
@@ -110,7 +113,7 @@ async def erase_session_leads(
     return {"lead_submissions": count, "leads": gone}
 
 
-async def _lock_numbers(
+async def lock_numbers(
     session: AsyncSession, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID]
 ) -> None:
     """The numbers' locks (``lead_repository.lock_number``) of every number the leads or their
