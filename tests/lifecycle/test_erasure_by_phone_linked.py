@@ -111,3 +111,31 @@ async def test_erasing_by_a_number_a_form_sent_with_anothers_address(
         lead["id"], email, theirs, None,
     ), kept  # fmt: skip
     assert await _history(client, owner, lead["id"]) == asha_history
+
+
+async def test_erasing_by_a_number_asked_on_anothers_lead_that_had_no_number(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """Asha left only her address; Ravi typed it, then asked a call on his number. Her lead had
+    no number, so it took his (``give_phone`` fills an empty one): it now carries the key the
+    erasure names. Erasing Ravi by that number took Asha's lead whole (her address, her
+    submission, her conversation and its messages), the very loss the linked erasure avoids
+    when her lead has a number of its own. Her lead stays, without his number."""
+    tag = uuid.uuid4().hex[:8]
+    email, typed = f"asha.{tag}@example.com", _plus91()
+    asha = _Visitor(client, owner)
+    first = await asha.says(f"my email is {email}")
+    assert first["lead_saved"] is True, first
+    ravi = _Visitor(client, owner)
+    assert (await ravi.says(f"my email is {email}"))["lead_saved"] is True
+    assert (await ravi.says(f"actually call me on {typed} instead"))["lead_saved"] is True
+    [lead] = await leads_of(client, owner)
+    assert (lead["email"], lead["phone"]) == (email, typed), lead
+
+    erased = await _erased(client, owner, typed)
+    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (0, 2, 1)
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], email, None), kept
+    assert await _history(client, owner, lead["id"]) == [None]
+    assert await _user_messages(owner_db, owner, email) == [asha.session]
+    assert await _user_messages(owner_db, owner, typed[-5:]) == []
