@@ -139,3 +139,32 @@ async def test_erasing_by_a_number_asked_on_anothers_lead_that_had_no_number(
     assert await _history(client, owner, lead["id"]) == [None]
     assert await _user_messages(owner_db, owner, email) == [asha.session]
     assert await _user_messages(owner_db, owner, typed[-5:]) == []
+
+
+async def test_the_number_written_otherwise_on_anothers_lead_goes_too(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Ravi's form filled Asha's empty number with his; the owner then wrote it as a visitor
+    without the country code would. Erased by his number, her lead stays: without it, however
+    it is written there (compared as numbers are, not as the submission wrote it)."""
+    tag = uuid.uuid4().hex[:8]
+    email, typed = f"asha.{tag}@example.com", _plus91()
+    assert (await _Visitor(client, owner).says(f"my email is {email}"))["lead_saved"] is True
+    form = await client.post(
+        "/api/v1/widget/leads",
+        json={"email": email, "phone": typed, "message": f"ravi {tag}"},
+        headers=widget(owner),
+    )
+    assert form.status_code == 202, form.text
+    [lead] = await leads_of(client, owner)
+    assert lead["phone"] == typed, lead
+    written = "0" + typed.removeprefix("+91 ").replace(" ", "")
+    edited = await client.patch(
+        owner.url(f"/leads/{lead['id']}"), json={"phone": written}, headers=owner.headers
+    )
+    assert edited.status_code == 200, edited.text
+
+    erased = await _erased(client, owner, typed)
+    assert (erased["leads"], erased["lead_submissions"]) == (0, 1), erased
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], email, None), kept
