@@ -14,7 +14,10 @@ By **email** (or **phone**), what goes:
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
-conversations. A lead reached otherwise (a submission on it carries the email or number, or one
+conversations; by phone, unless its address first came in a submission without that number
+(another person's lead whose empty number the visitor's callback or form filled:
+``repo.leads_given_the_number``): that lead is reached, and loses the number however it is
+written there. A lead reached otherwise (a submission on it carries the email or number, or one
 of the visitor's conversations was linked to it or sent to it: another person's lead whose
 address or number the visitor typed, then asked a call on their own number) is treated as an
 erasure by session treats a lead: the visitor's submissions on it go (those sent from their
@@ -241,11 +244,20 @@ async def _erase_named(
     with the visitor's address or number, or one of the visitor's conversations linked to it,
     such as another person's lead whose address the visitor typed) loses what the visitor
     sent and typed, as an erasure by session rewrites a lead (``erase_session_leads``): it
-    stays when anything sent from elsewhere remains. Its own conversations are no visitor's."""
+    stays when anything sent from elsewhere remains. Its own conversations are no visitor's.
+    By phone, a lead with the number whose address first came without it is reached too (the
+    visitor's number filled another person's empty one); before, it went whole."""
     own = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
+    # A lead whose number only the visitor gave (its address someone else's) is reached.
+    own -= (
+        given := await repo.leads_given_the_number(
+            session, workspace_id=workspace_id, lead_ids=own, named=visitor
+        )
+    )
     named, reached = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
+    reached |= given
     named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,

@@ -54,6 +54,40 @@ async def lead_ids_named(
     return set(result.scalars().all())
 
 
+async def leads_given_the_number(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
+) -> set[uuid.UUID]:
+    """Of the leads an erasure by phone found by their number, those whose address came first
+    in a submission without that number: another person's lead whose empty number a visitor's
+    callback (or form) filled after typing its address (``give_phone``). Such a lead is
+    reached, not the visitor's: it loses what the visitor sent, as by session. A lead whose
+    address first came with the number (one message, one form) stays the visitor's."""
+    if named.phone is None or not lead_ids:
+        return set()
+    first = (
+        select(LeadSubmission.phone)
+        .where(
+            LeadSubmission.workspace_id == Lead.workspace_id,
+            LeadSubmission.lead_id == Lead.id,
+            func.lower(LeadSubmission.email) == func.lower(Lead.email),
+        )
+        .order_by(LeadSubmission.created_at, LeadSubmission.id)
+        .limit(1)
+        .correlate(Lead)
+        .lateral()
+    )
+    result = await session.execute(
+        select(Lead.id)
+        .join(first, literal(True))
+        .where(
+            Lead.workspace_id == workspace_id,
+            Lead.id.in_(list(lead_ids)),
+            or_(first.c.phone.is_(None), ~same_number(first.c.phone, named.phone)),
+        )
+    )
+    return set(result.scalars().all())
+
+
 async def conversations_of(
     session: AsyncSession,
     *,
