@@ -168,3 +168,29 @@ async def test_the_number_written_otherwise_on_anothers_lead_goes_too(
     assert (erased["leads"], erased["lead_submissions"]) == (0, 1), erased
     [kept] = await leads_of(client, owner)
     assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], email, None), kept
+
+
+async def test_erasing_by_an_address_typed_on_anothers_lead_that_had_none(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """The same by email: Asha left only her number; Ravi typed it, then his address, which
+    went on her lead (it had none). Erasing Ravi by his address took her lead whole, with her
+    conversation. Her lead stays with her number, without his address."""
+    tag = uuid.uuid4().hex[:8]
+    theirs, address = _plus91(), f"ravi.{tag}@example.com"
+    asha = _Visitor(client, owner)
+    assert (await asha.says(f"please call me on {theirs}"))["lead_saved"] is True
+    ravi = _Visitor(client, owner)
+    assert (await ravi.says(f"call me on {theirs}"))["lead_saved"] is True
+    assert (await ravi.says(f"my email is {address}"))["lead_saved"] is True
+    [lead] = await leads_of(client, owner)
+    assert (lead["email"], lead["phone"]) == (address, theirs), lead
+
+    response = await _erase(client, owner, email=address)
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["leads"], erased["conversations"], erased["messages"]) == (0, 1, 4), erased
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], None, theirs), kept
+    assert await _user_messages(owner_db, owner, theirs[-5:]) == [asha.session]
+    assert await _user_messages(owner_db, owner, address) == []
