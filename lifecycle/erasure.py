@@ -14,15 +14,19 @@ By **email** (or **phone**), what goes:
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
-conversations. A lead reached otherwise (a submission on it carries the email or number, or one
-of the visitor's conversations was linked to it or sent to it: another person's lead whose
-address or number the visitor typed, then asked a call on their own number) is treated as an
-erasure by session treats a lead: the visitor's submissions on it go (those sent from their
-conversations, or with their email or number), and it goes too unless a submission sent from
-elsewhere remains; then it stays, the details that came only from what was erased filled again
-from what remains or cleared. Its own conversations are not the visitor's and stay. Before, such
-a lead went whole: erasing a visitor by the number they asked a call on deleted the lead (name,
-address, number, conversations) of the person whose address they had typed.
+conversations, unless its other contact (by email its number, by phone its address) first came
+in a submission without the key: another person's lead whose empty address or number the
+visitor's form or callback filled (``repo.leads_given_the_key``); that lead is reached, and
+loses the key however it is written there. A lead reached otherwise (a submission on it carries
+the email or number, or one of the visitor's conversations was linked to it or sent to it:
+another person's lead whose address or number the visitor typed, then asked a call on their own
+number) is treated as an erasure by session treats a lead: the visitor's submissions on it go
+(those sent from their conversations, or with their email or number), and it goes too unless a
+submission sent from elsewhere remains; then it stays, the details that came only from what was
+erased filled again from what remains or cleared. Its own conversations are not the visitor's
+and stay. Before, such a lead went whole: erasing a visitor by the number they asked a call on
+deleted the lead (name, address, number, conversations) of the person whose address they had
+typed.
 
 By **session id**, what goes:
 
@@ -241,11 +245,22 @@ async def _erase_named(
     with the visitor's address or number, or one of the visitor's conversations linked to it,
     such as another person's lead whose address the visitor typed) loses what the visitor
     sent and typed, as an erasure by session rewrites a lead (``erase_session_leads``): it
-    stays when anything sent from elsewhere remains. Its own conversations are no visitor's."""
+    stays when anything sent from elsewhere remains. Its own conversations are no visitor's.
+    A lead with the key whose other contact (address, number) first came without it is
+    reached too (the visitor's key filled another person's empty one); before, it went
+    whole."""
     own = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
+    # A lead whose number (address) only the visitor gave, its address (number) someone
+    # else's, is reached.
+    own -= (
+        given := await repo.leads_given_the_key(
+            session, workspace_id=workspace_id, lead_ids=own, named=visitor
+        )
+    )
     named, reached = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
+    reached |= given
     named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, delete, func, literal, or_, select
+from sqlalchemy import Boolean, ColumnElement, Text, and_, delete, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.text import lowered_as_postgres
@@ -49,6 +49,46 @@ async def lead_ids_named(
     result = await session.execute(
         select(Lead.id).where(
             Lead.workspace_id == workspace_id, named.matches(Lead.email, Lead.phone)
+        )
+    )
+    return set(result.scalars().all())
+
+
+async def leads_given_the_key(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: set[uuid.UUID], named: Named
+) -> set[uuid.UUID]:
+    """Of the leads an erasure found by the visitor's number (address), those whose address
+    (number) came first in a submission without it: another person's lead whose empty number
+    (address) the visitor's callback or form filled after typing its address (number):
+    ``give_phone``, ``complete_lead``. Such a lead is reached, not the visitor's: it loses what
+    the visitor sent, as by session. A lead whose address and number first came together (one
+    message, one form) stays the visitor's."""
+    if not lead_ids:
+        return set()
+    if named.phone is not None:
+        same = func.lower(LeadSubmission.email) == func.lower(Lead.email)
+    else:
+        same = func.tb_same_phone(LeadSubmission.phone, Lead.phone, type_=Boolean)
+    first = (
+        select(LeadSubmission.email, LeadSubmission.phone)
+        .where(
+            LeadSubmission.workspace_id == Lead.workspace_id,
+            LeadSubmission.lead_id == Lead.id,
+            same,
+        )
+        .order_by(LeadSubmission.created_at, LeadSubmission.id)
+        .limit(1)
+        .correlate(Lead)
+        .lateral()
+    )
+    carried = first.c.phone if named.phone is not None else first.c.email
+    result = await session.execute(
+        select(Lead.id)
+        .join(first, literal(True))
+        .where(
+            Lead.workspace_id == workspace_id,
+            Lead.id.in_(list(lead_ids)),
+            or_(carried.is_(None), ~named.matches(first.c.email, first.c.phone)),
         )
     )
     return set(result.scalars().all())

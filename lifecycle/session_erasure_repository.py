@@ -62,6 +62,21 @@ async def erase_session_leads(
             if value:
                 erased_values[field].add(_compared(field, value))
     await _typed_contacts(session, workspace_id, conversations, erased_values)
+    if named is not None:
+        # The erased address or number on a lead kept (a number the visitor gave it, written
+        # as the lead has it): cleared, never left for a remaining submission to keep.
+        keyed = await session.execute(
+            select(Lead.email, Lead.phone).where(
+                Lead.workspace_id == workspace_id,
+                Lead.id.in_(list(lead_ids)),
+                named.matches(Lead.email, Lead.phone),
+            )
+        )
+        field = "email" if named.email is not None else "phone"
+        for row in keyed.all():
+            key = row[0] if field == "email" else row[1]
+            if key:
+                erased_values[field].add(_compared(field, key))
     gone = 0
     await lock_numbers(session, workspace_id, lead_ids)
     # Locked before their submissions are read: a form sent to one of them meanwhile (its

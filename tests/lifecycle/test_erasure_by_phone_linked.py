@@ -111,3 +111,86 @@ async def test_erasing_by_a_number_a_form_sent_with_anothers_address(
         lead["id"], email, theirs, None,
     ), kept  # fmt: skip
     assert await _history(client, owner, lead["id"]) == asha_history
+
+
+async def test_erasing_by_a_number_asked_on_anothers_lead_that_had_no_number(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """Asha left only her address; Ravi typed it, then asked a call on his number. Her lead had
+    no number, so it took his (``give_phone`` fills an empty one): it now carries the key the
+    erasure names. Erasing Ravi by that number took Asha's lead whole (her address, her
+    submission, her conversation and its messages), the very loss the linked erasure avoids
+    when her lead has a number of its own. Her lead stays, without his number."""
+    tag = uuid.uuid4().hex[:8]
+    email, typed = f"asha.{tag}@example.com", _plus91()
+    asha = _Visitor(client, owner)
+    first = await asha.says(f"my email is {email}")
+    assert first["lead_saved"] is True, first
+    ravi = _Visitor(client, owner)
+    assert (await ravi.says(f"my email is {email}"))["lead_saved"] is True
+    assert (await ravi.says(f"actually call me on {typed} instead"))["lead_saved"] is True
+    [lead] = await leads_of(client, owner)
+    assert (lead["email"], lead["phone"]) == (email, typed), lead
+
+    erased = await _erased(client, owner, typed)
+    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (0, 2, 1)
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], email, None), kept
+    assert await _history(client, owner, lead["id"]) == [None]
+    assert await _user_messages(owner_db, owner, email) == [asha.session]
+    assert await _user_messages(owner_db, owner, typed[-5:]) == []
+
+
+async def test_the_number_written_otherwise_on_anothers_lead_goes_too(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Ravi's form filled Asha's empty number with his; the owner then wrote it as a visitor
+    without the country code would. Erased by his number, her lead stays: without it, however
+    it is written there (compared as numbers are, not as the submission wrote it)."""
+    tag = uuid.uuid4().hex[:8]
+    email, typed = f"asha.{tag}@example.com", _plus91()
+    assert (await _Visitor(client, owner).says(f"my email is {email}"))["lead_saved"] is True
+    form = await client.post(
+        "/api/v1/widget/leads",
+        json={"email": email, "phone": typed, "message": f"ravi {tag}"},
+        headers=widget(owner),
+    )
+    assert form.status_code == 202, form.text
+    [lead] = await leads_of(client, owner)
+    assert lead["phone"] == typed, lead
+    written = "0" + typed.removeprefix("+91 ").replace(" ", "")
+    edited = await client.patch(
+        owner.url(f"/leads/{lead['id']}"), json={"phone": written}, headers=owner.headers
+    )
+    assert edited.status_code == 200, edited.text
+
+    erased = await _erased(client, owner, typed)
+    assert (erased["leads"], erased["lead_submissions"]) == (0, 1), erased
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], email, None), kept
+
+
+async def test_erasing_by_an_address_typed_on_anothers_lead_that_had_none(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """The same by email: Asha left only her number; Ravi typed it, then his address, which
+    went on her lead (it had none). Erasing Ravi by his address took her lead whole, with her
+    conversation. Her lead stays with her number, without his address."""
+    tag = uuid.uuid4().hex[:8]
+    theirs, address = _plus91(), f"ravi.{tag}@example.com"
+    asha = _Visitor(client, owner)
+    assert (await asha.says(f"please call me on {theirs}"))["lead_saved"] is True
+    ravi = _Visitor(client, owner)
+    assert (await ravi.says(f"call me on {theirs}"))["lead_saved"] is True
+    assert (await ravi.says(f"my email is {address}"))["lead_saved"] is True
+    [lead] = await leads_of(client, owner)
+    assert (lead["email"], lead["phone"]) == (address, theirs), lead
+
+    response = await _erase(client, owner, email=address)
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["leads"], erased["conversations"], erased["messages"]) == (0, 1, 4), erased
+    [kept] = await leads_of(client, owner)
+    assert (kept["id"], kept["email"], kept["phone"]) == (lead["id"], None, theirs), kept
+    assert await _user_messages(owner_db, owner, theirs[-5:]) == [asha.session]
+    assert await _user_messages(owner_db, owner, address) == []
