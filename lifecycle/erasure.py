@@ -11,6 +11,10 @@ By **email** (or **phone**), what goes:
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
   lead is made: the messages still hold it);
+- by phone, the submissions whose message holds the number (a widget form sent with the phone
+  field empty and the number in its message): the visitor's, as those sent with it; their leads,
+  and the leads whose own message holds it, are reached (below), their message cleared or
+  filled again;
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
