@@ -11,11 +11,10 @@ import uuid
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from core.db import Database
 from tests.conftest import Owner
-from tests.lifecycle.data import widget
+from tests.lifecycle.data import first_column, widget
 from tests.lifecycle.test_erasure_by_phone import _erase, _national
 
 
@@ -26,18 +25,16 @@ async def _form(client: httpx.AsyncClient, owner: Owner, **body: str) -> None:
 
 async def _holding(owner_db: Database, owner: Owner, needle: str) -> list[str]:
     """Which of the workspace's leads and submissions still hold ``needle`` anywhere."""
-    async with owner_db.transaction() as session:
-        rows = await session.execute(
-            text(
-                "SELECT 'lead ' || coalesce(email, '') FROM leads WHERE workspace_id = :ws"
-                " AND concat_ws(' ', email, phone, name, message, notes) LIKE :n"
-                " UNION ALL SELECT 'submission ' || coalesce(email, '') FROM lead_submissions"
-                " WHERE workspace_id = :ws"
-                " AND concat_ws(' ', email, phone, name, message) LIKE :n ORDER BY 1"
-            ),
-            {"ws": owner.workspace_id, "n": f"%{needle}%"},
-        )
-        return list(rows.scalars())
+    return await first_column(
+        owner_db,
+        "SELECT 'lead ' || coalesce(email, '') FROM leads WHERE workspace_id = :ws"
+        " AND concat_ws(' ', email, phone, name, message, notes) LIKE :n"
+        " UNION ALL SELECT 'submission ' || coalesce(email, '') FROM lead_submissions"
+        " WHERE workspace_id = :ws"
+        " AND concat_ws(' ', email, phone, name, message) LIKE :n ORDER BY 1",
+        ws=owner.workspace_id,
+        n=f"%{needle}%",
+    )
 
 
 async def _leads(client: httpx.AsyncClient, owner: Owner) -> list[dict[str, Any]]:
