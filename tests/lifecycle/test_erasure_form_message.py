@@ -15,7 +15,7 @@ import httpx
 from core.db import Database
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column, widget
-from tests.lifecycle.test_erasure_by_phone import _erase, _national
+from tests.lifecycle.test_erasure_by_phone import _chat, _erase, _national, _user_messages
 
 
 async def _form(client: httpx.AsyncClient, owner: Owner, **body: str) -> None:
@@ -113,3 +113,27 @@ async def test_erasure_by_phone_finds_the_number_in_a_leads_own_message(
     assert response.status_code == 200, response.text
     assert response.json()["erased"]["leads"] == 1
     assert await _holding(owner_db, owner, n[5:]) == []
+
+
+async def test_the_conversation_a_form_with_the_number_was_sent_from_goes_with_it(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """As a submission sent with the number: the conversation it was sent from is the
+    visitor's, and so are the other conversations of that browser session."""
+    n, tag = _national(), uuid.uuid4().hex[:8]
+    session = f"jo-{tag}"
+    said = await _chat(client, owner, f"Do you deliver to Pune? {tag}", session)
+    await _chat(client, owner, f"new-conversation {tag}", f"other-{tag}")
+    await _form(
+        client,
+        owner,
+        email=f"jo-{tag}@example.com",
+        message=f"ring me on (+91) {n}",
+        conversation_id=said["conversation_id"],
+        session_id=session,
+    )
+    response = await _erase(client, owner, phone=n)
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (1, 1, 1)
+    assert await _user_messages(owner_db, owner, tag) == [f"other-{tag}"]
