@@ -11,6 +11,10 @@ By **email** (or **phone**), what goes:
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
   lead is made: the messages still hold it);
+- by phone, the submissions whose message holds the number (a widget form sent with the phone
+  field empty and the number in its message): the visitor's, as those sent with it; their leads,
+  and the leads whose own message holds it, are reached (below), their message cleared or
+  filled again;
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
@@ -69,7 +73,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -249,6 +253,17 @@ async def _erase_named(
     A lead with the key whose other contact (address, number) first came without it is
     reached too (the visitor's key filled another person's empty one); before, it went
     whole."""
+    # The forms' and the leads' messages holding the number (by phone): as a conversation
+    # holding it is the visitor's, such a submission is theirs and such a lead reached.
+    visitor = replace(
+        visitor,
+        written_in=await repo.submissions_mentioning(
+            session, workspace_id=workspace_id, named=visitor
+        ),
+        leads_written_in=await repo.leads_mentioning(
+            session, workspace_id=workspace_id, named=visitor
+        ),
+    )
     own = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
     # A lead whose number (address) only the visitor gave, its address (number) someone
     # else's, is reached.
@@ -260,7 +275,7 @@ async def _erase_named(
     named, reached = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
-    reached |= given
+    reached |= given | visitor.leads_written_in
     named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,

@@ -31,6 +31,20 @@ class Named:
 
     email: str | None = None
     phone: str | None = None
+    written_in: frozenset[uuid.UUID] = frozenset()
+    """The lead submissions whose message holds the number (``submissions_mentioning``): the
+    visitor's as those sent with it are."""
+    leads_written_in: frozenset[uuid.UUID] = frozenset()
+    """The leads whose own message holds the number (``leads_mentioning``): reached, their
+    message cleared (or filled again from a remaining submission)."""
+
+    def sent(self) -> ColumnElement[bool]:
+        """The lead submissions that are this visitor's: sent with their email (number), or
+        with their number in the message (``written_in``)."""
+        sent = self.matches(LeadSubmission.email, LeadSubmission.phone)
+        if self.written_in:
+            sent = or_(sent, LeadSubmission.id.in_(sorted(self.written_in)))
+        return sent
 
     def matches(self, email: Any, phone: Any) -> ColumnElement[bool]:
         """The rows that name this visitor, by their ``email`` and ``phone`` columns (a
@@ -177,7 +191,7 @@ async def lead_conversation_links(
     conversations.update(c for c in rows.scalars().all() if c is not None)
     condition = or_(
         LeadSubmission.lead_id.in_(list(lead_ids)),
-        named.matches(LeadSubmission.email, LeadSubmission.phone),
+        named.sent(),
     )
     rows2 = await session.execute(
         select(LeadSubmission.lead_id, LeadSubmission.conversation_id).where(
@@ -254,31 +268,81 @@ def _digits_of(text: Any, *, other_digits: bool) -> ColumnElement[str]:
 async def _conversations_mentioning_phone(
     session: AsyncSession, workspace_id: uuid.UUID, phone: str
 ) -> set[uuid.UUID]:
-    """The conversations where a visitor typed ``phone`` however written: the messages that
-    hold its national number once the signs a number is written with (``NUMBER_SIGNS``) are
-    taken out (and digits of other scripts made ASCII, in the messages holding any), then each
-    number the chat's own detection reads in them (``phones_in``) compared as leads are
-    (``same_number``), so "98765 43210" never matches "498765 43210", "98765 432101" or "+44
-    98765 43210" when erasing "+91 98765 43210". ``translate``, not a regular expression:
-    0.3-0.5 s for 100,000 messages here, where ``regexp_replace`` took 4-6 s (the address's
-    scan: 0.16-0.2 s; docs/benchmarks.md, ``bench/erasure_phone_scan.py``)."""
+    """The conversations where a visitor typed ``phone`` however written (``_holding_phone``)."""
+    return await _holding_phone(
+        session,
+        phone,
+        ChatMessage.conversation_id,
+        ChatMessage.text,
+        ChatMessage.workspace_id == workspace_id,
+        ChatMessage.role == "user",
+    )
+
+
+async def submissions_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> frozenset[uuid.UUID]:
+    """The lead submissions whose message holds the visitor's number however written, read as
+    the chat messages are (``_holding_phone``): a widget form sent with the phone field empty
+    and "please call me on +91 98765 43210" in its message. None by email."""
+    if named.phone is None:
+        return frozenset()
+    return frozenset(
+        await _holding_phone(
+            session,
+            named.phone,
+            LeadSubmission.id,
+            LeadSubmission.message,
+            LeadSubmission.workspace_id == workspace_id,
+        )
+    )
+
+
+async def leads_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> frozenset[uuid.UUID]:
+    """The leads whose own message holds the visitor's number however written (one the owner
+    typed in, or a form's message kept on the lead). None by email."""
+    if named.phone is None:
+        return frozenset()
+    return frozenset(
+        await _holding_phone(
+            session, named.phone, Lead.id, Lead.message, Lead.workspace_id == workspace_id
+        )
+    )
+
+
+async def _holding_phone(
+    session: AsyncSession,
+    phone: str,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds ``phone`` however written: the
+    texts that hold its national number once the signs a number is written with
+    (``NUMBER_SIGNS``) are taken out (and digits of other scripts made ASCII, in the texts
+    holding any), then each number the chat's own detection reads in them (``phones_in``)
+    compared as leads are (``same_number``), so "98765 43210" never matches "498765 43210",
+    "98765 432101" or "+44 98765 43210" when erasing "+91 98765 43210". ``translate``, not a
+    regular expression: 0.3-0.5 s for 100,000 messages here, where ``regexp_replace`` took 4-6
+    s (the address's scan: 0.16-0.2 s; docs/benchmarks.md, ``bench/erasure_phone_scan.py``)."""
     key = (await session.execute(select(phone_key(literal(phone, Text))))).scalar_one()
     if not key:
         return set()
     result = await session.execute(
-        select(ChatMessage.conversation_id, ChatMessage.text).where(
-            ChatMessage.workspace_id == workspace_id,
-            ChatMessage.role == "user",
+        select(key_column, text_column).where(
+            *where,
             or_(
-                func.strpos(_digits_of(ChatMessage.text, other_digits=False), key) > 0,
+                func.strpos(_digits_of(text_column, other_digits=False), key) > 0,
                 and_(
-                    ChatMessage.text.op("~")(NUMBER_MARKS),
-                    func.strpos(_digits_of(ChatMessage.text, other_digits=True), key) > 0,
+                    text_column.op("~")(NUMBER_MARKS),
+                    func.strpos(_digits_of(text_column, other_digits=True), key) > 0,
                 ),
             ),
         )
     )
-    typed = [(cid, number) for cid, body in result.all() for number in phones_in(body)]
+    typed = [(row_key, number) for row_key, body in result.all() for number in phones_in(body)]
     if not typed:
         return set()
     numbers = sorted({number for _, number in typed})
@@ -293,7 +357,7 @@ async def _conversations_mentioning_phone(
         )
     ).one()
     kept = {number for number, alike in zip(numbers, same, strict=True) if alike}
-    return {cid for cid, number in typed if number in kept}
+    return {row_key for row_key, number in typed if number in kept}
 
 
 async def leads_of_conversations(
@@ -329,7 +393,7 @@ async def erase_leads(
     leads = list(lead_ids)
     condition = or_(
         LeadSubmission.lead_id.in_(leads),
-        named.matches(LeadSubmission.email, LeadSubmission.phone),
+        named.sent(),
     )
     result = await session.execute(
         delete(LeadSubmission).where(LeadSubmission.workspace_id == workspace_id, condition)

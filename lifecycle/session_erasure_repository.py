@@ -48,7 +48,7 @@ async def erase_session_leads(
     conversations = list(conversation_ids)
     sent: ColumnElement[bool] = LeadSubmission.conversation_id.in_(conversations)
     if named is not None:
-        sent = or_(sent, named.matches(LeadSubmission.email, LeadSubmission.phone))
+        sent = or_(sent, named.sent())
     erased = await session.execute(
         delete(LeadSubmission)
         .where(LeadSubmission.workspace_id == workspace_id, sent)
@@ -77,6 +77,15 @@ async def erase_session_leads(
             key = row[0] if field == "email" else row[1]
             if key:
                 erased_values[field].add(_compared(field, key))
+        # A lead's own message holding the number (the owner typed it, or it outlived the
+        # form that brought it): cleared, or filled again from a remaining submission.
+        written = await session.execute(
+            select(Lead.message).where(
+                Lead.workspace_id == workspace_id,
+                Lead.id.in_(sorted(lead_ids & named.leads_written_in)),
+            )
+        )
+        erased_values["message"].update(m for m in written.scalars() if m)
     gone = 0
     await lock_numbers(session, workspace_id, lead_ids)
     # Locked before their submissions are read: a form sent to one of them meanwhile (its

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import text
@@ -16,6 +17,12 @@ from core.db import Database
 from core.jobs import JobQueue
 from core.scheduler import Scheduler
 from tests.conftest import Owner
+
+
+async def first_column(owner_db: Database, sql: str, **params: Any) -> list[Any]:
+    """The first column of what ``sql`` reads, as the database's owner (no row-level security)."""
+    async with owner_db.transaction() as session:
+        return list((await session.execute(text(sql), params)).scalars())
 
 
 @dataclass

@@ -12,12 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import text
 
 from core.db import Database
 from core.jobs import JobQueue
 from tests.conftest import Owner
-from tests.lifecycle.data import widget
+from tests.lifecycle.data import first_column, widget
 
 
 def _tag() -> str:
@@ -47,16 +46,14 @@ async def _chat(
 
 async def _user_messages(owner_db: Database, owner: Owner, needle: str) -> list[str]:
     """The sessions of the conversations whose visitor's words hold ``needle``."""
-    async with owner_db.transaction() as session:
-        rows = await session.execute(
-            text(
-                "SELECT c.session_id FROM messages m JOIN conversations c"
-                " ON c.id = m.conversation_id WHERE m.workspace_id = :ws AND m.role = 'user'"
-                " AND m.text LIKE :n ORDER BY c.session_id"
-            ),
-            {"ws": owner.workspace_id, "n": f"%{needle}%"},
-        )
-        return list(rows.scalars())
+    return await first_column(
+        owner_db,
+        "SELECT c.session_id FROM messages m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE m.workspace_id = :ws AND m.role = 'user'"
+        " AND m.text LIKE :n ORDER BY c.session_id",
+        ws=owner.workspace_id,
+        n=f"%{needle}%",
+    )
 
 
 async def test_an_owner_erases_a_phone_only_visitor_by_their_number_written_otherwise(
