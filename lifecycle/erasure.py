@@ -11,10 +11,10 @@ By **email** (or **phone**), what goes:
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
   lead is made: the messages still hold it);
-- by phone, the submissions whose message holds the number (a widget form sent with the phone
-  field empty and the number in its message): the visitor's, as those sent with it; their leads,
-  and the leads whose own message holds it, are reached (below), their message cleared or
-  filled again;
+- the submissions whose message holds that address (that number), read as the chat messages
+  are (a widget form sent with the email or phone field empty and the address or number in its
+  message): the visitor's, as those sent with it; their leads, and the leads whose own message
+  holds it, are reached (below), their message cleared or filled again;
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
@@ -253,7 +253,7 @@ async def _erase_named(
     A lead with the key whose other contact (address, number) first came without it is
     reached too (the visitor's key filled another person's empty one); before, it went
     whole."""
-    # The forms' and the leads' messages holding the number (by phone): as a conversation
+    # The forms' and the leads' messages holding the address (number): as a conversation
     # holding it is the visitor's, such a submission is theirs and such a lead reached.
     visitor = replace(
         visitor,

@@ -32,15 +32,15 @@ class Named:
     email: str | None = None
     phone: str | None = None
     written_in: frozenset[uuid.UUID] = frozenset()
-    """The lead submissions whose message holds the number (``submissions_mentioning``): the
-    visitor's as those sent with it are."""
+    """The lead submissions whose message holds the address or number
+    (``submissions_mentioning``): the visitor's as those sent with it are."""
     leads_written_in: frozenset[uuid.UUID] = frozenset()
-    """The leads whose own message holds the number (``leads_mentioning``): reached, their
-    message cleared (or filled again from a remaining submission)."""
+    """The leads whose own message holds the address or number (``leads_mentioning``):
+    reached, their message cleared (or filled again from a remaining submission)."""
 
     def sent(self) -> ColumnElement[bool]:
         """The lead submissions that are this visitor's: sent with their email (number), or
-        with their number in the message (``written_in``)."""
+        with their email (number) in the message (``written_in``)."""
         sent = self.matches(LeadSubmission.email, LeadSubmission.phone)
         if self.written_in:
             sent = or_(sent, LeadSubmission.id.in_(sorted(self.written_in)))
@@ -223,23 +223,80 @@ async def conversations_mentioning(
     session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
 ) -> set[uuid.UUID]:
     """The conversations where a visitor typed their email (any case) or their number into a
-    message: with lead capture off, or a message the contact shortcut did not take, no lead
-    names them. The same address as the chat's own detection reads it, so ``jo@example.com``
-    never matches ``ajo@example.com`` or ``jo@example.com.au``."""
-    if named.phone is not None:
-        return await _conversations_mentioning_phone(session, workspace_id, named.phone)
-    assert named.email is not None
-    # As the database lowers the messages and emails_in what it finds: Python's lower made a
-    # capital sigma ending the local part "ς" and "İ" two characters, found in no message.
-    email = lowered_as_postgres(named.email)
-    result = await session.execute(
-        select(ChatMessage.conversation_id, ChatMessage.text).where(
-            ChatMessage.workspace_id == workspace_id,
-            ChatMessage.role == "user",
-            func.strpos(func.lower(ChatMessage.text), email) > 0,
+    message (``_holding``): with lead capture off, or a message the contact shortcut did not
+    take, no lead names them."""
+    return await _holding(
+        session,
+        named,
+        ChatMessage.conversation_id,
+        ChatMessage.text,
+        ChatMessage.workspace_id == workspace_id,
+        ChatMessage.role == "user",
+    )
+
+
+async def submissions_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> frozenset[uuid.UUID]:
+    """The lead submissions whose message holds the visitor's address or number, read as the
+    chat messages are (``_holding``): a widget form sent with the email (phone) field empty
+    and "write to me at jo@example.com" ("please call me on +91 98765 43210") in its
+    message."""
+    return frozenset(
+        await _holding(
+            session,
+            named,
+            LeadSubmission.id,
+            LeadSubmission.message,
+            LeadSubmission.workspace_id == workspace_id,
         )
     )
-    return {cid for cid, body in result.all() if email in emails_in(body)}
+
+
+async def leads_mentioning(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
+) -> frozenset[uuid.UUID]:
+    """The leads whose own message holds the visitor's address or number, read as the chat
+    messages are (one the owner typed in, or a form's message kept on the lead)."""
+    return frozenset(
+        await _holding(session, named, Lead.id, Lead.message, Lead.workspace_id == workspace_id)
+    )
+
+
+async def _holding(
+    session: AsyncSession,
+    named: Named,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds the visitor's address (any case,
+    ``_holding_email``) or number (however written, ``_holding_phone``)."""
+    if named.phone is not None:
+        return await _holding_phone(session, named.phone, key_column, text_column, *where)
+    assert named.email is not None
+    return await _holding_email(session, named.email, key_column, text_column, *where)
+
+
+async def _holding_email(
+    session: AsyncSession,
+    email: str,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds ``email`` in any case, as the
+    chat's own detection reads an address (``emails_in``), so ``jo@example.com`` never
+    matches ``ajo@example.com`` or ``jo@example.com.au``."""
+    # As the database lowers the texts and emails_in what it finds: Python's lower made a
+    # capital sigma ending the local part "ς" and "İ" two characters, found in no text.
+    email = lowered_as_postgres(email)
+    result = await session.execute(
+        select(key_column, text_column).where(
+            *where, func.strpos(func.lower(text_column), email) > 0
+        )
+    )
+    return {key for key, body in result.all() if email in emails_in(body)}
 
 
 NUMBER_SIGNS = " ().-\u00a0"
@@ -263,53 +320,6 @@ def _digits_of(text: Any, *, other_digits: bool) -> ColumnElement[str]:
     if other_digits:
         return func.translate(text, OTHER_DIGITS + NUMBER_SIGNS, AS_ASCII)
     return func.translate(text, NUMBER_SIGNS, "")
-
-
-async def _conversations_mentioning_phone(
-    session: AsyncSession, workspace_id: uuid.UUID, phone: str
-) -> set[uuid.UUID]:
-    """The conversations where a visitor typed ``phone`` however written (``_holding_phone``)."""
-    return await _holding_phone(
-        session,
-        phone,
-        ChatMessage.conversation_id,
-        ChatMessage.text,
-        ChatMessage.workspace_id == workspace_id,
-        ChatMessage.role == "user",
-    )
-
-
-async def submissions_mentioning(
-    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
-) -> frozenset[uuid.UUID]:
-    """The lead submissions whose message holds the visitor's number however written, read as
-    the chat messages are (``_holding_phone``): a widget form sent with the phone field empty
-    and "please call me on +91 98765 43210" in its message. None by email."""
-    if named.phone is None:
-        return frozenset()
-    return frozenset(
-        await _holding_phone(
-            session,
-            named.phone,
-            LeadSubmission.id,
-            LeadSubmission.message,
-            LeadSubmission.workspace_id == workspace_id,
-        )
-    )
-
-
-async def leads_mentioning(
-    session: AsyncSession, *, workspace_id: uuid.UUID, named: Named
-) -> frozenset[uuid.UUID]:
-    """The leads whose own message holds the visitor's number however written (one the owner
-    typed in, or a form's message kept on the lead). None by email."""
-    if named.phone is None:
-        return frozenset()
-    return frozenset(
-        await _holding_phone(
-            session, named.phone, Lead.id, Lead.message, Lead.workspace_id == workspace_id
-        )
-    )
 
 
 async def _holding_phone(

@@ -77,8 +77,9 @@ async def erase_session_leads(
             key = row[0] if field == "email" else row[1]
             if key:
                 erased_values[field].add(_compared(field, key))
-        # A lead's own message holding the number (the owner typed it, or it outlived the
-        # form that brought it): cleared, or filled again from a remaining submission.
+        # A lead's own message holding the address or number (the owner typed it, or it
+        # outlived the form that brought it): cleared, or filled again from a remaining
+        # submission.
         written = await session.execute(
             select(Lead.message).where(
                 Lead.workspace_id == workspace_id,

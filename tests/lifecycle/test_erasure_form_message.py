@@ -121,19 +121,28 @@ async def test_the_conversation_a_form_with_the_number_was_sent_from_goes_with_i
     """As a submission sent with the number: the conversation it was sent from is the
     visitor's, and so are the other conversations of that browser session."""
     n, tag = _national(), uuid.uuid4().hex[:8]
+    erased = await erased_after_a_form_from_a_chat(
+        client,
+        owner,
+        tag,
+        {"email": f"jo-{tag}@example.com", "message": f"ring me on (+91) {n}"},
+        phone=n,
+    )
+    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (1, 1, 1)
+    assert await _user_messages(owner_db, owner, tag) == [f"other-{tag}"]
+
+
+async def erased_after_a_form_from_a_chat(
+    client: httpx.AsyncClient, owner: Owner, tag: str, form: dict[str, str], **key: str
+) -> dict[str, int]:
+    """The counts of erasing the visitor named by ``key`` once they chatted in session
+    ``jo-<tag>`` and sent ``form`` from that conversation (another visitor chatted in session
+    ``other-<tag>``)."""
     session = f"jo-{tag}"
     said = await _chat(client, owner, f"Do you deliver to Pune? {tag}", session)
     await _chat(client, owner, f"new-conversation {tag}", f"other-{tag}")
-    await _form(
-        client,
-        owner,
-        email=f"jo-{tag}@example.com",
-        message=f"ring me on (+91) {n}",
-        conversation_id=said["conversation_id"],
-        session_id=session,
-    )
-    response = await _erase(client, owner, phone=n)
+    await _form(client, owner, **form, conversation_id=said["conversation_id"], session_id=session)
+    response = await _erase(client, owner, **key)
     assert response.status_code == 200, response.text
-    erased = response.json()["erased"]
-    assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (1, 1, 1)
-    assert await _user_messages(owner_db, owner, tag) == [f"other-{tag}"]
+    erased: dict[str, int] = response.json()["erased"]
+    return erased
