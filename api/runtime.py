@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.job_registry import job_registry
 from api.schedule import scheduled_jobs
 from billing.provider import PaymentProvider, RazorpayProvider
+from billing.provider_marking import MarkingProvider, mark_of
+from billing.rate_limit_mark import RateLimitMark
 from core import migrate
 from core.config import Settings
 from core.db import Database
@@ -270,6 +272,9 @@ async def build_runtime(
             stack.push_async_callback(generator.aclose)
         if payments is None and settings.billing_enabled:
             payments = RazorpayProvider.from_settings(settings)
+        if payments is not None and mark_of(payments) is None:
+            # Every call's 429 marks the account the cancels wait for (the lifecycle's mark).
+            payments = MarkingProvider(payments, RateLimitMark(redis))
 
         # Closed after the job queue and the answers (callbacks run last pushed first), whose
         # work may still schedule deliveries; what it cancels stays pending for `webhook_retry`.

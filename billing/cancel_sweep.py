@@ -16,7 +16,8 @@ refused alike; the cancel stays due as it was, no attempt counted, and an ERROR 
 ``KEYS_REFUSED_STOP`` tells the operator), and after ``UNREACHABLE_IN_A_ROW`` sends in a row
 that found Razorpay unreachable (timeouts, connection errors, 5xx: each timeout costs up to
 ``RAZORPAY_TIMEOUT_SECONDS``; before, one job waited out one per due cancel, about 160 in its
-30 minutes). Each stop counts in ``trulybot_razorpay_cancel_sweeps_stopped_total{reason}``.
+30 minutes). Each stop counts in ``trulybot_razorpay_cancel_sweeps_stopped_total{reason}``;
+the last due cancel found unreachable is none (nothing was left: before, it counted one).
 
 A purge sends a deleted workspace's waiting cancel first (``before_purge``): the row it is
 about to delete is the only record of the subscription to cancel.
@@ -79,7 +80,18 @@ async def send_due(
     left unsent for the next sweep."""
     if payments is None:
         return 0
-    workspaces = await due(db, now=now)
+    return await send_each(db, payments, mark, await due(db, now=now), now=now)
+
+
+async def send_each(
+    db: Database,
+    payments: PaymentProvider,
+    mark: RateLimitMark,
+    workspaces: list[uuid.UUID],
+    *,
+    now: datetime,
+) -> int:
+    """``send_due``'s sends of the cancels of ``workspaces``, in turn: how many were left."""
     unreachable = 0
     for index, workspace_id in enumerate(workspaces):
         with workspace_context(workspace_id):
@@ -106,8 +118,8 @@ async def send_due(
                 left,
             )
             return left
-        if unreachable >= UNREACHABLE_IN_A_ROW:
-            left = len(workspaces) - index - 1
+        if unreachable >= UNREACHABLE_IN_A_ROW and (left := len(workspaces) - index - 1):
+            # With none left the job did all it had to: no stop. Before, it counted one.
             metrics.count_razorpay_cancel_sweep_stop("unreachable")
             log.warning(
                 "razorpay cancels stopped: Razorpay unreachable (timeout, connection or 5xx)"

@@ -1,12 +1,13 @@
 """The Razorpay account's "rate limited until" mark, shared by everything that sends a cancel.
 
 Razorpay's rate limit is the account's, shared with the owners' live checkouts: once it answered
-429, a cancel sent before the limit lifts only spends it again. ``RateLimitMark.limited`` marks
-the account (the Razorpay key id) until a moment: 1 minute after the first 429, doubling with
-each 429 after the mark passed (``strikes``), an hour at most, and never before Razorpay's
-``Retry-After`` (bounded to an hour by ``billing.provider``). A 429 while the mark holds (a
-call sent before it was set, beside the one that set it) adds no strike and moves the moment
-only to Razorpay's later ``Retry-After``.
+429, a cancel sent before the limit lifts only spends it again. Any call's 429 marks it, a
+checkout's or reconcile's as a cancel's (billing/provider_marking.py). ``RateLimitMark.limited``
+marks the account (the Razorpay key id) until a moment: 1 minute after the first 429, doubling
+with each 429 after the mark passed (``strikes``), an hour at most, and never before Razorpay's
+``Retry-After`` (bounded to an hour by ``billing.provider``). A 429 while the mark holds (a call
+sent before it was set, beside the one that set it) adds no strike and moves the moment only to
+Razorpay's later ``Retry-After``.
 ``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed: it
 deletes the key only while it still holds the mark it read (a compare-and-delete, one Lua
 script), so a 429 another worker records in between stays. Before, the delete took whatever

@@ -22,7 +22,7 @@ import contextlib
 import os
 import re
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final, Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -202,6 +202,20 @@ RAZORPAY_CANCEL_SWEEP_STOPS = Counter(
 
 CacheResult = Literal["hit", "miss", "error"]
 SweepStop = Literal["keys_refused", "rate_limited", "unreachable"]
+
+# Each known label value of the trulybot_razorpay_* counters, shown at 0 from the start: a
+# series first seen at 1 has no earlier sample, so ``increase()``/``rate()`` read nothing of
+# its first event and an alert on it stayed silent. Before, each appeared at its first count.
+KNOWN_LABELS: Final = ((RAZORPAY_CANCEL_SWEEP_STOPS, "reason", get_args(SweepStop)),)
+
+
+def _start_at_zero() -> None:
+    for counter, label, values in KNOWN_LABELS:
+        for value in values:
+            counter.labels(**{label: value})
+
+
+_start_at_zero()  # at import: every process (server, worker, command) starts with them
 
 
 def observe_http(method: str, route: str, status: int, seconds: float) -> None:

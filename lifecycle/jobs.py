@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from billing import cancel_sweep, provider_cancels
 from billing.provider import PaymentProvider
+from billing.provider_marking import mark_of
 from billing.rate_limit_mark import RateLimitMark
 from core.config import Settings
 from core.db import Database
@@ -47,10 +48,11 @@ class LifecycleDeps:
     """Razorpay (None without keys): a linked Razorpay Subscription's cancel is sent with it."""
     razorpay_mark: RateLimitMark = field(init=False)
     """The Razorpay account's rate limit mark (in Redis when configured): every cancel sent
-    from this process (job, sweep, purge) waits for it (billing/rate_limit_mark.py)."""
+    from this process (job, sweep, purge) waits for it (billing/rate_limit_mark.py). The one
+    ``payments`` sets on any call's 429 (billing/provider_marking.py), when it sets one."""
 
     def __post_init__(self) -> None:
-        self.razorpay_mark = RateLimitMark(self.redis)
+        self.razorpay_mark = mark_of(self.payments) or RateLimitMark(self.redis)
 
 
 def _deps(ctx: dict[str, Any]) -> LifecycleDeps:

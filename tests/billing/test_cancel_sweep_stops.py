@@ -81,6 +81,22 @@ async def all_sent_at_first_try(
         assert row["provider_cancel_attempts"] == 1, row
 
 
+async def due_after_unreachable(
+    runtime: Runtime, client: httpx.AsyncClient, fake: FakeRazorpay, count: int
+) -> tuple[list[tuple[Owner, str]], datetime]:
+    """``count`` linked owners who cancelled while Razorpay was unreachable (each one's own
+    job found the connection closed): each cancel is due for the sweep, after one attempt.
+    The owners, and when they cancelled."""
+    owners = await linked_owners(client, fake, count)
+    t0 = utcnow()
+    fake.down = "close"
+    for owner, _ in owners:
+        assert (await cancel(client, owner)).status_code == 200
+        await runtime.jobs.drain()
+    fake.down = False
+    return owners, t0
+
+
 async def test_refused_keys_stop_the_sweep_at_the_first_401_and_burn_no_attempt(
     bad_keys: tuple[Runtime, httpx.AsyncClient],
     billing_runtime: Runtime,
@@ -136,13 +152,9 @@ async def test_razorpay_timing_out_stops_the_sweep_after_a_few_in_a_row(
     slow_razorpay: tuple[Runtime, httpx.AsyncClient], fake: FakeRazorpay, owner_db: Database
 ) -> None:
     runtime, client = slow_razorpay
-    owners = await linked_owners(client, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2)
-    t0 = utcnow()
-    fake.down = "close"  # each owner's own job: Razorpay unreachable, retried by the sweep
-    for owner, _ in owners:
-        assert (await cancel(client, owner)).status_code == 200
-        await runtime.jobs.drain()
-    fake.down = False
+    owners, t0 = await due_after_unreachable(
+        runtime, client, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2
+    )
     attempts = sum(int(str(r["provider_cancel_attempts"])) for r in await rows(owner_db, owners))
     assert attempts == len(owners)
 
@@ -206,12 +218,9 @@ async def test_a_cancel_with_nothing_to_send_does_not_restart_the_unreachable_co
     a row again, as an answer does: the job went on sending into the outage, one timeout each.
 
     The first send is held at the fake's gate while the second cancel's subscription ends."""
-    owners = await linked_owners(bclient, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2)
-    t0 = utcnow()
-    fake.down = "close"  # each owner's own job: unreachable, so each is due for the sweep
-    for owner, _ in owners:
-        assert (await cancel(bclient, owner)).status_code == 200
-        await billing_runtime.jobs.drain()
+    owners, t0 = await due_after_unreachable(
+        billing_runtime, bclient, fake, cancel_sweep.UNREACHABLE_IN_A_ROW + 2
+    )
     fake.down = True  # Razorpay answers every call 503 from now on
     at = t0 + timedelta(minutes=10)
     order = [str(w) for w in await cancel_sweep.due(billing_runtime.db, now=at)]
@@ -283,3 +292,39 @@ async def test_a_429_burns_no_attempt_of_the_cancel_that_got_it(
     await all_sent_at_first_try(
         billing_runtime, bclient, fake, owner_db, owners, t0 + timedelta(minutes=15)
     )
+
+
+async def test_unreachable_at_the_last_due_cancel_is_no_stop(
+    billing_runtime: Runtime,
+    bclient: httpx.AsyncClient,
+    fake: FakeRazorpay,
+    owner_db: Database,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Razorpay unreachable for the job's last ``UNREACHABLE_IN_A_ROW`` cancels: every due
+    cancel was tried, none left, so the job was not stopped. Before, it counted a stop
+    (``reason="unreachable"``) and logged "0 due cancels left for the next sweep": an alert
+    on stops fired for a job that had done all it had to. (The sends of this test's cancels
+    only: other tests' cancels waiting in the shared database are no part of it.)"""
+    owners, t0 = await due_after_unreachable(
+        billing_runtime, bclient, fake, cancel_sweep.UNREACHABLE_IN_A_ROW
+    )
+    fake.down = True  # Razorpay answers every call 503 from now on
+    workspaces = [uuid.UUID(owner.workspace_id) for owner, _ in owners]
+    assert billing_runtime.payments is not None
+
+    stops = metrics.sample(STOPS, {"reason": "unreachable"})
+    start = cancel_calls(fake)
+    with caplog.at_level(logging.WARNING, logger="trulybot.billing"):
+        left = await cancel_sweep.send_each(
+            billing_runtime.db,
+            billing_runtime.payments,
+            billing_runtime.lifecycle.razorpay_mark,
+            workspaces,
+            now=t0 + timedelta(minutes=10),
+        )
+    assert cancel_calls(fake) - start == cancel_sweep.UNREACHABLE_IN_A_ROW  # all tried
+    assert left == 0
+    assert metrics.sample(STOPS, {"reason": "unreachable"}) == stops
+    told = [r.getMessage() for r in caplog.records]
+    assert not any(line.startswith("razorpay cancels stopped") for line in told), told

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from email.utils import format_datetime
 
@@ -29,10 +28,10 @@ from billing import provider_cancels
 from billing.rate_limit_mark import Mark, RateLimitMark, next_mark
 from core.db import Database
 from core.models import utcnow
-from tests.billing.conftest import WEBHOOK_SECRET, subscription
+from tests.billing.conftest import subscription
 from tests.billing.razorpay_subscriptions import AT_CYCLE_END, NOW, cancel, linked
 from tests.billing.test_razorpay_cancel import delete_account, workspace_exists
-from tests.conftest import Owner, RuntimeFactory, client_for, signup
+from tests.conftest import Owner, signup
 from tests.fakes.razorpay_server import FakeRazorpay
 from tests.lifecycle.data import tick_due
 
@@ -98,25 +97,6 @@ async def test_the_first_429_stops_the_other_cancels_and_the_account_backs_off_a
         assert (await subscription(bclient, owner))["razorpay_cancel"] == "at_cycle_end"
         assert fake.cancels(sub_id)[-1] == AT_CYCLE_END
         assert fake.subscriptions[sub_id]["cancel_at_cycle_end"] is True
-
-
-@pytest.fixture
-async def without_redis(
-    runtime_factory: RuntimeFactory, fake: FakeRazorpay
-) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    """The app with billing on and no Redis (one process): the mark is this process's."""
-    async with (
-        runtime_factory(
-            redis=None,
-            razorpay_key_id=fake.key_id,
-            razorpay_key_secret=fake.key_secret,
-            razorpay_webhook_secret=[WEBHOOK_SECRET],
-            razorpay_base_url=fake.base_url,
-            razorpay_timeout_seconds=5.0,
-        ) as runtime,
-        client_for(runtime) as client,
-    ):
-        yield runtime, client
 
 
 async def test_without_redis_the_mark_holds_the_cancels_of_this_process(

@@ -55,6 +55,18 @@ async def order_count(owner_db: Database, workspace_id: str) -> int:
         return int((await s.execute(query, {"w": workspace_id})).scalar_one())
 
 
+def assert_rate_limited(response: httpx.Response, retry_after: str) -> None:
+    """Razorpay's 429, as an owner's checkout reads it: 503 ``payment_provider_unavailable``,
+    ``reason`` ``rate_limited``, with ``retry_after`` (the ``Retry-After`` header)."""
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert (error["code"], error["details"]["reason"]) == (
+        "payment_provider_unavailable",
+        "rate_limited",
+    )
+    assert response.headers["Retry-After"] == retry_after
+
+
 async def test_a_checkout_with_keys_razorpay_refuses_tells_the_operator_and_stores_nothing(
     bad_keys: tuple[Runtime, httpx.AsyncClient],
     owner_db: Database,
@@ -103,13 +115,7 @@ async def test_a_rate_limited_checkout_is_try_again_later_and_stores_nothing(
         )
     finally:
         fake.throttled_paths.clear()
-    assert response.status_code == 503, response.text
-    error = response.json()["error"]
-    assert (error["code"], error["details"]["reason"]) == (
-        "payment_provider_unavailable",
-        "rate_limited",
-    )
-    assert response.headers["Retry-After"] == we_say
+    assert_rate_limited(response, we_say)
     assert await order_count(owner_db, owner.workspace_id) == 0
     assert (await create_order(bclient, owner))["razorpay_order_id"]  # and later it works
 
