@@ -17,7 +17,7 @@ import httpx
 
 from core.db import Database
 from tests.conftest import Owner
-from tests.lifecycle.test_erasure_by_phone import _erase, _national, _user_messages
+from tests.lifecycle.test_erasure_by_phone import _erase, _national, _tag, _user_messages
 from tests.lifecycle.test_erasure_email_in_message import _messages_left
 from tests.lifecycle.test_erasure_form_message import _form, erased_after_a_form_from_a_chat
 
@@ -54,7 +54,7 @@ async def test_a_form_sent_with_another_address_naming_the_visitors_stays(
 async def test_a_form_sent_with_another_number_naming_the_visitors_stays(
     client: httpx.AsyncClient, owner: Owner, owner_db: Database
 ) -> None:
-    n, tag = _national(), uuid.uuid4().hex[:8]
+    n, tag = _national(), _tag()  # never all digits: no part of the number
     message = f"or ring my colleague on 0{n} ({tag})"
     await _form(client, owner, phone=f"+91 {_national()}", message=message)
     response = await _erase(client, owner, phone=f"+91 {n}")
