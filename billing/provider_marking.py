@@ -9,8 +9,12 @@ answered 429 marks the account with ``RateLimitMark.limited`` (its compare-and-s
 shorter wait never cuts a longer mark, and a 429 while the mark holds adds no strike), at this
 moment, with Razorpay's ``Retry-After``; then the error goes on to its caller as before (an
 owner reads 503 ``payment_provider_unavailable``, ``reason`` ``rate_limited``, with
-``Retry-After``; reconcile stops its run). Only the marking is added: nothing here waits for
-the mark, and no answer forgets it (a cancel answered does, billing/provider_cancels.py).
+``Retry-After``; reconcile stops its run). Nothing here waits for the mark. A call answered
+(a refusal included) once the mark passed forgets the strikes, as a cancel answered does
+(``RateLimitMark.answered``: one Redis read a call; a mark still holding, or set by another
+process since, stays). Before, only a cancel's answer forgot them: with no cancel due between
+them, each 429 of the day (a checkout's, reconcile's) doubled the cancels' next wait, up to
+an hour, though Razorpay had answered every call in between.
 
 The cancel itself is passed through unmarked: its sender marks the account on the sweep's
 clock (``provider_cancels.send``) and gives the cancel's claim back after it; marking it here
@@ -24,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, TypeVar
 
-from billing.provider import PaymentProvider, rate_limited, retry_after
+from billing.provider import PaymentProvider, PaymentProviderError, rate_limited, retry_after
 from billing.rate_limit_mark import RateLimitMark
 from core.models import utcnow
 
@@ -42,11 +46,16 @@ class MarkingProvider:
 
     async def _marking(self, call: Awaitable[T]) -> T:
         try:
-            return await call
+            answer = await call
+        except PaymentProviderError:  # a refusal: answered, as a cancel refused is
+            await self.mark.answered(self.key_id, utcnow())
+            raise
         except Exception as exc:
             if rate_limited(exc):
                 await self.mark.limited(self.key_id, utcnow(), retry_after(exc))
             raise
+        await self.mark.answered(self.key_id, utcnow())
+        return answer
 
     async def create_order(
         self, *, amount: int, currency: str, receipt: str, notes: Mapping[str, str]

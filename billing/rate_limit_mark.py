@@ -8,9 +8,10 @@ with each 429 after the mark passed (``strikes``), an hour at most, and never be
 ``Retry-After`` (bounded to an hour by ``billing.provider``). A 429 while the mark holds (a call
 sent before it was set, beside the one that set it) adds no strike and moves the moment only to
 Razorpay's later ``Retry-After``.
-``answered`` forgets the strikes once Razorpay answers a cancel after the mark passed: it
-deletes the key only while it still holds the mark it read (a compare-and-delete, one Lua
-script), so a 429 another worker records in between stays. Before, the delete took whatever
+``answered`` forgets the strikes once Razorpay answers a call (a cancel, or any other through
+billing/provider_marking.py) after the mark passed: it deletes the key only while it still
+holds the mark it read (a compare-and-delete, one Lua script), so a 429 another worker records
+in between stays. Before, the delete took whatever
 the key held by then, and that 429's mark was lost. ``limited`` sets the next mark likewise
 only while the key still holds the mark it counted from (a compare-and-set, one Lua script);
 another worker's 429 recorded in between makes it read and count again (``SWAPS`` times at
@@ -178,7 +179,7 @@ class RateLimitMark:
             return True
 
     async def answered(self, account: str, at: datetime) -> None:
-        """Razorpay answered a cancel (not 429) at ``at``: a mark that passed is forgotten,
+        """Razorpay answered a call (not 429) at ``at``: a mark that passed is forgotten,
         strikes and all; one still holding (set meanwhile by another call) stays, and so does
         one another process recorded after the read (the key is deleted only unchanged)."""
         stored = await self._stored(account)

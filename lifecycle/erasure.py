@@ -14,7 +14,10 @@ By **email** (or **phone**), what goes:
 - the submissions whose message holds that address (that number), read as the chat messages
   are (a widget form sent with the email or phone field empty and the address or number in its
   message): the visitor's, as those sent with it; their leads, and the leads whose own message
-  holds it, are reached (below), their message cleared or filled again;
+  holds it, are reached (below), their message cleared or filled again. Only where that field
+  is empty or the visitor's: a form or a lead filed under another address (number), whose
+  message merely names the visitor's ("my colleague jo@example.com wants a demo too"), is
+  that person's and stays (before, it went with its lead and its conversations);
 - then one step further: the other conversations of those conversations' browser sessions.
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
@@ -275,7 +278,9 @@ async def _erase_named(
     named, reached = await repo.lead_conversation_links(
         session, workspace_id=workspace_id, lead_ids=own, named=visitor
     )
-    reached |= given | visitor.leads_written_in
+    reached |= given | await repo.leads_not_filed_elsewhere(
+        session, workspace_id=workspace_id, lead_ids=visitor.leads_written_in, named=visitor
+    )
     named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
     found = await repo.conversations_of(
         session,

@@ -35,8 +35,10 @@ class Named:
     """The lead submissions whose message holds the address or number
     (``submissions_mentioning``): the visitor's as those sent with it are."""
     leads_written_in: frozenset[uuid.UUID] = frozenset()
-    """The leads whose own message holds the address or number (``leads_mentioning``):
-    reached, their message cleared (or filled again from a remaining submission)."""
+    """The leads whose own message holds the address or number (``leads_mentioning``): a
+    reached one has its message cleared (or filled again from a remaining submission); one is
+    reached by it only when not filed under another address or number
+    (``leads_not_filed_elsewhere``)."""
 
     def sent(self) -> ColumnElement[bool]:
         """The lead submissions that are this visitor's: sent with their email (number), or
@@ -45,6 +47,14 @@ class Named:
         if self.written_in:
             sent = or_(sent, LeadSubmission.id.in_(sorted(self.written_in)))
         return sent
+
+    def not_filed_elsewhere(self, email: Any, phone: Any) -> ColumnElement[bool]:
+        """The rows (a lead's, a submission's) whose field of the key's kind (by email the
+        address, by phone the number) is empty or the visitor's: only in those is the visitor's
+        address (number) written in the message theirs. A form or a lead filed under another
+        one ("my colleague jo@example.com wants a demo too") is that other person's."""
+        own = email if self.email is not None else phone
+        return or_(func.coalesce(own, "") == "", self.matches(email, phone))
 
     def matches(self, email: Any, phone: Any) -> ColumnElement[bool]:
         """The rows that name this visitor, by their ``email`` and ``phone`` columns (a
@@ -241,7 +251,9 @@ async def submissions_mentioning(
     """The lead submissions whose message holds the visitor's address or number, read as the
     chat messages are (``_holding``): a widget form sent with the email (phone) field empty
     and "write to me at jo@example.com" ("please call me on +91 98765 43210") in its
-    message."""
+    message. Not one sent with another address (number): that person's
+    (``Named.not_filed_elsewhere``); before, erasing the address a form only named deleted
+    the sender's form, lead and conversations."""
     return frozenset(
         await _holding(
             session,
@@ -249,6 +261,7 @@ async def submissions_mentioning(
             LeadSubmission.id,
             LeadSubmission.message,
             LeadSubmission.workspace_id == workspace_id,
+            named.not_filed_elsewhere(LeadSubmission.email, LeadSubmission.phone),
         )
     )
 
@@ -261,6 +274,25 @@ async def leads_mentioning(
     return frozenset(
         await _holding(session, named, Lead.id, Lead.message, Lead.workspace_id == workspace_id)
     )
+
+
+async def leads_not_filed_elsewhere(
+    session: AsyncSession, *, workspace_id: uuid.UUID, lead_ids: frozenset[uuid.UUID], named: Named
+) -> set[uuid.UUID]:
+    """Of these leads (``leads_mentioning``), those reached by their message: its address
+    (number) field empty or the visitor's (``Named.not_filed_elsewhere``). A lead filed under
+    another one whose message names the visitor ("referred by jo@example.com") is that
+    person's: reached otherwise only (then its message is cleared all the same)."""
+    if not lead_ids:
+        return set()
+    result = await session.execute(
+        select(Lead.id).where(
+            Lead.workspace_id == workspace_id,
+            Lead.id.in_(sorted(lead_ids)),
+            named.not_filed_elsewhere(Lead.email, Lead.phone),
+        )
+    )
+    return set(result.scalars().all())
 
 
 async def _holding(

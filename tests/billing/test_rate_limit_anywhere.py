@@ -135,3 +135,23 @@ async def test_without_redis_the_checkouts_mark_is_the_one_the_cancels_read(
     t0 = utcnow()
     assert_rate_limited(await checkout_answered_429(client, owner, fake), "60")
     await marked_until(runtime, fake, t0 + timedelta(minutes=1))
+
+
+async def test_a_call_answered_after_the_mark_passed_forgets_its_strikes(
+    world: BillingWorld,
+) -> None:
+    """Razorpay answering a checkout once the mark passed shows its limit lifted: the strikes
+    are forgotten, as a cancel's answer forgets them, and the next 429 marks the account for
+    the first strike's minute. Before, only a cancel's answer forgot them: with no cancel due
+    between them, each 429 of the day (a checkout's, reconcile's) doubled the cancels' wait,
+    up to an hour, however many calls Razorpay had answered in between."""
+    client, runtime, owner, fake, _ = world
+    mark = runtime.lifecycle.razorpay_mark
+    t0 = utcnow()
+    for minutes_ago in (30, 28, 25):  # three 429s in a row: 1, 2, then 4 minutes, all passed
+        await mark.limited(fake.key_id, t0 - timedelta(minutes=minutes_ago), None)
+    assert (await marked_until(runtime, fake, t0 - timedelta(minutes=21))).strikes == 3
+
+    await create_order(client, owner)  # answered: the limit lifted
+    assert_rate_limited(await checkout_answered_429(client, owner, fake), "60")
+    assert (await marked_until(runtime, fake, t0 + timedelta(minutes=1))).strikes == 1
