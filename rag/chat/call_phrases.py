@@ -173,8 +173,8 @@ CLAUSE_END = re.compile(
     r"[,;:.!?\n\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f]"
 )
 """Where a clause ends, in the punctuation of every script of the call phrases: the call on a
-number is cut out with its clause (``intents.without_callback``), and the clauses before it are
-read for a question (``problems.states_a_problem``)."""
+number is cut out with its clause (``call_requests.without_callback``), and the clauses before
+it are read for a question (``problems.states_a_problem``)."""
 
 
 def number_at(text: str, number: str) -> int:
@@ -235,5 +235,5 @@ CALL_FRAMING: Final = _framing(
 )
 """Words a call is asked with in the languages the call phrases are in ("would you be able to",
 "por favor", "tomorrow morning", "demain matin"): the request's own, none of them something wrong
-said beside it (``intents.complains_beside_a_call``: "Pouvez-vous me rappeler au ...?" is a lead,
-"Ma commande est en retard, pouvez-vous me rappeler au ...?" a complaint)."""
+said beside it (``call_requests.complains_beside_a_call``: "Pouvez-vous me rappeler au ...?" is
+a lead, "Ma commande est en retard, pouvez-vous me rappeler au ...?" a complaint)."""

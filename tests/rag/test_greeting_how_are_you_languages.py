@@ -33,7 +33,8 @@ HOW_ARE_YOU = [
 ]
 SEPARATOR = {"ar": "، "}
 # "ciao, come stai, chiamami al ..." was a question before too: "come stai" are two words of
-# its own beside the call (``intents.complains_beside_a_call``), not left out as a greeting is.
+# its own beside the call (``call_requests.complains_beside_a_call``), not left out as a
+# greeting is.
 BESIDE_A_CALL = [case for case in HOW_ARE_YOU if case[0] != "it"]
 
 
