@@ -9,8 +9,10 @@ called back on, whatever else the message says: "my order is late, please call m
 an order, not the order's number (``contact_details.callback_number``). A call asked as a
 question is asked all the same ("Können Sie mich unter 0171 2345678 zurückrufen?", "Potete
 richiamarmi al 333 123 4567?", "Можете перезвонить мне по номеру ...?", "可以打电话给我吗？...",
-"...に電話していただけますか？"). A call told of or tried ("why did you call me on ...", "someone
-called me at ...", "avete provato a chiamarmi al ...") asks for none.
+"...に電話していただけますか？"), and so is one with the number given after it, in a clause
+of its own ("Can you call me? My number is ...", "¿Me puedes llamar? Mi número es ...",
+"Können Sie mich zurückrufen? Meine Nummer ist ..."). A call told of or tried ("why did you
+call me on ...", "someone called me at ...", "avete provato a chiamarmi al ...") asks for none.
 
 The text is reduced by ``courtesy.words`` (casefolded, punctuation gone); Chinese and Japanese,
 written without spaces, are matched anywhere in it (``_UNSPACED``)."""
@@ -35,6 +37,26 @@ _HI_DO = (
 )
 
 
+# The number given after the call, in a clause of its own ("Can you call me? My number is ...",
+# "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ...").
+_EN_MINE = (
+    r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
+    r"|telephone )?(?:number|no|phone|mobile|cell)(?: is)?"
+)
+_DE_MINE = r"(?:hier ist )?meine (?:nummer|telefonnummer|handynummer|rufnummer)(?: ist| lautet)?"
+_ES_MINE = r"mi (?:número|numero|teléfono|telefono|celular|móvil|movil|whatsapp)(?: es)?"
+_FR_MINE = r"mon (?:numéro|numero|portable|téléphone|telephone)(?: est| cest)?(?: le)?"
+_PT_MINE = r"(?:o )?meu (?:número|numero|telefone|celular|whatsapp)(?: é| e)?"
+_IT_MINE = r"(?:il )?mio (?:numero|cellulare|telefono)(?: è| e)?"
+# German asked, the verb last: "Können Sie mich (bitte) ... zurückrufen?"
+_DE_ASKED = (
+    r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
+    r"|wuerden|würdest|wuerdest) (?:sie|du|ihr) (?:mich|uns)(?: (?:bitte|doch|mal|heute"
+    r"|morgen|gleich|umgehend|kurz))*"
+)
+_DE_CALL_BACK = r"(?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)"
+
+
 def _nfkc(*patterns: str) -> tuple[str, ...]:
     """Patterns as ``courtesy.words`` leaves the text ("फ़" is two characters there)."""
     return tuple(unicodedata.normalize("NFKC", pattern) for pattern in patterns)
@@ -48,21 +70,21 @@ CALL_ON = Lexicon(
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
             r"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently))?"
-            rf" (?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))? {_N}",
+            r" (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
+            rf"|{_EN_MINE}) {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
             r"|morgen|gleich|umgehend|an|zurück|zuruck))* (?:unter|auf)(?: (?:der|meiner"
             rf"|dieser))?(?: (?:nummer|telefonnummer|handynummer|rufnummer))? {_N}",
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
-            rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck) {_N}",
+            rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck)(?: {_DE_MINE})? {_N}",
             # Asked, the verb last: "Können Sie mich unter ... zurückrufen?", "Kannst du mich
             # bitte unter ... anrufen?"
-            r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
-            r"|wuerden|würdest|wuerdest) (?:sie|du|ihr) (?:mich|uns)(?: (?:bitte|doch|mal|heute"
-            r"|morgen|gleich|umgehend|kurz))* (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
+            rf"{_DE_ASKED} (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
             rf"|telefonnummer|handynummer|rufnummer))? {_N}(?: (?:bitte|heute|morgen|gleich))*"
-            r" (?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)",
+            rf" {_DE_CALL_BACK}",
+            rf"{_DE_ASKED} {_DE_CALL_BACK} {_DE_MINE} {_N}",
         ),
         "es": (
             r"(?:llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme"
@@ -70,14 +92,14 @@ CALL_ON = Lexicon(
             r" (?:llamar|marcar|devolver la llamada)"
             r"|(?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
             r" (?:llamarme|marcarme|devolverme la llamada))"
-            r"(?: por favor)? (?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
-            rf"|celular|móvil|movil))? {_N}",
+            r"(?: por favor)? (?:(?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
+            rf"|celular|móvil|movil))?|{_ES_MINE}) {_N}",
         ),
         "fr": (
             r"(?:rappelez moi|rappelle moi|appelez moi|appelle moi|rappelez nous|appelez nous"
             r"|me rappeler|mappeler|me téléphoner|me telephoner)(?: (?:sil vous plaît"
-            r"|sil vous plait|svp|stp|vite|rapidement))? (?:au|sur le|sur|à ce|a ce)"
-            rf"(?: (?:numéro|numero|portable|téléphone|telephone))? {_N}",
+            r"|sil vous plait|svp|stp|vite|rapidement))? (?:(?:au|sur le|sur|à ce|a ce)"
+            rf"(?: (?:numéro|numero|portable|téléphone|telephone))?|{_FR_MINE}) {_N}",
         ),
         "pt": (
             r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
@@ -86,8 +108,8 @@ CALL_ON = Lexicon(
             # (not tried: "tentaram ligar-me para o ...")
             r"|(?<!tentaram )(?<!tentou )(?<!tentaste )(?:ligar me|telefonar me|contactar me)"
             r"|ligue me|liguem me|ligues me|telefone me|telefonem me"
-            r"|contacte me|contactem me)(?: por favor)? (?:no|pelo|para o"
-            rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))? {_N}",
+            r"|contacte me|contactem me)(?: por favor)? (?:(?:no|pelo|para o"
+            rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))?|{_PT_MINE}) {_N}",
         ),
         "it": (
             r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
@@ -97,7 +119,8 @@ CALL_ON = Lexicon(
             # Asked: "Mi può richiamare al ...?", "Mi potreste chiamare al ...?"
             r"|mi (?:può|puo|puoi|potete|potreste|potrebbe|potresti|potrà|potra)"
             r" (?:richiamare|chiamare|ricontattare|telefonare))"
-            rf"(?: per favore)? (?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))? {_N}",
+            r"(?: per favore)? (?:(?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))?"
+            rf"|{_IT_MINE}) {_N}",
         ),
         "hi": _nfkc(
             # The number inside: "mujhe 98765 43210 par call karo"; after: "mujhe call karo

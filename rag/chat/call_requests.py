@@ -7,6 +7,8 @@ complaint or a question beside it (``complains_beside_a_call``), or nothing but 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Iterator
 
 from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, called_on, number_at
 from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books
@@ -25,7 +27,9 @@ def without_callback(text: str) -> str:
     """``text`` without the clause asking for a call on its number (``callback_number``): "Where
     is my order? Please call me on +91 98765 43210" is "Where is my order?", "my order is late,
     please call me on ..." is "my order is late", and a Chinese complaint before its call
-    ("我的订单还没到") is that complaint. When that clause is all the text ("why is my refund
+    ("我的订单还没到") is that complaint; a call asked before the number, in a clause of its own,
+    goes with it ("Where is my order? Can you call me? My number is ..." is "Where is my
+    order?"). When that clause is all the text ("why is my refund
     late and can you call me on ...") or all of it but courtesy ("hi, where is my parcel call
     me on ..."), the number alone is left out. ``text`` itself when it
     asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
@@ -35,7 +39,7 @@ def without_callback(text: str) -> str:
     if number is None or at < 0:
         return text
     after = at + len(number)
-    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, at)]
+    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, _call_start(text, at))]
     start = ends[-1] if ends else 0
     closing = CLAUSE_END.search(text, after)
     end = closing.end() if closing else len(text)
@@ -45,6 +49,36 @@ def without_callback(text: str) -> str:
         # greeting kept alone would be the question asked, so only the number is left out.
         kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
     return kept or text
+
+
+# Characters ``courtesy.words`` drops inside a word ("don't" is "dont"): no word ends there.
+_JOINING = "'\u2018\u2019\u02bc\u0060\u00b4\ufe0e\ufe0f"
+
+
+def _call_start(text: str, at: int) -> int:
+    """Where in ``text`` the call asked on the number typed at ``at`` starts ("call" in "Can
+    you call me? My number is ..."), when it starts a word; else ``at``."""
+    words = _words(text)
+    call = called_on(words)
+    if call is None or (call.start() and words[call.start() - 1] != " "):
+        return at
+    first = words[call.start() :].split(" ", 1)[0]
+    nth = len(words[: call.start()].split())
+    start = next((pos for i, pos in enumerate(_word_starts(text)) if i == nth), at)
+    # (a character NFKC makes two words of, "½", would misplace it: the word is checked)
+    return start if start < at and _words(text[start:]).startswith(first) else at
+
+
+def _word_starts(text: str) -> Iterator[int]:
+    """Where each word of ``text`` starts, as ``courtesy.words`` splits it into words."""
+    inside = False
+    for i, ch in enumerate(text):
+        if ch in _JOINING:
+            continue
+        word = unicodedata.category(ch)[0] in "LMN"
+        if word and not inside:
+            yield i
+        inside = word
 
 
 def _courtesy_only(text: str) -> bool:

@@ -1,0 +1,108 @@
+"""Calls asked in words the chat misread, through the real chat path (the widget's chat API on
+the real database and Redis, with the local fake model).
+
+"Could you call me back on +91 98765 43210?" is a number left (`contact`): thanked, the call
+promised, a lead with the number. Asked in other words, the same call was not:
+- the number in a clause of its own ("Can you call me? My number is ..."): a sales `lead`, the
+  sales blurb and the contact form, no lead saved, the number given lost; beside a question,
+  the number was not taken."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from rag.chat.contact_details import callback_number
+from rag.chat.intents import detect_intent, question_of
+from tests.conftest import Owner
+from tests.rag.test_chat import chat
+from tests.rag.test_lead_capture_never import leads_of
+
+SALES_BLURB = "plans, pricing or a demo"
+
+
+def _plus91() -> str:
+    digits = f"{uuid.uuid4().int % 10**9:09d}"
+    return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+# (a) The call asked, then the number given in a clause of its own.
+NUMBER_AFTER_THE_CALL = [
+    "Can you call me? My number is {n}",
+    "Could you call me back? my number: {n}",
+    "Could you call me back? My mobile number is {n}",
+    "Can someone call me back please? my number is {n}",
+    "Please call me back, here is my number {n}",
+    "¿Me puedes llamar? Mi número es {n}",
+    "Pouvez-vous me rappeler ? Mon numéro est le {n}",
+    "Können Sie mich zurückrufen? Meine Nummer ist {n}",
+    "Mi potete richiamare? Il mio numero è {n}",
+    "Pode me ligar? Meu número é {n}",
+]
+# A call told of, with the number: no call asked on it.
+CALL_TOLD_OF = [
+    "Why did you call me? My number is {n}",
+    "Did someone call me? my number is {n}",
+]
+
+
+@pytest.mark.parametrize("message", NUMBER_AFTER_THE_CALL)
+def test_a_number_given_after_the_call_is_the_number_to_call(message: str) -> None:
+    number = _plus91()
+    text = message.format(n=number)
+    assert callback_number(text) == number, text
+    assert detect_intent(text).intent == "contact", text
+
+
+# A question beside it: the question asked, without the call and its number.
+QUESTIONS_BESIDE = [
+    ("Where is my order? Can you call me? My number is {n}", "Where is my order?"),
+    ("¿Dónde está mi pedido? ¿Me puedes llamar? Mi número es {n}", "¿Dónde está mi pedido?"),
+]
+
+
+@pytest.mark.parametrize(("message", "question"), QUESTIONS_BESIDE)
+def test_a_question_beside_the_call_is_asked_without_it(message: str, question: str) -> None:
+    number = _plus91()
+    text = message.format(n=number)
+    assert callback_number(text) == number, text
+    assert detect_intent(text).intent == "question", text
+    assert question_of(text, "question") == question, text
+
+
+@pytest.mark.parametrize("message", CALL_TOLD_OF)
+def test_a_call_told_of_beside_a_number_asks_for_none(message: str) -> None:
+    assert callback_number(message.format(n=_plus91())) is None, message
+
+
+async def _said(client: httpx.AsyncClient, owner: Owner, text: str) -> dict[str, Any]:
+    """The chat's answer to ``text``, a new visitor's first message."""
+    response = await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+async def _thanked_with_a_lead(
+    client: httpx.AsyncClient, owner: Owner, message: str, number: str
+) -> dict[str, Any]:
+    """``message`` through the chat: a number left (thanked, no sales blurb, no form), and the
+    lead of its conversation, with ``number`` to call."""
+    body = await _said(client, owner, message)
+    thanked = {"intent": "contact", "source": "fallback", "lead_saved": True}
+    assert {key: body[key] for key in thanked} == thanked, (message, body)
+    assert not body["lead_capture"], (message, body)
+    assert SALES_BLURB not in body["answer"], (message, body)
+    leads = [lead for lead in await leads_of(client, owner) if lead["phone"] == number]
+    assert [lead["conversation_id"] for lead in leads] == [body["conversation_id"]], message
+    return leads[0]
+
+
+async def test_a_number_after_the_call_is_thanked_with_a_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for message in NUMBER_AFTER_THE_CALL:
+        number = _plus91()
+        await _thanked_with_a_lead(client, owner, message.format(n=number), number)
