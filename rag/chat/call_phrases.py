@@ -23,7 +23,7 @@ import re
 import unicodedata
 from typing import Final
 
-from rag.chat.courtesy import Lexicon
+from rag.chat.courtesy import Lexicon, phrases
 from rag.chat.lead_phrases import PHONE_DIGITS
 
 _N = PHONE_DIGITS
@@ -36,6 +36,35 @@ _HI_DO = (
     r"|कर सकते|कर सकती|कर सकेंगे|कर सकेंगी|कर पाएंगे|kar sakte|kar sakti|kar sakoge|kar sakenge)"
 )
 
+
+# When to call, in English: whenever the team is free ("when you get a chance", "when
+# convenient", "when it suits you", "at your convenience"); between the call and its number
+# too ("call me when convenient on ...": ``CALL_ON``).
+_WHEN_FREE_EN = (
+    r"(?:when(?:ever)? (?:(?:you|u) (?:get|have|find) (?:a |the |some )?(?:chance|moment|minute"
+    r"|min|sec|second|time)|(?:(?:you|u) (?:are|re|r)|youre) (?:free|available|back|able"
+    r"|not busy)|(?:you|u) can|(?:(?:its|it is) )?(?:convenient|possible)(?: for (?:you|u))?"
+    r"|(?:it )?suits (?:you|u))|at your (?:earliest )?convenience)"
+)
+WHEN_FREE = phrases(
+    _WHEN_FREE_EN,
+    r"quand (?:vous|tu) (?:pouvez|pourrez|peux|pourras|(?:avez|aurez|as|auras) (?:un moment"
+    r"|le temps|une minute)|(?:êtes|etes|serez|es|seras) (?:disponibles?|libres?))",
+    r"quand (?:ça|ca) vous (?:arrange|convient)",
+    r"quando (?:puder|puderem|possível|possivel|potete|può|puo|puoi|(?:hai|avete) un momento)",
+    r"quando (?:for|fosse) (?:possível|possivel|conveniente)|quando tiver(?:em)? (?:tempo"
+    r"|um momento)",
+    r"quando (?:hai|avete|ha) (?:tempo|un attimo|un minuto)|quando (?:ti|vi|le) (?:è|e|va|fa)"
+    r" comodo|quando (?:sei|siete|è) (?:liber[oaie]|disponibil[ei])",
+    r"когда (?:вам |тебе )?(?:будет )?(?:удобно|время)|когда (?:сможете|сможешь|будете свободны"
+    r"|будешь свободен|будет минутка)",
+    r"متى (?:ما )?(?:سمح|يسمح) (?:وقتك|وقتكم|لك الوقت|لكم الوقت)|متى (?:ما )?(?:كنت|كنتم)"
+    r" (?:متاحا|متاحين|متاح|متفرغا|متفرغ)",
+)
+"""When to call, not a question of when: "when you get a chance, call me on ...", "when it
+suits you", "quand vous aurez un moment", "quando puder, me ligue no ...", "quando hai tempo",
+"когда будет удобно", "متى ما سمح وقتك": no question's word (``problems.states_a_problem``), no
+words of the visitor's own beside the call (``call_requests.beside_the_call``)."""
 
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ...").
@@ -69,7 +98,7 @@ CALL_ON = Lexicon(
             r"(?<!did )(?<!didnt )(?<!why )(?<!who )(?<!never )(?<!dont )(?<!do you )"
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
-            r"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently))?"
+            rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
             r" (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
             rf"|{_EN_MINE}) {_N}",
         ),

@@ -10,7 +10,7 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, called_on, number_at
+from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, WHEN_FREE, called_on, number_at
 from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books
 from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS
 from rag.chat.courtesy import words as _words
@@ -132,7 +132,7 @@ def beside_the_call(text: str, words: str) -> int | None:
     rest = f"{words[: call.start()]} {words[call.end() :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
         return None
-    for courtesy in (GOODBYE, THANKS, GREETING):
+    for courtesy in (GOODBYE, THANKS, GREETING, WHEN_FREE):  # when to call is the call's
         rest = courtesy.sub(" ", rest)
     own = [
         w

@@ -5,7 +5,11 @@ the real database and Redis, with the local fake model).
 promised, a lead with the number. Asked in other words, the same call was not:
 - the number in a clause of its own ("Can you call me? My number is ..."): a sales `lead`, the
   sales blurb and the contact form, no lead saved, the number given lost; beside a question,
-  the number was not taken."""
+  the number was not taken;
+- when to call, in words the call phrases did not know between the call and its number ("call
+  me when convenient on ...") or read as a question of when ("when it suits you, call me on
+  ...", "quando hai tempo, chiamami al ..."): a question, answered "I don't know" and listed on
+  the owner's Unanswered page, or no number taken at all."""
 
 from __future__ import annotations
 
@@ -27,6 +31,16 @@ SALES_BLURB = "plans, pricing or a demo"
 def _plus91() -> str:
     digits = f"{uuid.uuid4().int % 10**9:09d}"
     return f"+91 9{digits[:4]} {digits[4:]}"
+
+
+def _read_as(message: str, intent: str) -> str:
+    """``message`` with a number of its own: the call asked on that number, the message read
+    as ``intent``; the text."""
+    number = _plus91()
+    text = message.format(n=number)
+    assert callback_number(text) == number, text
+    assert detect_intent(text).intent == intent, text
+    return text
 
 
 # (a) The call asked, then the number given in a clause of its own.
@@ -51,10 +65,7 @@ CALL_TOLD_OF = [
 
 @pytest.mark.parametrize("message", NUMBER_AFTER_THE_CALL)
 def test_a_number_given_after_the_call_is_the_number_to_call(message: str) -> None:
-    number = _plus91()
-    text = message.format(n=number)
-    assert callback_number(text) == number, text
-    assert detect_intent(text).intent == "contact", text
+    _read_as(message, "contact")
 
 
 # A question beside it: the question asked, without the call and its number.
@@ -66,10 +77,7 @@ QUESTIONS_BESIDE = [
 
 @pytest.mark.parametrize(("message", "question"), QUESTIONS_BESIDE)
 def test_a_question_beside_the_call_is_asked_without_it(message: str, question: str) -> None:
-    number = _plus91()
-    text = message.format(n=number)
-    assert callback_number(text) == number, text
-    assert detect_intent(text).intent == "question", text
+    text = _read_as(message, "question")
     assert question_of(text, "question") == question, text
 
 
@@ -100,9 +108,63 @@ async def _thanked_with_a_lead(
     return leads[0]
 
 
+async def _all_thanked_with_a_lead(
+    client: httpx.AsyncClient, owner: Owner, messages: list[str]
+) -> None:
+    """Each message, with a number of its own, through the chat (``_thanked_with_a_lead``)."""
+    for message in messages:
+        number = _plus91()
+        await _thanked_with_a_lead(client, owner, message.format(n=number), number)
+
+
 async def test_a_number_after_the_call_is_thanked_with_a_lead(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    for message in NUMBER_AFTER_THE_CALL:
-        number = _plus91()
-        await _thanked_with_a_lead(client, owner, message.format(n=number), number)
+    await _all_thanked_with_a_lead(client, owner, NUMBER_AFTER_THE_CALL)
+
+
+# (b) When to call, said in words the call phrases or a question's words misread: "call me when
+# convenient on ...", "when it suits you, call me on ...".
+WHEN_TO_CALL = [
+    "call me when convenient on {n}",
+    "call me at your convenience on {n}",
+    "call me whenever you are free on {n}",
+    "call me back when you get a chance on {n}",
+    "when convenient, call me on {n}",
+    "when it's convenient, call me on {n}",
+    "when it suits you, call me on {n}",
+    "when you're not busy, call me on {n}",
+    "when convenient for you, please call me on {n}",
+    "quand vous aurez un moment, appelez-moi au {n}",
+    "quand vous serez disponible, appelez-moi au {n}",
+    "quando for possível, me ligue no {n}",
+    "quando hai tempo, chiamami al {n}",
+    "quando ti è comodo, chiamami al {n}",
+    "когда вам будет удобно, перезвоните мне по номеру {n}",
+    "متى ما سمح وقتك، اتصلوا بي على {n}",
+]
+# A question of when beside the call stays the question it is.
+WHEN_ASKED = [
+    "when will my order arrive? call me on {n}",
+    "when does the store open, call me on {n}",
+    "when is my refund due, call me on {n}",
+]
+
+
+@pytest.mark.parametrize("message", WHEN_TO_CALL)
+def test_when_to_call_is_the_calls_own(message: str) -> None:
+    _read_as(message, "contact")
+
+
+@pytest.mark.parametrize("message", WHEN_ASKED)
+def test_a_question_of_when_beside_the_call_is_asked(message: str) -> None:
+    _read_as(message, "question")
+
+
+async def test_when_to_call_is_thanked_with_a_lead_and_nothing_unanswered(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await _all_thanked_with_a_lead(client, owner, WHEN_TO_CALL)
+    listing = await client.get(owner.url("/unanswered"), headers=owner.headers)
+    assert listing.status_code == 200, listing.text
+    assert listing.json() == [], listing.json()
