@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, WHEN_FREE, called_on, number_at
 from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books
-from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS
+from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, how_are_you_alone
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import LEAD, first_asked
@@ -123,17 +123,21 @@ def beside_the_call(text: str, words: str) -> int | None:
     """How many words of its own a message says besides the call asked on its number (Chinese
     and Japanese, which write a sentence as one word, count four characters or more as two);
     None when it asks no call on its number, or asks a sales lead, an order or a booking
-    besides it."""
-    if callback_number(text) is None:
-        return None
-    call = called_on(words)
-    if call is None:
+    besides it. Greetings, thanks, when to call and a how are you that is all of its clause
+    but greetings ("ciao, come stai, chiamami al ...") are none of its own."""
+    number = callback_number(text)
+    call = None if number is None else called_on(words)
+    if number is None or call is None:
         return None
     rest = f"{words[: call.start()]} {words[call.end() :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
         return None
     for courtesy in (GOODBYE, THANKS, GREETING, WHEN_FREE):  # when to call is the call's
         rest = courtesy.sub(" ", rest)
+    before = _call_start(text, number_at(text, number))
+    for clause in CLAUSE_END.split(text[: max(before, 0)]):
+        if asked := how_are_you_alone(_words(clause)):
+            rest = re.sub(rf"(?<!\S){re.escape(asked)}(?!\S)", " ", rest, count=1)
     own = [
         w
         for w in rest.split()

@@ -16,7 +16,7 @@ import re
 
 from rag.chat.call_phrases import CLAUSE_END, WHEN_FREE, number_at
 from rag.chat.contact_details import callback_number
-from rag.chat.courtesy import ASKING_GREETING_ALONE, FILLER, GREETING, phrases
+from rag.chat.courtesy import ASKING_GREETING_ALONE, after_greetings, phrases
 from rag.chat.courtesy import words as _words
 
 _PROBLEMS = phrases(
@@ -140,14 +140,7 @@ def _opens_a_question(words: str) -> bool:
     that are nothing but those and how are you ("hi", "how are you", "bonjour comment ça va",
     ``courtesy.ASKING_GREETING_ALONE``) ask nothing, nor does a time to call ("when you get a
     chance", ``call_phrases.WHEN_FREE``)."""
-    at = 0  # where what follows them starts: read in one pass, however many there are
-    while at < len(words):
-        greeting = GREETING.match(words, at)
-        end = words.find(" ", at)
-        end = len(words) if end < 0 else end
-        if greeting is None and words[at:end] not in FILLER:
-            break
-        at = (greeting.end() if greeting is not None else end) + 1
+    at = after_greetings(words)
     if at >= len(words) or WHEN_FREE.match(words, at):
         return False
     if ASKING_GREETING_ALONE.fullmatch(words, at):

@@ -9,7 +9,10 @@ promised, a lead with the number. Asked in other words, the same call was not:
 - when to call, in words the call phrases did not know between the call and its number ("call
   me when convenient on ...") or read as a question of when ("when it suits you, call me on
   ...", "quando hai tempo, chiamami al ..."): a question, answered "I don't know" and listed on
-  the owner's Unanswered page, or no number taken at all."""
+  the owner's Unanswered page, or no number taken at all;
+- how are you after a greeting, in Italian ("ciao, come stai, chiamami al ...") or before a
+  call asked as a question ("hallo, wie geht es Ihnen, können Sie mich unter ...
+  zurückrufen?"): a question, where "hi, how are you, call me on ..." is a number left."""
 
 from __future__ import annotations
 
@@ -63,11 +66,6 @@ CALL_TOLD_OF = [
 ]
 
 
-@pytest.mark.parametrize("message", NUMBER_AFTER_THE_CALL)
-def test_a_number_given_after_the_call_is_the_number_to_call(message: str) -> None:
-    _read_as(message, "contact")
-
-
 # A question beside it: the question asked, without the call and its number.
 QUESTIONS_BESIDE = [
     ("Where is my order? Can you call me? My number is {n}", "Where is my order?"),
@@ -117,12 +115,6 @@ async def _all_thanked_with_a_lead(
         await _thanked_with_a_lead(client, owner, message.format(n=number), number)
 
 
-async def test_a_number_after_the_call_is_thanked_with_a_lead(
-    client: httpx.AsyncClient, owner: Owner
-) -> None:
-    await _all_thanked_with_a_lead(client, owner, NUMBER_AFTER_THE_CALL)
-
-
 # (b) When to call, said in words the call phrases or a question's words misread: "call me when
 # convenient on ...", "when it suits you, call me on ...".
 WHEN_TO_CALL = [
@@ -151,20 +143,43 @@ WHEN_ASKED = [
 ]
 
 
-@pytest.mark.parametrize("message", WHEN_TO_CALL)
-def test_when_to_call_is_the_calls_own(message: str) -> None:
-    _read_as(message, "contact")
+# (c) How are you after a greeting, beside a call asked as a question or in Italian: "come
+# stai" and the like were two words of the visitor's own, a complaint beside the call.
+HOW_ARE_YOU_BESIDE = [
+    "ciao, come stai, chiamami al {n}",
+    "ciao come stai chiamami al {n}",
+    "buongiorno, come sta, mi può richiamare al {n}?",
+    "hallo, wie geht es Ihnen, können Sie mich unter {n} zurückrufen?",
+    "olá, tudo bem, pode me ligar no {n}?",
+    "hi, how are you, could you call me back on {n}?",
+]
+# A question after the greeting stays the question it is.
+ASKED_AFTER_HOW_ARE_YOU = [
+    "ciao, come va la spedizione? chiamami al {n}",
+    "ciao, come stai? dov'è il mio ordine? chiamami al {n}",
+    "hallo, wie geht es Ihnen, wo ist meine Bestellung? Rufen Sie mich unter {n} an",
+]
 
 
-@pytest.mark.parametrize("message", WHEN_ASKED)
-def test_a_question_of_when_beside_the_call_is_asked(message: str) -> None:
-    _read_as(message, "question")
+# Each message: the call asked on its number, read as the number left it is, or as the question
+# beside the call.
+READINGS = [
+    *((m, "contact") for m in (*NUMBER_AFTER_THE_CALL, *WHEN_TO_CALL, *HOW_ARE_YOU_BESIDE)),
+    *((m, "question") for m in (*WHEN_ASKED, *ASKED_AFTER_HOW_ARE_YOU)),
+]
 
 
-async def test_when_to_call_is_thanked_with_a_lead_and_nothing_unanswered(
+@pytest.mark.parametrize(("message", "intent"), READINGS)
+def test_the_call_is_asked_on_the_number_and_read_as_it_is(message: str, intent: str) -> None:
+    _read_as(message, intent)
+
+
+async def test_each_call_is_thanked_with_a_lead_and_nothing_unanswered(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    await _all_thanked_with_a_lead(client, owner, WHEN_TO_CALL)
+    await _all_thanked_with_a_lead(
+        client, owner, [*NUMBER_AFTER_THE_CALL, *WHEN_TO_CALL, *HOW_ARE_YOU_BESIDE]
+    )
     listing = await client.get(owner.url("/unanswered"), headers=owner.headers)
     assert listing.status_code == 200, listing.text
     assert listing.json() == [], listing.json()
