@@ -24,6 +24,7 @@ import unicodedata
 from typing import Final
 
 from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
 _N = PHONE_DIGITS
@@ -229,15 +230,70 @@ number is cut out with its clause (``call_requests.without_callback``), and the 
 it are read for a question (``problems.states_a_problem``)."""
 
 
-def number_at(text: str, number: str) -> int:
+def number_at(text: str, number: str, start: int = 0) -> int:
     """Where ``number`` (its digits in ASCII, its spaces one each, as ``contact_details`` gives
-    it) was typed in ``text``, however its digits and spaces were typed there (full-width or
-    Devanagari digits, a no-break space); -1 for nowhere. Found in a copy of the text of the
-    same length, each digit in ASCII and each space a plain one."""
+    it) was typed in ``text`` (from ``start`` on), however its digits and spaces were typed
+    there (full-width or Devanagari digits, a no-break space); -1 for nowhere. Found in a copy
+    of the text of the same length, each digit in ASCII and each space a plain one."""
     return "".join(
         str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
         for ch in text
-    ).find(number)
+    ).find(number, start)
+
+
+# "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
+# and the words that may come with it ("or on my other number B", "o al B", "oder unter B").
+_OR = frozenset(
+    {"or", "alternatively", "otherwise", "oder", "o", "u", "oppure", "ou", "или", "либо"}
+    | {"ya", "या", "أو", "او", "或", "或者", "または", "か"}
+)
+_OR_LINKS = frozenset(
+    {"on", "at", "my", "the", "this", "other", "second", "number", "no", "mobile", "cell"}
+    | {"phone", "landline", "whatsapp", "unter", "auf", "meine", "meiner", "nummer", "handy"}
+    | {"al", "allo", "sul", "il", "mio", "numero", "cellulare", "mi", "número", "celular"}
+    | {"au", "sur", "le", "mon", "numéro", "portable", "no", "pelo", "para", "meu", "telefone"}
+    | {"по", "на", "номеру", "мой", "على", "الرقم", "رقم", "par", "pe", "पर", "पे"}
+)
+
+
+def or_numbers(text: str, numbers: list[str]) -> bool:
+    """Whether the first of ``numbers`` (as ``contact_details.phones_in`` gives them) is the
+    visitor's, a call asked on it or "my number is" before it, and each other number is offered
+    right after the one before it as another way to reach them: "call me on A or B", "A, or on
+    my other number B", "chiamami al A oppure al B", "my number is A or B". The first is then
+    the one to call (``contact_details.contact_phone``); the others stay in the visitor's
+    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none."""
+    if not _given_as_theirs(text, numbers[0]):
+        return False
+    end = 0
+    for i, number in enumerate(numbers):
+        at = number_at(text, number, end)
+        if at < 0 or (i and not _offers_another(text[end:at])):
+            return False
+        end = at + len(number)
+    return True
+
+
+_MINE = re.compile(
+    rf"(?<!\S)(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})$"
+)
+
+
+def _given_as_theirs(text: str, number: str) -> bool:
+    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's
+    ("my number is ...")."""
+    call = called_on(_words(text))
+    if call is not None and digits_of(call[0]) == digits_of(number):
+        return True
+    return _MINE.search(_words(text[: max(number_at(text, number), 0)])) is not None
+
+
+def _offers_another(between: str) -> bool:
+    """Whether the text between two numbers offers the second as another way to reach the
+    visitor: "or" with its words ("or on my other number", "oppure al"). (Not a slash: the
+    call phrases, reading reduced text, take "A / B" for one long number.)"""
+    linked = _words(between).split()
+    return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
 
 
 def digits_of(text: str) -> str:
@@ -258,6 +314,8 @@ CALL_FRAMING: Final = _framing(
     " monday tuesday wednesday thursday friday saturday sunday"
     # a number given again ("actually call me on ... instead", "sorry, better on my new number")
     " actually instead rather better sorry oops new other different correction",
+    # another number offered ("call me on ... or ...", "chiamami al ... oppure al ...")
+    " ".join(_OR),
     # French
     "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
     " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"

@@ -11,7 +11,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, WHEN_FREE, called_on, number_at
-from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books
+from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books, phones_in
 from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, how_are_you_alone
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -38,7 +38,9 @@ def without_callback(text: str) -> str:
     at = -1 if number is None else number_at(text, number)
     if number is None or at < 0:
         return text
-    after = at + len(number)
+    # (the last of the numbers offered with it: "call me on A, or B. Where is my order?")
+    last = phones_in(text)[-1]
+    after = max(at, number_at(text, last, at)) + len(last)
     ends = [m.end() for m in CLAUSE_END.finditer(text, 0, _call_start(text, at))]
     start = ends[-1] if ends else 0
     closing = CLAUSE_END.search(text, after)

@@ -12,7 +12,10 @@ promised, a lead with the number. Asked in other words, the same call was not:
   the owner's Unanswered page, or no number taken at all;
 - how are you after a greeting, in Italian ("ciao, come stai, chiamami al ...") or before a
   call asked as a question ("hallo, wie geht es Ihnen, können Sie mich unter ...
-  zurückrufen?"): a question, where "hi, how are you, call me on ..." is a number left."""
+  zurückrufen?"): a question, where "hi, how are you, call me on ..." is a number left;
+- two numbers, the second offered as another way to reach the visitor ("call me on ... or
+  ..."): a sales lead with neither number, the blurb and the contact form. The first is now
+  the lead's number, the other kept in the lead's message (the visitor's words)."""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.chat.contact_details import callback_number
+from rag.chat.contact_details import callback_number, contact_phone
 from rag.chat.intents import detect_intent, question_of
 from tests.conftest import Owner
 from tests.rag.test_chat import chat
@@ -70,6 +73,8 @@ CALL_TOLD_OF = [
 QUESTIONS_BESIDE = [
     ("Where is my order? Can you call me? My number is {n}", "Where is my order?"),
     ("¿Dónde está mi pedido? ¿Me puedes llamar? Mi número es {n}", "¿Dónde está mi pedido?"),
+    # (and another number offered after it: "or ..." is the call's too)
+    ("call me on {n}, or +91 91234 56789. Where is my order?", "Where is my order?"),
 ]
 
 
@@ -159,6 +164,51 @@ ASKED_AFTER_HOW_ARE_YOU = [
     "ciao, come stai? dov'è il mio ordine? chiamami al {n}",
     "hallo, wie geht es Ihnen, wo ist meine Bestellung? Rufen Sie mich unter {n} an",
 ]
+
+
+# (d) Two numbers, the second another way to reach the visitor: the first is the one to call.
+TWO_NUMBERS_CALLED = [
+    "call me on {n} or {m}",
+    "call me on {n} or on {m}",
+    "Could you call me back on {n} or {m}?",
+    "please call me on {n}, or on my other number {m}",
+    "chiamami al {n} oppure al {m}",
+    "llámame al {n} o al {m}",
+    "rufen Sie mich unter {n} oder {m} an",
+]
+TWO_NUMBERS = [*TWO_NUMBERS_CALLED, "my number is {n} or {m}", "mi número es {n} o {m}"]
+# Numbers asked about or quoted: no call asked, no number left.
+NUMBERS_ASKED_ABOUT = [
+    "Is {n} or {m} your support line?",
+    "your site says call {n} or {m}, which one is it?",
+]
+
+
+@pytest.mark.parametrize("message", TWO_NUMBERS)
+def test_of_two_numbers_the_first_is_the_one_to_call(message: str) -> None:
+    first, other = _plus91(), _plus91()
+    text = message.format(n=first, m=other)
+    assert contact_phone(text) == first, text
+    assert detect_intent(text).intent == "contact", text
+    assert callback_number(text) == (first if message in TWO_NUMBERS_CALLED else None), text
+
+
+@pytest.mark.parametrize("message", NUMBERS_ASKED_ABOUT)
+def test_two_numbers_asked_about_leave_none(message: str) -> None:
+    text = message.format(n=_plus91(), m=_plus91())
+    assert contact_phone(text) is None, text
+    assert callback_number(text) is None, text
+    assert detect_intent(text).intent == "question", text
+
+
+async def test_of_two_numbers_the_lead_has_the_first_and_its_message_the_other(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    for message in TWO_NUMBERS:
+        first, other = _plus91(), _plus91()
+        text = message.format(n=first, m=other)
+        lead = await _thanked_with_a_lead(client, owner, text, first)
+        assert other in lead["message"], (text, lead)
 
 
 # Each message: the call asked on its number, read as the number left it is, or as the question
