@@ -68,7 +68,8 @@ suits you", "quand vous aurez un moment", "quando puder, me ligue no ...", "quan
 words of the visitor's own beside the call (``call_requests.beside_the_call``)."""
 
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
-# "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ...").
+# "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
+# or alone ("Can you call me? +91 ...").
 _EN_MINE = (
     r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
     r"|telephone )?(?:number|no|phone|mobile|cell)(?: is)?"
@@ -100,8 +101,8 @@ CALL_ON = Lexicon(
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
             rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
-            r" (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
-            rf"|{_EN_MINE}) {_N}",
+            r"(?: (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
+            rf"|{_EN_MINE}))? {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
@@ -114,7 +115,7 @@ CALL_ON = Lexicon(
             rf"{_DE_ASKED} (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
             rf"|telefonnummer|handynummer|rufnummer))? {_N}(?: (?:bitte|heute|morgen|gleich))*"
             rf" {_DE_CALL_BACK}",
-            rf"{_DE_ASKED} {_DE_CALL_BACK} {_DE_MINE} {_N}",
+            rf"{_DE_ASKED} {_DE_CALL_BACK}(?: {_DE_MINE})? {_N}",
         ),
         "es": (
             r"(?:llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme"
@@ -122,14 +123,14 @@ CALL_ON = Lexicon(
             r" (?:llamar|marcar|devolver la llamada)"
             r"|(?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
             r" (?:llamarme|marcarme|devolverme la llamada))"
-            r"(?: por favor)? (?:(?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
-            rf"|celular|móvil|movil))?|{_ES_MINE}) {_N}",
+            r"(?: por favor)?(?: (?:(?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
+            rf"|celular|móvil|movil))?|{_ES_MINE}))? {_N}",
         ),
         "fr": (
             r"(?:rappelez moi|rappelle moi|appelez moi|appelle moi|rappelez nous|appelez nous"
             r"|me rappeler|mappeler|me téléphoner|me telephoner)(?: (?:sil vous plaît"
-            r"|sil vous plait|svp|stp|vite|rapidement))? (?:(?:au|sur le|sur|à ce|a ce)"
-            rf"(?: (?:numéro|numero|portable|téléphone|telephone))?|{_FR_MINE}) {_N}",
+            r"|sil vous plait|svp|stp|vite|rapidement))?(?: (?:(?:au|sur le|sur|à ce|a ce)"
+            rf"(?: (?:numéro|numero|portable|téléphone|telephone))?|{_FR_MINE}))? {_N}",
         ),
         "pt": (
             r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
@@ -138,8 +139,8 @@ CALL_ON = Lexicon(
             # (not tried: "tentaram ligar-me para o ...")
             r"|(?<!tentaram )(?<!tentou )(?<!tentaste )(?:ligar me|telefonar me|contactar me)"
             r"|ligue me|liguem me|ligues me|telefone me|telefonem me"
-            r"|contacte me|contactem me)(?: por favor)? (?:(?:no|pelo|para o"
-            rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))?|{_PT_MINE}) {_N}",
+            r"|contacte me|contactem me)(?: por favor)?(?: (?:(?:no|pelo|para o|neste|nesse|em)"
+            rf"(?: (?:número|numero|telefone|celular|whatsapp))?|{_PT_MINE}))? {_N}",
         ),
         "it": (
             r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
@@ -149,8 +150,8 @@ CALL_ON = Lexicon(
             # Asked: "Mi può richiamare al ...?", "Mi potreste chiamare al ...?"
             r"|mi (?:può|puo|puoi|potete|potreste|potrebbe|potresti|potrà|potra)"
             r" (?:richiamare|chiamare|ricontattare|telefonare))"
-            r"(?: per favore)? (?:(?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))?"
-            rf"|{_IT_MINE}) {_N}",
+            r"(?: per favore)?(?: (?:(?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))?"
+            rf"|{_IT_MINE}))? {_N}",
         ),
         "hi": _nfkc(
             # The number inside: "mujhe 98765 43210 par call karo"; after: "mujhe call karo

@@ -61,11 +61,20 @@ NUMBER_AFTER_THE_CALL = [
     "Können Sie mich zurückrufen? Meine Nummer ist {n}",
     "Mi potete richiamare? Il mio numero è {n}",
     "Pode me ligar? Meu número é {n}",
+    # (the number alone after it)
+    "Can you call me? {n}",
+    "Could you call me back please? {n}",
+    "¿Me puedes llamar? {n}",
+    "Pouvez-vous me rappeler ? {n}",
+    "Können Sie mich zurückrufen? {n}",
+    "Mi potete richiamare? {n}",
+    "Pode me ligar? {n}",
 ]
 # A call told of, with the number: no call asked on it.
 CALL_TOLD_OF = [
     "Why did you call me? My number is {n}",
     "Did someone call me? my number is {n}",
+    "why did you call me? {n}",
 ]
 
 

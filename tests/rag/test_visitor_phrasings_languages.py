@@ -137,9 +137,11 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("ja", "デモは無料ですか？", QUESTION),
     ("ja", "担当者と話したいです", HUMAN),
     ("ja", "解約するには担当者と話す必要がありますか？", QUESTION),
-    # English beside them: a call asked for is a lead; a name given is none
+    # English beside them: a call asked for is a lead, a number left with it (the number
+    # after the call asked, as "call me back on ..." is: before, a lead, the number lost); a
+    # name given is none
     ("en", "please call me", LEAD),
-    ("en", "can someone call me back? 555 123 4567", LEAD),
+    ("en", "can someone call me back? 555 123 4567", CONTACT),
     ("en", "call me Bob", QUESTION),
     ("en", "do I need to book a demo?", QUESTION),
     ("en", "please don't call me, just email", QUESTION),
