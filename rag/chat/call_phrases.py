@@ -9,8 +9,10 @@ called back on, whatever else the message says: "my order is late, please call m
 an order, not the order's number (``contact_details.callback_number``). A call asked as a
 question is asked all the same ("Können Sie mich unter 0171 2345678 zurückrufen?", "Potete
 richiamarmi al 333 123 4567?", "Можете перезвонить мне по номеру ...?", "可以打电话给我吗？...",
-"...に電話していただけますか？"). A call told of or tried ("why did you call me on ...", "someone
-called me at ...", "avete provato a chiamarmi al ...") asks for none.
+"...に電話していただけますか？"), and so is one with the number given after it, in a clause
+of its own ("Can you call me? My number is ...", "¿Me puedes llamar? Mi número es ...",
+"Können Sie mich zurückrufen? Meine Nummer ist ..."). A call told of or tried ("why did you
+call me on ...", "someone called me at ...", "avete provato a chiamarmi al ...") asks for none.
 
 The text is reduced by ``courtesy.words`` (casefolded, punctuation gone); Chinese and Japanese,
 written without spaces, are matched anywhere in it (``_UNSPACED``)."""
@@ -21,7 +23,8 @@ import re
 import unicodedata
 from typing import Final
 
-from rag.chat.courtesy import Lexicon
+from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
 _N = PHONE_DIGITS
@@ -33,6 +36,56 @@ _HI_DO = (
     # Asked: "क्या आप मुझे ... पर कॉल कर सकते हैं?", "kya aap mujhe ... par call kar sakte hain?"
     r"|कर सकते|कर सकती|कर सकेंगे|कर सकेंगी|कर पाएंगे|kar sakte|kar sakti|kar sakoge|kar sakenge)"
 )
+
+
+# When to call, in English: whenever the team is free ("when you get a chance", "when
+# convenient", "when it suits you", "at your convenience"); between the call and its number
+# too ("call me when convenient on ...": ``CALL_ON``).
+_WHEN_FREE_EN = (
+    r"(?:when(?:ever)? (?:(?:you|u) (?:get|have|find) (?:a |the |some )?(?:chance|moment|minute"
+    r"|min|sec|second|time)|(?:(?:you|u) (?:are|re|r)|youre) (?:free|available|back|able"
+    r"|not busy)|(?:you|u) can|(?:(?:its|it is) )?(?:convenient|possible)(?: for (?:you|u))?"
+    r"|(?:it )?suits (?:you|u))|at your (?:earliest )?convenience)"
+)
+WHEN_FREE = phrases(
+    _WHEN_FREE_EN,
+    r"quand (?:vous|tu) (?:pouvez|pourrez|peux|pourras|(?:avez|aurez|as|auras) (?:un moment"
+    r"|le temps|une minute)|(?:êtes|etes|serez|es|seras) (?:disponibles?|libres?))",
+    r"quand (?:ça|ca) vous (?:arrange|convient)",
+    r"quando (?:puder|puderem|possível|possivel|potete|può|puo|puoi|(?:hai|avete) un momento)",
+    r"quando (?:for|fosse) (?:possível|possivel|conveniente)|quando tiver(?:em)? (?:tempo"
+    r"|um momento)",
+    r"quando (?:hai|avete|ha) (?:tempo|un attimo|un minuto)|quando (?:ti|vi|le) (?:è|e|va|fa)"
+    r" comodo|quando (?:sei|siete|è) (?:liber[oaie]|disponibil[ei])",
+    r"когда (?:вам |тебе )?(?:будет )?(?:удобно|время)|когда (?:сможете|сможешь|будете свободны"
+    r"|будешь свободен|будет минутка)",
+    r"متى (?:ما )?(?:سمح|يسمح) (?:وقتك|وقتكم|لك الوقت|لكم الوقت)|متى (?:ما )?(?:كنت|كنتم)"
+    r" (?:متاحا|متاحين|متاح|متفرغا|متفرغ)",
+)
+"""When to call, not a question of when: "when you get a chance, call me on ...", "when it
+suits you", "quand vous aurez un moment", "quando puder, me ligue no ...", "quando hai tempo",
+"когда будет удобно", "متى ما سمح وقتك": no question's word (``problems.states_a_problem``), no
+words of the visitor's own beside the call (``call_requests.beside_the_call``)."""
+
+# The number given after the call, in a clause of its own ("Can you call me? My number is ...",
+# "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
+# or alone ("Can you call me? +91 ...").
+_EN_MINE = (
+    r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
+    r"|telephone )?(?:number|no|phone|mobile|cell)(?: is)?"
+)
+_DE_MINE = r"(?:hier ist )?meine (?:nummer|telefonnummer|handynummer|rufnummer)(?: ist| lautet)?"
+_ES_MINE = r"mi (?:número|numero|teléfono|telefono|celular|móvil|movil|whatsapp)(?: es)?"
+_FR_MINE = r"mon (?:numéro|numero|portable|téléphone|telephone)(?: est| cest)?(?: le)?"
+_PT_MINE = r"(?:o )?meu (?:número|numero|telefone|celular|whatsapp)(?: é| e)?"
+_IT_MINE = r"(?:il )?mio (?:numero|cellulare|telefono)(?: è| e)?"
+# German asked, the verb last: "Können Sie mich (bitte) ... zurückrufen?"
+_DE_ASKED = (
+    r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
+    r"|wuerden|würdest|wuerdest) (?:sie|du|ihr) (?:mich|uns)(?: (?:bitte|doch|mal|heute"
+    r"|morgen|gleich|umgehend|kurz))*"
+)
+_DE_CALL_BACK = r"(?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)"
 
 
 def _nfkc(*patterns: str) -> tuple[str, ...]:
@@ -47,22 +100,22 @@ CALL_ON = Lexicon(
             r"(?<!did )(?<!didnt )(?<!why )(?<!who )(?<!never )(?<!dont )(?<!do you )"
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
-            r"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently))?"
-            rf" (?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))? {_N}",
+            rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
+            r"(?: (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
+            rf"|{_EN_MINE}))? {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
             r"|morgen|gleich|umgehend|an|zurück|zuruck))* (?:unter|auf)(?: (?:der|meiner"
             rf"|dieser))?(?: (?:nummer|telefonnummer|handynummer|rufnummer))? {_N}",
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
-            rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck) {_N}",
+            rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck)(?: {_DE_MINE})? {_N}",
             # Asked, the verb last: "Können Sie mich unter ... zurückrufen?", "Kannst du mich
             # bitte unter ... anrufen?"
-            r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
-            r"|wuerden|würdest|wuerdest) (?:sie|du|ihr) (?:mich|uns)(?: (?:bitte|doch|mal|heute"
-            r"|morgen|gleich|umgehend|kurz))* (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
+            rf"{_DE_ASKED} (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
             rf"|telefonnummer|handynummer|rufnummer))? {_N}(?: (?:bitte|heute|morgen|gleich))*"
-            r" (?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)",
+            rf" {_DE_CALL_BACK}",
+            rf"{_DE_ASKED} {_DE_CALL_BACK}(?: {_DE_MINE})? {_N}",
         ),
         "es": (
             r"(?:llámenme|llamenme|llámame|llamame|llámeme|llameme|márquenme|marquenme"
@@ -70,14 +123,14 @@ CALL_ON = Lexicon(
             r" (?:llamar|marcar|devolver la llamada)"
             r"|(?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
             r" (?:llamarme|marcarme|devolverme la llamada))"
-            r"(?: por favor)? (?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
-            rf"|celular|móvil|movil))? {_N}",
+            r"(?: por favor)?(?: (?:(?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
+            rf"|celular|móvil|movil))?|{_ES_MINE}))? {_N}",
         ),
         "fr": (
             r"(?:rappelez moi|rappelle moi|appelez moi|appelle moi|rappelez nous|appelez nous"
             r"|me rappeler|mappeler|me téléphoner|me telephoner)(?: (?:sil vous plaît"
-            r"|sil vous plait|svp|stp|vite|rapidement))? (?:au|sur le|sur|à ce|a ce)"
-            rf"(?: (?:numéro|numero|portable|téléphone|telephone))? {_N}",
+            r"|sil vous plait|svp|stp|vite|rapidement))?(?: (?:(?:au|sur le|sur|à ce|a ce)"
+            rf"(?: (?:numéro|numero|portable|téléphone|telephone))?|{_FR_MINE}))? {_N}",
         ),
         "pt": (
             r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
@@ -86,8 +139,8 @@ CALL_ON = Lexicon(
             # (not tried: "tentaram ligar-me para o ...")
             r"|(?<!tentaram )(?<!tentou )(?<!tentaste )(?:ligar me|telefonar me|contactar me)"
             r"|ligue me|liguem me|ligues me|telefone me|telefonem me"
-            r"|contacte me|contactem me)(?: por favor)? (?:no|pelo|para o"
-            rf"|neste|nesse|em)(?: (?:número|numero|telefone|celular|whatsapp))? {_N}",
+            r"|contacte me|contactem me)(?: por favor)?(?: (?:(?:no|pelo|para o|neste|nesse|em)"
+            rf"(?: (?:número|numero|telefone|celular|whatsapp))?|{_PT_MINE}))? {_N}",
         ),
         "it": (
             r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
@@ -97,7 +150,8 @@ CALL_ON = Lexicon(
             # Asked: "Mi può richiamare al ...?", "Mi potreste chiamare al ...?"
             r"|mi (?:può|puo|puoi|potete|potreste|potrebbe|potresti|potrà|potra)"
             r" (?:richiamare|chiamare|ricontattare|telefonare))"
-            rf"(?: per favore)? (?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))? {_N}",
+            r"(?: per favore)?(?: (?:(?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))?"
+            rf"|{_IT_MINE}))? {_N}",
         ),
         "hi": _nfkc(
             # The number inside: "mujhe 98765 43210 par call karo"; after: "mujhe call karo
@@ -173,19 +227,74 @@ CLAUSE_END = re.compile(
     r"[,;:.!?\n\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1a\uff1b\uff1f]"
 )
 """Where a clause ends, in the punctuation of every script of the call phrases: the call on a
-number is cut out with its clause (``intents.without_callback``), and the clauses before it are
-read for a question (``problems.states_a_problem``)."""
+number is cut out with its clause (``call_requests.without_callback``), and the clauses before
+it are read for a question (``problems.states_a_problem``)."""
 
 
-def number_at(text: str, number: str) -> int:
+def number_at(text: str, number: str, start: int = 0) -> int:
     """Where ``number`` (its digits in ASCII, its spaces one each, as ``contact_details`` gives
-    it) was typed in ``text``, however its digits and spaces were typed there (full-width or
-    Devanagari digits, a no-break space); -1 for nowhere. Found in a copy of the text of the
-    same length, each digit in ASCII and each space a plain one."""
+    it) was typed in ``text`` (from ``start`` on), however its digits and spaces were typed
+    there (full-width or Devanagari digits, a no-break space); -1 for nowhere. Found in a copy
+    of the text of the same length, each digit in ASCII and each space a plain one."""
     return "".join(
         str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
         for ch in text
-    ).find(number)
+    ).find(number, start)
+
+
+# "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
+# and the words that may come with it ("or on my other number B", "o al B", "oder unter B").
+_OR = frozenset(
+    {"or", "alternatively", "otherwise", "oder", "o", "u", "oppure", "ou", "или", "либо"}
+    | {"ya", "या", "أو", "او", "或", "或者", "または", "か"}
+)
+_OR_LINKS = frozenset(
+    {"on", "at", "my", "the", "this", "other", "second", "number", "no", "mobile", "cell"}
+    | {"phone", "landline", "whatsapp", "unter", "auf", "meine", "meiner", "nummer", "handy"}
+    | {"al", "allo", "sul", "il", "mio", "numero", "cellulare", "mi", "número", "celular"}
+    | {"au", "sur", "le", "mon", "numéro", "portable", "no", "pelo", "para", "meu", "telefone"}
+    | {"по", "на", "номеру", "мой", "على", "الرقم", "رقم", "par", "pe", "पर", "पे"}
+)
+
+
+def or_numbers(text: str, numbers: list[str]) -> bool:
+    """Whether the first of ``numbers`` (as ``contact_details.phones_in`` gives them) is the
+    visitor's, a call asked on it or "my number is" before it, and each other number is offered
+    right after the one before it as another way to reach them: "call me on A or B", "A, or on
+    my other number B", "chiamami al A oppure al B", "my number is A or B". The first is then
+    the one to call (``contact_details.contact_phone``); the others stay in the visitor's
+    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none."""
+    if not _given_as_theirs(text, numbers[0]):
+        return False
+    end = 0
+    for i, number in enumerate(numbers):
+        at = number_at(text, number, end)
+        if at < 0 or (i and not _offers_another(text[end:at])):
+            return False
+        end = at + len(number)
+    return True
+
+
+_MINE = re.compile(
+    rf"(?<!\S)(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})$"
+)
+
+
+def _given_as_theirs(text: str, number: str) -> bool:
+    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's
+    ("my number is ...")."""
+    call = called_on(_words(text))
+    if call is not None and digits_of(call[0]) == digits_of(number):
+        return True
+    return _MINE.search(_words(text[: max(number_at(text, number), 0)])) is not None
+
+
+def _offers_another(between: str) -> bool:
+    """Whether the text between two numbers offers the second as another way to reach the
+    visitor: "or" with its words ("or on my other number", "oppure al"). (Not a slash: the
+    call phrases, reading reduced text, take "A / B" for one long number.)"""
+    linked = _words(between).split()
+    return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
 
 
 def digits_of(text: str) -> str:
@@ -206,6 +315,8 @@ CALL_FRAMING: Final = _framing(
     " monday tuesday wednesday thursday friday saturday sunday"
     # a number given again ("actually call me on ... instead", "sorry, better on my new number")
     " actually instead rather better sorry oops new other different correction",
+    # another number offered ("call me on ... or ...", "chiamami al ... oppure al ...")
+    " ".join(_OR),
     # French
     "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
     " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"
@@ -235,5 +346,5 @@ CALL_FRAMING: Final = _framing(
 )
 """Words a call is asked with in the languages the call phrases are in ("would you be able to",
 "por favor", "tomorrow morning", "demain matin"): the request's own, none of them something wrong
-said beside it (``intents.complains_beside_a_call``: "Pouvez-vous me rappeler au ...?" is a lead,
-"Ma commande est en retard, pouvez-vous me rappeler au ...?" a complaint)."""
+said beside it (``call_requests.complains_beside_a_call``: "Pouvez-vous me rappeler au ...?" is
+a lead, "Ma commande est en retard, pouvez-vous me rappeler au ...?" a complaint)."""

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from core.text import lowered_as_postgres, short_text_cache
-from rag.chat.call_phrases import called_on, digits_of
+from rag.chat.call_phrases import called_on, digits_of, or_numbers
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -346,10 +346,11 @@ def _phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
 
 
 def contact_phone(text: str) -> str | None:
-    """The one phone number a message gives, as typed (``phones_in``); None for none, or for
-    two or more (a message quoting numbers is not someone leaving theirs)."""
+    """The one phone number a message gives, as typed (``phones_in``), or the first of numbers
+    offered as one another's alternatives ("A or B": ``call_phrases.or_numbers``); None for
+    none, or for others (a message quoting numbers is not someone leaving theirs)."""
     found = phones_in(text)
-    return found[0] if len(found) == 1 else None
+    return found[0] if len(found) == 1 or (found and or_numbers(text, found)) else None
 
 
 def _not_to_call(text: str, words: str) -> bool:

@@ -17,7 +17,7 @@ from core.pagination import cursor_scope, decode_cursor, encode_cursor, encode_k
 from core.text import ShortTextCache, lowered_as_postgres
 from rag.chat import faq as faq_service
 from rag.chat.bot_identity import identity_then_question
-from rag.chat.intents import without_callback
+from rag.chat.call_requests import without_callback
 from rag.chat.models import ChatMessage, Conversation, Faq
 from rag.chat.normalize import normalize_question
 from rag.chat.repository import conversations as conversation_repo

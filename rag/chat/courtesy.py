@@ -334,6 +334,28 @@ QUESTION_STARTERS = frozenset({
 # fmt: on
 
 
+def after_greetings(words: str) -> int:
+    """Where what follows the greetings and filler opening ``words`` (a text reduced by
+    ``words``: "hi", "good morning", "hey there", "你好") starts; ``len(words)`` or more when
+    they are all of it. Read in one pass, however many there are."""
+    at = 0
+    while at < len(words):
+        greeting = GREETING.match(words, at)
+        end = words.find(" ", at)
+        end = len(words) if end < 0 else end
+        if greeting is None and words[at:end] not in FILLER:
+            break
+        at = (greeting.end() if greeting is not None else end) + 1
+    return at
+
+
+def how_are_you_alone(words: str) -> str | None:
+    """The how are you of ``words`` (a clause, reduced) that is all of it but greetings and
+    filler ("ciao come stai": "come stai"; ``ASKING_GREETING_ALONE``), None for none."""
+    at = after_greetings(words)
+    return words[at:] if ASKING_GREETING_ALONE.fullmatch(words, at) else None
+
+
 def has_question_mark(text: str) -> bool:
     """Whether ``text`` holds a question mark ("?", or the fullwidth U+FF1F)."""
     return "?" in text or "\uff1f" in text

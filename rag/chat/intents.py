@@ -21,14 +21,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
-from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, called_on, number_at
-from rag.chat.contact_details import (
-    CONTACT_WORDS,
-    callback_number,
-    leaves_a_phone,
-    leaves_an_address,
-    orders_or_books,
-)
+from rag.chat.call_requests import COMPLAINT_WORDS, beside_the_call, call_asked, without_callback
+from rag.chat.contact_details import leaves_a_phone, leaves_an_address
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -97,44 +91,6 @@ def asks_identity_first(message: str, intent: Intent) -> bool:
     if intent in NOT_QUESTIONS and intent != "contact":
         return False
     return identity_then_question(message) is not None
-
-
-_LOOSE_ENDS = " ,;:\n\u060c\u061b\u3001\uff0c\uff1a\uff1b"
-
-
-def without_callback(text: str) -> str:
-    """``text`` without the clause asking for a call on its number (``callback_number``): "Where
-    is my order? Please call me on +91 98765 43210" is "Where is my order?", "my order is late,
-    please call me on ..." is "my order is late", and a Chinese complaint before its call
-    ("我的订单还没到") is that complaint. When that clause is all the text ("why is my refund
-    late and can you call me on ...") or all of it but courtesy ("hi, where is my parcel call
-    me on ..."), the number alone is left out. ``text`` itself when it
-    asks for no call: a number asked about ("Is 0171 2345678 your support line?") is part of
-    the question."""
-    number = callback_number(text)
-    at = -1 if number is None else number_at(text, number)
-    if number is None or at < 0:
-        return text
-    after = at + len(number)
-    ends = [m.end() for m in CLAUSE_END.finditer(text, 0, at)]
-    start = ends[-1] if ends else 0
-    closing = CLAUSE_END.search(text, after)
-    end = closing.end() if closing else len(text)
-    kept = (text[:start] + text[end:]).strip(_LOOSE_ENDS)
-    if not any(ch.isalnum() for ch in kept) or _courtesy_only(kept):
-        # The call's clause holds the question ("hi, where is my parcel call me on ..."): the
-        # greeting kept alone would be the question asked, so only the number is left out.
-        kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
-    return kept or text
-
-
-def _courtesy_only(text: str) -> bool:
-    """Whether ``text`` is nothing but greetings, thanks, goodbyes and filler ("hi", "good
-    morning", "hello there, thanks")."""
-    rest = _words(text)
-    for courtesy in (GOODBYE, THANKS, GREETING):
-        rest = courtesy.sub(" ", rest)
-    return all(w in FILLER for w in rest.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,11 +183,14 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     # "my order is late, please call me on ...", "the app crashes, call me on ...": the number
     # is taken (``stages.Turn.callback``) and what is wrong answered; the call asked is no sales
     # lead; however short, a complaint that states a problem is no number merely left.
-    complaint = complains_beside_a_call(text, words)
+    # (``call_requests.complains_beside_a_call``, ``asks_only_a_call``: the words beside the
+    # call are counted once)
+    own = beside_the_call(text, words)
+    complaint = own is not None and own >= COMPLAINT_WORDS
     if not asks and leaves_a_phone(text) and not (complaint and states_a_problem(text, words)):
         # "call me on +91 98765 43210", "mera number 98765 43210 hai": a lead by its number.
         return IntentResult("contact", 0.9)
-    if asks_only_a_call(text, words):
+    if own is not None and not complaint:
         # The same call asked politely or as a question ("Could you call me back on ...?",
         # "Können Sie mich unter ... zurückrufen?", "Potete richiamarmi al ...?"): a number
         # left as "call me on ..." is, thanked and promised the call; no sales lead.
@@ -257,7 +216,7 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     lead = (
         None
         if complaint
-        else first_asked(LEAD, words) or sales_asked(text, words) or _call_asked(text, words)
+        else first_asked(LEAD, words) or sales_asked(text, words) or call_asked(text, words)
     )
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
@@ -324,58 +283,6 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks or words.split()[0] in QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
-
-
-def _call_asked(text: str, words: str) -> re.Match[str] | None:
-    """The call asked on the message's number (``callback_number``), None for none."""
-    return called_on(words) if callback_number(text) is not None else None
-
-
-def complains_beside_a_call(text: str, words: str) -> bool:
-    """Whether a message asks to be called back on its number (``callback_number``) and says
-    besides what is wrong or asks something ("my order is late", "the app keeps crashing",
-    "Mi pedido llega tarde"): two words or more of its own, no courtesy, none of a sales lead,
-    an order or a booking (those are a lead's own details: "I want to order 50 units, call me
-    on ..." is a lead). A message short enough to be a number left (``leaves_a_phone``: "I'd
-    like a table for 2 at 8, call me on ...", "This is Ravi Kumar, call me on ...") is a
-    complaint only when it states a problem or asks (``problems.states_a_problem``: "the app
-    crashes, call me on ...")."""
-    own = _beside_the_call(text, words)
-    return own is not None and own >= 2
-
-
-def asks_only_a_call(text: str, words: str) -> bool:
-    """Whether a message asks to be called back on its number (``callback_number``) and
-    nothing else: no complaint, no question (``complains_beside_a_call``), no sales lead, order
-    or booking beside the call; politeness, courtesy and when to call are the request's own
-    ("Could you call me back on ...?", "Können Sie mich unter ... zurückrufen?", "Potete
-    richiamarmi al ...?", "Would you be able to call me on ... tomorrow morning?"). A number
-    left, as "call me on ..." is."""
-    own = _beside_the_call(text, words)
-    return own is not None and own < 2
-
-
-def _beside_the_call(text: str, words: str) -> int | None:
-    """How many words of its own a message says besides the call asked on its number (Chinese
-    and Japanese, which write a sentence as one word, count four characters or more as two);
-    None when it asks no call on its number, or asks a sales lead, an order or a booking
-    besides it."""
-    if callback_number(text) is None:
-        return None
-    call = called_on(words)
-    if call is None:
-        return None
-    rest = f"{words[: call.start()]} {words[call.end() :]}"
-    if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
-        return None
-    for courtesy in (GOODBYE, THANKS, GREETING):
-        rest = courtesy.sub(" ", rest)
-    own = [
-        w
-        for w in rest.split()
-        if w not in FILLER and w not in CONTACT_WORDS and w not in CALL_FRAMING and not w.isdigit()
-    ]
-    return len(own) + sum(len(w) >= 4 and w[0] >= "\u3040" for w in own)
 
 
 def price_question(text: str) -> bool:

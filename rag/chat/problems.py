@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.call_phrases import CLAUSE_END, number_at
+from rag.chat.call_phrases import CLAUSE_END, WHEN_FREE, number_at
 from rag.chat.contact_details import callback_number
-from rag.chat.courtesy import ASKING_GREETING_ALONE, FILLER, GREETING, phrases
+from rag.chat.courtesy import ASKING_GREETING_ALONE, after_greetings, phrases
 from rag.chat.courtesy import words as _words
 
 _PROBLEMS = phrases(
@@ -114,18 +114,6 @@ _ASKING_FIRST_UNSPACED = (
 )  # fmt: skip
 
 
-# When to call, not a question of when: "when you get a chance, call me on ...", "quando
-# puder, me ligue no ...".
-_WHEN_FREE = phrases(
-    r"when(?:ever)? (?:you|u) (?:get|have|find) (?:a |the |some )?(?:chance|moment|minute|min"
-    r"|sec|second|time)",
-    r"when(?:ever)? (?:(?:you|u) (?:are|re|r)|youre) (?:free|available|back)",
-    r"when(?:ever)? (?:you|u) can",
-    r"quand (?:vous|tu) (?:pouvez|pourrez|peux|pourras|avez un moment|as un moment)",
-    r"quando (?:puder|puderem|possível|possivel|potete|può|puo|puoi|(?:hai|avete) un momento)",
-)
-
-
 def states_a_problem(text: str, words: str) -> bool:
     """Whether a message (``text``, and its ``words``) says something is wrong ("crashes", "not
     arrived", "no funciona", "не работает", "无法登录") or asks: a question's word ("where",
@@ -151,16 +139,9 @@ def _opens_a_question(words: str) -> bool:
     what follows its greetings and filler ("hi", "good morning", "hey there", "你好"); words
     that are nothing but those and how are you ("hi", "how are you", "bonjour comment ça va",
     ``courtesy.ASKING_GREETING_ALONE``) ask nothing, nor does a time to call ("when you get a
-    chance", ``_WHEN_FREE``)."""
-    at = 0  # where what follows them starts: read in one pass, however many there are
-    while at < len(words):
-        greeting = GREETING.match(words, at)
-        end = words.find(" ", at)
-        end = len(words) if end < 0 else end
-        if greeting is None and words[at:end] not in FILLER:
-            break
-        at = (greeting.end() if greeting is not None else end) + 1
-    if at >= len(words) or _WHEN_FREE.match(words, at):
+    chance", ``call_phrases.WHEN_FREE``)."""
+    at = after_greetings(words)
+    if at >= len(words) or WHEN_FREE.match(words, at):
         return False
     if ASKING_GREETING_ALONE.fullmatch(words, at):
         return False

@@ -105,7 +105,7 @@ def _unanswered(turn: Turn) -> UnansweredQuestion:
         # A follow-up as it was read ("How much is the Family plan? and per year?"): "and per
         # year?" alone means nothing to the owner. The question after "are you a bot?" without
         # it (an FAQ made from it asked that too), and without a call asked on a number
-        # (``intents.without_callback``): the number is on the visitor's lead, and an FAQ made
+        # (``call_requests.without_callback``): the number is on the visitor's lead, and an FAQ made
         # from the group would keep it past the visitor's erasure.
         question=turn.standalone[:2000],
         normalized=normalize_question(turn.standalone) if turn.follow_up else turn.normalized,

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pytest
 
+from rag.chat.call_requests import complains_beside_a_call
 from rag.chat.courtesy import words
-from rag.chat.intents import complains_beside_a_call, detect_intent
+from rag.chat.intents import detect_intent
 
 CALLS = [
     "Pouvez-vous me rappeler au 06 12 34 56 78 ?",

@@ -1,7 +1,7 @@
 """A greeting, then a question and its call in one clause, through the real chat path.
 
 "where is my parcel call me on ..." is answered as "where is my parcel call me on" (the number
-left out, ``intents.without_callback``: the call's clause is all the text). After "hi, " the
+left out, ``call_requests.without_callback``: the call's clause is all the text). After "hi, " the
 clause of the call was cut and the question was "hi": the FAQs, the cache and the model were
 asked "hi", the visitor's question never answered, and the owner's Unanswered page listed "hi"
 for a question the same message without the greeting had answered."""

@@ -32,12 +32,9 @@ HOW_ARE_YOU = [
     ("ru", "привет, как ты", "перезвоните мне {n}"),
 ]
 SEPARATOR = {"ar": "، "}
-# "ciao, come stai, chiamami al ..." was a question before too: "come stai" are two words of
-# its own beside the call (``intents.complains_beside_a_call``), not left out as a greeting is.
-BESIDE_A_CALL = [case for case in HOW_ARE_YOU if case[0] != "it"]
 
 
-@pytest.mark.parametrize(("language", "greeting", "call"), BESIDE_A_CALL)
+@pytest.mark.parametrize(("language", "greeting", "call"), HOW_ARE_YOU)
 def test_how_are_you_beside_a_call_is_a_number_left(
     language: str, greeting: str, call: str
 ) -> None:

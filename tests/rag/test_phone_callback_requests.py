@@ -130,7 +130,7 @@ def test_a_call_asked_as_a_question_gives_its_number(language: str, message: str
     number = NUMBERS[language]()
     text = message.format(n=number)
     assert callback_number(text) == number, text
-    # A number left, as "call me on ..." is (``intents.asks_only_a_call``): no question left
+    # A number left, as "call me on ..." is (``call_requests.asks_only_a_call``): no question left
     # for the knowledge, no sales lead.
     assert detect_intent(text).intent == "contact", text
 

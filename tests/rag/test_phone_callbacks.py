@@ -206,7 +206,7 @@ async def test_a_complaint_the_knowledge_cannot_answer_is_no_sales_lead(
         assert "pricing or a demo" not in body["answer"], body
         assert "someone from the team will call you" in body["answer"], body
         assert body["lead_capture"] is False, body
-    # Asked without the call: the numbers are on the leads (``intents.without_callback``).
+    # Asked without the call: the numbers are on the leads (``call_requests.without_callback``).
     assert sorted(await unanswered(client, owner)) == sorted(
         ["the app keeps crashing", "my order is late"]
     )

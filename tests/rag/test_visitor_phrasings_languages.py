@@ -70,7 +70,9 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("es", "¿Podemos agendar una demo para el martes?", LEAD),
     ("es", "Necesito una cotización para 20 usuarios", LEAD),
     ("es", "Llámenme por favor", LEAD),
-    ("es", "¿Me pueden llamar? Mi número es 55 1234 5678", LEAD),
+    # The call asked, the number given after it: a number left, as the Chinese below is
+    # (``call_phrases.CALL_ON``; before, a sales lead: the blurb, the form, no lead saved)
+    ("es", "¿Me pueden llamar? Mi número es 55 1234 5678", CONTACT),
     ("es", "¿necesito pedir una demo?", QUESTION),
     ("es", "¿Necesito una cotización para el plan empresa?", QUESTION),
     ("es", "Necesito agendar una demo antes de comprar?", QUESTION),
@@ -80,7 +82,7 @@ PHRASINGS: list[tuple[str, str, str]] = [
     # Portuguese
     ("pt", "Quero uma demonstração", LEAD),
     ("pt", "Preciso de um orçamento para 30 usuários", LEAD),
-    ("pt", "Podem me ligar? Meu número é (11) 91234-5678", LEAD),
+    ("pt", "Podem me ligar? Meu número é (11) 91234-5678", CONTACT),
     ("pt", "Me liga, por favor", LEAD),
     ("pt", "preciso pedir uma demo?", QUESTION),
     ("pt", "Preciso agendar uma demonstração antes de assinar?", QUESTION),
@@ -135,9 +137,11 @@ PHRASINGS: list[tuple[str, str, str]] = [
     ("ja", "デモは無料ですか？", QUESTION),
     ("ja", "担当者と話したいです", HUMAN),
     ("ja", "解約するには担当者と話す必要がありますか？", QUESTION),
-    # English beside them: a call asked for is a lead; a name given is none
+    # English beside them: a call asked for is a lead, a number left with it (the number
+    # after the call asked, as "call me back on ..." is: before, a lead, the number lost); a
+    # name given is none
     ("en", "please call me", LEAD),
-    ("en", "can someone call me back? 555 123 4567", LEAD),
+    ("en", "can someone call me back? 555 123 4567", CONTACT),
     ("en", "call me Bob", QUESTION),
     ("en", "do I need to book a demo?", QUESTION),
     ("en", "please don't call me, just email", QUESTION),
