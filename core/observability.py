@@ -1,7 +1,8 @@
 """Error reporting with Sentry, when SENTRY_DSN is set; personal data never leaves the process.
 
 ``init_sentry(settings)`` turns on the FastAPI/Starlette, SQLAlchemy, asyncpg and Redis
-integrations with ``send_default_pii=False`` and ``scrub_event`` as ``before_send``: request
+integrations with the SDK's default of no personal data (``send_default_pii`` left unset: the SDK
+deprecated the option, and unset it means off) and ``scrub_event`` as ``before_send``: request
 bodies, cookies, Authorization / X-Widget-Key / API-key headers, passwords, tokens, secrets and
 every email address anywhere in the event are replaced before it is sent. Events carry the
 ``release`` (RELEASE) and ``environment`` (ENVIRONMENT) tags.
@@ -125,7 +126,6 @@ def init_sentry(settings: Settings, **overrides: Any) -> bool:
         "dsn": settings.sentry_dsn,
         "release": settings.release,
         "environment": settings.environment,
-        "send_default_pii": False,
         "max_request_body_size": "never",
         "include_local_variables": False,
         "before_send": scrub_event,

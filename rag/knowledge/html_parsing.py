@@ -4,12 +4,18 @@ elements, cut at every heading."""
 from __future__ import annotations
 
 import re
+import warnings
 
-from bs4 import BeautifulSoup, NavigableString, Tag
+from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
 from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
 
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.parsed import Section, SectionBuilder
+
+# XHTML pages (git's manual, many generated sites) are parsed as HTML on purpose: their text is
+# what is wanted, not their XML tree. BeautifulSoup warned once per process on stderr, outside
+# the structured log, as if the page had been misread.
+warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
 
 _DROP_TAGS = [
     "nav",

@@ -106,7 +106,7 @@ async def test_lowering_and_the_key_agree_with_postgresql_lower(db: Database) ->
                 " WHERE n NOT BETWEEN 55296 AND 57343 AND lower(chr(n)) <> chr(n)"
             )
         )
-        lowered = dict(changed.tuples().all())
+        lowered: dict[int, str] = dict(changed.all())
     # The code points either side changes (Python's lower: a pass over all of them here).
     points = lowered.keys() | {
         n for n in range(1, 0x110000) if not 0xD800 <= n <= 0xDFFF and chr(n).lower() != chr(n)

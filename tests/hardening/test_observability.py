@@ -294,6 +294,7 @@ async def test_sentry_reports_unhandled_errors_with_release_and_without_pii(
     settings = make_settings(sentry_dsn="http://public@127.0.0.1:1/1", release="trulybot@9.9.9")
     try:
         assert init_sentry(settings, transport=Capture)
+        assert sentry_sdk.get_client().should_send_default_pii() is False
         async with app_client() as client:
             app: FastAPI = client.app  # type: ignore[attr-defined]
 
