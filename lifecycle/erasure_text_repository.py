@@ -1,17 +1,21 @@
 """SQL of finding a visitor's address or number written in free text (lifecycle/erasure.py):
-the chat messages, the forms' and the leads' messages an erasure by email or phone reads. Split
-from ``erasure_repository.py`` when it passed 490 lines."""
+the chat messages, the forms' and the leads' messages an erasure by email or phone reads, and
+of taking it out of the texts the erasure keeps (``redact_written``). Split from
+``erasure_repository.py`` when it passed 490 lines."""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.text import lowered_as_postgres
-from rag.chat.contact_details import emails_in, phones_in
+from rag.chat.contact_details import EMAIL_IN_TEXT, emails_in, phone_matches, phones_in
 from workspaces.lead_repository import phone_key, same_number
+from workspaces.models import Lead, LeadSubmission
 
 
 class Key(Protocol):
@@ -115,18 +119,115 @@ async def _holding_phone(
         )
     )
     typed = [(row_key, number) for row_key, body in result.all() for number in phones_in(body)]
-    if not typed:
+    kept = await _same_numbers(session, [number for _, number in typed], phone)
+    return {row_key for row_key, number in typed if number in kept}
+
+
+async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
+    """Of ``numbers`` (as ``phones_in`` reads them), those that are ``phone``, compared as
+    leads' numbers are (``same_number``), all in one statement."""
+    ordered = sorted(set(numbers))
+    if not ordered:
         return set()
-    numbers = sorted({number for _, number in typed})
     same = (
         await session.execute(
             select(
                 *(
                     same_number(literal(n, Text), phone).label(f"n{i}")
-                    for i, n in enumerate(numbers)
+                    for i, n in enumerate(ordered)
                 )
             )
         )
     ).one()
-    kept = {number for number, alike in zip(numbers, same, strict=True) if alike}
-    return {row_key for row_key, number in typed if number in kept}
+    return {number for number, alike in zip(ordered, same, strict=True) if alike}
+
+
+REDACTED = "[erased]"
+"""What an erasure writes in place of the visitor's address (number) in a text it keeps: no
+digit and no "@", so it never reads as part of an address or a number."""
+REDACTED_COUNTS = ("redacted_leads", "redacted_lead_submissions")
+"""The erasure's counts of the rows it kept and rewrote (``redact_written``)."""
+
+
+async def redact_written(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Key
+) -> dict[str, int]:
+    """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
+    what was theirs: the messages of the leads and the submissions left (a form or a lead filed
+    under another address or number that names the visitor's, "my colleague jo@example.com
+    wants a demo too"), and the owner's notes on any lead of the workspace. Each occurrence
+    ``holding`` reads (an address in any case, never ``ajo@...`` or ``...com.au``; a number
+    however written, never a longer one or another country's) becomes ``REDACTED``, the rest of
+    the text as it was. The rows are locked by id, after the leads the erasure locked, and read
+    again once locked (a form or the owner writing to one is waited for). How many rows of each
+    kind were rewritten (``REDACTED_COUNTS``)."""
+    # The message and the notes read in one scan: joined by a line break, which no address
+    # or number spans (the rows found are then read field by field).
+    both = func.concat_ws("\n", Lead.message, Lead.notes)
+    leads = await holding(session, named, Lead.id, both, Lead.workspace_id == workspace_id)
+    submissions = await holding(
+        session,
+        named,
+        LeadSubmission.id,
+        LeadSubmission.message,
+        LeadSubmission.workspace_id == workspace_id,
+    )
+    return {
+        "redacted_leads": await _redact(session, named, workspace_id, Lead, leads),
+        "redacted_lead_submissions": await _redact(
+            session, named, workspace_id, LeadSubmission, submissions
+        ),
+    }
+
+
+async def _redact(
+    session: AsyncSession,
+    named: Key,
+    workspace_id: uuid.UUID,
+    model: type[Lead] | type[LeadSubmission],
+    ids: set[Any],
+) -> int:
+    """Rewrite the texts (a lead's message and notes, a submission's message) of the rows
+    ``ids`` of ``model`` without the visitor's address (number); how many changed."""
+    fields = ("message", "notes") if model is Lead else ("message",)
+    rows = (
+        await session.execute(
+            select(model.id, *(getattr(model, field) for field in fields))
+            .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
+            .order_by(model.id)
+            .with_for_update()
+        )
+    ).all()
+    numbers: set[str] = set()
+    if named.phone is not None:
+        typed = [n for row in rows for text in row[1:] if text for _, n in phone_matches(text)]
+        numbers = await _same_numbers(session, typed, named.phone)
+    rewritten = 0
+    for row_id, *texts in rows:
+        values: dict[str, str] = {}
+        for field, text in zip(fields, texts, strict=True):
+            if text and (kept := _redacted(text, named, numbers)) != text:
+                values[field] = kept
+        if values:
+            await session.execute(
+                update(model)
+                .where(model.workspace_id == workspace_id, model.id == row_id)
+                .values(**values)
+            )
+            rewritten += 1
+    return rewritten
+
+
+def _redacted(text: str, named: Key, numbers: set[str]) -> str:
+    """``text`` with ``REDACTED`` where it holds the visitor's address (as ``emails_in`` reads
+    one, lowered as PostgreSQL lowers) or one of their ``numbers`` (as ``phones_in`` reads
+    one)."""
+    if named.email is not None:
+        email = lowered_as_postgres(named.email)
+        found = EMAIL_IN_TEXT.finditer(text)
+        spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
+    else:
+        spans = [m.span() for m, number in phone_matches(text) if number in numbers]
+    for start, end in reversed(spans):
+        text = text[:start] + REDACTED + text[end:]
+    return text

@@ -88,10 +88,11 @@ async def test_a_kept_forms_message_loses_the_visitors_number_however_written(
     client: httpx.AsyncClient, owner: Owner, owner_db: Database
 ) -> None:
     n, tag = _national(), _tag()
-    message = f"ring my colleague on 0{n} or +91 {n[:5]} {n[5:]} ({tag}), not 4{n} or +44 {n}"
+    devanagari = n.translate(str.maketrans("0123456789", "०१२३४५६७८९"))
+    message = f"ring him on 0{n}, +91 {n[:5]} {n[5:]} or {devanagari} ({tag}), not 4{n} or +44 {n}"
     await _form(client, owner, phone=f"+91 {_national()}", message=message)
 
-    kept = f"ring my colleague on {ERASED} or {ERASED} ({tag}), not 4{n} or +44 {n}"
+    kept = f"ring him on {ERASED}, {ERASED} or {ERASED} ({tag}), not 4{n} or +44 {n}"
     await _one_form_kept(client, owner, owner_db, tag, kept, phone=f"+91 {n}")
 
 
@@ -158,3 +159,10 @@ async def test_a_form_sent_between_the_scan_and_the_locks_goes_with_the_visitor(
     )
     assert (erased["leads"], erased["lead_submissions"]) == (2, 2), erased
     assert await _texts(owner_db, owner, tag) == []
+
+
+async def test_the_schema_names_the_redacted_counts(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    erased = spec["components"]["schemas"]["ErasureOut"]["properties"]["erased"]
+    for kind in ("redacted_leads", "redacted_lead_submissions", "[erased]"):
+        assert kind in erased["description"], erased
