@@ -21,7 +21,7 @@ import pgserver
 import psycopg
 
 from core.migrate import revision_module
-from lifecycle.erasure_repository import AS_ASCII, NUMBER_MARKS, NUMBER_SIGNS, OTHER_DIGITS
+from lifecycle.erasure_text_repository import AS_ASCII, NUMBER_MARKS, NUMBER_SIGNS, OTHER_DIGITS
 
 
 def _key_function() -> str:

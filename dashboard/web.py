@@ -253,7 +253,7 @@ def _notice(request: Request) -> str:
     if notice_id in auth.seen_notices(request, runtime_of(request).settings):
         return ""
     setattr(request.state, NOTICE_SHOWN_STATE, notice_id)
-    return notice[:200]
+    return notice[:300]  # a visitor's erasure says what went, was redacted and withdrawn
 
 
 def redirect(request: Request, url: str, *, cookie: str | None = None) -> Response:

@@ -20,6 +20,16 @@ By **email** (or **phone**), what goes:
   that person's and stays (before, it went with its lead and its conversations);
 - then one step further: the other conversations of those conversations' browser sessions.
 
+What stays loses the address (number): the messages of the forms and the leads kept (that
+person's, "my colleague jo@example.com wants a demo too"; a lead another visitor's form keeps)
+and the owner's notes on every lead of the workspace. Each occurrence the scan reads (an
+address in any case, a number however written; never ``ajo@...``, ``...com.au``, a longer
+number or another country's) becomes "[erased]", the rest of the text as it was
+(``erasure_text_repository.redact_written``; ``redacted_leads``, ``redacted_lead_submissions``
+count the rows rewritten). The forms' and the leads' messages are read again once the
+erasure holds its locks: a form sent meanwhile with the address in its message goes with the
+visitor's (before, it escaped with the address).
+
 A lead with that email (number) is the visitor's: it goes with all its submissions and
 conversations, unless its other contact (by email its number, by phone its address) first came
 in a submission without the key: another person's lead whose empty address or number the
@@ -67,7 +77,8 @@ its build claims it afterwards and reads nothing erased. Requests for a new expo
 erasure (it holds ``exports.REQUEST_LOCK``).
 
 Audited (``visitor.erased``) with how many rows of each kind went (``leads`` counts the leads
-deleted, not those kept and rewritten; ``lead_submissions`` every submission deleted), which
+deleted, not those kept and rewritten; ``lead_submissions`` every submission deleted) or were
+redacted (``redacted_leads``, ``redacted_lead_submissions``; 0 by session id), which
 key was used (``email``, ``phone`` or ``session_id``) and the exports withdrawn, never the
 email, the number, the session id or anything erased.
 """
@@ -85,6 +96,7 @@ from core.config import Settings
 from core.db import lock_workspace
 from core.errors import ValidationFailed
 from lifecycle import erasure_repository as repo
+from lifecycle import erasure_text_repository as text_repo
 from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import session_erasure_repository as session_repo
@@ -182,7 +194,7 @@ async def erase_visitor(
             conversation_ids=conversations,
             session_ids={session_id},
         )
-        counts |= lead_counts
+        counts |= lead_counts | dict.fromkeys(text_repo.REDACTED_COUNTS, 0)
     # The owners' mails quoting these leads or conversations, queued or kept after sending.
     mail_ids = await mail_repo.forget_about(
         session, workspace_id, leads=sorted(leads), conversations=sorted(conversations)
@@ -258,15 +270,7 @@ async def _erase_named(
     whole."""
     # The forms' and the leads' messages holding the address (number): as a conversation
     # holding it is the visitor's, such a submission is theirs and such a lead reached.
-    visitor = replace(
-        visitor,
-        written_in=await repo.submissions_mentioning(
-            session, workspace_id=workspace_id, named=visitor
-        ),
-        leads_written_in=await repo.leads_mentioning(
-            session, workspace_id=workspace_id, named=visitor
-        ),
-    )
+    visitor = await _written(session, workspace_id, visitor)
     own = await repo.lead_ids_named(session, workspace_id=workspace_id, named=visitor)
     # A lead whose number (address) only the visitor gave, its address (number) someone
     # else's, is reached.
@@ -327,8 +331,15 @@ async def _erase_named(
         )
         await session_repo.lock_numbers(session, workspace_id, reached)
         await repo.lock_leads(session, workspace_id=workspace_id, lead_ids=own)
+        # A form sent since the first reads with the address (number) in its message is the
+        # visitor's too: read again, its lead and conversation are among the links (before,
+        # it escaped, its lead and submission kept with the address).
+        visitor = await _written(session, workspace_id, visitor)
         linked, named_leads = await repo.lead_conversation_links(
             session, workspace_id=workspace_id, lead_ids=own, named=visitor
+        )
+        named_leads |= await repo.leads_not_filed_elsewhere(
+            session, workspace_id=workspace_id, lead_ids=visitor.leads_written_in, named=visitor
         )
         linked |= {
             cid
@@ -370,4 +381,21 @@ async def _erase_named(
     )
     for kind, count in own_counts.items():
         counts[kind] = lead_counts.get(kind, 0) + count
+    # What is kept (another person's form or lead naming the visitor, the owner's notes)
+    # loses the address (number), last: after the leads the erasure locked.
+    counts |= await text_repo.redact_written(session, workspace_id=workspace_id, named=visitor)
     return counts, own | reached, conversations
+
+
+async def _written(
+    session: AsyncSession, workspace_id: uuid.UUID, visitor: repo.Named
+) -> repo.Named:
+    """``visitor`` with the submissions and the leads whose message holds their address
+    (number) as read now, besides those read before (``written_in``, ``leads_written_in``)."""
+    return replace(
+        visitor,
+        written_in=visitor.written_in
+        | await repo.submissions_mentioning(session, workspace_id=workspace_id, named=visitor),
+        leads_written_in=visitor.leads_written_in
+        | await repo.leads_mentioning(session, workspace_id=workspace_id, named=visitor),
+    )

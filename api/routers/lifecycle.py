@@ -170,6 +170,9 @@ async def erase_visitor(
     where it was typed), by ``phone`` (the same for a number, however written) or by widget
     ``session_id`` (that session's conversations and the
     submissions sent from them; a lead another visitor also sent to stays), exactly one.
+    By email or phone, what is kept (another person's form or lead naming the visitor, the
+    owner's notes on any lead) has the address or number replaced by "[erased]"
+    (``redacted_leads``, ``redacted_lead_submissions`` in ``erased``).
     After the commit the workspace's response cache is cleared (it holds visitors' questions).
     The workspace's ready and running exports are withdrawn (``withdrawn_exports``: their
     status and error say why; a ready one's zip is deleted); a queued one is built after."""

@@ -1,5 +1,5 @@
 """Settings' "Your data" section's forms, for owners: export the workspace (request, download
-until it expires), erase one visitor (by email or widget session id) and choose how long
+until it expires), erase one visitor (by email, phone or widget session id) and choose how long
 conversations are kept, through the same services as the JSON API (lifecycle/exports.py,
 lifecycle/erasure.py, lifecycle/retention.py). The section's lists are drawn with the rest of
 the page by dashboard/pages/settings.py."""
@@ -32,6 +32,9 @@ ERASED_KINDS = (
     ("webhook_deliveries", "webhook deliveries"),
     ("notification_mails", "notification mails"),
 )
+REDACTED_KINDS = (("redacted_leads", "leads"), ("redacted_lead_submissions", "lead submissions"))
+"""The rows kept with the visitor's address or number replaced by "[erased]" (an erasure by
+email or phone): named in the notice when there are any."""
 
 
 ERASURE_KEY_MISSING = (
@@ -133,6 +136,9 @@ async def erase_visitor(
     )
     erased = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
+    if any(done.counts.get(name) for name, _ in REDACTED_KINDS):
+        kept = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in REDACTED_KINDS)
+        notice += f"; {kept} redacted"
     if withdrawn := len(done.withdrawn_exports):
         exports_word = "export" if withdrawn == 1 else "exports"
         notice += f"; {withdrawn} {exports_word} of this workspace withdrawn (request a new one)"

@@ -20,15 +20,16 @@ from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
 from workspaces.schemas import LeadIn
 
-# An address typed in a message: something@domain.tld, not inside a longer token.
-_EMAIL_IN_TEXT = re.compile(
+# An address typed in a message: something@domain.tld, not inside a longer token (an erasure
+# marks where it reads the visitor's, ``lifecycle.erasure_text_repository.redact_written``).
+EMAIL_IN_TEXT = re.compile(
     r"(?<![\w.+-])[\w.+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w@-])"
 )
 
 
 def _addresses(text: str) -> set[str]:
-    return {m.group(0).rstrip(".") for m in _EMAIL_IN_TEXT.finditer(text)}
+    return {m.group(0).rstrip(".") for m in EMAIL_IN_TEXT.finditer(text)}
 
 
 def emails_in(text: str) -> set[str]:
@@ -85,7 +86,7 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     email = contact_email(text)
     if email is None:
         return False
-    rest = _words(_EMAIL_IN_TEXT.sub(" ", text)).split()
+    rest = _words(EMAIL_IN_TEXT.sub(" ", text)).split()
     # Digits are no words of their own: a number left beside the address ("call me on +91
     # 98765 43210" is three groups of them) or a quantity ("50 units").
     own = [w for w in rest if w not in _LEAVING_WORDS and not w.isdigit()]
@@ -214,7 +215,7 @@ def _ordered_number(text: str, words: str) -> bool:
     if _ORDERING.search(words) is None:
         return False
     for clause in _CLAUSES.split(text):
-        for match, _ in _phone_matches(clause):
+        for match, _ in phone_matches(clause):
             before = _number_words(clause[: match.start()])
             # The last phrase before the number: a call asked after it is after any other.
             phrases = list(_ORDERING.finditer(before))
@@ -236,7 +237,7 @@ def _the_visitors(before: str, number: str, after_phrase: str) -> bool:
     that came after the phrase ("I'd like to place an order: jane@example.com +44 ...")."""
     if number.lstrip().startswith("+") or not _PHONE_LABELS.isdisjoint(after_phrase.split()):
         return True
-    addresses = list(_EMAIL_IN_TEXT.finditer(before))
+    addresses = list(EMAIL_IN_TEXT.finditer(before))
     if not addresses:
         return False
     return _ORDERING.search(_number_words(before[addresses[-1].end() :])) is None
@@ -332,11 +333,12 @@ def _beside_a_reference(tokens: list[str], i: int) -> bool:
 def phones_in(text: str) -> list[str]:
     """Every phone number typed in a text, as typed (its digits in ASCII, its spaces one each):
     a visitor's erasure by phone finds the messages that gave theirs."""
-    return [number for _, number in _phone_matches(text)]
+    return [number for _, number in phone_matches(text)]
 
 
-def _phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
-    """The phone numbers typed in ``text`` (``phones_in``), each with where it was typed."""
+def phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
+    """The phone numbers typed in ``text`` (``phones_in``), each with where it was typed (an
+    erasure marks where it reads the visitor's)."""
     for match in _PHONE_IN_TEXT.finditer(text):
         number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
         number = " ".join(number.replace("\u00a0", " ").split())

@@ -204,12 +204,17 @@ async def test_an_owner_erases_a_phone_only_visitor_from_settings_by_their_numbe
     )
     assert form.status_code == 202, form.text
     assert f"+91 {n}" in (await web.client.get(web.url("leads"))).text
+    # Asha's form names Ravi's number: hers, kept, the number in it replaced.
+    asha = {"phone": f"+91 8{n[1:]}", "message": f"Ravi is on 0{n} too"}
+    form = await web.client.post("/api/v1/widget/leads", json=asha, headers=key)
+    assert form.status_code == 202, form.text
 
     erased = await web.post(web.url("settings/erasures"), {"key": "phone", "value": f"0{n}"})
     assert erased.status_code == 303, erased.text
     notice = notice_of((await web.client.get(erased.headers["location"])).text)
     assert notice is not None
     assert unquote(notice).startswith("Visitor erased: 0 conversations, 0 messages, 1 leads")
+    assert unquote(notice).endswith("; 1 leads, 1 lead submissions redacted")
     assert f"+91 {n}" not in (await web.client.get(web.url("leads"))).text
 
     short = await web.post(web.url("settings/erasures"), {"key": "phone", "value": "12345"})

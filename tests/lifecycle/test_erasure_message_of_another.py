@@ -1,9 +1,10 @@
 """A form or a lead filed under another address (number) than the visitor's, whose message
 merely names the visitor's ("my colleague jo@example.com wants a demo too", "referred by
 jo@example.com"), is that other person's: an erasure of the visitor leaves it, its lead and
-its conversations. The message is read for the visitor's address (number) only where the
-form's or the lead's own field of that kind is empty or the visitor's, as docs/deploy.md says
-("a widget form sent with the email field empty").
+its conversations, the visitor's address (number) in its message replaced by "[erased]"
+(``test_erasure_redaction.py``). The message is read for the visitor's address (number) only
+where the form's or the lead's own field of that kind is empty or the visitor's, as
+docs/deploy.md says ("a widget form sent with the email field empty").
 
 Before, any message holding it made the submission the visitor's: erasing jo@example.com
 deleted Asha's form, her lead (name, address, notes), the conversation she sent it from and
@@ -29,7 +30,8 @@ def _counts(erased: dict[str, int]) -> tuple[int, int, int]:
 
 
 async def _left_on_lead_and_form(owner_db: Database, owner: Owner, tag: str, message: str) -> None:
-    """The only lead and submission holding ``tag`` kept ``message``."""
+    """The only lead and submission holding ``tag`` kept ``message``, the visitor's address
+    (number) replaced."""
     left = await _messages_left(owner_db, owner, tag)
     assert left == [f"lead: {message}", f"submission: {message}"], left
 
@@ -38,7 +40,7 @@ async def test_a_form_sent_with_another_address_naming_the_visitors_stays(
     client: httpx.AsyncClient, owner: Owner, owner_db: Database
 ) -> None:
     tag = uuid.uuid4().hex[:8]
-    message = f"my colleague JO-{tag}@EXAMPLE.COM wants a demo too"
+    message = f"my colleague JO-{tag}@EXAMPLE.COM wants a demo too, {tag}"
     erased = await erased_after_a_form_from_a_chat(
         client,
         owner,
@@ -47,7 +49,8 @@ async def test_a_form_sent_with_another_address_naming_the_visitors_stays(
         email=f"jo-{tag}@example.com",
     )
     assert _counts(erased) == NOTHING, erased
-    await _left_on_lead_and_form(owner_db, owner, tag, message)
+    kept = f"my colleague [erased] wants a demo too, {tag}"
+    await _left_on_lead_and_form(owner_db, owner, tag, kept)
     assert await _user_messages(owner_db, owner, tag) == [f"jo-{tag}", f"other-{tag}"]
 
 
@@ -60,7 +63,7 @@ async def test_a_form_sent_with_another_number_naming_the_visitors_stays(
     response = await _erase(client, owner, phone=f"+91 {n}")
     assert response.status_code == 200, response.text
     assert _counts(response.json()["erased"]) == NOTHING, response.text
-    await _left_on_lead_and_form(owner_db, owner, tag, message)
+    await _left_on_lead_and_form(owner_db, owner, tag, f"or ring my colleague on [erased] ({tag})")
 
 
 async def test_a_lead_of_another_address_naming_the_visitors_stays(
@@ -69,7 +72,7 @@ async def test_a_lead_of_another_address_naming_the_visitors_stays(
     """The owner typed Asha's lead in, her address in its field and the visitor's in its
     message: it is hers, and stays."""
     tag = uuid.uuid4().hex[:8]
-    message = f"referred by jo-{tag}@example.com"
+    message = f"referred by jo-{tag}@example.com ({tag})"
     typed = await client.post(
         owner.url("/leads"),
         json={"email": f"asha-{tag}@example.com", "name": "Asha", "message": message},
@@ -79,4 +82,4 @@ async def test_a_lead_of_another_address_naming_the_visitors_stays(
     response = await _erase(client, owner, email=f"jo-{tag}@example.com")
     assert response.status_code == 200, response.text
     assert response.json()["erased"]["leads"] == 0
-    assert await _messages_left(owner_db, owner, tag) == [f"lead: {message}"]
+    assert await _messages_left(owner_db, owner, tag) == [f"lead: referred by [erased] ({tag})"]

@@ -1,0 +1,233 @@
+"""SQL of finding a visitor's address or number written in free text (lifecycle/erasure.py):
+the chat messages, the forms' and the leads' messages an erasure by email or phone reads, and
+of taking it out of the texts the erasure keeps (``redact_written``). Split from
+``erasure_repository.py`` when it passed 490 lines."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection
+from typing import Any, Protocol
+
+from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.text import lowered_as_postgres
+from rag.chat.contact_details import EMAIL_IN_TEXT, emails_in, phone_matches, phones_in
+from workspaces.lead_repository import phone_key, same_number
+from workspaces.models import Lead, LeadSubmission
+
+
+class Key(Protocol):
+    """The address or the number an erasure names (``erasure_repository.Named``): one of the
+    two is set."""
+
+    @property
+    def email(self) -> str | None: ...
+
+    @property
+    def phone(self) -> str | None: ...
+
+
+async def holding(
+    session: AsyncSession,
+    named: Key,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds the visitor's address (any case,
+    ``_holding_email``) or number (however written, ``_holding_phone``)."""
+    if named.phone is not None:
+        return await _holding_phone(session, named.phone, key_column, text_column, *where)
+    assert named.email is not None
+    return await _holding_email(session, named.email, key_column, text_column, *where)
+
+
+async def _holding_email(
+    session: AsyncSession,
+    email: str,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds ``email`` in any case, as the
+    chat's own detection reads an address (``emails_in``), so ``jo@example.com`` never
+    matches ``ajo@example.com`` or ``jo@example.com.au``."""
+    # As the database lowers the texts and emails_in what it finds: Python's lower made a
+    # capital sigma ending the local part "ς" and "İ" two characters, found in no text.
+    email = lowered_as_postgres(email)
+    result = await session.execute(
+        select(key_column, text_column).where(
+            *where, func.strpos(func.lower(text_column), email) > 0
+        )
+    )
+    return {key for key, body in result.all() if email in emails_in(body)}
+
+
+NUMBER_SIGNS = " ().-\u00a0"
+"""What separates a phone number's digits as the chat reads one (``contact_details.phones_in``)."""
+_DIGIT_ZEROS: tuple[int, ...] = (0x0660, 0x06F0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66)
+_DIGIT_ZEROS += (0x0BE6, 0x0C66, 0x0CE6, 0x0D66, 0x0E50, 0xFF10)
+"""The digits besides ASCII's a visitor may type a number in, as the chat reads them
+(``phones_in``: any decimal digit): Arabic-Indic and Persian, the Indian scripts (Devanagari,
+Bengali, Gurmukhi, Gujarati, Oriya, Tamil, Telugu, Kannada, Malayalam), Thai and fullwidth."""
+OTHER_DIGITS = "".join(chr(zero + d) for zero in _DIGIT_ZEROS for d in range(10))
+AS_ASCII = "0123456789" * len(_DIGIT_ZEROS)
+NUMBER_MARKS = "[" + "".join(f"{chr(zero)}-{chr(zero + 9)}" for zero in _DIGIT_ZEROS) + "]"
+"""A regular expression's class of ``OTHER_DIGITS``: only the messages that hold any are read
+again with them made ASCII (``translate`` with 130 more characters to look for took 27 times as
+long over every message: 8.2 s against 0.3 s for 100,000; the two passes, 0.5 s)."""
+
+
+def _digits_of(text: Any, *, other_digits: bool) -> ColumnElement[str]:
+    """``text`` without the signs a number is written with; ``other_digits``: its digits of
+    other scripts made ASCII too."""
+    if other_digits:
+        return func.translate(text, OTHER_DIGITS + NUMBER_SIGNS, AS_ASCII)
+    return func.translate(text, NUMBER_SIGNS, "")
+
+
+async def _holding_phone(
+    session: AsyncSession,
+    phone: str,
+    key_column: Any,
+    text_column: Any,
+    *where: ColumnElement[bool],
+) -> set[Any]:
+    """``key_column`` of the rows whose ``text_column`` holds ``phone`` however written: the
+    texts that hold its national number once the signs a number is written with
+    (``NUMBER_SIGNS``) are taken out (and digits of other scripts made ASCII, in the texts
+    holding any), then each number the chat's own detection reads in them (``phones_in``)
+    compared as leads are (``same_number``), so "98765 43210" never matches "498765 43210",
+    "98765 432101" or "+44 98765 43210" when erasing "+91 98765 43210". ``translate``, not a
+    regular expression: 0.3-0.5 s for 100,000 messages here, where ``regexp_replace`` took 4-6
+    s (the address's scan: 0.16-0.2 s; docs/benchmarks.md, ``bench/erasure_phone_scan.py``)."""
+    key = (await session.execute(select(phone_key(literal(phone, Text))))).scalar_one()
+    if not key:
+        return set()
+    result = await session.execute(
+        select(key_column, text_column).where(
+            *where,
+            or_(
+                func.strpos(_digits_of(text_column, other_digits=False), key) > 0,
+                and_(
+                    text_column.op("~")(NUMBER_MARKS),
+                    func.strpos(_digits_of(text_column, other_digits=True), key) > 0,
+                ),
+            ),
+        )
+    )
+    typed = [(row_key, number) for row_key, body in result.all() for number in phones_in(body)]
+    kept = await _same_numbers(session, [number for _, number in typed], phone)
+    return {row_key for row_key, number in typed if number in kept}
+
+
+async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
+    """Of ``numbers`` (as ``phones_in`` reads them), those that are ``phone``, compared as
+    leads' numbers are (``same_number``), all in one statement."""
+    ordered = sorted(set(numbers))
+    if not ordered:
+        return set()
+    same = (
+        await session.execute(
+            select(
+                *(
+                    same_number(literal(n, Text), phone).label(f"n{i}")
+                    for i, n in enumerate(ordered)
+                )
+            )
+        )
+    ).one()
+    return {number for number, alike in zip(ordered, same, strict=True) if alike}
+
+
+REDACTED = "[erased]"
+"""What an erasure writes in place of the visitor's address (number) in a text it keeps: no
+digit and no "@", so it never reads as part of an address or a number."""
+REDACTED_COUNTS = ("redacted_leads", "redacted_lead_submissions")
+"""The erasure's counts of the rows it kept and rewrote (``redact_written``)."""
+
+
+async def redact_written(
+    session: AsyncSession, *, workspace_id: uuid.UUID, named: Key
+) -> dict[str, int]:
+    """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
+    what was theirs: the messages of the leads and the submissions left (a form or a lead filed
+    under another address or number that names the visitor's, "my colleague jo@example.com
+    wants a demo too"), and the owner's notes on any lead of the workspace. Each occurrence
+    ``holding`` reads (an address in any case, never ``ajo@...`` or ``...com.au``; a number
+    however written, never a longer one or another country's) becomes ``REDACTED``, the rest of
+    the text as it was. The rows are locked by id, after the leads the erasure locked, and read
+    again once locked (a form or the owner writing to one is waited for). How many rows of each
+    kind were rewritten (``REDACTED_COUNTS``)."""
+    # The message and the notes read in one scan: joined by a line break, which no address
+    # or number spans (the rows found are then read field by field).
+    both = func.concat_ws("\n", Lead.message, Lead.notes)
+    leads = await holding(session, named, Lead.id, both, Lead.workspace_id == workspace_id)
+    submissions = await holding(
+        session,
+        named,
+        LeadSubmission.id,
+        LeadSubmission.message,
+        LeadSubmission.workspace_id == workspace_id,
+    )
+    return {
+        "redacted_leads": await _redact(session, named, workspace_id, Lead, leads),
+        "redacted_lead_submissions": await _redact(
+            session, named, workspace_id, LeadSubmission, submissions
+        ),
+    }
+
+
+async def _redact(
+    session: AsyncSession,
+    named: Key,
+    workspace_id: uuid.UUID,
+    model: type[Lead] | type[LeadSubmission],
+    ids: set[Any],
+) -> int:
+    """Rewrite the texts (a lead's message and notes, a submission's message) of the rows
+    ``ids`` of ``model`` without the visitor's address (number); how many changed."""
+    fields = ("message", "notes") if model is Lead else ("message",)
+    rows = (
+        await session.execute(
+            select(model.id, *(getattr(model, field) for field in fields))
+            .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
+            .order_by(model.id)
+            .with_for_update()
+        )
+    ).all()
+    numbers: set[str] = set()
+    if named.phone is not None:
+        typed = [n for row in rows for text in row[1:] if text for _, n in phone_matches(text)]
+        numbers = await _same_numbers(session, typed, named.phone)
+    rewritten = 0
+    for row_id, *texts in rows:
+        values: dict[str, str] = {}
+        for field, text in zip(fields, texts, strict=True):
+            if text and (kept := _redacted(text, named, numbers)) != text:
+                values[field] = kept
+        if values:
+            await session.execute(
+                update(model)
+                .where(model.workspace_id == workspace_id, model.id == row_id)
+                .values(**values)
+            )
+            rewritten += 1
+    return rewritten
+
+
+def _redacted(text: str, named: Key, numbers: set[str]) -> str:
+    """``text`` with ``REDACTED`` where it holds the visitor's address (as ``emails_in`` reads
+    one, lowered as PostgreSQL lowers) or one of their ``numbers`` (as ``phones_in`` reads
+    one)."""
+    if named.email is not None:
+        email = lowered_as_postgres(named.email)
+        found = EMAIL_IN_TEXT.finditer(text)
+        spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
+    else:
+        spans = [m.span() for m, number in phone_matches(text) if number in numbers]
+    for start, end in reversed(spans):
+        text = text[:start] + REDACTED + text[end:]
+    return text
