@@ -8,18 +8,35 @@ after the other conversation had been purged (the day was recounted from what re
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
+from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.runtime import Runtime
+from core import migrate
+from core.db import Database, create_engine
+from core.embedded import EmbeddedPostgres, ensure_database
+from core.jobs import JobQueue
 from core.models import utcnow
 from lifecycle.retention import purge_old_conversations
 from rag.chat import analytics
 from rag.chat.jobs import ANALYTICS_JOB
-from tests.conftest import IdleArq, Owner, RuntimeFactory, idle_arq, signup
+from tests.conftest import (
+    APP_ROLE,
+    IdleArq,
+    Owner,
+    RuntimeFactory,
+    idle_arq,
+    make_runtime,
+    make_settings,
+    signup,
+)
 from tests.rag.test_analytics import HOURS, Visitor, add_faq, app, figures, move_back
 
 __all__ = ["app"]  # the fixture
@@ -152,12 +169,44 @@ async def test_a_conversation_deleted_before_any_refresh_counted_it_still_counts
 
 # --- idle workspaces ----------------------------------------------------------------------
 
+OWN_DATABASE = "trulybot_rollup_idle"
+
+
+@pytest.fixture
+async def own_database(pg: EmbeddedPostgres, redis_client: Redis) -> AsyncIterator[RuntimeFactory]:
+    """Runtimes over a migrated database of this test's own with no live workspace. The rollup
+    reads every live workspace: in the suite's database, the thousands other tests left there
+    cost a read and a queued job each per run (28 s of a full run for the four runs), and none
+    of them is what the test is about. Kept between runs, not recreated (DROP DATABASE waits
+    for a checkpoint: seconds late in a run)."""
+    await ensure_database(pg.socket_dir, OWN_DATABASE)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=OWN_DATABASE)
+    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
+    engine = create_engine(cluster.owner_url(), pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as conn:
+            # The workspaces of its previous runs: deleted, which the rollup leaves alone.
+            await conn.execute(
+                text("UPDATE workspaces SET deleted_at = now() WHERE deleted_at IS NULL")
+            )
+    finally:
+        await engine.dispose()
+    db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=4)
+
+    def runtimes(*, jobs: JobQueue) -> AbstractAsyncContextManager[Runtime]:
+        return make_runtime(make_settings(), db, redis_client, jobs=jobs)
+
+    try:
+        yield runtimes
+    finally:
+        await db.dispose()
+
 
 async def test_the_rollup_enqueues_no_refresh_for_idle_workspaces(
-    runtime_factory: RuntimeFactory,
+    own_database: RuntimeFactory,
 ) -> None:
     """Every live workspace got a refresh job every five minutes, idle for months or not."""
-    async with idle_arq(runtime_factory) as arq:
+    async with idle_arq(own_database) as arq:
         owners = [await signup(arq.client, f"Idle {uuid.uuid4().hex[:8]}") for _ in range(4)]
         await add_faq(arq.client, owners[0])
         await Visitor(arq.client, owners[0]).say(HOURS)  # a day and a half ago
