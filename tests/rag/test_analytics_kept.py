@@ -19,16 +19,13 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 
 from api.runtime import Runtime
-from core import migrate
-from core.db import Database, create_engine
-from core.embedded import EmbeddedPostgres, ensure_database
+from core.embedded import EmbeddedPostgres
 from core.jobs import JobQueue
 from core.models import utcnow
 from lifecycle.retention import purge_old_conversations
 from rag.chat import analytics
 from rag.chat.jobs import ANALYTICS_JOB
 from tests.conftest import (
-    APP_ROLE,
     IdleArq,
     Owner,
     RuntimeFactory,
@@ -37,6 +34,7 @@ from tests.conftest import (
     make_settings,
     signup,
 )
+from tests.own_database import own_database as database_of_its_own
 from tests.rag.test_analytics import HOURS, Visitor, add_faq, app, figures, move_back
 
 __all__ = ["app"]  # the fixture
@@ -169,37 +167,18 @@ async def test_a_conversation_deleted_before_any_refresh_counted_it_still_counts
 
 # --- idle workspaces ----------------------------------------------------------------------
 
-OWN_DATABASE = "trulybot_rollup_idle"
-
 
 @pytest.fixture
 async def own_database(pg: EmbeddedPostgres, redis_client: Redis) -> AsyncIterator[RuntimeFactory]:
-    """Runtimes over a migrated database of this test's own with no live workspace. The rollup
-    reads every live workspace: in the suite's database, the thousands other tests left there
-    cost a read and a queued job each per run (28 s of a full run for the four runs), and none
-    of them is what the test is about. Kept between runs, not recreated (DROP DATABASE waits
-    for a checkpoint: seconds late in a run)."""
-    await ensure_database(pg.socket_dir, OWN_DATABASE)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=OWN_DATABASE)
-    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
-    engine = create_engine(cluster.owner_url(), pool_size=1, max_overflow=0)
-    try:
-        async with engine.begin() as conn:
-            # The workspaces of its previous runs: deleted, which the rollup leaves alone.
-            await conn.execute(
-                text("UPDATE workspaces SET deleted_at = now() WHERE deleted_at IS NULL")
-            )
-    finally:
-        await engine.dispose()
-    db = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=4)
+    """Runtimes over a database of this test's own (tests/own_database.py): the rollup reads
+    every live workspace, and in the suite's database the thousands other tests left there
+    cost a read and a queued job each per run (28 s of a full run for the four runs)."""
+    async with database_of_its_own(pg, "trulybot_rollup_idle") as (db, _):
 
-    def runtimes(*, jobs: JobQueue) -> AbstractAsyncContextManager[Runtime]:
-        return make_runtime(make_settings(), db, redis_client, jobs=jobs)
+        def runtimes(*, jobs: JobQueue) -> AbstractAsyncContextManager[Runtime]:
+            return make_runtime(make_settings(), db, redis_client, jobs=jobs)
 
-    try:
         yield runtimes
-    finally:
-        await db.dispose()
 
 
 async def test_the_rollup_enqueues_no_refresh_for_idle_workspaces(
