@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from tests import forked_cli
 from tests.conftest import ROOT
 
 SETTING_PREFIXES = ("DATABASE_", "MIGRATION_", "REDIS_", "APP_DB_", "OPENAI_", "EMBEDDING_")
@@ -69,8 +71,13 @@ async def run_python(*args: str, env: dict[str, str]) -> Run:
 
 async def run_trulybot(*args: str, env: dict[str, str]) -> Run:
     """The command with the test process's environment, less its database, Redis and model
-    settings, plus ``env``; stdout and stderr together."""
-    return await run_python("-m", "api.cli", *args, env=command_env(env))
+    settings, plus ``env``; stdout and stderr together. In a process of its own, forked from
+    one that imported the command's code once (``tests/forked_cli.py``): a new interpreter
+    spent about 3 s of CPU importing it, most of such a test's time."""
+    with tempfile.TemporaryDirectory(prefix="trulybot-cli-") as scratch:
+        out = Path(scratch) / "out"
+        code, said = await asyncio.to_thread(forked_cli.run, list(args), command_env(env), out)
+    return Run(code, said)
 
 
 WORKER_GUARD = 300
@@ -78,21 +85,19 @@ WORKER_GUARD = 300
 assertion)."""
 
 
-def spawn_worker(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+Process = subprocess.Popen[bytes] | forked_cli.Forked
+"""A command a test started: a process of its own (``spawn_worker``: forked, no new
+interpreter's imports)."""
+
+
+def spawn_worker(*args: str, env: dict[str, str], log: Path) -> forked_cli.Forked:
     """``trulybot worker ARGS...`` in a process group of its own, with ``command_env(env)``, its
-    output into ``log``; the test stops it (``kill_group``, or a SIGTERM to see its shutdown)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "worker", *args],
-            cwd=ROOT,
-            env=command_env(env),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    output into ``log``; the test stops it (``kill_group``, or a SIGTERM to see its shutdown).
+    Forked from the session's starter (``tests/forked_cli.py``)."""
+    return forked_cli.spawn(["worker", *args], command_env(env), log, session=True)
 
 
-def start_worker(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(*args: str, env: dict[str, str], log: Path) -> forked_cli.Forked:
     """``spawn_worker``, once the worker said "worker ready"; one that exits or stays silent
     fails the test, killed."""
     process = spawn_worker(*args, env=env, log=log)
@@ -105,7 +110,7 @@ def start_worker(*args: str, env: dict[str, str], log: Path) -> subprocess.Popen
     return process
 
 
-def kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: Process) -> None:
     """SIGKILL to a process started in a group of its own (its children too), unless it ended."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGKILL)

@@ -141,7 +141,7 @@ LONGEST_FIRST = (
     "tests/test_operator_first_hour.py",  # 17
     "tests/rag/test_sitemap_background.py",  # 18
     "tests/e2e/test_dashboard_first_ten_minutes.py",  # 16
-    "tests/test_worker_redis_blip.py",  # 15
+    "tests/test_worker_redis_blip.py",  # 15 (13.6 -> 9.4 at load 3: forked workers)
     "tests/test_backup_documented.py",  # 11
     "tests/test_migration_0032.py",  # 9
 )

@@ -20,6 +20,7 @@ from tests.cli_process import (
     run_trulybot_here,
     start_worker,
 )
+from tests.forked_cli import Forked
 from tests.own_redis import start_redis
 from tests.ports import free_port
 
@@ -102,7 +103,7 @@ def test_a_worker_on_a_fresh_embedded_data_dir_migrates_and_says_a_lost_redis_in
         # The give-up's line after 1.5 s instead of the default 31.5 s of patience.
         "WORKER_REDIS_PATIENCE_SECONDS": "1.5",
     }
-    worker: subprocess.Popen[bytes] | None = None
+    worker: Forked | None = None
     try:
         worker = start_worker(env=env, log=log)
         redis.send_signal(signal.SIGTERM)  # a Redis restart, a failover

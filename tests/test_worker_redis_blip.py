@@ -8,7 +8,6 @@ queued for good. A Redis that stays away still ends the worker with one line
 from __future__ import annotations
 
 import signal
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -21,7 +20,8 @@ from core.config import Settings
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
-from tests.cli_process import kill_group, start_worker
+from tests.cli_process import Process, kill_group, start_worker
+from tests.forked_cli import Forked
 from tests.operator_scratch import APP_ROLE, SECRET, Scratch, _scalar, _scratch
 from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
@@ -37,7 +37,7 @@ async def ops(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
         yield value
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: Process) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
@@ -45,7 +45,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 async def _start_worker(
     ops: Scratch, tmp_path: Path, url: str, *, log_name: str = "worker.log", **extra: str
-) -> tuple[subprocess.Popen[bytes], Path]:
+) -> tuple[Forked, Path]:
     """`trulybot worker` on ``url`` (with the settings ``extra``), once it said it is ready;
     its log."""
     log = tmp_path / log_name
@@ -67,7 +67,7 @@ async def test_a_worker_rides_through_a_redis_restart(ops: Scratch, tmp_path: Pa
     redis = start_redis(port)
     url = f"redis://127.0.0.1:{port}/0"
     queue: ArqQueue | None = None
-    worker: subprocess.Popen[bytes] | None = None
+    worker: Forked | None = None
     try:
         worker, log = await _start_worker(ops, tmp_path, url)
         # A Redis restart: its connections reset, refused for a few of the worker's polls

@@ -29,7 +29,15 @@ from core.db import Database
 from rag.knowledge import lexical, reindexing
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import terms as terms_repo
-from tests.bench.test_bm25_maxscore import PAGES, _questions, _reference, _same, _stored, _windows
+from tests.bench.test_bm25_maxscore import (
+    PAGES,
+    _analyze,
+    _questions,
+    _reference,
+    _same,
+    _stored,
+    _windows,
+)
 from tests.bench.test_bm25_maxscore import _write as write_document
 from tests.conftest import RuntimeFactory, client_for, insert_document, signup
 from tests.rag.test_answers import ingest
@@ -60,6 +68,7 @@ async def test_with_every_term_in_the_budget_the_statement_is_exact_bm25_on_real
         ws = uuid.UUID((await signup(client)).workspace_id)
         for seed, page in enumerate(PAGES):
             await write_document(owner_db, db, ws, page, _windows(page), seed)
+        await _analyze(owner_db)
         chunks = await _stored(owner_db, ws)
         assert len(chunks) > 300
         partial_pages = 0

@@ -23,14 +23,14 @@ from sqlalchemy import text
 
 from bench.lexical_plan import TABLES, _owner_run, read_between, table_reads
 from bench.lexical_scale import load
-from core import migrate
 from core.db import Database, create_engine
-from core.embedded import EmbeddedPostgres, ensure_database
+from core.embedded import EmbeddedPostgres
 from rag.knowledge import lexical
 from rag.knowledge.repository import search as search_repo
 from tests.bench.test_bm25_maxscore import PAGES, _questions, _reference, _same, _stored, _windows
 from tests.bench.test_bm25_maxscore import _write as write_document
 from tests.conftest import APP_ROLE
+from tests.own_database import migrated
 
 DATABASE = "trulybot_lexical_plan"
 LARGE = 4000
@@ -61,9 +61,7 @@ async def never_analyzed(pg: EmbeddedPostgres) -> AsyncIterator[tuple[str, Datab
     """(owner URL, owner, app) on a new migrated database whose tables the statement reads are
     never analyzed: autovacuum is off on them (it would analyze them a minute after the
     writes). Dropped when the test ends."""
-    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
-    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
-    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
+    cluster = await migrated(pg, DATABASE, recreate=True)
     owner = Database.from_url(cluster.owner_url(), pool_size=1, max_overflow=1)
     app = Database.from_url(cluster.app_url(APP_ROLE), pool_size=1, max_overflow=1)
     try:

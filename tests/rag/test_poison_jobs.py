@@ -5,7 +5,8 @@ capped jobs had 10,000 tries so that per-workspace deferrals would not run out, 
 start that killed its worker counted as one of them: a poison document killed a worker every
 job timeout for about 200 days).
 
-Each start is the real `trulybot worker` in a process of its own, whose parsing kills that
+Each start is the real `trulybot worker` in a process of its own (forked from one that
+imported the worker's code once: imports were most of each start), whose parsing kills that
 process; the killed worker's in-progress mark, which expires after the job timeout, is
 deleted by the test instead of waited for."""
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 import textwrap
 import uuid
 from collections.abc import AsyncIterator
@@ -37,12 +39,12 @@ from core.jobs import (
     worker_functions,
 )
 from rag.knowledge import requeue
-from tests.cli_process import Run, command_env, run_python
+from tests.cli_process import Run, command_env
 from tests.conftest import APP_ROLE, REDIS_URL, ROOT, Owner, queued_text_document
 
-WORKER = textwrap.dedent(
+WORKERS = textwrap.dedent(
     """
-    import os, signal, sys
+    import os, signal, sys, threading, traceback
 
     import arq.worker
 
@@ -60,23 +62,59 @@ WORKER = textwrap.dedent(
 
     jobs._process = killed
     arq.worker.Worker = OwnQueue
-    from api.cli import main
+    from api.cli import build_parser, main
 
-    sys.exit(main(["worker", "--burst"]))
+    # What `trulybot worker` imports as it starts (about 3 s of CPU a start), imported once.
+    import api.job_registry, api.runtime, api.start_checks, api.worker_metrics  # noqa
+    import core.worker_presence, lifecycle.jobs, rag.chat.notify, rag.knowledge.rerank  # noqa
+    import workspaces.notification_delivery  # noqa
+
+    build_parser()
+    assert threading.active_count() == 1, threading.enumerate()  # safe to fork
+    for line in sys.stdin:  # a path per start: `trulybot worker --burst` in a new process
+        pid = os.fork()
+        if pid == 0:
+            out = os.open(line.strip(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(out, 1)
+            os.dup2(out, 2)
+            try:
+                code = main(["worker", "--burst"])
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+                if not isinstance(exc.code, int) and exc.code is not None:
+                    print(exc.code, file=sys.stderr)
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code or 0)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status), flush=True)
     """
 )
 
 
 @dataclass
 class PoisonWorkers:
-    """`trulybot worker --burst` on a queue of this test's own, one process per call."""
+    """`trulybot worker --burst` on a queue of this test's own, one process per call, each
+    forked from one process that imported the worker's code once (``WORKERS``)."""
 
     queue: ArqQueue
     redis: Redis
-    env: dict[str, str]
+    starter: asyncio.subprocess.Process
+    logs: Path
 
     async def run(self) -> Run:
-        return await run_python("-c", WORKER, str(self.queue.queue_name), env=self.env)
+        assert self.starter.stdin is not None
+        assert self.starter.stdout is not None
+        log = self.logs / f"worker-{uuid.uuid4().hex[:8]}.log"
+        self.starter.stdin.write(f"{log}\n".encode())
+        await self.starter.stdin.drain()
+        async with asyncio.timeout(300):  # a guard against hanging, not a timing assertion
+            said = await self.starter.stdout.readline()
+        assert said, "the process starting the workers ended"
+        return Run(int(said), log.read_text(errors="replace"))
 
     async def restart_after_kill(self) -> None:
         """What the job timeout does for the jobs of a killed worker (the document's, and a
@@ -103,9 +141,28 @@ async def workers(
             "PYTHONPATH": str(ROOT),
         }
     )
+    starter = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        WORKERS,
+        str(queue.queue_name),
+        cwd=ROOT,
+        env=env,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
-        yield PoisonWorkers(queue, redis_client, env)
+        yield PoisonWorkers(queue, redis_client, starter, tmp_path)
     finally:
+        if starter.stdin is not None:
+            starter.stdin.close()
+        try:
+            async with asyncio.timeout(60):
+                await starter.wait()
+        finally:
+            if starter.returncode is None:
+                starter.kill()
+                await starter.wait()
         ids = await queue.pool.zrange(str(queue.queue_name), 0, -1)
         keys = [
             prefix + i for i in ids for prefix in (b"arq:job:", b"arq:in-progress:", b"arq:retry:")

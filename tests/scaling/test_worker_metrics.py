@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from core.embedded import EmbeddedPostgres
-from tests.cli_process import spawn_worker, start_worker
+from tests.cli_process import Process, spawn_worker, start_worker
 from tests.conftest import APP_ROLE, REDIS_URL, RuntimeFactory, client_for, signup
 from tests.ports import free_port
 
@@ -36,7 +36,7 @@ class Worker:
         return self.log.read_text(errors="replace")
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: Process) -> None:
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -1,0 +1,46 @@
+"""A migrated database of a test's own in the suite's cluster, with no live workspace, for the
+tests of a scheduled sweep over every live workspace (the analytics rollup, the requeue of
+queued documents). In the suite's database such a sweep also reads, and acts on, the thousands
+of workspaces and documents the tests before it left there: in a full run a test of a few
+tenths of a second took 15-30 s (a read and a job per workspace; each stale document of
+another test ingested again), and none of that is what the test is about."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import text
+
+from core import migrate
+from core.db import Database
+from core.embedded import EmbeddedPostgres, ensure_database
+from tests.conftest import APP_ROLE
+
+
+async def migrated(pg: EmbeddedPostgres, name: str, *, recreate: bool = False) -> EmbeddedPostgres:
+    """The database ``name`` of ``pg``'s cluster (created, or dropped first with ``recreate``),
+    migrated to this release's head by the superuser, the app role granted."""
+    await ensure_database(pg.socket_dir, name, recreate=recreate)
+    cluster = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=name)
+    await migrate.upgrade(cluster.owner_url(), app_role=APP_ROLE)
+    return cluster
+
+
+@asynccontextmanager
+async def own_database(pg: EmbeddedPostgres, name: str) -> AsyncIterator[tuple[Database, Database]]:
+    """(the app's, the owner's) ``Database`` on the database ``name`` of ``pg``'s cluster,
+    migrated; the workspaces of its earlier runs are deleted, which the sweeps leave alone. Kept
+    between runs, not recreated: DROP DATABASE waits for a checkpoint, seconds late in a run."""
+    cluster = await migrated(pg, name)
+    owner = Database.from_url(cluster.owner_url(), pool_size=1, max_overflow=2)
+    app = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=4)
+    try:
+        async with owner.transaction() as session:
+            await session.execute(
+                text("UPDATE workspaces SET deleted_at = now() WHERE deleted_at IS NULL")
+            )
+        yield app, owner
+    finally:
+        await app.dispose()
+        await owner.dispose()
