@@ -236,10 +236,15 @@ def number_at(text: str, number: str, start: int = 0) -> int:
     it) was typed in ``text`` (from ``start`` on), however its digits and spaces were typed
     there (full-width or Devanagari digits, a no-break space); -1 for nowhere. Found in a copy
     of the text of the same length, each digit in ASCII and each space a plain one."""
+    return _plain(text).find(number, start)
+
+
+def _plain(text: str) -> str:
+    """``text``, the same length, each digit in ASCII and each space a plain one."""
     return "".join(
         str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
         for ch in text
-    ).find(number, start)
+    )
 
 
 # "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
@@ -263,12 +268,14 @@ def or_numbers(text: str, numbers: list[str]) -> bool:
     right after the one before it as another way to reach them: "call me on A or B", "A, or on
     my other number B", "chiamami al A oppure al B", "my number is A or B". The first is then
     the one to call (``contact_details.contact_phone``); the others stay in the visitor's
-    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none."""
+    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none. (The text's
+    digits read once, not once per number: "A or B or B ..." to the message's end.)"""
     if not _given_as_theirs(text, numbers[0]):
         return False
+    plain = _plain(text)
     end = 0
     for i, number in enumerate(numbers):
-        at = number_at(text, number, end)
+        at = plain.find(number, end)
         if at < 0 or (i and not _offers_another(text[end:at])):
             return False
         end = at + len(number)
