@@ -23,7 +23,7 @@ import re
 import unicodedata
 from typing import Final
 
-from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, phrases
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
@@ -245,6 +245,66 @@ def _plain(text: str) -> str:
         str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
         for ch in text
     )
+
+
+# The words that link a call to the number right after it ("on", "al", "unter", "my number is",
+# "mi número es", "по номеру", "على الرقم", "is number par"): the last of them before the number.
+_LINKS: Final = frozenset(
+    {"on", "at", "my", "this", "the", "number", "no", "mobile", "cell", "phone", "is"}
+    | {"unter", "auf", "der", "meiner", "dieser", "nummer", "telefonnummer", "handynummer"}
+    | {"rufnummer", "ist", "lautet", "al", "este", "el", "número", "numero", "teléfono"}
+    | {"telefono", "celular", "móvil", "movil", "whatsapp", "es", "au", "le", "sur", "ce"}
+    | {"numéro", "portable", "téléphone", "telephone", "est", "cest", "pelo", "o", "neste"}
+    | {"nesse", "em", "telefone", "é", "e", "allo", "sul", "questo", "cellulare", "è"}
+    | {"по", "на", "номеру", "номер", "телефону", "мобильный", "على", "ع", "الرقم", "رقم"}
+    | {"رقمي", "par", "pe", "पर", "पे"}
+)
+# Besides those, the words of a number said to be the visitor's after it ("... is my number",
+# "... es mi número", "... c'est mon portable", "... ist meine Handynummer", "... мой номер").
+_THEIRS: Final = frozenset(
+    {"mine", "its", "s", "thats", "that", "here", "heres", "landline", "contact", "mi", "mon"}
+    | {"c", "meine", "mein", "meu", "mio", "il", "handy", "мой", "это", "mera", "hai"}
+)
+_LAST_WORD = re.compile(r"(?<!\S)(\S+) \d[\d ]*$")
+
+
+def called_back_on(text: str, words: str, number: str) -> bool:
+    """Whether ``text`` (reduced: ``words``) asks a call on ``number`` (``called_on``), but
+    not on a number bare after the call, no word linking the two (``_LINKS``: "Can you call
+    me? +91 ...", "call me 98765 43210"), that the rest of its clause says something of
+    (``_told_of``: "Can you call me? 1800 123 456 never answers", "... 98765 43210 is not my
+    number", "Please call me. 2 000 000 is the amount I was charged"): that number is what
+    the visitor tells of, not theirs to be called back on."""
+    call = called_on(words)
+    if call is None or digits_of(call[0]) != digits_of(number):
+        return False
+    last = _LAST_WORD.search(call[0])
+    if last is None or last[1] in _LINKS or any(ord(ch) >= 0x3040 for ch in last[1]):
+        return True  # linked, inside the call ("mujhe ... par call karo"), or unspaced
+    return not _told_of(text, number)
+
+
+def _told_of(text: str, number: str) -> bool:
+    """Whether the rest of the clause ``number`` ends in ``text`` holds a word besides the
+    call's own (``CALL_FRAMING``: "tomorrow", "please"), courtesy, filler and the words of a
+    number said to be the visitor's ("is my number")."""
+    at = number_at(text, number)
+    if at < 0:
+        return False
+    after = at + len(number)
+    closing = CLAUSE_END.search(text, after)
+    rest = _words(text[after : closing.start() if closing else len(text)])
+    for courtesy in (THANKS, GOODBYE):
+        rest = courtesy.sub(" ", rest)
+    return any(
+        w in _NOT or w not in CALL_FRAMING | _LINKS | _THEIRS | FILLER
+        for w in rest.split()
+        if not w.isdigit()
+    )
+
+
+# "Not", which the words above may hold ("no": a number's; "не": "не могли бы вы").
+_NOT = frozenset({"no", "не"})
 
 
 # "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
