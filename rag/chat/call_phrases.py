@@ -364,6 +364,22 @@ def _offers_another(between: str) -> bool:
     return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
 
 
+_ANOTHER = re.compile(
+    r"(?:(?: (?:"
+    + "|".join(re.escape(w) for w in sorted(_OR | _OR_LINKS, key=len, reverse=True))
+    + rf"))+ {_N}(?!\S))+"
+)
+
+
+def others_offered(words: str, end: int) -> int:
+    """Where the numbers offered after the one a call is asked on (``or_numbers``: "or on my
+    other number ...", "oppure al ...") end in ``words`` (reduced), the call's number ending
+    at ``end``; ``end`` for none. Their "or" is the call's, not the visitor's words beside
+    it; an "or" elsewhere is ("¿ya pagaron o no?")."""
+    others = _ANOTHER.match(words, end)
+    return end if others is None else others.end()
+
+
 def digits_of(text: str) -> str:
     """The digits of ``text``, in ASCII ("९८७६५" is "98765")."""
     return "".join(str(unicodedata.decimal(ch)) for ch in text if ch.isdecimal())
@@ -382,8 +398,6 @@ CALL_FRAMING: Final = _framing(
     " monday tuesday wednesday thursday friday saturday sunday"
     # a number given again ("actually call me on ... instead", "sorry, better on my new number")
     " actually instead rather better sorry oops new other different correction",
-    # another number offered ("call me on ... or ...", "chiamami al ... oppure al ...")
-    " ".join(_OR),
     # French
     "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
     " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"

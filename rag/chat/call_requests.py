@@ -10,7 +10,14 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, WHEN_FREE, called_on, number_at
+from rag.chat.call_phrases import (
+    CALL_FRAMING,
+    CLAUSE_END,
+    WHEN_FREE,
+    called_on,
+    number_at,
+    others_offered,
+)
 from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books, phones_in
 from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, how_are_you_alone
 from rag.chat.courtesy import words as _words
@@ -131,7 +138,7 @@ def beside_the_call(text: str, words: str) -> int | None:
     call = None if number is None else called_on(words)
     if number is None or call is None:
         return None
-    rest = f"{words[: call.start()]} {words[call.end() :]}"
+    rest = f"{words[: call.start()]} {words[others_offered(words, call.end()) :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
         return None
     for courtesy in (GOODBYE, THANKS, GREETING, WHEN_FREE):  # when to call is the call's

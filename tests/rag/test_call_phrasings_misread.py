@@ -84,6 +84,11 @@ QUESTIONS_BESIDE = [
     ("¿Dónde está mi pedido? ¿Me puedes llamar? Mi número es {n}", "¿Dónde está mi pedido?"),
     # (and another number offered after it: "or ..." is the call's too)
     ("call me on {n}, or +91 91234 56789. Where is my order?", "Where is my order?"),
+    # (an "or" elsewhere, and "ya", Spanish "already", are the visitor's words: a review's
+    # finding, thanked as a number left with the question dropped)
+    ("¿ya llegó? llámame al {n}", "¿ya llegó?"),
+    ("pagato, o no? chiamami al {n}", "pagato, o no?"),
+    ("¿ya pagaron o no? llámame al {n}", "¿ya pagaron o no?"),
 ]
 
 

@@ -4,7 +4,8 @@ nothing but one, when they are not (a review's findings; each failed on main):
   clause tells of ("Can you call me? 1800 123 456 never answers", "... 98765 43210 is not my
   number", "... 1 500 000 was debited"): the number was the visitor's to call back, a lead
   saved with it, and the question asked without it.
-"""
+"ya", "o" and the other words of "or" read as the call's own: test_call_phrasings_misread's
+QUESTIONS_BESIDE."""
 
 from __future__ import annotations
 
@@ -17,14 +18,9 @@ import pytest
 from rag.chat.contact_details import callback_number
 from rag.chat.intents import detect_intent, question_of
 from tests.conftest import Owner
+from tests.rag.test_call_phrasings_misread import _plus91
 from tests.rag.test_chat import chat
 from tests.rag.test_lead_capture_never import leads_of
-
-
-def _plus91() -> str:
-    digits = f"{uuid.uuid4().int % 10**9:09d}"
-    return f"+91 9{digits[:4]} {digits[4:]}"
-
 
 # The number right after the call, told of by the rest of its clause: no call asked on it.
 NUMBER_TOLD_OF = [
