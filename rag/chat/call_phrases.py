@@ -67,6 +67,20 @@ suits you", "quand vous aurez un moment", "quando puder, me ligue no ...", "quan
 "когда будет удобно", "متى ما سمح وقتك": no question's word (``problems.states_a_problem``), no
 words of the visitor's own beside the call (``call_requests.beside_the_call``)."""
 
+
+def when_to_call(words: str, at: int = 0) -> str | None:
+    """The time to call ``words`` (a clause, reduced) says from ``at`` on (``WHEN_FREE``: "when
+    you get a chance", "quando hai tempo"), when nothing follows it in the clause but the
+    words a call is asked with ("please": ``CALL_FRAMING``); None for none: "when you can
+    refund me", "When it is possible to cancel", "quando puoi spedire" ask when."""
+    found = WHEN_FREE.match(words, at)
+    if found is None or any(
+        w not in CALL_FRAMING and w not in FILLER for w in words[found.end() :].split()
+    ):
+        return None
+    return found[0]
+
+
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
 # or alone ("Can you call me? +91 ...").
