@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import pairwise
 from typing import Final
 
 from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, phrases
@@ -375,7 +376,13 @@ def _offers_another(between: str) -> bool:
     visitor: "or" with its words ("or on my other number", "oppure al"). (Not a slash: the
     call phrases, reading reduced text, take "A / B" for one long number.)"""
     linked = _words(between).split()
+    if any(w in _OR_NOT and then == "no" for w, then in pairwise(linked)):
+        return False  # "call me on A, or no, B": A taken back ("ou no B": "or on the B")
     return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
+
+
+# "Or" that "no" after turns to "or not" ("or no", "o no").
+_OR_NOT = frozenset({"or", "o", "u"})
 
 
 _ANOTHER = re.compile(

@@ -3,7 +3,8 @@ nothing but one, when they are not (a review's findings; each failed on main):
 - a number right after the call with no "on", "al", "my number is" between them, that its own
   clause tells of ("Can you call me? 1800 123 456 never answers", "... 98765 43210 is not my
   number", "... 1 500 000 was debited"): the number was the visitor's to call back, a lead
-  saved with it, and the question asked without it.
+  saved with it, and the question asked without it;
+- "call me on A, or no, B": the number taken back was the lead's.
 "ya", "o" and the other words of "or" read as the call's own: test_call_phrasings_misread's
 QUESTIONS_BESIDE."""
 
@@ -15,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from rag.chat.contact_details import callback_number
+from rag.chat.contact_details import callback_number, contact_phone
 from rag.chat.intents import detect_intent, question_of
 from tests.conftest import Owner
 from tests.rag.test_call_phrasings_misread import _plus91
@@ -74,6 +75,25 @@ def test_the_number_given_alone_after_the_call_is_still_the_one_to_call(message:
     text = message.format(n=number)
     assert callback_number(text) == number, text
     assert detect_intent(text).intent == "contact", text
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["call me on {n}, or no, {m}", "call me on {n} or no {m}", "llámame al {n}, o no, al {m}"],
+)
+def test_a_number_taken_back_is_not_the_one_to_call(message: str) -> None:
+    first, other = _plus91(), _plus91()
+    text = message.format(n=first, m=other)
+    assert contact_phone(text) != first, text
+    assert callback_number(text) != first, text
+
+
+@pytest.mark.parametrize("message", ["me ligue no {n} ou no {m}", "call me on {n} or my no {m}"])
+def test_a_number_offered_after_a_no_of_its_own_is_another(message: str) -> None:
+    first, other = _plus91(), _plus91()
+    text = message.format(n=first, m=other)
+    assert contact_phone(text) == first, text
+    assert callback_number(text) == first, text
 
 
 async def test_a_number_told_of_saves_no_lead_and_the_question_keeps_it(
