@@ -24,7 +24,7 @@ import unicodedata
 from itertools import pairwise
 from typing import Final
 
-from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, phrases
+from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, after_greetings, phrases
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
@@ -357,18 +357,19 @@ def or_numbers(text: str, numbers: list[str]) -> bool:
     return True
 
 
-_MINE = re.compile(
-    rf"(?<!\S)(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})$"
-)
+_MINE = re.compile(rf"(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})")
 
 
 def _given_as_theirs(text: str, number: str) -> bool:
-    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's
-    ("my number is ...")."""
+    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's,
+    "my number is" all its clause before it but greetings ("hi, my number is ...", "here is
+    my number ..."; not asked of: "which is my number ...", "Is my number ...?")."""
     call = called_on(_words(text))
     if call is not None and digits_of(call[0]) == digits_of(number):
         return True
-    return _MINE.search(_words(text[: max(number_at(text, number), 0)])) is not None
+    before = text[: max(number_at(text, number), 0)].rstrip().rstrip(":\uff1a")  # "my no: ..."
+    clause = _words(CLAUSE_END.split(before)[-1])
+    return _MINE.fullmatch(clause, after_greetings(clause)) is not None
 
 
 def _offers_another(between: str) -> bool:

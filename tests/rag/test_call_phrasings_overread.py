@@ -4,7 +4,8 @@ nothing but one, when they are not (a review's findings; each failed on main):
   clause tells of ("Can you call me? 1800 123 456 never answers", "... 98765 43210 is not my
   number", "... 1 500 000 was debited"): the number was the visitor's to call back, a lead
   saved with it, and the question asked without it;
-- "call me on A, or no, B": the number taken back was the lead's.
+- "call me on A, or no, B": the number taken back was the lead's;
+- "which is my number A or B": a question, read as A left as the visitor's number.
 "ya", "o" and the other words of "or" read as the call's own: test_call_phrasings_misread's
 QUESTIONS_BESIDE."""
 
@@ -94,6 +95,21 @@ def test_a_number_offered_after_a_no_of_its_own_is_another(message: str) -> None
     text = message.format(n=first, m=other)
     assert contact_phone(text) == first, text
     assert callback_number(text) == first, text
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "which is my number {n} or {m}",
+        "Is my number {n} or {m}?",
+        "do you have my number as {n} or {m}",
+        "was it my number {n} or {m} you called",
+    ],
+)
+def test_numbers_asked_about_as_the_visitors_leave_none(message: str) -> None:
+    text = message.format(n=_plus91(), m=_plus91())
+    assert contact_phone(text) is None, text
+    assert detect_intent(text).intent != "contact", text
 
 
 async def test_a_number_told_of_saves_no_lead_and_the_question_keeps_it(
