@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from itertools import pairwise
 from typing import Final
 
-from rag.chat.courtesy import Lexicon, phrases
+from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, after_greetings, phrases
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
@@ -66,6 +67,20 @@ WHEN_FREE = phrases(
 suits you", "quand vous aurez un moment", "quando puder, me ligue no ...", "quando hai tempo",
 "когда будет удобно", "متى ما سمح وقتك": no question's word (``problems.states_a_problem``), no
 words of the visitor's own beside the call (``call_requests.beside_the_call``)."""
+
+
+def when_to_call(words: str, at: int = 0) -> str | None:
+    """The time to call ``words`` (a clause, reduced) says from ``at`` on (``WHEN_FREE``: "when
+    you get a chance", "quando hai tempo"), when nothing follows it in the clause but the
+    words a call is asked with ("please": ``CALL_FRAMING``); None for none: "when you can
+    refund me", "When it is possible to cancel", "quando puoi spedire" ask when."""
+    found = WHEN_FREE.match(words, at)
+    if found is None or any(
+        w not in CALL_FRAMING and w not in FILLER for w in words[found.end() :].split()
+    ):
+        return None
+    return found[0]
+
 
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
@@ -236,10 +251,75 @@ def number_at(text: str, number: str, start: int = 0) -> int:
     it) was typed in ``text`` (from ``start`` on), however its digits and spaces were typed
     there (full-width or Devanagari digits, a no-break space); -1 for nowhere. Found in a copy
     of the text of the same length, each digit in ASCII and each space a plain one."""
+    return _plain(text).find(number, start)
+
+
+def _plain(text: str) -> str:
+    """``text``, the same length, each digit in ASCII and each space a plain one."""
     return "".join(
         str(unicodedata.decimal(ch)) if ch.isdecimal() else " " if ch.isspace() else ch
         for ch in text
-    ).find(number, start)
+    )
+
+
+# The words that link a call to the number right after it ("on", "al", "unter", "my number is",
+# "mi número es", "по номеру", "على الرقم", "is number par"): the last of them before the number.
+_LINKS: Final = frozenset(
+    {"on", "at", "my", "this", "the", "number", "no", "mobile", "cell", "phone", "is"}
+    | {"unter", "auf", "der", "meiner", "dieser", "nummer", "telefonnummer", "handynummer"}
+    | {"rufnummer", "ist", "lautet", "al", "este", "el", "número", "numero", "teléfono"}
+    | {"telefono", "celular", "móvil", "movil", "whatsapp", "es", "au", "le", "sur", "ce"}
+    | {"numéro", "portable", "téléphone", "telephone", "est", "cest", "pelo", "o", "neste"}
+    | {"nesse", "em", "telefone", "é", "e", "allo", "sul", "questo", "cellulare", "è"}
+    | {"по", "на", "номеру", "номер", "телефону", "мобильный", "على", "ع", "الرقم", "رقم"}
+    | {"رقمي", "par", "pe", "पर", "पे"}
+)
+# Besides those, the words of a number said to be the visitor's after it ("... is my number",
+# "... es mi número", "... c'est mon portable", "... ist meine Handynummer", "... мой номер").
+_THEIRS: Final = frozenset(
+    {"mine", "its", "s", "thats", "that", "here", "heres", "landline", "contact", "mi", "mon"}
+    | {"c", "meine", "mein", "meu", "mio", "il", "handy", "мой", "это", "mera", "hai"}
+)
+_LAST_WORD = re.compile(r"(?<!\S)(\S+) \d[\d ]*$")
+
+
+def called_back_on(text: str, words: str, number: str) -> bool:
+    """Whether ``text`` (reduced: ``words``) asks a call on ``number`` (``called_on``), but
+    not on a number bare after the call, no word linking the two (``_LINKS``: "Can you call
+    me? +91 ...", "call me 98765 43210"), that the rest of its clause says something of
+    (``_told_of``: "Can you call me? 1800 123 456 never answers", "... 98765 43210 is not my
+    number", "Please call me. 2 000 000 is the amount I was charged"): that number is what
+    the visitor tells of, not theirs to be called back on."""
+    call = called_on(words)
+    if call is None or digits_of(call[0]) != digits_of(number):
+        return False
+    last = _LAST_WORD.search(call[0])
+    if last is None or last[1] in _LINKS or any(ord(ch) >= 0x3040 for ch in last[1]):
+        return True  # linked, inside the call ("mujhe ... par call karo"), or unspaced
+    return not _told_of(text, number)
+
+
+def _told_of(text: str, number: str) -> bool:
+    """Whether the rest of the clause ``number`` ends in ``text`` holds a word besides the
+    call's own (``CALL_FRAMING``: "tomorrow", "please"), courtesy, filler and the words of a
+    number said to be the visitor's ("is my number")."""
+    at = number_at(text, number)
+    if at < 0:
+        return False
+    after = at + len(number)
+    closing = CLAUSE_END.search(text, after)
+    rest = _words(text[after : closing.start() if closing else len(text)])
+    for courtesy in (THANKS, GOODBYE):
+        rest = courtesy.sub(" ", rest)
+    return any(
+        w in _NOT or w not in CALL_FRAMING | _LINKS | _THEIRS | FILLER
+        for w in rest.split()
+        if not w.isdigit()
+    )
+
+
+# "Not", which the words above may hold ("no": a number's; "не": "не могли бы вы").
+_NOT = frozenset({"no", "не"})
 
 
 # "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
@@ -263,30 +343,33 @@ def or_numbers(text: str, numbers: list[str]) -> bool:
     right after the one before it as another way to reach them: "call me on A or B", "A, or on
     my other number B", "chiamami al A oppure al B", "my number is A or B". The first is then
     the one to call (``contact_details.contact_phone``); the others stay in the visitor's
-    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none."""
+    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none. (The text's
+    digits read once, not once per number: "A or B or B ..." to the message's end.)"""
     if not _given_as_theirs(text, numbers[0]):
         return False
+    plain = _plain(text)
     end = 0
     for i, number in enumerate(numbers):
-        at = number_at(text, number, end)
+        at = plain.find(number, end)
         if at < 0 or (i and not _offers_another(text[end:at])):
             return False
         end = at + len(number)
     return True
 
 
-_MINE = re.compile(
-    rf"(?<!\S)(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})$"
-)
+_MINE = re.compile(rf"(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})")
 
 
 def _given_as_theirs(text: str, number: str) -> bool:
-    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's
-    ("my number is ...")."""
+    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's,
+    "my number is" all its clause before it but greetings ("hi, my number is ...", "here is
+    my number ..."; not asked of: "which is my number ...", "Is my number ...?")."""
     call = called_on(_words(text))
     if call is not None and digits_of(call[0]) == digits_of(number):
         return True
-    return _MINE.search(_words(text[: max(number_at(text, number), 0)])) is not None
+    before = text[: max(number_at(text, number), 0)].rstrip().rstrip(":\uff1a")  # "my no: ..."
+    clause = _words(CLAUSE_END.split(before)[-1])
+    return _MINE.fullmatch(clause, after_greetings(clause)) is not None
 
 
 def _offers_another(between: str) -> bool:
@@ -294,7 +377,29 @@ def _offers_another(between: str) -> bool:
     visitor: "or" with its words ("or on my other number", "oppure al"). (Not a slash: the
     call phrases, reading reduced text, take "A / B" for one long number.)"""
     linked = _words(between).split()
+    if any(w in _OR_NOT and then == "no" for w, then in pairwise(linked)):
+        return False  # "call me on A, or no, B": A taken back ("ou no B": "or on the B")
     return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
+
+
+# "Or" that "no" after turns to "or not" ("or no", "o no").
+_OR_NOT = frozenset({"or", "o", "u"})
+
+
+_ANOTHER = re.compile(
+    r"(?:(?: (?:"
+    + "|".join(re.escape(w) for w in sorted(_OR | _OR_LINKS, key=len, reverse=True))
+    + rf"))+ {_N}(?!\S))+"
+)
+
+
+def others_offered(words: str, end: int) -> int:
+    """Where the numbers offered after the one a call is asked on (``or_numbers``: "or on my
+    other number ...", "oppure al ...") end in ``words`` (reduced), the call's number ending
+    at ``end``; ``end`` for none. Their "or" is the call's, not the visitor's words beside
+    it; an "or" elsewhere is ("¿ya pagaron o no?")."""
+    others = _ANOTHER.match(words, end)
+    return end if others is None else others.end()
 
 
 def digits_of(text: str) -> str:
@@ -315,8 +420,6 @@ CALL_FRAMING: Final = _framing(
     " monday tuesday wednesday thursday friday saturday sunday"
     # a number given again ("actually call me on ... instead", "sorry, better on my new number")
     " actually instead rather better sorry oops new other different correction",
-    # another number offered ("call me on ... or ...", "chiamami al ... oppure al ...")
-    " ".join(_OR),
     # French
     "pouvez pourriez peux pourrais vous tu me m svp sil s il plait plaît demain matin apres après"
     " midi soir ce cet aujourdhui aujourd hui dès des que possible plus tôt tot à a entre vers h"

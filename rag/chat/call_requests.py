@@ -10,9 +10,23 @@ import re
 import unicodedata
 from collections.abc import Iterator
 
-from rag.chat.call_phrases import CALL_FRAMING, CLAUSE_END, WHEN_FREE, called_on, number_at
+from rag.chat.call_phrases import (
+    CALL_FRAMING,
+    CLAUSE_END,
+    called_on,
+    number_at,
+    others_offered,
+    when_to_call,
+)
 from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books, phones_in
-from rag.chat.courtesy import FILLER, GOODBYE, GREETING, THANKS, how_are_you_alone
+from rag.chat.courtesy import (
+    FILLER,
+    GOODBYE,
+    GREETING,
+    THANKS,
+    after_greetings,
+    how_are_you_alone,
+)
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import LEAD, first_asked
@@ -38,9 +52,7 @@ def without_callback(text: str) -> str:
     at = -1 if number is None else number_at(text, number)
     if number is None or at < 0:
         return text
-    # (the last of the numbers offered with it: "call me on A, or B. Where is my order?")
-    last = phones_in(text)[-1]
-    after = max(at, number_at(text, last, at)) + len(last)
+    after = _numbers_end(text, at)
     ends = [m.end() for m in CLAUSE_END.finditer(text, 0, _call_start(text, at))]
     start = ends[-1] if ends else 0
     closing = CLAUSE_END.search(text, after)
@@ -51,6 +63,13 @@ def without_callback(text: str) -> str:
         # greeting kept alone would be the question asked, so only the number is left out.
         kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
     return kept or text
+
+
+def _numbers_end(text: str, at: int) -> int:
+    """Where the number a call is asked on, typed at ``at`` in ``text``, ends, with the
+    numbers offered after it ("call me on A, or B. Where is my order?": after B)."""
+    last = phones_in(text)[-1]
+    return max(at, number_at(text, last, at)) + len(last)
 
 
 # Characters ``courtesy.words`` drops inside a word ("don't" is "dont"): no word ends there.
@@ -131,14 +150,22 @@ def beside_the_call(text: str, words: str) -> int | None:
     call = None if number is None else called_on(words)
     if number is None or call is None:
         return None
-    rest = f"{words[: call.start()]} {words[call.end() :]}"
+    rest = f"{words[: call.start()]} {words[others_offered(words, call.end()) :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
         return None
-    for courtesy in (GOODBYE, THANKS, GREETING, WHEN_FREE):  # when to call is the call's
+    for courtesy in (GOODBYE, THANKS, GREETING):
         rest = courtesy.sub(" ", rest)
-    before = _call_start(text, number_at(text, number))
-    for clause in CLAUSE_END.split(text[: max(before, 0)]):
-        if asked := how_are_you_alone(_words(clause)):
+    at = number_at(text, number)
+    before = CLAUSE_END.split(text[: max(_call_start(text, at), 0)])
+    after = CLAUSE_END.split(text[_numbers_end(text, at) :]) if at >= 0 else []
+    # When to call, all its clause but greetings ("when you get a chance, call me on ...",
+    # "call me on ..., whenever you are free"), is the call's; so is how are you before it.
+    for said, greeted in [
+        *((_words(c), True) for c in before),
+        *((_words(c), False) for c in after),
+    ]:
+        asked = when_to_call(said, after_greetings(said))
+        if asked := asked or (how_are_you_alone(said) if greeted else None):
             rest = re.sub(rf"(?<!\S){re.escape(asked)}(?!\S)", " ", rest, count=1)
     own = [
         w

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 
 from core.text import lowered_as_postgres, short_text_cache
-from rag.chat.call_phrases import called_on, digits_of, or_numbers
+from rag.chat.call_phrases import called_back_on, or_numbers
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -386,8 +386,7 @@ def callback_number(text: str) -> str | None:
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return None
     words = _number_words(text)
-    asked = called_on(words)
-    if asked is None or digits_of(asked[0]) != digits_of(number):
+    if not called_back_on(text, words, number):  # (not "Can you call me? 1800 ... is busy")
         return None
     return None if _turned_down_or_numbered(text, words) else number
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from rag.chat.call_phrases import CLAUSE_END, WHEN_FREE, number_at
+from rag.chat.call_phrases import CLAUSE_END, WHEN_FREE, number_at, when_to_call
 from rag.chat.contact_details import callback_number
 from rag.chat.courtesy import ASKING_GREETING_ALONE, after_greetings, phrases
 from rag.chat.courtesy import words as _words
@@ -130,18 +130,29 @@ def states_a_problem(text: str, words: str) -> bool:
             any(ord(ch) >= 0x3040 for ch in words)
             and any(part in _NOT_FREE_UNSPACED.sub(" ", words) for part in _PROBLEMS_UNSPACED)
         )
-        or any(_opens_a_question(_words(clause)) for clause in _clauses_to_the_call(text))
+        or _asks_to_the_call(text)
     )
 
 
-def _opens_a_question(words: str) -> bool:
+def _asks_to_the_call(text: str) -> bool:
+    """Whether a question's word opens a clause of ``text`` up to the call's number."""
+    clauses = _clauses_to_the_call(text)
+    return any(
+        _opens_a_question(_words(clause), last=i == len(clauses) - 1)
+        for i, clause in enumerate(clauses)
+    )
+
+
+def _opens_a_question(words: str, *, last: bool) -> bool:
     """Whether a question's word opens ``words`` (a message or a clause, reduced), or opens
     what follows its greetings and filler ("hi", "good morning", "hey there", "你好"); words
     that are nothing but those and how are you ("hi", "how are you", "bonjour comment ça va",
     ``courtesy.ASKING_GREETING_ALONE``) ask nothing, nor does a time to call ("when you get a
-    chance", ``call_phrases.WHEN_FREE``)."""
+    chance", ``call_phrases.when_to_call``), all its clause but the call's own words, or
+    before the call in the ``last`` clause (the call's, up to its number: "when you get a
+    chance call me on"); "when you can refund me, call me on ..." asks when."""
     at = after_greetings(words)
-    if at >= len(words) or WHEN_FREE.match(words, at):
+    if at >= len(words) or (WHEN_FREE.match(words, at) if last else when_to_call(words, at)):
         return False
     if ASKING_GREETING_ALONE.fullmatch(words, at):
         return False

@@ -84,6 +84,19 @@ QUESTIONS_BESIDE = [
     ("¿Dónde está mi pedido? ¿Me puedes llamar? Mi número es {n}", "¿Dónde está mi pedido?"),
     # (and another number offered after it: "or ..." is the call's too)
     ("call me on {n}, or +91 91234 56789. Where is my order?", "Where is my order?"),
+    # (an "or" elsewhere, and "ya", Spanish "already", are the visitor's words: a review's
+    # finding, thanked as a number left with the question dropped)
+    ("¿ya llegó? llámame al {n}", "¿ya llegó?"),
+    ("pagato, o no? chiamami al {n}", "pagato, o no?"),
+    ("¿ya pagaron o no? llámame al {n}", "¿ya pagaron o no?"),
+    # (a time to call is the call's only when nothing of the visitor's follows it in its
+    # clause: a review's finding, these were thanked as a number left, the question dropped)
+    ("when you can refund me? call me on {n}", "when you can refund me?"),
+    ("When it is possible to cancel? call me on {n}", "When it is possible to cancel?"),
+    ("when it is possible to cancel, call me on {n}", "when it is possible to cancel"),
+    ("when convenient for you to deliver? call me on {n}", "when convenient for you to deliver?"),
+    ("quando puoi spedire? chiamami al {n}", "quando puoi spedire?"),
+    ("quand vous pouvez livrer ? appelez-moi au {n}", "quand vous pouvez livrer ?"),
 ]
 
 
@@ -141,6 +154,9 @@ WHEN_TO_CALL = [
     "when it suits you, call me on {n}",
     "when you're not busy, call me on {n}",
     "when convenient for you, please call me on {n}",
+    "when you get a chance please call me on {n}",
+    "call me on {n}, whenever you are free",
+    "call me on {n} when you get a chance",
     "quand vous aurez un moment, appelez-moi au {n}",
     "quand vous serez disponible, appelez-moi au {n}",
     "quando for possível, me ligue no {n}",
