@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
@@ -149,9 +150,18 @@ REDACTED_COUNTS = ("redacted_leads", "redacted_lead_submissions")
 """The erasure's counts of the rows it kept and rewrote (``redact_written``)."""
 
 
-async def redact_written(
-    session: AsyncSession, *, workspace_id: uuid.UUID, named: Key
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class Redacted:
+    """What ``redact_written`` rewrote."""
+
+    counts: dict[str, int]
+    """How many rows of each kind were rewritten (``REDACTED_COUNTS``)."""
+    quoted_leads: set[uuid.UUID]
+    """The leads whose message, or one of whose submissions' message, lost the address
+    (number): the owners' mails about them quote it ("New lead", ``mail_repo.forget_about``)."""
+
+
+async def redact_written(session: AsyncSession, *, workspace_id: uuid.UUID, named: Key) -> Redacted:
     """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
     what was theirs: the messages of the leads and the submissions left (a form or a lead filed
     under another address or number that names the visitor's, "my colleague jo@example.com
@@ -159,8 +169,7 @@ async def redact_written(
     ``holding`` reads (an address in any case, never ``ajo@...`` or ``...com.au``; a number
     however written, never a longer one or another country's) becomes ``REDACTED``, the rest of
     the text as it was. The rows are locked by id, after the leads the erasure locked, and read
-    again once locked (a form or the owner writing to one is waited for). How many rows of each
-    kind were rewritten (``REDACTED_COUNTS``)."""
+    again once locked (a form or the owner writing to one is waited for)."""
     # The message and the notes read in one scan: joined by a line break, which no address
     # or number spans (the rows found are then read field by field).
     both = func.concat_ws("\n", Lead.message, Lead.notes)
@@ -172,12 +181,14 @@ async def redact_written(
         LeadSubmission.message,
         LeadSubmission.workspace_id == workspace_id,
     )
-    return {
-        "redacted_leads": await _redact(session, named, workspace_id, Lead, leads),
-        "redacted_lead_submissions": await _redact(
-            session, named, workspace_id, LeadSubmission, submissions
-        ),
-    }
+    lead_rows, quoted = await _redact(session, named, workspace_id, Lead, Lead.id, leads)
+    submission_rows, quoted_by_forms = await _redact(
+        session, named, workspace_id, LeadSubmission, LeadSubmission.lead_id, submissions
+    )
+    return Redacted(
+        counts={"redacted_leads": lead_rows, "redacted_lead_submissions": submission_rows},
+        quoted_leads=quoted | quoted_by_forms,
+    )
 
 
 async def _redact(
@@ -185,14 +196,16 @@ async def _redact(
     named: Key,
     workspace_id: uuid.UUID,
     model: type[Lead] | type[LeadSubmission],
+    lead_column: Any,
     ids: set[Any],
-) -> int:
+) -> tuple[int, set[uuid.UUID]]:
     """Rewrite the texts (a lead's message and notes, a submission's message) of the rows
-    ``ids`` of ``model`` without the visitor's address (number); how many changed."""
+    ``ids`` of ``model`` without the visitor's address (number): how many changed, and the
+    leads (``lead_column``) of those whose message changed."""
     fields = ("message", "notes") if model is Lead else ("message",)
     rows = (
         await session.execute(
-            select(model.id, *(getattr(model, field) for field in fields))
+            select(model.id, lead_column, *(getattr(model, field) for field in fields))
             .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
             .order_by(model.id)
             .with_for_update()
@@ -200,10 +213,11 @@ async def _redact(
     ).all()
     numbers: set[str] = set()
     if named.phone is not None:
-        typed = [n for row in rows for text in row[1:] if text for _, n in phone_matches(text)]
+        typed = [n for row in rows for text in row[2:] if text for _, n in phone_matches(text)]
         numbers = await _same_numbers(session, typed, named.phone)
     rewritten = 0
-    for row_id, *texts in rows:
+    quoted: set[uuid.UUID] = set()
+    for row_id, lead_id, *texts in rows:
         values: dict[str, str] = {}
         for field, text in zip(fields, texts, strict=True):
             if text and (kept := _redacted(text, named, numbers)) != text:
@@ -215,7 +229,9 @@ async def _redact(
                 .values(**values)
             )
             rewritten += 1
-    return rewritten
+            if "message" in values and lead_id is not None:
+                quoted.add(lead_id)
+    return rewritten, quoted
 
 
 def _redacted(text: str, named: Key, numbers: set[str]) -> str:
