@@ -124,23 +124,31 @@ async def _holding_phone(
     return {row_key for row_key, number in typed if number in kept}
 
 
+SAME_NUMBERS_BATCH = 500
+"""The numbers ``_same_numbers`` compares in one statement, a column each: PostgreSQL takes at
+most 1,664 columns (and a statement at most 32,767 parameters, five a number here); the owner's
+notes holding a call list passed it (500 "internal_error")."""
+
+
 async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
     """Of ``numbers`` (as ``phones_in`` reads them), those that are ``phone``, compared as
-    leads' numbers are (``same_number``), all in one statement."""
+    leads' numbers are (``same_number``), ``SAME_NUMBERS_BATCH`` to a statement."""
     ordered = sorted(set(numbers))
-    if not ordered:
-        return set()
-    same = (
-        await session.execute(
-            select(
-                *(
-                    same_number(literal(n, Text), phone).label(f"n{i}")
-                    for i, n in enumerate(ordered)
+    found: set[str] = set()
+    for at in range(0, len(ordered), SAME_NUMBERS_BATCH):
+        batch = ordered[at : at + SAME_NUMBERS_BATCH]
+        same = (
+            await session.execute(
+                select(
+                    *(
+                        same_number(literal(n, Text), phone).label(f"n{i}")
+                        for i, n in enumerate(batch)
+                    )
                 )
             )
-        )
-    ).one()
-    return {number for number, alike in zip(ordered, same, strict=True) if alike}
+        ).one()
+        found |= {number for number, alike in zip(batch, same, strict=True) if alike}
+    return found
 
 
 REDACTED = "[erased]"
