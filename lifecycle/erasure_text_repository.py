@@ -6,7 +6,7 @@ of taking it out of the texts the erasure keeps (``redact_written``). Split from
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -14,7 +14,12 @@ from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, up
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.text import lowered_as_postgres
-from rag.chat.contact_details import EMAIL_IN_TEXT, emails_in, phone_matches, phones_in
+from rag.chat.contact_details import (
+    EMAIL_IN_TEXT,
+    PHONE_IN_TEXT,
+    emails_in,
+    phone_matches,
+)
 from workspaces.lead_repository import phone_key, same_number
 from workspaces.models import Lead, LeadSubmission
 
@@ -119,9 +124,61 @@ async def _holding_phone(
             ),
         )
     )
-    typed = [(row_key, number) for row_key, body in result.all() for number in phones_in(body)]
-    kept = await _same_numbers(session, [number for _, number in typed], phone)
-    return {row_key for row_key, number in typed if number in kept}
+    rows = result.all()
+    kept = await _same_numbers(session, _readings(body for _, body in rows), phone)
+    return {row_key for row_key, body in rows if _number_spans(body, kept)}
+
+
+def _cuts(written: str) -> list[int]:
+    """Where a stretch written like a number (``contact_details.PHONE_IN_TEXT``: digits and
+    the signs between them, however many digits) may end: after each of its digits followed by
+    a sign, the whole first."""
+    ends = range(len(written) - 1, 0, -1)
+    return [len(written), *(i for i in ends if written[i - 1].isdigit() > written[i].isdigit())]
+
+
+def _as_number(written: str) -> str | None:
+    """``written`` as the chat reads a number (``phone_matches``) when all of it is one."""
+    for match, number in phone_matches(written):
+        return number if match.span() == (0, len(written)) else None
+    return None
+
+
+def _readings(texts: Iterable[str]) -> set[str]:
+    """Every number ``_number_spans`` may compare with the visitor's in ``texts``."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    pending = [m[0] for text in texts for m in PHONE_IN_TEXT.finditer(text)]
+    while pending:
+        if (written := pending.pop()) in seen:
+            continue
+        seen.add(written)
+        for end in _cuts(written):
+            if (number := _as_number(written[:end])) is not None:
+                found.add(number)
+            pending += [m[0] for m in PHONE_IN_TEXT.finditer(written[end:])]
+    return found
+
+
+def _number_spans(text: str, numbers: set[str]) -> list[tuple[int, int]]:
+    """Where ``text`` holds one of ``numbers`` (the visitor's, as ``phone_matches`` reads
+    them): each stretch written like a number read from its start, the longest that is one of
+    them first, then what follows it the same way ("98765 43210 (2 demos)", "98765 43210
+    98765 43210": before, read whole, no number or another). A stretch that does not start with
+    one (``+44 98765 43210 4``) holds none."""
+    spans: list[tuple[int, int]] = []
+    for match in PHONE_IN_TEXT.finditer(text):
+        at, written = match.start(), match[0]
+        while written:
+            end = next((e for e in _cuts(written) if _as_number(written[:e]) in numbers), 0)
+            if not end:
+                break
+            spans.append((at, at + end))
+            rest = next(PHONE_IN_TEXT.finditer(written[end:]), None)
+            if rest is None:
+                break
+            at, written = at + end + rest.start(), rest[0]
+    return spans
 
 
 SAME_NUMBERS_BATCH = 500
@@ -221,7 +278,7 @@ async def _redact(
     ).all()
     numbers: set[str] = set()
     if named.phone is not None:
-        typed = [n for row in rows for text in row[2:] if text for _, n in phone_matches(text)]
+        typed = _readings(text for row in rows for text in row[2:] if text)
         numbers = await _same_numbers(session, typed, named.phone)
     rewritten = 0
     quoted: set[uuid.UUID] = set()
@@ -251,7 +308,7 @@ def _redacted(text: str, named: Key, numbers: set[str]) -> str:
         found = EMAIL_IN_TEXT.finditer(text)
         spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
     else:
-        spans = [m.span() for m, number in phone_matches(text) if number in numbers]
+        spans = _number_spans(text, numbers)
     for start, end in reversed(spans):
         text = text[:start] + REDACTED + text[end:]
     return text

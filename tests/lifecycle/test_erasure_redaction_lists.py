@@ -1,6 +1,7 @@
-"""An erasure by phone compares every number the texts it found hold with the visitor's in one
-statement, a column per number: the owner's notes holding a call list (hundreds of numbers, the
-visitor's among them) passed PostgreSQL's 1,664 columns and the erasure failed with a 500."""
+"""Erasure by phone over texts holding many numbers, or digits written on after the visitor's:
+an owner's notes holding a call list passed PostgreSQL's 1,664 columns (one per number
+compared) and the erasure failed with a 500; "98765 43210 (2 demos)" read as one longer number
+kept the visitor's."""
 
 from __future__ import annotations
 
@@ -29,3 +30,22 @@ async def test_notes_holding_thousands_of_numbers_are_redacted(
     assert await _texts(owner_db, owner, tag) == sorted(
         f"notes: {tag} call list\n{others}\n{ERASED}" for others in lists
     )
+
+
+async def test_the_visitors_number_followed_by_more_digits_is_redacted(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """A number read with the digits after it ("98765 43210 (2 demos)": "98765 43210 (2", or
+    the number twice, 20 digits) was no number of the visitor's: the notes kept it. Read from
+    its start, the visitor's is taken out, and what follows stays; another country's number
+    followed by digits stays whole."""
+    n, tag = _national(), _tag()
+    spaced = f"{n[:5]} {n[5:]}"
+    notes = f"{tag}: Jo {spaced} (2 demos), +91 {spaced} 3 calls; {n} {n}; not +44 {n} 4"
+    await _typed_lead(client, owner, email=f"asha-{tag}@example.com", notes=notes)
+
+    response = await _erase(client, owner, phone=f"+91 {n}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["redacted_leads"] == 1
+    kept = f"{tag}: Jo {ERASED} (2 demos), {ERASED} 3 calls; {ERASED} {ERASED}; not +44 {n} 4"
+    assert await _texts(owner_db, owner, tag) == [f"notes: {kept}"]
