@@ -26,9 +26,10 @@ and the owner's notes on every lead of the workspace. Each occurrence the scan r
 address in any case, a number however written; never ``ajo@...``, ``...com.au``, a longer
 number or another country's) becomes "[erased]", the rest of the text as it was
 (``erasure_text_repository.redact_written``; ``redacted_leads``, ``redacted_lead_submissions``
-count the rows rewritten). The forms' and the leads' messages are read again once the
-erasure holds its locks: a form sent meanwhile with the address in its message goes with the
-visitor's (before, it escaped with the address).
+count the rows rewritten). The owners' mails about a lead whose message (or a form's) lost
+it go, sent or not (``notification_mails``): a "New lead" mail quotes the message. The forms'
+and the leads' messages are read again once the erasure holds its locks: a form sent meanwhile
+with the address in its message goes with the visitor's (before, it escaped with the address).
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
 conversations, unless its other contact (by email its number, by phone its address) first came
@@ -267,7 +268,8 @@ async def _erase_named(
     stays when anything sent from elsewhere remains. Its own conversations are no visitor's.
     A lead with the key whose other contact (address, number) first came without it is
     reached too (the visitor's key filled another person's empty one); before, it went
-    whole."""
+    whole. The counts, the leads whose mails go (those and the ones redacted) and the
+    conversations."""
     # The forms' and the leads' messages holding the address (number): as a conversation
     # holding it is the visitor's, such a submission is theirs and such a lead reached.
     visitor = await _written(session, workspace_id, visitor)
@@ -383,8 +385,11 @@ async def _erase_named(
         counts[kind] = lead_counts.get(kind, 0) + count
     # What is kept (another person's form or lead naming the visitor, the owner's notes)
     # loses the address (number), last: after the leads the erasure locked.
-    counts |= await text_repo.redact_written(session, workspace_id=workspace_id, named=visitor)
-    return counts, own | reached, conversations
+    redacted = await text_repo.redact_written(session, workspace_id=workspace_id, named=visitor)
+    counts |= redacted.counts
+    # The owners' mails about a lead whose message lost it quote it: they go too (before,
+    # the "New lead" mail kept the address the lead no longer held).
+    return counts, own | reached | redacted.quoted_leads, conversations
 
 
 async def _written(

@@ -6,14 +6,20 @@ of taking it out of the texts the erasure keeps (``redact_written``). Split from
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.text import lowered_as_postgres
-from rag.chat.contact_details import EMAIL_IN_TEXT, emails_in, phone_matches, phones_in
+from rag.chat.contact_details import (
+    EMAIL_IN_TEXT,
+    PHONE_IN_TEXT,
+    emails_in,
+    phone_matches,
+)
 from workspaces.lead_repository import phone_key, same_number
 from workspaces.models import Lead, LeadSubmission
 
@@ -118,28 +124,88 @@ async def _holding_phone(
             ),
         )
     )
-    typed = [(row_key, number) for row_key, body in result.all() for number in phones_in(body)]
-    kept = await _same_numbers(session, [number for _, number in typed], phone)
-    return {row_key for row_key, number in typed if number in kept}
+    rows = result.all()
+    kept = await _same_numbers(session, _readings(body for _, body in rows), phone)
+    return {row_key for row_key, body in rows if _number_spans(body, kept)}
+
+
+def _cuts(written: str) -> list[int]:
+    """Where a stretch written like a number (``contact_details.PHONE_IN_TEXT``: digits and
+    the signs between them, however many digits) may end: after each of its digits followed by
+    a sign, the whole first."""
+    ends = range(len(written) - 1, 0, -1)
+    return [len(written), *(i for i in ends if written[i - 1].isdigit() > written[i].isdigit())]
+
+
+def _as_number(written: str) -> str | None:
+    """``written`` as the chat reads a number (``phone_matches``) when all of it is one."""
+    for match, number in phone_matches(written):
+        return number if match.span() == (0, len(written)) else None
+    return None
+
+
+def _readings(texts: Iterable[str]) -> set[str]:
+    """Every number ``_number_spans`` may compare with the visitor's in ``texts``."""
+    seen: set[str] = set()
+    found: set[str] = set()
+    pending = [m[0] for text in texts for m in PHONE_IN_TEXT.finditer(text)]
+    while pending:
+        if (written := pending.pop()) in seen:
+            continue
+        seen.add(written)
+        for end in _cuts(written):
+            if (number := _as_number(written[:end])) is not None:
+                found.add(number)
+            pending += [m[0] for m in PHONE_IN_TEXT.finditer(written[end:])]
+    return found
+
+
+def _number_spans(text: str, numbers: set[str]) -> list[tuple[int, int]]:
+    """Where ``text`` holds one of ``numbers`` (the visitor's, as ``phone_matches`` reads
+    them): each stretch written like a number read from its start, the longest that is one of
+    them first, then what follows it the same way ("98765 43210 (2 demos)", "98765 43210
+    98765 43210": before, read whole, no number or another). A stretch that does not start with
+    one (``+44 98765 43210 4``) holds none."""
+    spans: list[tuple[int, int]] = []
+    for match in PHONE_IN_TEXT.finditer(text):
+        at, written = match.start(), match[0]
+        while written:
+            end = next((e for e in _cuts(written) if _as_number(written[:e]) in numbers), 0)
+            if not end:
+                break
+            spans.append((at, at + end))
+            rest = next(PHONE_IN_TEXT.finditer(written[end:]), None)
+            if rest is None:
+                break
+            at, written = at + end + rest.start(), rest[0]
+    return spans
+
+
+SAME_NUMBERS_BATCH = 500
+"""The numbers ``_same_numbers`` compares in one statement, a column each: PostgreSQL takes at
+most 1,664 columns (and a statement at most 32,767 parameters, five a number here); the owner's
+notes holding a call list passed it (500 "internal_error")."""
 
 
 async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
     """Of ``numbers`` (as ``phones_in`` reads them), those that are ``phone``, compared as
-    leads' numbers are (``same_number``), all in one statement."""
+    leads' numbers are (``same_number``), ``SAME_NUMBERS_BATCH`` to a statement."""
     ordered = sorted(set(numbers))
-    if not ordered:
-        return set()
-    same = (
-        await session.execute(
-            select(
-                *(
-                    same_number(literal(n, Text), phone).label(f"n{i}")
-                    for i, n in enumerate(ordered)
+    found: set[str] = set()
+    for at in range(0, len(ordered), SAME_NUMBERS_BATCH):
+        batch = ordered[at : at + SAME_NUMBERS_BATCH]
+        same = (
+            await session.execute(
+                select(
+                    *(
+                        same_number(literal(n, Text), phone).label(f"n{i}")
+                        for i, n in enumerate(batch)
+                    )
                 )
             )
-        )
-    ).one()
-    return {number for number, alike in zip(ordered, same, strict=True) if alike}
+        ).one()
+        found |= {number for number, alike in zip(batch, same, strict=True) if alike}
+    return found
 
 
 REDACTED = "[erased]"
@@ -149,9 +215,18 @@ REDACTED_COUNTS = ("redacted_leads", "redacted_lead_submissions")
 """The erasure's counts of the rows it kept and rewrote (``redact_written``)."""
 
 
-async def redact_written(
-    session: AsyncSession, *, workspace_id: uuid.UUID, named: Key
-) -> dict[str, int]:
+@dataclass(frozen=True)
+class Redacted:
+    """What ``redact_written`` rewrote."""
+
+    counts: dict[str, int]
+    """How many rows of each kind were rewritten (``REDACTED_COUNTS``)."""
+    quoted_leads: set[uuid.UUID]
+    """The leads whose message, or one of whose submissions' message, lost the address
+    (number): the owners' mails about them quote it ("New lead", ``mail_repo.forget_about``)."""
+
+
+async def redact_written(session: AsyncSession, *, workspace_id: uuid.UUID, named: Key) -> Redacted:
     """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
     what was theirs: the messages of the leads and the submissions left (a form or a lead filed
     under another address or number that names the visitor's, "my colleague jo@example.com
@@ -159,8 +234,7 @@ async def redact_written(
     ``holding`` reads (an address in any case, never ``ajo@...`` or ``...com.au``; a number
     however written, never a longer one or another country's) becomes ``REDACTED``, the rest of
     the text as it was. The rows are locked by id, after the leads the erasure locked, and read
-    again once locked (a form or the owner writing to one is waited for). How many rows of each
-    kind were rewritten (``REDACTED_COUNTS``)."""
+    again once locked (a form or the owner writing to one is waited for)."""
     # The message and the notes read in one scan: joined by a line break, which no address
     # or number spans (the rows found are then read field by field).
     both = func.concat_ws("\n", Lead.message, Lead.notes)
@@ -172,12 +246,14 @@ async def redact_written(
         LeadSubmission.message,
         LeadSubmission.workspace_id == workspace_id,
     )
-    return {
-        "redacted_leads": await _redact(session, named, workspace_id, Lead, leads),
-        "redacted_lead_submissions": await _redact(
-            session, named, workspace_id, LeadSubmission, submissions
-        ),
-    }
+    lead_rows, quoted = await _redact(session, named, workspace_id, Lead, Lead.id, leads)
+    submission_rows, quoted_by_forms = await _redact(
+        session, named, workspace_id, LeadSubmission, LeadSubmission.lead_id, submissions
+    )
+    return Redacted(
+        counts={"redacted_leads": lead_rows, "redacted_lead_submissions": submission_rows},
+        quoted_leads=quoted | quoted_by_forms,
+    )
 
 
 async def _redact(
@@ -185,14 +261,16 @@ async def _redact(
     named: Key,
     workspace_id: uuid.UUID,
     model: type[Lead] | type[LeadSubmission],
+    lead_column: Any,
     ids: set[Any],
-) -> int:
+) -> tuple[int, set[uuid.UUID]]:
     """Rewrite the texts (a lead's message and notes, a submission's message) of the rows
-    ``ids`` of ``model`` without the visitor's address (number); how many changed."""
+    ``ids`` of ``model`` without the visitor's address (number): how many changed, and the
+    leads (``lead_column``) of those whose message changed."""
     fields = ("message", "notes") if model is Lead else ("message",)
     rows = (
         await session.execute(
-            select(model.id, *(getattr(model, field) for field in fields))
+            select(model.id, lead_column, *(getattr(model, field) for field in fields))
             .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
             .order_by(model.id)
             .with_for_update()
@@ -200,10 +278,11 @@ async def _redact(
     ).all()
     numbers: set[str] = set()
     if named.phone is not None:
-        typed = [n for row in rows for text in row[1:] if text for _, n in phone_matches(text)]
+        typed = _readings(text for row in rows for text in row[2:] if text)
         numbers = await _same_numbers(session, typed, named.phone)
     rewritten = 0
-    for row_id, *texts in rows:
+    quoted: set[uuid.UUID] = set()
+    for row_id, lead_id, *texts in rows:
         values: dict[str, str] = {}
         for field, text in zip(fields, texts, strict=True):
             if text and (kept := _redacted(text, named, numbers)) != text:
@@ -215,7 +294,9 @@ async def _redact(
                 .values(**values)
             )
             rewritten += 1
-    return rewritten
+            if "message" in values and lead_id is not None:
+                quoted.add(lead_id)
+    return rewritten, quoted
 
 
 def _redacted(text: str, named: Key, numbers: set[str]) -> str:
@@ -227,7 +308,7 @@ def _redacted(text: str, named: Key, numbers: set[str]) -> str:
         found = EMAIL_IN_TEXT.finditer(text)
         spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
     else:
-        spans = [m.span() for m, number in phone_matches(text) if number in numbers]
+        spans = _number_spans(text, numbers)
     for start, end in reversed(spans):
         text = text[:start] + REDACTED + text[end:]
     return text

@@ -112,7 +112,7 @@ def gives_asked_address(text: str) -> bool:
 # inside a longer Latin token (an address, a code: "AB12345678"), but right after Chinese or
 # Japanese, which write no spaces ("我的手机号是13812345678", "電話番号は090-1234-5678です").
 # A number right after "#" or "№" is an order's or a ticket's in any language ("#123456789").
-_PHONE_IN_TEXT = re.compile(
+PHONE_IN_TEXT = re.compile(
     r"(?<![A-Za-z\d_+@.#№-])\+?\(?\d[\d ().\-\u00a0]{5,38}\d(?![A-Za-z\d_@])"
 )
 _PHONE_DIGITS = (7, 15)
@@ -306,7 +306,7 @@ def booking_reference(text: str) -> bool:
         for i, token in enumerate(tokens):
             if token in _BOOKINGS and _beside_a_reference(tokens, i):
                 return True
-        for match in _PHONE_IN_TEXT.finditer(clause):
+        for match in PHONE_IN_TEXT.finditer(clause):
             # The words just before the number, not the whole clause before it once per number
             # (quadratic: "12345678901234567 " repeated); the first may be cut, so not read.
             start = max(0, match.start() - _BOOKING_REACH)
@@ -339,7 +339,7 @@ def phones_in(text: str) -> list[str]:
 def phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
     """The phone numbers typed in ``text`` (``phones_in``), each with where it was typed (an
     erasure marks where it reads the visitor's)."""
-    for match in _PHONE_IN_TEXT.finditer(text):
+    for match in PHONE_IN_TEXT.finditer(text):
         number = "".join(str(unicodedata.decimal(ch)) if ch.isdigit() else ch for ch in match[0])
         number = " ".join(number.replace("\u00a0", " ").split())
         digits = sum(ch.isdigit() for ch in number)
