@@ -234,12 +234,16 @@ async def set_lookup(session: AsyncSession, lookup: str) -> None:
     await _set_settings(session, {"app.lookup": lookup})
 
 
-async def lock_workspace(session: AsyncSession, purpose: str, workspace_id: uuid.UUID) -> None:
+async def lock_workspace(
+    session: AsyncSession, purpose: str, workspace_id: uuid.UUID, *, shared: bool = False
+) -> None:
     """Until the transaction ends, one transaction per workspace and ``purpose`` holds this
     (a transaction-scoped advisory lock): the next one reads after this one committed (READ
-    COMMITTED), so counts checked against a quota, or rolled up, see each other."""
+    COMMITTED), so counts checked against a quota, or rolled up, see each other. ``shared``:
+    any number hold it at once, all waiting for (and waited for by) the exclusive holder."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     await session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:purpose), hashtext(:ws))"),
+        text(f"SELECT {function}(hashtext(:purpose), hashtext(:ws))"),
         {"purpose": purpose, "ws": str(workspace_id)},
     )
 

@@ -29,7 +29,9 @@ number or another country's) becomes "[erased]", the rest of the text as it was
 count the rows rewritten). The owners' mails about a lead whose message (or a form's) lost
 it go, sent or not (``notification_mails``): a "New lead" mail quotes the message. The forms'
 and the leads' messages are read again once the erasure holds its locks: a form sent meanwhile
-with the address in its message goes with the visitor's (before, it escaped with the address).
+with the address in its message goes with the visitor's (before, it escaped with the address),
+and one sent later waits for the erasure's commit (``ERASURE_LOCK``, held from its start): a new
+form, after it (before, sent after the last read, it committed first and kept the address).
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
 conversations, unless its other contact (by email its number, by phone its address) first came
@@ -101,6 +103,7 @@ from lifecycle import erasure_text_repository as text_repo
 from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import session_erasure_repository as session_repo
+from workspaces.leads import ERASURE_LOCK
 from workspaces.permissions import Action, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
 from workspaces.service import WorkspaceAccess
@@ -173,6 +176,9 @@ async def erase_visitor(
     # Before anything is erased: no export is requested until this commits, a build that
     # has not started waits for it, and what was built or is being built is withdrawn.
     await lock_workspace(session, exports.REQUEST_LOCK, workspace_id)
+    # And no widget form is taken until this commits (``leads.wait_for_erasure``): one sent
+    # after the last read below escaped it, the address in its message.
+    await lock_workspace(session, ERASURE_LOCK, workspace_id)
     withdrawn, export_files = await export_repo.withdraw_exports(
         session,
         workspace_id=workspace_id,

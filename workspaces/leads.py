@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
+from core.db import lock_workspace
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
@@ -97,6 +98,21 @@ async def capture(
             session, lead.workspace_id, "lead.created", str(lead.id), {"lead_id": str(lead.id)}
         )
     return lead, created
+
+
+ERASURE_LOCK = "visitor_erasure"
+"""The workspace's advisory lock a visitor's erasure holds (exclusive) from its start to its
+commit, and a widget form takes (shared) before anything else: ``wait_for_erasure``."""
+
+
+async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+    """A widget form, first of all (before its conversation's lock, its number's and its lead):
+    wait for an erasure of the workspace that is running (``lifecycle.erasure``). Sent after
+    the erasure's last read, a form naming the visitor only in its message took no lock of
+    theirs and committed before the erasure did, escaping it; now it is a new form, after the
+    erasure. Forms do not wait for one another (shared). Taken first, it never waits while
+    holding what the erasure locks: no deadlock."""
+    await lock_workspace(session, ERASURE_LOCK, workspace_id, shared=True)
 
 
 async def submit_from_visitor(

@@ -10,6 +10,7 @@ and no erasure read a lead's notes: the visitor's address or number outlived the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 
@@ -17,11 +18,12 @@ import httpx
 import pytest
 
 from core.db import Database
+from lifecycle import erasure
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column
 from tests.lifecycle.test_erasure_by_phone import _erase, _national, _tag
 from tests.lifecycle.test_erasure_form_message import _form
-from tests.lifecycle.test_erasure_named_race import _erased_while
+from tests.lifecycle.test_erasure_session_race import _Stop
 
 ERASED = "[erased]"
 
@@ -138,27 +140,34 @@ async def test_nothing_to_redact_counts_zero(
     assert (erased["redacted_leads"], erased["redacted_lead_submissions"]) == (0, 0), erased
 
 
-async def test_a_form_sent_between_the_scan_and_the_locks_goes_with_the_visitor(
+async def test_a_form_sent_between_the_scan_and_the_locks_waits_for_the_erasure(
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The erasure read the forms' messages before it locked anything: a form sent meanwhile
-    with the address in its message (its email field empty) is the visitor's, as one read
-    before; it escaped, its lead and submission kept with the address."""
+    with the address in its message (its email field empty) escaped it, its lead and
+    submission kept with the address. Then the erasure read them again once locked; now such a
+    form waits for the erasure to commit (``test_erasure_form_lock``): a new form, after it."""
     tag = _tag()
     jo = f"jo-{tag}@example.com"
     await _form(client, owner, email=jo, message=f"first form {tag}")
-    erased = await _erased_while(
-        client,
-        owner,
-        monkeypatch,
-        {"email": jo},
+    stop = _Stop()
+    held = stop.before(erasure.repo.lock_conversations)
+    monkeypatch.setattr(erasure.repo, "lock_conversations", held)
+    erasing = asyncio.create_task(_erase(client, owner, email=jo))
+    second = await stop.meanwhile(
+        owner_db,
         lambda: _form(client, owner, phone=f"+91 {_national()}", message=f"me again: {jo}"),
     )
-    assert (erased["leads"], erased["lead_submissions"]) == (2, 2), erased
-    assert await _texts(owner_db, owner, tag) == []
+    response = await erasing
+    await second
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["leads"], erased["lead_submissions"]) == (1, 1), erased
+    again = f"me again: {jo}"
+    assert await _texts(owner_db, owner, tag) == [f"lead: {again}", f"submission: {again}"]
 
 
 async def test_the_schema_names_the_redacted_counts(client: httpx.AsyncClient) -> None:

@@ -1,0 +1,92 @@
+"""A widget form sent while an erasure by email runs, after the erasure's last read.
+
+The erasure reads the forms whose message holds the visitor's address again once it holds its
+locks, but a form that is no lead or conversation of theirs takes none of those locks: sent
+after that last read, it committed before the erasure did (READ COMMITTED) and escaped it, the
+address in its message. Now a form waits for a running erasure of its workspace (a shared
+advisory lock, the erasure's exclusive): it is a new form, after the erasure, answered 202."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from core.db import Database
+from lifecycle import erasure
+from tests.conftest import Owner
+from tests.lifecycle.data import first_column, widget
+from tests.lifecycle.test_erasure_form_message import _holding
+from tests.lifecycle.test_erasure_session_numbers import _chat
+from tests.lifecycle.test_erasure_session_race import _Stop
+from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
+
+
+async def _form_during_erasure(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    email: str,
+    form: dict[str, Any],
+) -> dict[str, int]:
+    """The erasure by ``email``, held after its last read (its redaction of what stays) and
+    before its commit, while ``form`` is sent: the form must wait for it, then be accepted.
+    What the erasure erased."""
+    stop = _Stop()
+    monkeypatch.setattr(
+        erasure.text_repo, "redact_written", stop.after(erasure.text_repo.redact_written)
+    )
+    erased = asyncio.create_task(
+        client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers)
+    )
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
+    sent = asyncio.create_task(
+        client.post("/api/v1/widget/leads", json=form, headers=widget(owner))
+    )
+    blocked = asyncio.create_task(_until_blocked_by(owner_db, stop.backend))
+    done, _ = await asyncio.wait({sent, blocked}, return_when=asyncio.FIRST_COMPLETED)
+    committed_first = sent in done
+    if committed_first:
+        blocked.cancel()
+    stop.go.set()
+    response = await erased
+    assert response.status_code == 200, response.text
+    answered = await sent
+    assert not committed_first, f"the form committed while the erasure ran: {answered.text}"
+    await blocked
+    assert answered.status_code == 202, answered.text
+    return dict(response.json()["erased"])
+
+
+@pytest.mark.parametrize("from_the_chat", [False, True], ids=["no-conversation", "erased-one"])
+async def test_a_form_naming_the_visitor_waits_for_the_erasure(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    from_the_chat: bool,
+) -> None:
+    """With the address in its message only (no lock of the visitor's taken), or from the
+    conversation the erasure deletes: then it waits for the erasure before it locks the
+    conversation (never the other order: a deadlock), and finds it gone."""
+    tag = uuid.uuid4().hex[:10]
+    email, phone = f"jo-{tag}@example.com", f"+91 98{uuid.uuid4().int % 10**8:08d}"
+    conversation = await _chat(client, owner, f"my email is {email}", f"chat-{tag}")
+    form = {"phone": phone, "message": f"write to me at {email}"}
+    if from_the_chat:
+        form |= {"conversation_id": conversation, "session_id": f"chat-{tag}"}
+    erased = await _form_during_erasure(client, owner, owner_db, monkeypatch, email, form)
+    assert (erased["leads"], erased["conversations"]) == (1, 1), erased
+    # Sent after the erasure committed: a new form, kept as sent, linked to no conversation.
+    assert await _holding(owner_db, owner, email) == ["lead ", "submission "]
+    assert await first_column(
+        owner_db,
+        "SELECT coalesce(conversation_id::text, '-') FROM leads WHERE workspace_id = :ws"
+        " AND message LIKE :n",
+        ws=owner.workspace_id,
+        n=f"%{email}%",
+    ) == ["-"]
