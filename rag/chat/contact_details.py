@@ -16,6 +16,7 @@ from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_back_on, or_numbers
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
+from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
 from workspaces.schemas import LeadIn
@@ -39,12 +40,11 @@ def emails_in(text: str) -> set[str]:
 
 
 def contact_email(text: str) -> str | None:
-    """The one email address a message gives, valid as a lead's; None for none, or for two or
-    more (a message quoting addresses is not someone leaving theirs)."""
-    found = _addresses(text)
-    if len(found) != 1:
+    """The email address a message gives as the visitor's (``email_phrases``), valid as a
+    lead's; None for none, or for others (a message quoting addresses leaves none of theirs)."""
+    email = visitors_address(text, list(EMAIL_IN_TEXT.finditer(text)))
+    if email is None:
         return None
-    (email,) = found
     try:
         return LeadIn(email=email).email
     except ValueError:
