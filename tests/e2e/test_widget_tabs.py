@@ -69,7 +69,13 @@ async def test_a_new_conversation_in_one_tab_is_kept_by_the_other(
 
         await _ask(other, "Is there a free trial?")
         assert "conversation_id" not in sent[-1], sent[-1]
-        new = await page.evaluate(STORED, "conversation")
+        # The other tab's write reaches this one through the browser process, not at once.
+        stored = await page.wait_for_function(
+            f"(old) => {{ const id = ({STORED})('conversation'); return id && id !== old && id; }}",
+            arg=old,
+            timeout=TIMEOUT,
+        )
+        new = await stored.json_value()
         assert new
         assert new != old
         assert await other.evaluate(STORED, "conversation") == new
