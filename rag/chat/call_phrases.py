@@ -24,7 +24,15 @@ import unicodedata
 from itertools import pairwise
 from typing import Final
 
-from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, after_greetings, phrases
+from rag.chat.courtesy import (
+    FILLER,
+    GOODBYE,
+    THANKS,
+    Lexicon,
+    after_greetings,
+    phrases,
+    without_courtesy,
+)
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
@@ -308,9 +316,10 @@ def _told_of(text: str, number: str) -> bool:
         return False
     after = at + len(number)
     closing = CLAUSE_END.search(text, after)
-    rest = _words(text[after : closing.start() if closing else len(text)])
-    for courtesy in (THANKS, GOODBYE):
-        rest = courtesy.sub(" ", rest)
+    # Thanks, then goodbyes, are none of the clause's words (greetings are, as they were).
+    rest = without_courtesy(
+        _words(text[after : closing.start() if closing else len(text)]), (THANKS, GOODBYE)
+    )
     return any(
         w in _NOT or w not in CALL_FRAMING | _LINKS | _THEIRS | FILLER
         for w in rest.split()
