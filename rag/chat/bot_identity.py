@@ -29,6 +29,7 @@ from rag.chat.courtesy import (
     GREETING,
     THANKS,
     Lexicon,
+    courtesy_only,
     words,
 )
 
@@ -250,12 +251,6 @@ def _cut(text: str, start: int, end: int) -> tuple[int, int] | None:
     return cut
 
 
-def _courtesy_only(reduced: str) -> bool:
-    """Nothing but thanks, goodbyes, greetings and filler ("thanks", "ok", "lol")."""
-    rest = GOODBYE.sub(" ", THANKS.sub(" ", GREETING.sub(" ", reduced))).split()
-    return all(word in FILLER or word in _AFTERTHOUGHT for word in rest)
-
-
 def asks_only_if_a_bot(text: str) -> bool:
     """The visitor asks whether a bot answers and nothing more, in one sentence or with
     courtesy after it ("are you a bot? thanks", "are you real? lol")."""
@@ -303,7 +298,9 @@ def _nothing_more(text: str, start: int) -> bool:
 
 def _asks_nothing_else(rest: str) -> bool:
     """A rest (reduced) that is courtesy only or the question again."""
-    return _courtesy_only(rest) or asks_if_a_bot(rest)
+    # Greetings taken out first, then thanks and goodbyes ("have a good day" leaves "have a").
+    courtesy = courtesy_only(rest, (GREETING, THANKS, GOODBYE), besides=_AFTERTHOUGHT)
+    return courtesy or asks_if_a_bot(rest)
 
 
 def identity_then_question(text: str) -> str | None:

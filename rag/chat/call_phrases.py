@@ -24,7 +24,15 @@ import unicodedata
 from itertools import pairwise
 from typing import Final
 
-from rag.chat.courtesy import FILLER, GOODBYE, THANKS, Lexicon, after_greetings, phrases
+from rag.chat.courtesy import (
+    FILLER,
+    GOODBYE,
+    THANKS,
+    Lexicon,
+    after_greetings,
+    phrases,
+    without_courtesy,
+)
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
 
@@ -82,18 +90,50 @@ def when_to_call(words: str, at: int = 0) -> str | None:
     return found[0]
 
 
+def _one_of(words: tuple[str, ...]) -> str:
+    """``words`` as one alternation, in their order: ("on", "at") is "(?:on|at)"."""
+    return "(?:" + "|".join(words) + ")"
+
+
+def _maybe_then(words: tuple[str, ...]) -> str:
+    """Maybe one of ``words`` next, after a space: ("ist", "lautet") is "(?: ist| lautet)?"."""
+    return "(?:" + "|".join(f" {word}" for word in words) + ")?"
+
+
+# The words that link a call to the number right after it, by language, written once for the
+# call phrases (``CALL_ON``, ``_MINE``) and the word before a number (``_LINKS``): the word the
+# number follows ("on", "unter", "al", "a este", "по"), the words after it ("my", "der"), the
+# number's name ("number", "nummer", "número", "номеру") and, after "my number", its verb
+# ("is", "ist", "es").
+_EN_ON, _EN_THE, _EN_IS = ("on", "at"), ("my", "this", "the"), ("is",)
+_EN_NUMBER = ("number", "no", "mobile", "cell", "phone")
+_DE_ON, _DE_THE, _DE_IS = ("unter", "auf"), ("der", "meiner", "dieser"), ("ist", "lautet")
+_DE_NUMBER = ("nummer", "telefonnummer", "handynummer", "rufnummer")
+_ES_ON, _ES_IS = ("al", "a este", "en el"), ("es",)
+_ES_NUMBER = ("número", "numero", "teléfono", "telefono", "celular", "móvil", "movil")
+_ES_MY_NUMBER = (*_ES_NUMBER, "whatsapp")  # "mi whatsapp es ..."
+_FR_ON, _FR_IS, _FR_THE = ("au", "sur le", "sur", "à ce", "a ce"), ("est", "cest"), ("le",)
+_FR_NUMBER = ("numéro", "numero", "portable", "téléphone", "telephone")
+_PT_ON, _PT_IS = ("no", "pelo", "para o", "neste", "nesse", "em"), ("é", "e")
+_PT_NUMBER = ("número", "numero", "telefone", "celular", "whatsapp")
+_IT_ON, _IT_IS = ("al", "allo", "sul", "a questo"), ("è", "e")
+_IT_NUMBER = ("numero", "cellulare", "telefono")
+_RU_ON, _RU_NUMBER = ("по", "на"), ("номеру", "номер", "телефону", "мобильный")
+_AR_ON, _AR_NUMBER = ("على", "ع"), ("الرقم", "رقم", "رقمي")
+_HI_ON = ("पर", "पे", "par", "pe")
+
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
 # or alone ("Can you call me? +91 ...").
 _EN_MINE = (
     r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
-    r"|telephone )?(?:number|no|phone|mobile|cell)(?: is)?"
+    rf"|telephone )?{_one_of(_EN_NUMBER)}{_maybe_then(_EN_IS)}"
 )
-_DE_MINE = r"(?:hier ist )?meine (?:nummer|telefonnummer|handynummer|rufnummer)(?: ist| lautet)?"
-_ES_MINE = r"mi (?:número|numero|teléfono|telefono|celular|móvil|movil|whatsapp)(?: es)?"
-_FR_MINE = r"mon (?:numéro|numero|portable|téléphone|telephone)(?: est| cest)?(?: le)?"
-_PT_MINE = r"(?:o )?meu (?:número|numero|telefone|celular|whatsapp)(?: é| e)?"
-_IT_MINE = r"(?:il )?mio (?:numero|cellulare|telefono)(?: è| e)?"
+_DE_MINE = rf"(?:hier ist )?meine {_one_of(_DE_NUMBER)}{_maybe_then(_DE_IS)}"
+_ES_MINE = rf"mi {_one_of(_ES_MY_NUMBER)}{_maybe_then(_ES_IS)}"
+_FR_MINE = rf"mon {_one_of(_FR_NUMBER)}{_maybe_then(_FR_IS)}{_maybe_then(_FR_THE)}"
+_PT_MINE = rf"(?:o )?meu {_one_of(_PT_NUMBER)}{_maybe_then(_PT_IS)}"
+_IT_MINE = rf"(?:il )?mio {_one_of(_IT_NUMBER)}{_maybe_then(_IT_IS)}"
 # German asked, the verb last: "Können Sie mich (bitte) ... zurückrufen?"
 _DE_ASKED = (
     r"(?:können|koennen|könnten|koennten|kannst|könntest|koenntest|könnt|koennt|würden"
@@ -101,6 +141,7 @@ _DE_ASKED = (
     r"|morgen|gleich|umgehend|kurz))*"
 )
 _DE_CALL_BACK = r"(?:zurückrufen|zuruckrufen|zurueckrufen|anrufen)"
+_DE_ON_NUMBER = rf"{_one_of(_DE_ON)}(?: {_one_of(_DE_THE)})?(?: {_one_of(_DE_NUMBER)})?"
 
 
 def _nfkc(*patterns: str) -> tuple[str, ...]:
@@ -116,19 +157,17 @@ CALL_ON = Lexicon(
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
             rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
-            r"(?: (?:(?:on|at)(?: (?:my|this|the))?(?: (?:number|no|mobile|cell|phone))?"
+            rf"(?: (?:{_one_of(_EN_ON)}(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?"
             rf"|{_EN_MINE}))? {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
-            r"|morgen|gleich|umgehend|an|zurück|zuruck))* (?:unter|auf)(?: (?:der|meiner"
-            rf"|dieser))?(?: (?:nummer|telefonnummer|handynummer|rufnummer))? {_N}",
+            rf"|morgen|gleich|umgehend|an|zurück|zuruck))* {_DE_ON_NUMBER} {_N}",
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
             rf"|morgen|gleich|umgehend))* (?:an|zurück|zuruck)(?: {_DE_MINE})? {_N}",
             # Asked, the verb last: "Können Sie mich unter ... zurückrufen?", "Kannst du mich
             # bitte unter ... anrufen?"
-            rf"{_DE_ASKED} (?:unter|auf)(?: (?:der|meiner|dieser))?(?: (?:nummer"
-            rf"|telefonnummer|handynummer|rufnummer))? {_N}(?: (?:bitte|heute|morgen|gleich))*"
+            rf"{_DE_ASKED} {_DE_ON_NUMBER} {_N}(?: (?:bitte|heute|morgen|gleich))*"
             rf" {_DE_CALL_BACK}",
             rf"{_DE_ASKED} {_DE_CALL_BACK}(?: {_DE_MINE})? {_N}",
         ),
@@ -138,14 +177,14 @@ CALL_ON = Lexicon(
             r" (?:llamar|marcar|devolver la llamada)"
             r"|(?:pueden|puede|puedes|podrían|podrian|podría|podria|podrías|podrias|podés|podes)"
             r" (?:llamarme|marcarme|devolverme la llamada))"
-            r"(?: por favor)?(?: (?:(?:al|a este|en el)(?: (?:número|numero|teléfono|telefono"
-            rf"|celular|móvil|movil))?|{_ES_MINE}))? {_N}",
+            rf"(?: por favor)?(?: (?:{_one_of(_ES_ON)}(?: {_one_of(_ES_NUMBER)})?"
+            rf"|{_ES_MINE}))? {_N}",
         ),
         "fr": (
             r"(?:rappelez moi|rappelle moi|appelez moi|appelle moi|rappelez nous|appelez nous"
             r"|me rappeler|mappeler|me téléphoner|me telephoner)(?: (?:sil vous plaît"
-            r"|sil vous plait|svp|stp|vite|rapidement))?(?: (?:(?:au|sur le|sur|à ce|a ce)"
-            rf"(?: (?:numéro|numero|portable|téléphone|telephone))?|{_FR_MINE}))? {_N}",
+            rf"|sil vous plait|svp|stp|vite|rapidement))?(?: (?:{_one_of(_FR_ON)}"
+            rf"(?: {_one_of(_FR_NUMBER)})?|{_FR_MINE}))? {_N}",
         ),
         "pt": (
             r"(?:me liga|me ligue|me liguem|me ligar|ligue para mim|liguem para mim|ligar para mim"
@@ -154,8 +193,8 @@ CALL_ON = Lexicon(
             # (not tried: "tentaram ligar-me para o ...")
             r"|(?<!tentaram )(?<!tentou )(?<!tentaste )(?:ligar me|telefonar me|contactar me)"
             r"|ligue me|liguem me|ligues me|telefone me|telefonem me"
-            r"|contacte me|contactem me)(?: por favor)?(?: (?:(?:no|pelo|para o|neste|nesse|em)"
-            rf"(?: (?:número|numero|telefone|celular|whatsapp))?|{_PT_MINE}))? {_N}",
+            rf"|contacte me|contactem me)(?: por favor)?(?: (?:{_one_of(_PT_ON)}"
+            rf"(?: {_one_of(_PT_NUMBER)})?|{_PT_MINE}))? {_N}",
         ),
         "it": (
             r"(?:mi richiami|mi richiamate|richiamatemi|richiamami|mi chiami|mi chiamate"
@@ -165,14 +204,14 @@ CALL_ON = Lexicon(
             # Asked: "Mi può richiamare al ...?", "Mi potreste chiamare al ...?"
             r"|mi (?:può|puo|puoi|potete|potreste|potrebbe|potresti|potrà|potra)"
             r" (?:richiamare|chiamare|ricontattare|telefonare))"
-            r"(?: per favore)?(?: (?:(?:al|allo|sul|a questo)(?: (?:numero|cellulare|telefono))?"
+            rf"(?: per favore)?(?: (?:{_one_of(_IT_ON)}(?: {_one_of(_IT_NUMBER)})?"
             rf"|{_IT_MINE}))? {_N}",
         ),
         "hi": _nfkc(
             # The number inside: "mujhe 98765 43210 par call karo"; after: "mujhe call karo
             # 98765 43210", "मुझे कॉल करें इस नंबर पर 98765 43210"
-            rf"{_HI_ME} {_N} (?:पर|पे|par|pe) {_HI_CALL} {_HI_DO}",
-            rf"{_HI_ME} {_HI_CALL} {_HI_DO}(?: (?:इस नंबर|is number|is no) (?:पर|पे|par|pe))? {_N}",
+            rf"{_HI_ME} {_N} {_one_of(_HI_ON)} {_HI_CALL} {_HI_DO}",
+            rf"{_HI_ME} {_HI_CALL} {_HI_DO}(?: (?:इस नंबर|is number|is no) {_one_of(_HI_ON)})? {_N}",
         ),
         "ru": (
             # and asked: "Можете перезвонить мне ...?", "Не могли бы вы позвонить мне на ...?",
@@ -183,8 +222,7 @@ CALL_ON = Lexicon(
             r"(?<!пытался )(?<!пыталась )(?<!хотели )(?<!хотел )(?<!хотела )(?:перезвонить"
             r"|позвонить|набрать)(?= (?:мне|нам) )|(?:можете|сможете|можешь|сможешь|могли бы"
             r"(?: вы)?)(?: пожалуйста)? перезвонить)(?: (?:мне|нам))?"
-            r"(?: пожалуйста)?(?: (?:по|на))?(?: (?:номеру|номер|телефону|мобильный))?"
-            rf" {_N}",
+            rf"(?: пожалуйста)?(?: {_one_of(_RU_ON)})?(?: {_one_of(_RU_NUMBER)})? {_N}",
         ),
         "ar": (
             # and asked: "هل يمكنكم الاتصال بي على ...؟", "ممكن تتصلوا بي على ...؟", the verbal
@@ -193,7 +231,7 @@ CALL_ON = Lexicon(
             r"(?:اتصلوا|اتصل|اتصلي|اتصلو|كلموني|كلمني|(?<!تم )(?<!حاول )(?<!حاولوا )(?<!حاولتم )"
             r"(?<!حاولت )الاتصال(?= (?:بي|معي) )|تتصلوا|تتصل|تتصلي|تكلموني"
             r"|تكلمني)(?: (?:بي|علي|عليا|معي))?(?: (?:من فضلك"
-            rf"|لو سمحت|رجاء))? (?:على|ع)(?: (?:الرقم|رقم|رقمي))? {_N}",
+            rf"|لو سمحت|رجاء))? {_one_of(_AR_ON)}(?: {_one_of(_AR_NUMBER)})? {_N}",
         ),
     }
 )
@@ -263,16 +301,17 @@ def _plain(text: str) -> str:
 
 
 # The words that link a call to the number right after it ("on", "al", "unter", "my number is",
-# "mi número es", "по номеру", "على الرقم", "is number par"): the last of them before the number.
+# "mi número es", "по номеру", "على الرقم", "is number par"): the last of them before the number,
+# the last word of each of the call phrases' links.
 _LINKS: Final = frozenset(
-    {"on", "at", "my", "this", "the", "number", "no", "mobile", "cell", "phone", "is"}
-    | {"unter", "auf", "der", "meiner", "dieser", "nummer", "telefonnummer", "handynummer"}
-    | {"rufnummer", "ist", "lautet", "al", "este", "el", "número", "numero", "teléfono"}
-    | {"telefono", "celular", "móvil", "movil", "whatsapp", "es", "au", "le", "sur", "ce"}
-    | {"numéro", "portable", "téléphone", "telephone", "est", "cest", "pelo", "o", "neste"}
-    | {"nesse", "em", "telefone", "é", "e", "allo", "sul", "questo", "cellulare", "è"}
-    | {"по", "на", "номеру", "номер", "телефону", "мобильный", "على", "ع", "الرقم", "رقم"}
-    | {"رقمي", "par", "pe", "पर", "पे"}
+    link.rsplit(" ", 1)[-1]
+    for words in (
+        *(_EN_ON, _EN_THE, _EN_NUMBER, _EN_IS, _DE_ON, _DE_THE, _DE_NUMBER, _DE_IS),
+        *(_ES_ON, _ES_MY_NUMBER, _ES_IS, _FR_ON, _FR_NUMBER, _FR_IS, _FR_THE),
+        *(_PT_ON, _PT_NUMBER, _PT_IS, _IT_ON, _IT_NUMBER, _IT_IS),
+        *(_RU_ON, _RU_NUMBER, _AR_ON, _AR_NUMBER, _HI_ON),
+    )
+    for link in words
 )
 # Besides those, the words of a number said to be the visitor's after it ("... is my number",
 # "... es mi número", "... c'est mon portable", "... ist meine Handynummer", "... мой номер").
@@ -308,9 +347,10 @@ def _told_of(text: str, number: str) -> bool:
         return False
     after = at + len(number)
     closing = CLAUSE_END.search(text, after)
-    rest = _words(text[after : closing.start() if closing else len(text)])
-    for courtesy in (THANKS, GOODBYE):
-        rest = courtesy.sub(" ", rest)
+    # Thanks, then goodbyes, are none of the clause's words (greetings are, as they were).
+    rest = without_courtesy(
+        _words(text[after : closing.start() if closing else len(text)]), (THANKS, GOODBYE)
+    )
     return any(
         w in _NOT or w not in CALL_FRAMING | _LINKS | _THEIRS | FILLER
         for w in rest.split()
@@ -328,12 +368,15 @@ _OR = frozenset(
     {"or", "alternatively", "otherwise", "oder", "o", "u", "oppure", "ou", "или", "либо"}
     | {"ya", "या", "أو", "او", "或", "或者", "または", "か"}
 )
+# Of the links above, those of English, German "unter"/"auf", Russian "по"/"на" and Hindi all
+# go with "or"; of the others only some, as before (all of them would change what "or" offers:
+# "oder unter meiner Nummer B" offers another number, "oder unter der Rufnummer B" does not).
 _OR_LINKS = frozenset(
-    {"on", "at", "my", "the", "this", "other", "second", "number", "no", "mobile", "cell"}
-    | {"phone", "landline", "whatsapp", "unter", "auf", "meine", "meiner", "nummer", "handy"}
+    {*_EN_ON, *_EN_THE, *_EN_NUMBER, *_DE_ON, *_RU_ON, *_HI_ON}
+    | {"other", "second", "landline", "whatsapp", "meine", "meiner", "nummer", "handy"}
     | {"al", "allo", "sul", "il", "mio", "numero", "cellulare", "mi", "número", "celular"}
-    | {"au", "sur", "le", "mon", "numéro", "portable", "no", "pelo", "para", "meu", "telefone"}
-    | {"по", "на", "номеру", "мой", "على", "الرقم", "رقم", "par", "pe", "पर", "पे"}
+    | {"au", "sur", "le", "mon", "numéro", "portable", "pelo", "para", "meu", "telefone"}
+    | {"номеру", "мой", "على", "الرقم", "رقم"}
 )
 
 

@@ -25,7 +25,9 @@ from rag.chat.courtesy import (
     GREETING,
     THANKS,
     after_greetings,
+    courtesy_only,
     how_are_you_alone,
+    without_courtesy,
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
@@ -35,6 +37,9 @@ COMPLAINT_WORDS = 2
 """Words of its own beside the call that make a complaint or a question of a message."""
 
 _LOOSE_ENDS = " ,;:\n\u060c\u061b\u3001\uff0c\uff1a\uff1b"
+# The courtesy around a call, goodbyes taken out first ("have a good day" whole, not its
+# greeting "good day"), then thanks and greetings (``courtesy.without_courtesy``).
+_COURTESY = (GOODBYE, THANKS, GREETING)
 
 
 def without_callback(text: str) -> str:
@@ -58,7 +63,7 @@ def without_callback(text: str) -> str:
     closing = CLAUSE_END.search(text, after)
     end = closing.end() if closing else len(text)
     kept = (text[:start] + text[end:]).strip(_LOOSE_ENDS)
-    if not any(ch.isalnum() for ch in kept) or _courtesy_only(kept):
+    if not any(ch.isalnum() for ch in kept) or courtesy_only(_words(kept), _COURTESY):
         # The call's clause holds the question ("hi, where is my parcel call me on ..."): the
         # greeting kept alone would be the question asked, so only the number is left out.
         kept = (text[:at] + text[after:]).strip(_LOOSE_ENDS)
@@ -100,15 +105,6 @@ def _word_starts(text: str) -> Iterator[int]:
         if word and not inside:
             yield i
         inside = word
-
-
-def _courtesy_only(text: str) -> bool:
-    """Whether ``text`` is nothing but greetings, thanks, goodbyes and filler ("hi", "good
-    morning", "hello there, thanks")."""
-    rest = _words(text)
-    for courtesy in (GOODBYE, THANKS, GREETING):
-        rest = courtesy.sub(" ", rest)
-    return all(w in FILLER for w in rest.split())
 
 
 def call_asked(text: str, words: str) -> re.Match[str] | None:
@@ -153,8 +149,7 @@ def beside_the_call(text: str, words: str) -> int | None:
     rest = f"{words[: call.start()]} {words[others_offered(words, call.end()) :]}"
     if first_asked(LEAD, rest) or sales_asked(rest, rest) or orders_or_books(rest):
         return None
-    for courtesy in (GOODBYE, THANKS, GREETING):
-        rest = courtesy.sub(" ", rest)
+    rest = without_courtesy(rest, _COURTESY)
     at = number_at(text, number)
     before = CLAUSE_END.split(text[: max(_call_start(text, at), 0)])
     after = CLAUSE_END.split(text[_numbers_end(text, at) :]) if at >= 0 else []

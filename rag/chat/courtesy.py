@@ -1,6 +1,7 @@
 """The courtesy lexicon of intent detection: text reduced to its words (``words``), word-bounded
 alternations (``phrases``), and the greetings, thanks, acknowledgements, goodbyes and filler
-words a message may hold and still be nothing but courtesy (``rag.chat.intents``)."""
+words a message may hold and still be nothing but courtesy (``rag.chat.intents``); a text
+without them (``without_courtesy``), or nothing but them (``courtesy_only``)."""
 
 from __future__ import annotations
 
@@ -354,6 +355,28 @@ def how_are_you_alone(words: str) -> str | None:
     filler ("ciao come stai": "come stai"; ``ASKING_GREETING_ALONE``), None for none."""
     at = after_greetings(words)
     return words[at:] if ASKING_GREETING_ALONE.fullmatch(words, at) else None
+
+
+def without_courtesy(reduced: str, courtesies: tuple[re.Pattern[str], ...]) -> str:
+    """``reduced`` (a text reduced by ``words``) with each phrase of ``courtesies`` a space,
+    taken out one lexicon after the other in the order given. The order is the caller's to
+    choose: a phrase taken out first is no longer there for the next lexicon ("have a good
+    day" is all of it a goodbye for ``GOODBYE`` first, but leaves "have a" after ``GREETING``
+    took "good day")."""
+    for courtesy in courtesies:
+        reduced = courtesy.sub(" ", reduced)
+    return reduced
+
+
+def courtesy_only(
+    reduced: str,
+    courtesies: tuple[re.Pattern[str], ...],
+    *,
+    besides: frozenset[str] = frozenset(),
+) -> bool:
+    """Whether ``reduced`` is nothing but the phrases of ``courtesies`` (``without_courtesy``,
+    in that order), ``FILLER`` and the words ``besides`` ("hi", "hello there, thanks")."""
+    return all(w in FILLER or w in besides for w in without_courtesy(reduced, courtesies).split())
 
 
 def has_question_mark(text: str) -> bool:
