@@ -20,14 +20,15 @@ By **email** (or **phone**), what goes:
   that person's and stays (before, it went with its lead and its conversations);
 - then one step further: the other conversations of those conversations' browser sessions.
 
-What stays loses the address (number): the messages of the forms and the leads kept (that
-person's, "my colleague jo@example.com wants a demo too"; a lead another visitor's form keeps)
-and the owner's notes on every lead of the workspace. Each occurrence the scan reads (an
-address in any case, a number however written; never ``ajo@...``, ``...com.au``, a longer
-number or another country's) becomes "[erased]", the rest of the text as it was
-(``erasure_text_repository.redact_written``; ``redacted_leads``, ``redacted_lead_submissions``
-count the rows rewritten). The owners' mails about a lead whose message (or a form's) lost
-it go, sent or not (``notification_mails``): a "New lead" mail quotes the message. The forms'
+What stays loses the address (number): the names and the messages of the forms and the leads
+kept (that person's, "my colleague jo@example.com wants a demo too"; a lead another visitor's
+form keeps; one whose name field holds it) and the owner's notes on every lead of the
+workspace. Each occurrence the scan reads (an address in any case, a number however written;
+never ``ajo@...``, ``...com.au``, a longer number or another country's) becomes "[erased]",
+the rest of the text as it was (``erasure_text_repository.redact_written``;
+``redacted_leads``, ``redacted_lead_submissions`` count the rows rewritten). The owners' mails
+about a lead whose name or message (or a form's) lost it go, sent or not
+(``notification_mails``): a "New lead" mail quotes them. The forms'
 and the leads' messages are read again once the erasure holds its locks: a form sent meanwhile
 with the address in its message goes with the visitor's (before, it escaped with the address),
 and one sent later waits for the erasure's commit (``ERASURE_LOCK``, held from its start): a new
