@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import httpx
@@ -24,12 +26,30 @@ from lifecycle import erasure
 from rag.chat import shortcuts
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column, widget
-from tests.lifecycle.test_erasure_form_lock import during_erasure
+from tests.lifecycle.test_erasure_form_lock import during_erasure, erasure_held
 from tests.lifecycle.test_erasure_form_message import _holding
+from tests.lifecycle.test_erasure_named_race import erased_after_turn
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.rag.test_lead_capture_never import never
 from tests.workspaces.test_signin_races import GUARD_SECONDS
+
+Erasing = Callable[
+    [dict[str, str], Callable[[], Awaitable[httpx.Response]]],
+    Awaitable[tuple[dict[str, int], httpx.Response]],
+]
+
+
+@pytest.fixture
+def erasing(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Erasing:
+    """``during_erasure`` of this test's workspace: the erasure of a visitor, and a request
+    sent while it runs."""
+    return partial(during_erasure, client, owner, owner_db, monkeypatch)
 
 
 def _visitor() -> tuple[str, str, str]:
@@ -60,7 +80,7 @@ async def test_an_address_typed_in_a_new_conversation_waits_for_the_erasure(
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    erasing: Erasing,
     capture: bool,
 ) -> None:
     """The visitor's form (their number, their address in its message) is erased; the address
@@ -73,11 +93,7 @@ async def test_an_address_typed_in_a_new_conversation_waits_for_the_erasure(
     assert sent.status_code == 202, sent.text
     if not capture:
         await never(client, owner)
-    erased, answered = await during_erasure(
-        client,
-        owner,
-        owner_db,
-        monkeypatch,
+    erased, answered = await erasing(
         {"email": email},
         lambda: _message(client, owner, f"my email is {email}", f"new-{tag}"),
     )
@@ -94,18 +110,14 @@ async def test_a_call_asked_in_a_new_conversation_waits_for_the_erasure_by_phone
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    erasing: Erasing,
 ) -> None:
     """A call asked on the visitor's number beside a question, in a new conversation, while
     their erasure by phone runs: a new lead with that number after it."""
     tag, _, phone = _visitor()
     await _chat(client, owner, f"call me on {phone}", f"first-{tag}")
     question = f"my order {tag} is late, please call me on {phone}"
-    erased, answered = await during_erasure(
-        client,
-        owner,
-        owner_db,
-        monkeypatch,
+    erased, answered = await erasing(
         {"phone": phone},
         lambda: _message(client, owner, question, f"new-{tag}"),
     )
@@ -131,14 +143,7 @@ async def test_an_erasure_waits_for_a_turn_writing_the_address(
         shortcuts.leads, "submit_from_visitor", stop.before(shortcuts.leads.submit_from_visitor)
     )
     typed = asyncio.create_task(_chat(client, owner, f"my email is {email}", f"new-{tag}"))
-    erasing = await stop.meanwhile(
-        owner_db,
-        lambda: client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers),
-    )
-    await typed
-    response = await erasing
-    assert response.status_code == 200, response.text
-    erased = response.json()["erased"]
+    erased = await erased_after_turn(client, owner, owner_db, stop, {"email": email}, typed)
     assert (erased["leads"], erased["lead_submissions"], erased["conversations"]) == (1, 1, 1)
     assert await _holding(owner_db, owner, email) == []
     assert await _conversations_mentioning(owner_db, owner, email) == 0
@@ -148,7 +153,7 @@ async def test_a_number_typed_in_a_conversation_being_erased_waits_then_finds_it
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
-    monkeypatch: pytest.MonkeyPatch,
+    erasing: Erasing,
 ) -> None:
     """Both at once, the erasure first: the turn in the conversation the erasure deletes waits
     for it before it reads (or locks) the conversation, never the other order (it held the
@@ -156,11 +161,7 @@ async def test_a_number_typed_in_a_conversation_being_erased_waits_then_finds_it
     404 (the conversation is gone) and keeps nothing."""
     tag, email, phone = _visitor()
     conversation = await _chat(client, owner, f"my email is {email}", f"chat-{tag}")
-    erased, answered = await during_erasure(
-        client,
-        owner,
-        owner_db,
-        monkeypatch,
+    erased, answered = await erasing(
         {"email": email},
         lambda: _message(
             client,
@@ -186,14 +187,9 @@ async def test_a_message_without_an_address_or_number_does_not_wait(
     address or a number waits for it."""
     tag, email, _ = _visitor()
     await _chat(client, owner, f"my email is {email}", f"chat-{tag}")
-    stop = _Stop()
-    monkeypatch.setattr(
-        erasure.text_repo, "redact_written", stop.after(erasure.text_repo.redact_written)
+    stop, erasing = await erasure_held(
+        client, owner, monkeypatch, {"email": email}, erasure.text_repo, "redact_written"
     )
-    erasing = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers)
-    )
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
     try:
         hello = await asyncio.wait_for(
             _message(client, owner, f"hello {tag}", f"other-{tag}"), GUARD_SECONDS

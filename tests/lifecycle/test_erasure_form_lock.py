@@ -26,6 +26,28 @@ from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 
 
+async def erasure_held(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    monkeypatch: pytest.MonkeyPatch,
+    visitor: dict[str, str],
+    where: Any,
+    name: str,
+    *,
+    before: bool = False,
+) -> tuple[_Stop, asyncio.Task[httpx.Response]]:
+    """The erasure of ``visitor`` started and held in its transaction once ``where.name`` has
+    run (``before``: before it runs): the stop that holds it, and its request."""
+    stop = _Stop()
+    real = getattr(where, name)
+    monkeypatch.setattr(where, name, stop.before(real) if before else stop.after(real))
+    erased = asyncio.create_task(
+        client.post(owner.url("/erasures"), json=visitor, headers=owner.headers)
+    )
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
+    return stop, erased
+
+
 async def during_erasure(
     client: httpx.AsyncClient,
     owner: Owner,
@@ -37,14 +59,9 @@ async def during_erasure(
     """The erasure of ``visitor`` (``{"email": ...}`` or ``{"phone": ...}``), held after its
     last read (its redaction of what stays) and before its commit, while ``send`` sends the
     visitor's request: the request must wait for it. What the erasure erased, and the answer."""
-    stop = _Stop()
-    monkeypatch.setattr(
-        erasure.text_repo, "redact_written", stop.after(erasure.text_repo.redact_written)
+    stop, erased = await erasure_held(
+        client, owner, monkeypatch, visitor, erasure.text_repo, "redact_written"
     )
-    erased = asyncio.create_task(
-        client.post(owner.url("/erasures"), json=visitor, headers=owner.headers)
-    )
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
     sent = asyncio.create_task(send())
     blocked = asyncio.create_task(_until_blocked_by(owner_db, stop.backend))
     done, _ = await asyncio.wait({sent, blocked}, return_when=asyncio.FIRST_COMPLETED)

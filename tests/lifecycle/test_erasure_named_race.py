@@ -23,6 +23,7 @@ from lifecycle import erasure
 from rag.chat import shortcuts
 from tests.conftest import Owner
 from tests.lifecycle.data import CHATS_MENTIONING, count_mentions, first_column
+from tests.lifecycle.test_erasure_form_lock import erasure_held
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.lifecycle.test_retention_races import _hello
@@ -52,6 +53,26 @@ async def _erased_while(
     return dict(response.json()["erased"])
 
 
+async def erased_after_turn(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    stop: _Stop,
+    key: dict[str, str],
+    turn: Awaitable[Any],
+) -> dict[str, int]:
+    """Once ``turn`` is held (``stop``): the erasure by ``key`` started and waiting for it;
+    then the turn goes on and ends, then the erasure. What the erasure erased."""
+    erasing = await stop.meanwhile(
+        owner_db,
+        lambda: client.post(owner.url("/erasures"), json=key, headers=owner.headers),
+    )
+    await turn
+    response = await erasing
+    assert response.status_code == 200, response.text
+    return dict(response.json()["erased"])
+
+
 async def test_a_conversation_opened_with_the_address_during_the_erasure_waits_for_it(
     client: httpx.AsyncClient,
     owner: Owner,
@@ -65,12 +86,14 @@ async def test_a_conversation_opened_with_the_address_during_the_erasure_waits_f
     tag = uuid.uuid4().hex[:10]
     email = f"mira-{tag}@example.com"
     await _chat(client, owner, f"my email is {email}", f"first-{tag}")
-    stop = _Stop()
-    monkeypatch.setattr(
-        erasure.repo, "lock_conversations", stop.before(erasure.repo.lock_conversations)
-    )
-    erasing = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers)
+    stop, erasing = await erasure_held(
+        client,
+        owner,
+        monkeypatch,
+        {"email": email},
+        erasure.repo,
+        "lock_conversations",
+        before=True,
     )
     typed = await stop.meanwhile(
         owner_db, lambda: _chat(client, owner, f"it's me again, {email}", f"second-{tag}")
@@ -141,13 +164,7 @@ async def test_a_conversation_whose_turn_holds_the_lead_while_the_erasure_waits_
 
     monkeypatch.setattr(shortcuts.conversation_repo, "link_conversation_lead", written_then_held)
     turn = asyncio.create_task(_chat(client, owner, f"it's me again, {email}", f"second-{tag}"))
-    erased = await stop.meanwhile(
-        owner_db,
-        lambda: client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers),
-    )
-    await turn
-    response = await erased
-    assert response.status_code == 200, response.text
-    assert response.json()["erased"]["conversations"] == 2
+    erased = await erased_after_turn(client, owner, owner_db, stop, {"email": email}, turn)
+    assert erased["conversations"] == 2
     left = await count_mentions(owner_db, owner.workspace_id, tag, CHATS_MENTIONING)
     assert left == {"conversations": 0, "messages": 0}
