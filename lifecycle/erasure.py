@@ -20,18 +20,21 @@ By **email** (or **phone**), what goes:
   that person's and stays (before, it went with its lead and its conversations);
 - then one step further: the other conversations of those conversations' browser sessions.
 
-What stays loses the address (number): the messages of the forms and the leads kept (that
-person's, "my colleague jo@example.com wants a demo too"; a lead another visitor's form keeps)
-and the owner's notes on every lead of the workspace. Each occurrence the scan reads (an
-address in any case, a number however written; never ``ajo@...``, ``...com.au``, a longer
-number or another country's) becomes "[erased]", the rest of the text as it was
-(``erasure_text_repository.redact_written``; ``redacted_leads``, ``redacted_lead_submissions``
-count the rows rewritten). The owners' mails about a lead whose message (or a form's) lost
-it go, sent or not (``notification_mails``): a "New lead" mail quotes the message. The forms'
+What stays loses the address (number): the names and the messages of the forms and the leads
+kept (that person's, "my colleague jo@example.com wants a demo too"; a lead another visitor's
+form keeps; one whose name field holds it) and the owner's notes on every lead of the
+workspace. Each occurrence the scan reads (an address in any case, a number however written;
+never ``ajo@...``, ``...com.au``, a longer number or another country's) becomes "[erased]",
+the rest of the text as it was (``erasure_text_repository.redact_written``;
+``redacted_leads``, ``redacted_lead_submissions`` count the rows rewritten). The owners' mails
+about a lead whose name or message (or a form's) lost it go, sent or not
+(``notification_mails``): a "New lead" mail quotes them. The forms'
 and the leads' messages are read again once the erasure holds its locks: a form sent meanwhile
 with the address in its message goes with the visitor's (before, it escaped with the address),
 and one sent later waits for the erasure's commit (``ERASURE_LOCK``, held from its start): a new
-form, after it (before, sent after the last read, it committed first and kept the address).
+form, after it (before, sent after the last read, it committed first and kept the address). So
+does a chat message that may hold an address or a number (``shortcuts.wait_for_erasure``): a new
+conversation after it (before, typed in a new conversation, it escaped the same way).
 
 A lead with that email (number) is the visitor's: it goes with all its submissions and
 conversations, unless its other contact (by email its number, by phone its address) first came
@@ -176,8 +179,8 @@ async def erase_visitor(
     # Before anything is erased: no export is requested until this commits, a build that
     # has not started waits for it, and what was built or is being built is withdrawn.
     await lock_workspace(session, exports.REQUEST_LOCK, workspace_id)
-    # And no widget form is taken until this commits (``leads.wait_for_erasure``): one sent
-    # after the last read below escaped it, the address in its message.
+    # And no widget form (nor a chat message with an address or a number) is taken until this
+    # commits (``leads.wait_for_erasure``): one sent after the last read below escaped it.
     await lock_workspace(session, ERASURE_LOCK, workspace_id)
     withdrawn, export_files = await export_repo.withdraw_exports(
         session,

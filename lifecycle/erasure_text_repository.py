@@ -226,24 +226,34 @@ class Redacted:
     (number): the owners' mails about them quote it ("New lead", ``mail_repo.forget_about``)."""
 
 
+_TEXTS: dict[type[Lead] | type[LeadSubmission], tuple[str, ...]] = {
+    Lead: ("name", "message", "notes"),
+    LeadSubmission: ("name", "message"),
+}
+"""The free texts of the leads and the submissions an erasure keeps that may hold the
+visitor's address (number): the name too (a visitor who typed theirs in the form's name field,
+an owner who named a lead by it; before, it outlived the erasure there)."""
+
+
 async def redact_written(session: AsyncSession, *, workspace_id: uuid.UUID, named: Key) -> Redacted:
     """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
-    what was theirs: the messages of the leads and the submissions left (a form or a lead filed
-    under another address or number that names the visitor's, "my colleague jo@example.com
-    wants a demo too"), and the owner's notes on any lead of the workspace. Each occurrence
-    ``holding`` reads (an address in any case, never ``ajo@...`` or ``...com.au``; a number
-    however written, never a longer one or another country's) becomes ``REDACTED``, the rest of
-    the text as it was. The rows are locked by id, after the leads the erasure locked, and read
-    again once locked (a form or the owner writing to one is waited for)."""
-    # The message and the notes read in one scan: joined by a line break, which no address
-    # or number spans (the rows found are then read field by field).
-    both = func.concat_ws("\n", Lead.message, Lead.notes)
-    leads = await holding(session, named, Lead.id, both, Lead.workspace_id == workspace_id)
+    what was theirs: the names and the messages of the leads and the submissions left (a form
+    or a lead filed under another address or number that names the visitor's, "my colleague
+    jo@example.com wants a demo too", or that they typed as their name), and the owner's notes
+    on any lead of the workspace. Each occurrence ``holding`` reads (an address in any case,
+    never ``ajo@...`` or ``...com.au``; a number however written, never a longer one or another
+    country's) becomes ``REDACTED``, the rest of the text as it was. The rows are locked by id,
+    after the leads the erasure locked, and read again once locked (a form or the owner writing
+    to one is waited for)."""
+    # The name, the message and the notes read in one scan: joined by a line break, which no
+    # address or number spans (the rows found are then read field by field).
+    texts = func.concat_ws("\n", *(getattr(Lead, field) for field in _TEXTS[Lead]))
+    leads = await holding(session, named, Lead.id, texts, Lead.workspace_id == workspace_id)
     submissions = await holding(
         session,
         named,
         LeadSubmission.id,
-        LeadSubmission.message,
+        func.concat_ws("\n", *(getattr(LeadSubmission, f) for f in _TEXTS[LeadSubmission])),
         LeadSubmission.workspace_id == workspace_id,
     )
     lead_rows, quoted = await _redact(session, named, workspace_id, Lead, Lead.id, leads)
@@ -264,10 +274,10 @@ async def _redact(
     lead_column: Any,
     ids: set[Any],
 ) -> tuple[int, set[uuid.UUID]]:
-    """Rewrite the texts (a lead's message and notes, a submission's message) of the rows
-    ``ids`` of ``model`` without the visitor's address (number): how many changed, and the
-    leads (``lead_column``) of those whose message changed."""
-    fields = ("message", "notes") if model is Lead else ("message",)
+    """Rewrite the texts (``_TEXTS``) of the rows ``ids`` of ``model`` without the visitor's
+    address (number): how many changed, and the leads (``lead_column``) of those whose name
+    or message changed (what a "New lead" mail quotes)."""
+    fields = _TEXTS[model]
     rows = (
         await session.execute(
             select(model.id, lead_column, *(getattr(model, field) for field in fields))
@@ -294,7 +304,7 @@ async def _redact(
                 .values(**values)
             )
             rewritten += 1
-            if "message" in values and lead_id is not None:
+            if values.keys() & {"name", "message"} and lead_id is not None:
                 quoted.add(lead_id)
     return rewritten, quoted
 

@@ -66,8 +66,8 @@ class ErasureOut(BaseModel):
         description="rows deleted per kind (conversations, messages, leads, lead_submissions, "
         "unanswered_questions, webhook_deliveries, notification_mails), and the rows kept with "
         "the visitor's address or number replaced by \"[erased]\" (redacted_leads: a lead's "
-        "message or the owner's notes; redacted_lead_submissions: a form's message; 0 by "
-        "session_id)"
+        "name, message or the owner's notes; redacted_lead_submissions: a form's name or "
+        "message; 0 by session_id)"
     )
     withdrawn_exports: list[uuid.UUID] = Field(
         default_factory=list,

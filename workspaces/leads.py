@@ -102,16 +102,19 @@ async def capture(
 
 ERASURE_LOCK = "visitor_erasure"
 """The workspace's advisory lock a visitor's erasure holds (exclusive) from its start to its
-commit, and a widget form takes (shared) before anything else: ``wait_for_erasure``."""
+commit, and a widget form (and a chat message that may hold an address or a number,
+``rag.chat.shortcuts.wait_for_erasure``) takes (shared) before anything else:
+``wait_for_erasure``."""
 
 
 async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    """A widget form, first of all (before its conversation's lock, its number's and its lead):
-    wait for an erasure of the workspace that is running (``lifecycle.erasure``). Sent after
-    the erasure's last read, a form naming the visitor only in its message took no lock of
-    theirs and committed before the erasure did, escaping it; now it is a new form, after the
-    erasure. Forms do not wait for one another (shared). Taken first, it never waits while
-    holding what the erasure locks: no deadlock."""
+    """A widget form or a chat turn leaving contact details, first of all (before its
+    conversation's lock, its number's and its lead): wait for an erasure of the workspace that
+    is running (``lifecycle.erasure``). Sent after the erasure's last read, a form naming the
+    visitor only in its message (a message typed in a new conversation) took no lock of theirs
+    and committed before the erasure did, escaping it; now it is a new form (conversation),
+    after the erasure. They do not wait for one another (shared). Taken first, it never waits
+    while holding what the erasure locks: no deadlock."""
     await lock_workspace(session, ERASURE_LOCK, workspace_id, shared=True)
 
 

@@ -69,6 +69,7 @@ from rag.chat.shortcuts import (
     faq_semantic,
     handoff,
     unavailable,
+    wait_for_erasure,
 )
 from rag.chat.stages import (
     Answer,
@@ -306,6 +307,7 @@ class AnswerPipeline:
         workspace = inp.workspace
         try:
             async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+                await wait_for_erasure(session, workspace.id, message)
                 turn = await record(
                     session,
                     workspace,
@@ -331,6 +333,7 @@ class AnswerPipeline:
             if inp.client_message_id is None or not repeats_a_client_message(exc):
                 raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
+            await wait_for_erasure(session, workspace.id, message)
             taken = await repeats.take_up(
                 session,
                 workspace,

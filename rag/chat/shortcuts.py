@@ -5,6 +5,7 @@ turn, the answer and the recording of the message are in ``rag.chat.stages``."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 from typing import Literal, cast
 
@@ -14,7 +15,14 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
-from rag.chat.contact_details import callback_number, contact_email, contact_phone, number_left
+from rag.chat.contact_details import (
+    EMAIL_IN_TEXT,
+    PHONE_IN_TEXT,
+    callback_number,
+    contact_email,
+    contact_phone,
+    number_left,
+)
 from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
 from rag.chat.intents import COURTESY, NO_CONTACT_HINT, persona_reply
 from rag.chat.links import safe_links
@@ -182,6 +190,20 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
         return Answer(_persona(turn, "contact"), "fallback")
     await _save_contact(session, turn, email, phone)
     return Answer(_thanks(turn, email, phone), "fallback", lead_saved=True)
+
+
+async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID, message: str) -> None:
+    """First in a turn's transaction, before its conversation is read or locked: a message
+    that may hold an address or a phone number (what ``contact`` and ``callback`` save, and
+    what an erasure by email or phone reads in messages) waits for a running erasure of the
+    workspace (``leads.wait_for_erasure``, as a widget form does). Typed in a new conversation,
+    it took no lock of the erasure's and committed before it, after its last read: the
+    conversation and the lead made of it escaped the erasure (a number on the visitor's lead
+    being deleted failed: 500). Now it is a new conversation after the erasure. Taken before
+    the conversation (then the number, then the lead), it never waits holding what the
+    erasure locks; other messages do not wait."""
+    if EMAIL_IN_TEXT.search(message) or PHONE_IN_TEXT.search(message):
+        await leads.wait_for_erasure(session, workspace_id)
 
 
 _CALLED_BACK = ("question", "lead", "human")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -25,28 +26,43 @@ from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 
 
-async def _form_during_erasure(
+async def erasure_held(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    monkeypatch: pytest.MonkeyPatch,
+    visitor: dict[str, str],
+    where: Any,
+    name: str,
+    *,
+    before: bool = False,
+) -> tuple[_Stop, asyncio.Task[httpx.Response]]:
+    """The erasure of ``visitor`` started and held in its transaction once ``where.name`` has
+    run (``before``: before it runs): the stop that holds it, and its request."""
+    stop = _Stop()
+    real = getattr(where, name)
+    monkeypatch.setattr(where, name, stop.before(real) if before else stop.after(real))
+    erased = asyncio.create_task(
+        client.post(owner.url("/erasures"), json=visitor, headers=owner.headers)
+    )
+    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
+    return stop, erased
+
+
+async def during_erasure(
     client: httpx.AsyncClient,
     owner: Owner,
     owner_db: Database,
     monkeypatch: pytest.MonkeyPatch,
-    email: str,
-    form: dict[str, Any],
-) -> dict[str, int]:
-    """The erasure by ``email``, held after its last read (its redaction of what stays) and
-    before its commit, while ``form`` is sent: the form must wait for it, then be accepted.
-    What the erasure erased."""
-    stop = _Stop()
-    monkeypatch.setattr(
-        erasure.text_repo, "redact_written", stop.after(erasure.text_repo.redact_written)
+    visitor: dict[str, str],
+    send: Callable[[], Awaitable[httpx.Response]],
+) -> tuple[dict[str, int], httpx.Response]:
+    """The erasure of ``visitor`` (``{"email": ...}`` or ``{"phone": ...}``), held after its
+    last read (its redaction of what stays) and before its commit, while ``send`` sends the
+    visitor's request: the request must wait for it. What the erasure erased, and the answer."""
+    stop, erased = await erasure_held(
+        client, owner, monkeypatch, visitor, erasure.text_repo, "redact_written"
     )
-    erased = asyncio.create_task(
-        client.post(owner.url("/erasures"), json={"email": email}, headers=owner.headers)
-    )
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    sent = asyncio.create_task(
-        client.post("/api/v1/widget/leads", json=form, headers=widget(owner))
-    )
+    sent = asyncio.create_task(send())
     blocked = asyncio.create_task(_until_blocked_by(owner_db, stop.backend))
     done, _ = await asyncio.wait({sent, blocked}, return_when=asyncio.FIRST_COMPLETED)
     committed_first = sent in done
@@ -56,10 +72,31 @@ async def _form_during_erasure(
     response = await erased
     assert response.status_code == 200, response.text
     answered = await sent
-    assert not committed_first, f"the form committed while the erasure ran: {answered.text}"
+    assert not committed_first, f"committed while the erasure ran: {answered.text}"
     await blocked
+    return dict(response.json()["erased"]), answered
+
+
+async def _form_during_erasure(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    email: str,
+    form: dict[str, Any],
+) -> dict[str, int]:
+    """``form`` sent while the erasure by ``email`` runs (``during_erasure``): accepted once
+    it has waited."""
+    erased, answered = await during_erasure(
+        client,
+        owner,
+        owner_db,
+        monkeypatch,
+        {"email": email},
+        lambda: client.post("/api/v1/widget/leads", json=form, headers=widget(owner)),
+    )
     assert answered.status_code == 202, answered.text
-    return dict(response.json()["erased"])
+    return erased
 
 
 @pytest.mark.parametrize("from_the_chat", [False, True], ids=["no-conversation", "erased-one"])
