@@ -119,3 +119,40 @@ async def test_a_member_is_refused_every_form_kept_from_members(
     assert f"friend-{mark}" not in team
     assert (await _member_row(web, web.email))[1] == "owner"
     assert (await _member_row(web, person.email))[1] == "member"
+
+
+async def test_an_admin_is_refused_every_form_kept_for_owners(
+    client: httpx.AsyncClient, runtime: Runtime, web: WebOwner
+) -> None:
+    """Admins run knowledge, the widget and keys; members, the workspace's data and its
+    existence stay the owners' (docs/permissions.md): each such form is 403, nothing changes."""
+    mark = uuid.uuid4().hex[:10]
+    renamed = await web.post(web.url("settings"), {"name": f"Acme {mark}"})
+    assert renamed.status_code == 303, renamed.text
+    person, admin_id = await _joined(client, web, "admin")
+    own_id, _ = await _member_row(web, web.email)
+    forms: list[tuple[str, dict[str, str]]] = [
+        ("team/members", {"email": f"friend-{mark}@example.com", "role": "owner"}),
+        (f"team/members/{own_id}/role", {"role": "member"}),
+        (f"team/members/{admin_id}/role", {"role": "owner"}),  # promoting oneself
+        (f"team/members/{own_id}/remove", {}),
+        ("settings/exports", {}),
+        ("settings/retention", {"days": "1"}),
+        ("settings/erasures", {"key": "email", "value": f"someone-{mark}@example.com"}),
+        ("settings/delete", {"confirm": f"Acme {mark}"}),
+        ("settings/webhooks/confirm", {}),
+    ]
+    async with signed_in_as(runtime, person) as browser:
+        csrf = csrf_of((await browser.get(web.url())).text)
+        for page, data in forms:
+            refused = await browser.post(web.url(page), data={"csrf_token": csrf, **data})
+            assert refused.status_code == 403, (page, refused.status_code)
+        settings = await browser.get(web.url("settings"))
+        assert "settings/exports" not in settings.text  # no export offered, none listed
+    assert (await _member_row(web, web.email))[1] == "owner"
+    assert (await _member_row(web, person.email))[1] == "admin"
+    team = (await web.client.get(web.url("team"))).text
+    assert f"friend-{mark}" not in team
+    settings = (await web.client.get(web.url("settings"))).text
+    assert f"Acme {mark}" in settings
+    assert "data-export-status" not in settings  # no export was requested
