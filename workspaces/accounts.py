@@ -235,13 +235,13 @@ def check_verification_link(deps: AccountDeps, token: str) -> None:
         raise LinkRefused()
 
 
-async def verification_link_account(
+async def verification_link_usable(
     session: AsyncSession, deps: AccountDeps, token: str
-) -> uuid.UUID | None:
-    """The account a verification link is for, used or not (None for any other token); uses
-    nothing. The link's page asks for the password unless the browser is signed in as it."""
-    row = await _token_row(session, deps, token, VERIFY_EMAIL)
-    return None if row is None else row.user_id
+) -> uuid.UUID:
+    """The account a verification link that may still be used is for; 400 ``link_invalid`` /
+    ``link_expired`` / ``link_used`` otherwise (its page says so before a password is typed,
+    as the reset link's does). Uses nothing."""
+    return _check_usable(await _token_row(session, deps, token, VERIFY_EMAIL)).user_id
 
 
 def password_required() -> ValidationFailed:

@@ -116,17 +116,20 @@ async def verification_page(
 ) -> Response:
     """The verification mail's link: a button, and nothing confirmed until it is pressed. Not
     signed in as the link's account, the button asks for its password too
-    (``workspaces.accounts``)."""
+    (``workspaces.accounts``). A link that cannot be used says so at once, before a password
+    is typed: expired, not one this server sent, or used (then, its account's address
+    confirmed, the page says so, as the button pressed again does)."""
+    user = await auth.authenticate(runtime, session, request)
     try:
         accounts.check_verification_link(deps, token)
+        account_id = await accounts.verification_link_usable(session, deps, token)
     except AppError as exc:
+        if exc.code == "link_used" and await accounts.verified_by_link(session, deps, token):
+            return _verification(request, done=True, signed_in=user is not None)
         return _verification(request, error=exc.message, status=400)
     # Signed in as another account (a second one, a shared computer), the password is asked
     # for too: the button alone would only be refused with 422 password_required.
-    user = await auth.authenticate(runtime, session, request)
-    own = user is not None and user.user_id == await accounts.verification_link_account(
-        session, deps, token
-    )
+    own = user is not None and user.user_id == account_id
     return _verification(request, token=token, ask_password=not own)
 
 

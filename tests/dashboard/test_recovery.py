@@ -10,9 +10,11 @@ import uuid
 import httpx
 from sqlalchemy import text
 
+from api.runtime import Runtime
 from core.db import Database
-from tests.conftest import login, mail_token, signup
-from tests.dashboard.conftest import PASSWORD, csrf_of, invitation, web_login
+from tests.conftest import client_for, login, mail_token, signup
+from tests.dashboard.conftest import PASSWORD, WebOwner, csrf_of, invitation, web_login
+from tests.workspaces.test_accounts import _age
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -226,3 +228,58 @@ async def test_confirming_the_address_with_the_password_signs_the_browser_in(
     assert home.status_code == 303
     assert home.headers["location"].rstrip("/").endswith(owner.workspace_id)
     assert "Getting started" in (await client.get(home.headers["location"])).text
+
+
+async def test_a_verification_link_that_cannot_be_used_says_so_before_a_password_is_typed(
+    client: httpx.AsyncClient, owner_db: Database
+) -> None:
+    """An expired confirmation link, opened signed out, asked for the account's password and
+    only said "This link has expired" once it was typed and sent (the reset and invitation
+    links' pages say so at once). A link used already, opened again (the mail read twice),
+    asked for the password too, to say "Email confirmed" after."""
+    late = await signup(client, "Late", verify=False)
+    token = await mail_token(client, late.email, "verify_email")
+    await _age(owner_db, "account_tokens", token)
+    page = await client.get(f"/app/verify-email?token={token}")
+    assert page.status_code == 400
+    assert "This link has expired" in page.text
+    assert 'name="password"' not in page.text
+    assert 'href="/app/login"' in page.text  # where a new one is sent from
+
+    confirmed = await signup(client, "Confirmed")  # its link used (verify=True)
+    used = await mail_token(client, confirmed.email, "verify_email")
+    again = await client.get(f"/app/verify-email?token={used}")
+    assert again.status_code == 200
+    assert "Email confirmed" in again.text
+    assert 'name="password"' not in again.text
+
+
+async def test_a_reset_from_the_mailed_link_signs_every_other_browser_out(
+    runtime: Runtime, web: WebOwner
+) -> None:
+    """Whoever reset the password (the address's owner, taking back an account someone else
+    was signed in to) leaves no dashboard session of the old password working: the browser
+    signed in before is sent to the login page at its next click, and its forms are refused."""
+    async with client_for(runtime) as elsewhere:
+        page = await elsewhere.get("/app/forgot-password")
+        asked = await elsewhere.post(
+            "/app/forgot-password", data={"csrf_token": csrf_of(page.text), "email": web.email}
+        )
+        assert asked.status_code == 200
+        await runtime.jobs.drain()
+        token = await mail_token(elsewhere, web.email, "password_reset")
+        form = await elsewhere.get(f"/app/reset-password?token={token}")
+        done = await elsewhere.post(
+            "/app/reset-password",
+            data={"csrf_token": csrf_of(form.text), "token": token, "password": NEW_PASSWORD},
+        )
+        assert done.status_code == 303, done.text
+    signed_out = await web.client.get(web.url("team"))
+    assert signed_out.status_code == 303
+    assert signed_out.headers["location"].startswith("/app/login")
+    refused = await web.post(web.url("knowledge/faqs"), {"question": "Still in?", "answer": "No."})
+    assert refused.status_code == 303
+    assert refused.headers["location"].startswith("/app/login")
+    assert (await web_login(web.client, web.email, NEW_PASSWORD)).status_code == 303
+    knowledge = await web.client.get(web.url("knowledge"))
+    assert "Still in?" not in knowledge.text
