@@ -766,6 +766,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     });
     input.addEventListener("input", autosize);
     root.addEventListener("keydown", onKeydown);
+    // A site's keyboard shortcuts (Sphinx's "/" to its search box, a page's arrows or letters)
+    // listen on its document and skip keys typed in a text field; a key typed in the chat's
+    // fields reaches them from the widget's host element, no text field, and "/" left the
+    // visitor's message for the site's search. Keys typed here stay here (after the chat's own
+    // Escape and Tab, above).
+    for (const t of ["keydown", "keypress", "keyup"])
+      shadow.addEventListener(t, (e) => {
+        if (e.target && e.target.matches && e.target.matches("input,textarea")) e.stopPropagation();
+      });
     // Where the chat covers the screen (a phone), Escape closes it also when focus was lost to the
     // page. Beside the page (a desktop), Escape on the page is the page's: its own dialog closing.
     D.addEventListener("keydown", (e) => {
