@@ -1,14 +1,18 @@
-"""What a visitor meets on a real customer's site: the site's own keyboard shortcuts. A real
-server and Debian's Chromium; each test failed before its fix."""
+"""What a visitor meets on a real customer's site: the site's own keyboard shortcuts, and a
+connection lost in the middle of an answer. A real server and Debian's Chromium; each test
+failed before its fix."""
 
 from __future__ import annotations
 
+import json
+import threading
+import uuid
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DemoServer, static_site
-from tests.e2e.test_widget_browser import _open
+from tests.e2e.conftest import DemoServer, QuietHandler, chat_answered_by, static_site
+from tests.e2e.test_widget_browser import FINISHED_ANSWERS, TIMEOUT, _open
 
 pytestmark = pytest.mark.e2e
 SR = "document.querySelector('trulybot-widget').shadowRoot"
@@ -51,3 +55,66 @@ async def test_a_sites_keyboard_shortcuts_leave_what_the_visitor_types_alone(
         assert await page.locator('input[name="q"]').input_value() == ""
         focused = await page.evaluate(f"() => {SR}.activeElement?.dataset.testid")
         assert focused == "input"
+
+
+CUT_OFF_AT = "Yearly plans can be refunded within"
+ANSWER = CUT_OFF_AT + " 30 days of purchase."
+
+
+async def test_a_connection_lost_mid_answer_says_the_answer_was_cut_off(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The connection drops while the answer streams in (a phone changing networks, a proxy
+    reset): the part shown was marked interrupted, but the visitor read "The chat can't be
+    reached right now. Please try again in a few minutes.", untrue of a server that was
+    answering a moment before and a reason to wait instead of pressing Retry. It now reads as a
+    stream that closed early does: the answer was cut off, try again; Retry answers it."""
+    partial_shown = threading.Event()
+    posts: list[dict[str, Any]] = []
+
+    class Chat(QuietHandler):
+        def do_POST(self) -> None:
+            posts.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            events = [
+                ("meta", {"intent": "question", "message_id": str(uuid.uuid4())}),
+                ("delta", {"text": CUT_OFF_AT}),
+            ]
+            if len(posts) > 1:
+                events += [("done", {"answer": ANSWER, "citations": []})]
+            body = "".join(f"event: {n}\ndata: {json.dumps(d)}\n\n" for n, d in events).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            # The first answer promises more than it sends, and its connection closes once
+            # the part sent is on the visitor's screen: the browser reports a network error.
+            self.send_header("Content-Length", str(len(body) + (1000 if len(posts) == 1 else 0)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.wfile.flush()
+            if len(posts) == 1:
+                partial_shown.wait(timeout=120)
+
+    async with chat_answered_by(page, Chat):
+        await page.goto(demo_server.base_url + "/")
+        await _open(page)
+        box = page.get_by_test_id("input")
+        await box.fill("Can I get a refund on a yearly plan?")
+        await box.press("Enter")
+        answer = page.locator('[data-testid="message"][data-role="bot"]').nth(1)
+        try:
+            await answer.get_by_text(CUT_OFF_AT).wait_for(timeout=TIMEOUT)
+        finally:
+            partial_shown.set()
+        error = page.get_by_test_id("error")
+        await error.wait_for(state="visible", timeout=TIMEOUT)
+        assert await error.locator("span").inner_text() == (
+            "The answer was cut off. Please try again."
+        )
+        assert "This answer was interrupted." in await answer.inner_text()
+        assert len(posts) == 1  # not sent again by itself: part of it was shown
+
+        await page.get_by_test_id("retry").click()
+        await page.wait_for_function(f"() => ({FINISHED_ANSWERS})() > 0", timeout=TIMEOUT)
+        assert ANSWER in await page.locator('[data-role="bot"]').last.inner_text()
+        assert await error.is_hidden()
+        assert await page.locator('[data-testid="message"][data-role="user"]').count() == 1
+        assert len({post["client_message_id"] for post in posts}) == 1

@@ -1364,6 +1364,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       e.stream = true;
       return e;
     };
+    // Closed before "done" after part of the answer: shown as interrupted (with Retry), not as
+    // whole, and not sent again by itself (the visitor has read the part).
+    const cutOff = () => {
+      const e = new Error("cut off");
+      e.code = "stream_interrupted";
+      e.stream = true;
+      return e;
+    };
     arm();
     try {
       let res;
@@ -1444,18 +1452,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         parser.push(dec.decode());
         parser.end();
       } catch (e) {
-        if (!finished) throw timedOut && !m.text ? slow() : netError(e);
+        // Lost after part of the answer, the browser online: the answer was cut off (it said
+        // "can't be reached... in a few minutes" of a server answering a moment before).
+        if (!finished) throw !m.text ? (timedOut ? slow() : netError(e)) : offline() ? netError(e) : cutOff();
       }
       if (finished) return;
       // a failure reported by the server inside the stream: shown with a Retry button, not retried
       if (streamErr) throw streamErr;
-      if (m.text) {
-        // closed before "done": part of an answer, shown as interrupted (with Retry), not as whole
-        const cut = new Error("cut off");
-        cut.code = "stream_interrupted";
-        cut.stream = true;
-        throw cut;
-      }
+      if (m.text) throw cutOff();
       throw netError(new Error("stream ended early"));
     } finally {
       clearTimeout(timer);
