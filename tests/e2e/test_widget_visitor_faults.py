@@ -1,6 +1,6 @@
-"""What a visitor meets on a real customer's site: the site's own keyboard shortcuts, and a
-connection lost in the middle of an answer. A real server and Debian's Chromium; each test
-failed before its fix."""
+"""What a visitor meets on a real customer's site: the site's own keyboard shortcuts, a
+connection lost in the middle of an answer, a contact form the server cannot take. A real
+server and Debian's Chromium; each test failed before its fix."""
 
 from __future__ import annotations
 
@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import DemoServer, QuietHandler, chat_answered_by, static_site
-from tests.e2e.test_widget_browser import FINISHED_ANSWERS, TIMEOUT, _open
+from tests.e2e.test_widget_browser import (
+    FINISHED_ANSWERS,
+    LEAD_ALERT,
+    TIMEOUT,
+    _open,
+    _over_quota,
+    _send,
+)
 
 pytestmark = pytest.mark.e2e
 SR = "document.querySelector('trulybot-widget').shadowRoot"
@@ -118,3 +125,41 @@ async def test_a_connection_lost_mid_answer_says_the_answer_was_cut_off(
         assert await error.is_hidden()
         assert await page.locator('[data-testid="message"][data-role="user"]').count() == 1
         assert len({post["client_message_id"] for post in posts}) == 1
+
+
+async def test_a_contact_form_sent_from_the_keyboard_and_refused_keeps_the_focus(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """A keyboard user sends the contact form from its Send button and the server cannot take
+    it (a 503): the form said so, but the button had been disabled while the form was sent, so
+    the focus fell to the page's <body>; the visitor's screen reader lost its place and Escape
+    no longer closed the chat. The focus stays on Send, which sends again."""
+    sent: list[str] = []
+
+    async def unavailable(route: Any) -> None:
+        sent.append(route.request.post_data or "")
+        await route.fulfill(
+            status=503,
+            content_type="application/json",
+            body='{"error": {"code": "unavailable", "message": "down", "details": null}}',
+        )
+
+    await page.route("**/api/v1/chat", _over_quota)  # the form comes with the refusal
+    await page.route("**/api/v1/widget/leads", unavailable)
+    await page.goto(demo_server.base_url + "/")
+    panel = await _open(page)
+    await _send(page, "Can someone call me about the Family plan?")
+    await page.get_by_test_id("lead-form").wait_for(state="visible", timeout=TIMEOUT)
+    await page.get_by_test_id("lead-email").fill(f"visitor-{uuid.uuid4().hex[:8]}@example.com")
+    await page.get_by_test_id("lead-submit").focus()
+    await page.keyboard.press("Enter")
+    await page.wait_for_function(f"() => {LEAD_ALERT} !== ''", timeout=TIMEOUT)
+    assert await page.evaluate(f"() => {LEAD_ALERT}") == "Something went wrong. Please try again."
+    focused = await page.evaluate(f"() => {SR}.activeElement?.dataset.testid")
+    assert focused == "lead-submit"
+    async with page.expect_response("**/api/v1/widget/leads", timeout=TIMEOUT):
+        await page.keyboard.press("Enter")  # sent again from where the focus is
+    await page.wait_for_function(f"() => {LEAD_ALERT} !== ''", timeout=TIMEOUT)
+    assert len(sent) == 2
+    await page.keyboard.press("Escape")
+    await panel.wait_for(state="hidden", timeout=TIMEOUT)

@@ -511,7 +511,7 @@
 .root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
 .root.left{right:auto;left:20px}
 button{cursor:pointer;line-height:1.2;font-size:14px;-webkit-appearance:none;appearance:none}
-button:disabled,.send[aria-disabled=true]{cursor:default;opacity:.5}
+button:disabled,button[aria-disabled=true]{cursor:default;opacity:.5}
 :focus{outline:none}
 :focus-visible{outline:2px solid #2563eb;outline-offset:2px}
 .launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:28px;background:var(--p);color:var(--pc);box-shadow:0 6px 20px rgba(0,0,0,.22);transition:transform .15s}
@@ -1524,8 +1524,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const form = h("form", { class: "lead", "data-testid": "lead-form", novalidate: true, "aria-label": T("lead_form_label", "Contact details") }, [
       h("p", { text: intro }), emailL, nameL, phoneL, msg, h("div", { class: "row" }, [skip, submitBtn]),
     ]);
+    // aria-disabled while it is sent, not disabled: a disabled button with focus drops it to the
+    // page's <body> (a keyboard user who pressed Send, refused, had lost their place and Escape).
+    let sending = false;
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
+      if (sending) return;
       const value = email.value.trim();
       const tel = phone ? phone.value.trim() : "";
       const refuse = (input, text) => {
@@ -1541,7 +1545,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (tel && (!PHONE.test(tel) || (!value && (digits < 7 || digits > 15)))) return refuse(phone, fieldText("phone"));
       if (phone) phone.removeAttribute("aria-invalid");
       msg.textContent = "";
-      submitBtn.disabled = true;
+      sending = true;
+      submitBtn.setAttribute("aria-disabled", "true");
       const body = {};
       if (value) body.email = value;
       if (name && name.value.trim()) body.name = name.value.trim();
@@ -1568,7 +1573,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       } catch (err) {
         const e2 = netError(err);
         msg.textContent = leadErrorText(e2);
-        submitBtn.disabled = false;
+      } finally {
+        sending = false;
+        submitBtn.setAttribute("aria-disabled", "false");
       }
     });
     ui.leadSlot.replaceChildren(form);
