@@ -1,6 +1,6 @@
 """What a visitor meets on a real customer's site: the site's own keyboard shortcuts, a
-connection lost in the middle of an answer, a contact form the server cannot take. A real
-server and Debian's Chromium; each test failed before its fix."""
+connection lost in the middle of an answer, a contact form the server cannot take, a chat that
+starts late. A real server and Debian's Chromium; each test failed before its fix."""
 
 from __future__ import annotations
 
@@ -163,3 +163,41 @@ async def test_a_contact_form_sent_from_the_keyboard_and_refused_keeps_the_focus
     assert len(sent) == 2
     await page.keyboard.press("Escape")
     await panel.wait_for(state="hidden", timeout=TIMEOUT)
+
+
+async def test_a_message_typed_before_the_chat_could_start_waits_for_the_contact_form(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The chat's settings could not be read at first; the visitor typed a message and sent it
+    once the server answered. The settings ask for contact details before the chat: the form
+    came, and the message was gone (not sent, not in the box). It now waits in the box, to be
+    sent once the form is filled in."""
+    down = True
+
+    async def settings(route: Any) -> None:
+        if down:
+            await route.abort("connectionrefused")
+            return
+        response = await route.fetch()
+        await route.fulfill(
+            response=response, json=await response.json() | {"lead_capture": "before_chat"}
+        )
+
+    async def taken(route: Any) -> None:
+        await route.fulfill(status=201, content_type="application/json", body="{}")
+
+    await page.route("**/api/v1/widget/config", settings)
+    await page.route("**/api/v1/widget/leads", taken)
+    await page.goto(demo_server.base_url + "/")
+    await _open(page)
+    await page.get_by_test_id("error").wait_for(state="visible", timeout=TIMEOUT)
+    down = False
+    question = "Do you ship the appliance to Pune?"
+    await _send(page, question)
+    form = page.get_by_test_id("lead-form")
+    await form.wait_for(state="visible", timeout=TIMEOUT)
+    await page.get_by_test_id("lead-email").fill(f"visitor-{uuid.uuid4().hex[:8]}@example.com")
+    await page.get_by_test_id("lead-submit").click()
+    await form.wait_for(state="hidden", timeout=TIMEOUT)
+    assert await page.get_by_test_id("input").input_value() == question
+    assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0

@@ -1207,7 +1207,13 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const sendMessage = (text) => {
     if (busy || !text) return;
-    if (leadBlocking) return;
+    // The contact form comes first (lead capture "before the chat"; it may come only now, with
+    // the settings read late): the message waits in the box to be sent after it, not dropped.
+    if (leadBlocking) {
+      ui.input.value = text;
+      autosize();
+      return;
+    }
     keepFocus(ui.chips);
     ui.chips.hidden = true;
     hideError();
