@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -245,3 +245,23 @@ def static_site(
 
     with serving(Handler) as url:
         yield url
+
+
+class QuietHandler(BaseHTTPRequestHandler):
+    """A stand-in's request handler that writes no access lines to the test's output."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@asynccontextmanager
+async def chat_answered_by(page: Any, handler: type[BaseHTTPRequestHandler]) -> AsyncIterator[None]:
+    """The widget's chat requests on ``page`` answered by ``handler`` (served on another local
+    port; the page still sees its own server's URL) until the block ends."""
+    with serving(handler) as fake:
+
+        async def through_fake(route: Any) -> None:
+            await route.continue_(url=fake + "/api/v1/chat")
+
+        await page.route("**/api/v1/chat", through_fake)
+        yield

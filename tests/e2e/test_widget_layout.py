@@ -10,13 +10,11 @@ import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import DemoServer, static_site
-from tests.fakes.http_handler import serving
+from tests.e2e.conftest import DemoServer, QuietHandler, chat_answered_by, static_site
 
 pytestmark = pytest.mark.e2e
 T = 60_000
@@ -253,7 +251,7 @@ async def test_a_streaming_answer_keeps_its_direction_as_its_first_letters_arriv
     first_part = threading.Event()
     go_on = threading.Event()
 
-    class Stream(BaseHTTPRequestHandler):
+    class Stream(QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
@@ -271,15 +269,7 @@ async def test_a_streaming_answer_keeps_its_direction_as_its_first_letters_arriv
             event("delta", {"text": ARABIC_REST})
             event("done", {"answer": "TrulyBot " + ARABIC_REST, "citations": []})
 
-        def log_message(self, format: str, *args: object) -> None:
-            return
-
-    with serving(Stream) as fake:
-
-        async def streamed(route: Any) -> None:
-            await route.continue_(url=fake + "/api/v1/chat")
-
-        await page.route("**/api/v1/chat", streamed)
+    async with chat_answered_by(page, Stream):
         await page.goto(demo_server.base_url + "/")
         await page.get_by_test_id("launcher").click()
         await page.get_by_test_id("input").fill(ARABIC_QUESTION)

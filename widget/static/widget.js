@@ -511,7 +511,7 @@
 .root{position:fixed;z-index:2147483000;bottom:20px;right:20px;font:400 14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#111827;direction:ltr;-webkit-text-size-adjust:100%;text-size-adjust:100%;-webkit-font-smoothing:antialiased}
 .root.left{right:auto;left:20px}
 button{cursor:pointer;line-height:1.2;font-size:14px;-webkit-appearance:none;appearance:none}
-button:disabled,.send[aria-disabled=true]{cursor:default;opacity:.5}
+button:disabled,button[aria-disabled=true]{cursor:default;opacity:.5}
 :focus{outline:none}
 :focus-visible{outline:2px solid #2563eb;outline-offset:2px}
 .launcher{display:flex;align-items:center;justify-content:center;width:56px;height:56px;border-radius:28px;background:var(--p);color:var(--pc);box-shadow:0 6px 20px rgba(0,0,0,.22);transition:transform .15s}
@@ -766,6 +766,15 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     });
     input.addEventListener("input", autosize);
     root.addEventListener("keydown", onKeydown);
+    // A site's keyboard shortcuts (Sphinx's "/" to its search box, a page's arrows or letters)
+    // listen on its document and skip keys typed in a text field; a key typed in the chat's
+    // fields reaches them from the widget's host element, no text field, and "/" left the
+    // visitor's message for the site's search. Keys typed here stay here (after the chat's own
+    // Escape and Tab, above).
+    for (const t of ["keydown", "keypress", "keyup"])
+      shadow.addEventListener(t, (e) => {
+        if (e.target && e.target.matches && e.target.matches("input,textarea")) e.stopPropagation();
+      });
     // Where the chat covers the screen (a phone), Escape closes it also when focus was lost to the
     // page. Beside the page (a desktop), Escape on the page is the page's: its own dialog closing.
     D.addEventListener("keydown", (e) => {
@@ -1198,7 +1207,13 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
 
   const sendMessage = (text) => {
     if (busy || !text) return;
-    if (leadBlocking) return;
+    // The contact form comes first (lead capture "before the chat"; it may come only now, with
+    // the settings read late): the message waits in the box to be sent after it, not dropped.
+    if (leadBlocking) {
+      ui.input.value = text;
+      autosize();
+      return;
+    }
     keepFocus(ui.chips);
     ui.chips.hidden = true;
     hideError();
@@ -1355,6 +1370,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       e.stream = true;
       return e;
     };
+    // Closed before "done" after part of the answer: shown as interrupted (with Retry), not as
+    // whole, and not sent again by itself (the visitor has read the part).
+    const cutOff = () => {
+      const e = new Error("cut off");
+      e.code = "stream_interrupted";
+      e.stream = true;
+      return e;
+    };
     arm();
     try {
       let res;
@@ -1435,18 +1458,14 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
         parser.push(dec.decode());
         parser.end();
       } catch (e) {
-        if (!finished) throw timedOut && !m.text ? slow() : netError(e);
+        // Lost after part of the answer, the browser online: the answer was cut off (it said
+        // "can't be reached... in a few minutes" of a server answering a moment before).
+        if (!finished) throw !m.text ? (timedOut ? slow() : netError(e)) : offline() ? netError(e) : cutOff();
       }
       if (finished) return;
       // a failure reported by the server inside the stream: shown with a Retry button, not retried
       if (streamErr) throw streamErr;
-      if (m.text) {
-        // closed before "done": part of an answer, shown as interrupted (with Retry), not as whole
-        const cut = new Error("cut off");
-        cut.code = "stream_interrupted";
-        cut.stream = true;
-        throw cut;
-      }
+      if (m.text) throw cutOff();
       throw netError(new Error("stream ended early"));
     } finally {
       clearTimeout(timer);
@@ -1511,8 +1530,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     const form = h("form", { class: "lead", "data-testid": "lead-form", novalidate: true, "aria-label": T("lead_form_label", "Contact details") }, [
       h("p", { text: intro }), emailL, nameL, phoneL, msg, h("div", { class: "row" }, [skip, submitBtn]),
     ]);
+    // aria-disabled while it is sent, not disabled: a disabled button with focus drops it to the
+    // page's <body> (a keyboard user who pressed Send, refused, had lost their place and Escape).
+    let sending = false;
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
+      if (sending) return;
       const value = email.value.trim();
       const tel = phone ? phone.value.trim() : "";
       const refuse = (input, text) => {
@@ -1528,7 +1551,8 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       if (tel && (!PHONE.test(tel) || (!value && (digits < 7 || digits > 15)))) return refuse(phone, fieldText("phone"));
       if (phone) phone.removeAttribute("aria-invalid");
       msg.textContent = "";
-      submitBtn.disabled = true;
+      sending = true;
+      submitBtn.setAttribute("aria-disabled", "true");
       const body = {};
       if (value) body.email = value;
       if (name && name.value.trim()) body.name = name.value.trim();
@@ -1555,7 +1579,9 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
       } catch (err) {
         const e2 = netError(err);
         msg.textContent = leadErrorText(e2);
-        submitBtn.disabled = false;
+      } finally {
+        sending = false;
+        submitBtn.setAttribute("aria-disabled", "false");
       }
     });
     ui.leadSlot.replaceChildren(form);
