@@ -21,16 +21,20 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- markdown
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# Each pattern is linear in the line it is applied to: from any place it may start, it reads
+# no further than the next place another match could start (the next bracket, parenthesis,
+# "**" or "<"), so what one start reads in vain no later start reads again. Written as
+# "[^\]]+" or ".+?" up to the end of the line, a line of 50 KB of "**a " or "<a" took minutes.
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t](.*))?$")  # the closing #s: ``_atx_text``
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_TARGET = r"\((?:[^()\n]|\([^()\n]*\))*\)"  # a link's target: one level of parentheses inside
+_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]" + _TARGET)
+_LINK = re.compile(r"\[([^\[\]\n]+)\]" + _TARGET)
 _REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$")
-_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)((?:(?!\1).)+?)(?<=\S)\1")
 _CODE = re.compile(r"`([^`\n]+)`")
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>\n]*>")
-_FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>\n]*>")
 
 
 def _md_inline(line: str) -> str:
@@ -41,14 +45,32 @@ def _md_inline(line: str) -> str:
     return _HTML_TAG.sub("", line)
 
 
+def _atx_text(rest: str | None) -> str:
+    """An ATX heading's text after its opening #s, without its closing sequence ("## A ##")."""
+    body = (rest or "").rstrip(" \t")
+    unclosed = body.rstrip("#")
+    if len(unclosed) < len(body) and (not unclosed or unclosed[-1] in " \t"):
+        body = unclosed.rstrip(" \t")
+    return body
+
+
+def _front_title(front: str) -> str | None:
+    """The ``title:`` of a front matter block, its quotes taken off."""
+    for line in front.split("\n"):
+        if line.startswith("title:"):
+            value = line[len("title:") :].strip()
+            value = value[1:] if value[:1] in ("'", '"') else value
+            return value[:-1] if value[-1:] in ("'", '"') else value
+    return None
+
+
 def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     front_title: str | None = None
     if text.startswith("---\n"):
         end = text.find("\n---", 4)
         if end != -1:
-            match = _FRONT_TITLE.search(text[4:end])
-            front_title = match.group(1) if match else None
+            front_title = _front_title(text[4:end])
             text = text[end + 4 :].lstrip("-")
     builder = SectionBuilder()
     first_heading: str | None = None
@@ -75,7 +97,7 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
         atx = _ATX.match(line)
         if atx:
             flush_para()
-            heading = _md_inline(atx.group(2) or "").strip()
+            heading = _md_inline(_atx_text(atx.group(2))).strip()
             builder.heading(len(atx.group(1)), heading)
             first_heading = first_heading or heading or None
             continue
