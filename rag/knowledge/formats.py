@@ -164,7 +164,7 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
         try:
             return _read_pdf(PdfReader(io.BytesIO(data)), limits, too_large)
         except LimitReachedError as exc:
-            raise too_large from exc
+            raise _pdf_limit(exc, too_large) from exc
         except DependencyError as exc:
             # pypdf's words name a Python package the owner can do nothing about; the operator
             # can (the crypto extra of pypdf is a dependency: this is a broken install).
@@ -175,6 +175,27 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
                 status_code=422,
                 details={"kind": "pdf"},
             ) from exc
+
+
+# How pypdf words the bounds ``parse_pdf`` sets on what a stream decodes to (zlib, LZW, run
+# length, Brotli: "Limit reached while decompressing"; arrays of streams: "... output bytes";
+# inline images: "Requested image size exceeds ...").
+_DECODING_BOUNDS = ("decompress", "output bytes", "image size")
+
+
+def _pdf_limit(exc: Exception, too_large: DocumentTooLarge) -> AppError:
+    """413 ``document_too_large`` for a decoding bound; any other bound of pypdf's (a page tree
+    over 100 levels deep, a cycle, an object referring to itself) is the file's structure:
+    422 ``parse_failed`` with pypdf's reason. All were "decodes to more than 32 MiB"."""
+    reason = str(exc)
+    if any(word in reason.lower() for word in _DECODING_BOUNDS):
+        return too_large
+    return AppError(
+        f"Could not read the PDF file: {reason}",
+        code="parse_failed",
+        status_code=422,
+        details={"kind": "pdf"},
+    )
 
 
 def _read_pdf(
