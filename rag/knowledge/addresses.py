@@ -4,11 +4,12 @@ A URL is http/https only, without credentials, not too long; its host is resolve
 refused when any address is private, loopback, link-local, multicast, reserved, unspecified or
 otherwise not global (IANA's special-purpose blocks that Python 3.11 counts as global too:
 ``_NOT_GLOBAL``; IPv4-mapped, 6to4, Teredo and NAT64 IPv6 forms, local-use NAT64 too, are
-unwrapped first), unless ``allow_private``. ``pinned_request`` then connects to the very
-address that was checked (the URL's host is replaced by the IP; ``Host`` and TLS
-SNI/certificate checks keep the original name), so a DNS answer that changes between check
-and connect (rebinding) is not followed. Used for documents and sitemaps
-(``rag.knowledge.fetch``) and the owners' webhooks (``rag.chat.notify``).
+unwrapped first), unless ``allow_private``. A name that does not resolve is refused in the
+same words as one resolving to a private address, so an owner cannot probe which internal
+names exist. ``pinned_request`` then connects to the very address that was checked (the URL's
+host is replaced by the IP; ``Host`` and TLS SNI/certificate checks keep the original name), so
+a DNS answer that changes between check and connect (rebinding) is not followed. Used for
+documents and sitemaps (``rag.knowledge.fetch``) and the owners' webhooks (``rag.chat.notify``).
 """
 
 from __future__ import annotations
@@ -211,20 +212,45 @@ async def check_url_addresses(
     parsed = _http_url(text, {"url": text})
     host = parsed.raw_host.decode("ascii").strip("[]")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    addresses = await resolve(host, port)
-    if not allow_private:
-        blocked = [
-            str(ip)
-            for ip in addresses
-            if not is_public_address(ip) and not any(ip in net for net in allow_networks)
-        ]
-        if blocked:
-            # The addresses stay in the server's log: the client learns nothing about our DNS.
-            log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
+    if allow_private:
+        return parsed, await resolve(host, port)
+    try:
+        addresses = await resolve(host, port)
+    except FetchFailed:
+        # Said as a name resolving to a private address is (``_refused_name``): told apart,
+        # the two let an owner probe which internal host names exist.
+        log.info("refused %s: its host %r does not resolve", text, host)
+        raise _refused_name(text) from None
+    blocked = [
+        str(ip)
+        for ip in addresses
+        if not is_public_address(ip) and not any(ip in net for net in allow_networks)
+    ]
+    if blocked:
+        # The addresses stay in the server's log: the client learns nothing about our DNS.
+        log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
+        if _is_ip_literal(host):
             raise UrlNotAllowed(
                 "URL points to a private or reserved network address", details={"url": text}
             )
+        raise _refused_name(text)
     return parsed, addresses
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _refused_name(url: str) -> UrlNotAllowed:
+    """422 ``url_not_allowed`` for a host name that does not resolve or resolves to a
+    non-public address, one message for both (which it was goes to the server's log only)."""
+    return UrlNotAllowed(
+        "The URL's host name does not resolve to a public address", details={"url": url}
+    )
 
 
 def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:

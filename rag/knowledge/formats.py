@@ -21,16 +21,20 @@ log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------- markdown
 
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# Each pattern is linear in the line it is applied to: from any place it may start, it reads
+# no further than the next place another match could start (the next bracket, parenthesis,
+# "**" or "<"), so what one start reads in vain no later start reads again. Written as
+# "[^\]]+" or ".+?" up to the end of the line, a line of 50 KB of "**a " or "<a" took minutes.
+_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t](.*))?$")  # the closing #s: ``_atx_text``
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_TARGET = r"\((?:[^()\n]|\([^()\n]*\))*\)"  # a link's target: one level of parentheses inside
+_IMAGE = re.compile(r"!\[([^\[\]\n]*)\]" + _TARGET)
+_LINK = re.compile(r"\[([^\[\]\n]+)\]" + _TARGET)
 _REF_DEF = re.compile(r"^ {0,3}\[[^\]]+\]:\s+\S+.*$")
-_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(\*\*|__)(?=\S)((?:(?!\1).)+?)(?<=\S)\1")
 _CODE = re.compile(r"`([^`\n]+)`")
-_HTML_TAG = re.compile(r"</?[a-zA-Z][^>\n]*>")
-_FRONT_TITLE = re.compile(r"^title:\s*[\"']?(.*?)[\"']?\s*$", re.MULTILINE)
+_HTML_TAG = re.compile(r"</?[a-zA-Z][^<>\n]*>")
 
 
 def _md_inline(line: str) -> str:
@@ -41,14 +45,32 @@ def _md_inline(line: str) -> str:
     return _HTML_TAG.sub("", line)
 
 
+def _atx_text(rest: str | None) -> str:
+    """An ATX heading's text after its opening #s, without its closing sequence ("## A ##")."""
+    body = (rest or "").rstrip(" \t")
+    unclosed = body.rstrip("#")
+    if len(unclosed) < len(body) and (not unclosed or unclosed[-1] in " \t"):
+        body = unclosed.rstrip(" \t")
+    return body
+
+
+def _front_title(front: str) -> str | None:
+    """The ``title:`` of a front matter block, its quotes taken off."""
+    for line in front.split("\n"):
+        if line.startswith("title:"):
+            value = line[len("title:") :].strip()
+            value = value[1:] if value[:1] in ("'", '"') else value
+            return value[:-1] if value[-1:] in ("'", '"') else value
+    return None
+
+
 def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     front_title: str | None = None
     if text.startswith("---\n"):
         end = text.find("\n---", 4)
         if end != -1:
-            match = _FRONT_TITLE.search(text[4:end])
-            front_title = match.group(1) if match else None
+            front_title = _front_title(text[4:end])
             text = text[end + 4 :].lstrip("-")
     builder = SectionBuilder()
     first_heading: str | None = None
@@ -75,7 +97,7 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
         atx = _ATX.match(line)
         if atx:
             flush_para()
-            heading = _md_inline(atx.group(2) or "").strip()
+            heading = _md_inline(_atx_text(atx.group(2))).strip()
             builder.heading(len(atx.group(1)), heading)
             first_heading = first_heading or heading or None
             continue
@@ -142,7 +164,7 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
         try:
             return _read_pdf(PdfReader(io.BytesIO(data)), limits, too_large)
         except LimitReachedError as exc:
-            raise too_large from exc
+            raise _pdf_limit(exc, too_large) from exc
         except DependencyError as exc:
             # pypdf's words name a Python package the owner can do nothing about; the operator
             # can (the crypto extra of pypdf is a dependency: this is a broken install).
@@ -153,6 +175,27 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
                 status_code=422,
                 details={"kind": "pdf"},
             ) from exc
+
+
+# How pypdf words the bounds ``parse_pdf`` sets on what a stream decodes to (zlib, LZW, run
+# length, Brotli: "Limit reached while decompressing"; arrays of streams: "... output bytes";
+# inline images: "Requested image size exceeds ...").
+_DECODING_BOUNDS = ("decompress", "output bytes", "image size")
+
+
+def _pdf_limit(exc: Exception, too_large: DocumentTooLarge) -> AppError:
+    """413 ``document_too_large`` for a decoding bound; any other bound of pypdf's (a page tree
+    over 100 levels deep, a cycle, an object referring to itself) is the file's structure:
+    422 ``parse_failed`` with pypdf's reason. All were "decodes to more than 32 MiB"."""
+    reason = str(exc)
+    if any(word in reason.lower() for word in _DECODING_BOUNDS):
+        return too_large
+    return AppError(
+        f"Could not read the PDF file: {reason}",
+        code="parse_failed",
+        status_code=422,
+        details={"kind": "pdf"},
+    )
 
 
 def _read_pdf(
@@ -228,18 +271,37 @@ def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
 
     for block in document.iter_inner_content():
         if isinstance(block, Table):
-            rows = []
-            for row in block.rows:
-                cells: list[str] = []
-                for cell in row.cells:
-                    value = " ".join(cell.text.split())
-                    if value and (not cells or cells[-1] != value):  # merged cells repeat
-                        cells.append(value)
-                if cells:
-                    rows.append(" | ".join(cells))
-            yield "table", "\n".join(rows)
+            yield "table", _docx_table(block)
         else:
             yield "paragraph", block
+
+
+def _docx_table(table: Any) -> str:
+    """A table's rows, one line each, its cells separated by " | ": a cell merged down from
+    the row above says that cell's text again, a cell spanning columns says it once.
+
+    Read from the rows' XML in one pass. python-docx's ``row.cells`` finds a merged cell's text
+    by walking up the rows, recursively, searching each: a first column merged down 800 rows
+    took 90 s, and past about 1,000 rows the walk ran out of recursion."""
+    rows = []
+    above: dict[int, str] = {}  # the row above: each cell's text by its first grid column
+    for tr in table._tbl.tr_lst:
+        here: dict[int, str] = {}
+        cells: list[str] = []
+        column = tr.grid_before
+        for tc in tr.tc_lst:
+            if tc.vMerge == "continue":
+                value = above.get(column, "")
+            else:
+                value = " ".join("\n".join(p.text for p in tc.p_lst).split())
+            here[column] = value
+            column += tc.grid_span
+            if value and (not cells or cells[-1] != value):  # merged cells repeat
+                cells.append(value)
+        above = here
+        if cells:
+            rows.append(" | ".join(cells))
+    return "\n".join(rows)
 
 
 def parse_docx(data: bytes) -> tuple[str | None, list[Section]]:

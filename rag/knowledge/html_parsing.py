@@ -129,40 +129,58 @@ def _main_content(soup: BeautifulSoup) -> Tag:
     return body if isinstance(body, Tag) else soup
 
 
-def _walk_html(node: Tag, builder: SectionBuilder, buffer: list[str]) -> None:
-    for child in node.children:
-        if isinstance(child, NavigableString):
+_END_BLOCK = object()  # on the walk's stack: a block element's children have been walked
+_END_CELL = object()  # a table cell's
+
+
+def _walk_html(root: Tag, builder: SectionBuilder, buffer: list[str]) -> None:
+    """The text under ``root`` into ``builder``, cut at headings and blocks. Walked with a
+    stack, not by recursion: legacy pages nest every paragraph in the unclosed ``<font>`` of
+    the ones before, and past about 1,000 levels the page failed with RecursionError."""
+    stack: list[object] = list(reversed(root.contents))
+    while stack:
+        child = stack.pop()
+        if child is _END_BLOCK:
+            builder.paragraph("".join(buffer))
+            buffer.clear()
+        elif child is _END_CELL:
+            buffer.append(" ")
+        elif isinstance(child, NavigableString):
             if not isinstance(child, _SKIP_STRINGS):
                 buffer.append(_HTML_SPACE.sub(" ", str(child)))
-            continue
-        if not isinstance(child, Tag):
-            continue
-        name = child.name
-        if name in _HEADINGS:
-            builder.paragraph("".join(buffer))
-            buffer.clear()
-            builder.heading(_HEADINGS[name], child.get_text(" ", strip=True))
-        elif name == "br":
-            buffer.append("\n")
-        elif name == "pre":
-            builder.paragraph("".join(buffer))
-            buffer.clear()
-            builder.paragraph(child.get_text())
-        elif name in ("td", "th"):
-            buffer.append(" ")
-            _walk_html(child, builder, buffer)
-            buffer.append(" ")
-        elif name in _BLOCK_TAGS:
-            builder.paragraph("".join(buffer))
-            buffer.clear()
-            if name == "li":
-                buffer.append("- ")
-            _walk_html(child, builder, buffer)
-            builder.paragraph("".join(buffer))
-            buffer.clear()
-        elif name == "img":
-            alt = child.get("alt")
-            if isinstance(alt, str) and alt.strip():
-                buffer.append(f" {alt.strip()} ")
-        else:
-            _walk_html(child, builder, buffer)
+        elif isinstance(child, Tag):
+            _enter(child, builder, buffer, stack)
+
+
+def _enter(tag: Tag, builder: SectionBuilder, buffer: list[str], stack: list[object]) -> None:
+    """What ``tag`` adds as the walk reaches it; its children (and what closes it) go on
+    ``stack``, to be walked next."""
+    name = tag.name
+    if name in _HEADINGS:
+        builder.paragraph("".join(buffer))
+        buffer.clear()
+        builder.heading(_HEADINGS[name], tag.get_text(" ", strip=True))
+        return
+    if name == "br":
+        buffer.append("\n")
+        return
+    if name == "pre":
+        builder.paragraph("".join(buffer))
+        buffer.clear()
+        builder.paragraph(tag.get_text())
+        return
+    if name == "img":
+        alt = tag.get("alt")
+        if isinstance(alt, str) and alt.strip():
+            buffer.append(f" {alt.strip()} ")
+        return
+    if name in ("td", "th"):
+        buffer.append(" ")
+        stack.append(_END_CELL)
+    elif name in _BLOCK_TAGS:
+        builder.paragraph("".join(buffer))
+        buffer.clear()
+        if name == "li":
+            buffer.append("- ")
+        stack.append(_END_BLOCK)
+    stack.extend(reversed(tag.contents))
