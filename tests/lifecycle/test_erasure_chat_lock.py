@@ -233,3 +233,24 @@ async def test_a_message_waiting_for_the_erasure_holds_no_turn_gate_slot(
     assert hello.status_code == 200, hello.text
     assert (await erasing).status_code == 200
     assert (await waiting).status_code == 200
+
+
+async def test_an_address_typed_in_a_streamed_turn_waits_for_the_erasure_too(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, erasing: Erasing
+) -> None:
+    """The streamed answer (SSE) settles its turn as the JSON one does: the address typed in a
+    new conversation waits for the running erasure, then is a new conversation and lead."""
+    tag, email, phone = _visitor()
+    form = {"phone": phone, "message": f"write to me at {email}"}
+    sent = await client.post("/api/v1/widget/leads", json=form, headers=widget(owner))
+    assert sent.status_code == 202, sent.text
+    streamed = {**widget(owner), "Accept": "text/event-stream"}
+    body = {"message": f"my email is {email}", "session_id": f"new-{tag}"}
+    erased, answered = await erasing(
+        {"email": email},
+        lambda: client.post("/api/v1/chat", json=body, headers=streamed),
+    )
+    assert (erased["leads"], erased["lead_submissions"]) == (1, 1), erased
+    assert answered.status_code == 200, answered.text
+    assert "event: done" in answered.text, answered.text
+    assert await _holding(owner_db, owner, email) == ["lead " + email, "submission " + email]
