@@ -235,17 +235,25 @@ async def set_lookup(session: AsyncSession, lookup: str) -> None:
 
 
 async def lock_workspace(
-    session: AsyncSession, purpose: str, workspace_id: uuid.UUID, *, shared: bool = False
-) -> None:
+    session: AsyncSession,
+    purpose: str,
+    workspace_id: uuid.UUID,
+    *,
+    shared: bool = False,
+    wait: bool = True,
+) -> bool:
     """Until the transaction ends, one transaction per workspace and ``purpose`` holds this
     (a transaction-scoped advisory lock): the next one reads after this one committed (READ
     COMMITTED), so counts checked against a quota, or rolled up, see each other. ``shared``:
-    any number hold it at once, all waiting for (and waited for by) the exclusive holder."""
+    any number hold it at once, all waiting for (and waited for by) the exclusive holder.
+    Not ``wait``: taken only if free at once (whether it was)."""
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    await session.execute(
+    function = function if wait else function.replace("pg_", "pg_try_", 1)
+    taken = await session.execute(
         text(f"SELECT {function}(hashtext(:purpose), hashtext(:ws))"),
         {"purpose": purpose, "ws": str(workspace_id)},
     )
+    return wait or bool(taken.scalar_one())
 
 
 _SETTINGS_INFO = "core.db.transaction_settings"

@@ -292,10 +292,12 @@ async def _redact(
         numbers = await _same_numbers(session, typed, named.phone)
     rewritten = 0
     quoted: set[uuid.UUID] = set()
+    # A name's column is 200 characters: a short address (number) made "[erased]" may pass it.
+    limits = [getattr(model, field).type.length for field in fields]
     for row_id, lead_id, *texts in rows:
         values: dict[str, str] = {}
-        for field, text in zip(fields, texts, strict=True):
-            if text and (kept := _redacted(text, named, numbers)) != text:
+        for field, limit, text in zip(fields, limits, texts, strict=True):
+            if text and (kept := _redacted(text, named, numbers, limit)) != text:
                 values[field] = kept
         if values:
             await session.execute(
@@ -309,16 +311,32 @@ async def _redact(
     return rewritten, quoted
 
 
-def _redacted(text: str, named: Key, numbers: set[str]) -> str:
+def _redacted(text: str, named: Key, numbers: set[str], limit: int | None = None) -> str:
     """``text`` with ``REDACTED`` where it holds the visitor's address (as ``emails_in`` reads
     one, lowered as PostgreSQL lowers) or one of their ``numbers`` (as ``phones_in`` reads
-    one)."""
+    one); at most ``limit`` characters (``_fitted``)."""
     if named.email is not None:
         email = lowered_as_postgres(named.email)
         found = EMAIL_IN_TEXT.finditer(text)
         spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
     else:
         spans = _number_spans(text, numbers)
-    for start, end in reversed(spans):
-        text = text[:start] + REDACTED + text[end:]
-    return text
+    if not spans:
+        return text
+    starts, ends = [0, *(end for _, end in spans)], [*(start for start, _ in spans), len(text)]
+    return _fitted([text[at:to] for at, to in zip(starts, ends, strict=True)], limit)
+
+
+def _fitted(pieces: list[str], limit: int | None) -> str:
+    """``pieces`` (the text around the visitor's address or number) joined by ``REDACTED``,
+    cut to ``limit`` characters where the longest piece ends (before its trailing spaces), the
+    marks whole: "[erased]" is longer than the shortest address (``q@x.io``) or number (7
+    digits), and a name of 200 characters, its column's most, holding one passed it (the
+    erasure failed: 500)."""
+    excess = len(REDACTED) * (len(pieces) - 1) + sum(map(len, pieces)) - (limit or 0)
+    if limit is not None and excess > 0:
+        longest = max(range(len(pieces)), key=lambda i: len(pieces[i]))
+        piece = pieces[longest]
+        kept = piece.rstrip()
+        pieces[longest] = kept[: max(len(kept) - excess, 0)] + piece[len(kept) :]
+    return REDACTED.join(pieces)[:limit]

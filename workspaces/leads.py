@@ -107,15 +107,18 @@ commit, and a widget form (and a chat message that may hold an address or a numb
 ``wait_for_erasure``."""
 
 
-async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID) -> None:
+async def wait_for_erasure(
+    session: AsyncSession, workspace_id: uuid.UUID, *, wait: bool = True
+) -> bool:
     """A widget form or a chat turn leaving contact details, first of all (before its
     conversation's lock, its number's and its lead): wait for an erasure of the workspace that
     is running (``lifecycle.erasure``). Sent after the erasure's last read, a form naming the
     visitor only in its message (a message typed in a new conversation) took no lock of theirs
     and committed before the erasure did, escaping it; now it is a new form (conversation),
     after the erasure. They do not wait for one another (shared). Taken first, it never waits
-    while holding what the erasure locks: no deadlock."""
-    await lock_workspace(session, ERASURE_LOCK, workspace_id, shared=True)
+    while holding what the erasure locks: no deadlock. Not ``wait``: whether no erasure runs
+    (the lock then taken), never waiting for one (a chat turn waits without its gate slot)."""
+    return await lock_workspace(session, ERASURE_LOCK, workspace_id, shared=True, wait=wait)
 
 
 async def submit_from_visitor(

@@ -59,6 +59,8 @@ from rag.chat.repository.client_messages import (
     repeats_a_client_message,
 )
 from rag.chat.shortcuts import (
+    ErasureRunning,
+    after_erasure,
     cache_exact,
     cache_semantic,
     callback,
@@ -264,14 +266,20 @@ class AnswerPipeline:
         clock.lap("validate")
         early = question.embed_early(self.embedder, message, intent)
         # A gate slot for the first transaction only: the rewrite and the embedding wait for
-        # a model with none held, so a hung model cannot stop the turns that need none.
-        async with self._gate.slot():
-            clock.lap("admit")
-            try:
-                first = await self._first(inp, message, intent, clock)
-            except QuotaExceeded as refused:
-                await self._quota_refused(inp.workspace.id, refused)
-                raise
+        # a model with none held, so a hung model cannot stop the turns that need none; nor
+        # does a running erasure its message waits for (``ErasureRunning``).
+        while True:
+            async with self._gate.slot():
+                clock.lap("admit")
+                try:
+                    first = await self._first(inp, message, intent, clock)
+                    break
+                except ErasureRunning:
+                    pass
+                except QuotaExceeded as refused:
+                    await self._quota_refused(inp.workspace.id, refused)
+                    raise
+            await after_erasure(self.db, inp.workspace.id)
         if isinstance(first, ChatResult):
             return first
         turn, answer = first

@@ -9,8 +9,10 @@ import uuid
 from dataclasses import replace
 from typing import Literal, cast
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import Database
 from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
@@ -192,18 +194,46 @@ async def contact(session: AsyncSession, turn: Turn) -> Answer | None:
     return Answer(_thanks(turn, email, phone), "fallback", lead_saved=True)
 
 
+class ErasureRunning(Exception):
+    """A turn's message may hold an address or a number and an erasure of its workspace runs
+    (``wait_for_erasure``): its transaction is rolled back, and the turn waits for the erasure
+    out of its gate slot (``after_erasure``), then starts again."""
+
+
 async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID, message: str) -> None:
     """First in a turn's transaction, before its conversation is read or locked: a message
     that may hold an address or a phone number (what ``contact`` and ``callback`` save, and
-    what an erasure by email or phone reads in messages) waits for a running erasure of the
-    workspace (``leads.wait_for_erasure``, as a widget form does). Typed in a new conversation,
-    it took no lock of the erasure's and committed before it, after its last read: the
-    conversation and the lead made of it escaped the erasure (a number on the visitor's lead
-    being deleted failed: 500). Now it is a new conversation after the erasure. Taken before
-    the conversation (then the number, then the lead), it never waits holding what the
-    erasure locks; other messages do not wait."""
-    if EMAIL_IN_TEXT.search(message) or PHONE_IN_TEXT.search(message):
-        await leads.wait_for_erasure(session, workspace_id)
+    what an erasure by email or phone reads in messages) takes the lock a running erasure of
+    the workspace holds (``leads.wait_for_erasure``, as a widget form does), or, while one
+    runs, raises ``ErasureRunning``. Typed in a new conversation, it took no lock of the
+    erasure's and committed before it, after its last read: the conversation and the lead made
+    of it escaped the erasure (a number on the visitor's lead being deleted failed: 500). Now
+    it is a new conversation after the erasure. Taken before the conversation (then the number,
+    then the lead), it never waits holding what the erasure locks; other messages do not wait.
+    Never waited for here: the turn holds a slot of the process's turn gate, and with as many
+    such turns as slots every turn of the process (any workspace's) waited for the erasure."""
+    may_hold = EMAIL_IN_TEXT.search(message) or PHONE_IN_TEXT.search(message)
+    if may_hold and not await leads.wait_for_erasure(session, workspace_id, wait=False):
+        raise ErasureRunning(str(workspace_id))
+
+
+QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE of a statement cancelled (its statement timeout)."""
+
+
+async def after_erasure(db: Database, workspace_id: uuid.UUID) -> None:
+    """Until the erasure of the workspace that ran (``ErasureRunning``) has committed, in a
+    transaction of its own, holding no slot of the turn gate (as a widget form waits). A wait
+    that outlasts the statement timeout (DB_STATEMENT_TIMEOUT_MS: a large workspace's erasure)
+    is waited again, the request's own timeout its bound: before, the visitor got 500."""
+    while True:
+        try:
+            async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+                await leads.wait_for_erasure(session, workspace_id)
+            return
+        except DBAPIError as exc:
+            if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
+                raise
 
 
 _CALLED_BACK = ("question", "lead", "human")

@@ -21,9 +21,11 @@ from typing import Any
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
 from lifecycle import erasure
 from rag.chat import shortcuts
+from rag.chat.clock import TurnGate
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column, widget
 from tests.lifecycle.test_erasure_form_lock import during_erasure, erasure_held
@@ -32,7 +34,7 @@ from tests.lifecycle.test_erasure_named_race import erased_after_turn
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
 from tests.rag.test_lead_capture_never import never
-from tests.workspaces.test_signin_races import GUARD_SECONDS
+from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
 
 Erasing = Callable[
     [dict[str, str], Callable[[], Awaitable[httpx.Response]]],
@@ -199,3 +201,56 @@ async def test_a_message_without_an_address_or_number_does_not_wait(
     assert hello.status_code == 200, hello.text
     response = await erasing
     assert response.status_code == 200, response.text
+
+
+async def test_a_message_waiting_for_the_erasure_holds_no_turn_gate_slot(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A number typed while an erasure runs waits for it without a slot of the process's turn
+    gate (CHAT_CONCURRENT_TURNS, the pool's size by default): a message without one is
+    answered meanwhile. Before, the waiting turn held its slot: with as many numbers typed as
+    slots (any workspace's visitors, during one workspace's erasure), every chat turn of the
+    process waited for that erasure."""
+    tag, email, phone = _visitor()
+    await _chat(client, owner, f"my email is {email}", f"chat-{tag}")
+    monkeypatch.setattr(runtime.pipeline, "_gate", TurnGate(1))
+    stop, erasing = await erasure_held(
+        client, owner, monkeypatch, {"email": email}, erasure.text_repo, "redact_written"
+    )
+    waiting = asyncio.create_task(_message(client, owner, f"call me on {phone}", f"n-{tag}"))
+    try:
+        await _until_blocked_by(owner_db, stop.backend)
+        assert runtime.pipeline._gate.free == 1
+        hello = await asyncio.wait_for(
+            _message(client, owner, f"hello {tag}", f"other-{tag}"), GUARD_SECONDS
+        )
+    finally:
+        stop.go.set()
+    assert hello.status_code == 200, hello.text
+    assert (await erasing).status_code == 200
+    assert (await waiting).status_code == 200
+
+
+async def test_an_address_typed_in_a_streamed_turn_waits_for_the_erasure_too(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, erasing: Erasing
+) -> None:
+    """The streamed answer (SSE) settles its turn as the JSON one does: the address typed in a
+    new conversation waits for the running erasure, then is a new conversation and lead."""
+    tag, email, phone = _visitor()
+    form = {"phone": phone, "message": f"write to me at {email}"}
+    sent = await client.post("/api/v1/widget/leads", json=form, headers=widget(owner))
+    assert sent.status_code == 202, sent.text
+    streamed = {**widget(owner), "Accept": "text/event-stream"}
+    body = {"message": f"my email is {email}", "session_id": f"new-{tag}"}
+    erased, answered = await erasing(
+        {"email": email},
+        lambda: client.post("/api/v1/chat", json=body, headers=streamed),
+    )
+    assert (erased["leads"], erased["lead_submissions"]) == (1, 1), erased
+    assert answered.status_code == 200, answered.text
+    assert "event: done" in answered.text, answered.text
+    assert await _holding(owner_db, owner, email) == ["lead " + email, "submission " + email]

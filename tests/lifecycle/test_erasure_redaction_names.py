@@ -65,3 +65,30 @@ async def test_a_kept_forms_and_leads_name_loses_the_visitors_address_or_number(
     assert erased["notification_mails"] >= 1, erased
     await jobs.drain()
     assert await _mails_quoting(runtime, owner_db, owner, needle) == 0
+
+
+@pytest.mark.parametrize("at", ["end", "start"])
+async def test_a_full_length_name_holding_a_short_address_is_still_erased(
+    at: str, client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """A name of the most characters a form takes (200) holding a short address ("q@x.io", 6
+    characters: fewer than "[erased]"): redacted, it is cut to fit, the mark kept whole.
+    Before, the name grew past its column's 200 characters and the erasure failed (500): the
+    visitor could not be erased at all."""
+    tag, jo = _tag(), "q@x.io"
+    filler = "x" * (200 - len(tag) - len(jo) - 2)
+    name = f"{tag} {filler} {jo}" if at == "end" else f"{jo} {tag} {filler}"
+    assert len(name) == 200
+    await _form(client, owner, phone=f"+91 {_national()}", name=name, message=f"hi ({tag})")
+
+    response = await _erase(client, owner, email=jo)
+    assert response.status_code == 200, response.text
+    names = await _names(owner_db, owner, tag)
+    assert len(names) == 2, names
+    for kind, kept in zip(("lead", "submission"), names, strict=True):
+        kept = kept.removeprefix(f"{kind}: ")
+        assert jo not in kept, kept
+        assert len(kept) <= 200, kept
+        assert kept.endswith(f" {ERASED}") if at == "end" else kept.startswith(f"{ERASED} {tag}")
+    erased = response.json()["erased"]
+    assert (erased["redacted_leads"], erased["redacted_lead_submissions"]) == (1, 1), erased
