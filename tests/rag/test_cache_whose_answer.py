@@ -97,6 +97,50 @@ async def test_an_answer_naming_the_visitor_is_never_served_to_another(
             assert not any(n in next_one["answer"] for n in NAMES)
 
 
+REFUNDS_ZH = (
+    "# 退款政策\n\n年度套餐在购买后30天内可以获得全额退款。"
+    "退款会在5到7个工作日内退回原支付方式。\n\n"
+    "# 配送\n\n我们在一周内把硬件密钥寄往印度、尼泊尔和斯里兰卡。"
+)
+BASE_ZH = (
+    "如果我在订阅的第一个月内取消年度套餐\uff0c可以获得全额退款吗\uff1f"
+    "退款需要多长时间才能到账\uff1f"
+)
+NAME_ZH = "王小明"
+
+
+def greet_in_chinese(request: dict[str, Any]) -> str:
+    """A model that greets the visitor by the name they signed with, in Chinese."""
+    hello = f"{NAME_ZH}您好\uff01" if NAME_ZH in request["messages"][-1]["content"] else ""
+    return hello + "年度套餐在购买后30天内可以获得全额退款 [1]。"
+
+
+async def test_a_name_inside_a_run_of_chinese_is_never_served_to_another_visitor(
+    runtime_factory: RuntimeFactory, fake_llm: FakeOpenAI, minilm: LocalEmbedder
+) -> None:
+    """As above, in a script written without spaces: A signs "thanks, Wang Xiaoming" and the
+    model greets them by it. The echo check compared whole words, and a run of Chinese
+    characters was one ("...谢谢" + "王小明" answered "王小明您好" shared none), so A's answer
+    was cached and B got it (MiniLM puts the two questions 0.957 apart; the semantic cache
+    serves from 0.95 here, as an owner may set it). Found by a red-team of the chat path."""
+    async with runtime_factory(
+        embedder=minilm, semantic_cache_similarity=0.95, **llm_kwargs(fake_llm)
+    ) as runtime:
+        fake_llm.chat_reply = greet_in_chinese
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Names in Chinese")
+            await ingest(client, owner, runtime, "退款", REFUNDS_ZH)
+            mine = await answer(client, owner, f"{BASE_ZH}谢谢\uff0c{NAME_ZH}", "visitor-a")
+            assert mine["source"] == "rag", mine
+            assert NAME_ZH in mine["answer"]
+            theirs = await answer(client, owner, BASE_ZH, "visitor-b")
+            assert NAME_ZH not in theirs["answer"], theirs
+            assert theirs["source"] == "rag"
+            next_one = await answer(client, owner, BASE_ZH, "visitor-c")
+            assert next_one["source"] == "cache"
+            assert NAME_ZH not in next_one["answer"]
+
+
 # --- an answer in an old voice retires with it -------------------------------------------
 
 
