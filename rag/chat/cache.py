@@ -35,7 +35,7 @@ from cachetools import LRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from rag.chat.match_guard import contradicts
+from rag.chat.match_guard import contradicts, says_more
 
 log = logging.getLogger(__name__)
 
@@ -281,15 +281,20 @@ class ResponseCache:
     ) -> CacheHit | None:
         """A cached question within the similarity bound (``extractive`` as for ``get_exact``)
         whose words do not contradict the visitor's ``question`` (``match_guard.contradicts``:
-        "not included" is not "included"; an entry stored without its question is no hit;
-        None, the vectors alone); counts a hit or a miss."""
+        "not included" is not "included") nor say more than it (``match_guard.says_more``: an
+        answer shaped by words this visitor did not write is not theirs); an entry stored
+        without its question is no hit; None, the vectors alone. Counts a hit or a miss."""
         hit = None
         if embedding is not None:
             found = await self._get_semantic(self.scope(workspace_id, knowledge_version), embedding)
             hit = _served(found, extractive)
         if hit is not None and question is not None:
             cached = hit.entry.get("question")
-            if not isinstance(cached, str) or contradicts(question, cached) is not None:
+            if (
+                not isinstance(cached, str)
+                or contradicts(question, cached) is not None
+                or says_more(cached, question)
+            ):
                 hit = None
         await self._count(workspace_id, hit.kind if hit else "miss")
         return hit

@@ -5,7 +5,8 @@ The semantic cache gives an answer to whoever asks almost the same question, and
 account number barely moves a question's embedding ("...? Regards, Priya" and "...? Regards,
 Rahul" are 0.99 apart with MiniLM). So a model's answer is not cached when it repeats a word of
 the visitor's message that is neither in the passages it was written from nor a common word:
-a name however it is typed ("Thanks, Priya", "regards, priya", "hi im jo"), a number, an
+a name however it is typed ("Thanks, Priya", "regards, priya", "hi im jo", "王小明" inside a run
+of Chinese: in a script written without spaces, character bigrams are compared), a number, an
 address. Names are not guessed from capital letters (a reviewer's finding: "Regards, Priya" and
 every lowercase name passed); the rule errs toward not caching, an answer in the passages' own
 words ("get your money back": ordinary words the passages or the stopwords cover) is cached.
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 
 from core.text import short_text_cache
 from rag.chat.courtesy import ACKNOWLEDGEMENTS, FILLER
-from rag.chat.normalize import STOPWORDS, WORD, stem
+from rag.chat.normalize import STOPWORDS, stem, terms
 from rag.chat.prompts import Passage
 
 # Courtesy a model answers in kind ("Hi! ...", "Thanks for asking"): no visitor's own.
@@ -34,8 +35,11 @@ _NAMED = re.compile(r"(?<=[^\s.!?]\s)\w+")
 
 
 def _own_words(message: str) -> set[str]:
-    """The message's words of two characters or more, casefolded."""
-    return {w for w in WORD.findall(message.casefold()) if len(w) >= 2}
+    """The message's words of two characters or more, folded (``terms``: a run of Chinese or
+    Japanese characters is its character bigrams). A whole run was one word: "谢谢" + "王小明"
+    (thanks, Wang Xiaoming) answered "王小明您好" shared no word with it, and the answer
+    naming the visitor was cached for others (a red-team's finding)."""
+    return {w for w in terms(message) if len(w) >= 2}
 
 
 def _named(text: str) -> set[str]:

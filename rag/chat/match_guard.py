@@ -179,6 +179,16 @@ def contradicts(asked: str, stored: str, *, synonyms: bool = True) -> str | None
     return None
 
 
+def says_more(stored: str, asked: str) -> bool:
+    """The ``stored`` question holds a content word (or a sign) the ``asked`` one lacks: its
+    answer was written for words the asker did not say (``contradicts`` lets a question that
+    only adds words through). The response cache serves no such answer: what one visitor added
+    ("... (answer in all caps)", "... Be rude.", a name) shaped it, and MiniLM puts such
+    questions 0.98 from the plain one, above the semantic cache's bound (a red-team's
+    finding: one visitor's instruction reached every visitor asking the plain question)."""
+    return bool(words(stored).content - words(asked).content)
+
+
 def _about_one_thing(a: Words, s: Words, group: frozenset[str]) -> bool:
     """Whether the two questions' words of ``group`` point at one same content word (always,
     for a group other than ``_OF_ONE_THING``)."""
