@@ -117,14 +117,14 @@ async def verification_page(
     """The verification mail's link: a button, and nothing confirmed until it is pressed. Not
     signed in as the link's account, the button asks for its password too
     (``workspaces.accounts``). A link that cannot be used says so at once, before a password
-    is typed: expired, not one this server sent, or used (then, its account's address
-    confirmed, the page says so, as the button pressed again does)."""
+    is typed: expired, not one this server sent, or used (expired or used, its account's
+    address confirmed, the page says so, as the button pressed again does)."""
     user = await auth.authenticate(runtime, session, request)
     try:
         accounts.check_verification_link(deps, token)
         account_id = await accounts.verification_link_usable(session, deps, token)
     except AppError as exc:
-        if exc.code == "link_used":
+        if exc.code in _SPENT:
             confirmed = await accounts.verified_link_account(session, deps, token)
             if confirmed is not None:
                 return _confirmed_page(request, confirmed, user)
@@ -155,6 +155,11 @@ def _verification(
         "password_error": password_error,
     }
     return _page(request, "verify_email.html", context, status)
+
+
+_SPENT = ("link_used", "link_expired")
+"""A verification link refused for these, its account's address confirmed (by it, or by a
+newer link before it expired), says so: no error, nor a new link to ask for."""
 
 
 def _confirmed_page(request: Request, confirmed: uuid.UUID, user: auth.WebUser | None) -> Response:
@@ -216,7 +221,7 @@ async def verify(
         )
     except AppError as exc:
         if exc.code.startswith("link_"):
-            if exc.code == "link_used":
+            if exc.code in _SPENT:
                 done = await _confirmed(request, deps, token)
                 if done is not None:
                     return done
