@@ -305,14 +305,18 @@ async def verify_email(
     return row.user_id
 
 
-async def verified_by_link(session: AsyncSession, deps: AccountDeps, token: str) -> bool:
-    """Whether this (used) verification link's account has a confirmed address: the button
-    pressed twice (a double click, Back and again) is no error to show its owner."""
+async def verified_link_account(
+    session: AsyncSession, deps: AccountDeps, token: str
+) -> uuid.UUID | None:
+    """The account of this (used or expired) verification link when its address is confirmed,
+    else None: the button pressed twice (a double click, Back and again), or an old mail's
+    link opened after a newer one confirmed, is no error to show its owner. The caller tells the browser signed in as it from any other (to whom the page promises
+    nothing: its own address may be unconfirmed)."""
     row = await _token_row(session, deps, token, VERIFY_EMAIL)
     if row is None:
-        return False
+        return None
     user = await repo.get_user(session, row.user_id)
-    return user is not None and user.email_verified_at is not None
+    return None if user is None or user.email_verified_at is None else user.id
 
 
 async def mark_verified(session: AsyncSession, user_id: uuid.UUID) -> None:

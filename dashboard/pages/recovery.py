@@ -117,15 +117,17 @@ async def verification_page(
     """The verification mail's link: a button, and nothing confirmed until it is pressed. Not
     signed in as the link's account, the button asks for its password too
     (``workspaces.accounts``). A link that cannot be used says so at once, before a password
-    is typed: expired, not one this server sent, or used (then, its account's address
-    confirmed, the page says so, as the button pressed again does)."""
+    is typed: expired, not one this server sent, or used (expired or used, its account's
+    address confirmed, the page says so, as the button pressed again does)."""
     user = await auth.authenticate(runtime, session, request)
     try:
         accounts.check_verification_link(deps, token)
         account_id = await accounts.verification_link_usable(session, deps, token)
     except AppError as exc:
-        if exc.code == "link_used" and await accounts.verified_by_link(session, deps, token):
-            return _verification(request, done=True, signed_in=user is not None)
+        if exc.code in _SPENT:
+            confirmed = await accounts.verified_link_account(session, deps, token)
+            if confirmed is not None:
+                return _confirmed_page(request, confirmed, user)
         return _verification(request, error=exc.message, status=400)
     # Signed in as another account (a second one, a shared computer), the password is asked
     # for too: the button alone would only be refused with 422 password_required.
@@ -155,19 +157,32 @@ def _verification(
     return _page(request, "verify_email.html", context, status)
 
 
-async def _confirmed(
-    request: Request, deps: AccountDeps, token: str, *, signed_in: bool | None = None
-) -> Response | None:
+_SPENT = ("link_used", "link_expired")
+"""A verification link refused for these, its account's address confirmed (by it, or by a
+newer link before it expired), says so: no error, nor a new link to ask for."""
+
+
+def _confirmed_page(request: Request, confirmed: uuid.UUID, user: auth.WebUser | None) -> Response:
+    """The used link's address is confirmed. What the account may now do (invite, buy, export)
+    is told to a browser signed in as it only: signed in as another, its own address may be
+    unconfirmed still."""
+    return _verification(
+        request, done=True, signed_in=user is not None and user.user_id == confirmed
+    )
+
+
+async def _confirmed(request: Request, deps: AccountDeps, token: str) -> Response | None:
     """The page saying the address is confirmed when the used link's account has it confirmed
     (the button pressed again: a double click, Back and again), else None; nothing is changed.
-    ``signed_in`` None: whether this browser is signed in now, read here."""
+    Whether this browser is signed in as that account is read here (the press before may
+    have signed it in)."""
     runtime = runtime_of(request)
     async with runtime.db.transaction() as reading:
-        if not await accounts.verified_by_link(reading, deps, token):
+        confirmed = await accounts.verified_link_account(reading, deps, token)
+        if confirmed is None:
             return None
-        if signed_in is None:
-            signed_in = await auth.authenticate(runtime, reading, request) is not None
-    return _verification(request, done=True, signed_in=signed_in)
+        user = await auth.authenticate(runtime, reading, request)
+    return _confirmed_page(request, confirmed, user)
 
 
 async def _confirmed_already(request: Request) -> Response | None:
@@ -206,8 +221,8 @@ async def verify(
         )
     except AppError as exc:
         if exc.code.startswith("link_"):
-            if exc.code == "link_used":
-                done = await _confirmed(request, deps, token, signed_in=user is not None)
+            if exc.code in _SPENT:
+                done = await _confirmed(request, deps, token)
                 if done is not None:
                     return done
             return _verification(request, error=exc.message, status=exc.status_code)

@@ -283,3 +283,55 @@ async def test_a_reset_from_the_mailed_link_signs_every_other_browser_out(
     assert (await web_login(web.client, web.email, NEW_PASSWORD)).status_code == 303
     knowledge = await web.client.get(web.url("knowledge"))
     assert "Still in?" not in knowledge.text
+
+
+async def test_a_used_link_of_another_account_tells_the_signed_in_browser_nothing_of_its_own(
+    client: httpx.AsyncClient, runtime: Runtime
+) -> None:
+    """A browser signed in to an unconfirmed account opened a used confirmation link of another
+    account (its owner's second account, an old mail on a shared computer): the page read
+    "Email confirmed. You can now invite teammates, buy a plan..." with "Go to your dashboard",
+    of the signed-in account, whose address was still unconfirmed (its dashboard went on asking
+    for the link). The page says the link's address is confirmed and no more."""
+    confirmed = await signup(client, "Confirmed")  # its link used (verify=True)
+    used = await mail_token(client, confirmed.email, "verify_email")
+    other = await signup(client, "Unconfirmed", verify=False)
+    async with client_for(runtime) as browser:
+        assert (await web_login(browser, other.email, PASSWORD)).status_code == 303
+        opened = await browser.get(f"/app/verify-email?token={used}")
+        assert opened.status_code == 200
+        assert "Email confirmed" in opened.text
+        assert "You can now invite teammates" not in opened.text
+        assert "Go to your dashboard" not in opened.text
+        pressed = await browser.post(  # the button pressed on a page opened before it was used
+            "/app/verify-email", data={"csrf_token": csrf_of(opened.text), "token": used}
+        )
+        assert pressed.status_code == 200
+        assert "Email confirmed" in pressed.text
+        assert "You can now invite teammates" not in pressed.text
+
+
+async def test_an_expired_link_of_a_confirmed_address_says_it_is_confirmed(
+    client: httpx.AsyncClient, owner_db: Database
+) -> None:
+    """The first confirmation mail opened after its link expired, the address confirmed
+    meanwhile from a newer link: the page (before a password is typed, since rtdash) said "This
+    link has expired; ask for a new one. Log in and send a new link", a link the account page
+    no longer offers. It says the address is confirmed, as for a used link."""
+    late = await signup(client, "Twice", verify=False)
+    first = await mail_token(client, late.email, "verify_email")
+    headers = {"Authorization": f"Bearer {late.token}"}
+    resent = await client.post("/api/v1/auth/verify-email/resend", headers=headers)
+    assert resent.status_code == 202, resent.text
+    newer = await mail_token(client, late.email, "verify_email")
+    assert newer != first
+    confirmed = await client.post(
+        "/api/v1/auth/verify-email", json={"token": newer, "password": PASSWORD}
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    await _age(owner_db, "account_tokens", first)
+    page = await client.get(f"/app/verify-email?token={first}")
+    assert page.status_code == 200
+    assert "Email confirmed" in page.text
+    assert "expired" not in page.text
+    assert 'name="password"' not in page.text

@@ -4,6 +4,7 @@ starts late. A real server and Debian's Chromium; each test failed before its fi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import uuid
@@ -200,4 +201,65 @@ async def test_a_message_typed_before_the_chat_could_start_waits_for_the_contact
     await page.get_by_test_id("lead-submit").click()
     await form.wait_for(state="hidden", timeout=TIMEOUT)
     assert await page.get_by_test_id("input").input_value() == question
+    assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0
+
+
+async def _settings_read_again_slowly(page: Any, url: str) -> asyncio.Event:
+    """The chat opened while its settings cannot be read (it says so), then Retry pressed while
+    the server is slow to answer them: the returned event, once set, lets the answer through.
+    Returns when the settings are being read again (the visitor may type meanwhile)."""
+    down = True
+    asked = asyncio.Event()
+    answer = asyncio.Event()
+
+    async def settings(route: Any) -> None:
+        if down:
+            await route.abort("connectionrefused")
+            return
+        asked.set()
+        await answer.wait()
+        await route.continue_()
+
+    await page.route("**/api/v1/widget/config", settings)
+    await page.goto(url)
+    await _open(page)
+    await page.get_by_test_id("error").wait_for(state="visible", timeout=TIMEOUT)
+    down = False
+    await page.get_by_test_id("retry").click()
+    await asyncio.wait_for(asked.wait(), timeout=TIMEOUT / 1000)
+    return answer
+
+
+async def test_a_message_sent_while_the_settings_are_read_again_is_sent_once_they_arrive(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """The chat could not read its settings and was reading them again (Retry, or opened: up to
+    10 s when the server is slow); the visitor typed a question and pressed Enter meanwhile. The
+    settings arrived, the chat started over with them, and the question was gone: not sent, not
+    in the box (the press was dropped while a read was under way, and the chat was built anew).
+    It is now sent once the settings arrive, once."""
+    answer = await _settings_read_again_slowly(page, demo_server.base_url + "/")
+    question = f"Do you deliver to Kochi? ({uuid.uuid4().hex[:6]})"
+    await _send(page, question)
+    answer.set()
+    greeting = page.locator('[data-testid="message"][data-role="bot"]')
+    await greeting.first.wait_for(state="visible", timeout=TIMEOUT)  # started over: greets
+    mine = page.locator('[data-testid="message"][data-role="user"]')
+    assert await mine.count() == 1
+    assert question in await mine.inner_text()
+    assert await page.get_by_test_id("input").input_value() == ""
+
+
+async def test_a_message_typed_while_the_settings_are_read_again_stays_in_the_box(
+    page: Any, demo_server: DemoServer
+) -> None:
+    """Typed, not sent yet, while the chat read its settings again: the chat started over with
+    them and emptied the box under the visitor's fingers. What is typed stays there."""
+    answer = await _settings_read_again_slowly(page, demo_server.base_url + "/")
+    draft = "Do you deliver to"
+    await page.get_by_test_id("input").fill(draft)
+    answer.set()
+    greeting = page.locator('[data-testid="message"][data-role="bot"]')
+    await greeting.first.wait_for(state="visible", timeout=TIMEOUT)  # started over: greets
+    assert await page.get_by_test_id("input").input_value() == draft
     assert await page.locator('[data-testid="message"][data-role="user"]').count() == 0

@@ -1199,7 +1199,11 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   const submit = () => {
     const text = ui.input.value.trim();
     if (!text || busy) return;
-    if (unconfigured) return reconfigure(text); // the text stays in the box until it is sent
+    if (unconfigured) {
+      // the text stays in the box until it is sent, also when a read is under way already
+      sendWanted = true;
+      return reconfigure();
+    }
     ui.input.value = "";
     autosize();
     sendMessage(text);
@@ -1627,8 +1631,12 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
   // and texts), the message sent; still out of reach, it says so, with Retry. It never greets in
   // the defaults' words nor takes a message meanwhile: that read "Assistant: Hi! How can I help
   // you today?", then failed at the first message.
+  // What is in the message box goes with the chat started over: sent when the visitor pressed
+  // Send (`sendWanted`, also while a read was under way: that press was dropped, and the message
+  // with it), else left in the new box (it was emptied under the visitor's fingers).
   let configuring = false;
-  const reconfigure = async (text) => {
+  let sendWanted = false;
+  const reconfigure = async () => {
     if (configuring || !ui) return;
     configuring = true;
     hideError();
@@ -1638,19 +1646,26 @@ input:focus,textarea:focus{border-color:var(--p);outline:2px solid var(--p);outl
     ui.typing.hidden = true;
     if (c === undefined) {
       const err = netError(null);
-      return showError(err, () => reconfigure(text));
+      return showError(err, () => reconfigure());
     }
     // refused now (loadConfig told the owner why, in the console): unavailable, no Retry
     if (c === null) return showError({ code: "config_refused", status: 403 }, null);
     cfg = c;
     unconfigured = false;
     const old = ui;
+    const draft = old.input.value;
     pendingOpen = isOpen ? { focus: old.panel.contains(old.shadow.activeElement) } : null;
     ui = null;
     isOpen = false;
     old.host.remove();
     mount();
-    if (text) sendMessage(text);
+    const send = sendWanted;
+    sendWanted = false;
+    if (send && draft.trim()) sendMessage(draft.trim());
+    else if (draft) {
+      ui.input.value = draft;
+      autosize();
+    }
   };
 
   const api = {
