@@ -310,8 +310,9 @@ async def verified_link_account(
 ) -> uuid.UUID | None:
     """The account of this (used or expired) verification link when its address is confirmed,
     else None: the button pressed twice (a double click, Back and again), or an old mail's
-    link opened after a newer one confirmed, is no error to show its owner. The caller tells the browser signed in as it from any other (to whom the page promises
-    nothing: its own address may be unconfirmed)."""
+    link opened after a newer one confirmed, is no error to show its owner. The caller tells
+    the browser signed in as it from any other (to whom the page promises nothing: its own
+    address may be unconfirmed)."""
     row = await _token_row(session, deps, token, VERIFY_EMAIL)
     if row is None:
         return None
