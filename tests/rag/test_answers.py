@@ -80,6 +80,12 @@ def fake_llm() -> Iterator[FakeOpenAI]:
         yield fake
 
 
+LLM_TIMEOUT_SECONDS = 30.0
+"""The shared settings' model timeout, far past what the fake (a thread of the test's process)
+takes on a loaded host: at 1 s a late first word got a test the timeout's fallback. Tests of a
+model that never answers set a short one of their own."""
+
+
 @pytest.fixture
 def llm_settings(fake_llm: FakeOpenAI) -> Any:
     fake_llm.reset_all()  # every knob, whatever the last test left set
@@ -87,7 +93,7 @@ def llm_settings(fake_llm: FakeOpenAI) -> Any:
     return make_settings(
         openai_api_key="sk-test",
         openai_base_url=fake_llm.base_url,
-        llm_timeout_seconds=1.0,
+        llm_timeout_seconds=LLM_TIMEOUT_SECONDS,
         llm_max_retries=0,
         llm_max_tokens=300,
         retrieval_min_similarity=0.05,
@@ -202,19 +208,23 @@ async def test_streaming_end_to_end(llm_client: Any, fake_llm: FakeOpenAI) -> No
     assert fake_llm.chat_requests[-1].json["stream"] is True
 
 
-async def test_llm_timeout_gives_the_fallback_answer(llm_client: Any, fake_llm: FakeOpenAI) -> None:
-    client, runtime = llm_client
-    owner = await refunds_owner(client, runtime, "Timeout")
-    fake_llm.hang = True
-    response = await chat(client, owner, "Can I get a refund on a yearly plan?")
-    assert response.status_code == 200
-    body = response.json()
-    assert body["source"] == "fallback"
-    assert "trouble" in body["answer"]
-    events = await streamed_chat(client, owner, "Can I get a refund on a yearly plan?", "s2")
-    assert events[-1][0] == "done"
-    assert "trouble" in events[-1][1]["answer"]
-    fake_llm.hang = False
+async def test_llm_timeout_gives_the_fallback_answer(
+    llm_settings: Settings, fake_llm: FakeOpenAI, db: Any, redis_client: Any
+) -> None:
+    """A model that never answers times out (1 s here) and the visitor gets the fallback."""
+    settings = llm_settings.model_copy(update={"llm_timeout_seconds": 1.0})
+    async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as client:
+        owner = await refunds_owner(client, runtime, "Timeout")
+        fake_llm.hang = True
+        response = await chat(client, owner, "Can I get a refund on a yearly plan?")
+        assert response.status_code == 200
+        body = response.json()
+        assert body["source"] == "fallback"
+        assert "trouble" in body["answer"]
+        events = await streamed_chat(client, owner, "Can I get a refund on a yearly plan?", "s2")
+        assert events[-1][0] == "done"
+        assert "trouble" in events[-1][1]["answer"]
+        fake_llm.hang = False
 
 
 async def test_an_llm_error_mid_stream_replaces_the_answer_with_the_fallback(
