@@ -276,24 +276,44 @@ def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
             yield "paragraph", block
 
 
+def _controlled(parent: Any, tag: str) -> Iterator[Any]:
+    """``parent``'s children named ``tag`` (a table's rows, a row's cells) and those the
+    content controls among its children hold (``w:sdt``/``w:sdtContent``, nested ones too),
+    in document order."""
+    from docx.oxml.ns import qn
+
+    wanted, control, content = qn(tag), qn("w:sdt"), qn("w:sdtContent")
+    stack = list(reversed(parent))
+    while stack:
+        child = stack.pop()
+        if child.tag == wanted:
+            yield child
+        elif child.tag == control:
+            for part in reversed(child):
+                if part.tag == content:
+                    stack.extend(reversed(part))
+
+
 def _docx_table(table: Any) -> str:
     """A table's rows, one line each, its cells separated by " | ": a cell merged down from
     the row above says that cell's text again, a cell spanning columns says it once.
 
     Read from the rows' XML in one pass. python-docx's ``row.cells`` finds a merged cell's text
     by walking up the rows, recursively, searching each: a first column merged down 800 rows
-    took 90 s, and past about 1,000 rows the walk ran out of recursion."""
+    took 90 s, and past about 1,000 rows the walk ran out of recursion. Rows and cells inside
+    content controls (``w:sdt``) are read too, and a cell says every paragraph under it, those
+    of a table nested in it and of its content controls (``cell.text`` said its own alone)."""
     rows = []
     above: dict[int, str] = {}  # the row above: each cell's text by its first grid column
-    for tr in table._tbl.tr_lst:
+    for tr in _controlled(table._tbl, "w:tr"):
         here: dict[int, str] = {}
         cells: list[str] = []
         column = tr.grid_before
-        for tc in tr.tc_lst:
+        for tc in _controlled(tr, "w:tc"):
             if tc.vMerge == "continue":
                 value = above.get(column, "")
             else:
-                value = " ".join("\n".join(p.text for p in tc.p_lst).split())
+                value = " ".join("\n".join(p.text for p in tc.xpath(".//w:p")).split())
             here[column] = value
             column += tc.grid_span
             if value and (not cells or cells[-1] != value):  # merged cells repeat
