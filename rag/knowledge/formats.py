@@ -54,6 +54,32 @@ def _atx_text(rest: str | None) -> str:
     return body
 
 
+def _without_comments(line: str, open_comment: bool, last_close: int) -> tuple[str, bool]:
+    """``line`` without its HTML comments (``<!-- ... -->``, which may span lines: given and
+    returned ``open_comment``, whether one is open at the line's end). A ``<!--`` inside a code
+    span, or past ``last_close`` (where the document's last ``-->`` starts, counted from this
+    line's start) is text: a stray one does not hide the rest of the document. Each ``find``
+    starts past the last: linear in the line."""
+    kept: list[str] = []
+    start = 0
+    ticks = 0  # backticks kept before ``start``: odd inside a code span
+    while True:
+        if open_comment:
+            close = line.find("-->", start)
+            if close == -1:
+                return "".join(kept), True
+            start, open_comment = close + 3, False
+        opening = line.find("<!--", start)
+        if opening == -1:
+            kept.append(line[start:])
+            return "".join(kept), False
+        ticks += line.count("`", start, opening)
+        open_comment = ticks % 2 == 0 and opening + 4 <= last_close
+        end = opening if open_comment else opening + 4
+        kept.append(line[start:end])
+        start = opening + 4
+
+
 def _front_title(front: str) -> str | None:
     """The ``title:`` of a front matter block, its quotes taken off."""
     for line in front.split("\n"):
@@ -81,7 +107,12 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
         builder.paragraph("\n".join(para))
         para.clear()
 
+    in_comment = False
+    last_close = text.rfind("-->")
+    offset = -1  # where the line before ends in ``text`` (its newline)
     for line in text.split("\n"):
+        offset += 1
+        line_start, offset = offset, offset + len(line)
         if fence is not None:
             if line.strip().startswith(fence):
                 fence = None
@@ -89,6 +120,10 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
             else:
                 para.append(line)
             continue
+        if in_comment or "<!--" in line:
+            line, in_comment = _without_comments(line, in_comment, last_close - line_start)
+            if not line.strip():  # a comment's own line: neither text nor a paragraph's end
+                continue
         fence_match = _FENCE.match(line)
         if fence_match:
             flush_para()
