@@ -54,6 +54,32 @@ def _atx_text(rest: str | None) -> str:
     return body
 
 
+def _without_comments(line: str, open_comment: bool, last_close: int) -> tuple[str, bool]:
+    """``line`` without its HTML comments (``<!-- ... -->``, which may span lines: given and
+    returned ``open_comment``, whether one is open at the line's end). A ``<!--`` inside a code
+    span, or past ``last_close`` (where the document's last ``-->`` starts, counted from this
+    line's start) is text: a stray one does not hide the rest of the document. Each ``find``
+    starts past the last: linear in the line."""
+    kept: list[str] = []
+    start = 0
+    ticks = 0  # backticks kept before ``start``: odd inside a code span
+    while True:
+        if open_comment:
+            close = line.find("-->", start)
+            if close == -1:
+                return "".join(kept), True
+            start, open_comment = close + 3, False
+        opening = line.find("<!--", start)
+        if opening == -1:
+            kept.append(line[start:])
+            return "".join(kept), False
+        ticks += line.count("`", start, opening)
+        open_comment = ticks % 2 == 0 and opening + 4 <= last_close
+        end = opening if open_comment else opening + 4
+        kept.append(line[start:end])
+        start = opening + 4
+
+
 def _front_title(front: str) -> str | None:
     """The ``title:`` of a front matter block, its quotes taken off."""
     for line in front.split("\n"):
@@ -81,7 +107,12 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
         builder.paragraph("\n".join(para))
         para.clear()
 
+    in_comment = False
+    last_close = text.rfind("-->")
+    offset = -1  # where the line before ends in ``text`` (its newline)
     for line in text.split("\n"):
+        offset += 1
+        line_start, offset = offset, offset + len(line)
         if fence is not None:
             if line.strip().startswith(fence):
                 fence = None
@@ -89,6 +120,10 @@ def parse_markdown(text: str) -> tuple[str | None, list[Section]]:
             else:
                 para.append(line)
             continue
+        if in_comment or "<!--" in line:
+            line, in_comment = _without_comments(line, in_comment, last_close - line_start)
+            if not line.strip():  # a comment's own line: neither text nor a paragraph's end
+                continue
         fence_match = _FENCE.match(line)
         if fence_match:
             flush_para()
@@ -276,24 +311,44 @@ def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
             yield "paragraph", block
 
 
+def _controlled(parent: Any, tag: str) -> Iterator[Any]:
+    """``parent``'s children named ``tag`` (a table's rows, a row's cells) and those the
+    content controls among its children hold (``w:sdt``/``w:sdtContent``, nested ones too),
+    in document order."""
+    from docx.oxml.ns import qn
+
+    wanted, control, content = qn(tag), qn("w:sdt"), qn("w:sdtContent")
+    stack = list(reversed(parent))
+    while stack:
+        child = stack.pop()
+        if child.tag == wanted:
+            yield child
+        elif child.tag == control:
+            for part in reversed(child):
+                if part.tag == content:
+                    stack.extend(reversed(part))
+
+
 def _docx_table(table: Any) -> str:
     """A table's rows, one line each, its cells separated by " | ": a cell merged down from
     the row above says that cell's text again, a cell spanning columns says it once.
 
     Read from the rows' XML in one pass. python-docx's ``row.cells`` finds a merged cell's text
     by walking up the rows, recursively, searching each: a first column merged down 800 rows
-    took 90 s, and past about 1,000 rows the walk ran out of recursion."""
+    took 90 s, and past about 1,000 rows the walk ran out of recursion. Rows and cells inside
+    content controls (``w:sdt``) are read too, and a cell says every paragraph under it, those
+    of a table nested in it and of its content controls (``cell.text`` said its own alone)."""
     rows = []
     above: dict[int, str] = {}  # the row above: each cell's text by its first grid column
-    for tr in table._tbl.tr_lst:
+    for tr in _controlled(table._tbl, "w:tr"):
         here: dict[int, str] = {}
         cells: list[str] = []
         column = tr.grid_before
-        for tc in tr.tc_lst:
+        for tc in _controlled(tr, "w:tc"):
             if tc.vMerge == "continue":
                 value = above.get(column, "")
             else:
-                value = " ".join("\n".join(p.text for p in tc.p_lst).split())
+                value = " ".join("\n".join(p.text for p in tc.xpath(".//w:p")).split())
             here[column] = value
             column += tc.grid_span
             if value and (not cells or cells[-1] != value):  # merged cells repeat
