@@ -198,19 +198,19 @@ def _greetings(question: str) -> str:
     """The greetings (``courtesy.GREETING``, in any of its languages) and filler words ("hey
     there", "hello dear") a question opens with, as one text. Only at its start: "do you
     deliver in the morning" asks about mornings."""
-    rest, found = reduce_words(question), []
-    while rest:
-        greeting = GREETING.match(rest)
-        first, _, after = rest.partition(" ")
+    reduced, found, at = reduce_words(question), [], 0  # words one space apart
+    while at < len(reduced):  # by position: a long run of them is read once
+        greeting = GREETING.match(reduced, at)
         if greeting is not None:
-            found.append(greeting.group(0))
-            rest = rest[greeting.end() :].lstrip()
-        elif first in FILLER:
-            found.append(first)
-            rest = after
+            end = greeting.end()
         else:
-            break
-    return " ".join(found)
+            end = reduced.find(" ", at)
+            end = len(reduced) if end < 0 else end
+            if reduced[at:end] not in FILLER:
+                break
+        found.append(reduced[at:end])
+        at = end + 1
+    return " ".join(dict.fromkeys(found))  # each once: "hi hi hi ..." is one greeting
 
 
 def _about_one_thing(a: Words, s: Words, group: frozenset[str]) -> bool:
