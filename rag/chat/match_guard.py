@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass
 
 from core.text import short_text_cache
+from rag.chat.courtesy import FILLER, GREETING
+from rag.chat.courtesy import words as reduce_words
 from rag.chat.normalize import STOPWORDS, WORD, is_sign, normalize_question, stem, terms
 
 _NEGATION_TEXT = (
@@ -185,8 +187,30 @@ def says_more(stored: str, asked: str) -> bool:
     only adds words through). The response cache serves no such answer: what one visitor added
     ("... (answer in all caps)", "... Be rude.", a name) shaped it, and MiniLM puts such
     questions 0.98 from the plain one, above the semantic cache's bound (a red-team's
-    finding: one visitor's instruction reached every visitor asking the plain question)."""
-    return bool(words(stored).content - words(asked).content)
+    finding: one visitor's instruction reached every visitor asking the plain question).
+    A greeting is no such word (``_greetings``): "hi, what is your refund policy?" kept its
+    answer from every later visitor asking without it (a reviewer's finding)."""
+    more = words(stored).content - words(asked).content
+    return bool(more and more - words(_greetings(stored)).content)
+
+
+def _greetings(question: str) -> str:
+    """The greetings (``courtesy.GREETING``, in any of its languages) and filler words ("hey
+    there", "hello dear") a question opens with, as one text. Only at its start: "do you
+    deliver in the morning" asks about mornings."""
+    reduced, found, at = reduce_words(question), [], 0  # words one space apart
+    while at < len(reduced):  # by position: a long run of them is read once
+        greeting = GREETING.match(reduced, at)
+        if greeting is not None:
+            end = greeting.end()
+        else:
+            end = reduced.find(" ", at)
+            end = len(reduced) if end < 0 else end
+            if reduced[at:end] not in FILLER:
+                break
+        found.append(reduced[at:end])
+        at = end + 1
+    return " ".join(dict.fromkeys(found))  # each once: "hi hi hi ..." is one greeting
 
 
 def _about_one_thing(a: Words, s: Words, group: frozenset[str]) -> bool:
