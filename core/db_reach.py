@@ -1,6 +1,7 @@
 """Reaching the database, for operators: where a URL connects (``address_of``, never its
 password), why a connection failed in a few words (``connect_problem``), the SQLSTATE behind an
-error (``sqlstate``), and one connection tried at a command's start (``check_reachable``)."""
+error (``sqlstate``; ``QUERY_CANCELED``: a statement timeout), and one connection tried at a
+command's start (``check_reachable``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ from core.db import Pooler, async_url, create_engine
 from core.errors import ConfigError
 
 UNREADABLE_ADDRESS = "an address that cannot be read"
+
+QUERY_CANCELED = "57014"
+"""PostgreSQL's SQLSTATE of a statement cancelled (its statement timeout)."""
 
 
 def address_of(url: str) -> str:

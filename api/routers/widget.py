@@ -142,7 +142,7 @@ async def widget_lead(
     is the same for a new or a known email (or number)."""
     workspace = await widget_workspace(request, session, settings, key)
     await rate_limit_widget_lead(request, workspace.id)
-    await leads.wait_for_erasure(session, workspace.id)
+    await leads.wait_out_erasure(session, workspace.id)
     conversation = None
     if body.conversation_id is not None and body.session_id is not None:
         # Locked before the number's lock and the lead, as a chat turn and an erasure take

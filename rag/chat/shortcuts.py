@@ -9,7 +9,6 @@ import uuid
 from dataclasses import replace
 from typing import Literal, cast
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
@@ -217,23 +216,14 @@ async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID, messa
         raise ErasureRunning(str(workspace_id))
 
 
-QUERY_CANCELED = "57014"
-"""PostgreSQL's SQLSTATE of a statement cancelled (its statement timeout)."""
-
-
 async def after_erasure(db: Database, workspace_id: uuid.UUID) -> None:
     """Until the erasure of the workspace that ran (``ErasureRunning``) has committed, in a
     transaction of its own, holding no slot of the turn gate (as a widget form waits). A wait
     that outlasts the statement timeout (DB_STATEMENT_TIMEOUT_MS: a large workspace's erasure)
-    is waited again, the request's own timeout its bound: before, the visitor got 500."""
-    while True:
-        try:
-            async with db.transaction(workspace_id=workspace_id, durable=False) as session:
-                await leads.wait_for_erasure(session, workspace_id)
-            return
-        except DBAPIError as exc:
-            if getattr(exc.orig, "sqlstate", None) != QUERY_CANCELED:
-                raise
+    is waited again (``leads.wait_out_erasure``), the request's own timeout its bound: before,
+    the visitor got 500."""
+    async with db.transaction(workspace_id=workspace_id, durable=False) as session:
+        await leads.wait_out_erasure(session, workspace_id)
 
 
 _CALLED_BACK = ("question", "lead", "human")

@@ -118,7 +118,12 @@ async def test_a_form_naming_the_visitor_waits_for_the_erasure(
         form |= {"conversation_id": conversation, "session_id": f"chat-{tag}"}
     erased = await _form_during_erasure(client, owner, owner_db, monkeypatch, email, form)
     assert (erased["leads"], erased["conversations"]) == (1, 1), erased
-    # Sent after the erasure committed: a new form, kept as sent, linked to no conversation.
+    await kept_as_a_new_form(owner_db, owner, email)
+
+
+async def kept_as_a_new_form(owner_db: Database, owner: Owner, email: str) -> None:
+    """The form naming ``email`` sent while its erasure ran is, after the erasure committed, a
+    new form: kept as sent (a lead, a submission), linked to no conversation."""
     assert await _holding(owner_db, owner, email) == ["lead ", "submission "]
     assert await first_column(
         owner_db,
