@@ -15,6 +15,7 @@ from rag.knowledge.parsed import (
     Section,
     SectionBuilder,
     normalize_text,
+    unreadable,
 )
 
 log = logging.getLogger(__name__)
@@ -204,12 +205,7 @@ def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Sectio
             # pypdf's words name a Python package the owner can do nothing about; the operator
             # can (the crypto extra of pypdf is a dependency: this is a broken install).
             log.warning("PDF encryption unsupported, install pypdf[crypto]: %s", exc)
-            raise AppError(
-                "Could not read the PDF file: it uses an encryption this server cannot read",
-                code="parse_failed",
-                status_code=422,
-                details={"kind": "pdf"},
-            ) from exc
+            raise unreadable("pdf", "it uses an encryption this server cannot read") from exc
 
 
 # How pypdf words the bounds ``parse_pdf`` sets on what a stream decodes to (zlib, LZW, run
@@ -225,12 +221,7 @@ def _pdf_limit(exc: Exception, too_large: DocumentTooLarge) -> AppError:
     reason = str(exc)
     if any(word in reason.lower() for word in _DECODING_BOUNDS):
         return too_large
-    return AppError(
-        f"Could not read the PDF file: {reason}",
-        code="parse_failed",
-        status_code=422,
-        details={"kind": "pdf"},
-    )
+    return unreadable("pdf", reason)
 
 
 def _read_pdf(

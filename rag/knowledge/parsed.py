@@ -30,6 +30,16 @@ class ParseTimeout(AppError):
     message = "Parsing the document took too long"
 
 
+def unreadable(kind: str, reason: str) -> AppError:
+    """422 ``parse_failed``: the file is of ``kind`` but cannot be read."""
+    return AppError(
+        f"Could not read the {kind.upper()} file: {reason}",
+        code="parse_failed",
+        status_code=422,
+        details={"kind": kind},
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ParseLimits:
     """What parsing one document may cost (see ``PARSE_*`` in .env.example).

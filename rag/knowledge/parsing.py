@@ -34,6 +34,7 @@ from rag.knowledge.parsed import (
     Section,
     normalize_text,
     text_sections,
+    unreadable,
 )
 
 DOCX_MIME = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -159,17 +160,7 @@ def _open_zip(data: bytes) -> Iterator[zipfile.ZipFile]:
     except zipfile.BadZipFile:
         raise
     except _DAMAGED_ZIP as exc:
-        raise _unreadable("zip", f"a damaged zip archive ({type(exc).__name__})") from exc
-
-
-def _unreadable(kind: str, reason: str) -> AppError:
-    """422 ``parse_failed``: the file is of ``kind`` but cannot be read."""
-    return AppError(
-        f"Could not read the {kind.upper()} file: {reason}",
-        code="parse_failed",
-        status_code=422,
-        details={"kind": kind},
-    )
+        raise unreadable("zip", f"a damaged zip archive ({type(exc).__name__})") from exc
 
 
 def kind_by_name(filename: str) -> Kind | None:
@@ -323,7 +314,7 @@ def _check_size(
 ) -> None:
     if kind == "docx":
         if listing is None:
-            raise _unreadable("docx", "not a readable zip archive")
+            raise unreadable("docx", "not a readable zip archive")
         _check_docx_archive(listing, limits)
     elif kind != "pdf" and len(data) > limits.max_decoded_bytes:
         raise DocumentTooLarge(
@@ -389,7 +380,7 @@ def parse(
     except (AppError, MemoryError):
         raise
     except Exception as exc:
-        raise _unreadable(kind, str(exc)) from exc
+        raise unreadable(kind, str(exc)) from exc
     sections = [s for s in sections if s.text]
     if not sections:
         raise AppError(
