@@ -125,12 +125,19 @@ def is_public_address(ip: IPAddress) -> bool:
     )
 
 
+def _ip_literal(host: str) -> IPAddress | None:
+    """``host`` as an IP address when it is one written out, else None (a name)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
+
+
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """All addresses ``host`` resolves to (an IP literal resolves to itself)."""
-    try:
-        return [ipaddress.ip_address(host)]
-    except ValueError:
-        pass
+    literal = _ip_literal(host)
+    if literal is not None:
+        return [literal]
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -229,20 +236,12 @@ async def check_url_addresses(
     if blocked:
         # The addresses stay in the server's log: the client learns nothing about our DNS.
         log.info("refused %s: it resolves to non-public %s", text, ", ".join(blocked))
-        if _is_ip_literal(host):
+        if _ip_literal(host) is not None:
             raise UrlNotAllowed(
                 "URL points to a private or reserved network address", details={"url": text}
             )
         raise _refused_name(text)
     return parsed, addresses
-
-
-def _is_ip_literal(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def _refused_name(url: str) -> UrlNotAllowed:
