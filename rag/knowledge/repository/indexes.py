@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from core.db import Database, create_engine
+from core.db import Database, create_engine, lock_workspace
 
 INDEX_PREFIX = "ix_chunks_hnsw_"
 MAINTENANCE_WORK_MEM = "1GB"
@@ -67,7 +67,8 @@ async def index_state(db: AsyncSession | AsyncConnection, workspace_id: uuid.UUI
 
 
 MAINTENANCE_LOCK = "vector_index_maintenance"
-_TRY_LOCK = "SELECT pg_try_advisory{scope}_lock(hashtext(:purpose), hashtext(:ws))"
+_TRY_SESSION_LOCK = "SELECT pg_try_advisory_lock(hashtext(:purpose), hashtext(:ws))"
+"""``core.db.lock_workspace``'s key (without ``wait``), held by the session: the owner path."""
 
 
 @asynccontextmanager
@@ -81,16 +82,15 @@ async def maintenance_lock(
     DDL waits for no snapshot; DATABASE_URL may be a transaction-mode pooler) a transaction
     lock held by a transaction that touches no table (``DROP INDEX`` locks ``chunks``) and
     may stay idle for the build."""
-    params = {"purpose": MAINTENANCE_LOCK, "ws": str(workspace_id)}
     if owner_url:
+        params = {"purpose": MAINTENANCE_LOCK, "ws": str(workspace_id)}
         async with owner_connection(owner_url, autocommit=True) as conn:
-            held = bool((await conn.execute(text(_TRY_LOCK.format(scope="")), params)).scalar())
+            held = bool((await conn.execute(text(_TRY_SESSION_LOCK), params)).scalar())
             yield held  # the connection's end releases the session lock
         return
     async with db.transaction(workspace_id=workspace_id) as session:
         await session.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
-        result = await session.execute(text(_TRY_LOCK.format(scope="_xact")), params)
-        yield bool(result.scalar())
+        yield await lock_workspace(session, MAINTENANCE_LOCK, workspace_id, wait=False)
 
 
 DEFAULT_OPTIONS = {"m": 16, "ef_construction": 64}
