@@ -235,6 +235,11 @@ visitor's address (number): the name too (a visitor who typed theirs in the form
 an owner who named a lead by it; before, it outlived the erasure there)."""
 
 
+def _joined(model: type[Lead] | type[LeadSubmission]) -> Any:
+    """The ``_TEXTS`` of ``model`` as one text for one scan, joined by a line break."""
+    return func.concat_ws("\n", *(getattr(model, field) for field in _TEXTS[model]))
+
+
 async def redact_written(session: AsyncSession, *, workspace_id: uuid.UUID, named: Key) -> Redacted:
     """The visitor's address (number) taken out of what an erasure keeps, once it has deleted
     what was theirs: the names and the messages of the leads and the submissions left (a form
@@ -247,13 +252,12 @@ async def redact_written(session: AsyncSession, *, workspace_id: uuid.UUID, name
     to one is waited for)."""
     # The name, the message and the notes read in one scan: joined by a line break, which no
     # address or number spans (the rows found are then read field by field).
-    texts = func.concat_ws("\n", *(getattr(Lead, field) for field in _TEXTS[Lead]))
-    leads = await holding(session, named, Lead.id, texts, Lead.workspace_id == workspace_id)
+    leads = await holding(session, named, Lead.id, _joined(Lead), Lead.workspace_id == workspace_id)
     submissions = await holding(
         session,
         named,
         LeadSubmission.id,
-        func.concat_ws("\n", *(getattr(LeadSubmission, f) for f in _TEXTS[LeadSubmission])),
+        _joined(LeadSubmission),
         LeadSubmission.workspace_id == workspace_id,
     )
     lead_rows, quoted = await _redact(session, named, workspace_id, Lead, Lead.id, leads)
