@@ -20,6 +20,7 @@ from rag.chat.contact_names import name_in_conversation
 from rag.chat.lead_thanks import form_thanks
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import SESSION_ID_PATTERN
+from widget import script
 from widget.config import (
     OwnerWidgetConfigOut,
     WidgetConfigIn,
@@ -188,7 +189,8 @@ async def widget_lead(
 
 @lru_cache(maxsize=4)
 def _static(name: str) -> tuple[bytes, str]:
-    data = (STATIC_DIR / name).read_bytes()
+    # widget.js is kept in parts (widget/script.py) and served joined, built once per process.
+    data = script.source() if name == "widget.js" else (STATIC_DIR / name).read_bytes()
     return data, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 

@@ -19,6 +19,7 @@ from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import PRODUCTION_SERVICES, Owner, RuntimeFactory, client_for, signup
 from tests.rag.test_chat import widget_headers
 from tests.widget.test_widget_leads import received
+from widget.script import PARTS, PARTS_DIR
 
 
 async def test_owner_configures_and_visitor_sees_the_public_subset(
@@ -319,6 +320,7 @@ async def test_widget_script_is_served_with_etag_and_small(client: httpx.AsyncCl
     assert response.headers["content-type"].startswith("application/javascript")
     assert "max-age" in response.headers["cache-control"]
     etag = response.headers["etag"]
+    assert response.content == b"".join((PARTS_DIR / name).read_bytes() for name in PARTS)
     assert len(gzip.compress(response.content, 9)) < 30 * 1024
     cached = await client.get("/widget.js", headers={"If-None-Match": etag})
     assert cached.status_code == 304

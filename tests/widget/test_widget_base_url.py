@@ -6,14 +6,13 @@ import json
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
 from core.config import Settings
+from widget import script
 from widget.config import embed_base_url, snippet
 
-WIDGET = Path(__file__).resolve().parents[2] / "widget" / "static" / "widget.js"
 NODE = shutil.which("node")
 
 PAGE = "https://shop.example.com/products/kayak.html"
@@ -22,7 +21,7 @@ PAGE = "https://shop.example.com/products/kayak.html"
 def _api_bases(sources: list[str]) -> list[str]:
     """``apiBase`` of widget.js, run by node for each script address on a page at PAGE."""
     assert NODE is not None
-    source = WIDGET.read_text(encoding="utf-8")
+    source = script.source().decode("utf-8")
     start = source.index("const apiBase = ")
     end = source.index("const BASE = ", start)
     program = (
