@@ -8,7 +8,7 @@ Pure: no database, no clock, no I/O.
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -36,8 +36,13 @@ def _require_aware(value: datetime | None, name: str) -> None:
         raise ValueError(f"{name} must be timezone-aware")
 
 
-def add_period(start: datetime, period: Period, count: int = 1) -> datetime:
-    """``start`` plus ``count`` calendar months (monthly) or years (yearly), day clamped."""
+def add_period(
+    start: datetime, period: Period, count: int = 1, *, anchor_day: int | None = None
+) -> datetime:
+    """``start`` plus ``count`` calendar months (monthly) or years (yearly), day clamped.
+    ``anchor_day``: the day of the month to land on instead of ``start``'s (clamped too): the
+    day a plan was bought on, for a period that starts where one clamped to a shorter month
+    ended (``chain_anchor``)."""
     if period == "monthly":
         months = count
     elif period == "yearly":
@@ -46,7 +51,7 @@ def add_period(start: datetime, period: Period, count: int = 1) -> datetime:
         raise ValueError(f"unknown period {period!r}")
     years, month_index = divmod(start.month - 1 + months, 12)
     year, month = start.year + years, month_index + 1
-    day = min(start.day, calendar.monthrange(year, month)[1])
+    day = min(anchor_day or start.day, calendar.monthrange(year, month)[1])
     return start.replace(year=year, month=month, day=day)
 
 
@@ -154,6 +159,22 @@ class PaidPeriod:
             start=datetime.fromisoformat(data["start"]),
             end=datetime.fromisoformat(data["end"]),
         )
+
+
+def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:
+    """The day of the month the chain of paid periods ending at ``start`` was bought on, when
+    ``start`` is that day clamped to a shorter month (the chain began on 31 January, its first
+    month ended on 28 February): the period starting there ends on that day again (31 March).
+    None when ``start`` is no such clamped day (the last of its month, before the chain's day).
+    Before, each period counted from the clamped day: bought on the 31st, the owner was on the
+    28th for good after the first February, three days short."""
+    if start.day != calendar.monthrange(start.year, start.month)[1]:
+        return None
+    by_end = {p.end: p for p in periods if p.start < p.end}
+    first = start
+    while (before := by_end.get(first)) is not None:
+        first = before.start
+    return first.day if first.day > start.day else None
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from billing.state_model import (
     PaidPeriod,
     SubscriptionState,
     add_period,
+    chain_anchor,
     check_money,
     with_status,
 )
@@ -116,13 +117,15 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
         return with_status(state, "active", at), "lower_plan_held"
     extending = plan == state.plan_code and running
     start = max(at, end) if extending and end is not None else at
+    # An extension keeps the day the plan was bought on (31 January: 28 February, 31 March).
+    anchor = chain_anchor(state.paid_periods, start) if extending else None
     paid_for = PaidPeriod(
         payment_id=payment.payment_id,
         plan_code=plan,
         period=payment.period,
         paid_at=at,
         start=start,
-        end=add_period(start, payment.period),
+        end=add_period(start, payment.period, anchor_day=anchor),
     )
     new = replace(
         state,

@@ -176,7 +176,10 @@ def reinstate(
     if own is None:  # applied by an older release: what it paid for is unknown
         return new, Decision("applied", CHARGEBACK_REVERSED, "its interval unknown: plan unchanged")
     later = _successors(state.paid_periods, own)
-    restored = max(model.add_period(own.start, own.period) - own.end, timedelta(0))
+    # What it paid for: to the day its chain was bought on, as it was applied (``_step``).
+    anchor = model.chain_anchor(state.paid_periods, own.start)
+    full_end = model.add_period(own.start, own.period, anchor_day=anchor)
+    restored = max(full_end - own.end, timedelta(0))
     new = replace(
         new,
         paid_periods=(state.paid_periods - {own, *later})

@@ -34,6 +34,12 @@ def month_reset(now: datetime | None = None) -> datetime:
     return datetime(now.year, now.month + 1, 1, tzinfo=UTC)
 
 
+def month_start(month: str) -> datetime:
+    """The first moment (UTC) of ``month``, a ``month_key``."""
+    year, number = month.split("-")
+    return datetime(int(year), int(number), 1, tzinfo=UTC)
+
+
 def day_reset(now: datetime | None = None) -> datetime:
     now = now or datetime.now(UTC)
     return datetime.fromordinal(now.date().toordinal() + 1).replace(tzinfo=UTC)
@@ -66,9 +72,16 @@ LABELS: dict[str, str] = {"faqs": "FAQs"}
 
 
 def ensure_within(
-    *, plan_code: str, metric: Metric, used: int, adding: int = 1, resets_at: datetime | None
+    *,
+    plan_code: str,
+    metric: Metric,
+    used: int,
+    adding: int = 1,
+    resets_at: datetime | None,
+    month: str | None = None,
 ) -> None:
-    """Raise 429 ``quota_exceeded`` when ``used + adding`` passes the plan's limit."""
+    """Raise 429 ``quota_exceeded`` when ``used + adding`` passes the plan's limit; ``month``:
+    the month whose counter ``used`` is (a monthly metric), named in the details."""
     limit = get_plan(plan_code).limit(metric)
     if limit is None or used + adding <= limit:
         return
@@ -79,6 +92,8 @@ def ensure_within(
         "plan": plan_code,
         "resets_at": resets_at.isoformat() if resets_at else None,
     }
+    if month is not None:
+        details["month"] = month
     headers = {}
     if resets_at is not None:
         retry = max(1, int((resets_at - datetime.now(UTC)).total_seconds()))

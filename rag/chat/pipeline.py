@@ -298,10 +298,14 @@ class AnswerPipeline:
         refusal = refused.details if isinstance(refused.details, dict) else {}
         if refusal.get("metric") not in notifications.QUOTA_METRICS:
             return
+        # The month whose counters refused it (``stages._meter``), not the clock's now.
+        month = refusal.get("month")
+        if not isinstance(month, str):
+            month = usage.month_key()
         try:
             async with self.db.transaction(workspace_id=workspace_id) as session:
                 await notifications.quota_refused(
-                    session, workspace_id, month=usage.month_key(), refusal=refusal
+                    session, workspace_id, month=month, refusal=refusal
                 )
         except SQLAlchemyError as exc:  # the visitor's answer is the refusal all the same
             log.warning("quota notice for workspace %s not recorded: %s", workspace_id, exc)

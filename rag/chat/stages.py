@@ -314,7 +314,7 @@ async def record(
     if workspace_version is not None and recorded.workspace_version != workspace_version:
         raise WorkspaceChanged(str(workspace.id))
     reservation = reserved(workspace, daily_day, reserve, recorded.reserved)
-    _meter(workspace, recorded.counted)
+    _meter(workspace, recorded.counted, increment.month)
     await notifications.quota_used(
         session,
         workspace.id,
@@ -404,16 +404,19 @@ async def _conversation(
     return conversation, [], True, False
 
 
-def _meter(workspace: Workspace, counted: dict[Metric, int]) -> None:
+def _meter(workspace: Workspace, counted: dict[Metric, int], month: str) -> None:
     """Count first, then compare: exact at the limit even under concurrency (the upsert
     serialises on the counter row, and a refusal rolls the increment back). ``counted`` holds
-    each metric's value after this request's increment of one."""
+    each metric's value after this request's increment of one, in ``month``'s counters: a
+    refusal is of that month, and resets when it ends (a turn that straddled a month's end
+    said the count reset a month later, and its notice took the next month's key)."""
     for metric, value in counted.items():
         usage.ensure_within(
             plan_code=usage.effective_plan(workspace),
             metric=metric,
             used=int(value) - 1,
-            resets_at=usage.month_reset(),
+            resets_at=usage.month_reset(usage.month_start(month)),
+            month=month,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import itertools
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -470,11 +471,17 @@ def test_a_full_refund_takes_back_only_the_refunded_payments_unused_time(
     events = [paid(f"pay_{i}", t, period=period) for i, (t, period) in enumerate(payments)]
     state, _ = run(SubscriptionState(), *events)
     # Each payment's interval, from the documented rule alone: from the payment, or from the
-    # end of the running period when it extended it.
-    intervals, end = [], None
+    # end of the running period when it extended it, to the day its chain was bought on (a
+    # period that starts on a day clamped to a short month ends on that day again).
+    intervals, end, first = [], None, T0
     for t, period in payments:
-        start = end if end is not None and end > t else t
-        end = add_period(start, period)
+        extending = end is not None and end > t
+        if end is None or end < t:
+            first = t
+        start = end if extending and end is not None else t
+        clamped = start.day == calendar.monthrange(start.year, start.month)[1]
+        anchor = first.day if extending and clamped and first.day > start.day else None
+        end = add_period(start, period, anchor_day=anchor)
         intervals.append((start, end))
     assert state.current_period_end == end
     start, own_end = intervals[which]

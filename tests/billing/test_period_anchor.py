@@ -1,0 +1,64 @@
+"""Extending a plan keeps the day of the month it was bought on: a month bought on 31 January
+ends on 28 February (February has no 31st), and the next month paid to extend it ends on
+31 March, not on 28 March. Before, each extension counted a month from the clamped end, so an
+owner who bought on the 29th, 30th or 31st lost up to three days at the first short month and
+was on the 28th from then on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from billing.state import CHARGEBACK_REVERSED, SubscriptionState, apply_event, reinstate
+from tests.billing.test_state import lost_chargeback, paid, run
+
+
+def when(year: int, month: int, day: int) -> datetime:
+    return datetime(year, month, day, 10, 0, tzinfo=UTC)
+
+
+def test_extensions_keep_the_day_the_plan_was_bought_on() -> None:
+    state, decisions = run(
+        SubscriptionState(),
+        paid("p1", when(2025, 1, 31)),
+        paid("p2", when(2025, 2, 20)),
+        paid("p3", when(2025, 3, 20)),
+        paid("p4", when(2025, 4, 20)),
+    )
+    assert [d.reason for d in decisions] == ["applied", "extended", "extended", "extended"]
+    ends = sorted(p.end for p in state.paid_periods)
+    assert ends == [when(2025, 2, 28), when(2025, 3, 31), when(2025, 4, 30), when(2025, 5, 31)]
+    assert state.current_period_end == when(2025, 5, 31)
+
+
+def test_a_year_bought_on_29_february_is_extended_to_29_february_again() -> None:
+    state, _ = run(
+        SubscriptionState(),
+        paid("y1", when(2024, 2, 29), period="yearly"),
+        paid("y2", when(2025, 1, 10), period="yearly"),
+        paid("y3", when(2026, 1, 10), period="yearly"),
+        paid("y4", when(2027, 1, 10), period="yearly"),
+    )
+    assert state.current_period_end == when(2028, 2, 29)
+
+
+def test_an_extension_from_a_day_that_is_not_a_clamped_one_counts_from_that_day() -> None:
+    """Bought on the 28th: the 28th stays (nothing was clamped to it)."""
+    state, _ = run(
+        SubscriptionState(), paid("p1", when(2025, 1, 28)), paid("p2", when(2025, 2, 10))
+    )
+    assert state.current_period_end == when(2025, 3, 28)
+
+
+def test_a_reversed_chargeback_gives_an_anchored_extension_its_whole_month_back() -> None:
+    chain, _ = run(
+        SubscriptionState(),
+        paid("p1", when(2025, 1, 31)),
+        paid("p2", when(2025, 2, 20)),
+    )
+    assert chain.current_period_end == when(2025, 3, 31)
+    lost, _ = apply_event(chain, lost_chargeback("p2", when(2025, 3, 5)))
+    assert lost.current_period_end == when(2025, 3, 5)
+    back, decision = reinstate(lost, "p2", when(2025, 3, 10))
+    assert decision.reason == CHARGEBACK_REVERSED
+    assert back.current_period_end == when(2025, 3, 31)
+    assert back.paid_periods == chain.paid_periods
