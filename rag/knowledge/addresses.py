@@ -75,6 +75,13 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def without_fragment(url: str) -> str:
+    """``url`` without its fragment (``#...``): the part a client never sends, so
+    ``/guide#pricing`` is the very page ``/guide`` is. A page's URL keys its document; each
+    spelling was a document of its own (fetched, embedded and counted once per fragment)."""
+    return url.split("#", 1)[0]
+
+
 def _registry_not_global(ip: IPAddress) -> bool:
     """In a block of ``_NOT_GLOBAL`` and none of ``_GLOBAL_INSIDE`` (``in`` compares the bits
     alone, so the versions are compared first)."""

@@ -1,0 +1,47 @@
+"""One page, however a sitemap or an owner spells its URL: the fragment (``#top``) is never
+sent to the site, so ``/guide`` and ``/guide#pricing`` are the very same bytes. Each spelling
+was its own document: fetched, embedded and counted against the documents quota once per
+spelling, the same passages twice in the answers, and a page its owner deleted came back under
+another fragment."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from core.db import Database
+from tests.rag.test_sources import Page, article, local_site, world
+
+
+async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/guide", "/guide#pricing", "/other#top", "/other#faq"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            assert sorted(await w.documents()) == [site.url("/guide"), site.url("/other")]
+            [source] = await w.sources()
+            site.reset()
+            record = await w.sync_now(source["id"])
+            assert record["status"] == "ok", record
+            assert (record["pages_checked"], record["pages_added"]) == (2, 0)
+            assert len(site.hits("/guide")) == 1
+            assert sorted(await w.documents()) == [site.url("/guide"), site.url("/other")]
+
+
+async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        async with world(db, owner_db, redis_client) as w:
+            for url in (site.url("/guide#pricing"), site.url("/guide")):
+                r = await w.client.post(
+                    w.owner.url("/documents"), json={"url": url}, headers=w.owner.headers
+                )
+                assert r.status_code == 202, r.text
+                await w.runtime.jobs.drain()
+            assert list(await w.documents()) == [site.url("/guide")]
+            assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
