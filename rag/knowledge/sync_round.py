@@ -193,6 +193,10 @@ async def sync_sitemap(
         documents = {
             d.source: d for d in await repo.source_documents(session, ws, source.id, "sitemap")
         }
+        # Added by hand (``{"url"}``, a page source): that source keeps it fresh. Stored for
+        # the sitemap too, it was fetched twice a round, counted twice against the documents
+        # quota and its passages answered twice. (A copy stored before is kept, as it was.)
+        elsewhere |= set(await document_repo.stored_as(session, ws, "url", listed)) - set(documents)
     if not listing.complete:
         # A page the listing does not show may be in a sitemap that was not read: left alone.
         documents = {url: d for url, d in documents.items() if listing.listed(url)}

@@ -144,14 +144,21 @@ async def submit_sitemap(
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
         await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
+    # A page added by hand (``{"url"}``) is that page source's: answered as it is, not stored
+    # a second time (fetched twice, counted twice, its passages answered twice).
+    by_hand = await document_repo.stored_as(session, workspace.id, "url", pages)
     fresh = [
         url
         for url in pages
-        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
+        if url not in by_hand
+        and await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
     ]
     await check_quotas(session, workspace, new_documents=len(fresh))
     out = []
     for url in pages:
+        if url in by_hand:
+            out.append(Submission(document=by_hand[url], created=False, duplicate=True))
+            continue
         out.append(
             await submit_content(
                 session,

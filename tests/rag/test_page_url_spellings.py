@@ -45,3 +45,39 @@ async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
                 await w.runtime.jobs.drain()
             assert list(await w.documents()) == [site.url("/guide")]
             assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
+
+
+async def test_a_page_added_by_hand_is_not_stored_again_by_a_sitemap_that_lists_it(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/guide", "/other"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_url(site.url("/guide"))
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            docs = await w.documents()  # (asserts no URL twice)
+            assert sorted(docs) == [site.url("/guide"), site.url("/other")]
+            assert docs[site.url("/guide")]["source_type"] == "url"
+            sitemap = next(s for s in await w.sources() if s["kind"] == "sitemap")
+            site.reset()
+            record = await w.sync_now(sitemap["id"])
+            assert (record["status"], record["pages_checked"], record["pages_added"]) == (
+                "ok",
+                1,
+                0,
+            )
+            assert site.hits("/guide") == []  # its page source keeps it fresh
+            assert len(await w.documents()) == 2
+
+            # The page deleted by hand: the sitemap that lists it takes it from then on.
+            r = await w.client.delete(
+                w.owner.url(f"/documents/{docs[site.url('/guide')]['id']}"),
+                headers=w.owner.headers,
+            )
+            assert r.status_code == 204, r.text
+            record = await w.sync_now(sitemap["id"])
+            assert record["pages_added"] == 1
+            docs = await w.documents()
+            assert docs[site.url("/guide")]["source_type"] == "sitemap"
