@@ -35,6 +35,15 @@ async def submit_url(
     authorize(access, Action.DOCUMENT_WRITE)
     url = without_fragment(url)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
+    ws = access.workspace.id
+    await document_repo.lock_document_source(session, ws, "sitemap", url)
+    listed = await document_repo.find_by_source(session, ws, "sitemap", url)
+    if listed is not None:
+        # Stored for a sitemap: the page becomes this page source's (its sitemaps leave it to
+        # that source from then on), one document still; it was stored a second time, its
+        # passages answered twice.
+        listed.source_type, listed.source_id, listed.missing_syncs = "url", None, 0
+        await session.flush()
     submission = await submit_content(
         session,
         access.workspace,

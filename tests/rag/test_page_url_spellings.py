@@ -2,10 +2,12 @@
 sent to the site, so ``/guide`` and ``/guide#pricing`` are the very same bytes. Each spelling
 was its own document: fetched, embedded and counted against the documents quota once per
 spelling, the same passages twice in the answers, and a page its owner deleted came back under
-another fragment."""
+another fragment. And one page posted by hand and listed by a sitemap too was two documents
+(kinds ``url`` and ``sitemap``), its passages answered twice."""
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from core.db import Database
@@ -47,19 +49,27 @@ async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
             assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
 
 
-async def test_a_page_added_by_hand_is_not_stored_again_by_a_sitemap_that_lists_it(
-    db: Database, owner_db: Database, redis_client: Redis
+@pytest.mark.parametrize("by_hand_first", [True, False], ids=["page_first", "sitemap_first"])
+async def test_a_page_added_by_hand_and_listed_by_a_sitemap_is_one_document_of_its_page_source(
+    db: Database, owner_db: Database, redis_client: Redis, by_hand_first: bool
 ) -> None:
+    """Posted by hand, then listed by a sitemap: the sitemap leaves it to its page source.
+    Stored by a sitemap, then posted by hand: it becomes the page source's document."""
     with local_site() as site:
         site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
         site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
         site.sitemap(["/guide", "/other"])
         async with world(db, owner_db, redis_client) as w:
-            await w.add_url(site.url("/guide"))
-            await w.add_sitemap(site.url("/sitemap.xml"))
+            if by_hand_first:
+                await w.add_url(site.url("/guide"))
+                await w.add_sitemap(site.url("/sitemap.xml"))
+            else:
+                await w.add_sitemap(site.url("/sitemap.xml"))
+                await w.add_url(site.url("/guide"))
             docs = await w.documents()  # (asserts no URL twice)
             assert sorted(docs) == [site.url("/guide"), site.url("/other")]
-            assert docs[site.url("/guide")]["source_type"] == "url"
+            guide = docs[site.url("/guide")]
+            assert (guide["source_type"], guide["status"]) == ("url", "ready")
             sitemap = next(s for s in await w.sources() if s["kind"] == "sitemap")
             site.reset()
             record = await w.sync_now(sitemap["id"])
@@ -73,8 +83,7 @@ async def test_a_page_added_by_hand_is_not_stored_again_by_a_sitemap_that_lists_
 
             # The page deleted by hand: the sitemap that lists it takes it from then on.
             r = await w.client.delete(
-                w.owner.url(f"/documents/{docs[site.url('/guide')]['id']}"),
-                headers=w.owner.headers,
+                w.owner.url(f"/documents/{guide['id']}"), headers=w.owner.headers
             )
             assert r.status_code == 204, r.text
             record = await w.sync_now(sitemap["id"])
