@@ -29,7 +29,7 @@ from rag.knowledge.addresses import (
     FetchFailed,
     IPNetwork,
     allowed_networks,
-    without_fragment,
+    page_url,
 )
 from rag.knowledge.fetch import SITEMAP_TYPES, FetchTooLarge, Inflater, fetch_url
 
@@ -314,9 +314,9 @@ async def read_sitemap(
             for listed in locs:
                 if not listed.lower().startswith(("http://", "https://")):
                     continue
-                # One page (or file) however many fragments list it: each was fetched, stored
-                # and embedded once per spelling.
-                loc = without_fragment(listed)
+                # One page (or file) however it is spelled (a fragment, a host in capitals):
+                # each spelling was fetched, stored and embedded once.
+                loc = page_url(listed)
                 if kind == "index":
                     if loc in seen_maps:
                         continue

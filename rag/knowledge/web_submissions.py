@@ -17,7 +17,7 @@ from core.db import released
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import utcnow
 from rag.knowledge import robots
-from rag.knowledge.addresses import check_url, without_fragment
+from rag.knowledge.addresses import check_url, page_url
 from rag.knowledge.document_versions import Submission, submit_content
 from rag.knowledge.limits import check_quotas
 from rag.knowledge.models import Source
@@ -33,7 +33,7 @@ async def submit_url(
     session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
-    url = without_fragment(url)
+    url = page_url(url)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
     ws = access.workspace.id
     await document_repo.lock_document_source(session, ws, "sitemap", url)
@@ -112,7 +112,7 @@ async def submit_sitemap(
     whose robots.txt is not read by ``ROBOTS_SHARE`` of it withholds its pages
     (``robots_unavailable``; the sitemap's own site is read first)."""
     authorize(access, Action.DOCUMENT_WRITE)
-    sitemap_url = without_fragment(sitemap_url)
+    sitemap_url = page_url(sitemap_url)
     workspace = access.workspace
     slots = sitemap_fetch_slots(settings)
     listed_by, robots_by = _deadlines(settings)
@@ -233,7 +233,7 @@ async def queue_sitemap(
     row, not the job's). The read adds its pages one by one, under SITEMAP_MAX_PAGES, the
     nested-index caps, robots.txt and the documents quota, as a sync does."""
     authorize(access, Action.DOCUMENT_WRITE)
-    sitemap_url = without_fragment(sitemap_url)
+    sitemap_url = page_url(sitemap_url)
     workspace = access.workspace
     await check_url(sitemap_url, allow_private=settings.allow_private_urls)
     await check_quotas(session, workspace, new_documents=1)

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from core.db import Database
+from rag.knowledge.addresses import page_url
 from tests.rag.test_sources import Page, article, local_site, world
 
 
@@ -90,3 +91,30 @@ async def test_a_page_added_by_hand_and_listed_by_a_sitemap_is_one_document_of_i
             assert record["pages_added"] == 1
             docs = await w.documents()
             assert docs[site.url("/guide")]["source_type"] == "sitemap"
+
+
+async def test_a_sitemap_spelling_a_scheme_or_host_in_capitals_or_no_root_slash_lists_one_page(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/"] = Page(article("h", ["we ship to forty countries"]))
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        base = site.url("")
+        shouted = base.replace("http://", "HTTP://")
+        entries = [base, base + "/", base + "/guide", shouted + "/guide", shouted]
+        listing = "\n".join(entries).encode()
+        site.pages["/sitemap.txt"] = Page(listing, "text/plain", etag=False)
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.txt"))
+            assert sorted(await w.documents()) == [base + "/", base + "/guide"]
+
+
+def test_a_page_url_is_its_scheme_and_host_in_lower_case_without_the_default_port() -> None:
+    assert page_url("HTTPS://Shop.Example.COM:443/Guide?B=1#top") == (
+        "https://shop.example.com/Guide?B=1"
+    )
+    assert page_url("http://Example.com:80") == "http://example.com/"
+    assert page_url("http://example.com:8080?a=1") == "http://example.com:8080/?a=1"
+    assert page_url("https://[2001:DB8::1]:443/a") == "https://[2001:db8::1]/a"
+    assert page_url("https://example.com/a/") == "https://example.com/a/"  # a different page
+    assert page_url("https://User@Example.com/a") == "https://User@Example.com/a"  # refused later
