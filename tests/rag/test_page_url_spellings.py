@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge.addresses import page_url
@@ -118,3 +119,28 @@ def test_a_page_url_is_its_scheme_and_host_in_lower_case_without_the_default_por
     assert page_url("https://[2001:DB8::1]:443/a") == "https://[2001:db8::1]/a"
     assert page_url("https://example.com/a/") == "https://example.com/a/"  # a different page
     assert page_url("https://User@Example.com/a") == "https://User@Example.com/a"  # refused later
+
+
+async def test_a_page_deleted_under_an_older_spelling_stays_deleted(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A page deleted before the URLs were spelled one way is in ``excluded_urls`` as the
+    sitemap spells it (``HTTP://...``): the page listed, now ``http://...``, is that page."""
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["topic a words"]))
+        site.pages["/b"] = Page(article("b", ["topic b words"]))
+        site.sitemap(["/a"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            [source] = await w.sources()
+            old = site.url("/b").replace("http://", "HTTP://")
+            async with owner_db.transaction() as session:
+                await session.execute(
+                    text("UPDATE sources SET excluded_urls = ARRAY[:old] WHERE id = :id"),
+                    {"old": old, "id": source["id"]},
+                )
+            listing = f"{site.url('/a')}\n{old}\n".encode()  # still spelled so
+            site.pages["/sitemap.xml"] = Page(listing, "text/plain", etag=False)
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert sorted(await w.documents()) == [site.url("/a")]
