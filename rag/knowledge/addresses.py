@@ -75,6 +75,30 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+_ORIGIN = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@]*)(?=[/?]|$)")
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
+
+
+def page_url(url: str) -> str:
+    """The one spelling of a page's URL that keys its document (RFC 3986, 6.2.2 and 6.2.3):
+    no fragment (``#...``, never sent to the site: ``/guide#pricing`` is ``/guide``), the
+    scheme and host in lower case, no default port, ``/`` for an empty path. Each spelling
+    was a document of its own (fetched, embedded and counted once per spelling). The path
+    and query are kept as written: ``/a/`` and ``/a``, or ``?a=1&b=2`` and ``?b=2&a=1``, can
+    be different pages on a site."""
+    url = url.split("#", 1)[0]
+    origin = _ORIGIN.match(url)
+    if origin is None:  # (credentials, or not a URL: refused by the checks, left as is)
+        return url
+    scheme, host = origin.group(1).lower(), origin.group(2).lower()
+    if scheme in _DEFAULT_PORTS:
+        host = host.removesuffix(_DEFAULT_PORTS[scheme])
+    rest = url[origin.end() :]
+    if not rest.startswith("/"):
+        rest = "/" + rest
+    return f"{scheme}://{host}{rest}"
+
+
 def _registry_not_global(ip: IPAddress) -> bool:
     """In a block of ``_NOT_GLOBAL`` and none of ``_GLOBAL_INSIDE`` (``in`` compares the bits
     alone, so the versions are compared first)."""

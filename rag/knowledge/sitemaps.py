@@ -24,7 +24,13 @@ from lxml import etree  # type: ignore[import-untyped]
 from core.config import Settings
 from core.errors import AppError
 from core.tls import outgoing_tls
-from rag.knowledge.addresses import MAX_URL_LENGTH, FetchFailed, IPNetwork, allowed_networks
+from rag.knowledge.addresses import (
+    MAX_URL_LENGTH,
+    FetchFailed,
+    IPNetwork,
+    allowed_networks,
+    page_url,
+)
 from rag.knowledge.fetch import SITEMAP_TYPES, FetchTooLarge, Inflater, fetch_url
 
 
@@ -305,9 +311,12 @@ async def read_sitemap(
                     {"url": sitemap_url, "code": exc.code, "message": exc.message[:500]}
                 )
                 continue
-            for loc in locs:
-                if not loc.lower().startswith(("http://", "https://")):
+            for listed in locs:
+                if not listed.lower().startswith(("http://", "https://")):
                     continue
+                # One page (or file) however it is spelled (a fragment, a host in capitals):
+                # each spelling was fetched, stored and embedded once.
+                loc = page_url(listed)
                 if kind == "index":
                     if loc in seen_maps:
                         continue

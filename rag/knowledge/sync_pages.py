@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import AppError
 from core.models import utcnow
-from rag.knowledge.addresses import FetchFailed
+from rag.knowledge.addresses import FetchFailed, page_url
 from rag.knowledge.fetch import FetchedPage, fetch_url
 from rag.knowledge.jobs import IngestionDeps
 from rag.knowledge.limits import check_quotas
@@ -99,6 +99,12 @@ class SyncStats:
             self.errors.append(error)
 
 
+def excluded_pages(source: Source) -> set[str]:
+    """The pages the source leaves out (its owner deleted them), in ``page_url``'s spelling:
+    one left out as a sitemap spelled it before (``HTTP://Example.com/b``) came back."""
+    return {page_url(url) for url in source.excluded_urls or ()}
+
+
 async def _fetch(deps: IngestionDeps, url: str, document: Document | None) -> FetchedPage:
     s = deps.settings
     ready = document is not None and document.status == "ready"
@@ -136,7 +142,7 @@ async def add_page(
             await document_repo.lock_document_source(session, ws, source_type, url)
             await lease.keep(session, source)
             current = await repo.get_source(session, ws, source.id)
-            if current is None or url in (current.excluded_urls or ()):
+            if current is None or url in excluded_pages(current):
                 return
             existing = await document_repo.find_by_source(session, ws, source_type, url)
             if existing is not None:  # stored meanwhile: never duplicated

@@ -50,6 +50,7 @@ from rag.knowledge.sync_pages import (
     SyncStats,
     add_page,
     check_page,
+    excluded_pages,
     missing,
 )
 
@@ -128,7 +129,8 @@ async def sync_sitemap(
         stats.note(problem)
     if not listing.pages:  # never "every page is gone": the sync fails and removes nothing
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
-    excluded = set(source.excluded_urls or ())  # pages its owner deleted stay deleted
+    # Pages its owner deleted stay deleted, also those left out under an older spelling.
+    excluded = excluded_pages(source)
     # robots.txt read again each round: a page it disallows is neither added nor fetched again
     # (one already stored is left as it was); a site that cannot say withholds its own pages
     # this round, and fails it only when it is the sitemap's own site (or every site is).
@@ -193,6 +195,10 @@ async def sync_sitemap(
         documents = {
             d.source: d for d in await repo.source_documents(session, ws, source.id, "sitemap")
         }
+        # Added by hand (``{"url"}``, a page source): that source keeps it fresh. Stored for
+        # the sitemap too, it was fetched twice a round, counted twice against the documents
+        # quota and its passages answered twice. (A copy stored before is kept, as it was.)
+        elsewhere |= set(await document_repo.stored_as(session, ws, "url", listed)) - set(documents)
     if not listing.complete:
         # A page the listing does not show may be in a sitemap that was not read: left alone.
         documents = {url: d for url, d in documents.items() if listing.listed(url)}

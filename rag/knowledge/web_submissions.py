@@ -17,7 +17,7 @@ from core.db import released
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.models import utcnow
 from rag.knowledge import robots
-from rag.knowledge.addresses import check_url
+from rag.knowledge.addresses import check_url, page_url
 from rag.knowledge.document_versions import Submission, submit_content
 from rag.knowledge.limits import check_quotas
 from rag.knowledge.models import Source
@@ -33,7 +33,17 @@ async def submit_url(
     session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
+    url = page_url(url)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
+    ws = access.workspace.id
+    await document_repo.lock_document_source(session, ws, "sitemap", url)
+    listed = await document_repo.find_by_source(session, ws, "sitemap", url)
+    if listed is not None:
+        # Stored for a sitemap: the page becomes this page source's (its sitemaps leave it to
+        # that source from then on), one document still; it was stored a second time, its
+        # passages answered twice.
+        listed.source_type, listed.source_id, listed.missing_syncs = "url", None, 0
+        await session.flush()
     submission = await submit_content(
         session,
         access.workspace,
@@ -102,6 +112,7 @@ async def submit_sitemap(
     whose robots.txt is not read by ``ROBOTS_SHARE`` of it withholds its pages
     (``robots_unavailable``; the sitemap's own site is read first)."""
     authorize(access, Action.DOCUMENT_WRITE)
+    sitemap_url = page_url(sitemap_url)
     workspace = access.workspace
     slots = sitemap_fetch_slots(settings)
     listed_by, robots_by = _deadlines(settings)
@@ -142,14 +153,21 @@ async def submit_sitemap(
         raise ValidationFailed("The sitemap lists no pages", code="empty_sitemap")
     for url in sorted(pages):  # in one order, so two sitemaps sharing pages never deadlock
         await document_repo.lock_document_source(session, workspace.id, "sitemap", url)
+    # A page added by hand (``{"url"}``) is that page source's: answered as it is, not stored
+    # a second time (fetched twice, counted twice, its passages answered twice).
+    by_hand = await document_repo.stored_as(session, workspace.id, "url", pages)
     fresh = [
         url
         for url in pages
-        if await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
+        if url not in by_hand
+        and await document_repo.find_by_source(session, workspace.id, "sitemap", url) is None
     ]
     await check_quotas(session, workspace, new_documents=len(fresh))
     out = []
     for url in pages:
+        if url in by_hand:
+            out.append(Submission(document=by_hand[url], created=False, duplicate=True))
+            continue
         out.append(
             await submit_content(
                 session,
@@ -215,6 +233,7 @@ async def queue_sitemap(
     row, not the job's). The read adds its pages one by one, under SITEMAP_MAX_PAGES, the
     nested-index caps, robots.txt and the documents quota, as a sync does."""
     authorize(access, Action.DOCUMENT_WRITE)
+    sitemap_url = page_url(sitemap_url)
     workspace = access.workspace
     await check_url(sitemap_url, allow_private=settings.allow_private_urls)
     await check_quotas(session, workspace, new_documents=1)

@@ -178,6 +178,14 @@ class World:
         [source] = [s for s in await self.sources() if s["url"] == url]
         return source
 
+    async def add_sitemap(self, url: str) -> None:
+        """Post a sitemap (read in the request) and let its pages be ingested."""
+        r = await self.client.post(
+            self.owner.url("/documents"), json={"sitemap_url": url}, headers=self.owner.headers
+        )
+        assert r.status_code == 202, r.text
+        await self.runtime.jobs.drain()
+
     async def sources(self) -> list[dict[str, Any]]:
         r = await self.client.get(self.owner.url("/sources"), headers=self.owner.headers)
         assert r.status_code == 200, r.text

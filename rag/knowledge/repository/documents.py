@@ -73,6 +73,22 @@ async def find_by_source(
     return result.scalar_one_or_none()
 
 
+async def stored_as(
+    session: AsyncSession, workspace_id: uuid.UUID, source_type: str, sources: Sequence[str]
+) -> dict[str, Document]:
+    """Of ``sources`` (URLs), those stored as documents of ``source_type``, by URL."""
+    if not sources:
+        return {}
+    result = await session.execute(
+        select(Document).where(
+            Document.workspace_id == workspace_id,
+            Document.source_type == source_type,
+            Document.source.in_(list(sources)),
+        )
+    )
+    return {d.source: d for d in result.scalars()}
+
+
 async def list_documents(
     session: AsyncSession,
     workspace_id: uuid.UUID,

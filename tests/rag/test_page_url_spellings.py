@@ -1,0 +1,146 @@
+"""One page, however a sitemap or an owner spells its URL: the fragment (``#top``) is never
+sent to the site, so ``/guide`` and ``/guide#pricing`` are the very same bytes. Each spelling
+was its own document: fetched, embedded and counted against the documents quota once per
+spelling, the same passages twice in the answers, and a page its owner deleted came back under
+another fragment. And one page posted by hand and listed by a sitemap too was two documents
+(kinds ``url`` and ``sitemap``), its passages answered twice."""
+
+from __future__ import annotations
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from core.db import Database
+from rag.knowledge.addresses import page_url
+from tests.rag.test_sources import Page, article, local_site, world
+
+
+async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/guide", "/guide#pricing", "/other#top", "/other#faq"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            assert sorted(await w.documents()) == [site.url("/guide"), site.url("/other")]
+            [source] = await w.sources()
+            site.reset()
+            record = await w.sync_now(source["id"])
+            assert record["status"] == "ok", record
+            assert (record["pages_checked"], record["pages_added"]) == (2, 0)
+            assert len(site.hits("/guide")) == 1
+            assert sorted(await w.documents()) == [site.url("/guide"), site.url("/other")]
+
+
+async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        async with world(db, owner_db, redis_client) as w:
+            for url in (site.url("/guide#pricing"), site.url("/guide")):
+                r = await w.client.post(
+                    w.owner.url("/documents"), json={"url": url}, headers=w.owner.headers
+                )
+                assert r.status_code == 202, r.text
+                await w.runtime.jobs.drain()
+            assert list(await w.documents()) == [site.url("/guide")]
+            assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
+
+
+@pytest.mark.parametrize("by_hand_first", [True, False], ids=["page_first", "sitemap_first"])
+async def test_a_page_added_by_hand_and_listed_by_a_sitemap_is_one_document_of_its_page_source(
+    db: Database, owner_db: Database, redis_client: Redis, by_hand_first: bool
+) -> None:
+    """Posted by hand, then listed by a sitemap: the sitemap leaves it to its page source.
+    Stored by a sitemap, then posted by hand: it becomes the page source's document."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/guide", "/other"])
+        async with world(db, owner_db, redis_client) as w:
+            if by_hand_first:
+                await w.add_url(site.url("/guide"))
+                await w.add_sitemap(site.url("/sitemap.xml"))
+            else:
+                await w.add_sitemap(site.url("/sitemap.xml"))
+                await w.add_url(site.url("/guide"))
+            docs = await w.documents()  # (asserts no URL twice)
+            assert sorted(docs) == [site.url("/guide"), site.url("/other")]
+            guide = docs[site.url("/guide")]
+            assert (guide["source_type"], guide["status"]) == ("url", "ready")
+            sitemap = next(s for s in await w.sources() if s["kind"] == "sitemap")
+            site.reset()
+            record = await w.sync_now(sitemap["id"])
+            assert (record["status"], record["pages_checked"], record["pages_added"]) == (
+                "ok",
+                1,
+                0,
+            )
+            assert site.hits("/guide") == []  # its page source keeps it fresh
+            assert len(await w.documents()) == 2
+
+            # The page deleted by hand: the sitemap that lists it takes it from then on.
+            r = await w.client.delete(
+                w.owner.url(f"/documents/{guide['id']}"), headers=w.owner.headers
+            )
+            assert r.status_code == 204, r.text
+            record = await w.sync_now(sitemap["id"])
+            assert record["pages_added"] == 1
+            docs = await w.documents()
+            assert docs[site.url("/guide")]["source_type"] == "sitemap"
+
+
+async def test_a_sitemap_spelling_a_scheme_or_host_in_capitals_or_no_root_slash_lists_one_page(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    with local_site() as site:
+        site.pages["/"] = Page(article("h", ["we ship to forty countries"]))
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        base = site.url("")
+        shouted = base.replace("http://", "HTTP://")
+        entries = [base, base + "/", base + "/guide", shouted + "/guide", shouted]
+        listing = "\n".join(entries).encode()
+        site.pages["/sitemap.txt"] = Page(listing, "text/plain", etag=False)
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.txt"))
+            assert sorted(await w.documents()) == [base + "/", base + "/guide"]
+
+
+def test_a_page_url_is_its_scheme_and_host_in_lower_case_without_the_default_port() -> None:
+    assert page_url("HTTPS://Shop.Example.COM:443/Guide?B=1#top") == (
+        "https://shop.example.com/Guide?B=1"
+    )
+    assert page_url("http://Example.com:80") == "http://example.com/"
+    assert page_url("http://example.com:8080?a=1") == "http://example.com:8080/?a=1"
+    assert page_url("https://[2001:DB8::1]:443/a") == "https://[2001:db8::1]/a"
+    assert page_url("https://example.com/a/") == "https://example.com/a/"  # a different page
+    assert page_url("https://User@Example.com/a") == "https://User@Example.com/a"  # refused later
+
+
+async def test_a_page_deleted_under_an_older_spelling_stays_deleted(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """A page deleted before the URLs were spelled one way is in ``excluded_urls`` as the
+    sitemap spells it (``HTTP://...``): the page listed, now ``http://...``, is that page."""
+    with local_site() as site:
+        site.pages["/a"] = Page(article("a", ["topic a words"]))
+        site.pages["/b"] = Page(article("b", ["topic b words"]))
+        site.sitemap(["/a"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            [source] = await w.sources()
+            old = site.url("/b").replace("http://", "HTTP://")
+            async with owner_db.transaction() as session:
+                await session.execute(
+                    text("UPDATE sources SET excluded_urls = ARRAY[:old] WHERE id = :id"),
+                    {"old": old, "id": source["id"]},
+                )
+            listing = f"{site.url('/a')}\n{old}\n".encode()  # still spelled so
+            site.pages["/sitemap.xml"] = Page(listing, "text/plain", etag=False)
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert sorted(await w.documents()) == [site.url("/a")]
