@@ -130,14 +130,15 @@ share_route_analysis()
 
 LONGEST_FIRST = (
     # Seconds each took alone on a 2-core host at load 6-9 (Dec 2026), longest first.
-    "tests/workspaces/test_permissions_table.py",  # 54
+    "tests/e2e/test_server_cleanup.py",  # 52 (load 6-7; three tests, four served processes)
     "tests/e2e/test_widget_browser.py",  # 42
     "tests/rag/test_sources.py",  # 41
     "tests/workspaces/test_notifications.py",  # 40
-    "tests/test_fuzz.py",  # 37
+    "tests/workspaces/test_permissions_table.py",  # 54 -> about 39 (one team for most actions)
     "tests/e2e/test_readme_curl.py",  # 36
     "tests/e2e/test_serve_flags.py",  # 28
     "tests/e2e/test_demo_server_budget.py",  # 28
+    "tests/test_fuzz.py",  # 37 -> about 23 (its app's pooled engine)
     "tests/test_operator_first_hour.py",  # 17
     "tests/rag/test_sitemap_background.py",  # 18
     "tests/e2e/test_dashboard_first_ten_minutes.py",  # 16
