@@ -53,7 +53,7 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
 
 def worker_redis_url(base: str, worker: str) -> str:
     """The Redis database a worker uses: worker n takes the base's number minus n (modulo 16),
-    so the two workers of `make test` on database 15 use 15 and 14, and each flushes only its
+    so the three workers of `make test` on database 15 use 15, 14 and 13, and each flushes only its
     own."""
     if not worker:
         return base
