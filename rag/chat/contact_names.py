@@ -10,6 +10,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from rag.chat.contact_beside import contact_beside
 from rag.chat.contact_details import gives_asked_address
 from rag.chat.courtesy import FILLER, QUESTION_STARTERS, has_question_mark
 from rag.chat.intents import _REQUEST_STEMS, Intent
@@ -56,7 +57,10 @@ def given_name(text: str) -> str | None:
 def answers_contact_request(message: str, intent: Intent) -> bool:
     """Right after the bot asked for contact details: a message giving them, in the visitor's
     own words: an address (``gives_asked_address``), or their name where a question was
-    seen."""
+    seen. An address left beside a question ("my email is ..., how do I ...") asks it
+    (``contact_beside``)."""
+    if contact_beside(message) is not None:
+        return False
     if gives_asked_address(message):
         return True
     return intent == "question" and given_name(message) is not None

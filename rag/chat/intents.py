@@ -22,6 +22,7 @@ from typing import Literal
 
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
 from rag.chat.call_requests import COMPLAINT_WORDS, beside_the_call, call_asked, without_callback
+from rag.chat.contact_beside import contact_beside, without_contact
 from rag.chat.contact_details import leaves_a_phone, leaves_an_address
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
@@ -79,11 +80,12 @@ def question_of(message: str, intent: Intent) -> str:
     answer then says what the bot is first: ``stages.Turn.asked_identity``); an address left
     after it ("are you a bot? jane@example.com") likewise (its thanks follow the reply). A
     call asked on a number beside the question is left out (``without_callback``): the number
-    goes on a lead, the question is what the FAQs, the cache and the model answer."""
+    goes on a lead, the question is what the FAQs, the cache and the model answer; so is an
+    address or a number left beside it (``contact_beside``: "my email is ..., how do I ...?")."""
     if intent in NOT_QUESTIONS and intent != "contact":
         return message
     question = identity_then_question(message) or message
-    return question if intent == "contact" else without_callback(question)
+    return question if intent == "contact" else without_contact(without_callback(question))
 
 
 def asks_identity_first(message: str, intent: Intent) -> bool:
@@ -175,6 +177,13 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return _wordless(text)
+    beside = contact_beside(text)
+    if beside is not None:
+        # "hi, my email is jo@example.com, how do I upload a document?": the address is taken
+        # (``shortcuts.callback``) and the question read as if asked alone.
+        asked = detect_intent(beside.question, bot_name=bot_name)
+        if asked.intent in ("question", "lead", "human"):
+            return asked
     asks = has_question_mark(text)
     if not asks and leaves_an_address(text):
         # "my email is jane@example.com", "contact me at ...": what the bot asked for after
@@ -299,8 +308,9 @@ def price_question(text: str) -> bool:
 
 def is_sales_lead(intent: str | None, message: str) -> bool:
     """A message of intent ``lead`` asking more than a price ("book a demo", "get a quote"):
-    the team answers it (the contact form, the Unanswered page leaves it out)."""
-    return intent == "lead" and not price_question(message)
+    the team answers it (the contact form, the Unanswered page leaves it out). A number left
+    beside a price asked ("my number is ... What does the Pro plan cost?") asks the price."""
+    return intent == "lead" and not price_question(without_contact(message))
 
 
 UNCLEAR_REPLY = TEXT_FIELDS["unclear_reply"].default

@@ -16,6 +16,7 @@ from core.direct import Executor
 from rag.chat import faq as faq_service
 from rag.chat import notify
 from rag.chat.cache import CacheHit, ResponseCache
+from rag.chat.contact_beside import contact_beside
 from rag.chat.contact_details import (
     EMAIL_IN_TEXT,
     PHONE_IN_TEXT,
@@ -129,12 +130,12 @@ def unavailable(turn: Turn) -> str:
 def disclosure(turn: Turn) -> str:
     """What an answer starts with when the visitor asked whether a bot answers before their
     question ("are you a bot? what are your opening hours?"): the reply to that, then the
-    answer; when they asked to be called back on a number beside it (``callback``): the
-    call promised (or, under lead capture "Never", their details not passed on). Empty for
-    any other message."""
+    answer; when they asked to be called back on a number beside it, or left their address
+    or number (``callback``): the call or the mail promised (or, under lead capture "Never",
+    their details not passed on). Empty for any other message."""
     told = identity_reply(turn) + "\n\n" if turn.asked_identity else ""
     if turn.callback == "saved":
-        told += _thanks(turn, None, callback_number(turn.message)) + "\n\n"
+        told += _thanks(turn, *_left_beside(turn.message)) + "\n\n"
     elif turn.callback == "declined":
         told += _persona(turn, "contact") + "\n\n"
     return told
@@ -236,16 +237,28 @@ async def callback(session: AsyncSession, turn: Turn) -> Turn:
     lead with the message (the conversation's, when it has one), as ``contact`` does, and the
     question is answered all the same, the call promised first (``disclosure``). Under lead
     capture "Never" the number is not taken, and the visitor told; the owners' own chats
-    leave no lead. The turn, with what was done (``Turn.callback``)."""
+    leave no lead. The turn, with what was done (``Turn.callback``). An address or a number
+    left beside the question ("hi, my email is ..., how do I ...?": ``contact_beside``) is
+    taken so too."""
     if turn.intent not in _CALLED_BACK:
         return turn
-    number = callback_number(turn.message)
-    if number is None or turn.channel != "widget":
+    email, number = _left_beside(turn.message)
+    if (email is None and number is None) or turn.channel != "widget":
         return turn
     if not turn.asks_for_contact:
         return replace(turn, callback="declined")
-    await _save_contact(session, turn, None, number)
+    await _save_contact(session, turn, email, number)
     return replace(turn, callback="saved", lead_given=True)
+
+
+def _left_beside(message: str) -> tuple[str | None, str | None]:
+    """The (address, number) a message leaves beside what it asks: a number to call back on
+    (``callback_number``), else the details ``contact_beside`` reads; (None, None) for none."""
+    number = callback_number(message)
+    if number is not None:
+        return None, number
+    beside = contact_beside(message)
+    return (None, None) if beside is None else (beside.email, beside.phone)
 
 
 async def _save_contact(

@@ -141,7 +141,8 @@ class Turn:
     """The visitor left their contact details in this conversation (an address typed in the
     chat, the widget's contact form): the conversation has its lead."""
     callback: Literal["saved", "declined"] | None = None
-    """A call asked on a number beside the question: "saved" on a lead, or "declined"."""
+    """A call asked on a number beside the question, or an address or a number left beside it
+    (``shortcuts.callback``): "saved" on a lead, or "declined"."""
 
     @property
     def cacheable(self) -> bool:
