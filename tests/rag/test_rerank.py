@@ -63,20 +63,26 @@ def fake() -> Iterator[FakeOpenAI]:
         yield server
 
 
-@pytest.fixture
-def llm(fake: FakeOpenAI) -> LLMReranker:
-    fake.reset()
-    fake.hang = False
-    fake.latency = 0.0
-    fake.chat_reply = ranking_reply(lambda text: text.count("refund"))
+def llm_reranker(fake: FakeOpenAI, timeout_ms: int) -> LLMReranker:
     settings = make_settings(
         openai_api_key="sk-test",
         openai_base_url=fake.base_url,
         reranker="llm",
-        reranker_timeout_ms=400,
+        reranker_timeout_ms=timeout_ms,
         chat_model="rank-model",
     )
     return LLMReranker.from_settings(settings)
+
+
+@pytest.fixture
+def llm(fake: FakeOpenAI) -> LLMReranker:
+    """The llm reranker over the fake, its budget ample: on a loaded host the fake's answer
+    came after a 400 ms budget, and a test expecting the model's order got the fallback."""
+    fake.reset()
+    fake.hang = False
+    fake.latency = 0.0
+    fake.chat_reply = ranking_reply(lambda text: text.count("refund"))
+    return llm_reranker(fake, 30_000)
 
 
 CANDIDATES = (
@@ -136,7 +142,9 @@ async def test_a_failed_rerank_keeps_the_retrieval_order(
     llm: LLMReranker, fake: FakeOpenAI, breakage: Callable[[FakeOpenAI], None], reason: str
 ) -> None:
     breakage(fake)
-    await assert_order_kept(llm, reason, k=4)
+    # A short budget where the model hangs (the fake never answers: waited out, not raced).
+    reranker = llm_reranker(fake, 400) if reason == "timeout" else llm
+    await assert_order_kept(reranker, reason, k=4)
     assert len(fake.chat_requests) == 1  # no retry within the budget
 
 
@@ -206,6 +214,7 @@ async def llm_runtime(runtime_factory: RuntimeFactory, fake: FakeOpenAI) -> Asyn
         openai_api_key="sk-test",
         openai_base_url=fake.base_url,
         reranker="llm",
+        reranker_timeout_ms=30_000,
         retrieval_k=2,
         retrieval_min_similarity=-1.0,
         llm_max_retries=0,
