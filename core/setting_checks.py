@@ -186,6 +186,14 @@ def check_database_url(value: str) -> None:
     asyncpg at the first connection. The value is never quoted (it holds a password)."""
     check_url_scheme(value, POSTGRES_SCHEMES)
     try:
+        port = urlsplit(value).port
+    except ValueError:
+        port = 0
+    if port is not None and not 0 < port <= 65535:
+        # Was a ValueError traceback from the URL's parse in `trulybot migrate`, or "invalid
+        # literal for int()" at the first connection; 0 or 99999 failed only there.
+        raise ValueError("the port must be a number from 1 to 65535")
+    try:
         query = parse_qs(urlsplit(value).query, keep_blank_values=True, strict_parsing=False)
     except ValueError:
         raise ValueError("its query (after ?) does not parse") from None

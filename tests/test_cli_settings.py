@@ -112,6 +112,31 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
     assert "Traceback" not in said
 
 
+@pytest.mark.parametrize("name", ["DATABASE_URL", "DATABASE_REPLICA_URL", "MIGRATION_DATABASE_URL"])
+@pytest.mark.parametrize("port", ["abc", "99999", "0"])
+def test_a_database_url_with_a_bad_port_is_refused_at_start_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, port: str
+) -> None:
+    """A port that is no number was a ValueError traceback out of `trulybot migrate` (its user
+    check parses the URL) and "DATABASE_URL: invalid literal for int() with base 10: 'abc'"
+    from serve's first connection; one out of range passed the settings and failed later."""
+    monkeypatch.setenv(name, f"postgresql://trulybot_app:hunter2pw@db.internal:{port}/trulybot")
+    said = refusal(["worker"])
+    assert said.startswith("trulybot worker: the settings are not valid"), said
+    assert f"{name}: the port must be a number from 1 to 65535" in said, said
+    assert "hunter2pw" not in said
+
+
+def test_migrate_with_a_port_that_is_no_number_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://trulybot_app:hunter2pw@db.internal:abc/tb")
+    said = refusal(["migrate"])
+    assert said.startswith("trulybot migrate: the settings are not valid"), said
+    assert "DATABASE_URL: the port must be a number from 1 to 65535" in said, said
+    assert "hunter2pw" not in said
+
+
 @pytest.mark.parametrize(
     ("name", "value", "shown"),
     [
