@@ -112,15 +112,24 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
     assert "Traceback" not in said
 
 
-@pytest.mark.parametrize("name", ["DATABASE_URL", "DATABASE_REPLICA_URL", "MIGRATION_DATABASE_URL"])
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("DATABASE_URL", "postgresql://trulybot_app:hunter2pw@db.internal:{port}/trulybot"),
+        ("DATABASE_REPLICA_URL", "postgresql://trulybot_app:hunter2pw@replica:{port}/trulybot"),
+        ("MIGRATION_DATABASE_URL", "postgresql://owner:hunter2pw@db.internal:{port}/trulybot"),
+        ("REDIS_URL", "redis://:hunter2pw@redis.internal:{port}/0"),
+    ],
+)
 @pytest.mark.parametrize("port", ["abc", "99999", "0"])
-def test_a_database_url_with_a_bad_port_is_refused_at_start_without_its_password(
-    monkeypatch: pytest.MonkeyPatch, name: str, port: str
+def test_a_service_url_with_a_bad_port_is_refused_at_start_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str, port: str
 ) -> None:
     """A port that is no number was a ValueError traceback out of `trulybot migrate` (its user
     check parses the URL) and "DATABASE_URL: invalid literal for int() with base 10: 'abc'"
-    from serve's first connection; one out of range passed the settings and failed later."""
-    monkeypatch.setenv(name, f"postgresql://trulybot_app:hunter2pw@db.internal:{port}/trulybot")
+    from serve's first connection; one out of range passed the settings and failed later. A
+    REDIS_URL's was a traceback of serve's start-up ("Port out of range 0-65535")."""
+    monkeypatch.setenv(name, url.format(port=port))
     said = refusal(["worker"])
     assert said.startswith("trulybot worker: the settings are not valid"), said
     assert f"{name}: the port must be a number from 1 to 65535" in said, said
