@@ -113,6 +113,32 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
 
 
 @pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [
+        (["worker"], {}, "REDIS_URL is not set"),
+        (
+            ["migrate"],
+            {"DATABASE_URL": "postgresql://trulybot_app:hunter2pw@127.0.0.1:1/trulybot"},
+            "MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations",
+        ),
+        (["eval", "--workspace", "docs"], {}, "--workspace and --questions go together"),
+        (["eval", "--set", "docs=no-such.jsonl"], {}, "no such question file: no-such.jsonl"),
+    ],
+)
+def test_every_refusal_names_its_command(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: dict[str, str], says: str
+) -> None:
+    """These said their reason alone ("REDIS_URL is not set: ..."), where every other refusal
+    begins "trulybot worker: ": in a deployment's logs, several processes' lines side by side,
+    the line did not say which command stopped. Each is refused before anything starts."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    said = refusal(argv)
+    assert said.startswith(f"trulybot {argv[0]}: {says}"), said
+    assert "hunter2pw" not in said
+
+
+@pytest.mark.parametrize(
     ("name", "url"),
     [
         ("DATABASE_URL", "postgresql://trulybot_app:hunter2pw@db.internal:{port}/trulybot"),
