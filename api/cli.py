@@ -249,6 +249,12 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"trulybot {args.command}: {settings_problems(exc)}{ignored}") from None
     except ConfigError as exc:
         raise SystemExit(f"trulybot {args.command}: {exc}") from None
+    except SystemExit as exc:
+        # A refusal names its command, as the others do: from several processes' logs a bare
+        # "REDIS_URL is not set" or "no workspace with slug 'x'" said nothing of which one.
+        if isinstance(exc.code, str) and not exc.code.startswith("trulybot "):
+            raise SystemExit(f"trulybot {args.command}: {exc.code}") from None
+        raise
     return result
 
 

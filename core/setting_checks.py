@@ -43,9 +43,18 @@ def shown_url(value: str) -> str:
 
 
 def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
-    """A URL the driver can use (before: a traceback from inside the start-up)."""
+    """A URL the driver can use (before: a traceback from inside the start-up), its port
+    included: one that is no number was a ValueError traceback (`trulybot migrate`'s parse of
+    DATABASE_URL, serve's start-up on REDIS_URL), and 0 or 99999 failed only at the first
+    connection."""
     if urlsplit(value).scheme not in schemes:
         raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+    try:
+        port = urlsplit(value).port
+    except ValueError:
+        port = 0
+    if port is not None and not 0 < port <= 65535:
+        raise ValueError("the port must be a number from 1 to 65535")
 
 
 def check_smtp_url(value: str) -> None:

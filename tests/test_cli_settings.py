@@ -113,6 +113,66 @@ def test_a_malformed_smtp_url_is_refused_at_start_without_its_password(
 
 
 @pytest.mark.parametrize(
+    ("argv", "env", "says"),
+    [
+        (["worker"], {}, "REDIS_URL is not set"),
+        (
+            ["migrate"],
+            {"DATABASE_URL": "postgresql://trulybot_app:hunter2pw@127.0.0.1:1/trulybot"},
+            "MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations",
+        ),
+        (["eval", "--workspace", "docs"], {}, "--workspace and --questions go together"),
+        (["eval", "--set", "docs=no-such.jsonl"], {}, "no such question file: no-such.jsonl"),
+    ],
+)
+def test_every_refusal_names_its_command(
+    monkeypatch: pytest.MonkeyPatch, argv: list[str], env: dict[str, str], says: str
+) -> None:
+    """These said their reason alone ("REDIS_URL is not set: ..."), where every other refusal
+    begins "trulybot worker: ": in a deployment's logs, several processes' lines side by side,
+    the line did not say which command stopped. Each is refused before anything starts."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    said = refusal(argv)
+    assert said.startswith(f"trulybot {argv[0]}: {says}"), said
+    assert "hunter2pw" not in said
+
+
+@pytest.mark.parametrize(
+    ("name", "url"),
+    [
+        ("DATABASE_URL", "postgresql://trulybot_app:hunter2pw@db.internal:{port}/trulybot"),
+        ("DATABASE_REPLICA_URL", "postgresql://trulybot_app:hunter2pw@replica:{port}/trulybot"),
+        ("MIGRATION_DATABASE_URL", "postgresql://owner:hunter2pw@db.internal:{port}/trulybot"),
+        ("REDIS_URL", "redis://:hunter2pw@redis.internal:{port}/0"),
+    ],
+)
+@pytest.mark.parametrize("port", ["abc", "99999", "0"])
+def test_a_service_url_with_a_bad_port_is_refused_at_start_without_its_password(
+    monkeypatch: pytest.MonkeyPatch, name: str, url: str, port: str
+) -> None:
+    """A port that is no number was a ValueError traceback out of `trulybot migrate` (its user
+    check parses the URL) and "DATABASE_URL: invalid literal for int() with base 10: 'abc'"
+    from serve's first connection; one out of range passed the settings and failed later. A
+    REDIS_URL's was a traceback of serve's start-up ("Port out of range 0-65535")."""
+    monkeypatch.setenv(name, url.format(port=port))
+    said = refusal(["worker"])
+    assert said.startswith("trulybot worker: the settings are not valid"), said
+    assert f"{name}: the port must be a number from 1 to 65535" in said, said
+    assert "hunter2pw" not in said
+
+
+def test_migrate_with_a_port_that_is_no_number_says_so_in_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://trulybot_app:hunter2pw@db.internal:abc/tb")
+    said = refusal(["migrate"])
+    assert said.startswith("trulybot migrate: the settings are not valid"), said
+    assert "DATABASE_URL: the port must be a number from 1 to 65535" in said, said
+    assert "hunter2pw" not in said
+
+
+@pytest.mark.parametrize(
     ("name", "value", "shown"),
     [
         (

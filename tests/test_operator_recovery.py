@@ -103,6 +103,24 @@ async def test_an_id_that_names_no_workspace_is_refused(ops: Scratch, tmp_path: 
     assert by_id.code == 0, by_id.out  # an id that names one still works
 
 
+@pytest.mark.parametrize(
+    "command", [["reindex"], ["reindex", "--outdated-only"], ["recount-lexical"]]
+)
+async def test_every_workspace_without_the_owner_url_names_the_setting(
+    ops: Scratch, tmp_path: Path, command: list[str]
+) -> None:
+    """docs/deploy.md: "every workspace (needs MIGRATION_DATABASE_URL)". Without it the commands
+    said "pass --workspace (no owner connection to list workspaces)", naming neither the
+    setting that was missing nor the command."""
+    env = {"EMBEDDING_DIMENSIONS": str(await _scalar(ops, DIMENSIONS))}
+    run = await trulybot(ops, tmp_path, *command, owner=False, **env)
+    assert run.code == 1, run.out
+    assert f"trulybot {command[0]}: " in run.out, run.out
+    assert "MIGRATION_DATABASE_URL" in run.out, run.out
+    assert "--workspace" in run.out, run.out
+    assert "Traceback" not in run.out, run.out
+
+
 async def test_ingest_run_again_after_an_interruption_finishes_the_document(
     ops: Scratch, tmp_path: Path
 ) -> None:

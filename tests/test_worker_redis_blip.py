@@ -7,6 +7,7 @@ queued for good. A Redis that stays away still ends the worker with one line
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -20,9 +21,12 @@ from core.config import Settings
 from core.embedded import EmbeddedPostgres
 from core.jobs import ArqQueue
 from core.mail import FLUSH_JOB
+from rag.knowledge import requeue
+from rag.knowledge.unfinished import INTERRUPTED
 from tests.cli_process import Process, kill_group, start_worker
+from tests.fakes.openai_server import FakeOpenAI
 from tests.forked_cli import Forked
-from tests.operator_scratch import APP_ROLE, SECRET, Scratch, _scalar, _scratch
+from tests.operator_scratch import APP_ROLE, SECRET, Scratch, _scalar, _scratch, queued_document
 from tests.own_redis import start_redis
 from tests.ports import free_port as _free_port
 from tests.test_operator_recovery import DIMENSIONS
@@ -97,24 +101,50 @@ async def test_a_worker_whose_redis_stays_away_says_so_in_one_line(
     ops: Scratch, tmp_path: Path
 ) -> None:
     """The waiting has an end: a Redis gone for good still ends the worker (for its
-    supervisor), in one line and after its own shutdown."""
+    supervisor), in one line and after its own shutdown. A job under way then (a document
+    waiting on its embeddings) is cancelled as a stop cancels it: its document ends `failed`
+    with `interrupted` (Retry in the dashboard). It was dropped with the worker's loop, and the
+    document stayed `processing` until the sweep took it for dead an hour later."""
     port = _free_port()
     redis = start_redis(port)
-    # A short patience: the give-up and its line are the same after 1.5 s as after the default
-    # 31.5 s (how long one outage is waited is counted in the next test, not timed).
-    worker, log = await _start_worker(
-        ops, tmp_path, f"redis://127.0.0.1:{port}/0", WORKER_REDIS_PATIENCE_SECONDS="1.5"
-    )
-    try:
-        _stop(redis)
-        code = worker.wait(timeout=GUARD)
-        said = log.read_text(errors="replace")
-        assert code != 0, said
-        assert "Traceback" not in said, said
-        assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
-        assert "did not come back within 1.5 s" in said, said
-    finally:
-        kill_group(worker)
+    url = f"redis://127.0.0.1:{port}/0"
+    dimensions = int(str(await _scalar(ops, DIMENSIONS)))
+    with FakeOpenAI(embedding_dimensions=dimensions) as provider:
+        # A short patience: the give-up and its line are the same after 1.5 s as after the
+        # default 31.5 s (how long one outage is waited is counted in the next test, not timed).
+        worker, log = await _start_worker(
+            ops,
+            tmp_path,
+            url,
+            WORKER_REDIS_PATIENCE_SECONDS="1.5",
+            EMBEDDING_PROVIDER="openai",
+            OPENAI_API_KEY="test",
+            OPENAI_BASE_URL=provider.base_url,
+        )
+        queue = await ArqQueue.connect(url)
+        try:
+            provider.hang = True
+            document = await queued_document(ops, "Refunds take five days. " * 20)
+            await requeue.enqueue(queue, ops.workspace_id, document, 1)
+            assert await asyncio.to_thread(provider.hanging.wait, GUARD), log.read_text()
+            _stop(redis)
+            code = worker.wait(timeout=GUARD)
+            said = log.read_text(errors="replace")
+            assert code != 0, said
+            assert "Traceback" not in said, said
+            assert f"REDIS_URL: lost the connection to 127.0.0.1:{port}" in said, said
+            assert "did not come back within 1.5 s" in said, said
+            status = await _scalar(
+                ops,
+                "SELECT status || ':' || coalesce(error_code, '') FROM documents WHERE id = :id",
+                id=document,
+            )
+            assert status == f"failed:{INTERRUPTED}", said
+        finally:
+            provider.hang = False
+            await queue.close()
+            kill_group(worker)
+            _stop(redis)
 
 
 def test_the_pauses_add_up_to_the_patience() -> None:

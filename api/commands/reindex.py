@@ -37,6 +37,7 @@ from typing import Any
 from api.commands.ingest import resolve_workspace
 from api.runtime import Runtime, operator_runtime, owner_session
 from core.config import get_settings
+from core.errors import ConfigError
 from rag.chat import faq
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge import reindexing
@@ -59,7 +60,10 @@ async def _workspaces(runtime: Runtime, args: argparse.Namespace) -> list[uuid.U
     if args.workspace:
         return [await resolve_workspace(runtime, args.workspace)]
     if not runtime.owner_url:
-        raise SystemExit("pass --workspace (no owner connection to list workspaces)")
+        raise ConfigError(
+            "every workspace needs MIGRATION_DATABASE_URL (the owner role lists them): set it,"
+            " or pass --workspace SLUG"
+        )
     async with owner_session(runtime) as session:
         return await ws_repo.all_workspace_ids(session)
 

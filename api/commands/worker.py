@@ -36,6 +36,8 @@ def redis_delays(patience: float) -> tuple[float, ...]:
 
 
 T = TypeVar("T")
+CANCEL_GRACE_SECONDS = 10.0
+"""How long the jobs a worker cancels when Redis stayed away may take to record it."""
 _RETRYING: ContextVar[bool] = ContextVar("trulybot_redis_retrying", default=False)
 """Set while a Redis call is being retried (``_redis_settings``), for the calls nested in it."""
 
@@ -127,6 +129,17 @@ def _cmd(args: argparse.Namespace) -> int:
     class _Worker(Worker):
         presence: Presence | None = None
 
+        async def _cancel_running(self) -> None:
+            running = [task for task in self.tasks.values() if not task.done()]
+            for task in running:
+                task.cancel()
+            if not running:
+                return
+            done, _ = await asyncio.wait(running, timeout=CANCEL_GRACE_SECONDS)
+            for task in done:  # arq's own clean-up failed on Redis, which is gone: said below
+                if not task.cancelled():
+                    task.exception()
+
         async def heart_beat(self) -> None:
             # Noted as the queue is polled, for /readyz ("worker": none without one).
             await super().heart_beat()
@@ -141,6 +154,10 @@ def _cmd(args: argparse.Namespace) -> int:
             ended = main is not None and main.done() and not main.cancelled()
             lost = main.exception() if main is not None and ended else None
             if isinstance(lost, (RedisError, OSError)):
+                # The jobs under way are cancelled as a stop cancels them, so that each says
+                # so where the owner looks (a document ends `failed`, `interrupted`): they
+                # were dropped with the loop and a document stayed `processing` for an hour.
+                await self._cancel_running()
                 raise lost
             if self.presence is not None:
                 with contextlib.suppress(RedisError, OSError):  # else it lapses by itself
