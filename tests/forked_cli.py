@@ -9,6 +9,7 @@ checks that it runs no thread."""
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -92,7 +93,21 @@ def _started() -> subprocess.Popen[str]:
             stdout=subprocess.PIPE,
             text=True,
         )
+        atexit.register(_end, _starter)
     return _starter
+
+
+def _end(starter: subprocess.Popen[str]) -> None:
+    """At this process's exit: the starter's input closed and its end waited for (else Python
+    warned "subprocess ... is still running" and of its unclosed pipes)."""
+    for pipe in (starter.stdin, starter.stdout):
+        if pipe is not None:
+            pipe.close()
+    try:
+        starter.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        starter.kill()
+        starter.wait()
 
 
 class Forked:
