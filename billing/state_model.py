@@ -127,6 +127,11 @@ class PaidPeriod:
     paid_at: datetime
     start: datetime
     end: datetime
+    # How long the payment bought, as applied (``end - start`` then; None: stored by an older
+    # release). A refund of an earlier payment in its chain moves its start, and its month
+    # counted again from there is not what it bought (bought from a 28 February that kept
+    # the chain's 31st: 31 days; from 25 February: 28).
+    paid_for: timedelta | None = None
 
     def __post_init__(self) -> None:
         for name in ("paid_at", "start", "end"):
@@ -135,8 +140,8 @@ class PaidPeriod:
     def shifted(self, by: timedelta) -> PaidPeriod:
         return replace(self, start=self.start - by, end=self.end - by)
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, str | int]:
+        data: dict[str, str | int] = {
             "payment_id": self.payment_id,
             "plan": self.plan_code,
             "period": self.period,
@@ -144,6 +149,9 @@ class PaidPeriod:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
         }
+        if self.paid_for is not None:
+            data["paid_seconds"] = int(self.paid_for.total_seconds())
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PaidPeriod:
@@ -158,7 +166,16 @@ class PaidPeriod:
             paid_at=datetime.fromisoformat(data["paid_at"]),
             start=datetime.fromisoformat(data["start"]),
             end=datetime.fromisoformat(data["end"]),
+            paid_for=_seconds(data.get("paid_seconds")),
         )
+
+
+def _seconds(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"bad paid_seconds {value!r}")
+    return timedelta(seconds=value)
 
 
 def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:

@@ -119,13 +119,15 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
     start = max(at, end) if extending and end is not None else at
     # An extension keeps the day the plan was bought on (31 January: 28 February, 31 March).
     anchor = chain_anchor(state.paid_periods, start) if extending else None
+    end_at = add_period(start, payment.period, anchor_day=anchor)
     paid_for = PaidPeriod(
         payment_id=payment.payment_id,
         plan_code=plan,
         period=payment.period,
         paid_at=at,
         start=start,
-        end=add_period(start, payment.period, anchor_day=anchor),
+        end=end_at,
+        paid_for=end_at - start,
     )
     new = replace(
         state,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from billing.state import CHARGEBACK_REVERSED, SubscriptionState, apply_event, reinstate
-from tests.billing.test_state import lost_chargeback, paid, run
+from tests.billing.test_state import lost_chargeback, paid, refund_of, run
 
 
 def when(year: int, month: int, day: int) -> datetime:
@@ -49,16 +51,28 @@ def test_an_extension_from_a_day_that_is_not_a_clamped_one_counts_from_that_day(
     assert state.current_period_end == when(2025, 3, 28)
 
 
-def test_a_reversed_chargeback_gives_an_anchored_extension_its_whole_month_back() -> None:
+@pytest.mark.parametrize(
+    ("p1_refunded", "end"), [(False, when(2025, 3, 31)), (True, when(2025, 3, 28))]
+)
+def test_a_reversed_chargeback_gives_an_anchored_extension_its_whole_month_back(
+    p1_refunded: bool, end: datetime
+) -> None:
+    """p1 bought on 31 January, p2 extends it to 31 March (31 days from 28 February). With p1
+    refunded on 25 February, p2 moves three days earlier (25 February - 28 March, still 31
+    days). p2's chargeback lost on 10 March, then reversed: back to where it ended. With p1
+    refunded it came back to 25 March: its month was counted again from its moved start (25
+    February plus a month, no chain day to keep there), three days short."""
     chain, _ = run(
         SubscriptionState(),
         paid("p1", when(2025, 1, 31)),
         paid("p2", when(2025, 2, 20)),
     )
-    assert chain.current_period_end == when(2025, 3, 31)
-    lost, _ = apply_event(chain, lost_chargeback("p2", when(2025, 3, 5)))
-    assert lost.current_period_end == when(2025, 3, 5)
-    back, decision = reinstate(lost, "p2", when(2025, 3, 10))
+    if p1_refunded:
+        chain, _ = apply_event(chain, refund_of("p1", when(2025, 2, 25)))
+    assert chain.current_period_end == end
+    lost, _ = apply_event(chain, lost_chargeback("p2", when(2025, 3, 10)))
+    assert lost.current_period_end == when(2025, 3, 10)
+    back, decision = reinstate(lost, "p2", when(2025, 3, 15))
     assert decision.reason == CHARGEBACK_REVERSED
-    assert back.current_period_end == when(2025, 3, 31)
+    assert back.current_period_end == end
     assert back.paid_periods == chain.paid_periods
