@@ -6,6 +6,7 @@ was on the 28th from then on."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -76,3 +77,25 @@ def test_a_reversed_chargeback_gives_an_anchored_extension_its_whole_month_back(
     assert decision.reason == CHARGEBACK_REVERSED
     assert back.current_period_end == end
     assert back.paid_periods == chain.paid_periods
+
+
+def test_a_chain_stored_before_the_day_was_kept_still_lets_a_late_higher_plan_in() -> None:
+    """Starter bought on 31 January and extended on 20 February, stored by the release before
+    (28 February, 28 March: its extension counted from the clamped day). A Pro payment of
+    15 February reported after them is the plan from 15 February and takes the extension
+    back, as for a chain stored now. It was ``superseded`` (the owner paid for Pro and stayed
+    on Starter): the replay, under the new rule, ended on 31 March, later than the stored
+    28 March, and a stored end earlier than its payments' was taken for one moved by hand."""
+    now, _ = run(SubscriptionState(), paid("s1", when(2025, 1, 31)), paid("s2", when(2025, 2, 20)))
+    before = replace(
+        now,
+        current_period_end=when(2025, 3, 28),
+        paid_periods=frozenset(
+            replace(p, paid_for=None, end=when(2025, 3, 28) if p.payment_id == "s2" else p.end)
+            for p in now.paid_periods
+        ),
+    )
+    for stored in (now, before):
+        state, decision = apply_event(stored, paid("pro1", when(2025, 2, 15), plan="pro"))
+        assert (decision.reason, decision.held) == ("applied", frozenset({"s2"}))
+        assert (state.plan_code, state.current_period_end) == ("pro", when(2025, 3, 15))
