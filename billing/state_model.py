@@ -178,8 +178,9 @@ def _seconds(value: Any) -> timedelta | None:
     return timedelta(seconds=value)
 
 
-def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:
-    """The day of the month the chain of paid periods ending at ``start`` was bought on, when
+def chain_anchor(periods: Iterable[PaidPeriod], start: datetime, plan_code: str) -> int | None:
+    """The day of the month the chain of ``plan_code``'s paid periods ending at ``start`` was
+    bought on (another plan's period ending where the chain began is no part of it), when
     ``start`` is that day clamped to a shorter month (the chain began on 31 January, its first
     month ended on 28 February): the period starting there ends on that day again (31 March).
     None when ``start`` is no such clamped day (the last of its month, before the chain's day).
@@ -187,7 +188,7 @@ def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:
     28th for good after the first February, three days short."""
     if start.day != calendar.monthrange(start.year, start.month)[1]:
         return None
-    by_end = {p.end: p for p in periods if p.start < p.end}
+    by_end = {p.end: p for p in periods if p.start < p.end and p.plan_code == plan_code}
     first = start
     while (before := by_end.get(first)) is not None:
         first = before.start

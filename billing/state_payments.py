@@ -121,7 +121,7 @@ def _step(
     extending = plan == state.plan_code and running
     start = max(at, end) if extending and end is not None else at
     # An extension keeps the day the plan was bought on (31 January: 28 February, 31 March).
-    anchor = chain_anchor(state.paid_periods, start) if extending and keep_day else None
+    anchor = chain_anchor(state.paid_periods, start, plan) if extending and keep_day else None
     end_at = add_period(start, payment.period, anchor_day=anchor)
     paid_for = PaidPeriod(
         payment_id=payment.payment_id,

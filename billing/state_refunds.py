@@ -182,7 +182,7 @@ def reinstate(
     if own.paid_for is not None:
         full_end = own.start + own.paid_for
     else:
-        anchor = model.chain_anchor(state.paid_periods, own.start)
+        anchor = model.chain_anchor(state.paid_periods, own.start, own.plan_code)
         full_end = model.add_period(own.start, own.period, anchor_day=anchor)
     restored = max(full_end - own.end, timedelta(0))
     new = replace(

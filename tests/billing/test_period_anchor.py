@@ -99,3 +99,19 @@ def test_a_chain_stored_before_the_day_was_kept_still_lets_a_late_higher_plan_in
         state, decision = apply_event(stored, paid("pro1", when(2025, 2, 15), plan="pro"))
         assert (decision.reason, decision.held) == ("applied", frozenset({"s2"}))
         assert (state.plan_code, state.current_period_end) == ("pro", when(2025, 3, 15))
+
+
+def test_a_chain_keeps_its_own_plans_day_not_the_plan_before_it() -> None:
+    """Starter bought on 31 January at 10:00 ended on 28 February at 10:00, the second a Pro
+    year was bought (a fresh period: another plan). The Pro year's month-long extension from 28
+    February 2026 ended on 31 March: the chain's day was looked up through Starter's month,
+    which ended where the Pro year began, and Starter's 31st was kept for a Pro plan bought on
+    the 28th. Now 28 March."""
+    state, decisions = run(
+        SubscriptionState(),
+        paid("s1", when(2025, 1, 31)),
+        paid("y1", when(2025, 2, 28), plan="pro", period="yearly"),
+        paid("p2", when(2026, 2, 1), plan="pro"),
+    )
+    assert [d.reason for d in decisions] == ["applied", "applied", "extended"]
+    assert state.current_period_end == when(2026, 3, 28)
