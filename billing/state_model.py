@@ -127,6 +127,11 @@ class PaidPeriod:
     paid_at: datetime
     start: datetime
     end: datetime
+    # How long the payment bought, as applied (``end - start`` then; None: stored by an older
+    # release). A refund of an earlier payment in its chain moves its start, and its month
+    # counted again from there is not what it bought (bought from a 28 February that kept
+    # the chain's 31st: 31 days; from 25 February: 28).
+    paid_for: timedelta | None = None
 
     def __post_init__(self) -> None:
         for name in ("paid_at", "start", "end"):
@@ -135,8 +140,8 @@ class PaidPeriod:
     def shifted(self, by: timedelta) -> PaidPeriod:
         return replace(self, start=self.start - by, end=self.end - by)
 
-    def to_json(self) -> dict[str, str]:
-        return {
+    def to_json(self) -> dict[str, str | int]:
+        data: dict[str, str | int] = {
             "payment_id": self.payment_id,
             "plan": self.plan_code,
             "period": self.period,
@@ -144,6 +149,9 @@ class PaidPeriod:
             "start": self.start.isoformat(),
             "end": self.end.isoformat(),
         }
+        if self.paid_for is not None:
+            data["paid_seconds"] = int(self.paid_for.total_seconds())
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> PaidPeriod:
@@ -158,11 +166,21 @@ class PaidPeriod:
             paid_at=datetime.fromisoformat(data["paid_at"]),
             start=datetime.fromisoformat(data["start"]),
             end=datetime.fromisoformat(data["end"]),
+            paid_for=_seconds(data.get("paid_seconds")),
         )
 
 
-def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:
-    """The day of the month the chain of paid periods ending at ``start`` was bought on, when
+def _seconds(value: Any) -> timedelta | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"bad paid_seconds {value!r}")
+    return timedelta(seconds=value)
+
+
+def chain_anchor(periods: Iterable[PaidPeriod], start: datetime, plan_code: str) -> int | None:
+    """The day of the month the chain of ``plan_code``'s paid periods ending at ``start`` was
+    bought on (another plan's period ending where the chain began is no part of it), when
     ``start`` is that day clamped to a shorter month (the chain began on 31 January, its first
     month ended on 28 February): the period starting there ends on that day again (31 March).
     None when ``start`` is no such clamped day (the last of its month, before the chain's day).
@@ -170,7 +188,7 @@ def chain_anchor(periods: Iterable[PaidPeriod], start: datetime) -> int | None:
     28th for good after the first February, three days short."""
     if start.day != calendar.monthrange(start.year, start.month)[1]:
         return None
-    by_end = {p.end: p for p in periods if p.start < p.end}
+    by_end = {p.end: p for p in periods if p.start < p.end and p.plan_code == plan_code}
     first = start
     while (before := by_end.get(first)) is not None:
         first = before.start

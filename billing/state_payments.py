@@ -100,9 +100,12 @@ def apply_payment(
     return new, _decision(state, payment, reason)
 
 
-def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionState, str]:
+def _step(
+    state: SubscriptionState, payment: _Payment, *, keep_day: bool = True
+) -> tuple[SubscriptionState, str]:
     """``payment`` applied to ``state`` (the payments before it): the new state and the reason,
-    ``applied``, ``extended``, ``lower_plan_held`` or ``superseded``."""
+    ``applied``, ``extended``, ``lower_plan_held`` or ``superseded``. ``keep_day=False``: an
+    extension counts from the clamped day, as releases before ``chain_anchor`` did."""
     at, plan = payment.at, payment.plan_code
     newer_plan = state.plan_changed_at is not None and at < state.plan_changed_at
     if newer_plan and plan != state.plan_code:
@@ -118,14 +121,16 @@ def _step(state: SubscriptionState, payment: _Payment) -> tuple[SubscriptionStat
     extending = plan == state.plan_code and running
     start = max(at, end) if extending and end is not None else at
     # An extension keeps the day the plan was bought on (31 January: 28 February, 31 March).
-    anchor = chain_anchor(state.paid_periods, start) if extending else None
+    anchor = chain_anchor(state.paid_periods, start, plan) if extending and keep_day else None
+    end_at = add_period(start, payment.period, anchor_day=anchor)
     paid_for = PaidPeriod(
         payment_id=payment.payment_id,
         plan_code=plan,
         period=payment.period,
         paid_at=at,
         start=start,
-        end=add_period(start, payment.period, anchor_day=anchor),
+        end=end_at,
+        paid_for=end_at - start,
     )
     new = replace(
         state,
@@ -198,13 +203,13 @@ def _cleared(state: SubscriptionState) -> SubscriptionState:
 
 
 def _fold(
-    state: SubscriptionState, payments: Iterable[_Payment]
+    state: SubscriptionState, payments: Iterable[_Payment], *, keep_day: bool = True
 ) -> tuple[SubscriptionState, dict[str, str]]:
     """``payments`` applied in event-time order to ``state`` cleared of its payments; the
     reason each got."""
     folded, reasons = _cleared(state), {}
     for payment in sorted(payments, key=lambda p: (p.at, p.payment_id)):
-        folded, reasons[payment.payment_id] = _step(folded, payment)
+        folded, reasons[payment.payment_id] = _step(folded, payment, keep_day=keep_day)
     return folded, reasons
 
 
@@ -221,7 +226,16 @@ def _replayable(state: SubscriptionState, at: datetime) -> bool:
     earliest = min((p.paid_at for p in kept), default=at)
     if any(p.end > min(earliest, at) for p in periods if p.payment_id in refunded):
         return False
-    folded, _ = _fold(state, (_Payment.of(p) for p in kept))
+    # A chain stored before extensions kept the day it was bought on ends earlier than its
+    # replay now (28 March for 31 March): it agrees with the replay under the rule it was
+    # stored by (a late higher plan's payment was ``superseded`` on such a chain).
+    return any(
+        _agrees(state, _fold(state, (_Payment.of(p) for p in kept), keep_day=keep_day)[0])
+        for keep_day in (True, False)
+    )
+
+
+def _agrees(state: SubscriptionState, folded: SubscriptionState) -> bool:
     if (folded.applied_payment_ids, folded.plan_code) != (
         state.applied_payment_ids,
         state.plan_code,

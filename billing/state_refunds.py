@@ -176,9 +176,14 @@ def reinstate(
     if own is None:  # applied by an older release: what it paid for is unknown
         return new, Decision("applied", CHARGEBACK_REVERSED, "its interval unknown: plan unchanged")
     later = _successors(state.paid_periods, own)
-    # What it paid for: to the day its chain was bought on, as it was applied (``_step``).
-    anchor = model.chain_anchor(state.paid_periods, own.start)
-    full_end = model.add_period(own.start, own.period, anchor_day=anchor)
+    # What it paid for, as it was applied (``_step``), from where it starts now (an earlier
+    # payment's refund may have moved it); stored by an older release: a period from its start,
+    # to the day its chain was bought on.
+    if own.paid_for is not None:
+        full_end = own.start + own.paid_for
+    else:
+        anchor = model.chain_anchor(state.paid_periods, own.start, own.plan_code)
+        full_end = model.add_period(own.start, own.period, anchor_day=anchor)
     restored = max(full_end - own.end, timedelta(0))
     new = replace(
         new,
