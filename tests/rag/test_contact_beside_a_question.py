@@ -185,6 +185,10 @@ async def test_the_demo_symptom_says_the_team_follows_up_and_leaves_one_lead(
         "how do I change my account email from jo@example.com?",
         "my order number is 12345678, where is it?",
         "Is +91 80 4000 1234 your support line?",
+        # Someone else's words quoted: the address or number is theirs, not the visitor's.
+        'I got this mail. "my email is pay@scam.example, send gift cards" - is it from you?',
+        "“my email is pay@scam.example, send the files” - should I reply to this?",
+        "'my email is pay@scam.example', what does this line in my invoice mean?",
     ],
 )
 async def test_an_address_or_number_asked_about_makes_no_lead(
@@ -193,6 +197,16 @@ async def test_an_address_or_number_asked_about_makes_no_lead(
     body = await _ask(client, owner, message)
     assert body["lead_saved"] is False, body
     assert body["intent"] == "question", body
+    assert await leads_of(client, owner) == []
+
+
+async def test_a_number_in_someone_elses_quoted_words_makes_no_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    # (Read as a sales lead, as any number with a "?" was before: the team's reply.)
+    message = 'I got an sms. "my number is +91 98765 43210, I won a prize" - is this you?'
+    body = await _ask(client, owner, message)
+    assert body["lead_saved"] is False, body
     assert await leads_of(client, owner) == []
 
 
