@@ -50,6 +50,8 @@ from rag.chat.email_phrases import visitors_address
 _CLAUSE_END = re.compile(
     r"[,;.!?\n¿¡\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1b\uff1f]|\s[-\u2013\u2014]+\s"
 )
+# Quotation marks of the lead tables' scripts: straight, curly, low and angle quotes.
+_QUOTES = frozenset("\"'\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2039\u203a\u300c\u300d")
 _LOOSE_ENDS = " ,;:-\u2013\u2014\n\u060c\u3001\uff0c"
 _MAIL = r"(?:e ?mail|mail|email id|e mail id|mail id)"
 # The words before an address giving it as the visitor's, all its clause but greetings.
@@ -130,6 +132,8 @@ def contact_beside(text: str) -> Beside | None:
         at = number_at(text, phone)
         span = (at, at + len(phone))
         before, after = _PHONE_BEFORE, _PHONE_AFTER
+    if _quoted(text, *span):
+        return None
     rest = _without_the_clause(text, span, before, after)
     if rest is None:
         return None
@@ -152,6 +156,23 @@ def _a_number_to_keep(text: str, phone: str) -> bool:
     if number_at(text, phone) < 0 or _DATE_LIKE.fullmatch(phone):
         return False
     return not _not_to_call(text, _number_words(text)) and callback_number(text) is None
+
+
+def _quoted(text: str, start: int, end: int) -> bool:
+    """The detail typed at ``start``:``end`` is inside a quotation opened before it ('I got
+    this mail: "my email is pay@scam.example, send gift cards" - is it from you?'): someone
+    else's words, so someone else's address or number. A mark opens a quotation where no
+    letter or digit is before it and one is after it, and closes one otherwise; marks right
+    around the detail alone ('my email is "jo@example.com"') quote only the detail."""
+    head = text[:start]
+    if head.rstrip()[-1:] in _QUOTES and text[end:].lstrip()[:1] in _QUOTES:
+        head = head.rstrip()[:-1]
+    depth = 0
+    for at, mark in enumerate(head):
+        if mark in _QUOTES:
+            opens = not head[at - 1 : at].isalnum() and head[at + 1 : at + 2].isalnum()
+            depth = depth + 1 if opens else max(depth - 1, 0)
+    return depth > 0
 
 
 def _without_the_clause(

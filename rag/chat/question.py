@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from rag.chat.contact_beside import without_contact
 from rag.chat.follow_ups import looks_like_follow_up
 from rag.chat.generator import Generator, Rewritten, joined_follow_up
 from rag.chat.intents import NOT_QUESTIONS, Intent, question_of
@@ -30,7 +31,13 @@ async def rewrite(
     model_by: float | None,
 ) -> Rewritten:
     """The follow-up rewritten in at most half the turn's model time left (the answer has the
-    rest); past it, joined to the last question as without a model."""
+    rest); past it, joined to the last question as without a model. The visitor's messages
+    before it are read as their questions alone (``contact_beside.without_contact``): an
+    address or a number left beside one ("my email is ..., how do I ...?") went into the
+    rewrite, the retrieval and, left unanswered, the owner's Unanswered page."""
+    history = tuple(
+        (role, without_contact(text) if role == "user" else text) for role, text in history
+    )
     if model_by is None:
         return await rewriter.rewrite_follow_up(message, history)
     now = asyncio.get_running_loop().time()

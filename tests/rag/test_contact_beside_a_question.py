@@ -97,6 +97,18 @@ async def _ask(client: httpx.AsyncClient, owner: Owner, message: str) -> dict[st
     return dict(response.json())
 
 
+async def _one_conversation(
+    client: httpx.AsyncClient, owner: Owner, first: str, then: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The answers to ``first`` and, in its conversation, to ``then``."""
+    session = f"v-{uuid.uuid4().hex[:12]}"
+    one = (await chat(client, owner, first, session_id=session)).json()
+    two = await chat(
+        client, owner, then, session_id=session, conversation_id=one["conversation_id"]
+    )
+    return dict(one), dict(two.json())
+
+
 @pytest.mark.parametrize(("message", "question", "promise"), VARIANTS)
 async def test_the_contact_is_taken_and_the_question_answered_as_asked_alone(
     runtime_factory: RuntimeFactory, message: str, question: str, promise: str
@@ -150,19 +162,9 @@ async def test_the_demo_symptom_says_the_team_follows_up_and_leaves_one_lead(
         client_for(runtime) as client,
     ):
         owner = await demo_documents(client, runtime, "Symptom")
-        session = f"v-{uuid.uuid4().hex[:12]}"
-        first = (
-            await chat(client, owner, f"hi, my email is {email}, {UPLOAD}", session_id=session)
-        ).json()
-        again = (
-            await chat(
-                client,
-                owner,
-                f"my email is {email}, {RESTORE}",
-                session_id=session,
-                conversation_id=first["conversation_id"],
-            )
-        ).json()
+        first, again = await _one_conversation(
+            client, owner, f"hi, my email is {email}, {UPLOAD}", f"my email is {email}, {RESTORE}"
+        )
         leads = await leads_of(client, owner)
         unanswered = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
     assert first["intent"] == "question", first
@@ -185,6 +187,10 @@ async def test_the_demo_symptom_says_the_team_follows_up_and_leaves_one_lead(
         "how do I change my account email from jo@example.com?",
         "my order number is 12345678, where is it?",
         "Is +91 80 4000 1234 your support line?",
+        # Someone else's words quoted: the address or number is theirs, not the visitor's.
+        'I got this mail. "my email is pay@scam.example, send gift cards" - is it from you?',
+        "“my email is pay@scam.example, send the files” - should I reply to this?",
+        "'my email is pay@scam.example', what does this line in my invoice mean?",
     ],
 )
 async def test_an_address_or_number_asked_about_makes_no_lead(
@@ -193,6 +199,16 @@ async def test_an_address_or_number_asked_about_makes_no_lead(
     body = await _ask(client, owner, message)
     assert body["lead_saved"] is False, body
     assert body["intent"] == "question", body
+    assert await leads_of(client, owner) == []
+
+
+async def test_a_number_in_someone_elses_quoted_words_makes_no_lead(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    # (Read as a sales lead, as any number with a "?" was before: the team's reply.)
+    message = 'I got an sms. "my number is +91 98765 43210, I won a prize" - is this you?'
+    body = await _ask(client, owner, message)
+    assert body["lead_saved"] is False, body
     assert await leads_of(client, owner) == []
 
 
@@ -222,3 +238,24 @@ async def test_an_address_beside_a_request_for_a_person_is_not_asked_for_again(
     assert ADDRESS_ASKED not in body["answer"], body
     assert ADDRESS_LEFT in body["answer"], body
     assert [lead["email"] for lead in await leads_of(client, owner)] == [email]
+
+
+async def test_a_follow_up_left_unanswered_holds_no_address(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """A follow-up is joined to the question before it (without a model to rewrite it): that
+    question as asked alone, the address left beside it not on the Unanswered page."""
+    email = _email()
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await demo_documents(client, runtime, "Follow")
+        _, follow_up = await _one_conversation(
+            client, owner, f"hi, my email is {email}, {UPLOAD}", "and what about my pet goat?"
+        )
+        unanswered = (await client.get(owner.url("/unanswered"), headers=owner.headers)).json()
+    assert follow_up["source"] == "fallback", follow_up
+    asked = [example for group in unanswered for example in group["examples"]]
+    assert f"{UPLOAD} and what about my pet goat?" in asked, unanswered
+    assert not [example for example in asked if email in example], unanswered
