@@ -38,10 +38,11 @@ async def submit_url(
     ws = access.workspace.id
     await document_repo.lock_document_source(session, ws, "sitemap", url)
     listed = await document_repo.find_by_source(session, ws, "sitemap", url)
-    if listed is not None:
+    if listed is not None and not await document_repo.find_by_source(session, ws, "url", url):
         # Stored for a sitemap: the page becomes this page source's (its sitemaps leave it to
         # that source from then on), one document still; it was stored a second time, its
-        # passages answered twice.
+        # passages answered twice. (Stored by hand too, before: that one is refreshed and the
+        # sitemap's copy kept as it was; turned ``url`` it broke the unique key, a 500.)
         listed.source_type, listed.source_id, listed.missing_syncs = "url", None, 0
         await session.flush()
     submission = await submit_content(

@@ -144,3 +144,41 @@ async def test_a_page_deleted_under_an_older_spelling_stays_deleted(
             record = await w.sync_now(source["id"])
             assert (record["status"], record["pages_added"]) == ("ok", 0), record
             assert sorted(await w.documents()) == [site.url("/a")]
+
+
+async def test_a_page_stored_by_hand_and_for_a_sitemap_before_can_be_posted_again(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Stored twice before this release (kinds ``url`` and ``sitemap``, a copy the sitemap
+    keeps): posting the page again refreshes the page source's document (the sitemap's copy
+    turned ``url`` broke the unique key: 500)."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            async with owner_db.transaction() as session:  # the page posted by hand before
+                await session.execute(
+                    text(
+                        "INSERT INTO documents (id, workspace_id, title, source_type, source,"
+                        " status, progress, chunk_count, revision, counted, missing_syncs)"
+                        " SELECT gen_random_uuid(), workspace_id, title, 'url', source, 'ready',"
+                        " 1, 0, 1, counted, 0 FROM documents"
+                        " WHERE workspace_id = :ws AND source = :url"
+                    ),
+                    {"ws": w.owner.workspace_id, "url": site.url("/guide")},
+                )
+            r = await w.client.post(
+                w.owner.url("/documents"), json={"url": site.url("/guide")}, headers=w.owner.headers
+            )
+            assert r.status_code == 202, r.text
+            await w.runtime.jobs.drain()
+            async with owner_db.transaction() as session:
+                kinds = await session.execute(
+                    text(
+                        "SELECT source_type FROM documents WHERE workspace_id = :ws"
+                        " AND source = :url ORDER BY 1"
+                    ),
+                    {"ws": w.owner.workspace_id, "url": site.url("/guide")},
+                )
+                assert [k for (k,) in kinds] == ["sitemap", "url"]  # the copy kept, as it was
