@@ -151,6 +151,13 @@ async def add_page(
                 # (Kept by another sitemap listing it too: left to that one, not taken over.)
                 stats.unchanged += 1
                 return
+            if source_type == "sitemap" and await document_repo.find_by_source(
+                session, ws, "url", url
+            ):
+                # Posted by hand since the round began (``submit_url`` takes this lock too):
+                # its page source keeps it; stored here too, it was a second copy.
+                stats.unchanged += 1
+                return
             await check_quotas(session, workspace, new_documents=1)
             document = Document(
                 id=uuid.uuid4(),

@@ -7,13 +7,15 @@ another fragment. And one page posted by hand and listed by a sitemap too was tw
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge.addresses import page_url
-from tests.rag.test_sources import Page, article, local_site, world
+from tests.rag.test_sources import Hold, Page, article, local_site, world
 
 
 async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
@@ -182,3 +184,31 @@ async def test_a_page_stored_by_hand_and_for_a_sitemap_before_can_be_posted_agai
                     {"ws": w.owner.workspace_id, "url": site.url("/guide")},
                 )
                 assert [k for (k,) in kinds] == ["sitemap", "url"]  # the copy kept, as it was
+
+
+async def test_a_page_posted_by_hand_while_a_sync_adds_it_for_its_sitemap_is_stored_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The sync chose the page as new (no ``url`` document yet), the owner posted it while the
+    sync fetched it: the sync stored a ``sitemap`` copy beside the page source's document."""
+    with local_site() as site:
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/other"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            [source] = await w.sources()
+            hold = Hold()
+            site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+            site.pages["/guide"].hold = hold
+            site.sitemap(["/guide", "/other"])
+            syncing = asyncio.create_task(w.sync_now(source["id"]))
+            await hold.wait_arrival()  # the sync fetches the page it is about to add
+            r = await w.client.post(
+                w.owner.url("/documents"), json={"url": site.url("/guide")}, headers=w.owner.headers
+            )
+            assert r.status_code == 202, r.text
+            hold.gate.set()
+            await syncing
+            await w.runtime.jobs.drain()
+            docs = await w.documents()  # (asserts no URL twice)
+            assert docs[site.url("/guide")]["source_type"] == "url"
