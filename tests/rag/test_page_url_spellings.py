@@ -15,7 +15,22 @@ from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge.addresses import page_url
-from tests.rag.test_sources import Hold, Page, article, local_site, world
+from tests.rag.test_sources import Hold, Page, World, article, local_site, world
+
+
+async def post(w: World, body: dict[str, str], *, drain: bool = True, prefer: str = "") -> None:
+    """POST .../documents: 202, then its jobs run (``drain``)."""
+    headers = {**w.owner.headers, **({"Prefer": prefer} if prefer else {})}
+    r = await w.client.post(w.owner.url("/documents"), json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    if drain:
+        await w.runtime.jobs.drain()
+
+
+async def one_page(w: World, url: str) -> None:
+    """The workspace holds ``url`` alone: one document, one page source."""
+    assert list(await w.documents()) == [url]
+    assert [s["url"] for s in await w.sources()] == [url]
 
 
 async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
@@ -49,8 +64,7 @@ async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
                 )
                 assert r.status_code == 202, r.text
                 await w.runtime.jobs.drain()
-            assert list(await w.documents()) == [site.url("/guide")]
-            assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
+            await one_page(w, site.url("/guide"))
 
 
 @pytest.mark.parametrize("by_hand_first", [True, False], ids=["page_first", "sitemap_first"])
@@ -170,11 +184,7 @@ async def test_a_page_stored_by_hand_and_for_a_sitemap_before_can_be_posted_agai
                     ),
                     {"ws": w.owner.workspace_id, "url": site.url("/guide")},
                 )
-            r = await w.client.post(
-                w.owner.url("/documents"), json={"url": site.url("/guide")}, headers=w.owner.headers
-            )
-            assert r.status_code == 202, r.text
-            await w.runtime.jobs.drain()
+            await post(w, {"url": site.url("/guide")})
             async with owner_db.transaction() as session:
                 kinds = await session.execute(
                     text(
@@ -203,12 +213,53 @@ async def test_a_page_posted_by_hand_while_a_sync_adds_it_for_its_sitemap_is_sto
             site.sitemap(["/guide", "/other"])
             syncing = asyncio.create_task(w.sync_now(source["id"]))
             await hold.wait_arrival()  # the sync fetches the page it is about to add
-            r = await w.client.post(
-                w.owner.url("/documents"), json={"url": site.url("/guide")}, headers=w.owner.headers
-            )
-            assert r.status_code == 202, r.text
+            await post(w, {"url": site.url("/guide")}, drain=False)
             hold.gate.set()
             await syncing
             await w.runtime.jobs.drain()
             docs = await w.documents()  # (asserts no URL twice)
             assert docs[site.url("/guide")]["source_type"] == "url"
+
+
+async def test_a_page_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one_page(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Posted before as ``/guide#pricing`` (stored so, document and page source; the API
+    spells the rest of a posted URL one way already): posting the very same URL again
+    refreshed that page; it became a second document and a second page source (the page
+    fetched, counted and answered twice). Now the page takes the new spelling."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        old = site.url("/guide#pricing")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_url(site.url("/guide"))
+            async with owner_db.transaction() as session:  # as stored before this release
+                for statement in (
+                    "UPDATE documents SET source = :old WHERE workspace_id = :ws",
+                    "UPDATE sources SET url = :old WHERE workspace_id = :ws",
+                ):
+                    await session.execute(text(statement), {"old": old, "ws": w.owner.workspace_id})
+            await post(w, {"url": old})
+            await one_page(w, site.url("/guide"))
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["read_now", "queued"])
+async def test_a_sitemap_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one(
+    db: Database, owner_db: Database, redis_client: Redis, background: bool
+) -> None:
+    """Its source stored as ``/sitemap.xml#v1`` before: posted so again, it became a second
+    sitemap source beside the first (its file read twice a round, listed twice to its owner)."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        old = site.url("/sitemap.xml#v1")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            async with owner_db.transaction() as session:  # as stored before this release
+                await session.execute(
+                    text("UPDATE sources SET url = :old WHERE workspace_id = :ws"),
+                    {"old": old, "ws": w.owner.workspace_id},
+                )
+            await post(w, {"sitemap_url": old}, prefer="respond-async" if background else "")
+            assert [s["url"] for s in await w.sources()] == [site.url("/sitemap.xml")]
+            assert list(await w.documents()) == [site.url("/guide")]
