@@ -27,6 +27,17 @@ async def post(w: World, body: dict[str, str], *, drain: bool = True, prefer: st
         await w.runtime.jobs.drain()
 
 
+OLD_SOURCE = "UPDATE sources SET url = :old WHERE workspace_id = :ws"
+OLD_DOCUMENT = "UPDATE documents SET source = :old WHERE workspace_id = :ws"
+
+
+async def stored_before(w: World, *statements: str, old: str) -> None:
+    """The workspace's rows as stored before this release: ``statements`` set ``:old``."""
+    async with w.owner_db.transaction() as session:
+        for statement in statements:
+            await session.execute(text(statement), {"old": old, "ws": w.owner.workspace_id})
+
+
 async def one_page(w: World, url: str) -> None:
     """The workspace holds ``url`` alone: one document, one page source."""
     assert list(await w.documents()) == [url]
@@ -233,12 +244,12 @@ async def test_a_page_posted_again_as_it_was_posted_before_urls_were_spelled_one
         old = site.url("/guide#pricing")
         async with world(db, owner_db, redis_client) as w:
             await w.add_url(site.url("/guide"))
-            async with owner_db.transaction() as session:  # as stored before this release
-                for statement in (
-                    "UPDATE documents SET source = :old WHERE workspace_id = :ws",
-                    "UPDATE sources SET url = :old WHERE workspace_id = :ws",
-                ):
-                    await session.execute(text(statement), {"old": old, "ws": w.owner.workspace_id})
+            await stored_before(
+                w,
+                OLD_DOCUMENT,
+                OLD_SOURCE,
+                old=old,
+            )
             await post(w, {"url": old})
             await one_page(w, site.url("/guide"))
 
@@ -255,11 +266,29 @@ async def test_a_sitemap_posted_again_as_it_was_posted_before_urls_were_spelled_
         old = site.url("/sitemap.xml#v1")
         async with world(db, owner_db, redis_client) as w:
             await w.add_sitemap(site.url("/sitemap.xml"))
-            async with owner_db.transaction() as session:  # as stored before this release
-                await session.execute(
-                    text("UPDATE sources SET url = :old WHERE workspace_id = :ws"),
-                    {"old": old, "ws": w.owner.workspace_id},
-                )
+            await stored_before(w, OLD_SOURCE, old=old)
             await post(w, {"sitemap_url": old}, prefer="respond-async" if background else "")
             assert [s["url"] for s in await w.sources()] == [site.url("/sitemap.xml")]
             assert list(await w.documents()) == [site.url("/guide")]
+
+
+async def test_a_page_a_sitemap_stored_under_an_older_spelling_takes_the_new_one_in_place(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Stored as the sitemap spelled it before (``HTTP://...``): counted missing and added
+    again, the page was fetched and embedded again, both copies answered for a round, and at a
+    full documents quota it was refused, the page gone a round once the old copy went. Now
+    its document takes the new spelling: fetched conditionally, nothing added or embedded."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        old = site.url("/guide").replace("http://", "HTTP://")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            await stored_before(w, OLD_DOCUMENT, old=old)
+            [source] = await w.sources()
+            embedded = len(w.embedder.embedded)
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert list(await w.documents()) == [site.url("/guide")]
+            assert len(w.embedder.embedded) == embedded
