@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -105,6 +106,24 @@ def excluded_pages(source: Source) -> set[str]:
     return {page_url(url) for url in source.excluded_urls or ()}
 
 
+async def respell_pages(session: AsyncSession, source: Source, listed: Sequence[str]) -> None:
+    """The sitemap's pages stored under an older spelling (``HTTP://Example.com``, ``/a#top``)
+    that it lists in ``page_url``'s: their documents take it. Counted missing and added again,
+    each was fetched and embedded again, answered twice for a round, and refused at a full
+    documents quota (the page gone a round once the old copy was removed)."""
+    ws, wanted = source.workspace_id, set(listed)
+    for document in await repo.source_documents(session, ws, source.id, "sitemap"):
+        url = page_url(document.source)
+        if url == document.source or url not in wanted:
+            continue
+        await document_repo.lock_document_source(session, ws, "sitemap", url)
+        if await document_repo.find_by_source(session, ws, "sitemap", url) is not None:
+            continue  # stored under this spelling too: the old copy goes as a missing page
+        wanted.discard(url)  # (two older spellings of one page: the first takes it)
+        title = url[:300] if document.title == document.source[:300] else document.title
+        await document_repo.update_document(session, ws, document.id, source=url, title=title)
+
+
 async def _fetch(deps: IngestionDeps, url: str, document: Document | None) -> FetchedPage:
     s = deps.settings
     ready = document is not None and document.status == "ready"
@@ -149,6 +168,13 @@ async def add_page(
                 if existing.source_id is None:  # posted by hand: this source keeps it
                     await repo.link_documents(session, ws, source.id, [existing.id])
                 # (Kept by another sitemap listing it too: left to that one, not taken over.)
+                stats.unchanged += 1
+                return
+            if source_type == "sitemap" and await document_repo.find_by_source(
+                session, ws, "url", url
+            ):
+                # Posted by hand since the round began (``submit_url`` takes this lock too):
+                # its page source keeps it; stored here too, it was a second copy.
                 stats.unchanged += 1
                 return
             await check_quotas(session, workspace, new_documents=1)

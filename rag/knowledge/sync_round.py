@@ -52,6 +52,7 @@ from rag.knowledge.sync_pages import (
     check_page,
     excluded_pages,
     missing,
+    respell_pages,
 )
 
 log = logging.getLogger(__name__)
@@ -190,6 +191,7 @@ async def sync_sitemap(
         )
         adopted = await repo.unlinked_documents(session, ws, "sitemap", listed)
         await repo.link_documents(session, ws, source.id, [d.id for d in adopted])
+        await respell_pages(session, source, listed)
         # Listed here and kept by another sitemap that lists them too: that one fetches them.
         elsewhere = await repo.linked_elsewhere(session, ws, source.id, "sitemap", listed)
         documents = {

@@ -33,15 +33,17 @@ async def submit_url(
     session: AsyncSession, access: WorkspaceAccess, *, url: str, settings: Settings
 ) -> Submission:
     authorize(access, Action.DOCUMENT_WRITE)
-    url = page_url(url)
+    posted, url = url, page_url(url)
     await check_url(url, allow_private=settings.allow_private_urls)  # 422 url_not_allowed now
     ws = access.workspace.id
     await document_repo.lock_document_source(session, ws, "sitemap", url)
+    await respell(session, ws, "page", posted, url)
     listed = await document_repo.find_by_source(session, ws, "sitemap", url)
-    if listed is not None:
+    if listed is not None and not await document_repo.find_by_source(session, ws, "url", url):
         # Stored for a sitemap: the page becomes this page source's (its sitemaps leave it to
         # that source from then on), one document still; it was stored a second time, its
-        # passages answered twice.
+        # passages answered twice. (Stored by hand too, before: that one is refreshed and the
+        # sitemap's copy kept as it was; turned ``url`` it broke the unique key, a 500.)
         listed.source_type, listed.source_id, listed.missing_syncs = "url", None, 0
         await session.flush()
     submission = await submit_content(
@@ -58,6 +60,39 @@ async def submit_url(
         session, access.workspace.id, source.id, [submission.document.id]
     )
     return submission
+
+
+async def respell(
+    session: AsyncSession, workspace_id: uuid.UUID, kind: str, posted: str, url: str
+) -> None:
+    """A web source (and for a page, its document) stored as ``posted`` before URLs were
+    spelled one way (``page_url``: ``HTTP://Example.com``), posted so again: moved to ``url``
+    when nothing is stored there yet. It became a second source (and document) beside the
+    first, the page fetched, counted against the documents quota and answered twice."""
+    source_type = "url" if kind == "page" else None
+    # Held to the commit, taken by every post of the source: one post at a time moves it or
+    # adds it (a unique key broken meanwhile would be a 500); in one order, no deadlock.
+    for spelling in sorted({posted, url}):
+        await document_repo.lock_document_source(session, workspace_id, f"source:{kind}", spelling)
+        if source_type is not None:
+            await document_repo.lock_document_source(session, workspace_id, source_type, spelling)
+    if posted == url:
+        return
+    old = await source_repo.find_source(session, workspace_id, url=posted, kind=kind)
+    if old is not None and not await source_repo.find_source(
+        session, workspace_id, url=url, kind=kind
+    ):
+        await source_repo.update_source(session, workspace_id, old.id, url=url)
+    if source_type is None:
+        return
+    document = await document_repo.find_by_source(session, workspace_id, source_type, posted)
+    if document is not None and not await document_repo.find_by_source(
+        session, workspace_id, source_type, url
+    ):
+        if document.title == posted[:300]:
+            document.title = url[:300]
+        document.source = url
+        await session.flush()
 
 
 @dataclass(frozen=True)
@@ -112,7 +147,7 @@ async def submit_sitemap(
     whose robots.txt is not read by ``ROBOTS_SHARE`` of it withholds its pages
     (``robots_unavailable``; the sitemap's own site is read first)."""
     authorize(access, Action.DOCUMENT_WRITE)
-    sitemap_url = page_url(sitemap_url)
+    posted, sitemap_url = sitemap_url, page_url(sitemap_url)
     workspace = access.workspace
     slots = sitemap_fetch_slots(settings)
     listed_by, robots_by = _deadlines(settings)
@@ -179,6 +214,7 @@ async def submit_sitemap(
                 data=None,
             )
         )
+    await respell(session, workspace.id, "sitemap", posted, sitemap_url)
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
     # Submitted again: every page it lists, deleted ones included. What it lists and its
     # files' validators are kept for its syncs (another sitemap's pages, its conditional reads).
@@ -233,10 +269,11 @@ async def queue_sitemap(
     row, not the job's). The read adds its pages one by one, under SITEMAP_MAX_PAGES, the
     nested-index caps, robots.txt and the documents quota, as a sync does."""
     authorize(access, Action.DOCUMENT_WRITE)
-    sitemap_url = page_url(sitemap_url)
+    posted, sitemap_url = sitemap_url, page_url(sitemap_url)
     workspace = access.workspace
     await check_url(sitemap_url, allow_private=settings.allow_private_urls)
     await check_quotas(session, workspace, new_documents=1)
+    await respell(session, workspace.id, "sitemap", posted, sitemap_url)
     source = await source_repo.ensure_source(session, workspace.id, url=sitemap_url, kind="sitemap")
     now, holder = utcnow(), f"submit:{uuid.uuid4().hex}"
     lease = timedelta(seconds=settings.source_sync_lease_seconds)

@@ -7,13 +7,41 @@ another fragment. And one page posted by hand and listed by a sitemap too was tw
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge.addresses import page_url
-from tests.rag.test_sources import Page, article, local_site, world
+from tests.rag.test_sources import Hold, Page, World, article, local_site, world
+
+
+async def post(w: World, body: dict[str, str], *, drain: bool = True, prefer: str = "") -> None:
+    """POST .../documents: 202, then its jobs run (``drain``)."""
+    headers = {**w.owner.headers, **({"Prefer": prefer} if prefer else {})}
+    r = await w.client.post(w.owner.url("/documents"), json=body, headers=headers)
+    assert r.status_code == 202, r.text
+    if drain:
+        await w.runtime.jobs.drain()
+
+
+OLD_SOURCE = "UPDATE sources SET url = :old WHERE workspace_id = :ws"
+OLD_DOCUMENT = "UPDATE documents SET source = :old WHERE workspace_id = :ws"
+
+
+async def stored_before(w: World, *statements: str, old: str) -> None:
+    """The workspace's rows as stored before this release: ``statements`` set ``:old``."""
+    async with w.owner_db.transaction() as session:
+        for statement in statements:
+            await session.execute(text(statement), {"old": old, "ws": w.owner.workspace_id})
+
+
+async def one_page(w: World, url: str) -> None:
+    """The workspace holds ``url`` alone: one document, one page source."""
+    assert list(await w.documents()) == [url]
+    assert [s["url"] for s in await w.sources()] == [url]
 
 
 async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
@@ -47,8 +75,7 @@ async def test_a_page_posted_with_a_fragment_is_the_page_without_it(
                 )
                 assert r.status_code == 202, r.text
                 await w.runtime.jobs.drain()
-            assert list(await w.documents()) == [site.url("/guide")]
-            assert [s["url"] for s in await w.sources()] == [site.url("/guide")]
+            await one_page(w, site.url("/guide"))
 
 
 @pytest.mark.parametrize("by_hand_first", [True, False], ids=["page_first", "sitemap_first"])
@@ -144,3 +171,124 @@ async def test_a_page_deleted_under_an_older_spelling_stays_deleted(
             record = await w.sync_now(source["id"])
             assert (record["status"], record["pages_added"]) == ("ok", 0), record
             assert sorted(await w.documents()) == [site.url("/a")]
+
+
+async def test_a_page_stored_by_hand_and_for_a_sitemap_before_can_be_posted_again(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Stored twice before this release (kinds ``url`` and ``sitemap``, a copy the sitemap
+    keeps): posting the page again refreshes the page source's document (the sitemap's copy
+    turned ``url`` broke the unique key: 500)."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            async with owner_db.transaction() as session:  # the page posted by hand before
+                await session.execute(
+                    text(
+                        "INSERT INTO documents (id, workspace_id, title, source_type, source,"
+                        " status, progress, chunk_count, revision, counted, missing_syncs)"
+                        " SELECT gen_random_uuid(), workspace_id, title, 'url', source, 'ready',"
+                        " 1, 0, 1, counted, 0 FROM documents"
+                        " WHERE workspace_id = :ws AND source = :url"
+                    ),
+                    {"ws": w.owner.workspace_id, "url": site.url("/guide")},
+                )
+            await post(w, {"url": site.url("/guide")})
+            async with owner_db.transaction() as session:
+                kinds = await session.execute(
+                    text(
+                        "SELECT source_type FROM documents WHERE workspace_id = :ws"
+                        " AND source = :url ORDER BY 1"
+                    ),
+                    {"ws": w.owner.workspace_id, "url": site.url("/guide")},
+                )
+                assert [k for (k,) in kinds] == ["sitemap", "url"]  # the copy kept, as it was
+
+
+async def test_a_page_posted_by_hand_while_a_sync_adds_it_for_its_sitemap_is_stored_once(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The sync chose the page as new (no ``url`` document yet), the owner posted it while the
+    sync fetched it: the sync stored a ``sitemap`` copy beside the page source's document."""
+    with local_site() as site:
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/other"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            [source] = await w.sources()
+            hold = Hold()
+            site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+            site.pages["/guide"].hold = hold
+            site.sitemap(["/guide", "/other"])
+            syncing = asyncio.create_task(w.sync_now(source["id"]))
+            await hold.wait_arrival()  # the sync fetches the page it is about to add
+            await post(w, {"url": site.url("/guide")}, drain=False)
+            hold.gate.set()
+            await syncing
+            await w.runtime.jobs.drain()
+            docs = await w.documents()  # (asserts no URL twice)
+            assert docs[site.url("/guide")]["source_type"] == "url"
+
+
+async def test_a_page_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one_page(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Posted before as ``/guide#pricing`` (stored so, document and page source; the API
+    spells the rest of a posted URL one way already): posting the very same URL again
+    refreshed that page; it became a second document and a second page source (the page
+    fetched, counted and answered twice). Now the page takes the new spelling."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        old = site.url("/guide#pricing")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_url(site.url("/guide"))
+            await stored_before(
+                w,
+                OLD_DOCUMENT,
+                OLD_SOURCE,
+                old=old,
+            )
+            await post(w, {"url": old})
+            await one_page(w, site.url("/guide"))
+
+
+@pytest.mark.parametrize("background", [False, True], ids=["read_now", "queued"])
+async def test_a_sitemap_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one(
+    db: Database, owner_db: Database, redis_client: Redis, background: bool
+) -> None:
+    """Its source stored as ``/sitemap.xml#v1`` before: posted so again, it became a second
+    sitemap source beside the first (its file read twice a round, listed twice to its owner)."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        old = site.url("/sitemap.xml#v1")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            await stored_before(w, OLD_SOURCE, old=old)
+            await post(w, {"sitemap_url": old}, prefer="respond-async" if background else "")
+            assert [s["url"] for s in await w.sources()] == [site.url("/sitemap.xml")]
+            assert list(await w.documents()) == [site.url("/guide")]
+
+
+async def test_a_page_a_sitemap_stored_under_an_older_spelling_takes_the_new_one_in_place(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """Stored as the sitemap spelled it before (``HTTP://...``): counted missing and added
+    again, the page was fetched and embedded again, both copies answered for a round, and at a
+    full documents quota it was refused, the page gone a round once the old copy went. Now
+    its document takes the new spelling: fetched conditionally, nothing added or embedded."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.sitemap(["/guide"])
+        old = site.url("/guide").replace("http://", "HTTP://")
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            await stored_before(w, OLD_DOCUMENT, old=old)
+            [source] = await w.sources()
+            embedded = len(w.embedder.embedded)
+            record = await w.sync_now(source["id"])
+            assert (record["status"], record["pages_added"]) == ("ok", 0), record
+            assert list(await w.documents()) == [site.url("/guide")]
+            assert len(w.embedder.embedded) == embedded

@@ -39,6 +39,18 @@ async def ensure_source(
     return result.scalar_one()
 
 
+async def find_source(
+    session: AsyncSession, workspace_id: uuid.UUID, *, url: str, kind: str
+) -> Source | None:
+    """The workspace's source for ``(kind, url)``, if any."""
+    result = await session.execute(
+        select(Source).where(
+            Source.workspace_id == workspace_id, Source.kind == kind, Source.url == url
+        )
+    )
+    return result.scalar_one_or_none()
+
+
 async def get_source(
     session: AsyncSession,
     workspace_id: uuid.UUID,
