@@ -77,6 +77,10 @@ def _database_port(value: str) -> int | None:
     except ArgumentError:  # no host it reads (postgresql:///db?host=/run/postgresql)
         return None
     except ValueError:
+        hosts = urlsplit(value).netloc.rpartition("@")[2]
+        if "," in hosts:  # libpq's list, which SQLAlchemy does not read
+            query = "&".join(f"host={host}" for host in hosts.split(","))
+            raise ValueError(f"several hosts go in the query: ...@/DBNAME?{query}") from None
         return 0
 
 

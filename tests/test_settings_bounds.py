@@ -130,6 +130,19 @@ def test_a_database_url_the_driver_reads_is_accepted(url: str, port: int | None)
     assert make_url(url).port == port  # what the engine connects to
 
 
+def test_several_hosts_before_the_path_are_refused_with_the_form_that_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq's list of hosts (host1:5432,host2:5433) is read by no parser the engine uses (a
+    ValueError at its creation); the refusal said "the port must be a number from 1 to 65535",
+    where the hosts go in the query, which the engine reads."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@db1:5432,db2:5433/x")
+    said = refusal(["migrate"])
+    assert "DATABASE_URL: several hosts go in the query" in said, said
+    assert "?host=db1:5432&host=db2:5433" in said, said
+    assert "pw@" not in said
+
+
 def test_libpq_parameters_become_the_drivers_connect_arguments() -> None:
     url, options = connect_options(
         "postgresql://app:pw@db:5432/x?sslmode=require&connect_timeout=5"
