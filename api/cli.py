@@ -248,14 +248,20 @@ def main(argv: list[str] | None = None) -> int:
         ignored = "".join(f"\n  {line}" for line in misspelt_settings(os.environ))
         raise SystemExit(f"trulybot {args.command}: {settings_problems(exc)}{ignored}") from None
     except ConfigError as exc:
-        raise SystemExit(f"trulybot {args.command}: {exc}") from None
+        raise SystemExit(_named(args.command, str(exc))) from None
     except SystemExit as exc:
         # A refusal names its command, as the others do: from several processes' logs a bare
         # "REDIS_URL is not set" or "no workspace with slug 'x'" said nothing of which one.
-        if isinstance(exc.code, str) and not exc.code.startswith("trulybot "):
-            raise SystemExit(f"trulybot {args.command}: {exc.code}") from None
+        if isinstance(exc.code, str):
+            raise SystemExit(_named(args.command, exc.code)) from None
         raise
     return result
+
+
+def _named(command: str, refusal: str) -> str:
+    """``refusal`` beginning with its command once (a message may name it already: "trulybot
+    worker: cannot listen on ..." was said "trulybot worker: trulybot worker: ...")."""
+    return refusal if refusal.startswith("trulybot ") else f"trulybot {command}: {refusal}"
 
 
 if __name__ == "__main__":

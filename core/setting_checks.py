@@ -47,14 +47,41 @@ def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
     included: one that is no number was a ValueError traceback (`trulybot migrate`'s parse of
     DATABASE_URL, serve's start-up on REDIS_URL), and 0 or 99999 failed only at the first
     connection."""
-    if urlsplit(value).scheme not in schemes:
-        raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+    _check_scheme(value, schemes)
     try:
         port = urlsplit(value).port
     except ValueError:
         port = 0
+    _check_port(port)
+
+
+def _check_scheme(value: str, schemes: tuple[str, ...]) -> None:
+    if urlsplit(value).scheme not in schemes:
+        raise ValueError(f"must start with {' or '.join(s + '://' for s in schemes)}")
+
+
+def _check_port(port: int | None) -> None:
     if port is not None and not 0 < port <= 65535:
         raise ValueError("the port must be a number from 1 to 65535")
+
+
+def _database_port(value: str) -> int | None:
+    """The port of a database URL as SQLAlchemy reads it, which the engine connects with (0:
+    not a number). Its parser takes a password with an unencoded "/" or "#" whole, where
+    urlsplit ends the host there and read the password's start as the port."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(value).port
+    except ArgumentError:  # no host it reads (postgresql:///db?host=/run/postgresql)
+        return None
+    except ValueError:
+        hosts = urlsplit(value).netloc.rpartition("@")[2]
+        if "," in hosts:  # libpq's list, which SQLAlchemy does not read
+            query = "&".join(f"host={host}" for host in hosts.split(","))
+            raise ValueError(f"several hosts go in the query: ...@/DBNAME?{query}") from None
+        return 0
 
 
 def check_smtp_url(value: str) -> None:
@@ -193,7 +220,8 @@ def check_database_url(value: str) -> None:
     """``postgresql://...`` whose query parameters the driver can use: an unknown one (or
     ``?sslmode=require`` before it was translated) was a TypeError traceback from inside
     asyncpg at the first connection. The value is never quoted (it holds a password)."""
-    check_url_scheme(value, POSTGRES_SCHEMES)
+    _check_scheme(value, POSTGRES_SCHEMES)
+    _check_port(_database_port(value))
     try:
         query = parse_qs(urlsplit(value).query, keep_blank_values=True, strict_parsing=False)
     except ValueError:

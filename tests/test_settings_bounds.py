@@ -16,6 +16,7 @@ from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import make_url
 
 from api.commands.eval import _sets
 from core.config import get_settings
@@ -102,6 +103,43 @@ def test_a_database_url_parameter_the_driver_cannot_use_is_refused_at_start(
     said = refusal(["migrate"])
     assert "DATABASE_URL: " in said, said
     assert says in said, said
+    assert "pw@" not in said
+
+
+@pytest.mark.parametrize(
+    ("url", "port"),
+    [
+        ("postgresql://app:pw@[::1]:5433/x", 5433),
+        ("postgresql://app:pw@db/x", None),
+        ("postgresql://app@/x?host=/run/postgresql", None),
+        ("postgresql://app:p%3A%40w@db:5433/x", 5433),
+        ("postgresql://app:p:w@db:5433/x", 5433),
+        # Unencoded in the password (openssl rand -base64 writes "/"): SQLAlchemy's parser,
+        # which the engine connects with, takes the password whole; urlsplit ends the host at
+        # the "/" or "#" and reads "pa" as its port.
+        ("postgresql://app:pa/ss@db:5433/x", 5433),
+        ("postgresql://app:pa#ss@db:5433/x", 5433),
+        ("postgresql://app:pw@/x?host=db1:5432&host=db2:5433", None),
+    ],
+)
+def test_a_database_url_the_driver_reads_is_accepted(url: str, port: int | None) -> None:
+    """The port check of each database URL reads the port where the engine does: a password
+    with an unencoded "/" connected before the check and was refused by it ("the port must be
+    a number from 1 to 65535")."""
+    assert make_settings(database_url=url).database_url == url
+    assert make_url(url).port == port  # what the engine connects to
+
+
+def test_several_hosts_before_the_path_are_refused_with_the_form_that_works(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """libpq's list of hosts (host1:5432,host2:5433) is read by no parser the engine uses (a
+    ValueError at its creation); the refusal said "the port must be a number from 1 to 65535",
+    where the hosts go in the query, which the engine reads."""
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:pw@db1:5432,db2:5433/x")
+    said = refusal(["migrate"])
+    assert "DATABASE_URL: several hosts go in the query" in said, said
+    assert "?host=db1:5432&host=db2:5433" in said, said
     assert "pw@" not in said
 
 

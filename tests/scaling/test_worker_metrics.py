@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -122,18 +123,42 @@ async def test_the_workers_ingestion_is_in_its_metrics(
 async def test_a_metrics_port_without_a_token_is_refused_at_start(
     pg: EmbeddedPostgres, tmp_path: Path
 ) -> None:
-    log = tmp_path / "worker.log"
-    process = spawn_worker(
-        "--metrics-port",
-        str(free_port()),
-        env={"DATABASE_URL": pg.app_url(APP_ROLE), "REDIS_URL": REDIS_URL, "LOG_JSON": "false"},
-        log=log,
-    )
+    env = {"DATABASE_URL": pg.app_url(APP_ROLE), "REDIS_URL": REDIS_URL, "LOG_JSON": "false"}
+    code, said = _ended(free_port(), env, tmp_path / "worker.log")
+    assert code != 0, said
+    assert "--metrics-port needs METRICS_TOKEN" in said, said
+    assert "Traceback" not in said, said
+
+
+async def test_a_metrics_port_in_use_is_refused_in_one_line_naming_the_command_once(
+    pg: EmbeddedPostgres, tmp_path: Path
+) -> None:
+    """The refusal said "trulybot worker: trulybot worker: cannot listen on ...": the message
+    named its command and the CLI named it again."""
+    env = {
+        "DATABASE_URL": pg.app_url(APP_ROLE),
+        "REDIS_URL": REDIS_URL,
+        "METRICS_TOKEN": TOKEN,
+        "HOST": "127.0.0.1",
+        "SCHEDULER_ENABLED": "false",
+        "LOG_JSON": "false",
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        code, said = _ended(taken.getsockname()[1], env, tmp_path / "worker.log")
+    assert code == 1, said
+    assert "trulybot worker: cannot listen on 127.0.0.1:" in said, said
+    assert "trulybot worker: trulybot worker:" not in said, said
+    assert "Traceback" not in said, said
+
+
+def _ended(port: int, env: dict[str, str], log: Path) -> tuple[int, str]:
+    """How `trulybot worker --metrics-port PORT` ended, expected before it is ready, and what
+    it said."""
+    process = spawn_worker("--metrics-port", str(port), env=env, log=log)
     try:
         code = process.wait(timeout=120)
     finally:
         _stop(process)
-    said = log.read_text(errors="replace")
-    assert code != 0, said
-    assert "--metrics-port needs METRICS_TOKEN" in said, said
-    assert "Traceback" not in said, said
+    return code, log.read_text(errors="replace")
