@@ -222,6 +222,11 @@ def check_database_url(value: str) -> None:
     asyncpg at the first connection. The value is never quoted (it holds a password)."""
     _check_scheme(value, POSTGRES_SCHEMES)
     _check_port(_database_port(value))
+    parts = urlsplit(value)
+    if "@" in parts.query and "@" not in parts.netloc:
+        # An unencoded "?" in the password started the query there: its "parameters" are the
+        # rest of the password and the host, never quoted.
+        raise ValueError("a password holding ? must be percent-encoded (%3F)")
     try:
         query = parse_qs(urlsplit(value).query, keep_blank_values=True, strict_parsing=False)
     except ValueError:

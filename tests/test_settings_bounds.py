@@ -106,6 +106,19 @@ def test_a_database_url_parameter_the_driver_cannot_use_is_refused_at_start(
     assert "pw@" not in said
 
 
+def test_a_password_holding_a_question_mark_is_never_quoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unencoded "?" in the password starts the URL's query there: the refusal named the
+    rest of the password and the host as an unknown parameter ('ss3cret@db/x')."""
+    for password in ("pa?ss3cret", "pa?ss3cret=1", "pa?sslmode=require&ss3cret"):
+        monkeypatch.setenv("DATABASE_URL", f"postgresql://app:{password}@db/x")
+        said = refusal(["migrate"])
+        assert "DATABASE_URL: " in said, said
+        assert "ss3cret" not in said, said
+        assert "percent-encoded (%3F)" in said, said
+
+
 @pytest.mark.parametrize(
     ("url", "port"),
     [
