@@ -208,12 +208,17 @@ async def missing(
     deps: IngestionDeps, source: Source, document: Document, stats: SyncStats, lease: Lease
 ) -> None:
     """The page is gone this sync: count it, remove the document on the second time in a row;
-    unless another sitemap source still lists it, which then keeps it."""
+    unless another sitemap source still lists it, which then keeps it. Not when another source
+    keeps it since the round read it (posted by hand, handed over): that one counts its own
+    absences (counted here too, a page source removed it after a single 404 of its own)."""
     ws = document.workspace_id
     async with deps.db.transaction(workspace_id=ws) as session:
         await lease.keep(session, source)
         current = await document_repo.get_document(session, ws, document.id, for_update=True)
         if current is None:
+            return
+        if current.source_id != source.id:
+            stats.unchanged += 1
             return
         count = current.missing_syncs + 1
         if count < REMOVE_AFTER_MISSING:

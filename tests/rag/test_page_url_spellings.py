@@ -232,6 +232,35 @@ async def test_a_page_posted_by_hand_while_a_sync_adds_it_for_its_sitemap_is_sto
             assert docs[site.url("/guide")]["source_type"] == "url"
 
 
+async def test_a_sitemap_round_does_not_count_missing_a_page_posted_by_hand_while_it_fetched(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The round fetched its stored page (a 404), the owner posted the page by hand meanwhile
+    (it became the page source's): the round still counted it missing on the document it no
+    longer kept, so the page source removed it after a single 404 of its own, not two."""
+    with local_site() as site:
+        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+        site.sitemap(["/guide", "/other"])
+        async with world(db, owner_db, redis_client) as w:
+            await w.add_sitemap(site.url("/sitemap.xml"))
+            [sitemap] = await w.sources()
+            hold = Hold()
+            site.pages["/guide"] = Page(b"gone", status=404, hold=hold)
+            syncing = asyncio.create_task(w.sync_now(sitemap["id"]))
+            await hold.wait_arrival()  # the round fetches the stored page: it answers 404
+            await post(w, {"url": site.url("/guide")}, drain=False)
+            hold.gate.set()
+            await syncing
+            await w.runtime.jobs.drain()
+            assert (await w.documents())[site.url("/guide")]["source_type"] == "url"
+            [page] = [s for s in await w.sources() if s["kind"] == "page"]
+            await w.sync_now(page["id"])  # the page source's first 404: kept
+            assert site.url("/guide") in await w.documents()
+            [page] = [s for s in await w.sources() if s["kind"] == "page"]
+            assert page["consecutive_missing"] == 1
+
+
 async def test_a_page_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one_page(
     db: Database, owner_db: Database, redis_client: Redis
 ) -> None:
