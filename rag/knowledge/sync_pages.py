@@ -244,7 +244,9 @@ async def missing(
 async def check_page(
     deps: IngestionDeps, source: Source, document: Document, stats: SyncStats, lease: Lease
 ) -> None:
-    """One conditional fetch of a stored page; changed bytes requeue its ingestion."""
+    """One conditional fetch of a stored page; changed bytes requeue its ingestion. Not when
+    another source keeps it since the round read it (posted by hand, handed over): that one
+    fetches it itself (written here too, the page was ingested a second time)."""
     ws, url = document.workspace_id, document.source
     stats.checked += 1
     try:
@@ -264,6 +266,9 @@ async def check_page(
         await lease.keep(session, source)
         current = await document_repo.get_document(session, ws, document.id, for_update=True)
         if current is None:
+            return
+        if current.source_id != source.id:
+            stats.unchanged += 1
             return
         digest = content_hash(page.data) if not page.not_modified else current.content_hash
         if page.not_modified or (digest == current.content_hash and current.status == "ready"):

@@ -8,6 +8,7 @@ another fragment. And one page posted by hand and listed by a sitemap too was tw
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge.addresses import page_url
-from tests.rag.test_sources import Hold, Page, World, article, local_site, world
+from tests.rag.test_sources import Hold, Page, Site, World, article, local_site, world
 
 
 async def post(w: World, body: dict[str, str], *, drain: bool = True, prefer: str = "") -> None:
@@ -42,6 +43,29 @@ async def one_page(w: World, url: str) -> None:
     """The workspace holds ``url`` alone: one document, one page source."""
     assert list(await w.documents()) == [url]
     assert [s["url"] for s in await w.sources()] == [url]
+
+
+async def posted_while_a_round_fetches(
+    w: World, site: Site, answer: Page
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A sitemap of ``/guide`` and ``/other`` is added, then synced again while ``/guide``
+    answers ``answer``: the owner posts ``/guide`` by hand as the round waits on that answer.
+    The document as the post left it and the round's sync record (jobs drained)."""
+    site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
+    site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
+    site.sitemap(["/guide", "/other"])
+    await w.add_sitemap(site.url("/sitemap.xml"))
+    [sitemap] = await w.sources()
+    answer.hold = hold = Hold()
+    site.pages["/guide"] = answer
+    syncing = asyncio.create_task(w.sync_now(sitemap["id"]))
+    await hold.wait_arrival()  # the round fetches the stored page
+    await post(w, {"url": site.url("/guide")}, drain=False)
+    posted = (await w.documents())[site.url("/guide")]
+    hold.gate.set()
+    record = await syncing
+    await w.runtime.jobs.drain()
+    return posted, record
 
 
 async def test_a_sitemap_listing_one_page_under_several_fragments_stores_it_once(
@@ -239,26 +263,31 @@ async def test_a_sitemap_round_does_not_count_missing_a_page_posted_by_hand_whil
     (it became the page source's): the round still counted it missing on the document it no
     longer kept, so the page source removed it after a single 404 of its own, not two."""
     with local_site() as site:
-        site.pages["/guide"] = Page(article("g", ["refunds take five working days"]))
-        site.pages["/other"] = Page(article("o", ["shipping is free over fifty"]))
-        site.sitemap(["/guide", "/other"])
         async with world(db, owner_db, redis_client) as w:
-            await w.add_sitemap(site.url("/sitemap.xml"))
-            [sitemap] = await w.sources()
-            hold = Hold()
-            site.pages["/guide"] = Page(b"gone", status=404, hold=hold)
-            syncing = asyncio.create_task(w.sync_now(sitemap["id"]))
-            await hold.wait_arrival()  # the round fetches the stored page: it answers 404
-            await post(w, {"url": site.url("/guide")}, drain=False)
-            hold.gate.set()
-            await syncing
-            await w.runtime.jobs.drain()
+            await posted_while_a_round_fetches(w, site, Page(b"gone", status=404))
             assert (await w.documents())[site.url("/guide")]["source_type"] == "url"
             [page] = [s for s in await w.sources() if s["kind"] == "page"]
             await w.sync_now(page["id"])  # the page source's first 404: kept
             assert site.url("/guide") in await w.documents()
             [page] = [s for s in await w.sources() if s["kind"] == "page"]
             assert page["consecutive_missing"] == 1
+
+
+async def test_a_sitemap_round_leaves_a_changed_page_posted_by_hand_while_it_fetched_alone(
+    db: Database, owner_db: Database, redis_client: Redis
+) -> None:
+    """The round fetched its stored page (changed), the owner posted the page by hand meanwhile
+    (it became the page source's): the round still wrote the page's bytes and a revision of
+    its own onto the document it no longer kept and queued its ingestion a second time."""
+    with local_site() as site:
+        async with world(db, owner_db, redis_client) as w:
+            changed = Page(article("g", ["refunds take ten days"]))
+            posted, record = await posted_while_a_round_fetches(w, site, changed)
+            guide = (await w.documents())[site.url("/guide")]
+            assert guide["source_type"] == "url"
+            assert guide["revision"] == posted["revision"]  # no second ingestion of the round
+            assert record["pages_changed"] == 0
+            assert record["pages_unchanged"] == 2
 
 
 async def test_a_page_posted_again_as_it_was_posted_before_urls_were_spelled_one_way_is_one_page(
