@@ -204,6 +204,19 @@ async def add_page(
     stats.requeue.append((document.id, document.revision))
 
 
+async def _still_kept(
+    session: AsyncSession, source: Source, document: Document, stats: SyncStats
+) -> Document | None:
+    """The round's page locked, or None when it is gone or another source keeps it since the
+    round read it (posted by hand, handed over: counted unchanged, left to that source)."""
+    ws = document.workspace_id
+    current = await document_repo.get_document(session, ws, document.id, for_update=True)
+    if current is not None and current.source_id != source.id:
+        stats.unchanged += 1
+        return None
+    return current
+
+
 async def missing(
     deps: IngestionDeps, source: Source, document: Document, stats: SyncStats, lease: Lease
 ) -> None:
@@ -214,11 +227,8 @@ async def missing(
     ws = document.workspace_id
     async with deps.db.transaction(workspace_id=ws) as session:
         await lease.keep(session, source)
-        current = await document_repo.get_document(session, ws, document.id, for_update=True)
+        current = await _still_kept(session, source, document, stats)
         if current is None:
-            return
-        if current.source_id != source.id:
-            stats.unchanged += 1
             return
         count = current.missing_syncs + 1
         if count < REMOVE_AFTER_MISSING:
@@ -264,11 +274,8 @@ async def check_page(
     validators = {"etag": page.etag, "last_modified": page.last_modified, "missing_syncs": 0}
     async with deps.db.transaction(workspace_id=ws) as session:
         await lease.keep(session, source)
-        current = await document_repo.get_document(session, ws, document.id, for_update=True)
+        current = await _still_kept(session, source, document, stats)
         if current is None:
-            return
-        if current.source_id != source.id:
-            stats.unchanged += 1
             return
         digest = content_hash(page.data) if not page.not_modified else current.content_hash
         if page.not_modified or (digest == current.content_hash and current.status == "ready"):
