@@ -61,6 +61,7 @@ class Variant:
     # embedded after the page's title alone ("title") or after the title and the heading path
     # of the window's first line ("path", the same windows) (issue 12, eleventh session).
     flat: str = ""
+    anchors: str = ""  # "sentence": other pages' sentences linking to a page, as its chunks
     note: str = ""
 
 
@@ -124,6 +125,21 @@ VARIANTS: dict[str, Variant] = {
             extra_sizes=((128, 24),),
             note="the NAME title, 250/40 chunks and 128/24 chunks of every page side by side",
         ),
+        *[
+            Variant(
+                f"name+anchors{suffix}",
+                chunk_options={"min_tokens": 40},
+                anchors=kind,
+                note="the NAME title, + one chunk per sentence of another page linking to the"
+                " page, its title as header (bench.levers_anchors)" + note,
+            )
+            for suffix, kind, note in (
+                ("", "sentence", ""),
+                ("1", "single", "; only sentences that link to one page"),
+                ("-bm25", "sentence-bm25", "; searched by BM25 alone (no vector)"),
+                ("1-bm25", "single-bm25", "; one linked page, BM25 alone"),
+            )
+        ],
         Variant(
             "flat",
             chunk_options={"min_tokens": 40},
@@ -272,6 +288,8 @@ class Corpus:
     headings: list[list[str]] = field(default_factory=list)
     bodies: list[str] = field(default_factory=list)
     page_texts: dict[str, str] = field(default_factory=dict)
+    # chunks searched by full text alone (their vectors zeroed: never a vector candidate)
+    no_vector: list[int] = field(default_factory=list)
 
 
 def files_of(root: Path, glob: str = "*.html") -> list[tuple[Path, str]]:
@@ -453,9 +471,35 @@ def build_corpus(
                 texts.append(piece.embed_text)
                 headings.append(piece.heading_path)
                 bodies.append(piece.text)
+    no_vector: list[int] = []
+    if variant.anchors:
+        from bench.levers_anchors import anchor_contexts
+
+        kept = [(path, source) for path, source in files_of(root, glob)]
+        single = variant.anchors.startswith("single")
+        lexical_only = variant.anchors.endswith("bm25")
+        for target, contexts in sorted(anchor_contexts(kept, single=single).items()):
+            if target not in titles or (only is not None and target not in only):
+                continue
+            for context in contexts:
+                if lexical_only:
+                    no_vector.append(len(texts))
+                sources.append(target)
+                texts.append(f"{titles[target]}\n\n{context}")
+                headings.append([])
+                bodies.append(context)
     counts = [c + chunking.SPECIAL_TOKENS for c in chunking.count_tokens_batch(texts)]
     return Corpus(
-        name, sources, texts, counts, len(documents), titles, headings, bodies, page_texts
+        name,
+        sources,
+        texts,
+        counts,
+        len(documents),
+        titles,
+        headings,
+        bodies,
+        page_texts,
+        no_vector,
     )
 
 

@@ -120,6 +120,9 @@ def run_variant(
             corpus, questions = small_pages(corpus, questions, small)
         built = time.perf_counter() - started
         vectors = cache.embed([passage + t for t in corpus.texts], encode)
+        if corpus.no_vector:
+            vectors = vectors.copy()
+            vectors[corpus.no_vector] = 0.0
         asks = int8_query_encode if precision == "int8" else encode
         query_vectors = asking.embed([ask + q for q in query_texts(variant, questions)], asks)
         counts = np.asarray(corpus.token_counts)
