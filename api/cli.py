@@ -11,9 +11,11 @@ import logging
 import os
 import pkgutil
 import shutil
+import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -149,13 +151,27 @@ def bind_address(host: str, port: int) -> socket.socket:
     return sock
 
 
+class _Stopped(BaseException):
+    """SIGTERM reached ``run_server`` itself: a stop asked for, not a failure."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
 def run_server(config: Any, sock: socket.socket) -> int:
     """uvicorn on ``sock``: one process, or WORKERS processes sharing it (what ``uvicorn.run``
-    does, with the socket bound before the start-up instead of after it)."""
+    does, with the socket bound before the start-up instead of after it). Stopped by SIGTERM
+    or SIGINT, 0. One process's ``Server`` shuts down gracefully on SIGTERM, puts the handler
+    it found back and raises the signal again for it: that was the default one, and the
+    server, stopped as asked, was killed by the signal (status 143), where several processes
+    and ``trulybot worker`` exit 0; the handler it finds now ends it with 0."""
     from uvicorn.server import Server
     from uvicorn.supervisors import Multiprocess
 
     server = Server(config=config)
+    main = threading.current_thread() is threading.main_thread()  # (signals go to it alone)
+    previous = signal.signal(signal.SIGTERM, _stopped) if main else None
     try:
         if config.workers > 1:
             Multiprocess(config, sockets=[sock]).run()
@@ -163,7 +179,11 @@ def run_server(config: Any, sock: socket.socket) -> int:
             server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
+    except _Stopped:
+        return 0
     finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
         sock.close()
     if config.workers == 1 and not server.started:
         return 3  # uvicorn's STARTUP_FAILURE: the app's start-up failed (its lines said why)

@@ -4,6 +4,7 @@ makes a configured secret too weak. Settings (core/config.py) resolve theirs thr
 
 from __future__ import annotations
 
+import itertools
 import os
 import secrets
 import stat
@@ -16,9 +17,20 @@ JWT_SECRET_MIN_LENGTH = 32
 _PLACEHOLDER_WORDS = ("changeme", "change-me", "change_me", "insecure", "placeholder")
 
 
+IN_ORDER = 16
+"""A run of this many characters in order, 0-9 then a-z (each the last one again or the next,
+or each the last one again or the one before, eight different at least: ``0123456789abcdef``,
+``00112233...``), is a pattern: a random secret holds one about once in 10**12. A run of one
+character repeated is not counted here (``operator-test-sssss...``)."""
+_RANKS = {c: i for i, c in enumerate("0123456789abcdefghijklmnopqrstuvwxyz")}
+
+
 def jwt_secret_weakness(secret: str) -> str | None:
     """Why a secret is too weak to sign tokens with, or None. Whitespace around it counts for
-    nothing (eight characters padded with spaces to 38 are eight characters)."""
+    nothing (eight characters padded with spaces to 38 are eight characters). Length is
+    counted in characters: 32 random hex digits carry 128 bits, enough; but a pattern of them
+    is no secret however long: a short one repeated, or characters in order, passed with
+    eight distinct characters or more ("12345678" * 4, "0123456789abcdef" * 2)."""
     secret = secret.strip()
     if len(secret) < JWT_SECRET_MIN_LENGTH:
         return f"must be at least {JWT_SECRET_MIN_LENGTH} characters"
@@ -27,7 +39,36 @@ def jwt_secret_weakness(secret: str) -> str | None:
     folded = secret.casefold()
     if any(word in folded for word in _PLACEHOLDER_WORDS):
         return "looks like a placeholder from an example"
+    if _period(secret) <= len(secret) // 2:
+        return "must be random (it repeats a shorter string)"
+    if _runs_in_order(secret):
+        return f"must be random ({IN_ORDER} or more of its characters run in order: 0123...)"
     return None
+
+
+def _period(text: str) -> int:
+    """The length of the shortest string that ``text`` repeats, the last time in part
+    (``len(text)``: none); from the longest prefix that is also a suffix (KMP), linear."""
+    border = [0] * len(text)
+    for i in range(1, len(text)):
+        k = border[i - 1]
+        while k and text[i] != text[k]:
+            k = border[k - 1]
+        border[i] = k + 1 if text[i] == text[k] else 0
+    return len(text) - (border[-1] if text else 0)
+
+
+def _runs_in_order(text: str) -> bool:
+    """Whether ``IN_ORDER`` characters in a row run in order (``IN_ORDER``)."""
+    ranks = [_RANKS.get(ch.lower(), 100 + ord(ch)) for ch in text]
+    for direction in (1, -1):
+        length, rises = 1, 0
+        for before, after in itertools.pairwise(ranks):
+            step = (after - before) * direction
+            length, rises = (length + 1, rises + step) if step in (0, 1) else (1, 0)
+            if length >= IN_ORDER and rises >= 7:
+                return True
+    return False
 
 
 def _read_secret(path: Path) -> str:

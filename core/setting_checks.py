@@ -7,7 +7,7 @@ import ipaddress
 import re
 from email.utils import getaddresses
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
@@ -53,6 +53,29 @@ def check_url_scheme(value: str, schemes: tuple[str, ...]) -> None:
     except ValueError:
         port = 0
     _check_port(port)
+
+
+def check_redis_url(value: str) -> str:
+    """``check_url_scheme`` for REDIS_URL, and its database a number (0 or more), named once:
+    after the host (``/3``, not for a socket) or as ``?db=3``. Serve reads the URL with
+    redis-py, the worker with arq, and each read another database, or none, from the rest:
+    ``/abc`` was database 0 to serve and a traceback to the worker, ``/1/2`` database 12 to
+    serve. The URL as both read it: a lone ``/`` after the host (database 0 to redis-py, a
+    traceback to arq) is dropped."""
+    check_url_scheme(value, REDIS_SCHEMES)
+    parts = urlsplit(value)
+    given = parse_qs(parts.query, keep_blank_values=True).get("db")
+    if given is not None and (len(given) > 1 or not re.fullmatch(r"[0-9]+", given[0])):
+        raise ValueError("db= must be a number, once (?db=0)")
+    if parts.scheme == "unix" or parts.path in ("", "/"):
+        return urlunsplit(parts._replace(path="")) if parts.path == "/" else value
+    if not re.fullmatch(r"/[0-9]+", parts.path):
+        raise ValueError(
+            "the database after the host must be a number (redis://host:6379/0), or nothing"
+        )
+    if given is not None:
+        raise ValueError("the database is given twice: after the host and as ?db=")
+    return value
 
 
 def _check_scheme(value: str, schemes: tuple[str, ...]) -> None:

@@ -14,12 +14,12 @@ from pydantic import ValidationInfo, field_validator
 from core.jwt_secret import jwt_secret_weakness
 from core.proxies import parse_trusted_proxies
 from core.setting_checks import (
-    REDIS_SCHEMES,
     check_chunk_overlap,
     check_database_url,
     check_mailbox,
     check_production_base_url,
     check_public_base_url,
+    check_redis_url,
     check_script_url,
     check_smtp_plaintext_auth,
     check_smtp_url,
@@ -123,7 +123,7 @@ class SettingsValidators:
             return None
         value = value.strip()
         if info.field_name == "redis_url":
-            check_url_scheme(value, REDIS_SCHEMES)
+            value = check_redis_url(value)
         else:
             check_database_url(value)
         return value

@@ -42,7 +42,7 @@ from rag.chat.courtesy import (
     has_question_mark,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.email_phrases import visitors_address
+from rag.chat.email_phrases import GIVEN_AS_THEIRS, MAIL, visitors_address
 
 # Where a clause ends: punctuation of the lead tables' scripts (no colon: "email: ..." gives the
 # address in its clause), a dash between spaces ("my email is ... - how do I ..."), and the
@@ -53,13 +53,11 @@ _CLAUSE_END = re.compile(
 # Quotation marks of the lead tables' scripts: straight, curly, low and angle quotes.
 _QUOTES = frozenset("\"'\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2039\u203a\u300c\u300d")
 _LOOSE_ENDS = " ,;:-\u2013\u2014\n\u060c\u3001\uff0c"
-_MAIL = r"(?:e ?mail|mail|email id|e mail id|mail id)"
-# The words before an address giving it as the visitor's, all its clause but greetings.
+# The words before an address giving it as the visitor's, all its clause but greetings: the
+# English ones the picker of two addresses reads too (``GIVEN_AS_THEIRS``: there they only
+# need to end right before the address), then those of the lead tables' other languages.
 _EMAIL_BEFORE = re.compile(
-    r"(?:(?:here is|heres|this is|its|and) )?(?:my|our) (?:work |personal |contact |business )?"
-    rf"(?:{_MAIL}(?: address)?|address)(?: id)?(?: is)?"
-    r"|(?:please |pls |you can )?(?:email|e mail|mail|write|reach|contact|message)(?: back)?"
-    r"(?: to)? (?:me|us)(?: back)?(?: at| on| via)?"
+    rf"(?:(?:here is|heres|this is|its|and|please|pls|you can) )?{GIVEN_AS_THEIRS}"
     r"|mi (?:correo(?: electrónico| electronico)?|email|e mail|mail"
     r"|dirección de (?:correo|email|e mail)(?: electrónico| electronico)?"
     r"|direccion de (?:correo|email|e mail)(?: electrónico| electronico)?)(?: es)?"
@@ -76,7 +74,7 @@ _EMAIL_BEFORE = re.compile(
 )
 # The words after an address giving it as the visitor's, all its clause.
 _EMAIL_AFTER = re.compile(
-    rf"(?:is|s) (?:my|our) (?:{_MAIL}(?: address)?|address|contact)|is mine|here|its me"
+    rf"(?:is|s) (?:my|our) (?:{MAIL}(?: address)?|address|contact)|is mine|here|its me"
     r"|es mi (?:correo(?: electrónico| electronico)?|email|e mail|mail)"
     r"|ist meine (?:e mail|email|mail)(?: adresse)?"
     r"|(?:est|cest) mon (?:e mail|email|mail|courriel|adresse)"

@@ -10,12 +10,25 @@ from __future__ import annotations
 
 import re
 
-# The words giving the address right after them as the visitor's, ending where it starts.
-_GIVEN_AS_THEIRS = re.compile(
-    r"(?:\b(?:write|email|e-mail|mail|reach|contact|message)(?: back)?(?: to)? (?:me|us)"
-    r"|\bget back to (?:me|us)|\b(?:my|our) (?:\w+ )?(?:e-?mail|address)(?: address)?"
-    r"(?: id)?(?: is)?)(?: at| on| via| is)?\W*$"
+from rag.chat.courtesy import words
+
+MAIL = r"(?:e ?mail|mail|email id|e mail id|mail id)"
+"""An email named, as ``courtesy.words`` spells it ("e-mail" is "e mail")."""
+_WHICH = r"(?:work|personal|contact|business|company|office|official|new|current|main|primary)"
+"""The kinds of one's own address ("my work email is"): a list, not any word, for "my
+colleagues email is", "my old email is" name an address that is not the one to write to."""
+GIVEN_AS_THEIRS = (
+    rf"(?:(?:my|our) (?:{_WHICH} )?(?:{MAIL}(?: address)?|address)(?: id)?(?: is)?"
+    r"|(?:email|e mail|mail|write|reach|contact|message)(?: back)?(?: to)? (?:me|us)(?: back)?"
+    r"|get back to (?:me|us))(?: at| on| via)?"
 )
+"""The English words giving the address right after them as the visitor's own ("my email is",
+"write to me at", "get back to me at"), as ``courtesy.words`` spells them. One list for both
+readers, which differ only in where the words stand: here they end right before one of several
+addresses, whatever came before them in the message ("my colleague B wants a demo, write to me
+at A"); ``contact_beside._EMAIL_BEFORE`` takes them (with a few leading words, and the other
+languages of the lead tables) as the whole clause of an address left beside a question."""
+_ENDING_IN_THEIRS = re.compile(rf"(?:^| )(?:{GIVEN_AS_THEIRS})$")
 # An address after a colon ending a clause where the visitor speaks of themselves ("my
 # colleague and I want a demo: ..."): with others offered beside it ("A or B"), theirs.
 _CLAUSE_END = re.compile(r"[.!?;,]")
@@ -35,7 +48,7 @@ def visitors_address(text: str, found: list[re.Match[str]]) -> str | None:
         return addresses[0] if addresses else None
     for i, match in enumerate(found):
         start = max(found[i - 1].end() if i else 0, match.start() - _NEAR)
-        if _GIVEN_AS_THEIRS.search(text[start : match.start()].lower()) is not None:
+        if _ENDING_IN_THEIRS.search(words(text[start : match.start()])) is not None:
             return addresses[i]
     first, second = found[0], found[1]
     clause = _CLAUSE_END.split(text[: first.start()].lower())[-1].rstrip()

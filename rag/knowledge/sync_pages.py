@@ -117,11 +117,9 @@ async def respell_pages(session: AsyncSession, source: Source, listed: Sequence[
         if url == document.source or url not in wanted:
             continue
         await document_repo.lock_document_source(session, ws, "sitemap", url)
-        if await document_repo.find_by_source(session, ws, "sitemap", url) is not None:
-            continue  # stored under this spelling too: the old copy goes as a missing page
-        wanted.discard(url)  # (two older spellings of one page: the first takes it)
-        title = url[:300] if document.title == document.source[:300] else document.title
-        await document_repo.update_document(session, ws, document.id, source=url, title=title)
+        # Stored under this spelling too: the old copy is left, to go as a missing page.
+        if await document_repo.respell(session, document, url):
+            wanted.discard(url)  # (two older spellings of one page: the first takes it)
 
 
 async def _fetch(deps: IngestionDeps, url: str, document: Document | None) -> FetchedPage:

@@ -86,13 +86,8 @@ async def respell(
     if source_type is None:
         return
     document = await document_repo.find_by_source(session, workspace_id, source_type, posted)
-    if document is not None and not await document_repo.find_by_source(
-        session, workspace_id, source_type, url
-    ):
-        if document.title == posted[:300]:
-            document.title = url[:300]
-        document.source = url
-        await session.flush()
+    if document is not None:
+        await document_repo.respell(session, document, url)
 
 
 @dataclass(frozen=True)

@@ -444,7 +444,7 @@ def test_checkout_script_url_setting_is_checked() -> None:
         Settings(  # type: ignore[call-arg]
             _env_file=None,
             environment="production",
-            jwt_secret="p-" + "abcdefghijklmnopqrstuvwxyz0123456789",
+            jwt_secret="p-k7Q2vX9pLm4Rt8Wn3Yb6Zc1Hd5Jf0Gs2Ae4Ui7Oq9Tx",
             public_base_url="https://bot.example.com",
             razorpay_checkout_script_url="http://127.0.0.1:9/v1/checkout.js",
         )

@@ -63,6 +63,21 @@ def start_serve(
     return process, log
 
 
+def serve_ready(process: subprocess.Popen[bytes], log: Path, port: int) -> None:
+    """Once the server ``start_serve`` started answers /readyz 200; one that exits, or is not
+    ready after a generous guard, fails the test with its last output."""
+    deadline = time.monotonic() + 180  # a guard against hanging, not a timing assertion
+    while True:
+        assert process.poll() is None, log.read_text()[-4000:]
+        assert time.monotonic() < deadline, log.read_text()[-4000:]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+
+
 def forged_token(user_id: str, secret: str = PUBLISHED) -> str:
     """An access token for ``user_id`` signed by someone who knows (or guessed) ``secret``."""
     now = int(time.time())

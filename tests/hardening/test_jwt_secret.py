@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import secrets
 import stat
 import uuid
 from pathlib import Path
@@ -155,6 +156,14 @@ def test_the_published_constant_is_refused_in_every_environment(environment: str
         ("too-short-secret", "at least 32"),
         ("s" * 40, "random"),
         ("abababababababababababababababab", "random"),
+        # Hex-looking, with eight or more distinct characters: accepted before.
+        ("0123456789abcdef" * 2, "random"),  # a shorter secret repeated
+        ("12345678" * 4, "random"),
+        ("a1b2c3d4" * 4, "random"),
+        ("1234567890" * 4, "random"),
+        ("0123456789abcdefghijklmnopqrstuv", "random"),  # counting up
+        ("00112233445566778899aabbccddeeff", "random"),
+        ("zyxwvutsrqponmlkjihgfedcba987654", "random"),  # counting down
         ("please-change-me-to-a-long-random-value-1234", "placeholder"),
         ("your-jwt-secret-changeme-0123456789abcdef", "placeholder"),
     ],
@@ -204,5 +213,9 @@ def test_production_refuses_a_missing_secret() -> None:
 
 
 def test_a_random_hex_or_urlsafe_secret_is_accepted() -> None:
-    for secret in (uuid.uuid4().hex + uuid.uuid4().hex, STRONG):
+    """32 random hex digits (``openssl rand -hex 16``) carry 128 bits: accepted, as 43
+    url-safe characters (256 bits) are. (A random secret runs 16 characters in order, or is
+    periodic, about once in 10**12.)"""
+    hexes = (uuid.uuid4().hex + uuid.uuid4().hex, secrets.token_hex(16))
+    for secret in (*hexes, secrets.token_urlsafe(32), STRONG):
         assert Settings(_env_file=None, jwt_secret=secret).jwt_key == secret  # type: ignore[call-arg]

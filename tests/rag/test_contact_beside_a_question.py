@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from rag.chat.contact_beside import Beside, contact_beside
 from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import Owner, RuntimeFactory, client_for
 from tests.rag.test_answers import demo_documents
@@ -200,6 +201,35 @@ async def test_an_address_or_number_asked_about_makes_no_lead(
     assert body["lead_saved"] is False, body
     assert body["intent"] == "question", body
     assert await leads_of(client, owner) == []
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "get back to me at {e}",
+        "please get back to us at {e}",
+        "my new email is {e}",
+        "my company email is {e}",
+        "my email at {e}",
+    ],
+)
+def test_words_giving_an_address_as_theirs_leave_it_beside_the_question(given: str) -> None:
+    """The words that pick the visitor's address of two (``email_phrases``) give it beside a
+    question too: these made the whole message a question, no lead, the address asked again."""
+    email = _email()
+    beside = contact_beside(f"{given.format(e=email)}, {UPLOAD}")
+    assert beside == Beside(email, None, UPLOAD)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "my old email is {e}, how do I change it?",
+        "my colleagues email is {e}, can he get access?",
+    ],
+)
+def test_an_address_said_to_be_another_s_is_not_left_beside_the_question(message: str) -> None:
+    assert contact_beside(message.format(e=_email())) is None
 
 
 async def test_a_number_in_someone_elses_quoted_words_makes_no_lead(

@@ -36,6 +36,25 @@ def test_the_address_given_as_the_visitor_s_is_read(message: str, other: str) ->
 @pytest.mark.parametrize(
     "message",
     [
+        # Any word between "my" and "email" was read as the visitor's own: a colleague's
+        # address typed without its apostrophe, or the old one beside the new, was the lead.
+        "my colleagues email is ravi@example.org, write to me at asha@example.org",
+        "my old email is ravi@example.org, my new email is asha@example.org",
+        # Said so in the words that make a lead beside a question, unread among two.
+        "my mail id is asha@example.org, ravi@example.org is my colleague",
+        "email me back at asha@example.org, not ravi@example.org",
+        "my company email is asha@example.org; ravi@example.org is on leave",
+    ],
+)
+def test_of_two_addresses_the_one_the_lead_words_give_as_theirs_is_read(message: str) -> None:
+    """One list of words gives an address as the visitor's (``email_phrases.GIVEN_AS_THEIRS``),
+    here and beside a question (``contact_beside``)."""
+    assert contact_email(message) == ASHA
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
         "asha@example.org ravi@example.org",
         "asha@example.org and ravi@example.org both got the invoice",
         "should I log in with asha@example.org or ravi@example.org?",

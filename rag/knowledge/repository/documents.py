@@ -122,6 +122,21 @@ async def update_document(
     )
 
 
+async def respell(session: AsyncSession, document: Document, url: str) -> bool:
+    """A web page's document stored under an older spelling of its address (``HTTP://...``,
+    ``/guide#top``) takes ``url`` (``page_url``'s), and its title too while that was the old
+    address; unless a document of its kind is stored as ``url`` already (the old copy is left
+    as it is). Whether it moved. The caller holds the lock of ``url``
+    (``lock_document_source``). Written with ``update_document``: ``updated_at`` moves, the
+    address (often the title) the owner's documents list shows having changed."""
+    ws = document.workspace_id
+    if await find_by_source(session, ws, document.source_type, url) is not None:
+        return False
+    title = url[:300] if document.title == document.source[:300] else document.title
+    await update_document(session, ws, document.id, source=url, title=title)
+    return True
+
+
 async def set_progress(
     session: AsyncSession,
     workspace_id: uuid.UUID,

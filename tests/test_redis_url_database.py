@@ -1,0 +1,63 @@
+"""The database a REDIS_URL names: a number, once. Serve reads the URL with redis-py, the worker
+with arq, and they read a path that is no number differently: ``/abc`` was database 0 to serve
+and a ValueError traceback to the worker, ``/1/2`` database 12 to serve; ``redis://host:6379/``
+database 0 to serve and a traceback to the worker. Refused at start by name now (a lone ``/``
+is read as no database by both)."""
+
+from __future__ import annotations
+
+import pytest
+from arq.connections import RedisSettings
+from redis.connection import parse_url
+
+from core.config import Settings
+from tests.cli_process import refusal
+from tests.test_cli_settings import _fresh_settings  # noqa: F401 - the autouse fixture
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("/abc", "the database after the host must be a number"),
+        ("/1/2", "the database after the host must be a number"),
+        ("/-1", "the database after the host must be a number"),
+        ("/%33", "the database after the host must be a number"),
+        ("/0?db=x", "db= must be a number"),
+        ("?db=-2", "db= must be a number"),
+        ("/3?db=2", "the database is given twice"),
+    ],
+)
+def test_a_redis_url_naming_no_database_number_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, path: str, says: str
+) -> None:
+    monkeypatch.setenv("REDIS_URL", f"redis://:hunter2pw@redis.internal:6379{path}")
+    said = refusal(["worker"])
+    assert said.startswith("trulybot worker: the settings are not valid"), said
+    assert f"REDIS_URL: {says}" in said, said
+    assert "hunter2pw" not in said
+
+
+def test_a_socket_s_database_is_a_number_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "unix:///run/redis/redis.sock?db=two")
+    assert "REDIS_URL: db= must be a number" in refusal(["worker"])
+
+
+@pytest.mark.parametrize(
+    ("url", "database"),
+    [
+        ("redis://redis.internal:6379", 0),
+        ("redis://redis.internal:6379/", 0),
+        ("rediss://:pw@redis.internal:6380/", 0),
+        ("redis://redis.internal:6379/3", 3),
+        ("redis://redis.internal:6379/?db=2", 2),
+        ("redis://redis.internal?db=2", 2),
+        ("unix:///run/redis/redis.sock?db=4", 4),
+    ],
+)
+def test_serve_and_the_worker_read_one_database_from_an_accepted_url(
+    url: str, database: int
+) -> None:
+    kept = Settings(_env_file=None, redis_url=url).redis_url  # type: ignore[call-arg]
+    assert kept is not None
+    assert parse_url(kept).get("db", 0) == database  # serve (redis-py)
+    assert RedisSettings.from_dsn(kept).database == database  # the worker (arq)
