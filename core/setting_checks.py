@@ -61,9 +61,11 @@ def check_redis_url(value: str) -> str:
     redis-py, the worker with arq, and each read another database, or none, from the rest:
     ``/abc`` was database 0 to serve and a traceback to the worker, ``/1/2`` database 12 to
     serve. The URL as both read it: a lone ``/`` after the host (database 0 to redis-py, a
-    traceback to arq) is dropped."""
+    traceback to arq) is dropped, and the scheme is written in lower case (redis-py refused
+    ``REDIS://``, a traceback of serve's start-up, where arq took it)."""
     check_url_scheme(value, REDIS_SCHEMES)
     parts = urlsplit(value)
+    value = parts.scheme + value[len(parts.scheme) :]
     given = parse_qs(parts.query, keep_blank_values=True).get("db")
     if given is not None and (len(given) > 1 or not re.fullmatch(r"[0-9]+", given[0])):
         raise ValueError("db= must be a number, once (?db=0)")
