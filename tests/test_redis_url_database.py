@@ -37,6 +37,20 @@ def test_a_redis_url_naming_no_database_number_is_refused_at_start(
     assert "hunter2pw" not in said
 
 
+@pytest.mark.parametrize("typed", ["s3cr/et", "s3cr#et", "s3cr?et", "s3cr@et/x"])
+def test_a_password_with_a_reserved_character_unescaped_is_refused_as_such(
+    monkeypatch: pytest.MonkeyPatch, typed: str
+) -> None:
+    """A password typed with ``/``, ``?`` or ``#`` as is ends the URL's host part there: the
+    refusal said "the port must be a number from 1 to 65535" of a URL whose port was 6379."""
+    monkeypatch.setenv("REDIS_URL", f"redis://:{typed}@redis.internal:6379/0")
+    said = refusal(["worker"])
+    assert "REDIS_URL: the password" in said, said
+    assert "%2F" in said, said
+    assert "port" not in said, said
+    assert typed not in said
+
+
 def test_a_socket_s_database_is_a_number_too(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDIS_URL", "unix:///run/redis/redis.sock?db=two")
     assert "REDIS_URL: db= must be a number" in refusal(["worker"])
