@@ -233,9 +233,10 @@ class ArqQueue:
     @classmethod
     async def connect(cls, redis_url: str, *, queue_name: str | None = None) -> ArqQueue:
         from arq import create_pool
-        from arq.connections import RedisSettings
 
-        pool = await create_pool(RedisSettings.from_dsn(redis_url))
+        from core.redis import arq_redis_settings
+
+        pool = await create_pool(arq_redis_settings(redis_url))
         return cls(pool, queue_name=queue_name)
 
     @classmethod

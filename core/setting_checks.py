@@ -61,9 +61,19 @@ def check_redis_url(value: str) -> str:
     redis-py, the worker with arq, and each read another database, or none, from the rest:
     ``/abc`` was database 0 to serve and a traceback to the worker, ``/1/2`` database 12 to
     serve. The URL as both read it: a lone ``/`` after the host (database 0 to redis-py, a
-    traceback to arq) is dropped."""
-    check_url_scheme(value, REDIS_SCHEMES)
+    traceback to arq) is dropped, and the scheme is written in lower case (redis-py refused
+    ``REDIS://``, a traceback of serve's start-up, where arq took it)."""
     parts = urlsplit(value)
+    after_host = value.partition("://")[2][len(parts.netloc) :]
+    if parts.scheme in ("redis", "rediss") and "@" in after_host:
+        # A password's "/", "?" or "#" typed as is ended the host part there: the refusal was
+        # of the port ("a number from 1 to 65535") or the database, named in the URL right.
+        raise ValueError(
+            "the password (or user name) holds a character a URL reserves, typed as is: write"
+            " / as %2F, ? as %3F, # as %23, @ as %40 and % as %25"
+        )
+    check_url_scheme(value, REDIS_SCHEMES)
+    value = parts.scheme + value[len(parts.scheme) :]
     given = parse_qs(parts.query, keep_blank_values=True).get("db")
     if given is not None and (len(given) > 1 or not re.fullmatch(r"[0-9]+", given[0])):
         raise ValueError("db= must be a number, once (?db=0)")

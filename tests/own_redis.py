@@ -15,14 +15,26 @@ GUARD = 20
 """Seconds a redis-server may take to listen (a guard against hanging, not a timing assertion)."""
 
 
-def start_redis(port: int) -> subprocess.Popen[bytes]:
-    """``redis-server`` on ``port``, once it accepts connections; the test is skipped where
-    redis-server is not installed, and fails (the server killed) where it does not start."""
+def start_redis(port: int, *options: str) -> subprocess.Popen[bytes]:
+    """``redis-server`` on ``port`` (with ``options``: ``"--requirepass", "..."``), once it
+    accepts connections; the test is skipped where redis-server is not installed, and fails
+    (the server killed) where it does not start."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            *options,
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

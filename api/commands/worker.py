@@ -43,7 +43,6 @@ _RETRYING: ContextVar[bool] = ContextVar("trulybot_redis_retrying", default=Fals
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    from arq.connections import RedisSettings
     from arq.worker import Worker
     from redis.exceptions import RedisError
 
@@ -53,6 +52,7 @@ def _cmd(args: argparse.Namespace) -> int:
     from api.worker_metrics import WorkerMetricsServer
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
+    from core.redis import arq_redis_settings
     from core.worker_presence import Presence
     from lifecycle import jobs as lifecycle_jobs
     from rag.chat import notify
@@ -173,7 +173,7 @@ def _cmd(args: argparse.Namespace) -> int:
             lease_seconds=args.job_timeout + 60,
         ),
         redis_settings=_redis_settings(
-            RedisSettings.from_dsn(settings.redis_url), settings.worker_redis_patience_seconds
+            arq_redis_settings(settings.redis_url), settings.worker_redis_patience_seconds
         ),
         on_startup=startup,
         on_shutdown=shutdown,

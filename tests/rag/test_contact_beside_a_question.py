@@ -211,6 +211,8 @@ async def test_an_address_or_number_asked_about_makes_no_lead(
         "my new email is {e}",
         "my company email is {e}",
         "my email at {e}",
+        "hi, my own email is {e}",
+        "my preferred email address is {e}",
     ],
 )
 def test_words_giving_an_address_as_theirs_leave_it_beside_the_question(given: str) -> None:

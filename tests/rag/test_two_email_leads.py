@@ -53,6 +53,32 @@ def test_of_two_addresses_the_one_the_lead_words_give_as_theirs_is_read(message:
 
 
 @pytest.mark.parametrize(
+    "kind",
+    ["own", "private", "home", "preferred", "gmail", "real", "correct", "updated", "usual"],
+)
+def test_an_address_given_as_one_of_the_visitor_s_own_kinds_is_theirs(kind: str) -> None:
+    """Of "my own email is A" beside a colleague's B, A was the lead until the kinds of one's own
+    address became a list of eleven words: then neither was read as theirs, and no lead."""
+    said = f"my colleague's email is ravi@example.org, my {kind} email is {ASHA}"
+    assert contact_email(said) == ASHA
+    assert contact_email(f"my {kind} email address is {ASHA}, cc ravi@example.org") == ASHA
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "our company email is info@example.org, but write to me at asha@example.org",
+        "our main address is info@example.org and my email is asha@example.org",
+        "you can email us at team@example.org, or write to me at asha@example.org",
+    ],
+)
+def test_the_visitor_s_own_address_goes_before_their_company_s(message: str) -> None:
+    """The company's shared address, named first, was the lead of a visitor who said where to
+    write to them."""
+    assert contact_email(message) == ASHA
+
+
+@pytest.mark.parametrize(
     "message",
     [
         "asha@example.org ravi@example.org",
