@@ -71,8 +71,11 @@ mail outbox, sent or not; ``Erased.mail_ids`` names them, so the caller deletes 
 outbox wrote of them after the commit (``Mailer.forget_files``).
 
 The response cache holds visitors' questions (normalised) for CACHE_TTL_SECONDS under digests no
-erasure can pick out: after the commit the caller clears the workspace's whole cache
-(``ResponseCache.forget_workspace``; the API and the dashboard do, ``api/data_lifecycle.py``).
+erasure can pick out: after the commit, before answering, the caller clears the workspace's
+whole cache (``ResponseCache.forget_workspace``; the API and the dashboard do,
+``api/data_lifecycle.py``), and a chat turn begun before that stores nothing after it
+(``rag.chat.cache_fence``: before, one storing its answer after the clearing kept the erased
+visitor's question there).
 
 The workspace's exports may hold the visitor too. A ready one is withdrawn: ``expired``, its
 error saying why, its file deleted after the commit (``Erased.export_files``,

@@ -265,6 +265,7 @@ class AnswerPipeline:
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = question.embed_early(self.embedder, message, intent)
+        fence = await self.cache.fence(inp.workspace.id)  # before the message is recorded
         # A gate slot for the first transaction only: the rewrite and the embedding wait for
         # a model with none held, so a hung model cannot stop the turns that need none; nor
         # does a running erasure its message waits for (``ErasureRunning``).
@@ -283,6 +284,7 @@ class AnswerPipeline:
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
+        turn = replace(turn, fence=fence)
         if answer is not None:
             return turn, answer
         # The follow-up's rewrite, once it returned: metered when the turn fails after it.
