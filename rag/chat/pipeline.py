@@ -319,9 +319,10 @@ class AnswerPipeline:
         with it. A message the workspace recorded before with the same client_message_id is
         not recorded again (the statement fails and rolls back): ``repeats.take_up``."""
         workspace = inp.workspace
+        opens_in = inp.session_id if inp.conversation_id is None else None
         try:
             async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-                await wait_for_erasure(session, workspace.id, message)
+                await wait_for_erasure(session, workspace.id, message, opens_in=opens_in)
                 turn = await record(
                     session,
                     workspace,
@@ -347,7 +348,7 @@ class AnswerPipeline:
             if inp.client_message_id is None or not repeats_a_client_message(exc):
                 raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            await wait_for_erasure(session, workspace.id, message)
+            await wait_for_erasure(session, workspace.id, message, opens_in=opens_in)
             taken = await repeats.take_up(
                 session,
                 workspace,

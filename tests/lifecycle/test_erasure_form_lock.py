@@ -55,13 +55,14 @@ async def during_erasure(
     monkeypatch: pytest.MonkeyPatch,
     visitor: dict[str, str],
     send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    at: tuple[Any, str] = (erasure.text_repo, "redact_written"),
 ) -> tuple[dict[str, int], httpx.Response]:
-    """The erasure of ``visitor`` (``{"email": ...}`` or ``{"phone": ...}``), held after its
-    last read (its redaction of what stays) and before its commit, while ``send`` sends the
-    visitor's request: the request must wait for it. What the erasure erased, and the answer."""
-    stop, erased = await erasure_held(
-        client, owner, monkeypatch, visitor, erasure.text_repo, "redact_written"
-    )
+    """The erasure of ``visitor`` (``{"email": ...}``, ``{"phone": ...}``; with ``at``, also
+    ``{"session_id": ...}``), held after its last read (``at``: by default its redaction of
+    what stays) and before its commit, while ``send`` sends the visitor's request: the request
+    must wait for it. What the erasure erased, and the answer."""
+    stop, erased = await erasure_held(client, owner, monkeypatch, visitor, *at)
     sent = asyncio.create_task(send())
     blocked = asyncio.create_task(_until_blocked_by(owner_db, stop.backend))
     done, _ = await asyncio.wait({sent, blocked}, return_when=asyncio.FIRST_COMPLETED)

@@ -5,7 +5,14 @@ after its last transaction. An erasure that committed, and cleared the workspace
 the turn was between its answer's record and that store did not see the entry: written after
 the clearing, it kept the erased visitor's question for CACHE_TTL_SECONDS, and answered it to
 the next asker. Now a turn stores nothing once an erasure of its workspace cleared the cache
-after the turn began (``ResponseCache.fence``)."""
+after the turn began (``ResponseCache.fence``).
+
+A new conversation: an erasure by session id (or by email, of the sessions the visitor's
+conversations were in) read and locked the session's conversations; one the visitor opened
+after that, before the erasure committed, took no lock of the erasure's and committed first:
+it outlived the erasure that reported the session erased. Now a turn takes its session's lock
+(shared) first, and an erasure holds the lock of each session it erases from before it reads
+them: the new conversation is opened after the erasure."""
 
 from __future__ import annotations
 
@@ -17,16 +24,21 @@ import pytest
 from redis.asyncio import Redis
 
 from api.runtime import Runtime
+from core.db import Database
 from core.jobs import JobQueue
+from lifecycle import erasure
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
-from tests.lifecycle.data import widget
+from tests.lifecycle.data import CHATS_MENTIONING, count_mentions, widget
 from tests.lifecycle.test_erasure_during_turn import erased_while_held
+from tests.lifecycle.test_erasure_form_lock import during_erasure
 from tests.lifecycle.test_erasure_leftovers import (
     _cached_personal_question,
     _in_memory,
     _in_redis,
     returns_document,
 )
+from tests.lifecycle.test_erasure_session_numbers import _chat
+from tests.lifecycle.test_retention_races import _hello
 
 
 async def _cached_while_erased(
@@ -86,6 +98,72 @@ async def test_an_answer_stored_after_the_erasure_is_not_kept_in_memory_either(
         name = await _cached_while_erased(client, owner, runtime.jobs, runtime, monkeypatch)
         assert _in_memory(runtime, owner.workspace_id, name) == []
         assert not [s for s in runtime.cache.memory.vectors if s.startswith(owner.workspace_id)]
+
+
+async def _asked_during_erasure(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    key: dict[str, str],
+    session: str,
+    at: tuple[Any, str] = (erasure.text_repo, "redact_written"),
+) -> dict[str, int]:
+    """The visitor's question (no address nor number in it) in a new conversation of
+    ``session``, sent while the erasure by ``key`` is held (``at``): it must wait for the
+    erasure (``during_erasure``), then be answered. What the erasure erased."""
+    erased, answered = await during_erasure(
+        client,
+        owner,
+        owner_db,
+        monkeypatch,
+        key,
+        lambda: client.post(
+            "/api/v1/chat",
+            json={"message": f"What are your opening hours, {session}?", "session_id": session},
+            headers=widget(owner),
+        ),
+        at=at,
+    )
+    assert answered.status_code == 200, answered.text
+    return erased
+
+
+@pytest.mark.parametrize("held_after", ["lock_conversations", "erase_conversations"])
+async def test_a_conversation_opened_while_its_session_is_erased_waits_for_the_erasure(
+    held_after: str,
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: held once it had locked (or deleted) the session's conversations, the erasure
+    was not waited for: the question's conversation committed first and outlived it. (Opened
+    between the erasure's read and its lock, it was erased since an earlier fix.)"""
+    visitor = f"nia-{uuid.uuid4().hex[:10]}"
+    await _hello(client, owner, visitor)
+    key = {"session_id": visitor}
+    at = (erasure.repo, held_after)
+    erased = await _asked_during_erasure(client, owner, owner_db, monkeypatch, key, visitor, at)
+    assert erased["conversations"] == 1
+    left = await count_mentions(owner_db, owner.workspace_id, visitor, CHATS_MENTIONING)
+    assert left == {"conversations": 1, "messages": 1}  # the question's, opened after
+
+
+async def test_a_conversation_opened_in_the_visitors_session_waits_for_the_erasure_by_email(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    owner_db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An erasure by email takes the other conversations of the visitor's sessions: one
+    opened in such a session while it ran (no address in it) committed first and stayed."""
+    tag = uuid.uuid4().hex[:10]
+    visitor, email = f"omar-{tag}", f"omar-{tag}@example.com"
+    await _chat(client, owner, f"my email is {email}", visitor)
+    key = {"email": email}
+    erased = await _asked_during_erasure(client, owner, owner_db, monkeypatch, key, visitor)
+    assert erased["conversations"] == 1
 
 
 async def test_the_cache_is_cleared_before_the_erasure_answers(
