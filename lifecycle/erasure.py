@@ -68,7 +68,8 @@ webhook deliveries naming the conversation or the session (a handoff quotes the 
 message and session id). The owners' "new lead" mails quoting an erased lead (or one the session
 way examined), and the handoff summaries quoting an erased conversation's first words, leave the
 mail outbox, sent or not; ``Erased.mail_ids`` names them, so the caller deletes what the file
-outbox wrote of them after the commit (``Mailer.forget_files``).
+outbox wrote of them after the commit (``Mailer.forget_files``). Such a mail being written as
+the erasure starts is waited for (its dispatch holds ``ERASURE_LOCK``, shared) and goes too.
 
 The response cache holds visitors' questions (normalised) for CACHE_TTL_SECONDS under digests no
 erasure can pick out: after the commit, before answering, the caller clears the workspace's
