@@ -1,7 +1,7 @@
 """The data lifecycle's HTTP side that the JSON API and the dashboard share: an export's build
 enqueued after the commit and its zip as a download, the purge a deletion enqueues after its
-commit, and what an erasure clears after its commit (the response cache, the file outbox's
-copies of the mails it deleted, the zips of the exports it withdrew)."""
+commit, and what an erasure clears after its commit (the response cache, before the answer;
+the file outbox's copies of the mails it deleted, the zips of the exports it withdrew)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import BackgroundTasks, Request
 from fastapi.responses import FileResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.deps import end_transaction
 from api.middleware import is_head
 from billing import provider_cancels
 from core.config import Settings
@@ -97,7 +98,8 @@ def after_deletion(background: BackgroundTasks, jobs: JobQueue, deleted: deletio
         cancel_after_commit(background, jobs, [deleted.workspace_id])
 
 
-def forget_after_erasure(
+async def forget_after_erasure(
+    session: AsyncSession,
     background: BackgroundTasks,
     *,
     cache: ResponseCache,
@@ -106,10 +108,15 @@ def forget_after_erasure(
     workspace_id: uuid.UUID,
     erased: erasure.Erased,
 ) -> None:
-    """Once the erasure has committed (a response's background tasks run after it): the
-    workspace's response cache, which keeps visitors' questions under digests no erasure can
-    pick out, the files the file outbox wrote for the mails the erasure deleted, and the zips
-    of the exports it withdrew."""
-    background.add_task(cache.forget_workspace, workspace_id)
+    """The erasure committed now (``end_transaction``: the request's session is not used
+    again), then, before the answer is sent, the workspace's response cache cleared: it keeps
+    visitors' questions under digests no erasure can pick out, and a turn begun before the
+    clearing stores nothing after it (``rag.chat.cache_fence``). Before, a background task
+    cleared it after the answer was sent (never, when the process stopped in between): the
+    owner was told the visitor was erased while the cache still gave their question's answer.
+    After the answer: the files the file outbox wrote for the mails the erasure deleted, and
+    the zips of the exports it withdrew."""
+    await end_transaction(session)
+    await cache.forget_workspace(workspace_id)
     background.add_task(mailer.forget_files, erased.mail_ids)
     background.add_task(erasure.remove_export_files, settings, erased.export_files)

@@ -68,11 +68,20 @@ webhook deliveries naming the conversation or the session (a handoff quotes the 
 message and session id). The owners' "new lead" mails quoting an erased lead (or one the session
 way examined), and the handoff summaries quoting an erased conversation's first words, leave the
 mail outbox, sent or not; ``Erased.mail_ids`` names them, so the caller deletes what the file
-outbox wrote of them after the commit (``Mailer.forget_files``).
+outbox wrote of them after the commit (``Mailer.forget_files``). Such a mail being written as
+the erasure starts is waited for (its dispatch holds ``ERASURE_LOCK``, shared) and goes too.
 
 The response cache holds visitors' questions (normalised) for CACHE_TTL_SECONDS under digests no
-erasure can pick out: after the commit the caller clears the workspace's whole cache
-(``ResponseCache.forget_workspace``; the API and the dashboard do, ``api/data_lifecycle.py``).
+erasure can pick out: after the commit, before answering, the caller clears the workspace's
+whole cache (``ResponseCache.forget_workspace``; the API and the dashboard do,
+``api/data_lifecycle.py``), and a chat turn begun before that stores nothing after it
+(``rag.chat.cache_fence``: before, one storing its answer after the clearing kept the erased
+visitor's question there).
+
+The sessions whose conversations go (by session id; by email or phone, those of the visitor's
+conversations) are held from before their conversations are read (``session_locks``): a turn
+opening a conversation in one waits for the commit. Before, one opened after the erasure had
+locked the session's conversations committed first and outlived it.
 
 The workspace's exports may hold the visitor too. A ready one is withdrawn: ``expired``, its
 error saying why, its file deleted after the commit (``Erased.export_files``,
@@ -106,6 +115,7 @@ from lifecycle import erasure_text_repository as text_repo
 from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import session_erasure_repository as session_repo
+from rag.chat import session_locks
 from workspaces.leads import ERASURE_LOCK
 from workspaces.permissions import Action, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
@@ -193,6 +203,8 @@ async def erase_visitor(
         counts, leads, conversations = await _erase_named(session, workspace_id, visitor)
     else:
         assert session_id is not None
+        # Before the session's conversations are read: a turn opening one waits for the commit.
+        await session_locks.lock_for_erasure(session, workspace_id, [session_id])
         conversations, leads = await _lock_session(session, workspace_id, session_id)
         # The submissions first: deleting a conversation leaves its submissions' link dangling.
         lead_counts = await session_repo.erase_session_leads(
@@ -304,8 +316,10 @@ async def _erase_named(
         lead_ids=own,
         conversation_ids=named,
     )
-    # The visitor's other conversations (same browser session), and the leads linked to any.
+    # The visitor's other conversations (same browser session), and the leads linked to any:
+    # read once the sessions are held (a turn opening one there waits for the commit).
     sessions = {sid for _, sid, _ in found}
+    await session_locks.lock_for_erasure(session, workspace_id, sessions)
     found = await repo.conversations_of(
         session,
         workspace_id=workspace_id,

@@ -104,9 +104,9 @@ async def capture(
 
 ERASURE_LOCK = "visitor_erasure"
 """The workspace's advisory lock a visitor's erasure holds (exclusive) from its start to its
-commit, and a widget form (and a chat message that may hold an address or a number,
-``rag.chat.shortcuts.wait_for_erasure``) takes (shared) before anything else:
-``wait_for_erasure``."""
+commit, and a widget form (a chat message that may hold an address or a number,
+``rag.chat.shortcuts.wait_for_erasure``; the owners' notification mails,
+``notification_delivery``) takes (shared) before anything else: ``wait_for_erasure``."""
 
 
 async def wait_for_erasure(

@@ -17,6 +17,10 @@
   with the digest items not sent yet; the items are marked sent in the transaction that writes
   the mail, so an event is never in two digests, and a member with nothing gets nothing.
 
+Each of them waits for a running erasure of the workspace first (``leads.wait_out_erasure``):
+a mail quoting a lead or a visitor's words that it read before the erasure deleted them would be
+queued after the erasure's delete of their mails, and kept.
+
 Every mail carries an unsubscribe link for its member and kind (``List-Unsubscribe`` with
 one-click POST too); a digest carries one per kind it contains.
 """
@@ -34,8 +38,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.mail import KINDS_HEADER, Mailer, StillMember
+from workspaces import leads, notifications
 from workspaces import notification_repository as repo
-from workspaces import notifications
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.notification_text import Notice, describe, handoff_summary, lead_summary
@@ -121,6 +125,7 @@ async def dispatch(deps: NotificationDeps, workspace_id: uuid.UUID) -> int:
     done = 0
     while True:
         async with deps.db.transaction(workspace_id=workspace_id) as session:
+            await leads.wait_out_erasure(session, workspace_id)  # before a lead is read
             events = await repo.claim_pending(session, workspace_id, limit=BATCH)
             if not events:
                 return done
@@ -265,6 +270,7 @@ async def send_summaries(deps: NotificationDeps, now: datetime) -> int:
     sent = 0
     for workspace_id, kind, until in due:
         async with deps.db.transaction(workspace_id=workspace_id) as session:
+            await leads.wait_out_erasure(session, workspace_id)  # before a message is read
             held, latest = await repo.take_held(
                 session, workspace_id, kind, until=until, at=now, latest=SUMMARY_LATEST
             )
@@ -336,6 +342,7 @@ async def send_digest(
     """The member's digest (1 mail) or nothing (0) when no item is left for them: a removed or
     unverified member, or kinds switched off since, consume their items without a mail."""
     async with deps.db.transaction(workspace_id=workspace_id) as session:
+        await leads.wait_out_erasure(session, workspace_id)  # before a lead is read
         events = await repo.take_digest_items(
             session, workspace_id, user_id, before=now, at=now, limit=DIGEST_LIMIT
         )

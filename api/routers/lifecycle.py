@@ -173,13 +173,15 @@ async def erase_visitor(
     By email or phone, what is kept (another person's form or lead naming the visitor, the
     owner's notes on any lead) has the address or number replaced by "[erased]"
     (``redacted_leads``, ``redacted_lead_submissions`` in ``erased``).
-    After the commit the workspace's response cache is cleared (it holds visitors' questions).
+    After the commit, before the answer, the workspace's response cache is cleared (it holds
+    visitors' questions; a chat turn begun before stores no answer after it).
     The workspace's ready and running exports are withdrawn (``withdrawn_exports``: their
     status and error say why; a ready one's zip is deleted); a queued one is built after."""
     erased = await erasure.erase_visitor(
         session, access, email=body.email, session_id=body.session_id, phone=body.phone
     )
-    forget_after_erasure(
+    await forget_after_erasure(
+        session,
         background,
         cache=runtime.cache,
         mailer=runtime.mailer,

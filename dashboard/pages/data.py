@@ -104,9 +104,9 @@ async def erase_visitor(
     background: BackgroundTasks,
 ) -> Response:
     """Erase one visitor (owners; audited without the erased data); the counts in the notice.
-    The response cache and the deleted mails' files are cleared after the commit, as over the
-    API. Refused (no email or session id, a NUL in it): the Settings page again with the key
-    chosen and what was typed beside the reason."""
+    The response cache (before the answer) and the deleted mails' files are cleared after the
+    commit, as over the API. Refused (no email or session id, a NUL in it): the Settings page
+    again with the key chosen and what was typed beside the reason."""
     fields, refused = await _posted(request)
     key = str(fields.get("key") or "")
     value = str(fields.get("value") or "").strip()
@@ -126,7 +126,8 @@ async def erase_visitor(
             reason = exc.message + "."
         forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
         return await _section_refused(request, page, session, forms, exc.status_code)
-    forget_after_erasure(
+    await forget_after_erasure(
+        session,
         background,
         cache=runtime.cache,
         mailer=runtime.mailer,

@@ -11,6 +11,9 @@ version, is served too.
 Redis when configured; an in-process LRU otherwise, and also while Redis is unreachable (the
 cache degrades to a miss or to memory, the chat keeps answering).
 
+A visitor's erasure clears the workspace's cache (``forget_workspace``); a turn begun before it
+stores nothing after it (``fence``, ``put``: ``rag.chat.cache_fence``).
+
 A scope's cached-question embeddings are one float32 matrix in the process (``ScopeVectors``), so
 a semantic lookup is one matrix product. With Redis they live in a list per scope (digest and
 vector bytes per item, appended until ``max_vectors_per_scope``); each process mirrors the lists
@@ -35,6 +38,14 @@ from cachetools import LRUCache, TTLCache
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from rag.chat.cache_fence import (
+    PUT_SCRIPT,
+    Fence,
+    MemoryEpochs,
+    epoch_key,
+    raise_epoch,
+    read_epoch,
+)
 from rag.chat.match_guard import contradicts, says_more
 
 log = logging.getLogger(__name__)
@@ -224,6 +235,9 @@ class ResponseCache:
         )
         self._redis_down_until = 0.0
         self._retry = redis_retry_seconds
+        # A turn's entry is stored only while no erasure cleared the cache since it began.
+        self.epochs = MemoryEpochs()
+        self._put = None if redis is None else redis.register_script(PUT_SCRIPT)
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -359,6 +373,18 @@ class ResponseCache:
         mirror = self.mirrors[scope] = _Mirror(ScopeVectors(self.max_vectors), 0, time.monotonic())
         return mirror
 
+    async def fence(self, workspace_id: uuid.UUID) -> Fence:
+        """The workspace's erasure epochs now: read when a turn begins, its ``put`` stores
+        nothing once an erasure cleared the cache after (``rag.chat.cache_fence``)."""
+        epoch = None
+        redis = self._usable_redis()
+        if redis is not None:
+            try:
+                epoch = await read_epoch(redis, workspace_id)
+            except (RedisError, OSError) as exc:
+                self._redis_failed(exc)
+        return Fence(redis=epoch, memory=self.epochs.get(workspace_id))
+
     async def put(
         self,
         workspace_id: uuid.UUID,
@@ -366,27 +392,31 @@ class ResponseCache:
         normalized: str,
         embedding: np.ndarray | None,
         entry: dict[str, Any],
+        *,
+        fence: Fence | None = None,
     ) -> None:
+        """Store the answer (``fence``: only if no erasure cleared the workspace's cache since
+        the turn's ``fence`` was read; None, always)."""
         scope = self.scope(workspace_id, knowledge_version)
         digest = _digest(normalized)
         payload = json.dumps({**entry, "question": normalized}, default=str)
         vector = None if embedding is None else embedding.astype(np.float32)
         redis = self._usable_redis()
-        if redis is not None:
+        if redis is not None and self._put is not None:
+            if fence is not None and fence.redis is None:
+                return  # its epoch unread, a turn cannot tell an erasure came since
+            item = b"" if vector is None else digest.encode("ascii") + vector.tobytes()
+            keys = [epoch_key(workspace_id), f"tb:rc:{scope}:{digest}", f"tb:rcl:{scope}"]
+            expected = "" if fence is None else str(fence.redis)
             try:
-                async with redis.pipeline(transaction=False) as pipe:
-                    pipe.set(f"tb:rc:{scope}:{digest}", payload, ex=self.ttl)
-                    if vector is not None:
-                        pipe.llen(f"tb:rcl:{scope}")
-                    results = await pipe.execute()
-                if vector is not None and int(results[1]) < self.max_vectors:
-                    async with redis.pipeline(transaction=False) as pipe:
-                        pipe.rpush(f"tb:rcl:{scope}", digest.encode("ascii") + vector.tobytes())
-                        pipe.expire(f"tb:rcl:{scope}", self.ttl)
-                        await pipe.execute()
+                await self._put(
+                    keys=keys, args=[expected, payload, self.ttl, item, self.max_vectors]
+                )
                 return
             except (RedisError, OSError) as exc:
                 self._redis_failed(exc)
+        if fence is not None and fence.memory != self.epochs.get(workspace_id):
+            return
         self.memory.put(f"{scope}:{digest}", json.loads(payload))
         if vector is not None:
             self.memory.add_vector(scope, digest, vector)
@@ -398,11 +428,14 @@ class ResponseCache:
         question and its key is a digest, so a visitor's erasure cannot pick out their entries:
         the workspace's cache goes (the next questions fill it again). The hit/miss counts stay
         (numbers only). How many Redis keys went. With Redis unreachable its keys stay until
-        CACHE_TTL_SECONDS (a warning says so) and this process's memory is cleared all the same."""
+        CACHE_TTL_SECONDS (a warning says so) and this process's memory is cleared all the same.
+        The erasure epoch is raised first: a turn begun before stores nothing after
+        (``rag.chat.cache_fence``)."""
         prefix = f"{workspace_id}:"
         removed = 0
         if self.redis is not None:
             try:
+                await raise_epoch(self.redis, workspace_id)
                 for pattern in (f"tb:rc:{prefix}*", f"tb:rcl:{prefix}*"):
                     batch: list[bytes | str] = []
                     async for key in self.redis.scan_iter(match=pattern, count=1000):
@@ -424,7 +457,9 @@ class ResponseCache:
 
     def forget_workspace_here(self, workspace_id: uuid.UUID) -> None:
         """The workspace's entries and vectors in this process only (the in-process LRU, the
-        mirrors of Redis lists): what a purge, which deletes the Redis keys itself, leaves."""
+        mirrors of Redis lists): what a purge, which deletes the Redis keys itself, leaves.
+        Its erasure epoch here is raised first (``rag.chat.cache_fence``)."""
+        self.epochs.raise_epoch(workspace_id)
         prefix = f"{workspace_id}:"
         for key in [k for k in list(self.memory.entries) if k.startswith(prefix)]:
             self.memory.entries.pop(key, None)

@@ -265,6 +265,7 @@ class AnswerPipeline:
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = question.embed_early(self.embedder, message, intent)
+        fence = await self.cache.fence(inp.workspace.id)  # before the message is recorded
         # A gate slot for the first transaction only: the rewrite and the embedding wait for
         # a model with none held, so a hung model cannot stop the turns that need none; nor
         # does a running erasure its message waits for (``ErasureRunning``).
@@ -283,6 +284,7 @@ class AnswerPipeline:
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
+        turn = replace(turn, fence=fence)
         if answer is not None:
             return turn, answer
         # The follow-up's rewrite, once it returned: metered when the turn fails after it.
@@ -317,9 +319,10 @@ class AnswerPipeline:
         with it. A message the workspace recorded before with the same client_message_id is
         not recorded again (the statement fails and rolls back): ``repeats.take_up``."""
         workspace = inp.workspace
+        opens_in = inp.session_id if inp.conversation_id is None else None
         try:
             async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-                await wait_for_erasure(session, workspace.id, message)
+                await wait_for_erasure(session, workspace.id, message, opens_in=opens_in)
                 turn = await record(
                     session,
                     workspace,
@@ -345,7 +348,7 @@ class AnswerPipeline:
             if inp.client_message_id is None or not repeats_a_client_message(exc):
                 raise
         async with self.db.transaction(workspace_id=workspace.id, durable=False) as session:
-            await wait_for_erasure(session, workspace.id, message)
+            await wait_for_erasure(session, workspace.id, message, opens_in=opens_in)
             taken = await repeats.take_up(
                 session,
                 workspace,

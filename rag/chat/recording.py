@@ -273,6 +273,7 @@ class AnswerRecorder:
                 turn.normalized,
                 turn.embedding,
                 {"answer": text, "citations": citations, "extractive": extractive},
+                fence=turn.fence,
             )
         clock.lap("record_answer")
         clock.total()

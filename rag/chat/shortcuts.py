@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database
 from core.direct import Executor
 from rag.chat import faq as faq_service
-from rag.chat import notify
+from rag.chat import notify, session_locks
 from rag.chat.cache import CacheHit, ResponseCache
 from rag.chat.contact_beside import contact_beside
 from rag.chat.contact_details import (
@@ -200,7 +200,9 @@ class ErasureRunning(Exception):
     out of its gate slot (``after_erasure``), then starts again."""
 
 
-async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID, message: str) -> None:
+async def wait_for_erasure(
+    session: AsyncSession, workspace_id: uuid.UUID, message: str, *, opens_in: str | None = None
+) -> None:
     """First in a turn's transaction, before its conversation is read or locked: a message
     that may hold an address or a phone number (what ``contact`` and ``callback`` save, and
     what an erasure by email or phone reads in messages) takes the lock a running erasure of
@@ -211,9 +213,16 @@ async def wait_for_erasure(session: AsyncSession, workspace_id: uuid.UUID, messa
     it is a new conversation after the erasure. Taken before the conversation (then the number,
     then the lead), it never waits holding what the erasure locks; other messages do not wait.
     Never waited for here: the turn holds a slot of the process's turn gate, and with as many
-    such turns as slots every turn of the process (any workspace's) waited for the erasure."""
+    such turns as slots every turn of the process (any workspace's) waited for the erasure.
+    ``opens_in``: the turn opens a conversation in this session, so it takes the session's
+    lock too, or (an erasure of the session runs) raises ``ErasureRunning``: opened while the
+    erasure ran, it outlived it (``session_locks``)."""
     may_hold = EMAIL_IN_TEXT.search(message) or PHONE_IN_TEXT.search(message)
     if may_hold and not await leads.wait_for_erasure(session, workspace_id, wait=False):
+        raise ErasureRunning(str(workspace_id))
+    if opens_in is not None and not await session_locks.no_erasure_of(
+        session, workspace_id, opens_in
+    ):
         raise ErasureRunning(str(workspace_id))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.direct import Executor
 from core.errors import NotFound
 from core.models import utcnow
+from rag.chat.cache_fence import Fence
 from rag.chat.contact_names import answers_contact_request
 from rag.chat.follow_ups import looks_like_follow_up
 from rag.chat.intents import (
@@ -143,6 +144,9 @@ class Turn:
     callback: Literal["saved", "declined"] | None = None
     """A call asked on a number beside the question, or an address or a number left beside it
     (``shortcuts.callback``): "saved" on a lead, or "declined"."""
+    fence: Fence | None = None
+    """The workspace's erasure epochs when the turn began: its answer is cached only if no
+    erasure cleared the cache since (``rag.chat.cache_fence``)."""
 
     @property
     def cacheable(self) -> bool:

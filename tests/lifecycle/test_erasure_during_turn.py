@@ -15,6 +15,41 @@ from core.jobs import JobQueue
 from rag.chat import recording
 from tests.conftest import Owner
 from tests.lifecycle.data import CHATS_MENTIONING, count_mentions, widget
+from tests.workspaces.test_signin_races import GUARD_SECONDS
+
+
+async def erased_while_held(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    monkeypatch: pytest.MonkeyPatch,
+    where: Any,
+    name: str,
+    session: str,
+    message: str,
+) -> tuple[dict[str, int], httpx.Response]:
+    """The visitor's ``message`` in ``session``, held before ``where.name`` runs while the owner
+    erases the session; then it goes on. What the erasure erased, and the turn's answer."""
+    reached, go = asyncio.Event(), asyncio.Event()
+    real = getattr(where, name)
+
+    async def held(*args: Any, **kwargs: Any) -> Any:
+        reached.set()
+        await asyncio.wait_for(go.wait(), GUARD_SECONDS)
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(where, name, held)
+    turn = asyncio.create_task(
+        client.post(
+            "/api/v1/chat", json={"message": message, "session_id": session}, headers=widget(owner)
+        )
+    )
+    await asyncio.wait_for(reached.wait(), GUARD_SECONDS)
+    erased = await client.post(
+        owner.url("/erasures"), json={"session_id": session}, headers=owner.headers
+    )
+    assert erased.status_code == 200, erased.text
+    go.set()
+    return dict(erased.json()["erased"]), await turn
 
 
 async def test_the_turn_answers_and_records_nothing_of_the_erased_visitor(
@@ -33,31 +68,11 @@ async def test_the_turn_answers_and_records_nothing_of_the_erased_visitor(
         "/api/v1/chat", json={"message": f"Hi {tag}", "session_id": session}, headers=widget(owner)
     )
     assert first.status_code == 200, first.text
-    answering, go = asyncio.Event(), asyncio.Event()
-    real = recording.conversation_repo.record_answer
-
-    async def held(*args: Any, **kwargs: Any) -> Any:
-        answering.set()
-        await go.wait()
-        return await real(*args, **kwargs)
-
-    monkeypatch.setattr(recording.conversation_repo, "record_answer", held)
     question = f"What is the warranty on gadget {tag}?"
-    turn = asyncio.create_task(
-        client.post(
-            "/api/v1/chat",
-            json={"message": question, "session_id": session},
-            headers=widget(owner),
-        )
+    erased, response = await erased_while_held(
+        client, owner, monkeypatch, recording.conversation_repo, "record_answer", session, question
     )
-    await answering.wait()
-    erased = await client.post(
-        owner.url("/erasures"), json={"session_id": session}, headers=owner.headers
-    )
-    assert erased.status_code == 200, erased.text
-    assert erased.json()["erased"]["conversations"] == 2  # each call without an id starts one
-    go.set()
-    response = await turn
+    assert erased["conversations"] == 2  # each call without an id starts one
     assert response.status_code == 200, response.text
     assert response.json()["answer"]
     await jobs.drain()

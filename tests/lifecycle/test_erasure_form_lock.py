@@ -23,7 +23,8 @@ from tests.lifecycle.data import first_column, widget
 from tests.lifecycle.test_erasure_form_message import _holding
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
-from tests.workspaces.test_signin_races import GUARD_SECONDS, _until_blocked_by
+from tests.workspaces.test_signin_races import GUARD_SECONDS
+from workspaces import notifications
 
 
 async def erasure_held(
@@ -38,6 +39,10 @@ async def erasure_held(
 ) -> tuple[_Stop, asyncio.Task[httpx.Response]]:
     """The erasure of ``visitor`` started and held in its transaction once ``where.name`` has
     run (``before``: before it runs): the stop that holds it, and its request."""
+    # The owners' mails about what came before are written first: their dispatch waits for a
+    # running erasure too, and would be taken for the request the caller sends meanwhile.
+    await notifications.settle_kicks()
+    await client.app.state.runtime.jobs.drain()  # type: ignore[attr-defined]
     stop = _Stop()
     real = getattr(where, name)
     monkeypatch.setattr(where, name, stop.before(real) if before else stop.after(real))
@@ -55,25 +60,21 @@ async def during_erasure(
     monkeypatch: pytest.MonkeyPatch,
     visitor: dict[str, str],
     send: Callable[[], Awaitable[httpx.Response]],
+    *,
+    at: tuple[Any, str] = (erasure.text_repo, "redact_written"),
 ) -> tuple[dict[str, int], httpx.Response]:
-    """The erasure of ``visitor`` (``{"email": ...}`` or ``{"phone": ...}``), held after its
-    last read (its redaction of what stays) and before its commit, while ``send`` sends the
-    visitor's request: the request must wait for it. What the erasure erased, and the answer."""
-    stop, erased = await erasure_held(
-        client, owner, monkeypatch, visitor, erasure.text_repo, "redact_written"
-    )
+    """The erasure of ``visitor`` (``{"email": ...}``, ``{"phone": ...}``; with ``at``, also
+    ``{"session_id": ...}``), held after its last read (``at``: by default its redaction of
+    what stays) and before its commit, while ``send`` sends the visitor's request: the request
+    must wait for it. What the erasure erased, and the answer."""
+    stop, erased = await erasure_held(client, owner, monkeypatch, visitor, *at)
     sent = asyncio.create_task(send())
-    blocked = asyncio.create_task(_until_blocked_by(owner_db, stop.backend))
-    done, _ = await asyncio.wait({sent, blocked}, return_when=asyncio.FIRST_COMPLETED)
-    committed_first = sent in done
-    if committed_first:
-        blocked.cancel()
+    committed_first = await stop.ended_before_waiting(owner_db, sent)
     stop.go.set()
     response = await erased
     assert response.status_code == 200, response.text
     answered = await sent
     assert not committed_first, f"committed while the erasure ran: {answered.text}"
-    await blocked
     return dict(response.json()["erased"]), answered
 
 

@@ -23,12 +23,9 @@ from tests.lifecycle.data import fill, widget
 from workspaces import notifications
 
 
-async def _cached_personal_question(
-    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
-) -> tuple[str, str]:
-    """A visitor's question carrying their name, answered from a document (so cached); the
-    name and the session id."""
-    name = f"Zylberstein{uuid.uuid4().hex[:8]}"
+async def returns_document(client: httpx.AsyncClient, owner: Owner, jobs: JobQueue) -> None:
+    """The workspace's returns policy, ingested: what a visitor's question about returns is
+    answered from (and cached)."""
     document = await client.post(
         owner.url("/documents"),
         json={
@@ -39,6 +36,15 @@ async def _cached_personal_question(
     )
     assert document.status_code in (200, 202), document.text  # 200: the same text again
     await jobs.drain()
+
+
+async def _cached_personal_question(
+    client: httpx.AsyncClient, owner: Owner, jobs: JobQueue
+) -> tuple[str, str]:
+    """A visitor's question carrying their name, answered from a document (so cached); the
+    name and the session id."""
+    name = f"Zylberstein{uuid.uuid4().hex[:8]}"
+    await returns_document(client, owner, jobs)
     session_id = f"priya-{uuid.uuid4().hex[:8]}"
     chat = await client.post(
         "/api/v1/chat",

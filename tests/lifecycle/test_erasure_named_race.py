@@ -6,13 +6,14 @@ the session's), then locked them (and the conversations linked to the visitor's 
 deleted the conversations read first. One linked to the visitor's lead, or opened in the
 session, in between was kept: it outlived the erasure, the address in its messages, only
 unlinked from the deleted lead. Now what the lock finds is erased (and a message with the
-address waits for the erasure: ``test_erasure_chat_lock``)."""
+address waits for the erasure: ``test_erasure_chat_lock``; a conversation opened in the
+session waits for it too: ``test_erasure_turn_fence``)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any
 
 import httpx
@@ -26,31 +27,6 @@ from tests.lifecycle.data import CHATS_MENTIONING, count_mentions, first_column
 from tests.lifecycle.test_erasure_form_lock import erasure_held
 from tests.lifecycle.test_erasure_session_numbers import _chat
 from tests.lifecycle.test_erasure_session_race import _Stop
-from tests.lifecycle.test_retention_races import _hello
-from tests.workspaces.test_signin_races import GUARD_SECONDS
-
-
-async def _erased_while(
-    client: httpx.AsyncClient,
-    owner: Owner,
-    monkeypatch: pytest.MonkeyPatch,
-    key: dict[str, str],
-    meanwhile: Callable[[], Awaitable[Any]],
-) -> dict[str, int]:
-    """The erasure by ``key``, held before it locks the conversations while ``meanwhile``
-    runs and commits; what it erased."""
-    stop = _Stop()
-    held = stop.before(erasure.repo.lock_conversations)
-    monkeypatch.setattr(erasure.repo, "lock_conversations", held)
-    erased = asyncio.create_task(
-        client.post(owner.url("/erasures"), json=key, headers=owner.headers)
-    )
-    await asyncio.wait_for(stop.reached.wait(), GUARD_SECONDS)
-    await meanwhile()
-    stop.go.set()
-    response = await erased
-    assert response.status_code == 200, response.text
-    return dict(response.json()["erased"])
 
 
 async def erased_after_turn(
@@ -119,25 +95,6 @@ async def test_a_conversation_opened_with_the_address_during_the_erasure_waits_f
         ws=owner.workspace_id,
         n=f"%{tag}%",
     ) == [second]
-
-
-async def test_a_conversation_the_session_opened_during_its_erasure_is_erased(
-    client: httpx.AsyncClient,
-    owner: Owner,
-    owner_db: Database,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """By session id alike: the session's conversations were read, then locked by those ids
-    only; one the visitor opened in between was kept."""
-    tag = uuid.uuid4().hex[:10]
-    visitor = f"nia-{tag}"
-    await _hello(client, owner, visitor)
-    erased = await _erased_while(
-        client, owner, monkeypatch, {"session_id": visitor}, lambda: _hello(client, owner, visitor)
-    )
-    assert erased["conversations"] == 2
-    left = await count_mentions(owner_db, owner.workspace_id, tag, CHATS_MENTIONING)
-    assert left == {"conversations": 0, "messages": 0}
 
 
 async def test_a_conversation_whose_turn_holds_the_lead_while_the_erasure_waits_is_erased(

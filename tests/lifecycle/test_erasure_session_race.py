@@ -62,6 +62,15 @@ class _Stop:
 
         return held
 
+    async def ended_before_waiting(self, owner_db: Database, task: asyncio.Future[Any]) -> bool:
+        """Whether ``task`` ended before some backend waited for the held request (a check
+        that then stops); else it is waiting for it."""
+        blocked = asyncio.create_task(_until_blocked_by(owner_db, self.backend))
+        done, _ = await asyncio.wait({task, blocked}, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            blocked.cancel()
+        return task in done
+
     async def meanwhile(
         self, owner_db: Database, work: Callable[[], Awaitable[T]]
     ) -> asyncio.Task[T]:
