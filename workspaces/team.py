@@ -194,22 +194,34 @@ async def _drop(
     await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
     )
-    now = datetime.now(UTC)
+    details = await withdraw_reach(
+        session, workspace_id=access.workspace.id, user_id=user_id, now=datetime.now(UTC)
+    )
+    return {"role": membership.role, **details}
+
+
+async def withdraw_reach(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """What a person leaves behind in a workspace they no longer belong to (removed, left, or
+    their account deleted: ``lifecycle.deletion``) stops acting for them: the API keys they
+    made are revoked, the invitations they sent withdrawn, the webhook URL they set paused.
+    What went, for the audit entry."""
     revoked = await repo.revoke_api_keys_made_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+        session, workspace_id=workspace_id, user_id=user_id, when=now
     )
     # Their pending invitations go too: one sent as an owner would bring in an owner of their
     # choosing after they were removed.
     withdrawn = await accounts_repo.revoke_invitations_sent_by(
-        session, access.workspace.id, user_id, now=now
+        session, workspace_id, user_id, now=now
     )
-    details: dict[str, Any] = {"role": membership.role, "api_keys_revoked": revoked}
+    details: dict[str, Any] = {"api_keys_revoked": revoked}
     if withdrawn:
         details["invitations_revoked"] = withdrawn
     # The webhook URL they set keeps the workspace's events going to an address of their
     # choosing: it waits for an owner to confirm it (``service.confirm_webhook``).
     if await team_repo.pause_webhook_set_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+        session, workspace_id=workspace_id, user_id=user_id, when=now
     ):
         details["webhook_paused"] = True
     return details
