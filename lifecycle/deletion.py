@@ -50,7 +50,7 @@ from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.more_workspaces import check_room_for_workspace
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import ClientInfo, WorkspaceAccess
 
 log = logging.getLogger(__name__)
 
@@ -234,6 +234,7 @@ async def delete_account(
     *,
     user_id: uuid.UUID,
     verified_hash: str,
+    client: ClientInfo | None = None,
     now: datetime | None = None,
 ) -> AccountDeletion:
     """Delete the user's account (see the module's docstring), whose password was checked
@@ -286,7 +287,10 @@ async def delete_account(
             code="last_owner",
             details=blocking,
         )
-    actor = audit.Actor(user_id=user_id)
+    client = client or ClientInfo()  # where the person asked from, in every entry it leaves
+    actor = audit.Actor(
+        user_id=user_id, ip=client.ip, user_agent=client.user_agent, request_id=client.request_id
+    )
     for workspace_id in alone:
         await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
         deletion = await _mark_deleted(session, workspace_id, now=now, grace=timedelta(0))
