@@ -90,7 +90,7 @@ async def invite(
         # (a sentence, an address: a client links it); the body quotes the name beside it.
         inviter=inviter.email if inviter else "A TrulyBot user",
         inviter_name=profile.in_a_mail(inviter.name) if inviter else None,
-        workspace=profile.unlinked(workspace.name),
+        workspace=profile.text_in_a_mail(workspace.name),
         role=role,
         expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         link=deps.link(INVITE_PATH, token),
