@@ -75,8 +75,12 @@ async def _member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.
         session, workspace_id=access.workspace.id, user_id=user_id
     )
     if membership is None:
-        raise NotFound("Member not found", code="member_not_found")
+        raise _member_not_found()
     return membership
+
+
+def _member_not_found() -> NotFound:
+    return NotFound("Member not found", code="member_not_found")
 
 
 async def _keep_an_owner(
@@ -114,9 +118,10 @@ async def change_role(
     before = membership.role
     if before == "owner":
         await _keep_an_owner(session, access, user_id)
-    await repo.update_member_role(
+    if not await repo.update_member_role(
         session, workspace_id=access.workspace.id, user_id=user_id, role=role
-    )
+    ):  # they left, or another owner removed them, since their row was read
+        raise _member_not_found()
     membership.role = role
     details: dict[str, Any] = {"from": before, "to": role}
     now = datetime.now(UTC)
@@ -191,9 +196,10 @@ async def _drop(
     whatever the role read before: one made owner meanwhile counts as one."""
     user_id = membership.user_id
     await _keep_an_owner(session, access, user_id)
-    await accounts_repo.delete_membership(
+    if not await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
-    )
+    ):  # gone since their row was read (they left, another owner removed them): once is enough
+        raise _member_not_found()
     details = await withdraw_reach(
         session, workspace_id=access.workspace.id, user_id=user_id, now=datetime.now(UTC)
     )
