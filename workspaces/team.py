@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import lock_workspace
+from core.db import lock_workspace, set_tenant
 from core.errors import Conflict, Forbidden, NotFound
 from core.pagination import cursor_scope, decode_cursor, encode_key, page_of
 from workspaces import account_repository as accounts_repo
@@ -23,6 +23,7 @@ from workspaces import audit, security
 from workspaces import repository as repo
 from workspaces import team_repository as team_repo
 from workspaces.models import ApiKey, Membership
+from workspaces.more_workspaces import FreeRoom, check_room_to_own
 from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
@@ -105,12 +106,18 @@ async def only_owner(session: AsyncSession, access: WorkspaceAccess) -> bool:
 
 
 async def change_role(
-    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, *, role: str
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    user_id: uuid.UUID,
+    *,
+    role: str,
+    room: FreeRoom,
 ) -> Membership:
     """Give a member another role (owners only). The last owner cannot be demoted. Audited
     ``member.role_changed``; the same role again changes nothing and records nothing. Made a
     member (who may not make API keys), their keys are revoked: a key acts with an admin's
-    reach, which the member no longer has."""
+    reach, which the member no longer has. Made owner, the workspace counts against what they
+    may own for free (``room``; 429 ``quota_exceeded``, ``more_workspaces.check_room_to_own``)."""
     permit = authorize(access, Action.MEMBER_ROLE_CHANGE)
     membership = await _member(session, access, user_id)
     if membership.role == role:
@@ -118,6 +125,12 @@ async def change_role(
     before = membership.role
     if before == "owner":
         await _keep_an_owner(session, access, user_id)
+    if role == "owner":
+        await check_room_to_own(session, user_id, access.workspace, room, themselves=False)
+        # the acting owner's context again (``access_workspace``)
+        await set_tenant(
+            session, workspace_id=access.workspace.id, user_id=access.principal.user_id
+        )
     if not await repo.update_member_role(
         session, workspace_id=access.workspace.id, user_id=user_id, role=role
     ):  # they left, or another owner removed them, since their row was read
