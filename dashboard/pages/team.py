@@ -19,7 +19,7 @@ from dashboard.pages.common import Page, PageDep, field_errors, form_fields, ref
 from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action
-from workspaces.schemas import Email
+from workspaces.schemas import Email, KeyName
 
 router = APIRouter(route_class=PageRoute)
 
@@ -44,7 +44,7 @@ class RoleForm(BaseModel):
 
 class KeyForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1, max_length=120)
+    name: KeyName
 
 
 REVOKED_KEYS_PAGE = 20
