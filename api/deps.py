@@ -19,6 +19,7 @@ from core.replica import SAFE_METHODS
 from core.urls import base_url
 from workspaces import security, sessions
 from workspaces.accounts import AccountDeps
+from workspaces.more_workspaces import FreeRoom
 from workspaces.service import (
     ClientInfo,
     Principal,
@@ -161,6 +162,14 @@ def account_deps(runtime: RuntimeDep) -> AccountDeps:
         verification_ttl=timedelta(hours=settings.email_verification_ttl_hours),
         invitation_ttl=timedelta(days=settings.invitation_ttl_days),
         session_policy=sessions.SessionPolicy.from_settings(settings),
+        free_room=free_room(settings),
+    )
+
+
+def free_room(settings: Settings) -> FreeRoom:
+    """What an account may own for free (DEFAULT_PLAN, FREE_WORKSPACES_PER_ACCOUNT)."""
+    return FreeRoom(
+        default_plan=settings.default_plan, free_limit=settings.free_workspaces_per_account
     )
 
 

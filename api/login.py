@@ -4,6 +4,7 @@ lockout and the account's slowdown (``api.throttling.login_attempt``) around the
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +24,9 @@ async def password_login(
     """The checked login, when the password is right; 401 ``invalid_credentials`` (or 429
     while locked) otherwise. The caller starts the session in a transaction that opens with
     ``signin.confirm_login`` (the password may have changed while it was checked)."""
-    email = email.strip()  # as sign-up stored it: a pasted address often carries spaces
+    # As sign-up stored it: a pasted address often carries spaces, and the address checker
+    # writes it composed (NFC: "e" and a combining accent are stored as "é").
+    email = unicodedata.normalize("NFC", email.strip())
     attempt = await login_attempt(request, email=email)
     # Short transactions around the password check, not one across it: a login waiting for
     # the hashing pool holds no database connection.

@@ -126,7 +126,12 @@ async def delete_account(
         await end_transaction(session)
         await deletion.check_password(password_hash, password)
     async with runtime.db.transaction() as deleting:
-        return await deletion.delete_account(deleting, user_id=user_id, verified_hash=password_hash)
+        return await deletion.delete_account(
+            deleting,
+            user_id=user_id,
+            verified_hash=password_hash,
+            client=client_info(request, runtime.settings),
+        )
 
 
 async def accept_with_new_account(

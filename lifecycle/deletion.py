@@ -14,7 +14,8 @@ An account is deleted by its user, who confirms with their password. It is refus
 ``last_owner``) while the user is the only owner of a workspace that has other members: they
 must hand it over or delete it first. Workspaces where they are the only member are deleted with
 the account (no grace: nobody is left to restore them); their other memberships end, recorded in
-those workspaces' audit logs, with the API keys they made and the invitations they sent. So do
+those workspaces' audit logs, with the API keys they made and the invitations they sent, and
+a webhook URL they set waits for an owner to confirm it (``team.withdraw_reach``). So do
 their memberships of deleted workspaces still in their grace period (a co-owner who restores
 one finds none of their keys working); such a workspace never blocks the deletion: with no owner
 left to restore it, it is purged when its grace period ends.
@@ -44,12 +45,12 @@ from lifecycle import repository as repo
 from rag.chat.cache import ResponseCache
 from rag.knowledge.repository import indexes
 from workspaces import account_repository as accounts_repo
-from workspaces import audit, security
+from workspaces import audit, security, team
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
 from workspaces.more_workspaces import check_room_for_workspace
 from workspaces.permissions import Action, authorize
-from workspaces.service import WorkspaceAccess
+from workspaces.service import ClientInfo, WorkspaceAccess
 
 log = logging.getLogger(__name__)
 
@@ -233,6 +234,7 @@ async def delete_account(
     *,
     user_id: uuid.UUID,
     verified_hash: str,
+    client: ClientInfo | None = None,
     now: datetime | None = None,
 ) -> AccountDeletion:
     """Delete the user's account (see the module's docstring), whose password was checked
@@ -285,7 +287,10 @@ async def delete_account(
             code="last_owner",
             details=blocking,
         )
-    actor = audit.Actor(user_id=user_id)
+    client = client or ClientInfo()  # where the person asked from, in every entry it leaves
+    actor = audit.Actor(
+        user_id=user_id, ip=client.ip, user_agent=client.user_agent, request_id=client.request_id
+    )
     for workspace_id in alone:
         await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
         deletion = await _mark_deleted(session, workspace_id, now=now, grace=timedelta(0))
@@ -300,13 +305,10 @@ async def delete_account(
         )
     for workspace_id in others:
         await set_tenant(session, workspace_id=workspace_id, user_id=user_id)
-        # The keys they made go with them, as when an owner removes a member.
-        revoked = await ws_repo.revoke_api_keys_made_by(
-            session, workspace_id=workspace_id, user_id=user_id, when=now
-        )
-        # And the invitations they sent (an owner's would outlive them with an owner's say).
-        withdrawn = await accounts_repo.revoke_invitations_sent_by(
-            session, workspace_id, user_id, now=now
+        # The keys they made, the invitations they sent and the webhook URL they set stop
+        # acting for them, as when an owner removes a member.
+        details = await team.withdraw_reach(
+            session, workspace_id=workspace_id, user_id=user_id, now=now
         )
         await audit.record(
             session,
@@ -315,8 +317,7 @@ async def delete_account(
             action=MEMBER_LEFT,
             target_type="user",
             target_id=user_id,
-            details={"api_keys_revoked": revoked}
-            | ({"invitations_revoked": withdrawn} if withdrawn else {}),
+            details=details,
         )
     await set_tenant(session, user_id=user_id)
     await repo.delete_user(session, user_id=user_id)

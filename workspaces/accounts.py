@@ -49,6 +49,7 @@ from workspaces import account_repository as accounts_repo
 from workspaces import profile, security, sessions
 from workspaces import repository as repo
 from workspaces.models import AccountToken, User
+from workspaces.more_workspaces import FreeRoom
 from workspaces.service import check_password_policy, create_workspace
 
 VERIFY_EMAIL: Final = "verify_email"
@@ -83,6 +84,8 @@ class AccountDeps:
     verification_ttl: timedelta = timedelta(hours=48)
     invitation_ttl: timedelta = timedelta(days=7)
     session_policy: sessions.SessionPolicy = field(default_factory=sessions.SessionPolicy)
+    free_room: FreeRoom = field(default_factory=FreeRoom)
+    """DEFAULT_PLAN and FREE_WORKSPACES_PER_ACCOUNT: an invitation accepted as owner counts."""
 
     def link(self, path: str, token: str) -> str:
         return f"{self.base_url.rstrip('/')}{path}?token={token}"

@@ -24,6 +24,7 @@ from workspaces import audit, profile, security, sessions
 from workspaces import repository as repo
 from workspaces.accounts import INVITE_PATH, AccountDeps, LinkRefused
 from workspaces.models import Invitation, User
+from workspaces.more_workspaces import check_room_to_own
 from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import (
     ClientInfo,
@@ -90,7 +91,7 @@ async def invite(
         # (a sentence, an address: a client links it); the body quotes the name beside it.
         inviter=inviter.email if inviter else "A TrulyBot user",
         inviter_name=profile.in_a_mail(inviter.name) if inviter else None,
-        workspace=profile.unlinked(workspace.name),
+        workspace=profile.text_in_a_mail(workspace.name),
         role=role,
         expires=invitation.expires_at.strftime("%d %B %Y, %H:%M UTC"),
         link=deps.link(INVITE_PATH, token),
@@ -314,6 +315,8 @@ async def accept(
             used=await repo.count_members(session, workspace.id),
             resets_at=None,
         )
+        if role == "owner":  # owning it counts against what the account may own for free
+            await check_room_to_own(session, user.id, workspace, deps.free_room, themselves=True)
         await repo.insert_membership(session, workspace_id=workspace.id, user_id=user.id, role=role)
         client = client or ClientInfo()
         await audit.record(

@@ -1,10 +1,13 @@
 """More workspaces for one account: what counts against FREE_WORKSPACES_PER_ACCOUNT
 (``counts_as_free``), the check before an account gets one more (a new one, or a deleted one
-restored: ``check_room_for_workspace``) and creating it (``create_another_workspace``). The
-signup's first workspace is ``service.create_workspace`` alone."""
+restored: ``check_room_for_workspace``; someone else's, as its owner: ``check_room_to_own``) and
+creating it (``create_another_workspace``). The signup's first workspace is
+``service.create_workspace`` alone."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -81,3 +84,54 @@ async def create_another_workspace(
     await set_tenant(session, user_id=owner.id)
     await check_room_for_workspace(session, owner, default_plan=default_plan, free_limit=free_limit)
     return await create_workspace(session, owner=owner, name=name, plan=default_plan)
+
+
+@dataclass(frozen=True)
+class FreeRoom:
+    """What ``check_room_for_workspace`` counts against: DEFAULT_PLAN and
+    FREE_WORKSPACES_PER_ACCOUNT (by default, the settings' defaults)."""
+
+    default_plan: str = "free"
+    free_limit: int = 2
+
+
+async def check_room_to_own(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    workspace: Workspace,
+    room: FreeRoom,
+    *,
+    themselves: bool,
+) -> None:
+    """Before ``user_id`` becomes an owner of ``workspace``, someone else's (an invitation as
+    owner accepted, a member made owner): 429 ``quota_exceeded`` (``metric: "workspaces"``)
+    when they own ``room.free_limit`` workspaces that count as free already and this one would
+    too, as when they create one. Otherwise a second account made them owner of one free
+    workspace after another and left each: as many free workspaces as they liked.
+    ``themselves``: they are the one asking (the refusal says "you", else "this person").
+    Leaves the transaction's context at ``workspace`` and ``user_id``."""
+    await set_tenant(session, workspace_id=workspace.id, user_id=user_id)  # their memberships
+    owner = await repo.get_user(session, user_id)
+    if owner is None:
+        return
+    await session.refresh(owner)  # an invitation accepted has just confirmed the address
+    try:
+        await check_room_for_workspace(
+            session,
+            owner,
+            default_plan=room.default_plan,
+            free_limit=room.free_limit,
+            adding=workspace,
+        )
+    except QuotaExceeded as exc:
+        who = "You own" if themselves else "This person owns"
+        instead = (
+            "join as an admin instead, or leave or delete one of yours"
+            if themselves
+            else "make them an admin instead"
+        )
+        raise QuotaExceeded(
+            f"{who} {room.free_limit} workspaces on the {room.default_plan} plan already, the"
+            f" most an account may own: {instead}, or upgrade this workspace to a paid plan",
+            details=exc.details,
+        ) from None

@@ -42,7 +42,13 @@ from workspaces import leads, notifications
 from workspaces import notification_repository as repo
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
-from workspaces.notification_text import Notice, describe, handoff_summary, lead_summary
+from workspaces.notification_text import (
+    Notice,
+    describe,
+    handoff_summary,
+    lead_summary,
+    one_line,
+)
 
 log = logging.getLogger("trulybot.notifications")
 
@@ -182,7 +188,7 @@ async def _mail_notice(
         about_workspace=workspace.id,
         about_leads=[notice.lead_id] if notice.lead_id else [],
         about_conversations=notice.conversation_ids,
-        workspace=workspace.name,
+        workspace=_name(workspace),
         notice=notice,
         title=notifications.TITLES[notice.kind],
         unsubscribe=page,
@@ -322,6 +328,12 @@ async def _mail_summary(
 # --- the daily digest ---------------------------------------------------------------------------
 
 
+def _name(workspace: Workspace) -> str:
+    """The workspace's name as its mails show it: on one line, without a bidirectional override
+    (an admin's or an API key's name turned the subject's own words around)."""
+    return one_line(workspace.name, 200)
+
+
 async def send_digests(deps: NotificationDeps, now: datetime) -> int:
     """One digest mail per member with digest items from before ``now``; how many mails."""
     sent = 0
@@ -379,7 +391,7 @@ async def send_digest(
             mail_headers=headers,
             about_workspace=workspace_id,
             about_leads=[n.lead_id for n in notices if n.lead_id],
-            workspace=workspace.name,
+            workspace=_name(workspace),
             notices=notices,
             titles=notifications.TITLES,
             unsubscribe=unsubscribe,

@@ -94,7 +94,13 @@ def in_a_mail(name: str | None) -> str | None:
     sign-up took ``display_name``'s rule may hold a line break or an override (those rows are
     kept as they are), and the mail goes to whatever address was typed (the verification's, an
     invitation's)."""
-    return (unlinked(one_line(name, DISPLAY_NAME_MAX)) or None) if name else None
+    return (text_in_a_mail(name) or None) if name else None
+
+
+def text_in_a_mail(text: str) -> str:
+    """Text someone typed for a mail to show (a person's name, a workspace's): on one line,
+    without a bidirectional override, never as a link."""
+    return unlinked(one_line(text, DISPLAY_NAME_MAX))
 
 
 async def rename(session: AsyncSession, user_id: uuid.UUID, value: str) -> str | None:

@@ -366,12 +366,15 @@ async def count_members(session: AsyncSession, workspace_id: uuid.UUID) -> int:
 
 async def update_member_role(
     session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
-) -> None:
-    await session.execute(
+) -> bool:
+    """Whether the member's row was there to change (removed meanwhile: False)."""
+    result = await session.execute(
         update(Membership)
         .where(Membership.workspace_id == workspace_id, Membership.user_id == user_id)
         .values(role=role)
+        .returning(Membership.id)
     )
+    return result.scalar_one_or_none() is not None
 
 
 # --- API keys --------------------------------------------------------------------------------

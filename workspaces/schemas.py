@@ -313,9 +313,14 @@ class MemberOut(BaseModel):
     created_at: datetime
 
 
+KeyName = Annotated[str, Field(min_length=1, max_length=120), AfterValidator(_visible_name)]
+"""An API key's name: read as a workspace's name is (trimmed, no control characters, something
+visible left), by the API and the Team page's form alike."""
+
+
 class ApiKeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=120)
+    name: KeyName
 
 
 class ApiKeyOut(_Out):

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import lock_workspace
+from core.db import lock_workspace, set_tenant
 from core.errors import Conflict, Forbidden, NotFound
 from core.pagination import cursor_scope, decode_cursor, encode_key, page_of
 from workspaces import account_repository as accounts_repo
@@ -23,6 +23,7 @@ from workspaces import audit, security
 from workspaces import repository as repo
 from workspaces import team_repository as team_repo
 from workspaces.models import ApiKey, Membership
+from workspaces.more_workspaces import FreeRoom, check_room_to_own
 from workspaces.permissions import Action, allowed, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
@@ -75,8 +76,12 @@ async def _member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.
         session, workspace_id=access.workspace.id, user_id=user_id
     )
     if membership is None:
-        raise NotFound("Member not found", code="member_not_found")
+        raise _member_not_found()
     return membership
+
+
+def _member_not_found() -> NotFound:
+    return NotFound("Member not found", code="member_not_found")
 
 
 async def _keep_an_owner(
@@ -101,12 +106,18 @@ async def only_owner(session: AsyncSession, access: WorkspaceAccess) -> bool:
 
 
 async def change_role(
-    session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID, *, role: str
+    session: AsyncSession,
+    access: WorkspaceAccess,
+    user_id: uuid.UUID,
+    *,
+    role: str,
+    room: FreeRoom,
 ) -> Membership:
     """Give a member another role (owners only). The last owner cannot be demoted. Audited
     ``member.role_changed``; the same role again changes nothing and records nothing. Made a
     member (who may not make API keys), their keys are revoked: a key acts with an admin's
-    reach, which the member no longer has."""
+    reach, which the member no longer has. Made owner, the workspace counts against what they
+    may own for free (``room``; 429 ``quota_exceeded``, ``more_workspaces.check_room_to_own``)."""
     permit = authorize(access, Action.MEMBER_ROLE_CHANGE)
     membership = await _member(session, access, user_id)
     if membership.role == role:
@@ -114,9 +125,16 @@ async def change_role(
     before = membership.role
     if before == "owner":
         await _keep_an_owner(session, access, user_id)
-    await repo.update_member_role(
+    if role == "owner":
+        await check_room_to_own(session, user_id, access.workspace, room, themselves=False)
+        # the acting owner's context again (``access_workspace``)
+        await set_tenant(
+            session, workspace_id=access.workspace.id, user_id=access.principal.user_id
+        )
+    if not await repo.update_member_role(
         session, workspace_id=access.workspace.id, user_id=user_id, role=role
-    )
+    ):  # they left, or another owner removed them, since their row was read
+        raise _member_not_found()
     membership.role = role
     details: dict[str, Any] = {"from": before, "to": role}
     now = datetime.now(UTC)
@@ -191,25 +209,38 @@ async def _drop(
     whatever the role read before: one made owner meanwhile counts as one."""
     user_id = membership.user_id
     await _keep_an_owner(session, access, user_id)
-    await accounts_repo.delete_membership(
+    if not await accounts_repo.delete_membership(
         session, workspace_id=access.workspace.id, user_id=user_id
+    ):  # gone since their row was read (they left, another owner removed them): once is enough
+        raise _member_not_found()
+    details = await withdraw_reach(
+        session, workspace_id=access.workspace.id, user_id=user_id, now=datetime.now(UTC)
     )
-    now = datetime.now(UTC)
+    return {"role": membership.role, **details}
+
+
+async def withdraw_reach(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, now: datetime
+) -> dict[str, Any]:
+    """What a person leaves behind in a workspace they no longer belong to (removed, left, or
+    their account deleted: ``lifecycle.deletion``) stops acting for them: the API keys they
+    made are revoked, the invitations they sent withdrawn, the webhook URL they set paused.
+    What went, for the audit entry."""
     revoked = await repo.revoke_api_keys_made_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+        session, workspace_id=workspace_id, user_id=user_id, when=now
     )
     # Their pending invitations go too: one sent as an owner would bring in an owner of their
     # choosing after they were removed.
     withdrawn = await accounts_repo.revoke_invitations_sent_by(
-        session, access.workspace.id, user_id, now=now
+        session, workspace_id, user_id, now=now
     )
-    details: dict[str, Any] = {"role": membership.role, "api_keys_revoked": revoked}
+    details: dict[str, Any] = {"api_keys_revoked": revoked}
     if withdrawn:
         details["invitations_revoked"] = withdrawn
     # The webhook URL they set keeps the workspace's events going to an address of their
     # choosing: it waits for an owner to confirm it (``service.confirm_webhook``).
     if await team_repo.pause_webhook_set_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+        session, workspace_id=workspace_id, user_id=user_id, when=now
     ):
         details["webhook_paused"] = True
     return details

@@ -15,6 +15,7 @@ from api.deps import (
     SettingsDep,
     UserPrincipalDep,
     WorkspaceDep,
+    free_room,
     page_limit,
 )
 from api.openapi import errors
@@ -166,10 +167,16 @@ async def invite_member(
 
 @router.patch("/workspaces/{workspace_id}/members/{user_id}", response_model=MemberOut)
 async def change_member_role(
-    user_id: uuid.UUID, body: MemberRoleIn, access: WorkspaceDep, session: SessionDep
+    user_id: uuid.UUID,
+    body: MemberRoleIn,
+    access: WorkspaceDep,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> MemberOut:
-    """Change a member's role (owners only; 409 ``last_owner`` for the only owner)."""
-    await team.change_role(session, access, user_id, role=body.role)
+    """Change a member's role (owners only; 409 ``last_owner`` for the only owner; 429
+    ``quota_exceeded`` making owner someone who owns FREE_WORKSPACES_PER_ACCOUNT free
+    workspaces already, when this one is free too)."""
+    await team.change_role(session, access, user_id, role=body.role, room=free_room(settings))
     return await _member_out(session, access, user_id)
 
 

@@ -10,16 +10,16 @@ from urllib.parse import quote_plus, urlencode
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.deps import AccountDepsDep, RuntimeDep, SessionDep
+from api.deps import AccountDepsDep, RuntimeDep, SessionDep, free_room
 from api.throttling import rate_limit_invitation
-from core.errors import AppError, Conflict, ValidationFailed
+from core.errors import AppError, Conflict, QuotaExceeded, ValidationFailed
 from dashboard import flash
 from dashboard.page_route import UNVERIFIED, PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
 from dashboard.web import PREFIX, redirect, render, render_refused
 from workspaces import invitations, notifications, service, team
 from workspaces.permissions import Action
-from workspaces.schemas import Email
+from workspaces.schemas import Email, KeyName
 
 router = APIRouter(route_class=PageRoute)
 
@@ -44,7 +44,7 @@ class RoleForm(BaseModel):
 
 class KeyForm(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    name: str = Field(min_length=1, max_length=120)
+    name: KeyName
 
 
 REVOKED_KEYS_PAGE = 20
@@ -185,7 +185,7 @@ async def _form_refused(
 
 @router.post("/w/{workspace_id}/team/members/{user_id}/role")
 async def change_role(
-    request: Request, user_id: uuid.UUID, page: PageDep, session: SessionDep
+    request: Request, user_id: uuid.UUID, page: PageDep, session: SessionDep, runtime: RuntimeDep
 ) -> Response:
     """Give a member another role (owners); the last owner's demotion is refused beside the
     member's row."""
@@ -195,8 +195,11 @@ async def change_role(
         refusal = ValidationFailed("Choose member, admin or owner", details=field_errors(exc))
         return await _refused(request, page, session, user_id, refusal)
     try:
-        await team.change_role(session, page.access, user_id, role=form.role)
-    except Conflict as exc:
+        async with session.begin_nested():  # the page drawn after a refusal: as before it
+            await team.change_role(
+                session, page.access, user_id, role=form.role, room=free_room(runtime.settings)
+            )
+    except (Conflict, QuotaExceeded) as exc:  # the last owner; what they may own for free
         return await _refused(request, page, session, user_id, exc)
     return redirect(request, page.url("team") + "?notice=Role+changed")
 

@@ -115,6 +115,31 @@ async def test_the_keys_of_a_deleted_account_stay_revoked_in_a_workspace_restore
     assert [e["details"] for e in left] == [{"api_keys_revoked": 1}]
 
 
+async def test_the_entry_an_account_deletion_leaves_says_where_it_was_asked_from(
+    http: httpx.AsyncClient,
+) -> None:
+    """Every entry names where its actor acted from (docs/permissions.md): the address, the
+    user agent and the request's id. The entry an account deletion left in the workspaces the
+    person belonged to had none of them (the deletion is sensitive: someone holding a stolen
+    session and the password deletes the account to cover their tracks)."""
+    owner = await signup(http, "Stays")
+    admin = await signup(http, "Goes")
+    await join(http, owner, admin, "admin")
+    gone = await http.request(
+        "DELETE",
+        "/api/v1/me",
+        json={"password": admin.password},
+        headers={**admin.headers, "User-Agent": "deleting-agent/1.0"},
+    )
+    assert gone.status_code == 200, gone.text
+    audit = await http.get(owner.url("/audit?action=member.account_deleted"), headers=owner.headers)
+    [entry] = audit.json()["items"]
+    assert entry["actor_user_id"] == admin.user_id
+    assert entry["user_agent"] == "deleting-agent/1.0", entry
+    assert entry["ip"], entry
+    assert entry["request_id"], entry
+
+
 async def _invite(http: httpx.AsyncClient, owner: Owner, person: Owner) -> str:
     invited = await http.post(
         owner.url("/members"), json={"email": person.email, "role": "member"}, headers=owner.headers

@@ -69,6 +69,22 @@ async def test_an_address_python_lowers_otherwise_signs_in_and_resets(
     assert done.status_code == 200, done.text
 
 
+async def test_an_address_typed_decomposed_signs_in_as_at_sign_up(
+    client: httpx.AsyncClient,
+) -> None:
+    """Sign-up, the reset request and invitations store and look up an address composed (NFC,
+    as the address checker writes it): "José" typed as "e" and a combining accent is stored
+    as "é". The sign-in looked it up as typed, so the same keystrokes that signed up were
+    refused (401) on the sign-in form and the API alike."""
+    tag = _tag()
+    typed = f"jose\u0301{tag}@example.com"
+    assert (await _signup(client, typed)).status_code == 202
+    await mail_token(client, f"jos\u00e9{tag}@example.com", "verify_email")  # stored composed
+    await login(client, typed, PASSWORD)  # 200, with the address as typed at sign-up
+    signed_in = await web_login(client, typed, PASSWORD)
+    assert signed_in.status_code == 303, signed_in.text
+
+
 async def test_signing_up_again_in_another_case_is_the_same_answer_never_a_500(
     client: httpx.AsyncClient,
 ) -> None:

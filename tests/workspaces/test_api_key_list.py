@@ -86,3 +86,21 @@ async def test_the_list_is_live_keys_in_pages_and_revoked_ones_on_request(
     )
     assert [k["id"] for k in old.json()] == [ids[2]]
     assert old.json()[0]["revoked_at"] is not None
+
+
+async def test_a_keys_name_is_read_as_the_team_page_reads_it(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The Team page's form trims a key's name and refuses a blank one; the API stored " " (a
+    key listed with no name) and line breaks as they came. Now both trim, drop control
+    characters and refuse what leaves nothing to read (422)."""
+    for blank in (" ", "\u200b\t", "\n"):
+        refused = await client.post(
+            owner.url("/api-keys"), json={"name": blank}, headers=owner.headers
+        )
+        assert refused.status_code == 422, (blank, refused.text)
+    made = await client.post(
+        owner.url("/api-keys"), json={"name": "  CRM\nsync  "}, headers=owner.headers
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["name"] == "CRMsync"

@@ -43,3 +43,27 @@ async def test_a_lead_cannot_write_lines_of_its_own_into_the_owners_mail(w: Worl
     assert "\u2028" not in mail.text
     assert mail.html is not None
     assert "Vee Open it in TrulyBot:" in mail.html
+
+
+async def test_the_workspaces_name_is_one_line_without_overrides(w: World) -> None:  # noqa: F811
+    """The name an admin or an API key gave the workspace heads each notification's subject: a
+    right-to-left override in it turned the subject's own words around, as in an invitation
+    (``test_invitation_mail_links``)."""
+    owner = await signup(w.client, "Acme")
+    renamed = await w.client.patch(
+        owner.url(""), json={"name": "Acme \u202eevil\u2028shop"}, headers=owner.headers
+    )
+    assert renamed.status_code == 200, renamed.text
+    response = await w.client.post(
+        "/api/v1/widget/leads",
+        json={"email": f"lead-{uuid.uuid4().hex[:10]}@example.com", "message": "Call me"},
+        headers={"X-Widget-Key": owner.workspace["public_key"]},
+    )
+    assert response.status_code == 202, response.text
+    [mail] = await w.notices(owner.email)
+    subject = str(mail.message["Subject"])
+    assert subject.startswith("[Acme evil shop] "), subject
+    assert mail.html is not None
+    for body in (subject, mail.text, mail.html):
+        assert "\u202e" not in body
+        assert "\u2028" not in body

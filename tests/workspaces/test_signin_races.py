@@ -20,6 +20,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from api.deps import free_room
 from core.config import Settings
 from core.db import Database
 from core.errors import AppError
@@ -215,7 +216,13 @@ async def test_a_key_made_after_its_maker_was_removed_is_refused(
             if how == "removed":
                 await team.remove_member(t2, o_access, uuid.UUID(admin.user_id))
             else:
-                await team.change_role(t2, o_access, uuid.UUID(admin.user_id), role="member")
+                await team.change_role(
+                    t2,
+                    o_access,
+                    uuid.UUID(admin.user_id),
+                    role="member",
+                    room=free_room(runtime.settings),
+                )
         with pytest.raises(AppError) as refused:
             await team.create_api_key(t1, a_access, name="kept")
     error = refused.value

@@ -5,9 +5,11 @@ events until an owner confirms it (or sets another). Audited, and shown to the o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+import pytest
 
 from api.runtime import Runtime
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
@@ -32,9 +34,33 @@ async def _audit(client: httpx.AsyncClient, owner: Owner, action: str) -> list[d
     return items
 
 
-async def test_a_removed_admins_webhook_waits_for_an_owner(
-    runtime_factory: RuntimeFactory,
+async def _remove(client: httpx.AsyncClient, owner: Owner, admin: Owner) -> None:
+    removed = await client.delete(owner.url(f"/members/{admin.user_id}"), headers=owner.headers)
+    assert removed.status_code == 204, removed.text
+
+
+async def _delete_account(client: httpx.AsyncClient, owner: Owner, admin: Owner) -> None:
+    gone = await client.request(
+        "DELETE", "/api/v1/me", json={"password": admin.password}, headers=admin.headers
+    )
+    assert gone.status_code == 200, gone.text
+    assert gone.json()["left_workspaces"] == [owner.workspace_id], gone.text
+
+
+Going = Callable[[httpx.AsyncClient, Owner, Owner], Awaitable[None]]
+
+
+@pytest.mark.parametrize(
+    ("going", "event"),
+    [(_remove, "member.removed"), (_delete_account, "member.account_deleted")],
+    ids=["removed", "account_deleted"],
+)
+async def test_a_gone_admins_webhook_waits_for_an_owner(
+    runtime_factory: RuntimeFactory, going: Going, event: str
 ) -> None:
+    """Removed, or gone with their deleted account: the URL the admin set waits for an owner.
+    Deleting the account left it receiving every event (leads, handoffs) after the account was
+    gone, and its audit entry said nothing of it."""
     async with (
         runtime_factory(allow_private_urls=True) as runtime,
         client_for(runtime) as client,
@@ -50,18 +76,15 @@ async def test_a_removed_admins_webhook_waits_for_an_owner(
             await _handoff(client, owner, runtime)
             assert len(hook.received) == 1
 
-            removed = await client.delete(
-                owner.url(f"/members/{admin.user_id}"), headers=owner.headers
-            )
-            assert removed.status_code == 204, removed.text
-            [entry] = await _audit(client, owner, "member.removed")
-            assert entry["details"]["webhook_paused"] is True, entry
+            await going(client, owner, admin)
+            [entry] = await _audit(client, owner, event)
+            assert entry["details"].get("webhook_paused") is True, entry
             shown = (await client.get(owner.url("/webhook"), headers=owner.headers)).json()
             assert shown["paused"] is True, shown
             assert shown["set_by"] == admin.user_id, shown
 
             await _handoff(client, owner, runtime)
-            assert len(hook.received) == 1  # nothing for the removed admin's address
+            assert len(hook.received) == 1  # nothing for the gone admin's address
 
             confirmed = await client.post(owner.url("/webhook/confirm"), headers=owner.headers)
             assert confirmed.status_code == 200, confirmed.text
