@@ -12,6 +12,7 @@ of docs/benchmarks.md: every set x tune/heldout/all x mode.
     python -m bench.eval_quality --pages git-docs=94     # python whole, git's expected pages
     python -m bench.eval_quality --sets git-docs --questions 12 --pages 20 --no-write  # smoke
     python -m bench.eval_quality --sets git-docs --lexical-weight 0.3 --no-write  # + BM25 fused
+    python -m bench.eval_quality --sets git-docs --lead 0.4:0.6 --no-write  # + pages' leads
 
 Needs `apt-get install -y python3-doc git-doc`. The same numbers come from the operator tools:
 `trulybot ingest /usr/share/doc/python3.11/html --workspace PY --include '*.html'` (and git-doc's
@@ -85,7 +86,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
     await runtime.jobs.drain()  # the index maintenance the ingestion enqueued, before the eval
     summary["plan"] = await index_plan(runtime, workspace.id)
     print(f"{name}: {summary['chunks']} chunks, searched by {summary['plan']}", flush=True)
-    if any(weight > 0 for weight in args.lexical_weights):
+    if any(weight > 0 for weight in [*args.lexical_weights, *(w for w, _ in args.leads)]):
         # Ingestion stores BM25 terms only with RETRIEVAL_LEXICAL_WEIGHT above 0: fill them,
         # else the fused rows would silently be the vector order (a workspace lacking terms).
         filled = await reindexing.fill_terms(runtime.ingestion, workspace.id)
@@ -102,8 +103,12 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         second_weight=settings.retrieval_second_chunk_weight,
         feedback_weight=settings.retrieval_feedback_weight,
         lexical_weight=settings.retrieval_lexical_weight,
+        lead_weight=settings.retrieval_lead_weight,
     )
-    for weight in args.lexical_weights:  # the same workspace, vector mode fused with BM25
+    # The same workspace, vector mode fused with BM25 (and the pages' leads weighed).
+    rows = [(w, 0.0, f"vector, BM25 {w:g}") for w in args.lexical_weights]
+    rows += [(w, lead, f"vector, BM25 {w:g}, lead {lead:g}") for w, lead in args.leads]
+    for weight, lead, label in rows:
         for result in await rag_eval.evaluate(
             runtime.db,
             runtime.embedder,
@@ -113,8 +118,9 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
             second_weight=settings.retrieval_second_chunk_weight,
             feedback_weight=settings.retrieval_feedback_weight,
             lexical_weight=weight,
+            lead_weight=lead,
         ):
-            result.mode = f"vector, BM25 {weight:g}"
+            result.mode = label
             results.append(result)
     print(f"{name}: workspace {workspace.id} in {args.data_dir}", flush=True)
     return {
@@ -125,6 +131,11 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         "pages": len(chosen),
         "eval_seconds": time.perf_counter() - started,
     }
+
+
+def _lead_pair(text: str) -> tuple[float, float]:
+    lexical, _, lead = text.partition(":")
+    return float(lexical), float(lead)
 
 
 async def index_plan(runtime: Any, workspace_id: Any) -> str:
@@ -218,6 +229,16 @@ def main(argv: list[str] | None = None) -> None:
         default=[],
         help="also vector mode fused with BM25 at this RETRIEVAL_LEXICAL_WEIGHT (repeatable;"
         " the modes themselves run with the setting's)",
+    )
+    parser.add_argument(
+        "--lead",
+        dest="leads",
+        type=_lead_pair,
+        action="append",
+        default=[],
+        metavar="LEXICAL:LEAD",
+        help="also vector mode with RETRIEVAL_LEXICAL_WEIGHT and RETRIEVAL_LEAD_WEIGHT at these"
+        " values (repeatable)",
     )
     parser.add_argument(
         "--index-threshold",

@@ -480,6 +480,7 @@ async def search(
         feedback_weight=runtime.settings.retrieval_feedback_weight,
         lexical_weight=runtime.settings.retrieval_lexical_weight,
         lexical_postings=runtime.settings.retrieval_lexical_postings,
+        lead_weight=runtime.settings.retrieval_lead_weight,
     )
     # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
     ranked = await rerank_within_cap(

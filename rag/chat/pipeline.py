@@ -445,6 +445,7 @@ class AnswerPipeline:
                 feedback_weight=self.settings.retrieval_feedback_weight,
                 lexical_weight=self.settings.retrieval_lexical_weight,
                 lexical_postings=self.settings.retrieval_lexical_postings,
+                lead_weight=self.settings.retrieval_lead_weight,
                 metered_generation=not self.generator.extractive or self.reranker.metered,
             )
             clock.lap("retrieval")

@@ -439,6 +439,7 @@ async def retrieve(
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
     lexical_postings: int = lexical.POSTINGS,
+    lead_weight: float = 0.0,
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
@@ -460,6 +461,7 @@ async def retrieve(
         feedback_weight=feedback_weight,
         lexical_weight=lexical_weight,
         lexical_postings=lexical_postings,
+        lead_weight=lead_weight,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [

@@ -120,6 +120,7 @@ async def evaluate(
     feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
     lexical_postings: int = lexical.POSTINGS,
+    lead_weight: float = 0.0,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
     (``vector+llm``...), over the same candidates."""
@@ -144,6 +145,7 @@ async def evaluate(
                     feedback_weight=feedback_weight,
                     lexical_weight=lexical_weight,
                     lexical_postings=lexical_postings,
+                    lead_weight=lead_weight,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

@@ -12,7 +12,8 @@
 - ``fuse``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
   union of both pages lists (a page missing from one list takes that list's lowest value), the
   vector order breaking ties. A page's BM25 score is its best chunk's among the ``n`` best BM25
-  chunks of the workspace.
+  chunks of the workspace. With a lead weight (RETRIEVAL_LEAD_WEIGHT) each page's cosine to its
+  first chunk is added (docs/retrieval.md, eighteenth session).
 """
 
 from __future__ import annotations
@@ -81,18 +82,31 @@ def fuse(
     vector: Sequence[tuple[uuid.UUID, float]],
     lexical: Sequence[tuple[uuid.UUID, float]],
     weight: float,
+    lead: Mapping[uuid.UUID, float] | None = None,
+    lead_weight: float = 0.0,
 ) -> list[uuid.UUID]:
     """The pages of both lists (vector first, then lexical-only ones) in fused order:
     ``(1 - weight) x`` the vector side's min-max normalized page score ``+ weight x`` the
     lexical side's; a page missing from a list counts that list's lowest normalized value (0).
-    Stable: ties keep the vector order, then the lexical one. An empty lexical list (no term
-    of the question in the workspace) or weight 0 leaves the vector order."""
+    ``lead_weight`` above 0 adds ``lead_weight x`` each page's ``lead`` (the cosine of the
+    question to its first chunk; a page without one counts the lowest). Stable: ties keep the
+    vector order, then the lexical one. An empty lexical list (no term of the question in the
+    workspace) or weight 0 leaves the vector order when no lead is weighed."""
     order = list(dict.fromkeys([p for p, _ in vector] + [p for p, _ in lexical]))
-    if not lexical or weight <= 0:
-        return [p for p, _ in vector]
+    leads = lead or {}
+    if lead_weight <= 0 or not leads:
+        if not lexical or weight <= 0:
+            return [p for p, _ in vector]
+        lead_weight = 0.0
     v = _minmax(dict(vector))
-    lx = _minmax(dict(lexical))
+    lx = _minmax(dict(lexical)) if weight > 0 else {}
     v_low = min(v.values(), default=0.0)
-    l_low = min(lx.values())
-    score = {p: (1 - weight) * v.get(p, v_low) + weight * lx.get(p, l_low) for p in order}
+    l_low = min(lx.values(), default=0.0)
+    lead_low = min(leads.values(), default=0.0)
+    score = {
+        p: (1 - weight) * v.get(p, v_low)
+        + weight * lx.get(p, l_low)
+        + lead_weight * leads.get(p, lead_low)
+        for p in order
+    }
     return sorted(order, key=lambda p: -score[p])

@@ -122,11 +122,14 @@ def fuse_lexical(
     lexical_hits: Sequence[Hit],
     second_weight: float,
     lexical_weight: float,
+    lead: dict[uuid.UUID, float] | None = None,
+    lead_weight: float = 0.0,
 ) -> list[Hit]:
     """The documents of the vector candidates (ranked by ``document_scores``) and of the BM25
-    candidates (a document by its best chunk's BM25 score) in ``lexical.fuse``'s order; a
-    document's hit is its best vector candidate, or its best BM25 chunk when the vector
-    candidates hold none of it."""
+    candidates (a document by its best chunk's BM25 score) in ``lexical.fuse``'s order (with
+    ``lead``, each document's first chunk's cosine to the question, weighed by
+    ``lead_weight``); a document's hit is its best vector candidate, or its best BM25 chunk
+    when the vector candidates hold none of it."""
     vector = document_scores(vector_hits, second_weight)
     hit_of = {h.document_id: h for h, _ in vector}
     lexical_pages: dict[uuid.UUID, float] = {}
@@ -138,6 +141,8 @@ def fuse_lexical(
         [(h.document_id, score) for h, score in vector],
         list(lexical_pages.items()),
         lexical_weight,
+        lead,
+        lead_weight,
     )
     return [hit_of[d] for d in order]
 
@@ -183,6 +188,7 @@ async def search(
     feedback_weight: float = FEEDBACK_WEIGHT,
     lexical_weight: float = 0.0,
     lexical_postings: int = lexical.POSTINGS,
+    lead_weight: float = 0.0,
     fill: bool = False,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
@@ -198,7 +204,9 @@ async def search(
     documents with the workspace's BM25 order (``fuse_lexical``; one more statement,
     ``search_repo.lexical_search`` within ``lexical_postings``, the vector candidates among
     its candidates); a workspace whose chunks' terms are not all stored keeps the vector
-    order.
+    order. ``lead_weight`` above 0 (grouped vector search only) adds that x each candidate
+    document's first chunk's cosine to the question to its fused score (one more statement,
+    ``search_repo.lead_similarities``).
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
@@ -228,7 +236,7 @@ async def search(
         return found
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     grouped = None
-    if mode == "vector" and lexical_weight > 0 and query_embedding is not None:
+    if mode == "vector" and (lexical_weight > 0 or lead_weight > 0) and query_embedding is not None:
         grouped = await _lexically_fused(
             session,
             workspace_id,
@@ -239,6 +247,7 @@ async def search(
             second_weight,
             lexical_weight,
             lexical_postings,
+            lead_weight,
         )
     if grouped is None:
         grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
@@ -256,27 +265,37 @@ async def _lexically_fused(
     second_weight: float,
     lexical_weight: float,
     postings: int,
+    lead_weight: float = 0.0,
 ) -> list[Hit] | None:
     """``fuse_lexical`` of ``found`` with the workspace's ``n`` best BM25 chunks for
-    ``query`` (within ``postings``, ``found`` among the candidates); None when the question
-    has no term or the workspace's terms are incomplete."""
-    terms = lexical.query_terms(query)
-    if not terms:
+    ``query`` (within ``postings``, ``found`` among the candidates) and, with ``lead_weight``,
+    the candidate documents' lead cosines; None (the vector order) when neither applies: the
+    question has no term or the workspace's terms are incomplete, and no lead is weighed."""
+    rows: list[search_repo.SearchRow] | None = None
+    terms = lexical.query_terms(query) if lexical_weight > 0 else []
+    if terms:
+        rows = await search_repo.lexical_search(
+            session,
+            workspace_id,
+            terms,
+            query_embedding,
+            n,
+            k1=lexical.K1,
+            b=lexical.B,
+            candidates=[h.chunk_id for h in found],
+            postings=postings,
+        )
+    if rows is None and lead_weight <= 0:
         return None
-    rows = await search_repo.lexical_search(
-        session,
-        workspace_id,
-        terms,
-        query_embedding,
-        n,
-        k1=lexical.K1,
-        b=lexical.B,
-        candidates=[h.chunk_id for h in found],
-        postings=postings,
-    )
-    if rows is None:
-        return None
-    return fuse_lexical(found, [_hit(r) for r in rows], second_weight, lexical_weight)
+    lexical_hits = [_hit(r) for r in rows or []]
+    lead: dict[uuid.UUID, float] = {}
+    if lead_weight > 0:
+        documents = [h.document_id for h in (*found, *lexical_hits)]
+        lead = await search_repo.lead_similarities(
+            session, workspace_id, documents, query_embedding
+        )
+    weight = lexical_weight if rows is not None else 0.0
+    return fuse_lexical(found, lexical_hits, second_weight, weight, lead, lead_weight)
 
 
 def fill_from(grouped: Sequence[Hit], hits: Sequence[Hit], k: int) -> list[Hit]:

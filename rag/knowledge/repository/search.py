@@ -377,3 +377,40 @@ async def lexical_search(
     if trace is not None:
         trace.append((int(rows[0][7]), int(rows[0][8])))
     return search_rows([row for row in rows if row[0] is not None])
+
+
+@functools.lru_cache(maxsize=_STATEMENTS_KEPT)
+def _lead_prepared(workspace_id: uuid.UUID) -> Prepared:
+    ws = workspace_literal(workspace_id)
+    return Prepared(
+        text(
+            f"SELECT d.id, 1 - (c.embedding <=> {_VECTOR}) AS lead"
+            " FROM unnest(CAST(:documents AS uuid[])) d(id) CROSS JOIN LATERAL"
+            "  (SELECT embedding FROM chunks"
+            f"   WHERE document_id = d.id AND workspace_id = {ws}"
+            "   ORDER BY position LIMIT 1) c"
+        )
+    )
+
+
+async def lead_similarities(
+    session: Executor,
+    workspace_id: uuid.UUID,
+    documents: Sequence[uuid.UUID],
+    query_vector: np.ndarray,
+) -> dict[uuid.UUID, float]:
+    """Each of ``documents``' cosine between ``query_vector`` and its first chunk (its lead:
+    a man page's name and synopsis, a module's introduction), one probe of the (document,
+    position) index per document; a document of another workspace or without chunks is
+    left out."""
+    if not documents:
+        return {}
+    rows = await fetch(
+        session,
+        _lead_prepared(workspace_id),
+        {
+            "documents": list(dict.fromkeys(documents)),
+            "qvec": vector_value(np.asarray(query_vector, dtype=np.float32).ravel()),
+        },
+    )
+    return {row[0]: float(row[1]) for row in rows}
