@@ -85,6 +85,7 @@ class ParsedDocument:
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st"})
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HSPACE = re.compile(r"[^\S\n]+")
 _BLANKS = re.compile(r"\n{3,}")
@@ -100,6 +101,16 @@ def normalize_text(text: str) -> str:
     text = _HSPACE.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _BLANKS.sub("\n\n", text).strip()
+
+
+def storable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: a lone surrogate (which some charsets decode to:
+    ``unicode_escape``, UTF-7's ``+2AA-``; a PDF's character map) becomes U+FFFD, as a byte
+    that does not decode does, and a pair of them the character they stand for. Stored as it
+    was, the database driver refused the chunk and the job failed with ``internal_error``."""
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def text_sections(text: str, heading_path: list[str]) -> list[Section]:
