@@ -104,13 +104,14 @@ def normalize_text(text: str) -> str:
 
 
 def storable(text: str) -> str:
-    """``text`` as UTF-8 can hold it: a lone surrogate (which some charsets decode to:
+    """``text`` as the database can hold it: a lone surrogate (which some charsets decode to:
     ``unicode_escape``, UTF-7's ``+2AA-``; a PDF's character map) becomes U+FFFD, as a byte
-    that does not decode does, and a pair of them the character they stand for. Stored as it
-    was, the database driver refused the chunk and the job failed with ``internal_error``."""
-    if _SURROGATE.search(text) is None:
-        return text
-    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    that does not decode does (a pair of them the character they stand for), and a control
+    character (a NUL, which PostgreSQL refuses in text and JSON) a space, as body text's do in
+    ``normalize_text``. Headings and titles kept theirs, and the job failed ``internal_error``."""
+    if _SURROGATE.search(text) is not None:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return _CONTROL.sub(" ", text)
 
 
 def text_sections(text: str, heading_path: list[str]) -> list[Section]:

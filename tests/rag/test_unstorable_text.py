@@ -20,6 +20,7 @@ import pytest
 from rag.knowledge.parsing import parse
 from tests.conftest import Owner
 from tests.rag.test_documents_api import ingested_text, upload
+from tests.rag.test_pdf_structure_limits import pdf_of
 
 TEA = "Tea costs two euros"
 
@@ -67,3 +68,53 @@ async def test_an_upload_decoding_to_a_lone_surrogate_is_stored_and_searchable(
     )
     assert found.status_code == 200, found.text
     assert found.json()["results"], found.json()
+
+
+PAD = b"Tea costs two euros at the kiosk by the station. " * 60  # under 1 % control bytes
+
+
+def _pdf(title: bytes) -> bytes:
+    """A one-page PDF saying ``PAD``'s first words, its metadata title the string ``title``
+    (the bytes between the parentheses, as written)."""
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length 44 >>\nstream\nBT /F1 12 Tf 72 720 Td (Tea costs two) Tj ET\nendstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        b"<< /Title (" + title + b") >>",
+    ]
+    return pdf_of(objects, b"/Info 6 0 R ")
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("prices.md", b"# Pri\x00ces\n\n" + PAD),  # a heading
+        ("prices.md", b"Pri\x00ces\n======\n\n" + PAD),
+        ("prices.md", b"---\ntitle: Pri\x00ces\n---\n\n" + PAD),  # the front matter's title
+        ("prices.html", b"<title>Pri\x01ces</title><h2>Te\x02a</h2><p>" + PAD + b"</p>"),
+        ("prices.pdf", _pdf(b"Pri\\000ces")),  # a metadata title with a NUL
+    ],
+)
+def test_control_characters_in_titles_and_headings_are_not_kept(name: str, data: bytes) -> None:
+    """A NUL (which PostgreSQL refuses in text and JSON) or another control character in a
+    heading or a title reached the chunk's text and metadata: body text dropped them
+    (``normalize_text``), headings and titles did not, and the job failed ``internal_error``."""
+    parsed = parse(data, filename=name, content_type=None)
+    for text in (parsed.title, *(s.text for s in parsed.sections)):
+        assert not any(ord(ch) < 32 and ch not in "\t\n" for ch in text), repr(text)
+    for section in parsed.sections:
+        for heading in section.heading_path:
+            assert heading.isprintable(), repr(heading)
+
+
+async def test_an_upload_with_a_nul_in_a_heading_is_stored(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    word = f"kiosk{uuid.uuid4().hex[:8]}"
+    accepted = await upload(
+        client, owner, "prices.md", b"# Pri\x00ces\n\n" + PAD + word.encode(), "text/markdown"
+    )
+    assert word in await ingested_text(client, owner, jobs, accepted)
