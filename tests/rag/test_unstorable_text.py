@@ -118,3 +118,22 @@ async def test_an_upload_with_a_nul_in_a_heading_is_stored(
         client, owner, "prices.md", b"# Pri\x00ces\n\n" + PAD + word.encode(), "text/markdown"
     )
     assert word in await ingested_text(client, owner, jobs, accepted)
+
+
+def _with_mark(text: str, encoding: str) -> bytes:
+    """``text`` in ``encoding`` with its byte order mark (``utf-32`` writes one itself)."""
+    return text.encode(encoding) if encoding == "utf-32" else ("\ufeff" + text).encode(encoding)
+
+
+@pytest.mark.parametrize("encoding", ["utf-32", "utf-32-le", "utf-32-be"])
+@pytest.mark.parametrize("name", ["prices.txt", "prices.md", "prices.html"])
+def test_utf32_with_its_byte_order_mark_is_read(encoding: str, name: str) -> None:
+    """UTF-32 with its mark (as the FAQ import reads it) was taken for UTF-16, whose
+    little-endian mark begins the same: a NUL between letters, refused as binary data (415)."""
+    text = "Prices\n\nTea costs two euros; café au lait three.\n"
+    parsed = parse(
+        _with_mark(("<p>" + text + "</p>" if name.endswith(".html") else text), encoding),
+        filename=name,
+        content_type=None,
+    )
+    assert "café au lait three" in parsed.text
