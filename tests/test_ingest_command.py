@@ -4,6 +4,7 @@ second replaced the first), and two folders holding `index.html` died on the uni
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -78,3 +79,34 @@ def test_a_file_given_twice_is_ingested_once(tmp_path: Path) -> None:
     assert collect([str(tmp_path / "guide.md"), str(tmp_path)]) == [
         (tmp_path / "guide.md", "guide.md")
     ]
+
+
+async def test_a_file_name_that_is_not_utf8_is_ingested_under_a_readable_name(
+    runtime: Runtime, client: httpx.AsyncClient, owner: Owner, tmp_path: Path
+) -> None:
+    """A name in Latin-1 or Windows-1252 (an archive unpacked from an old Windows share) is
+    not UTF-8: Python spells its byte as a lone surrogate, which the database cannot store,
+    and the file failed ("failed: DBAPIError", the run exiting 1). Now it is read as
+    Windows-1252, as the FAQ import reads such a file's text."""
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    word = f"w{uuid.uuid4().hex[:10]}"
+    (Path(os.fsdecode(bytes(folder)) + os.fsdecode(b"/caf\xe9.md"))).write_text(
+        f"# Menu\n\nCoffee {word}.\n"
+    )
+    (folder / "thé.md").write_text("# Tea\n\nTea of every kind.\n")  # UTF-8: as it is
+    files = collect([str(folder)])
+    assert sorted(source for _, source in files) == ["café.md", "thé.md"]
+    summary = await ingest_files(runtime, uuid.UUID(owner.workspace_id), files)
+    assert summary["outcomes"] == {"ready": 2}
+    assert await _documents(client, owner) == {"café.md": "ready", "thé.md": "ready"}
+    assert any(word in text for text in await _search(client, owner, word))
+
+
+def test_names_that_read_the_same_are_refused_before_anything_is_ingested(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "café.md").write_text("# A\n\nOne.\n")
+    Path(os.fsdecode(bytes(folder)) + os.fsdecode(b"/caf\xe9.md")).write_text("# B\n\nTwo.\n")
+    with pytest.raises(SystemExit, match=r"same document: café\.md"):
+        collect([str(folder)])

@@ -13,7 +13,7 @@ import os
 import time
 import uuid
 from collections import Counter, defaultdict
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from api.arguments import bounded
@@ -46,6 +46,18 @@ async def resolve_workspace(runtime: Runtime, value: str) -> uuid.UUID:
     return found
 
 
+def readable(path: PurePath) -> str:
+    """``path`` as a document's source: POSIX separators, and a name that is not UTF-8 (Latin-1
+    or Windows-1252, from an old archive) read as Windows-1252. Python spells such a byte as a
+    lone surrogate, which the database cannot store: the file failed (``DBAPIError``)."""
+    name = path.as_posix()
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("cp1252", errors="replace")
+    return name
+
+
 def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, str]]:
     """(file, source) pairs; a folder's files keep their path relative to it as source, a file
     given by itself its name. The source is the document's identity: files that would share
@@ -76,9 +88,9 @@ def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, st
                     continue
                 if include is None and any(part.startswith(("_", ".")) for part in rel.parts):
                     continue
-                add(file, rel.as_posix())
+                add(file, readable(rel))
         elif path.is_file():
-            add(path, path.name)
+            add(path, readable(PurePath(path.name)))
         else:
             raise SystemExit(f"no such file or folder: {raw}")
     return _distinct_sources(out)
@@ -94,7 +106,7 @@ def _distinct_sources(files: list[tuple[Path, str]]) -> list[tuple[Path, str]]:
     for group in groups.values():
         if len(group) > 1:
             common = Path(os.path.commonpath([f.parent for f in group]))
-            renamed |= {f: f.relative_to(common).as_posix() for f in group}
+            renamed |= {f: readable(f.relative_to(common)) for f in group}
     out = [(file, renamed.get(file.resolve(), source)) for file, source in files]
     shared = sorted(s for s, n in Counter(source for _, source in out).items() if n > 1)
     if shared:

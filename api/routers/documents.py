@@ -125,11 +125,18 @@ async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | 
         )
     data = await upload.read(limit + 1)
     title = form.get("title")
-    return (
-        data,
-        upload.filename or "upload",
-        upload.content_type,
-        title.strip() if isinstance(title, str) and title.strip() else None,
+    title = title.strip() if isinstance(title, str) and title.strip() else None
+    if title is not None and len(title) > submissions.MAX_TITLE:
+        raise _title_too_long()  # as a JSON title is (it was cut to the limit unsaid)
+    return data, upload.filename or "upload", upload.content_type, title
+
+
+def _title_too_long() -> ValidationFailed:
+    return ValidationFailed(
+        "Invalid input",
+        details=[
+            {"field": "title", "message": f"a string of at most {submissions.MAX_TITLE} characters"}
+        ],
     )
 
 
@@ -359,15 +366,7 @@ async def replace_document(
         if raw_title is not None and (
             not isinstance(raw_title, str) or len(raw_title.strip()) > submissions.MAX_TITLE
         ):
-            raise ValidationFailed(
-                "Invalid input",
-                details=[
-                    {
-                        "field": "title",
-                        "message": f"a string of at most {submissions.MAX_TITLE} characters",
-                    }
-                ],
-            )
+            raise _title_too_long()
         data, content_type = text.encode("utf-8"), "text/plain; charset=utf-8"
         title = raw_title if isinstance(raw_title, str) and raw_title.strip() else None
     sub = await submissions.replace_document(

@@ -70,7 +70,10 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
         )
     text, separator = _sep_line(_text(data))
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=separator or _dialect(text))
-    fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
+    try:  # the header row is read here (a field of it past the limit was a 500)
+        fields = {(name or "").strip().lower() for name in reader.fieldnames or []}
+    except csv.Error as exc:
+        raise _unreadable(exc) from exc
     if not {"question", "answer"} <= fields:
         raise ValidationFailed(
             "The first row must name the columns question and answer (alt_questions optional)",
@@ -113,7 +116,7 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
             if problem is not None and len(problems) < MAX_REPORTED:
                 problems.append(problem)
     except csv.Error as exc:
-        raise ValidationFailed(f"The CSV file cannot be read: {exc}", code="invalid_csv") from exc
+        raise _unreadable(exc) from exc
     if problems:
         rows = ", ".join(str(p["row"]) for p in problems)
         raise ValidationFailed(
@@ -122,6 +125,10 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
     if not items:
         raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
     return items
+
+
+def _unreadable(exc: csv.Error) -> ValidationFailed:
+    return ValidationFailed(f"The CSV file cannot be read: {exc}", code="invalid_csv")
 
 
 def _text(data: bytes) -> str:

@@ -1,6 +1,6 @@
 """Bytes to text for the text formats (txt, md, and HTML's detection): the declared charset,
-UTF-8 and UTF-16 with or without a BOM, detection for East Asian, Cyrillic and Greek text, cp1252
-otherwise."""
+UTF-8 and UTF-16 with or without a BOM, UTF-32 with one, detection for East Asian, Cyrillic and
+Greek text, cp1252 otherwise."""
 
 from __future__ import annotations
 
@@ -38,6 +38,10 @@ def _utf16_without_bom(data: bytes) -> str | None:
 def decode(data: bytes, content_type: str | None) -> str:
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        # UTF-32 before UTF-16, whose little-endian mark begins the same (read as UTF-16, a NUL
+        # between letters: refused as binary)
+        return data.decode("utf-32", errors="replace")
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         return data.decode("utf-16", errors="replace")
     charset = declared_charset(content_type)

@@ -84,9 +84,7 @@ def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[
     title_tag = soup.find("title")
     title = title_tag.get_text(" ", strip=True) if title_tag else None
     root = _main_content(soup)
-    for tag in root.find_all(_is_boilerplate):
-        if not tag.decomposed:
-            tag.decompose()
+    _drop_boilerplate(root)
     if not title:
         h1 = root.find("h1")
         title = h1.get_text(" ", strip=True) if h1 else None
@@ -97,16 +95,56 @@ def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[
     return title, builder.finish()
 
 
-def _is_boilerplate(tag: Tag) -> bool:
+def _drop_boilerplate(root: Tag) -> None:
+    """Decompose the boilerplate under ``root`` (``_is_boilerplate``). One walk down, which
+    knows whether an ``<article>`` is above each tag: asking each ``<header>`` (walking up to the
+    root) and each link's whole text, on a legacy page whose unclosed ``<a name>`` anchors nest
+    every paragraph in all those before it, took minutes (``parse_timeout``)."""
+    in_article = root.name == "article" or root.find_parent("article") is not None
+    stack = [(child, in_article) for child in root.contents if isinstance(child, Tag)]
+    doomed: list[Tag] = []
+    while stack:
+        tag, in_article = stack.pop()
+        if _is_boilerplate(tag, in_article=in_article):
+            doomed.append(tag)  # and what is under it
+            continue
+        inside = in_article or tag.name == "article"
+        stack.extend((child, inside) for child in tag.contents if isinstance(child, Tag))
+    for tag in doomed:
+        tag.decompose()
+
+
+_PERMALINK_NODES = 8
+"""A heading's permalink holds its glyph, maybe in a span or an icon: a link with more under
+it is not one (and its text is not read)."""
+
+
+def _is_permalink(tag: Tag) -> bool:
+    """Walked by hand: bs4's ``descendants`` first finds the last one, the depth of the page
+    away."""
+    text: list[str] = []
+    stack = list(reversed(tag.contents))
+    for _ in range(_PERMALINK_NODES):
+        if not stack:
+            return "".join(text).strip() in _PERMALINK_GLYPHS
+        node = stack.pop()
+        if isinstance(node, Tag):
+            stack.extend(reversed(node.contents))
+        elif isinstance(node, NavigableString) and not isinstance(node, _SKIP_STRINGS):
+            text.append(str(node))
+    return not stack and "".join(text).strip() in _PERMALINK_GLYPHS
+
+
+def _is_boilerplate(tag: Tag, *, in_article: bool) -> bool:
     """Navigation, chrome, scripts, forms and hidden elements: never document content."""
     name = tag.name
     if name in _DROP_TAGS:
         return True
-    if name == "footer" or (name == "header" and tag.find_parent("article") is None):
+    if name == "footer" or (name == "header" and not in_article):
         return True
     if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
         return True
-    if name == "a" and tag.get_text(strip=True) in _PERMALINK_GLYPHS:
+    if name == "a" and _is_permalink(tag):
         return True
     classes = tag.get_attribute_list("class")
     if any(c in _CHROME_CLASSES for c in classes) or tag.get("id") in _CHROME_IDS:

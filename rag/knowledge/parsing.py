@@ -33,6 +33,7 @@ from rag.knowledge.parsed import (
     ParseTimeout,
     Section,
     normalize_text,
+    storable,
     text_sections,
     unreadable,
 )
@@ -381,7 +382,7 @@ def parse(
         raise
     except Exception as exc:
         raise unreadable(kind, str(exc)) from exc
-    sections = [s for s in sections if s.text]
+    sections = [_storable_section(s) for s in sections if s.text]
     if not sections:
         raise AppError(
             "No text could be extracted from this document",
@@ -389,12 +390,20 @@ def parse(
             status_code=422,
             details={"kind": kind},
         )
+    title = storable(title) if title else title
     stated = _clean_title(title)
     title, sections = _man_page_name(title, sections)
-    title = _clean_title(title) or _clean_title(filename) or "Untitled"
+    title = _clean_title(title) or _clean_title(storable(filename or "")) or "Untitled"
     return ParsedDocument(
         title=title, sections=sections, kind=kind, source_title=stated if stated != title else None
     )
+
+
+def _storable_section(section: Section) -> Section:
+    """``section`` with its text and headings as UTF-8 can hold them (``storable``)."""
+    section.text = storable(section.text)
+    section.heading_path = [storable(h) for h in section.heading_path]
+    return section
 
 
 # A manual page's NAME section: "git-add - Add file contents to the index", or several names

@@ -126,6 +126,18 @@ async def chunks_of(client: httpx.AsyncClient, who: Owner, doc_id: str) -> list[
     return items
 
 
+async def ingested_text(
+    client: httpx.AsyncClient, who: Owner, jobs: Any, accepted: httpx.Response
+) -> str:
+    """The chunks' text of the document ``accepted`` (a 202) once its job ran; it must be
+    ready."""
+    assert accepted.status_code == 202, accepted.text
+    await jobs.drain()
+    document = await get_doc(client, who, accepted.json()["id"])
+    assert document["status"] == "ready", document
+    return "\n".join(c["text"] for c in await chunks_of(client, who, accepted.json()["id"]))
+
+
 @asynccontextmanager
 async def custom_client(
     db: Database, redis_client: Redis, *, embedder: Embedder | None = None, **overrides: Any

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import uuid
 import zipfile
+from collections.abc import Callable
 
 import docx
 
@@ -23,12 +24,10 @@ _MERGE_START = '<w:tcPr><w:vMerge w:val="restart"/></w:tcPr>'
 _MERGED = "<w:tc><w:tcPr><w:vMerge/></w:tcPr><w:p/></w:tc>"
 
 
-def _with_table(rows: list[str], columns: int) -> bytes:
-    """A DOCX whose body is one table of ``rows`` (``<w:tr>`` elements)."""
+def docx_with(parts: dict[str, Callable[[bytes], bytes]]) -> bytes:
+    """python-docx's template, each part named in ``parts`` rewritten by its function."""
     base = io.BytesIO()
     docx.Document().save(base)
-    grid = "<w:tblGrid>" + "<w:gridCol/>" * columns + "</w:tblGrid>"
-    table = f"<w:tbl>{grid}{''.join(rows)}</w:tbl>"
     out = io.BytesIO()
     with (
         zipfile.ZipFile(io.BytesIO(base.getvalue())) as source,
@@ -36,10 +35,19 @@ def _with_table(rows: list[str], columns: int) -> bytes:
     ):
         for info in source.infolist():
             data = source.read(info.filename)
-            if info.filename == "word/document.xml":
-                data = data.replace(b"<w:body>", b"<w:body>" + table.encode(), 1)
+            if info.filename in parts:
+                data = parts[info.filename](data)
             target.writestr(info.filename, data)
     return out.getvalue()
+
+
+def _with_table(rows: list[str], columns: int) -> bytes:
+    """A DOCX whose body is one table of ``rows`` (``<w:tr>`` elements)."""
+    grid = "<w:tblGrid>" + "<w:gridCol/>" * columns + "</w:tblGrid>"
+    table = f"<w:tbl>{grid}{''.join(rows)}</w:tbl>".encode()
+    return docx_with(
+        {"word/document.xml": lambda data: data.replace(b"<w:body>", b"<w:body>" + table, 1)}
+    )
 
 
 def test_a_long_table_merged_down_its_first_column_is_read() -> None:

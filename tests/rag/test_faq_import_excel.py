@@ -112,6 +112,20 @@ def test_a_field_past_the_csv_field_limit_is_refused_in_utf16() -> None:
     assert "field larger than field limit" in refused.value.message
 
 
+@pytest.mark.parametrize("separator", [",", ";", "\t"])
+def test_a_header_past_the_csv_field_limit_is_refused(separator: str) -> None:
+    """The header row is read before the rows: a field of it past the limit (an unclosed
+    quote on the first line, which runs to the end of the file) raised csv.Error out of the
+    import, a 500 on the dashboard's FAQs page."""
+    big = "x" * (128 * 1024 + 1)
+    for header in (f'"{big}"{separator}answer', f'"question{separator}answer'):
+        data = f"{header}\nTea?{separator}{big}\n".encode()
+        with pytest.raises(ValidationFailed) as refused:
+            faq_import.parse(data)
+        assert refused.value.code == "invalid_csv"
+        assert "field larger than field limit" in refused.value.message
+
+
 @pytest.mark.parametrize(
     "bad",
     [

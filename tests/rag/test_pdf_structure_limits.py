@@ -17,8 +17,9 @@ from core.errors import AppError
 from rag.knowledge.parsing import parse
 
 
-def _pdf(objects: list[bytes]) -> bytes:
-    """A PDF of ``objects`` (numbered from 1; the first is the catalog) with its xref table."""
+def pdf_of(objects: list[bytes], trailer: bytes = b"") -> bytes:
+    """A PDF of ``objects`` (numbered from 1; the first is the catalog) with its xref table;
+    ``trailer``: more entries of its trailer (``/Info 6 0 R``)."""
     out, offsets = b"%PDF-1.4\n", []
     for number, body in enumerate(objects, start=1):
         offsets.append(len(out))
@@ -26,8 +27,9 @@ def _pdf(objects: list[bytes]) -> bytes:
     xref = len(out)
     out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+    out += b"trailer\n<< /Size %d /Root 1 0 R %s>>\nstartxref\n%d\n%%%%EOF\n" % (
         len(objects) + 1,
+        trailer,
         xref,
     )
     return out
@@ -50,7 +52,7 @@ def _deep_page_tree(levels: int, words: str) -> bytes:
         b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 612 792] /Contents 2 0 R"
         b" /Resources << /Font << /F1 3 0 R >> >> >>" % (page - 1)
     )
-    return _pdf(objects)
+    return pdf_of(objects)
 
 
 def test_a_page_tree_past_the_depth_pypdf_reads_is_unreadable_not_too_large() -> None:

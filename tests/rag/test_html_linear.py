@@ -1,0 +1,53 @@
+"""HTML is read in time linear in its size, however deep its anchors and headers nest.
+
+Dropping page chrome asked, for each link, for the text of everything under it (is it a
+heading's permalink, "¶"?), and for each ``<header>``, whether an ``<article>`` is above it by
+walking up to the root. Legacy pages leave ``<a name=...>`` anchors unclosed, so the parser nests
+each paragraph in every anchor before it: both questions then cost the depth of the page, for
+each of thousands of tags. 340 KB of ``<a name=x><div>...`` took 300 s to read and 20,000 nested
+headers 280 s: such an upload held a parser for all of PARSE_TIMEOUT_SECONDS and failed
+``parse_timeout``. Now the page is read within that limit, each word in its place.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from rag.knowledge.parse_isolation import parse_isolated
+from rag.knowledge.parsing import ParseLimits, parse
+
+N = 10_000  # paragraphs, each nested in all the anchors (and headers) before it
+
+
+def test_a_page_of_unclosed_anchors_and_headers_is_read_within_the_parse_limits() -> None:
+    words = [f"w{uuid.uuid4().hex[:10]}" for _ in range(N)]
+    body = "".join(f'<a name="s{i}"><header><div>Paragraph {word}.' for i, word in enumerate(words))
+    page = f"<html><head><title>Old manual</title></head><body><article>{body}</article></body>"
+    parsed = parse_isolated(
+        page.encode(),
+        filename="manual.html",
+        content_type="text/html",
+        limits=ParseLimits(),  # the defaults: PARSE_TIMEOUT_SECONDS=60
+    )
+    assert parsed.title == "Old manual"
+    text = parsed.text
+    positions = [text.index(word) for word in words]  # headers in an article are content
+    assert positions == sorted(positions)
+
+
+def test_chrome_is_still_dropped() -> None:
+    kept, dropped = uuid.uuid4().hex, uuid.uuid4().hex
+    page = f"""<html><body>
+    <header>Site header {dropped}</header>
+    <article><header><h1>Post title</h1> by {kept}a</header>
+      <p>Body {kept}b <a href="#x">¶</a> <a href="/y">a real link {kept}c</a></p>
+      <div class="navfooter">Prev Up Home {dropped}</div>
+      <p hidden>{dropped}</p><nav>{dropped}</nav>
+    </article>
+    <footer>{dropped}</footer></body></html>"""
+    parsed = parse(page.encode(), filename="post.html", content_type="text/html")
+    text = parsed.text
+    for suffix in "abc":
+        assert kept + suffix in text
+    assert dropped not in text
+    assert "¶" not in text
