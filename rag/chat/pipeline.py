@@ -265,7 +265,6 @@ class AnswerPipeline:
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = question.embed_early(self.embedder, message, intent)
-        fence = await self.cache.fence(inp.workspace.id)  # before the message is recorded
         # A gate slot for the first transaction only: the rewrite and the embedding wait for
         # a model with none held, so a hung model cannot stop the turns that need none; nor
         # does a running erasure its message waits for (``ErasureRunning``).
@@ -284,7 +283,6 @@ class AnswerPipeline:
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
-        turn = replace(turn, fence=fence)
         if answer is not None:
             return turn, answer
         # The follow-up's rewrite, once it returned: metered when the turn fails after it.
@@ -365,18 +363,23 @@ class AnswerPipeline:
             clock.lap("record")
             return await self._settled_first(session, taken, clock)
 
-    @staticmethod
     async def _settled_first(
-        session: AsyncSession, turn: Turn, clock: Clock
+        self, session: AsyncSession, turn: Turn, clock: Clock
     ) -> tuple[Turn, Answer | None]:
         """What settles the answer in the first transaction: courtesy, a contact, a handoff, an
         FAQ asked word for word; the turn, with a number to call back saved first
-        (``callback``)."""
+        (``callback``). Left unsettled and cacheable, the turn reads the workspace's erasure
+        epochs (``Turn.fence``) before its message commits: an erasure that takes the message
+        commits after that, and raises the epoch after its commit (``rag.chat.cache_fence``).
+        Read before the transaction by every turn, it cost each a Redis round trip, though a
+        greeting's, an FAQ's or a follow-up's answer is never cached."""
         turn = await callback(session, turn)
         answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
         if answer is None:
             answer = faq_exact(turn)
             clock.lap("faq")
+        if answer is None and turn.cacheable:
+            turn = replace(turn, fence=await self.cache.fence(turn.workspace.id))
         return turn, answer
 
     async def _ground(
