@@ -40,6 +40,7 @@ from core.errors import NotFound, QuotaExceeded
 from rag.chat import notify, question, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
+from rag.chat.erasure_waits import ErasureWaits
 from rag.chat.exchange import ChatInput, ChatResult, checked_message
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import (
@@ -60,7 +61,6 @@ from rag.chat.repository.client_messages import (
 )
 from rag.chat.shortcuts import (
     ErasureRunning,
-    after_erasure,
     cache_exact,
     cache_semantic,
     callback,
@@ -125,6 +125,7 @@ class AnswerPipeline:
         # goes first. The models (the rewrite, the embedding, generation, an LLM reranker) are
         # outside: a slot is held for the transactions only.
         self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
+        self._erasures = ErasureWaits(db)  # one connection per erased workspace waits
         self._streams = StreamedTurns()
 
     # --- public -------------------------------------------------------------------------
@@ -279,7 +280,7 @@ class AnswerPipeline:
                 except QuotaExceeded as refused:
                     await self._quota_refused(inp.workspace.id, refused)
                     raise
-            await after_erasure(self.db, inp.workspace.id)
+            await self._erasures.wait(inp.workspace.id)
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
@@ -369,10 +370,8 @@ class AnswerPipeline:
         """What settles the answer in the first transaction: courtesy, a contact, a handoff, an
         FAQ asked word for word; the turn, with a number to call back saved first
         (``callback``). Left unsettled and cacheable, the turn reads the workspace's erasure
-        epochs (``Turn.fence``) before its message commits: an erasure that takes the message
-        commits after that, and raises the epoch after its commit (``rag.chat.cache_fence``).
-        Read before the transaction by every turn, it cost each a Redis round trip, though a
-        greeting's, an FAQ's or a follow-up's answer is never cached."""
+        epochs (``Turn.fence``) before its message commits (``rag.chat.cache_fence``): read
+        by every turn before, a Redis round trip for answers never cached."""
         turn = await callback(session, turn)
         answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
         if answer is None:
