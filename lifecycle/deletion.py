@@ -48,7 +48,11 @@ from workspaces import account_repository as accounts_repo
 from workspaces import audit, security, team
 from workspaces import repository as ws_repo
 from workspaces.models import Workspace
-from workspaces.more_workspaces import check_room_for_workspace
+from workspaces.more_workspaces import (
+    FreeRoom,
+    check_room_for_workspace,
+    co_owners_without_room,
+)
 from workspaces.permissions import Action, authorize
 from workspaces.service import ClientInfo, WorkspaceAccess
 
@@ -158,7 +162,11 @@ async def restore_workspace(
     """Undo a deletion during its grace period (owners). Audited. The paid plan stays set to
     end with its period (``POST .../billing/subscription/resume`` keeps it). With ``settings``,
     the owner restoring it must have room for it (FREE_WORKSPACES_PER_ACCOUNT: deleting a free
-    workspace, creating another and restoring the first would pass the limit)."""
+    workspace, creating another and restoring the first would pass the limit), and a co-owner
+    without room for it comes back as an admin (``team.restored_as_admin``): counted for the
+    restorer alone, a co-owner filled the room its deletion left and owned one more once
+    another owner restored it. The restore is not refused for them: a co-owner could keep it
+    deleted until it was purged."""
     permit = authorize(access, Action.WORKSPACE_RESTORE)
     workspace = access.workspace
     if workspace.deleted_at is None:
@@ -167,9 +175,14 @@ async def restore_workspace(
     if workspace.purge_after is not None and workspace.purge_after <= now:
         raise Conflict("The grace period is over: the workspace is being purged", code="purging")
     user_id = access.principal.user_id
+    crowded: list[uuid.UUID] = []
     if settings is not None and user_id is not None:
         owner = await ws_repo.get_user(session, user_id)
         if owner is not None:
+            room = FreeRoom(
+                default_plan=settings.default_plan, free_limit=settings.free_workspaces_per_account
+            )
+            crowded = await co_owners_without_room(session, workspace, room, restorer=user_id)
             await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
             await check_room_for_workspace(
                 session,
@@ -182,6 +195,7 @@ async def restore_workspace(
         session, workspace_id=workspace.id, deleted_at=None, purge_after=None
     )
     await permit.record(session, target_type="workspace", target_id=workspace.id)
+    await team.restored_as_admin(session, access, crowded)
     restored = await ws_repo.get_workspace(session, workspace.id)
     assert restored is not None
     return restored

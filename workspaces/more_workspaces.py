@@ -135,3 +135,37 @@ async def check_room_to_own(
             f" most an account may own: {instead}, or upgrade this workspace to a paid plan",
             details=exc.details,
         ) from None
+
+
+async def co_owners_without_room(
+    session: AsyncSession, workspace: Workspace, room: FreeRoom, *, restorer: uuid.UUID
+) -> list[uuid.UUID]:
+    """A deleted ``workspace`` about to be restored by ``restorer``: its other owners who own
+    ``room.free_limit`` workspaces that count as free already, when this one would count too.
+    Restored, it would be one more for each (deleted, it counted for none of them, so they
+    had room for another): they come back as admins (``lifecycle.deletion``). Every owner's
+    account lock (``repo.lock_owned_workspaces``), the restorer's too, is taken here in one
+    order, held until the transaction ends: two restores of workspaces the same two people
+    own never wait for each other crosswise. Context: ``workspace`` and the restorer, then
+    each owner in turn (the caller sets its own again)."""
+    owners = {
+        row.id for row in await repo.list_members(session, workspace.id) if row.role == "owner"
+    }
+    for user_id in sorted(owners | {restorer}):
+        await repo.lock_owned_workspaces(session, user_id)
+    now = datetime.now(UTC)
+    if room.default_plan == "unlimited" or not counts_as_free(
+        workspace, default_plan=room.default_plan, now=now
+    ):
+        return []
+    crowded = []
+    for user_id in sorted(owners - {restorer}):
+        await set_tenant(session, workspace_id=workspace.id, user_id=user_id)
+        free = sum(
+            counts_as_free(w, default_plan=room.default_plan, now=now)
+            for w in await repo.owned_workspaces(session, user_id)
+            if w.id != workspace.id
+        )
+        if free >= room.free_limit:
+            crowded.append(user_id)
+    return crowded

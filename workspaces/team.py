@@ -36,6 +36,7 @@ async def list_members(session: AsyncSession, access: WorkspaceAccess) -> Sequen
 
 
 MEMBERS_PAGE = 50
+ROLE_CHANGED = "member.role_changed"  # the audit event of Action.MEMBER_ROLE_CHANGE
 """Members on one page of the dashboard's team page (a workspace without a members limit may
 hold thousands)."""
 
@@ -136,11 +137,25 @@ async def change_role(
     ):  # they left, or another owner removed them, since their row was read
         raise _member_not_found()
     membership.role = role
-    details: dict[str, Any] = {"from": before, "to": role}
+    details = {"from": before, "to": role} | await _reach_of_role(
+        session, workspace_id=access.workspace.id, user_id=user_id, role=role
+    )
+    await permit.record(session, target_type="user", target_id=user_id, details=details)
+    return membership
+
+
+async def _reach_of_role(
+    session: AsyncSession, *, workspace_id: uuid.UUID, user_id: uuid.UUID, role: str
+) -> dict[str, Any]:
+    """What a member given ``role`` may no longer do stops acting for them: made a member,
+    the API keys they made are revoked; their webhook URL is paused where the role may not
+    set one, their invitations withdrawn where it may not invite. What went, for the audit
+    entry."""
+    details: dict[str, Any] = {}
     now = datetime.now(UTC)
     if not allowed(Action.API_KEY_CREATE, kind="user", role=role):  # type: ignore[arg-type]
         details["api_keys_revoked"] = await repo.revoke_api_keys_made_by(
-            session, workspace_id=access.workspace.id, user_id=user_id, when=now
+            session, workspace_id=workspace_id, user_id=user_id, when=now
         )
     # The webhook URL they set as an admin: their say over it ends with the role.
     if not allowed(
@@ -148,18 +163,44 @@ async def change_role(
         kind="user",
         role=role,  # type: ignore[arg-type]
     ) and await team_repo.pause_webhook_set_by(
-        session, workspace_id=access.workspace.id, user_id=user_id, when=now
+        session, workspace_id=workspace_id, user_id=user_id, when=now
     ):
         details["webhook_paused"] = True
     if not allowed(Action.MEMBER_ADD, kind="user", role=role):  # type: ignore[arg-type]
         # An invitation they sent as an owner would let someone in with an owner's say.
         withdrawn = await accounts_repo.revoke_invitations_sent_by(
-            session, access.workspace.id, user_id, now=now
+            session, workspace_id, user_id, now=now
         )
         if withdrawn:
             details["invitations_revoked"] = withdrawn
-    await permit.record(session, target_type="user", target_id=user_id, details=details)
-    return membership
+    return details
+
+
+async def restored_as_admin(
+    session: AsyncSession, access: WorkspaceAccess, user_ids: list[uuid.UUID]
+) -> None:
+    """Owners of a workspace being restored who have no room left to own it for free
+    (``more_workspaces.co_owners_without_room``) come back as admins: what an admin may not
+    do stops acting for them, and ``member.role_changed`` says why (``free_workspaces``),
+    recorded as the restorer's."""
+    for user_id in user_ids:
+        if not await repo.update_member_role(
+            session, workspace_id=access.workspace.id, user_id=user_id, role="admin"
+        ):
+            continue  # they left meanwhile (an account deleted): nothing to change
+        details = {"from": "owner", "to": "admin", "reason": "free_workspaces"}
+        details |= await _reach_of_role(
+            session, workspace_id=access.workspace.id, user_id=user_id, role="admin"
+        )
+        await audit.record(
+            session,
+            workspace_id=access.workspace.id,
+            actor=audit.Actor.of(access),
+            action=ROLE_CHANGED,
+            target_type="user",
+            target_id=user_id,
+            details=details,
+        )
 
 
 async def remove_member(session: AsyncSession, access: WorkspaceAccess, user_id: uuid.UUID) -> None:

@@ -6,8 +6,10 @@ an erasure clears the workspace's whole cache (``ResponseCache.forget_workspace`
 digests no erasure can pick out). A turn that was between the two when the erasure cleared the
 cache wrote its entry after the clearing: the erased visitor's question was kept for
 CACHE_TTL_SECONDS, and answered to the next asker. So each workspace has an erasure *epoch*, a
-counter the clearing raises before it deletes anything; a turn reads it when it begins
-(``Fence``, before its message is recorded), and its entry is stored only while the epoch is
+counter the clearing raises before it deletes anything; a turn whose answer may be cached
+reads it in its first transaction, before its message commits (``Fence``: an erasure that
+takes the message commits after, and raises the epoch after its commit; a greeting, an FAQ's
+answer or a follow-up never reads it), and its entry is stored only while the epoch is
 still the one it read: in Redis, the check and the writes are one script (atomic), in the
 process's memory one synchronous step. An entry stored before the raise is deleted by the
 clearing after it; one after it is refused. A turn begun after the raise stores as before.

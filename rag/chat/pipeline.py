@@ -40,6 +40,7 @@ from core.errors import NotFound, QuotaExceeded
 from rag.chat import notify, question, recording, repeats
 from rag.chat.cache import ResponseCache
 from rag.chat.clock import Clock, TurnGate
+from rag.chat.erasure_waits import ErasureWaits
 from rag.chat.exchange import ChatInput, ChatResult, checked_message
 from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.generator import (
@@ -60,7 +61,6 @@ from rag.chat.repository.client_messages import (
 )
 from rag.chat.shortcuts import (
     ErasureRunning,
-    after_erasure,
     cache_exact,
     cache_semantic,
     callback,
@@ -125,6 +125,7 @@ class AnswerPipeline:
         # goes first. The models (the rewrite, the embedding, generation, an LLM reranker) are
         # outside: a slot is held for the transactions only.
         self._gate = TurnGate(settings.chat_concurrent_turns or settings.db_pool_size)
+        self._erasures = ErasureWaits(db)  # one connection per erased workspace waits
         self._streams = StreamedTurns()
 
     # --- public -------------------------------------------------------------------------
@@ -265,7 +266,6 @@ class AnswerPipeline:
         intent = detect_intent(message, bot_name=bot_name_of(inp.workspace)).intent
         clock.lap("validate")
         early = question.embed_early(self.embedder, message, intent)
-        fence = await self.cache.fence(inp.workspace.id)  # before the message is recorded
         # A gate slot for the first transaction only: the rewrite and the embedding wait for
         # a model with none held, so a hung model cannot stop the turns that need none; nor
         # does a running erasure its message waits for (``ErasureRunning``).
@@ -280,11 +280,10 @@ class AnswerPipeline:
                 except QuotaExceeded as refused:
                     await self._quota_refused(inp.workspace.id, refused)
                     raise
-            await after_erasure(self.db, inp.workspace.id)
+            await self._erasures.wait(inp.workspace.id)
         if isinstance(first, ChatResult):
             return first
         turn, answer = first
-        turn = replace(turn, fence=fence)
         if answer is not None:
             return turn, answer
         # The follow-up's rewrite, once it returned: metered when the turn fails after it.
@@ -365,18 +364,21 @@ class AnswerPipeline:
             clock.lap("record")
             return await self._settled_first(session, taken, clock)
 
-    @staticmethod
     async def _settled_first(
-        session: AsyncSession, turn: Turn, clock: Clock
+        self, session: AsyncSession, turn: Turn, clock: Clock
     ) -> tuple[Turn, Answer | None]:
         """What settles the answer in the first transaction: courtesy, a contact, a handoff, an
         FAQ asked word for word; the turn, with a number to call back saved first
-        (``callback``)."""
+        (``callback``). Left unsettled and cacheable, the turn reads the workspace's erasure
+        epochs (``Turn.fence``) before its message commits (``rag.chat.cache_fence``): read
+        by every turn before, a Redis round trip for answers never cached."""
         turn = await callback(session, turn)
         answer = courtesy(turn) or await contact(session, turn) or await handoff(session, turn)
         if answer is None:
             answer = faq_exact(turn)
             clock.lap("faq")
+        if answer is None and turn.cacheable:
+            turn = replace(turn, fence=await self.cache.fence(turn.workspace.id))
         return turn, answer
 
     async def _ground(

@@ -145,8 +145,9 @@ class Turn:
     """A call asked on a number beside the question, or an address or a number left beside it
     (``shortcuts.callback``): "saved" on a lead, or "declined"."""
     fence: Fence | None = None
-    """The workspace's erasure epochs when the turn began: its answer is cached only if no
-    erasure cleared the cache since (``rag.chat.cache_fence``)."""
+    """The workspace's erasure epochs read before the turn's message committed (None: not
+    read, the answer is not one to cache): its answer is cached only if no erasure cleared the
+    cache since (``rag.chat.cache_fence``)."""
 
     @property
     def cacheable(self) -> bool:

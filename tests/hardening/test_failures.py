@@ -128,3 +128,33 @@ async def test_redis_down_chat_still_answers(
             assert "ratelimit-limit" in faq.headers  # limits kept working, in memory
     finally:
         await dead.aclose()
+
+
+async def test_redis_down_an_erasure_answers_and_the_chat_goes_on(
+    app_client: ClientFactory, owner: Owner
+) -> None:
+    """The erasure clears the response cache before it answers (raising the workspace's
+    erasure epoch first): with Redis unreachable it answers all the same (the process's own
+    cache cleared, a warning for the Redis keys), and a new conversation in the erased session
+    is answered after it (its session lock went with the erasure's commit)."""
+    from redis.asyncio import Redis
+
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
+    headers = {"X-Widget-Key": owner.workspace["public_key"]}
+    session_id = f"gone-{owner.workspace_id[:8]}"
+    try:
+        async with app_client(redis=dead) as down:
+            for _ in range(2):
+                chat = await down.post(
+                    "/api/v1/chat",
+                    json={"message": "Do you sell submarines?", "session_id": session_id},
+                    headers=headers,
+                )
+                assert chat.status_code == 200, chat.text
+                erased = await down.post(
+                    owner.url("/erasures"), json={"session_id": session_id}, headers=owner.headers
+                )
+                assert erased.status_code == 200, erased.text
+                assert erased.json()["erased"]["conversations"] == 1
+    finally:
+        await dead.aclose()

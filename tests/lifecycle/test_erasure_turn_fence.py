@@ -194,3 +194,37 @@ async def test_the_cache_is_cleared_before_the_erasure_answers(
         )
     assert erased.status_code == 200, erased.text
     assert at_answer == [[]]
+
+
+async def _epoch_reads(
+    client: httpx.AsyncClient, owner: Owner, redis_client: Redis, message: str
+) -> list[str]:
+    """The commands that read the workspace's erasure epoch while the widget's ``message``
+    was answered, as Redis itself saw them (MONITOR, up to a marker sent after the answer)."""
+    epoch = f"tb:rce:{owner.workspace_id}"
+    marker = f"marker-{uuid.uuid4().hex}"
+    async with redis_client.monitor() as monitor:
+        answered = await client.post(
+            "/api/v1/chat",
+            json={"message": message, "session_id": f"eve-{uuid.uuid4().hex[:10]}"},
+            headers=widget(owner),
+        )
+        assert answered.status_code == 200, answered.text
+        await redis_client.echo(marker)
+        reads = []
+        while marker not in (command := (await monitor.next_command())["command"]):
+            if command.upper().startswith("GET") and epoch in command:
+                reads.append(command)
+    return reads
+
+
+async def test_only_a_turn_whose_answer_may_be_cached_reads_the_erasure_epoch(
+    client: httpx.AsyncClient, owner: Owner, redis_client: Redis
+) -> None:
+    """Every turn read the epoch before its first transaction, one Redis round trip more,
+    though a greeting's answer (an FAQ's, a follow-up's, a handoff's) is never cached. Now a
+    turn reads it in its first transaction (before its message commits, which is all the
+    fence needs) once it knows its answer may be cached."""
+    assert await _epoch_reads(client, owner, redis_client, "Hello there!") == []
+    asked = await _epoch_reads(client, owner, redis_client, "What is your refund policy?")
+    assert len(asked) == 1, asked

@@ -86,3 +86,57 @@ async def test_the_team_page_says_why_beside_the_member(client: httpx.AsyncClien
     assert made.status_code == 429, made.text
     assert "This person owns 2 workspaces" in made.text
     assert await _owned(client, person) == ["Mine", "Mine too"]
+
+
+async def _delete(client: httpx.AsyncClient, owner: Owner) -> None:
+    """The owner's workspace deleted (its grace period begins)."""
+    deleted = await client.request(
+        "DELETE", owner.url(), json={"confirm": owner.workspace["slug"]}, headers=owner.headers
+    )
+    assert deleted.status_code == 202, deleted.text
+
+
+async def test_a_co_owner_at_the_limit_comes_back_as_admin_when_a_workspace_is_restored(
+    client: httpx.AsyncClient,
+) -> None:
+    """Restoring counted the restorer alone: the co-owners of a deleted free workspace had
+    room again (it no longer counted), filled it, and owned one more when another owner
+    restored it (3 where the limit is 2). Now such a co-owner comes back as an admin, said in
+    the audit log; the restore itself is not refused (a co-owner cannot keep it deleted).
+    The restore answered 200 with the person owning 3 before."""
+    helper = await signup(client, "Shared")
+    person = await signup(client, "Mine")
+    await join(client, helper, person, "owner")
+    assert await _owned(client, person) == ["Mine", "Shared"]
+    await _delete(client, helper)
+    more = await client.post(
+        "/api/v1/workspaces", json={"name": "Mine too"}, headers=person.headers
+    )
+    assert more.status_code == 201, more.text  # the deleted one does not count
+
+    restored = await client.post(helper.url("/restore"), headers=helper.headers)
+    assert restored.status_code == 200, restored.text
+    assert await _owned(client, person) == ["Mine", "Mine too"]
+    assert await _owned(client, helper) == ["Shared"]
+    members = await client.get(helper.url("/members"), headers=helper.headers)
+    roles = {m["user_id"]: m["role"] for m in members.json()}
+    assert roles[person.user_id] == "admin", roles
+    audit = await client.get(
+        helper.url("/audit?action=member.role_changed"), headers=helper.headers
+    )
+    [entry] = audit.json()["items"]
+    assert entry["target_id"] == person.user_id
+    changed = {key: entry["details"][key] for key in ("from", "to", "reason")}
+    assert changed == {"from": "owner", "to": "admin", "reason": "free_workspaces"}, entry
+
+
+async def test_a_co_owner_with_room_stays_owner_when_a_workspace_is_restored(
+    client: httpx.AsyncClient,
+) -> None:
+    helper = await signup(client, "Shared")
+    person = await signup(client, "Mine")
+    await join(client, helper, person, "owner")
+    await _delete(client, helper)
+    restored = await client.post(helper.url("/restore"), headers=helper.headers)
+    assert restored.status_code == 200, restored.text
+    assert await _owned(client, person) == ["Mine", "Shared"]
