@@ -161,4 +161,5 @@ async def accept_with_new_account(
             name=form.name,
             client=client_info(request, runtime.settings),
             start_session=start_session,
+            as_admin=form.as_admin,
         )

@@ -283,14 +283,23 @@ async def accept(
     name: str | None = None,
     client: ClientInfo | None = None,
     start_session: bool = True,
+    as_admin: bool = False,
 ) -> Accepted:
-    """Join the invitation's workspace with its role (once). The address counts as verified.
+    """Join the invitation's workspace with its role (once), or as an admin when ``as_admin``
+    and it is for an owner (one who may own no more free workspaces: ``check_room_to_own``;
+    the audit's ``member.joined`` then says ``invited_role``); ``as_admin`` on an invitation
+    for less than admin is 422 ``role_not_invited``. The address counts as verified.
     Signed out, the new account's password comes hashed (``check_new_account`` first, then
     the hash outside any transaction: no connection waits for argon2). A new account gets an
     API session (its tokens in the answer) unless ``start_session`` is false: the dashboard
     sends the person to its login instead, and a session nobody holds the tokens of would
     only show up in their list of sessions."""
     invitation = await _find(session, deps, token)
+    if as_admin and invitation.role not in ("owner", "admin"):
+        raise ValidationFailed(
+            f"This invitation is for a {invitation.role}: accept it as one",
+            code="role_not_invited",
+        )
     user, created = await _account_for(
         session, invitation, principal, password_hash=password_hash, name=name
     )
@@ -304,7 +313,7 @@ async def accept(
     existing = await repo.get_membership(
         session, workspace_id=invitation.workspace_id, user_id=user.id
     )
-    role = existing.role if existing is not None else invitation.role
+    role = existing.role if existing is not None else "admin" if as_admin else invitation.role
     if existing is None:
         workspace = await repo.get_workspace(session, invitation.workspace_id)
         if workspace is None:
@@ -331,7 +340,8 @@ async def accept(
             action=audit.MEMBER_JOINED,
             target_type="user",
             target_id=user.id,
-            details={"role": role, "invitation_id": str(invitation.id)},
+            details={"role": role, "invitation_id": str(invitation.id)}
+            | ({"invited_role": invitation.role} if role != invitation.role else {}),
         )
     started = None
     if created and start_session:

@@ -108,7 +108,8 @@ async def check_room_to_own(
     when they own ``room.free_limit`` workspaces that count as free already and this one would
     too, as when they create one. Otherwise a second account made them owner of one free
     workspace after another and left each: as many free workspaces as they liked.
-    ``themselves``: they are the one asking (the refusal says "you", else "this person").
+    ``themselves``: they are the one asking, accepting an invitation (the refusal says "you"
+    and ``details.join_as: "admin"``: the same link accepts as an admin), else "this person".
     Leaves the transaction's context at ``workspace`` and ``user_id``."""
     await set_tenant(session, workspace_id=workspace.id, user_id=user_id)  # their memberships
     owner = await repo.get_user(session, user_id)
@@ -126,14 +127,16 @@ async def check_room_to_own(
     except QuotaExceeded as exc:
         who = "You own" if themselves else "This person owns"
         instead = (
-            "join as an admin instead, or leave or delete one of yours"
+            'accept this invitation as an admin instead (the same link: "as_admin": true),'
+            " or leave or delete one of yours"
             if themselves
             else "make them an admin instead"
         )
+        details = exc.details if isinstance(exc.details, dict) else {}
         raise QuotaExceeded(
             f"{who} {room.free_limit} workspaces on the {room.default_plan} plan already, the"
             f" most an account may own: {instead}, or upgrade this workspace to a paid plan",
-            details=exc.details,
+            details={**details, "join_as": "admin"} if themselves else exc.details,
         ) from None
 
 

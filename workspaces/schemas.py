@@ -227,6 +227,11 @@ class InvitationAcceptIn(BaseModel):
     name: str | None = Field(
         default=None, max_length=1000, description=f"a new account's; {PERSON_NAME}"
     )
+    as_admin: bool = Field(
+        default=False,
+        description="join as an admin, not an owner (an invitation as owner: 429"
+        " quota_exceeded with details.join_as for one who may own no more free workspaces)",
+    )
 
 
 class PasswordChangedOut(BaseModel):

@@ -214,11 +214,18 @@ async def accept_invitation(
 ) -> InvitationAcceptedOut:
     """Join the workspace of an invitation: signed in as the invited address (links that
     account), or with a ``password`` for a new account (the answer then carries its tokens).
-    401 ``login_required`` when the address has an account and the caller is not signed in."""
+    401 ``login_required`` when the address has an account and the caller is not signed in.
+    ``as_admin``: an invitation as owner joins as an admin (429 ``quota_exceeded`` with
+    ``details.join_as`` when the person may own no more free workspaces)."""
     client = client_info(request, settings)
     if principal is not None:
         accepted = await invitations.accept(
-            session, accounts_deps, token=body.token, principal=principal, client=client
+            session,
+            accounts_deps,
+            token=body.token,
+            principal=principal,
+            client=client,
+            as_admin=body.as_admin,
         )
     else:  # a new account: no connection held while its password is hashed
         accepted = await passwords.accept_with_new_account(

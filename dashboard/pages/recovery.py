@@ -276,18 +276,28 @@ async def accept(
     token = _link_token(fields)
     user = await auth.authenticate(runtime, session, request)
     principal = service.Principal(user_id=user.user_id) if user is not None else None
+    # Described first: a refusal after the link was used in this (rolled back) transaction
+    # would read as "already accepted", and the page would lose what it offers instead.
+    invitation, _ = await _invitation(session, deps, token)
+    offer_admin = False
     try:
         data = InvitationAcceptIn.model_validate(
             {
                 "token": token,
                 "password": (fields.get("password") or None) if user is None else None,
                 "name": fields.get("name") or None,
+                "as_admin": fields.get("as_admin") == "1",
             }
         )
         client = client_info(request, runtime.settings)
         if principal is not None:  # links the signed-in account: no password to hash
             accepted = await invitations.accept(
-                session, deps, token=data.token, principal=principal, client=client
+                session,
+                deps,
+                token=data.token,
+                principal=principal,
+                client=client,
+                as_admin=data.as_admin,
             )
         else:  # a new account: no connection held while its password is hashed
             accepted = await passwords.accept_with_new_account(
@@ -297,6 +307,8 @@ async def accept(
         errors = field_errors(exc)
     except AppError as exc:
         errors = app_errors(exc)
+        # One who may own no more free workspaces: the same link joins as an admin.
+        offer_admin = isinstance(exc.details, dict) and exc.details.get("join_as") == "admin"
     else:
         response = redirect(request, workspace_url(accepted.workspace_id))
         if user is None:  # a new account, its password just chosen: signed in here
@@ -304,7 +316,6 @@ async def accept(
                 cookie = await auth.start_session(runtime, starting, accepted.user_id, request)
             auth.set_session_cookie(request, response, cookie, runtime.settings)
         return response
-    invitation, _ = await _invitation(session, deps, token)  # the refusal says why it fails
     return _page(
         request,
         "accept_invitation.html",
@@ -313,6 +324,7 @@ async def accept(
             "signed_in": user is not None,
             "invitation": invitation,
             "errors": errors,
+            "offer_admin": offer_admin,
             "name": str(fields.get("name") or ""),  # what they typed, kept; never the password
         },
         422,
