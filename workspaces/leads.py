@@ -103,7 +103,7 @@ async def capture(
 
 
 ERASURE_LOCK = "visitor_erasure"
-"""The workspace's advisory lock a visitor's erasure holds (exclusive) from its start to its
+"""The workspace's advisory lock a visitor's erasure (a lead's deletion) holds (exclusive) to its
 commit, and a widget form (a chat message that may hold an address or a number,
 ``rag.chat.shortcuts.wait_for_erasure``; the owners' notification mails,
 ``notification_delivery``) takes (shared) before anything else: ``wait_for_erasure``."""
@@ -359,10 +359,12 @@ async def delete(
 ) -> list[uuid.UUID]:
     """Delete a lead and its personal data: its submissions go with it, and the owners' mails
     quoting it ("New lead", digests) leave the outbox, sent or not, as an erasure's do: once the
-    lead is gone, nothing ties them to the visitor any more. Audited. The deleted mails' ids:
-    the caller deletes what the file outbox wrote of them after the commit
-    (``Mailer.forget_files``)."""
+    lead is gone, nothing ties them to the visitor any more. A mail being written meanwhile is
+    waited for (``ERASURE_LOCK``, as an erasure: before, one whose dispatch had read the lead
+    was queued after the delete and sent). Audited. The deleted mails' ids: the caller deletes
+    what the file outbox wrote of them after the commit (``Mailer.forget_files``)."""
     permit = authorize(access, Action.LEAD_DELETE)
+    await lock_workspace(session, ERASURE_LOCK, access.workspace.id)
     if not await repo.delete_lead(session, workspace_id=access.workspace.id, lead_id=lead_id):
         raise NotFound("Lead not found")
     mail_ids = await mail_repo.forget_about(session, access.workspace.id, leads=[lead_id])
