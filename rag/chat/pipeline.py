@@ -443,11 +443,7 @@ class AnswerPipeline:
                     self.settings.retrieval_word_match_similarity,
                     self.settings.retrieval_word_match_share,
                 ),
-                second_weight=self.settings.retrieval_second_chunk_weight,
-                feedback_weight=self.settings.retrieval_feedback_weight,
-                lexical_weight=self.settings.retrieval_lexical_weight,
-                lexical_postings=self.settings.retrieval_lexical_postings,
-                lead_weight=self.settings.retrieval_lead_weight,
+                weights=retrieval.Weights.of(self.settings),
                 metered_generation=not self.generator.extractive or self.reranker.metered,
             )
             clock.lap("retrieval")

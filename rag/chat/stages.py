@@ -41,7 +41,7 @@ from rag.chat.reply_language import conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.token_reservations import TokenEstimate, reservation_wanted, reserved
 from rag.chat.translations import dont_know_reply, lead_reply
-from rag.knowledge import lexical, retrieval
+from rag.knowledge import retrieval
 from workspaces import notifications, usage
 from workspaces.models import Workspace
 from workspaces.plans import Metric, get_plan
@@ -436,11 +436,7 @@ async def retrieve(
     k: int,
     min_similarity: float,
     metered_generation: bool,
-    second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
-    feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
-    lexical_weight: float = 0.0,
-    lexical_postings: int = lexical.POSTINGS,
-    lead_weight: float = 0.0,
+    weights: retrieval.Weights = retrieval.Weights(),
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
@@ -458,11 +454,11 @@ async def retrieve(
         k=k,
         mode=retrieval.DEFAULT_MODE,
         ef_search=None,  # set with the transaction's tenant (pipeline)
-        second_weight=second_weight,
-        feedback_weight=feedback_weight,
-        lexical_weight=lexical_weight,
-        lexical_postings=lexical_postings,
-        lead_weight=lead_weight,
+        second_weight=weights.second,
+        feedback_weight=weights.feedback,
+        lexical_weight=weights.bm25,
+        lexical_postings=weights.postings,
+        lead_weight=weights.lead,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [

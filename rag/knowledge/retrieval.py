@@ -50,6 +50,29 @@ FEEDBACK_CHUNKS = 10
 
 
 @dataclass(frozen=True)
+class Weights:
+    """How grouped vector search ranks pages: ``search``'s ``second_weight``,
+    ``feedback_weight``, ``lexical_weight``, ``lexical_postings`` and ``lead_weight`` (the
+    RETRIEVAL_* settings, ``of``)."""
+
+    second: float = SECOND_CHUNK_WEIGHT
+    feedback: float = FEEDBACK_WEIGHT
+    bm25: float = 0.0
+    postings: int = lexical.POSTINGS
+    lead: float = 0.0
+
+    @classmethod
+    def of(cls, settings: Any) -> Weights:
+        return cls(
+            second=settings.retrieval_second_chunk_weight,
+            feedback=settings.retrieval_feedback_weight,
+            bm25=settings.retrieval_lexical_weight,
+            postings=settings.retrieval_lexical_postings,
+            lead=settings.retrieval_lead_weight,
+        )
+
+
+@dataclass(frozen=True)
 class Hit:
     chunk_id: uuid.UUID
     document_id: uuid.UUID
