@@ -48,7 +48,7 @@ from rag.chat.generator import Generator
 from rag.chat.llm import make_generator
 from rag.chat.notify import Notifier
 from rag.chat.pipeline import AnswerPipeline
-from rag.chat.repository.conversations import first_visitor_messages
+from rag.chat.repository.conversations import quoted_first_messages
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
 from rag.knowledge.rerank import Reranker, build_reranker
@@ -310,7 +310,7 @@ async def build_runtime(
             enqueue_job=queue.enqueue,
             lead_mails_per_hour=settings.notification_lead_mails_per_hour,
             handoff_mails_per_hour=settings.notification_handoff_mails_per_hour,
-            first_messages=first_visitor_messages,
+            first_messages=quoted_first_messages,
         )
         notifications.start()
         stack.callback(notifications.stop)

@@ -69,9 +69,10 @@ HOUR = timedelta(hours=1)
 FirstMessages = Callable[
     [AsyncSession, uuid.UUID, Sequence[uuid.UUID]], Awaitable[Mapping[uuid.UUID, str]]
 ]
-"""The first visitor message of each of these conversations of the workspace (the chat's
-repository: rag.chat.repository.conversations.first_visitor_messages, wired by the runtime;
-workspaces does not read the chat's tables)."""
+"""The first visitor message of each of these conversations of the workspace, each held until
+the summary's transaction ends, so that retention deleting one waits for the mail quoting it and
+deletes it too (the chat's repository: rag.chat.repository.conversations.quoted_first_messages,
+wired by the runtime; workspaces does not read the chat's tables)."""
 
 
 @dataclass

@@ -419,6 +419,30 @@ async def first_visitor_messages(
     return {cid: str(words) for cid, words in (await session.execute(stmt)).all()}
 
 
+async def quoted_first_messages(
+    session: AsyncSession, workspace_id: uuid.UUID, conversation_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """``first_visitor_messages`` for a mail that quotes them (the owners' handoff summary):
+    each conversation held first (FOR KEY SHARE, by id) until the transaction ends. Retention
+    and an erasure lock a conversation before they delete it, then delete the mails naming it:
+    one being deleted is waited for and not found; one found is deleted only after the mail's
+    transaction committed, the mail with it. Read unlocked, the words of a conversation the
+    retention sweep deleted meanwhile were queued after its delete of the mails about it, and
+    the mail was kept and sent."""
+    if not conversation_ids:
+        return {}
+    held = await session.execute(
+        select(Conversation.id)
+        .where(
+            Conversation.workspace_id == workspace_id,
+            Conversation.id.in_(list(conversation_ids)),
+        )
+        .order_by(Conversation.id)
+        .with_for_update(read=True, key_share=True)
+    )
+    return await first_visitor_messages(session, workspace_id, list(held.scalars()))
+
+
 async def contact_replies(
     session: AsyncSession, *, workspace_id: uuid.UUID, conversation_id: uuid.UUID, limit: int
 ) -> list[str]:
