@@ -2,7 +2,7 @@
 refused.
 
 Before the handler, ``PageRoute`` refuses a state-changing request whose form holds text no page
-can show (422 ``invalid_text``, ``dashboard.form_text``) or without the browser's CSRF token
+can show (422 ``invalid_text``, ``api.form_text``) or without the browser's CSRF token
 (403 ``csrf_failed``); a domain error becomes an HTML page with the same status (404 for
 an id that is not this workspace's, whatever the reason), or the API's JSON error envelope for
 our own script's requests (``Accept: application/json``); a missing session redirects to the
@@ -36,10 +36,10 @@ from api.errors import (
     database_error_code,
     is_unstorable_text,
 )
+from api.form_text import refuse_lone_surrogates
 from api.middleware import BodyTooLarge, is_head
 from core.errors import AppError
 from dashboard import auth
-from dashboard.form_text import refuse_lone_surrogates
 from dashboard.pages.form_messages import plain_message
 from dashboard.stale_form import session_changed
 from dashboard.web import (

@@ -61,6 +61,14 @@ async def test_a_workspace_form_decoding_to_a_lone_surrogate_is_a_422(
     for url, fields in forms.items():
         body, headers = multipart({"csrf_token": web.csrf, **fields}, charset)
         refused(await web.client.post(url, content=body, headers=headers))
+    # The media type in capitals (the parser reads it so too): refused the same way.
+    body, headers = multipart({"csrf_token": web.csrf, "name": f"Renamed {lone}"}, charset)
+    shouted = {
+        "Content-Type": headers["Content-Type"].replace(
+            "multipart/form-data", "MULTIPART/FORM-DATA"
+        )
+    }
+    refused(await web.client.post(web.url("settings"), content=body, headers=shouted))
     # htmx's request (the token in its header, no field read for it): refused the same way.
     body, headers = multipart({"name": f"Renamed {lone}"}, charset)
     htmx = {**headers, "HX-Request": "true", "X-CSRF-Token": web.csrf}

@@ -1,10 +1,12 @@
-"""A posted form's text that no page can show: refused before any handler reads it.
+"""A posted form's text that cannot be encoded: refused before any handler reads it.
 
 A multipart body is decoded with the ``charset`` its Content-Type names, whichever codec that
 is: under UTF-7 or ``unicode_escape`` plain ASCII decodes to an unpaired surrogate (U+D800 to
-U+DFFF), which UTF-8 cannot encode. A form refused for its input shows what was typed again,
-and that page could not be sent: the 500 page, on the sign-in form too. Browsers send forms as
-UTF-8 and name no charset, so only a hand-made request meets this refusal.
+U+DFFF), which UTF-8 cannot encode. A dashboard form refused for its input shows what was typed
+again, and that page could not be sent (the 500 page, on the sign-in form too); the API's
+upload refusing an unknown field names it, and that JSON could not be sent either. Browsers
+send forms as UTF-8 and name no charset, so only a hand-made request meets this refusal (JSON
+bodies have theirs in ``api.input_guard``).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 NOT_UNICODE = (
     "The form holds text that is not valid Unicode (an unpaired surrogate): send it again as UTF-8."
 )
+SURROGATE_IN_FIELD = "contains an unpaired UTF-16 surrogate"
 
 
 class NotUnicode(ValidationFailed):
@@ -39,9 +42,10 @@ def _texts(name: str, value: str | UploadFile) -> tuple[str, ...]:
 
 
 async def refuse_lone_surrogates(request: Request) -> None:
-    """``NotUnicode`` when the posted form holds an unpaired surrogate anywhere; the form is
-    read here (Starlette keeps it for the CSRF check and the handler)."""
-    if not request.headers.get("content-type", "").startswith(FORM_TYPES):
+    """``NotUnicode`` when the posted form holds an unpaired surrogate anywhere (a field's
+    name or value, a file's name: ``details`` names each such field, its surrogates shown as
+    U+FFFD); the form is read here (Starlette keeps it for whoever reads it next)."""
+    if not request.headers.get("content-type", "").strip().lower().startswith(FORM_TYPES):
         return
     form = await request.form()
     refused = sorted(
@@ -53,7 +57,7 @@ async def refuse_lone_surrogates(request: Request) -> None:
     )
     if refused:
         details = [
-            {"field": LONE_SURROGATE.sub("\ufffd", name), "message": NOT_UNICODE}
+            {"field": LONE_SURROGATE.sub("\ufffd", name), "message": SURROGATE_IN_FIELD}
             for name in refused
         ]
         raise NotUnicode(details=details)
