@@ -1,8 +1,9 @@
 """Every dashboard page's route (``PageRoute``) and the pages it answers with when a request is
 refused.
 
-Before the handler, ``PageRoute`` refuses a state-changing request without the browser's CSRF
-token (403 ``csrf_failed``); a domain error becomes an HTML page with the same status (404 for
+Before the handler, ``PageRoute`` refuses a state-changing request whose form holds text no page
+can show (422 ``invalid_text``, ``api.form_text``) or without the browser's CSRF token
+(403 ``csrf_failed``); a domain error becomes an HTML page with the same status (404 for
 an id that is not this workspace's, whatever the reason), or the API's JSON error envelope for
 our own script's requests (``Accept: application/json``); a missing session redirects to the
 login page; a body over its limit is the 413 page; text the database refuses, or a database out
@@ -35,6 +36,7 @@ from api.errors import (
     database_error_code,
     is_unstorable_text,
 )
+from api.form_text import refuse_lone_surrogates
 from api.middleware import BodyTooLarge, is_head
 from core.errors import AppError
 from dashboard import auth
@@ -221,6 +223,8 @@ class PageRoute(APIRoute):
         async def page_handler(request: Request) -> Response:
             try:
                 if request.method not in SAFE_METHODS:
+                    # Before the CSRF check: its stale-form page shows the form's text again.
+                    await refuse_lone_surrogates(request)
                     resent = await _checked_csrf(request)
                     if resent is not None:
                         return secure_headers(resent)

@@ -21,6 +21,7 @@ from api.deps import (
     read_only,
 )
 from api.errors import json_parse_error
+from api.form_text import refuse_lone_surrogates
 from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.input_guard import media_type
 from api.openapi import answers, document_body
@@ -104,6 +105,7 @@ def _validation(exc: ValidationError) -> ValidationFailed:
 
 
 async def _read_upload(request: Request, limit: int) -> tuple[bytes, str, str | None, str | None]:
+    await refuse_lone_surrogates(request)
     form = await request.form()
     if unknown := sorted(set(form.keys()) - UPLOAD_FIELDS):  # as a JSON body's are refused
         raise ValidationFailed(

@@ -373,3 +373,34 @@ async def _check_dates(client: httpx.AsyncClient, owner: Owner) -> None:
                 assert ok.status_code == 200, (url, ok.text)
                 checked.append(f"{path} {param['name']}")
     assert len(checked) >= 3, checked
+
+
+async def test_an_upload_form_decoding_to_a_lone_surrogate_is_422_and_stores_nothing(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """A multipart upload decoded with the charset its Content-Type names: UTF-7's ``+2AA-``
+    is U+D800 in a field's name, a title or a file's name. The unknown field's refusal, which
+    names it, was a 500 (its JSON could not be encoded); each is 422 ``invalid_text``."""
+    boundary = f"b{uuid.uuid4().hex}"
+    headers = owner.headers | {
+        "content-type": f"multipart/form-data; boundary={boundary}; charset=utf-7"
+    }
+
+    def body(field: str, value: str, filename: str) -> bytes:
+        return (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"\r\n\r\n{value}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"'
+            f"\r\nContent-Type: text/plain\r\n\r\nWe open at nine.\r\n--{boundary}--\r\n"
+        ).encode()
+
+    for field, value, filename, named in (
+        ("extra+2AA-", "1", "a.txt", "extra\ufffd"),
+        ("title", "Hours +2AA-", "a.txt", "title"),
+        ("title", "Hours", "hours+2AA-.txt", "file"),
+    ):
+        response = await client.post(
+            owner.url("/documents"), content=body(field, value, filename), headers=headers
+        )
+        error = assert_error(response, 422, "invalid_text")
+        assert error["details"][0]["field"] == named, error
+    assert await document_count(client, owner) == 0
