@@ -34,6 +34,11 @@ from workspaces.usage import effective_plan, lasting_plan
 log = logging.getLogger("trulybot.billing")
 
 
+ORDER_CREATED: Final = "billing.order_created"
+"""Audit event: an owner ordered a plan (who, from where, which plan at what price). The plan
+change a payment then makes is ``plan.changed``, the system's when the webhook applies it."""
+
+
 class OrderNotRecorded(AppError):
     """Razorpay created the order but it could not be stored: nobody was shown it, so nothing
     can be paid on it; ordering again is safe."""
@@ -105,7 +110,17 @@ async def create_order(
                 },
             )
         order = _order(access, order_id, plan, period, amount, str(created["id"]), now)
-        return await repo.insert_order(session, order)
+        stored = await repo.insert_order(session, order)
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            action=ORDER_CREATED,
+            actor=audit.Actor.of(access),
+            target_type="billing_order",
+            target_id=stored.razorpay_order_id,
+            details={"plan": plan, "period": period, "amount": amount, "currency": CURRENCY},
+        )
+        return stored
     except DBAPIError as exc:
         # Not a 500: what the owner needs to know is that nothing was charged.
         razorpay_id = created.get("id") if created else None
