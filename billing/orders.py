@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -56,10 +57,13 @@ async def create_order(
     period: Period,
     provider: PaymentProvider,
     now: datetime | None = None,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> BillingOrder:
     """A Razorpay order for ``plan``/``period`` at the catalog price; nothing is written unless
     Razorpay created it (a 503 from the provider leaves no row behind). An owner whose email
-    is unverified cannot buy (403 ``email_unverified``).
+    is unverified cannot buy (403 ``email_unverified``). ``admit``: awaited once the order
+    passed its checks, before Razorpay is asked (the HTTP layer's rate limit: it raises to
+    refuse, and a refused order asks Razorpay nothing and writes nothing).
 
     Three steps, none holding a transaction across Razorpay: the checks (what the session did so
     far is committed), the call to Razorpay with the session's connection back in the pool
@@ -94,6 +98,8 @@ async def create_order(
             "bought once it has ended.",
             code="downgrade_at_period_end",
         )
+    if admit is not None:
+        await admit()
     order_id = uuid.uuid4()
     created: dict[str, Any] | None = None
     try:
