@@ -23,7 +23,7 @@ from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, entity_time, s
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
-from billing.subscriptions import running_paid_plan, subscription_view
+from billing.subscriptions import running_paid_plan, subscription_state, subscription_view
 from core.db import released
 from core.errors import AppError, Conflict, NotFound
 from workspaces import audit
@@ -200,6 +200,26 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    if (
+        razorpay_payment_id
+        in subscription_state(
+            await repo.lock_subscription(session, workspace_id)
+        ).applied_payment_ids
+    ):
+        # Applied already (this verify again, or its webhook first): whatever Razorpay says of
+        # it now, it is a duplicate. Asking anyway let one valid signature, replayed, spend the
+        # rate limit of the Razorpay account every workspace shares.
+        duplicate = Applied(
+            "ignored",
+            "duplicate_payment",
+            razorpay_payment_id,
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            order_status=order.status,
+            order_id=order.id,
+        )
+        return duplicate, await _subscription_now(session, workspace_id, now)
     captured_here = False
     paid_by: dict[str, Any] | None = None
     async with released(session):  # no pooled connection held over Razorpay's answers
