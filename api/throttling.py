@@ -145,6 +145,13 @@ async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
     )
 
 
+async def rate_limit_billing_order(request: Request, workspace_id: uuid.UUID) -> None:
+    """A plan order that passed its checks, before Razorpay is asked (each is a call to the
+    account all workspaces share): ``RATE_LIMIT_BILLING_ORDERS`` per workspace."""
+    limit = _runtime(request).settings.rate_limit_billing_orders
+    await enforce(request, "billing_order", f"ws:{workspace_id}", limit)
+
+
 LET_THROUGH_SECONDS: Final = 600
 """How long a message the visitor's limit let through is remembered by its
 ``client_message_id`` (``rate_limit_chat``): longer than the widget asks again for it (30

@@ -245,6 +245,11 @@ async def apply_order_event(
     if event.name in PAYMENT_SUCCESS_EVENTS and pid not in old.applied_payment_ids:
         others = await repo.order_payment_ids(session, workspace_id, order.id) - {pid[:64]}
         expected = replace(expected, paid_by=others)
+        # Judged on what it was first recorded as charging, as verify judges it: a capture of
+        # Rs 1 rejected, then an ``order.paid`` (or a copy of the capture) saying Rs 999,
+        # granted the plan while the history kept it ``rejected`` at Rs 1, to be refunded.
+        if charged := await repo.recorded_charge(session, workspace_id, pid[:64]):
+            event = replace(event, amount=charged[0], currency=charged[1])
     if event.name in REVOCATION_EVENTS and pid in old.applied_payment_ids:  # order_still_paid?
         held = await repo.order_payment_ids(session, workspace_id, order.id, "held")
         expected = replace(expected, held_on_order=held - {pid[:64]})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -22,7 +23,7 @@ from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, entity_time, s
 from billing.schemas import SubscriptionOut
 from billing.signatures import verify_checkout_signature
 from billing.state import BillingEvent
-from billing.subscriptions import running_paid_plan, subscription_view
+from billing.subscriptions import running_paid_plan, subscription_state, subscription_view
 from core.db import released
 from core.errors import AppError, Conflict, NotFound
 from workspaces import audit
@@ -32,6 +33,11 @@ from workspaces.service import WorkspaceAccess, require_verified
 from workspaces.usage import effective_plan, lasting_plan
 
 log = logging.getLogger("trulybot.billing")
+
+
+ORDER_CREATED: Final = "billing.order_created"
+"""Audit event: an owner ordered a plan (who, from where, which plan at what price). The plan
+change a payment then makes is ``plan.changed``, the system's when the webhook applies it."""
 
 
 class OrderNotRecorded(AppError):
@@ -51,10 +57,13 @@ async def create_order(
     period: Period,
     provider: PaymentProvider,
     now: datetime | None = None,
+    admit: Callable[[], Awaitable[None]] | None = None,
 ) -> BillingOrder:
     """A Razorpay order for ``plan``/``period`` at the catalog price; nothing is written unless
     Razorpay created it (a 503 from the provider leaves no row behind). An owner whose email
-    is unverified cannot buy (403 ``email_unverified``).
+    is unverified cannot buy (403 ``email_unverified``). ``admit``: awaited once the order
+    passed its checks, before Razorpay is asked (the HTTP layer's rate limit: it raises to
+    refuse, and a refused order asks Razorpay nothing and writes nothing).
 
     Three steps, none holding a transaction across Razorpay: the checks (what the session did so
     far is committed), the call to Razorpay with the session's connection back in the pool
@@ -89,6 +98,8 @@ async def create_order(
             "bought once it has ended.",
             code="downgrade_at_period_end",
         )
+    if admit is not None:
+        await admit()
     order_id = uuid.uuid4()
     created: dict[str, Any] | None = None
     try:
@@ -105,7 +116,17 @@ async def create_order(
                 },
             )
         order = _order(access, order_id, plan, period, amount, str(created["id"]), now)
-        return await repo.insert_order(session, order)
+        stored = await repo.insert_order(session, order)
+        await audit.record(
+            session,
+            workspace_id=workspace_id,
+            action=ORDER_CREATED,
+            actor=audit.Actor.of(access),
+            target_type="billing_order",
+            target_id=stored.razorpay_order_id,
+            details={"plan": plan, "period": period, "amount": amount, "currency": CURRENCY},
+        )
+        return stored
     except DBAPIError as exc:
         # Not a 500: what the owner needs to know is that nothing was charged.
         razorpay_id = created.get("id") if created else None
@@ -179,6 +200,26 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    if (
+        razorpay_payment_id
+        in subscription_state(
+            await repo.lock_subscription(session, workspace_id)
+        ).applied_payment_ids
+    ):
+        # Applied already (this verify again, or its webhook first): whatever Razorpay says of
+        # it now, it is a duplicate. Asking anyway let one valid signature, replayed, spend the
+        # rate limit of the Razorpay account every workspace shares.
+        duplicate = Applied(
+            "ignored",
+            "duplicate_payment",
+            razorpay_payment_id,
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            order_status=order.status,
+            order_id=order.id,
+        )
+        return duplicate, await _subscription_now(session, workspace_id, now)
     captured_here = False
     paid_by: dict[str, Any] | None = None
     async with released(session):  # no pooled connection held over Razorpay's answers

@@ -21,7 +21,7 @@ from billing.schemas import HeldChargeOut, PaymentOut, SubscriptionOut
 from billing.state import PaidPeriod, SubscriptionState
 from core.errors import Conflict, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, encode_key
-from workspaces import notifications
+from workspaces import audit, notifications
 from workspaces.models import Workspace
 from workspaces.permissions import Action, authorize
 from workspaces.plans import PAID_PLANS, PLAN_RANK
@@ -139,6 +139,15 @@ async def cancel_at_period_end(
         session, workspace_id, cancel_at_period_end=True, pending_plan=downgrade_to
     )
     await provider_cancels.request(session, workspace_id, sub, "cycle_end", now)
+    end = sub.current_period_end
+    await _audit(
+        session,
+        access,
+        CANCEL_REQUESTED,
+        plan=running,
+        current_period_end=end.isoformat() if running and end else None,
+        downgrade_to=downgrade_to,
+    )
     sub = await repo.lock_subscription(session, workspace_id)
     return subscription_view(sub, effective_plan(access.workspace, now), now)
 
@@ -160,12 +169,39 @@ async def resume(
     if running_paid_plan(sub, now) is None and not asked_razorpay:
         raise Conflict("There is no paid period to resume", code="nothing_to_resume")
     # A linked Razorpay Subscription's cancel, once sent, cannot be undone: 409.
+    withdrawn = sub.cancel_at_period_end or provider_cancels.withdrawable(sub)
+    dropped = sub.pending_plan
     await provider_cancels.withdraw(session, workspace_id, sub)
     await repo.update_subscription(
         session, workspace_id, cancel_at_period_end=False, pending_plan=None
     )
+    if withdrawn:  # resuming what was not cancelled changes nothing: no entry
+        await _audit(
+            session, access, RESUMED, plan=running_paid_plan(sub, now), downgrade_to=dropped
+        )
     sub = await repo.lock_subscription(session, workspace_id)
     return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+CANCEL_REQUESTED: Final = "billing.cancel_requested"
+"""Audit event: an owner cancelled at the period's end (the API's cancel, the plan page's stop
+of a linked Razorpay Subscription)."""
+RESUMED: Final = "billing.resumed"
+"""Audit event: an owner took that cancel back."""
+
+
+async def _audit(
+    session: AsyncSession, access: WorkspaceAccess, action: str, **details: str | None
+) -> None:
+    """The owner's billing ``action`` in the workspace's audit log, with who and from where."""
+    await audit.record(
+        session,
+        workspace_id=access.workspace.id,
+        action=action,
+        actor=audit.Actor.of(access),
+        target_type="subscription",
+        details=details,
+    )
 
 
 async def razorpay_cancel_withdrawable(session: AsyncSession, access: WorkspaceAccess) -> bool:

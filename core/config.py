@@ -308,6 +308,7 @@ class Settings(SettingsValidators, BaseSettings):
     rate_limit_chat_ip: str = "60/minute"
     rate_limit_chat_workspace: str = "600/minute"
     rate_limit_ingest: str = "60/minute"
+    rate_limit_billing_orders: str = "10/hour"
     rate_limit_widget_leads: str = "10/hour"
     # Password-reset requests: per client IP and per email address (known or not).
     rate_limit_password_reset_ip: str = "20/hour"  # noqa: S105 - a rate, not a password

@@ -46,6 +46,7 @@ RATE_LIMIT_SETTINGS = (
     "rate_limit_chat_ip",
     "rate_limit_chat_workspace",
     "rate_limit_ingest",
+    "rate_limit_billing_orders",
     "rate_limit_widget_leads",
     "rate_limit_password_reset_ip",
     "rate_limit_password_reset_email",

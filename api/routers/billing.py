@@ -17,6 +17,7 @@ from api.deps import (
     WorkspaceDep,
 )
 from api.openapi import errors
+from api.throttling import rate_limit_billing_order
 from billing import catalog, orders, subscriptions, webhooks
 from billing.provider import PaymentProvider
 from billing.schemas import (
@@ -95,6 +96,7 @@ async def razorpay_webhook(
     response_model=OrderOut,
 )
 async def create_order(
+    request: Request,
     body: OrderIn,
     access: WorkspaceDep,
     settings: BillingSettingsDep,
@@ -102,7 +104,12 @@ async def create_order(
     provider: ProviderDep,
 ) -> OrderOut:
     order = await orders.create_order(
-        session, access, plan=body.plan, period=body.period, provider=provider
+        session,
+        access,
+        plan=body.plan,
+        period=body.period,
+        provider=provider,
+        admit=lambda: rate_limit_billing_order(request, access.workspace.id),
     )
     return OrderOut(
         order_id=order.id,

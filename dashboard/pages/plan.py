@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.data_lifecycle import cancel_after_commit
 from api.deps import SessionDep
+from api.throttling import rate_limit_billing_order
 from billing import catalog, orders, subscriptions
 from billing.held_charges import HeldCharge
 from billing.provider import PaymentProvider
@@ -263,7 +264,12 @@ async def create_order(request: Request, page: PageDep, session: SessionDep) -> 
     except ValidationError as exc:
         raise _invalid(exc) from None
     order = await orders.create_order(
-        session, page.access, plan=wanted.plan, period=wanted.period, provider=provider
+        session,
+        page.access,
+        plan=wanted.plan,
+        period=wanted.period,
+        provider=provider,
+        admit=lambda: rate_limit_billing_order(request, page.access.workspace.id),
     )
     user = request.state.chrome["user"]
     return JSONResponse(

@@ -52,18 +52,27 @@ async def fake(fake_server: FakeRazorpay, redis_client: Redis) -> AsyncIterator[
         fake_server.gate = None
 
 
+def settings_against(fake: FakeRazorpay, **overrides: Any) -> Settings:
+    """Billing on against ``fake`` (the webhook secret ``WEBHOOK_SECRET``), with ``overrides``."""
+    return make_settings(
+        **{
+            "razorpay_key_id": fake.key_id,
+            "razorpay_key_secret": fake.key_secret,
+            "razorpay_webhook_secret": [WEBHOOK_SECRET],
+            "razorpay_base_url": fake.base_url,
+            # Room for a loaded machine: at 1 s, an order the fake answers at once timed out
+            # (503 payment_provider_unavailable) about one run in fifteen with other suites
+            # running. The timeout itself is tested with a request the fake holds
+            # (test_billing_api).
+            "razorpay_timeout_seconds": 5.0,
+            **overrides,
+        }
+    )
+
+
 @pytest.fixture
 def billing_settings(fake: FakeRazorpay) -> Settings:
-    return make_settings(
-        razorpay_key_id=fake.key_id,
-        razorpay_key_secret=fake.key_secret,
-        razorpay_webhook_secret=[WEBHOOK_SECRET, OLD_WEBHOOK_SECRET],
-        razorpay_base_url=fake.base_url,
-        # Room for a loaded machine: at 1 s, an order the fake answers at once timed out
-        # (503 payment_provider_unavailable) about one run in fifteen with other suites running.
-        # The timeout itself is tested with a request the fake holds (test_billing_api).
-        razorpay_timeout_seconds=5.0,
-    )
+    return settings_against(fake, razorpay_webhook_secret=[WEBHOOK_SECRET, OLD_WEBHOOK_SECRET])
 
 
 @pytest.fixture

@@ -15,17 +15,17 @@ from sqlalchemy import text
 from core.config import Settings
 from core.db import Database
 from tests.billing.conftest import (
-    WEBHOOK_SECRET,
     create_order,
     end_paid_period,
     order_row,
     orders_refused,
     post_webhook,
+    settings_against,
     sub_row,
     subscription,
     wrong_signature,
 )
-from tests.conftest import Owner, client_for, join, make_runtime, make_settings, signup
+from tests.conftest import Owner, client_for, join, make_runtime, signup
 from tests.fakes.razorpay_server import (
     FakeRazorpay,
     checkout_signature,
@@ -139,14 +139,7 @@ async def deployment_on(
     plan: str, fake: FakeRazorpay, db: Database, redis_client: Redis
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a deployment whose new workspaces start on ``plan`` (``DEFAULT_PLAN``)."""
-    settings = make_settings(
-        razorpay_key_id=fake.key_id,
-        razorpay_key_secret=fake.key_secret,
-        razorpay_webhook_secret=[WEBHOOK_SECRET],
-        razorpay_base_url=fake.base_url,
-        razorpay_timeout_seconds=5.0,
-        default_plan=plan,
-    )
+    settings = settings_against(fake, default_plan=plan)
     async with make_runtime(settings, db, redis_client) as runtime, client_for(runtime) as c:
         yield c
 

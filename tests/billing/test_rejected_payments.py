@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.billing.conftest import create_order, owner_json, post_webhook
 from tests.conftest import Owner
@@ -74,3 +75,41 @@ async def test_a_refund_rejected_for_its_currency_leaves_a_captured_payment_capt
     assert (odd["status"], odd["reason"]) == ("rejected", "currency_mismatch")
     assert await _history(bclient, owner) == ["captured"]
     assert (await owner_json(bclient, owner, "/billing/subscription"))["plan"] == "starter"
+
+
+def _order_entity(payment: dict[str, Any], amount: int) -> dict[str, Any]:
+    return {
+        "id": payment["order_id"],
+        "entity": "order",
+        "amount": amount,
+        "amount_paid": amount,
+        "amount_due": 0,
+        "currency": "INR",
+        "status": "paid",
+    }
+
+
+@pytest.mark.parametrize("told_by", ["order.paid", "payment.captured"])
+@pytest.mark.parametrize("wrong", ["amount", "currency"])
+async def test_a_rejected_payment_reported_again_for_the_orders_amount_buys_nothing(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, told_by: str, wrong: str
+) -> None:
+    """A confused provider: the capture of Rs 1 (or of USD) on a Rs 999 order was rejected,
+    then another event (the order's ``order.paid``, a second copy of the capture under a new
+    event id) says the same payment took the order's Rs 999. Before, that event granted the
+    plan while the history kept the payment ``rejected`` at Rs 1, for a human to refund: the
+    owner had the plan and the refund list said the money was owed back. A payment is judged
+    on what it was first recorded as charging, as verify judges it."""
+    order = await create_order(bclient, owner, "starter")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    first = {**payment, "amount": 100} if wrong == "amount" else {**payment, "currency": "USD"}
+    captured = await _send(bclient, "payment.captured", payment=first)
+    assert (captured["status"], captured["reason"]) == ("rejected", f"{wrong}_mismatch")
+    again: dict[str, Any] = {"payment": payment}
+    if told_by == "order.paid":
+        again["order"] = _order_entity(payment, order["amount"])
+    second = await _send(bclient, told_by, **again)
+    assert (second["status"], second["reason"]) == ("rejected", f"{wrong}_mismatch"), second
+    sub = await owner_json(bclient, owner, "/billing/subscription")
+    assert (sub["plan"], sub["effective_plan"]) == ("free", "free"), sub
+    assert await _history(bclient, owner) == ["rejected"]

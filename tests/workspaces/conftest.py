@@ -1,16 +1,18 @@
 """Fixtures of the workspace-wide walks (the permission table, the route walk): billing on
 against the local fake Razorpay, so billing routes answer as in production; a runtime that
-mails through a real SMTP server (aiosmtpd)."""
+mails through a real SMTP server (aiosmtpd); the audit log's entries of one action."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
+import httpx
 import pytest
 
 from api.runtime import Runtime
 from core.config import Settings
-from tests.conftest import RuntimeFactory, make_settings
+from tests.conftest import Owner, RuntimeFactory, make_settings
 from tests.fakes.razorpay_server import FakeRazorpay
 from tests.fakes.smtp import SmtpServer
 
@@ -43,3 +45,13 @@ async def mailing(runtime_factory: RuntimeFactory, smtp: SmtpServer) -> AsyncIte
         smtp_url=smtp.url, smtp_starttls="off", public_base_url="https://bot.example.com"
     ) as runtime:
         yield runtime
+
+
+async def audit_entries(
+    client: httpx.AsyncClient, owner: Owner, action: str
+) -> list[dict[str, Any]]:
+    """The workspace's audit entries of ``action``, newest first, as its owner reads them."""
+    page = await client.get(owner.url("/audit"), params={"action": action}, headers=owner.headers)
+    assert page.status_code == 200, page.text
+    items: list[dict[str, Any]] = page.json()["items"]
+    return items

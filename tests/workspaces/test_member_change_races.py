@@ -18,6 +18,7 @@ from api.runtime import Runtime
 from core.config import Settings
 from core.db import Database
 from tests.conftest import Owner, join, make_settings, signup, someone_waits_for_a_lock
+from tests.workspaces.conftest import audit_entries
 from workspaces import team
 from workspaces.service import Principal, WorkspaceAccess, access_workspace
 
@@ -52,13 +53,6 @@ async def _while_held(
     return await task
 
 
-async def _entries(client: httpx.AsyncClient, owner: Owner, action: str) -> list[dict[str, object]]:
-    page = await client.get(owner.url(f"/audit?action={action}"), headers=owner.headers)
-    assert page.status_code == 200, page.text
-    items: list[dict[str, object]] = page.json()["items"]
-    return items
-
-
 async def test_a_role_change_of_someone_who_leaves_meanwhile_is_404(
     client: httpx.AsyncClient, runtime: Runtime, owner_db: Database
 ) -> None:
@@ -81,7 +75,7 @@ async def test_a_role_change_of_someone_who_leaves_meanwhile_is_404(
     )
     assert changed.status_code == 404, changed.text
     assert changed.json()["error"]["code"] == "member_not_found"
-    assert await _entries(client, owner, "member.role_changed") == []
+    assert await audit_entries(client, owner, "member.role_changed") == []
     members = await client.get(owner.url("/members"), headers=owner.headers)
     assert [m["email"] for m in members.json()] == [owner.email]
 
@@ -108,5 +102,5 @@ async def test_two_owners_removing_one_member_at_once_record_one_removal(
     )
     assert removed.status_code == 404, removed.text
     assert removed.json()["error"]["code"] == "member_not_found"
-    [entry] = await _entries(client, owner, "member.removed")
+    [entry] = await audit_entries(client, owner, "member.removed")
     assert entry["actor_user_id"] == owner.user_id
