@@ -342,7 +342,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  generated {n}x: {stmt!r}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embedder", choices=["local", "hash"], default="local")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-chat-db"))
@@ -370,7 +370,11 @@ def main(argv: list[str] | None = None) -> None:
         " (default), or retrieval.Weights()'s defaults, BM25 and the lead off, as the figures"
         " in docs/benchmarks.md were measured",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     asyncio.run(run(args))
 
