@@ -10,7 +10,11 @@ not measured):
 
 1. ``record``: meter and record the visitor's message in a new conversation (the exact FAQ
    lookup in the same statement), durable off;
-2. the read: ``faq_semantic`` then ``retrieve`` (``hnsw.ef_search`` set with the tenant);
+2. the read: ``faq_semantic`` then ``retrieve`` (``hnsw.ef_search`` set with the tenant), with
+   the pipeline's weights: ``retrieval.Weights.of(settings)``, the RETRIEVAL_* settings (BM25
+   fused at 0.3 by default: three more statements); ``--weights defaults`` ranks with
+   ``retrieval.Weights()`` instead (BM25 and the lead off), the read of every figure in
+   docs/benchmarks.md (all measured before BM25 shipped on);
 3. ``record_answer`` with the LLM tokens (an unanswered question when nothing was found).
 
 Printed: CPU microseconds of this process per transaction and per turn (``time.process_time``:
@@ -120,7 +124,17 @@ async def _setup(args: argparse.Namespace, db_urls: Any, fake_url: str) -> tuple
     return settings, (ws.id, list(zip(questions, vectors, strict=True)))
 
 
-async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> dict[str, float]:
+def weights_of(choice: str, settings: Any) -> Any:
+    """The ``retrieval.Weights`` the read ranks with: the settings' (``settings``, as the
+    pipeline ranks) or the class's defaults (``defaults``: BM25 and the lead off)."""
+    from rag.knowledge import retrieval
+
+    return retrieval.Weights.of(settings) if choice == "settings" else retrieval.Weights()
+
+
+async def _turns(
+    db: Any, settings: Any, workspace: Any, items: list[Any], weights: Any
+) -> dict[str, float]:
     """The three transactions of each rag turn; CPU seconds of this process per transaction."""
     from dataclasses import replace
 
@@ -167,6 +181,7 @@ async def _turns(db: Any, settings: Any, workspace: Any, items: list[Any]) -> di
                         settings.retrieval_word_match_similarity,
                         settings.retrieval_word_match_share,
                     ),
+                    weights=weights,
                     metered_generation=True,
                 )
         t2 = clock()
@@ -231,6 +246,7 @@ async def run(args: argparse.Namespace) -> None:
             urls.app_url, pool_size=settings.db_pool_size, fused_begin=mode == "fused"
         )
 
+    weights = weights_of(args.weights, settings)
     dbs = {mode: database(mode) for mode in modes}
     db = dbs[modes[0]]
     try:
@@ -247,15 +263,15 @@ async def run(args: argparse.Namespace) -> None:
         for mode in modes:
             db = dbs[mode]
             # Warm-up (connections, prepared statements, compiled cache), with the verdicts.
-            await _turns(db, settings, workspace, items[: args.turns // 4])
+            await _turns(db, settings, workspace, items[: args.turns // 4], weights)
             verdicts, generated = _cache_verdicts(db.engine.sync_engine)
             sample = items[args.turns // 4 : args.turns // 4 + 50]
             with _count_round_trips() as trips:
-                await _turns(db, settings, workspace, sample)
+                await _turns(db, settings, workspace, sample, weights)
             # The cache listeners stay on the engine for the sample only: a fresh one times.
             await db.dispose()
             db = dbs[mode] = database(mode)
-            await _turns(db, settings, workspace, items[: args.turns // 4])
+            await _turns(db, settings, workspace, items[: args.turns // 4], weights)
             per_turn[mode] = {k: v / len(sample) for k, v in trips.items()}
             per_turn[mode]["round trips"] = sum(per_turn[mode].values())
         # The modes take turns, round after round, so a change in the machine's speed during
@@ -266,7 +282,7 @@ async def run(args: argparse.Namespace) -> None:
             chunk = items[offset : offset + args.turns]
             offset += args.turns
             for mode in modes:
-                by_mode[mode].append(await _turns(dbs[mode], settings, workspace, chunk))
+                by_mode[mode].append(await _turns(dbs[mode], settings, workspace, chunk, weights))
         rounds = by_mode[modes[0]]
         db = dbs[modes[0]]
         if args.profile:
@@ -276,7 +292,7 @@ async def run(args: argparse.Namespace) -> None:
 
             profiler = cProfile.Profile(time.process_time)
             profiler.enable()
-            await _turns(db, settings, workspace, items[: args.turns])
+            await _turns(db, settings, workspace, items[: args.turns], weights)
             profiler.disable()
             out = io.StringIO()
             stats = pstats.Stats(profiler, stream=out)
@@ -292,6 +308,7 @@ async def run(args: argparse.Namespace) -> None:
         f"turns per round: {args.turns}, rounds: {args.rounds}, embedder: {args.embedder},"
         f" plan: {args.plan or 'unlimited'}"
     )
+    print(f"weights ({args.weights}): {weights}")
     print(
         "answered from (last round): "
         + ", ".join(f"{k} {int(rounds[-1].get(k, 0))}" for k in ("rag", "faq", "fallback"))
@@ -325,7 +342,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"  generated {n}x: {stmt!r}")
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--embedder", choices=["local", "hash"], default="local")
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/tb-bench-chat-db"))
@@ -345,7 +362,19 @@ def main(argv: list[str] | None = None) -> None:
         help="how each transaction begins, side by side: separate (BEGIN, then the tenant as a"
         " statement), fused (the tenant with BEGIN, the default); the profile uses the first",
     )
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--weights",
+        choices=["settings", "defaults"],
+        default="settings",
+        help="how the read ranks pages: the RETRIEVAL_* settings' weights, as the pipeline"
+        " (default), or retrieval.Weights()'s defaults, BM25 and the lead off, as the figures"
+        " in docs/benchmarks.md were measured",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     asyncio.run(run(args))
 

@@ -92,7 +92,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         filled = await reindexing.fill_terms(runtime.ingestion, workspace.id)
         print(f"{name}: stored the BM25 terms of {filled} chunks", flush=True)
     started = time.perf_counter()
-    settings = runtime.settings
+    shipped = retrieval.Weights.of(runtime.settings)  # every RETRIEVAL_* setting, as chat ranks
     results = await rag_eval.evaluate(
         runtime.db,
         runtime.embedder,
@@ -100,12 +100,10 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
         questions,
         list(retrieval.MODES),
         runtime.reranker,
-        second_weight=settings.retrieval_second_chunk_weight,
-        feedback_weight=settings.retrieval_feedback_weight,
-        lexical_weight=settings.retrieval_lexical_weight,
-        lead_weight=settings.retrieval_lead_weight,
+        weights=shipped,
     )
-    # The same workspace, vector mode fused with BM25 (and the pages' leads weighed).
+    # The same workspace, vector mode fused with BM25 (and the pages' leads weighed): the
+    # settings' weights with these two replaced.
     rows = [(w, 0.0, f"vector, BM25 {w:g}") for w in args.lexical_weights]
     rows += [(w, lead, f"vector, BM25 {w:g}, lead {lead:g}") for w, lead in args.leads]
     for weight, lead, label in rows:
@@ -115,10 +113,7 @@ async def run_set(args: argparse.Namespace, name: str, runtime: Any) -> dict[str
             workspace.id,
             questions,
             ["vector"],
-            second_weight=settings.retrieval_second_chunk_weight,
-            feedback_weight=settings.retrieval_feedback_weight,
-            lexical_weight=weight,
-            lead_weight=lead,
+            weights=dataclasses.replace(shipped, bm25=weight, lead=lead),
         ):
             result.mode = label
             results.append(result)

@@ -45,7 +45,7 @@ async def eval_pass(
     from rag.knowledge import retrieval
     from rag.knowledge.repository import documents as document_repo
 
-    settings = runtime.settings
+    weights = retrieval.Weights.of(runtime.settings)
     ranks: list[int | None] = []
     for question, vector in zip(questions, vectors, strict=True):
         async with runtime.db.transaction(workspace_id=workspace_id, local=local) as session:
@@ -58,9 +58,7 @@ async def eval_pass(
                 k=rag_eval.DEPTH,
                 mode="vector",
                 ef_search=ef,
-                second_weight=settings.retrieval_second_chunk_weight,
-                feedback_weight=settings.retrieval_feedback_weight,
-                lexical_weight=settings.retrieval_lexical_weight,
+                weights=weights,
             )
             timings.append(time.perf_counter() - started)
             docs = rag_eval._documents(hits)

@@ -144,6 +144,7 @@ async def trulybot_queries(
                 query_embedding=q,
                 k=k,
                 mode="vector",
+                weights=retrieval.Weights(),  # chunk-level: no page is ranked
                 per_document=False,
             )
         times.append((time.perf_counter() - t0) * 1000)

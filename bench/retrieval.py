@@ -212,6 +212,7 @@ async def run(args: argparse.Namespace) -> None:
                             query_embedding=q,
                             k=10,
                             mode=mode,  # type: ignore[arg-type]
+                            weights=retrieval.Weights(),  # chunk-level: no page is ranked
                             per_document=False,
                             ef_search=max(ef, 1),
                         )

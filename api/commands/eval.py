@@ -67,11 +67,7 @@ async def _run(args: argparse.Namespace) -> int:
                 questions,
                 modes,
                 runtime.reranker,
-                second_weight=runtime.settings.retrieval_second_chunk_weight,
-                feedback_weight=runtime.settings.retrieval_feedback_weight,
-                lexical_weight=runtime.settings.retrieval_lexical_weight,
-                lexical_postings=runtime.settings.retrieval_lexical_postings,
-                lead_weight=runtime.settings.retrieval_lead_weight,
+                weights=retrieval.Weights.of(runtime.settings),
             )
             named.append((path.stem, questions, results))
     int8 = getattr(runtime.embedder, "query_precision_used", None) == "int8"

@@ -476,12 +476,8 @@ async def search(
         query_embedding=embedding,
         k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
         mode=body.mode,
+        weights=retrieval.Weights.of(runtime.settings),  # as chat ranks
         per_document=body.per_document,
-        second_weight=runtime.settings.retrieval_second_chunk_weight,
-        feedback_weight=runtime.settings.retrieval_feedback_weight,
-        lexical_weight=runtime.settings.retrieval_lexical_weight,
-        lexical_postings=runtime.settings.retrieval_lexical_postings,
-        lead_weight=runtime.settings.retrieval_lead_weight,
     )
     # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
     ranked = await rerank_within_cap(

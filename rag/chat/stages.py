@@ -436,7 +436,7 @@ async def retrieve(
     k: int,
     min_similarity: float,
     metered_generation: bool,
-    weights: retrieval.Weights = retrieval.Weights(),
+    weights: retrieval.Weights,
     word_match: WordMatch | None = None,
 ) -> Grounding | Answer:
     """The workspace's passages relevant to the question, or "don't know" (the question is
@@ -453,12 +453,8 @@ async def retrieve(
         query_embedding=turn.embedding,
         k=k,
         mode=retrieval.DEFAULT_MODE,
+        weights=weights,  # the RETRIEVAL_* settings' (pipeline), as /search ranks
         ef_search=None,  # set with the transaction's tenant (pipeline)
-        second_weight=weights.second,
-        feedback_weight=weights.feedback,
-        lexical_weight=weights.bm25,
-        lexical_postings=weights.postings,
-        lead_weight=weights.lead,
         fill=True,  # a workspace of fewer than k documents still gives k passages
     )
     relevant = [

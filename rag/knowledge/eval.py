@@ -24,7 +24,7 @@ import numpy as np
 from core.db import Database
 from core.errors import ConfigError
 from eval.splits import SPLITS, split_of
-from rag.knowledge import lexical, retrieval
+from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.rerank import Reranker, describe
@@ -116,14 +116,12 @@ async def evaluate(
     questions: Sequence[Question],
     modes: Sequence[retrieval.Mode],
     reranker: Reranker | None = None,
-    second_weight: float = retrieval.SECOND_CHUNK_WEIGHT,
-    feedback_weight: float = retrieval.FEEDBACK_WEIGHT,
-    lexical_weight: float = 0.0,
-    lexical_postings: int = lexical.POSTINGS,
-    lead_weight: float = 0.0,
+    *,
+    weights: retrieval.Weights,
 ) -> list[ModeResult]:
     """One result per mode; with an active ``reranker`` also one per mode reranked
-    (``vector+llm``...), over the same candidates."""
+    (``vector+llm``...), over the same candidates. ``weights``: how vector mode ranks pages
+    (``retrieval.Weights.of(settings)`` measures what chat and /search do)."""
     if reranker is not None and not reranker.available:
         reranker = None
     names = [n for m in modes for n in ([m, f"{m}+{reranker.name}"] if reranker else [m])]
@@ -141,11 +139,7 @@ async def evaluate(
                     query_embedding=vector,
                     k=reranker.pool(DEPTH) if reranker else DEPTH,
                     mode=mode,
-                    second_weight=second_weight,
-                    feedback_weight=feedback_weight,
-                    lexical_weight=lexical_weight,
-                    lexical_postings=lexical_postings,
-                    lead_weight=lead_weight,
+                    weights=weights,
                 )
                 docs = _documents(hits)
                 sources = await document_repo.document_sources(session, workspace_id, docs)

@@ -2,11 +2,12 @@
 
 ``search`` runs in two steps: ``candidates`` (the best ``candidate_count(k)`` chunks, fused and
 ordered by score), then ``group_by_document`` (one hit per document, its best chunk, so k hits
-are k distinct pages; chunk-level results when ``per_document`` is off). In vector mode the
-documents are ordered by their best chunk's score plus ``second_weight`` times their second best
+are k distinct pages; chunk-level results when ``per_document`` is off). How the pages are
+ranked is one ``Weights`` (the RETRIEVAL_* settings: ``Weights.of(settings)``). In vector mode the
+documents are ordered by their best chunk's score plus ``Weights.second`` times their second best
 candidate chunk's (a page with two relevant passages rises over a page that mentions the topic
 once; docs/retrieval.md). In vector mode the grouped search also uses pseudo-relevance feedback
-(``feedback_weight``, Rocchio): the query vector moves towards the mean of its
+(``Weights.feedback``, Rocchio): the query vector moves towards the mean of its
 ``FEEDBACK_CHUNKS`` best candidates and the candidates are fetched again with it, so a page
 whose passages resemble the best matches rises; the hits' ``similarity`` stays the cosine to
 the question itself. A post-processing
@@ -51,9 +52,11 @@ FEEDBACK_CHUNKS = 10
 
 @dataclass(frozen=True)
 class Weights:
-    """How grouped vector search ranks pages: ``search``'s ``second_weight``,
-    ``feedback_weight``, ``lexical_weight``, ``lexical_postings`` and ``lead_weight`` (the
-    RETRIEVAL_* settings, ``of``)."""
+    """How grouped vector search (``search``) ranks pages: the second chunk's weight, the
+    pseudo-relevance feedback's, BM25's, BM25's postings budget and the lead's. The product's
+    are the RETRIEVAL_* settings (``of``): /search, chat, ``trulybot eval`` and the
+    benchmarks that measure the shipped path take them from there. The defaults here are the
+    vector path alone (BM25 and the lead off), not the shipped settings."""
 
     second: float = SECOND_CHUNK_WEIGHT
     feedback: float = FEEDBACK_WEIGHT
@@ -205,13 +208,9 @@ async def search(
     query_embedding: np.ndarray | None,
     k: int,
     mode: Mode,
+    weights: Weights,
     per_document: bool = True,
     ef_search: int | None = EF_SEARCH,
-    second_weight: float = SECOND_CHUNK_WEIGHT,
-    feedback_weight: float = FEEDBACK_WEIGHT,
-    lexical_weight: float = 0.0,
-    lexical_postings: int = lexical.POSTINGS,
-    lead_weight: float = 0.0,
     fill: bool = False,
 ) -> list[Hit]:
     """The top ``k`` hits of ``workspace_id`` for ``query`` in ``mode``: with ``per_document``
@@ -219,30 +218,32 @@ async def search(
     ``fill``: when the candidates hold fewer than k documents (a workspace of a few long
     documents), the remaining places go to their next best chunks (``fill_from``), so chat
     still gets k passages; the order of the documents is the same.
-    In vector mode ``second_weight`` ranks documents by their two best candidate chunks
-    (``group_by_document``), and ``feedback_weight`` fetches the candidates for the query
+    ``weights`` rank the documents of grouped vector search (every caller that serves or
+    measures the product passes ``Weights.of(settings)``, so /search, chat and the eval rank
+    alike): ``weights.second`` ranks documents by their two best candidate chunks
+    (``group_by_document``), and ``weights.feedback`` fetches the candidates for the query
     moved towards its ``FEEDBACK_CHUNKS`` best chunks (``feedback_candidates``, one statement);
     full text and hybrid rank them by their best chunk, in one search (both were measured on
-    vector search only). ``lexical_weight`` above 0 (grouped vector search only) fuses the
-    documents with the workspace's BM25 order (``fuse_lexical``; one more statement,
-    ``search_repo.lexical_search`` within ``lexical_postings``, the vector candidates among
-    its candidates); a workspace whose chunks' terms are not all stored keeps the vector
-    order. ``lead_weight`` above 0 (grouped vector search only) adds that x each candidate
-    document's first chunk's cosine to the question to its fused score (one more statement,
-    ``search_repo.lead_similarities``).
+    vector search only). ``weights.bm25`` above 0 fuses the documents with the workspace's
+    BM25 order (``fuse_lexical``; one more statement, ``search_repo.lexical_search`` within
+    ``weights.postings``, the vector candidates among its candidates); a workspace whose
+    chunks' terms are not all stored keeps the vector order. ``weights.lead`` above 0 adds
+    that x each candidate document's first chunk's cosine to the question to its fused score
+    (one more statement, ``search_repo.lead_similarities``). Chunk-level search
+    (``per_document`` off) uses none of them.
 
     ``query_embedding`` is required for vector and hybrid modes. ``ef_search`` None: the
     caller's transaction set ``ef_search_for(k, mode)`` already.
     """
     k = max(1, min(int(k), MAX_K))
     n = candidate_count(k) if per_document else k
-    if per_document and mode == "vector" and feedback_weight:
+    if per_document and mode == "vector" and weights.feedback:
         found = await feedback_candidates(
             session,
             workspace_id=workspace_id,
             query_embedding=query_embedding,
             n=n,
-            weight=feedback_weight,
+            weight=weights.feedback,
             ef_search=ef_search,
         )
     else:
@@ -259,21 +260,12 @@ async def search(
         return found
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     grouped = None
-    if mode == "vector" and (lexical_weight > 0 or lead_weight > 0) and query_embedding is not None:
+    if mode == "vector" and (weights.bm25 > 0 or weights.lead > 0) and query_embedding is not None:
         grouped = await _lexically_fused(
-            session,
-            workspace_id,
-            query,
-            query_embedding,
-            found,
-            n,
-            second_weight,
-            lexical_weight,
-            lexical_postings,
-            lead_weight,
+            session, workspace_id, query, query_embedding, found, n, weights
         )
     if grouped is None:
-        grouped = group_by_document(found, k, second_weight if mode == "vector" else 0.0)
+        grouped = group_by_document(found, k, weights.second if mode == "vector" else 0.0)
     grouped = grouped[:k]
     return fill_from(grouped, found, k) if fill else grouped
 
@@ -285,17 +277,15 @@ async def _lexically_fused(
     query_embedding: np.ndarray,
     found: Sequence[Hit],
     n: int,
-    second_weight: float,
-    lexical_weight: float,
-    postings: int,
-    lead_weight: float = 0.0,
+    weights: Weights,
 ) -> list[Hit] | None:
     """``fuse_lexical`` of ``found`` with the workspace's ``n`` best BM25 chunks for
-    ``query`` (within ``postings``, ``found`` among the candidates) and, with ``lead_weight``,
-    the candidate documents' lead cosines; None (the vector order) when neither applies: the
-    question has no term or the workspace's terms are incomplete, and no lead is weighed."""
+    ``query`` (within ``weights.postings``, ``found`` among the candidates) and, with
+    ``weights.lead``, the candidate documents' lead cosines; None (the vector order) when
+    neither applies: the question has no term or the workspace's terms are incomplete, and no
+    lead is weighed."""
     rows: list[search_repo.SearchRow] | None = None
-    terms = lexical.query_terms(query) if lexical_weight > 0 else []
+    terms = lexical.query_terms(query) if weights.bm25 > 0 else []
     if terms:
         rows = await search_repo.lexical_search(
             session,
@@ -306,19 +296,19 @@ async def _lexically_fused(
             k1=lexical.K1,
             b=lexical.B,
             candidates=[h.chunk_id for h in found],
-            postings=postings,
+            postings=weights.postings,
         )
-    if rows is None and lead_weight <= 0:
+    if rows is None and weights.lead <= 0:
         return None
     lexical_hits = [_hit(r) for r in rows or []]
     lead: dict[uuid.UUID, float] = {}
-    if lead_weight > 0:
+    if weights.lead > 0:
         documents = [h.document_id for h in (*found, *lexical_hits)]
         lead = await search_repo.lead_similarities(
             session, workspace_id, documents, query_embedding
         )
-    weight = lexical_weight if rows is not None else 0.0
-    return fuse_lexical(found, lexical_hits, second_weight, weight, lead, lead_weight)
+    weight = weights.bm25 if rows is not None else 0.0
+    return fuse_lexical(found, lexical_hits, weights.second, weight, lead, weights.lead)
 
 
 def fill_from(grouped: Sequence[Hit], hits: Sequence[Hit], k: int) -> list[Hit]:

@@ -41,7 +41,13 @@ async def test_rls_hides_other_workspaces_chunks_even_from_retrieval(
         q = await HashEmbedder().embed_query("blueberries")
         for mode in retrieval.MODES:
             hits = await retrieval.search(
-                session, workspace_id=b, query="blueberries", query_embedding=q, k=5, mode=mode
+                session,
+                workspace_id=b,
+                query="blueberries",
+                query_embedding=q,
+                k=5,
+                mode=mode,
+                weights=retrieval.Weights(),
             )
             assert hits == [], mode
 

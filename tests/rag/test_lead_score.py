@@ -62,8 +62,7 @@ async def _order(db: Database, ws: uuid.UUID, q: np.ndarray, lead: float) -> lis
             query_embedding=q,
             k=3,
             mode="vector",
-            feedback_weight=0.0,
-            lead_weight=lead,
+            weights=retrieval.Weights(feedback=0.0, lead=lead),
         )
     return [h.document_id for h in hits]
 

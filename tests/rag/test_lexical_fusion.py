@@ -133,7 +133,7 @@ async def _order(db: Database, ws: uuid.UUID, q: np.ndarray, weight: float) -> l
             query_embedding=q,
             k=4,
             mode="vector",
-            lexical_weight=weight,
+            weights=retrieval.Weights(bm25=weight),
         )
     return [h.document_id for h in hits]
 

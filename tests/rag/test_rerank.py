@@ -20,6 +20,7 @@ from api.runtime import Runtime
 from core import metrics
 from core.errors import ConfigError
 from rag.knowledge import eval as rag_eval
+from rag.knowledge import retrieval
 from rag.knowledge.rerank import (
     CrossEncoderReranker,
     LLMReranker,
@@ -405,6 +406,7 @@ async def test_the_eval_reports_each_mode_with_and_without_the_reranker(
         questions,
         ["vector", "fulltext"],
         llm_runtime.reranker,
+        weights=retrieval.Weights(),
     )
     by_mode = {r.mode: r for r in results}
     assert list(by_mode) == ["vector", "vector+llm", "fulltext", "fulltext+llm"]

@@ -77,6 +77,7 @@ async def _recall(
                 query_embedding=q,
                 k=10,
                 mode="vector",
+                weights=retrieval.Weights(),
                 per_document=False,
             )
         counts.append(len(hits))
@@ -181,7 +182,13 @@ async def test_modes_return_hits_with_citation_fields(
     async with db.transaction(workspace_id=ws) as session:
         for mode in retrieval.MODES:
             hits = await retrieval.search(
-                session, workspace_id=ws, query="parcels arrive", query_embedding=q, k=3, mode=mode
+                session,
+                workspace_id=ws,
+                query="parcels arrive",
+                query_embedding=q,
+                k=3,
+                mode=mode,
+                weights=retrieval.Weights(),
             )
             assert hits, mode
             assert hits[0].title == "FAQ"
@@ -190,7 +197,13 @@ async def test_modes_return_hits_with_citation_fields(
     with pytest.raises(ValueError, match="embedding"):
         async with db.transaction(workspace_id=ws) as session:
             await retrieval.search(
-                session, workspace_id=ws, query="x", query_embedding=None, k=3, mode="vector"
+                session,
+                workspace_id=ws,
+                query="x",
+                query_embedding=None,
+                k=3,
+                mode="vector",
+                weights=retrieval.Weights(),
             )
 
 
@@ -252,6 +265,7 @@ async def test_ef_search_is_set_with_the_tenant_for_that_transaction_only(db: Da
                 query_embedding=np.ones(DIM, dtype=np.float32),
                 k=10,
                 mode="vector",
+                weights=retrieval.Weights(),
                 ef_search=None,
             )
             == []

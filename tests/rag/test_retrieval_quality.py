@@ -318,6 +318,7 @@ async def test_search_returns_one_hit_per_document_best_chunk_first(
                 query_embedding=vector,
                 k=3,
                 mode=mode,
+                weights=retrieval.Weights(),
             )
             assert len({h.document_id for h in found}) == len(found) == 3, mode
 
