@@ -27,7 +27,7 @@ from lifecycle import erasure
 from rag.chat import shortcuts
 from rag.chat.clock import TurnGate
 from tests.conftest import Owner
-from tests.lifecycle.data import first_column, widget
+from tests.lifecycle.data import first_column, marker, widget
 from tests.lifecycle.test_erasure_form_lock import during_erasure, erasure_held
 from tests.lifecycle.test_erasure_form_message import _holding
 from tests.lifecycle.test_erasure_named_race import erased_after_turn
@@ -55,8 +55,9 @@ def erasing(
 
 
 def _visitor() -> tuple[str, str, str]:
-    """A tag, an address and an Indian mobile number of this test alone."""
-    tag = uuid.uuid4().hex[:10]
+    """A tag (``marker``: never read as a number), an address and an Indian mobile number of
+    this test alone."""
+    tag = marker()
     return tag, f"jo-{tag}@example.com", f"+91 98{uuid.uuid4().int % 10**8:08d}"
 
 
