@@ -390,6 +390,7 @@ async def _process(
         terms_changed = await chunk_repo.replace_chunks(
             session, ws, doc_id, rows, leftover, with_terms=with_terms
         )
+        stored_at = utcnow()
         await document_repo.update_document(
             session,
             ws,
@@ -402,7 +403,8 @@ async def _process(
             title=title[:300],
             error=None,
             error_code=None,
-            processed_at=utcnow(),
+            processed_at=stored_at,
+            ingested_at=stored_at,  # the version answering from now on (unfinished.mark_failed)
             counted=True,
             stop_requeues=0,
             **loaded.validators,

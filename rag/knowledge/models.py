@@ -54,6 +54,10 @@ class Document(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # When the version whose chunks answer was ingested (0051): set with the chunks, kept by a
+    # replacement that fails (its old chunks keep answering); None: nothing ingested yet, or not
+    # known (a document failed or queued before 0051).
+    ingested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     # Web pages (0008s1): the source that keeps this page fresh, the validators of its last
     # fetch (conditional requests) and how many syncs in a row found it gone.
     source_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -32,6 +32,12 @@ class DocumentOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     processed_at: datetime | None
+    ingested_at: datetime | None = Field(
+        default=None,
+        description="when the version whose chunks answer (`chunk_count` of them) was ingested;"
+        " a failed replacement keeps the last good version's, which keeps answering; null:"
+        " nothing ingested yet (or not known, for a document not ready since 0051)",
+    )
 
     @classmethod
     def of(cls, document: Document) -> DocumentOut:

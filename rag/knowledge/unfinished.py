@@ -5,7 +5,7 @@ killed mid-job)."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -142,15 +142,13 @@ async def mark_failed(
 ) -> None:
     """``document`` (locked by the caller) becomes ``failed`` with ``reason`` and ``code``, and
     the owners are told (``ingestion.failed``, once per document revision), in the caller's
-    transaction. A web page whose earlier version was ingested keeps that version's chunks
-    (searchable, answering) and the reason says so: a re-synced page that turned unparseable
-    or over quota is not served as if current without its owner knowing. Its syncs do not run
-    the same bytes again (``sync_pages.RUN_AGAIN``), so the mail is not sent again each sync."""
-    if document.source_type in ("url", "sitemap") and document.chunk_count:
-        reason = (
-            f"{reason.rstrip('.')}. Its last good version (as fetched before) keeps answering"
-            " until the page changes or is retried; delete the page to stop that."
-        )
+    transaction. The reason says what answers from the document now (``what_answers``): a
+    document whose earlier version was ingested keeps that version's chunks (searchable,
+    answering; they are swapped only in the job's last transaction), so a replacement that
+    turned unparseable or over quota is not served as if current without its owner knowing.
+    A web page's syncs do not run the same bytes again (``sync_pages.RUN_AGAIN``), so the mail
+    is not sent again each sync."""
+    reason = f"{reason.rstrip('.')}. {what_answers(document)}"
     await document_repo.update_document(
         session,
         workspace_id,
@@ -172,4 +170,27 @@ async def mark_failed(
             "reason": reason[:500],
             "code": code[:64],
         },
+    )
+
+
+def what_answers(document: Document) -> str:
+    """What answers from a document whose processing failed, as its owner reads it after the
+    reason: its last good version (its chunk count, and when it was ingested where known) until
+    a new one is ingested, or nothing. Retry runs the stored version, the one that failed: it
+    does not bring an uploaded file's previous version back."""
+    if not document.chunk_count:
+        return "Nothing answers from it: no version of it has been ingested yet."
+    count = f"{document.chunk_count} chunk{'s' if document.chunk_count != 1 else ''}"
+    when = document.ingested_at
+    kept = f"{count}, ingested {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else count
+    if document.source_type in ("url", "sitemap"):
+        return (
+            f"Its last good version (as fetched before: {kept}) keeps answering until the page"
+            " changes or is retried; delete the page to stop that."
+        )
+    again = "upload that file" if document.source_type == "upload" else "send its text"
+    return (
+        f"Its last good version ({kept}) keeps answering until a new version is ingested."
+        f" Retry runs the version that failed again; to go back to the last good one, {again}"
+        " again. Delete the document to stop it answering."
     )

@@ -1,0 +1,74 @@
+"""0051 on a database set up as production (the migration role no superuser, no BYPASSRLS: the
+documents' forced row-level security binds it): a ``ready`` document's ``ingested_at`` is its
+``processed_at`` (its chunks are its last processing's); a failed or queued one's stays NULL
+(its ``processed_at`` may be a failure's). The downgrade drops the column; the next upgrade
+fills it again."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from core import migrate
+from core.embedded import EmbeddedPostgres
+from tests.conftest import APP_ROLE
+from tests.operator_scratch import OWNER_ROLE, _superuser
+from tests.rag.test_question_keys_migration import _workspace, as_production
+
+DATABASE = "trulybot_migration_0051"
+PROCESSED = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+async def before_0051(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    return await as_production(pg, DATABASE, "0050")
+
+
+async def _ingested_at(cluster: EmbeddedPostgres) -> dict[str, datetime | None]:
+    async with _superuser(cluster) as conn:
+        rows = await conn.execute(text("SELECT status, ingested_at FROM documents"))
+        return {row[0]: row[1] for row in rows}
+
+
+async def test_ready_documents_are_dated_and_the_others_are_not(
+    before_0051: EmbeddedPostgres,
+) -> None:
+    cluster = before_0051
+    workspace = await _workspace(cluster)
+    async with _superuser(cluster) as conn:
+        for status, chunks in (("ready", 3), ("failed", 2), ("queued", 0)):
+            await conn.execute(
+                text(
+                    "INSERT INTO documents (id, workspace_id, title, source_type, source, status,"
+                    " chunk_count, processed_at) VALUES (:id, :ws, :t, 'upload', :f, :s, :n,"
+                    " :at)"
+                ),
+                {"id": uuid.uuid4(), "ws": workspace, "t": status, "f": f"{status}.md"}
+                | {"s": status, "n": chunks, "at": PROCESSED},
+            )
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    expected = {"ready": PROCESSED, "failed": None, "queued": None}
+    assert await _ingested_at(cluster) == expected
+    async with _superuser(cluster) as conn:  # the documents' row-level security forced again
+        forced = await conn.execute(
+            text(
+                "SELECT relforcerowsecurity AND relrowsecurity FROM pg_class"
+                " WHERE relname = 'documents'"
+            )
+        )
+        assert forced.scalar_one() is True
+
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0050")
+    async with _superuser(cluster) as conn:
+        gone = await conn.execute(
+            text(
+                "SELECT count(*) FROM information_schema.columns"
+                " WHERE table_name = 'documents' AND column_name = 'ingested_at'"
+            )
+        )
+        assert gone.scalar_one() == 0
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert await _ingested_at(cluster) == expected
