@@ -264,6 +264,10 @@ async def import_csv(
     row changes it (owners and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     rows = numbered(data)
+    # Before the FAQs are counted: an import (or an FAQ added) at the same time is counted
+    # once committed. Counted first, the same file sent twice at once was refused for the
+    # quota as adding its rows again, which it only updates.
+    await faq_repo.lock_faq_quota(session, access.workspace.id)
     adding = await _creations(session, access, [item for _, item in rows])
     try:  # the whole file, before anything is embedded (each create checks again)
         await faq_service.check_quota(session, access.workspace, adding=adding)
