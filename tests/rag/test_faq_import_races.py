@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
+
 from api.runtime import Runtime
 from core.db import Database
+from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from tests.conftest import Owner, someone_waits_for_a_lock
 from tests.rag.test_faq_import_rows import run_import, stored
@@ -38,3 +41,41 @@ async def test_the_same_file_imported_twice_at_once_adds_it_once_and_is_not_refu
     assert (result.created, result.updated) == (0, 0)
     assert len(await stored(runtime, owner)) == rows
 
+
+async def test_an_faq_added_while_a_file_imports_its_question_is_refused_as_a_duplicate(
+    runtime: Runtime, owner: Owner, owner_db: Database
+) -> None:
+    """An FAQ added (the form, the API, an unanswered question answered) while an import
+    holding its question is uncommitted: it was checked for duplicates before it waited for
+    the import, then stored beside the imported FAQ, two FAQs asking one question (visitors
+    get only the older's answer). Now it waits before it looks, and is 409 faq_duplicate."""
+    tag = uuid.uuid4().hex[:8]
+    question = f"Do you ship to Mars {tag}?"
+    data = f'question,answer\n"{question}","Not yet."\n'.encode()
+    ws = uuid.UUID(owner.workspace_id)
+
+    async def add_one() -> None:
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            workspace = await ws_repo.get_workspace(session, ws)
+            assert workspace is not None
+            access = WorkspaceAccess.operator(workspace, command="test")
+            await faq_service.create(
+                session,
+                runtime.embedder,
+                access,
+                question=question.upper(),
+                answer="Next year.",
+                alt_questions=[],
+            )
+
+    async with runtime.db.transaction(workspace_id=ws) as session:
+        workspace = await ws_repo.get_workspace(session, ws)
+        assert workspace is not None
+        access = WorkspaceAccess.operator(workspace, command="test")
+        await faq_import.import_csv(session, runtime.embedder, access, data)
+        adding = asyncio.create_task(add_one())
+        while not adding.done() and not await someone_waits_for_a_lock(owner_db):
+            await asyncio.sleep(0.01)
+    with pytest.raises(faq_service.FaqDuplicate):
+        await adding
+    assert await stored(runtime, owner) == {question: "Not yet."}
