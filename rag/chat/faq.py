@@ -191,6 +191,9 @@ async def create(
         alt_questions=[q.strip() for q in alt_questions if q.strip()],
         enabled=enabled,
     )
+    # Before the duplicates are looked for: an FAQ added or imported at the same time is seen
+    # once committed (looked for first, both were stored, two FAQs asking one question).
+    await faq_repo.lock_faq_quota(session, workspace_id)
     await _refuse_duplicates(session, workspace_id, faq.question, faq.alt_questions)
     used = await check_quota(session, access.workspace, adding=1)  # before it is embedded
     await faq_repo.insert_faq(session, faq)
@@ -271,6 +274,7 @@ async def update(
         ]
         new = [q for q in wanted if normalize_question(q) not in before]
         if new:
+            await faq_repo.lock_faq_quota(session, workspace_id)  # as ``create`` does
             await _refuse_duplicates(session, workspace_id, new[0], new[1:], besides=faq_id)
     # The values before: the update refreshes ``current`` itself (the same session object).
     before_values = {k: getattr(current, k, None) for k in clean}

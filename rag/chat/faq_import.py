@@ -22,9 +22,11 @@ import csv
 import io
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +43,7 @@ from workspaces.service import WorkspaceAccess
 MAX_ROWS = 500
 MAX_BYTES = 2 * 1024 * 1024
 MAX_REPORTED = 10
+EMBED_WINDOW = 1024  # phrasings embedded in one call ahead of the rows asking them
 _FIELDS = ("question", "answer", "alt_questions")
 NUL_MESSAGE = "The field holds a NUL character, which cannot be stored: remove it"
 SEPARATORS = (",", ";", "\t")
@@ -261,6 +264,10 @@ async def import_csv(
     row changes it (owners and admins; each one audited like a single create or update)."""
     authorize(access, Action.FAQ_CREATE)  # before the file is read
     rows = numbered(data)
+    # Before the FAQs are counted: an import (or an FAQ added) at the same time is counted
+    # once committed. Counted first, the same file sent twice at once was refused for the
+    # quota as adding its rows again, which it only updates.
+    await faq_repo.lock_faq_quota(session, access.workspace.id)
     adding = await _creations(session, access, [item for _, item in rows])
     try:  # the whole file, before anything is embedded (each create checks again)
         await faq_service.check_quota(session, access.workspace, adding=adding)
@@ -270,10 +277,14 @@ async def import_csv(
             " import fewer or upgrade the plan.",
             details={**(exc.details or {}), "adding": adding},
         ) from exc
+    vectors = _FileVectors(embedder)
+    window_end = 0  # the rows before it have their phrasings embedded
     created = 0
     made: set[uuid.UUID] = set()  # FAQs this file created: a later row of it is no update
     updated: set[uuid.UUID] = set()  # FAQs it updated, each counted once however many rows
-    for row, item in rows:
+    for index, (row, item) in enumerate(rows):
+        if index == window_end:
+            window_end = await vectors.prepare([i for _, i in rows], start=index)
         phrasings = [item.question, *item.alt_questions]
         existing = await faq_repo.faq_asking(
             session,
@@ -284,7 +295,7 @@ async def import_csv(
             if existing is None:
                 faq = await faq_service.create(
                     session,
-                    embedder,
+                    vectors,
                     access,
                     question=item.question,
                     answer=item.answer,
@@ -317,12 +328,60 @@ async def import_csv(
                         details=[{"row": row, "field": "alt_questions", "message": message}],
                     )
                 values["alt_questions"] = merged
-            await faq_service.update(session, embedder, access, faq_id=existing.id, values=values)
+            await faq_service.update(session, vectors, access, faq_id=existing.id, values=values)
             if existing.id not in made:
                 updated.add(existing.id)
         except faq_service.FaqDuplicate as exc:  # one of its phrasings is another FAQ's
             raise _duplicate_row(exc, row, item, existing) from exc
     return ImportResult(created=created, updated=len(updated))
+
+
+class _FileVectors:
+    """The embedder the import's creates and updates use: the phrasings of the next rows (up to
+    ``EMBED_WINDOW`` of them) are embedded in one call (``prepare``), and each FAQ's own call is
+    answered from those vectors. Each row made its own call before: a 500-row file made 500
+    round trips to the embeddings provider one after another in the request, which outlasted
+    the request timeout (60 s) with a remote provider, and nothing was imported. Memory holds
+    one window's vectors; a phrasing not prepared (an updated FAQ's older ones) is embedded as
+    it comes."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.inner = embedder
+        self.name, self.dimensions = embedder.name, embedder.dimensions
+        self._vectors: dict[str, np.ndarray] = {}
+
+    async def prepare(self, items: Sequence[FaqIn], *, start: int) -> int:
+        """Embed the phrasings of ``items[start:]`` up to a window's worth (at least one row's);
+        the index of the first row left for the next window."""
+        wanted: dict[str, None] = {}
+        end = start
+        while end < len(items):
+            texts = [t.strip() for t in (items[end].question, *items[end].alt_questions)]
+            row = [t for t in texts if t and t not in wanted]
+            if wanted and len(wanted) + len(row) > EMBED_WINDOW:
+                break
+            wanted.update(dict.fromkeys(row))
+            end += 1
+        texts = list(wanted)
+        self._vectors = {}
+        if texts:
+            self._vectors = dict(zip(texts, await self.inner.embed_documents(texts), strict=True))
+        return end
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
+        if missing:
+            found = await self.inner.embed_documents(missing)
+            self._vectors.update(zip(missing, found, strict=True))
+        if not texts:
+            return np.zeros((0, self.dimensions), dtype=np.float32)
+        return np.stack([np.asarray(self._vectors[t], dtype=np.float32) for t in texts])
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        return await self.inner.embed_query(text)
+
+    async def aclose(self) -> None:
+        """The runtime's embedder is closed by the runtime."""
 
 
 def _duplicate_row(

@@ -251,7 +251,8 @@ async def set_embeddings(
 
 async def lock_faq_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None:
     """Until the transaction ends, one transaction per workspace adds FAQs under the plan's
-    ``faqs`` quota: FAQs created at once are counted one after another."""
+    ``faqs`` quota, or gives FAQs new phrasings: FAQs created at once are counted, and
+    checked for one another's questions, one after another."""
     await lock_workspace(session, "faq_quota", workspace_id)
 
 

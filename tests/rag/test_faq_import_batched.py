@@ -1,0 +1,110 @@
+"""An FAQ CSV import embeds its rows' phrasings in a few batched calls, not one call per row:
+a 500-row file (the limit) made 500 calls to the embeddings provider in the request, one
+after another, and with a remote provider (a round trip of 100-300 ms) took longer than the
+request timeout (60 s): a 504 with nothing imported, for a file within every limit."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from rag.chat import faq as faq_service
+from rag.chat import faq_import
+from rag.chat.faq import FaqMatch
+from rag.knowledge.embeddings import HashEmbedder
+from tests.conftest import RuntimeFactory, client_for, signup
+from workspaces import repository as ws_repo
+from workspaces.service import WorkspaceAccess
+
+
+class CallCounting:
+    """A hash embedder that counts the calls made to it and the texts each carried."""
+
+    def __init__(self) -> None:
+        self.inner = HashEmbedder(dimensions=384)
+        self.name, self.dimensions = self.inner.name, self.inner.dimensions
+        self.calls: list[int] = []
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return await self.inner.embed_documents(texts)
+
+    async def embed_query(self, text: str) -> np.ndarray:
+        return await self.inner.embed_query(text)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def import_and_match(
+    runtime_factory: RuntimeFactory, data: bytes, phrases: Sequence[str]
+) -> tuple[faq_import.ImportResult, list[int], list[FaqMatch | None]]:
+    """Import ``data`` into a new workspace through a ``CallCounting`` embedder: the result,
+    the import's calls, and the FAQ each of ``phrases`` finds by its vector alone."""
+    counting = CallCounting()
+    async with runtime_factory(embedder=counting) as runtime:
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Batch")
+        ws = uuid.UUID(owner.workspace_id)
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            workspace = await ws_repo.get_workspace(session, ws)
+            assert workspace is not None
+            access = WorkspaceAccess.operator(workspace, command="test")
+            counting.calls.clear()
+            result = await faq_import.import_csv(session, counting, access, data)
+        calls = list(counting.calls)
+        matches = []
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            for phrase in phrases:
+                found = await faq_service.match(
+                    session,
+                    workspace_id=ws,
+                    normalized="",  # by the vector alone
+                    embedding=await counting.embed_query(phrase),
+                    threshold=0.99,
+                    question=phrase,
+                )
+                matches.append(found)
+    return result, calls, matches
+
+
+def faq_csv(rows: int, tag: str) -> bytes:
+    lines = ["question,answer,alt_questions"] + [
+        f'"Question {n} about {tag}?","Answer {n}.","Phrasing {n} of {tag}|Other {n} {tag}"'
+        for n in range(rows)
+    ]
+    return ("\n".join(lines) + "\n").encode()
+
+
+async def test_a_file_of_many_rows_is_embedded_in_a_few_calls(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    rows = 90  # under the free plan's 100 FAQs
+    result, calls, matches = await import_and_match(
+        runtime_factory, faq_csv(rows, tag), [f"Phrasing 7 of {tag}"]
+    )
+    assert (result.created, result.updated) == (rows, 0)
+    # Every phrasing embedded once, in a handful of calls (one here), not one per row.
+    assert sum(calls) == rows * 3, calls
+    assert len(calls) <= 2, f"{len(calls)} calls for {rows} rows"
+    # Each phrasing's vector is its own: the nearest to "Phrasing 7" is row 7's FAQ.
+    assert [m.answer if m else None for m in matches] == ["Answer 7."]
+
+
+async def test_a_file_past_one_window_is_embedded_window_by_window(
+    runtime_factory: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory holds one window's vectors: a file of more phrasings than a window is embedded
+    in several calls, each at most a window, every phrasing once and each FAQ found by its
+    own vector."""
+    monkeypatch.setattr(faq_import, "EMBED_WINDOW", 7)
+    tag = uuid.uuid4().hex[:8]
+    phrases = [f"Other {n} {tag}" for n in (0, 5, 9)]
+    result, calls, matches = await import_and_match(runtime_factory, faq_csv(10, tag), phrases)
+    assert result.created == 10
+    assert calls == [6] * 5  # two rows (six phrasings) a window
+    assert [m.answer if m else None for m in matches] == ["Answer 0.", "Answer 5.", "Answer 9."]
