@@ -245,10 +245,14 @@ async def apply_order_event(
     if event.name in PAYMENT_SUCCESS_EVENTS and pid not in old.applied_payment_ids:
         others = await repo.order_payment_ids(session, workspace_id, order.id) - {pid[:64]}
         expected = replace(expected, paid_by=others)
-        # Judged on what it was first recorded as charging, as verify judges it: a capture of
-        # Rs 1 rejected, then an ``order.paid`` (or a copy of the capture) saying Rs 999,
-        # granted the plan while the history kept it ``rejected`` at Rs 1, to be refunded.
-        if charged := await repo.recorded_charge(session, workspace_id, pid[:64]):
+        # Judged on what it was first recorded as charging too (verify's events as well): a
+        # capture of Rs 1 rejected, then an ``order.paid`` (or a copy of the capture) saying
+        # Rs 999, granted the plan while the history kept it ``rejected`` at Rs 1, to be
+        # refunded. Only when the event claims the order's price: one that claims another is
+        # rejected on its own word (an authorization recorded at Rs 999, then its capture
+        # reported at Rs 1, granted the plan for Rs 1).
+        charged = await repo.recorded_charge(session, workspace_id, pid[:64])
+        if charged and _claims(event, expected):
             event = replace(event, amount=charged[0], currency=charged[1])
     if event.name in REVOCATION_EVENTS and pid in old.applied_payment_ids:  # order_still_paid?
         held = await repo.order_payment_ids(session, workspace_id, order.id, "held")
@@ -383,6 +387,12 @@ async def apply_order_event(
         order_status=status,
         order_id=order.id,
     )
+
+
+def _claims(event: BillingEvent, expected: ExpectedOrder) -> bool:
+    """Whether ``event`` says it charged ``expected``'s amount in its currency."""
+    same_currency = (event.currency or "").upper() == expected.currency.upper()
+    return same_currency and event.amount == expected.amount
 
 
 def _refunded_so_far(event: BillingEvent, decision: Decision) -> int | None:

@@ -187,8 +187,9 @@ async def verify_checkout(
     bought nothing (a lower plan while a higher one runs, a plan a later payment replaced, a
     second payment on an order already paid) is answered ``applied: false`` with
     ``lower_plan_held`` / ``superseded`` / ``order_paid_twice``: held for a refund. A payment
-    a webhook already reported is judged on the amount it reported: one rejected for its amount
-    stays rejected (``applied: false``, ``amount_mismatch``). The webhook for the same payment
+    a webhook already reported is judged on the amount it reported as well as on Razorpay's
+    answer: one rejected for its amount stays rejected, and one Razorpay says took another
+    amount is rejected (``applied: false``, ``amount_mismatch``). The webhook for the same payment
     later finds the payment id already applied and changes nothing (and the other way round).
     """
     authorize(access, Action.BILLING_MANAGE)
@@ -273,13 +274,14 @@ async def _apply_fetched(
     """Apply ``payment``, fetched from Razorpay and taken (captured, or refunded since) on
     ``order``, at ``at``, through the webhooks' path (``apply_order_event``)."""
     payment_id = str(payment.get("id"))
-    # The signature does not say what was charged: what a webhook already told us of this
-    # payment (one rejected for taking Rs 1 of a Rs 999 order stays rejected), else what Razorpay
-    # answered just now; the order's amount only when neither says (before, verify took the
-    # order's amount and granted the plan for a payment of Rs 1, recorded as Rs 999).
-    recorded = await repo.recorded_charge(session, order.workspace_id, payment_id[:64])
+    # The signature does not say what was charged: what Razorpay answered just now, the order's
+    # amount only when it says nothing (before, verify took the order's amount and granted the
+    # plan for a payment of Rs 1, recorded as Rs 999); ``apply_order_event`` judges it on what
+    # a webhook already told us of this payment too (one rejected for taking Rs 1 of a Rs 999
+    # order stays rejected, and so does one Razorpay now says took Rs 1 whose authorization
+    # was recorded at Rs 999).
     fetched = (bounded_int(payment.get("amount")), short(payment.get("currency"), 3))
-    amount, currency = recorded or (
+    amount, currency = (
         (fetched[0], fetched[1]) if fetched[0] and fetched[1] else (order.amount, order.currency)
     )
     event = BillingEvent(

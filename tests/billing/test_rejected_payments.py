@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.billing.conftest import create_order, owner_json, post_webhook
+from tests.billing.test_billing_api import verify
 from tests.conftest import Owner
 from tests.fakes.razorpay_server import FakeRazorpay, make_refund, webhook_payload
 
@@ -113,3 +114,37 @@ async def test_a_rejected_payment_reported_again_for_the_orders_amount_buys_noth
     sub = await owner_json(bclient, owner, "/billing/subscription")
     assert (sub["plan"], sub["effective_plan"]) == ("free", "free"), sub
     assert await _history(bclient, owner) == ["rejected"]
+
+
+@pytest.mark.parametrize("wrong", ["amount", "currency"])
+async def test_a_capture_of_less_than_its_recorded_authorization_buys_nothing(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay, wrong: str
+) -> None:
+    """The other way round: the authorization recorded at the order's Rs 999, then the capture
+    of the same payment reported at Rs 1 (or in USD). Judged on what was first recorded (the
+    authorization, which charged nothing), that capture granted the plan, and the history read
+    Rs 999: an event is judged on what it says itself too, whichever of the two is wrong."""
+    order = await create_order(bclient, owner, "starter")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    await _send(bclient, "payment.authorized", payment={**payment, "status": "authorized"})
+    odd = {**payment, "amount": 100} if wrong == "amount" else {**payment, "currency": "USD"}
+    captured = await _send(bclient, "payment.captured", payment=odd)
+    assert (captured["status"], captured["reason"]) == ("rejected", f"{wrong}_mismatch"), captured
+    sub = await owner_json(bclient, owner, "/billing/subscription")
+    assert (sub["plan"], sub["effective_plan"]) == ("free", "free"), sub
+
+
+async def test_verify_of_a_payment_razorpay_says_took_another_amount_buys_nothing(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """Verify the same way: the authorization's webhook recorded Rs 999, Razorpay answers the
+    verify that the payment captured Rs 1. Judged on the record, the plan was granted."""
+    order = await create_order(bclient, owner, "starter")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    await _send(bclient, "payment.authorized", payment={**payment, "status": "authorized"})
+    fake.payments[payment["id"]]["amount"] = 100
+    answer = await verify(bclient, owner, order, payment["id"], fake.key_secret)
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert (body["applied"], body["reason"]) == (False, "amount_mismatch"), body
+    assert (body["subscription"]["plan"], body["subscription"]["effective_plan"]) == ("free",) * 2
