@@ -22,7 +22,8 @@ from pathlib import PurePosixPath
 
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.decoding import decode
-from rag.knowledge.formats import parse_docx, parse_markdown, parse_pdf
+from rag.knowledge.docx_parsing import parse_docx
+from rag.knowledge.formats import parse_markdown, parse_pdf
 from rag.knowledge.html_parsing import parse_html
 from rag.knowledge.parsed import (
     MIB,
