@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from core.errors import AppError
 from rag.knowledge.parsed import (
     DocumentTooLarge,
+    Notice,
     ParseLimits,
     Section,
     SectionBuilder,
@@ -189,7 +192,9 @@ def authored_title(stated: str | None, *, limit: int | None = None) -> str | Non
     return title
 
 
-def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
+def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section], Notice | None]:
+    """The PDF's title, a section per page with text, and a warning naming the pages that
+    could not be read (None: every page was)."""
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import DependencyError, LimitReachedError
 
@@ -235,7 +240,13 @@ def _pdf_limit(exc: Exception, too_large: DocumentTooLarge) -> AppError:
 
 def _read_pdf(
     reader: Any, limits: ParseLimits, too_large: DocumentTooLarge
-) -> tuple[str | None, list[Section]]:
+) -> tuple[str | None, list[Section], Notice | None]:
+    """Each page read on its own: one whose content pypdf cannot run (an operator cut off, a
+    filter that does not exist) is left out and named in the warning; it failed the whole
+    document ``parse_failed``. A bound (``LimitReachedError``), an encryption the server
+    cannot read and running out of memory still end the document."""
+    from pypdf.errors import DependencyError, LimitReachedError
+
     if reader.is_encrypted and not reader.decrypt(""):
         raise AppError("The PDF is password-protected", code="nothing_extractable", status_code=422)
     pages = len(reader.pages)
@@ -253,13 +264,78 @@ def _read_pdf(
     except Exception:  # broken metadata must not sink the text
         title = None
     sections: list[Section] = []
+    unread: list[int] = []
     extracted = 0
-    for number, page in enumerate(reader.pages, start=1):
-        raw = page.extract_text() or ""
-        extracted += len(raw)
-        if extracted > limits.max_decoded_bytes:
-            raise too_large
-        text = normalize_text(_HYPHEN_BREAK.sub("", raw))
-        if text:
-            sections.append(Section(text=text, heading_path=[], page=number))
-    return title, sections
+    with _pypdf_trouble() as trouble:
+        for number, page in enumerate(reader.pages, start=1):
+            before = trouble.seen
+            try:
+                raw = page.extract_text() or ""
+            except (LimitReachedError, DependencyError, MemoryError, AppError):
+                raise
+            except Exception as exc:  # this page's content: the others are read
+                log.info("PDF page %d of %d unreadable: %r", number, pages, exc)
+                unread.append(number)
+                continue
+            extracted += len(raw)
+            if extracted > limits.max_decoded_bytes:
+                raise too_large
+            text = normalize_text(_HYPHEN_BREAK.sub("", raw))
+            if text:
+                sections.append(Section(text=text, heading_path=[], page=number))
+            elif trouble.seen > before:
+                unread.append(number)
+    if unread and not sections:
+        raise unreadable("pdf", f"none of its pages could be read ({len(unread)} of {pages})")
+    return title, sections, _unread_warning(unread, pages)
+
+
+def _unread_warning(unread: list[int], pages: int) -> Notice | None:
+    """The warning naming the pages left out, the first ten of them (None: none was)."""
+    if not unread:
+        return None
+    if len(unread) == 1:
+        return Notice(
+            f"Page {unread[0]} of {pages} could not be read and was left out",
+            code="pages_unreadable",
+        )
+    named = [str(n) for n in unread[:_NAMED_PAGES]]
+    more = len(unread) - len(named)
+    listed = (
+        f"{', '.join(named)} and {more} more"
+        if more
+        else f"{', '.join(named[:-1])} and {named[-1]}"
+    )
+    return Notice(
+        f"Pages {listed} of {pages} could not be read and were left out", code="pages_unreadable"
+    )
+
+
+_NAMED_PAGES = 10
+
+
+class _Trouble(logging.Handler):
+    """Counts pypdf's warnings and errors: a page that gives no text after some could not be
+    read (pypdf reads a compressed content stream of garbage as nothing, saying so only in its
+    log), and is named, not taken for a blank page."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += 1
+
+
+@contextmanager
+def _pypdf_trouble() -> Iterator[_Trouble]:
+    logger = logging.getLogger("pypdf")
+    handler, level = _Trouble(), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -29,6 +29,7 @@ from rag.knowledge.parsed import (
     MIB,
     DocumentTooLarge,
     Kind,
+    Notice,
     ParsedDocument,
     ParseLimits,
     ParseTimeout,
@@ -368,9 +369,10 @@ def parse(
     """
     limits = limits or ParseLimits()
     kind = check_upload(data, filename=filename, content_type=content_type, limits=limits)
+    warning: Notice | None = None
     try:
         if kind == "pdf":
-            title, sections = parse_pdf(data, limits)
+            title, sections, warning = parse_pdf(data, limits)
         elif kind == "docx":
             title, sections = parse_docx(data)
         elif kind == "html":
@@ -396,7 +398,11 @@ def parse(
     title, sections = _man_page_name(title, sections)
     title = _clean_title(title) or _clean_title(storable(filename or "")) or "Untitled"
     return ParsedDocument(
-        title=title, sections=sections, kind=kind, source_title=stated if stated != title else None
+        title=title,
+        sections=sections,
+        kind=kind,
+        source_title=stated if stated != title else None,
+        warning=warning,
     )
 
 
