@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import uuid
 
+from rag.knowledge.chunking import chunk_document
 from rag.knowledge.parse_isolation import parse_isolated
 from rag.knowledge.parsing import ParseLimits, parse
 
@@ -51,3 +52,33 @@ def test_chrome_is_still_dropped() -> None:
         assert kept + suffix in text
     assert dropped not in text
     assert "¶" not in text
+
+
+H = 24_000  # headings, each nested in the unclosed <font> of all those before it (0.6 MB)
+
+
+def test_headings_nested_in_unclosed_fonts_are_read_within_the_parse_limits() -> None:
+    """BeautifulSoup built the tree in Python and, for each node appended to a parent that had
+    children already, walked up to the root: a page whose unclosed ``<font>`` nested each
+    heading in those before it took time quadratic in its headings (8,000: 17 s; 24,000:
+    about 150 s, ``parse_timeout``). Now it is read whole, each heading a section of its own."""
+    words = [f"w{uuid.uuid4().hex[:10]}" for _ in range(H)]
+    body = "".join(f"<font><h2>Heading {i}</h2>Text {word}." for i, word in enumerate(words))
+    page = f"<html><head><title>Legacy notes</title></head><body>{body}</body></html>"
+    parsed = parse_isolated(
+        page.encode(),
+        filename="notes.html",
+        content_type="text/html",
+        limits=ParseLimits(),  # the defaults: PARSE_TIMEOUT_SECONDS=60
+    )
+    assert parsed.title == "Legacy notes"
+    assert len(parsed.sections) == H
+    for i, (section, word) in enumerate(zip(parsed.sections, words, strict=True)):
+        assert section.heading_path == [f"Heading {i}"]
+        assert section.text == f"Heading {i}\n\nText {word}."
+    pieces = chunk_document(parsed, min_tokens=40)  # tiny sections merged by the floor
+    assert len(pieces) < H
+    assert all(piece.token_count >= 40 for piece in pieces[:-1])
+    text, at = "\n".join(piece.text for piece in pieces), 0
+    for word in words:  # each in its place
+        at = text.index(word, at)
