@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from itertools import islice
 from typing import Any
 
 from bs4.dammit import EncodingDetector
@@ -140,7 +139,7 @@ class _TreeBuilder:
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self._flush()
         parent = self._open[-1] if self._open else None
-        node = _Node(tag, dict(attrib), parent)
+        node = _Node(tag, dict(attrib) if attrib else {}, parent)
         if parent is not None:
             parent.children.append(node)
         elif self.root is None:
@@ -239,15 +238,26 @@ def _is_boilerplate(tag: _Node, name: str, *, in_article: bool) -> bool:
 
 
 def _main_content(document: _Node) -> _Node:
-    for main in document.iter("main"):
-        return main
+    """``<main>``, else the first element of role "main", else the only ``<article>``, else
+    ``<body>`` (else the whole page): found in one walk."""
+    role: _Node | None = None
+    articles: list[_Node] = []
+    body: _Node | None = None
     for tag in document.iter():
-        if tag.get("role") == "main":
+        name = tag.tag
+        if name == "main":
             return tag
-    articles = list(islice(document.iter("article"), 2))
+        if role is None and tag.attrib and tag.attrib.get("role") == "main":
+            role = tag
+        if name == "article" and len(articles) < 2:
+            articles.append(tag)
+        elif name == "body" and body is None:
+            body = tag
+    if role is not None:
+        return role
     if len(articles) == 1:
         return articles[0]
-    return next(document.iter("body"), document)
+    return body if body is not None else document
 
 
 _END_BLOCK = object()  # on the walk's stack: a block element's children have been walked

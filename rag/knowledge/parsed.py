@@ -169,6 +169,8 @@ class SectionBuilder:
         self._heading_only = True
 
     def paragraph(self, text: str) -> None:
+        if not text or text.isspace():  # nothing to normalise (a parser's empty buffer)
+            return
         text = normalize_text(text)
         if text:
             self._paragraphs.append(text)
