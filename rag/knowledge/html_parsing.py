@@ -6,9 +6,9 @@ its order: the same parser on the same bytes and events, so the same tree) feeds
 ``_Node`` (lxml's own tree stops at 256 levels, 2,046 with huge_tree, and drops what is deeper),
 walked with a stack. BeautifulSoup built its own tree in Python, and linking each node
 it appended to a parent that had children already walked up to the root: a page whose unclosed
-``<font>`` nested 24,000 headings took 150 s to read (``parse_timeout`` at 0.4 MB), and each
-node cost tens of microseconds, so a 10 MB page of headings alone ran for most of
-PARSE_TIMEOUT_SECONDS. Comments and processing instructions are not kept.
+``<font>`` nested 24,000 headings (0.6 MB) took about 150 s to read (``parse_timeout``), and
+every node cost tens of microseconds (docs/benchmarks.md, "HTML parsing: worst shapes").
+Comments and processing instructions are not kept, as they were not read.
 """
 
 from __future__ import annotations
