@@ -15,21 +15,28 @@ import uuid
 
 from rag.knowledge.chunking import chunk_document
 from rag.knowledge.parse_isolation import parse_isolated
-from rag.knowledge.parsing import ParseLimits, parse
+from rag.knowledge.parsing import ParsedDocument, ParseLimits, parse
 
 N = 10_000  # paragraphs, each nested in all the anchors (and headers) before it
 
 
-def test_a_page_of_unclosed_anchors_and_headers_is_read_within_the_parse_limits() -> None:
-    words = [f"w{uuid.uuid4().hex[:10]}" for _ in range(N)]
-    body = "".join(f'<a name="s{i}"><header><div>Paragraph {word}.' for i, word in enumerate(words))
-    page = f"<html><head><title>Old manual</title></head><body><article>{body}</article></body>"
-    parsed = parse_isolated(
-        page.encode(),
-        filename="manual.html",
-        content_type="text/html",
-        limits=ParseLimits(),  # the defaults: PARSE_TIMEOUT_SECONDS=60
+def _words(n: int) -> list[str]:
+    return [f"w{uuid.uuid4().hex[:10]}" for _ in range(n)]
+
+
+def _read_in_a_child(title: str, body: str) -> ParsedDocument:
+    """The page ``body`` titled ``title``, parsed as a job parses it, within the default limits
+    (PARSE_TIMEOUT_SECONDS=60)."""
+    page = f"<html><head><title>{title}</title></head><body>{body}</body></html>"
+    return parse_isolated(
+        page.encode(), filename="page.html", content_type="text/html", limits=ParseLimits()
     )
+
+
+def test_a_page_of_unclosed_anchors_and_headers_is_read_within_the_parse_limits() -> None:
+    words = _words(N)
+    body = "".join(f'<a name="s{i}"><header><div>Paragraph {word}.' for i, word in enumerate(words))
+    parsed = _read_in_a_child("Old manual", f"<article>{body}</article>")
     assert parsed.title == "Old manual"
     text = parsed.text
     positions = [text.index(word) for word in words]  # headers in an article are content
@@ -62,15 +69,9 @@ def test_headings_nested_in_unclosed_fonts_are_read_within_the_parse_limits() ->
     children already, walked up to the root: a page whose unclosed ``<font>`` nested each
     heading in those before it took time quadratic in its headings (8,000: 17 s; 24,000:
     about 150 s, ``parse_timeout``). Now it is read whole, each heading a section of its own."""
-    words = [f"w{uuid.uuid4().hex[:10]}" for _ in range(H)]
+    words = _words(H)
     body = "".join(f"<font><h2>Heading {i}</h2>Text {word}." for i, word in enumerate(words))
-    page = f"<html><head><title>Legacy notes</title></head><body>{body}</body></html>"
-    parsed = parse_isolated(
-        page.encode(),
-        filename="notes.html",
-        content_type="text/html",
-        limits=ParseLimits(),  # the defaults: PARSE_TIMEOUT_SECONDS=60
-    )
+    parsed = _read_in_a_child("Legacy notes", body)
     assert parsed.title == "Legacy notes"
     assert len(parsed.sections) == H
     for i, (section, word) in enumerate(zip(parsed.sections, words, strict=True)):
