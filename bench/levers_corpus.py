@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from bs4 import Tag
 
 from bench.common import ROOT
 
@@ -306,6 +305,7 @@ _PARSER_VERSION = hashlib.sha256(
     )
     + Path(__file__).read_bytes()
 ).hexdigest()[:16]
+Node = html_parsing._Node  # the parsed page's elements, as _main_content sees them
 _CLEANUP_RULES = ("_CHROME_CLASSES", "_CHROME_IDS", "_PERMALINK_GLYPHS")
 _RULES = {name: getattr(html_parsing, name) for name in _CLEANUP_RULES}
 
@@ -332,43 +332,71 @@ def _visible_chars(text: str) -> int:
     return sum(not c.isspace() for c in text)
 
 
-def _link_chars(link: Tag, code_is_content: bool) -> int:
+def _text(node: Node) -> str:
+    return "".join(node.itertext())
+
+
+def _link_chars(link: Node, code_is_content: bool) -> int:
     """A link's text that counts as navigation; with ``code_is_content`` without the code it
     names (an API reference such as ``os.path.splitext()`` is content)."""
-    chars = _visible_chars(link.get_text())
+    chars = _visible_chars(_text(link))
     if code_is_content:
-        chars -= sum(_visible_chars(c.get_text()) for c in link.find_all(_CODE_TAGS))
+        chars -= sum(
+            _visible_chars(_text(c)) for c in link.iter() if c is not link and c.tag in _CODE_TAGS
+        )
     return chars
 
 
-def drop_link_dense(node: Tag, max_density: float, min_chars: int, code_is_content: bool) -> None:
+def drop_link_dense(node: Node, max_density: float, min_chars: int, code_is_content: bool) -> None:
     """Remove, outermost first, every block of at least ``min_chars`` characters whose link text
     is more than ``max_density`` of its text."""
-    for child in list(node.children):
-        if not isinstance(child, Tag):
-            continue
-        if child.name in _LINK_BLOCKS:
-            chars = _visible_chars(child.get_text())
-            if chars >= min_chars:
-                links = sum(_link_chars(a, code_is_content) for a in child.find_all("a", href=True))
-                if links > max_density * chars:
-                    child.decompose()
+    stack = [node]
+    while stack:
+        parent = stack.pop()
+        kept: list[str | Node] = []
+        for child in parent.children:
+            if isinstance(child, Node) and child.tag in _LINK_BLOCKS:
+                chars = _visible_chars(_text(child))
+                if chars >= min_chars:
+                    links = sum(
+                        _link_chars(a, code_is_content)
+                        for a in child.iter("a")
+                        if "href" in a.attrib
+                    )
+                    if links > max_density * chars:
+                        continue
+            kept.append(child)
+            if isinstance(child, Node):
+                stack.append(child)
+        parent.children = kept
+
+
+def _drop_boilerplate(root: Node) -> None:
+    """What ``parse_html``'s walk leaves out, removed from the tree (the walk then finds none)."""
+    stack = [(root, False)]
+    while stack:
+        parent, in_article = stack.pop()
+        inside = in_article or parent.tag == "article"
+        kept: list[str | Node] = []
+        for child in parent.children:
+            if isinstance(child, Node):
+                if html_parsing._is_boilerplate(child, child.tag, in_article=inside):
                     continue
-        drop_link_dense(child, max_density, min_chars, code_is_content)
+                stack.append((child, inside))
+            kept.append(child)
+        parent.children = kept
 
 
 _MAIN_CONTENT = html_parsing._main_content
 
 
 def _link_dense_dropped(density: float, chars: int, code_is_content: bool) -> Any:
-    """``html_parsing._main_content`` with the page's boilerplate (what ``parse_html`` removes next,
-    so the same again is a no-op there) and then its link-dense blocks removed."""
+    """``html_parsing._main_content`` with the page's boilerplate (what ``parse_html``'s walk
+    leaves out, so the same again is a no-op there) and then its link-dense blocks removed."""
 
-    def main_content(soup: Any) -> Tag:
-        root = _MAIN_CONTENT(soup)
-        for tag in root.find_all(html_parsing._is_boilerplate):
-            if not tag.decomposed:
-                tag.decompose()
+    def main_content(document: Node) -> Node:
+        root = _MAIN_CONTENT(document)
+        _drop_boilerplate(root)
         drop_link_dense(root, density, chars, code_is_content)
         return root
 

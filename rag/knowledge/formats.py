@@ -1,4 +1,5 @@
-"""Markdown, PDF and DOCX to sections (HTML: ``rag.knowledge.html_parsing``)."""
+"""Markdown and PDF to sections (HTML: ``rag.knowledge.html_parsing``, DOCX:
+``rag.knowledge.docx_parsing``)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,13 @@ import io
 import logging
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from contextlib import contextmanager
 from typing import Any
 
 from core.errors import AppError
 from rag.knowledge.parsed import (
     DocumentTooLarge,
+    Notice,
     ParseLimits,
     Section,
     SectionBuilder,
@@ -171,17 +173,28 @@ _WRITERS_TITLE = re.compile(
 )
 
 
-def _pdf_title(stated: str | None) -> str | None:
-    """A PDF's metadata title when it is a title its author gave it; None for what the program
-    that wrote the PDF put there ("Untitled", "Microsoft Word - x.doc", "Document1", a file
-    name, nothing readable): the document is then titled by its file name."""
-    title = " ".join((stated or "")[:1000].split())
+MAX_STATED_TITLE = 300
+"""A DOCX's stated title longer than this (the characters a document's title keeps) is no
+title: a line of 3 MB was stored, cut to its first 300 characters."""
+
+
+def authored_title(stated: str | None, *, limit: int | None = None) -> str | None:
+    """A PDF's or DOCX's metadata title when it is a title its author gave it; None for what
+    the program that wrote the file put there ("Untitled", "Microsoft Word - x.doc",
+    "Document1", a file name, nothing readable) and for one longer than ``limit`` characters:
+    the document is then titled by its first heading (a DOCX) or its file name."""
+    stated = stated or ""
+    if limit is not None and len(" ".join(stated.split())) > limit:
+        return None
+    title = " ".join(stated[:1000].split())
     if not any(ch.isalnum() for ch in title) or _WRITERS_TITLE.match(title):
         return None
     return title
 
 
-def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section]]:
+def parse_pdf(data: bytes, limits: ParseLimits) -> tuple[str | None, list[Section], Notice | None]:
+    """The PDF's title, a section per page with text, and a warning naming the pages that
+    could not be read (None: every page was)."""
     from pypdf import PdfReader, apply_configuration
     from pypdf.errors import DependencyError, LimitReachedError
 
@@ -227,7 +240,13 @@ def _pdf_limit(exc: Exception, too_large: DocumentTooLarge) -> AppError:
 
 def _read_pdf(
     reader: Any, limits: ParseLimits, too_large: DocumentTooLarge
-) -> tuple[str | None, list[Section]]:
+) -> tuple[str | None, list[Section], Notice | None]:
+    """Each page read on its own: one whose content pypdf cannot run (an operator cut off, a
+    filter that does not exist) is left out and named in the warning; it failed the whole
+    document ``parse_failed``. A bound (``LimitReachedError``), an encryption the server
+    cannot read and running out of memory still end the document."""
+    from pypdf.errors import DependencyError, LimitReachedError
+
     if reader.is_encrypted and not reader.decrypt(""):
         raise AppError("The PDF is password-protected", code="nothing_extractable", status_code=422)
     pages = len(reader.pages)
@@ -239,167 +258,84 @@ def _read_pdf(
     title: str | None = None
     try:
         metadata = reader.metadata
-        title = _pdf_title(str(metadata.title)) if metadata is not None and metadata.title else None
+        title = (
+            authored_title(str(metadata.title)) if metadata is not None and metadata.title else None
+        )
     except Exception:  # broken metadata must not sink the text
         title = None
     sections: list[Section] = []
+    unread: list[int] = []
     extracted = 0
-    for number, page in enumerate(reader.pages, start=1):
-        raw = page.extract_text() or ""
-        extracted += len(raw)
-        if extracted > limits.max_decoded_bytes:
-            raise too_large
-        text = normalize_text(_HYPHEN_BREAK.sub("", raw))
-        if text:
-            sections.append(Section(text=text, heading_path=[], page=number))
-    return title, sections
-
-
-# --------------------------------------------------------------------------- docx
-
-_HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
-
-
-@dataclass(frozen=True, slots=True)
-class _DocxStyle:
-    style_id: str
-    name: str
-    paragraph: bool  # of type paragraph (what a paragraph's style may be)
-    based_on: str | None
-
-
-class _DocxStyles:
-    """A paragraph's role (title, heading level) by style id, as python-docx would tell it
-    (its style, or the default paragraph style for none or an unknown id; a heading by the
-    name or id of the style or of up to four bases), looked up once per style id.
-
-    The styles are read once into a map: python-docx finds a style, and each base, by scanning
-    every style of the document, so 4,000 paragraphs each in a style of its own took 76 s
-    (``parse_timeout``); a scan per paragraph cost milliseconds before that."""
-
-    def __init__(self, document: Any) -> None:
-        from docx.enum.style import WD_STYLE_TYPE
-
-        self._styles: dict[str, _DocxStyle] = {}
-        default: str | None = None
-        for element in document.styles.element.style_lst:
-            style_id = element.styleId
-            if style_id is None:
+    with _pypdf_trouble() as trouble:
+        for number, page in enumerate(reader.pages, start=1):
+            before = trouble.seen
+            try:
+                raw = page.extract_text() or ""
+            except (LimitReachedError, DependencyError, MemoryError, AppError):
+                raise
+            except Exception as exc:  # this page's content: the others are read
+                log.info("PDF page %d of %d unreadable: %r", number, pages, exc)
+                unread.append(number)
                 continue
-            paragraph = element.type == WD_STYLE_TYPE.PARAGRAPH
-            self._styles.setdefault(  # python-docx takes the first of an id
-                style_id,
-                _DocxStyle(style_id, element.name_val or "", paragraph, element.basedOn_val),
-            )
-            if paragraph and element.default:
-                default = style_id  # the last default, as python-docx takes it
-        self._default = self._styles.get(default) if default is not None else None
-        self._roles: dict[str | None, tuple[bool, int | None]] = {}
+            extracted += len(raw)
+            if extracted > limits.max_decoded_bytes:
+                raise too_large
+            text = normalize_text(_HYPHEN_BREAK.sub("", raw))
+            if text:
+                sections.append(Section(text=text, heading_path=[], page=number))
+            elif trouble.seen > before:
+                unread.append(number)
+    if unread and not sections:
+        raise unreadable("pdf", f"none of its pages could be read ({len(unread)} of {pages})")
+    return title, sections, _unread_warning(unread, pages)
 
-    def role(self, paragraph: Any) -> tuple[bool, int | None]:
-        style_id = paragraph._p.style
-        role = self._roles.get(style_id)
-        if role is None:
-            style = self._styles.get(style_id) if style_id else None
-            if style is None or not style.paragraph:
-                style = self._default
-            name = style.name.strip().lower() if style is not None else ""
-            role = (name == "title", self._heading_level(style))
-            self._roles[style_id] = role
-        return role
 
-    def _heading_level(self, style: _DocxStyle | None) -> int | None:
-        depth = 0
-        while style is not None and depth < 5:
-            for name in (style.name, style.style_id):
-                match = _HEADING_STYLE.match(name.strip())
-                if match:
-                    return int(match.group(1))
-            style = self._styles.get(style.based_on) if style.based_on else None
-            depth += 1
+def _unread_warning(unread: list[int], pages: int) -> Notice | None:
+    """The warning naming the pages left out, the first ten of them (None: none was)."""
+    if not unread:
         return None
+    if len(unread) == 1:
+        return Notice(
+            f"Page {unread[0]} of {pages} could not be read and was left out",
+            code="pages_unreadable",
+        )
+    named = [str(n) for n in unread[:_NAMED_PAGES]]
+    more = len(unread) - len(named)
+    listed = (
+        f"{', '.join(named)} and {more} more"
+        if more
+        else f"{', '.join(named[:-1])} and {named[-1]}"
+    )
+    return Notice(
+        f"Pages {listed} of {pages} could not be read and were left out", code="pages_unreadable"
+    )
 
 
-def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
-    from docx.table import Table
-
-    for block in document.iter_inner_content():
-        if isinstance(block, Table):
-            yield "table", _docx_table(block)
-        else:
-            yield "paragraph", block
+_NAMED_PAGES = 10
 
 
-def _controlled(parent: Any, tag: str) -> Iterator[Any]:
-    """``parent``'s children named ``tag`` (a table's rows, a row's cells) and those the
-    content controls among its children hold (``w:sdt``/``w:sdtContent``, nested ones too),
-    in document order."""
-    from docx.oxml.ns import qn
+class _Trouble(logging.Handler):
+    """Counts pypdf's warnings and errors: a page that gives no text after some could not be
+    read (pypdf reads a compressed content stream of garbage as nothing, saying so only in its
+    log), and is named, not taken for a blank page."""
 
-    wanted, control, content = qn(tag), qn("w:sdt"), qn("w:sdtContent")
-    stack = list(reversed(parent))
-    while stack:
-        child = stack.pop()
-        if child.tag == wanted:
-            yield child
-        elif child.tag == control:
-            for part in reversed(child):
-                if part.tag == content:
-                    stack.extend(reversed(part))
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.seen = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen += 1
 
 
-def _docx_table(table: Any) -> str:
-    """A table's rows, one line each, its cells separated by " | ": a cell merged down from
-    the row above says that cell's text again, a cell spanning columns says it once.
-
-    Read from the rows' XML in one pass. python-docx's ``row.cells`` finds a merged cell's text
-    by walking up the rows, recursively, searching each: a first column merged down 800 rows
-    took 90 s, and past about 1,000 rows the walk ran out of recursion. Rows and cells inside
-    content controls (``w:sdt``) are read too, and a cell says every paragraph under it, those
-    of a table nested in it and of its content controls (``cell.text`` said its own alone)."""
-    rows = []
-    above: dict[int, str] = {}  # the row above: each cell's text by its first grid column
-    for tr in _controlled(table._tbl, "w:tr"):
-        here: dict[int, str] = {}
-        cells: list[str] = []
-        column = tr.grid_before
-        for tc in _controlled(tr, "w:tc"):
-            if tc.vMerge == "continue":
-                value = above.get(column, "")
-            else:
-                value = " ".join("\n".join(p.text for p in tc.xpath(".//w:p")).split())
-            here[column] = value
-            column += tc.grid_span
-            if value and (not cells or cells[-1] != value):  # merged cells repeat
-                cells.append(value)
-        above = here
-        if cells:
-            rows.append(" | ".join(cells))
-    return "\n".join(rows)
-
-
-def parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
-    import docx
-
-    document = docx.Document(io.BytesIO(data))  # check_size has bounded every part
-    title = (document.core_properties.title or "").strip() or None
-    style_title: str | None = None
-    first_heading: str | None = None
-    builder = SectionBuilder()
-    styles = _DocxStyles(document)
-    for kind, block in _docx_blocks(document):
-        if kind == "table":
-            builder.paragraph(block)
-            continue
-        text = block.text
-        is_title, level = styles.role(block)
-        if is_title:
-            style_title = style_title or " ".join(text.split()) or None
-            builder.paragraph(text)
-            continue
-        if level is not None:
-            first_heading = first_heading or " ".join(text.split()) or None
-            builder.heading(level, text)
-        else:
-            builder.paragraph(text)
-    return title or style_title or first_heading, builder.finish()
+@contextmanager
+def _pypdf_trouble() -> Iterator[_Trouble]:
+    logger = logging.getLogger("pypdf")
+    handler, level = _Trouble(), logger.level
+    logger.addHandler(handler)
+    if logger.getEffectiveLevel() > logging.WARNING:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

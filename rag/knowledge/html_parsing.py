@@ -1,23 +1,29 @@
 """HTML to sections: the page's main content without navigation, chrome, scripts or hidden
-elements, cut at every heading."""
+elements, cut at every heading.
+
+libxml2's HTML parser (through lxml, in the encodings BeautifulSoup's "lxml" builder tried, in
+its order: the same parser on the same bytes and events, so the same tree) feeds a small tree of
+``_Node`` (lxml's own tree stops at 256 levels, 2,046 with huge_tree, and drops what is deeper),
+walked with a stack. BeautifulSoup built its own tree in Python, and linking each node
+it appended to a parent that had children already walked up to the root: a page whose unclosed
+``<font>`` nested 24,000 headings (0.6 MB) took about 150 s to read (``parse_timeout``), and
+every node cost tens of microseconds (docs/benchmarks.md, "HTML parsing: worst shapes").
+Comments and processing instructions are not kept, as they were not read.
+"""
 
 from __future__ import annotations
 
 import re
-import warnings
+from collections.abc import Iterator
+from typing import Any
 
-from bs4 import BeautifulSoup, NavigableString, Tag, XMLParsedAsHTMLWarning
-from bs4.element import CData, Comment, Declaration, Doctype, ProcessingInstruction
+from bs4.dammit import EncodingDetector
+from lxml import etree  # type: ignore[import-untyped]
 
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.parsed import Section, SectionBuilder
 
-# XHTML pages (git's manual, many generated sites) are parsed as HTML on purpose: their text is
-# what is wanted, not their XML tree. BeautifulSoup warned once per process on stderr, outside
-# the structured log, as if the page had been misread.
-warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
-
-_DROP_TAGS = [
+_DROP_TAGS = {
     "nav",
     "aside",
     "script",
@@ -34,7 +40,7 @@ _DROP_TAGS = [
     "object",
     "embed",
     "head",
-]
+}
 _BLOCK_TAGS = {
     "p",
     "div",
@@ -73,45 +79,125 @@ _CHROME_IDS = {"footer", "footer-text"}
 _PERMALINK_GLYPHS = {"¶", "#", "§", "🔗", "⚓"}
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML white space; NBSP is kept as content
-_SKIP_STRINGS = (Comment, Declaration, Doctype, ProcessingInstruction, CData)
+
+
+class _Node:
+    """An element: its name, attributes and children (text and elements, in order)."""
+
+    __slots__ = ("attrib", "children", "parent", "tag")
+
+    def __init__(self, tag: str, attrib: dict[str, str], parent: _Node | None) -> None:
+        self.tag = tag
+        self.attrib = attrib
+        self.children: list[str | _Node] = []
+        self.parent = parent
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.attrib.get(name, default)
+
+    def iter(self, name: str | None = None) -> Iterator[_Node]:
+        """This element and those under it named ``name`` (all: None), in document order."""
+        stack: list[str | _Node] = [self]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, _Node):
+                if name is None or node.tag == name:
+                    yield node
+                stack.extend(reversed(node.children))
+
+    def iter_nodes(self) -> Iterator[str | _Node]:
+        """The text and elements under this one, in document order, each child list read as
+        the walk reaches it (lazily: a link's first nodes cost no more than themselves)."""
+        walks = [iter(self.children)]
+        while walks:
+            node = next(walks[-1], None)
+            if node is None:
+                walks.pop()
+                continue
+            yield node
+            if isinstance(node, _Node):
+                walks.append(iter(node.children))
+
+    def itertext(self) -> Iterator[str]:
+        return (node for node in self.iter_nodes() if isinstance(node, str))
+
+
+class _TreeBuilder:
+    """lxml's parser target: the parser's events as a tree of ``_Node``, a run of text as one
+    string."""
+
+    def __init__(self) -> None:
+        self.root: _Node | None = None
+        self._open: list[_Node] = []
+        self._text: list[str] = []
+
+    def _flush(self) -> None:
+        if self._text and self._open:
+            self._open[-1].children.append("".join(self._text))
+        self._text.clear()
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        self._flush()
+        parent = self._open[-1] if self._open else None
+        node = _Node(tag, dict(attrib) if attrib else {}, parent)
+        if parent is not None:
+            parent.children.append(node)
+        elif self.root is None:
+            self.root = node
+        self._open.append(node)
+
+    def end(self, tag: str) -> None:
+        self._flush()
+        if self._open:
+            self._open.pop()
+
+    def data(self, text: str) -> None:
+        self._text.append(text)
+
+    def close(self) -> _Node | None:
+        self._flush()
+        return self.root
+
+
+def _tree(data: bytes, charset: str | None) -> _Node | None:
+    """The page's root element (None: no element at all), decoded as BeautifulSoup decoded it:
+    the declared charset, a byte order mark, the page's own declaration, then UTF-8 and
+    Windows-1252, the next one tried when one is refused."""
+    detector = EncodingDetector(
+        data, known_definite_encodings=[charset] if charset else None, is_html=True
+    )
+    for encoding in detector.encodings:
+        builder = _TreeBuilder()
+        parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
+        try:
+            parser.feed(detector.markup)
+            root: _Node | None = parser.close()
+        except (UnicodeDecodeError, LookupError, etree.ParserError):
+            continue
+        except etree.XMLSyntaxError:  # no element
+            return None
+        return root
+    return None
 
 
 def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:
-    charset = declared_charset(content_type)
-    soup = BeautifulSoup(data, "lxml", from_encoding=charset) if charset else None
-    if soup is None:
-        soup = BeautifulSoup(data, "lxml")
-    title_tag = soup.find("title")
-    title = title_tag.get_text(" ", strip=True) if title_tag else None
-    root = _main_content(soup)
-    _drop_boilerplate(root)
-    if not title:
-        h1 = root.find("h1")
-        title = h1.get_text(" ", strip=True) if h1 else None
+    document = _tree(data, declared_charset(content_type))
+    if document is None:
+        return None, []
+    title_tag = next(document.iter("title"), None)
+    title = _joined(title_tag.itertext()) if title_tag is not None else None
+    root = _main_content(document)
     builder = SectionBuilder()
     buffer: list[str] = []
-    _walk_html(root, builder, buffer)
+    first_h1 = _walk_html(root, builder, buffer)
     builder.paragraph("".join(buffer))
-    return title, builder.finish()
+    return title or first_h1, builder.finish()
 
 
-def _drop_boilerplate(root: Tag) -> None:
-    """Decompose the boilerplate under ``root`` (``_is_boilerplate``). One walk down, which
-    knows whether an ``<article>`` is above each tag: asking each ``<header>`` (walking up to the
-    root) and each link's whole text, on a legacy page whose unclosed ``<a name>`` anchors nest
-    every paragraph in all those before it, took minutes (``parse_timeout``)."""
-    in_article = root.name == "article" or root.find_parent("article") is not None
-    stack = [(child, in_article) for child in root.contents if isinstance(child, Tag)]
-    doomed: list[Tag] = []
-    while stack:
-        tag, in_article = stack.pop()
-        if _is_boilerplate(tag, in_article=in_article):
-            doomed.append(tag)  # and what is under it
-            continue
-        inside = in_article or tag.name == "article"
-        stack.extend((child, inside) for child in tag.contents if isinstance(child, Tag))
-    for tag in doomed:
-        tag.decompose()
+def _joined(strings: Iterator[str]) -> str:
+    """The strings, each stripped, the empty ones left out, joined by a space (BeautifulSoup's
+    ``get_text(" ", strip=True)``)."""
+    return " ".join(text for text in (s.strip() for s in strings) if text)
 
 
 _PERMALINK_NODES = 8
@@ -119,99 +205,149 @@ _PERMALINK_NODES = 8
 it is not one (and its text is not read)."""
 
 
-def _is_permalink(tag: Tag) -> bool:
-    """Walked by hand: bs4's ``descendants`` first finds the last one, the depth of the page
-    away."""
+def _is_permalink(tag: _Node) -> bool:
+    """Read lazily: at most ``_PERMALINK_NODES`` nodes under the link."""
     text: list[str] = []
-    stack = list(reversed(tag.contents))
-    for _ in range(_PERMALINK_NODES):
-        if not stack:
-            return "".join(text).strip() in _PERMALINK_GLYPHS
-        node = stack.pop()
-        if isinstance(node, Tag):
-            stack.extend(reversed(node.contents))
-        elif isinstance(node, NavigableString) and not isinstance(node, _SKIP_STRINGS):
-            text.append(str(node))
-    return not stack and "".join(text).strip() in _PERMALINK_GLYPHS
+    nodes = tag.iter_nodes()
+    for count, node in enumerate(nodes):
+        if count >= _PERMALINK_NODES:
+            return False
+        if isinstance(node, str):
+            text.append(node)
+    return "".join(text).strip() in _PERMALINK_GLYPHS
 
 
-def _is_boilerplate(tag: Tag, *, in_article: bool) -> bool:
+def _is_boilerplate(tag: _Node, name: str, *, in_article: bool) -> bool:
     """Navigation, chrome, scripts, forms and hidden elements: never document content."""
-    name = tag.name
     if name in _DROP_TAGS:
         return True
     if name == "footer" or (name == "header" and not in_article):
         return True
-    if tag.has_attr("hidden") or str(tag.get("aria-hidden", "")).lower() == "true":
-        return True
-    if name == "a" and _is_permalink(tag):
-        return True
-    classes = tag.get_attribute_list("class")
-    if any(c in _CHROME_CLASSES for c in classes) or tag.get("id") in _CHROME_IDS:
-        return True
-    return str(tag.get("role", "")).lower() in _DROP_ROLES
+    attributes = tag.attrib
+    if attributes:
+        if "hidden" in attributes or attributes.get("aria-hidden", "").lower() == "true":
+            return True
+        classes = attributes.get("class")
+        if classes and any(c in _CHROME_CLASSES for c in classes.split()):
+            return True
+        if attributes.get("id") in _CHROME_IDS:
+            return True
+        if attributes.get("role", "").lower() in _DROP_ROLES:
+            return True
+    return name == "a" and _is_permalink(tag)
 
 
-def _main_content(soup: BeautifulSoup) -> Tag:
-    for finder in (
-        lambda: soup.find("main"),
-        lambda: soup.find(lambda tag: tag.get("role") == "main"),
-    ):
-        found = finder()
-        if isinstance(found, Tag):
-            return found
-    articles = soup.find_all("article")
-    if len(articles) == 1 and isinstance(articles[0], Tag):
+def _main_content(document: _Node) -> _Node:
+    """``<main>``, else the first element of role "main", else the only ``<article>``, else
+    ``<body>`` (else the whole page): found in one walk."""
+    role: _Node | None = None
+    articles: list[_Node] = []
+    body: _Node | None = None
+    for tag in document.iter():
+        name = tag.tag
+        if name == "main":
+            return tag
+        if role is None and tag.attrib and tag.attrib.get("role") == "main":
+            role = tag
+        if name == "article" and len(articles) < 2:
+            articles.append(tag)
+        elif name == "body" and body is None:
+            body = tag
+    if role is not None:
+        return role
+    if len(articles) == 1:
         return articles[0]
-    body = soup.find("body")
-    return body if isinstance(body, Tag) else soup
+    return body if body is not None else document
 
 
 _END_BLOCK = object()  # on the walk's stack: a block element's children have been walked
 _END_CELL = object()  # a table cell's
 
 
-def _walk_html(root: Tag, builder: SectionBuilder, buffer: list[str]) -> None:
-    """The text under ``root`` into ``builder``, cut at headings and blocks. Walked with a
-    stack, not by recursion: legacy pages nest every paragraph in the unclosed ``<font>`` of
-    the ones before, and past about 1,000 levels the page failed with RecursionError."""
-    stack: list[object] = list(reversed(root.contents))
+def _push_content(tag: _Node, inside: bool, stack: list[Any]) -> None:
+    """``tag``'s children onto ``stack``, to be popped in document order."""
+    for child in reversed(tag.children):
+        stack.append(child if isinstance(child, str) else (child, inside))
+
+
+def _strings(tag: _Node, in_article: bool) -> list[str]:
+    """The text under ``tag`` in document order, the boilerplate under it left out."""
+    out: list[str] = []
+    stack: list[Any] = []
+    _push_content(tag, in_article or tag.tag == "article", stack)
     while stack:
-        child = stack.pop()
-        if child is _END_BLOCK:
+        item = stack.pop()
+        if isinstance(item, str):
+            out.append(item)
+            continue
+        child, inside = item
+        name = child.tag
+        if not _is_boilerplate(child, name, in_article=inside):
+            _push_content(child, inside or name == "article", stack)
+    return out
+
+
+def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str | None:
+    """The text under ``root`` into ``builder``, cut at headings and blocks; returns the first
+    ``<h1>``'s text (None: none). Walked with a stack, not by recursion: legacy pages nest
+    every paragraph in the unclosed ``<font>`` of the ones before, and past about 1,000 levels
+    the page failed with RecursionError."""
+    in_article = False
+    ancestor: _Node | None = root
+    while ancestor is not None and not in_article:
+        in_article, ancestor = ancestor.tag == "article", ancestor.parent
+    first_h1: str | None = None
+    stack: list[Any] = []
+    _push_content(root, in_article or root.tag == "article", stack)
+    while stack:
+        item = stack.pop()
+        if item is _END_BLOCK:
             builder.paragraph("".join(buffer))
             buffer.clear()
-        elif child is _END_CELL:
+        elif item is _END_CELL:
             buffer.append(" ")
-        elif isinstance(child, NavigableString):
-            if not isinstance(child, _SKIP_STRINGS):
-                buffer.append(_HTML_SPACE.sub(" ", str(child)))
-        elif isinstance(child, Tag):
-            _enter(child, builder, buffer, stack)
+        elif isinstance(item, str):
+            buffer.append(_HTML_SPACE.sub(" ", item))
+        else:
+            tag, inside = item
+            name = tag.tag
+            if _is_boilerplate(tag, name, in_article=inside):
+                continue
+            heading = _enter(tag, name, inside, builder, buffer, stack)
+            if name == "h1" and first_h1 is None:
+                first_h1 = heading
+    return first_h1
 
 
-def _enter(tag: Tag, builder: SectionBuilder, buffer: list[str], stack: list[object]) -> None:
+def _enter(
+    tag: _Node,
+    name: str,
+    inside: bool,
+    builder: SectionBuilder,
+    buffer: list[str],
+    stack: list[Any],
+) -> str | None:
     """What ``tag`` adds as the walk reaches it; its children (and what closes it) go on
-    ``stack``, to be walked next."""
-    name = tag.name
+    ``stack``, to be walked next. Returns a heading's text."""
     if name in _HEADINGS:
         builder.paragraph("".join(buffer))
         buffer.clear()
-        builder.heading(_HEADINGS[name], tag.get_text(" ", strip=True))
-        return
+        text = _joined(iter(_strings(tag, inside)))
+        builder.heading(_HEADINGS[name], text)
+        return text
     if name == "br":
         buffer.append("\n")
-        return
+        return None
     if name == "pre":
         builder.paragraph("".join(buffer))
         buffer.clear()
-        builder.paragraph(tag.get_text())
-        return
+        builder.paragraph("".join(_strings(tag, inside)))
+        return None
     if name == "img":
         alt = tag.get("alt")
-        if isinstance(alt, str) and alt.strip():
+        if alt and alt.strip():
             buffer.append(f" {alt.strip()} ")
-        return
+        return None
     if name in ("td", "th"):
         buffer.append(" ")
         stack.append(_END_CELL)
@@ -221,4 +357,5 @@ def _enter(tag: Tag, builder: SectionBuilder, buffer: list[str], stack: list[obj
         if name == "li":
             buffer.append("- ")
         stack.append(_END_BLOCK)
-    stack.extend(reversed(tag.contents))
+    _push_content(tag, inside or name == "article", stack)
+    return None

@@ -401,8 +401,9 @@ async def _process(
             content_hash=digest,
             content_type=content_type,
             title=title[:300],
-            error=None,
-            error_code=None,
+            # ready, but not whole (a PDF's unreadable pages): the owner is told what is missing
+            error=parsed.warning.message if parsed.warning else None,
+            error_code=parsed.warning.code if parsed.warning else None,
             processed_at=stored_at,
             ingested_at=stored_at,  # the version answering from now on (unfinished.mark_failed)
             counted=True,
@@ -422,6 +423,8 @@ async def _process(
         if todo or leftover or not was_counted or terms_changed:
             await ws_repo.bump_knowledge_version(session, ws)
         maintenance = await indexing.maintenance_due(session, ws, deps.index_policy)
+    if parsed.warning:
+        log.info("document %s: %s", doc_id, parsed.warning.message)
     log.info(
         "document %s ready: %d chunks (%d embedded, %d reused, %d removed)",
         doc_id,

@@ -61,6 +61,14 @@ class ParseLimits:
     max_zip_ratio: int | None = 100
 
 
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """What a parser left out of a document it read (``pages_unreadable``: PDF pages)."""
+
+    message: str
+    code: str
+
+
 @dataclass(slots=True)
 class Section:
     """A run of text under one heading path (html/md/docx) or on one page (pdf)."""
@@ -80,6 +88,9 @@ class ParsedDocument:
     # The title as the document states it (<title>...), when the parser chose another one
     # (a man page's NAME line): a stored title equal to it was the parser's, not an owner's.
     source_title: str | None = None
+    # What was left out though the rest was read (a PDF's unreadable pages), for the owner: the
+    # ready document's ``error`` and ``error_code``.
+    warning: Notice | None = None
 
     @property
     def text(self) -> str:
@@ -158,6 +169,8 @@ class SectionBuilder:
         self._heading_only = True
 
     def paragraph(self, text: str) -> None:
+        if not text or text.isspace():  # nothing to normalise (a parser's empty buffer)
+            return
         text = normalize_text(text)
         if text:
             self._paragraphs.append(text)

@@ -22,12 +22,14 @@ from pathlib import PurePosixPath
 
 from core.errors import AppError, UnsupportedMediaType
 from rag.knowledge.decoding import decode
-from rag.knowledge.formats import parse_docx, parse_markdown, parse_pdf
+from rag.knowledge.docx_parsing import parse_docx
+from rag.knowledge.formats import parse_markdown, parse_pdf
 from rag.knowledge.html_parsing import parse_html
 from rag.knowledge.parsed import (
     MIB,
     DocumentTooLarge,
     Kind,
+    Notice,
     ParsedDocument,
     ParseLimits,
     ParseTimeout,
@@ -367,9 +369,10 @@ def parse(
     """
     limits = limits or ParseLimits()
     kind = check_upload(data, filename=filename, content_type=content_type, limits=limits)
+    warning: Notice | None = None
     try:
         if kind == "pdf":
-            title, sections = parse_pdf(data, limits)
+            title, sections, warning = parse_pdf(data, limits)
         elif kind == "docx":
             title, sections = parse_docx(data)
         elif kind == "html":
@@ -395,7 +398,11 @@ def parse(
     title, sections = _man_page_name(title, sections)
     title = _clean_title(title) or _clean_title(storable(filename or "")) or "Untitled"
     return ParsedDocument(
-        title=title, sections=sections, kind=kind, source_title=stated if stated != title else None
+        title=title,
+        sections=sections,
+        kind=kind,
+        source_title=stated if stated != title else None,
+        warning=warning,
     )
 
 
