@@ -120,7 +120,10 @@ async def test_a_pdf_that_needs_a_password_fails_with_a_stable_code(
     document = await get_doc(client, owner, response.json()["id"])
     assert document["status"] == "failed"
     assert document["error_code"] == "nothing_extractable"
-    assert document["error"] == "The PDF is password-protected"
+    assert document["error"] == (
+        "The PDF is password-protected."
+        " Nothing answers from it: no version of it has been ingested yet."
+    )
 
 
 def test_several_broken_pages_are_named_together() -> None:
