@@ -35,6 +35,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
+from rag.chat.other_numbers import named_at
 
 _N = PHONE_DIGITS
 _HI_ME = r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|humein|hamein)"
@@ -285,11 +286,13 @@ it are read for a question (``problems.states_a_problem``)."""
 
 
 def number_at(text: str, number: str, start: int = 0) -> int:
-    """Where ``number`` (its digits in ASCII, its spaces one each, as ``contact_details`` gives
-    it) was typed in ``text`` (from ``start`` on), however its digits and spaces were typed
-    there (full-width or Devanagari digits, a no-break space); -1 for nowhere. Found in a copy
-    of the text of the same length, each digit in ASCII and each space a plain one."""
-    return _plain(text).find(number, start)
+    """Where ``number`` was typed in ``text`` from ``start`` on, its digits and spaces as typed
+    (``_plain``); -1 for nowhere; not where named as another's (``named_at``) if also elsewhere."""
+    plain = _plain(text)
+    first = at = plain.find(number, start)
+    while at >= 0 and named_at(text, at) is not None:
+        at = plain.find(number, at + 1)
+    return first if at < 0 else at
 
 
 def _plain(text: str) -> str:

@@ -18,7 +18,12 @@ from rag.chat.call_phrases import (
     others_offered,
     when_to_call,
 )
-from rag.chat.contact_details import CONTACT_WORDS, callback_number, orders_or_books, phones_in
+from rag.chat.contact_details import (
+    CONTACT_WORDS,
+    callback_number,
+    orders_or_books,
+    phone_candidates,
+)
 from rag.chat.courtesy import (
     FILLER,
     GOODBYE,
@@ -72,8 +77,9 @@ def without_callback(text: str) -> str:
 
 def _numbers_end(text: str, at: int) -> int:
     """Where the number a call is asked on, typed at ``at`` in ``text``, ends, with the
-    numbers offered after it ("call me on A, or B. Where is my order?": after B)."""
-    last = phones_in(text)[-1]
+    numbers offered after it ("call me on A, or B. Where is my order?": after B), not a number
+    named as another's after them ("call me on A, my order B is late": ``phone_candidates``)."""
+    last = phone_candidates(text)[-1]
     return max(at, number_at(text, last, at)) + len(last)
 
 

@@ -19,6 +19,19 @@ from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
+from rag.chat.other_numbers import (
+    BOOKING_REACH,
+    BOOKINGS,
+    CLAUSES,
+    JOINERS,
+    LINKS,
+    NOT_PHONE_PARTS,
+    NOT_PHONE_STEMS,
+    NOT_PHONE_WORDS,
+    REFERENCES,
+    TO_BOOK,
+    named_at,
+)
 from workspaces.schemas import LeadIn
 
 # An address typed in a message: something@domain.tld, not inside a longer token (an erasure
@@ -117,60 +130,14 @@ PHONE_IN_TEXT = re.compile(
 )
 _PHONE_DIGITS = (7, 15)
 # Besides the leaving words, the words of someone leaving a number ("call me on ...", "my
-# mobile no is ..."), and words that make a number something else's ("my order number is
-# 98765432", "ticket 1234567", "OTP 445566 7"): no lead.
+# mobile no is ..."); the words that make a number something else's are
+# ``other_numbers.NOT_PHONE_WORDS``.
 _PHONE_WORDS = frozenset(
     {"call", "ring", "number", "no", "num", "phone", "mobile", "cell", "whatsapp", "tel"}
     | {"telephone", "text", "sms", "back", "anytime", "asap", "today", "tomorrow", "now"}
 )
 # Words that label the number beside an address as a phone number.
 _PHONE_LABELS = frozenset({"phone", "mobile", "cell", "tel", "telephone", "whatsapp"})
-_NOT_PHONE_WORDS = frozenset(
-    {"order", "invoice", "ticket", "otp", "pin", "code", "tracking", "account", "id", "ref"}
-    | {"reference", "receipt", "transaction", "serial", "card", "policy", "awb"}
-    # The same in the other lexicon languages, whole words: German, Spanish, French,
-    # Portuguese, Italian (account, file, receipt), Hindi in Latin letters (bill, account) and
-    # in Devanagari (order, bill, invoice, account, tracking, ticket, receipt, OTP, PIN, ID).
-    # "बिल" alone: "बिलकुल" (absolutely) is no bill. A booking is no such word alone
-    # (``booking_reference``): a visitor asking to book leaves their own number.
-    | {"konto", "cuenta", "orden", "compte", "dossier", "conta", "conto", "pratica"}
-    | {"bill", "khata", "ऑर्डर", "आर्डर", "ऑडर", "बिल", "इनवॉइस", "चालान", "खाता", "ट्रैकिंग"}
-    | {"टिकट", "रसीद", "ओटीपी", "पिन", "आईडी", "अकाउंट"}
-)
-# Stems beginning a word that names such a number (compounds: "Bestellnummer",
-# "Rechnungsnummer", "Sendungsnummer"; inflections: "заказа", "счёта", "замовлення"), an Italian
-# or French article elided before it ("dell'ordine" is "dellordine" once the apostrophe goes).
-# Nouns only: the verbs of ordering ("bestellen", "commander", "ordinare", "заказать") come with
-# a sales lead's own number, and a "Paket" is also a plan.
-_NOT_PHONE_STEMS = re.compile(
-    r"(?<!\w)(?:l|d|dell|nell|all|sull)?(?:"
-    r"bestellnummer|bestellung|rechnung|auftragsnummer|sendung|kundennummer|kundennr"
-    r"|kundenkonto|vertragsnummer|buchungs?(?:nummer|nr|code|referenz|bestätigung|bestatigung|id)"
-    r"|reservierungs(?:nummer|nr|code|bestätigung|bestatigung)|lieferschein|vorgangsnummer|referenz|beleg|quittung"
-    r"|seriennummer|paketnummer|tracking|ticket"
-    r"|pedido|factur|seguimiento|rastre|albar|recibo|p[oó]liza|tarjeta|transacci"
-    r"|commandes?\b|suivi|colis|billet|re[çc]u\b|contrat|r[ée]f[ée]rence"
-    r"|fatura|encomendas?\b|protocolo|boleto|cart[ãa]o"
-    r"|ordin[ei]\b|fattur|spedizion|tracciament|ricevuta|bigliett|contratt"
-    r"|заказ(?:а|у|ом|е|ы|ов)?\b|сч[её]т|трек|отслеж|накладн|посылк|отправлени|договор"
-    r"|билет|квитанц|лицев"
-    r"|заявк|тикет|замовлен|рахун|відстеж|посилк|відправлен|догові|квиток)"
-)
-# The same in the scripts written without spaces between words (Chinese, Japanese) or with
-# articles and prepositions joined to the word (Arabic): anywhere in the message. Not 号码 or
-# 番号 alone: 电话号码, 電話番号 are phone numbers; nor ordering itself ("注文したい", "物流",
-# "الشحن": a sales lead's own number may come with them).
-_NOT_PHONE_PARTS = (
-    "订单", "訂單", "单号", "單號", "运单", "運單", "快递", "快遞", "发票", "發票", "账号",
-    "帳號", "账户", "帳戶", "卡号", "卡號", "工单", "工單", "编号", "編號", "序列号", "验证码",
-    "驗證碼", "会员号", "會員號", "客户号", "客戶號", "预订号", "預訂號", "身份证",
-    "注文番号", "注文id", "注文no", "請求書", "追跡", "伝票", "問い合わせ番号", "問合せ番号",
-    "会員番号", "予約番号",
-    "受付番号", "口座", "アカウント", "領収書", "契約番号", "顧客番号", "お客様番号", "シリアル",
-    "認証コード", "確認コード", "確認番号", "管理番号", "製造番号",
-    "الطلب", "طلبي", "طلبية", "فاتور", "تتبع", "شحنة", "الشحنة", "حساب", "تذكر", "إيصال",
-    "ايصال", "بوليص",
-)  # fmt: skip
 
 
 # The act of ordering, which names no order's number: the verb ("I want to order 50 units",
@@ -214,7 +181,7 @@ def _ordered_number(text: str, words: str) -> bool:
     ``words``: ``text`` reduced (``_number_words``), to skip a message with no such phrase."""
     if _ORDERING.search(words) is None:
         return False
-    for clause in _CLAUSES.split(text):
+    for clause in CLAUSES.split(text):
         for match, _ in phone_matches(clause):
             before = _number_words(clause[: match.start()])
             # The last phrase before the number: a call asked after it is after any other.
@@ -250,48 +217,10 @@ def names_another_number(words: str) -> bool:
     number it is followed by in its clause (``_ordered_number``)."""
     words = _ORDERING.sub(" ", words)
     return (
-        any(word in _NOT_PHONE_WORDS for word in words.split())
-        or _NOT_PHONE_STEMS.search(words) is not None
-        or any(part in words for part in _NOT_PHONE_PARTS)
+        any(word in NOT_PHONE_WORDS for word in words.split())
+        or NOT_PHONE_STEMS.search(words) is not None
+        or any(part in words for part in NOT_PHONE_PARTS)
     )
-
-
-# A booking or a reservation, in every lexicon language (whole words once reduced by
-# ``courtesy.words``; the Arabic with its article or pronoun joined: "الحجز", "حجزي").
-_BOOKINGS = frozenset(
-    {"booking", "bookings", "reservation", "reservations", "reserva", "reservas", "buchung"}
-    | {"reservierung", "réservation", "réservations", "prenotazione", "prenotazioni"}
-    | {"бронь", "брони", "бронью", "бронирование", "бронирования", "бронированию"}
-    | {"बुकिंग", "حجز", "الحجز", "حجزي", "حجزك", "بالحجز"}
-)
-# The verbs of booking and reserving ("I'd like to book a table", "reservar una mesa").
-_TO_BOOK = frozenset(
-    {"book", "reserve", "reservar", "buchen", "reservieren", "réserver", "reserver"}
-    | {"prenotare", "бронировать", "забронировать", "बुक", "احجز", "أحجز"}
-)
-# What names a booking's own number or reference beside the word ("booking number",
-# "reserva nº", "numéro de réservation", "номер брони", "बुकिंग नंबर", "رقم الحجز"), and the
-# words that may stand between such a word and the number ("my booking number is 4432 8871",
-# "Buchung Nr. 4432 8871", "prenotazione: 4432 8871"). "de", "di", "da" join a number to the
-# booking it is of ("número de reserva"); no possessive does ("una reserva, mi número es ..."
-# is the visitor's own number).
-_REFERENCES = frozenset(
-    {"number", "no", "nr", "n", "num", "ref", "reference", "id", "code", "confirmation"}
-    | {"nummer", "referenz", "número", "numero", "numéro", "referencia", "référence"}
-    | {"referência", "riferimento", "código", "codice", "confirmación", "confirmação"}
-    | {"номер", "नंबर", "नम्बर", "رقم"}
-)
-_JOINERS = frozenset({"de", "di", "du", "da", "do", "del", "della", "des", "la", "of", "the"})
-_LINKS = _REFERENCES | {"is", "es", "ist", "est", "lautet", "è", "é", "e", "هو", "है"}
-# Where a message's clauses part: a number in another clause than the booking is not its
-# ("Quiero una reserva, mi número es 612 345 678"). A full stop after a word of 4 letters or
-# more ("tonight."), not after an abbreviation ("Nr. 4432 8871") nor inside a number.
-_CLAUSES = re.compile(r"[,;!?\n،，。！？、]|(?<=[^\W\d]{4})\.(?=\s)")
-
-
-# How far before a number its booking word is looked for: the word and what links it to the
-# number ("réservation numéro", "my booking number is").
-_BOOKING_REACH = 100
 
 
 def booking_reference(text: str) -> bool:
@@ -301,19 +230,19 @@ def booking_reference(text: str) -> bool:
     "reserva nº 5532 1987", "my booking is 4432 8871"). A visitor asking to book or reserve who
     leaves a number to call ("I want a reservation for 4 tonight, call me on +44 7911 123456",
     "Vorrei una prenotazione, chiamatemi al 333 123 4567") names none: a lead."""
-    for clause in _CLAUSES.split(text):
+    for clause in CLAUSES.split(text):
         tokens = _words(clause).split()
         for i, token in enumerate(tokens):
-            if token in _BOOKINGS and _beside_a_reference(tokens, i):
+            if token in BOOKINGS and _beside_a_reference(tokens, i):
                 return True
         for match in PHONE_IN_TEXT.finditer(clause):
             # The words just before the number, not the whole clause before it once per number
             # (quadratic: "12345678901234567 " repeated); the first may be cut, so not read.
-            start = max(0, match.start() - _BOOKING_REACH)
+            start = max(0, match.start() - BOOKING_REACH)
             before = _words(clause[start : match.start()]).split()[1 if start else 0 :]
-            while before and before[-1] in _LINKS:
+            while before and before[-1] in LINKS:
                 before.pop()
-            if before and before[-1] in _BOOKINGS:
+            if before and before[-1] in BOOKINGS:
                 return True
     return False
 
@@ -322,12 +251,12 @@ def _beside_a_reference(tokens: list[str], i: int) -> bool:
     """Whether the booking word ``tokens[i]`` has a word naming a number right after it
     ("booking number", "prenotazione numero") or before it, joined by "de", "of"...
     ("número de reserva", "numero della prenotazione", "номер брони")."""
-    if i + 1 < len(tokens) and tokens[i + 1] in _REFERENCES:
+    if i + 1 < len(tokens) and tokens[i + 1] in REFERENCES:
         return True
     j = i - 1
-    while j >= 0 and tokens[j] in _JOINERS:
+    while j >= 0 and tokens[j] in JOINERS:
         j -= 1
-    return j >= 0 and tokens[j] in _REFERENCES
+    return j >= 0 and tokens[j] in REFERENCES
 
 
 def phones_in(text: str) -> list[str]:
@@ -350,9 +279,39 @@ def phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
 def contact_phone(text: str) -> str | None:
     """The one phone number a message gives, as typed (``phones_in``), or the first of numbers
     offered as one another's alternatives ("A or B": ``call_phrases.or_numbers``); None for
-    none, or for others (a message quoting numbers is not someone leaving theirs)."""
+    none, or for others (a message quoting numbers is not someone leaving theirs). A number the
+    message names as another's beside one it does not ("my order 5779079277 is late, please
+    call me on +91 98765 43210": ``others_blanked``) is no candidate."""
+    text = others_blanked(text)
     found = phones_in(text)
     return found[0] if len(found) == 1 or (found and or_numbers(text, found)) else None
+
+
+def phone_candidates(text: str) -> list[str]:
+    """The numbers of ``text`` that may be the visitor's (``phones_in`` of ``others_blanked``),
+    as typed, in their order."""
+    return phones_in(others_blanked(text))
+
+
+def others_blanked(text: str) -> str:
+    """``text`` with each number it names as another's (an order's, an invoice's, a ticket's, a
+    parcel's, an account's, a booking's, a reference: ``other_numbers.named_at``) blanked with
+    the words naming it, the same length, when a number not named so remains: that one is the
+    visitor's ("my order 5779079277 is late, please call me on +91 98765 43210", "Mi pedido
+    ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to call, and
+    the call asked for was lost. ``text`` itself when every number is named so (no lead) or
+    none is."""
+    named: list[tuple[int, int]] = []
+    kept = False
+    for match, _ in phone_matches(text):
+        at = named_at(text, match.start())
+        if at is None:
+            kept = True
+        else:
+            named.append((at, match.end()))
+    for start, end in reversed(named if kept else []):
+        text = f"{text[:start]}{' ' * (end - start)}{text[end:]}"
+    return text
 
 
 def _not_to_call(text: str, words: str) -> bool:
@@ -381,7 +340,9 @@ def callback_number(text: str) -> str | None:
     None for none, for a call turned down, a booking's number or the one an ordering phrase
     names (``_turned_down_or_numbered``), and beside an address (``number_left``). Cached: a
     turn asks it of the same message when it reads the intent, the question to answer, the
-    lead to save and the reply's opening."""
+    lead to save and the reply's opening. A number named as another's beside the one the call
+    is asked on (``others_blanked``) is none of the message's for these checks."""
+    text = others_blanked(text)
     number = contact_phone(text)
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return None
@@ -394,7 +355,9 @@ def callback_number(text: str) -> str | None:
 def number_left(text: str) -> str | None:
     """The phone number a message leaves beside an address ("my email is jane@example.com, my
     number is +91 98765 43210"): its one number, when a call or a number is asked for or left
-    in it (an order's number beside an address is none)."""
+    in it (an order's number beside an address is none, and beside another number, not named
+    so, is no candidate: ``others_blanked``)."""
+    text = others_blanked(text)
     number = contact_phone(text)
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
@@ -485,7 +448,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
         return all(w in _GIVING_WORDS for w in own)
     # A booking or an order asked for comes with its details ("a table for 4 on Friday at 8",
     # "zwei Nächte ab Samstag", "an order for 200 units"): twice the words.
-    booking = any(w in _BOOKINGS or w in _TO_BOOK for w in own) or _ORDERING.search(words)
+    booking = any(w in BOOKINGS or w in TO_BOOK for w in own) or _ORDERING.search(words)
     return len(own) <= MAX_OWN_WORDS * (2 if booking else 1)
 
 
@@ -496,4 +459,4 @@ CONTACT_WORDS = _LEAVING_WORDS | _PHONE_WORDS | _GIVING_WORDS
 def orders_or_books(words: str) -> bool:
     """Whether ``words`` (a reduced message) ask to order or to book: a lead's own details."""
     tokens = set(words.split())
-    return _ORDERING.search(words) is not None or not tokens.isdisjoint(_BOOKINGS | _TO_BOOK)
+    return _ORDERING.search(words) is not None or not tokens.isdisjoint(BOOKINGS | TO_BOOK)
