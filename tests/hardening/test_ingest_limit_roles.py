@@ -1,8 +1,9 @@
 """The workspace's ingestion budget (RATE_LIMIT_INGEST) is spent only by callers allowed to add
 knowledge. It was counted before the permission check: a member, refused 403 on every document
 route, still spent it, and could keep the owners from uploading for the limit's window. A
-request from an allowed caller that is refused for its input spends it (docs/deploy.md, "Rate
-limits"). The dashboard's forms: tests/dashboard/test_ingest_limit_forms.py."""
+request from an allowed caller that is refused for its input spends it (docs/deploy.md,
+"Environment variables", RATE_LIMIT_INGEST). The dashboard's forms:
+tests/dashboard/test_ingest_limit_forms.py."""
 
 from __future__ import annotations
 
