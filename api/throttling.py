@@ -2,7 +2,8 @@
 
 * ``RateLimitMiddleware`` applies the ``api`` class to every ``/api/v1`` and ``/app`` request:
   per client IP and, for ``Bearer tb_...`` API keys, per key. The payment webhook is exempt.
-* ``RateLimitAuth`` / ``RateLimitIngest`` are route dependencies (``dependencies=[...]``).
+* ``RateLimitAuth`` is a route dependency (``dependencies=[...]``); the ingestion budget, counted
+  once the caller may add knowledge, is ``api.ingest_limit``.
 * ``rate_limit_chat(request, workspace_id, session_id, client_message_id)`` is awaited by the chat
   endpoints.
 * ``login_attempt(request, email=...)`` guards the login endpoint (source lock, account slowdown).
@@ -29,7 +30,6 @@ from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.client_address import rate_key_address, scope_client_ip
-from api.deps import WorkspaceDep
 from api.middleware import send_error
 from api.runtime import Runtime
 from core import metrics
@@ -133,15 +133,6 @@ async def rate_limit_auth(request: Request) -> None:
     runtime = _runtime(request)
     await enforce(
         request, "auth", "ip:" + request_client_ip(request), runtime.settings.rate_limit_auth
-    )
-
-
-async def rate_limit_ingest(request: Request, access: WorkspaceDep) -> None:
-    """Document ingestion: ``RATE_LIMIT_INGEST`` per workspace (after authentication, so nobody
-    can spend another workspace's budget)."""
-    runtime = _runtime(request)
-    await enforce(
-        request, "ingest", f"ws:{access.workspace.id}", runtime.settings.rate_limit_ingest
     )
 
 
@@ -346,7 +337,6 @@ async def rate_limit_invitation(request: Request, workspace_id: uuid.UUID, email
 
 
 RateLimitAuth = Depends(rate_limit_auth)
-RateLimitIngest = Depends(rate_limit_ingest)
 
 
 # --- login guard -------------------------------------------------------------------------------

@@ -22,10 +22,10 @@ from api.deps import (
 )
 from api.errors import json_parse_error
 from api.form_text import refuse_lone_surrogates
+from api.ingest_limit import DocumentRetryLimit, DocumentWriteLimit
 from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.input_guard import media_type
 from api.openapi import answers, document_body
-from api.throttling import RateLimitIngest
 from core.errors import NotFound, UnsupportedMediaType, ValidationFailed, refuse_nul
 from rag.knowledge import indexing, listing, retrieval, submissions
 from rag.knowledge import jobs as knowledge_jobs
@@ -211,7 +211,7 @@ async def _read_sitemap_later(
         SubmissionOut,
         "The same content is stored already (`duplicate`): nothing is queued",
     ),
-    dependencies=[RateLimitIngest],
+    dependencies=[DocumentWriteLimit],
     openapi_extra={"requestBody": CREATE_BODY, "parameters": [PREFER_HEADER]},
 )
 async def create_document(
@@ -329,7 +329,7 @@ async def get_document(
     responses=answers(
         status.HTTP_202_ACCEPTED, SubmissionOut, "The new content is queued for processing"
     ),
-    dependencies=[RateLimitIngest],
+    dependencies=[DocumentWriteLimit],
     openapi_extra={"requestBody": REPLACE_BODY},
 )
 async def replace_document(
@@ -390,7 +390,7 @@ async def replace_document(
     "/workspaces/{workspace_id}/documents/{document_id:uuid}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
-    dependencies=[RateLimitIngest],
+    dependencies=[DocumentRetryLimit],
 )
 async def retry_document(
     document_id: uuid.UUID,

@@ -17,8 +17,8 @@ from api.deps import (
     SessionDep,
     WorkspaceDep,
 )
+from api.ingest_limit import SourceSyncLimit
 from api.openapi import errors
-from api.throttling import RateLimitIngest
 from rag.knowledge import listing, submissions, sync
 from rag.knowledge.models import SourceSync, SyncSchedule
 from rag.knowledge.schemas import SourceOut
@@ -132,7 +132,7 @@ async def set_schedule(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=SyncRequested,
     responses=errors(409),
-    dependencies=[RateLimitIngest],
+    dependencies=[SourceSyncLimit],
 )
 async def sync_now(
     source_id: uuid.UUID,

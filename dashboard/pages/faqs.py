@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
-from api.throttling import rate_limit_ingest
+from api.ingest_limit import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
@@ -30,6 +30,7 @@ from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate
 from rag.chat.schemas import FaqIn
+from workspaces.permissions import Action
 
 router = APIRouter(route_class=PageRoute)
 
@@ -106,7 +107,7 @@ async def import_faqs(
     upload = form.get("file")
     try:
         # Every row's phrasings are embedded: the ingestion budget, as for documents.
-        await rate_limit_ingest(request, page.access)
+        await rate_limit_ingest(request, page.access, Action.FAQ_CREATE)
         if not isinstance(upload, UploadFile) or not upload.filename:
             raise ValidationFailed("Choose a CSV file to import")
         data = await upload.read(faq_import.MAX_BYTES + 1)

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import UploadFile
 
 from api.deps import RuntimeDep, SessionDep
+from api.ingest_limit import rate_limit_ingest
 from api.ingestion import enqueue_after_commit, read_sitemap_after_commit
 from api.runtime import Runtime
-from api.throttling import rate_limit_ingest
 from core.errors import AppError, NotFound, ValidationFailed
 from dashboard.page_route import PageRoute
 from dashboard.pages.common import (
@@ -32,6 +32,7 @@ from rag.chat import faq as faq_service
 from rag.knowledge import listing, submissions
 from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
+from workspaces.permissions import Action
 
 router = APIRouter(route_class=PageRoute)
 
@@ -187,7 +188,7 @@ async def upload(
     rate limit): the knowledge page with the reason beside the upload form; htmx's request
     gets it in the flash box (``X-Error-Message``), the page it is on unchanged."""
     try:
-        await rate_limit_ingest(request, page.access)
+        await rate_limit_ingest(request, page.access, Action.DOCUMENT_WRITE)
         async with session.begin_nested():  # the page drawn after a refusal: as before it
             subs = await _submit_uploads(request, page, session, runtime)
     except AppError as exc:
@@ -256,7 +257,7 @@ async def add_web(
     fields = await form_fields(request)
     values = {"url": str(fields.get("url") or "").strip(), "kind": fields.get("kind") or "page"}
     try:
-        await rate_limit_ingest(request, page.access)
+        await rate_limit_ingest(request, page.access, Action.DOCUMENT_WRITE)
         form = WebSourceForm.model_validate(values)
         if form.kind == "sitemap":
             reading = await submissions.queue_sitemap(
@@ -298,7 +299,7 @@ async def retry(
     runtime: RuntimeDep,
     background: BackgroundTasks,
 ) -> Response:
-    await rate_limit_ingest(request, page.access)
+    await rate_limit_ingest(request, page.access, Action.DOCUMENT_RETRY)
     document = await submissions.retry_document(session, page.access, document_id)
     if document.status != "ready":
         enqueue_after_commit(

@@ -13,8 +13,9 @@ import uuid
 import httpx
 
 from tests.conftest import RuntimeFactory, client_for
-from tests.dashboard.conftest import WebOwner, web_signup
+from tests.dashboard.conftest import WebOwner, csrf_of, web_signup
 from tests.dashboard.test_faq_quota import csv_of, import_csv
+from tests.dashboard.test_team_page import _joined, signed_in_as
 
 
 async def _upload(web: WebOwner, name: str) -> httpx.Response:
@@ -68,6 +69,46 @@ async def test_the_forms_past_the_ingest_limit_come_back_with_the_reason(
         found = re.search(r'id="faq-csv-error" role="alert">(.*?)</div>', refused.text, re.S)
         assert found is not None, refused.text[-3000:]
         assert "try again in" in html.unescape(found.group(1))
+
+
+async def test_a_members_refused_forms_leave_the_owners_ingestion_budget_whole(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The ingestion limit was counted before the permission check: a member's browser, refused
+    403 on each form adding knowledge, spent the workspace's budget, and the owner's next upload
+    was refused 429. Only callers allowed to add knowledge spend it now."""
+    async with (
+        runtime_factory(rate_limits="on", rate_limit_ingest="2/hour") as runtime,
+        client_for(runtime) as client,
+    ):
+        web = await web_signup(client, "Guarded")
+        person, _ = await _joined(client, web, "member")
+        tag = uuid.uuid4().hex[:8]
+        async with signed_in_as(runtime, person) as browser:
+            csrf = {"csrf_token": csrf_of((await browser.get(web.url())).text)}
+            file = ("files", (f"member-{tag}.txt", b"Added by a member.\n", "text/plain"))
+            for _ in range(3):  # each form, more times than the budget holds
+                refused = [
+                    await browser.post(web.url("knowledge/upload"), data=csrf, files=[file]),
+                    await browser.post(
+                        web.url("knowledge/web"),
+                        data={**csrf, "url": f"https://example.com/{tag}", "kind": "page"},
+                    ),
+                    await browser.post(
+                        web.url("knowledge/faqs/import"),
+                        data=csrf,
+                        files={"file": ("faqs.csv", csv_of(range(1), tag), "text/csv")},
+                    ),
+                    await browser.post(
+                        web.url(f"knowledge/documents/{uuid.uuid4()}/retry"), data=csrf
+                    ),
+                ]
+                for answer in refused:
+                    assert answer.status_code == 403, (answer.request.url, answer.status_code)
+
+        for n in range(2):
+            assert (await _upload(web, f"owner-{n}-{tag}.txt")).status_code == 303
+        assert (await _upload(web, f"owner-2-{tag}.txt")).status_code == 429
 
 
 async def test_a_file_over_the_size_limit_is_refused_in_megabytes(

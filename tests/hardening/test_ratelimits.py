@@ -15,7 +15,8 @@ from sqlalchemy import event
 
 from api.client_address import client_ip, rate_key_address
 from api.deps import WorkspaceDep
-from api.throttling import RateLimitIngest, rate_limit_chat
+from api.ingest_limit import DocumentWriteLimit
+from api.throttling import rate_limit_chat
 from core.db import Database
 from core.limiter import Decision, RateLimiter, most_restrictive
 from core.redis import create_redis
@@ -139,7 +140,7 @@ def _with_test_routes(app: FastAPI) -> None:
         await rate_limit_chat(request, workspace_id, session_id)
         return {"ok": True}
 
-    @app.post("/api/v1/workspaces/{workspace_id}/_test/ingest", dependencies=[RateLimitIngest])
+    @app.post("/api/v1/workspaces/{workspace_id}/_test/ingest", dependencies=[DocumentWriteLimit])
     async def ingest(access: WorkspaceDep) -> dict[str, bool]:
         return {"ok": True}
 
