@@ -15,6 +15,7 @@ from api.runtime import Runtime
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqMatch
+from rag.knowledge.embedders import EmbeddingError
 from rag.knowledge.embeddings import HashEmbedder
 from tests.conftest import RuntimeFactory, client_for, signup
 from workspaces import repository as ws_repo
@@ -156,3 +157,42 @@ async def test_a_file_giving_stored_faqs_new_phrasings_is_embedded_in_a_few_call
     assert len(calls[1]) <= 2, f"{len(calls[1])} calls for {rows} updated rows"
     assert calls[2] == []  # the same file again changes nothing and embeds nothing
     assert found == ["Answer 7."] * 3  # every phrasing keeps or gets its own vector
+
+
+class FailingSecondCall(CallCounting):
+    """The provider fails on the import's second call (a window past the first)."""
+
+    async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if len(self.calls) == 1:
+            self.calls.append(len(texts))
+            raise EmbeddingError("The embedding service failed (HTTP 500)")
+        return await super().embed_documents(texts)
+
+
+async def test_a_provider_failing_after_a_window_stores_nothing(
+    runtime_factory: RuntimeFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first window's FAQs are written when the second window's call fails: the import is
+    502 ``embedding_failed`` and its transaction keeps none of them."""
+    monkeypatch.setattr(faq_import, "EMBED_WINDOW", 7)
+    failing = FailingSecondCall()
+    tag = uuid.uuid4().hex[:8]
+    async with runtime_factory(embedder=failing) as runtime:
+        async with client_for(runtime) as client:
+            owner = await signup(client, "Fails")
+        ws = uuid.UUID(owner.workspace_id)
+        failing.calls.clear()
+
+        async def import_file() -> None:
+            async with runtime.db.transaction(workspace_id=ws) as session:
+                workspace = await ws_repo.get_workspace(session, ws)
+                assert workspace is not None
+                access = WorkspaceAccess.operator(workspace, command="test")
+                await faq_import.import_csv(session, failing, access, faq_csv(10, tag))
+
+        with pytest.raises(EmbeddingError) as raised:
+            await import_file()
+        assert (raised.value.code, raised.value.status_code) == ("embedding_failed", 502)
+        assert failing.calls == [6, 6]  # the second window's call is the one that failed
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            assert await faq_service.count(session, ws) == 0
