@@ -240,6 +240,7 @@ DOCUMENT_COLUMNS = (
     Document.created_at,
     Document.updated_at,
     Document.processed_at,
+    Document.ingested_at,  # when the version whose chunks answer was ingested (0051)
 )
 
 

@@ -277,7 +277,7 @@ async def import_csv(
             " import fewer or upgrade the plan.",
             details={**(exc.details or {}), "adding": adding},
         ) from exc
-    vectors = _FileVectors(embedder)
+    vectors = _FileVectors(embedder, session, access.workspace.id)
     window_end = 0  # the rows before it have their phrasings embedded
     created = 0
     made: set[uuid.UUID] = set()  # FAQs this file created: a later row of it is no update
@@ -341,18 +341,22 @@ class _FileVectors:
     ``EMBED_WINDOW`` of them) are embedded in one call (``prepare``), and each FAQ's own call is
     answered from those vectors. Each row made its own call before: a 500-row file made 500
     round trips to the embeddings provider one after another in the request, which outlasted
-    the request timeout (60 s) with a remote provider, and nothing was imported. Memory holds
-    one window's vectors; a phrasing not prepared (an updated FAQ's older ones) is embedded as
-    it comes."""
+    the request timeout (60 s) with a remote provider, and nothing was imported. A phrasing a
+    stored FAQ asks already is not embedded again: its stored vector is read (an update indexes
+    the FAQ's stored phrasings with its new ones; a row that changes nothing embeds nothing).
+    Memory holds one window's vectors and those of the stored FAQs its rows ask; a phrasing not
+    prepared is embedded as it comes."""
 
-    def __init__(self, embedder: Embedder) -> None:
+    def __init__(self, embedder: Embedder, session: AsyncSession, workspace_id: uuid.UUID) -> None:
         self.inner = embedder
         self.name, self.dimensions = embedder.name, embedder.dimensions
+        self._session, self._workspace_id = session, workspace_id
         self._vectors: dict[str, np.ndarray] = {}
 
     async def prepare(self, items: Sequence[FaqIn], *, start: int) -> int:
-        """Embed the phrasings of ``items[start:]`` up to a window's worth (at least one row's);
-        the index of the first row left for the next window."""
+        """Embed the phrasings of ``items[start:]`` up to a window's worth (at least one row's)
+        that no stored FAQ asks, and read the stored vectors of the FAQs they ask; the index of
+        the first row left for the next window."""
         wanted: dict[str, None] = {}
         end = start
         while end < len(items):
@@ -362,10 +366,16 @@ class _FileVectors:
                 break
             wanted.update(dict.fromkeys(row))
             end += 1
-        texts = list(wanted)
-        self._vectors = {}
+        stored = await faq_repo.stored_phrasings(
+            self._session,
+            workspace_id=self._workspace_id,
+            normalized=sorted({normalize_question(t) for t in wanted}),
+        )
+        self._vectors = {text: vector for text, _, vector in stored}
+        asked = {key for _, key, _ in stored}
+        texts = [t for t in wanted if normalize_question(t) not in asked]
         if texts:
-            self._vectors = dict(zip(texts, await self.inner.embed_documents(texts), strict=True))
+            self._vectors.update(zip(texts, await self.inner.embed_documents(texts), strict=True))
         return end
 
     async def embed_documents(self, texts: Sequence[str]) -> np.ndarray:

@@ -97,6 +97,9 @@ async def test_an_owner_exports_every_part_of_the_workspace(
     documents = json.loads(archive.read("documents.json"))
     assert [d["id"] for d in documents] == [mine.document_id]
     assert documents[0]["status"] == "ready"
+    # When the version whose chunks answer was ingested (0051), as the API and dashboard say.
+    assert documents[0]["ingested_at"] is not None
+    assert documents[0]["ingested_at"] == documents[0]["processed_at"]
     assert mine.tag in " ".join(c["text"] for c in documents[0]["chunks"])
 
     faqs = json.loads(archive.read("faqs.json"))

@@ -54,6 +54,27 @@ async def replace_faq_questions(
     await session.flush()
 
 
+async def stored_phrasings(
+    session: AsyncSession, *, workspace_id: uuid.UUID, normalized: Sequence[str]
+) -> list[tuple[str, str, np.ndarray]]:
+    """Every embedded phrasing (its text, normalized form and vector) of the workspace's FAQs
+    that ask one of ``normalized``: an FAQ CSV import reuses them instead of embedding them
+    again (``faq_import._FileVectors``)."""
+    if not normalized:
+        return []
+    asking = select(FaqQuestion.faq_id).where(
+        FaqQuestion.workspace_id == workspace_id, FaqQuestion.normalized.in_(list(normalized))
+    )
+    result = await session.execute(
+        select(FaqQuestion.text, FaqQuestion.normalized, FaqQuestion.embedding).where(
+            FaqQuestion.workspace_id == workspace_id,
+            FaqQuestion.faq_id.in_(asking),
+            FaqQuestion.embedding.is_not(None),
+        )
+    )
+    return [(text, key, np.asarray(vector, dtype=np.float32)) for text, key, vector in result]
+
+
 async def get_faq(
     session: AsyncSession, *, workspace_id: uuid.UUID, faq_id: uuid.UUID
 ) -> Faq | None:
