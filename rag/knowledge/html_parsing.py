@@ -168,8 +168,8 @@ def _tree(data: bytes, charset: str | None) -> _Node | None:
     )
     for encoding in detector.encodings:
         builder = _TreeBuilder()
-        parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
-        try:
+        try:  # a label libxml2 does not know is refused here, as BeautifulSoup's builder did
+            parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
             parser.feed(detector.markup)
             root: _Node | None = parser.close()
         except (UnicodeDecodeError, LookupError, etree.ParserError):
