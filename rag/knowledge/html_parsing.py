@@ -270,8 +270,9 @@ def _push_content(tag: _Node, inside: bool, stack: list[Any]) -> None:
         stack.append(child if isinstance(child, str) else (child, inside))
 
 
-def _strings(tag: _Node, in_article: bool) -> list[str]:
-    """The text under ``tag`` in document order, the boilerplate under it left out."""
+def _strings(tag: _Node, in_article: bool, h1s: list[str] | None = None) -> list[str]:
+    """The text under ``tag`` in document order, the boilerplate under it left out; the text
+    of the first ``<h1>`` under it is appended to ``h1s`` (when given)."""
     out: list[str] = []
     stack: list[Any] = []
     _push_content(tag, in_article or tag.tag == "article", stack)
@@ -283,6 +284,9 @@ def _strings(tag: _Node, in_article: bool) -> list[str]:
         child, inside = item
         name = child.tag
         if not _is_boilerplate(child, name, in_article=inside):
+            if name == "h1" and h1s is not None:
+                h1s.append(_joined(iter(_strings(child, inside))))
+                h1s = None  # the first one only
             _push_content(child, inside or name == "article", stack)
     return out
 
@@ -296,7 +300,7 @@ def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str |
     ancestor: _Node | None = root
     while ancestor is not None and not in_article:
         in_article, ancestor = ancestor.tag == "article", ancestor.parent
-    first_h1: str | None = None
+    h1s: list[str] = []  # the first <h1>'s text, once the walk has passed one
     stack: list[Any] = []
     _push_content(root, in_article or root.tag == "article", stack)
     while stack:
@@ -313,10 +317,8 @@ def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str |
             name = tag.tag
             if _is_boilerplate(tag, name, in_article=inside):
                 continue
-            heading = _enter(tag, name, inside, builder, buffer, stack)
-            if name == "h1" and first_h1 is None:
-                first_h1 = heading
-    return first_h1
+            _enter(tag, name, inside, builder, buffer, stack, None if h1s else h1s)
+    return h1s[0] if h1s else None
 
 
 def _enter(
@@ -326,28 +328,33 @@ def _enter(
     builder: SectionBuilder,
     buffer: list[str],
     stack: list[Any],
-) -> str | None:
+    h1s: list[str] | None,
+) -> None:
     """What ``tag`` adds as the walk reaches it; its children (and what closes it) go on
-    ``stack``, to be walked next. Returns a heading's text."""
+    ``stack``, to be walked next. The first ``<h1>`` met (``tag``, or one inside a heading or
+    a ``<pre>``, whose children are not walked) has its text appended to ``h1s`` (when
+    given): BeautifulSoup's ``find("h1")``, in document order."""
     if name in _HEADINGS:
         builder.paragraph("".join(buffer))
         buffer.clear()
-        text = _joined(iter(_strings(tag, inside)))
+        text = _joined(iter(_strings(tag, inside, None if name == "h1" else h1s)))
+        if name == "h1" and h1s is not None:
+            h1s.append(text)
         builder.heading(_HEADINGS[name], text)
-        return text
+        return
     if name == "br":
         buffer.append("\n")
-        return None
+        return
     if name == "pre":
         builder.paragraph("".join(buffer))
         buffer.clear()
-        builder.paragraph("".join(_strings(tag, inside)))
-        return None
+        builder.paragraph("".join(_strings(tag, inside, h1s)))
+        return
     if name == "img":
         alt = tag.get("alt")
         if alt and alt.strip():
             buffer.append(f" {alt.strip()} ")
-        return None
+        return
     if name in ("td", "th"):
         buffer.append(" ")
         stack.append(_END_CELL)
@@ -358,4 +365,3 @@ def _enter(
             buffer.append("- ")
         stack.append(_END_BLOCK)
     _push_content(tag, inside or name == "article", stack)
-    return None
