@@ -13,6 +13,7 @@ Comments and processing instructions are not kept, as they were not read.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -168,9 +169,10 @@ def _tree(data: bytes, charset: str | None) -> _Node | None:
     )
     for encoding in detector.encodings:
         builder = _TreeBuilder()
+        markup, encoding = _convertible(detector.markup, encoding)
         try:  # a label libxml2 does not know is refused here, as BeautifulSoup's builder did
             parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
-            parser.feed(detector.markup)
+            parser.feed(markup)
             root: _Node | None = parser.close()
         except (UnicodeDecodeError, LookupError, etree.ParserError):
             continue
@@ -178,6 +180,39 @@ def _tree(data: bytes, charset: str | None) -> _Node | None:
             return None
         return root
     return None
+
+
+# What a browser reads a page labelled so in (the WHATWG encodings), supersets of Python's
+# codec of that name: a byte Python's Shift_JIS refuses may be a Windows-31J character.
+_SUPERSETS = {
+    "ascii": "cp1252",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+}
+
+
+def _convertible(markup: bytes, encoding: str) -> tuple[bytes, str]:
+    """``markup`` as libxml2 is given it, and the encoding it is told. libxml2 converts a page
+    from its charset and stops at the first byte it cannot convert, with nothing read: a page
+    in a declared Shift_JIS (Windows-1252, EUC-KR...) with one stray byte read as nothing at
+    all (``nothing_extractable``). Such a page is decoded here, that byte replaced, and given
+    as UTF-8. A page Python decodes whole (or in a charset it does not know, or UTF-8, which
+    libxml2 reads with the stray bytes replaced) is given as it is, read as before."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        return markup, encoding
+    if codec == "utf-8":
+        return markup, encoding
+    try:
+        markup.decode(codec)
+    except UnicodeDecodeError:
+        text = markup.decode(_SUPERSETS.get(codec, codec), errors="replace")
+        return text.encode("utf-8", errors="surrogatepass"), "utf-8"
+    return markup, encoding
 
 
 def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:

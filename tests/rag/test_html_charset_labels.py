@@ -36,3 +36,36 @@ def test_a_meta_charset_libxml2_does_not_know_falls_back(label: str) -> None:
     parsed = parse(page.encode(), filename="page.html", content_type="text/html")
     assert parsed.title == title
     assert parsed.text == body
+
+
+def _ascii_word() -> str:
+    return f"w{uuid.uuid4().hex[:10]}"
+
+
+@pytest.mark.parametrize(
+    ("charset", "bad"),
+    [
+        ("shift_jis", b"\xff\xfe"),  # no Shift_JIS sequence
+        ("windows-1252", b"\x81"),  # a byte Windows-1252 leaves undefined
+        ("us-ascii", "é".encode()),  # a UTF-8 page its server calls ASCII
+        ("euc-kr", b"\xff"),
+    ],
+)
+def test_a_byte_the_declared_charset_refuses_loses_that_byte_not_the_page(
+    charset: str, bad: bytes
+) -> None:
+    """libxml2 stops at the first byte it cannot convert and the page read as nothing at all
+    (``nothing_extractable``): one stray byte in a Shift_JIS page emptied it, as it did before
+    the merge. The page is read, the byte replaced (as a browser does)."""
+    title, before, after = _ascii_word(), _ascii_word(), _ascii_word()
+    head = f"<html><head><title>{title}</title></head><body><p>{before} ".encode()
+    page = head + bad + f" {after}</p><p>{after}</p></body></html>".encode()
+    for content_type, data in (
+        (f"text/html; charset={charset}", page),
+        ("text/html", page.replace(b"<head>", f"<head><meta charset={charset}>".encode())),
+    ):
+        parsed = parse(data, filename="page.html", content_type=content_type)
+        assert parsed.title == title
+        words = parsed.text.split()
+        assert words[0] == before
+        assert words[-2:] == [after, after]
