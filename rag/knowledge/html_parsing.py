@@ -13,6 +13,7 @@ Comments and processing instructions are not kept, as they were not read.
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -168,9 +169,10 @@ def _tree(data: bytes, charset: str | None) -> _Node | None:
     )
     for encoding in detector.encodings:
         builder = _TreeBuilder()
-        parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
-        try:
-            parser.feed(detector.markup)
+        markup, encoding = _convertible(detector.markup, encoding)
+        try:  # a label libxml2 does not know is refused here, as BeautifulSoup's builder did
+            parser = etree.HTMLParser(target=builder, recover=True, encoding=encoding)
+            parser.feed(markup)
             root: _Node | None = parser.close()
         except (UnicodeDecodeError, LookupError, etree.ParserError):
             continue
@@ -178,6 +180,39 @@ def _tree(data: bytes, charset: str | None) -> _Node | None:
             return None
         return root
     return None
+
+
+# What a browser reads a page labelled so in (the WHATWG encodings), supersets of Python's
+# codec of that name: a byte Python's Shift_JIS refuses may be a Windows-31J character.
+_SUPERSETS = {
+    "ascii": "cp1252",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+}
+
+
+def _convertible(markup: bytes, encoding: str) -> tuple[bytes, str]:
+    """``markup`` as libxml2 is given it, and the encoding it is told. libxml2 converts a page
+    from its charset and stops at the first byte it cannot convert, with nothing read: a page
+    in a declared Shift_JIS (Windows-1252, EUC-KR...) with one stray byte read as nothing at
+    all (``nothing_extractable``). Such a page is decoded here, that byte replaced, and given
+    as UTF-8. A page Python decodes whole (or in a charset it does not know, or UTF-8, which
+    libxml2 reads with the stray bytes replaced) is given as it is, read as before."""
+    try:
+        codec = codecs.lookup(encoding).name
+    except LookupError:
+        return markup, encoding
+    if codec == "utf-8":
+        return markup, encoding
+    try:
+        markup.decode(codec)
+    except UnicodeDecodeError:
+        text = markup.decode(_SUPERSETS.get(codec, codec), errors="replace")
+        return text.encode("utf-8", errors="surrogatepass"), "utf-8"
+    return markup, encoding
 
 
 def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:
@@ -270,8 +305,9 @@ def _push_content(tag: _Node, inside: bool, stack: list[Any]) -> None:
         stack.append(child if isinstance(child, str) else (child, inside))
 
 
-def _strings(tag: _Node, in_article: bool) -> list[str]:
-    """The text under ``tag`` in document order, the boilerplate under it left out."""
+def _strings(tag: _Node, in_article: bool, h1s: list[str] | None = None) -> list[str]:
+    """The text under ``tag`` in document order, the boilerplate under it left out; the text
+    of the first ``<h1>`` under it is appended to ``h1s`` (when given)."""
     out: list[str] = []
     stack: list[Any] = []
     _push_content(tag, in_article or tag.tag == "article", stack)
@@ -283,6 +319,9 @@ def _strings(tag: _Node, in_article: bool) -> list[str]:
         child, inside = item
         name = child.tag
         if not _is_boilerplate(child, name, in_article=inside):
+            if name == "h1" and h1s is not None:
+                h1s.append(_joined(iter(_strings(child, inside))))
+                h1s = None  # the first one only
             _push_content(child, inside or name == "article", stack)
     return out
 
@@ -296,7 +335,7 @@ def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str |
     ancestor: _Node | None = root
     while ancestor is not None and not in_article:
         in_article, ancestor = ancestor.tag == "article", ancestor.parent
-    first_h1: str | None = None
+    h1s: list[str] = []  # the first <h1>'s text, once the walk has passed one
     stack: list[Any] = []
     _push_content(root, in_article or root.tag == "article", stack)
     while stack:
@@ -313,10 +352,8 @@ def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str |
             name = tag.tag
             if _is_boilerplate(tag, name, in_article=inside):
                 continue
-            heading = _enter(tag, name, inside, builder, buffer, stack)
-            if name == "h1" and first_h1 is None:
-                first_h1 = heading
-    return first_h1
+            _enter(tag, name, inside, builder, buffer, stack, None if h1s else h1s)
+    return h1s[0] if h1s else None
 
 
 def _enter(
@@ -326,28 +363,33 @@ def _enter(
     builder: SectionBuilder,
     buffer: list[str],
     stack: list[Any],
-) -> str | None:
+    h1s: list[str] | None,
+) -> None:
     """What ``tag`` adds as the walk reaches it; its children (and what closes it) go on
-    ``stack``, to be walked next. Returns a heading's text."""
+    ``stack``, to be walked next. The first ``<h1>`` met (``tag``, or one inside a heading or
+    a ``<pre>``, whose children are not walked) has its text appended to ``h1s`` (when
+    given): BeautifulSoup's ``find("h1")``, in document order."""
     if name in _HEADINGS:
         builder.paragraph("".join(buffer))
         buffer.clear()
-        text = _joined(iter(_strings(tag, inside)))
+        text = _joined(iter(_strings(tag, inside, None if name == "h1" else h1s)))
+        if name == "h1" and h1s is not None:
+            h1s.append(text)
         builder.heading(_HEADINGS[name], text)
-        return text
+        return
     if name == "br":
         buffer.append("\n")
-        return None
+        return
     if name == "pre":
         builder.paragraph("".join(buffer))
         buffer.clear()
-        builder.paragraph("".join(_strings(tag, inside)))
-        return None
+        builder.paragraph("".join(_strings(tag, inside, h1s)))
+        return
     if name == "img":
         alt = tag.get("alt")
         if alt and alt.strip():
             buffer.append(f" {alt.strip()} ")
-        return None
+        return
     if name in ("td", "th"):
         buffer.append(" ")
         stack.append(_END_CELL)
@@ -358,4 +400,3 @@ def _enter(
             buffer.append("- ")
         stack.append(_END_BLOCK)
     _push_content(tag, inside or name == "article", stack)
-    return None
