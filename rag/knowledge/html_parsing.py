@@ -131,6 +131,7 @@ class _TreeBuilder:
         self.root: _Node | None = None
         self._open: list[_Node] = []
         self._text: list[str] = []
+        self._end_of_body: _Node | None = None
 
     def _flush(self) -> None:
         if self._text and self._open:
@@ -140,6 +141,15 @@ class _TreeBuilder:
     def start(self, tag: str, attrib: dict[str, str]) -> None:
         self._flush()
         parent = self._open[-1] if self._open else None
+        if parent is None and self.root is not None:
+            # After </html> (a template's late part): libxml2 opens a second root; a browser
+            # shows what it holds at the end of the body, and so is it read.
+            if self._end_of_body is None:
+                self._end_of_body = next(self.root.iter("body"), self.root)
+            if tag == "html":
+                self._open.append(self._end_of_body)
+                return
+            parent = self._end_of_body
         node = _Node(tag, dict(attrib) if attrib else {}, parent)
         if parent is not None:
             parent.children.append(node)
