@@ -11,20 +11,18 @@ bodies have theirs in ``api.input_guard``).
 
 from __future__ import annotations
 
-import re
-
 from fastapi import Request
 from starlette.datastructures import UploadFile
 
+from api.input_guard import SURROGATE_IN_FIELD, media_type
 from core.errors import ValidationFailed
+from core.text import LONE_SURROGATE
 
-LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 NOT_UNICODE = (
     "The form holds text that is not valid Unicode (an unpaired surrogate): send it again as UTF-8."
 )
-SURROGATE_IN_FIELD = "contains an unpaired UTF-16 surrogate"
 
 
 class NotUnicode(ValidationFailed):
@@ -45,7 +43,7 @@ async def refuse_lone_surrogates(request: Request) -> None:
     """``NotUnicode`` when the posted form holds an unpaired surrogate anywhere (a field's
     name or value, a file's name: ``details`` names each such field, its surrogates shown as
     U+FFFD); the form is read here (Starlette keeps it for whoever reads it next)."""
-    if not request.headers.get("content-type", "").strip().lower().startswith(FORM_TYPES):
+    if media_type(request.headers.get("content-type")) not in FORM_TYPES:
         return
     form = await request.form()
     refused = sorted(

@@ -47,6 +47,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.errors import invalid_json, json_parse_error
 from api.middleware import send_error
 from core.errors import AppError, UnsupportedMediaType, ValidationFailed
+from core.text import LONE_SURROGATE
 
 MAX_JSON_DEPTH: Final = 64
 # A body larger than this is checked in a worker thread, off the event loop.
@@ -72,7 +73,7 @@ FORM_ROUTES: Final = (
 _ESCAPE: Final = re.compile(rb"\\.", re.DOTALL)
 _STRING: Final = re.compile(rb'"[^"]*"')
 _SURROGATE_ESCAPE: Final = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+SURROGATE_IN_FIELD: Final = "contains an unpaired UTF-16 surrogate"
 _ALL_BUT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 
 
@@ -115,11 +116,11 @@ def lone_surrogate_field(body: bytes) -> tuple[bool, str | None]:
     while stack:
         path, item = stack.pop()
         if isinstance(item, str):
-            if _SURROGATE.search(item):
+            if LONE_SURROGATE.search(item):
                 return True, ".".join(path) or None
         elif isinstance(item, dict):
             for key, child in item.items():
-                if _SURROGATE.search(key):
+                if LONE_SURROGATE.search(key):
                     return True, ".".join(path) or None
                 stack.append(((*path, key), child))
         elif isinstance(item, list):
@@ -157,7 +158,7 @@ def body_refusal(body: bytes) -> AppError | None:
         return ValidationFailed(
             "Text must be valid Unicode: an unpaired surrogate (\\ud800-\\udfff) was sent",
             code="invalid_text",
-            details=[{"field": field, "message": "contains an unpaired UTF-16 surrogate"}],
+            details=[{"field": field, "message": SURROGATE_IN_FIELD}],
         )
     return None
 

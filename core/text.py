@@ -6,6 +6,7 @@ hold (``refuse_controls``)."""
 from __future__ import annotations
 
 import functools
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
@@ -22,6 +23,9 @@ in the text itself and in the sentences it is put in ("Hi! I'm <name>. How can I
 The marks (U+200E, U+200F) stay allowed."""
 
 _LINE_SEPARATORS = frozenset("\u2028\u2029")
+# An unpaired UTF-16 surrogate: what UTF-8 cannot encode (JSON escapes, forms decoded as UTF-7 or
+# ``unicode_escape``, a PDF's character map).
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def refuse_controls(field: str, value: str, *, multiline: bool) -> None:

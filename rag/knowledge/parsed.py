@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from core.errors import AppError
+from core.text import LONE_SURROGATE
 
 Kind = Literal["txt", "md", "html", "pdf", "docx"]
 
@@ -99,7 +100,6 @@ class ParsedDocument:
 
 _LIGATURES = str.maketrans({"ﬀ": "ff", "ﬁ": "fi", "ﬂ": "fl", "ﬃ": "ffi", "ﬄ": "ffl", "ﬅ": "st"})
 _INVISIBLE = re.compile(r"[\u200b-\u200d\u2060\ufeff\u00ad]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _HSPACE = re.compile(r"[^\S\n]+")
 _BLANKS = re.compile(r"\n{3,}")
@@ -123,7 +123,7 @@ def storable(text: str) -> str:
     that does not decode does (a pair of them the character they stand for), and a control
     character (a NUL, which PostgreSQL refuses in text and JSON) a space, as body text's do in
     ``normalize_text``. Headings and titles kept theirs, and the job failed ``internal_error``."""
-    if _SURROGATE.search(text) is not None:
+    if LONE_SURROGATE.search(text) is not None:
         text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return _CONTROL.sub(" ", text)
 
