@@ -60,19 +60,29 @@ class WebhookResult:
     reason: str
 
 
-async def process_webhook(
-    session: AsyncSession,
-    *,
-    raw_body: bytes,
-    signature: str | None,
-    event_id: str | None,
-    secrets: Sequence[str],
-) -> WebhookResult:
-    """Verify the signature over the raw bytes, then store and apply the event exactly once."""
+@dataclass(frozen=True)
+class VerifiedWebhook:
+    """A delivery whose signature verified: its parsed body (``None``: no usable JSON object)
+    and its event key."""
+
+    payload: dict[str, Any] | None
+    event_key: str
+
+
+def verify_webhook(
+    *, raw_body: bytes, signature: str | None, event_id: str | None, secrets: Sequence[str]
+) -> VerifiedWebhook:
+    """Check the signature over the raw bytes (``InvalidSignature``, 400) and parse the body:
+    no database, nothing stored. The caller opens the transaction for ``process_webhook`` only
+    after this passed, so an unsigned post costs no pooled connection."""
     verify_webhook_signature(raw_body, signature, secrets)
-    payload = _parse_body(raw_body)
-    key = _event_key(event_id, raw_body)
-    status, result = await apply_webhook(session, payload, event_key=key, source="webhook")
+    return VerifiedWebhook(_parse_body(raw_body), _event_key(event_id, raw_body))
+
+
+async def process_webhook(session: AsyncSession, webhook: VerifiedWebhook) -> WebhookResult:
+    """Store and apply a verified delivery exactly once, in the caller's transaction."""
+    key = webhook.event_key
+    status, result = await apply_webhook(session, webhook.payload, event_key=key, source="webhook")
     return WebhookResult(status=status, event_id=key, reason=result.reason)
 
 
