@@ -24,6 +24,7 @@ from billing.dispute_events import apply_dispute_won
 from billing.events import (
     DISPUTE_WON,
     MAX_EVENT_ID,
+    PAYMENT_OF_ANOTHER_ORDER,
     Applied,
     EventStatus,
     apply_to_order,
@@ -32,6 +33,7 @@ from billing.events import (
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     event_from_webhook,
+    order_of_another_payment,
     overlong_ids,
     short,
     webhook_entity,
@@ -143,6 +145,9 @@ async def _apply(
 
     order_rzp = ids["order_id"]
     payment_id = ids["payment_id"]
+    if order_of_another_payment(payload):
+        detail = "its order is not the order its payment paid"
+        return Applied("rejected", PAYMENT_OF_ANOTHER_ORDER, detail, razorpay_payment_id=payment_id)
     if order_rzp is None and payment_id:
         # A refund may name only its payment: the payment row is visible by its id, its order
         # only in its workspace (the join alone found nothing under row-level security).
