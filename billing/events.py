@@ -80,15 +80,22 @@ async def record_and_apply(
     payload: Mapping[str, Any],
     source: str,
     apply: Callable[[], Awaitable[Applied]],
+    body_sha256: str | None = None,
 ) -> tuple[EventStatus, Applied]:
-    """Store the event (deduplicated on ``event_key``), then ``apply()`` it, in the caller's
-    transaction, and store what it did with the event.
+    """Store the event (deduplicated on ``event_key``, and on ``body_sha256``, a webhook's
+    signed body), then ``apply()`` it, in the caller's transaction, and store what it did.
 
-    Returns ``("duplicate", ...)`` when the event id was seen before: ``apply`` is not called.
+    Returns ``("duplicate", ...)`` when the event id or body was seen before: ``apply`` is not
+    called.
     """
     await set_tenant(session, lookup=event_key)
     row_id = await event_repository.claim_event(
-        session, event_id=event_key, event_type=event_type, payload=dict(payload), source=source
+        session,
+        event_id=event_key,
+        event_type=event_type,
+        payload=dict(payload),
+        source=source,
+        body_sha256=body_sha256,
     )
     if row_id is None:
         return "duplicate", Applied("ignored", "duplicate_event")
