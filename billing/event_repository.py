@@ -50,6 +50,14 @@ async def claim_event(
     return result.scalar_one_or_none()
 
 
+async def lock_payment(session: AsyncSession, razorpay_payment_id: str) -> None:
+    """The transaction-scoped advisory lock on one Razorpay payment id: the events about that
+    payment (against any order, of any workspace) are applied one at a time, so each finds
+    which order the payment was recorded on by the one before it."""
+    key = func.hashtextextended(literal("billing.payment:" + razorpay_payment_id), 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
+
+
 async def finish_event(
     session: AsyncSession,
     row_id: uuid.UUID,

@@ -240,7 +240,9 @@ payment pays one order, so it grants that order nothing."""
 
 async def _paid_another_order(session: AsyncSession, order: BillingOrder, payment_id: str) -> bool:
     """Whether ``payment_id`` is recorded on another order than ``order`` (visible by its id,
-    ``app.lookup``, whichever workspace's it is)."""
+    ``app.lookup``, whichever workspace's it is), the payment's lock taken first: another event
+    about it, applying it to another order, is committed (and found) or waits for this one."""
+    await event_repository.lock_payment(session, payment_id[:64])
     await set_tenant(session, lookup=payment_id[:64])
     found = await repo.find_payment_order(session, payment_id[:64])
     return found is not None and found != (order.workspace_id, order.id)

@@ -9,10 +9,12 @@ signed."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from core.db import Database
 from tests.billing.conftest import create_order, order_row, post_webhook, sub_row
@@ -84,3 +86,55 @@ async def test_a_payment_reported_again_on_another_workspace_s_order_grants_noth
     assert (row_a["plan"], row_a["refunded_payment_ids"]) == ("starter", []), row_a
     paid_a = await order_row(owner_db, order_a["razorpay_order_id"])
     assert (paid_a["status"], paid_a["razorpay_payment_id"]) == ("paid", payment["id"])
+
+
+async def _waiters(owner_db: Database) -> int:
+    """How many sessions of the test database wait for a lock another one holds."""
+    async with owner_db.transaction() as s:
+        waiting = await s.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+                " WHERE NOT l.granted AND a.datname = current_database()"
+            )
+        )
+    return int(waiting or 0)
+
+
+async def test_one_payment_reported_on_two_orders_at_once_pays_one(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database
+) -> None:
+    """The payment of A's order, and the same payment reported against B's order, delivered
+    together: the first is held up on A's subscription row (the test holds it) after it looked
+    for the payment and found none. The second looked too, found none, and applied it to B
+    while the first waited; then the first applied it to A: both workspaces paid by one
+    payment. Now events about one payment take its lock first, so the second waits for the
+    first and finds the payment recorded on A's order."""
+    a = await signup(bclient, "Race A")
+    b = await signup(bclient, "Race B")
+    order_a = await create_order(bclient, a, "starter")
+    order_b = await create_order(bclient, b, "starter")
+    payment = fake.capture_payment(order_a["razorpay_order_id"])
+    moved = {**payment, "order_id": order_b["razorpay_order_id"]}
+    async with owner_db.transaction() as hold:
+        await hold.execute(
+            text("INSERT INTO subscriptions (workspace_id) VALUES (:w) ON CONFLICT DO NOTHING"),
+            {"w": a.workspace_id},
+        )
+        await hold.execute(
+            text("SELECT 1 FROM subscriptions WHERE workspace_id = :w FOR UPDATE"),
+            {"w": a.workspace_id},
+        )
+        first = asyncio.create_task(
+            post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+        )
+        while not first.done() and await _waiters(owner_db) < 1:
+            await asyncio.sleep(0.01)
+        second = asyncio.create_task(
+            post_webhook(bclient, webhook_payload("payment.captured", payment=moved))
+        )
+        while not second.done() and await _waiters(owner_db) < 2:
+            await asyncio.sleep(0.01)
+    paid, refused = (await first).json(), (await second).json()
+    assert (paid["status"], paid["reason"]) == ("applied", "applied"), paid
+    assert (refused["status"], refused["reason"]) == ("rejected", "payment_of_another_order")
+    await _untouched(owner_db, b, order_b)
