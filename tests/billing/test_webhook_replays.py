@@ -9,6 +9,7 @@ Real PostgreSQL; Razorpay is the local fake, webhooks signed."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -113,3 +114,18 @@ async def test_every_payment_event_replayed_under_a_new_id_changes_nothing(
         await _reasons(owner_db, payment["id"]),
     )
     assert after == before
+
+
+async def test_one_body_posted_at_once_under_three_ids_is_applied_once(world: BillingWorld) -> None:
+    """The later ones wait on the body's unique index for the first to commit, then insert
+    nothing: one row, one application."""
+    client, _, owner, fake, owner_db = world
+    order = await create_order(client, owner, "starter")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    payload = webhook_payload("payment.captured", payment=payment)
+    ids = [new_event_id() for _ in range(3)]
+    answers = await asyncio.gather(*(post_webhook(client, payload, event_id=e) for e in ids))
+    statuses = sorted(a.json()["status"] for a in answers)
+    assert statuses == ["applied", "duplicate", "duplicate"], [a.text for a in answers]
+    assert await _reasons(owner_db, payment["id"]) == [("applied", "applied")]
+    assert (await sub_row(owner_db, owner.workspace_id))["applied_payment_ids"] == [payment["id"]]
