@@ -126,7 +126,7 @@ class BillingEventRow(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
-    # The SHA-256 (hex) of a webhook's raw body, which its signature covers (0052): the same
+    # The SHA-256 (hex) of a webhook's raw body, which its signature covers (0053): the same
     # body under another event id is the same delivery. NULL for reconcile's findings.
     body_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     event_type: Mapped[str] = mapped_column(String(100))

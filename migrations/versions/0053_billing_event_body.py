@@ -1,7 +1,7 @@
 """``billing_events.body_sha256``: the SHA-256 of a webhook's signed body, unique.
 
-Revision ID: 0052
-Revises: 0051
+Revision ID: 0053
+Revises: 0052
 Create Date: 2026-12-06
 
 Razorpay signs the body, not the ``X-Razorpay-Event-Id`` header that deliveries were deduplicated
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0052"
-down_revision: str | None = "0051"
+revision: str = "0053"
+down_revision: str | None = "0052"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
