@@ -100,3 +100,23 @@ async def test_a_link_from_another_site_neither_shows_nor_spends_the_new_key(
     assert SECRET.search(shown.text), "the lure spent the owner's only showing"
     again = await web.client.get(location, headers={"Sec-Fetch-Site": "same-origin"})
     assert not SECRET.search(again.text)
+
+
+async def test_two_keys_made_before_either_page_opens_each_show_on_their_own_page(
+    web: WebOwner,
+) -> None:
+    """Two tabs' "Create key" sent one after the other, their pages opened after both: each
+    page shows its own key (one flash per browser session and workspace showed the second
+    key on the first page, and the first key's secret nowhere)."""
+    first = await web.post(web.url("team/api-keys"), {"name": "First tab"})
+    second = await web.post(web.url("team/api-keys"), {"name": "Second tab"})
+    assert first.status_code == second.status_code == 303
+    shown = {}
+    for name, created in (("First tab", first), ("Second tab", second)):
+        page = await web.client.get(created.headers["location"])
+        assert page.status_code == 200, (name, page.headers)
+        found = SECRET.search(page.text)
+        assert found, name
+        assert f"“{name}”" in page.text
+        shown[name] = found.group(1)
+    assert shown["First tab"] != shown["Second tab"]
