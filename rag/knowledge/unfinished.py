@@ -216,8 +216,8 @@ def what_answers(document: Document, *, reindexing: bool = False) -> str:
         )
     if ran_again(document):
         return (
-            f"What failed is the version answering, run again ({kept}): it keeps answering."
-            f" Retry runs it again. {stop}"
+            f"What failed is the content answering, run again ({kept}): its chunks keep"
+            f" answering as they were ingested. Retry runs it again. {stop}"
         )
     again = "upload that file" if document.source_type == "upload" else "send its text"
     return (

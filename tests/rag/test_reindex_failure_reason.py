@@ -21,10 +21,12 @@ import pytest
 from sqlalchemy import text
 
 from core.db import Database
-from rag.knowledge import reindexing
+from rag.knowledge import reindexing, unfinished
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
+from rag.knowledge.jobs import ingest_document
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.rag.test_documents_api import MD, get_doc, upload
+from tests.rag.test_job_interruptions import HeldJobs
 
 
 class Switchable(HashEmbedder):
@@ -141,3 +143,47 @@ async def test_a_failed_replacement_of_an_outdated_document_still_says_to_upload
     assert (failed["status"], failed["error_code"]) == ("failed", "nothing_extractable")
     assert "to go back to the last good one, upload that file again" in failed["error"]
     assert "re-indexing" not in failed["error"].lower()
+
+
+async def test_the_answering_version_sent_again_and_cut_short_says_it_keeps_answering(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """A replacement failed (the model down), and its owner uploads the last good file again, as
+    the reason told them; that job is cut short (``unfinished.interrupted``, what a cancelled
+    job runs): what failed is the version answering. Before, the reason told them again to
+    upload that file to go back to it. The jobs are run here, one by one (a held queue)."""
+    embedder = Switchable()
+    async with (
+        runtime_factory(embedder=embedder, jobs=HeldJobs()) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await signup(client)
+        ws = uuid.UUID(owner.workspace_id)
+        good = (MD + f"\nReference {uuid.uuid4().hex}.\n").encode()
+        sent = await upload(client, owner, "guide.md", good, "text/markdown")
+        assert sent.status_code == 202, sent.text
+        doc_id = uuid.UUID(sent.json()["id"])
+        assert await ingest_document(runtime.ingestion, ws, doc_id) == "ready"
+        ready = await get_doc(client, owner, str(doc_id))
+        embedder.down = True
+        reasons = []
+        for data in (good + b"\nA new paragraph.\n", good):
+            put = await client.put(
+                owner.url(f"/documents/{doc_id}"),
+                files={"file": ("guide.md", data, "text/markdown")},
+                headers=owner.headers,
+            )
+            assert put.status_code == 202, put.text
+            if data == good:  # cut short (run, it would reuse every chunk: nothing to embed)
+                await unfinished.interrupted(runtime.db, ws, doc_id)
+            else:
+                assert await ingest_document(runtime.ingestion, ws, doc_id) == "failed"
+            failed = await get_doc(client, owner, str(doc_id))
+            assert failed["status"] == "failed", failed
+            assert failed["chunk_count"] == ready["chunk_count"]
+            reasons.append(failed["error"])
+    replacement, same = reasons
+    assert "to go back to the last good one, upload that file again" in replacement
+    assert "upload" not in same, same
+    assert "What failed is the content answering, run again" in same, same
+    assert "re-indexing" not in same.lower()
