@@ -25,6 +25,8 @@ ABANDONED = "abandoned"
 finish it: not run again on its own, a stray start of its job skips it (a document that kills
 its process would kill the next one too); the owner retries it."""
 QUEUE_UNAVAILABLE = "queue_unavailable"
+UNTIL_FETCHED = "until a fetch of the page is ingested"
+"""How long a web page's last good version answers: a changed page that fails too leaves it."""
 
 
 async def fail_pending(
@@ -204,8 +206,8 @@ def what_answers(document: Document, *, reindexing: bool = False) -> str:
     kept = f"{count}, ingested {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else count
     if document.source_type in ("url", "sitemap"):
         return (
-            f"Its last good version (as fetched before: {kept}) keeps answering until the page"
-            " changes or is retried; delete the page to stop that."
+            f"Its last good version (as fetched before: {kept}) keeps answering {UNTIL_FETCHED}"
+            " (a sync that finds the page changed, or Retry); delete the page to stop that."
         )
     stop = "Delete the document to stop it answering."
     if reindexing:
