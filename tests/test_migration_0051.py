@@ -52,7 +52,15 @@ async def test_ready_documents_are_dated_and_the_others_are_not(
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     expected = {"ready": PROCESSED, "failed": None, "queued": None}
     assert await _ingested_at(cluster) == expected
-    async with _superuser(cluster) as conn:  # the documents' row-level security forced again
+    await check_forced_and_dropped(cluster, "ingested_at", "0050")
+    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
+    assert await _ingested_at(cluster) == expected
+
+
+async def check_forced_and_dropped(cluster: EmbeddedPostgres, column: str, down_to: str) -> None:
+    """The documents' row-level security is forced again after the upgrade, and the downgrade
+    to ``down_to`` drops their ``column``."""
+    async with _superuser(cluster) as conn:
         forced = await conn.execute(
             text(
                 "SELECT relforcerowsecurity AND relrowsecurity FROM pg_class"
@@ -60,15 +68,13 @@ async def test_ready_documents_are_dated_and_the_others_are_not(
             )
         )
         assert forced.scalar_one() is True
-
-    await migrate.downgrade(cluster.app_url(OWNER_ROLE), "0050")
+    await migrate.downgrade(cluster.app_url(OWNER_ROLE), down_to)
     async with _superuser(cluster) as conn:
         gone = await conn.execute(
             text(
                 "SELECT count(*) FROM information_schema.columns"
-                " WHERE table_name = 'documents' AND column_name = 'ingested_at'"
-            )
+                " WHERE table_name = 'documents' AND column_name = :c"
+            ),
+            {"c": column},
         )
         assert gone.scalar_one() == 0
-    await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
-    assert await _ingested_at(cluster) == expected

@@ -3,6 +3,8 @@ Settings page is dashboard/pages/settings.py)."""
 
 from __future__ import annotations
 
+import re
+import secrets
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import quote_plus, urlencode
@@ -287,10 +289,13 @@ async def create_key(
         forms = {"key_values": values, "key_errors": errors}
         return await _form_refused(request, page, session, forms, status)
     # Shown once, on the page this answer leads to (a reload sends no form again): kept for
-    # it as this session's flash, never in a URL. Redis failing, shown on this answer.
+    # it as this session's flash, never in a URL. Redis failing, shown on this answer. The
+    # flash is found under a single-use name only this answer's redirect carries: another
+    # site's link to the page (which a SameSite=Lax cookie follows) neither shows nor spends it.
+    once = secrets.token_urlsafe(16)
     flashed = {"id": str(row.id), "name": row.name, "secret": secret}
-    if await flash.keep(runtime, page.user, page.workspace_id, NEW_KEY, flashed):
-        return redirect(request, page.url("team/api-keys/created"))
+    if await flash.keep(runtime, page.user, page.workspace_id, _new_key(once), flashed):
+        return redirect(request, page.url("team/api-keys/created") + "?" + urlencode({ONCE: once}))
     return render(
         request, "api_key_created.html", {"page": page, "name": row.name, "secret": secret}
     )
@@ -298,6 +303,10 @@ async def create_key(
 
 NEW_KEY = "api-key"
 """The flash that carries a new key's id and secret to the page showing it."""
+ONCE = "once"
+"""The query parameter naming that flash: random, one per key made (``_new_key``)."""
+ONCE_VALUE = re.compile(r"[A-Za-z0-9_-]{22}")
+"""What ``secrets.token_urlsafe(16)`` gives."""
 SHOWN_ONCE = (
     "The new key's secret was shown only once. If you did not copy it, revoke it and create"
     " another."
@@ -306,11 +315,22 @@ SHOWN_ONCE = (
 
 @router.get("/w/{workspace_id}/team/api-keys/created")
 async def created_key(
-    request: Request, page: PageDep, session: SessionDep, runtime: RuntimeDep
+    request: Request,
+    page: PageDep,
+    session: SessionDep,
+    runtime: RuntimeDep,
+    once: Annotated[str | None, Query(max_length=64)] = None,
 ) -> Response:
-    """The new key's secret, once (this browser session's flash); opened again (a reload, a
-    restored tab), the Team page saying it was shown once."""
-    flashed = await flash.take(runtime, page.user, page.workspace_id, NEW_KEY)
+    """The new key's secret, once (this browser session's flash, named by the ``once`` the
+    form's redirect carries); opened again (a reload, a restored tab), the Team page saying it
+    was shown once. Opened from another site (a link: ``Sec-Fetch-Site`` other than
+    ``same-origin``) or without the redirect's ``once``, the Team page, the flash left to the
+    owner's own page (a site must neither show the secret in the owner's browser, a window it
+    opened, nor spend its only showing)."""
+    site = request.headers.get("sec-fetch-site", "same-origin").strip().lower()
+    if site != "same-origin" or not ONCE_VALUE.fullmatch(once or ""):
+        return redirect(request, page.url("team"))
+    flashed = await flash.take(runtime, page.user, page.workspace_id, _new_key(once or ""))
     key_id = _key_id(flashed)
     # The key is there (the request that made it committed) before its secret is shown.
     names = await team.api_key_labels(session, page.access, [key_id]) if key_id else {}
@@ -318,6 +338,10 @@ async def created_key(
         return redirect(request, page.url("team") + "?" + urlencode({"notice": SHOWN_ONCE}))
     context = {"page": page, "name": str(flashed["name"]), "secret": str(flashed["secret"])}
     return render(request, "api_key_created.html", context)
+
+
+def _new_key(once: str) -> str:
+    return f"{NEW_KEY}:{once}"
 
 
 def _key_id(flashed: dict[str, Any] | None) -> uuid.UUID | None:

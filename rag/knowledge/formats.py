@@ -314,17 +314,25 @@ def _unread_warning(unread: list[int], pages: int) -> Notice | None:
 _NAMED_PAGES = 10
 
 
+_REPAIRED = "pypdf.generic._base"
+"""pypdf's logger of the values it repairs and reads on: a number or a name it cannot parse
+("FloatObject (b'0.0.1') invalid; use 0.0 instead"), a string in no encoding it knows. The
+content around it is read: a page that gives no text after such a warning alone is blank."""
+
+
 class _Trouble(logging.Handler):
-    """Counts pypdf's warnings and errors: a page that gives no text after some could not be
-    read (pypdf reads a compressed content stream of garbage as nothing, saying so only in its
-    log), and is named, not taken for a blank page."""
+    """Counts pypdf's warnings and errors but its repairs (``_REPAIRED``): a page that gives no
+    text after some could not be read (pypdf reads a compressed content stream of garbage as
+    nothing, saying so only in its log), and is named, not taken for a blank page. A blank page
+    with a repaired number on it was named "could not be read" too."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
         self.seen = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.seen += 1
+        if record.name != _REPAIRED:
+            self.seen += 1
 
 
 @contextmanager

@@ -406,6 +406,7 @@ async def _process(
             error_code=parsed.warning.code if parsed.warning else None,
             processed_at=stored_at,
             ingested_at=stored_at,  # the version answering from now on (unfinished.mark_failed)
+            ingested_hash=digest,
             counted=True,
             stop_requeues=0,
             **loaded.validators,

@@ -58,6 +58,10 @@ class Document(Base):
     # replacement that fails (its old chunks keep answering); None: nothing ingested yet, or not
     # known (a document failed or queued before 0051).
     ingested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # That version's ``content_hash`` (0052): a failure of stored content equal to it ran the
+    # version answering again (a re-indexing, a Retry of one), not a replacement; None: not
+    # known (nothing ingested, or a document not ready since 0052).
+    ingested_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Web pages (0008s1): the source that keeps this page fresh, the validators of its last
     # fetch (conditional requests) and how many syncs in a row found it gone.
     source_id: Mapped[uuid.UUID | None] = mapped_column(

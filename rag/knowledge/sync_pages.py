@@ -27,7 +27,7 @@ from rag.knowledge.limits import check_quotas
 from rag.knowledge.models import Document, Source, content_hash
 from rag.knowledge.repository import documents as document_repo
 from rag.knowledge.repository import sources as repo
-from rag.knowledge.unfinished import INTERRUPTED
+from rag.knowledge.unfinished import INTERRUPTED, UNTIL_FETCHED
 from workspaces import repository as ws_repo
 
 log = logging.getLogger(__name__)
@@ -313,9 +313,9 @@ async def _failed_before(session: AsyncSession, document: Document, digest: str 
 
 def _still_failing(document: Document) -> AppError:
     kept = (
-        "its last good version keeps answering until the page changes or is retried"
+        f"its last good version keeps answering {UNTIL_FETCHED}"
         if document.chunk_count
-        else "it answers nothing until the page changes or is retried"
+        else f"it answers nothing {UNTIL_FETCHED}"
     )
     return AppError(
         f"The page is unchanged and still fails to ingest ({document.error or 'failed'}); {kept}",

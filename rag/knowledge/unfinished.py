@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.models import utcnow
+from rag.knowledge.chunking import EMBED_FORMAT
 from rag.knowledge.models import Document
+from rag.knowledge.repository import chunks as chunk_repo
 from rag.knowledge.repository import documents as document_repo
 from workspaces import notifications
 
@@ -23,6 +25,8 @@ ABANDONED = "abandoned"
 finish it: not run again on its own, a stray start of its job skips it (a document that kills
 its process would kill the next one too); the owner retries it."""
 QUEUE_UNAVAILABLE = "queue_unavailable"
+UNTIL_FETCHED = "until a fetch of the page is ingested"
+"""How long a web page's last good version answers: a changed page that fails too leaves it."""
 
 
 async def fail_pending(
@@ -148,7 +152,10 @@ async def mark_failed(
     turned unparseable or over quota is not served as if current without its owner knowing.
     A web page's syncs do not run the same bytes again (``sync_pages.RUN_AGAIN``), so the mail
     is not sent again each sync."""
-    reason = f"{reason.rstrip('.')}. {what_answers(document)}"
+    upgrade = ran_again(document) and await chunk_repo.has_outdated_chunks(
+        session, workspace_id, document.id, EMBED_FORMAT
+    )
+    reason = f"{reason.rstrip('.')}. {what_answers(document, reindexing=upgrade)}"
     await document_repo.update_document(
         session,
         workspace_id,
@@ -173,11 +180,25 @@ async def mark_failed(
     )
 
 
-def what_answers(document: Document) -> str:
+def ran_again(document: Document) -> bool:
+    """Whether the stored content that failed is the version answering (its ``content_hash``
+    is the ``ingested_hash``), run again: ``trulybot reindex`` re-cutting it after an upgrade,
+    a Retry of that, the same file sent again. Not a web page (fetched anew each run)."""
+    return (
+        document.source_type in ("upload", "text")
+        and bool(document.chunk_count)
+        and document.ingested_hash is not None
+        and document.ingested_hash == document.content_hash
+    )
+
+
+def what_answers(document: Document, *, reindexing: bool = False) -> str:
     """What answers from a document whose processing failed, as its owner reads it after the
     reason: its last good version (its chunk count, and when it was ingested where known) until
     a new one is ingested, or nothing. Retry runs the stored version, the one that failed: it
-    does not bring an uploaded file's previous version back."""
+    does not bring an uploaded file's previous version back; unless that is the version
+    answering (``ran_again``), where there is nothing to go back to: ``reindexing`` (its chunks
+    are of an older format) says it was its re-indexing after an upgrade that failed."""
     if not document.chunk_count:
         return "Nothing answers from it: no version of it has been ingested yet."
     count = f"{document.chunk_count} chunk{'s' if document.chunk_count != 1 else ''}"
@@ -185,12 +206,24 @@ def what_answers(document: Document) -> str:
     kept = f"{count}, ingested {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else count
     if document.source_type in ("url", "sitemap"):
         return (
-            f"Its last good version (as fetched before: {kept}) keeps answering until the page"
-            " changes or is retried; delete the page to stop that."
+            f"Its last good version (as fetched before: {kept}) keeps answering {UNTIL_FETCHED}"
+            " (a sync that finds the page changed, or Retry); delete the page to stop that."
+        )
+    stop = "Delete the document to stop it answering."
+    if reindexing:
+        return (
+            "Re-indexing it after an upgrade (a new chunk format) failed: its stored version,"
+            f" the one answering ({kept}), keeps answering as it was indexed before. Retry runs"
+            f" the re-indexing again, as the operator's next `trulybot reindex` does. {stop}"
+        )
+    if ran_again(document):
+        return (
+            f"What failed is the content answering, run again ({kept}): its chunks keep"
+            f" answering as they were ingested. Retry runs it again. {stop}"
         )
     again = "upload that file" if document.source_type == "upload" else "send its text"
     return (
         f"Its last good version ({kept}) keeps answering until a new version is ingested."
         f" Retry runs the version that failed again; to go back to the last good one, {again}"
-        " again. Delete the document to stop it answering."
+        f" again. {stop}"
     )

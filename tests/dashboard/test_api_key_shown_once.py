@@ -26,7 +26,7 @@ async def test_reloading_the_new_key_page_makes_no_second_key(
     assert created.status_code == 303, created.text
     location = created.headers["location"]
     assert "tb_" not in location
-    assert location == web.url("team/api-keys/created")
+    assert location.startswith(web.url("team/api-keys/created") + "?once=")
     assert not SECRET.search(created.text)
 
     shown = await web.client.get(location)
@@ -67,3 +67,56 @@ async def test_several_processes_without_redis_show_the_new_key_on_the_forms_ans
         assert SECRET.search(created.text)
         assert "Two processes" in created.text
         assert created.headers["cache-control"] == "no-store"
+
+
+CROSS_SITE = {
+    "Sec-Fetch-Site": "cross-site",
+    "Sec-Fetch-Mode": "navigate",
+    "Referer": "https://attacker.example/",
+}
+"""A top-level link from another site: SameSite=Lax sends the session cookie with it."""
+
+
+async def test_a_link_from_another_site_neither_shows_nor_spends_the_new_key(
+    web: WebOwner,
+) -> None:
+    """Between the form's answer and the page it leads to, another site's link to the page
+    (guessable: the same for every key) shows nothing and leaves the secret to the owner's own
+    page; so does the bare page's address opened by a browser that sends no Sec-Fetch-Site."""
+    created = await web.post(web.url("team/api-keys"), {"name": "Lured"})
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+
+    bare = web.url("team/api-keys/created")
+    lured = await web.client.get(bare, headers=CROSS_SITE)
+    assert not SECRET.search(lured.text), "another site's link showed the new key"
+    lured_old = await web.client.get(bare)  # a browser telling nothing of where it came from
+    assert not SECRET.search(lured_old.text), "the page's bare address showed the new key"
+    replayed = await web.client.get(location, headers=CROSS_SITE)
+    assert not SECRET.search(replayed.text), "the owner's own address, opened cross-site"
+
+    shown = await web.client.get(location, headers={"Sec-Fetch-Site": "same-origin"})
+    assert shown.status_code == 200, shown.text
+    assert SECRET.search(shown.text), "the lure spent the owner's only showing"
+    again = await web.client.get(location, headers={"Sec-Fetch-Site": "same-origin"})
+    assert not SECRET.search(again.text)
+
+
+async def test_two_keys_made_before_either_page_opens_each_show_on_their_own_page(
+    web: WebOwner,
+) -> None:
+    """Two tabs' "Create key" sent one after the other, their pages opened after both: each
+    page shows its own key (one flash per browser session and workspace showed the second
+    key on the first page, and the first key's secret nowhere)."""
+    first = await web.post(web.url("team/api-keys"), {"name": "First tab"})
+    second = await web.post(web.url("team/api-keys"), {"name": "Second tab"})
+    assert first.status_code == second.status_code == 303
+    shown = {}
+    for name, created in (("First tab", first), ("Second tab", second)):
+        page = await web.client.get(created.headers["location"])
+        assert page.status_code == 200, (name, page.headers)
+        found = SECRET.search(page.text)
+        assert found, name
+        assert f"“{name}”" in page.text
+        shown[name] = found.group(1)
+    assert shown["First tab"] != shown["Second tab"]

@@ -133,3 +133,34 @@ def test_several_broken_pages_are_named_together() -> None:
     assert [s.page for s in parsed.sections] == [1, 4]
     assert parsed.warning is not None
     assert parsed.warning.message == "Pages 2 and 3 of 4 could not be read and were left out"
+
+
+def _repaired_number(shown: str) -> Callable[[Any], None]:
+    """A content stream that shows ``shown`` and sets a line width pypdf cannot parse
+    (``0.0.1``): it warns "FloatObject (b'0.0.1') invalid; use 0.0 instead" and reads on."""
+
+    def how(stream: Any) -> None:
+        stream.set_data(f"BT /F1 12 Tf 10 10 Td 0.0.1 w ({shown}) Tj ET".encode())
+
+    return how
+
+
+def test_a_page_read_with_a_harmless_warning_is_not_named() -> None:
+    """pypdf warned while reading page 2 and returned its text: nothing was left out."""
+    words = _words(3)
+    data = _broken(_pdf(words), {2}, _repaired_number(f"Page 2 says {words[1]}."))
+    parsed = parse(data, filename="guide.pdf", content_type="application/pdf")
+    assert [s.page for s in parsed.sections] == [1, 2, 3]
+    assert words[1] in parsed.text
+    assert parsed.warning is None
+
+
+def test_a_blank_page_read_with_a_harmless_warning_is_not_named() -> None:
+    """Page 2 shows no text (an empty string) and pypdf repaired a number on it: the page was
+    read, and is blank. Before, a page without text after any pypdf warning was named "could
+    not be read"."""
+    words = _words(3)
+    data = _broken(_pdf(words), {2}, _repaired_number(""))
+    parsed = parse(data, filename="guide.pdf", content_type="application/pdf")
+    assert [s.page for s in parsed.sections] == [1, 3]
+    assert parsed.warning is None

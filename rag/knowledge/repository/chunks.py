@@ -235,6 +235,21 @@ async def outdated_documents(
     return [row[0] for row in result.all()]
 
 
+async def has_outdated_chunks(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, embed_format: int
+) -> bool:
+    """Whether ``document_id`` has chunks of an older format than ``embed_format`` (those
+    ``outdated_documents`` lists it for)."""
+    result = await session.execute(
+        text(
+            "SELECT EXISTS (SELECT 1 FROM chunks WHERE workspace_id = :ws AND document_id = :d"
+            " AND coalesce((metadata->>'embed_format')::int, 1) < :fmt)"
+        ),
+        {"ws": workspace_id, "d": document_id, "fmt": embed_format},
+    )
+    return bool(result.scalar_one())
+
+
 async def set_embeddings(
     session: AsyncSession,
     workspace_id: uuid.UUID,
