@@ -76,7 +76,8 @@ async def apply_dispute_won(
     order = await repo.lock_order(session, workspace_id=workspace_id, order_id=order_id)
     sub = await repo.lock_subscription(session, workspace_id)
     detail = "the payment was kept: plan unchanged"
-    charged_back = await repo.payment_status(session, workspace_id, pid) == "chargeback"
+    recorded = await repo.get_payment(session, workspace_id, pid)
+    charged_back = recorded is not None and recorded.status == "chargeback"
     if charged_back and not await _decided_after(session, workspace_id, event, DISPUTE_LOST):
         if await _workspace_deleted(session, workspace_id):
             return await _reversed_for_deleted(session, workspace_id, order, sub, pid, rzp_order)

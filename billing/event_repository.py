@@ -23,8 +23,11 @@ async def claim_event(
     event_type: str,
     payload: dict[str, Any],
     source: str,
+    body_sha256: str | None = None,
 ) -> uuid.UUID | None:
-    """Insert the event row; ``None`` when this event id was already stored (a duplicate).
+    """Insert the event row; ``None`` when this event id, or this webhook body
+    (``body_sha256``, the hash of the raw bytes its signature covers), was already stored (a
+    duplicate: a body replayed under a new event id is one too).
 
     Runs first in the transaction. A concurrent duplicate blocks on the unique index until the
     first transaction ends, then inserts nothing: only one delivery ever applies its effect.
@@ -39,11 +42,20 @@ async def claim_event(
             payload=payload,
             source=source,
             outcome="processing",
+            body_sha256=body_sha256,
         )
-        .on_conflict_do_nothing(index_elements=[BillingEventRow.event_id])
+        .on_conflict_do_nothing()  # on either unique key: the event id or the body
         .returning(BillingEventRow.id)
     )
     return result.scalar_one_or_none()
+
+
+async def lock_payment(session: AsyncSession, razorpay_payment_id: str) -> None:
+    """The transaction-scoped advisory lock on one Razorpay payment id: the events about that
+    payment (against any order, of any workspace) are applied one at a time, so each finds
+    which order the payment was recorded on by the one before it."""
+    key = func.hashtextextended(literal("billing.payment:" + razorpay_payment_id), 0)
+    await session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 async def finish_event(

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import event_repository
 from billing import repository as repo
+from billing.models import BillingOrder
 from billing.paid_periods import derive_paid_periods
 from billing.payment_notices import notify_held, notify_payment, notify_revoked
 from billing.provider_events import (
@@ -79,15 +80,22 @@ async def record_and_apply(
     payload: Mapping[str, Any],
     source: str,
     apply: Callable[[], Awaitable[Applied]],
+    body_sha256: str | None = None,
 ) -> tuple[EventStatus, Applied]:
-    """Store the event (deduplicated on ``event_key``), then ``apply()`` it, in the caller's
-    transaction, and store what it did with the event.
+    """Store the event (deduplicated on ``event_key``, and on ``body_sha256``, a webhook's
+    signed body), then ``apply()`` it, in the caller's transaction, and store what it did.
 
-    Returns ``("duplicate", ...)`` when the event id was seen before: ``apply`` is not called.
+    Returns ``("duplicate", ...)`` when the event id or body was seen before: ``apply`` is not
+    called.
     """
     await set_tenant(session, lookup=event_key)
     row_id = await event_repository.claim_event(
-        session, event_id=event_key, event_type=event_type, payload=dict(payload), source=source
+        session,
+        event_id=event_key,
+        event_type=event_type,
+        payload=dict(payload),
+        source=source,
+        body_sha256=body_sha256,
     )
     if row_id is None:
         return "duplicate", Applied("ignored", "duplicate_event")
@@ -205,6 +213,14 @@ async def apply_to_order(
             razorpay_order_id=razorpay_order_id[:64],
             razorpay_payment_id=event.payment_id,
         )
+    if event.payment_id and await _paid_another_order(session, order, event.payment_id):
+        return Applied(
+            "rejected",
+            PAYMENT_OF_ANOTHER_ORDER,
+            "the payment is recorded on another order: it paid that one",
+            razorpay_order_id=razorpay_order_id[:64],
+            razorpay_payment_id=event.payment_id,
+        )
     await set_tenant(session, workspace_id=order.workspace_id, lookup=event_key)
     return await apply_order_event(
         session,
@@ -214,6 +230,22 @@ async def apply_to_order(
         payment_entity=payment_entity,
         source=source,
     )
+
+
+PAYMENT_OF_ANOTHER_ORDER: Final = "payment_of_another_order"
+"""A payment reported against an order other than the one it paid (the one it is recorded on,
+of this workspace or another's; or an ``order.paid`` whose order is not its payment's): one
+payment pays one order, so it grants that order nothing."""
+
+
+async def _paid_another_order(session: AsyncSession, order: BillingOrder, payment_id: str) -> bool:
+    """Whether ``payment_id`` is recorded on another order than ``order`` (visible by its id,
+    ``app.lookup``, whichever workspace's it is), the payment's lock taken first: another event
+    about it, applying it to another order, is committed (and found) or waits for this one."""
+    await event_repository.lock_payment(session, payment_id[:64])
+    await set_tenant(session, lookup=payment_id[:64])
+    found = await repo.find_payment_order(session, payment_id[:64])
+    return found is not None and found != (order.workspace_id, order.id)
 
 
 async def apply_order_event(

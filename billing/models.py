@@ -126,6 +126,9 @@ class BillingEventRow(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=new_id)
     event_id: Mapped[str] = mapped_column(String(200), unique=True)
+    # The SHA-256 (hex) of a webhook's raw body, which its signature covers (0053): the same
+    # body under another event id is the same delivery. NULL for reconcile's findings.
+    body_sha256: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
     event_type: Mapped[str] = mapped_column(String(100))
     workspace_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), nullable=True)
     source: Mapped[str] = mapped_column(String(16), default="webhook")

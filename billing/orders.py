@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from billing import repository as repo
 from billing.catalog import CURRENCY, catalog_price
 from billing.events import Applied, apply_order_event
-from billing.models import BillingOrder
+from billing.models import BillingOrder, BillingPayment
 from billing.provider import PaymentProvider, PaymentProviderError
 from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, entity_time, short
 from billing.schemas import SubscriptionOut
@@ -221,6 +221,19 @@ async def verify_checkout(
             order_id=order.id,
         )
         return duplicate, await _subscription_now(session, workspace_id, now)
+    recorded = await repo.get_payment(session, workspace_id, razorpay_payment_id)
+    if (
+        recorded is not None
+        and recorded.order_id == order.id
+        and recorded.status in repo.HELD_FOR_REFUND
+        and recorded.amount
+        and recorded.currency
+    ):
+        # Held or rejected already: judged again on what was recorded, without asking Razorpay
+        # (as an applied one is answered). Each verify of it fetched the payment: a replayed
+        # signature spent the shared account's rate limit, and Razorpay down answered 503.
+        again = await _apply_recorded(session, access, order, recorded)
+        return again, await _subscription_now(session, workspace_id, now)
     captured_here = False
     paid_by: dict[str, Any] | None = None
     async with released(session):  # no pooled connection held over Razorpay's answers
@@ -297,6 +310,30 @@ async def _apply_fetched(
         order_id=order.id,
         event=event,
         payment_entity=payment,
+        source="verify",
+        actor=audit.Actor.of(access),
+    )
+
+
+async def _apply_recorded(
+    session: AsyncSession, access: WorkspaceAccess, order: BillingOrder, recorded: BillingPayment
+) -> Applied:
+    """A payment of ``order`` recorded held or rejected, judged again on what was recorded of
+    it (its amount, currency and time) through the webhooks' path: the same decision, from
+    the database alone."""
+    event = BillingEvent(
+        name="payment.captured",
+        occurred_at=recorded.paid_at,
+        payment_id=recorded.razorpay_payment_id,
+        amount=recorded.amount,
+        currency=recorded.currency,
+    )
+    return await apply_order_event(
+        session,
+        workspace_id=order.workspace_id,
+        order_id=order.id,
+        event=event,
+        payment_entity=dict(recorded.raw or {}),
         source="verify",
         actor=audit.Actor.of(access),
     )

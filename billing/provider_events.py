@@ -98,6 +98,15 @@ def webhook_ids(payload: Mapping[str, Any]) -> dict[str, str | None]:
     }
 
 
+def order_of_another_payment(payload: Mapping[str, Any]) -> bool:
+    """Whether the body's order (an ``order.paid``'s order entity) is not the order its payment
+    says it paid (``payment.order_id``): one payment pays one order, so such a body is no
+    payment of that order's."""
+    order_id = _str_or_none(webhook_entity(payload, "order").get("id"))
+    paid_order = _str_or_none(webhook_entity(payload, "payment").get("order_id"))
+    return order_id is not None and paid_order is not None and order_id != paid_order
+
+
 def event_from_webhook(
     payload: Mapping[str, Any],
     *,

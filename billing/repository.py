@@ -215,12 +215,12 @@ async def mark_captured(session: AsyncSession, workspace_id: uuid.UUID, payment_
     await _move_status(session, workspace_id, payment_id, "held", "captured")
 
 
-async def payment_status(
+async def get_payment(
     session: AsyncSession, workspace_id: uuid.UUID, payment_id: str
-) -> str | None:
-    """The recorded status of the workspace's payment, or None."""
+) -> BillingPayment | None:
+    """The workspace's recorded payment, or None."""
     result = await session.execute(
-        select(BillingPayment.status).where(
+        select(BillingPayment).where(
             BillingPayment.workspace_id == workspace_id,
             BillingPayment.razorpay_payment_id == payment_id[:64],
         )

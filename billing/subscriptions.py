@@ -135,20 +135,22 @@ async def cancel_at_period_end(
             code="invalid_downgrade",
             details=[{"field": "downgrade_to", "message": "a lower plan that can be bought"}],
         )
+    before = _cancel_asked(sub)
     await repo.update_subscription(
         session, workspace_id, cancel_at_period_end=True, pending_plan=downgrade_to
     )
     await provider_cancels.request(session, workspace_id, sub, "cycle_end", now)
     end = sub.current_period_end
-    await _audit(
-        session,
-        access,
-        CANCEL_REQUESTED,
-        plan=running,
-        current_period_end=end.isoformat() if running and end else None,
-        downgrade_to=downgrade_to,
-    )
     sub = await repo.lock_subscription(session, workspace_id)
+    if _cancel_asked(sub) != before:  # the same cancel again changes nothing: no second entry
+        await _audit(
+            session,
+            access,
+            CANCEL_REQUESTED,
+            plan=running,
+            current_period_end=end.isoformat() if running and end else None,
+            downgrade_to=downgrade_to,
+        )
     return subscription_view(sub, effective_plan(access.workspace, now), now)
 
 
@@ -181,6 +183,11 @@ async def resume(
         )
     sub = await repo.lock_subscription(session, workspace_id)
     return subscription_view(sub, effective_plan(access.workspace, now), now)
+
+
+def _cancel_asked(sub: Subscription) -> tuple[object, ...]:
+    """What a cancel at period end sets: a cancel that changes none of it is no new entry."""
+    return (sub.cancel_at_period_end, sub.pending_plan, sub.provider_cancel)
 
 
 CANCEL_REQUESTED: Final = "billing.cancel_requested"

@@ -24,6 +24,7 @@ from billing.dispute_events import apply_dispute_won
 from billing.events import (
     DISPUTE_WON,
     MAX_EVENT_ID,
+    PAYMENT_OF_ANOTHER_ORDER,
     Applied,
     EventStatus,
     apply_to_order,
@@ -32,6 +33,7 @@ from billing.events import (
 from billing.provider_events import (
     MAX_RAZORPAY_ID,
     event_from_webhook,
+    order_of_another_payment,
     overlong_ids,
     short,
     webhook_entity,
@@ -60,19 +62,36 @@ class WebhookResult:
     reason: str
 
 
-async def process_webhook(
-    session: AsyncSession,
-    *,
-    raw_body: bytes,
-    signature: str | None,
-    event_id: str | None,
-    secrets: Sequence[str],
-) -> WebhookResult:
-    """Verify the signature over the raw bytes, then store and apply the event exactly once."""
+@dataclass(frozen=True)
+class VerifiedWebhook:
+    """A delivery whose signature verified: its parsed body (``None``: no usable JSON object)
+    and its event key."""
+
+    payload: dict[str, Any] | None
+    event_key: str
+    body_sha256: str
+
+
+def verify_webhook(
+    *, raw_body: bytes, signature: str | None, event_id: str | None, secrets: Sequence[str]
+) -> VerifiedWebhook:
+    """Check the signature over the raw bytes (``InvalidSignature``, 400) and parse the body:
+    no database, nothing stored. The caller opens the transaction for ``process_webhook`` only
+    after this passed, so an unsigned post costs no pooled connection."""
     verify_webhook_signature(raw_body, signature, secrets)
-    payload = _parse_body(raw_body)
-    key = _event_key(event_id, raw_body)
-    status, result = await apply_webhook(session, payload, event_key=key, source="webhook")
+    digest = hashlib.sha256(raw_body).hexdigest()
+    return VerifiedWebhook(_parse_body(raw_body), _event_key(event_id, digest), digest)
+
+
+async def process_webhook(session: AsyncSession, webhook: VerifiedWebhook) -> WebhookResult:
+    """Store and apply a verified delivery exactly once, in the caller's transaction: once per
+    event id and once per body. The signature covers the body, not the event id header: the
+    same signed body posted again under a new id is a ``duplicate`` too, never judged afresh
+    against what changed since."""
+    key = webhook.event_key
+    status, result = await apply_webhook(
+        session, webhook.payload, event_key=key, source="webhook", body_sha256=webhook.body_sha256
+    )
     return WebhookResult(status=status, event_id=key, reason=result.reason)
 
 
@@ -82,9 +101,11 @@ async def apply_webhook(
     *,
     event_key: str,
     source: str = "webhook",
+    body_sha256: str | None = None,
 ) -> tuple[EventStatus, Applied]:
-    """Store the parsed webhook body (deduplicated on ``event_key``) and apply it, in the caller's
-    transaction. ``payload`` is ``None`` for a body that is no usable JSON object."""
+    """Store the parsed webhook body (deduplicated on ``event_key``, and on ``body_sha256``
+    when given) and apply it, in the caller's transaction. ``payload`` is ``None`` for a body
+    that is no usable JSON object."""
     name = payload.get("event") if payload is not None else None
     return await record_and_apply(
         session,
@@ -93,6 +114,7 @@ async def apply_webhook(
         payload=payload if payload is not None else {},
         source=source,
         apply=lambda: _apply(session, payload, event_key, source),
+        body_sha256=body_sha256,
     )
 
 
@@ -133,6 +155,9 @@ async def _apply(
 
     order_rzp = ids["order_id"]
     payment_id = ids["payment_id"]
+    if order_of_another_payment(payload):
+        detail = "its order is not the order its payment paid"
+        return Applied("rejected", PAYMENT_OF_ANOTHER_ORDER, detail, razorpay_payment_id=payment_id)
     if order_rzp is None and payment_id:
         # A refund may name only its payment: the payment row is visible by its id, its order
         # only in its workspace (the join alone found nothing under row-level security).
@@ -245,9 +270,9 @@ def _parse_body(raw_body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _event_key(event_id_header: str | None, raw_body: bytes) -> str:
+def _event_key(event_id_header: str | None, body_sha256: str) -> str:
     value = (event_id_header or "").strip()
     if value and value.isascii() and value.isprintable() and len(value) <= MAX_EVENT_ID:
         return value
     # No usable X-Razorpay-Event-Id: the body itself identifies the delivery.
-    return "sha256:" + hashlib.sha256(raw_body).hexdigest()
+    return "sha256:" + body_sha256

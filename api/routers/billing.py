@@ -66,23 +66,24 @@ async def list_plans() -> PlansOut:
 @router.post("/billing/webhooks/razorpay", response_model=WebhookAck, responses=errors(400))
 async def razorpay_webhook(
     request: Request,
-    session: SessionDep,
+    runtime: RuntimeDep,
     settings: SettingsDep,
     x_razorpay_event_id: Annotated[str | None, Header()] = None,
 ) -> WebhookAck:
     """Signed with the webhook secret over the raw body; stored once per event id; always 2xx
-    for a valid signature (unknown events are stored as ignored)."""
+    for a valid signature (unknown events are stored as ignored). The body is read and its
+    signature checked before any database work: only a verified event takes a connection."""
     signatures = request.headers.getlist("x-razorpay-signature")
     if len(signatures) > 1:
         raise InvalidSignature(details={"reason": "multiple"})
-    raw_body = await request.body()
-    result = await webhooks.process_webhook(
-        session,
-        raw_body=raw_body,
+    verified = webhooks.verify_webhook(
+        raw_body=await request.body(),
         signature=signatures[0] if signatures else None,
         event_id=x_razorpay_event_id,
         secrets=settings.razorpay_webhook_secret,
     )
+    async with runtime.db.transaction() as session:
+        result = await webhooks.process_webhook(session, verified)
     return WebhookAck(
         status=result.status,
         event_id=result.event_id,

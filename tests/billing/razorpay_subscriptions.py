@@ -60,6 +60,13 @@ async def charged(client: httpx.AsyncClient, owner_db: Database, payload: Any) -
     return str(row["outcome"]), str(row["reason"])
 
 
+def copy_of(body: dict[str, Any], n: int = 1) -> dict[str, Any]:
+    """The same event delivered again as a copy whose bytes differ (re-serialised, say): judged
+    by the ids and times it names. The very same signed body under a new event id is a
+    ``duplicate`` before anything is judged (test_webhook_replays.py)."""
+    return {**body, "delivered": n}
+
+
 def payment_of(body: dict[str, Any]) -> str:
     return str(body["payload"]["payment"]["entity"]["id"])
 

@@ -88,3 +88,26 @@ async def test_cancel_and_resume_are_audited_with_the_owner(
     again = await bclient.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
     assert again.status_code == 200, again.text
     assert len(await audit_entries(bclient, owner, "billing.resumed")) == 1
+
+
+async def test_cancelling_again_changes_nothing_and_is_not_audited_again(
+    bclient: httpx.AsyncClient, owner: Owner, fake: FakeRazorpay
+) -> None:
+    """A second identical cancel (a double click, a retried request) is answered as the first
+    and leaves one entry; one that changes the plan to buy then is a change, and audited."""
+    order = await create_order(bclient, owner, "pro")
+    payment = fake.capture_payment(order["razorpay_order_id"])
+    paid = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+    assert paid.json()["status"] == "applied", paid.text
+    cancel = owner.url("/billing/subscription/cancel")
+    answers = []
+    for _ in range(3):
+        response = await bclient.post(cancel, json={}, headers=owner.headers)
+        assert response.status_code == 200, response.text
+        answers.append(response.json())
+    assert answers[0] == answers[1] == answers[2]
+    assert len(await audit_entries(bclient, owner, "billing.cancel_requested")) == 1
+    changed = await bclient.post(cancel, json={"downgrade_to": "starter"}, headers=owner.headers)
+    assert changed.json()["pending_plan"] == "starter", changed.text
+    entries = await audit_entries(bclient, owner, "billing.cancel_requested")
+    assert sorted(e["details"]["downgrade_to"] or "" for e in entries) == ["", "starter"]

@@ -46,6 +46,7 @@ from tests.billing.razorpay_subscriptions import (
     both_webhooks,
     cancelled_at_cycle_end,
     charged,
+    copy_of,
     payment_of,
 )
 from tests.billing.test_cancel_edges import (
@@ -86,8 +87,8 @@ async def test_a_held_recurring_charge_is_mailed_once_and_shown_until_refunded(
     cancelled = await cancelled_at_cycle_end(client, runtime, owner, fake)
     # Razorpay charges the next cycle anyway: its two webhooks, the second first, each twice.
     both = both_webhooks(cancelled.sub, start=cancelled.end)
-    for body in (both["payment.captured"], both["subscription.charged"]) * 2:
-        assert (await charged(client, owner_db, body))[1] in (
+    for n, body in enumerate((both["payment.captured"], both["subscription.charged"]) * 2):
+        assert (await charged(client, owner_db, copy_of(body, n)))[1] in (
             "charged_after_cancel",
             "charge_already_held",
         )
@@ -252,8 +253,9 @@ async def test_a_held_charge_refunded_in_part_stays_owed_until_kept(
     payment = {"id": held, "entity": "payment", "amount": 49_900, "currency": "INR"}
     part = make_refund(payment_id=held, amount=10_000)
     refunded = webhook_payload("refund.processed", refund=part, payment=payment)
-    for _ in range(2):  # delivered again under a new event id: one refund
-        assert await charged(client, owner_db, refunded) == ("ignored", "held_charge_refunded")
+    for n in range(2):  # delivered again (a copy, under a new event id): one refund
+        body = copy_of(refunded, n)
+        assert await charged(client, owner_db, body) == ("ignored", "held_charge_refunded")
     assert await owed(owner_db, owner.workspace_id) == [(held, "INR", 39_900)]
 
     resumed = await client.post(owner.url("/billing/subscription/resume"), headers=owner.headers)
