@@ -30,7 +30,7 @@ from rag.chat.other_numbers import (
     NOT_PHONE_WORDS,
     REFERENCES,
     TO_BOOK,
-    named_at,
+    named_span,
 )
 from workspaces.schemas import LeadIn
 
@@ -295,20 +295,21 @@ def phone_candidates(text: str) -> list[str]:
 
 def others_blanked(text: str) -> str:
     """``text`` with each number it names as another's (an order's, an invoice's, a ticket's, a
-    parcel's, an account's, a booking's, a reference: ``other_numbers.named_at``) blanked with
-    the words naming it, the same length, when a number not named so remains: that one is the
-    visitor's ("my order 5779079277 is late, please call me on +91 98765 43210", "Mi pedido
-    ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to call, and
-    the call asked for was lost. ``text`` itself when every number is named so (no lead) or
-    none is."""
+    parcel's, an account's, a booking's, a reference, before or after it:
+    ``other_numbers.named_span``) blanked with the words naming it, the same length, when a
+    number not named so remains: that one is the visitor's ("my order 5779079277 is late,
+    please call me on +91 98765 43210", "5779079277 is my order number, call me on ...", "Mi
+    pedido ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to
+    call, and the call asked for was lost. ``text`` itself when every number is named so (no
+    lead) or none is."""
     named: list[tuple[int, int]] = []
     kept = False
     for match, _ in phone_matches(text):
-        at = named_at(text, match.start())
-        if at is None:
+        span = named_span(text, *match.span())
+        if span is None:
             kept = True
         else:
-            named.append((at, match.end()))
+            named.append(span)
     for start, end in reversed(named if kept else []):
         text = f"{text[:start]}{' ' * (end - start)}{text[end:]}"
     return text
