@@ -30,6 +30,7 @@ from rag.chat.contact_details import (
     callback_number,
     contact_email,
     contact_phone,
+    others_blanked,
 )
 from rag.chat.courtesy import (
     FILLER,
@@ -43,6 +44,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import GIVEN_AS_THEIRS, MAIL, visitors_address
+from rag.chat.other_numbers import named_span
 
 # Where a clause ends: punctuation of the lead tables' scripts (no colon: "email: ..." gives the
 # address in its clause), a dash between spaces ("my email is ... - how do I ..."), and the
@@ -149,11 +151,15 @@ def without_contact(text: str) -> str:
 
 
 def _a_number_to_keep(text: str, phone: str) -> bool:
-    """A number that is no date, no order's or booking's (``_not_to_call``), and not one a call
-    is asked on (``callback_number`` takes that one)."""
+    """A number that is no date, no order's or booking's (``_not_to_call``, an order's number
+    named beside it set aside), and not one a call is asked on (``callback_number`` takes
+    that one)."""
     if number_at(text, phone) < 0 or _DATE_LIKE.fullmatch(phone):
         return False
-    return not _not_to_call(text, _number_words(text)) and callback_number(text) is None
+    # An order's number named beside it, with its words, is none of the message's here ("my
+    # number is ..., where is my order 5779079277?": ``others_blanked``).
+    blanked = others_blanked(text)
+    return not _not_to_call(blanked, _number_words(blanked)) and callback_number(text) is None
 
 
 def _quoted(text: str, start: int, end: int) -> bool:
@@ -200,8 +206,12 @@ def _without_the_clause(
 
 def _question_only(rest: str) -> str | None:
     """What ``rest`` asks, its clauses of courtesy alone left out ("hi", "hello!"); None when it
-    asks nothing, only to be contacted, or names an address or a number of its own."""
-    if EMAIL_IN_TEXT.search(rest) or PHONE_IN_TEXT.search(rest):
+    asks nothing, only to be contacted, or names an address or a number of its own (not one
+    it names as an order's, an invoice's...: "where is my order 5779079277?",
+    ``other_numbers.named_span``)."""
+    if EMAIL_IN_TEXT.search(rest) or any(
+        named_span(rest, *number.span()) is None for number in PHONE_IN_TEXT.finditer(rest)
+    ):
         return None
     kept: list[str] = []
     at = 0

@@ -423,7 +423,13 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",
     "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
     words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
-    last answer asked for contact details: a number with those few words gives it."""
+    last answer asked for contact details: a number with those few words gives it. An order's
+    number named beside it, with no call asked (``callback_number`` reads those: a question
+    answered, the number on a lead), is none of the message's (``others_blanked``: "my order
+    5779079277 is late, my number is ...")."""
+    blanked = others_blanked(text)
+    if blanked != text and callback_number(text) is None:
+        text = blanked
     number = contact_phone(text)
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False
