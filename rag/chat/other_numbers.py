@@ -195,8 +195,8 @@ def named_after(text: str, end: int) -> int | None:
             ):
                 i += 1
             return end + said[i][0]
-        if word not in _BETWEEN and word not in _ARTICLES:
-            return None
+        if word not in _BETWEEN and word not in _ARTICLES and word not in _IS:
+            return None  # (_IS: "— это номер заказа")
     return None
 
 

@@ -17,7 +17,7 @@ import pytest
 from rag.chat.contact_details import callback_number, contact_phone
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.test_phone_callbacks import _phone
+from tests.rag.test_phone_callbacks import _digits, _phone
 from tests.rag.test_phone_other_number_beside_a_call import (
     _chinese,
     _french,
@@ -27,6 +27,22 @@ from tests.rag.test_phone_other_number_beside_a_call import (
     the_call_number_is_the_one,
     the_chat_saves_the_call_number,
 )
+
+
+def _portuguese() -> str:
+    digits = _digits(8)
+    return f"11 9{digits[:4]} {digits[4:]}"
+
+
+def _italian() -> str:
+    digits = _digits(7)
+    return f"333 {digits[:3]} {digits[3:]}"
+
+
+def _russian() -> str:
+    digits = _digits(9)
+    return f"+7 9{digits[:2]} {digits[2:5]} {digits[5:7]} {digits[7:]}"
+
 
 # A number named as another's after it, then a call asked on the visitor's, by language.
 NAMED_AFTER_THEN_CALL = [
@@ -42,6 +58,11 @@ NAMED_AFTER_THEN_CALL = [
     ("de", "{o} ist die Rechnungsnummer, rufen Sie mich unter {n} an", _german),
     ("fr", "{o} est mon numéro de commande, appelez-moi au {n}", _french),
     ("fr", "{o} est ma commande, appelez-moi au {n}", _french),
+    ("pt", "{o} é o número do pedido, me liga no {n}", _portuguese),
+    ("it", "{o} è il mio numero d'ordine, chiamami al {n}", _italian),
+    ("ru", "{o} — это номер заказа, позвоните мне по номеру {n}", _russian),
+    ("ru", "{o} — номер моего заказа, перезвоните мне на {n}", _russian),
+    ("hi", "{o} mera order number hai, mujhe {n} par call karo", _phone),
     ("zh", "{o}是我的订单号，请打电话给我 {n}", _chinese),
     ("ja", "{o}は注文番号です。{n}に電話してください", _japanese),
     # Named before it, the call in a clause after a dash: as before.
