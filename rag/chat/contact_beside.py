@@ -25,11 +25,12 @@ from rag.chat.contact_details import (
     CONTACT_WORDS,
     EMAIL_IN_TEXT,
     PHONE_IN_TEXT,
-    _not_to_call,
     _number_words,
+    _turned_down_or_numbered,
     callback_number,
     contact_email,
     contact_phone,
+    names_another_number,
     others_blanked,
 )
 from rag.chat.courtesy import (
@@ -151,15 +152,28 @@ def without_contact(text: str) -> str:
 
 
 def _a_number_to_keep(text: str, phone: str) -> bool:
-    """A number that is no date, no order's or booking's (``_not_to_call``, an order's number
-    named beside it set aside), and not one a call is asked on (``callback_number`` takes
-    that one)."""
-    if number_at(text, phone) < 0 or _DATE_LIKE.fullmatch(phone):
+    """A number that is no date, no order's or booking's, and not one a call is asked on
+    (``callback_number`` takes that one). An order's (an invoice's...) words name it only in
+    its own clause (``names_another_number``: "my order number is ..., where is it?"): the
+    question beside it may ask about an order ("my number is ..., where is my order?"), or
+    name an order's number with its words, set aside (``others_blanked``: "... where is my
+    order 5779079277?"). Before, the order's word anywhere made the visitor's number an
+    order's: no lead, and a sales lead's reply asking for an email address. A call turned
+    down, a booking's number, an ordering phrase's are read in the whole message
+    (``_turned_down_or_numbered``)."""
+    at = number_at(text, phone)
+    if at < 0 or _DATE_LIKE.fullmatch(phone):
         return False
-    # An order's number named beside it, with its words, is none of the message's here ("my
-    # number is ..., where is my order 5779079277?": ``others_blanked``).
     blanked = others_blanked(text)
-    return not _not_to_call(blanked, _number_words(blanked)) and callback_number(text) is None
+    opening = [m.end() for m in _CLAUSE_END.finditer(blanked, 0, at)]
+    closing = _CLAUSE_END.search(blanked, at + len(phone))
+    clause = blanked[opening[-1] if opening else 0 : closing.start() if closing else len(text)]
+    if names_another_number(_number_words(clause)):
+        return False
+    return (
+        not _turned_down_or_numbered(blanked, _number_words(blanked))
+        and callback_number(text) is None
+    )
 
 
 def _quoted(text: str, start: int, end: int) -> bool:

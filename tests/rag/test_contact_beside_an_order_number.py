@@ -38,6 +38,11 @@ LEFT_BESIDE_AN_ORDER = [
     ("my order {o} is late, my number is {n}", _phone),
     ("{o} is my order number, my number is {n}", _phone),
     ("mi número es {n}, ¿dónde está mi pedido {o}?", _spanish),
+    # An order asked about with no number of its own: the visitor's number in its own clause
+    # is theirs all the same (before, the word "order" anywhere made it an order's).
+    ("my number is {n}, where is my order?", _phone),
+    ("where is my order? my number is {n}", _phone),
+    ("mi número es {n}, ¿dónde está mi pedido?", _spanish),
 ]
 
 
