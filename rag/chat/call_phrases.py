@@ -35,7 +35,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_phrases import PHONE_DIGITS
-from rag.chat.other_numbers import named_at
+from rag.chat.other_numbers import named_span
 
 _N = PHONE_DIGITS
 _HI_ME = r"(?:मुझे|मुझको|हमें|mujhe|mujhko|muje|hume|humein|hamein)"
@@ -287,10 +287,10 @@ it are read for a question (``problems.states_a_problem``)."""
 
 def number_at(text: str, number: str, start: int = 0) -> int:
     """Where ``number`` was typed in ``text`` from ``start`` on, its digits and spaces as typed
-    (``_plain``); -1 for nowhere; not where named as another's (``named_at``) if also elsewhere."""
+    (``_plain``); -1 for nowhere; not where named as another's (``named_span``) if elsewhere."""
     plain = _plain(text)
     first = at = plain.find(number, start)
-    while at >= 0 and named_at(text, at) is not None:
+    while at >= 0 and named_span(text, at, at + len(number)) is not None:
         at = plain.find(number, at + 1)
     return first if at < 0 else at
 

@@ -25,11 +25,13 @@ from rag.chat.contact_details import (
     CONTACT_WORDS,
     EMAIL_IN_TEXT,
     PHONE_IN_TEXT,
-    _not_to_call,
     _number_words,
+    _turned_down_or_numbered,
     callback_number,
     contact_email,
     contact_phone,
+    names_another_number,
+    others_blanked,
 )
 from rag.chat.courtesy import (
     FILLER,
@@ -43,6 +45,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import GIVEN_AS_THEIRS, MAIL, visitors_address
+from rag.chat.other_numbers import named_span
 
 # Where a clause ends: punctuation of the lead tables' scripts (no colon: "email: ..." gives the
 # address in its clause), a dash between spaces ("my email is ... - how do I ..."), and the
@@ -149,11 +152,28 @@ def without_contact(text: str) -> str:
 
 
 def _a_number_to_keep(text: str, phone: str) -> bool:
-    """A number that is no date, no order's or booking's (``_not_to_call``), and not one a call
-    is asked on (``callback_number`` takes that one)."""
-    if number_at(text, phone) < 0 or _DATE_LIKE.fullmatch(phone):
+    """A number that is no date, no order's or booking's, and not one a call is asked on
+    (``callback_number`` takes that one). An order's (an invoice's...) words name it only in
+    its own clause (``names_another_number``: "my order number is ..., where is it?"): the
+    question beside it may ask about an order ("my number is ..., where is my order?"), or
+    name an order's number with its words, set aside (``others_blanked``: "... where is my
+    order 5779079277?"). Before, the order's word anywhere made the visitor's number an
+    order's: no lead, and a sales lead's reply asking for an email address. A call turned
+    down, a booking's number, an ordering phrase's are read in the whole message
+    (``_turned_down_or_numbered``)."""
+    at = number_at(text, phone)
+    if at < 0 or _DATE_LIKE.fullmatch(phone):
         return False
-    return not _not_to_call(text, _number_words(text)) and callback_number(text) is None
+    blanked = others_blanked(text)
+    opening = [m.end() for m in _CLAUSE_END.finditer(blanked, 0, at)]
+    closing = _CLAUSE_END.search(blanked, at + len(phone))
+    clause = blanked[opening[-1] if opening else 0 : closing.start() if closing else len(text)]
+    if names_another_number(_number_words(clause)):
+        return False
+    return (
+        not _turned_down_or_numbered(blanked, _number_words(blanked))
+        and callback_number(text) is None
+    )
 
 
 def _quoted(text: str, start: int, end: int) -> bool:
@@ -200,8 +220,12 @@ def _without_the_clause(
 
 def _question_only(rest: str) -> str | None:
     """What ``rest`` asks, its clauses of courtesy alone left out ("hi", "hello!"); None when it
-    asks nothing, only to be contacted, or names an address or a number of its own."""
-    if EMAIL_IN_TEXT.search(rest) or PHONE_IN_TEXT.search(rest):
+    asks nothing, only to be contacted, or names an address or a number of its own (not one
+    it names as an order's, an invoice's...: "where is my order 5779079277?",
+    ``other_numbers.named_span``)."""
+    if EMAIL_IN_TEXT.search(rest) or any(
+        named_span(rest, *number.span()) is None for number in PHONE_IN_TEXT.finditer(rest)
+    ):
         return None
     kept: list[str] = []
     at = 0

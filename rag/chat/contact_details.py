@@ -30,7 +30,7 @@ from rag.chat.other_numbers import (
     NOT_PHONE_WORDS,
     REFERENCES,
     TO_BOOK,
-    named_at,
+    named_span,
 )
 from workspaces.schemas import LeadIn
 
@@ -295,20 +295,21 @@ def phone_candidates(text: str) -> list[str]:
 
 def others_blanked(text: str) -> str:
     """``text`` with each number it names as another's (an order's, an invoice's, a ticket's, a
-    parcel's, an account's, a booking's, a reference: ``other_numbers.named_at``) blanked with
-    the words naming it, the same length, when a number not named so remains: that one is the
-    visitor's ("my order 5779079277 is late, please call me on +91 98765 43210", "Mi pedido
-    ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to call, and
-    the call asked for was lost. ``text`` itself when every number is named so (no lead) or
-    none is."""
+    parcel's, an account's, a booking's, a reference, before or after it:
+    ``other_numbers.named_span``) blanked with the words naming it, the same length, when a
+    number not named so remains: that one is the visitor's ("my order 5779079277 is late,
+    please call me on +91 98765 43210", "5779079277 is my order number, call me on ...", "Mi
+    pedido ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to
+    call, and the call asked for was lost. ``text`` itself when every number is named so (no
+    lead) or none is."""
     named: list[tuple[int, int]] = []
     kept = False
     for match, _ in phone_matches(text):
-        at = named_at(text, match.start())
-        if at is None:
+        span = named_span(text, *match.span())
+        if span is None:
             kept = True
         else:
-            named.append((at, match.end()))
+            named.append(span)
     for start, end in reversed(named if kept else []):
         text = f"{text[:start]}{' ' * (end - start)}{text[end:]}"
     return text
@@ -422,7 +423,13 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",
     "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
     words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
-    last answer asked for contact details: a number with those few words gives it."""
+    last answer asked for contact details: a number with those few words gives it. An order's
+    number named beside it, with no call asked (``callback_number`` reads those: a question
+    answered, the number on a lead), is none of the message's (``others_blanked``: "my order
+    5779079277 is late, my number is ...")."""
+    blanked = others_blanked(text)
+    if blanked != text and callback_number(text) is None:
+        text = blanked
     number = contact_phone(text)
     if number is None or contact_email(text) is not None or _DATE_LIKE.fullmatch(number):
         return False

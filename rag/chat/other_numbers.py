@@ -3,11 +3,12 @@
 invoice's, a ticket's, a parcel's, an account's, a booking's or a reference number, in every
 lexicon language ("my order 5779079277 is late", "número de pedido es ...", "Bestellnummer
 ...", "номер заказа ...", "注文番号は ..."), and which number they name (``named_at``: the
-words right before it). Split from ``contact_details.py`` when it reached 500 lines. A message
-naming such a number and asking a call on another ("my order 5779079277 is late, please call
-me on +91 98765 43210") gives that other (``contact_details.others_blanked``), and the call's
-number is found where it was typed, not where an order's with its digits was
-(``call_phrases.number_at``)."""
+words right before it; ``named_after``: a verb of being and the words right after it,
+"5779079277 is my order number", "... ist meine Bestellnummer"). Split from
+``contact_details.py`` when it reached 500 lines. A message naming such a number and asking a
+call on another ("my order 5779079277 is late, please call me on +91 98765 43210") gives that
+other (``contact_details.others_blanked``), and the call's number is found where it was typed,
+not where an order's with its digits was (``call_phrases.number_at``)."""
 
 from __future__ import annotations
 
@@ -141,6 +142,73 @@ def named_at(text: str, start: int) -> int | None:
         if said:
             return begin + token.start() if names_a_number(said[-1]) else None
     return None
+
+
+# The words saying what a number is, right after it ("5779079277 is my order number", "... es
+# mi número de pedido", "... ist die Rechnungsnummer", "... est ma commande", "... è il mio
+# ordine", "... — это номер заказа"): a verb of being, or a dash.
+_IS = frozenset({"is", "was", "es", "era", "ist", "war", "est", "était", "é", "è", "это", "це"})
+_DASHES = frozenset({"-", "–", "—", ":"})
+# The articles a name may take after that verb ("the invoice", "die Rechnungsnummer", "el
+# pedido", "le numéro", "il mio ordine", "o meu pedido").
+_ARTICLES = frozenset(
+    {"the", "a", "an", "el", "la", "le", "les", "der", "die", "das", "il", "lo", "o", "um"}
+    | {"uma", "un", "una", "une"}
+)
+# Hindi says it last: "5779079277 mera order number hai".
+_HINDI_IS = frozenset({"hai", "h", "है"})
+# After a number, in the unspaced scripts, the verb of being before the name ("5779079277是我
+# 的订单号", "5779079277は注文番号です").
+_UNSPACED_IS = ("是", "为", "為", "は", "が")
+
+
+def named_after(text: str, end: int) -> int | None:
+    """Where the words naming the number typed up to ``end`` in ``text`` as another's end, when
+    they follow it in its clause: a verb of being (``_IS``, a dash) then the name past the words
+    between (``_BETWEEN``, articles): "5779079277 is my order number", "... is the invoice",
+    "... es mi número de pedido", "... ist meine Bestellnummer", "... est ma commande",
+    "...是我的订单号", "...は注文番号です", "... mera order number hai". None for a number not
+    named so ("98765 43210 is my number", "... is the number on my account"), and where the
+    clause goes on to a number of its own ("... - my order 5779079277 is late": that one's)."""
+    closing = CLAUSES.search(text, end, end + BOOKING_REACH)
+    stop = closing.start() if closing else min(len(text), end + BOOKING_REACH)
+    tail = text[end:stop]
+    if any(ch.isdigit() for ch in tail):
+        return None
+    if tail.lstrip().startswith(_UNSPACED_IS):
+        return stop if any(part in tail for part in NOT_PHONE_PARTS) else None
+    said = [
+        (token.end(), word)
+        for token in re.finditer(r"\S+", tail)
+        for word in (_words(token[0]).split() or [token[0]])
+    ]
+    if not said:
+        return None
+    first, last = said[0][1], said[-1][1]
+    if not (first in _IS or first in _DASHES or (first in _BETWEEN and last in _HINDI_IS)):
+        return None
+    for i, (_, word) in enumerate(said[1:], 1):
+        if names_a_number(word):
+            # (with the name's own words after it: "order number", "Bestellung Nr.")
+            while i + 1 < len(said) and (
+                said[i + 1][1] in REFERENCES or names_a_number(said[i + 1][1])
+            ):
+                i += 1
+            return end + said[i][0]
+        if word not in _BETWEEN and word not in _ARTICLES and word not in _IS:
+            return None  # (_IS: "— это номер заказа")
+    return None
+
+
+def named_span(text: str, start: int, end: int) -> tuple[int, int] | None:
+    """The span of the number typed at ``start``:``end`` in ``text`` with the words naming it as
+    another's, before it (``named_at``) or after it (``named_after``); None for a number not
+    named so."""
+    before = named_at(text, start)
+    if before is not None:
+        return before, end
+    after = named_after(text, end)
+    return None if after is None else (start, after)
 
 
 def names_a_number(word: str) -> bool:
