@@ -119,10 +119,17 @@ def _normalized(text: str) -> str:
     return _PERCENT.sub(canonical, encoded)
 
 
+_WILDCARDS = re.compile(r"\*{2,}")
+
+
 def _rule(allow: bool, pattern: str) -> Rule:
+    """A rule; a run of ``*`` in it is one wildcard (it matches what one does), so its pieces
+    never hold an empty one between two: ``Disallow: /`` and 500 KiB of ``*`` was a rule of
+    500,000 pieces, each looked for in every listed URL (21 s of CPU for a sitemap's 200
+    pages). Its length, which ranks it, is that of the pattern as written."""
     pattern = _normalized(pattern)
     anchored = pattern.endswith("$")
-    body = pattern[:-1] if anchored else pattern
+    body = _WILDCARDS.sub("*", pattern[:-1] if anchored else pattern)
     return Rule(allow, pattern, tuple(body.split("*")), anchored)
 
 
