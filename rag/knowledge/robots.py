@@ -104,19 +104,24 @@ _UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _URI_CHARACTERS = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
 
 
+_SAFE = "".join(sorted(_URI_CHARACTERS - _UNRESERVED))
+"""What ``quote`` leaves as written beside the unreserved characters: the rest of the URI's."""
+
+
+def _canonical(match: re.Match[str]) -> str:
+    char = chr(int(match.group(1), 16))
+    return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+
 def _normalized(text: str) -> str:
     """``text`` (a rule's path or a URL's path and query) percent-encoded as the other side is:
     a rule saved in UTF-8 (``/café``) matches the URL a sitemap lists (``/caf%C3%A9``),
-    ``%70rivate`` is ``private`` and ``%3c`` is ``%3C``. ``*`` and ``$`` stay as written."""
-    encoded = "".join(
-        ch if ch in _URI_CHARACTERS else quote(ch, safe="", errors="replace") for ch in text
-    )
-
-    def canonical(match: re.Match[str]) -> str:
-        char = chr(int(match.group(1), 16))
-        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
-
-    return _PERCENT.sub(canonical, encoded)
+    ``%70rivate`` is ``private`` and ``%3c`` is ``%3C``. ``*`` and ``$`` stay as written.
+    The escapes written are made canonical first, then the whole text is encoded in one
+    ``quote`` (one call a character, ten calls each before: 500 KiB of ``é`` took seconds)."""
+    if "%" in text:
+        text = _PERCENT.sub(_canonical, text)
+    return quote(text, safe=_SAFE, errors="replace")
 
 
 _WILDCARDS = re.compile(r"\*{2,}")
@@ -296,7 +301,8 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
         # RFC 9309, 2.5: the first 500 KiB are parsed; the line cut at the limit is not a rule.
         # Lines may end in LF, CR LF or CR alone (RFC 9309, 2.2: EOL).
         data = data[: max(data.rfind(b"\n"), data.rfind(b"\r")) + 1]
-    robots = parse_robots(data.decode("utf-8", errors="replace"))  # (parse drops a BOM)
+    # Off the event loop: 500 KiB of rules (the parse drops a byte order mark).
+    robots = await asyncio.to_thread(_parsed, data)
     if len(robots.rules) > MAX_RULES:
         raise RobotsUnavailable(
             f"{url} has {len(robots.rules)} rules for TrulyBot; at most {MAX_RULES} are read:"
@@ -304,6 +310,10 @@ async def _fetch_rules(origin: str, **fetch_options: object) -> Robots:
             details={"url": url, "rules": len(robots.rules), "limit": MAX_RULES},
         )
     return robots
+
+
+def _parsed(data: bytes) -> Robots:
+    return parse_robots(data.decode("utf-8", errors="replace"))
 
 
 @dataclass
