@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import re
 import string
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -39,6 +40,13 @@ AGENT = "trulybot"
 MAX_BYTES = 500 * 1024  # RFC 9309, 2.5: at least 500 KiB must be read
 ROBOTS_TYPES: tuple[str, ...] = ("text/plain",)
 RECENT_SECONDS = 300
+RECENT_BYTES = 32 * 1_048_576
+"""The most bytes of rules kept read (``_RECENT``, by ``Robots.size``), the oldest dropped
+first: 1,024 sites were kept whatever each weighed, and a 500 KiB file of ``ab*`` is about
+10 MB once read (170,000 pieces), so an owner listing pages on many sites of their own could
+make one process hold gigabytes."""
+_ENTRY_BYTES = 1024  # the least an entry counts: its key, the cache's bookkeeping
+_RULE_BYTES = 300  # a ``Rule`` itself, beside its strings
 UNREADABLE_SECONDS = 60
 """How long a page job keeps a site's failed robots.txt read (``check_allowed``): the site's
 other pages fail at once, unfetched, instead of each reading the failing file again (a sitemap
@@ -143,6 +151,8 @@ class Robots:
     """The rules of one site for us; no rules: everything allowed."""
 
     rules: tuple[Rule, ...] = field(default=())
+    size: int = field(default=_ENTRY_BYTES, compare=False)
+    """About the bytes the rules hold (``_weight``): what ``_RECENT`` counts."""
 
     def allows(self, url: str) -> bool:
         parts = urlsplit(url)
@@ -186,7 +196,18 @@ def parse_robots(text: str, agent: str = AGENT) -> Robots:
     ours = [r for names, group in groups if agent in names for r in group]
     if not any(agent in names for names, _ in groups):
         ours = [r for names, group in groups if "*" in names for r in group]
-    return Robots(tuple(ours))
+    return Robots(tuple(ours), size=_weight(ours))
+
+
+def _weight(rules: list[Rule]) -> int:
+    """The bytes ``rules`` hold, counted from above (a string shared by two pieces twice)."""
+    return _ENTRY_BYTES + sum(
+        _RULE_BYTES
+        + sys.getsizeof(rule.pattern)
+        + sys.getsizeof(rule.parts)
+        + sum(map(sys.getsizeof, rule.parts))
+        for rule in rules
+    )
 
 
 def origin_of(url: str) -> str:
@@ -208,7 +229,9 @@ def origin_of(url: str) -> str:
     return f"{scheme}://{userinfo}{at}{host}"
 
 
-_RECENT: TTLCache[str, Robots] = TTLCache(maxsize=1024, ttl=RECENT_SECONDS)
+_RECENT: TTLCache[str, Robots] = TTLCache(
+    maxsize=RECENT_BYTES, ttl=RECENT_SECONDS, getsizeof=lambda robots: robots.size
+)
 """The rules last read per site: a sitemap's pages, ingested one job each after it was posted,
 do not read robots.txt again each (a sync round and a submission always read it afresh)."""
 
@@ -269,7 +292,10 @@ async def read_robots(origin: str, **fetch_options: object) -> Robots:
     ``check_allowed``. Raises ``RobotsUnavailable`` when the site cannot say (5xx, no answer); of a
     file past 500 KiB the first 500 KiB are read (RFC 9309, 2.5)."""
     robots = await _fetch_rules(origin, **fetch_options)
-    _RECENT[origin] = robots
+    if robots.size <= RECENT_BYTES:
+        _RECENT[origin] = robots
+    else:  # (more than 500 KiB can weigh: never kept)
+        _RECENT.pop(origin, None)
     _UNREADABLE.pop(origin, None)
     return robots
 

@@ -11,7 +11,10 @@ The work is counted, not timed: the functions called (Python's and C's, from Pyt
 
 from __future__ import annotations
 
+import gc
 import threading
+import tracemalloc
+from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -28,6 +31,24 @@ def _hostile(unit: str) -> str:
     head = "User-agent: *\nDisallow: /"
     units = (robots.MAX_BYTES - len(head) - 1) // len(unit.encode())
     return head + unit * units + "\n"
+
+
+def _robots_txt(text: str) -> type[BaseHTTPRequestHandler]:
+    """A site answering ``text`` to every request."""
+    body = text.encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    return Handler
 
 
 @pytest.mark.parametrize("unit", ["é*", "é", "<>*", "%41*", "%c3%a9"])
@@ -64,22 +85,36 @@ async def test_a_robots_txt_is_read_off_the_event_loop(monkeypatch: pytest.Monke
         return real(text, agent)
 
     monkeypatch.setattr(robots, "parse_robots", parse)
-    body = _hostile("é*").encode()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with serving(Handler) as base:
+    with serving(_robots_txt(_hostile("é*"))) as base:
         rules = await robots.read_robots(base, allow_private=True, timeout=30)
     robots.forget_recent()
     assert [rule.allow for rule in rules.rules] == [False]
     assert threads
     assert loop_thread not in threads
+
+
+SITES = 8
+
+
+async def test_the_rules_kept_for_page_jobs_are_bounded_in_bytes() -> None:
+    """The rules read lately are kept (``RECENT_SECONDS``) for the page jobs of a sitemap, of
+    1,024 sites at most, whatever each weighed: a 500 KiB file of ``ab*`` is 170,000 pieces,
+    about 10 MB once read, so an owner listing pages on many sites of their own (16 a
+    sitemap) could make one process hold gigabytes. What is kept is bounded in bytes
+    (``RECENT_BYTES``); measured, not estimated."""
+    handler = _robots_txt(_hostile("ab*"))
+    robots.forget_recent()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        with ExitStack() as stack:
+            bases = [stack.enter_context(serving(handler)) for _ in range(SITES)]
+            for base in bases:
+                await robots.read_robots(base, allow_private=True, timeout=30)
+        gc.collect()
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+        robots.forget_recent()
+    assert kept <= robots.RECENT_BYTES + 4 * 1_048_576, f"{kept / 1_048_576:.0f} MiB kept"
