@@ -1,0 +1,97 @@
+"""The address limits of every outgoing fetch (rag/knowledge/addresses.py), at their edges: a
+URL of ``MAX_URL_LENGTH`` (2,048) characters is fetched and one more is refused before any
+connection, a redirect's target too; a host name's labels of 63 characters and names of 253
+(RFC 1035) are taken, one more refused. (They held; nothing tested them.)"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+import pytest
+
+from rag.knowledge.addresses import MAX_HOST_LENGTH, MAX_URL_LENGTH, UrlNotAllowed, refuse_at_sight
+from rag.knowledge.fetch import fetch_url
+from tests.fakes.http_handler import serving
+
+TOO_LONG_TARGET = "/next/" + "b" * MAX_URL_LENGTH
+
+
+@pytest.fixture
+def site() -> Iterator[tuple[str, list[str]]]:
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            if self.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", TOO_LONG_TARGET)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = b"<p>here</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Handler) as base:
+        yield base, hits
+
+
+async def test_a_url_of_the_most_characters_is_fetched_and_one_more_is_not(
+    site: tuple[str, list[str]],
+) -> None:
+    base, hits = site
+    longest = base + "/" + "a" * (MAX_URL_LENGTH - len(base) - 1)
+    assert len(longest) == MAX_URL_LENGTH
+    page = await fetch_url(longest, allow_private=True)
+    assert page.data == b"<p>here</p>"
+    with pytest.raises(UrlNotAllowed, match="too long"):
+        await fetch_url(longest + "a", allow_private=True)
+    assert len(hits) == 1
+
+
+async def test_a_redirect_to_a_url_past_the_limit_is_not_followed(
+    site: tuple[str, list[str]],
+) -> None:
+    base, hits = site
+    with pytest.raises(UrlNotAllowed, match="too long"):
+        await fetch_url(base + "/redirect", allow_private=True)
+    assert hits == ["/redirect"]
+
+
+def _name(length: int, label: int = 63) -> str:
+    """A host name of ``length`` characters, labels of at most ``label``."""
+    labels: list[str] = []
+    while sum(map(len, labels)) + len(labels) < length:
+        left = length - sum(map(len, labels)) - len(labels)
+        labels.append("a" * min(label, left))
+    name = ".".join(labels)
+    assert len(name) == length
+    return name
+
+
+@pytest.mark.parametrize(
+    ("host", "taken"),
+    [
+        (f"{'a' * 63}.example", True),
+        (f"{'a' * 64}.example", False),
+        (_name(MAX_HOST_LENGTH), True),
+        (_name(MAX_HOST_LENGTH) + ".", True),  # a final dot is no character of the name
+        (_name(MAX_HOST_LENGTH + 1), False),
+    ],
+)
+def test_host_names_are_taken_up_to_their_limits(host: str, taken: bool) -> None:
+    url = f"https://{host}/"
+    if taken:
+        refuse_at_sight(url, allow_private=False, field="url")
+    else:
+        with pytest.raises(UrlNotAllowed, match="not a valid host name"):
+            refuse_at_sight(url, allow_private=False, field="url")
