@@ -1,17 +1,27 @@
 """The address limits of every outgoing fetch (rag/knowledge/addresses.py), at their edges: a
 URL of ``MAX_URL_LENGTH`` (2,048) characters is fetched and one more is refused before any
 connection, a redirect's target too; a host name's labels of 63 characters and names of 253
-(RFC 1035) are taken, one more refused. (They held; nothing tested them.)"""
+(RFC 1035) are taken, one more refused; and ``FETCH_TIMEOUT_SECONDS`` bounds the whole fetch, so
+a server sending its head or its body a byte at a time, each in time for a read's timeout,
+cannot hold a fetch past it. (They held; nothing tested them.)"""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
-from rag.knowledge.addresses import MAX_HOST_LENGTH, MAX_URL_LENGTH, UrlNotAllowed, refuse_at_sight
+from rag.knowledge.addresses import (
+    MAX_HOST_LENGTH,
+    MAX_URL_LENGTH,
+    FetchFailed,
+    UrlNotAllowed,
+    refuse_at_sight,
+)
 from rag.knowledge.fetch import fetch_url
 from tests.fakes.http_handler import serving
 
@@ -95,3 +105,40 @@ def test_host_names_are_taken_up_to_their_limits(host: str, taken: bool) -> None
     else:
         with pytest.raises(UrlNotAllowed, match="not a valid host name"):
             refuse_at_sight(url, allow_private=False, field="url")
+
+
+DRIP_BYTES = 40
+DRIP_SECONDS = 0.3  # between two bytes: far inside any read's timeout
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+async def test_a_server_dripping_its_answer_is_cut_at_the_fetch_s_timeout(part: str) -> None:
+    """Read whole, the answer takes 12 s; each byte comes 0.3 s after the one before."""
+    sent: list[int] = []
+    stopped = threading.Event()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+            length = f"Content-Length: {DRIP_BYTES}\r\n\r\n".encode()
+            drip, whole = (head, b"") if part == "head" else (b"x" * DRIP_BYTES, head + length)
+            try:
+                self.wfile.write(whole)
+                for i in range(len(drip)):
+                    self.wfile.write(drip[i : i + 1])
+                    self.wfile.flush()
+                    sent.append(i)
+                    time.sleep(DRIP_SECONDS)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            finally:
+                stopped.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with serving(Handler) as base:
+        with pytest.raises(FetchFailed, match="Timed out after 1 s"):
+            await fetch_url(base + "/drip.txt", allow_private=True, timeout=1.0)
+        assert stopped.wait(30), "the server never stopped"
+    assert len(sent) < DRIP_BYTES
