@@ -1,7 +1,7 @@
 """An HTML page is decoded in the HTML standard's order (encoding sniffing): its byte order
 mark first, then the charset its Content-Type names, then its own declaration, in which UTF-16
 means UTF-8 (the bytes that say so are ASCII, so not UTF-16) and UTF-32, no label of the
-standard, is passed over.
+standard, is passed over, as UTF-7 is wherever it is named (the standard forbids it).
 
 A page with a UTF-16 byte order mark served as ``charset=utf-8`` (a server's default for every
 ``.html``) was read as UTF-8: a NUL between letters, the title the file's name. A UTF-8 page
@@ -67,11 +67,22 @@ def test_a_page_declaring_utf16_in_its_markup_is_read_as_utf8(label: str, form: 
     assert (parsed.title, parsed.text) == (title, body)
 
 
-@pytest.mark.parametrize("label", ["utf-32", "UTF-32LE", "utf_32", "ucs-4"])
-def test_a_page_declaring_utf32_in_its_markup_is_not_read_as_utf32(label: str) -> None:
+@pytest.mark.parametrize("label", ["utf-32", "UTF-32LE", "utf_32", "ucs-4", "utf-7", "UTF7"])
+def test_a_page_declaring_utf32_or_utf7_in_its_markup_is_not_read_so(label: str) -> None:
     page, title, body = _page(f'<meta charset="{label}">')
     parsed = parse(page.encode(), filename="page.html", content_type="text/html")
     assert (parsed.title, parsed.text) == (title, body)
+
+
+@pytest.mark.parametrize("where", ["content-type", "meta"])
+def test_utf7_is_never_read_so_its_escapes_stay_text(where: str) -> None:
+    """The HTML standard forbids UTF-7: read so, ``+ADw-b+AD4-`` in a page's text became a
+    ``<b>`` element (``+ADw-script+AD4-`` a script) and its UTF-8 letters garbage."""
+    page, title, body = _page('<meta charset="utf-7">' if where == "meta" else "")
+    page = page.replace(body, f"{body} +ADw-b+AD4-x+ADw-/b+AD4-")
+    charset = "; charset=utf-7" if where == "content-type" else ""
+    parsed = parse(page.encode(), filename="page.html", content_type=f"text/html{charset}")
+    assert (parsed.title, parsed.text) == (title, f"{body} +ADw-b+AD4-x+ADw-/b+AD4-")
 
 
 def test_the_content_type_charset_still_beats_the_page_s_own_declaration() -> None:
