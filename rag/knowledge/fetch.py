@@ -33,6 +33,7 @@ from rag.knowledge.addresses import (
     FetchFailed,
     IPAddress,
     IPNetwork,
+    UrlNotAllowed,
     allowed_networks,
     check_url_addresses,
     pinned_request,
@@ -310,6 +311,13 @@ async def _connect(
             request.extensions["timeout"] = timeouts
         try:
             return await http.send(request, stream=True, follow_redirects=False)
+        except ValueError as exc:  # (idna's errors are UnicodeErrors)
+            # httpx reads a redirect's Location as it answers: a host that is not valid IDNA
+            # (``http://xn--/``) raised idna's error, no AppError, which failed a sitemap's
+            # whole sync. No request can reach it: refused as any address the checks refuse.
+            raise UrlNotAllowed(
+                f"The page redirects to an invalid URL ({exc})", details={"url": str(parsed)}
+            ) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             last = exc
             if left > 1:

@@ -23,7 +23,7 @@ from rag.knowledge.addresses import (
     refuse_at_sight,
 )
 from rag.knowledge.fetch import fetch_url
-from tests.fakes.http_handler import serving
+from tests.fakes.http_handler import answer, serving
 
 TOO_LONG_TARGET = "/next/" + "b" * MAX_URL_LENGTH
 
@@ -42,11 +42,7 @@ def site() -> Iterator[tuple[str, list[str]]]:
                 self.end_headers()
                 return
             body = b"<p>here</p>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, body, "text/html")
 
         def log_message(self, *args: Any) -> None:
             pass

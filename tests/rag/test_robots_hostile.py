@@ -22,7 +22,7 @@ import pytest
 
 from rag.knowledge import robots
 from rag.knowledge.robots import parse_robots
-from tests.fakes.http_handler import serving
+from tests.fakes.http_handler import answer, serving
 from tests.rag.test_language_cost_of_long_text import _calls
 
 
@@ -39,11 +39,7 @@ def _robots_txt(text: str) -> type[BaseHTTPRequestHandler]:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            answer(self, body, "text/plain; charset=utf-8")
 
         def log_message(self, *args: Any) -> None:
             pass
