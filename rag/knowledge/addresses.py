@@ -183,11 +183,14 @@ def _http_url(text: str, details: dict[str, str]) -> httpx.URL:
         raise UrlNotAllowed("URL is too long")
     try:
         parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        # A host that is not valid IDNA ("xn--", an A-label of an emoji) raises as it is
+        # read: idna's error, no AppError, was a 500 (and failed a sitemap's every sync).
+        host = parsed.host
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:  # (idna's: UnicodeErrors)
         raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
     if parsed.scheme not in ("http", "https"):
         raise UrlNotAllowed("Only http and https URLs are allowed", details=details)
-    if not parsed.host:
+    if not host:
         raise UrlNotAllowed("URL has no host", details=details)
     if not _valid_host(parsed.raw_host.decode("ascii")):
         # "exa mple.com": parsed (percent-encoded) but no request could ever reach it.

@@ -27,11 +27,12 @@ BAD_TARGETS = ["http://xn--/", "http://xn--ls8h.la/", "http://xn--zz-xxxxxxxxx.c
 
 
 class Redirecting:
-    """A site whose ``/sitemap.xml`` lists ``/a`` and ``/b``; ``/b`` redirects to ``target``
-    once it is set."""
+    """A site whose ``/sitemap.xml`` lists ``/a`` and ``/b`` (and ``extra``, when set); ``/b``
+    redirects to ``target`` once it is set."""
 
     def __init__(self) -> None:
         self.target: str | None = None
+        self.extra: str | None = None
         self.lock = threading.Lock()
         self.words = f"words {uuid.uuid4().hex[:8]}"
 
@@ -52,7 +53,9 @@ class Redirecting:
                 if self.path == "/sitemap.xml":
                     body = (
                         '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
-                        f"<url><loc>{base}/a</loc></url><url><loc>{base}/b</loc></url></urlset>"
+                        f"<url><loc>{base}/a</loc></url><url><loc>{base}/b</loc></url>"
+                        + (f"<url><loc>{site.extra}</loc></url>" if site.extra else "")
+                        + "</urlset>"
                     ).encode()
                     ctype = "application/xml"
                 elif self.path in ("/a", "/b"):
