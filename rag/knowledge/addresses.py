@@ -185,14 +185,15 @@ def _http_url(text: str, details: dict[str, str]) -> httpx.URL:
         parsed = httpx.URL(text)
         # A host that is not valid IDNA ("xn--", an A-label of an emoji) raises as it is
         # read: idna's error, no AppError, was a 500 (and failed a sitemap's every sync).
-        host = parsed.host
+        # (one httpx reads as not ASCII, "[::1%25x]é", raised UnicodeEncodeError)
+        host, raw_host = parsed.host, parsed.raw_host.decode("ascii")
     except (httpx.InvalidURL, ValueError, TypeError) as exc:  # (idna's: UnicodeErrors)
         raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
     if parsed.scheme not in ("http", "https"):
         raise UrlNotAllowed("Only http and https URLs are allowed", details=details)
     if not host:
         raise UrlNotAllowed("URL has no host", details=details)
-    if not _valid_host(parsed.raw_host.decode("ascii")):
+    if not _valid_host(raw_host):
         # "exa mple.com": parsed (percent-encoded) but no request could ever reach it.
         raise UrlNotAllowed("The URL's host is not a valid host name", details=details)
     if parsed.userinfo:

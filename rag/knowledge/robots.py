@@ -155,7 +155,10 @@ class Robots:
     """About the bytes the rules hold (``_weight``): what ``_RECENT`` counts."""
 
     def allows(self, url: str) -> bool:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # no URL ("http://[::1/a"): nothing of it may be fetched
+            return False
         path = _normalized((parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
         if path == "/robots.txt":
             return True
@@ -214,7 +217,10 @@ def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of ``url`` as one site is named however its URLs spell it: the
     scheme and host in lower case, the host's final dot and a default port left out (each
     spelling of a host was a site of its own, its robots.txt read once per spelling)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[::1/a" (a "[" never closed): named as written, refused
+        return url
     scheme = parts.scheme.lower()
     try:
         port = parts.port
