@@ -292,15 +292,19 @@ def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:
     host = parsed.raw_host.decode("ascii").strip("[]").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         raise UrlNotAllowed("URL points to this machine", details=details)
-    try:  # numeric forms only: no DNS lookup
-        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return
-    for *_rest, sockaddr in infos:
-        if not is_public_address(_address(sockaddr)):
-            raise UrlNotAllowed(
-                "URL points to a private or reserved network address", details=details
-            )
+    # An IPv6 address with its zone ("%25eth0": "%" as a URL writes it) is read as written,
+    # whatever interfaces this host has (numeric getaddrinfo refuses an unknown zone).
+    literal = _ip_literal(host.replace("%25", "%"))
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:  # the other numeric forms only: no DNS lookup
+            infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+        except (socket.gaierror, UnicodeError, ValueError):
+            return
+        addresses = [_address(sockaddr) for *_rest, sockaddr in infos]
+    if not all(is_public_address(ip) for ip in addresses):
+        raise UrlNotAllowed("URL points to a private or reserved network address", details=details)
 
 
 def check_new_webhook_url(url: str | None, *, current: str | None, allow_private: bool) -> None:
