@@ -138,3 +138,33 @@ async def test_a_server_dripping_its_answer_is_cut_at_the_fetch_s_timeout(part: 
             await fetch_url(base + "/drip.txt", allow_private=True, timeout=1.0)
         assert stopped.wait(30), "the server never stopped"
     assert len(sent) < DRIP_BYTES
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "0177.0.0.1",  # octal
+        "0x7f000001",  # hexadecimal, one number
+        "0x7f.0.0.1",
+        "017700000001",  # octal, one number
+        "127.1",
+        "0",  # 0.0.0.0
+        "0.0.0.0",
+        "[::]",
+        "[::7f00:1]",  # IPv4-compatible (deprecated) 127.0.0.1
+        "[::ffff:0:7f00:1]",  # IPv4-translated
+        "[0:0:0:0:0:ffff:127.0.0.1]",
+        "[::ffff:a9fe:a9fe]",  # 169.254.169.254, mapped
+        "2852039166",  # 169.254.169.254 as one number
+        "[fe80::1%25lo]",
+    ],
+)
+async def test_loopback_and_metadata_addresses_in_any_spelling_are_refused_unconnected(
+    site: tuple[str, list[str]], host: str
+) -> None:
+    """(Held: each is refused, and the server is never reached.)"""
+    base, hits = site
+    port = base.rsplit(":", 1)[1]
+    with pytest.raises(UrlNotAllowed):
+        await fetch_url(f"http://{host}:{port}/page", allow_networks=[])
+    assert hits == []
