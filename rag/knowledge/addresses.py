@@ -183,13 +183,17 @@ def _http_url(text: str, details: dict[str, str]) -> httpx.URL:
         raise UrlNotAllowed("URL is too long")
     try:
         parsed = httpx.URL(text)
-    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        # A host that is not valid IDNA ("xn--", an A-label of an emoji) raises as it is
+        # read: idna's error, no AppError, was a 500 (and failed a sitemap's every sync).
+        # (one httpx reads as not ASCII, "[::1%25x]é", raised UnicodeEncodeError)
+        host, raw_host = parsed.host, parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:  # (idna's: UnicodeErrors)
         raise UrlNotAllowed(f"Invalid URL: {exc}", details=details) from exc
     if parsed.scheme not in ("http", "https"):
         raise UrlNotAllowed("Only http and https URLs are allowed", details=details)
-    if not parsed.host:
+    if not host:
         raise UrlNotAllowed("URL has no host", details=details)
-    if not _valid_host(parsed.raw_host.decode("ascii")):
+    if not _valid_host(raw_host):
         # "exa mple.com": parsed (percent-encoded) but no request could ever reach it.
         raise UrlNotAllowed("The URL's host is not a valid host name", details=details)
     if parsed.userinfo:
@@ -288,15 +292,19 @@ def refuse_at_sight(url: str, *, allow_private: bool, field: str) -> None:
     host = parsed.raw_host.decode("ascii").strip("[]").rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):
         raise UrlNotAllowed("URL points to this machine", details=details)
-    try:  # numeric forms only: no DNS lookup
-        infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
-    except (socket.gaierror, UnicodeError, ValueError):
-        return
-    for *_rest, sockaddr in infos:
-        if not is_public_address(_address(sockaddr)):
-            raise UrlNotAllowed(
-                "URL points to a private or reserved network address", details=details
-            )
+    # An IPv6 address with its zone ("%25eth0": "%" as a URL writes it) is read as written,
+    # whatever interfaces this host has (numeric getaddrinfo refuses an unknown zone).
+    literal = _ip_literal(host.replace("%25", "%"))
+    if literal is not None:
+        addresses = [literal]
+    else:
+        try:  # the other numeric forms only: no DNS lookup
+            infos = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+        except (socket.gaierror, UnicodeError, ValueError):
+            return
+        addresses = [_address(sockaddr) for *_rest, sockaddr in infos]
+    if not all(is_public_address(ip) for ip in addresses):
+        raise UrlNotAllowed("URL points to a private or reserved network address", details=details)
 
 
 def check_new_webhook_url(url: str | None, *, current: str | None, allow_private: bool) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from rag.knowledge.addresses import (
     FetchFailed,
     IPAddress,
     IPNetwork,
+    UrlNotAllowed,
     allowed_networks,
     check_url_addresses,
     pinned_request,
@@ -190,11 +192,19 @@ columns that keep them (documents, sources). A server's longer header made the p
 ingestion, and every sync of it, fail on the database as ``internal_error``."""
 
 
+_SENDABLE = re.compile(r"[\t\x20-\x7e]*")
+"""A header value httpx sends as it is: visible ASCII, spaces and tabs."""
+
+
 def _validator(response: httpx.Response, name: str) -> str | None:
-    """The response's ``name`` validator; one longer than is kept is dropped (the page is then
-    fetched whole each time, its content hash still telling what changed)."""
+    """The response's ``name`` validator; one longer than is kept, or one holding a byte past
+    ASCII (RFC 9110's obs-text, read as Latin-1), is dropped: the page is then fetched whole
+    each time, its content hash still telling what changed. Sent back, such a byte was a
+    ``UnicodeEncodeError`` that failed every sync of its source from then on."""
     value = response.headers.get(name)
-    return value if value is not None and len(value) <= MAX_KEPT[name] else None
+    if value is None or len(value) > MAX_KEPT[name] or not _SENDABLE.fullmatch(value):
+        return None
+    return value
 
 
 def _kept_type(header: str, media: str, effective: str) -> str:
@@ -210,12 +220,10 @@ def _kept_type(header: str, media: str, effective: str) -> str:
 
 
 def _conditional(etag: str | None, last_modified: str | None) -> dict[str, str]:
-    headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    return headers
+    """The conditional request's headers; a validator that cannot be sent (stored before
+    ``_validator`` dropped such ones) is left out."""
+    asked = {"If-None-Match": etag, "If-Modified-Since": last_modified}
+    return {name: value for name, value in asked.items() if value and _SENDABLE.fullmatch(value)}
 
 
 def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> str | None:
@@ -303,6 +311,13 @@ async def _connect(
             request.extensions["timeout"] = timeouts
         try:
             return await http.send(request, stream=True, follow_redirects=False)
+        except ValueError as exc:  # (idna's errors are UnicodeErrors)
+            # httpx reads a redirect's Location as it answers: a host that is not valid IDNA
+            # (``http://xn--/``) raised idna's error, no AppError, which failed a sitemap's
+            # whole sync. No request can reach it: refused as any address the checks refuse.
+            raise UrlNotAllowed(
+                f"The page redirects to an invalid URL ({exc})", details={"url": str(parsed)}
+            ) from exc
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             last = exc
             if left > 1:

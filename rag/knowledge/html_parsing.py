@@ -170,13 +170,56 @@ class _TreeBuilder:
         return self.root
 
 
-def _tree(data: bytes, charset: str | None) -> _Node | None:
-    """The page's root element (None: no element at all), decoded as BeautifulSoup decoded it:
-    the declared charset, a byte order mark, the page's own declaration, then UTF-8 and
-    Windows-1252, the next one tried when one is refused."""
+# Labels of UTF-16 (the WHATWG's, and those libxml2's iconv knows) and of UTF-32 / UCS-4 (no
+# WHATWG label) a page may declare in its own markup; and of the encodings the HTML standard
+# forbids, passed over wherever they are named (a byte order mark aside).
+_UTF16_LABELS = frozenset(
+    {
+        *("utf-16", "utf-16le", "utf-16be", "unicode", "unicodefeff", "unicodefffe", "csunicode"),
+        *("ucs-2", "ucs-2le", "ucs-2be", "iso-10646-ucs-2", "unicodelittle", "unicodebig"),
+    }
+)
+_UTF32_LABELS = frozenset(("utf-32", "utf-32le", "utf-32be", "ucs-4", "ucs-4le", "ucs-4be"))
+_FORBIDDEN_LABELS = frozenset(
+    ("utf-7", "utf7", "unicode-1-1-utf-7", "csunicode11utf7", "cesu-8", "bocu-1", "scsu")
+)
+
+
+def _label(name: str | None) -> str:
+    return (name or "").lower().replace("_", "-")
+
+
+def _detector(data: bytes, charset: str | None) -> EncodingDetector:
+    """The encodings to try, in the HTML standard's order (encoding sniffing): a byte order
+    mark, the charset the Content-Type names, the page's own declaration, then detection,
+    UTF-8 and Windows-1252 (BeautifulSoup's). A declaration of UTF-16 means UTF-8 (the
+    standard: the bytes that say so are ASCII, so not UTF-16) and one of UTF-32 (no label of
+    the standard) is passed over, as UTF-7 is wherever it is named (the standard forbids it:
+    read so, a page's ``+ADw-b+AD4-`` was a ``<b>`` element). The charset came before the
+    mark (a UTF-16 page served as ``charset=utf-8`` was read with a NUL between letters) and
+    a ``<meta charset=utf-16>`` was believed (an ASCII page read as CJK garbage)."""
+    markup, bom = EncodingDetector.strip_byte_order_mark(data)
+    transport = None if _label(charset) in _FORBIDDEN_LABELS else charset
+    first = [e for e in (bom, transport) if e]
+    declared = EncodingDetector.find_declared_encoding(markup, is_html=True) or ""
+    label = _label(declared)
+    passed_over = label in _UTF32_LABELS | _FORBIDDEN_LABELS and declared not in first
     detector = EncodingDetector(
-        data, known_definite_encodings=[charset] if charset else None, is_html=True
+        data,
+        known_definite_encodings=first,
+        is_html=True,
+        # (detection's names too: "utf_7")
+        exclude_encodings=[*_FORBIDDEN_LABELS, "utf_7", *([declared] if passed_over else [])],
     )
+    if label in _UTF16_LABELS:
+        detector.declared_encoding = "utf-8"
+    return detector
+
+
+def _tree(data: bytes, charset: str | None) -> _Node | None:
+    """The page's root element (None: no element at all), decoded in the encodings
+    ``_detector`` gives, the next one tried when one is refused."""
+    detector = _detector(data, charset)
     for encoding in detector.encodings:
         builder = _TreeBuilder()
         markup, encoding = _convertible(detector.markup, encoding)

@@ -269,6 +269,42 @@ async def read_sitemap(
     out_of_time = _NotRead(code="sitemap_time", seen=not_read)
     loop = asyncio.get_running_loop()
     cached_locs = 0
+
+    def take(kind: str, locs: list[str], depth: int) -> None:
+        """One file's URLs into the listing (in a worker thread: a file of 5 MB lists 400,000,
+        each read on the event loop held it most of a second, every request waiting)."""
+        for listed in locs:
+            if not listed.lower().startswith(("http://", "https://")):
+                continue
+            # One page (or file) however it is spelled (a fragment, a host in capitals):
+            # each spelling was fetched, stored and embedded once.
+            loc = page_url(listed)
+            if kind == "index":
+                if loc in seen_maps:
+                    continue
+                if depth >= max_depth:
+                    too_deep.add(loc)
+                elif fetched + len(queue) >= max_sitemaps:
+                    # Only counted: an index of 75,000 children, each one an index of as
+                    # many, made 3.7 million URLs held at once (840 MB for one request).
+                    past_limit.add(loc)
+                else:
+                    seen_maps.add(loc)
+                    queue.append((loc, depth + 1))
+            elif loc in seen_pages:
+                continue
+            elif len(loc.encode("utf-8", "surrogatepass")) > MAX_URL_LENGTH:
+                # Not fetchable, and past what the documents' unique index holds: one such
+                # <loc> made the whole submission a 500.
+                listing.too_long += 1
+            elif len(listing.pages) < max_pages:
+                seen_pages.add(loc)
+                listing.pages.append(loc)
+            else:
+                listing.skipped += 1
+                if loc in known_set:
+                    listing.also_listed.add(loc)
+
     try:
         while queue:
             sitemap_url, depth = queue.popleft()
@@ -311,37 +347,7 @@ async def read_sitemap(
                     {"url": sitemap_url, "code": exc.code, "message": exc.message[:500]}
                 )
                 continue
-            for listed in locs:
-                if not listed.lower().startswith(("http://", "https://")):
-                    continue
-                # One page (or file) however it is spelled (a fragment, a host in capitals):
-                # each spelling was fetched, stored and embedded once.
-                loc = page_url(listed)
-                if kind == "index":
-                    if loc in seen_maps:
-                        continue
-                    if depth >= max_depth:
-                        too_deep.add(loc)
-                    elif fetched + len(queue) >= max_sitemaps:
-                        # Only counted: an index of 75,000 children, each one an index of as
-                        # many, made 3.7 million URLs held at once (840 MB for one request).
-                        past_limit.add(loc)
-                    else:
-                        seen_maps.add(loc)
-                        queue.append((loc, depth + 1))
-                elif loc in seen_pages:
-                    continue
-                elif len(loc.encode("utf-8", "surrogatepass")) > MAX_URL_LENGTH:
-                    # Not fetchable, and past what the documents' unique index holds: one such
-                    # <loc> made the whole submission a 500.
-                    listing.too_long += 1
-                elif len(listing.pages) < max_pages:
-                    seen_pages.add(loc)
-                    listing.pages.append(loc)
-                else:
-                    listing.skipped += 1
-                    if loc in known_set:
-                        listing.also_listed.add(loc)
+            await asyncio.to_thread(take, kind, locs, depth)
     finally:
         if own_client:
             await http.aclose()

@@ -21,3 +21,14 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         httpd.shutdown()
         httpd.server_close()
         thread.join(timeout=5)
+
+
+def answer(
+    handler: BaseHTTPRequestHandler, body: bytes, content_type: str, status: int = 200
+) -> None:
+    """``handler``'s answer: ``status`` with ``body`` of ``content_type`` and its length."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -206,6 +206,12 @@ async def test_the_receivers_answer_body_is_never_read(db: Database, owner: Owne
         "https://hooks.exa<mple.com/hook",
         "https://hooks..example.com/hook",
         "https://-hooks.example.com/hook",
+        # A link-local address with its zone (read by no check: refused at delivery only), and
+        # a host that is not valid IDNA (a 500).
+        "http://[fe80::1%25eth0]/hook",
+        "http://[fe80::1%25nosuchif7]/hook",
+        "http://[fe80::a9fe:a9fe%251]:8080/hook",
+        "https://xn--ls8h.la/hook",
     ],
 )
 async def test_a_webhook_url_that_can_never_be_delivered_to_is_refused_when_saved(
