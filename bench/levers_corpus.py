@@ -443,7 +443,10 @@ def parse_page(
         parsed = None
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(pickle.dumps(parsed))
+        # Written aside and renamed: a second process (``--shard``) never reads a half file.
+        partial = cached.with_suffix(f".{os.getpid()}.part")
+        partial.write_bytes(pickle.dumps(parsed))
+        partial.replace(cached)
     return parsed
 
 

@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> None:
             only = None
             if args.subset is not None:
                 questions = rag_eval.load_questions(CORPORA[name][1])
+                if args.sample:  # the pages the measuring run will read
+                    questions = [q for q in questions if in_sample(q.id)]
                 only = pages_subset(name, questions, args.subset)
             for variant in args.variant or [DEFAULT_VARIANT]:
                 corpus = build_corpus(name, VARIANTS[variant], cache_dir=args.dir, only=only)
