@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from core.db import Database
+from core.jobs import JobQueue
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column, widget
 from tests.lifecycle.test_erasure_by_phone import _chat, _erase, _national, _tag, _user_messages
@@ -120,3 +121,39 @@ async def test_an_account_named_with_no_other_phone_is_still_the_visitors_own(
     assert response.json()["erased"]["conversations"] == 1, response.json()
     assert await _user_messages(owner_db, owner, tag) == [other]
     assert await _texts_holding(owner_db, owner, n[5:]) == []
+
+
+async def test_a_handoff_quoting_the_order_number_goes_its_conversation_kept(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, jobs: JobQueue
+) -> None:
+    """A handoff's webhook payload quotes the visitor's message: the number typed as an
+    order's in a conversation kept leaves the deliveries too (they go)."""
+    p, q, tag = _national(), _national(), _tag()
+    hook = await client.patch(
+        owner.url(""), json={"webhook_url": "https://hooks.example.com/tb"}, headers=owner.headers
+    )
+    assert hook.status_code == 200, hook.text
+    order, phone = _spaced(p), f"+91 {_spaced(q)}"
+    message = f"Can I talk to a real person? my order {order} is late, call me on {phone}"
+    said = await _chat(client, owner, f"{message} ({tag})", f"a-{tag}")
+    await jobs.drain()
+    assert (said["source"], said["lead_saved"]) == ("handoff", True), said
+    assert await _deliveries(owner_db, owner, p[5:]) == 1
+
+    response = await _erase(client, owner, phone=f"+91 {p}")
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["conversations"], erased["webhook_deliveries"]) == (0, 1), erased
+    assert await _user_messages(owner_db, owner, tag) == [f"a-{tag}"]
+    assert await _deliveries(owner_db, owner, p[5:]) == 0
+
+
+async def _deliveries(owner_db: Database, owner: Owner, digits: str) -> int:
+    found = await first_column(
+        owner_db,
+        "SELECT id::text FROM webhook_deliveries WHERE workspace_id = :ws"
+        " AND payload::text LIKE :n",
+        ws=owner.workspace_id,
+        n=f"%{digits}%",
+    )
+    return len(found)
