@@ -10,7 +10,14 @@ By **email** (or **phone**), what goes:
   43210" are one number, "+44 98765 43210" another visitor's, migration 0045);
 - the conversations those leads and submissions name, and every conversation where a visitor
   typed that address (that number, however written) into a message (with lead capture off, no
-  lead is made: the messages still hold it);
+  lead is made: the messages still hold it). By phone, not one where the number was typed
+  only as another's (an order's, an invoice's, a ticket's, an account's... number:
+  ``other_numbers.named_span``) beside a phone of that visitor's own ("my order 98765 43210 is
+  late, please call me on +91 91234 56789"): that conversation and its lead are another
+  person's and stay, the number redacted in its messages and unanswered questions, the
+  webhook deliveries quoting it and the mails about it deleted
+  (``erasure_named_repository``). Before, they went with the data subject's. A number named
+  so with no other of the visitor's ("my account 98765 43210 is locked") is still theirs;
 - the submissions whose message holds that address (that number), read as the chat messages
   are (a widget form sent with the email or phone field empty and the address or number in its
   message): the visitor's, as those sent with it; their leads, and the leads whose own message
@@ -110,6 +117,7 @@ from core import mail_repository as mail_repo
 from core.config import Settings
 from core.db import lock_workspace
 from core.errors import ValidationFailed
+from lifecycle import erasure_named_repository as named_repo
 from lifecycle import erasure_repository as repo
 from lifecycle import erasure_text_repository as text_repo
 from lifecycle import export_repository as export_repo
@@ -308,7 +316,15 @@ async def _erase_named(
     reached |= given | await repo.leads_not_filed_elsewhere(
         session, workspace_id=workspace_id, lead_ids=visitor.leads_written_in, named=visitor
     )
-    named |= await repo.conversations_mentioning(session, workspace_id=workspace_id, named=visitor)
+    mentioning = await repo.conversations_mentioning(
+        session, workspace_id=workspace_id, named=visitor
+    )
+    # A conversation where the number was typed only as another's (an order's, an invoice's...)
+    # beside a phone of that visitor's own is not the data subject's: it stays, without it.
+    aside = await named_repo.named_as_anothers(
+        session, workspace_id=workspace_id, named=visitor, conversation_ids=mentioning
+    )
+    named |= mentioning - aside
     found = await repo.conversations_of(
         session,
         workspace_id=workspace_id,
@@ -410,9 +426,17 @@ async def _erase_named(
     # loses the address (number), last: after the leads the erasure locked.
     redacted = await text_repo.redact_written(session, workspace_id=workspace_id, named=visitor)
     counts |= redacted.counts
+    # The conversations set aside (unless reached otherwise) lose the number too.
+    aside -= conversations
+    kept = await named_repo.redact_conversations(
+        session, workspace_id=workspace_id, named=visitor, conversation_ids=aside
+    )
+    counts["webhook_deliveries"] += kept.pop("webhook_deliveries")
+    counts |= kept
     # The owners' mails about a lead whose message lost it quote it: they go too (before,
-    # the "New lead" mail kept the address the lead no longer held).
-    return counts, own | reached | redacted.quoted_leads, conversations
+    # the "New lead" mail kept the address the lead no longer held), and so do those about a
+    # conversation set aside (a handoff's summary quotes its first words).
+    return counts, own | reached | redacted.quoted_leads, conversations | aside
 
 
 async def _written(

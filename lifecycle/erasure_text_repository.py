@@ -125,8 +125,8 @@ async def _holding_phone(
         )
     )
     rows = result.all()
-    kept = await _same_numbers(session, _readings(body for _, body in rows), phone)
-    return {row_key for row_key, body in rows if _number_spans(body, kept)}
+    kept = await same_numbers(session, readings(body for _, body in rows), phone)
+    return {row_key for row_key, body in rows if number_spans(body, kept)}
 
 
 def _cuts(written: str) -> list[int]:
@@ -144,8 +144,8 @@ def _as_number(written: str) -> str | None:
     return None
 
 
-def _readings(texts: Iterable[str]) -> set[str]:
-    """Every number ``_number_spans`` may compare with the visitor's in ``texts``."""
+def readings(texts: Iterable[str]) -> set[str]:
+    """Every number ``number_spans`` may compare with the visitor's in ``texts``."""
     seen: set[str] = set()
     found: set[str] = set()
     pending = [m[0] for text in texts for m in PHONE_IN_TEXT.finditer(text)]
@@ -160,7 +160,7 @@ def _readings(texts: Iterable[str]) -> set[str]:
     return found
 
 
-def _number_spans(text: str, numbers: set[str]) -> list[tuple[int, int]]:
+def number_spans(text: str, numbers: set[str]) -> list[tuple[int, int]]:
     """Where ``text`` holds one of ``numbers`` (the visitor's, as ``phone_matches`` reads
     them): each stretch written like a number read from its start, the longest that is one of
     them first, then what follows it the same way ("98765 43210 (2 demos)", "98765 43210
@@ -182,12 +182,12 @@ def _number_spans(text: str, numbers: set[str]) -> list[tuple[int, int]]:
 
 
 SAME_NUMBERS_BATCH = 500
-"""The numbers ``_same_numbers`` compares in one statement, a column each: PostgreSQL takes at
+"""The numbers ``same_numbers`` compares in one statement, a column each: PostgreSQL takes at
 most 1,664 columns (and a statement at most 32,767 parameters, five a number here); the owner's
 notes holding a call list passed it (500 "internal_error")."""
 
 
-async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
+async def same_numbers(session: AsyncSession, numbers: Collection[str], phone: str) -> set[str]:
     """Of ``numbers`` (as ``phones_in`` reads them), those that are ``phone``, compared as
     leads' numbers are (``same_number``), ``SAME_NUMBERS_BATCH`` to a statement."""
     ordered = sorted(set(numbers))
@@ -211,8 +211,15 @@ async def _same_numbers(session: AsyncSession, numbers: Collection[str], phone: 
 REDACTED = "[erased]"
 """What an erasure writes in place of the visitor's address (number) in a text it keeps: no
 digit and no "@", so it never reads as part of an address or a number."""
-REDACTED_COUNTS = ("redacted_leads", "redacted_lead_submissions")
-"""The erasure's counts of the rows it kept and rewrote (``redact_written``)."""
+REDACTED_COUNTS = (
+    "redacted_leads",
+    "redacted_lead_submissions",
+    "redacted_messages",
+    "redacted_unanswered_questions",
+)
+"""The erasure's counts of the rows it kept and rewrote (``redact_written``; the messages and
+the unanswered questions of the conversations an erasure by phone keeps,
+``erasure_named_repository.redact_conversations``)."""
 
 
 @dataclass(frozen=True)
@@ -292,8 +299,8 @@ async def _redact(
     ).all()
     numbers: set[str] = set()
     if named.phone is not None:
-        typed = _readings(text for row in rows for text in row[2:] if text)
-        numbers = await _same_numbers(session, typed, named.phone)
+        typed = readings(text for row in rows for text in row[2:] if text)
+        numbers = await same_numbers(session, typed, named.phone)
     rewritten = 0
     quoted: set[uuid.UUID] = set()
     # A name's column is 200 characters: a short address (number) made "[erased]" may pass it.
@@ -301,7 +308,7 @@ async def _redact(
     for row_id, lead_id, *texts in rows:
         values: dict[str, str] = {}
         for field, limit, text in zip(fields, limits, texts, strict=True):
-            if text and (kept := _redacted(text, named, numbers, limit)) != text:
+            if text and (kept := redacted(text, named, numbers, limit)) != text:
                 values[field] = kept
         if values:
             await session.execute(
@@ -315,7 +322,7 @@ async def _redact(
     return rewritten, quoted
 
 
-def _redacted(text: str, named: Key, numbers: set[str], limit: int | None = None) -> str:
+def redacted(text: str, named: Key, numbers: set[str], limit: int | None = None) -> str:
     """``text`` with ``REDACTED`` where it holds the visitor's address (as ``emails_in`` reads
     one, lowered as PostgreSQL lowers) or one of their ``numbers`` (as ``phones_in`` reads
     one); at most ``limit`` characters (``_fitted``)."""
@@ -324,7 +331,7 @@ def _redacted(text: str, named: Key, numbers: set[str], limit: int | None = None
         found = EMAIL_IN_TEXT.finditer(text)
         spans = [m.span() for m in found if lowered_as_postgres(m[0]) == email]
     else:
-        spans = _number_spans(text, numbers)
+        spans = number_spans(text, numbers)
     if not spans:
         return text
     starts, ends = [0, *(end for _, end in spans)], [*(start for start, _ in spans), len(text)]

@@ -67,7 +67,10 @@ class ErasureOut(BaseModel):
         "unanswered_questions, webhook_deliveries, notification_mails), and the rows kept with "
         "the visitor's address or number replaced by \"[erased]\" (redacted_leads: a lead's "
         "name, message or the owner's notes; redacted_lead_submissions: a form's name or "
-        "message; 0 by session_id)"
+        "message; redacted_messages, redacted_unanswered_questions: those of a conversation kept "
+        "because the number was typed there only as an order's, an invoice's, a ticket's, an "
+        "account's... number beside a phone of that visitor's own, by phone only; all 0 by "
+        "session_id)"
     )
     withdrawn_exports: list[uuid.UUID] = Field(
         default_factory=list,

@@ -35,6 +35,12 @@ ERASED_KINDS = (
 REDACTED_KINDS = (("redacted_leads", "leads"), ("redacted_lead_submissions", "lead submissions"))
 """The rows kept with the visitor's address or number replaced by "[erased]" (an erasure by
 email or phone): named in the notice when there are any."""
+REDACTED_IN_CONVERSATIONS = (
+    ("redacted_messages", "messages"),
+    ("redacted_unanswered_questions", "unanswered questions"),
+)
+"""The same in the conversations an erasure by phone keeps (the number typed there only as an
+order's, an invoice's... beside the visitor's own): named after those when there are any."""
 
 
 ERASURE_KEY_MISSING = (
@@ -137,8 +143,11 @@ async def erase_visitor(
     )
     erased = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in ERASED_KINDS)
     notice = f"Visitor erased: {erased}"
-    if any(done.counts.get(name) for name, _ in REDACTED_KINDS):
-        kept = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in REDACTED_KINDS)
+    if any(done.counts.get(name) for name, _ in REDACTED_KINDS + REDACTED_IN_CONVERSATIONS):
+        kinds = REDACTED_KINDS + tuple(
+            kind for kind in REDACTED_IN_CONVERSATIONS if done.counts.get(kind[0])
+        )
+        kept = ", ".join(f"{done.counts.get(name, 0)} {label}" for name, label in kinds)
         notice += f"; {kept} redacted"
     if withdrawn := len(done.withdrawn_exports):
         exports_word = "export" if withdrawn == 1 else "exports"
