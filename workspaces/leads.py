@@ -56,8 +56,10 @@ CSV_COLUMNS = (
 )
 _FORMULA_START = ("=", "+", "-", "@", "|", "%")
 _CONTROL_START = ("\t", "\r", "\n")
-# Where a spreadsheet set to another list separator starts a cell inside one of ours.
-_SEPARATORS = re.compile(r"([;\t])")
+# Where a spreadsheet set to another list separator starts a cell inside one of ours: at its
+# separator, and at a line break (it honours a quote only at the start of its own cell, and the
+# quote before a cell of ours with a line break is mid-cell there: the break ends its row).
+_SEPARATORS = re.compile(r"([;\t\r\n])")
 # What a spreadsheet skips before a formula: spaces of every kind, controls, invisible formats.
 _BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
@@ -411,13 +413,14 @@ def csv_safe(value: object) -> str:
     spreadsheet whose list separator is ``;`` (Excel in much of Europe; LibreOffice's import
     offers ``;`` and tab) starts a cell after every ``;`` or tab of a row, whatever the commas
     and quotes around it: a piece after one that starts like a formula gets its apostrophe too
-    (``Jane;=cmd|...`` was a formula in the cell after ``Jane``)."""
+    (``Jane;=cmd|...`` was a formula in the cell after ``Jane``). So does a piece after a line
+    break: there the break ends the row (``Hello\\n=cmd|...`` began a row with a formula)."""
     if value is None:
         return ""
     text = value.isoformat() if isinstance(value, datetime) else str(value)
     if text.startswith(_CONTROL_START) or _looks_like_formula(text):
         text = "'" + text
-    if ";" not in text and "\t" not in text:
+    if not _SEPARATORS.search(text):
         return text
     pieces = _SEPARATORS.split(text)  # text, separator, text, separator...
     for i in range(2, len(pieces), 2):
