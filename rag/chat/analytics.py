@@ -59,7 +59,7 @@ from rag.chat.intents import question_of
 from rag.chat.repository import analytics as repo
 from rag.chat.repository import conversation_export as export_repo
 from rag.chat.repository.conversation_export import ExportChannel as ExportChannel
-from workspaces.leads import csv_safe
+from workspaces.csv_cells import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 

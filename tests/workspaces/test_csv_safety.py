@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import Owner
 from tests.widget.test_widget_leads import submit
-from workspaces.leads import csv_safe
+from workspaces.csv_cells import csv_safe
 
 DISGUISED = [
     "=1+1",
@@ -77,7 +77,17 @@ SEPARATED = {
     "=1+1;-2": "'=1+1;'-2",
     "\t=1+1": "'\t'=1+1",  # a cell of its own after the tab too
 }
-SEPARATED_PLAIN = ["Mon; Tue", "10;20", "a;;b", "Jane;", "x\ty"]
+# A piece that starts with a quote: where ";" separates cells it is a quoted cell of its own,
+# and a quoted cell is read as a formula all the same (the CSV writer doubles the quote: a
+# spreadsheet reads ``""`` as an empty quoted part, the text after it as the cell's).
+QUOTED_PIECES = {
+    "Jane;\"=cmd|' /C calc'!A0\"": "Jane;'\"=cmd|' /C calc'!A0\"",
+    'Jane;"=1+1': "Jane;'\"=1+1",
+    'Jane; "" =1+1': 'Jane;\' "" =1+1',
+    'a\t"@SUM(1)"': 'a\t\'"@SUM(1)"',
+    'Hi\n"-2+3"': 'Hi\n\'"-2+3"',
+}
+SEPARATED_PLAIN = ["Mon; Tue", "10;20", "a;;b", "Jane;", "x\ty", 'a;"b"', 'Say "=" ;"hi"']
 
 
 def spreadsheet_formula(cell: str) -> bool:
@@ -92,6 +102,11 @@ def spreadsheet_formula(cell: str) -> bool:
 
 @pytest.mark.parametrize(("value", "expected"), SEPARATED.items())
 def test_a_formula_after_a_separator_is_neutralised(value: str, expected: str) -> None:
+    assert csv_safe(value) == expected
+
+
+@pytest.mark.parametrize(("value", "expected"), QUOTED_PIECES.items())
+def test_a_quoted_formula_after_a_separator_is_neutralised(value: str, expected: str) -> None:
     assert csv_safe(value) == expected
 
 
@@ -192,3 +207,17 @@ async def test_a_visitors_lines_are_no_formula_in_a_semicolon_spreadsheet(
     message = "Hello\n=cmd|' /C calc'!A0\r\n-2+3"
     row = await semicolon_export(client, owner, name="Jane", message=message)
     assert row["message"] == "Hello\n'=cmd|' /C calc'!A0\r\n'-2+3"
+
+
+async def test_a_visitors_quoted_formula_is_none_in_a_semicolon_spreadsheet(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The piece after the visitor's ";" starts with a quote: a quoted cell of its own where
+    ";" separates cells, and no formula (it was: ``=cmd|...`` after the doubled quote)."""
+    row = await semicolon_export(
+        client, owner, name="Jane;\"=cmd|' /C calc'!A0\"", message='Hi\n"@SUM(1+1)"'
+    )
+    assert (row["name"], row["message"]) == (
+        "Jane;'\"=cmd|' /C calc'!A0\"",
+        'Hi\n\'"@SUM(1+1)"',
+    )
