@@ -20,8 +20,8 @@ The zip holds:
   and ``subscription.json``: what people and keys did, and the billing records
   (lifecycle/archive_records.py).
 
-Every CSV cell is neutralised against formula injection (``workspaces.leads.csv_safe``). Rows are
-streamed from a server-side cursor straight into the zip, a conversation's messages and a
+Every CSV cell is neutralised against formula injection (``workspaces.csv_cells.csv_safe``).
+Rows are streamed from a server-side cursor straight into the zip, a conversation's messages and a
 document's chunks included: memory holds one batch of rows (and one document's original file),
 never the workspace nor one whole conversation. The zip is written and deflated by a thread of
 its own (``lifecycle.zip_sink``), never in the event loop.

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lifecycle.zip_sink import TextEntry, ZipSink
-from workspaces.leads import csv_safe
+from workspaces.csv_cells import csv_safe
 
 
 def _json_default(value: Any) -> Any:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import unicodedata
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -30,6 +28,7 @@ from core.errors import Conflict, NotFound, ValidationFailed
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
 from workspaces import notifications
+from workspaces.csv_cells import csv_safe
 from workspaces.models import Lead, LeadSubmission
 from workspaces.permissions import Action, Permit, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
@@ -54,12 +53,6 @@ CSV_COLUMNS = (
     # deleted the lead's conversation (its conversation_id then empty).
     "conversation_deleted_at",
 )
-_FORMULA_START = ("=", "+", "-", "@", "|", "%")
-_CONTROL_START = ("\t", "\r", "\n")
-# Where a spreadsheet set to another list separator starts a cell inside one of ours.
-_SEPARATORS = re.compile(r"([;\t])")
-# What a spreadsheet skips before a formula: spaces of every kind, controls, invisible formats.
-_BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 
 
 CONTACT_REQUIRED = (
@@ -393,37 +386,6 @@ async def list_page(
     total = await repo.count_leads(session, workspace_id=workspace_id, **filters)
     page, next_cursor = page_of(rows, limit, scope=scope)
     return page, total, next_cursor
-
-
-def _looks_like_formula(text: str) -> bool:
-    """Whether ``text`` starts like a formula once leading blanks are skipped and compatibility
-    forms (fullwidth U+FF1D, small U+FE66 equals...) are read as ASCII (NFKC)."""
-    for char in text:
-        if unicodedata.category(char) in _BLANK_CATEGORIES:
-            continue
-        return unicodedata.normalize("NFKC", char).startswith(_FORMULA_START)
-    return False
-
-
-def csv_safe(value: object) -> str:
-    """Neutralise spreadsheet formulas (CSV injection): a leading apostrophe makes them text,
-    including formulas behind leading spaces or invisible characters and fullwidth forms. A
-    spreadsheet whose list separator is ``;`` (Excel in much of Europe; LibreOffice's import
-    offers ``;`` and tab) starts a cell after every ``;`` or tab of a row, whatever the commas
-    and quotes around it: a piece after one that starts like a formula gets its apostrophe too
-    (``Jane;=cmd|...`` was a formula in the cell after ``Jane``)."""
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    if text.startswith(_CONTROL_START) or _looks_like_formula(text):
-        text = "'" + text
-    if ";" not in text and "\t" not in text:
-        return text
-    pieces = _SEPARATORS.split(text)  # text, separator, text, separator...
-    for i in range(2, len(pieces), 2):
-        if _looks_like_formula(pieces[i]):
-            pieces[i] = "'" + pieces[i]
-    return "".join(pieces)
 
 
 async def check_export(session: AsyncSession, access: WorkspaceAccess) -> Permit:

@@ -59,7 +59,7 @@ from rag.chat.intents import question_of
 from rag.chat.repository import analytics as repo
 from rag.chat.repository import conversation_export as export_repo
 from rag.chat.repository.conversation_export import ExportChannel as ExportChannel
-from workspaces.leads import csv_safe
+from workspaces.csv_cells import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
@@ -401,6 +401,15 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+_LINE_ENDS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
+"""Where ``str.splitlines`` (and httpx's ``iter_lines``) ends a line and JSON escapes nothing
+(it escapes the controls below U+0020): escaped, a record is one line however it is split."""
+
+
+def _json_line(record: dict[str, Any]) -> str:
+    return json.dumps(record, ensure_ascii=False).translate(_LINE_ENDS) + "\n"
+
+
 async def export_lines(
     transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
     *,
@@ -435,7 +444,7 @@ async def export_lines(
                     "lead_id": str(row.lead_id) if row.lead_id else None,
                     "created_at": _iso(row.conversation_created_at),
                 }
-                buffer.write(json.dumps(conversation, ensure_ascii=False) + "\n")
+                buffer.write(_json_line(conversation))
             message = {
                 "type": "message",
                 "id": str(row.message_id),
@@ -449,7 +458,7 @@ async def export_lines(
                 "text": row.text,
                 "sales_routed": row.sales_routed,
             }
-            buffer.write(json.dumps(message, ensure_ascii=False) + "\n")
+            buffer.write(_json_line(message))
         if buffer.tell() > 16_384:
             yield buffer.getvalue()
             buffer.seek(0)

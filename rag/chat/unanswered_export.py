@@ -1,7 +1,7 @@
 """The unanswered questions not dealt with yet, as CSV: every one of them, newest first (the
 Unanswered page and ``GET .../unanswered`` group only the latest 2,000), one row per time a
 visitor asked, for the owner's spreadsheet. Cells that a spreadsheet would read as a formula
-are neutralised as in the other exports (``workspaces.leads.csv_safe``); an old record's "are
+are neutralised as in the other exports (``workspaces.csv_cells.csv_safe``); an old record's "are
 you a bot?" in front of its question is left out, as on the page (``conversations.asked_as``).
 
 Who may: as the conversations' export (``conversations.export``: owners and admins whose email
@@ -23,7 +23,7 @@ from core.pagination import keyset_pages
 from rag.chat.conversations import asked_as
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.repository.conversations import ExportedQuestion
-from workspaces.leads import csv_safe
+from workspaces.csv_cells import csv_safe
 from workspaces.permissions import Action, authorize
 from workspaces.service import WorkspaceAccess, require_verified
 
