@@ -1,6 +1,7 @@
 """The new API key's only showing with Redis gone after sign-in: the flash cannot be kept, so
-the form's answer shows the secret itself (docs/deploy.md, "Credentials in answers"); the key
-made is the one shown, and the page's address opened after shows no secret."""
+the form's answer shows the secret itself (docs/deploy.md, "Security": credentials in
+answers); the key made is the one shown, and the page's address opened after shows no
+secret."""
 
 from __future__ import annotations
 
