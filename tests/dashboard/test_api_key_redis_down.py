@@ -5,27 +5,17 @@ secret."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
 from redis.asyncio import Redis
 
 from tests.conftest import RuntimeFactory, client_for
 from tests.dashboard.conftest import API_KEY_SHOWN as SECRET
 from tests.dashboard.conftest import web_signup
-from tests.rag.test_job_interruptions import OwnRedis
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    redis = OwnRedis()
-    redis.start()
-    yield redis
-    redis.kill()
+from tests.rag.test_job_interruptions import OwnRedis, own_redis  # noqa: F401 (the fixture)
 
 
 async def test_with_redis_down_the_forms_answer_shows_the_new_key(
-    runtime_factory: RuntimeFactory, own_redis: OwnRedis
+    runtime_factory: RuntimeFactory,
+    own_redis: OwnRedis,  # noqa: F811 (the fixture)
 ) -> None:
     redis = Redis.from_url(own_redis.url, socket_connect_timeout=0.5, socket_timeout=0.5)
     try:
