@@ -201,6 +201,10 @@ async def verify_checkout(
         order.razorpay_order_id, razorpay_payment_id, razorpay_signature, key_secret
     )
     now = now or datetime.now(UTC)
+    # The order's lock before the subscription's, as the webhooks take them
+    # (``apply_order_event``): a payment recorded held is judged again below holding both, and
+    # the reverse order deadlocked with a webhook of the order (verify answered 503).
+    await repo.lock_order(session, workspace_id=workspace_id, order_id=order.id)
     if (
         razorpay_payment_id
         in subscription_state(
