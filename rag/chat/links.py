@@ -196,7 +196,18 @@ def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> st
         if rewritten == text:
             return text
         text = rewritten
-    return _replace_links(text, _plain)
+    return _unlinked(text)
+
+
+def _unlinked(text: str) -> str:
+    """``text`` with no link of any form left, for one still changing after the passes (links
+    nested deeper than them): each link left becomes text, and so could make the one around it
+    a link (its label held the brackets), which nothing would look at. So the marks that make a
+    link are broken apart too: "](" (an inline link), "]:" (a reference definition) and an
+    autolink's angle brackets (each given a space, which neither a link nor an autolink can
+    hold)."""
+    text = _AUTOLINK.sub(lambda m: f" {m.group(1)} ", _replace_links(text, _plain))
+    return text.replace("](", "] (").replace("]:", "] :")
 
 
 def safe_links(

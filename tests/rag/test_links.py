@@ -92,6 +92,22 @@ def test_nested_and_odd_links_leave_no_widget_link_to_another_site(answer: str) 
         assert POLICY.allows(url), (answer, safe, url)
 
 
+def nested_links(depth: int, url: str = "https://evil.test/") -> str:
+    """``depth`` links each inside the label of the next: "[a[b](u0)](u1)" at depth 2. Each
+    link the filter turns into text ("b (u0)") makes the one around it a link to look at."""
+    return "".join(f"[L{i}" for i in range(depth)) + "".join(f"]({url}{i})" for i in range(depth))
+
+
+@pytest.mark.parametrize("depth", range(1, 13))
+def test_links_nested_however_deep_leave_no_link_to_another_site(depth: int) -> None:
+    """Past the filter's fifth pass, its last one turned the links left into text and so made
+    the next one out a link that nothing looked at: seven nested links to another site left one
+    the widget showed ("[L6 (https://evil.test/0) ...](https://evil.test/6)")."""
+    safe = restrict_links(nested_links(depth), POLICY)
+    assert widget_links(safe) == [], safe
+    assert [url for *_, url in inline_links(safe)] == [], safe
+
+
 TOKENS = st.sampled_from(
     [
         "[",
@@ -282,6 +298,38 @@ async def test_a_model_answer_with_an_injected_link_is_restricted(
     done = events[-1]
     assert done[0] == "done"
     assert widget_links(done[1]["answer"]) == ["https://shop.example.com/r"]
+
+
+@pytest.fixture
+def nested_link_llm(fake_llm: FakeOpenAI, llm_settings: Any) -> FakeOpenAI:
+    fake_llm.chat_reply = "Yearly plans are refunded within 30 days [1]. " + nested_links(
+        8, "https://evil.example/login"
+    )
+    return fake_llm
+
+
+async def test_a_model_answer_with_deeply_nested_links_links_nowhere_else(
+    llm_client: Any, nested_link_llm: FakeOpenAI
+) -> None:
+    """A model a document instructed writes links nested eight deep: the answer the widget
+    shows, streamed or not, links to no other site."""
+    client, runtime = llm_client
+    owner = await signup(client)
+    await _set_origins(client, owner, ["https://shop.example.com"])
+    await ingest(client, owner, runtime, "Refunds", REFUNDS)
+    headers = widget_headers(owner, Origin="https://shop.example.com")
+    body = {"message": "Can I get a refund on a yearly plan?", "session_id": "nested-1"}
+    plain = (await client.post("/api/v1/chat", json=body, headers=headers)).json()
+    assert plain["source"] == "rag", plain
+    assert widget_links(plain["answer"]) == [], plain["answer"]
+
+    body = {"message": "Can I get a refund on a yearly plan, please?", "session_id": "nested-2"}
+    streamed = await client.post(
+        "/api/v1/chat", json=body, headers={**headers, "Accept": "text/event-stream"}
+    )
+    done = parse_sse(streamed.text)[-1]
+    assert done[0] == "done"
+    assert widget_links(done[1]["answer"]) == [], done[1]["answer"]
 
 
 __all__ = ["fake_llm", "llm_client", "llm_settings"]  # fixtures shared with test_answers
