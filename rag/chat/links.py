@@ -27,6 +27,10 @@ _AUTOLINK: Final = re.compile(r"<([A-Za-z][A-Za-z0-9+.\-]{1,31}:[^<>\s]*)>")
 # Reference-style definitions ("[id]: https://..."), which make "[label][id]" a link elsewhere.
 _REFERENCE: Final = re.compile(r"^( {0,3})\[([^\]\n]+)\]:[ \t]*<?(\S+?)>?(?=[ \t]|$)", re.M)
 _MAX_PASSES: Final = 5
+# Space to Python's \s (str.isspace), not to JavaScript's (widget.js's) nor to CommonMark's: a
+# URL holding one was read here as ending at it (no link), and the widget, reading on through
+# it, showed a link to anywhere. Made spaces (to them too) before anything is read.
+_PYTHON_ONLY_SPACE: Final = re.compile(r"[\x1c-\x1f\x85]")
 
 # What widget.js renders as a link, and the other inline-link forms markdown renderers accept
 # (angle-bracketed destinations, titles, empty labels): a superset, so nothing slips between.
@@ -177,6 +181,7 @@ def _plain(label: str, url: str) -> str:
 def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> str:
     """``text`` with every link the policy does not allow turned into plain text."""
     allows = allowed.allows if isinstance(allowed, LinkPolicy) else allowed
+    text = _PYTHON_ONLY_SPACE.sub(" ", text)
 
     def inline(label: str, url: str) -> str:
         # An allowed link is rebuilt bare (no title that could carry text of its own).
@@ -196,7 +201,18 @@ def restrict_links(text: str, allowed: LinkPolicy | Callable[[str], bool]) -> st
         if rewritten == text:
             return text
         text = rewritten
-    return _replace_links(text, _plain)
+    return _unlinked(text)
+
+
+def _unlinked(text: str) -> str:
+    """``text`` with no link of any form left, for one still changing after the passes (links
+    nested deeper than them): each link left becomes text, and so could make the one around it
+    a link (its label held the brackets), which nothing would look at. So the marks that make a
+    link are broken apart too: "](" (an inline link), "]:" (a reference definition) and an
+    autolink's angle brackets (each given a space, which neither a link nor an autolink can
+    hold)."""
+    text = _AUTOLINK.sub(lambda m: f" {m.group(1)} ", _replace_links(text, _plain))
+    return text.replace("](", "] (").replace("]:", "] :")
 
 
 def safe_links(

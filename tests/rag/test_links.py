@@ -23,10 +23,17 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import REFUNDS, fake_llm, ingest, llm_client, llm_settings
 from tests.rag.test_chat import chat, parse_sse, widget_headers
 
+# JavaScript's \s (widget.js's), which is not Python's: no U+001C-U+001F or U+0085, U+FEFF too.
+JS_SPACE = (
+    "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 # The regular expression widget.js renders inline markdown with (bold, code, link, citation),
 # scanned the same way (left to right, no overlaps). A match with a label group is a link.
 WIDGET_INLINE = re.compile(
-    r"\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()\s]+)\)|\[(\d{1,3})\]"
+    r"\*\*([^*\n]+?)\*\*|`([^`\n]+)`|\[([^\]\n]+)\]\(([^()"
+    + re.escape(JS_SPACE)
+    + r"]+)\)|\[(\d{1,3})\]"
 )
 
 POLICY = LinkPolicy.of(
@@ -92,6 +99,43 @@ def test_nested_and_odd_links_leave_no_widget_link_to_another_site(answer: str) 
         assert POLICY.allows(url), (answer, safe, url)
 
 
+def nested_links(depth: int, url: str = "https://evil.test/") -> str:
+    """``depth`` links each inside the label of the next: "[a[b](u0)](u1)" at depth 2. Each
+    link the filter turns into text ("b (u0)") makes the one around it a link to look at."""
+    return "".join(f"[L{i}" for i in range(depth)) + "".join(f"]({url}{i})" for i in range(depth))
+
+
+@pytest.mark.parametrize("depth", range(1, 13))
+def test_links_nested_however_deep_leave_no_link_to_another_site(depth: int) -> None:
+    """Past the filter's fifth pass, its last one turned the links left into text and so made
+    the next one out a link that nothing looked at: seven nested links to another site left one
+    the widget showed ("[L6 (https://evil.test/0) ...](https://evil.test/6)")."""
+    safe = restrict_links(nested_links(depth), POLICY)
+    assert widget_links(safe) == [], safe
+    assert [url for *_, url in inline_links(safe)] == [], safe
+
+
+# Space to Python (its \s, str.isspace), not to JavaScript: the filter read the URL as ending
+# there (no link), the widget read on through it (a link).
+PYTHON_ONLY_SPACES = ["\x1c", "\x1d", "\x1e", "\x1f", "\x85"]
+
+
+@pytest.mark.parametrize("space", PYTHON_ONLY_SPACES)
+def test_a_url_holding_a_space_only_python_sees_leaves_no_link_to_another_site(
+    space: str,
+) -> None:
+    """ "[Claim](https://evil.test/<U+0085>win)" went through unchanged (to the filter, a URL
+    cut by a space, so no link) and widget.js, whose \\s holds no U+0085, showed a link to
+    evil.test."""
+    for answer in (
+        f"[Claim](https://evil.test/{space}win)",
+        f"[a](https://shop.example.com/{space})",
+    ):
+        safe = restrict_links(answer, POLICY)
+        for url in widget_links(safe):
+            assert POLICY.allows(url), (answer, safe, url)
+
+
 TOKENS = st.sampled_from(
     [
         "[",
@@ -113,6 +157,7 @@ TOKENS = st.sampled_from(
         "https://shop.example.com/",
         "https://a.example.org/",
         "javascript:",
+        "\x85",
     ]
 )
 
@@ -255,33 +300,60 @@ def injected_link_llm(fake_llm: FakeOpenAI, llm_settings: Any) -> FakeOpenAI:
     return fake_llm
 
 
-async def test_a_model_answer_with_an_injected_link_is_restricted(
-    llm_client: Any, injected_link_llm: FakeOpenAI
-) -> None:
+async def _shop_answers(llm_client: Any) -> tuple[str, str]:
+    """What a visitor on the shop's site reads to a question about refunds answered plain and
+    to another streamed, from a workspace allowing that site and holding REFUNDS."""
     client, runtime = llm_client
     owner = await signup(client)
     await _set_origins(client, owner, ["https://shop.example.com"])
     await ingest(client, owner, runtime, "Refunds", REFUNDS)
-    plain = await client.post(
-        "/api/v1/chat",
-        json={"message": "Can I get a refund on a yearly plan?", "session_id": "s1"},
-        headers=widget_headers(owner, Origin="https://shop.example.com"),
-    )
+    headers = widget_headers(owner, Origin="https://shop.example.com")
+    body = {"message": "Can I get a refund on a yearly plan?", "session_id": "s1"}
+    plain = await client.post("/api/v1/chat", json=body, headers=headers)
     assert plain.json()["source"] == "rag", plain.text
-    assert widget_links(plain.json()["answer"]) == ["https://shop.example.com/r"]
-    assert "log in here (https://evil.example/login)" in plain.json()["answer"]
-
+    body = {"message": "Can I get a refund on a yearly plan, please?", "session_id": "s2"}
     streamed = await client.post(
-        "/api/v1/chat",
-        json={"message": "Can I get a refund on a yearly plan, please?", "session_id": "s2"},
-        headers=widget_headers(
-            owner, Origin="https://shop.example.com", Accept="text/event-stream"
-        ),
+        "/api/v1/chat", json=body, headers={**headers, "Accept": "text/event-stream"}
     )
-    events = parse_sse(streamed.text)
-    done = events[-1]
-    assert done[0] == "done"
-    assert widget_links(done[1]["answer"]) == ["https://shop.example.com/r"]
+    done = parse_sse(streamed.text)[-1]
+    assert done[0] == "done", done
+    return str(plain.json()["answer"]), str(done[1]["answer"])
+
+
+async def test_a_model_answer_with_an_injected_link_is_restricted(
+    llm_client: Any, injected_link_llm: FakeOpenAI
+) -> None:
+    plain, streamed = await _shop_answers(llm_client)
+    assert widget_links(plain) == ["https://shop.example.com/r"]
+    assert "log in here (https://evil.example/login)" in plain
+    assert widget_links(streamed) == ["https://shop.example.com/r"]
+
+
+@pytest.fixture
+def replying_llm(
+    request: pytest.FixtureRequest, fake_llm: FakeOpenAI, llm_settings: Any
+) -> FakeOpenAI:
+    fake_llm.chat_reply = "Yearly plans are refunded within 30 days [1]. " + request.param
+    return fake_llm
+
+
+@pytest.mark.parametrize(
+    "replying_llm",
+    [
+        pytest.param(nested_links(8, "https://evil.example/login"), id="nested eight deep"),
+        # U+0085 (next line): a C1 control, which the model's text keeps
+        pytest.param("[log in here](https://evil.example/login\x85now).", id="next line"),
+    ],
+    indirect=True,
+)
+async def test_a_model_answer_hiding_a_link_links_nowhere_else(
+    llm_client: Any, replying_llm: FakeOpenAI
+) -> None:
+    """A model a document instructed hides a link from the filter (links nested eight deep; a
+    U+0085 in its URL): the answer the widget shows, streamed or not, links to no other site."""
+    plain, streamed = await _shop_answers(llm_client)
+    assert widget_links(plain) == [], plain
+    assert widget_links(streamed) == [], streamed
 
 
 __all__ = ["fake_llm", "llm_client", "llm_settings"]  # fixtures shared with test_answers
