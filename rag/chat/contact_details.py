@@ -19,6 +19,7 @@ from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
+from rag.chat.number_first import given_first
 from rag.chat.other_numbers import (
     BOOKING_REACH,
     BOOKINGS,
@@ -370,7 +371,7 @@ def number_left(text: str) -> str | None:
         # 23456789"), or labelled a phone ("email ... phone 0171 2345678"): theirs, with no
         # call asked for (the lead showed no phone, and a search by the number found nobody).
         return number
-    return number if first_asked(SALES, words) or sales_asked(text, words) else None
+    return number if _left_as_theirs(text, words) else None
 
 
 # "I'd" ("I would"), which ``courtesy.words`` makes "id" once the apostrophe goes: no ID.
@@ -421,7 +422,8 @@ _NO_CALLS = re.compile(
 def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     """A message that is someone leaving their phone number and no address: one number, asked
     to call or left as theirs (a sales lead's call or number: "call me on +91 98765 43210",
-    "mera number 98765 43210 hai", "mi número es 612 345 678"), and besides it at most a few
+    "mera number 98765 43210 hai", "mi número es 612 345 678"; or given first: "98765 43210 is
+    my number", ``_left_as_theirs``), and besides it at most a few
     words of their own, none making the number an order's or a ticket's. ``asked``: the bot's
     last answer asked for contact details: a number with those few words gives it. An order's
     number named beside it, with no call asked (``callback_number`` reads those: a question
@@ -436,7 +438,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     words = _number_words(text)
     if _not_to_call(text, words):
         return False
-    found = first_asked(SALES, words) or sales_asked(text, words)
+    found = _left_as_theirs(text, words)
     if found is None and not asked:
         return False
     # The words of the call asked for or the number left are theirs in any language ("mera
@@ -457,6 +459,13 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     # "zwei Nächte ab Samstag", "an order for 200 units"): twice the words.
     booking = any(w in BOOKINGS or w in TO_BOOK for w in own) or _ORDERING.search(words)
     return len(own) <= MAX_OWN_WORDS * (2 if booking else 1)
+
+
+def _left_as_theirs(text: str, words: str) -> re.Match[str] | None:
+    """A call asked or a number left in ``text`` (reduced: ``words``): a sales lead's
+    (``first_asked``, ``sales_asked``: "call me on ...", "my number is ...") or the number
+    given first (``number_first``: "98765 43210 is my number", "... es mi número")."""
+    return first_asked(SALES, words) or sales_asked(text, words) or given_first(words)
 
 
 CONTACT_WORDS = _LEAVING_WORDS | _PHONE_WORDS | _GIVING_WORDS

@@ -258,6 +258,9 @@ SALES_ELSEWHERE = Lexicon(
             r"|mi serve|ci serve|vorremmo|avrei bisogno di|abbiamo bisogno di|ho bisogno di)"
             rf" {_IT_WHAT}",
             r"mi richiami|mi richiamate|richiamatemi|richiamami|mi chiamate|chiamatemi",
+            # A number left: "il mio numero è 333 123 4567" (the number first: ``number_first``)
+            r"(?:il )?(?:mio|nostro) (?:numero|cellulare|telefono)(?: di (?:telefono|cellulare))?"
+            rf"(?: è| e)? {_DIGITS}",
         ),
         # Hindi, in Devanagari and in Latin letters: "मुझे डेमो चाहिए", "demo book karna hai",
         # "kya aap demo dikha sakte ho?", "mujhe call karo" ("kya demo lena zaroori hai?" is

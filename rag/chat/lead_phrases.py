@@ -90,9 +90,10 @@ SALES_PATTERNS = (
     rf"call me {_CALL_WHEN}",
     r"give me a (?:call|ring|callback|call back)(?: back)?",
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
-    # A number left ("my number is 555 123 4567"; not "my order number is 12345678").
-    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell)"
-    rf"(?: is)? {PHONE_DIGITS}",
+    # A number left ("my number is 555 123 4567", "my whatsapp is ..."; not "my order number
+    # is 12345678"; the number first, "555 123 4567 is my number": ``number_first``).
+    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell"
+    rf"|whatsapp)(?: is)? {PHONE_DIGITS}",
 )
 
 LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)

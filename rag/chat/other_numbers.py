@@ -110,13 +110,12 @@ _PARCELS = frozenset({"parcel", "parcels", "shipment", "consignment"})
 # The words that may stand between the word naming a number and the number ("order number
 # is", "número de pedido es", "Bestellung Nr.", "my booking reference:"): the links above and
 # the possessives ("my order 5779079277", "mi pedido ...", "ma commande ...").
-_BETWEEN = (
-    LINKS
-    | JOINERS
-    | {"my", "our", "mi", "mis", "nuestro", "mon", "ma", "mes", "notre", "mein", "meine"}
+_MY = (
+    frozenset({"my", "our", "mi", "mis", "nuestro", "mon", "ma", "mes", "notre", "mein", "meine"})
     | {"meiner", "unsere", "meu", "minha", "nosso", "mio", "mia", "mera", "meri", "मेरा"}
     | {"मेरी", "мой", "моя", "моего", "моей", "мого", "моєї"}
 )
+_BETWEEN = LINKS | JOINERS | _MY
 
 
 def named_at(text: str, start: int) -> int | None:
@@ -124,13 +123,16 @@ def named_at(text: str, start: int) -> int | None:
     last word before it in its clause, past the words between (``_BETWEEN``), is an order's, an
     invoice's, a parcel's, an account's, a booking's or a reference's ("my order 5779079277",
     "invoice no. ...", "Mi número de pedido es ...", "Meine Bestellung ...", "Ma commande ...",
-    "注文番号は ..."); None for a number not named so ("call me on ...", "my number is ...")."""
+    "注文番号は ..."); None for a number not named so ("call me on ...", "my number is ...",
+    and past an order's word: "5779079277 is my order number my number is ...", which before
+    made the visitor's number the order's, and the order's their contact phone)."""
     reach = max(0, start - BOOKING_REACH)
     ends = [m.end() for m in CLAUSES.finditer(text, reach, start)]
     begin = ends[-1] if ends else reach
     tokens = list(re.finditer(r"\S+", text[begin:start]))
     if begin == reach and reach:
         tokens = tokens[1:]  # (the first may be cut: not read)
+    then = ""  # the word after the one read
     for token in reversed(tokens):
         # Of a token holding digits, what follows them: Chinese and Japanese write no spaces
         # ("订单5779079277还没到请打电话给我 ...": the call's words, not the order's).
@@ -138,7 +140,9 @@ def named_at(text: str, start: int) -> int | None:
         said = _words(after if after.strip() else token[0]).split()
         # (a reference's word links a booking to its number, and alone names one: "ref ...")
         while said and said[-1] in _BETWEEN and not names_a_number(said[-1]):
-            said.pop()
+            if said[-1] in _MY and then in REFERENCES:
+                return None  # "... order number my number is ...": the visitor's own
+            then = said.pop()
         if said:
             return begin + token.start() if names_a_number(said[-1]) else None
     return None
@@ -169,12 +173,18 @@ def named_after(text: str, end: int) -> int | None:
     "... es mi número de pedido", "... ist meine Bestellnummer", "... est ma commande",
     "...是我的订单号", "...は注文番号です", "... mera order number hai". None for a number not
     named so ("98765 43210 is my number", "... is the number on my account"), and where the
-    clause goes on to a number of its own ("... - my order 5779079277 is late": that one's)."""
+    clause goes on to a number the words name ("... - my order 5779079277 is late": that
+    one's); a number they do not name is where the clause ends ("5779079277 is my order number
+    my number is 98765 43210", unpunctuated: the first is the order's)."""
     closing = CLAUSES.search(text, end, end + BOOKING_REACH)
     stop = closing.start() if closing else min(len(text), end + BOOKING_REACH)
+    digit = next((at for at in range(end, stop) if text[at].isdigit()), None)
+    if digit is not None:
+        # The clause goes on to another number: the words before it name that one, or none.
+        if named_at(text, digit) is not None:
+            return None
+        stop = digit
     tail = text[end:stop]
-    if any(ch.isdigit() for ch in tail):
-        return None
     if tail.lstrip().startswith(_UNSPACED_IS):
         return stop if any(part in tail for part in NOT_PHONE_PARTS) else None
     said = [

@@ -38,6 +38,7 @@ from rag.chat.human_languages import person_language
 from rag.chat.intents import COURTESY, detect_intent
 from rag.chat.lead_languages import SALES_ELSEWHERE
 from rag.chat.lead_phrases import LEAD
+from rag.chat.number_first import GIVEN_FIRST
 
 Language = Literal["de", "fr", "es", "pt", "it", "hi", "hi-Latn", "ru", "ar", "zh", "ja"]
 """``hi-Latn``: Hindi in Latin letters ("kya aap madad kar sakte ho"), answered so."""
@@ -287,6 +288,7 @@ def _told(text: str) -> Language | Literal["en"] | None:
         person_language(reduced),
         identity_language(text),
         _sales_language(reduced, text),
+        GIVEN_FIRST.language_of(reduced),  # "612 345 678 es mi número"
     ):
         found = "hi-Latn" if found == "hi" else found  # Devanagari is told by its script
         if found is not None:
