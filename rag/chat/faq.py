@@ -321,6 +321,10 @@ async def reembed_workspace(
             part = rows[start : start + batch]
             vectors = await embedder.embed_documents([t for _, t in part])
             async with db.transaction(workspace_id=workspace_id) as session:
+                if table == "faq_questions":
+                    # As every FAQ write, before the rows: the batch's one statement took
+                    # questions in id order, an import (FAQ by FAQ) in its own: a deadlock.
+                    await faq_repo.lock_faq_quota(session, workspace_id)
                 await faq_repo.set_embeddings(
                     session,
                     workspace_id=workspace_id,
