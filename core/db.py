@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import QueuePool
 
 from core import metrics, vector_codec
+from core.advisory import lock_function
 from core.db_url import connect_options
 from core.direct import Direct, cancel_on_server, direct_transaction
 from core.fused_begin import begin_with_tenant
@@ -247,10 +248,8 @@ async def lock_workspace(
     COMMITTED), so counts checked against a quota, or rolled up, see each other. ``shared``:
     any number hold it at once, all waiting for (and waited for by) the exclusive holder.
     Not ``wait``: taken only if free at once (whether it was)."""
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    function = function if wait else function.replace("pg_", "pg_try_", 1)
     taken = await session.execute(
-        text(f"SELECT {function}(hashtext(:purpose), hashtext(:ws))"),
+        text(f"SELECT {lock_function(shared, wait)}(hashtext(:purpose), hashtext(:ws))"),
         {"purpose": purpose, "ws": str(workspace_id)},
     )
     return wait or bool(taken.scalar_one())

@@ -82,6 +82,7 @@ def test_imports_point_down(path: Path) -> None:
 # the embedded database (core/embedded.py), and the app role's creation and grants
 # (core/migrate.py).
 SQL_INFRASTRUCTURE = {
+    "core/advisory.py",
     "core/db.py",
     "core/direct.py",
     "core/fused_begin.py",

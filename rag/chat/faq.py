@@ -257,6 +257,10 @@ async def update(
     """Change an FAQ; audited with the names of the fields given, not their text."""
     permit = authorize(access, Action.FAQ_UPDATE)
     workspace_id = access.workspace.id
+    # First, before the FAQ's row: an import holds it, then FAQ rows, then the workspace's row
+    # (``bump_knowledge_version``). Taken after the row (an answer alone changed), each waited
+    # for the other's row: PostgreSQL aborted one (a deadlock; the owner got 409).
+    await faq_repo.lock_faq_quota(session, workspace_id)
     current = await get(session, workspace_id=workspace_id, faq_id=faq_id)
     clean: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
@@ -273,8 +277,7 @@ async def update(
             *list(clean.get("alt_questions", current.alt_questions) or []),
         ]
         new = [q for q in wanted if normalize_question(q) not in before]
-        if new:
-            await faq_repo.lock_faq_quota(session, workspace_id)  # as ``create`` does
+        if new:  # under the FAQ lock, as ``create`` looks
             await _refuse_duplicates(session, workspace_id, new[0], new[1:], besides=faq_id)
     # The values before: the update refreshes ``current`` itself (the same session object).
     before_values = {k: getattr(current, k, None) for k in clean}
@@ -295,6 +298,7 @@ async def delete(session: AsyncSession, access: WorkspaceAccess, *, faq_id: uuid
     """Delete an FAQ; audited with its id, not its text."""
     permit = authorize(access, Action.FAQ_DELETE)
     workspace_id = access.workspace.id
+    await faq_repo.lock_faq_quota(session, workspace_id)  # before the row, as ``update`` does
     faq = await get(session, workspace_id=workspace_id, faq_id=faq_id)
     alt_questions = len(faq.alt_questions)
     if not await faq_repo.delete_faq(session, workspace_id=workspace_id, faq_id=faq_id):
@@ -317,6 +321,10 @@ async def reembed_workspace(
             part = rows[start : start + batch]
             vectors = await embedder.embed_documents([t for _, t in part])
             async with db.transaction(workspace_id=workspace_id) as session:
+                if table == "faq_questions":
+                    # As every FAQ write, before the rows: the batch's one statement took
+                    # questions in id order, an import (FAQ by FAQ) in its own: a deadlock.
+                    await faq_repo.lock_faq_quota(session, workspace_id)
                 await faq_repo.set_embeddings(
                     session,
                     workspace_id=workspace_id,

@@ -271,9 +271,11 @@ async def set_embeddings(
 
 
 async def lock_faq_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None:
-    """Until the transaction ends, one transaction per workspace adds FAQs under the plan's
-    ``faqs`` quota, or gives FAQs new phrasings: FAQs created at once are counted, and
-    checked for one another's questions, one after another."""
+    """Until the transaction ends, one transaction per workspace adds, changes or deletes
+    FAQs (an import all of its rows), or re-embeds their questions: FAQs created at once are
+    counted, and checked for one another's questions, one after another. Taken before any
+    FAQ's row (or question's) and the workspace's row (``bump_knowledge_version``): each FAQ
+    write locks them in that one order."""
     await lock_workspace(session, "faq_quota", workspace_id)
 
 
