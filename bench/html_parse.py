@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import subprocess
+import sys
 import time
 import types
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from bench.common import (
 
 BEFORE = "bf7428c0"  # the last revision with the BeautifulSoup parser
 MODULE = "rag/knowledge/html_parsing.py"
+PARSED = "rag/knowledge/parsed.py"
 ROOT = Path(__file__).resolve().parent.parent
 ATTRIBUTES = " ".join(f"a{i}=1" for i in range(2000))
 
@@ -57,13 +59,21 @@ def page(unit: str, frame: str, size: int) -> tuple[bytes, int]:
     return shell.format(unit * count).encode(), count
 
 
-def _before_module(revision: str) -> types.ModuleType:
+def _revision_module(revision: str, path: str, name: str) -> types.ModuleType:
     source = subprocess.run(
-        ["git", "show", f"{revision}:{MODULE}"], cwd=ROOT, capture_output=True, check=True
+        ["git", "show", f"{revision}:{path}"], cwd=ROOT, capture_output=True, check=True
     ).stdout
-    module = types.ModuleType("html_parsing_before")
-    exec(compile(source, f"{revision}:{MODULE}", "exec"), module.__dict__)
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # (dataclasses look their module up)
+    exec(compile(source, f"{revision}:{path}", "exec"), module.__dict__)
     return module
+
+
+def _before_module(revision: str) -> types.ModuleType:
+    """The parser at ``revision``, with that revision's ``rag.knowledge.parsed`` (text
+    normalisation, sections): loaded in the timing child only, which it replaces there."""
+    _revision_module(revision, PARSED, "rag.knowledge.parsed")
+    return _revision_module(revision, MODULE, "html_parsing_before")
 
 
 def _child(conn: Any, revision: str | None, data: bytes) -> None:
@@ -136,8 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     if writes_docs(args):
         note = (
             f"each page {args.size:g} MB; parse_html alone, each in a child process stopped at"
-            f" {args.timeout:g} s; before: the parser at {args.before} (BeautifulSoup's tree),"
-            " after: libxml2's events into plain nodes; chunks as a job cuts them"
+            f" {args.timeout:g} s; before: the parser (and rag.knowledge.parsed) at"
+            f" {args.before}, after: this checkout's; chunks as a job cuts them"
             " (CHUNK_MIN_TOKENS 40)"
         )
         write_section(

@@ -14,7 +14,9 @@ Comments and processing instructions are not kept, as they were not read.
 from __future__ import annotations
 
 import codecs
+import gc
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -85,13 +87,12 @@ _HTML_SPACE = re.compile(r"[ \t\n\r\f]+")  # HTML white space; NBSP is kept as c
 class _Node:
     """An element: its name, attributes and children (text and elements, in order)."""
 
-    __slots__ = ("attrib", "children", "parent", "tag")
+    __slots__ = ("attrib", "children", "tag")
 
-    def __init__(self, tag: str, attrib: dict[str, str], parent: _Node | None) -> None:
+    def __init__(self, tag: str, attrib: dict[str, str]) -> None:
         self.tag = tag
         self.attrib = attrib
         self.children: list[str | _Node] = []
-        self.parent = parent
 
     def get(self, name: str, default: str | None = None) -> str | None:
         return self.attrib.get(name, default)
@@ -150,7 +151,7 @@ class _TreeBuilder:
                 self._open.append(self._end_of_body)
                 return
             parent = self._end_of_body
-        node = _Node(tag, dict(attrib) if attrib else {}, parent)
+        node = _Node(tag, dict(attrib) if attrib else {})
         if parent is not None:
             parent.children.append(node)
         elif self.root is None:
@@ -268,16 +269,50 @@ def _convertible(markup: bytes, encoding: str) -> tuple[bytes, str]:
     return markup, encoding
 
 
+class _CollectorPause:
+    """Python's cyclic garbage collector off while pages are parsed (in any thread), back to
+    its state when the last parse ends. A parse allocates a node, a list and a dict per element
+    and tuples on the walk's stacks: the collector's passes over the growing tree took 40-65%
+    of a 4 MB page's parse (docs/benchmarks.md, "HTML parsing: worst shapes"). The tree holds
+    no cycles (no parent links), so it is freed when the parse lets go of it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._parses = 0
+        self._was_enabled = False
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._parses == 0:
+                self._was_enabled = gc.isenabled()
+                gc.disable()
+            self._parses += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._parses -= 1
+            if self._parses == 0 and self._was_enabled:
+                gc.enable()
+
+
+_COLLECTOR_PAUSE = _CollectorPause()
+
+
 def parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:
+    with _COLLECTOR_PAUSE:
+        return _parse_html(data, content_type)
+
+
+def _parse_html(data: bytes, content_type: str | None) -> tuple[str | None, list[Section]]:
     document = _tree(data, declared_charset(content_type))
     if document is None:
         return None, []
     title_tag = next(document.iter("title"), None)
     title = _joined(title_tag.itertext()) if title_tag is not None else None
-    root = _main_content(document)
+    root, in_article = _main_content(document)
     builder = SectionBuilder()
     buffer: list[str] = []
-    first_h1 = _walk_html(root, builder, buffer)
+    first_h1 = _walk_html(root, in_article, builder, buffer)
     builder.paragraph("".join(buffer))
     return title or first_h1, builder.finish()
 
@@ -325,27 +360,32 @@ def _is_boilerplate(tag: _Node, name: str, *, in_article: bool) -> bool:
     return name == "a" and _is_permalink(tag)
 
 
-def _main_content(document: _Node) -> _Node:
+def _main_content(document: _Node) -> tuple[_Node, bool]:
     """``<main>``, else the first element of role "main", else the only ``<article>``, else
-    ``<body>`` (else the whole page): found in one walk."""
-    role: _Node | None = None
+    ``<body>`` (else the whole page): found in one walk; and whether it is an ``<article>`` or
+    inside one (the tree keeps no parents: without them it holds no cycles)."""
+    role: tuple[_Node, bool] | None = None
     articles: list[_Node] = []
-    body: _Node | None = None
-    for tag in document.iter():
+    body: tuple[_Node, bool] | None = None
+    stack: list[tuple[_Node, bool]] = [(document, False)]
+    while stack:
+        tag, inside = stack.pop()
         name = tag.tag
+        inside = inside or name == "article"
         if name == "main":
-            return tag
+            return tag, inside
         if role is None and tag.attrib and tag.attrib.get("role") == "main":
-            role = tag
+            role = tag, inside
         if name == "article" and len(articles) < 2:
             articles.append(tag)
         elif name == "body" and body is None:
-            body = tag
+            body = tag, inside
+        stack.extend((child, inside) for child in reversed(tag.children) if type(child) is _Node)
     if role is not None:
         return role
     if len(articles) == 1:
-        return articles[0]
-    return body if body is not None else document
+        return articles[0], True
+    return body if body is not None else (document, document.tag == "article")
 
 
 _END_BLOCK = object()  # on the walk's stack: a block element's children have been walked
@@ -379,18 +419,17 @@ def _strings(tag: _Node, in_article: bool, h1s: list[str] | None = None) -> list
     return out
 
 
-def _walk_html(root: _Node, builder: SectionBuilder, buffer: list[str]) -> str | None:
-    """The text under ``root`` into ``builder``, cut at headings and blocks; returns the first
-    ``<h1>``'s text (None: none). Walked with a stack, not by recursion: legacy pages nest
-    every paragraph in the unclosed ``<font>`` of the ones before, and past about 1,000 levels
-    the page failed with RecursionError."""
-    in_article = False
-    ancestor: _Node | None = root
-    while ancestor is not None and not in_article:
-        in_article, ancestor = ancestor.tag == "article", ancestor.parent
+def _walk_html(
+    root: _Node, in_article: bool, builder: SectionBuilder, buffer: list[str]
+) -> str | None:
+    """The text under ``root`` (``in_article``: an ``<article>`` or inside one) into
+    ``builder``, cut at headings and blocks; returns the first ``<h1>``'s text (None: none).
+    Walked with a stack, not by recursion: legacy pages nest every paragraph in the unclosed
+    ``<font>`` of the ones before, and past about 1,000 levels the page failed with
+    RecursionError."""
     h1s: list[str] = []  # the first <h1>'s text, once the walk has passed one
     stack: list[Any] = []
-    _push_content(root, in_article or root.tag == "article", stack)
+    _push_content(root, in_article, stack)
     while stack:
         item = stack.pop()
         if item is _END_BLOCK:

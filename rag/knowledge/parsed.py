@@ -108,6 +108,8 @@ _BLANKS = re.compile(r"\n{3,}")
 def normalize_text(text: str) -> str:
     """Collapse runs of spaces, trim lines, keep single line breaks and one blank line as a
     paragraph break."""
+    if text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()  # one line, no control characters: only its ends change
     text = unicodedata.normalize("NFC", text).translate(_LIGATURES)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _INVISIBLE.sub("", text)
