@@ -256,6 +256,11 @@ async def set_embeddings(
     ids: Sequence[uuid.UUID],
     embeddings: np.ndarray,
 ) -> None:
+    """New vectors for chunks (`trulybot reindex`), in one statement. The workspace's
+    statistics row first (``terms.lock_statistics``), as every writer of its chunks takes it:
+    an ingestion holding it deletes a document's leftover chunks and then updates its kept
+    ones, and this statement, locking them in its own order, would hold one and want another."""
+    await terms_repo.lock_statistics(session, workspace_id)
     await session.execute(
         text(
             "UPDATE chunks AS c SET embedding = u.emb"
