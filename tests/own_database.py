@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+import pytest
 from sqlalchemy import text
 
 from core import migrate
@@ -44,3 +46,25 @@ async def own_database(pg: EmbeddedPostgres, name: str) -> AsyncIterator[tuple[D
     finally:
         await app.dispose()
         await owner.dispose()
+
+
+def module_databases(name: str) -> tuple[Any, Any, Any]:
+    """Fixtures ``own_databases``, ``db`` and ``owner_db`` of a module whose tests run on the
+    database ``name`` of their own (``own_database``), the module's runtimes, clients and
+    owners with them: assign them in the module,
+    ``own_databases, db, owner_db = module_databases("trulybot_x")``."""
+
+    @pytest.fixture(scope="module", name="own_databases")
+    async def databases(pg: EmbeddedPostgres) -> AsyncIterator[tuple[Database, Database]]:
+        async with own_database(pg, name) as both:
+            yield both
+
+    @pytest.fixture(scope="module", name="db")
+    def app_db(own_databases: tuple[Database, Database]) -> Database:
+        return own_databases[0]
+
+    @pytest.fixture(scope="module", name="owner_db")
+    def owner_db(own_databases: tuple[Database, Database]) -> Database:
+        return own_databases[1]
+
+    return databases, app_db, owner_db
