@@ -29,19 +29,30 @@ async def migrated(pg: EmbeddedPostgres, name: str, *, recreate: bool = False) -
     return cluster
 
 
-@asynccontextmanager
-async def own_database(pg: EmbeddedPostgres, name: str) -> AsyncIterator[tuple[Database, Database]]:
-    """(the app's, the owner's) ``Database`` on the database ``name`` of ``pg``'s cluster,
-    migrated; the workspaces of its earlier runs are deleted, which the sweeps leave alone. Kept
-    between runs, not recreated: DROP DATABASE waits for a checkpoint, seconds late in a run."""
+async def without_live_workspaces(pg: EmbeddedPostgres, name: str) -> EmbeddedPostgres:
+    """``migrated``, and the workspaces its earlier runs left there deleted (the sweeps over
+    every live workspace leave deleted ones alone)."""
     cluster = await migrated(pg, name)
-    owner = Database.from_url(cluster.owner_url(), pool_size=1, max_overflow=2)
-    app = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=4)
+    owner = Database.from_url(cluster.owner_url(), pool_size=1, max_overflow=0)
     try:
         async with owner.transaction() as session:
             await session.execute(
                 text("UPDATE workspaces SET deleted_at = now() WHERE deleted_at IS NULL")
             )
+    finally:
+        await owner.dispose()
+    return cluster
+
+
+@asynccontextmanager
+async def own_database(pg: EmbeddedPostgres, name: str) -> AsyncIterator[tuple[Database, Database]]:
+    """(the app's, the owner's) ``Database`` on the database ``name`` of ``pg``'s cluster,
+    migrated; the workspaces of its earlier runs are deleted, which the sweeps leave alone. Kept
+    between runs, not recreated: DROP DATABASE waits for a checkpoint, seconds late in a run."""
+    cluster = await without_live_workspaces(pg, name)
+    owner = Database.from_url(cluster.owner_url(), pool_size=1, max_overflow=2)
+    app = Database.from_url(cluster.app_url(APP_ROLE), pool_size=2, max_overflow=4)
+    try:
         yield app, owner
     finally:
         await app.dispose()
