@@ -29,6 +29,12 @@ async def migrated(pg: EmbeddedPostgres, name: str, *, recreate: bool = False) -
     return cluster
 
 
+SERVED_APP = "trulybot_served_app"
+"""The database of the tests that start an app as one `trulybot serve` without Redis starts it
+(``without_live_workspaces``): its start resumes the queued documents of every live workspace,
+a transaction each, and its scheduler sweeps every live workspace while it runs."""
+
+
 async def without_live_workspaces(pg: EmbeddedPostgres, name: str) -> EmbeddedPostgres:
     """``migrated``, and the workspaces its earlier runs left there deleted (the sweeps over
     every live workspace leave deleted ones alone)."""

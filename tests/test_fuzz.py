@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from api.app import create_app
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, make_settings
-from tests.own_database import without_live_workspaces
+from tests.own_database import SERVED_APP, without_live_workspaces
 
 # schemathesis.specs.openapi.schemas is what from_asgi imports on first use, imported above
 # while only this thread runs: pytest rewrites schemathesis's modules (a plugin) with ast.parse,
@@ -52,13 +52,11 @@ class Tenant:
 
 @pytest.fixture(scope="module")
 async def fuzz_database(pg: EmbeddedPostgres) -> str:
-    """The app's URL of a database of the fuzz's own in the suite's cluster
-    (tests/own_database.py). The fuzzed app runs without Redis, as one `trulybot serve` does:
-    its start resumes the queued documents of every live workspace, and its scheduler runs the
-    periodic sweeps over every live workspace; in the suite's database those were the
-    thousands the tests before it had left (beside 1,500 of them the file took 84 s, 56 s
-    on its own database)."""
-    cluster = await without_live_workspaces(pg, "trulybot_fuzz")
+    """The app's URL of a database other than the suite's (tests/own_database.py, SERVED_APP):
+    in the suite's, the fuzzed app's start and scheduler went through the thousands of
+    workspaces the tests before it had left (beside 1,500 of them the file took 84 s, 56 s on
+    a database of its own)."""
+    cluster = await without_live_workspaces(pg, SERVED_APP)
     return cluster.app_url(APP_ROLE)
 
 
