@@ -25,7 +25,7 @@ from workspaces.models import Workspace
 # On a database of its own (tests/own_database.py): each tick of the retention job queued a purge
 # per live workspace of the suite's database (40 s and 19 s for two tests of under a second,
 # beside 1,500 workspaces; 51 s and 29 s in a loaded full run).
-own_databases, db, owner_db = module_databases("trulybot_retention")
+own_databases, db, owner_db = module_databases()
 
 
 async def _conversations(owner_db: Database, workspace_id: str) -> tuple[int, int]:

@@ -39,7 +39,7 @@ FAQ_ANSWER = "We are open 9 to 5, Monday to Friday."
 # On a database of its own (tests/own_database.py): the scheduled rollup refreshes every live
 # workspace with something new, in the suite's database every other test's too (7.3 s beside
 # 1,500 of them for a test of a fraction of a second).
-own_databases, db, owner_db = module_databases("trulybot_rollup")
+own_databases, db, owner_db = module_databases()
 
 
 @pytest.fixture
