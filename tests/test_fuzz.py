@@ -26,6 +26,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from api.app import create_app
 from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE, make_settings
+from tests.own_database import SERVED_APP, without_live_workspaces
 
 # schemathesis.specs.openapi.schemas is what from_asgi imports on first use, imported above
 # while only this thread runs: pytest rewrites schemathesis's modules (a plugin) with ast.parse,
@@ -50,13 +51,23 @@ class Tenant:
 
 
 @pytest.fixture(scope="module")
-def fuzz_app(pg: EmbeddedPostgres) -> Iterator[tuple[Any, Any]]:
+async def fuzz_database(pg: EmbeddedPostgres) -> str:
+    """The app's URL of a database other than the suite's (tests/own_database.py, SERVED_APP):
+    in the suite's, the fuzzed app's start and scheduler went through the thousands of
+    workspaces the tests before it had left (beside 1,500 of them the file took 84 s, 56 s on
+    a database of its own)."""
+    cluster = await without_live_workspaces(pg, SERVED_APP)
+    return cluster.app_url(APP_ROLE)
+
+
+@pytest.fixture(scope="module")
+def fuzz_app(fuzz_database: str) -> Iterator[tuple[Any, Any]]:
     """The app as `trulybot serve` builds it: its lifespan builds the runtime (the product's
     pooled engine) on the event loop schemathesis drives every request from, and closes it when
     the lifespan ends. The test's own engine before was unpooled, because it was made on the
     test's loop: each request connected anew (about 1,500 connections), and those connections
     were a third of the fuzz's CPU time (PostgreSQL backends 10.5 s of about 32 s)."""
-    app = create_app(settings=make_settings(redis_url=None, database_url=pg.app_url(APP_ROLE)))
+    app = create_app(settings=make_settings(redis_url=None, database_url=fuzz_database))
     try:
         with get_client(app) as client:
             yield app, client

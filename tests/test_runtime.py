@@ -14,6 +14,7 @@ from rag.chat.extractive import ExtractiveAnswerer
 from rag.chat.llm import LLMGenerator
 from rag.knowledge.embeddings import LocalEmbedder
 from tests.conftest import APP_ROLE, RuntimeFactory, make_settings, seed_onnx_graph, started_app
+from tests.own_database import SERVED_APP, without_live_workspaces
 
 
 async def test_the_startup_lines_name_the_generator_really_used(
@@ -111,8 +112,10 @@ async def test_an_api_replica_with_only_the_app_role_starts_without_migrating(
     """Production's layout: `trulybot migrate` runs once per deploy with the owner's
     connection; API replicas have only the app role's DATABASE_URL. They start and serve (it
     refused before: 'MIGRATION_DATABASE_URL (the owner role) is needed to apply migrations')."""
+    # Not the suite's database, whose every workspace the start went through (SERVED_APP).
+    served = await without_live_workspaces(pg, SERVED_APP)
     settings = make_settings(
-        database_url=pg.app_url(APP_ROLE),
+        database_url=served.app_url(APP_ROLE),
         migration_database_url=None,
         redis_url=None,
         data_dir=str(tmp_path),

@@ -19,6 +19,11 @@ from core.models import utcnow
 from tests.conftest import Owner
 from tests.lifecycle.data import fill, tick_due
 from tests.lifecycle.test_exports import _export
+from tests.own_database import module_databases
+
+# On a database of its own (tests/own_database.py), like tests/lifecycle/test_retention.py: the
+# retention tick purged every other test's workspace too (34 s in a loaded full run).
+own_databases, db, owner_db = module_databases()
 
 
 def _csv(archive: zipfile.ZipFile, name: str) -> list[dict[str, str]]:

@@ -34,6 +34,12 @@ from tests.conftest import (
     queued_text_document,
     signup,
 )
+from tests.own_database import module_databases
+
+# On a database of its own (tests/own_database.py): the analytics rollup queues a refresh per
+# live workspace with something new, in the suite's database every other test's too (5.5 s beside
+# 1,500 of them, 20 s of a loaded full run, for a test of a fraction of a second).
+own_databases, db, owner_db = module_databases()
 
 
 async def _text_doc(client: httpx.AsyncClient, owner: Owner, body: str) -> str:
