@@ -1,8 +1,8 @@
 """A workspace that holds more FAQs than its plan allows now (a paid period ended: starter's
 2,000 down to free's 100) may still change the FAQs it has. Editing one (the API) always
 could; a CSV import that only updates FAQs adds none, and is allowed at any count as the docs
-say (docs/billing.md "Subscriptions and quotas"), so it must be allowed over the limit too. A file that
-adds one is refused."""
+say (docs/billing.md "Subscriptions and quotas"), so it must be allowed over the limit too.
+A file that adds one is refused."""
 
 from __future__ import annotations
 
