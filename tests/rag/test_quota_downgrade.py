@@ -15,7 +15,7 @@ from core.db import Database
 from tests.conftest import Owner
 from tests.fakes.openai_server import FakeOpenAI
 from tests.rag.test_answers import fake_llm, llm_client, llm_settings, refunds_owner
-from tests.rag.test_chat import add_faq, chat, new_session
+from tests.rag.test_chat import add_faq, chat, new_session, widget_headers
 from workspaces import repository as ws_repo
 from workspaces import usage
 
@@ -132,3 +132,67 @@ async def test_a_cached_answer_counts_as_a_message_and_spends_no_tokens(
     assert after["metrics"]["messages"]["used"] == before["metrics"]["messages"]["used"] + 1
     assert after["llm_tokens"] == before["llm_tokens"]
     assert after["metrics"]["daily_llm_tokens"] == before["metrics"]["daily_llm_tokens"]
+
+
+async def test_at_the_conversations_limit_a_conversation_under_way_goes_on(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    """The month's 100 conversations used: a visitor already talking is answered (a message
+    counts, no conversation), a new one is refused for ``conversations``; usage agrees."""
+    first = await chat(client, owner, "hello", session_id=(visitor := new_session()))
+    assert first.status_code == 200, first.text
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await usage.increment(session, workspace_id, conversations=99)
+    going_on = await chat(
+        client, owner, "thanks", session_id=visitor, conversation_id=first.json()["conversation_id"]
+    )
+    assert going_on.status_code == 200, going_on.text
+    own = await client.post(
+        owner.url("/chat"),
+        json={"message": "hello", "session_id": new_session()},
+        headers=owner.headers,
+    )
+    assert own.status_code == 429, own.text
+    assert own.json()["error"]["details"]["metric"] == "conversations"
+    report = await _usage(client, owner)
+    assert report["metrics"]["conversations"] == {"used": 100, "limit": 100}
+    assert report["metrics"]["messages"]["used"] == 2
+    assert report["limits_reached"] == ["conversations"]
+
+
+async def test_an_upgrade_is_read_by_the_next_visitor_turn_not_the_cached_plan(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    """Refused at the free plan's last message (the widget key and its workspace cached), the
+    workspace is upgraded: the next turn is answered under the new plan, counted once."""
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await usage.increment(session, workspace_id, messages=FREE_MESSAGES)
+    refused = await chat(client, owner, "hello", session_id=new_session())
+    assert refused.status_code == 429, refused.text
+    await on_starter_until(db, workspace_id, datetime.now(UTC) + timedelta(days=30))
+    answered = await chat(client, owner, "hello", session_id=new_session())
+    assert answered.status_code == 200, answered.text
+    report = await _usage(client, owner)
+    assert report["plan"] == "starter"
+    assert report["metrics"]["messages"] == {"used": FREE_MESSAGES + 1, "limit": 20_000}
+
+
+async def test_a_streamed_turn_over_the_quota_is_a_plain_429_and_meters_nothing(
+    client: httpx.AsyncClient, owner: Owner, db: Database
+) -> None:
+    workspace_id = uuid.UUID(owner.workspace_id)
+    async with db.transaction(workspace_id=workspace_id) as session:
+        await usage.increment(session, workspace_id, messages=FREE_MESSAGES)
+    streamed = await client.post(
+        "/api/v1/chat",
+        json={"message": "hello", "session_id": new_session()},
+        headers=widget_headers(owner, Accept="text/event-stream"),
+    )
+    assert streamed.status_code == 429, streamed.text
+    assert streamed.json()["error"]["code"] == "quota_exceeded"
+    assert not streamed.json()["error"].get("details")
+    report = await _usage(client, owner)
+    assert report["metrics"]["messages"]["used"] == FREE_MESSAGES
+    assert report["metrics"]["conversations"]["used"] == 0
