@@ -81,9 +81,11 @@ def ensure_within(
     month: str | None = None,
 ) -> None:
     """Raise 429 ``quota_exceeded`` when ``used + adding`` passes the plan's limit; ``month``:
-    the month whose counter ``used`` is (a monthly metric), named in the details."""
+    the month whose counter ``used`` is (a monthly metric), named in the details. Adding
+    nothing is never refused, also over a limit that came down below what is used (a paid
+    period ended): an FAQ import that only updates FAQs was refused as "adds 0 FAQs"."""
     limit = get_plan(plan_code).limit(metric)
-    if limit is None or used + adding <= limit:
+    if limit is None or adding <= 0 or used + adding <= limit:
         return
     details: dict[str, object] = {
         "metric": metric,

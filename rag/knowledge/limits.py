@@ -83,11 +83,23 @@ async def check_chunk_quota(
             resets_at=None,
         )
     except QuotaExceeded as exc:
+        if await _no_larger(session, workspace.id, document_id, chunks):
+            return
         raise QuotaExceeded(
             f"This document makes {chunks} chunks and the workspace's other documents hold"
             f" {used}: {exc.message}. Split the document, remove documents or upgrade the plan.",
             details={**(exc.details or {}), "document_chunks": chunks},
         ) from exc
+
+
+async def _no_larger(
+    session: AsyncSession, workspace_id: uuid.UUID, document_id: uuid.UUID, chunks: int
+) -> bool:
+    """Whether ``chunks`` replacing the document's own leave the workspace no larger: allowed
+    over a limit that came down below what is stored (a paid period ended). Refused, a page or
+    text whose new version was no larger kept answering with its old one."""
+    own = await chunk_repo.count_chunks(session, workspace_id, of_document=document_id)
+    return chunks <= own
 
 
 async def check_room_for_a_document(
@@ -107,6 +119,8 @@ async def check_room_for_a_document(
             plan_code=plan_code, metric="chunks", used=used, adding=1, resets_at=None
         )
     except QuotaExceeded as exc:
+        if await _no_larger(session, workspace.id, document_id, 1):
+            return  # a new version as small as its last: left to ``check_chunk_quota``
         raise QuotaExceeded(
             f"The workspace's other documents hold {used} chunks: {exc.message}. This document"
             " was not read; remove documents or upgrade the plan, then retry it.",

@@ -65,6 +65,39 @@ async def _ready_guide(
     return data, ready
 
 
+LONG_PARKING = "\n\n".join(
+    f"## Level {i}\n\n" + " ".join(f"bay{i}x{j}" for j in range(80)) for i in range(8)
+)
+"""A parking text of several chunks."""
+
+
+async def parking_and_filler(client: httpx.AsyncClient, owner: Owner) -> dict[str, str]:
+    """Two text documents of one chunk each, "Parking" and "Filler", posted (not ingested yet);
+    their ids by title."""
+    ids = {}
+    for title, body in (("Parking", "Visitors park on level two."), ("Filler", "A short fact.")):
+        posted = await client.post(
+            owner.url("/documents"),
+            json={"title": title, "text": f"{body} ({uuid.uuid4().hex})"},
+            headers=owner.headers,
+        )
+        assert posted.status_code == 202, posted.text
+        ids[title] = str(posted.json()["id"])
+    return ids
+
+
+async def replaced_text(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, doc_id: str, text: str
+) -> dict[str, Any]:
+    """The document once ``text`` replaced its own (a PUT, 202) and its job ran."""
+    put = await client.put(
+        owner.url(f"/documents/{doc_id}"), json={"text": text}, headers=owner.headers
+    )
+    assert put.status_code == 202, put.text
+    await jobs.drain()
+    return await get_doc(client, owner, doc_id)
+
+
 async def test_a_failed_replacement_says_its_last_good_version_keeps_answering(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
@@ -132,28 +165,12 @@ async def test_a_failed_text_replacement_says_to_send_its_text_again(
     """A text document of one chunk replaced by a text of several, past the chunks quota
     (2,000 on the plan a sign-up gets; another document holds 1,999): ``quota_exceeded``,
     and its one chunk still answers."""
-    ids = {}
-    for title, body in (("Parking", "Visitors park on level two."), ("Filler", "A short fact.")):
-        posted = await client.post(
-            owner.url("/documents"),
-            json={"title": title, "text": f"{body} ({uuid.uuid4().hex})"},
-            headers=owner.headers,
-        )
-        assert posted.status_code == 202, posted.text
-        ids[title] = posted.json()["id"]
+    ids = await parking_and_filler(client, owner)
     await jobs.drain()
     ready = await get_doc(client, owner, ids["Parking"])
     assert (ready["status"], ready["chunk_count"]) == ("ready", 1)
     await copy_chunks(owner_db, ids["Filler"], 1998)  # 1,999 beside Parking's one
-    long_text = "\n\n".join(
-        f"## Level {i}\n\n" + " ".join(f"bay{i}x{j}" for j in range(80)) for i in range(8)
-    )
-    put = await client.put(
-        owner.url(f"/documents/{ids['Parking']}"), json={"text": long_text}, headers=owner.headers
-    )
-    assert put.status_code == 202, put.text
-    await jobs.drain()
-    failed = await get_doc(client, owner, ids["Parking"])
+    failed = await replaced_text(client, owner, jobs, ids["Parking"], LONG_PARKING)
     assert (failed["status"], failed["error_code"]) == ("failed", "quota_exceeded"), failed
     assert "to go back to the last good one, send its text again" in failed["error"]
     assert (
