@@ -149,3 +149,37 @@ async def test_a_handoff_quoting_the_order_number_goes_its_conversation_kept(
     assert (erased["conversations"], erased["webhook_deliveries"]) == (0, 1), erased
     assert await _user_messages(owner_db, owner, tag) == [f"a-{tag}"]
     assert await _texts_holding(owner_db, owner, p[5:]) == []
+
+
+@pytest.mark.parametrize("rater", ["visitor", "team"])
+async def test_a_feedback_comment_quoting_the_order_number_loses_it(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, rater: str
+) -> None:
+    """A rating's comment on an answer of the conversation kept (the visitor's through the
+    widget, or the team's) quoting the number: it becomes ``[erased]`` there too. Before, the
+    erased number stayed in the comment (and in the workspace's next export)."""
+    p, q, tag = _national(), _national(), _tag()
+    session = f"a-{tag}"
+    said = await _chat(
+        client, owner, f"my order {_spaced(p)} is late, please call me on +91 {_spaced(q)}", session
+    )
+    comment = f"order {_spaced(p)} still not here ({tag})"
+    body = {"message_id": said["message_id"], "rating": "down", "comment": comment}
+    if rater == "visitor":
+        rated = await client.post(
+            "/api/v1/widget/feedback", json={**body, "session_id": session}, headers=widget(owner)
+        )
+    else:
+        rated = await client.post(owner.url("/feedback"), json=body, headers=owner.headers)
+    assert rated.status_code == 204, rated.text
+
+    response = await _erase(client, owner, phone=f"+91 {p}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 0, response.json()
+    comments = await first_column(
+        owner_db,
+        "SELECT comment FROM message_feedback WHERE workspace_id = :ws AND comment LIKE :t",
+        ws=owner.workspace_id,
+        t=f"%{tag}%",
+    )
+    assert comments == [f"order {ERASED} still not here ({tag})"]
