@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Text, cast, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from lifecycle import erasure_text_repository as text_repo
 from rag.chat.contact_details import phone_matches
-from rag.chat.models import ChatMessage, UnansweredQuestion, WebhookDelivery
+from rag.chat.models import ChatMessage, MessageFeedback, UnansweredQuestion, WebhookDelivery
 from rag.chat.other_numbers import named_span
 
 
@@ -87,26 +88,39 @@ async def redact_conversations(
     conversation_ids: set[uuid.UUID],
 ) -> dict[str, int]:
     """Take the number out of the conversations kept (``named_as_anothers``): in their
-    messages (the visitor's and the bot's quoting it) and their unanswered questions each
+    messages (the visitor's and the bot's quoting it), the comments of their answers' ratings
+    (the visitor's or the team's: before, those kept it) and their unanswered questions each
     occurrence becomes ``[erased]``, the rest as it was (``text_repo.redacted``), and the
     webhook deliveries naming them whose payload holds it (a handoff quotes the message) go.
-    How many rows of each were rewritten (``redacted_messages``,
-    ``redacted_unanswered_questions``) or deleted (``webhook_deliveries``)."""
+    How many rows of each were rewritten (``redacted_messages``, a rating's comment counted
+    with its message's; ``redacted_unanswered_questions``) or deleted
+    (``webhook_deliveries``)."""
     if not conversation_ids:
         return {"redacted_messages": 0, "redacted_unanswered_questions": 0, "webhook_deliveries": 0}
     ids = sorted(conversation_ids)
     messages = await _redact(
         session,
         named,
-        ChatMessage,
+        ChatMessage.id,
         ("text",),
         ChatMessage.workspace_id == workspace_id,
         ChatMessage.conversation_id.in_(ids),
     )
+    in_conversations = select(ChatMessage.id).where(
+        ChatMessage.workspace_id == workspace_id, ChatMessage.conversation_id.in_(ids)
+    )
+    messages += await _redact(
+        session,
+        named,
+        MessageFeedback.message_id,
+        ("comment",),
+        MessageFeedback.workspace_id == workspace_id,
+        MessageFeedback.message_id.in_(in_conversations),
+    )
     questions = await _redact(
         session,
         named,
-        UnansweredQuestion,
+        UnansweredQuestion.id,
         ("question", "normalized"),
         UnansweredQuestion.workspace_id == workspace_id,
         UnansweredQuestion.conversation_id.in_(ids),
@@ -139,18 +153,19 @@ async def redact_conversations(
 async def _redact(
     session: AsyncSession,
     named: text_repo.Key,
-    model: type[ChatMessage] | type[UnansweredQuestion],
+    key: InstrumentedAttribute[uuid.UUID],
     fields: tuple[str, ...],
     *where: Any,
 ) -> int:
-    """Rewrite ``fields`` of the rows of ``model`` (``where``) without the number, locked by
-    id; how many changed."""
+    """Rewrite ``fields`` of the rows (``where``) of the model whose key is ``key`` without the
+    number, locked by their key; how many changed."""
+    model = key.class_
     assert named.phone is not None
     rows = (
         await session.execute(
-            select(model.id, *(getattr(model, field) for field in fields))
+            select(key, *(getattr(model, field) for field in fields))
             .where(*where)
-            .order_by(model.id)
+            .order_by(key)
             .with_for_update()
         )
     ).all()
@@ -164,6 +179,6 @@ async def _redact(
             if text and (kept := text_repo.redacted(text, named, numbers)) != text
         }
         if values:
-            await session.execute(update(model).where(model.id == row_id).values(**values))
+            await session.execute(update(model).where(key == row_id).values(**values))
             rewritten += 1
     return rewritten

@@ -18,13 +18,12 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
 from core.db import lock_workspace
-from core.db_reach import QUERY_CANCELED, sqlstate
 from core.errors import Conflict, NotFound, ValidationFailed
+from core.lock_waits import wait_out
 from core.pagination import cursor_scope, decode_cursor, keyset_pages, page_of
 from workspaces import lead_repository as repo
 from workspaces import notifications
@@ -121,16 +120,7 @@ async def wait_out_erasure(session: AsyncSession, workspace_id: uuid.UUID) -> No
     (DB_STATEMENT_TIMEOUT_MS) cancels is rolled back to its savepoint and waited again, the
     request's own timeout its bound; the transaction keeps its tenant context and what it did
     before. Before, a form sent during a large workspace's erasure got 500."""
-    if await wait_for_erasure(session, workspace_id, wait=False):
-        return
-    while True:
-        try:
-            async with session.begin_nested():
-                await wait_for_erasure(session, workspace_id)
-            return
-        except DBAPIError as exc:
-            if sqlstate(exc) != QUERY_CANCELED:
-                raise
+    await wait_out(session, ERASURE_LOCK, workspace_id, shared=True)
 
 
 async def submit_from_visitor(

@@ -198,9 +198,12 @@ def _detector(data: bytes, charset: str | None) -> EncodingDetector:
     the standard) is passed over, as UTF-7 is wherever it is named (the standard forbids it:
     read so, a page's ``+ADw-b+AD4-`` was a ``<b>`` element). The charset came before the
     mark (a UTF-16 page served as ``charset=utf-8`` was read with a NUL between letters) and
-    a ``<meta charset=utf-16>`` was believed (an ASCII page read as CJK garbage)."""
+    a ``<meta charset=utf-16>`` was believed (an ASCII page read as CJK garbage), as was a
+    Content-Type's UTF-16 (UTF-32) for bytes with no NUL, which its markup cannot be."""
     markup, bom = EncodingDetector.strip_byte_order_mark(data)
     transport = None if _label(charset) in _FORBIDDEN_LABELS else charset
+    if not bom and _label(transport) in _UTF16_LABELS | _UTF32_LABELS and b"\0" not in data:
+        transport = None  # no NUL, no UTF-16 (UTF-32) markup: the label is wrong
     first = [e for e in (bom, transport) if e]
     declared = EncodingDetector.find_declared_encoding(markup, is_html=True) or ""
     label = _label(declared)

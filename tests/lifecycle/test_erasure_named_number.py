@@ -16,11 +16,14 @@ import uuid
 import httpx
 import pytest
 
+from api.runtime import Runtime
 from core.db import Database
 from core.jobs import JobQueue
 from tests.conftest import Owner
 from tests.lifecycle.data import first_column, widget
 from tests.lifecycle.test_erasure_by_phone import _chat, _erase, _national, _tag, _user_messages
+from tests.lifecycle.test_erasure_redaction_mail import _mails_quoting
+from workspaces import notifications
 
 ERASED = "[erased]"
 
@@ -149,3 +152,77 @@ async def test_a_handoff_quoting_the_order_number_goes_its_conversation_kept(
     assert (erased["conversations"], erased["webhook_deliveries"]) == (0, 1), erased
     assert await _user_messages(owner_db, owner, tag) == [f"a-{tag}"]
     assert await _texts_holding(owner_db, owner, p[5:]) == []
+
+
+@pytest.mark.parametrize("rater", ["visitor", "team"])
+async def test_a_feedback_comment_quoting_the_order_number_loses_it(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database, rater: str
+) -> None:
+    """A rating's comment on an answer of the conversation kept (the visitor's through the
+    widget, or the team's) quoting the number: it becomes ``[erased]`` there too. Before, the
+    erased number stayed in the comment (and in the workspace's next export)."""
+    p, q, tag = _national(), _national(), _tag()
+    session = f"a-{tag}"
+    said = await _chat(
+        client, owner, f"my order {_spaced(p)} is late, please call me on +91 {_spaced(q)}", session
+    )
+    comment = f"order {_spaced(p)} still not here ({tag})"
+    body = {"message_id": said["message_id"], "rating": "down", "comment": comment}
+    if rater == "visitor":
+        rated = await client.post(
+            "/api/v1/widget/feedback", json={**body, "session_id": session}, headers=widget(owner)
+        )
+    else:
+        rated = await client.post(owner.url("/feedback"), json=body, headers=owner.headers)
+    assert rated.status_code == 204, rated.text
+
+    response = await _erase(client, owner, phone=f"+91 {p}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 0, response.json()
+    comments = await first_column(
+        owner_db,
+        "SELECT comment FROM message_feedback WHERE workspace_id = :ws AND comment LIKE :t",
+        ws=owner.workspace_id,
+        t=f"%{tag}%",
+    )
+    assert comments == [f"order {ERASED} still not here ({tag})"]
+
+
+async def test_a_second_number_named_as_an_order_is_not_the_visitors_own_phone(
+    client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """Two numbers, each named as an order's ("my order P is late, and my order Q too"): no
+    phone of the visitor's own beside P, so P may be theirs: that conversation goes."""
+    p, q, tag = _national(), _national(), _tag()
+    said = f"my order {_spaced(p)} is late, and my order {_spaced(q)} too ({tag})"
+    await _chat(client, owner, said, f"a-{tag}")
+
+    response = await _erase(client, owner, phone=f"+91 {p}")
+    assert response.status_code == 200, response.text
+    assert response.json()["erased"]["conversations"] == 1, response.json()
+    assert await _user_messages(owner_db, owner, tag) == []
+
+
+async def test_the_owners_mail_about_a_kept_conversation_quoting_it_goes(
+    runtime: Runtime, jobs: JobQueue, client: httpx.AsyncClient, owner: Owner, owner_db: Database
+) -> None:
+    """A handoff's mail to the owner quotes the visitor's first words: the number typed there
+    as an order's leaves the outbox with the erasure, the conversation kept. (Its lead's
+    message quotes it too, which alone takes the mail: this does not tell that path from
+    ``erasure._erase_named`` handing the conversations kept to the mails' deletion.)"""
+    p, q, tag = _national(), _national(), _tag()
+    order, phone = _spaced(p), f"+91 {_spaced(q)}"
+    message = f"Can I talk to a real person? my order {order} is late, call me on {phone}"
+    said = await _chat(client, owner, f"{message} ({tag})", f"a-{tag}")
+    await notifications.settle_kicks()
+    await jobs.drain()
+    assert said["source"] == "handoff", said
+    assert await _mails_quoting(runtime, owner_db, owner, order) >= 1
+
+    response = await _erase(client, owner, phone=f"+91 {p}")
+    assert response.status_code == 200, response.text
+    erased = response.json()["erased"]
+    assert (erased["conversations"], erased["notification_mails"] >= 1) == (0, True), erased
+    await jobs.drain()
+    assert await _mails_quoting(runtime, owner_db, owner, order) == 0
+    assert await _user_messages(owner_db, owner, tag) == [f"a-{tag}"]

@@ -101,3 +101,18 @@ def test_utf16_named_by_the_content_type_without_a_mark_is_still_read(encoding: 
         page.encode(encoding), filename="page.html", content_type=f"text/html; charset={charset}"
     )
     assert (parsed.title, parsed.text) == (title, body)
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "UTF-16LE", "utf-16be", "ucs-2", "utf-32"])
+@pytest.mark.parametrize("pad", ["", " "])
+def test_utf16_named_by_the_content_type_of_bytes_with_no_nul_is_not_believed(
+    charset: str, pad: str
+) -> None:
+    """A UTF-16 (UTF-32) page's markup is ASCII letters, each with a NUL byte (three): bytes
+    holding no NUL at all are not in it, whatever the Content-Type says (a server labelling
+    every page ``charset=utf-16``). Read so, an English page was ingested as CJK garbage
+    ("格浴㹬..."), an odd length's the same with a replacement character at its end."""
+    page, title, body = _page()
+    data = (page + pad).encode()
+    parsed = parse(data, filename="page.html", content_type=f"text/html; charset={charset}")
+    assert (parsed.title, parsed.text) == (title, body)

@@ -55,3 +55,18 @@ async def test_an_erasure_of_the_session_still_turns_a_new_conversation_back(
             assert await session_locks.no_erasure_of(turn, ws, f"s-{uuid.uuid4().hex}")
     async with runtime.db.transaction(workspace_id=ws) as turn:  # the erasure committed
         assert await session_locks.no_erasure_of(turn, ws, session_id)
+
+
+async def test_an_erasure_of_a_session_id_leaves_another_workspace_s_same_id_alone(
+    runtime: Runtime, owner: Owner, other: Owner
+) -> None:
+    """The key holds the workspace: an erasure in one workspace does not turn back a visitor
+    of another using the same session id (which the visitor chooses). Keyed by the session id
+    alone, that visitor was turned back, and, no erasure of their workspace running, started
+    again and again until the erasure committed."""
+    ws, theirs = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
+    session_id = f"s-{uuid.uuid4().hex}"
+    async with runtime.db.transaction(workspace_id=ws) as erasing:
+        await session_locks.lock_for_erasure(erasing, ws, [session_id])
+        async with runtime.db.transaction(workspace_id=theirs) as turn:
+            assert await session_locks.no_erasure_of(turn, theirs, session_id)

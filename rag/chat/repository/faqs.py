@@ -11,8 +11,8 @@ import numpy as np
 from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import lock_workspace
 from core.direct import Executor, Prepared, fetch
+from core.lock_waits import wait_out
 from core.models import utcnow
 from core.pagination import newest_first
 from rag.chat.models import (
@@ -275,8 +275,10 @@ async def lock_faq_quota(session: AsyncSession, workspace_id: uuid.UUID) -> None
     FAQs (an import all of its rows), or re-embeds their questions: FAQs created at once are
     counted, and checked for one another's questions, one after another. Taken before any
     FAQ's row (or question's) and the workspace's row (``bump_knowledge_version``): each FAQ
-    write locks them in that one order."""
-    await lock_workspace(session, "faq_quota", workspace_id)
+    write locks them in that one order. Waited for however long its holder runs (an import of
+    500 rows embedded by a remote provider, up to the request's timeout): before, a wait past
+    the statement timeout was cancelled and the owner's edit answered 500."""
+    await wait_out(session, "faq_quota", workspace_id)
 
 
 async def count_faqs(session: AsyncSession, *, workspace_id: uuid.UUID) -> int:
