@@ -44,6 +44,8 @@ ID_PARAM = re.compile(r"\{([a-z_]*id)\}")
 class Tenant:
     token: str
     workspace_id: str
+    email: str = ""
+    password: str = ""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -84,11 +86,29 @@ def _signup(client: Any, name: str) -> Tenant:
         json={"email": email, "password": password, "workspace_name": name},
     )
     assert response.status_code == 202, response.text
+    token = _login(client, email, password)
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
+    return Tenant(token, me["workspaces"][0]["id"], email, password)
+
+
+def _login(client: Any, email: str, password: str) -> str:
     login = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert login.status_code == 200, login.text
-    token = login.json()["access_token"]
-    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).json()
-    return Tenant(token=token, workspace_id=me["workspaces"][0]["id"])
+    return str(login.json()["access_token"])
+
+
+def _call_signed_in(case: Any, client: Any, owner: Tenant) -> Any:
+    """The case's response with a live session: an operation before it (logout, ending a
+    session) may have revoked the owner's; then the owner signs in again and the case runs
+    again. Without it, from the logout operation on, 1,229 of 1,458 requests were 401
+    ``session_revoked`` and never reached a handler: a GET .../leads made to answer 500
+    passed the fuzz."""
+    response = case.call(session=client, headers=owner.headers)
+    if response.status_code == 401 and _error_code(response) == "session_revoked":
+        owner.token = _login(client, owner.email, owner.password)
+        response = case.call(session=client, headers=owner.headers)
+        assert _error_code(response) != "session_revoked", "a new session was revoked at once"
+    return response
 
 
 def _no_server_error(response: Any) -> None:
@@ -128,7 +148,7 @@ def test_fuzz_every_operation_no_5xx_and_responses_match_the_schema(
         def run(case: Any) -> None:
             if "workspace_id" in (case.path_parameters or {}):
                 case.path_parameters["workspace_id"] = owner.workspace_id
-            response = case.call(session=client, headers=owner.headers)
+            response = _call_signed_in(case, client, owner)
             _no_server_error(response)
             case.validate_response(response, checks=[response_schema_conformance])
 

@@ -102,9 +102,11 @@ def candidate_count(k: int) -> int:
 def ef_search_for(k: int, mode: Mode, ef_search: int = EF_SEARCH) -> int:
     """The ``hnsw.ef_search`` ``search`` sets for ``k`` hits in ``mode``: a caller that sets it
     with its transaction's other settings (``Database.transaction(local=...)``) passes
-    ``ef_search=None`` to ``search`` and saves a round trip."""
+    ``ef_search=None`` to ``search`` and saves a round trip. At most pgvector's maximum
+    (``search_repo.MAX_EF_SEARCH``)."""
     n = candidate_count(max(1, min(int(k), MAX_K)))
-    return max(ef_search, hybrid_candidates(n) if mode == "hybrid" else 4 * n)
+    wanted = max(ef_search, hybrid_candidates(n) if mode == "hybrid" else 4 * n)
+    return search_repo.bounded_ef_search(wanted)
 
 
 def group_by_document(

@@ -276,3 +276,33 @@ async def test_ef_search_is_set_with_the_tenant_for_that_transaction_only(db: Da
     with pytest.raises(ValueError, match="invalid setting name"):
         async with db.transaction(local={"x'); DROP TABLE chunks; --": "1"}):
             pass
+
+
+@pytest.mark.parametrize(
+    ("mode", "per_document"), [("vector", True), ("vector", False), ("hybrid", True)]
+)
+async def test_the_largest_k_searches_within_pgvectors_ef_search_maximum(
+    client: httpx.AsyncClient,
+    owner: Owner,
+    runtime: Runtime,
+    mode: retrieval.Mode,
+    per_document: bool,
+) -> None:
+    """k = MAX_K asks for up to 1,600 candidates; pgvector's hnsw.ef_search stops at 1,000
+    (set_config refuses more: a 500), so the search sets at most MAX_EF_SEARCH."""
+    for n in range(3):
+        r = await client.post(
+            owner.url("/documents"),
+            json={"title": f"Page {n}", "text": f"Refunds take {n + 3} working days."},
+            headers=owner.headers,
+        )
+        assert r.status_code == 202, r.text
+    await runtime.jobs.drain()
+    response = await client.post(
+        owner.url("/search"),
+        json={"query": "refunds", "k": retrieval.MAX_K, "mode": mode, "per_document": per_document},
+        headers=owner.headers,
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) == 3
+    assert retrieval.ef_search_for(retrieval.MAX_K, mode) == search_repo.MAX_EF_SEARCH

@@ -29,6 +29,8 @@ _OR_QUERY = "replace(plainto_tsquery('english', :query)::text, ' & ', ' | ')::ts
 
 
 _SET_EF_SEARCH = Prepared(text("SELECT set_config('hnsw.ef_search', :v, true)"))
+# pgvector's largest hnsw.ef_search: set_config refuses more (k = MAX_K asks for 1,600).
+MAX_EF_SEARCH = 1000
 
 
 _INDEX_ONLY_OFF = Prepared(
@@ -41,8 +43,15 @@ _INDEX_ONLY_BACK = Prepared(text("SELECT set_config('enable_indexonlyscan', :v, 
 
 
 async def set_ef_search(session: Executor, ef_search: int) -> None:
-    """Transaction-local ``hnsw.ef_search`` (harmless when no HNSW index is used)."""
-    await fetch(session, _SET_EF_SEARCH, {"v": str(int(ef_search))})
+    """Transaction-local ``hnsw.ef_search`` (harmless when no HNSW index is used), at most
+    ``MAX_EF_SEARCH``."""
+    await fetch(session, _SET_EF_SEARCH, {"v": str(bounded_ef_search(ef_search))})
+
+
+def bounded_ef_search(ef_search: int) -> int:
+    """``ef_search`` within pgvector's range 1 .. ``MAX_EF_SEARCH``: every value the product
+    sets goes through it (``set_ef_search``, ``retrieval.ef_search_for``)."""
+    return max(1, min(int(ef_search), MAX_EF_SEARCH))
 
 
 # The statements inline the workspace: one per workspace and kind, each built and compiled once
