@@ -17,6 +17,9 @@ from core.settings_validators import SettingsValidators, check_together
 
 RAZORPAY_CHECKOUT_SCRIPT_URL = "https://checkout.razorpay.com/v1/checkout.js"
 
+PG_MAX_MS = 2_147_483_647
+"""The most milliseconds PostgreSQL takes for statement_timeout and lock_timeout."""
+
 
 class Settings(SettingsValidators, BaseSettings):
     """Every setting, in sections; each value's validators and the checks across settings are
@@ -50,7 +53,7 @@ class Settings(SettingsValidators, BaseSettings):
     # How long a migration's statement waits for a table's lock (0: forever), and how many more
     # times a revision that timed out is tried (a growing pause between): an ALTER waiting behind
     # a long export or reindex made every chat statement on that table wait behind it.
-    migration_lock_timeout_ms: int = Field(default=5000, ge=0)
+    migration_lock_timeout_ms: int = Field(default=5000, ge=0, le=PG_MAX_MS)
     migration_lock_retries: int = Field(default=5, ge=0, le=100)
     app_db_role: str = "trulybot_app"
     db_pool_size: int = Field(default=10, ge=1, le=1000)
@@ -62,7 +65,7 @@ class Settings(SettingsValidators, BaseSettings):
     # not for a pooled connection); 0: DB_POOL_SIZE. The models (a follow-up's rewrite, the
     # embedding, generation, an LLM reranker) are outside the limit.
     chat_concurrent_turns: int = Field(default=0, ge=0, le=10000)
-    db_statement_timeout_ms: int = Field(default=15000, ge=0)
+    db_statement_timeout_ms: int = Field(default=15000, ge=0, le=PG_MAX_MS)
 
     # --- redis ---
     redis_url: str | None = None
@@ -85,9 +88,9 @@ class Settings(SettingsValidators, BaseSettings):
     password_hash_concurrency: int = Field(default=0, ge=0, le=256)
     # Failed logins lock the source IP and slow the account (never lock it): see LoginGuard.
     login_max_failures: int = Field(default=5, ge=0)
-    login_lockout_seconds: int = Field(default=900, ge=1)
-    login_slowdown_seconds: int = Field(default=1, ge=0)
-    login_slowdown_max_seconds: int = Field(default=60, ge=1)
+    login_lockout_seconds: int = Field(default=900, ge=1, le=31_536_000)
+    login_slowdown_seconds: int = Field(default=1, ge=0, le=86_400)
+    login_slowdown_max_seconds: int = Field(default=60, ge=1, le=86_400)
 
     # --- mail (core/mail.py) ---
     # smtp://user:pass@host:587 or smtps://host:465; unset: messages go to DATA_DIR/outbox/*.eml.
@@ -96,14 +99,14 @@ class Settings(SettingsValidators, BaseSettings):
     # A user and password over plain SMTP (SMTP_STARTTLS=off) to a relay not on this machine:
     # refused at start unless this is true.
     smtp_allow_plaintext_auth: bool = False
-    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     # PEM file of the CA(s) that signed the SMTP server's certificate (a private relay); unset:
     # the system's trust store.
     smtp_ca_file: str | None = None
     mail_from: str = "TrulyBot <no-reply@trulybot.local>"
     mail_reply_to: str | None = None
     mail_max_attempts: int = Field(default=8, ge=1, le=100)
-    mail_retry_seconds: float = Field(default=1.0, ge=0)
+    mail_retry_seconds: float = Field(default=1.0, ge=0, le=3600)
     # Owner notifications (workspaces/notifications.py): the UTC hour the daily digest is sent.
     notification_digest_hour: int = Field(default=8, ge=0, le=23)
     # "New lead" mails per workspace and clock hour (UTC); leads past it are stored as always and
@@ -147,7 +150,7 @@ class Settings(SettingsValidators, BaseSettings):
     # page's NAME); 0 turns the floor off (docs/retrieval.md measured 40).
     chunk_min_tokens: int = Field(default=40, ge=0)
     allow_private_urls: bool = False
-    fetch_timeout_seconds: float = Field(default=10.0, gt=0)
+    fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
     fetch_max_bytes: int = Field(default=5 * 1_048_576, ge=1)
     fetch_max_redirects: int = Field(default=5, ge=0)
     sitemap_max_pages: int = Field(default=200, ge=1)
@@ -165,7 +168,7 @@ class Settings(SettingsValidators, BaseSettings):
     source_failing_after: int = Field(default=3, ge=1, le=100)
     # Parsing one document: wall time and address space of the parser's child process, the most
     # it may decode to (DOCX parts, PDF streams and text, text bodies) and PDF pages.
-    parse_timeout_seconds: float = Field(default=60.0, gt=0)
+    parse_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     parse_max_memory_mb: int = Field(default=1024, ge=0)
     parse_max_decoded_bytes: int = Field(default=32 * 1_048_576, ge=1)
     parse_max_pages: int = Field(default=2000, ge=1)
@@ -226,11 +229,11 @@ class Settings(SettingsValidators, BaseSettings):
     openai_base_url: str | None = None
     chat_model: str = "gpt-4o-mini"
     llm_max_tokens: int = Field(default=512, ge=1, le=100_000)
-    llm_temperature: float = 0.2
+    llm_temperature: float = Field(default=0.2, ge=0, le=2)  # OpenAI's range
     # One try's time limit and the retries after it (the SDK's, with back-off). A chat turn's
     # model time is two thirds of REQUEST_TIMEOUT_SECONDS (``chat_model_seconds``); the tries
     # should fit in it (``model_time_problem``, said at start).
-    llm_timeout_seconds: float = Field(default=15.0, gt=0)
+    llm_timeout_seconds: float = Field(default=15.0, gt=0, le=3600)
     llm_max_retries: int = Field(default=1, ge=0)
 
     # --- answer pipeline ---

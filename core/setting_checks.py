@@ -314,3 +314,17 @@ def check_production_base_url(value: str | None) -> None:
             "PUBLIC_BASE_URL must be an https:// URL in production (the widget is loaded from"
             " it on https sites; the dashboard cookie is Secure)"
         )
+
+
+def check_sentry_dsn(value: str) -> None:
+    """A DSN sentry_sdk can start with (before: its BadDsn, a traceback from the app's start-up
+    in every worker). The message quotes nothing of it: the key is in it."""
+    from sentry_sdk.utils import BadDsn, Dsn
+
+    try:
+        Dsn(value)
+    except BadDsn:
+        raise ValueError(
+            "must be a Sentry DSN, https://PUBLIC_KEY@HOST/PROJECT_ID (the project's"
+            " Client Keys page)"
+        ) from None

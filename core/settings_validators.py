@@ -21,6 +21,7 @@ from core.setting_checks import (
     check_public_base_url,
     check_redis_url,
     check_script_url,
+    check_sentry_dsn,
     check_smtp_plaintext_auth,
     check_smtp_url,
     check_url_scheme,
@@ -85,12 +86,20 @@ class SettingsValidators:
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("openai_base_url")
+    @field_validator("openai_base_url", "razorpay_base_url")
     @classmethod
-    def _openai_base_url(cls, value: str | None) -> str | None:
+    def _http_base_url(cls, value: str | None) -> str | None:
         if value is not None:
             value = value.strip()
             check_url_scheme(value, ("http", "https"))
+        return value
+
+    @field_validator("sentry_dsn")
+    @classmethod
+    def _sentry_dsn(cls, value: str | None) -> str | None:
+        if value is not None:
+            value = value.strip()
+            check_sentry_dsn(value)
         return value
 
     @field_validator("smtp_url")

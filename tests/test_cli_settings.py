@@ -73,6 +73,11 @@ def test_production_without_its_settings_names_them_and_prints_no_secret(
         ("JWT_ALGORITHM", "none", "JWT_ALGORITHM: Input should be 'HS256', 'HS384' or 'HS512'"),
         ("REDIS_URL", "localhost:6379", "REDIS_URL: must start with redis://"),
         ("DATABASE_URL", "mysql://db/x", "DATABASE_URL: must start with postgresql"),
+        # sentry_sdk.init raised BadDsn in the app's start-up: a traceback from every worker.
+        ("SENTRY_DSN", "abc", "SENTRY_DSN: must be a Sentry DSN"),
+        ("SENTRY_DSN", "https://sentry.example.com/1", "SENTRY_DSN: must be a Sentry DSN"),
+        # Every order and verification call failed, after "payments: Razorpay" at start.
+        ("RAZORPAY_BASE_URL", "api.razorpay.com", "RAZORPAY_BASE_URL: must start with http"),
     ],
 )
 def test_a_wrong_setting_is_named_at_start(

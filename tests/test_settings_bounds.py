@@ -74,6 +74,23 @@ def test_production_refuses_a_plaintext_public_base_url() -> None:
         ({"FAQ_SIMILARITY_THRESHOLD": "5"}, "FAQ_SIMILARITY_THRESHOLD: Input should be less"),
         ({"SEMANTIC_CACHE_SIMILARITY": "1.5"}, "SEMANTIC_CACHE_SIMILARITY: Input should be less"),
         ({"MAIL_MAX_ATTEMPTS": "100000"}, "MAIL_MAX_ATTEMPTS: Input should be less"),
+        # PostgreSQL takes at most 2147483647 ms: every connection (or the migration's
+        # SET lock_timeout) was refused, after "listening on".
+        ({"DB_STATEMENT_TIMEOUT_MS": "2147483648"}, "DB_STATEMENT_TIMEOUT_MS: Input should be"),
+        ({"MIGRATION_LOCK_TIMEOUT_MS": "99999999999"}, "MIGRATION_LOCK_TIMEOUT_MS: Input should"),
+        # Sent to the model as is: NaN is not JSON, and OpenAI refuses outside 0 to 2 (every
+        # chat turn ended in the extractive fallback).
+        ({"LLM_TEMPERATURE": "nan"}, "LLM_TEMPERATURE: Input should be"),
+        ({"LLM_TEMPERATURE": "-1"}, "LLM_TEMPERATURE: Input should be greater"),
+        ({"LLM_TEMPERATURE": "5"}, "LLM_TEMPERATURE: Input should be less"),
+        # inf or 1e20 s: socket.settimeout and timedelta raise OverflowError at first use.
+        ({"SMTP_TIMEOUT_SECONDS": "inf"}, "SMTP_TIMEOUT_SECONDS: Input should be"),
+        ({"FETCH_TIMEOUT_SECONDS": "1e20"}, "FETCH_TIMEOUT_SECONDS: Input should be less"),
+        ({"PARSE_TIMEOUT_SECONDS": "inf"}, "PARSE_TIMEOUT_SECONDS: Input should be"),
+        ({"LLM_TIMEOUT_SECONDS": "inf"}, "LLM_TIMEOUT_SECONDS: Input should be"),
+        ({"MAIL_RETRY_SECONDS": "inf"}, "MAIL_RETRY_SECONDS: Input should be"),
+        ({"LOGIN_LOCKOUT_SECONDS": "99999999999999999999"}, "LOGIN_LOCKOUT_SECONDS: Input"),
+        ({"LOGIN_SLOWDOWN_MAX_SECONDS": "99999999999999"}, "LOGIN_SLOWDOWN_MAX_SECONDS: Input"),
     ],
 )
 def test_a_number_out_of_bounds_is_one_line_by_its_name(
