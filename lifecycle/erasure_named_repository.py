@@ -12,7 +12,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, select, update
+from sqlalchemy import Text, cast, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -158,27 +158,5 @@ async def _redact(
     *where: Any,
 ) -> int:
     """Rewrite ``fields`` of the rows (``where``) of the model whose key is ``key`` without the
-    number, locked by their key; how many changed."""
-    model = key.class_
-    assert named.phone is not None
-    rows = (
-        await session.execute(
-            select(key, *(getattr(model, field) for field in fields))
-            .where(*where)
-            .order_by(key)
-            .with_for_update()
-        )
-    ).all()
-    typed = text_repo.readings(text for row in rows for text in row[1:] if text)
-    numbers = await text_repo.same_numbers(session, typed, named.phone)
-    rewritten = 0
-    for row_id, *texts in rows:
-        values = {
-            field: kept
-            for field, text in zip(fields, texts, strict=True)
-            if text and (kept := text_repo.redacted(text, named, numbers)) != text
-        }
-        if values:
-            await session.execute(update(model).where(key == row_id).values(**values))
-            rewritten += 1
-    return rewritten
+    number (``text_repo.redact_rows``); how many changed."""
+    return len(await text_repo.redact_rows(session, named, key, fields, *where))

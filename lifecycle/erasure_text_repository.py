@@ -12,6 +12,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, Text, and_, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from core.text import lowered_as_postgres
 from rag.chat.contact_details import (
@@ -288,38 +289,62 @@ async def _redact(
     """Rewrite the texts (``_TEXTS``) of the rows ``ids`` of ``model`` without the visitor's
     address (number): how many changed, and the leads (``lead_column``) of those whose name
     or message changed (what a "New lead" mail quotes)."""
-    fields = _TEXTS[model]
+    changed = await redact_rows(
+        session,
+        named,
+        model.id,
+        _TEXTS[model],
+        model.workspace_id == workspace_id,
+        model.id.in_(sorted(ids)),
+        also=(lead_column,),
+    )
+    quoted = {
+        lead_id
+        for (lead_id,), fields in changed
+        if fields & {"name", "message"} and lead_id is not None
+    }
+    return len(changed), quoted
+
+
+async def redact_rows(
+    session: AsyncSession,
+    named: Key,
+    key: InstrumentedAttribute[Any],
+    fields: tuple[str, ...],
+    *where: Any,
+    also: tuple[Any, ...] = (),
+) -> list[tuple[tuple[Any, ...], set[str]]]:
+    """Rewrite ``fields`` of the rows (``where``) of the model whose key is ``key`` without the
+    visitor's address (number) (``redacted``), the rows locked by their key, in its order: for
+    each row that changed, its ``also`` columns and the fields that changed."""
+    model = key.class_
     rows = (
         await session.execute(
-            select(model.id, lead_column, *(getattr(model, field) for field in fields))
-            .where(model.workspace_id == workspace_id, model.id.in_(sorted(ids)))
-            .order_by(model.id)
+            select(key, *also, *(getattr(model, field) for field in fields))
+            .where(*where)
+            .order_by(key)
             .with_for_update()
         )
     ).all()
+    first_text = 1 + len(also)
     numbers: set[str] = set()
     if named.phone is not None:
-        typed = readings(text for row in rows for text in row[2:] if text)
+        typed = readings(text for row in rows for text in row[first_text:] if text)
         numbers = await same_numbers(session, typed, named.phone)
-    rewritten = 0
-    quoted: set[uuid.UUID] = set()
     # A name's column is 200 characters: a short address (number) made "[erased]" may pass it.
     limits = [getattr(model, field).type.length for field in fields]
-    for row_id, lead_id, *texts in rows:
-        values: dict[str, str] = {}
-        for field, limit, text in zip(fields, limits, texts, strict=True):
-            if text and (kept := redacted(text, named, numbers, limit)) != text:
-                values[field] = kept
+    changed: list[tuple[tuple[Any, ...], set[str]]] = []
+    for row in rows:
+        texts = row[first_text:]
+        values = {
+            field: kept
+            for field, limit, text in zip(fields, limits, texts, strict=True)
+            if text and (kept := redacted(text, named, numbers, limit)) != text
+        }
         if values:
-            await session.execute(
-                update(model)
-                .where(model.workspace_id == workspace_id, model.id == row_id)
-                .values(**values)
-            )
-            rewritten += 1
-            if values.keys() & {"name", "message"} and lead_id is not None:
-                quoted.add(lead_id)
-    return rewritten, quoted
+            await session.execute(update(model).where(key == row[0]).values(**values))
+            changed.append((tuple(row[1:first_text]), set(values)))
+    return changed
 
 
 def redacted(text: str, named: Key, numbers: set[str], limit: int | None = None) -> str:
