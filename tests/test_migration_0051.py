@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -27,9 +28,10 @@ async def before_0051(pg: EmbeddedPostgres) -> EmbeddedPostgres:
     return await as_production(pg, DATABASE, "0050")
 
 
-async def _ingested_at(cluster: EmbeddedPostgres) -> dict[str, datetime | None]:
+async def by_status(cluster: EmbeddedPostgres, column: str) -> dict[str, Any]:
+    """``column`` of each document, by its status (one document of each)."""
     async with _superuser(cluster) as conn:
-        rows = await conn.execute(text("SELECT status, ingested_at FROM documents"))
+        rows = await conn.execute(text(f"SELECT status, {column} FROM documents"))  # noqa: S608
         return {row[0]: row[1] for row in rows}
 
 
@@ -51,10 +53,10 @@ async def test_ready_documents_are_dated_and_the_others_are_not(
             )
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     expected = {"ready": PROCESSED, "failed": None, "queued": None}
-    assert await _ingested_at(cluster) == expected
+    assert await by_status(cluster, "ingested_at") == expected
     await check_forced_and_dropped(cluster, "ingested_at", "0050")
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
-    assert await _ingested_at(cluster) == expected
+    assert await by_status(cluster, "ingested_at") == expected
 
 
 async def check_forced_and_dropped(cluster: EmbeddedPostgres, column: str, down_to: str) -> None:

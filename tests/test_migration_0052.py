@@ -16,7 +16,7 @@ from core.embedded import EmbeddedPostgres
 from tests.conftest import APP_ROLE
 from tests.operator_scratch import OWNER_ROLE, _superuser
 from tests.rag.test_question_keys_migration import _workspace, as_production
-from tests.test_migration_0051 import check_forced_and_dropped
+from tests.test_migration_0051 import by_status, check_forced_and_dropped
 
 DATABASE = "trulybot_migration_0052"
 
@@ -24,12 +24,6 @@ DATABASE = "trulybot_migration_0052"
 @pytest.fixture
 async def before_0052(pg: EmbeddedPostgres) -> EmbeddedPostgres:
     return await as_production(pg, DATABASE, "0051")
-
-
-async def _ingested_hash(cluster: EmbeddedPostgres) -> dict[str, str | None]:
-    async with _superuser(cluster) as conn:
-        rows = await conn.execute(text("SELECT status, ingested_hash FROM documents"))
-        return {row[0]: row[1] for row in rows}
 
 
 async def test_ready_documents_get_their_content_hash_and_the_others_do_not(
@@ -51,7 +45,7 @@ async def test_ready_documents_get_their_content_hash_and_the_others_do_not(
             )
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
     expected = {"ready": hashes["ready"], "failed": None, "queued": None}
-    assert await _ingested_hash(cluster) == expected
+    assert await by_status(cluster, "ingested_hash") == expected
     await check_forced_and_dropped(cluster, "ingested_hash", "0051")
     await migrate.upgrade(cluster.app_url(OWNER_ROLE), app_role=APP_ROLE)
-    assert await _ingested_hash(cluster) == expected
+    assert await by_status(cluster, "ingested_hash") == expected
