@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import bindparam, func, select, text
+from sqlalchemy import ColumnElement, Integer, bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import vector_codec
@@ -220,19 +220,24 @@ async def iter_chunk_texts(
     return [(row[0], row[1], row[2], row[3] or {}) for row in result.all()]
 
 
+def _older_format(embed_format: int) -> ColumnElement[bool]:
+    """A chunk embedded in an older format than ``embed_format``: one without ``embed_format``
+    in its metadata predates format 2 (format 3 titles man pages by NAME)."""
+    stored = func.coalesce(Chunk.metadata_["embed_format"].astext.cast(Integer), 1)
+    return stored < embed_format
+
+
 async def outdated_documents(
     session: AsyncSession, workspace_id: uuid.UUID, embed_format: int
 ) -> list[uuid.UUID]:
-    """Documents with chunks embedded in an older format than ``embed_format`` (a chunk without
-    ``embed_format`` in its metadata predates format 2; format 3 titles man pages by NAME)."""
+    """Documents with chunks embedded in an older format than ``embed_format``."""
     result = await session.execute(
-        text(
-            "SELECT DISTINCT document_id FROM chunks WHERE workspace_id = :ws"
-            " AND coalesce((metadata->>'embed_format')::int, 1) < :fmt ORDER BY document_id"
-        ),
-        {"ws": workspace_id, "fmt": embed_format},
+        select(Chunk.document_id)
+        .where(Chunk.workspace_id == workspace_id, _older_format(embed_format))
+        .distinct()
+        .order_by(Chunk.document_id)
     )
-    return [row[0] for row in result.all()]
+    return list(result.scalars())
 
 
 async def has_outdated_chunks(
@@ -240,14 +245,16 @@ async def has_outdated_chunks(
 ) -> bool:
     """Whether ``document_id`` has chunks of an older format than ``embed_format`` (those
     ``outdated_documents`` lists it for)."""
-    result = await session.execute(
-        text(
-            "SELECT EXISTS (SELECT 1 FROM chunks WHERE workspace_id = :ws AND document_id = :d"
-            " AND coalesce((metadata->>'embed_format')::int, 1) < :fmt)"
-        ),
-        {"ws": workspace_id, "d": document_id, "fmt": embed_format},
+    older = (
+        select(Chunk.id)
+        .where(
+            Chunk.workspace_id == workspace_id,
+            Chunk.document_id == document_id,
+            _older_format(embed_format),
+        )
+        .exists()
     )
-    return bool(result.scalar_one())
+    return bool((await session.execute(select(older))).scalar_one())
 
 
 async def set_embeddings(
