@@ -67,7 +67,7 @@ def _serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
-        announce(settings, "note: without REDIS_URL each worker keeps its cache, limits and jobs")
+        check_shared_state(settings, workers)
     # The address first, before the database or the demo (a port in use was said after the
     # whole start-up, "listening on" and the demo's password included, for an address that
     # served something else). Bound here and handed to uvicorn: nothing can take it between.
@@ -104,6 +104,21 @@ def _serve(args: argparse.Namespace) -> int:
     )
     with shared_metrics(workers):
         return run_server(config, sock)
+
+
+def check_shared_state(settings: Settings, workers: int) -> None:
+    """Several worker processes without REDIS_URL: each keeps its own rate limits, login
+    guard, response cache and job queue (docs/deploy.md, "In-process fallbacks": "any
+    deployment with more than one process must set REDIS_URL"). Refused in production, where
+    it multiplied every limit and a password guesser's tries by WORKERS behind a note at info
+    level; a warning elsewhere (a developer's own machine)."""
+    said = (
+        f"WORKERS={workers} without REDIS_URL: each process keeps its own rate limits, login"
+        f" lockouts, response cache and job queue (a client gets {workers} times each limit)"
+    )
+    if settings.environment == "production":
+        raise SystemExit(f"trulybot serve: {said}; set REDIS_URL, or WORKERS=1")
+    announce(settings, f"warning: {said}; set REDIS_URL beyond your own machine", level="warning")
 
 
 @contextlib.contextmanager
