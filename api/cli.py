@@ -207,7 +207,8 @@ def run_server(config: Any, sock: socket.socket) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
-    from core.migrate import newer_schema_line
+    from api.stop_signal import StoppedBySignal, run_stoppable
+    from core.migrate import MigrationStopped, newer_schema_line
 
     settings = get_settings()
     if settings.migration_database_url and not settings.database_url:
@@ -227,13 +228,28 @@ def _migrate(args: argparse.Namespace) -> int:
                 f" {settings.app_db_role!r}; the grants go to APP_DB_ROLE: set"
                 f" APP_DB_ROLE={user}"
             )
-    target = asyncio.run(resolve_database(settings, apply_migrations=True))
+    try:
+        target = run_stoppable(resolve_database(settings, apply_migrations=True))
+    except (StoppedBySignal, MigrationStopped) as exc:
+        raise SystemExit(stopped_line(exc)) from None
     where = "embedded database" if target.embedded else "configured database"
     if target.newer_schema:  # an older image's migrate (a rollback): nothing to apply
         print(f"trulybot migrate: {newer_schema_line(target.newer_schema)}")
         return 0
     print(f"migrations applied to the {where}")
     return 0
+
+
+def stopped_line(exc: Exception) -> str:
+    """What `trulybot migrate` says when SIGTERM stopped it: where the schema was left."""
+    heads = getattr(exc, "heads", None)
+    if heads is None:  # no revision under way (connecting, granting)
+        return "trulybot migrate: stopped by SIGTERM: run `trulybot migrate` again"
+    return (
+        "trulybot migrate: stopped by SIGTERM: the revision under way was rolled back and the"
+        f" migration lock released; the database is at {', '.join(heads) or 'no revision'}:"
+        " run `trulybot migrate` again"
+    )
 
 
 def database_user(url: str) -> str | None:

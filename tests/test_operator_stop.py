@@ -1,0 +1,138 @@
+"""SIGTERM to an operator command under way (a deploy's migration job replaced, an operator's
+Ctrl-C in another form): what the database is left with. `trulybot migrate` in a process of
+its own against a database of its own in the test cluster, stopped while a revision waits for
+a table's lock behind a reader (a statement that is under way in the server, deterministically:
+it waits until the test lets the reader go)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from core import migrate
+from core.db import create_engine
+from core.embedded import EmbeddedPostgres, ensure_database
+from tests.cli_process import command_env, run_trulybot_here
+from tests.conftest import APP_ROLE
+from tests.forked_cli import spawn
+
+DATABASE = "trulybot_operator_stop"
+GUARD = 120  # seconds: a guard against hanging, never an assertion on time
+MIGRATION_LOCK = 7301530  # core.migrate._MIGRATION_LOCK
+
+
+@pytest.fixture(scope="module")
+async def cluster(pg: EmbeddedPostgres) -> EmbeddedPostgres:
+    await ensure_database(pg.socket_dir, DATABASE, recreate=True)
+    scratch = EmbeddedPostgres(server=pg.server, socket_dir=pg.socket_dir, database=DATABASE)
+    await migrate.upgrade(scratch.owner_url(), app_role=APP_ROLE)
+    return scratch
+
+
+async def _one(owner_url: str, sql: str) -> object:
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            return (await conn.execute(text(sql))).scalar()
+    finally:
+        await engine.dispose()
+
+
+async def _heads(owner_url: str) -> list[str]:
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return sorted(str(row[0]) for row in rows)
+    finally:
+        await engine.dispose()
+
+
+async def _alter_waits(owner_url: str) -> int:
+    return int(
+        await _one(  # type: ignore[arg-type]
+            owner_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query ILIKE 'ALTER TABLE messages%'",
+        )
+    )
+
+
+@pytest.fixture
+async def behind_a_reader(cluster: EmbeddedPostgres) -> AsyncIterator[object]:
+    """The database at 0013, and a transaction that read `messages` still open (0015 ALTERs
+    it): yields the reader's connection; everything put back after."""
+    owner_url = cluster.owner_url()
+    await migrate.downgrade(owner_url, "0013")
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as reader:
+            await reader.execute(text("SELECT count(*) FROM messages"))
+            yield reader
+            await reader.rollback()
+    finally:
+        await engine.dispose()
+        await migrate.upgrade(owner_url, app_role=APP_ROLE)
+
+
+async def test_sigterm_during_a_migration_rolls_its_revision_back_and_frees_the_lock(
+    cluster: EmbeddedPostgres, behind_a_reader: object, tmp_path: Path
+) -> None:
+    """Before, SIGTERM killed the process at once and left its backend in the server, still
+    waiting for the table's lock (and then running the ALTER) with the migration's advisory
+    lock held: the next `trulybot migrate` waited behind it, and every statement on the table
+    queued behind the ALTER, for as long as the reader ran. Now the statement is cancelled,
+    the revision under way rolled back, the lock released, and the command says so and exits
+    non-zero; the revisions before it stay applied, and running it again finishes the job."""
+    owner_url = cluster.owner_url()
+    env = command_env(
+        {
+            "DATABASE_URL": cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": owner_url,
+            "MIGRATION_LOCK_TIMEOUT_MS": "0",  # waits for the lock as long as the reader runs
+            "DATA_DIR": str(tmp_path),
+            "LOG_JSON": "false",
+        }
+    )
+    log = tmp_path / "migrate.log"
+    process = spawn(["migrate"], env, log)
+    try:
+        deadline = time.monotonic() + GUARD
+        while not await _alter_waits(owner_url):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(process.wait, GUARD)
+    finally:
+        process.kill()
+    said = log.read_text()
+    # The reader still holds `messages`: whatever waited for it is the stopped command's.
+    assert await _alter_waits(owner_url) == 0, said
+    free = await _one(owner_url, f"SELECT pg_try_advisory_lock({MIGRATION_LOCK})")
+    await _one(owner_url, f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
+    assert free is True, said
+    assert await _heads(owner_url) == ["0014"], said  # 0014 kept, 0015 rolled back
+    assert code != 0, said
+    assert "Traceback" not in said, said
+    assert "trulybot migrate: stopped by SIGTERM" in said, said
+    assert "at 0014" in said, said
+
+    await behind_a_reader.rollback()  # type: ignore[attr-defined]
+    again = await run_trulybot_here(
+        "migrate",
+        env={
+            "DATABASE_URL": cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": owner_url,
+            "DATA_DIR": str(tmp_path),
+        },
+    )
+    assert again.code == 0, again.out
+    assert await _heads(owner_url) == sorted(migrate.code_heads())
