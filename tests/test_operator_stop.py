@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from core.embedded import EmbeddedPostgres, ensure_database
 from tests.cli_process import command_env, run_trulybot_here
 from tests.conftest import APP_ROLE
 from tests.forked_cli import spawn
+from tests.operator_scratch import Scratch, _scalar, _scratch, trulybot
 
 DATABASE = "trulybot_operator_stop"
 GUARD = 120  # seconds: a guard against hanging, never an assertion on time
@@ -136,3 +138,98 @@ async def test_sigterm_during_a_migration_rolls_its_revision_back_and_frees_the_
     )
     assert again.code == 0, again.out
     assert await _heads(owner_url) == sorted(migrate.code_heads())
+
+
+# --- reindex -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def reindex_scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
+    async for value in _scratch(pg, "trulybot_operator_stop_reindex"):
+        yield value
+
+
+async def _updates_waiting(owner_url: str) -> int:
+    return int(
+        await _one(  # type: ignore[arg-type]
+            owner_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query ILIKE 'UPDATE workspaces%'",
+        )
+    )
+
+
+async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishes(
+    reindex_scratch: Scratch, tmp_path: Path
+) -> None:
+    """`trulybot reindex` runs without a statement timeout. Before, SIGTERM ended it at once
+    and its backend stayed in the server with its batch's transaction open, the re-embedded
+    chunks' rows locked, waiting for the workspace's row behind another transaction, for as
+    long as that one ran. Now the batch is cancelled and rolled back, the command says so and
+    exits non-zero, and running it again re-embeds every chunk."""
+    scratch = reindex_scratch
+    guide = tmp_path / f"refunds-{uuid.uuid4().hex[:6]}.md"
+    guide.write_text("# Refunds\n\nYearly plans are refunded in full within 30 days.\n")
+    ingested = await trulybot(scratch, tmp_path, "ingest", str(guide), "--workspace", scratch.slug)
+    assert ingested.code == 0, ingested.out
+    owner_url = scratch.cluster.owner_url()
+    env = command_env(
+        {
+            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": scratch.owner_url,
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "operator-stop-" + "s" * 40,
+            "LOG_JSON": "false",
+        }
+    )
+    log = tmp_path / "reindex.log"
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as holder:
+            # An owner's settings change in flight: the workspace's row locked.
+            await holder.execute(
+                text("SELECT 1 FROM workspaces WHERE id = :w FOR UPDATE"),
+                {"w": scratch.workspace_id},
+            )
+            process = spawn(["reindex", "--workspace", scratch.slug], env, log)
+            try:
+                deadline = time.monotonic() + GUARD
+                while not await _updates_waiting(owner_url):
+                    assert process.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, log.read_text()
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(process.wait, GUARD)
+            finally:
+                process.kill()
+            said = log.read_text()
+            assert await _updates_waiting(owner_url) == 0, said
+            # No chunk row is held by the stopped command's transaction.
+            locked = await _scalar(
+                scratch,
+                "SELECT count(*) FROM (SELECT id FROM chunks WHERE workspace_id = :w"
+                " FOR UPDATE SKIP LOCKED) AS free",
+                w=scratch.workspace_id,
+            )
+            total = await _scalar(
+                scratch,
+                "SELECT count(*) FROM chunks WHERE workspace_id = :w",
+                w=scratch.workspace_id,
+            )
+            assert locked == total, said
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+    assert code != 0, said
+    assert "Traceback" not in said, said
+    assert "trulybot reindex: stopped by SIGTERM" in said, said
+
+    again = await trulybot(scratch, tmp_path, "reindex", "--workspace", scratch.slug)
+    assert again.code == 0, again.out
+    assert "re-embedded" in again.out, again.out
+    missing = await _scalar(
+        scratch,
+        "SELECT count(*) FROM chunks WHERE workspace_id = :w AND embedding IS NULL",
+        w=scratch.workspace_id,
+    )
+    assert missing == 0
