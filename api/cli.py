@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from api import commands
+from api.stop_signal import StoppedBySignal
 from core.config import Settings, get_settings
 from core.errors import ConfigError
 from core.jwt_secret import check_kept_secret
@@ -207,8 +208,8 @@ def run_server(config: Any, sock: socket.socket) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
-    from api.stop_signal import StoppedBySignal, run_stoppable
-    from core.migrate import MigrationStopped, newer_schema_line
+    from api.stop_signal import run_stoppable
+    from core.migrate import newer_schema_line
 
     settings = get_settings()
     if settings.migration_database_url and not settings.database_url:
@@ -230,7 +231,7 @@ def _migrate(args: argparse.Namespace) -> int:
             )
     try:
         target = run_stoppable(resolve_database(settings, apply_migrations=True))
-    except (StoppedBySignal, MigrationStopped) as exc:
+    except StoppedBySignal as exc:
         raise SystemExit(stopped_line(exc)) from None
     where = "embedded database" if target.embedded else "configured database"
     if target.newer_schema:  # an older image's migrate (a rollback): nothing to apply
@@ -240,15 +241,17 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def stopped_line(exc: Exception) -> str:
-    """What `trulybot migrate` says when SIGTERM stopped it: where the schema was left."""
-    heads = getattr(exc, "heads", None)
-    if heads is None:  # no revision under way (connecting, granting)
-        return "trulybot migrate: stopped by SIGTERM: run `trulybot migrate` again"
+def stopped_line(exc: StoppedBySignal) -> str:
+    """What `trulybot migrate` says when a signal stopped it: where the schema was left."""
+    from core.migrate import MigrationStopped
+
+    said = f"trulybot migrate: stopped by {exc.signal_name}"
+    if not isinstance(exc.__cause__, MigrationStopped):  # no revision under way
+        return f"{said}: run `trulybot migrate` again"
+    heads = ", ".join(exc.__cause__.heads) or "no revision"
     return (
-        "trulybot migrate: stopped by SIGTERM: the revision under way was rolled back and the"
-        f" migration lock released; the database is at {', '.join(heads) or 'no revision'}:"
-        " run `trulybot migrate` again"
+        f"{said}: the revision under way was rolled back and the migration lock released;"
+        f" the database is at {heads}: run `trulybot migrate` again"
     )
 
 

@@ -84,13 +84,15 @@ async def behind_a_reader(cluster: EmbeddedPostgres) -> AsyncIterator[object]:
         await migrate.upgrade(owner_url, app_role=APP_ROLE)
 
 
-async def test_sigterm_during_a_migration_rolls_its_revision_back_and_frees_the_lock(
-    cluster: EmbeddedPostgres, behind_a_reader: object, tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+async def test_a_stop_during_a_migration_rolls_its_revision_back_and_frees_the_lock(
+    cluster: EmbeddedPostgres, behind_a_reader: object, tmp_path: Path, signum: signal.Signals
 ) -> None:
     """Before, SIGTERM killed the process at once and left its backend in the server, still
     waiting for the table's lock (and then running the ALTER) with the migration's advisory
     lock held: the next `trulybot migrate` waited behind it, and every statement on the table
-    queued behind the ALTER, for as long as the reader ran. Now the statement is cancelled,
+    queued behind the ALTER, for as long as the reader ran (Ctrl-C's SIGINT cancelled it, and
+    said so in a KeyboardInterrupt traceback). Now the statement is cancelled,
     the revision under way rolled back, the lock released, and the command says so and exits
     non-zero; the revisions before it stay applied, and running it again finishes the job."""
     owner_url = cluster.owner_url()
@@ -111,7 +113,7 @@ async def test_sigterm_during_a_migration_rolls_its_revision_back_and_frees_the_
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             await asyncio.sleep(0.05)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         code = await asyncio.to_thread(process.wait, GUARD)
     finally:
         process.kill()
@@ -124,7 +126,7 @@ async def test_sigterm_during_a_migration_rolls_its_revision_back_and_frees_the_
     assert await _heads(owner_url) == ["0014"], said  # 0014 kept, 0015 rolled back
     assert code != 0, said
     assert "Traceback" not in said, said
-    assert "trulybot migrate: stopped by SIGTERM" in said, said
+    assert f"trulybot migrate: stopped by {signum.name}: the revision" in said, said
     assert "at 0014" in said, said
 
     await behind_a_reader.rollback()  # type: ignore[attr-defined]

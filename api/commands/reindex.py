@@ -163,7 +163,7 @@ async def _chunks_without_vector(runtime: Runtime, workspaces: list[uuid.UUID]) 
 
 
 STOPPED = (
-    "stopped by SIGTERM: the batch under way was rolled back; what was done before it stays"
+    "stopped by {signal}: the batch under way was rolled back; what was done before it stays"
     " (re-chunked documents, stored vectors, built indexes): run the same command again to"
     " finish (a re-embedding starts over, a dimension change goes on where it stopped)"
 )
@@ -175,8 +175,8 @@ def _cmd(args: argparse.Namespace) -> int:
     # timeout, for as long as whatever it waited for ran.
     try:
         return run_stoppable(_run(args))
-    except StoppedBySignal:
-        raise SystemExit(STOPPED) from None
+    except StoppedBySignal as exc:
+        raise SystemExit(STOPPED.format(signal=exc.signal_name)) from None
 
 
 def register(subparsers: Any) -> None:
