@@ -1,8 +1,9 @@
-"""SIGTERM (and Ctrl-C's SIGINT) for a one-off command (`trulybot migrate`, `trulybot
-reindex`): the command's coroutine cancelled, so that its statement under way is cancelled in
-the server, its transaction rolled back and its locks released before the process ends.
-Python's default for SIGTERM ended the process at once: its backends stayed in the server,
-running (or waiting for a lock) with their locks held, for as long as their statement took."""
+"""SIGTERM (and Ctrl-C's SIGINT) for a one-off command (`trulybot migrate`, `reindex`,
+`recount-lexical`): the command's coroutine cancelled, so that its statement under way is
+cancelled in the server, its transaction rolled back and its locks released before the
+process ends. Python's default for SIGTERM ended the process at once: its backends stayed in
+the server, running (or waiting for a lock) with their locks held, for as long as their
+statement took."""
 
 from __future__ import annotations
 

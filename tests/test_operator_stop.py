@@ -235,3 +235,67 @@ async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishe
         w=scratch.workspace_id,
     )
     assert missing == 0
+
+
+async def _recount_waits(owner_url: str) -> int:
+    return int(
+        await _one(  # type: ignore[arg-type]
+            owner_url,
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND query ILIKE 'SELECT chunks, total_terms, chunks_without_terms%'",
+        )
+    )
+
+
+async def test_sigterm_during_a_recount_releases_the_workspaces_statistics(
+    reindex_scratch: Scratch, tmp_path: Path
+) -> None:
+    """`trulybot recount-lexical` holds a workspace's statistics row (every ingestion of the
+    workspace waits for it) with no statement timeout. Before, SIGTERM ended it at once and its
+    backend went on waiting for that row, then counting with it held; now it is cancelled,
+    nothing is held, and the command says so."""
+    scratch = reindex_scratch
+    guide = tmp_path / f"linux-{uuid.uuid4().hex[:6]}.md"
+    guide.write_text("# Linux\n\nInstall the agent with the .deb package on Debian.\n")
+    ingested = await trulybot(scratch, tmp_path, "ingest", str(guide), "--workspace", scratch.slug)
+    assert ingested.code == 0, ingested.out
+    owner_url = scratch.cluster.owner_url()
+    env = command_env(
+        {
+            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": scratch.owner_url,
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "operator-stop-" + "s" * 40,
+            "LOG_JSON": "false",
+        }
+    )
+    log = tmp_path / "recount.log"
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as holder:
+            held = await holder.execute(
+                text("SELECT 1 FROM lexical_stats WHERE workspace_id = :w FOR UPDATE"),
+                {"w": scratch.workspace_id},
+            )
+            assert held.scalar() == 1
+            process = spawn(["recount-lexical", "--workspace", scratch.slug], env, log)
+            try:
+                deadline = time.monotonic() + GUARD
+                while not await _recount_waits(owner_url):
+                    assert process.poll() is None, log.read_text()
+                    assert time.monotonic() < deadline, log.read_text()
+                    await asyncio.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                code = await asyncio.to_thread(process.wait, GUARD)
+            finally:
+                process.kill()
+            said = log.read_text()
+            assert await _recount_waits(owner_url) == 0, said
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+    assert code != 0, said
+    assert "Traceback" not in said, said
+    assert "trulybot recount-lexical: stopped by SIGTERM" in said, said
+    again = await trulybot(scratch, tmp_path, "recount-lexical", "--workspace", scratch.slug)
+    assert again.code == 0, again.out
