@@ -10,7 +10,7 @@ import asyncio
 import signal
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -37,12 +37,12 @@ async def cluster(pg: EmbeddedPostgres) -> EmbeddedPostgres:
     return scratch
 
 
-async def _one(owner_url: str, sql: str) -> object:
+async def _one(owner_url: str, sql: str, **params: object) -> object:
     engine = create_engine(owner_url, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-            return (await conn.execute(text(sql))).scalar()
+            return (await conn.execute(text(sql), params)).scalar()
     finally:
         await engine.dispose()
 
@@ -57,13 +57,54 @@ async def _heads(owner_url: str) -> list[str]:
         await engine.dispose()
 
 
-async def _alter_waits(owner_url: str) -> int:
+async def _waiting(owner_url: str, statement: str) -> int:
+    """Backends waiting for a lock in a statement that begins with ``statement``."""
     return int(
         await _one(  # type: ignore[arg-type]
             owner_url,
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query ILIKE 'ALTER TABLE messages%'",
+            " AND query ILIKE :pattern",
+            pattern=f"{statement}%",
         )
+    )
+
+
+async def _alter_waits(owner_url: str) -> int:
+    return await _waiting(owner_url, "ALTER TABLE messages")
+
+
+async def stopped_while_waiting(
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    waiting: Callable[[], Awaitable[int]],
+    signum: signal.Signals = signal.SIGTERM,
+) -> tuple[int, str]:
+    """``trulybot ARGS`` in a process of its own, sent ``signum`` once ``waiting()`` sees its
+    statement wait for a lock the test holds; its exit code and output."""
+    process = spawn(args, env, log)
+    try:
+        deadline = time.monotonic() + GUARD
+        while not await waiting():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            await asyncio.sleep(0.05)
+        process.send_signal(signum)
+        code = await asyncio.to_thread(process.wait, GUARD)
+    finally:
+        process.kill()
+    return code, log.read_text()
+
+
+def operator_env(scratch: Scratch, tmp_path: Path) -> dict[str, str]:
+    return command_env(
+        {
+            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
+            "MIGRATION_DATABASE_URL": scratch.owner_url,
+            "DATA_DIR": str(tmp_path),
+            "JWT_SECRET": "operator-stop-" + "s" * 40,
+            "LOG_JSON": "false",
+        }
     )
 
 
@@ -105,19 +146,9 @@ async def test_a_stop_during_a_migration_rolls_its_revision_back_and_frees_the_l
             "LOG_JSON": "false",
         }
     )
-    log = tmp_path / "migrate.log"
-    process = spawn(["migrate"], env, log)
-    try:
-        deadline = time.monotonic() + GUARD
-        while not await _alter_waits(owner_url):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            await asyncio.sleep(0.05)
-        process.send_signal(signum)
-        code = await asyncio.to_thread(process.wait, GUARD)
-    finally:
-        process.kill()
-    said = log.read_text()
+    code, said = await stopped_while_waiting(
+        ["migrate"], env, tmp_path / "migrate.log", lambda: _alter_waits(owner_url), signum
+    )
     # The reader still holds `messages`: whatever waited for it is the stopped command's.
     assert await _alter_waits(owner_url) == 0, said
     free = await _one(owner_url, f"SELECT pg_try_advisory_lock({MIGRATION_LOCK})")
@@ -151,14 +182,16 @@ async def reindex_scratch(pg: EmbeddedPostgres) -> AsyncIterator[Scratch]:
         yield value
 
 
+async def _ingest(scratch: Scratch, tmp_path: Path, markdown: str) -> None:
+    """One document more in the scratch workspace (its chunks, terms and statistics)."""
+    guide = tmp_path / f"guide-{uuid.uuid4().hex[:8]}.md"
+    guide.write_text(markdown)
+    ingested = await trulybot(scratch, tmp_path, "ingest", str(guide), "--workspace", scratch.slug)
+    assert ingested.code == 0, ingested.out
+
+
 async def _updates_waiting(owner_url: str) -> int:
-    return int(
-        await _one(  # type: ignore[arg-type]
-            owner_url,
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query ILIKE 'UPDATE workspaces%'",
-        )
-    )
+    return await _waiting(owner_url, "UPDATE workspaces")
 
 
 async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishes(
@@ -170,21 +203,8 @@ async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishe
     long as that one ran. Now the batch is cancelled and rolled back, the command says so and
     exits non-zero, and running it again re-embeds every chunk."""
     scratch = reindex_scratch
-    guide = tmp_path / f"refunds-{uuid.uuid4().hex[:6]}.md"
-    guide.write_text("# Refunds\n\nYearly plans are refunded in full within 30 days.\n")
-    ingested = await trulybot(scratch, tmp_path, "ingest", str(guide), "--workspace", scratch.slug)
-    assert ingested.code == 0, ingested.out
+    await _ingest(scratch, tmp_path, "# Refunds\n\nYearly plans are refunded within 30 days.\n")
     owner_url = scratch.cluster.owner_url()
-    env = command_env(
-        {
-            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
-            "MIGRATION_DATABASE_URL": scratch.owner_url,
-            "DATA_DIR": str(tmp_path),
-            "JWT_SECRET": "operator-stop-" + "s" * 40,
-            "LOG_JSON": "false",
-        }
-    )
-    log = tmp_path / "reindex.log"
     engine = create_engine(owner_url, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as holder:
@@ -193,18 +213,12 @@ async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishe
                 text("SELECT 1 FROM workspaces WHERE id = :w FOR UPDATE"),
                 {"w": scratch.workspace_id},
             )
-            process = spawn(["reindex", "--workspace", scratch.slug], env, log)
-            try:
-                deadline = time.monotonic() + GUARD
-                while not await _updates_waiting(owner_url):
-                    assert process.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, log.read_text()
-                    await asyncio.sleep(0.05)
-                process.send_signal(signal.SIGTERM)
-                code = await asyncio.to_thread(process.wait, GUARD)
-            finally:
-                process.kill()
-            said = log.read_text()
+            code, said = await stopped_while_waiting(
+                ["reindex", "--workspace", scratch.slug],
+                operator_env(scratch, tmp_path),
+                tmp_path / "reindex.log",
+                lambda: _updates_waiting(owner_url),
+            )
             assert await _updates_waiting(owner_url) == 0, said
             # No chunk row is held by the stopped command's transaction.
             locked = await _scalar(
@@ -238,13 +252,7 @@ async def test_sigterm_during_a_reindex_rolls_its_batch_back_and_a_rerun_finishe
 
 
 async def _recount_waits(owner_url: str) -> int:
-    return int(
-        await _one(  # type: ignore[arg-type]
-            owner_url,
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query ILIKE 'SELECT chunks, total_terms, chunks_without_terms%'",
-        )
-    )
+    return await _waiting(owner_url, "SELECT chunks, total_terms, chunks_without_terms")
 
 
 async def test_sigterm_during_a_recount_releases_the_workspaces_statistics(
@@ -255,21 +263,8 @@ async def test_sigterm_during_a_recount_releases_the_workspaces_statistics(
     backend went on waiting for that row, then counting with it held; now it is cancelled,
     nothing is held, and the command says so."""
     scratch = reindex_scratch
-    guide = tmp_path / f"linux-{uuid.uuid4().hex[:6]}.md"
-    guide.write_text("# Linux\n\nInstall the agent with the .deb package on Debian.\n")
-    ingested = await trulybot(scratch, tmp_path, "ingest", str(guide), "--workspace", scratch.slug)
-    assert ingested.code == 0, ingested.out
+    await _ingest(scratch, tmp_path, "# Linux\n\nInstall the agent with the .deb package.\n")
     owner_url = scratch.cluster.owner_url()
-    env = command_env(
-        {
-            "DATABASE_URL": scratch.cluster.app_url(APP_ROLE),
-            "MIGRATION_DATABASE_URL": scratch.owner_url,
-            "DATA_DIR": str(tmp_path),
-            "JWT_SECRET": "operator-stop-" + "s" * 40,
-            "LOG_JSON": "false",
-        }
-    )
-    log = tmp_path / "recount.log"
     engine = create_engine(owner_url, pool_size=1, max_overflow=0)
     try:
         async with engine.connect() as holder:
@@ -278,18 +273,12 @@ async def test_sigterm_during_a_recount_releases_the_workspaces_statistics(
                 {"w": scratch.workspace_id},
             )
             assert held.scalar() == 1
-            process = spawn(["recount-lexical", "--workspace", scratch.slug], env, log)
-            try:
-                deadline = time.monotonic() + GUARD
-                while not await _recount_waits(owner_url):
-                    assert process.poll() is None, log.read_text()
-                    assert time.monotonic() < deadline, log.read_text()
-                    await asyncio.sleep(0.05)
-                process.send_signal(signal.SIGTERM)
-                code = await asyncio.to_thread(process.wait, GUARD)
-            finally:
-                process.kill()
-            said = log.read_text()
+            code, said = await stopped_while_waiting(
+                ["recount-lexical", "--workspace", scratch.slug],
+                operator_env(scratch, tmp_path),
+                tmp_path / "recount.log",
+                lambda: _recount_waits(owner_url),
+            )
             assert await _recount_waits(owner_url) == 0, said
             await holder.rollback()
     finally:
