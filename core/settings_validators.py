@@ -170,6 +170,13 @@ class SettingsValidators:
             ) from None
         return value
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _blank_data_dir(cls, value: object) -> object:
+        """Blank is unset (.trulybot), as every blank setting is: it was the working directory,
+        and the embedded cluster, the JWT secret and the outbox went wherever a command ran."""
+        return ".trulybot" if isinstance(value, str) and not value.strip() else value
+
     @field_validator("default_plan", mode="before")
     @classmethod
     def _blank_plan_is_free(cls, value: object) -> object:

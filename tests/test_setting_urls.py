@@ -174,3 +174,15 @@ def test_redis_urls_that_work_are_taken(monkeypatch: pytest.MonkeyPatch, url: st
 def test_model_base_urls_that_work_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
     monkeypatch.setenv("OPENAI_BASE_URL", url)
     assert Settings().openai_base_url == url
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_data_dir_is_the_default_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """``DATA_DIR=`` (cleared, as the blank settings of .env.example are) was the working
+    directory: the embedded cluster's ``pgdata``, the JWT secret and the outbox went wherever
+    the command was started, and the next start elsewhere found none of them. A blank value
+    is unset, as every other blank setting is."""
+    monkeypatch.setenv("DATA_DIR", value)
+    assert Settings().data_dir == Path(".trulybot")
