@@ -126,10 +126,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                 await check_schema(built.db)
                 await check_vector_column(built)
             lines.extend(describe_defaults(built))
-            if problem := await redis_problem(built.redis, settings.redis_url):
-                lines.append(problem)
             for line in lines:
                 announce(settings, f"  {line}")
+            if problem := await redis_problem(built.redis, settings.redis_url):
+                # A warning: the server runs short of what was configured (/readyz says
+                # "degraded" meanwhile), as it would if Redis went away while it ran.
+                announce(settings, f"  {problem}", level="warning")
             if settings.seed_demo and settings.is_development:
                 demo = await ensure_demo(built)
                 built.demo_public_key = demo["public_key"]

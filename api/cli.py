@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from api import commands
+from api.stop_signal import StoppedBySignal
 from core.config import Settings, get_settings
 from core.errors import ConfigError
 from core.jwt_secret import check_kept_secret
@@ -67,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
     get_settings.cache_clear()
     get_settings()  # the flags checked as the settings are, before any worker starts
     if workers > 1 and not settings.redis_url:
-        announce(settings, "note: without REDIS_URL each worker keeps its cache, limits and jobs")
+        check_shared_state(settings, workers)
     # The address first, before the database or the demo (a port in use was said after the
     # whole start-up, "listening on" and the demo's password included, for an address that
     # served something else). Bound here and handed to uvicorn: nothing can take it between.
@@ -104,6 +105,21 @@ def _serve(args: argparse.Namespace) -> int:
     )
     with shared_metrics(workers):
         return run_server(config, sock)
+
+
+def check_shared_state(settings: Settings, workers: int) -> None:
+    """Several worker processes without REDIS_URL: each keeps its own rate limits, login
+    guard, response cache and job queue (docs/deploy.md, "In-process fallbacks": "any
+    deployment with more than one process must set REDIS_URL"). Refused in production, where
+    it multiplied every limit and a password guesser's tries by WORKERS behind a note at info
+    level; a warning elsewhere (a developer's own machine)."""
+    said = (
+        f"WORKERS={workers} without REDIS_URL: each process keeps its own rate limits, login"
+        f" lockouts, response cache and job queue (a client gets {workers} times each limit)"
+    )
+    if settings.environment == "production":
+        raise SystemExit(f"trulybot serve: {said}; set REDIS_URL, or WORKERS=1")
+    announce(settings, f"warning: {said}; set REDIS_URL beyond your own machine", level="warning")
 
 
 @contextlib.contextmanager
@@ -192,6 +208,7 @@ def run_server(config: Any, sock: socket.socket) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     from api.runtime import resolve_database
+    from api.stop_signal import run_stoppable
     from core.migrate import newer_schema_line
 
     settings = get_settings()
@@ -212,13 +229,30 @@ def _migrate(args: argparse.Namespace) -> int:
                 f" {settings.app_db_role!r}; the grants go to APP_DB_ROLE: set"
                 f" APP_DB_ROLE={user}"
             )
-    target = asyncio.run(resolve_database(settings, apply_migrations=True))
+    try:
+        target = run_stoppable(resolve_database(settings, apply_migrations=True))
+    except StoppedBySignal as exc:
+        raise SystemExit(stopped_line(exc)) from None
     where = "embedded database" if target.embedded else "configured database"
     if target.newer_schema:  # an older image's migrate (a rollback): nothing to apply
         print(f"trulybot migrate: {newer_schema_line(target.newer_schema)}")
         return 0
     print(f"migrations applied to the {where}")
     return 0
+
+
+def stopped_line(exc: StoppedBySignal) -> str:
+    """What `trulybot migrate` says when a signal stopped it: where the schema was left."""
+    from core.migrate import MigrationStopped
+
+    said = f"trulybot migrate: stopped by {exc.signal_name}"
+    if not isinstance(exc.__cause__, MigrationStopped):  # no revision under way
+        return f"{said}: run `trulybot migrate` again"
+    heads = ", ".join(exc.__cause__.heads) or "no revision"
+    return (
+        f"{said}: the revision under way was rolled back and the migration lock released;"
+        f" the database is at {heads}: run `trulybot migrate` again"
+    )
 
 
 def database_user(url: str) -> str | None:

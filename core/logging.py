@@ -160,17 +160,18 @@ def get_logger(name: str = "trulybot", **initial: Any) -> Any:
     return structlog.stdlib.get_logger(name).bind(**initial)
 
 
-def announce(settings: Settings, line: str) -> None:
+def announce(settings: Settings, line: str, *, level: str = "info") -> None:
     """A start-up line for the operator (where the server listens, the defaults in use, the
     demo's login), shown whatever LOG_LEVEL says. With LOG_JSON it is a JSON line like every
     other one, so a log collector reading stdout gets no plain text in between; without, a
-    console line with the timestamp and level every other line has."""
+    console line with the timestamp and level every other line has. ``level="warning"`` for
+    a start that runs short of what was configured (an alert on warnings sees it)."""
     stamp = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-    record = {"event": line, "level": "info", "logger": "trulybot.start", "timestamp": stamp}
+    record = {"event": line, "level": level, "logger": "trulybot.start", "timestamp": stamp}
     if settings.log_json:
         print(json.dumps(record), flush=True)
     else:
-        print(_CONSOLE(None, "info", record), flush=True)
+        print(_CONSOLE(None, level, record), flush=True)
 
 
 _CONSOLE = structlog.dev.ConsoleRenderer(colors=False)

@@ -81,6 +81,15 @@ class MigrationLockTimeout(ConfigError):
     """A migration could not take a table's lock within MIGRATION_LOCK_TIMEOUT_MS, every try."""
 
 
+class MigrationStopped(Exception):
+    """The migration was cancelled (SIGTERM) during a revision: that revision rolled back, the
+    ones before it applied (``heads``: where the database is), the migration lock released."""
+
+    def __init__(self, heads: Sequence[str]) -> None:
+        super().__init__(", ".join(heads))
+        self.heads = tuple(heads)
+
+
 def alembic_config() -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
@@ -251,9 +260,16 @@ async def upgrade(
                 if newer:
                     log.warning("migration: %s", newer_schema_line(newer))
                 else:
-                    await _upgrade_retried(
-                        conn, revision, lock_timeout_ms, lock_retries, backoff_seconds
-                    )
+                    try:
+                        await _upgrade_retried(
+                            conn, revision, lock_timeout_ms, lock_retries, backoff_seconds
+                        )
+                    except asyncio.CancelledError:
+                        # SIGTERM (api.stop_signal): the statement under way was cancelled in
+                        # the server; its revision's transaction is rolled back here, the lock
+                        # released below, before the process ends.
+                        await conn.rollback()
+                        raise MigrationStopped(await conn.run_sync(_current_heads)) from None
                 if app_role:  # idempotent, on a newer schema too
                     await conn.run_sync(grant_app_role, app_role)
                     await conn.commit()

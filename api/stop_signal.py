@@ -1,0 +1,64 @@
+"""SIGTERM (and Ctrl-C's SIGINT) for a one-off command (`trulybot migrate`, `reindex`,
+`recount-lexical`): the command's coroutine cancelled, so that its statement under way is
+cancelled in the server, its transaction rolled back and its locks released before the
+process ends. Python's default for SIGTERM ended the process at once: its backends stayed in
+the server, running (or waiting for a lock) with their locks held, for as long as their
+statement took."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+class StoppedBySignal(Exception):
+    """The command's coroutine was cancelled by ``signal_name`` and has unwound; what it
+    raised as it did (``core.migrate.MigrationStopped``...) is the ``__cause__``."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def run_stoppable(main: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(main)``, with SIGTERM and SIGINT cancelling ``main`` (then
+    ``StoppedBySignal``). Off the main thread (signals go to it alone) it is ``asyncio.run``."""
+    if threading.current_thread() is not threading.main_thread():
+        return asyncio.run(main)
+    return asyncio.run(_stoppable(main))
+
+
+async def _stoppable(main: Coroutine[Any, Any, T]) -> T:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopped: list[signal.Signals] = []
+
+    def stop(signum: signal.Signals) -> None:
+        if not stopped:
+            task.cancel()
+        stopped.append(signum)
+
+    for signum in SIGNALS:
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        return await main
+    except Exception as exc:
+        if not stopped:
+            raise
+        raise StoppedBySignal(stopped[0].name) from exc
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+        task.uncancel()
+        raise StoppedBySignal(stopped[0].name) from None
+    finally:
+        for signum in SIGNALS:
+            loop.remove_signal_handler(signum)

@@ -1,0 +1,188 @@
+"""URL, origin and file settings an operator writes: a malformed one stops every command at
+start with one line naming the setting (never a traceback, never a password), where before it
+was taken and failed later: at every request it governs, at every connection, or never
+visibly (a server "degraded" for as long as it ran). Values that work are still taken, in the
+form their users compare them in."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import ValidationError
+from starlette.types import Receive, Scope, Send
+
+from api.cli import settings_problems
+from api.widget_cors import DashboardCorsMiddleware
+from core.config import Settings, get_settings
+from tests.cli_process import refusal
+
+PASSWORD = f"pw{uuid.uuid4().hex[:12]}"
+"""A password written into the URLs below: never in a refusal."""
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    for name in ("REDIS_URL", "DATABASE_URL", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "hash")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
+    """The settings' refusal as the commands print it (``settings_problems``)."""
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    return settings_problems(exc.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        # Taken as they were: Starlette's CORS compares the Origin header with each entry as a
+        # string, so none of these ever matched a browser's request.
+        ("DASHBOARD_ORIGINS", "abc", "'abc' is not an origin: it must start with http"),
+        ("DASHBOARD_ORIGINS", "app.example.com", "is not an origin: it must start with http"),
+        ("DASHBOARD_ORIGINS", "https://app.example.com/dashboard", "an origin has no path"),
+        ("DASHBOARD_ORIGINS", "https://app.example.com/?x=1", "an origin has no path"),
+        ("DASHBOARD_ORIGINS", "https://owner@app.example.com", "must not contain a user name"),
+        ("DASHBOARD_ORIGINS", "https://*.example.com", "wildcards are not taken"),
+        ("DASHBOARD_ORIGINS", "https://app.example.com:99999", "the port must be a number"),
+        ("DASHBOARD_ORIGINS", "https://app.example.com, ftp://files", "'ftp://files' is not an"),
+        # With credentials: every website could call the API as a signed-in owner.
+        ("DASHBOARD_ORIGINS", "*", "'*' would let every website call the API"),
+        # No host: every model call (or order) failed, after "generation: OpenAI" at start.
+        ("OPENAI_BASE_URL", "http://", "the host is missing"),
+        ("OPENAI_BASE_URL", "https:// llm.internal/v1", "the host contains a space"),
+        ("RAZORPAY_BASE_URL", "https://", "the host is missing"),
+        # redis-py read these as localhost, or as a host no resolver knows: serve started
+        # "degraded" for as long as it ran.
+        ("REDIS_URL", "redis://", "the host is missing"),
+        ("REDIS_URL", f"redis://:{PASSWORD}@:6379/0", "the host is missing"),
+        ("REDIS_URL", "redis:// cache.internal:6379/0", "the host contains a space"),
+        # Every connection failed (TypeError), and serve said Redis "does not answer".
+        ("REDIS_URL", f"redis://:{PASSWORD}@127.0.0.1:6379/0?foo=1", "unknown parameter 'foo'"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?timeout=3", "unknown parameter 'timeout'"),
+        # A traceback of serve's start-up.
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=abc", "'socket_timeout'"),
+        ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "Certificate Require"),
+        # Every mail failed at its send and was retried until given up.
+        ("SMTP_CA_FILE", "/nonexistent/ca.pem", "is no file"),
+        ("SMTP_CA_FILE", "/etc", "is no file"),
+    ],
+)
+def test_a_malformed_value_is_refused_naming_its_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, says: str
+) -> None:
+    said = _refused(monkeypatch, name, value)
+    assert f"  {name}: " in said, said
+    assert says in said, said
+    assert PASSWORD not in said
+    assert "Traceback" not in said
+
+
+def test_a_file_that_holds_no_certificate_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    said = _refused(monkeypatch, "SMTP_CA_FILE", str(not_pem))
+    assert "SMTP_CA_FILE: " in said, said
+    assert "holds no PEM certificate" in said, said
+
+
+def test_the_command_says_it_in_one_line_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As a command prints it: named, before anything starts (the worker, which without
+    REDIS_URL would stop at once saying so)."""
+    monkeypatch.setenv("DASHBOARD_ORIGINS", "https://app.example.com/app")
+    said = refusal(["worker"])
+    assert said.startswith("trulybot worker: the settings are not valid"), said
+    assert "\n  DASHBOARD_ORIGINS: 'https://app.example.com/app' is not an origin" in said
+
+
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("", []),
+        ("https://app.example.com", ["https://app.example.com"]),
+        # As a browser sends it: lower case, no default port, no slash.
+        ("HTTPS://App.Example.COM:443/", ["https://app.example.com"]),
+        (
+            "http://localhost:3000, http://127.0.0.1:80",
+            ["http://localhost:3000", "http://127.0.0.1"],
+        ),
+        ("http://[::1]:8080", ["http://[::1]:8080"]),
+        ("https://bücher.example", ["https://xn--bcher-kva.example"]),
+    ],
+)
+def test_origins_are_kept_as_browsers_send_them(
+    monkeypatch: pytest.MonkeyPatch, value: str, kept: list[str]
+) -> None:
+    monkeypatch.setenv("DASHBOARD_ORIGINS", value)
+    assert Settings().dashboard_origins == kept
+
+
+async def test_an_origin_written_with_a_slash_and_capitals_gets_the_dashboards_cors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``HTTPS://App.Example.com/`` was taken as written and the browser's
+    ``Origin: https://app.example.com`` got no CORS headers: the dashboard failed to load."""
+    site = f"app-{uuid.uuid4().hex[:8]}.example.com"
+    monkeypatch.setenv("DASHBOARD_ORIGINS", f"HTTPS://{site.upper()}/")
+
+    async def ok(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = DashboardCorsMiddleware(ok, origins=Settings().dashboard_origins)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        answer = await client.get("/api/v1/me", headers={"Origin": f"https://{site}"})
+        other = await client.get("/api/v1/me", headers={"Origin": "https://elsewhere.example"})
+    assert answer.headers.get("access-control-allow-origin") == f"https://{site}"
+    assert answer.headers.get("access-control-allow-credentials") == "true"
+    assert "access-control-allow-origin" not in other.headers
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://127.0.0.1:6379/0",
+        f"redis://user:{PASSWORD}%40x@cache.internal:6379/2",
+        "redis://cache.internal:6379/0?socket_timeout=2&health_check_interval=10",
+        "rediss://cache.internal:6380/0?ssl_cert_reqs=none",
+        "redis://cache.internal:6379?db=3&max_connections=50",
+        "unix:///run/redis/redis.sock?db=2&password=x",
+    ],
+)
+def test_redis_urls_that_work_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("REDIS_URL", url)
+    assert Settings().redis_url == url
+
+
+@pytest.mark.parametrize(
+    "url", ["https://api.openai.com/v1", "http://127.0.0.1:11434/v1", "http://[::1]:8000/v1"]
+)
+def test_model_base_urls_that_work_are_taken(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", url)
+    assert Settings().openai_base_url == url
+
+
+@pytest.mark.parametrize("value", ["", "   "])
+def test_a_blank_data_dir_is_the_default_not_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    """``DATA_DIR=`` (cleared, as the blank settings of .env.example are) was the working
+    directory: the embedded cluster's ``pgdata``, the JWT secret and the outbox went wherever
+    the command was started, and the next start elsewhere found none of them. A blank value
+    is unset, as every other blank setting is."""
+    monkeypatch.setenv("DATA_DIR", value)
+    assert Settings().data_dir == Path(".trulybot")
