@@ -275,12 +275,16 @@ class Settings(SettingsValidators, BaseSettings):
     # to stand alone); 0: none, each question is answered on its own.
     history_turns: int = Field(default=6, ge=0, le=100)
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
+    # maxsim (late interaction over the local MiniLM's token states, rag.knowledge.maxsim_rerank)
     # or the path of a local sentence-transformers CrossEncoder directory.
     reranker: str = "none"
+    # Pages reordered; unset: 24, or 10 with maxsim (as measured).
     reranker_candidates: int = Field(default=24, ge=2, le=100)
     reranker_timeout_ms: int = Field(default=1500, ge=1, le=60_000)
     reranker_max_tokens: int = Field(default=2500, ge=200, le=100_000)
     reranker_cache_size: int = Field(default=2048, ge=0)
+    # RERANKER=maxsim: the MaxSim side's weight against the retrieval page score (min-max each).
+    reranker_maxsim_weight: float = Field(default=0.3, ge=0.0, le=1.0)
 
     # --- billing (Razorpay) ---
     razorpay_key_id: str | None = None
