@@ -268,7 +268,7 @@ class Settings(SettingsValidators, BaseSettings):
     retrieval_lexical_postings: int = Field(default=4000, ge=0, le=10_000_000)
     # Grouped vector search adds this x each candidate page's cosine between the question and
     # the page's first chunk (its lead: a man page's name and synopsis, a module's
-    # introduction) to the fused page score (rag.knowledge.lexical.fuse, docs/retrieval.md
+    # introduction) to the fused page score (rag.knowledge.lexical.fused, docs/retrieval.md
     # eighteenth session); 0: no lead statement.
     retrieval_lead_weight: float = Field(default=0.0, ge=0.0, le=2.0)
     # Messages of the conversation so far sent with a question (and read to rewrite a follow-up

@@ -9,7 +9,7 @@
   the search scores BM25 over them in SQL (``repository.search.lexical_search``, within a
   budget of ``POSTINGS``): per-workspace document frequencies and average length are kept from
   the stored rows by triggers (migration 0048), so they cannot drift.
-- ``fuse``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
+- ``fused``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
   union of both pages lists (a page missing from one list takes that list's lowest value), the
   vector order breaking ties. A page's BM25 score is its best chunk's among the ``n`` best BM25
   chunks of the workspace. With a lead weight (RETRIEVAL_LEAD_WEIGHT) each page's cosine to its
@@ -76,17 +76,6 @@ def _minmax(scores: Mapping[uuid.UUID, float]) -> dict[uuid.UUID, float]:
     low, high = min(scores.values()), max(scores.values())
     spread = high - low
     return {key: (s - low) / spread if spread else 1.0 for key, s in scores.items()}
-
-
-def fuse(
-    vector: Sequence[tuple[uuid.UUID, float]],
-    lexical: Sequence[tuple[uuid.UUID, float]],
-    weight: float,
-    lead: Mapping[uuid.UUID, float] | None = None,
-    lead_weight: float = 0.0,
-) -> list[uuid.UUID]:
-    """The pages of ``fused`` (its order, without the scores)."""
-    return [p for p, _ in fused(vector, lexical, weight, lead, lead_weight)]
 
 
 def fused(

@@ -162,7 +162,7 @@ def fuse_lexical(
     lead_weight: float = 0.0,
 ) -> list[Hit]:
     """The documents of the vector candidates (ranked by ``document_scores``) and of the BM25
-    candidates (a document by its best chunk's BM25 score) in ``lexical.fuse``'s order (with
+    candidates (a document by its best chunk's BM25 score) in ``lexical.fused``'s order (with
     ``lead``, each document's first chunk's cosine to the question, weighed by
     ``lead_weight``); a document's hit is its best vector candidate, or its best BM25 chunk
     when the vector candidates hold none of it. Each hit carries its page's fused score

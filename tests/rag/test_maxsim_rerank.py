@@ -14,7 +14,8 @@ import shutil
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from rag.knowledge.rerankers import build_reranker, describe, reranker_choice
 from tests.conftest import ROOT, RuntimeFactory, client_for, make_settings, signup
 from tests.rag.test_answers import ingest
 from tests.rag.test_chat import chat
+from tests.rag.test_rerank import Doc
 
 # Retrieval (the tests' hash embedder fused with BM25) puts Invoices first, MaxSim Refunds.
 QUESTION = "is there a reimbursement when I quit"
@@ -122,6 +124,21 @@ async def searched(client: Any, owner: Any, query: str, k: int) -> dict[str, Any
     return dict(response.json())
 
 
+@asynccontextmanager
+async def workspace(
+    runtime_factory: RuntimeFactory, graph_dir: Path, name: str, **settings: Any
+) -> AsyncIterator[tuple[Runtime, Any, Any]]:
+    """A runtime with RERANKER=maxsim (and ``settings``), a client and an owner of PAGES."""
+    async with (
+        runtime_factory(reranker="maxsim", embed_model_cache_dir=graph_dir, **settings) as rt,
+        client_for(rt) as client,
+    ):
+        owner = await signup(client, name)
+        for title, text in PAGES.items():
+            await ingest(client, owner, rt, title, text)
+        yield rt, client, owner
+
+
 def outcomes(reason: str) -> float:
     return metrics.sample("trulybot_rerank_total", {"reranker": "maxsim", "outcome": reason})
 
@@ -130,19 +147,14 @@ def outcomes(reason: str) -> float:
 async def test_search_returns_the_maxsim_order(
     runtime_factory: RuntimeFactory, graph_dir: Path, oracle: harness.TokenEncoder, weight: float
 ) -> None:
-    async with runtime_factory(
-        reranker="maxsim", embed_model_cache_dir=graph_dir, reranker_maxsim_weight=weight
-    ) as runtime:
-        assert isinstance(runtime.reranker, MaxSimReranker)
-        async with client_for(runtime) as client:
-            owner = await signup(client, f"MaxSim {weight}")
-            for title, text in PAGES.items():
-                await ingest(client, owner, runtime, title, text)
-            hits = await retrieval_order(runtime, owner, QUESTION, 5)
-            expected = expected_order(oracle, QUESTION, hits, weight)
-            assert expected != [h.title for h in hits]  # the test could fail
-            before = outcomes("ok")
-            body = await searched(client, owner, QUESTION, 5)
+    settings = {"reranker_maxsim_weight": weight}
+    async with workspace(runtime_factory, graph_dir, f"w {weight}", **settings) as (rt, c, owner):
+        assert isinstance(rt.reranker, MaxSimReranker)
+        hits = await retrieval_order(rt, owner, QUESTION, 5)
+        expected = expected_order(oracle, QUESTION, hits, weight)
+        assert expected != [h.title for h in hits]  # the test could fail
+        before = outcomes("ok")
+        body = await searched(c, owner, QUESTION, 5)
     assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
     assert [r["title"] for r in body["results"]] == expected
     assert outcomes("ok") == before + 1
@@ -153,19 +165,12 @@ async def test_weight_zero_keeps_the_retrieval_order(
 ) -> None:
     """At weight 0 the fused score is the retrieval page score alone: the order is retrieval's
     exactly (the BM25-fused page score is carried with each hit, not its chunk's cosine)."""
-    async with (
-        runtime_factory(
-            reranker="maxsim", embed_model_cache_dir=graph_dir, reranker_maxsim_weight=0.0
-        ) as runtime,
-        client_for(runtime) as client,
-    ):
-        owner = await signup(client, "MaxSim zero")
-        for title, text in PAGES.items():
-            await ingest(client, owner, runtime, title, text)
+    settings = {"reranker_maxsim_weight": 0.0}
+    async with workspace(runtime_factory, graph_dir, "zero", **settings) as (rt, c, owner):
         for query in (QUESTION, "yearly plan", "password reset link", "courier to Nepal"):
-            hits = await retrieval_order(runtime, owner, query, 5)
+            hits = await retrieval_order(rt, owner, query, 5)
             assert all(h.page_score is not None for h in hits)
-            body = await searched(client, owner, query, 5)
+            body = await searched(c, owner, query, 5)
             assert body["reranker_fallback"] is None
             assert [r["title"] for r in body["results"]] == [h.title for h in hits][:5]
 
@@ -173,18 +178,11 @@ async def test_weight_zero_keeps_the_retrieval_order(
 async def test_over_the_budget_the_retrieval_order_is_kept(
     runtime_factory: RuntimeFactory, graph_dir: Path
 ) -> None:
-    async with (
-        runtime_factory(
-            reranker="maxsim", embed_model_cache_dir=graph_dir, reranker_timeout_ms=1
-        ) as runtime,
-        client_for(runtime) as client,
-    ):
-        owner = await signup(client, "MaxSim budget")
-        for title, text in PAGES.items():
-            await ingest(client, owner, runtime, title, text)
-        hits = await retrieval_order(runtime, owner, QUESTION, 5)
+    settings = {"reranker_timeout_ms": 1}
+    async with workspace(runtime_factory, graph_dir, "budget", **settings) as (rt, c, owner):
+        hits = await retrieval_order(rt, owner, QUESTION, 5)
         before = outcomes("timeout")
-        body = await searched(client, owner, QUESTION, 5)
+        body = await searched(c, owner, QUESTION, 5)
     assert body["reranker_fallback"] == "timeout"
     assert [r["title"] for r in body["results"]] == [h.title for h in hits][:5]
     assert outcomes("timeout") == before + 1
@@ -193,26 +191,19 @@ async def test_over_the_budget_the_retrieval_order_is_kept(
 async def test_chat_answers_from_the_maxsim_order(
     runtime_factory: RuntimeFactory, graph_dir: Path, oracle: harness.TokenEncoder
 ) -> None:
-    async with (
-        runtime_factory(
-            reranker="maxsim",
-            embed_model_cache_dir=graph_dir,
-            reranker_maxsim_weight=1.0,
-            retrieval_k=2,
-            retrieval_min_similarity=-1.0,
-        ) as runtime,
-        client_for(runtime) as client,
-    ):
-        owner = await signup(client, "MaxSim chat")
-        for title, text in PAGES.items():
-            await ingest(client, owner, runtime, title, text)
-        hits = await retrieval_order(runtime, owner, CHAT_QUESTION, 2)
+    settings = {
+        "reranker_maxsim_weight": 1.0,
+        "retrieval_k": 2,
+        "retrieval_min_similarity": -1.0,
+    }
+    async with workspace(runtime_factory, graph_dir, "chat", **settings) as (rt, c, owner):
+        hits = await retrieval_order(rt, owner, CHAT_QUESTION, 2)
         expected = expected_order(oracle, CHAT_QUESTION, hits, 1.0)
         assert expected[:2] != [h.title for h in hits][:2]  # the test could fail
         before = outcomes("ok")
-        body = (await chat(client, owner, CHAT_QUESTION)).json()
+        body = (await chat(c, owner, CHAT_QUESTION)).json()
     assert body["source"] == "rag"
-    assert [c["title"] for c in body["citations"]][:1] == expected[:1]
+    assert [cited["title"] for cited in body["citations"]][:1] == expected[:1]
     assert outcomes("ok") == before + 1
 
 
@@ -266,22 +257,12 @@ def test_maxsim_is_a_reranker_setting(graph_dir: Path) -> None:
     assert Settings.model_fields["reranker_maxsim_weight"].default == 0.3
 
 
-@dataclass(frozen=True)
-class Loose:
-    """A candidate without a page score (a page's further chunk that chat adds)."""
-
-    chunk_id: uuid.UUID
-    title: str
-    heading_path: tuple[str, ...]
-    text: str
-
-
 async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path) -> None:
     started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0)
     await started.start()
     try:
         items = [
-            Loose(uuid.uuid4(), title, (), text.split("\n\n", 1)[1])
+            Doc(uuid.uuid4(), title, (), text.split("\n\n", 1)[1])  # no page score
             for title, text in PAGES.items()
         ]
         ranked = await started.rerank(QUESTION, items, 5)
