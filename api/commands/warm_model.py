@@ -34,7 +34,7 @@ def _cmd(args: argparse.Namespace) -> int:
     if embedder.query_precision_used != settings.embed_query_precision:
         # Not a failure: questions are encoded in full precision, as the warning says.
         print("EMBED_QUERY_PRECISION=int8 could not run here: questions in fp32 (see above)")
-    if args.maxsim or settings.reranker.strip().lower() == "maxsim":
+    if getattr(args, "maxsim", False) or settings.reranker.strip().lower() == "maxsim":
         import asyncio
 
         from rag.knowledge.maxsim_rerank import warm

@@ -310,7 +310,5 @@ def warm(settings: Settings, encode: Callable[[list[str]], np.ndarray]) -> Path:
     difference = verify_hidden(graph, encode(list(PROBES)))
     if difference > HIDDEN_TOLERANCE:
         graph.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"the token-state graph differs from the pooled one by {difference:.2e}"
-        )
+        raise RuntimeError(f"the token-state graph differs from the pooled one by {difference:.2e}")
     return graph

@@ -9,6 +9,7 @@ The expected orders are computed independently: the token states by the harness
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
@@ -23,16 +24,24 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from api.commands import warm_model
 from api.runtime import Runtime
 from bench import late_interaction as harness
 from core import metrics
-from core.config import Settings
+from core.config import Settings, get_settings
 from core.errors import ConfigError
 from rag.knowledge import retrieval
 from rag.knowledge.chunking import stored_embedding_text
 from rag.knowledge.maxsim_rerank import MaxSimReranker, export_hidden, hidden_graph_path
 from rag.knowledge.rerankers import build_reranker, describe, reranker_choice
-from tests.conftest import ROOT, RuntimeFactory, client_for, make_settings, signup
+from tests.conftest import (
+    ROOT,
+    RuntimeFactory,
+    client_for,
+    make_settings,
+    seed_onnx_graph,
+    signup,
+)
 from tests.rag.test_answers import ingest
 from tests.rag.test_chat import chat
 from tests.rag.test_rerank import Doc
@@ -270,3 +279,32 @@ async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path)
         await started.aclose()
     assert ranked.fallback is None
     assert [c.title for c in ranked.items] == list(PAGES)
+
+
+def test_warm_model_exports_the_token_state_graph(
+    onnx_graph: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`trulybot warm-model --maxsim` exports the graph from the bundled weights beside the
+    pooled one and checks it against it; a start then finds it. In this process, as
+    tests/rag/test_int8_queries.py runs the command."""
+    models = seed_onnx_graph(onnx_graph, tmp_path / "models")
+    monkeypatch.chdir(tmp_path)  # no .env of the checkout
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("EMBED_MODEL_CACHE_DIR", str(models))
+    monkeypatch.setenv("EMBEDDING_PROVIDER", "local")
+    monkeypatch.delenv("RERANKER", raising=False)
+    graph = hidden_graph_path(models)
+    get_settings.cache_clear()
+    try:
+        assert warm_model._cmd(argparse.Namespace(command="warm-model", maxsim=False)) == 0
+        assert not graph.exists()  # not asked for: none made
+        assert warm_model._cmd(argparse.Namespace(command="warm-model", maxsim=True)) == 0
+    finally:
+        get_settings.cache_clear()
+    assert f"RERANKER=maxsim ready: {graph}" in capsys.readouterr().out
+    assert graph.is_file()
+    settings = make_settings(reranker="maxsim", embed_model_cache_dir=models)
+    assert reranker_choice(settings) == "maxsim"
