@@ -91,7 +91,7 @@ class Reranked(Generic[C]):
 
     items: list[C]
     reranker: str
-    """Which reranker ran: none, llm or cross-encoder."""
+    """Which reranker ran: none, llm, maxsim or cross-encoder."""
     fallback: str | None = None
     """Why the retrieval order was kept (timeout, error, malformed, no_model, skipped), if so."""
     cached: bool = False
