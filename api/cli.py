@@ -49,7 +49,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api.http_protocol import BoundedHttpToolsProtocol
     from api.start_checks import preflight
-    from rag.knowledge.rerank import reranker_choice
+    from rag.knowledge.rerankers import reranker_choice
 
     settings = get_settings()
     if problem := settings.mail_problem():

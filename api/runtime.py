@@ -51,8 +51,9 @@ from rag.chat.pipeline import AnswerPipeline
 from rag.chat.repository.conversations import quoted_first_messages
 from rag.knowledge import jobs as knowledge_jobs
 from rag.knowledge.embeddings import Embedder, LocalEmbedder, build_embedder
-from rag.knowledge.rerank import Reranker, build_reranker
-from rag.knowledge.rerank import describe as describe_reranker
+from rag.knowledge.rerank import Reranker
+from rag.knowledge.rerankers import build_reranker
+from rag.knowledge.rerankers import describe as describe_reranker
 from workspaces import notification_delivery
 from workspaces import notifications as notifications_module
 from workspaces.models import Workspace

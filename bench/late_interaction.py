@@ -38,7 +38,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -51,6 +50,7 @@ from core.stems import STOPWORDS
 from eval.splits import SPLITS, split_of
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
+from rag.knowledge.maxsim_rerank import export_hidden
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -91,42 +91,6 @@ class TokenEncoder:
             v = states[:n] / np.linalg.norm(states[:n], axis=1, keepdims=True)
             out.append((np.asarray(e.ids[:n], dtype=np.int32), v.astype(np.float16)))
         return out
-
-
-def export_hidden(model_path: Path, target: Path) -> None:
-    """The bundled MiniLM as an ONNX graph: token ids in, last hidden states out."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-
-    bert = AutoModel.from_pretrained(str(model_path), local_files_only=True).eval()
-
-    class Hidden(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = bert
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.bert(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    sample = AutoTokenizer.from_pretrained(str(model_path))(["a sample"], return_tensors="pt")
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    dynamic = {0: "batch", 1: "tokens"}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".part")
-    with torch.inference_mode():
-        torch.onnx.export(
-            Hidden(),
-            tuple(sample[n] for n in names),
-            str(partial),
-            input_names=names,
-            output_names=["hidden"],
-            dynamic_axes={**dict.fromkeys(names, dynamic), "hidden": dynamic},
-            opset_version=17,
-            dynamo=False,
-        )
-    partial.replace(target)
 
 
 class TokenCache:

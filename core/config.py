@@ -268,19 +268,23 @@ class Settings(SettingsValidators, BaseSettings):
     retrieval_lexical_postings: int = Field(default=4000, ge=0, le=10_000_000)
     # Grouped vector search adds this x each candidate page's cosine between the question and
     # the page's first chunk (its lead: a man page's name and synopsis, a module's
-    # introduction) to the fused page score (rag.knowledge.lexical.fuse, docs/retrieval.md
+    # introduction) to the fused page score (rag.knowledge.lexical.fused, docs/retrieval.md
     # eighteenth session); 0: no lead statement.
     retrieval_lead_weight: float = Field(default=0.0, ge=0.0, le=2.0)
     # Messages of the conversation so far sent with a question (and read to rewrite a follow-up
     # to stand alone); 0: none, each question is answered on its own.
     history_turns: int = Field(default=6, ge=0, le=100)
     # Reranking the fused candidates (rag.knowledge.rerank): none, llm (the chat model above),
+    # maxsim (late interaction over the local MiniLM's token states, rag.knowledge.maxsim_rerank)
     # or the path of a local sentence-transformers CrossEncoder directory.
     reranker: str = "none"
+    # Pages reordered; unset: 24, or 10 with maxsim (as measured).
     reranker_candidates: int = Field(default=24, ge=2, le=100)
     reranker_timeout_ms: int = Field(default=1500, ge=1, le=60_000)
     reranker_max_tokens: int = Field(default=2500, ge=200, le=100_000)
     reranker_cache_size: int = Field(default=2048, ge=0)
+    # RERANKER=maxsim: the MaxSim side's weight against the retrieval page score (min-max each).
+    reranker_maxsim_weight: float = Field(default=0.3, ge=0.0, le=1.0)
 
     # --- billing (Razorpay) ---
     razorpay_key_id: str | None = None

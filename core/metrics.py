@@ -92,8 +92,8 @@ LLM_LATENCY = Histogram(
 )
 RERANKS = Counter(
     "trulybot_rerank_total",
-    "Reranks by reranker (llm, cross-encoder) and outcome: ok, cached, or why the retrieval order"
-    " was kept (timeout, error, malformed, no_model, skipped).",
+    "Reranks by reranker (llm, maxsim, cross-encoder) and outcome: ok, cached, or why the"
+    " retrieval order was kept (timeout, error, malformed, no_model, skipped).",
     ("reranker", "outcome"),
     registry=REGISTRY,
 )

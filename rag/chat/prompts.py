@@ -32,6 +32,10 @@ class Passage:
     text: str
     score: float
     heading_path: tuple[str, ...] = ()
+    page_score: float | None = None
+    """The score that placed its page in the retrieval order (``retrieval.Hit.page_score``)."""
+    embed_format: int = 1
+    """How its embedded text was made (``retrieval.Hit.embed_format``)."""
 
 
 @dataclass(frozen=True, slots=True)

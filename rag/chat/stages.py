@@ -485,6 +485,8 @@ async def retrieve(
             text=h.text,
             score=h.score,
             heading_path=tuple(h.heading_path),
+            page_score=h.page_score,
+            embed_format=h.embed_format,
         )
         for i, h in enumerate(relevant)
     )

@@ -27,7 +27,8 @@ from eval.splits import SPLITS, split_of
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.repository import documents as document_repo
-from rag.knowledge.rerank import Reranker, describe
+from rag.knowledge.rerank import Reranker
+from rag.knowledge.rerankers import describe
 
 SHIPPED = ("python-docs", "git-docs")
 CUTOFFS = (1, 5, 10)

@@ -9,7 +9,7 @@
   the search scores BM25 over them in SQL (``repository.search.lexical_search``, within a
   budget of ``POSTINGS``): per-workspace document frequencies and average length are kept from
   the stored rows by triggers (migration 0048), so they cannot drift.
-- ``fuse``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
+- ``fused``: ``(1 - w) x minmax(vector page scores) + w x minmax(BM25 page scores)`` over the
   union of both pages lists (a page missing from one list takes that list's lowest value), the
   vector order breaking ties. A page's BM25 score is its best chunk's among the ``n`` best BM25
   chunks of the workspace. With a lead weight (RETRIEVAL_LEAD_WEIGHT) each page's cosine to its
@@ -78,25 +78,26 @@ def _minmax(scores: Mapping[uuid.UUID, float]) -> dict[uuid.UUID, float]:
     return {key: (s - low) / spread if spread else 1.0 for key, s in scores.items()}
 
 
-def fuse(
+def fused(
     vector: Sequence[tuple[uuid.UUID, float]],
     lexical: Sequence[tuple[uuid.UUID, float]],
     weight: float,
     lead: Mapping[uuid.UUID, float] | None = None,
     lead_weight: float = 0.0,
-) -> list[uuid.UUID]:
+) -> list[tuple[uuid.UUID, float]]:
     """The pages of both lists (vector first, then lexical-only ones) in fused order:
     ``(1 - weight) x`` the vector side's min-max normalized page score ``+ weight x`` the
     lexical side's; a page missing from a list counts that list's lowest normalized value (0).
     ``lead_weight`` above 0 adds ``lead_weight x`` each page's ``lead`` (the cosine of the
     question to its first chunk; a page without one counts the lowest). Stable: ties keep the
     vector order, then the lexical one. An empty lexical list (no term of the question in the
-    workspace) or weight 0 leaves the vector order when no lead is weighed."""
+    workspace) or weight 0 leaves the vector order when no lead is weighed, each page with its
+    vector page score. Each page comes with its fused score (what a reranker fuses with)."""
     order = list(dict.fromkeys([p for p, _ in vector] + [p for p, _ in lexical]))
     leads = lead or {}
     if lead_weight <= 0 or not leads:
         if not lexical or weight <= 0:
-            return [p for p, _ in vector]
+            return list(vector)
         lead_weight = 0.0
     v = _minmax(dict(vector))
     lx = _minmax(dict(lexical)) if weight > 0 else {}
@@ -109,4 +110,4 @@ def fuse(
         + lead_weight * leads.get(p, lead_low)
         for p in order
     }
-    return sorted(order, key=lambda p: -score[p])
+    return sorted(((p, score[p]) for p in order), key=lambda item: -item[1])

@@ -9,6 +9,10 @@
   loaded once on CPU at startup, scoring (question, passage) pairs in a worker thread: an ONNX
   graph with its ``tokenizer.json`` (``onnx_cross_encoder``; ``trulybot fetch-reranker`` installs
   one), else a sentence-transformers ``CrossEncoder``.
+- ``MaxSimReranker`` (``RERANKER=maxsim``, ``rag.knowledge.maxsim_rerank``): late interaction
+  over the bundled MiniLM's token states, fused with the retrieval page scores.
+
+``rag.knowledge.rerankers`` builds the one RERANKER names.
 
 A rerank never fails a search: over the time budget (RERANKER_TIMEOUT_MS), on an error, a
 malformed answer or without a model, the original order is kept, counted in
@@ -30,7 +34,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import numpy as np
 import openai
@@ -87,7 +91,7 @@ class Reranked(Generic[C]):
 
     items: list[C]
     reranker: str
-    """Which reranker ran: none, llm or cross-encoder."""
+    """Which reranker ran: none, llm, maxsim or cross-encoder."""
     fallback: str | None = None
     """Why the retrieval order was kept (timeout, error, malformed, no_model, skipped), if so."""
     cached: bool = False
@@ -444,46 +448,3 @@ class CrossEncoderReranker(Reranker):
         deadline = time.monotonic() + self.timeout
         scores = await asyncio.to_thread(self.scores, query, candidates, deadline)
         return [int(i) for i in np.argsort(-scores, kind="stable")]
-
-
-def reranker_choice(settings: Settings) -> Literal["none", "llm"] | Path:
-    """What RERANKER names: none, llm or a directory; ``ConfigError`` for a directory that does
-    not exist."""
-    choice = settings.reranker.strip()
-    if choice.lower() in ("", "none", "off"):
-        return "none"
-    if choice.lower() == "llm":
-        return "llm"
-    path = Path(choice).expanduser()
-    if not path.is_dir():
-        raise ConfigError(
-            f"RERANKER={choice}: no such directory; set RERANKER to none, llm or the path of a "
-            "local cross-encoder directory (`trulybot fetch-reranker` installs one)"
-        )
-    return path
-
-
-def build_reranker(settings: Settings) -> Reranker:
-    """The reranker RERANKER names, not started (``await reranker.start()`` loads a
-    cross-encoder). A directory that does not exist is refused with ``ConfigError``."""
-    choice = reranker_choice(settings)
-    if choice == "none":
-        return NoReranker()
-    if choice == "llm":
-        return LLMReranker.from_settings(settings)
-    return CrossEncoderReranker(
-        choice,
-        candidates=settings.reranker_candidates,
-        timeout_ms=settings.reranker_timeout_ms,
-        cache_size=settings.reranker_cache_size,
-    )
-
-
-def describe(reranker: Reranker) -> str:
-    """The startup line."""
-    if isinstance(reranker, LLMReranker):
-        where = f"{reranker.model}" if reranker.client else "no OPENAI_API_KEY: skipped"
-        return f"reranker: llm ({where}) over the top {reranker.candidates}"
-    if isinstance(reranker, CrossEncoderReranker):
-        return f"reranker: cross-encoder {reranker.path} over the top {reranker.candidates}"
-    return "reranker: none"

@@ -86,6 +86,14 @@ class Hit:
     text: str
     score: float
     similarity: float | None  # cosine similarity for vector/hybrid hits, None for fulltext-only
+    page_score: float | None = None
+    """The score that placed this hit's page in the grouped order (higher first): the fused
+    page score with BM25, the two-chunk page score, else the best chunk's score; None for a
+    chunk-level hit or a page's further chunk added by ``fill_from`` (a reranker fuses with
+    it, e.g. ``maxsim_rerank``)."""
+    embed_format: int = 1
+    """The chunk's ``embed_format`` (its metadata): with ``title`` and ``heading_path`` it
+    gives the text that was embedded for it (``chunking.stored_embedding_text``)."""
 
 
 def hybrid_candidates(k: int) -> int:
@@ -121,12 +129,12 @@ def group_by_document(
         best: dict[uuid.UUID, Hit] = {}
         for hit in hits:
             if hit.document_id not in best:
-                best[hit.document_id] = hit
+                best[hit.document_id] = replace(hit, page_score=hit.score)
                 if k is not None and len(best) >= k:
                     break
         out = list(best.values())
     else:
-        out = [hit for hit, _ in document_scores(hits, second_weight)]
+        out = [replace(hit, page_score=s) for hit, s in document_scores(hits, second_weight)]
     return out if k is None else out[:k]
 
 
@@ -154,10 +162,11 @@ def fuse_lexical(
     lead_weight: float = 0.0,
 ) -> list[Hit]:
     """The documents of the vector candidates (ranked by ``document_scores``) and of the BM25
-    candidates (a document by its best chunk's BM25 score) in ``lexical.fuse``'s order (with
+    candidates (a document by its best chunk's BM25 score) in ``lexical.fused``'s order (with
     ``lead``, each document's first chunk's cosine to the question, weighed by
     ``lead_weight``); a document's hit is its best vector candidate, or its best BM25 chunk
-    when the vector candidates hold none of it."""
+    when the vector candidates hold none of it. Each hit carries its page's fused score
+    (``page_score``)."""
     vector = document_scores(vector_hits, second_weight)
     hit_of = {h.document_id: h for h, _ in vector}
     lexical_pages: dict[uuid.UUID, float] = {}
@@ -165,14 +174,14 @@ def fuse_lexical(
         if hit.document_id not in lexical_pages:
             lexical_pages[hit.document_id] = hit.score
             hit_of.setdefault(hit.document_id, replace(hit, score=hit.similarity or 0.0))
-    order = lexical.fuse(
+    order = lexical.fused(
         [(h.document_id, score) for h, score in vector],
         list(lexical_pages.items()),
         lexical_weight,
         lead,
         lead_weight,
     )
-    return [hit_of[d] for d in order]
+    return [replace(hit_of[d], page_score=score) for d, score in order]
 
 
 def feedback_vector(query: np.ndarray, centroid: np.ndarray, weight: float) -> np.ndarray:
@@ -199,6 +208,7 @@ def _hit(row: search_repo.SearchRow) -> Hit:
         text=text,
         score=score,
         similarity=similarity,
+        embed_format=int(meta.get("embed_format") or 1),
     )
 
 

@@ -222,7 +222,7 @@ class HitOut(BaseModel):
 class SearchOut(BaseModel):
     mode: str
     reranker: str = Field(
-        description="The reranker configured (RERANKER): none, llm or cross-encoder"
+        description="The reranker configured (RERANKER): none, llm, maxsim or cross-encoder"
     )
     reranker_fallback: str | None = Field(
         default=None,

@@ -21,19 +21,23 @@ from tests.rag.test_page_ranking import _at_cosine, insert_page, unit_query
 QUERY = "how do I move my last commits onto another branch"
 
 
+def order(scored: list[tuple[uuid.UUID, float]]) -> list[uuid.UUID]:
+    return [page for page, _ in scored]
+
+
 def test_fuse_adds_the_weighed_lead_and_keeps_the_order_without_it() -> None:
     a, b, c = (uuid.uuid4() for _ in range(3))
     vector = [(a, 1.0), (b, 0.9), (c, 0.5)]
     # Normalized a 1, b 0.8, c 0; leads weighed: a 1 + 0.6 x 0.2, b 0.8 + 0.6 x 0.7, c 0.06.
     leads = {a: 0.2, b: 0.7, c: 0.1}
-    assert lexical.fuse(vector, [], 0.0) == [a, b, c]
-    assert lexical.fuse(vector, [], 0.0, leads, 0.0) == [a, b, c]
-    assert lexical.fuse(vector, [], 0.0, leads, 0.6) == [b, a, c]
+    assert order(lexical.fused(vector, [], 0.0)) == [a, b, c]
+    assert order(lexical.fused(vector, [], 0.0, leads, 0.0)) == [a, b, c]
+    assert order(lexical.fused(vector, [], 0.0, leads, 0.6)) == [b, a, c]
     # With BM25: a 0.6 x 1 + 0.4 x 0 + 0.12 = 0.72; b 0.6 x 0.8 + 0.4 x 1 + 0.42 = 1.3.
-    assert lexical.fuse(vector, [(b, 3.0), (a, 1.0)], 0.4, leads, 0.6) == [b, a, c]
+    assert order(lexical.fused(vector, [(b, 3.0), (a, 1.0)], 0.4, leads, 0.6)) == [b, a, c]
     # A page without a lead (no chunk read) counts the lowest lead.
-    assert lexical.fuse(vector, [], 0.0, {b: 0.7, c: 0.1}, 0.6) == [b, a, c]
-    assert lexical.fuse(vector, [], 0.0, {a: 0.9, b: 0.1}, 0.6)[0] == a
+    assert order(lexical.fused(vector, [], 0.0, {b: 0.7, c: 0.1}, 0.6)) == [b, a, c]
+    assert order(lexical.fused(vector, [], 0.0, {a: 0.9, b: 0.1}, 0.6))[0] == a
 
 
 async def _pages(owner_db: Database, db: Database, ws: uuid.UUID, q: np.ndarray) -> dict[str, str]:

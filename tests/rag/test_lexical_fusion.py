@@ -37,16 +37,20 @@ PAGES = {
 }
 
 
+def order(scored: list[tuple[uuid.UUID, float]]) -> list[uuid.UUID]:
+    return [page for page, _ in scored]
+
+
 def test_fuse_weights_the_normalized_lists_and_keeps_the_vector_order_at_zero() -> None:
     a, b, c = (uuid.uuid4() for _ in range(3))
     vector = [(a, 1.0), (b, 0.94), (c, 0.6)]
     lex = [(b, 5.0), (a, 1.0)]
-    assert lexical.fuse(vector, lex, 0.0) == [a, b, c]
+    assert order(lexical.fused(vector, lex, 0.0)) == [a, b, c]
     # a: 0.7 x 1 + 0.3 x 0 = 0.7; b: 0.7 x 0.85 + 0.3 x 1 = 0.895; c: 0 + 0.3 x 0 (lowest)
-    assert lexical.fuse(vector, lex, 0.3) == [b, a, c]
-    assert lexical.fuse(vector, [], 0.3) == [a, b, c]
+    assert order(lexical.fused(vector, lex, 0.3)) == [b, a, c]
+    assert order(lexical.fused(vector, [], 0.3)) == [a, b, c]
     d = uuid.uuid4()  # a page only BM25 found comes in at the vector side's lowest value
-    assert lexical.fuse(vector, [(d, 9.0), (a, 1.0)], 0.6)[:2] == [d, a]  # 0.6 against 0.4
+    assert order(lexical.fused(vector, [(d, 9.0), (a, 1.0)], 0.6))[:2] == [d, a]  # 0.6 against 0.4
 
 
 def test_tokenize_keeps_identifiers_whole_and_stems_their_parts() -> None:
