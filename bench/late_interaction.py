@@ -13,7 +13,9 @@ gist. Here with the shipped all-MiniLM-L6-v2 as it is (its last hidden states, n
 training), computed at query time over the product's candidates: the pages of the shipped order
 (vector pages with the two-chunk score and feedback 0.25 x 10, BM25 chunk k1 0.9 fused by
 min-max at 0.3, as ``bench.rank_combo`` has them), each page by its best maxsim over its chunks
-among the 40 vector and 40 BM25 candidate chunks. The first ``pool`` pages are reordered by
+among the 40 vector and 40 BM25 candidate chunks (``--chunks all``), or over the one chunk its
+grouped hit carries, what a reranker of the product's grouped hits sees (``best``; twentieth
+session), or that and its next candidate (``best2``). The first ``pool`` pages are reordered by
 
     (1 - w) x minmax(shipped fused score) + w x minmax(page maxsim)
 
@@ -21,6 +23,7 @@ and the rest keep their place below (a reranking stage). ``kind``: ``all`` keeps
 token but [CLS] and [SEP]; ``content`` also drops punctuation and stop words (``core.stems``).
 
     python -m bench.late_interaction --sets git,python   # fill the token cache, print the grid
+    python -m bench.late_interaction --sets git --chunks best,best2 --pools 10,20 --kinds all
 
 The choice is made on the tune halves only (``choose``). Token states of the candidate chunks
 are cached under ``$LEVERS_DIR/tokens.sqlite`` (float16, unit length per token); the pooled
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import sqlite3
 import sys
@@ -38,6 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -390,7 +395,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--pools", default=",".join(map(str, POOLS)), help="pages reordered")
     parser.add_argument("--kinds", default=",".join(KINDS), help="question tokens kept")
+    parser.add_argument("--rows", type=Path, help="also append the rows to this JSON lines file")
+    parser.add_argument("--choose", type=Path, help="only print the choice over this file's rows")
     args = parser.parse_args(argv)
+    if args.choose:
+        lines = args.choose.read_text().splitlines()
+        print(_choice(choose([cast(Row, tuple(json.loads(line))) for line in lines if line])))
+        return
     cache = TokenCache(args.dir / "tokens.sqlite")
     rows: list[Row] = []
     subsets = {k: int(v) for k, v in (x.split("=") for x in args.subset)}
@@ -423,16 +434,21 @@ def main(argv: list[str] | None = None) -> None:
         return
     print("| set | chunks | kind | pool | w | half | R@1 | R@5 | R@10 | MRR |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, which, kind, pool, w, half, m in rows:
+    for name, which, kind, pool, w, part, m in rows:
         print(
-            f"| {name} | {which} | {kind} | {pool} | {w:g} | {half} | {m['R@1']:.3f} |"
+            f"| {name} | {which} | {kind} | {pool} | {w:g} | {part} | {m['R@1']:.3f} |"
             f" {m['R@5']:.3f} | {m['R@10']:.3f} | {m['MRR']:.3f} |"
         )
-    choice = choose(rows)
-    print(
-        "choice on the tune halves: "
-        + (f"{choice[0]}, pooled tune MRR {choice[1]:.4f}" if choice else "the shipped order")
-    )
+    if args.rows:
+        with args.rows.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    print(_choice(choose(rows)))
+
+
+def _choice(choice: tuple[tuple[str, str, int, float], float] | None) -> str:
+    if choice is None:
+        return "choice on the tune halves: the shipped order"
+    return f"choice on the tune halves: {choice[0]}, pooled tune MRR {choice[1]:.4f}"
 
 
 if __name__ == "__main__":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -104,7 +106,9 @@ def _metrics(r1: float, mrr: float, n: int) -> dict[str, float]:
     return {"R@1": r1, "R@5": 1.0, "R@10": 1.0, "MRR": mrr, "n": n}
 
 
-def test_choose_skips_a_setting_that_loses_a_tune_metric_and_pools_the_tune_questions() -> None:
+def test_choose_skips_a_setting_that_loses_a_tune_metric_and_pools_the_tune_questions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rows: list[li.Row] = []
     for w, git, python in [
         (0.0, _metrics(0.5, 0.60, 60), _metrics(0.6, 0.70, 40)),
@@ -120,3 +124,10 @@ def test_choose_skips_a_setting_that_loses_a_tune_metric_and_pools_the_tune_ques
     assert choice[0] == ("best", "all", 10, 0.4)
     assert abs(choice[1] - 0.656) < 1e-9
     assert li.choose([r for r in rows if r[4] in (0.0, 0.5)]) is None
+    # rows kept by separate runs (--rows) are chosen from alike (--choose)
+    kept = tmp_path / "rows.jsonl"
+    kept.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    li.main(["--choose", str(kept)])
+    assert capsys.readouterr().out == (
+        "choice on the tune halves: ('best', 'all', 10, 0.4), pooled tune MRR 0.6560\n"
+    )
