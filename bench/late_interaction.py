@@ -13,7 +13,9 @@ gist. Here with the shipped all-MiniLM-L6-v2 as it is (its last hidden states, n
 training), computed at query time over the product's candidates: the pages of the shipped order
 (vector pages with the two-chunk score and feedback 0.25 x 10, BM25 chunk k1 0.9 fused by
 min-max at 0.3, as ``bench.rank_combo`` has them), each page by its best maxsim over its chunks
-among the 40 vector and 40 BM25 candidate chunks. The first ``pool`` pages are reordered by
+among the 40 vector and 40 BM25 candidate chunks (``--chunks all``), or over the one chunk its
+grouped hit carries, what a reranker of the product's grouped hits sees (``best``; twentieth
+session), or that and its next candidate (``best2``). The first ``pool`` pages are reordered by
 
     (1 - w) x minmax(shipped fused score) + w x minmax(page maxsim)
 
@@ -21,6 +23,7 @@ and the rest keep their place below (a reranking stage). ``kind``: ``all`` keeps
 token but [CLS] and [SEP]; ``content`` also drops punctuation and stop words (``core.stems``).
 
     python -m bench.late_interaction --sets git,python   # fill the token cache, print the grid
+    python -m bench.late_interaction --sets git --chunks best,best2 --pools 10,20 --kinds all
 
 The choice is made on the tune halves only (``choose``). Token states of the candidate chunks
 are cached under ``$LEVERS_DIR/tokens.sqlite`` (float16, unit length per token); the pooled
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
 import sqlite3
 import sys
@@ -38,6 +42,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -56,6 +61,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 SPECIAL = {0, 101, 102}  # [PAD], [CLS], [SEP] in bert-base-uncased's pieces
 KINDS = ("all", "content")
+CHUNKS = ("all", "best", "best2")  # the index of best/best2 is how many chunks a page keeps
 WEIGHTS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
 POOLS = (10, 20)
 
@@ -212,36 +218,59 @@ def candidates(
         fused = 0.7 * _minmax(vec, pages) + 0.3 * _minmax(lex, pages)
         order = np.argsort(-fused, kind="stable")
         pages = [pages[i] for i in order]
-        pool = list(np.argsort(-row, kind="stable")[:top])
-        pool += [
-            i for i in np.argsort(-lexical_scores, kind="stable")[:top] if lexical_scores[i] > 0
-        ]
-        per_page: dict[str, list[int]] = {p: [] for p in pages}
-        for i in dict.fromkeys(int(i) for i in pool):
-            if corpus.sources[i] in per_page:
-                per_page[corpus.sources[i]].append(i)
+        chunks = page_pools(row, lexical_scores, corpus.sources, pages, top)
         out.append(
             Question(
-                q.id,
-                split_of(q.id),
-                list(q.expected),
-                pages,
-                fused[order],
-                [per_page[p] for p in pages],
-                q.question,
+                q.id, split_of(q.id), list(q.expected), pages, fused[order], chunks, q.question
             )
         )
     return out, list(corpus.texts)
+
+
+def page_pools(
+    row: np.ndarray,
+    lexical_scores: np.ndarray,
+    sources: Sequence[str],
+    pages: Sequence[str],
+    top: int,
+) -> list[list[int]]:
+    """Each page's candidate chunks in the product's order of preference: its chunks among the
+    ``top`` vector candidates (``row``: the cosine to the feedback-moved question, the order of
+    ``retrieval.feedback_candidates``), best first, then its chunks among the ``top`` BM25
+    candidates (score above 0), best first. So a page's first chunk is the one its grouped hit
+    carries (``retrieval.fuse_lexical``: the page's best vector candidate, else its best BM25
+    chunk), and ``chosen(.., "best")`` is what a reranker of the grouped hits sees."""
+    pool = list(np.argsort(-row, kind="stable")[:top])
+    pool += [i for i in np.argsort(-lexical_scores, kind="stable")[:top] if lexical_scores[i] > 0]
+    per_page: dict[str, list[int]] = {p: [] for p in pages}
+    for i in dict.fromkeys(int(i) for i in pool):
+        if sources[i] in per_page:
+            per_page[sources[i]].append(i)
+    return [per_page[p] for p in pages]
+
+
+def chosen(chunks: list[int], which: str) -> list[int]:
+    """The chunks of one page that are scored: ``all`` its candidates (the nineteenth session),
+    ``best`` the grouped hit's chunk only, ``best2`` that and the next one (``page_pools``)."""
+    if which not in CHUNKS:
+        raise ValueError(f"unknown chunks {which!r}; one of {', '.join(CHUNKS)}")
+    return chunks if which == "all" else chunks[: CHUNKS.index(which)]
 
 
 # --- the lever -------------------------------------------------------------------------------
 
 
 def page_maxsims(
-    questions: list[Question], texts: list[str], cache: TokenCache, kind: str, pool: int
+    questions: list[Question],
+    texts: list[str],
+    cache: TokenCache,
+    kind: str,
+    pool: int,
+    which: str = "all",
 ) -> list[np.ndarray]:
-    """Per question: the maxsim of each of its first ``pool`` pages (its best chunk's)."""
-    needed = [texts[i] for q in questions for c in q.chunks[:pool] for i in c]
+    """Per question: the maxsim of each of its first ``pool`` pages (the best of its chunks
+    ``which`` keeps, ``chosen``)."""
+    needed = [texts[i] for q in questions for c in q.chunks[:pool] for i in chosen(c, which)]
     states = cache.states(needed + [q.text for q in questions])
     encoder_pieces = _pieces()
     out = []
@@ -251,7 +280,10 @@ def page_maxsims(
         out.append(
             np.asarray(
                 [
-                    max((maxsim(asked, states[cache.key(texts[i])]) for i in c), default=0.0)
+                    max(
+                        (maxsim(asked, states[cache.key(texts[i])]) for i in chosen(c, which)),
+                        default=0.0,
+                    )
                     for c in q.chunks[:pool]
                 ]
             )
@@ -284,15 +316,17 @@ def ranks(questions: list[Question], sims: list[np.ndarray], w: float) -> list[i
     ]
 
 
-def cost(questions: list[Question], texts: list[str], pool: int, n: int) -> None:
+def cost(
+    questions: list[Question], texts: list[str], pool: int, n: int, which: str = "all"
+) -> None:
     """CPU per question of the lever at query time, on one thread: the token states of the
-    question and of its first ``pool`` pages' candidate chunks encoded afresh (no cache), and
-    the maxsims."""
+    question and of its first ``pool`` pages' chunks ``which`` keeps (``chosen``) encoded
+    afresh (no cache, batches of 8), and the maxsims."""
     encoder = TokenEncoder(DEFAULT_DIR)
     pieces = _pieces()
     spent, chunks = [], []
     for q in questions[:n]:
-        mine = [texts[i] for c in q.chunks[:pool] for i in c]
+        mine = [texts[i] for c in q.chunks[:pool] for i in chosen(c, which)]
         started = time.process_time()
         (ids, v), *states = encoder.encode([q.text]) + [
             s for i in range(0, len(mine), 8) for s in encoder.encode(mine[i : i + 8])
@@ -302,10 +336,42 @@ def cost(questions: list[Question], texts: list[str], pool: int, n: int) -> None
         spent.append(1000 * (time.process_time() - started))
         chunks.append(len(mine))
     print(
-        f"cost, first {pool} pages: {np.mean(chunks):.1f} chunks a question,"
+        f"cost, {which} chunks of the first {pool} pages: {np.mean(chunks):.1f} chunks a question,"
         f" {np.mean(spent):.0f} ms CPU a question (median {np.median(spent):.0f}),"
         f" {sum(spent) / sum(chunks):.1f} ms a chunk, {n} questions"
     )
+
+
+Row = tuple[str, str, str, int, float, str, dict[str, float]]
+"""(set, chunks, kind, pool, w, half, metrics)."""
+
+
+def choose(rows: Sequence[Row]) -> tuple[tuple[str, str, int, float], float] | None:
+    """The third session's rule on the tune halves only: a setting (chunks, kind, pool, w)
+    qualifies when it loses no tune metric against the shipped order (w 0) on any set, and of
+    those the highest tune MRR over all sets' tune questions pooled wins (the first measured on
+    a tie). None when no setting beats the shipped order's pooled tune MRR."""
+    tune = [r for r in rows if r[5] == "tune"]
+    shipped = {r[0]: r[6] for r in tune if r[4] == 0}
+    settings: dict[tuple[str, str, int, float], dict[str, dict[str, float]]] = {}
+    for name, which, kind, pool, w, _, m in tune:
+        settings.setdefault((which, kind, pool, w), {})[name] = m
+
+    def pooled(by_set: dict[str, dict[str, float]]) -> float:
+        n = sum(m["n"] for m in by_set.values())
+        return sum(m["MRR"] * m["n"] for m in by_set.values()) / (n or 1)
+
+    best = None
+    floor = pooled(shipped)
+    for setting, by_set in settings.items():
+        if by_set.keys() != shipped.keys() or any(
+            m[k] < shipped[name][k] - 1e-9 for name, m in by_set.items() for k in m if k != "n"
+        ):
+            continue
+        score = pooled(by_set)
+        if score > floor + 1e-9 and (best is None or score > best[1] + 1e-9):
+            best = (setting, score)
+    return best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -321,35 +387,68 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--sample", action="append", default=[], help="sets sampled (half)")
     parser.add_argument("--cost", type=int, metavar="N", help="CPU of the first N questions")
+    parser.add_argument(
+        "--chunks",
+        default="all",
+        help="which chunks of a page are scored, comma-separated: all (its candidates),"
+        " best (its grouped hit's), best2 (that and the next)",
+    )
+    parser.add_argument("--pools", default=",".join(map(str, POOLS)), help="pages reordered")
+    parser.add_argument("--kinds", default=",".join(KINDS), help="question tokens kept")
+    parser.add_argument("--rows", type=Path, help="also append the rows to this JSON lines file")
+    parser.add_argument("--choose", type=Path, help="only print the choice over this file's rows")
     args = parser.parse_args(argv)
+    if args.choose:
+        lines = args.choose.read_text().splitlines()
+        print(_choice(choose([cast(Row, tuple(json.loads(line))) for line in lines if line])))
+        return
     cache = TokenCache(args.dir / "tokens.sqlite")
-    rows = []
+    rows: list[Row] = []
     subsets = {k: int(v) for k, v in (x.split("=") for x in args.subset)}
+    chunk_kinds = args.chunks.split(",")
+    for which in chunk_kinds:
+        chosen([], which)  # refuses an unknown one before the corpora are built
+    pools = [int(p) for p in args.pools.split(",")]
     for name in args.sets.split(","):
         questions, texts = candidates(name, subsets.get(name), name in args.sample)
-        for pool in POOLS:
-            counts = [sum(len(c) for c in q.chunks[:pool]) for q in questions]
-            print(f"{name}: {np.mean(counts):.1f} candidate chunks in the first {pool} pages")
+        for which in chunk_kinds:
+            for pool in pools:
+                counts = [sum(len(chosen(c, which)) for c in q.chunks[:pool]) for q in questions]
+                print(f"{name}: {np.mean(counts):.1f} {which} chunks in the first {pool} pages")
         if args.cost:
-            cost(questions, texts, min(POOLS), args.cost)
+            for which in chunk_kinds:
+                cost(questions, texts, min(pools), args.cost, which)
             continue
-        for kind in KINDS:
-            for pool in POOLS:
-                sims = page_maxsims(questions, texts, cache, kind, pool)
-                for w in WEIGHTS:
-                    found = ranks(questions, sims, w)
-                    for half in SPLITS:
-                        m = metrics(
-                            [r for r, q in zip(found, questions, strict=True) if q.half == half]
-                        )
-                        rows.append((name, kind, pool, w, half, m))
-    print("| set | kind | pool | w | half | R@1 | R@5 | R@10 | MRR |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, kind, pool, w, half, m in rows:
+        for which in chunk_kinds:
+            for kind in args.kinds.split(","):
+                for pool in pools:
+                    sims = page_maxsims(questions, texts, cache, kind, pool, which)
+                    for w in WEIGHTS:
+                        found = ranks(questions, sims, w)
+                        for half in SPLITS:
+                            m = metrics(
+                                [r for r, q in zip(found, questions, strict=True) if q.half == half]
+                            )
+                            rows.append((name, which, kind, pool, w, half, m))
+    if not rows:
+        return
+    print("| set | chunks | kind | pool | w | half | R@1 | R@5 | R@10 | MRR |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for name, which, kind, pool, w, part, m in rows:
         print(
-            f"| {name} | {kind} | {pool} | {w:g} | {half} | {m['R@1']:.3f} | {m['R@5']:.3f} |"
-            f" {m['R@10']:.3f} | {m['MRR']:.3f} |"
+            f"| {name} | {which} | {kind} | {pool} | {w:g} | {part} | {m['R@1']:.3f} |"
+            f" {m['R@5']:.3f} | {m['R@10']:.3f} | {m['MRR']:.3f} |"
         )
+    if args.rows:
+        with args.rows.open("a") as f:
+            f.writelines(json.dumps(r) + "\n" for r in rows)
+    print(_choice(choose(rows)))
+
+
+def _choice(choice: tuple[tuple[str, str, int, float], float] | None) -> str:
+    if choice is None:
+        return "choice on the tune halves: the shipped order"
+    return f"choice on the tune halves: {choice[0]}, pooled tune MRR {choice[1]:.4f}"
 
 
 if __name__ == "__main__":
