@@ -9,6 +9,8 @@ from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
+from core.origins import DEFAULT_PORTS, OriginError, normalize_host
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
@@ -347,9 +349,6 @@ def check_database_url(value: str) -> None:
         raise ValueError("sslcert and sslkey go together (the client certificate and its key)")
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def check_origins(values: list[str]) -> list[str]:
     """DASHBOARD_ORIGINS: each an origin as a browser sends it in ``Origin`` (``scheme://host``
     and a port other than the scheme's), returned in that form: the CORS layer compares the
@@ -377,7 +376,7 @@ def _origin(value: str) -> str:
         problem = "the port must be a number from 1 to 65535"
     if parts is not None and problem is None:
         host = parts.hostname or ""
-        if parts.scheme not in _DEFAULT_PORTS:
+        if parts.scheme not in DEFAULT_PORTS:
             problem = "it must start with http:// or https://"
         elif not host:
             problem = "the host is missing"
@@ -391,14 +390,21 @@ def _origin(value: str) -> str:
             problem = "it contains spaces, quotes, angle brackets or control characters"
     if problem is not None or parts is None:
         raise ValueError(f"{value!r} is not an origin: {problem}")
-    try:
-        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise ValueError(f"{value!r} is not an origin: the host is not a valid name") from None
-    shown = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+    try:  # as the browser writes it in Origin (widget.policy's allowed origins are too)
+        shown = normalize_host(_typed_host(parts.netloc))
+    except OriginError as exc:
+        raise ValueError(f"{value!r} is not an origin: {exc}") from None
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
         shown = f"{shown}:{port}"
     return f"{parts.scheme}://{shown}"
+
+
+def _typed_host(netloc: str) -> str:
+    """The host as written (``SplitResult.hostname`` lower-cases it by Python's rules: a word's
+    last capital sigma became the final small sigma, where UTS-46, as browsers, makes it the
+    medial one: another domain)."""
+    host = netloc.rpartition("@")[2]
+    return host[: host.index("]") + 1] if host.startswith("[") else host.partition(":")[0]
 
 
 def check_chunk_overlap(overlap: int, chunk_tokens: int) -> None:
