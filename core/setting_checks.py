@@ -113,7 +113,8 @@ def check_redis_options(value: str) -> None:
     from redis.exceptions import RedisError
 
     try:
-        ConnectionPool.from_url(value).make_connection()
+        pool = ConnectionPool.from_url(value)
+        pool.make_connection()
     except TypeError as exc:
         found = re.search(r"argument '(\w+)'", str(exc))
         name = repr(found.group(1)) if found else "(not shown)"
@@ -123,6 +124,21 @@ def check_redis_options(value: str) -> None:
         ) from None
     except (ValueError, RedisError) as exc:
         raise ValueError(f"a query parameter redis-py cannot use: {exc}") from None
+    _check_redis_kwargs(pool.connection_kwargs)
+
+
+def _check_redis_kwargs(given: dict[str, object]) -> None:
+    """Options redis-py takes that no connection of ours works with: an answer decoded to str
+    (``?decode_responses=true``: the clients read bytes, rag/chat/cache.py decodes its
+    counts' keys itself), a timeout that is not above 0 (``?socket_timeout=0`` or ``nan``:
+    every command timed out and serve ran "degraded" for as long as it ran)."""
+    for name in ("decode_responses", "encoding", "encoding_errors"):
+        if name in given:
+            raise ValueError(f"?{name}= is not taken: Redis' answers are read as bytes")
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        seconds = given.get(name)
+        if isinstance(seconds, float) and not 0 < seconds <= 3600:
+            raise ValueError(f"{name} must be a number of seconds above 0, at most 3600")
 
 
 def check_http_url(value: str) -> None:

@@ -80,6 +80,13 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         # A traceback of serve's start-up.
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=abc", "'socket_timeout'"),
         ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "Certificate Require"),
+        # Taken by redis-py, and no command worked: each timed out at once ("degraded" for as
+        # long as serve ran), or answered str where the clients read bytes.
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=0", "socket_timeout must be"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=nan", "socket_timeout must be"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_connect_timeout=-1", "connect_timeout must"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?decode_responses=true", "read as bytes"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?encoding=latin-1", "read as bytes"),
         # Every mail failed at its send and was retried until given up.
         ("SMTP_CA_FILE", "/nonexistent/ca.pem", "is no file"),
         ("SMTP_CA_FILE", "/etc", "is no file"),
