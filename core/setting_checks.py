@@ -241,10 +241,11 @@ def check_mailbox(value: str) -> None:
         )
 
 
-def check_ca_file(value: str) -> None:
+def check_ca_file(value: str) -> str:
     """SMTP_CA_FILE: a file of PEM certificates Python's TLS loads. A path that was not there
     (or a key, or a directory) was taken, and every mail failed at its send, retried until
-    given up, while the server said "mail: smtp"."""
+    given up, while the server said "mail: smtp". Returned with ``~`` expanded: the mail
+    transport opens the path as it is, and ``~/ca.pem`` passed this check to fail each send."""
     import ssl
 
     path = Path(value).expanduser()
@@ -254,6 +255,7 @@ def check_ca_file(value: str) -> None:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ValueError(f"{value!r} holds no PEM certificate it can load ({exc})") from None
+    return str(path)
 
 
 def check_public_base_url(value: str) -> None:
