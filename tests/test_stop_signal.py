@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -62,18 +63,21 @@ def test_the_handlers_before_the_command_are_back_after_it() -> None:
     """Each signal's handler is the caller's again once the command is over, stopped or not
     (it was SIG_DFL for SIGTERM whatever it had been)."""
     signal.signal(signal.SIGTERM, _mine)
+    sigint = signal.getsignal(signal.SIGINT)
     assert run_stoppable(asyncio.sleep(0, result=7)) == 7
     assert signal.getsignal(signal.SIGTERM) is _mine
     with pytest.raises(StoppedBySignal) as stopped:
         run_stoppable(_signalled(signal.SIGTERM))
     assert stopped.value.signal_name == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) is _mine
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is sigint
 
 
 HANGS_AS_IT_STOPS = """
-import asyncio
+import asyncio, signal
 from api.stop_signal import run_stoppable
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # as started at a terminal
 
 async def main():
     try:
@@ -85,6 +89,14 @@ async def main():
 
 run_stoppable(main())
 """
+
+
+def _line(process: subprocess.Popen[str]) -> str:
+    """The child's next line, or a failure if none comes (never a hanging test)."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], GUARD)
+    assert ready, "no line from the child"
+    return process.stdout.readline()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -99,10 +111,9 @@ def test_a_second_signal_ends_a_stop_that_hangs(signum: signal.Signals) -> None:
         text=True,
     )
     try:
-        assert process.stdout is not None
-        assert process.stdout.readline() == "running\n"
+        assert _line(process) == "running\n"
         process.send_signal(signum)
-        assert process.stdout.readline() == "rolling back\n"
+        assert _line(process) == "rolling back\n"
         process.send_signal(signum)
         code = process.wait(GUARD)
     finally:
