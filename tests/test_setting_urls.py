@@ -140,7 +140,7 @@ def test_the_command_says_it_in_one_line_per_setting(monkeypatch: pytest.MonkeyP
         ("http://[0:0:0:0:0:0:0:1]:8080", ["http://[::1]:8080"]),
         ("https://[2001:DB8:0:0:1::1]", ["https://[2001:db8::1:0:0:1]"]),
         ("https://straße.example", ["https://xn--strae-oqa.example"]),
-        ("https://ΣΟΦΟΣ.example", ["https://xn--0xaakcn.example"]),
+        ("https://app.ΣΟΦΟΣ", ["https://app.xn--0xaakcn"]),
     ],
 )
 def test_origins_are_kept_as_browsers_send_them(
