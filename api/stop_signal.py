@@ -3,11 +3,18 @@
 cancelled in the server, its transaction rolled back and its locks released before the
 process ends. Python's default for SIGTERM ended the process at once: its backends stayed in
 the server, running (or waiting for a lock) with their locks held, for as long as their
-statement took."""
+statement took.
+
+A second signal while the first one's stop runs ends the process at once, as the signal does
+by default (a rollback on a connection that went away could wait minutes, and Ctrl-C again
+did nothing). A signal ignored when the command started (SIGINT in a script's background
+job) stays ignored, as Python and asyncio leave it, and each signal's handler is the one it
+had before once the command is over."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections.abc import Coroutine
@@ -39,14 +46,19 @@ async def _stoppable(main: Coroutine[Any, Any, T]) -> T:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
+    before = {signum: signal.getsignal(signum) for signum in SIGNALS}
+    taken = [signum for signum, handler in before.items() if handler is not signal.SIG_IGN]
     stopped: list[signal.Signals] = []
 
     def stop(signum: signal.Signals) -> None:
-        if not stopped:
-            task.cancel()
         stopped.append(signum)
+        if len(stopped) == 1:
+            task.cancel()
+            return
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
 
-    for signum in SIGNALS:
+    for signum in taken:
         loop.add_signal_handler(signum, stop, signum)
     try:
         return await main
@@ -60,5 +72,7 @@ async def _stoppable(main: Coroutine[Any, Any, T]) -> T:
         task.uncancel()
         raise StoppedBySignal(stopped[0].name) from None
     finally:
-        for signum in SIGNALS:
+        for signum in taken:
             loop.remove_signal_handler(signum)
+            if (handler := before[signum]) is not None:  # None: set outside Python
+                signal.signal(signum, handler)

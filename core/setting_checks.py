@@ -9,6 +9,8 @@ from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
 
+from core.origins import DEFAULT_PORTS, OriginError, normalize_host
+
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+asyncpg")
@@ -111,7 +113,8 @@ def check_redis_options(value: str) -> None:
     from redis.exceptions import RedisError
 
     try:
-        ConnectionPool.from_url(value).make_connection()
+        pool = ConnectionPool.from_url(value)
+        pool.make_connection()
     except TypeError as exc:
         found = re.search(r"argument '(\w+)'", str(exc))
         name = repr(found.group(1)) if found else "(not shown)"
@@ -121,6 +124,21 @@ def check_redis_options(value: str) -> None:
         ) from None
     except (ValueError, RedisError) as exc:
         raise ValueError(f"a query parameter redis-py cannot use: {exc}") from None
+    _check_redis_kwargs(pool.connection_kwargs)
+
+
+def _check_redis_kwargs(given: dict[str, object]) -> None:
+    """Options redis-py takes that no connection of ours works with: an answer decoded to str
+    (``?decode_responses=true``: the clients read bytes, rag/chat/cache.py decodes its
+    counts' keys itself), a timeout that is not above 0 (``?socket_timeout=0`` or ``nan``:
+    every command timed out and serve ran "degraded" for as long as it ran)."""
+    for name in ("decode_responses", "encoding", "encoding_errors"):
+        if name in given:
+            raise ValueError(f"?{name}= is not taken: Redis' answers are read as bytes")
+    for name in ("socket_timeout", "socket_connect_timeout"):
+        seconds = given.get(name)
+        if isinstance(seconds, float) and not 0 < seconds <= 3600:
+            raise ValueError(f"{name} must be a number of seconds above 0, at most 3600")
 
 
 def check_http_url(value: str) -> None:
@@ -223,10 +241,11 @@ def check_mailbox(value: str) -> None:
         )
 
 
-def check_ca_file(value: str) -> None:
+def check_ca_file(value: str) -> str:
     """SMTP_CA_FILE: a file of PEM certificates Python's TLS loads. A path that was not there
     (or a key, or a directory) was taken, and every mail failed at its send, retried until
-    given up, while the server said "mail: smtp"."""
+    given up, while the server said "mail: smtp". Returned with ``~`` expanded: the mail
+    transport opens the path as it is, and ``~/ca.pem`` passed this check to fail each send."""
     import ssl
 
     path = Path(value).expanduser()
@@ -236,6 +255,7 @@ def check_ca_file(value: str) -> None:
         ssl.create_default_context(cafile=str(path))
     except (ssl.SSLError, OSError, ValueError) as exc:
         raise ValueError(f"{value!r} holds no PEM certificate it can load ({exc})") from None
+    return str(path)
 
 
 def check_public_base_url(value: str) -> None:
@@ -347,9 +367,6 @@ def check_database_url(value: str) -> None:
         raise ValueError("sslcert and sslkey go together (the client certificate and its key)")
 
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
 def check_origins(values: list[str]) -> list[str]:
     """DASHBOARD_ORIGINS: each an origin as a browser sends it in ``Origin`` (``scheme://host``
     and a port other than the scheme's), returned in that form: the CORS layer compares the
@@ -377,7 +394,7 @@ def _origin(value: str) -> str:
         problem = "the port must be a number from 1 to 65535"
     if parts is not None and problem is None:
         host = parts.hostname or ""
-        if parts.scheme not in _DEFAULT_PORTS:
+        if parts.scheme not in DEFAULT_PORTS:
             problem = "it must start with http:// or https://"
         elif not host:
             problem = "the host is missing"
@@ -391,14 +408,21 @@ def _origin(value: str) -> str:
             problem = "it contains spaces, quotes, angle brackets or control characters"
     if problem is not None or parts is None:
         raise ValueError(f"{value!r} is not an origin: {problem}")
-    try:
-        ascii_host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        raise ValueError(f"{value!r} is not an origin: the host is not a valid name") from None
-    shown = f"[{ascii_host}]" if ":" in ascii_host else ascii_host
-    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+    try:  # as the browser writes it in Origin (widget.policy's allowed origins are too)
+        shown = normalize_host(_typed_host(parts.netloc))
+    except OriginError as exc:
+        raise ValueError(f"{value!r} is not an origin: {exc}") from None
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
         shown = f"{shown}:{port}"
     return f"{parts.scheme}://{shown}"
+
+
+def _typed_host(netloc: str) -> str:
+    """The host as written (``SplitResult.hostname`` lower-cases it by Python's rules: a word's
+    last capital sigma became the final small sigma, where UTS-46, as browsers, makes it the
+    medial one: another domain)."""
+    host = netloc.rpartition("@")[2]
+    return host[: host.index("]") + 1] if host.startswith("[") else host.partition(":")[0]
 
 
 def check_chunk_overlap(overlap: int, chunk_tokens: int) -> None:

@@ -120,9 +120,7 @@ class SettingsValidators:
     @field_validator("smtp_ca_file")
     @classmethod
     def _ca_file(cls, value: str | None) -> str | None:
-        if value is not None:
-            check_ca_file(value)
-        return value
+        return check_ca_file(value) if value is not None else None
 
     @field_validator("mail_from", "mail_reply_to")
     @classmethod

@@ -24,7 +24,7 @@ from tests.conftest import ROOT
 
 STARTER = textwrap.dedent(
     """
-    import json, os, select, sys, threading
+    import json, os, select, signal, sys, threading
 
     from api.cli import build_parser, main
 
@@ -57,6 +57,9 @@ STARTER = textwrap.dedent(
         if pid == 0:
             if request["session"]:
                 os.setsid()
+            # Ctrl-C as a command started at a terminal has it (Python's handler), also when
+            # this session runs in a script's background, which starts with SIGINT ignored.
+            signal.signal(signal.SIGINT, signal.default_int_handler)
             os.chdir(request["cwd"])
             os.environ.clear()
             os.environ.update(request["env"])

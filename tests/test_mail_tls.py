@@ -206,6 +206,27 @@ async def test_implicit_tls_smtps_delivers(
     assert got.message["Subject"] == "Your TrulyBot password was changed"
 
 
+async def test_a_ca_file_under_the_home_directory_is_read_where_it_is(
+    runtime_factory: RuntimeFactory,
+    smtps_server: tuple[Handler, int],
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``SMTP_CA_FILE=~/cert.pem`` (a .env file expands nothing) passed the check at start,
+    which expanded ``~``, and the mail transport opened ``~/cert.pem`` as written: every mail
+    failed at its send. The setting now holds the path the check read."""
+    monkeypatch.setenv("HOME", str(certificate[0].parent))
+    handler, port = smtps_server
+    to = f"home-ca-{uuid.uuid4().hex[:10]}@example.com"
+    async with runtime_factory(
+        smtp_url=f"smtps://127.0.0.1:{port}", smtp_ca_file=f"~/{certificate[0].name}"
+    ) as runtime:
+        assert runtime.settings.smtp_ca_file == str(certificate[0])
+        await _send(runtime, to)
+    [got] = handler.to(to)
+    assert got.message["Subject"] == "Your TrulyBot password was changed"
+
+
 # --- credentials never cross the network in clear --------------------------------------------
 
 

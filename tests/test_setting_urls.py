@@ -18,7 +18,9 @@ from starlette.types import Receive, Scope, Send
 from api.cli import settings_problems
 from api.widget_cors import DashboardCorsMiddleware
 from core.config import Settings, get_settings
+from core.setting_checks import split_csv
 from tests.cli_process import refusal
+from widget.policy import normalize_allowed_origin
 
 PASSWORD = f"pw{uuid.uuid4().hex[:12]}"
 """A password written into the URLs below: never in a refusal."""
@@ -56,6 +58,10 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("DASHBOARD_ORIGINS", "https://owner@app.example.com", "must not contain a user name"),
         ("DASHBOARD_ORIGINS", "https://*.example.com", "wildcards are not taken"),
         ("DASHBOARD_ORIGINS", "https://app.example.com:99999", "the port must be a number"),
+        ("DASHBOARD_ORIGINS", "https://", "the host is missing"),
+        ("DASHBOARD_ORIGINS", "https://app example.com", "it contains spaces"),
+        ("DASHBOARD_ORIGINS", "http://[fe80::1%25eth0]:8080", "zone identifiers are not allowed"),
+        ("DASHBOARD_ORIGINS", "https://owner:pw@app.example.com", "must not contain a user name"),
         ("DASHBOARD_ORIGINS", "https://app.example.com, ftp://files", "'ftp://files' is not an"),
         # With credentials: every website could call the API as a signed-in owner.
         ("DASHBOARD_ORIGINS", "*", "'*' would let every website call the API"),
@@ -74,6 +80,13 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         # A traceback of serve's start-up.
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=abc", "'socket_timeout'"),
         ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_cert_reqs=maybe", "Certificate Require"),
+        # Taken by redis-py, and no command worked: each timed out at once ("degraded" for as
+        # long as serve ran), or answered str where the clients read bytes.
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=0", "socket_timeout must be"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_timeout=nan", "socket_timeout must be"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_connect_timeout=-1", "connect_timeout must"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?decode_responses=true", "read as bytes"),
+        ("REDIS_URL", "redis://127.0.0.1:6379/0?encoding=latin-1", "read as bytes"),
         # Every mail failed at its send and was retried until given up.
         ("SMTP_CA_FILE", "/nonexistent/ca.pem", "is no file"),
         ("SMTP_CA_FILE", "/etc", "is no file"),
@@ -121,6 +134,13 @@ def test_the_command_says_it_in_one_line_per_setting(monkeypatch: pytest.MonkeyP
         ),
         ("http://[::1]:8080", ["http://[::1]:8080"]),
         ("https://bücher.example", ["https://xn--bcher-kva.example"]),
+        # A browser's forms, which Starlette's CORS compares as strings: IPv6 compressed, and
+        # IDNA by UTS-46 non-transitional (IDNA 2003 made ß "ss": another domain), from the
+        # host as typed (Python's lower() makes a last capital sigma final, UTS-46 does not).
+        ("http://[0:0:0:0:0:0:0:1]:8080", ["http://[::1]:8080"]),
+        ("https://[2001:DB8:0:0:1::1]", ["https://[2001:db8::1:0:0:1]"]),
+        ("https://straße.example", ["https://xn--strae-oqa.example"]),
+        ("https://app.ΣΟΦΟΣ", ["https://app.xn--0xaakcn"]),
     ],
 )
 def test_origins_are_kept_as_browsers_send_them(
@@ -128,6 +148,8 @@ def test_origins_are_kept_as_browsers_send_them(
 ) -> None:
     monkeypatch.setenv("DASHBOARD_ORIGINS", value)
     assert Settings().dashboard_origins == kept
+    # The form a workspace's allowed origins take, which the widget compares with the header.
+    assert kept == [normalize_allowed_origin(origin) for origin in split_csv(value)]
 
 
 async def test_an_origin_written_with_a_slash_and_capitals_gets_the_dashboards_cors(

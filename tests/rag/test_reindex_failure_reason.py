@@ -22,8 +22,10 @@ from sqlalchemy import text
 
 from core.db import Database
 from rag.knowledge import reindexing, unfinished
+from rag.knowledge.chunking import EMBED_FORMAT
 from rag.knowledge.embedders import EmbeddingError, HashEmbedder
 from rag.knowledge.jobs import ingest_document
+from rag.knowledge.repository import chunks as chunk_repo
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from tests.rag.test_documents_api import MD, get_doc, upload
 from tests.rag.test_job_interruptions import HeldJobs
@@ -187,3 +189,38 @@ async def test_the_answering_version_sent_again_and_cut_short_says_it_keeps_answ
     assert "upload" not in same, same
     assert "What failed is the content answering, run again" in same, same
     assert "re-indexing" not in same.lower()
+
+
+async def _text(client: httpx.AsyncClient, owner: Owner, title: str) -> str:
+    body = MD + f"\nReference {uuid.uuid4().hex}.\n"
+    sent = await client.post(
+        owner.url("/documents"), json={"title": title, "text": body}, headers=owner.headers
+    )
+    assert sent.status_code == 202, sent.text
+    return str(sent.json()["id"])
+
+
+async def test_only_the_outdated_document_and_workspace_count_as_outdated(
+    runtime_factory: RuntimeFactory, owner_db: Database
+) -> None:
+    """``chunks._older_format``'s two users read one document and one workspace: a current
+    document beside an outdated one (and another workspace's) is not "re-indexing after an
+    upgrade", nor listed for the command."""
+    async with runtime_factory() as runtime, client_for(runtime) as client:
+        owner, other = await signup(client), await signup(client)
+        ws, elsewhere = uuid.UUID(owner.workspace_id), uuid.UUID(other.workspace_id)
+        old, current = await _text(client, owner, "Old"), await _text(client, owner, "Current")
+        assert old != current
+        theirs = await _text(client, other, "Theirs")
+        await runtime.jobs.drain()
+        await _outdate(owner_db, old)
+        await _outdate(owner_db, theirs)
+        async with runtime.db.transaction(workspace_id=ws) as session:
+            assert await chunk_repo.has_outdated_chunks(session, ws, uuid.UUID(old), EMBED_FORMAT)
+            assert not await chunk_repo.has_outdated_chunks(
+                session, ws, uuid.UUID(current), EMBED_FORMAT
+            )
+        assert await reindexing.outdated_documents(runtime.ingestion, ws) == [uuid.UUID(old)]
+        assert await reindexing.outdated_documents(runtime.ingestion, elsewhere) == [
+            uuid.UUID(theirs)
+        ]
