@@ -13,13 +13,14 @@ import unicodedata
 from collections.abc import Iterator
 
 from core.text import lowered_as_postgres, short_text_cache
-from rag.chat.call_phrases import called_back_on, or_numbers
+from rag.chat.call_phrases import called_back_on
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
 from rag.chat.number_first import given_first
+from rag.chat.offered_numbers import or_numbers
 from rag.chat.other_numbers import (
     BOOKING_REACH,
     BOOKINGS,
@@ -279,7 +280,7 @@ def phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
 
 def contact_phone(text: str) -> str | None:
     """The one phone number a message gives, as typed (``phones_in``), or the first of numbers
-    offered as one another's alternatives ("A or B": ``call_phrases.or_numbers``); None for
+    offered as one another's alternatives ("A or B": ``offered_numbers.or_numbers``); None for
     none, or for others (a message quoting numbers is not someone leaving theirs). A number the
     message names as another's beside one it does not ("my order 5779079277 is late, please
     call me on +91 98765 43210": ``others_blanked``) is no candidate."""
