@@ -32,7 +32,7 @@ from rag.chat.courtesy import (
     without_courtesy,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.lead_phrases import PHONE_DIGITS
+from rag.chat.lead_phrases import OWN_NUMBER, PHONE_DIGITS
 from rag.chat.other_numbers import named_span
 
 _N = PHONE_DIGITS
@@ -124,10 +124,7 @@ _HI_ON = ("पर", "पे", "par", "pe")
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
 # or alone ("Can you call me? +91 ...").
-_EN_MINE = (
-    r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
-    rf"|telephone )?{_one_of(_EN_NUMBER)}{_maybe_then(_EN_IS)}"
-)
+_EN_MINE = rf"(?:(?:here is|heres|this is|its) )?my {OWN_NUMBER}{_maybe_then(_EN_IS)}"
 _DE_MINE = rf"(?:hier ist )?meine {_one_of(_DE_NUMBER)}{_maybe_then(_DE_IS)}"
 _ES_MINE = rf"mi {_one_of(_ES_MY_NUMBER)}{_maybe_then(_ES_IS)}"
 _FR_MINE = rf"mon {_one_of(_FR_NUMBER)}{_maybe_then(_FR_IS)}{_maybe_then(_FR_THE)}"
@@ -156,8 +153,8 @@ CALL_ON = Lexicon(
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
             rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
-            rf"(?: (?:{_one_of(_EN_ON)}(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?"
-            rf"|{_EN_MINE}))? {_N}",
+            rf"(?: (?:{_one_of(_EN_ON)}(?: my {OWN_NUMBER}|(?: {_one_of(_EN_THE)})?"
+            rf"(?: {_one_of(_EN_NUMBER)})?)|{_EN_MINE}))? {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"

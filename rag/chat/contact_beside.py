@@ -45,6 +45,7 @@ from rag.chat.courtesy import (
 )
 from rag.chat.courtesy import words as _words
 from rag.chat.email_phrases import GIVEN_AS_THEIRS, MAIL, visitors_address
+from rag.chat.lead_phrases import OWN_NUMBER
 from rag.chat.other_numbers import named_span
 
 # Where a clause ends: punctuation of the lead tables' scripts (no colon: "email: ..." gives the
@@ -91,7 +92,7 @@ _PHONE_BEFORE = re.compile(
     r"|(?:मेरा|हमारा) (?:नंबर|नम्बर|मोबाइल|फोन|फ़ोन)(?: नंबर)?(?: है)?"
     r"|мой (?:номер|телефон|мобильный)(?: телефона)?(?: это)?"
 )
-_PHONE_AFTER = re.compile(r"(?:is|s) my (?:phone |mobile |cell )?(?:number|no|phone)|here")
+_PHONE_AFTER = re.compile(rf"(?:is|s) my {OWN_NUMBER}|here")
 # What a clause giving the detail may end with besides: the verb the Hindi puts last.
 _CLOSING = frozenset({"", "hai", "h", "है"})
 # First words of a question without its "?" ("how do I ...", "what does ...").
