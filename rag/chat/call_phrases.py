@@ -28,6 +28,7 @@ from rag.chat.courtesy import (
     GOODBYE,
     THANKS,
     Lexicon,
+    after_greetings,
     phrases,
     without_courtesy,
 )
@@ -266,10 +267,43 @@ _UNSPACED = re.compile(
 )
 
 
-def called_on(words: str) -> re.Match[str] | None:
+# A call asked of the team on a number with no "me" ("please call 98765 43210", "call +44 20
+# 7946 0958", "can you call back on ...", "llamen al ...", "appelez le ...", "ligue para ...",
+# "chiamate il ...", "bitte rufen Sie ... an", "... par call karo"), as "Позвоните на ..." is:
+# the message's first words but greetings, or after "please" anywhere ("my order is late,
+# please call ..."). Not a call quoted ("your site says call ..."), nor one the visitor may make
+# ("can I call ...?"), nor another person's ("call my husband on ...").
+_PLEASE = (
+    r"(?:please|pls|plz|kindly|por favor|sil vous plait|sil vous plaît|svp|bitte|per favore"
+    r"|kripya|कृपया)"
+)
+_BARE = (
+    rf"(?:(?:call|ring|phone|text|whatsapp|sms)(?: back)?(?: {_one_of(_EN_ON)}"
+    rf"(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?| (?:this|my) {_one_of(_EN_NUMBER)})?"
+    rf"|(?:llame|llamen|marque|marquen) (?:al|a este)(?: {_one_of(_ES_NUMBER)})?"
+    rf"|(?:appelez|rappelez) (?:le|au|ce)(?: {_one_of(_FR_NUMBER)})?"
+    rf"|(?:ligue|liguem|retorne|retornem) (?:para|no|pelo)(?: o)?(?: {_one_of(_PT_NUMBER)})?"
+    rf"|(?:chiamate|richiamate|chiami|richiami) (?:il|al|questo)(?: {_one_of(_IT_NUMBER)})?"
+    rf"|rufen sie(?: bitte)?(?: {_DE_ON_NUMBER})?) {_N}(?: (?:an|zurück|zuruck))?"
+    rf"|(?:is (?:number|no) )?{_N} {_one_of(_HI_ON)} {_HI_CALL} {_HI_DO}"
+    rf"|(?:(?:is (?:number|no)|इस नंबर) {_one_of(_HI_ON)} )?{_HI_CALL} {_HI_DO} {_N}"
+)
+_BARE_FIRST = re.compile(
+    rf"(?:(?:can|could|would|will) (?:you|u|someone|somebody)(?: please)? |(?:you|u) (?:can|may)"
+    rf" |{_PLEASE} )?{_BARE}"
+    r"(?!\S)"
+)
+_BARE_PLEASED = re.compile(rf"(?<!\S){_PLEASE} {_BARE}(?!\S)")
+
+
+def called_on(words: str, *, bare: bool = True) -> re.Match[str] | None:
     """The first call asked on a number in ``words`` (a text reduced by ``courtesy.words``), in
-    any language of the lead tables."""
-    return next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
+    any language of the lead tables; ``bare``: one with no "me" too (``_BARE``)."""
+    found = next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
+    if found is None and bare:
+        first = _BARE_FIRST.match(words, after_greetings(words)) or _BARE_FIRST.match(words)
+        found = first or _BARE_PLEASED.search(words)
+    return found
 
 
 CLAUSE_END = re.compile(

@@ -69,7 +69,7 @@ def _given_as_theirs(text: str, number: str) -> bool:
     """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's,
     "my number is" all its clause before it but greetings ("hi, my number is ...", "here is
     my number ..."; not asked of: "which is my number ...", "Is my number ...?")."""
-    call = called_on(_words(text))
+    call = called_on(_words(text), bare=False)  # ("call A or B" merely quotes them)
     if call is not None and digits_of(call[0]) == digits_of(number):
         return True
     before = text[: max(number_at(text, number), 0)].rstrip().rstrip(":\uff1a")  # "my no: ..."
