@@ -16,6 +16,7 @@ from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_back_on
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
+from rag.chat.details_withheld import removal_asked, withheld
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
@@ -99,7 +100,7 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     ``asked``: the bot's last answer asked for an address: whatever few words come with one
     give it ("I emailed you before, it's jane@..." is the visitor answering)."""
     email = contact_email(text)
-    if email is None:
+    if email is None or removal_asked(text):  # "please delete my email jane@..."
         return False
     rest = _words(EMAIL_IN_TEXT.sub(" ", text)).split()
     # Digits are no words of their own: a number left beside the address ("call me on +91
@@ -326,12 +327,21 @@ def _not_to_call(text: str, words: str) -> bool:
 
 
 def _turned_down_or_numbered(text: str, words: str) -> bool:
-    """A call turned down, a booking's number, or the number an ordering phrase names."""
+    """A call turned down, its removal asked (``details_withheld.removal_asked``: "... is my
+    number, delete it"), a booking's number, or the number an ordering phrase names."""
     return (
         _NO_CALLS.search(words) is not None
+        or removal_asked(text)
         or booking_reference(text)
         or _ordered_number(text, words)
     )
+
+
+def number_withheld(text: str) -> bool:
+    """Whether a message withholds every number it types (``withheld``) or asks their removal:
+    its "my number is ..." asks no call and leaves no number (``intents.detect_intent``)."""
+    numbers = phones_in(text)
+    return removal_asked(text) or (bool(numbers) and all(withheld(text, n) for n in numbers))
 
 
 @short_text_cache(512)
@@ -365,7 +375,7 @@ def number_left(text: str) -> str | None:
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _number_words(text)
-    if _not_to_call(text, words):
+    if _not_to_call(text, words) or withheld(text, number):
         return None
     if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
         # Written as an international number ("reach me at jane@example.com or +49 151
@@ -440,7 +450,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     if _not_to_call(text, words):
         return False
     found = _left_as_theirs(text, words)
-    if found is None and not asked:
+    if (found is None and not asked) or withheld(text, number):
         return False
     # The words of the call asked for or the number left are theirs in any language ("mera
     # number ... hai", "Позвоните мне по номеру ..."); the number's digits and a greeting
