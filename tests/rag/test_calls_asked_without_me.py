@@ -22,8 +22,7 @@ import pytest
 from rag.chat.contact_details import callback_number
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
-from tests.rag.test_lead_capture_never import leads_of
+from tests.rag.number_leads import assert_called, assert_chats, given
 from tests.rag.test_phone_callbacks import _phone
 from tests.rag.test_phone_other_number_beside_a_call import _french, _german, _spanish
 
@@ -78,23 +77,17 @@ NO_CALLS = [
 
 @pytest.mark.parametrize(("message", "phone"), CALLS)
 def test_a_call_asked_without_me_gives_the_number(message: str, phone: Callable[[], str]) -> None:
-    number = phone()
-    text = message.format(n=number)
-    assert callback_number(text) == number, text
-    assert detect_intent(text).intent == "contact", text
+    assert_called(message, phone)
 
 
 @pytest.mark.parametrize("message", COMPLAINTS)
 def test_a_call_without_me_beside_a_complaint_is_a_question(message: str) -> None:
-    number = _phone()
-    text = message.format(n=number)
-    assert callback_number(text) == number, text
-    assert detect_intent(text).intent == "question", text
+    assert_called(message, intent="question")
 
 
 @pytest.mark.parametrize("message", NO_CALLS)
 def test_a_call_quoted_told_of_or_of_another_asks_none(message: str) -> None:
-    text = message.format(n=_phone(), m=_phone())
+    text, _ = given(message)
     assert callback_number(text) is None, text
     assert detect_intent(text).intent not in ("contact", "lead"), text
 
@@ -102,20 +95,12 @@ def test_a_call_quoted_told_of_or_of_another_asks_none(message: str) -> None:
 async def test_the_chat_saves_the_number_a_call_is_asked_on(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    for message, phone in CALLS:
-        number = phone()
-        text = message.format(n=number)
-        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
-        assert (body["intent"], body["lead_saved"]) == ("contact", True), (text, body)
-        lead = next(lead for lead in await leads_of(client, owner) if lead["message"] == text)
-        assert (lead["phone"], lead["email"]) == (number, None), (text, lead)
+    await assert_chats(client, owner, saved=True, cases=CALLS)
 
 
 async def test_the_chat_saves_no_lead_for_a_call_not_asked_of_the_team(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    for message in NO_CALLS:
-        text = message.format(n=_phone(), m=_phone())
-        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
-        assert body["lead_saved"] is False, (text, body)
-    assert await leads_of(client, owner) == []
+    await assert_chats(
+        client, owner, saved=False, cases=[(message, _phone) for message in NO_CALLS]
+    )

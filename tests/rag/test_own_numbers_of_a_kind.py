@@ -9,16 +9,13 @@ An old number, another's, or an order's ("my old number is ...", "my previous nu
 
 from __future__ import annotations
 
-import uuid
-
 import httpx
 import pytest
 
-from rag.chat.contact_details import callback_number, contact_phone
+from rag.chat.contact_details import callback_number
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.test_chat import chat
-from tests.rag.test_lead_capture_never import leads_of
+from tests.rag.number_leads import assert_chats, assert_left, given
 from tests.rag.test_phone_callbacks import _phone
 
 KINDS = [
@@ -52,30 +49,22 @@ NONE = [
 
 @pytest.mark.parametrize("message", KINDS)
 def test_a_number_of_a_kind_is_the_visitors(message: str) -> None:
-    number = _phone()
-    text = message.format(n=number)
-    assert contact_phone(text) == number, text
-    assert detect_intent(text).intent == "contact", text
+    assert_left(message)
 
 
 @pytest.mark.parametrize("message", CALLED)
 def test_a_call_on_a_number_of_a_kind_gives_it(message: str) -> None:
-    number = _phone()
-    text = message.format(n=number)
+    text, number = given(message)
     assert callback_number(text) == number, text
 
 
 @pytest.mark.parametrize("message", NONE)
 def test_an_old_or_another_number_is_none(message: str) -> None:
-    text = message.format(n=_phone())
+    text, _ = given(message)
     assert detect_intent(text).intent not in ("contact", "lead"), text
 
 
 async def test_the_chat_saves_a_number_of_a_kind(client: httpx.AsyncClient, owner: Owner) -> None:
-    for message in [*KINDS, *CALLED]:
-        number = _phone()
-        text = message.format(n=number)
-        body = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
-        assert (body["intent"], body["lead_saved"]) == ("contact", True), (text, body)
-        lead = next(lead for lead in await leads_of(client, owner) if lead["message"] == text)
-        assert lead["phone"] == number, (text, lead)
+    await assert_chats(
+        client, owner, saved=True, cases=[(message, _phone) for message in [*KINDS, *CALLED]]
+    )
