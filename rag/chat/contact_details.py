@@ -16,7 +16,7 @@ from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_back_on
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
-from rag.chat.details_withheld import removal_asked, withheld
+from rag.chat.details_withheld import asked_about, quoted, removal_asked, withheld
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
@@ -102,6 +102,9 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     email = contact_email(text)
     if email is None or removal_asked(text):  # "please delete my email jane@..."
         return False
+    typed = next(m for m in EMAIL_IN_TEXT.finditer(text) if m[0].rstrip(".").casefold() == email)
+    if quoted(text, *typed.span()) or asked_about(text, typed.start(), called=False):
+        return False  # '"my email is ..."', "this is not my email ...", "my wife's email is ..."
     rest = _words(EMAIL_IN_TEXT.sub(" ", text)).split()
     # Digits are no words of their own: a number left beside the address ("call me on +91
     # 98765 43210" is three groups of them) or a quantity ("50 units").

@@ -196,19 +196,34 @@ _EXAMPLE = re.compile(
 )
 
 
+# Another person's detail named before it ("my wife's email is ...", "his number is ..."):
+# a possessive but the shortenings of "is" ("it's my email", "here's my number").
+_ANOTHERS = re.compile(
+    r"(?:(?<!\w)(?!(?:it|that|here|what|there|who|where|he|she|let|how)['’]s)\w+['’]s|\bhis"
+    r"|\bher|\btheir)\s+(?:\w+\s+)?(?:e-?mail|mail|address|number|phone|mobile|cell|whatsapp)\b",
+    re.IGNORECASE,
+)
+
+
 def asked_about(text: str, start: int, *, called: bool) -> bool:
-    """Whether the clause of ``text`` before the number typed at ``start`` asks about it (its
+    """Whether the clause of ``text`` before the detail typed at ``start`` asks about it (its
     first word a question's: "what's my number ...", "why is my number ... blocked", "is this
-    my number ..."), denies it is the visitor's (``_DENIED``) or gives it as an example
-    (``_EXAMPLE``). ``called``: a call is asked on the number ("can you call me on ...",
-    "would it be possible to call me on ..."): its own question is no question about it."""
+    my number ..."), denies it is the visitor's (``_DENIED``), gives it as an example
+    (``_EXAMPLE``) or as another person's (``_ANOTHERS``: "my wife's email is ...").
+    ``called``: a call is asked on the number ("can you call me on ...", "would it be
+    possible to call me on ..."): its own question is no question about it; nor is "you can
+    ..." ("you can email me at ...") one."""
     ends = [m.end() for m in CLAUSES.finditer(text, 0, start)]
-    said = _words(text[ends[-1] if ends else 0 : start])
-    said = said[after_greetings(said) :].strip()
+    clause = text[ends[-1] if ends else 0 : start]
+    if _ANOTHERS.search(clause):
+        return True
+    reduced = _words(clause)
+    at = after_greetings(reduced)
+    said, skipped = reduced[at:].strip(), reduced[:at].split()
     if _DENIED.search(said) or _EXAMPLE.search(said):
         return True
     first = said.split()[:2]
-    if called or not first:
+    if called or not first or (skipped and skipped[-1] in _ASKED_OF):
         return False
     if first[0] in _WH:
         return True

@@ -11,17 +11,22 @@ lead ("... connect you with our team about plans, pricing or a demo").
 A number left as theirs stays a lead, whatever question its request is put as ("can you call
 me on ...", "would it be possible to call me on ...", "is it possible to call me back on ..."),
 and a denial or a question in another clause says nothing of it ("I'm not sure when I'm free,
-my number is ...")."""
+my number is ...").
+
+An address so (denied, an example, quoted, another person's: "this is not my email ...", "e.g.
+my email is ...", "my wife's email is ...") is no contact either; before, each was a lead with
+that address."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from rag.chat.contact_details import leaves_a_phone
+from rag.chat.contact_details import leaves_a_phone, leaves_an_address
 from rag.chat.intents import detect_intent
 from tests.conftest import Owner
 from tests.rag.number_leads import assert_chats, assert_left, given
+from tests.rag.test_contact_removal_asked import _email
 from tests.rag.test_phone_callbacks import _phone
 
 WITHHELD = [
@@ -73,6 +78,36 @@ LEFT = [
 ]
 
 
+ADDRESSES_WITHHELD = [
+    "this is not my email {e}",
+    "e.g. my email is {e}",
+    '"my email is {e}"',
+    "my wife's email is {e}",
+    "his email is {e}",
+]
+ADDRESSES_LEFT = [
+    "you can email me at {e}",
+    "it's my email {e}",
+    "here's my email {e}",
+    "{e} is my email, please contact me",
+    "Jane's here, my email is {e}",
+]
+
+
+@pytest.mark.parametrize("message", ADDRESSES_WITHHELD)
+def test_an_address_denied_quoted_or_anothers_is_no_contact(message: str) -> None:
+    text, _ = given(message, _email)
+    assert leaves_an_address(text) is False, text
+    assert detect_intent(text).intent == "question", text
+
+
+@pytest.mark.parametrize("message", ADDRESSES_LEFT)
+def test_an_address_left_as_the_visitors_still_is(message: str) -> None:
+    text, _ = given(message, _email)
+    assert leaves_an_address(text) is True, text
+    assert detect_intent(text).intent == "contact", text
+
+
 @pytest.mark.parametrize("message", WITHHELD)
 def test_a_number_asked_about_denied_or_quoted_is_not_left(message: str) -> None:
     text, _ = given(message)
@@ -89,6 +124,7 @@ async def test_the_chat_saves_no_lead_for_a_number_not_left(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     messages = [*WITHHELD, "{n} is my number?", "{n} is my number ?", "{n} es mi número?"]
+    await assert_chats(client, owner, saved=False, cases=[(m, _email) for m in ADDRESSES_WITHHELD])
     await assert_chats(
         client, owner, saved=False, cases=[(message, _phone) for message in messages]
     )
