@@ -38,7 +38,7 @@ PHONE_DIGITS = r"\d(?: ?\d){6,14}"
 _OWN_KIND = (
     r"(?:new|current|other|alternate|alternative|second|secondary|personal|private|work|office"
     r"|home|business|direct|primary|main|daytime|landline|line|phone|mobile|cell|cellphone|contact"
-    r"|whatsapp|telephone|tel)"
+    r"|whatsapp|telephone|tel|ph|mob)"
 )
 OWN_NUMBER = (
     rf"(?:{_OWN_KIND} ){{0,2}}(?:number|no|num|phone|mobile|cell|cellphone|whatsapp|landline)"

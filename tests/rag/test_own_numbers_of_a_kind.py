@@ -1,6 +1,7 @@
 """The visitor's number named by its kind ("my work number is ...", "my office number is ...",
-"my landline is ...", "my new number is ...", "my cell phone number is ...", "... is my office
-number", "... is my work number, call me there", "Can you call me? My home number is ...") is
+"my landline is ...", "my new number is ...", "my cell phone number is ...", "my ph no is ...",
+"... is my office number", "... is my work number, call me there", "Can you call me? My work
+number is ...", "mera whatsapp ... hai", "mein Handy: ...") is
 left as theirs, as "my number is ..." and "my mobile is ..." are: a lead with it. Before, each
 was a question, no lead, and "I don't know".
 
@@ -35,6 +36,11 @@ KINDS = [
     "{n} is my work number, call me there",
     "{n} is my landline",
     "{n} is my personal mobile",
+    "my ph no is {n}",
+    "my mob no is {n}",
+    "mera whatsapp {n} hai",
+    "mein Handy: {n}",
+    "mein Telefon ist {n}",
 ]
 # Asked as a call, the number given after it in a clause of its own.
 CALLED = ["Can you call me? My work number is {n}", "call me on my office number {n}"]
