@@ -102,8 +102,9 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     email = contact_email(text)
     if email is None or removal_asked(text):  # "please delete my email jane@..."
         return False
-    typed = next(m for m in EMAIL_IN_TEXT.finditer(text) if m[0].rstrip(".").casefold() == email)
-    if quoted(text, *typed.span()) or asked_about(text, typed.start(), called=False):
+    same = email.casefold()  # (as typed: "Nemo.Diver@Example.com")
+    typed = next((m for m in EMAIL_IN_TEXT.finditer(text) if m[0].casefold() == same), None)
+    if typed and (quoted(text, *typed.span()) or asked_about(text, typed.start(), called=False)):
         return False  # '"my email is ..."', "this is not my email ...", "my wife's email is ..."
     rest = _words(EMAIL_IN_TEXT.sub(" ", text)).split()
     # Digits are no words of their own: a number left beside the address ("call me on +91

@@ -165,19 +165,15 @@ def removal_asked(text: str) -> bool:
     return False
 
 
-# The questions' first words, and the verbs asking whether when no "you" follows ("is this my
-# number ...", "was my number ...", not "can you call me on ...", "could someone ...").
+# The questions' first words, and the verbs of being asking whether ("is this my number ...",
+# "was my number ... changed"; not "can I get a call back on ...", "would like a callback, my
+# number is ...", "will be free after 5, my number is ...": requests and statements).
 _WH = frozenset(
     {"how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "do"}
     | {"does", "did"}
 )
-_AUX = frozenset(
-    {"is", "are", "was", "were", "can", "could", "will", "would", "should", "shall", "may"}
-    | {"might", "have", "has", "isnt", "wasnt", "doesnt", "didnt"}
-)
-_ASKED_OF = frozenset(
-    {"you", "u", "ya", "someone", "somebody", "anyone", "anybody", "yall", "your", "ur"}
-)
+_BEING = frozenset({"is", "are", "was", "were", "isnt", "wasnt"})
+_BEING_OF = frozenset({"this", "that", "it", "my", "the", "these", "those", "there"})
 # The visitor's possessives in the lead tables' languages.
 _MY = r"(?:my|our|mi|mis|meine|mein|meiner|unsere|mon|ma|notre|meu|minha|mio|mia|мой|мою|mera|मेरा)"
 # A denial right before the visitor's number named ("this is not my number ...", "no es mi
@@ -210,24 +206,22 @@ def asked_about(text: str, start: int, *, called: bool) -> bool:
     first word a question's: "what's my number ...", "why is my number ... blocked", "is this
     my number ..."), denies it is the visitor's (``_DENIED``), gives it as an example
     (``_EXAMPLE``) or as another person's (``_ANOTHERS``: "my wife's email is ...").
-    ``called``: a call is asked on the number ("can you call me on ...", "would it be
-    possible to call me on ..."): its own question is no question about it; nor is "you can
-    ..." ("you can email me at ...") one."""
+    ``called``: a call is asked on the number ("when can you call me on ...", "is it ok if
+    you call me on ..."): its own question is no question about it."""
     ends = [m.end() for m in CLAUSES.finditer(text, 0, start)]
     clause = text[ends[-1] if ends else 0 : start]
     if _ANOTHERS.search(clause):
         return True
-    reduced = _words(clause)
-    at = after_greetings(reduced)
-    said, skipped = reduced[at:].strip(), reduced[:at].split()
+    said = _words(clause)
+    said = said[after_greetings(said) :].strip()
     if _DENIED.search(said) or _EXAMPLE.search(said):
         return True
     first = said.split()[:2]
-    if called or not first or (skipped and skipped[-1] in _ASKED_OF):
+    if called or not first:
         return False
     if first[0] in _WH:
         return True
-    return first[0] in _AUX and (len(first) < 2 or first[1] not in _ASKED_OF)
+    return first[0] in _BEING and len(first) == 2 and first[1] in _BEING_OF
 
 
 # A verb right after a number, telling of it: "my number 9876543210 got hacked", "... is not
