@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from itertools import pairwise
 from typing import Final
 
 from rag.chat.courtesy import (
@@ -34,7 +33,7 @@ from rag.chat.courtesy import (
     without_courtesy,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.lead_phrases import PHONE_DIGITS
+from rag.chat.lead_phrases import OWN_NUMBER, PHONE_DIGITS
 from rag.chat.other_numbers import named_span
 
 _N = PHONE_DIGITS
@@ -126,10 +125,7 @@ _HI_ON = ("पर", "पे", "par", "pe")
 # The number given after the call, in a clause of its own ("Can you call me? My number is ...",
 # "¿Me puedes llamar? Mi número es ...", "Können Sie mich zurückrufen? Meine Nummer ist ..."),
 # or alone ("Can you call me? +91 ...").
-_EN_MINE = (
-    r"(?:(?:here is|heres|this is|its) )?my (?:phone |mobile |cell |contact |whatsapp "
-    rf"|telephone )?{_one_of(_EN_NUMBER)}{_maybe_then(_EN_IS)}"
-)
+_EN_MINE = rf"(?:(?:here is|heres|this is|its) )?my {OWN_NUMBER}{_maybe_then(_EN_IS)}"
 _DE_MINE = rf"(?:hier ist )?meine {_one_of(_DE_NUMBER)}{_maybe_then(_DE_IS)}"
 _ES_MINE = rf"mi {_one_of(_ES_MY_NUMBER)}{_maybe_then(_ES_IS)}"
 _FR_MINE = rf"mon {_one_of(_FR_NUMBER)}{_maybe_then(_FR_IS)}{_maybe_then(_FR_THE)}"
@@ -158,8 +154,8 @@ CALL_ON = Lexicon(
             r"(?<!did you )(?<!didnt you )(?<!did they )(?<!did someone )(?<!they )"
             r"(?:call|phone|ring|text|whatsapp|sms|reach|contact) me(?: back)?"
             rf"(?: (?:please|pls|plz|asap|today|tomorrow|anytime|urgently|{_WHEN_FREE_EN})){{0,2}}"
-            rf"(?: (?:{_one_of(_EN_ON)}(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?"
-            rf"|{_EN_MINE}))? {_N}",
+            rf"(?: (?:{_one_of(_EN_ON)}(?: my {OWN_NUMBER}|(?: {_one_of(_EN_THE)})?"
+            rf"(?: {_one_of(_EN_NUMBER)})?)|{_EN_MINE}))? {_N}",
         ),
         "de": (
             r"(?:rufen sie mich|ruf mich|ruft mich|rufen sie uns)(?: (?:bitte|doch|mal|heute"
@@ -271,10 +267,43 @@ _UNSPACED = re.compile(
 )
 
 
-def called_on(words: str) -> re.Match[str] | None:
+# A call asked of the team on a number with no "me" ("please call 98765 43210", "call +44 20
+# 7946 0958", "can you call back on ...", "llamen al ...", "appelez le ...", "ligue para ...",
+# "chiamate il ...", "bitte rufen Sie ... an", "... par call karo"), as "Позвоните на ..." is:
+# the message's first words but greetings, or after "please" anywhere ("my order is late,
+# please call ..."). Not a call quoted ("your site says call ..."), nor one the visitor may make
+# ("can I call ...?"), nor another person's ("call my husband on ...").
+_PLEASE = (
+    r"(?:please|pls|plz|kindly|por favor|sil vous plait|sil vous plaît|svp|bitte|per favore"
+    r"|kripya|कृपया)"
+)
+_BARE = (
+    rf"(?:(?:call|ring|phone|text|whatsapp|sms)(?: back)?(?: {_one_of(_EN_ON)}"
+    rf"(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?| (?:this|my) {_one_of(_EN_NUMBER)})?"
+    rf"|(?:llame|llamen|marque|marquen) (?:al|a este)(?: {_one_of(_ES_NUMBER)})?"
+    rf"|(?:appelez|rappelez) (?:le|au|ce)(?: {_one_of(_FR_NUMBER)})?"
+    rf"|(?:ligue|liguem|retorne|retornem) (?:para|no|pelo)(?: o)?(?: {_one_of(_PT_NUMBER)})?"
+    rf"|(?:chiamate|richiamate|chiami|richiami) (?:il|al|questo)(?: {_one_of(_IT_NUMBER)})?"
+    rf"|rufen sie(?: bitte)?(?: {_DE_ON_NUMBER})?) {_N}(?: (?:an|zurück|zuruck))?"
+    rf"|(?:is (?:number|no) )?{_N} {_one_of(_HI_ON)} {_HI_CALL} {_HI_DO}"
+    rf"|(?:(?:is (?:number|no)|इस नंबर) {_one_of(_HI_ON)} )?{_HI_CALL} {_HI_DO} {_N}"
+)
+_BARE_FIRST = re.compile(
+    rf"(?:(?:can|could|would|will) (?:you|u|someone|somebody)(?: please)? |(?:you|u) (?:can|may)"
+    rf" |{_PLEASE} )?{_BARE}"
+    r"(?!\S)"
+)
+_BARE_PLEASED = re.compile(rf"(?<!\S){_PLEASE} {_BARE}(?!\S)")
+
+
+def called_on(words: str, *, bare: bool = True) -> re.Match[str] | None:
     """The first call asked on a number in ``words`` (a text reduced by ``courtesy.words``), in
-    any language of the lead tables."""
-    return next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
+    any language of the lead tables; ``bare``: one with no "me" too (``_BARE``)."""
+    found = next((found for _, found in CALL_ON.found(words)), None) or _UNSPACED.search(words)
+    if found is None and bare:
+        first = _BARE_FIRST.match(words, after_greetings(words)) or _BARE_FIRST.match(words)
+        found = first or _BARE_PLEASED.search(words)
+    return found
 
 
 CLAUSE_END = re.compile(
@@ -365,87 +394,7 @@ def _told_of(text: str, number: str) -> bool:
 _NOT = frozenset({"no", "не"})
 
 
-# "Or", offering another number ("call me on A or B", "chiamami al A oppure al B", "A или B"),
-# and the words that may come with it ("or on my other number B", "o al B", "oder unter B").
-_OR = frozenset(
-    {"or", "alternatively", "otherwise", "oder", "o", "u", "oppure", "ou", "или", "либо"}
-    | {"ya", "या", "أو", "او", "或", "或者", "または", "か"}
-)
-# Of the links above, those of English, German "unter"/"auf", Russian "по"/"на" and Hindi all
-# go with "or"; of the others only some, as before (all of them would change what "or" offers:
-# "oder unter meiner Nummer B" offers another number, "oder unter der Rufnummer B" does not).
-_OR_LINKS = frozenset(
-    {*_EN_ON, *_EN_THE, *_EN_NUMBER, *_DE_ON, *_RU_ON, *_HI_ON}
-    | {"other", "second", "landline", "whatsapp", "meine", "meiner", "nummer", "handy"}
-    | {"al", "allo", "sul", "il", "mio", "numero", "cellulare", "mi", "número", "celular"}
-    | {"au", "sur", "le", "mon", "numéro", "portable", "pelo", "para", "meu", "telefone"}
-    | {"номеру", "мой", "على", "الرقم", "رقم"}
-)
-
-
-def or_numbers(text: str, numbers: list[str]) -> bool:
-    """Whether the first of ``numbers`` (as ``contact_details.phones_in`` gives them) is the
-    visitor's, a call asked on it or "my number is" before it, and each other number is offered
-    right after the one before it as another way to reach them: "call me on A or B", "A, or on
-    my other number B", "chiamami al A oppure al B", "my number is A or B". The first is then
-    the one to call (``contact_details.contact_phone``); the others stay in the visitor's
-    message. Numbers merely quoted ("call 98765 43210 or 98765 43211") are none. (The text's
-    digits read once, not once per number: "A or B or B ..." to the message's end.)"""
-    if not _given_as_theirs(text, numbers[0]):
-        return False
-    plain = _plain(text)
-    end = 0
-    for i, number in enumerate(numbers):
-        at = plain.find(number, end)
-        if at < 0 or (i and not _offers_another(text[end:at])):
-            return False
-        end = at + len(number)
-    return True
-
-
 _MINE = re.compile(rf"(?:{_EN_MINE}|{_DE_MINE}|{_ES_MINE}|{_FR_MINE}|{_PT_MINE}|{_IT_MINE})")
-
-
-def _given_as_theirs(text: str, number: str) -> bool:
-    """Whether ``text`` asks a call on ``number`` (``called_on``) or gives it as the visitor's,
-    "my number is" all its clause before it but greetings ("hi, my number is ...", "here is
-    my number ..."; not asked of: "which is my number ...", "Is my number ...?")."""
-    call = called_on(_words(text))
-    if call is not None and digits_of(call[0]) == digits_of(number):
-        return True
-    before = text[: max(number_at(text, number), 0)].rstrip().rstrip(":\uff1a")  # "my no: ..."
-    clause = _words(CLAUSE_END.split(before)[-1])
-    return _MINE.fullmatch(clause, after_greetings(clause)) is not None
-
-
-def _offers_another(between: str) -> bool:
-    """Whether the text between two numbers offers the second as another way to reach the
-    visitor: "or" with its words ("or on my other number", "oppure al"). (Not a slash: the
-    call phrases, reading reduced text, take "A / B" for one long number.)"""
-    linked = _words(between).split()
-    if any(w in _OR_NOT and then == "no" for w, then in pairwise(linked)):
-        return False  # "call me on A, or no, B": A taken back ("ou no B": "or on the B")
-    return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
-
-
-# "Or" that "no" after turns to "or not" ("or no", "o no").
-_OR_NOT = frozenset({"or", "o", "u"})
-
-
-_ANOTHER = re.compile(
-    r"(?:(?: (?:"
-    + "|".join(re.escape(w) for w in sorted(_OR | _OR_LINKS, key=len, reverse=True))
-    + rf"))+ {_N}(?!\S))+"
-)
-
-
-def others_offered(words: str, end: int) -> int:
-    """Where the numbers offered after the one a call is asked on (``or_numbers``: "or on my
-    other number ...", "oppure al ...") end in ``words`` (reduced), the call's number ending
-    at ``end``; ``end`` for none. Their "or" is the call's, not the visitor's words beside
-    it; an "or" elsewhere is ("¿ya pagaron o no?")."""
-    others = _ANOTHER.match(words, end)
-    return end if others is None else others.end()
 
 
 def digits_of(text: str) -> str:

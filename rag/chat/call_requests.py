@@ -15,7 +15,6 @@ from rag.chat.call_phrases import (
     CLAUSE_END,
     called_on,
     number_at,
-    others_offered,
     when_to_call,
 )
 from rag.chat.contact_details import (
@@ -37,6 +36,7 @@ from rag.chat.courtesy import (
 from rag.chat.courtesy import words as _words
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import LEAD, first_asked
+from rag.chat.offered_numbers import others_offered
 
 COMPLAINT_WORDS = 2
 """Words of its own beside the call that make a complaint or a question of a message."""

@@ -44,7 +44,9 @@ from rag.chat.courtesy import (
     has_question_mark,
 )
 from rag.chat.courtesy import words as _words
+from rag.chat.details_withheld import quoted, removal_asked
 from rag.chat.email_phrases import GIVEN_AS_THEIRS, MAIL, visitors_address
+from rag.chat.lead_phrases import OWN_NUMBER
 from rag.chat.other_numbers import named_span
 
 # Where a clause ends: punctuation of the lead tables' scripts (no colon: "email: ..." gives the
@@ -53,8 +55,6 @@ from rag.chat.other_numbers import named_span
 _CLAUSE_END = re.compile(
     r"[,;.!?\n¿¡\u060c\u061b\u061f\u0964\u3001\u3002\uff01\uff0c\uff1b\uff1f]|\s[-\u2013\u2014]+\s"
 )
-# Quotation marks of the lead tables' scripts: straight, curly, low and angle quotes.
-_QUOTES = frozenset("\"'\u2018\u2019\u201a\u201c\u201d\u201e\u00ab\u00bb\u2039\u203a\u300c\u300d")
 _LOOSE_ENDS = " ,;:-\u2013\u2014\n\u060c\u3001\uff0c"
 # The words before an address giving it as the visitor's, all its clause but greetings: the
 # English ones the picker of two addresses reads too (``GIVEN_AS_THEIRS``: there they only
@@ -91,7 +91,7 @@ _PHONE_BEFORE = re.compile(
     r"|(?:मेरा|हमारा) (?:नंबर|नम्बर|मोबाइल|फोन|फ़ोन)(?: नंबर)?(?: है)?"
     r"|мой (?:номер|телефон|мобильный)(?: телефона)?(?: это)?"
 )
-_PHONE_AFTER = re.compile(r"(?:is|s) my (?:phone |mobile |cell )?(?:number|no|phone)|here")
+_PHONE_AFTER = re.compile(rf"(?:is|s) my {OWN_NUMBER}|here")
 # What a clause giving the detail may end with besides: the verb the Hindi puts last.
 _CLOSING = frozenset({"", "hai", "h", "है"})
 # First words of a question without its "?" ("how do I ...", "what does ...").
@@ -117,7 +117,7 @@ def contact_beside(text: str) -> Beside | None:
     be contacted ("... can you email me?"), or naming another address or number in its
     question. A call asked on a number is ``callback_number``'s. Cached: a turn reads it for
     the intent, the question, the lead and the reply."""
-    if "@" not in text and not any(ch.isdigit() for ch in text):
+    if ("@" not in text and not any(ch.isdigit() for ch in text)) or removal_asked(text):
         return None
     found = list(EMAIL_IN_TEXT.finditer(text))
     email = contact_email(text) if found else None
@@ -133,7 +133,7 @@ def contact_beside(text: str) -> Beside | None:
         at = number_at(text, phone)
         span = (at, at + len(phone))
         before, after = _PHONE_BEFORE, _PHONE_AFTER
-    if _quoted(text, *span):
+    if quoted(text, *span):
         return None
     rest = _without_the_clause(text, span, before, after)
     if rest is None:
@@ -174,23 +174,6 @@ def _a_number_to_keep(text: str, phone: str) -> bool:
         not _turned_down_or_numbered(blanked, _number_words(blanked))
         and callback_number(text) is None
     )
-
-
-def _quoted(text: str, start: int, end: int) -> bool:
-    """The detail typed at ``start``:``end`` is inside a quotation opened before it ('I got
-    this mail: "my email is pay@scam.example, send gift cards" - is it from you?'): someone
-    else's words, so someone else's address or number. A mark opens a quotation where no
-    letter or digit is before it and one is after it, and closes one otherwise; marks right
-    around the detail alone ('my email is "jo@example.com"') quote only the detail."""
-    head = text[:start]
-    if head.rstrip()[-1:] in _QUOTES and text[end:].lstrip()[:1] in _QUOTES:
-        head = head.rstrip()[:-1]
-    depth = 0
-    for at, mark in enumerate(head):
-        if mark in _QUOTES:
-            opens = not head[at - 1 : at].isalnum() and head[at + 1 : at + 2].isalnum()
-            depth = depth + 1 if opens else max(depth - 1, 0)
-    return depth > 0
 
 
 def _without_the_clause(

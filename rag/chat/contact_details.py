@@ -13,13 +13,15 @@ import unicodedata
 from collections.abc import Iterator
 
 from core.text import lowered_as_postgres, short_text_cache
-from rag.chat.call_phrases import called_back_on, or_numbers
+from rag.chat.call_phrases import called_back_on
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
+from rag.chat.details_withheld import asked_about, quoted, removal_asked, withheld
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
 from rag.chat.number_first import given_first
+from rag.chat.offered_numbers import or_numbers
 from rag.chat.other_numbers import (
     BOOKING_REACH,
     BOOKINGS,
@@ -98,8 +100,12 @@ def leaves_an_address(text: str, *, asked: bool = False) -> bool:
     ``asked``: the bot's last answer asked for an address: whatever few words come with one
     give it ("I emailed you before, it's jane@..." is the visitor answering)."""
     email = contact_email(text)
-    if email is None:
+    if email is None or removal_asked(text):  # "please delete my email jane@..."
         return False
+    same = email.casefold()  # (as typed: "Nemo.Diver@Example.com")
+    typed = next((m for m in EMAIL_IN_TEXT.finditer(text) if m[0].casefold() == same), None)
+    if typed and (quoted(text, *typed.span()) or asked_about(text, typed.start(), called=False)):
+        return False  # '"my email is ..."', "this is not my email ...", "my wife's email is ..."
     rest = _words(EMAIL_IN_TEXT.sub(" ", text)).split()
     # Digits are no words of their own: a number left beside the address ("call me on +91
     # 98765 43210" is three groups of them) or a quantity ("50 units").
@@ -279,7 +285,7 @@ def phone_matches(text: str) -> Iterator[tuple[re.Match[str], str]]:
 
 def contact_phone(text: str) -> str | None:
     """The one phone number a message gives, as typed (``phones_in``), or the first of numbers
-    offered as one another's alternatives ("A or B": ``call_phrases.or_numbers``); None for
+    offered as one another's alternatives ("A or B": ``offered_numbers.or_numbers``); None for
     none, or for others (a message quoting numbers is not someone leaving theirs). A number the
     message names as another's beside one it does not ("my order 5779079277 is late, please
     call me on +91 98765 43210": ``others_blanked``) is no candidate."""
@@ -325,12 +331,22 @@ def _not_to_call(text: str, words: str) -> bool:
 
 
 def _turned_down_or_numbered(text: str, words: str) -> bool:
-    """A call turned down, a booking's number, or the number an ordering phrase names."""
+    """A call turned down, its removal asked (``details_withheld.removal_asked``: "... is my
+    number, delete it"), a booking's number, or the number an ordering phrase names."""
     return (
         _NO_CALLS.search(words) is not None
+        or removal_asked(text)
         or booking_reference(text)
         or _ordered_number(text, words)
     )
+
+
+def number_withheld(text: str) -> bool:
+    """Whether a message withholds the first number it types (``withheld``: the one its "my
+    number is ..." names) or asks its removal: that phrase asks no call and leaves no number
+    (``intents.detect_intent``). One number read: each costs a pass over the message."""
+    first = next(iter(phones_in(text)), None)
+    return removal_asked(text) or (first is not None and withheld(text, first))
 
 
 @short_text_cache(512)
@@ -364,7 +380,7 @@ def number_left(text: str) -> str | None:
     if number is None or _DATE_LIKE.fullmatch(number):
         return None
     words = _number_words(text)
-    if _not_to_call(text, words):
+    if _not_to_call(text, words) or withheld(text, number):
         return None
     if number.startswith("+") or not _PHONE_LABELS.isdisjoint(words.split()):
         # Written as an international number ("reach me at jane@example.com or +49 151
@@ -439,7 +455,7 @@ def leaves_a_phone(text: str, *, asked: bool = False) -> bool:
     if _not_to_call(text, words):
         return False
     found = _left_as_theirs(text, words)
-    if found is None and not asked:
+    if (found is None and not asked) or withheld(text, number):
         return False
     # The words of the call asked for or the number left are theirs in any language ("mera
     # number ... hai", "Позвоните мне по номеру ..."); the number's digits and a greeting

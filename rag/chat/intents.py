@@ -23,7 +23,12 @@ from typing import Literal
 from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
 from rag.chat.call_requests import COMPLAINT_WORDS, beside_the_call, call_asked, without_callback
 from rag.chat.contact_beside import contact_beside, without_contact
-from rag.chat.contact_details import leaves_a_phone, leaves_an_address
+from rag.chat.contact_details import (
+    PHONE_IN_TEXT,
+    leaves_a_phone,
+    leaves_an_address,
+    number_withheld,
+)
 from rag.chat.courtesy import (
     ACKNOWLEDGEMENTS,
     ASKING_GREETING_ALONE,
@@ -39,6 +44,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
+from rag.chat.details_withheld import removal_asked
 from rag.chat.human_languages import (
     HUMAN_WORD_ALONE,
     HUMAN_WORD_WITH_PLEASE,
@@ -227,6 +233,12 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
         if complaint
         else first_asked(LEAD, words) or sales_asked(text, words) or call_asked(text, words)
     )
+    if lead is not None and (
+        removal_asked(text) or (PHONE_IN_TEXT.search(lead.group(0)) and number_withheld(text))
+    ):
+        # "please delete my number ...", "请删除我的手机号...", "what's my number 9876543210":
+        # no number left (``contact_details.number_withheld``), so no sales lead either.
+        lead = None
 
     # Remove courtesy phrases, then filler words and the bot's own name; what remains is content.
     rest, goodbyes = _strip(GOODBYE, words)

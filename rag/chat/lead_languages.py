@@ -168,6 +168,8 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:rückruf|ruckruf) (?:bitte|erwünscht|erwunscht|gewünscht|gewunscht)",
             r"(?:meine|unsere) (?:nummer|telefonnummer|handynummer|rufnummer)(?: ist| lautet)? "
             + _DIGITS,
+            # (neuter: "mein Handy: ...", "mein Telefon ist ...")
+            r"(?:mein|unser) (?:handy|telefon|festnetz)(?: ist| lautet)? " + _DIGITS,
         ),
         "es": (
             # "¿Precio para mi empresa?", "precios para 30 usuarios", "descuentos por volumen",
@@ -304,7 +306,8 @@ SALES_ELSEWHERE = Lexicon(
             r"(?:please|pls|plz) call (?:karo|kariye|kijiye|kar do|kar dena|kar dijiye)",
             # A number left: "mera number 9876543210 hai", "मेरा नंबर 98765 43210 है"
             r"(?:मेरा|हमारा|mera|hamara|humara) (?:फोन |फ़ोन |मोबाइल |कॉन्टैक्ट |phone |mobile "
-            r"|contact |whatsapp )?(?:नंबर|नम्बर|number|no|num|nambar)(?: है| hai| h)? " + _DIGITS,
+            r"|contact |whatsapp )?(?:नंबर|नम्बर|number|no|num|nambar|whatsapp|mobile)(?: है| hai"
+            r"| h)? " + _DIGITS,
         ),
         "ru": (
             # "Цена для нашей команды", "стоимость для 50 пользователей", "корпоративный тариф"

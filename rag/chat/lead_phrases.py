@@ -32,6 +32,17 @@ PRICE_PATTERNS = (
 # A phone number, as ``courtesy.words`` leaves it ("+91 98765-43210" is "91 98765 43210"): 7
 # to 15 digits, in groups.
 PHONE_DIGITS = r"\d(?: ?\d){6,14}"
+# The visitor's own number named after "my" ("my number", "my mobile no", and of a kind: "my
+# work number", "my office landline", "my new number", "my cell phone number"; not "my old
+# number", "my order number": no number to call now, or another's).
+_OWN_KIND = (
+    r"(?:new|current|other|alternate|alternative|second|secondary|personal|private|work|office"
+    r"|home|business|direct|primary|main|daytime|landline|line|phone|mobile|cell|cellphone|contact"
+    r"|whatsapp|telephone|tel|ph|mob)"
+)
+OWN_NUMBER = (
+    rf"(?:{_OWN_KIND} ){{0,2}}(?:number|no|num|phone|mobile|cell|cellphone|whatsapp|landline)"
+)
 # When a call is asked for: "call me back", "call me at 555 123 4567" ("call me at home" is no
 # more than "call me"; "why did you call me at 3am?" asks about one made). The number is
 # matched whole: a lookahead for its first digit could never be followed by the phrase's end
@@ -92,8 +103,7 @@ SALES_PATTERNS = (
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
     # A number left ("my number is 555 123 4567", "my whatsapp is ..."; not "my order number
     # is 12345678"; the number first, "555 123 4567 is my number": ``number_first``).
-    r"my (?:phone |mobile |cell |contact |whatsapp |telephone )?(?:number|no|phone|mobile|cell"
-    rf"|whatsapp)(?: is)? {PHONE_DIGITS}",
+    rf"my {OWN_NUMBER}(?: is)? {PHONE_DIGITS}",
 )
 
 LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 
 from rag.chat.courtesy import Lexicon
-from rag.chat.lead_phrases import PHONE_DIGITS
+from rag.chat.lead_phrases import OWN_NUMBER, PHONE_DIGITS
 
 _N = PHONE_DIGITS
 
@@ -27,8 +27,7 @@ GIVEN_FIRST = Lexicon(
     {
         "en": (
             # "... is my number", "... its my mobile"
-            rf"{_N} (?:is|its) (?:my|our) (?:phone |mobile |cell |contact |whatsapp |telephone )?"
-            r"(?:number|no|phone|mobile|cell|whatsapp)",
+            rf"{_N} (?:is|its) (?:my|our) {OWN_NUMBER}",
         ),
         "es": (
             # "... es mi número (de teléfono)", "... este es mi celular"
