@@ -56,6 +56,10 @@ PAGES = {
     "Passwords": "# Passwords\n\nReset a forgotten password from the sign-in page link.",
     "Plans": "# Plans\n\nA yearly plan costs ten months of the monthly price, paid up front.",
 }
+UNHURRIED_MS = 60_000
+"""The time budget (the most RERANKER_TIMEOUT_MS allows) of every test that asserts a reranked
+order: no load exhausts it, so the order asserted is maxsim's and never the retrieval order
+kept after a timeout (only the budget test sets a tiny one)."""
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +141,9 @@ async def searched(client: Any, owner: Any, query: str, k: int) -> dict[str, Any
 async def workspace(
     runtime_factory: RuntimeFactory, graph_dir: Path, name: str, **settings: Any
 ) -> AsyncIterator[tuple[Runtime, Any, Any]]:
-    """A runtime with RERANKER=maxsim (and ``settings``), a client and an owner of PAGES."""
+    """A runtime with RERANKER=maxsim (and ``settings``; the budget ``UNHURRIED_MS`` unless
+    they set one), a client and an owner of PAGES."""
+    settings = {"reranker_timeout_ms": UNHURRIED_MS, **settings}
     async with (
         runtime_factory(reranker="maxsim", embed_model_cache_dir=graph_dir, **settings) as rt,
         client_for(rt) as client,
@@ -180,7 +186,7 @@ async def test_weight_zero_keeps_the_retrieval_order(
             hits = await retrieval_order(rt, owner, query, 5)
             assert all(h.page_score is not None for h in hits)
             body = await searched(c, owner, query, 5)
-            assert body["reranker_fallback"] is None
+            assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
             assert [r["title"] for r in body["results"]] == [h.title for h in hits][:5]
 
 
@@ -210,8 +216,10 @@ async def test_chat_answers_from_the_maxsim_order(
         expected = expected_order(oracle, CHAT_QUESTION, hits, 1.0)
         assert expected[:2] != [h.title for h in hits][:2]  # the test could fail
         before = outcomes("ok")
+        fallbacks = outcomes("timeout")
         body = (await chat(c, owner, CHAT_QUESTION)).json()
     assert body["source"] == "rag"
+    assert outcomes("timeout") == fallbacks
     assert [cited["title"] for cited in body["citations"]][:1] == expected[:1]
     assert outcomes("ok") == before + 1
 
@@ -267,7 +275,7 @@ def test_maxsim_is_a_reranker_setting(graph_dir: Path) -> None:
 
 
 async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path) -> None:
-    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0)
+    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0, timeout_ms=UNHURRIED_MS)
     await started.start()
     try:
         items = [
