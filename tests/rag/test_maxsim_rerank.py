@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -87,21 +88,28 @@ def oracle(graph_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> harness
     return harness.TokenEncoder(directory)
 
 
+def embedded(hit: retrieval.Hit) -> str:
+    metadata = {"title": hit.title, "heading_path": hit.heading_path}
+    return stored_embedding_text(hit.text, {**metadata, "embed_format": hit.embed_format})
+
+
 def expected_order(
-    oracle: harness.TokenEncoder, query: str, hits: list[retrieval.Hit], weight: float
+    oracle: harness.TokenEncoder,
+    query: str,
+    hits: list[retrieval.Hit],
+    weight: float,
+    seconds: bool = True,
 ) -> list[str]:
-    """The titles of ``hits`` (the retrieval order, one per page) as the harness reorders them:
-    ``(1 - w) x minmax(page score) + w x minmax(maxsim of the embedded text)``."""
-    texts = [
-        stored_embedding_text(
-            h.text,
-            {"title": h.title, "heading_path": h.heading_path, "embed_format": h.embed_format},
-        )
-        for h in hits
-    ]
+    """The titles of ``hits`` (the retrieval order, one per page) as the harness reorders them
+    (``--chunks best2``): ``(1 - w) x minmax(page score) + w x minmax(page maxsim)``, a page's
+    maxsim the larger of its hit chunk's and its second chunk's (``seconds`` off: the hit
+    chunk's alone)."""
+    chunks = [[h, *([h.second] if h.second and seconds else [])] for h in hits]
+    texts = [embedded(c) for page in chunks for c in page]
     (ids, states), *passages = oracle.encode([query, *texts])
     asked = states[harness.kept(ids, "all", [])].astype(np.float32)
-    sims = np.asarray([harness.maxsim(asked, p) for p in passages])
+    flat = iter([harness.maxsim(asked, p) for p in passages])
+    sims = np.asarray([max(next(flat) for _ in page) for page in chunks])
     pages = np.asarray([h.page_score for h in hits], dtype=np.float64)
     fused = (1 - weight) * (pages - pages.min()) / (np.ptp(pages) or 1.0) + weight * (
         sims - sims.min()
@@ -287,6 +295,52 @@ async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path)
         await started.aclose()
     assert ranked.fallback is None
     assert [c.title for c in ranked.items] == list(PAGES)
+
+
+def _hit(title: str, text: str, page_score: float, second: retrieval.Hit | None = None) -> Any:
+    page = uuid.uuid5(uuid.NAMESPACE_URL, title)
+    return retrieval.Hit(
+        chunk_id=uuid.uuid4(),
+        document_id=page,
+        title=title,
+        url=None,
+        page=None,
+        heading_path=[],
+        text=text,
+        score=page_score,
+        similarity=page_score,
+        page_score=page_score,
+        second=second,
+    )
+
+
+async def test_a_page_is_scored_by_its_second_chunk_too(
+    graph_dir: Path, oracle: harness.TokenEncoder
+) -> None:
+    """A page whose hit chunk misses the question but whose second chunk answers it ranks by
+    the second's MaxSim (the harness's ``best2``)."""
+    refund = _hit("Account", PAGES["Refunds"].split("\n\n")[1], 0.0)
+    hits = [
+        _hit("Billing", PAGES["Invoices"].split("\n\n")[1], 0.9),
+        _hit("Account", PAGES["Passwords"].split("\n\n")[1], 0.8, second=refund),
+        _hit("Shipping", PAGES["Shipping"].split("\n\n")[1], 0.7),
+        _hit("Pricing", PAGES["Plans"].split("\n\n")[1], 0.6),
+    ]
+    expected = expected_order(oracle, QUESTION, hits, 1.0)
+    assert expected != expected_order(oracle, QUESTION, hits, 1.0, seconds=False)  # could fail
+    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0, timeout_ms=UNHURRIED_MS)
+    await started.start()
+    try:
+        ranked = await started.rerank(QUESTION, hits, 4)
+        alone = [hits[0], replace(hits[1], second=None), *hits[2:]]
+        again = await started.rerank(QUESTION, alone, 4)
+    finally:
+        await started.aclose()
+    assert (ranked.fallback, ranked.cached) == (None, False)
+    assert [h.title for h in ranked.items] == expected
+    # the second chunk is part of the cache key: without it the order is computed afresh
+    assert (again.fallback, again.cached) == (None, False)
+    assert [h.title for h in again.items] == expected_order(oracle, QUESTION, alone, 1.0)
 
 
 def test_warm_model_exports_the_token_state_graph(
