@@ -3,8 +3,9 @@ ingested (docs/retrieval.md, twentieth session).
 
 For each question of the set, the candidates come from the product's search as /search and
 the eval fetch them (``reranker.pool(10)`` pages, the settings' weights); then the reranker's
-own work is timed on this thread: the question's and the first ``candidates`` hit chunks'
-token states through the token-state graph (one ONNX Runtime thread) and their MaxSims
+own work is timed on this thread: the question's and the first ``candidates`` pages' chunks'
+token states (each page's hit chunk and its second, ``maxsim_rerank.page_texts``) through the
+token-state graph (one ONNX Runtime thread) and their MaxSims
 (``MaxSimReranker.similarities``). CPU time of this thread (``time.thread_time``) and wall time
 are reported per question, with the word pieces encoded.
 
@@ -42,7 +43,7 @@ async def measure(args: argparse.Namespace) -> None:
     from rag.knowledge import eval as rag_eval
     from rag.knowledge import retrieval
     from rag.knowledge.embeddings import build_embedder
-    from rag.knowledge.maxsim_rerank import MaxSimReranker, embedded_text
+    from rag.knowledge.maxsim_rerank import MaxSimReranker, page_texts
 
     settings = Settings(_env_file=None, reranker="maxsim")  # type: ignore[call-arg]
     embedder = CachedEmbedder(
@@ -56,7 +57,7 @@ async def measure(args: argparse.Namespace) -> None:
     ) as runtime:
         reranker = runtime.reranker
         assert isinstance(reranker, MaxSimReranker)
-        cpu, wall, pieces = [], [], []
+        cpu, wall, pieces, chunks = [], [], [], []
         for question in questions:
             vector = await runtime.embedder.embed_query(question.question)
             async with runtime.db.transaction(workspace_id=ws) as session:
@@ -69,7 +70,8 @@ async def measure(args: argparse.Namespace) -> None:
                     mode="vector",
                     weights=retrieval.Weights.of(runtime.settings),
                 )
-            texts = [embedded_text(h) for h in hits[: reranker.candidates]]
+            texts = [t for h in hits[: reranker.candidates] for t in page_texts(h)]
+            chunks.append(len(texts))
             assert reranker.model is not None
             pieces.append(
                 sum(sum(e.attention_mask) for e in reranker.model.tokenizer.encode_batch(texts))
@@ -81,7 +83,8 @@ async def measure(args: argparse.Namespace) -> None:
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(
         f"{name}: {len(questions)} questions, {reranker.candidates} pages reranked,"
-        f" {np.mean(pieces):.0f} word pieces a question: CPU {np.mean(cpu):.0f} ms a question"
+        f" {np.mean(chunks):.1f} chunks and {np.mean(pieces):.0f} word pieces a question:"
+        f" CPU {np.mean(cpu):.0f} ms a question"
         f" (median {np.median(cpu):.0f}, p95 {np.percentile(cpu, 95):.0f}), wall"
         f" {np.mean(wall):.0f} ms (median {np.median(wall):.0f}, p95"
         f" {np.percentile(wall, 95):.0f}); load average at the end {load}"

@@ -487,6 +487,7 @@ async def retrieve(
             heading_path=tuple(h.heading_path),
             page_score=h.page_score,
             embed_format=h.embed_format,
+            second=h.second,
         )
         for i, h in enumerate(relevant)
     )

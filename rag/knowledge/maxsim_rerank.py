@@ -1,8 +1,10 @@
 """RERANKER=maxsim: late interaction over the bundled MiniLM's token states, fused with the
 retrieval order's page scores (issue 12; docs/retrieval.md, nineteenth and twentieth sessions).
 
-Each candidate page's hit chunk is scored by MaxSim against the question, in the manner of
-ColBERT but with the shipped all-MiniLM-L6-v2 as it is:
+Each candidate page is scored by MaxSim against the question, in the manner of ColBERT but
+with the shipped all-MiniLM-L6-v2 as it is, over its two best candidate chunks: its hit chunk
+and, when the search's candidates hold one, the page's next candidate chunk
+(``retrieval.Hit.second``), the page's score being the larger of the two:
 
     maxsim(q, d) = mean over the question's tokens i of (max over the passage's tokens j of
                    cos(q_i, d_j))
@@ -172,8 +174,16 @@ def embedded_text(candidate: Candidate) -> str:
     return stored_embedding_text(candidate.text, metadata)
 
 
+def page_texts(candidate: Candidate) -> list[str]:
+    """The embedded texts a page is scored by: its hit chunk's, then its second chunk's when it
+    carries one (``retrieval.Hit.second``, a chat ``Passage.second``)."""
+    second = getattr(candidate, "second", None)
+    return [embedded_text(candidate), *([embedded_text(second)] if second is not None else [])]
+
+
 class MaxSimReranker(Reranker):
-    """RERANKER=maxsim: the hit chunks' MaxSim to the question fused with the page scores."""
+    """RERANKER=maxsim: the best MaxSim of each page's two best candidate chunks to the
+    question, fused with the page scores."""
 
     name = NAME
 
@@ -257,9 +267,12 @@ class MaxSimReranker(Reranker):
         if self._executor is None:
             raise RerankFailed("no_model", "the reranker was not started")
         deadline = time.monotonic() + self.timeout
-        texts = [embedded_text(candidates[i]) for i in scored]
+        per_page = [page_texts(candidates[i]) for i in scored]
+        texts = [t for page in per_page for t in page]
         loop = asyncio.get_running_loop()
-        sims = await loop.run_in_executor(self._executor, self.similarities, query, texts, deadline)
+        flat = await loop.run_in_executor(self._executor, self.similarities, query, texts, deadline)
+        starts = np.cumsum([0, *(len(page) for page in per_page[:-1])])
+        sims = np.maximum.reduceat(flat, starts)  # each page's best chunk
         pages = [float(page_scores[i] or 0.0) for i in scored]
         return [scored[i] for i in fuse(pages, sims, self.weight)] + rest
 

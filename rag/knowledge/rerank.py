@@ -124,6 +124,13 @@ def normalise_query(query: str) -> str:
     return " ".join(query.casefold().split())
 
 
+def identity(candidate: Candidate) -> str:
+    """The candidate's chunk id, and its page's second chunk's when it carries one
+    (``retrieval.Hit.second``, which ``maxsim_rerank`` scores too): its part of a cache key."""
+    second = getattr(candidate, "second", None)
+    return str(candidate.chunk_id) + (f"+{second.chunk_id}" if second is not None else "")
+
+
 def header(candidate: Candidate) -> str:
     """``Title > Heading > Subheading``."""
     return " > ".join(p for p in (candidate.title, *candidate.heading_path) if p)
@@ -216,7 +223,7 @@ class Reranker:
         head, tail = items[: self.candidates], items[self.candidates :]
         if not self.active or len(head) < 2:
             return Reranked(items[:k], self.name)
-        key = (self.model_id, normalise_query(query), *(str(c.chunk_id) for c in head))
+        key = (self.model_id, normalise_query(query), *(identity(c) for c in head))
         order = self._cache.get(key) if self._cache is not None else None
         cached = order is not None
         spent = Spent()

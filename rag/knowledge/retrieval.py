@@ -94,6 +94,13 @@ class Hit:
     embed_format: int = 1
     """The chunk's ``embed_format`` (its metadata): with ``title`` and ``heading_path`` it
     gives the text that was embedded for it (``chunking.stored_embedding_text``)."""
+    second: Hit | None = None
+    """The page's next candidate chunk after this one, when the search's candidates hold one:
+    its chunks among the vector candidates best first, then among the BM25 candidates best
+    first (``fuse_lexical``), so the second best vector candidate, else the best BM25 chunk
+    that is not this one. A reranker may score the page by it too (``maxsim_rerank``); None
+    for a chunk-level hit, a further chunk added by ``fill_from`` or a page with one
+    candidate chunk."""
 
 
 def hybrid_candidates(k: int) -> int:
@@ -124,31 +131,37 @@ def group_by_document(
     0 the documents keep the order of their best chunks; else a document ranks by its best
     chunk's score + ``second_weight`` x its second best chunk's among ``hits``, and a document
     with a single chunk among them counts the lowest score of ``hits`` as its second (its next
-    chunk scores at most that)."""
+    chunk scores at most that). Each hit carries its document's second best chunk among
+    ``hits`` (``Hit.second``)."""
     if not second_weight:
-        best: dict[uuid.UUID, Hit] = {}
-        for hit in hits:
-            if hit.document_id not in best:
-                best[hit.document_id] = replace(hit, page_score=hit.score)
-                if k is not None and len(best) >= k:
-                    break
-        out = list(best.values())
+        out = [replace(hit, page_score=hit.score) for hit in _with_seconds(hits).values()]
     else:
         out = [replace(hit, page_score=s) for hit, s in document_scores(hits, second_weight)]
     return out if k is None else out[:k]
 
 
-def document_scores(hits: Sequence[Hit], second_weight: float) -> list[tuple[Hit, float]]:
-    """Each document's best hit and its page score (``group_by_document``), best first."""
+def _with_seconds(hits: Sequence[Hit]) -> dict[uuid.UUID, Hit]:
+    """Each document's first hit among ``hits`` (best first), carrying its next one as
+    ``second``; in the order of the first hits."""
     best: dict[uuid.UUID, Hit] = {}
-    second: dict[uuid.UUID, float] = {}
     for hit in hits:
-        if hit.document_id not in best:
+        first = best.get(hit.document_id)
+        if first is None:
             best[hit.document_id] = hit
-        elif hit.document_id not in second:
-            second[hit.document_id] = hit.score
+        elif first.second is None and hit.chunk_id != first.chunk_id:
+            best[hit.document_id] = replace(first, second=hit)
+    return best
+
+
+def document_scores(hits: Sequence[Hit], second_weight: float) -> list[tuple[Hit, float]]:
+    """Each document's best hit (carrying its second best, ``Hit.second``) and its page score
+    (``group_by_document``), best first."""
+    best = _with_seconds(hits)
     floor = min((h.score for h in hits), default=0.0)
-    page = {d: h.score + second_weight * second.get(d, floor) for d, h in best.items()}
+    page = {
+        d: h.score + second_weight * (h.second.score if h.second else floor)
+        for d, h in best.items()
+    }
     # stable: ties keep best-chunk order
     return sorted(((h, page[h.document_id]) for h in best.values()), key=lambda item: -item[1])
 
@@ -166,7 +179,8 @@ def fuse_lexical(
     ``lead``, each document's first chunk's cosine to the question, weighed by
     ``lead_weight``); a document's hit is its best vector candidate, or its best BM25 chunk
     when the vector candidates hold none of it. Each hit carries its page's fused score
-    (``page_score``)."""
+    (``page_score``) and its page's next candidate chunk (``Hit.second``: its second vector
+    candidate, else its best BM25 candidate that is not the hit's chunk)."""
     vector = document_scores(vector_hits, second_weight)
     hit_of = {h.document_id: h for h, _ in vector}
     lexical_pages: dict[uuid.UUID, float] = {}
@@ -174,6 +188,9 @@ def fuse_lexical(
         if hit.document_id not in lexical_pages:
             lexical_pages[hit.document_id] = hit.score
             hit_of.setdefault(hit.document_id, replace(hit, score=hit.similarity or 0.0))
+        page_hit = hit_of[hit.document_id]
+        if page_hit.second is None and hit.chunk_id != page_hit.chunk_id:
+            hit_of[hit.document_id] = replace(page_hit, second=hit)
     order = lexical.fused(
         [(h.document_id, score) for h, score in vector],
         list(lexical_pages.items()),

@@ -72,7 +72,7 @@ def _hits(indices: np.ndarray, scores: np.ndarray, row: np.ndarray, pages: list[
 
 
 def test_best_is_the_chunk_the_product_grouped_hit_carries() -> None:
-    rng = np.random.default_rng(20)
+    rng = np.random.default_rng(22)  # a seed whose data holds every case below
     sources = [f"p{i % 12}" for i in range(60)]
     row = rng.random(60)  # the cosines to the feedback-moved question
     lexical = np.where(rng.random(60) < 0.4, rng.random(60) * 9, 0.0)  # BM25, many zeros
@@ -88,7 +88,11 @@ def test_best_is_the_chunk_the_product_grouped_hit_carries() -> None:
     pages = [f"p{h.document_id.int - 1000}" for h in product]
     pools = li.page_pools(row, lexical, sources, pages, top)
     assert [li.chosen(c, "best") for c in pools] == [[h.chunk_id.int - 1] for h in product]
-    assert [li.chosen(c, "best2") for c in pools] == [c[:2] for c in pools]
+    # best2 is the hit's chunk and the second the product carries on it (Hit.second)
+    carried = [
+        [h.chunk_id.int - 1, *([h.second.chunk_id.int - 1] if h.second else [])] for h in product
+    ]
+    assert [li.chosen(c, "best2") for c in pools] == carried
     assert li.chosen(pools[0], "all") == pools[0]
     # the data holds the cases that tell the orders apart: a page reached by BM25 alone, and a
     # page whose best vector candidate is not its best BM25 chunk among the candidates
@@ -98,6 +102,13 @@ def test_best_is_the_chunk_the_product_grouped_hit_carries() -> None:
         c[0] != max((i for i in c if i in lexical_pool), key=lambda i: lexical[i], default=c[0])
         for c in pools
     )
+    # and the cases of the second chunk: a page's second vector candidate, a BM25 chunk after
+    # a page's only vector candidate, and a BM25-only page's second BM25 chunk
+    in_vector = set(vector_pool.tolist())
+    assert any(c[0] in in_vector and c[1] in in_vector for c in carried if len(c) == 2)
+    assert any(c[0] in in_vector and c[1] not in in_vector for c in carried if len(c) == 2)
+    assert any(c[0] not in in_vector and len(c) == 2 for c in carried)
+    assert any(len(c) == 1 for c in carried)  # and a page with one candidate chunk
     with pytest.raises(ValueError, match="unknown chunks"):
         li.chosen([1], "best3")
 

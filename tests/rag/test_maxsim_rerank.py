@@ -17,6 +17,7 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,10 @@ PAGES = {
     "Passwords": "# Passwords\n\nReset a forgotten password from the sign-in page link.",
     "Plans": "# Plans\n\nA yearly plan costs ten months of the monthly price, paid up front.",
 }
+UNHURRIED_MS = 60_000
+"""The time budget (the most RERANKER_TIMEOUT_MS allows) of every test that asserts a reranked
+order: no load exhausts it, so the order asserted is maxsim's and never the retrieval order
+kept after a timeout (only the budget test sets a tiny one)."""
 
 
 @pytest.fixture(scope="module")
@@ -83,21 +88,28 @@ def oracle(graph_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> harness
     return harness.TokenEncoder(directory)
 
 
+def embedded(hit: retrieval.Hit) -> str:
+    metadata = {"title": hit.title, "heading_path": hit.heading_path}
+    return stored_embedding_text(hit.text, {**metadata, "embed_format": hit.embed_format})
+
+
 def expected_order(
-    oracle: harness.TokenEncoder, query: str, hits: list[retrieval.Hit], weight: float
+    oracle: harness.TokenEncoder,
+    query: str,
+    hits: list[retrieval.Hit],
+    weight: float,
+    seconds: bool = True,
 ) -> list[str]:
-    """The titles of ``hits`` (the retrieval order, one per page) as the harness reorders them:
-    ``(1 - w) x minmax(page score) + w x minmax(maxsim of the embedded text)``."""
-    texts = [
-        stored_embedding_text(
-            h.text,
-            {"title": h.title, "heading_path": h.heading_path, "embed_format": h.embed_format},
-        )
-        for h in hits
-    ]
+    """The titles of ``hits`` (the retrieval order, one per page) as the harness reorders them
+    (``--chunks best2``): ``(1 - w) x minmax(page score) + w x minmax(page maxsim)``, a page's
+    maxsim the larger of its hit chunk's and its second chunk's (``seconds`` off: the hit
+    chunk's alone)."""
+    chunks = [[h, *([h.second] if h.second and seconds else [])] for h in hits]
+    texts = [embedded(c) for page in chunks for c in page]
     (ids, states), *passages = oracle.encode([query, *texts])
     asked = states[harness.kept(ids, "all", [])].astype(np.float32)
-    sims = np.asarray([harness.maxsim(asked, p) for p in passages])
+    flat = iter([harness.maxsim(asked, p) for p in passages])
+    sims = np.asarray([max(next(flat) for _ in page) for page in chunks])
     pages = np.asarray([h.page_score for h in hits], dtype=np.float64)
     fused = (1 - weight) * (pages - pages.min()) / (np.ptp(pages) or 1.0) + weight * (
         sims - sims.min()
@@ -137,7 +149,9 @@ async def searched(client: Any, owner: Any, query: str, k: int) -> dict[str, Any
 async def workspace(
     runtime_factory: RuntimeFactory, graph_dir: Path, name: str, **settings: Any
 ) -> AsyncIterator[tuple[Runtime, Any, Any]]:
-    """A runtime with RERANKER=maxsim (and ``settings``), a client and an owner of PAGES."""
+    """A runtime with RERANKER=maxsim (and ``settings``; the budget ``UNHURRIED_MS`` unless
+    they set one), a client and an owner of PAGES."""
+    settings = {"reranker_timeout_ms": UNHURRIED_MS, **settings}
     async with (
         runtime_factory(reranker="maxsim", embed_model_cache_dir=graph_dir, **settings) as rt,
         client_for(rt) as client,
@@ -180,7 +194,7 @@ async def test_weight_zero_keeps_the_retrieval_order(
             hits = await retrieval_order(rt, owner, query, 5)
             assert all(h.page_score is not None for h in hits)
             body = await searched(c, owner, query, 5)
-            assert body["reranker_fallback"] is None
+            assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
             assert [r["title"] for r in body["results"]] == [h.title for h in hits][:5]
 
 
@@ -210,8 +224,10 @@ async def test_chat_answers_from_the_maxsim_order(
         expected = expected_order(oracle, CHAT_QUESTION, hits, 1.0)
         assert expected[:2] != [h.title for h in hits][:2]  # the test could fail
         before = outcomes("ok")
+        fallbacks = outcomes("timeout")
         body = (await chat(c, owner, CHAT_QUESTION)).json()
     assert body["source"] == "rag"
+    assert outcomes("timeout") == fallbacks
     assert [cited["title"] for cited in body["citations"]][:1] == expected[:1]
     assert outcomes("ok") == before + 1
 
@@ -267,7 +283,7 @@ def test_maxsim_is_a_reranker_setting(graph_dir: Path) -> None:
 
 
 async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path) -> None:
-    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0)
+    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0, timeout_ms=UNHURRIED_MS)
     await started.start()
     try:
         items = [
@@ -279,6 +295,52 @@ async def test_candidates_without_a_page_score_keep_their_place(graph_dir: Path)
         await started.aclose()
     assert ranked.fallback is None
     assert [c.title for c in ranked.items] == list(PAGES)
+
+
+def _hit(title: str, text: str, page_score: float, second: retrieval.Hit | None = None) -> Any:
+    page = uuid.uuid5(uuid.NAMESPACE_URL, title)
+    return retrieval.Hit(
+        chunk_id=uuid.uuid4(),
+        document_id=page,
+        title=title,
+        url=None,
+        page=None,
+        heading_path=[],
+        text=text,
+        score=page_score,
+        similarity=page_score,
+        page_score=page_score,
+        second=second,
+    )
+
+
+async def test_a_page_is_scored_by_its_second_chunk_too(
+    graph_dir: Path, oracle: harness.TokenEncoder
+) -> None:
+    """A page whose hit chunk misses the question but whose second chunk answers it ranks by
+    the second's MaxSim (the harness's ``best2``)."""
+    refund = _hit("Account", PAGES["Refunds"].split("\n\n")[1], 0.0)
+    hits = [
+        _hit("Billing", PAGES["Invoices"].split("\n\n")[1], 0.9),
+        _hit("Account", PAGES["Passwords"].split("\n\n")[1], 0.8, second=refund),
+        _hit("Shipping", PAGES["Shipping"].split("\n\n")[1], 0.7),
+        _hit("Pricing", PAGES["Plans"].split("\n\n")[1], 0.6),
+    ]
+    expected = expected_order(oracle, QUESTION, hits, 1.0)
+    assert expected != expected_order(oracle, QUESTION, hits, 1.0, seconds=False)  # could fail
+    started = MaxSimReranker(hidden_graph_path(graph_dir), weight=1.0, timeout_ms=UNHURRIED_MS)
+    await started.start()
+    try:
+        ranked = await started.rerank(QUESTION, hits, 4)
+        alone = [hits[0], replace(hits[1], second=None), *hits[2:]]
+        again = await started.rerank(QUESTION, alone, 4)
+    finally:
+        await started.aclose()
+    assert (ranked.fallback, ranked.cached) == (None, False)
+    assert [h.title for h in ranked.items] == expected
+    # the second chunk is part of the cache key: without it the order is computed afresh
+    assert (again.fallback, again.cached) == (None, False)
+    assert [h.title for h in again.items] == expected_order(oracle, QUESTION, alone, 1.0)
 
 
 def test_warm_model_exports_the_token_state_graph(

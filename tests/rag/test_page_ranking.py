@@ -52,6 +52,12 @@ def test_a_page_with_two_relevant_passages_outranks_one_slightly_better_passage(
     # More than two passages add nothing beyond the second; filler stays last.
     assert retrieval.group_by_document(hits, None, 0.5)[-1].document_id == filler
     assert retrieval.group_by_document([], 3, 0.5) == []
+    # Each page carries its second best candidate chunk (a reranker's second chunk), in both
+    # orders; a page with one candidate carries none.
+    for grouped_hits in (grouped, best_first):
+        seconds = {h.document_id: h.second for h in grouped_hits}
+        assert seconds == {strong: None, once: None, twice: hits[3]}
+    assert retrieval.group_by_document(hits, None)[-1].second == hits[5]
 
 
 def _at_cosine(q: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
