@@ -63,12 +63,36 @@ SITEMAP_TYPES: tuple[str, ...] = (
     "application/gzip",
     "application/x-gzip",
 )
-_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+TYPE_ALIASES = {
+    "application/x-pdf": "application/pdf",
+    "application/acrobat": "application/pdf",
+    "application/nappdf": "application/pdf",
+    "image/pdf": "application/pdf",
+    "text/x-markdown": "text/markdown",
+    "text/xml": "application/xml",
+    "application/x-gzip": "application/gzip",
+}
+"""Other names of an accepted type (shared-mime-info's aliases): a page sent as one is read as
+that type, e.g. a PDF served as ``application/x-pdf``, which was refused (415)."""
+_GENERIC_TYPES = {
+    "",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/unknown",
+    "application/x-download",
+    "application/force-download",
+}
+"""Types that say nothing of the content (a download forced on a browser): the name decides."""
 _EXTENSION_TYPES = {
     ".pdf": "application/pdf",
     ".docx": DOCX_MIME,
     ".txt": "text/plain",
+    ".text": "text/plain",
     ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xhtml": "application/xhtml+xml",
     ".xml": "application/xml",
     ".gz": "application/gzip",
 }
@@ -161,10 +185,9 @@ def _validator(response: httpx.Response, name: str) -> str | None:
 
 def _kept_type(header: str, media: str, effective: str) -> str:
     """The content type a page keeps: the header when it names the type read and fits, else
-    that type with the header's charset (the one parameter parsing reads), else the type."""
-    if media != effective:
-        return effective
-    if len(header) <= MAX_KEPT["content-type"]:
+    that type with the header's charset (the one parameter parsing reads), else the type. A
+    type read by its alias or the URL's extension is named as read, with the header's charset."""
+    if media == effective and len(header) <= MAX_KEPT["content-type"]:
         return header
     charset = declared_charset(header)
     kept = f"{effective}; charset={charset}" if charset else effective
@@ -182,6 +205,8 @@ def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> 
     allowed_set = {t.lower() for t in allowed}
     if media_type in allowed_set:
         return media_type
+    if TYPE_ALIASES.get(media_type) in allowed_set:
+        return TYPE_ALIASES[media_type]
     if media_type in _GENERIC_TYPES:
         guessed = _EXTENSION_TYPES.get(PurePosixPath(url.path).suffix.lower())
         if guessed in allowed_set:
