@@ -87,7 +87,7 @@ class Inflater:
                     self._between = data  # the next read tells
                     return
                 self._between = b""
-                inflater = self._inflater = zlib.decompressobj(self._wbits)
+                inflater = self._inflater = zlib.decompressobj(CODINGS["gzip"])
             out = inflater.decompress(data, PIECE)
             data = inflater.unconsumed_tail
             if out:
