@@ -19,29 +19,41 @@ from tests.rag.test_pdf_broken_pages import _broken, _cut_string, _pdf, _words
 NOTICE = "Page 2 of 3 could not be read and was left out"
 
 
-async def test_a_failed_replacement_keeps_the_answering_version_s_notice(
-    client: httpx.AsyncClient, owner: Owner, jobs: Any
-) -> None:
-    first = await upload(
-        client, owner, "manual.pdf", _broken(_pdf(_words(3)), {2}, _cut_string), "application/pdf"
-    )
+async def _with_page_left_out(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any, name: str
+) -> dict[str, Any]:
+    """``name``, a PDF of three pages whose second is broken, ingested: ready with NOTICE."""
+    pdf = _broken(_pdf(_words(3)), {2}, _cut_string)
+    first = await upload(client, owner, name, pdf, "application/pdf")
     assert first.status_code == 202, first.text
     await jobs.drain()
-    doc_id = first.json()["id"]
-    ready = await get_doc(client, owner, doc_id)
+    ready = await get_doc(client, owner, first.json()["id"])
     assert (ready["status"], ready["error_code"], ready["error"]) == (
         "ready",
         "pages_unreadable",
         NOTICE,
     )
+    return ready
 
-    unreadable = _broken(_pdf(_words(2)), {1, 2}, _cut_string)  # no page reads: parse_failed
+
+async def _replace(
+    client: httpx.AsyncClient, owner: Owner, ready: dict[str, Any], pdf: bytes
+) -> None:
     put = await client.put(
-        owner.url(f"/documents/{doc_id}"),
-        files={"file": ("manual.pdf", unreadable, "application/pdf")},
+        owner.url(f"/documents/{ready['id']}"),
+        files={"file": (ready["source"], pdf, "application/pdf")},
         headers=owner.headers,
     )
     assert put.status_code == 202, put.text
+
+
+async def test_a_failed_replacement_keeps_the_answering_version_s_notice(
+    client: httpx.AsyncClient, owner: Owner, jobs: Any
+) -> None:
+    ready = await _with_page_left_out(client, owner, jobs, "manual.pdf")
+    doc_id = ready["id"]
+    unreadable = _broken(_pdf(_words(2)), {1, 2}, _cut_string)  # no page reads: parse_failed
+    await _replace(client, owner, ready, unreadable)
     queued = await get_doc(client, owner, doc_id)
     assert queued["status"] in ("queued", "processing")
     await jobs.drain()
@@ -62,19 +74,10 @@ async def test_a_failed_replacement_keeps_the_answering_version_s_notice(
 async def test_a_replacement_ingested_whole_clears_the_notice(
     client: httpx.AsyncClient, owner: Owner, jobs: Any
 ) -> None:
-    first = await upload(
-        client, owner, "guide.pdf", _broken(_pdf(_words(3)), {2}, _cut_string), "application/pdf"
-    )
-    assert first.status_code == 202, first.text
+    ready = await _with_page_left_out(client, owner, jobs, "guide.pdf")
+    await _replace(client, owner, ready, _pdf(_words(3)))
     await jobs.drain()
-    put = await client.put(
-        owner.url(f"/documents/{first.json()['id']}"),
-        files={"file": ("guide.pdf", _pdf(_words(3)), "application/pdf")},
-        headers=owner.headers,
-    )
-    assert put.status_code == 202, put.text
-    await jobs.drain()
-    whole = await get_doc(client, owner, first.json()["id"])
+    whole = await get_doc(client, owner, ready["id"])
     assert whole["status"] == "ready", whole
     assert whole["error"] is None
     assert whole.get("ingested_notice", "-") is None

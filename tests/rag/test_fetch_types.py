@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import pytest
 from fpdf import FPDF
@@ -20,8 +18,7 @@ from core.db import Database
 from core.errors import UnsupportedMediaType
 from rag.knowledge.fetch import FetchTooLarge, fetch_url
 from tests.conftest import signup
-from tests.fakes.http_handler import serving
-from tests.rag.test_documents_api import chunks_of, custom_client, get_doc
+from tests.rag.test_documents_api import chunks_of, custom_client, get_doc, local_site
 
 Page = tuple[str, bytes]  # content type, body
 
@@ -36,21 +33,8 @@ def _pdf(word: str) -> bytes:
 
 @pytest.fixture
 def site() -> Iterator[tuple[str, dict[str, Page]]]:
-    pages: dict[str, Page] = {}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            content_type, body = pages[self.path]
-            self.send_response(200)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    with serving(Handler) as base:
+    pages: dict[str, Page] = {}  # read at each request: a test adds its pages
+    with local_site(pages) as base:
         yield base, pages
 
 
