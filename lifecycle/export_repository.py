@@ -241,6 +241,8 @@ DOCUMENT_COLUMNS = (
     Document.updated_at,
     Document.processed_at,
     Document.ingested_at,  # when the version whose chunks answer was ingested (0051)
+    Document.ingested_hash,  # that version's content hash (0052): which content answers
+    Document.ingested_notice_code,  # what that version lacks (0054: pages_unreadable)
 )
 
 

@@ -9,10 +9,11 @@ ignored (``trust_env=False``) for the same reason.
 
 Bodies are read raw and decoded here, never by httpx: at most one content coding (gzip or
 deflate) is accepted, and it is inflated in bounded pieces counted against the byte cap, so a
-small compressed body cannot make the process hold more than the cap plus one piece. Reading
-stops at the end of the compressed stream, and the raw bytes read are capped too (twice the cap
-plus one piece), so bytes sent after the end, or a stream that never produces output, cannot
-keep a fetch reading until its timeout.
+small compressed body cannot make the process hold more than the cap plus one piece (the
+decoders are ``rag.knowledge.codings``: every member of a gzip body is read, and a body cut
+short inside its stream is refused). Reading stops at the end of the compressed stream, and the
+raw bytes read are capped too (twice the cap plus one piece), so bytes sent after the end, or a
+stream that never produces output, cannot keep a fetch reading until its timeout.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -38,6 +38,7 @@ from rag.knowledge.addresses import (
     check_url_addresses,
     pinned_request,
 )
+from rag.knowledge.codings import CODINGS, PIECE, Inflater
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.parsing import DOCX_MIME
 
@@ -62,18 +63,40 @@ SITEMAP_TYPES: tuple[str, ...] = (
     "application/gzip",
     "application/x-gzip",
 )
-_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+TYPE_ALIASES = {
+    "application/x-pdf": "application/pdf",
+    "application/acrobat": "application/pdf",
+    "application/nappdf": "application/pdf",
+    "image/pdf": "application/pdf",
+    "text/x-markdown": "text/markdown",
+    "text/xml": "application/xml",
+    "application/x-gzip": "application/gzip",
+}
+"""Other names of an accepted type (shared-mime-info's aliases): a page sent as one is read as
+that type, e.g. a PDF served as ``application/x-pdf``, which was refused (415)."""
+_GENERIC_TYPES = {
+    "",
+    "application/octet-stream",
+    "binary/octet-stream",
+    "application/unknown",
+    "application/x-download",
+    "application/force-download",
+}
+"""Types that say nothing of the content (a download forced on a browser): the name decides."""
 _EXTENSION_TYPES = {
     ".pdf": "application/pdf",
     ".docx": DOCX_MIME,
     ".txt": "text/plain",
+    ".text": "text/plain",
     ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+    ".xhtml": "application/xhtml+xml",
     ".xml": "application/xml",
     ".gz": "application/gzip",
 }
 _REDIRECTS = {301, 302, 303, 307, 308}
-_CODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
-_PIECE = 64 * 1024  # the most one inflate step may produce
 MIN_CONNECT_SECONDS = 1.0
 """The least connect time one address of several gets (``_connect``)."""
 
@@ -82,7 +105,7 @@ def _raw_limit(max_bytes: int) -> int:
     """The most compressed bytes read for a decoded cap of ``max_bytes``: deflate grows
     incompressible data by well under half, so only a stream that is not a real body (one that
     produces nothing, say) reaches it."""
-    return 2 * max_bytes + _PIECE
+    return 2 * max_bytes + PIECE
 
 
 class FetchTooLarge(AppError):
@@ -132,58 +155,11 @@ def _content_coding(response: httpx.Response, url: str) -> str | None:
         raise UnsupportedEncoding(
             f"Stacked content encodings are not accepted ({', '.join(codings)})", details=details
         )
-    if codings and codings[0] not in _CODINGS:
+    if codings and codings[0] not in CODINGS:
         raise UnsupportedEncoding(
             f"Content encoding {codings[0]!r} is not supported", details=details
         )
     return codings[0] if codings else None
-
-
-class Inflater:
-    """Decodes one content coding (gzip or deflate; None passes bytes through) in pieces of at
-    most 64 KiB, so the caller can count and stop before the output grows past its cap.
-
-    ``deflate`` is tried zlib-wrapped first and then raw, as servers send both. Bytes after the
-    end of the compressed stream are ignored, and ``eof`` tells the caller to stop reading. A
-    corrupt stream raises ``FetchFailed``.
-    """
-
-    def __init__(self, coding: str | None) -> None:
-        self._wbits = _CODINGS[coding] if coding is not None else None
-        self._inflater = zlib.decompressobj(self._wbits) if self._wbits is not None else None
-        self._started = False
-
-    @property
-    def eof(self) -> bool:
-        """The compressed stream has ended: nothing more it is sent can add to the body."""
-        return self._inflater is not None and self._inflater.eof
-
-    def feed(self, data: bytes) -> Iterator[bytes]:
-        if self._inflater is None:
-            if data:
-                yield data
-            return
-        first, self._started = not self._started, True
-        try:
-            yield from self._inflate(data)
-        except zlib.error as exc:
-            if first and self._wbits == zlib.MAX_WBITS:  # raw deflate without the zlib header
-                self._wbits = -zlib.MAX_WBITS
-                self._inflater = zlib.decompressobj(self._wbits)
-                yield from self.feed(data)
-                return
-            raise FetchFailed(f"The response body could not be decoded: {exc}") from exc
-
-    def _inflate(self, data: bytes) -> Iterator[bytes]:
-        inflater = self._inflater
-        assert inflater is not None
-        while not inflater.eof:
-            out = inflater.decompress(data, _PIECE)
-            data = inflater.unconsumed_tail
-            if out:
-                yield out
-            if not data and len(out) < _PIECE:  # input used up and no output pending
-                return
 
 
 MAX_KEPT = {"etag": 300, "last-modified": 100, "content-type": 200}
@@ -209,10 +185,9 @@ def _validator(response: httpx.Response, name: str) -> str | None:
 
 def _kept_type(header: str, media: str, effective: str) -> str:
     """The content type a page keeps: the header when it names the type read and fits, else
-    that type with the header's charset (the one parameter parsing reads), else the type."""
-    if media != effective:
-        return effective
-    if len(header) <= MAX_KEPT["content-type"]:
+    that type with the header's charset (the one parameter parsing reads), else the type. A
+    type read by its alias or the URL's extension is named as read, with the header's charset."""
+    if media == effective and len(header) <= MAX_KEPT["content-type"]:
         return header
     charset = declared_charset(header)
     kept = f"{effective}; charset={charset}" if charset else effective
@@ -230,6 +205,8 @@ def _effective_type(media_type: str, url: httpx.URL, allowed: Iterable[str]) -> 
     allowed_set = {t.lower() for t in allowed}
     if media_type in allowed_set:
         return media_type
+    if TYPE_ALIASES.get(media_type) in allowed_set:
+        return TYPE_ALIASES[media_type]
     if media_type in _GENERIC_TYPES:
         guessed = _EXTENSION_TYPES.get(PurePosixPath(url.path).suffix.lower())
         if guessed in allowed_set:
@@ -388,6 +365,7 @@ async def _fetch(
             body = bytearray()
             truncated = False
             received, most_raw = 0, _raw_limit(max_bytes)
+            ended = False  # stopped reading before the body's end (the caps, its stream's end)
             async for raw in response.aiter_raw():  # decoded here, piece by piece, never by httpx
                 received += len(raw)
                 for piece in inflater.feed(raw):
@@ -399,12 +377,15 @@ async def _fetch(
                         truncated = True
                         break
                 if truncated or inflater.eof:  # past the stream's end: nothing more to read
+                    ended = True
                     break
                 if received > most_raw:  # compressed bytes that decode to (next to) nothing
                     if not truncate:
                         raise too_large
-                    truncated = True
+                    truncated = ended = True
                     break
+            if not ended:
+                inflater.finish(current)  # a compressed body cut short is no whole page
             return FetchedPage(
                 url=url,
                 final_url=str(parsed),

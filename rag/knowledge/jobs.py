@@ -407,6 +407,8 @@ async def _process(
             processed_at=stored_at,
             ingested_at=stored_at,  # the version answering from now on (unfinished.mark_failed)
             ingested_hash=digest,
+            ingested_notice=parsed.warning.message if parsed.warning else None,
+            ingested_notice_code=parsed.warning.code if parsed.warning else None,
             counted=True,
             stop_requeues=0,
             **loaded.validators,

@@ -62,6 +62,10 @@ class Document(Base):
     # version answering again (a re-indexing, a Retry of one), not a replacement; None: not
     # known (nothing ingested, or a document not ready since 0052).
     ingested_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # That version's warning (0054): what it lacks (``pages_unreadable``: a PDF page left out),
+    # kept while a replacement is queued and after it fails; None: none (or not known).
+    ingested_notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    ingested_notice_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # Web pages (0008s1): the source that keeps this page fresh, the validators of its last
     # fetch (conditional requests) and how many syncs in a row found it gone.
     source_id: Mapped[uuid.UUID | None] = mapped_column(

@@ -38,6 +38,14 @@ class DocumentOut(BaseModel):
         " a failed replacement keeps the last good version's, which keeps answering; null:"
         " nothing ingested yet (or not known, for a document not ready since 0051)",
     )
+    ingested_notice: str | None = Field(
+        default=None,
+        description="what the version answering lacks (a PDF page left out), kept while a"
+        " replacement is queued and after it fails; null: nothing (or not known, 0054)",
+    )
+    ingested_notice_code: str | None = Field(
+        default=None, description="its stable code (`pages_unreadable`); null: no notice"
+    )
 
     @classmethod
     def of(cls, document: Document) -> DocumentOut:

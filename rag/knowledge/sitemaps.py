@@ -35,13 +35,17 @@ from rag.knowledge.fetch import SITEMAP_TYPES, FetchTooLarge, Inflater, fetch_ur
 
 
 def _gunzip(data: bytes, max_bytes: int) -> bytes:
+    """Every member of a ``.gz`` file (several joined are one file, as ``gzip -d`` reads them),
+    the cap counting them all; one cut short is refused."""
     out = bytearray()
-    for piece in Inflater("gzip").feed(data):
+    inflater = Inflater("gzip")
+    for piece in inflater.feed(data):
         out += piece
         if len(out) > max_bytes:
             raise FetchTooLarge(
                 f"Sitemap expands to more than {max_bytes} bytes", details={"max_bytes": max_bytes}
             )
+    inflater.finish()
     return bytes(out)
 
 

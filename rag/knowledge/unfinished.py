@@ -201,6 +201,13 @@ def what_answers(document: Document, *, reindexing: bool = False) -> str:
     are of an older format) says it was its re-indexing after an upgrade that failed."""
     if not document.chunk_count:
         return "Nothing answers from it: no version of it has been ingested yet."
+    told = _what_answers(document, reindexing=reindexing)
+    if document.ingested_notice:  # the answering version's warning, not the failed one's
+        return f"{told} In the version answering: {document.ingested_notice.rstrip('.')}."
+    return told
+
+
+def _what_answers(document: Document, *, reindexing: bool) -> str:
     count = f"{document.chunk_count} chunk{'s' if document.chunk_count != 1 else ''}"
     when = document.ingested_at
     kept = f"{count}, ingested {when.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if when else count

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import os
+import re
 import tracemalloc
 import uuid
 import zipfile
@@ -100,6 +101,9 @@ async def test_an_owner_exports_every_part_of_the_workspace(
     # When the version whose chunks answer was ingested (0051), as the API and dashboard say.
     assert documents[0]["ingested_at"] is not None
     assert documents[0]["ingested_at"] == documents[0]["processed_at"]
+    # Which content answers (0052): the answering version's hash, here the stored content's.
+    assert documents[0]["ingested_hash"] == documents[0]["content_hash"]
+    assert re.fullmatch(r"[0-9a-f]{64}", documents[0]["ingested_hash"])
     assert mine.tag in " ".join(c["text"] for c in documents[0]["chunks"])
 
     faqs = json.loads(archive.read("faqs.json"))
