@@ -56,6 +56,11 @@ WEIGHT = 0.3
 (docs/retrieval.md, nineteenth session)."""
 CANDIDATES = 10
 """The pages reordered when RERANKER_CANDIDATES is not set: the harness reordered the first 10."""
+TIMEOUT_MS = 5000
+"""The budget when RERANKER_TIMEOUT_MS is not set: the rerank takes about 1.7 s of CPU a
+question (two chunks of 10 pages, bench.maxsim_cost), over the 1.5 s default the other
+rerankers share, so an operator turning maxsim on would keep the retrieval order on most
+questions of a busy host."""
 SPECIAL = frozenset({0, 101, 102})
 """[PAD], [CLS] and [SEP] in the model's word pieces: no token of a question or a passage."""
 BATCH = 8
@@ -206,13 +211,15 @@ class MaxSimReranker(Reranker):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MaxSimReranker:
-        """RERANKER_CANDIDATES pages when it is set, else ``CANDIDATES``."""
+        """RERANKER_CANDIDATES pages and RERANKER_TIMEOUT_MS when they are set, else
+        ``CANDIDATES`` and ``TIMEOUT_MS``."""
         chosen = "reranker_candidates" in settings.model_fields_set
+        timed = "reranker_timeout_ms" in settings.model_fields_set
         return cls(
             hidden_graph_path(settings.embed_model_cache_dir),
             weight=settings.reranker_maxsim_weight,
             candidates=settings.reranker_candidates if chosen else CANDIDATES,
-            timeout_ms=settings.reranker_timeout_ms,
+            timeout_ms=settings.reranker_timeout_ms if timed else TIMEOUT_MS,
             cache_size=settings.reranker_cache_size,
         )
 
