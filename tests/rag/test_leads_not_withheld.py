@@ -20,8 +20,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from rag.chat.contact_details import callback_number
+from rag.chat.intents import detect_intent
 from tests.conftest import Owner
-from tests.rag.number_leads import assert_chats, assert_left
+from tests.rag.number_leads import assert_called, assert_chats, assert_left, given
 from tests.rag.test_phone_callbacks import _phone
 
 # The number given after "is" (or its colon), a clause of the visitor's own after it.
@@ -78,3 +80,44 @@ def test_a_number_plainly_left_is_a_contact(message: str) -> None:
 async def test_the_chat_saves_the_lead(client: httpx.AsyncClient, owner: Owner) -> None:
     cases = [(m, _phone) for m in (AFTER_IS[0], SUBORDINATE[0], REMOVED_BEFORE[0])]
     await assert_chats(client, owner, cases, saved=True)
+
+
+# A call with no "me" on a number the rest of the sentence tells of: the number the visitor
+# tried, not one to call them on. Before, "call ... and" read "an" of "and" as German "rufen
+# Sie ... an" (the call's alternatives ungrouped, so "(?!\S)" closed only the last one), and
+# a call's link ("whatsapp", "al", "le") let a bare call skip what its clause says after it.
+TRIED = [
+    "call {n} and nobody picks up",
+    "call {n} and it just rings",
+    "whatsapp {n} not working",
+    "appelez le {n} ne répond pas",
+    "llamen al {n} y nadie contesta",
+]
+# Bare calls asked, which stay calls.
+STILL_CALLED = [
+    "call {n}",
+    "please call {n} tomorrow",
+    "whatsapp {n} please",
+    "appelez le {n}",
+    "llamen al {n}",
+    "bitte rufen Sie {n} an",
+    "{n} par call karo",
+]
+
+
+@pytest.mark.parametrize("message", TRIED)
+def test_a_number_tried_is_no_call_asked(message: str) -> None:
+    text, _ = given(message)
+    assert callback_number(text) is None, text
+    assert detect_intent(text).intent != "contact", text
+
+
+@pytest.mark.parametrize("message", STILL_CALLED)
+def test_a_bare_call_asked_still_is(message: str) -> None:
+    assert_called(message)
+
+
+async def test_the_chat_promises_no_call_on_a_number_tried(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    await assert_chats(client, owner, [(TRIED[0], _phone)], saved=False)
