@@ -34,8 +34,11 @@ _EN_DETAIL = (
 )
 # ("the data", "this info" may be anything's: "how do I delete the data I uploaded?")
 _EN_NUMBER = r"(?:number|numbers|no|phone|mobile|cell|whatsapp|email|emails|address)"
+# Up to two words of the one thing named ("my mobile number", "all my contact details"); none
+# a determiner starting another ("delete my message my number is ...": two things named).
+_OF_IT = r"(?: (?!(?:my|our|the|this|that|your)(?!\S))\S+){0,2}?"
 _EN_WHAT = (
-    rf"(?:all (?:of )?)?(?:(?:my|our)(?! (?:old|previous|former|wrong|earlier))(?: \S+){{0,2}}?"
+    rf"(?:all (?:of )?)?(?:(?:my|our)(?! (?:old|previous|former|wrong|earlier)){_OF_IT}"
     rf" {_EN_DETAIL}"
     rf"|(?:the|this|that|these|those)(?: \S+)? {_EN_NUMBER}|me|us|{_N})(?: {_N})?"
 )
@@ -67,7 +70,7 @@ REMOVED = Lexicon(
         "en": (
             # "delete my number", "please remove all my data", "delete 9876543210", "erase me"
             rf"{_EN_REMOVE}(?: out)? {_EN_WHAT}",
-            rf"forget (?:all (?:of )?)?(?:my(?: \S+){{0,2}}? {_EN_DETAIL}|me|us|{_N})",
+            rf"forget (?:all (?:of )?)?(?:my{_OF_IT} {_EN_DETAIL}|me|us|{_N})",
             rf"take {_EN_WHAT} (?:off|out|down)|take (?:off|out|down) {_EN_WHAT}",
             rf"(?:dont|do not|never) (?:store|save|keep|retain|record|share|sell|use) {_EN_WHAT}",
             rf"(?:unsubscribe|opt) {_EN_WHAT}|opt out {_N}",

@@ -53,6 +53,7 @@ REMOVED_BEFORE = [
     "delete it, call me on {n}",
     "delete my cart, my number is {n}",
     "remove my cart items, my number is {n}",
+    "delete my message my number is {n}",
     "remove me from the newsletter and call me on {n}",
     "unsubscribe me from emails, call me on {n}",
 ]
