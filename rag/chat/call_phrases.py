@@ -277,8 +277,8 @@ _PLEASE = (
     r"(?:please|pls|plz|kindly|por favor|sil vous plait|sil vous plaît|svp|bitte|per favore"
     r"|kripya|कृपया)"
 )
-_BARE = (
-    rf"(?:(?:call|ring|phone|text|whatsapp|sms)(?: back)?(?: {_one_of(_EN_ON)}"
+_BARE = (  # (one group: what follows it closes each of its alternatives, not the last only)
+    rf"(?:(?:(?:call|ring|phone|text|whatsapp|sms)(?: back)?(?: {_one_of(_EN_ON)}"
     rf"(?: {_one_of(_EN_THE)})?(?: {_one_of(_EN_NUMBER)})?| (?:this|my) {_one_of(_EN_NUMBER)})?"
     rf"|(?:llame|llamen|marque|marquen) (?:al|a este)(?: {_one_of(_ES_NUMBER)})?"
     rf"|(?:appelez|rappelez) (?:le|au|ce)(?: {_one_of(_FR_NUMBER)})?"
@@ -286,7 +286,7 @@ _BARE = (
     rf"|(?:chiamate|richiamate|chiami|richiami) (?:il|al|questo)(?: {_one_of(_IT_NUMBER)})?"
     rf"|rufen sie(?: bitte)?(?: {_DE_ON_NUMBER})?) {_N}(?: (?:an|zurück|zuruck))?"
     rf"|(?:is (?:number|no) )?{_N} {_one_of(_HI_ON)} {_HI_CALL} {_HI_DO}"
-    rf"|(?:(?:is (?:number|no)|इस नंबर) {_one_of(_HI_ON)} )?{_HI_CALL} {_HI_DO} {_N}"
+    rf"|(?:(?:is (?:number|no)|इस नंबर) {_one_of(_HI_ON)} )?{_HI_CALL} {_HI_DO} {_N})"
 )
 _BARE_FIRST = re.compile(
     rf"(?:(?:can|could|would|will) (?:you|u|someone|somebody)(?: please)? |(?:you|u) (?:can|may)"
@@ -365,8 +365,12 @@ def called_back_on(text: str, words: str, number: str) -> bool:
     if call is None or digits_of(call[0]) != digits_of(number):
         return False
     last = _LAST_WORD.search(call[0])
-    if last is None or last[1] in _LINKS or any(ord(ch) >= 0x3040 for ch in last[1]):
-        return True  # linked, inside the call ("mujhe ... par call karo"), or unspaced
+    if last is None or any(ord(ch) >= 0x3040 for ch in last[1]):
+        return True  # inside the call ("mujhe ... par call karo", "rufen Sie ... an"), unspaced
+    if last[1] in _LINKS and called_on(words, bare=False) is not None:
+        return True  # linked, "me" the call's ("call me on ...")
+    # (A call with no "me" may be on the number the visitor tried: "call ... and nobody picks
+    # up", "whatsapp ... not working", "appelez le ... ne répond pas".)
     return not _told_of(text, number)
 
 

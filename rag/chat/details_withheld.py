@@ -34,8 +34,11 @@ _EN_DETAIL = (
 )
 # ("the data", "this info" may be anything's: "how do I delete the data I uploaded?")
 _EN_NUMBER = r"(?:number|numbers|no|phone|mobile|cell|whatsapp|email|emails|address)"
+# Up to two words of the one thing named ("my mobile number", "all my contact details"); none
+# a determiner starting another ("delete my message my number is ...": two things named).
+_OF_IT = r"(?: (?!(?:my|our|the|this|that|your)(?!\S))\S+){0,2}?"
 _EN_WHAT = (
-    rf"(?:all (?:of )?)?(?:(?:my|our)(?! (?:old|previous|former|wrong|earlier))(?: \S+){{0,2}}?"
+    rf"(?:all (?:of )?)?(?:(?:my|our)(?! (?:old|previous|former|wrong|earlier)){_OF_IT}"
     rf" {_EN_DETAIL}"
     rf"|(?:the|this|that|these|those)(?: \S+)? {_EN_NUMBER}|me|us|{_N})(?: {_N})?"
 )
@@ -67,7 +70,7 @@ REMOVED = Lexicon(
         "en": (
             # "delete my number", "please remove all my data", "delete 9876543210", "erase me"
             rf"{_EN_REMOVE}(?: out)? {_EN_WHAT}",
-            rf"forget (?:all (?:of )?)?(?:my(?: \S+){{0,2}}? {_EN_DETAIL}|me|us|{_N})",
+            rf"forget (?:all (?:of )?)?(?:my{_OF_IT} {_EN_DETAIL}|me|us|{_N})",
             rf"take {_EN_WHAT} (?:off|out|down)|take (?:off|out|down) {_EN_WHAT}",
             rf"(?:dont|do not|never) (?:store|save|keep|retain|record|share|sell|use) {_EN_WHAT}",
             rf"(?:unsubscribe|opt) {_EN_WHAT}|opt out {_N}",
@@ -153,16 +156,34 @@ _REMOVAL_ALONE = phrases(
 
 
 def removal_asked(text: str) -> bool:
-    """Whether ``text`` asks to remove the visitor's number, address or data (``REMOVED``,
-    anywhere; or a clause of nothing but the removal asked, ``_REMOVAL_ALONE``)."""
-    said = _words(text)
-    if REMOVED.pattern.search(said) or _UNSPACED.search(said):
+    """Whether ``text`` asks to remove the visitor's number, address or data: ``REMOVED`` in a
+    clause ("delete my cart, my number is ..." removes no number), but the removal of "me"
+    from a list where a call on a number is asked too ("unsubscribe me from emails, call me on
+    ..."); or a clause of nothing but the removal asked (``_REMOVAL_ALONE``) after a detail
+    typed, or in a message with none after it: its pronoun points back ("... is my number,
+    delete it"; not "please delete that, my number is ...")."""
+    if _UNSPACED.search(_words(text)):
         return True
+    called: bool | None = None
+    start = 0
     for clause in CLAUSES.split(text):
         reduced = _words(clause)
-        if reduced and _REMOVAL_ALONE.fullmatch(reduced, after_greetings(reduced)):
+        for found in REMOVED.pattern.finditer(reduced):
+            if called is None:
+                called = called_on(_words(text), bare=False) is not None
+            if not (called and _ME.search(found[0])):
+                return True
+        alone = reduced and _REMOVAL_ALONE.fullmatch(reduced, after_greetings(reduced))
+        if alone and (_DETAIL.search(text, 0, start) or not _DETAIL.search(text, start)):
             return True
+        start += len(clause) + 1
     return False
+
+
+# The removal of the visitor from a list, no detail of theirs named ("remove me", "unsubscribe
+# me", "me remova", "уберите меня"); a digit or an "@": a detail typed.
+_ME = re.compile(r"(?:^|\s)(?:me|us|меня)$|^me\s")
+_DETAIL = re.compile(r"[@\d]")
 
 
 # The questions' first words, and the verbs of being asking whether ("is this my number ...",
@@ -172,6 +193,9 @@ _WH = frozenset(
     {"how", "what", "whats", "why", "when", "where", "who", "whom", "which", "whose", "do"}
     | {"does", "did"}
 )
+# A clause of time addressed to the team, "you" its subject right after "when" ("when you are
+# free my number is ..."): a question puts its verb first ("when can you call ...").
+_TIME = frozenset({"when", "whenever"})
 _BEING = frozenset({"is", "are", "was", "were", "isnt", "wasnt"})
 _BEING_OF = frozenset({"this", "that", "it", "my", "the", "these", "those", "there"})
 # The visitor's possessives in the lead tables' languages.
@@ -220,7 +244,7 @@ def asked_about(text: str, start: int, *, called: bool) -> bool:
     if called or not first:
         return False
     if first[0] in _WH:
-        return True
+        return first[0] not in _TIME or first[1:] != ["you"]  # "when you are free, ..."
     return first[0] in _BEING and len(first) == 2 and first[1] in _BEING_OF
 
 
@@ -239,6 +263,22 @@ def told_of(text: str, end: int) -> bool:
     closing = CLAUSES.search(text, end)
     said = _words(text[end : closing.start() if closing else len(text)]).split()[:2]
     return bool(said) and said[0] in _TOLD and said[1:] not in (["my"], ["mine"], ["our"])
+
+
+# The verbs of being that give a number as their complement ("my number is ...", "mi número
+# es ...", "meine Nummer ist ...", "mon numéro est ...", "il mio numero è ...", "meu número
+# é ...", "мой номер это ..."), or a colon ("my mobile: ...").
+_IS = frozenset({"is", "its", "es", "ist", "lautet", "est", "è", "é", "e", "это"})
+
+
+def _given_by_is(text: str, start: int) -> bool:
+    """Whether the number typed at ``start`` is given by the verb of being or the colon right
+    before it ("my number is ... no rush", "my number is ... (not a landline)"): it is the
+    complement of that verb, so what comes after it is a clause of its own, not a verb telling
+    of it (``told_of``: "my number ... got hacked" has no verb before the number)."""
+    before = text[:start].rstrip()
+    said = _words(before).split()
+    return before.endswith((":", "\uff1a")) or (bool(said) and said[-1] in _IS)
 
 
 # Quotation marks of the lead tables' scripts: straight, curly, low and angle quotes.
@@ -273,5 +313,5 @@ def withheld(text: str, number: str) -> bool:
         return False
     end = at + len(number)
     called = called_on(_words(text)) is not None
-    told = not called and told_of(text, end)
+    told = not called and not _given_by_is(text, at) and told_of(text, end)
     return quoted(text, at, end) or told or asked_about(text, at, called=called)
