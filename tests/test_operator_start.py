@@ -30,6 +30,17 @@ DATABASE = "trulybot_operator_start"
 SECRET = "operator-start-" + "s" * 40
 
 
+async def heads(owner_url: str) -> list[str]:
+    """The revisions alembic_version holds, sorted."""
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
+            return sorted(str(row[0]) for row in rows)
+    finally:
+        await engine.dispose()
+
+
 @dataclass
 class Scratch:
     cluster: EmbeddedPostgres
@@ -50,13 +61,7 @@ class Scratch:
             await engine.dispose()
 
     async def heads(self) -> list[str]:
-        engine = create_engine(self.owner_url, pool_size=1, max_overflow=0)
-        try:
-            async with engine.connect() as conn:
-                rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-                return sorted(str(row[0]) for row in rows)
-        finally:
-            await engine.dispose()
+        return await heads(self.owner_url)
 
 
 @pytest.fixture(scope="module")

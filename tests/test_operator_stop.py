@@ -23,6 +23,7 @@ from tests.cli_process import command_env, run_trulybot_here
 from tests.conftest import APP_ROLE
 from tests.forked_cli import spawn
 from tests.operator_scratch import Scratch, _scalar, _scratch, trulybot
+from tests.test_operator_start import heads
 
 DATABASE = "trulybot_operator_stop"
 GUARD = 120  # seconds: a guard against hanging, never an assertion on time
@@ -43,16 +44,6 @@ async def _one(owner_url: str, sql: str, **params: object) -> object:
         async with engine.connect() as conn:
             conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
             return (await conn.execute(text(sql), params)).scalar()
-    finally:
-        await engine.dispose()
-
-
-async def _heads(owner_url: str) -> list[str]:
-    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            rows = await conn.execute(text("SELECT version_num FROM alembic_version"))
-            return sorted(str(row[0]) for row in rows)
     finally:
         await engine.dispose()
 
@@ -154,7 +145,7 @@ async def test_a_stop_during_a_migration_rolls_its_revision_back_and_frees_the_l
     free = await _one(owner_url, f"SELECT pg_try_advisory_lock({MIGRATION_LOCK})")
     await _one(owner_url, f"SELECT pg_advisory_unlock({MIGRATION_LOCK})")
     assert free is True, said
-    assert await _heads(owner_url) == ["0014"], said  # 0014 kept, 0015 rolled back
+    assert await heads(owner_url) == ["0014"], said  # 0014 kept, 0015 rolled back
     assert code != 0, said
     assert "Traceback" not in said, said
     assert f"trulybot migrate: stopped by {signum.name}: the revision" in said, said
@@ -170,7 +161,7 @@ async def test_a_stop_during_a_migration_rolls_its_revision_back_and_frees_the_l
         },
     )
     assert again.code == 0, again.out
-    assert await _heads(owner_url) == sorted(migrate.code_heads())
+    assert await heads(owner_url) == sorted(migrate.code_heads())
 
 
 # --- reindex -----------------------------------------------------------------------------------
