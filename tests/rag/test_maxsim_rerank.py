@@ -10,10 +10,12 @@ The expected orders are computed independently: the token states by the harness
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +26,14 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from api.commands import warm_model
 from api.runtime import Runtime
 from bench import late_interaction as harness
 from core import metrics
 from core.config import Settings, get_settings
+from core.db import Database
 from core.errors import ConfigError
 from rag.knowledge import retrieval
 from rag.knowledge.chunking import stored_embedding_text
@@ -39,6 +43,7 @@ from tests.conftest import (
     ROOT,
     RuntimeFactory,
     client_for,
+    make_runtime,
     make_settings,
     seed_onnx_graph,
     signup,
@@ -46,6 +51,10 @@ from tests.conftest import (
 from tests.rag.test_answers import ingest
 from tests.rag.test_chat import chat
 from tests.rag.test_rerank import Doc
+from tests.test_db_pool_busy import one_connection
+
+FIXTURES = (one_connection,)
+"""A database of one pooled connection (tests/test_db_pool_busy.py)."""
 
 # Retrieval (the tests' hash embedder fused with BM25) puts Invoices first, MaxSim Refunds.
 QUESTION = "is there a reimbursement when I quit"
@@ -121,7 +130,9 @@ def expected_order(
     return [hits[i].title for i in order]
 
 
-async def retrieval_order(runtime: Runtime, owner: Any, query: str, k: int) -> list[retrieval.Hit]:
+async def retrieval_order(
+    runtime: Runtime, owner: Any, query: str, k: int, per_document: bool = True
+) -> list[retrieval.Hit]:
     """The hits /search hands the reranker (its pool, the settings' weights)."""
     ws = uuid.UUID(owner.workspace_id)
     vector = await runtime.embedder.embed_query(query)
@@ -134,12 +145,13 @@ async def retrieval_order(runtime: Runtime, owner: Any, query: str, k: int) -> l
             k=runtime.reranker.pool(k),
             mode="vector",
             weights=retrieval.Weights.of(runtime.settings),
+            per_document=per_document,
         )
 
 
-async def searched(client: Any, owner: Any, query: str, k: int) -> dict[str, Any]:
+async def searched(client: Any, owner: Any, query: str, k: int, **more: Any) -> dict[str, Any]:
     response = await client.post(
-        owner.url("/search"), json={"query": query, "k": k}, headers=owner.headers
+        owner.url("/search"), json={"query": query, "k": k, **more}, headers=owner.headers
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -181,6 +193,69 @@ async def test_search_returns_the_maxsim_order(
     assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
     assert [r["title"] for r in body["results"]] == expected
     assert outcomes("ok") == before + 1
+
+
+class Gate:
+    """The model's lock behind a gate: a rerank asking for it says so (``asked``) and waits
+    until the test sets ``opened``."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.asked = threading.Event()
+        self.opened = threading.Event()
+
+    def __enter__(self) -> Any:
+        self.asked.set()
+        self.opened.wait()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.lock.__exit__(*exc)
+
+
+async def test_a_search_holds_no_connection_while_maxsim_runs(
+    runtime_factory: RuntimeFactory,
+    graph_dir: Path,
+    one_connection: Database,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool of one connection: while the search's rerank waits for the model, none is
+    checked out and another request is served (the search held its request's connection
+    through the rerank, about 1.7 s of CPU: a few searches at once took the whole pool;
+    tests/rag/test_rerank_connections.py for RERANKER=llm and chat)."""
+    async with workspace(runtime_factory, graph_dir, "pool") as (_, _, owner):
+        settings = make_settings(
+            reranker="maxsim",
+            embed_model_cache_dir=graph_dir,
+            reranker_timeout_ms=UNHURRIED_MS,
+            db_pool_size=1,
+            db_max_overflow=0,
+        )
+        async with (
+            make_runtime(settings, one_connection, redis_client) as rt,
+            client_for(rt) as client,
+        ):
+            assert isinstance(rt.reranker, MaxSimReranker)
+            assert rt.reranker.model is not None
+            gate = Gate(rt.reranker.model.lock)
+            monkeypatch.setattr(rt.reranker.model, "lock", gate)
+            body = {"query": QUESTION, "k": 5}
+            task = asyncio.ensure_future(
+                client.post(owner.url("/search"), json=body, headers=owner.headers)
+            )
+            try:
+                while not gate.asked.is_set() and not task.done():
+                    await asyncio.sleep(0.01)
+                assert not task.done(), task.result().text  # it waits for the model
+                assert one_connection.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+                usage = await client.get(owner.url("/usage"), headers=owner.headers)
+                assert usage.status_code == 200, usage.text
+            finally:
+                gate.opened.set()
+            response = await task
+    assert response.status_code == 200, response.text
+    assert (response.json()["reranker"], response.json()["reranker_fallback"]) == ("maxsim", None)
 
 
 async def test_weight_zero_keeps_the_retrieval_order(
