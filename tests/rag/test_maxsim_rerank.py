@@ -195,6 +195,28 @@ async def test_search_returns_the_maxsim_order(
     assert outcomes("ok") == before + 1
 
 
+@pytest.mark.parametrize("weight", [0.3, 1.0])
+async def test_chunk_level_search_returns_the_maxsim_order(
+    runtime_factory: RuntimeFactory, graph_dir: Path, oracle: harness.TokenEncoder, weight: float
+) -> None:
+    """``per_document: false``: the best chunks, each scored by its own MaxSim and fused with
+    its retrieval score, as a page is with its page score. They came back in the retrieval
+    order, the answer saying ``maxsim`` had run (a chunk-level hit carried no page score)."""
+    settings = {"reranker_maxsim_weight": weight}
+    async with workspace(runtime_factory, graph_dir, f"c {weight}", **settings) as (rt, c, owner):
+        hits = await retrieval_order(rt, owner, QUESTION, 5, per_document=False)
+        assert all(h.second is None for h in hits)  # each chunk alone
+        own = [replace(h, page_score=h.score) for h in hits]
+        expected = expected_order(oracle, QUESTION, own, weight)
+        assert expected != [h.title for h in hits]  # the test could fail
+        before = outcomes("ok")
+        body = await searched(c, owner, QUESTION, 5, per_document=False)
+    assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
+    assert [r["title"] for r in body["results"]] == expected
+    assert [r["chunk_id"] for r in body["results"]] != [str(h.chunk_id) for h in hits]
+    assert outcomes("ok") == before + 1
+
+
 class Gate:
     """The model's lock behind a gate: a rerank asking for it says so (``asked``) and waits
     until the test sets ``opened``."""
