@@ -87,7 +87,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 async def end_transaction(session: AsyncSession) -> None:
     """Commit the request's transaction now and give its connection back to the pool, for an
     endpoint whose work goes on in transactions of its own once the caller is known: a chat
-    turn (the answer pipeline opens up to three, and waits for models between them). Held,
+    turn (the answer pipeline opens up to three, and waits for models between them), the
+    owner's search (its hits read in one, then reranked with none open). Held,
     each owner's turn needed a second pooled connection while keeping the first through the
     model's answer: as many owners' turns at once as the pool holds waited for each other
     (503 ``database_busy``). The session is not used again; the unit of work's commit at the

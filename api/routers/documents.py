@@ -18,6 +18,7 @@ from api.deps import (
     RuntimeDep,
     SessionDep,
     WorkspaceDep,
+    end_transaction,
     read_only,
 )
 from api.errors import json_parse_error
@@ -464,21 +465,31 @@ async def list_chunks(
 @router.post("/workspaces/{workspace_id}/search", response_model=SearchOut)
 @read_only
 async def search(
-    body: SearchIn, access: WorkspaceDep, session: ReadSessionDep, runtime: RuntimeDep
+    body: SearchIn, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SearchOut:
+    """The best ``k`` hits, reranked (RERANKER). No pooled connection is held while a model
+    runs: the request's transaction ends once the caller is known, the hits are read in a
+    short transaction of their own (the read replica's when it may serve the workspace), and
+    the question is embedded before it and reranked after it (an LLM's call, or maxsim's
+    second of CPU, held a connection each: a few searches at once took the whole pool)."""
+    await end_transaction(session)
     embedding = None
     if body.mode != "fulltext":
         embedding = await runtime.embedder.embed_query(body.query)
-    hits = await retrieval.search(
-        session,
-        workspace_id=access.workspace.id,
-        query=body.query,
-        query_embedding=embedding,
-        k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
-        mode=body.mode,
-        weights=retrieval.Weights.of(runtime.settings),  # as chat ranks
-        per_document=body.per_document,
+    reads = runtime.reads.transaction(
+        workspace_id=access.workspace.id, user_id=access.principal.user_id
     )
+    async with reads as read_session:
+        hits = await retrieval.search(
+            read_session,
+            workspace_id=access.workspace.id,
+            query=body.query,
+            query_embedding=embedding,
+            k=min(runtime.reranker.pool(body.k), retrieval.MAX_K),
+            mode=body.mode,
+            weights=retrieval.Weights.of(runtime.settings),  # as chat ranks
+            per_document=body.per_document,
+        )
     # An LLM reranker runs only under the daily token cap, its tokens metered (as in chat).
     ranked = await rerank_within_cap(
         runtime.db, access.workspace, runtime.reranker, body.query, hits, body.k

@@ -19,7 +19,8 @@ with ``page_score`` the score that placed each page in the retrieval order (the 
 score by default; ``retrieval.Hit.page_score``) and ``w`` RERANKER_MAXSIM_WEIGHT; ties keep
 the retrieval order, so at weight 0 the order is the retrieval order. A candidate without a
 page score (a page's further chunk that chat's search adds to fill its passages) keeps its
-place after the scored ones.
+place after the scored ones. A chunk-level search's hits (``/search`` with ``per_document``
+off) are each their own page: scored by their chunk alone, fused with their own score.
 
 The states come from an ONNX graph of the model's last hidden states, exported from the
 bundled weights by ``trulybot warm-model`` beside the pooled graph the embedder uses

@@ -87,10 +87,11 @@ class Hit:
     score: float
     similarity: float | None  # cosine similarity for vector/hybrid hits, None for fulltext-only
     page_score: float | None = None
-    """The score that placed this hit's page in the grouped order (higher first): the fused
-    page score with BM25, the two-chunk page score, else the best chunk's score; None for a
-    chunk-level hit or a page's further chunk added by ``fill_from`` (a reranker fuses with
-    it, e.g. ``maxsim_rerank``)."""
+    """The score that placed this hit in the order (higher first): in the grouped order its
+    page's (the fused page score with BM25, the two-chunk page score, else the best chunk's
+    score); in a chunk-level order (``per_document`` off) its own ``score``, each chunk its
+    own unit; None for a page's further chunk added by ``fill_from`` (a reranker fuses with
+    it, e.g. ``maxsim_rerank``, and keeps the hits without one in their places)."""
     embed_format: int = 1
     """The chunk's ``embed_format`` (its metadata): with ``title`` and ``heading_path`` it
     gives the text that was embedded for it (``chunking.stored_embedding_text``)."""
@@ -286,7 +287,8 @@ async def search(
             ef_search=ef_search,
         )
     if not per_document:
-        return found
+        # Each chunk is ranked alone: its own score is what a reranker fuses with.
+        return [replace(hit, page_score=hit.score) for hit in found]
     # A reranking stage would reorder group_by_document(found) here, before the cut to k.
     grouped = None
     if mode == "vector" and (weights.bm25 > 0 or weights.lead > 0) and query_embedding is not None:

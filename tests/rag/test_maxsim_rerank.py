@@ -10,10 +10,12 @@ The expected orders are computed independently: the token states by the harness
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,12 +26,14 @@ from typing import Any
 import numpy as np
 import pytest
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from api.commands import warm_model
 from api.runtime import Runtime
 from bench import late_interaction as harness
 from core import metrics
 from core.config import Settings, get_settings
+from core.db import Database
 from core.errors import ConfigError
 from rag.knowledge import retrieval
 from rag.knowledge.chunking import stored_embedding_text
@@ -39,6 +43,7 @@ from tests.conftest import (
     ROOT,
     RuntimeFactory,
     client_for,
+    make_runtime,
     make_settings,
     seed_onnx_graph,
     signup,
@@ -46,6 +51,10 @@ from tests.conftest import (
 from tests.rag.test_answers import ingest
 from tests.rag.test_chat import chat
 from tests.rag.test_rerank import Doc
+from tests.test_db_pool_busy import one_connection
+
+FIXTURES = (one_connection,)
+"""A database of one pooled connection (tests/test_db_pool_busy.py)."""
 
 # Retrieval (the tests' hash embedder fused with BM25) puts Invoices first, MaxSim Refunds.
 QUESTION = "is there a reimbursement when I quit"
@@ -121,7 +130,9 @@ def expected_order(
     return [hits[i].title for i in order]
 
 
-async def retrieval_order(runtime: Runtime, owner: Any, query: str, k: int) -> list[retrieval.Hit]:
+async def retrieval_order(
+    runtime: Runtime, owner: Any, query: str, k: int, per_document: bool = True
+) -> list[retrieval.Hit]:
     """The hits /search hands the reranker (its pool, the settings' weights)."""
     ws = uuid.UUID(owner.workspace_id)
     vector = await runtime.embedder.embed_query(query)
@@ -134,12 +145,13 @@ async def retrieval_order(runtime: Runtime, owner: Any, query: str, k: int) -> l
             k=runtime.reranker.pool(k),
             mode="vector",
             weights=retrieval.Weights.of(runtime.settings),
+            per_document=per_document,
         )
 
 
-async def searched(client: Any, owner: Any, query: str, k: int) -> dict[str, Any]:
+async def searched(client: Any, owner: Any, query: str, k: int, **more: Any) -> dict[str, Any]:
     response = await client.post(
-        owner.url("/search"), json={"query": query, "k": k}, headers=owner.headers
+        owner.url("/search"), json={"query": query, "k": k, **more}, headers=owner.headers
     )
     assert response.status_code == 200, response.text
     return dict(response.json())
@@ -181,6 +193,91 @@ async def test_search_returns_the_maxsim_order(
     assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
     assert [r["title"] for r in body["results"]] == expected
     assert outcomes("ok") == before + 1
+
+
+@pytest.mark.parametrize("weight", [0.3, 1.0])
+async def test_chunk_level_search_returns_the_maxsim_order(
+    runtime_factory: RuntimeFactory, graph_dir: Path, oracle: harness.TokenEncoder, weight: float
+) -> None:
+    """``per_document: false``: the best chunks, each scored by its own MaxSim and fused with
+    its retrieval score, as a page is with its page score. They came back in the retrieval
+    order, the answer saying ``maxsim`` had run (a chunk-level hit carried no page score)."""
+    settings = {"reranker_maxsim_weight": weight}
+    async with workspace(runtime_factory, graph_dir, f"c {weight}", **settings) as (rt, c, owner):
+        hits = await retrieval_order(rt, owner, QUESTION, 5, per_document=False)
+        assert all(h.second is None for h in hits)  # each chunk alone
+        own = [replace(h, page_score=h.score) for h in hits]
+        expected = expected_order(oracle, QUESTION, own, weight)
+        assert expected != [h.title for h in hits]  # the test could fail
+        before = outcomes("ok")
+        body = await searched(c, owner, QUESTION, 5, per_document=False)
+    assert (body["reranker"], body["reranker_fallback"]) == ("maxsim", None)
+    assert [r["title"] for r in body["results"]] == expected
+    assert [r["chunk_id"] for r in body["results"]] != [str(h.chunk_id) for h in hits]
+    assert outcomes("ok") == before + 1
+
+
+class Gate:
+    """The model's lock behind a gate: a rerank asking for it says so (``asked``) and waits
+    until the test sets ``opened``."""
+
+    def __init__(self, lock: Any) -> None:
+        self.lock = lock
+        self.asked = threading.Event()
+        self.opened = threading.Event()
+
+    def __enter__(self) -> Any:
+        self.asked.set()
+        self.opened.wait()
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc: Any) -> Any:
+        return self.lock.__exit__(*exc)
+
+
+async def test_a_search_holds_no_connection_while_maxsim_runs(
+    runtime_factory: RuntimeFactory,
+    graph_dir: Path,
+    one_connection: Database,
+    redis_client: Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pool of one connection: while the search's rerank waits for the model, none is
+    checked out and another request is served (the search held its request's connection
+    through the rerank, about 1.7 s of CPU: a few searches at once took the whole pool;
+    tests/rag/test_rerank_connections.py for RERANKER=llm and chat)."""
+    async with workspace(runtime_factory, graph_dir, "pool") as (_, _, owner):
+        settings = make_settings(
+            reranker="maxsim",
+            embed_model_cache_dir=graph_dir,
+            reranker_timeout_ms=UNHURRIED_MS,
+            db_pool_size=1,
+            db_max_overflow=0,
+        )
+        async with (
+            make_runtime(settings, one_connection, redis_client) as rt,
+            client_for(rt) as client,
+        ):
+            assert isinstance(rt.reranker, MaxSimReranker)
+            assert rt.reranker.model is not None
+            gate = Gate(rt.reranker.model.lock)
+            monkeypatch.setattr(rt.reranker.model, "lock", gate)
+            body = {"query": QUESTION, "k": 5}
+            task = asyncio.ensure_future(
+                client.post(owner.url("/search"), json=body, headers=owner.headers)
+            )
+            try:
+                while not gate.asked.is_set() and not task.done():
+                    await asyncio.sleep(0.01)
+                assert not task.done(), task.result().text  # it waits for the model
+                assert one_connection.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+                usage = await client.get(owner.url("/usage"), headers=owner.headers)
+                assert usage.status_code == 200, usage.text
+            finally:
+                gate.opened.set()
+            response = await task
+    assert response.status_code == 200, response.text
+    assert (response.json()["reranker"], response.json()["reranker_fallback"]) == ("maxsim", None)
 
 
 async def test_weight_zero_keeps_the_retrieval_order(
@@ -278,7 +375,10 @@ def test_maxsim_is_a_reranker_setting(graph_dir: Path) -> None:
     assert build_reranker(explicit).candidates == 20
     # Its budget: 5 s unless set (about 1.7 s of CPU a question, over the shared 1.5 s default).
     assert reranker.timeout == 5.0
-    assert build_reranker(make_settings(reranker="maxsim", reranker_timeout_ms=1500)).timeout == 1.5
+    timed = make_settings(
+        reranker="maxsim", embed_model_cache_dir=graph_dir, reranker_timeout_ms=1500
+    )  # the test's graph: this machine's model cache may hold none
+    assert build_reranker(timed).timeout == 1.5
     assert build_reranker(make_settings(reranker="none")).timeout == 1.5
     for bad in (-0.1, 1.5):
         with pytest.raises(ValidationError, match="reranker_maxsim_weight"):

@@ -24,6 +24,7 @@ from core.embedded import EmbeddedPostgres
 from core.replica import ReadRouting, mark_key
 from tests.conftest import APP_ROLE, TEST_DATA_DIR, Owner, client_for, make_settings, signup
 from tests.dashboard.conftest import web_signup
+from tests.rag.test_answers import ingest
 from tests.topology import (
     Replica,
     pgbouncer_binary,
@@ -206,6 +207,31 @@ async def test_lists_read_the_replica_and_a_workspace_just_written_reads_the_pri
             async with runtime.reads.transaction(workspace_id=owner.workspace_id) as session:
                 seen = await session.execute(text("SELECT pg_is_in_recovery()"))
                 assert seen.scalar_one() is False
+
+
+async def test_the_search_reads_the_replica_in_a_transaction_of_its_own(
+    db: Database, replica_db: Database, redis_client: Redis
+) -> None:
+    """The owner's search (``@read_only``) reads its hits on the fresh replica, as before its
+    request's transaction was ended ahead of them (no connection is held while it reranks:
+    tests/rag/test_rerank_connections.py)."""
+    async with replica_client(db, replica_db, redis_client, database_replica_max_lag_s=3600) as (
+        client,
+        runtime,
+    ):
+        owner = await signup(client, "Replica search")
+        await ingest(client, owner, runtime, "Refunds", "# Refunds\n\nA refund within 30 days.")
+        await replayed(runtime.reads)
+        await redis_client.delete(mark_key(owner.workspace_id))  # as if its window had passed
+        before = replica_reads()
+        response = await client.post(
+            owner.url("/search"),
+            json={"query": "refund", "k": 3, "mode": "fulltext"},
+            headers=owner.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert [hit["title"] for hit in response.json()["results"]] == ["Refunds"]
+        assert replica_reads() == before + 1
 
 
 async def test_a_lagging_replica_sends_reads_to_the_primary_and_stays_ready(
