@@ -139,6 +139,24 @@ def _check_redis_kwargs(given: dict[str, object]) -> None:
         seconds = given.get(name)
         if isinstance(seconds, float) and not 0 < seconds <= 3600:
             raise ValueError(f"{name} must be a number of seconds above 0, at most 3600")
+    _check_redis_ca_file(given.get("ssl_ca_certs"))
+
+
+def _check_redis_ca_file(value: object) -> None:
+    """``rediss://...?ssl_ca_certs=FILE`` checked as SMTP_CA_FILE is (``check_ca_file``): a
+    file that was not there, or held no PEM certificate, was taken at start and every
+    connection to Redis failed on it later. redis-py opens the path as written: ``~`` is
+    refused rather than expanded."""
+    if not isinstance(value, str):
+        return
+    if value.startswith("~"):
+        raise ValueError(
+            f"?ssl_ca_certs={value!r}: write the file's full path (redis-py expands no ~)"
+        )
+    try:
+        check_ca_file(value)
+    except ValueError as exc:
+        raise ValueError(f"?ssl_ca_certs={exc}") from None
 
 
 def check_http_url(value: str) -> None:
@@ -242,10 +260,11 @@ def check_mailbox(value: str) -> None:
 
 
 def check_ca_file(value: str) -> str:
-    """SMTP_CA_FILE: a file of PEM certificates Python's TLS loads. A path that was not there
-    (or a key, or a directory) was taken, and every mail failed at its send, retried until
-    given up, while the server said "mail: smtp". Returned with ``~`` expanded: the mail
-    transport opens the path as it is, and ``~/ca.pem`` passed this check to fail each send."""
+    """SMTP_CA_FILE (and REDIS_URL's ``?ssl_ca_certs=``): a file of PEM certificates Python's
+    TLS loads. A path that was not there (or a key, or a directory) was taken, and every mail
+    failed at its send, retried until given up, while the server said "mail: smtp". Returned
+    with ``~`` expanded: the mail transport opens the path as it is, and ``~/ca.pem`` passed
+    this check to fail each send."""
     import ssl
 
     path = Path(value).expanduser()
