@@ -61,6 +61,10 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("DASHBOARD_ORIGINS", "https://owner@app.example.com", "must not contain a user name"),
         ("DASHBOARD_ORIGINS", "https://*.example.com", "wildcards are not taken"),
         ("DASHBOARD_ORIGINS", "https://app.example.com:99999", "the port must be a number"),
+        # Taken as https://app.example.com:0 (no browser sends it) and as https://[::1]: the
+        # widget's allowed origins refused both (core.origins.split_origin, now shared).
+        ("DASHBOARD_ORIGINS", "https://app.example.com:0", "the port must be a number"),
+        ("DASHBOARD_ORIGINS", "https://[::1]x", "malformed IPv6 address"),
         ("DASHBOARD_ORIGINS", "https://", "the host is missing"),
         ("DASHBOARD_ORIGINS", "https://app example.com", "it contains spaces"),
         ("DASHBOARD_ORIGINS", "http://[fe80::1%25eth0]:8080", "zone identifiers are not allowed"),
