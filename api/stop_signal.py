@@ -1,9 +1,9 @@
 """SIGTERM (and Ctrl-C's SIGINT) for a one-off command (`trulybot migrate`, `reindex`,
-`recount-lexical`): the command's coroutine cancelled, so that its statement under way is
-cancelled in the server, its transaction rolled back and its locks released before the
-process ends. Python's default for SIGTERM ended the process at once: its backends stayed in
-the server, running (or waiting for a lock) with their locks held, for as long as their
-statement took.
+`recount-lexical`, `ingest`, `eval`, `billing reconcile`): the command's coroutine cancelled,
+so that its statement under way is cancelled in the server, its transaction rolled back and
+its locks released before the process ends. Python's default for SIGTERM ended the process
+at once: its backends stayed in the server, running (or waiting for a lock) with their locks
+held, for as long as their statement took.
 
 A second signal while the first one's stop runs ends the process at once, as the signal does
 by default (a rollback on a connection that went away could wait minutes, and Ctrl-C again
@@ -40,6 +40,15 @@ def run_stoppable(main: Coroutine[Any, Any, T]) -> T:
     if threading.current_thread() is not threading.main_thread():
         return asyncio.run(main)
     return asyncio.run(_stoppable(main))
+
+
+def run_command(main: Coroutine[Any, Any, T], stopped: str) -> T:
+    """``run_stoppable(main)`` for a command: a stop ends it with ``stopped`` (its ``{signal}``
+    the signal's name: what the stop left and what to run next), exit status 1."""
+    try:
+        return run_stoppable(main)
+    except StoppedBySignal as exc:
+        raise SystemExit(stopped.format(signal=exc.signal_name)) from None
 
 
 async def _stoppable(main: Coroutine[Any, Any, T]) -> T:

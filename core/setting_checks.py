@@ -7,9 +7,9 @@ import ipaddress
 import re
 from email.utils import getaddresses
 from pathlib import Path
-from urllib.parse import SplitResult, parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
-from core.origins import DEFAULT_PORTS, OriginError, normalize_host
+from core.origins import OriginError, format_origin, normalize_host, split_origin
 
 REDIS_SCHEMES = ("redis", "rediss", "unix")  # what both redis-py and arq's worker read
 SMTP_SCHEMES = ("smtp", "smtps")  # core/mail.py: smtps is TLS from the start
@@ -139,6 +139,24 @@ def _check_redis_kwargs(given: dict[str, object]) -> None:
         seconds = given.get(name)
         if isinstance(seconds, float) and not 0 < seconds <= 3600:
             raise ValueError(f"{name} must be a number of seconds above 0, at most 3600")
+    _check_redis_ca_file(given.get("ssl_ca_certs"))
+
+
+def _check_redis_ca_file(value: object) -> None:
+    """``rediss://...?ssl_ca_certs=FILE`` checked as SMTP_CA_FILE is (``check_ca_file``): a
+    file that was not there, or held no PEM certificate, was taken at start and every
+    connection to Redis failed on it later. redis-py opens the path as written: ``~`` is
+    refused rather than expanded."""
+    if not isinstance(value, str):
+        return
+    if value.startswith("~"):
+        raise ValueError(
+            f"?ssl_ca_certs={value!r}: write the file's full path (redis-py expands no ~)"
+        )
+    try:
+        check_ca_file(value)
+    except ValueError as exc:
+        raise ValueError(f"?ssl_ca_certs={exc}") from None
 
 
 def check_http_url(value: str) -> None:
@@ -242,10 +260,11 @@ def check_mailbox(value: str) -> None:
 
 
 def check_ca_file(value: str) -> str:
-    """SMTP_CA_FILE: a file of PEM certificates Python's TLS loads. A path that was not there
-    (or a key, or a directory) was taken, and every mail failed at its send, retried until
-    given up, while the server said "mail: smtp". Returned with ``~`` expanded: the mail
-    transport opens the path as it is, and ``~/ca.pem`` passed this check to fail each send."""
+    """SMTP_CA_FILE (and REDIS_URL's ``?ssl_ca_certs=``): a file of PEM certificates Python's
+    TLS loads. A path that was not there (or a key, or a directory) was taken, and every mail
+    failed at its send, retried until given up, while the server said "mail: smtp". Returned
+    with ``~`` expanded: the mail transport opens the path as it is, and ``~/ca.pem`` passed
+    this check to fail each send."""
     import ssl
 
     path = Path(value).expanduser()
@@ -382,47 +401,16 @@ def _origin(value: str) -> str:
             "'*' would let every website call the API with an owner's credentials: list the"
             " dashboard's origins (https://app.example.com)"
         )
-    problem = None
-    port = None
-    try:
-        parts: SplitResult | None = urlsplit(value)
-    except ValueError:
-        parts, problem = None, "it does not parse as a URL"
-    try:
-        port = parts.port if parts is not None else None
-    except ValueError:
-        problem = "the port must be a number from 1 to 65535"
-    if parts is not None and problem is None:
-        host = parts.hostname or ""
-        if parts.scheme not in DEFAULT_PORTS:
-            problem = "it must start with http:// or https://"
-        elif not host:
-            problem = "the host is missing"
-        elif "*" in host:
-            problem = "wildcards are not taken: list each origin"
-        elif parts.username is not None or parts.password is not None:
-            problem = "it must not contain a user name or password"
-        elif parts.path not in ("", "/") or parts.query or parts.fragment or "?" in value:
-            problem = "an origin has no path, query or fragment (https://app.example.com)"
-        elif _UNSAFE_URL_CHARS.search(value):
-            problem = "it contains spaces, quotes, angle brackets or control characters"
-    if problem is not None or parts is None:
-        raise ValueError(f"{value!r} is not an origin: {problem}")
+    try:  # scheme://host[:port] and nothing else, as widget.policy's allowed origins
+        scheme, host, port = split_origin(value, trailing_slash=True)
+    except OriginError as exc:
+        raise ValueError(str(exc)) from None
+    if "*" in host:
+        raise ValueError(f"{value!r} is not an origin: wildcards are not taken: list each origin")
     try:  # as the browser writes it in Origin (widget.policy's allowed origins are too)
-        shown = normalize_host(_typed_host(parts.netloc))
+        return format_origin(scheme, normalize_host(host), port)
     except OriginError as exc:
         raise ValueError(f"{value!r} is not an origin: {exc}") from None
-    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
-        shown = f"{shown}:{port}"
-    return f"{parts.scheme}://{shown}"
-
-
-def _typed_host(netloc: str) -> str:
-    """The host as written (``SplitResult.hostname`` lower-cases it by Python's rules: a word's
-    last capital sigma became the final small sigma, where UTS-46, as browsers, makes it the
-    medial one: another domain)."""
-    host = netloc.rpartition("@")[2]
-    return host[: host.index("]") + 1] if host.startswith("[") else host.partition(":")[0]
 
 
 def check_chunk_overlap(overlap: int, chunk_tokens: int) -> None:

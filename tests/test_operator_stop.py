@@ -49,12 +49,13 @@ async def _one(owner_url: str, sql: str, **params: object) -> object:
 
 
 async def _waiting(owner_url: str, statement: str) -> int:
-    """Backends waiting for a lock in a statement that begins with ``statement``."""
+    """Backends of ``owner_url``'s database waiting for a lock in a statement that begins
+    with ``statement`` (another test's database, in another worker, is not looked at)."""
     return int(
         await _one(  # type: ignore[arg-type]
             owner_url,
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND query ILIKE :pattern",
+            " AND datname = current_database() AND query ILIKE :pattern",
             pattern=f"{statement}%",
         )
     )
@@ -85,6 +86,32 @@ async def stopped_while_waiting(
     finally:
         process.kill()
     return code, log.read_text()
+
+
+async def stopped_behind_a_lock(
+    owner_url: str,
+    lock: str,
+    args: list[str],
+    env: dict[str, str],
+    log: Path,
+    waiting: Callable[[], Awaitable[int]],
+    signum: signal.Signals = signal.SIGTERM,
+    **params: object,
+) -> tuple[int, str]:
+    """``stopped_while_waiting`` while the owner holds what ``lock`` (a statement, with
+    ``params``) takes, in a transaction kept open until the command has ended: then no
+    backend of the database waits for a lock any longer (the command's own were cancelled)."""
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as holder:
+            held = await holder.execute(text(lock), params)
+            assert held.returns_rows is False or held.scalar() == 1, lock
+            code, said = await stopped_while_waiting(args, env, log, waiting, signum)
+            assert await _waiting(owner_url, "") == 0, said
+            await holder.rollback()
+    finally:
+        await engine.dispose()
+    return code, said
 
 
 def operator_env(scratch: Scratch, tmp_path: Path) -> dict[str, str]:
@@ -256,24 +283,15 @@ async def test_sigterm_during_a_recount_releases_the_workspaces_statistics(
     scratch = reindex_scratch
     await _ingest(scratch, tmp_path, "# Linux\n\nInstall the agent with the .deb package.\n")
     owner_url = scratch.cluster.owner_url()
-    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as holder:
-            held = await holder.execute(
-                text("SELECT 1 FROM lexical_stats WHERE workspace_id = :w FOR UPDATE"),
-                {"w": scratch.workspace_id},
-            )
-            assert held.scalar() == 1
-            code, said = await stopped_while_waiting(
-                ["recount-lexical", "--workspace", scratch.slug],
-                operator_env(scratch, tmp_path),
-                tmp_path / "recount.log",
-                lambda: _recount_waits(owner_url),
-            )
-            assert await _recount_waits(owner_url) == 0, said
-            await holder.rollback()
-    finally:
-        await engine.dispose()
+    code, said = await stopped_behind_a_lock(
+        owner_url,
+        "SELECT 1 FROM lexical_stats WHERE workspace_id = :w FOR UPDATE",
+        ["recount-lexical", "--workspace", scratch.slug],
+        operator_env(scratch, tmp_path),
+        tmp_path / "recount.log",
+        lambda: _recount_waits(owner_url),
+        w=scratch.workspace_id,
+    )
     assert code != 0, said
     assert "Traceback" not in said, said
     assert "trulybot recount-lexical: stopped by SIGTERM" in said, said

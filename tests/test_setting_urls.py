@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import certifi
 import httpx
 import pytest
 from pydantic import ValidationError
@@ -60,6 +61,10 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("DASHBOARD_ORIGINS", "https://owner@app.example.com", "must not contain a user name"),
         ("DASHBOARD_ORIGINS", "https://*.example.com", "wildcards are not taken"),
         ("DASHBOARD_ORIGINS", "https://app.example.com:99999", "the port must be a number"),
+        # Taken as https://app.example.com:0 (no browser sends it) and as https://[::1]: the
+        # widget's allowed origins refused both (core.origins.split_origin, now shared).
+        ("DASHBOARD_ORIGINS", "https://app.example.com:0", "the port must be a number"),
+        ("DASHBOARD_ORIGINS", "https://[::1]x", "malformed IPv6 address"),
         ("DASHBOARD_ORIGINS", "https://", "the host is missing"),
         ("DASHBOARD_ORIGINS", "https://app example.com", "it contains spaces"),
         ("DASHBOARD_ORIGINS", "http://[fe80::1%25eth0]:8080", "zone identifiers are not allowed"),
@@ -89,6 +94,10 @@ def _refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
         ("REDIS_URL", "redis://127.0.0.1:6379/0?socket_connect_timeout=-1", "connect_timeout must"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?decode_responses=true", "read as bytes"),
         ("REDIS_URL", "redis://127.0.0.1:6379/0?encoding=latin-1", "read as bytes"),
+        # Taken at start, and every connection to Redis failed on it later.
+        ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_ca_certs=/missing/file", "is no file"),
+        ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_ca_certs=/etc", "is no file"),
+        ("REDIS_URL", "rediss://127.0.0.1:6379/0?ssl_ca_certs=~/ca.pem", "full path"),
         # Every mail failed at its send and was retried until given up.
         ("SMTP_CA_FILE", "/nonexistent/ca.pem", "is no file"),
         ("SMTP_CA_FILE", "/etc", "is no file"),
@@ -112,6 +121,24 @@ def test_a_file_that_holds_no_certificate_is_refused(
     said = _refused(monkeypatch, "SMTP_CA_FILE", str(not_pem))
     assert "SMTP_CA_FILE: " in said, said
     assert "holds no PEM certificate" in said, said
+
+
+def test_a_redis_ca_file_that_holds_no_certificate_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """REDIS_URL's ``?ssl_ca_certs=`` checked as SMTP_CA_FILE is: a file that was not there,
+    or no PEM, was taken at start and every connection to Redis failed on it later."""
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    url = f"rediss://:{PASSWORD}@127.0.0.1:6379/0?ssl_ca_certs={not_pem}"
+    said = _refused(monkeypatch, "REDIS_URL", url)
+    assert "REDIS_URL: ?ssl_ca_certs=" in said, said
+    assert "holds no PEM certificate" in said, said
+    assert PASSWORD not in said
+    # A file of CA certificates is taken, as written.
+    certificates = certifi.where()
+    monkeypatch.setenv("REDIS_URL", f"rediss://127.0.0.1:6379/0?ssl_ca_certs={certificates}")
+    assert Settings().redis_url == f"rediss://127.0.0.1:6379/0?ssl_ca_certs={certificates}"
 
 
 def test_the_command_says_it_in_one_line_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,70 +13,25 @@ non-transitional, as the WHATWG URL standard says) so both sides compare equal.
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Sequence
 
 from core.errors import ValidationFailed
-from core.origins import DEFAULT_PORTS
 from core.origins import OriginError as _OriginError
+from core.origins import format_origin, split_origin
 from core.origins import normalize_host as _normalize_host
 
 __all__ = ["normalize_allowed_origin", "origin_allowed", "parse_origin"]
 
-_PORT_RE = re.compile(r"^[0-9]{1,5}$")
 _WILDCARD_PREFIX = "*."
 
 Origin = tuple[str, str, int]
 
 
-def _split(value: str, *, allow_trailing_slash: bool) -> tuple[str, str, str | None]:
-    """Split ``scheme://host[:port]`` into its raw parts, rejecting everything else."""
-    if value != value.strip() or any(ord(c) < 0x21 or c == "\x7f" for c in value):
-        raise _OriginError("an origin must not contain spaces or control characters")
-    scheme, sep, rest = value.partition("://")
-    if not sep or not scheme:
-        raise _OriginError(f"{value!r} is missing a scheme: write it like https://shop.example.com")
-    scheme = scheme.lower()
-    if scheme not in DEFAULT_PORTS:
-        raise _OriginError(f"scheme {scheme!r} is not supported: use http or https")
-    if allow_trailing_slash and rest.endswith("/") and rest.count("/") == 1:
-        rest = rest[:-1]
-    if any(c in rest for c in "/?#\\"):
-        raise _OriginError(
-            f"{value!r} has a path, query or fragment: an origin is only scheme://host[:port]"
-        )
-    if "@" in rest:
-        raise _OriginError(f"{value!r} contains a user name or password: not an origin")
-    if rest.startswith("["):
-        end = rest.find("]")
-        if end == -1:
-            raise _OriginError(f"malformed IPv6 address in {value!r}")
-        host, after = rest[: end + 1], rest[end + 1 :]
-        if after and not after.startswith(":"):
-            raise _OriginError(f"malformed origin {value!r}")
-        port = after[1:] if after else None
-    elif ":" in rest:
-        host, _, port = rest.rpartition(":")
-        if ":" in host:
-            raise _OriginError(f"malformed origin {value!r}")
-    else:
-        host, port = rest, None
-    return scheme, host, port
-
-
-def _parse_port(scheme: str, port: str | None, value: str) -> int:
-    if port is None:
-        return DEFAULT_PORTS[scheme]
-    if not _PORT_RE.match(port) or not 0 < int(port) <= 65535:
-        raise _OriginError(f"invalid port in {value!r}")
-    return int(port)
-
-
 def _parse_strict(value: str, *, allow_trailing_slash: bool = False) -> Origin:
-    scheme, host, port = _split(value, allow_trailing_slash=allow_trailing_slash)
+    scheme, host, port = split_origin(value, trailing_slash=allow_trailing_slash)
     if "*" in host:
         raise _OriginError(f"{value!r} contains a wildcard")
-    return scheme, _normalize_host(host), _parse_port(scheme, port, value)
+    return scheme, _normalize_host(host), port
 
 
 def parse_origin(origin: str) -> Origin | None:
@@ -94,19 +49,13 @@ def parse_origin(origin: str) -> Origin | None:
         return None
 
 
-def _format(scheme: str, host: str, port: int) -> str:
-    if port == DEFAULT_PORTS[scheme]:
-        return f"{scheme}://{host}"
-    return f"{scheme}://{host}:{port}"
-
-
 def _parse_entry(entry: str) -> tuple[str, str, int, bool]:
     """Parse an allowed-origin entry: ``(scheme, host_or_suffix, port, is_wildcard)``."""
     if entry.strip() == "*":
         raise _OriginError(
             "a bare '*' would allow every website: list exact origins or https://*.example.com"
         )
-    scheme, host, port = _split(entry, allow_trailing_slash=True)
+    scheme, host, port = split_origin(entry, trailing_slash=True)
     wildcard = False
     if "*" in host:
         if not host.startswith(_WILDCARD_PREFIX) or "*" in host[len(_WILDCARD_PREFIX) :]:
@@ -132,7 +81,7 @@ def _parse_entry(entry: str) -> tuple[str, str, int, bool]:
             raise _OriginError(
                 f"bad wildcard in {entry!r}: '*.{normalized}' would match a whole top-level domain"
             )
-    return scheme, normalized, _parse_port(scheme, port, entry), wildcard
+    return scheme, normalized, port, wildcard
 
 
 def normalize_allowed_origin(entry: str) -> str:
@@ -150,7 +99,7 @@ def normalize_allowed_origin(entry: str) -> str:
         raise ValidationFailed(
             f"Invalid allowed origin: {exc}", details={"origin": entry, "reason": str(exc)}
         ) from exc
-    return _format(scheme, f"*.{host}" if wildcard else host, port)
+    return format_origin(scheme, f"*.{host}" if wildcard else host, port)
 
 
 def _matches(origin: Origin, entry: str) -> bool:

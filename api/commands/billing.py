@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 from datetime import timedelta
 from typing import Any
 
 from api.arguments import bounded
+from api.stop_signal import run_command
 from billing import reconcile_resume
 from billing.reconcile import ReconcileReport, reconcile
 from billing.signatures import BillingDisabled
@@ -40,6 +40,13 @@ async def run_reconcile(
         return report
 
 
+STOPPED = (
+    "trulybot billing reconcile: stopped by {signal}: the payment under way was rolled back,"
+    " those applied before stay applied: run it again (it starts where the last run that ended"
+    " left off; a payment already applied is known)"
+)
+
+
 def _reconcile(args: argparse.Namespace) -> int:
     if args.older_than_minutes >= args.within_days * 24 * 60:
         raise SystemExit(
@@ -50,13 +57,14 @@ def _reconcile(args: argparse.Namespace) -> int:
     if not settings.billing_enabled:
         print("billing is disabled: set RAZORPAY_KEY_ID and RAZORPAY_KEY_SECRET")
         return 2
-    report = asyncio.run(
+    report = run_command(
         run_reconcile(
             settings,
             older_than_minutes=args.older_than_minutes,
             limit=args.limit,
             within_days=args.within_days,
-        )
+        ),
+        STOPPED,
     )
     for line in report.details:
         print(f"  {line}")

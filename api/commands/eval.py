@@ -11,12 +11,12 @@ file. Every set is reported on its tune half, its held-out half and as a whole.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from api.commands.ingest import resolve_workspace
 from api.runtime import operator_runtime
+from api.stop_signal import run_command
 from core.config import get_settings
 from rag.knowledge import eval as rag_eval
 from rag.knowledge import retrieval
@@ -78,8 +78,13 @@ async def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+STOPPED = "stopped by {signal}: an evaluation writes nothing: run it again"
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    # SIGTERM cancels the searches (in the server too, where they run without a statement
+    # timeout): killed at once, a backend went on with its search.
+    return run_command(_run(args), STOPPED)
 
 
 def register(subparsers: Any) -> None:

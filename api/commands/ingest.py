@@ -18,6 +18,7 @@ from typing import Any
 
 from api.arguments import bounded
 from api.runtime import Runtime, operator_runtime
+from api.stop_signal import run_command
 from core.config import get_settings
 from core.errors import AppError
 from rag.knowledge import jobs as knowledge_jobs
@@ -173,8 +174,10 @@ async def ingest_files(
             finally:
                 bar.update(1)
 
-    await asyncio.gather(*(one(f, s) for f, s in files))
-    bar.close()
+    try:
+        await asyncio.gather(*(one(f, s) for f, s in files))
+    finally:
+        bar.close()
     elapsed = time.perf_counter() - started
     return {
         "files": len(files),
@@ -197,8 +200,18 @@ async def _run(args: argparse.Namespace) -> int:
     return 0 if not any(k.startswith(("failed", "refused")) for k in summary["outcomes"]) else 1
 
 
+STOPPED = (
+    "stopped by {signal}: the documents under way were cancelled (marked interrupted), those"
+    " counted before are stored: run the same command again to finish (it takes up what is"
+    " interrupted or left queued; a stored file is a duplicate)"
+)
+
+
 def _cmd(args: argparse.Namespace) -> int:
-    return asyncio.run(_run(args))
+    # SIGTERM cancels the documents under way (their statements in the server too): killed at
+    # once, a backend stayed waiting for the workspace's statistics row, without a statement
+    # timeout, and its document was left ``processing``, which a rerun passed as a duplicate.
+    return run_command(_run(args), STOPPED)
 
 
 def register(subparsers: Any) -> None:

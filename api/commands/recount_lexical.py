@@ -19,12 +19,16 @@ from typing import Any
 
 from api.commands.reindex import _workspaces
 from api.runtime import operator_runtime
-from api.stop_signal import StoppedBySignal, run_stoppable
+from api.stop_signal import run_command
 from core.config import get_settings
 from rag.knowledge.repository import terms as terms_repo
 from workspaces import repository as ws_repo
 
 LABELS = ("chunks", "total terms", "chunks without terms")
+STOPPED = (
+    "stopped by {signal}: the workspace under way was rolled back, those printed above are"
+    " corrected: run the same command again to finish"
+)
 
 
 def describe(workspace_id: uuid.UUID, recount: terms_repo.Recount) -> str:
@@ -59,13 +63,7 @@ def _cmd(args: argparse.Namespace) -> int:
     # SIGTERM cancels the recount in the server too: killed at once, its backend went on (no
     # statement timeout) holding the workspace's statistics row, which every ingestion of the
     # workspace waits for.
-    try:
-        return run_stoppable(_run(args))
-    except StoppedBySignal as exc:
-        raise SystemExit(
-            f"stopped by {exc.signal_name}: the workspace under way was rolled back, those"
-            " printed above are corrected: run the same command again to finish"
-        ) from None
+    return run_command(_run(args), STOPPED)
 
 
 def register(subparsers: Any) -> None:

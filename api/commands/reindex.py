@@ -35,7 +35,7 @@ from typing import Any
 
 from api.commands.ingest import resolve_workspace
 from api.runtime import Runtime, operator_runtime, owner_session
-from api.stop_signal import StoppedBySignal, run_stoppable
+from api.stop_signal import run_command
 from core.config import get_settings
 from core.errors import ConfigError
 from rag.chat import faq
@@ -173,10 +173,7 @@ def _cmd(args: argparse.Namespace) -> int:
     # SIGTERM cancels the run (its statement in the server too): killed at once, its backend
     # stayed with its batch's transaction open and its rows locked, without a statement
     # timeout, for as long as whatever it waited for ran.
-    try:
-        return run_stoppable(_run(args))
-    except StoppedBySignal as exc:
-        raise SystemExit(STOPPED.format(signal=exc.signal_name)) from None
+    return run_command(_run(args), STOPPED)
 
 
 def register(subparsers: Any) -> None:
