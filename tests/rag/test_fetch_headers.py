@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 
 from core.errors import UnsupportedMediaType
+from rag.knowledge import robots
 from rag.knowledge.addresses import FetchFailed
 from rag.knowledge.content_types import extract_mime_type, parse_mime_type
 from rag.knowledge.fetch import UnsupportedEncoding, fetch_url
@@ -310,3 +311,20 @@ def test_header_lines_give_the_type_the_whatwg_extracts(
 ) -> None:
     mime = extract_mime_type(", ".join(lines))  # httpx's join of the lines
     assert (mime.serialized() if mime else None) == extracted
+
+
+async def test_a_robots_txt_sent_with_two_content_types_has_its_rules_read(
+    site: tuple[str, dict[str, Answer]],
+) -> None:
+    """A robots.txt refused 415 is read as no robots file at all: every page of the site was
+    allowed, those its rules disallow too."""
+    base, answers = site
+    body = b"User-agent: *\nDisallow: /private\n"
+    answers["/robots.txt"] = (type_lines("text/plain", "text/plain; charset=utf-8"), body)
+    robots.forget_recent()
+    try:
+        rules = await robots.read_robots(base, allow_private=True)
+    finally:
+        robots.forget_recent()
+    assert not rules.allows(base + "/private/page")
+    assert rules.allows(base + "/public")
