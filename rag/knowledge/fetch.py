@@ -122,7 +122,8 @@ class UnsupportedEncoding(FetchFailed):
 
 @dataclass(frozen=True, slots=True)
 class FetchedPage:
-    """A fetched response body; ``content_type`` is the full header value (with charset)."""
+    """A fetched response body; ``content_type`` is the header's value (with charset); a header
+    of several values (sent twice) as browsers read it (``content_types.response_type``)."""
 
     url: str
     final_url: str
