@@ -28,7 +28,7 @@ import pytest
 from core.errors import UnsupportedMediaType
 from rag.knowledge import robots
 from rag.knowledge.addresses import FetchFailed
-from rag.knowledge.content_types import extract_mime_type, parse_mime_type
+from rag.knowledge.content_types import MAX_READ, extract_mime_type, parse_mime_type
 from rag.knowledge.fetch import UnsupportedEncoding, fetch_url
 from rag.knowledge.parsing import parse
 from tests.fakes.http_handler import serving
@@ -328,3 +328,21 @@ async def test_a_robots_txt_sent_with_two_content_types_has_its_rules_read(
         robots.forget_recent()
     assert not rules.allows(base + "/private/page")
     assert rules.allows(base + "/public")
+
+
+async def test_a_content_type_past_what_is_read_so_is_read_as_before(
+    site: tuple[str, dict[str, Answer]],
+) -> None:
+    """Reading a 100 KiB header value by value cost the event loop up to 90 ms: past
+    ``MAX_READ`` it is read as it was, its type what comes before its first ``;``."""
+    base, answers = site
+    data = html_page(f"w{uuid.uuid4().hex}").encode()
+    padding = "x" * MAX_READ
+    answers["/long"] = (type_lines(f"text/html; charset=utf-8; p={padding}"), data)
+    page = await fetch_url(base + "/long", allow_private=True)
+    assert (page.content_type, page.data) == ("text/html; charset=utf-8", data)
+    answers["/many"] = (type_lines(*["text/html"] * (MAX_READ // 10)), data)
+    with pytest.raises(UnsupportedMediaType):
+        await fetch_url(base + "/many", allow_private=True)
+    answers["/few"] = (type_lines(*["text/html"] * (MAX_READ // 12)), data)
+    assert (await fetch_url(base + "/few", allow_private=True)).content_type == "text/html"
