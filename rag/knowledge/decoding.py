@@ -47,7 +47,7 @@ def decode(data: bytes, content_type: str | None) -> str:
     charset = declared_charset(content_type)
     if charset is None and (utf16 := _utf16_without_bom(data)) is not None:
         return data.decode(utf16, errors="replace")  # an odd last byte (a cut body) too
-    for encoding in (charset, "utf-8"):
+    for encoding in (browser_charset(charset), charset, "utf-8"):
         if not encoding:
             continue
         try:
@@ -88,3 +88,25 @@ def declared_charset(content_type: str | None) -> str | None:
         return None
     match = re.search(r"charset=\"?([\w.:-]+)", content_type, re.IGNORECASE)
     return match.group(1) if match else None
+
+
+_LATIN1_LABELS = frozenset(
+    {
+        *("iso-8859-1", "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "iso-ir-100"),
+        *("latin1", "latin-1", "l1", "cp819", "ibm819", "csisolatin1"),
+    }
+)
+"""Names of ISO-8859-1, which browsers read as Windows-1252 (the WHATWG Encoding standard's
+labels of windows-1252, and Python's ``latin-1``): a Western page's curly quotes, dashes and
+euro signs (bytes 0x80-0x9F) are Windows-1252's, and read as ISO-8859-1 they were C1 control
+characters. (ASCII's names, also Windows-1252's labels, are refused by the bytes past ASCII
+and the next encoding tried, as before.)"""
+
+
+def browser_charset(charset: str | None) -> str | None:
+    """``charset`` as browsers read it: ``windows-1252`` for a name of ISO-8859-1. (Python's
+    Windows-1252 leaves five bytes undefined: a text with one is read as ISO-8859-1 after it,
+    an HTML page with the byte replaced.)"""
+    if charset is not None and charset.strip().lower() in _LATIN1_LABELS:
+        return "windows-1252"
+    return charset

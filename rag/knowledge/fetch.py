@@ -39,6 +39,7 @@ from rag.knowledge.addresses import (
     pinned_request,
 )
 from rag.knowledge.codings import CODINGS, PIECE, Inflater
+from rag.knowledge.content_types import response_type
 from rag.knowledge.decoding import declared_charset
 from rag.knowledge.parsing import DOCX_MIME
 
@@ -121,7 +122,8 @@ class UnsupportedEncoding(FetchFailed):
 
 @dataclass(frozen=True, slots=True)
 class FetchedPage:
-    """A fetched response body; ``content_type`` is the full header value (with charset)."""
+    """A fetched response body; ``content_type`` is the header's value (with charset); a header
+    of several values (sent twice) as browsers read it (``content_types.response_type``)."""
 
     url: str
     final_url: str
@@ -142,14 +144,19 @@ class FetchedPage:
 _FETCH_HEADERS = {"User-Agent": USER_AGENT, "Accept": "*/*", "Accept-Encoding": ACCEPT_ENCODING}
 
 
+_NO_CODING = frozenset({"identity", "none"})
+"""Names of no coding: ``none`` is no registered coding, but servers send it for identity."""
+
+
 def _content_coding(response: httpx.Response, url: str) -> str | None:
-    """The response's one content coding (None for identity); stacked or unknown: refused."""
+    """The response's one content coding (None for identity); stacked or unknown: refused.
+    Names are read in any case, with spaces around them (``GZIP``, ``gzip, identity``)."""
     header = response.headers.get("content-encoding", "")
     codings = [
         value.strip().lower()
         for value in response.headers.get_list("content-encoding", split_commas=True)
     ]
-    codings = [c for c in codings if c and c != "identity"]
+    codings = [c for c in codings if c and c not in _NO_CODING]
     details = {"url": url, "content_encoding": header}
     if len(codings) > 1:
         raise UnsupportedEncoding(
@@ -346,8 +353,7 @@ async def _fetch(
                     f"The server answered HTTP {response.status_code}",
                     details={"url": current, "status": response.status_code},
                 )
-            header = response.headers.get("content-type", "")
-            media = header.split(";")[0].strip().lower()
+            header, media = response_type(response.headers.get("content-type", ""))
             effective = _effective_type(media, parsed, allowed)
             if effective is None:
                 raise UnsupportedMediaType(

@@ -23,7 +23,7 @@ from typing import Any
 from bs4.dammit import EncodingDetector
 from lxml import etree  # type: ignore[import-untyped]
 
-from rag.knowledge.decoding import declared_charset
+from rag.knowledge.decoding import browser_charset, declared_charset
 from rag.knowledge.parsed import Section, SectionBuilder
 
 _DROP_TAGS = {
@@ -199,9 +199,10 @@ def _detector(data: bytes, charset: str | None) -> EncodingDetector:
     read so, a page's ``+ADw-b+AD4-`` was a ``<b>`` element). The charset came before the
     mark (a UTF-16 page served as ``charset=utf-8`` was read with a NUL between letters) and
     a ``<meta charset=utf-16>`` was believed (an ASCII page read as CJK garbage), as was a
-    Content-Type's UTF-16 (UTF-32) for bytes with no NUL, which its markup cannot be."""
+    Content-Type's UTF-16 (UTF-32) for bytes with no NUL, which its markup cannot be. A name
+    of ISO-8859-1, in either, is Windows-1252 (``browser_charset``): C1 controls were read."""
     markup, bom = EncodingDetector.strip_byte_order_mark(data)
-    transport = None if _label(charset) in _FORBIDDEN_LABELS else charset
+    transport = None if _label(charset) in _FORBIDDEN_LABELS else browser_charset(charset)
     if not bom and _label(transport) in _UTF16_LABELS | _UTF32_LABELS and b"\0" not in data:
         transport = None  # no NUL, no UTF-16 (UTF-32) markup: the label is wrong
     first = [e for e in (bom, transport) if e]
@@ -215,8 +216,8 @@ def _detector(data: bytes, charset: str | None) -> EncodingDetector:
         # (detection's names too: "utf_7")
         exclude_encodings=[*_FORBIDDEN_LABELS, "utf_7", *([declared] if passed_over else [])],
     )
-    if label in _UTF16_LABELS:
-        detector.declared_encoding = "utf-8"
+    declared = "utf-8" if label in _UTF16_LABELS else browser_charset(declared) or ""
+    detector.declared_encoding = declared or None
     return detector
 
 
