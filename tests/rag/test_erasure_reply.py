@@ -22,6 +22,7 @@ from tests.rag.number_leads import given
 from tests.rag.test_chat import chat
 from tests.rag.test_contact_removal_asked import REMOVALS, _email
 from tests.rag.test_lead_capture_never import asks_for_contact, leads_of, never
+from tests.rag.test_owner_texts import _texts
 from tests.rag.test_phone_callbacks import _phone
 from tests.rag.test_phone_other_number_beside_a_call import _german, _spanish
 
@@ -85,10 +86,7 @@ async def test_the_owners_words_for_where_to_reach_them_follow(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
     hint = "Write to privacy@acme.example or call 020 7946 0000."
-    patched = await client.patch(
-        owner.url("/widget"), json={"texts": {"no_contact_hint": hint}}, headers=owner.headers
-    )
-    assert patched.status_code == 200, patched.text
+    await _texts(client, owner, no_contact_hint=hint)
     english = (await _asked(client, owner, given("please delete my number {n}")[0]))["answer"]
     assert english.endswith(f"I've passed your request on to them. {hint}"), english
     spanish = (await _asked(client, owner, given("borra mi número {n}", _spanish)[0]))["answer"]
