@@ -234,6 +234,16 @@ async def describe(
             lines += [f"Phone: {one_line(lead.phone, 40)}"] if lead.phone else []
             lines += ["Message:", *quoted(lead.message)] if lead.message else []
             lines += [f"Source: {one_line(lead.source, 40)}"] if lead.source else []
+    elif kind == "handoff.requested" and data.get("erasure"):
+        # A visitor typed their number or address and asked to have it removed: the chat
+        # cannot erase (it saved no lead); the owner can, by what the conversation shows.
+        subject = "A visitor asks to have their details erased"
+        link = f"{page}/conversations/{data.get('conversation_id', '')}"
+        lines = [
+            "A visitor asked your bot to remove their contact details. The chat saved no lead.",
+            "Erase their data under Settings, Your data, by the email address or phone number"
+            " they typed in the conversation.",
+        ]
     elif kind == "handoff.requested":
         subject = "A visitor asks to talk to a person"
         link = f"{page}/conversations/{data.get('conversation_id', '')}"

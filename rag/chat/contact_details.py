@@ -16,7 +16,7 @@ from core.text import lowered_as_postgres, short_text_cache
 from rag.chat.call_phrases import called_back_on
 from rag.chat.courtesy import GREETING, QUESTION_STARTERS, has_question_mark
 from rag.chat.courtesy import words as _words
-from rag.chat.details_withheld import asked_about, quoted, removal_asked, withheld
+from rag.chat.details_withheld import anothers_at, asked_about, quoted, removal_asked, withheld
 from rag.chat.email_phrases import visitors_address
 from rag.chat.lead_languages import sales_asked
 from rag.chat.lead_phrases import SALES, first_asked
@@ -303,16 +303,21 @@ def phone_candidates(text: str) -> list[str]:
 def others_blanked(text: str) -> str:
     """``text`` with each number it names as another's (an order's, an invoice's, a ticket's, a
     parcel's, an account's, a booking's, a reference, before or after it:
-    ``other_numbers.named_span``) blanked with the words naming it, the same length, when a
+    ``other_numbers.named_span``; another person's, named in its clause before it, "my
+    husband's number is ...": ``details_withheld.anothers_at``) blanked with the words
+    naming it, the same length, when a
     number not named so remains: that one is the visitor's ("my order 5779079277 is late,
     please call me on +91 98765 43210", "5779079277 is my order number, call me on ...", "Mi
     pedido ... llega tarde, llámame al ..."). Before, both were phone numbers: two, none to
     call, and the call asked for was lost. ``text`` itself when every number is named so (no
     lead) or none is."""
     named: list[tuple[int, int]] = []
-    kept = False
+    kept, since = False, 0
     for match, _ in phone_matches(text):
         span = named_span(text, *match.span())
+        if span is None and (another := anothers_at(text, match.start(), since)) is not None:
+            span = (another, match.end())  # "my husband's number is ..., call me on ..."
+        since = match.end()
         if span is None:
             kept = True
         else:

@@ -171,7 +171,10 @@ def removal_asked(text: str) -> bool:
         for found in REMOVED.pattern.finditer(reduced):
             if called is None:
                 called = called_on(_words(text), bare=False) is not None
-            if not (called and _ME.search(found[0])):
+            removal = found[0] + reduced[found.end() :] if _AND.match(reduced, found.end()) else ""
+            if not (called and _ME.search(found[0])) and not _of_another_kind(
+                removal or found[0], text
+            ):
                 return True
         alone = reduced and _REMOVAL_ALONE.fullmatch(reduced, after_greetings(reduced))
         if alone and (_DETAIL.search(text, 0, start) or not _DETAIL.search(text, start)):
@@ -184,6 +187,32 @@ def removal_asked(text: str) -> bool:
 # me", "me remova", "уберите меня"); a digit or an "@": a detail typed.
 _ME = re.compile(r"(?:^|\s)(?:me|us|меня)$|^me\s")
 _DETAIL = re.compile(r"[@\d]")
+# An address named by its kind, and a number by its, in the lexicon's languages.
+_AN_ADDRESS = re.compile(
+    r"(?<!\S)(?:e ?mails?|mail|correo|mailadresse|emailadresse|почту|ईमेल|ايميلي|بريدي)(?!\S)"
+)
+_A_NUMBER = re.compile(
+    r"(?<!\S)(?:numbers?|no|phone|mobile|cell|whatsapp|número|numero|teléfono|telefono|celular"
+    r"|móvil|movil|nummer|telefonnummer|handynummer|rufnummer|numéro|téléphone|telephone"
+    r"|portable|telefone|zap|cellulare|номер|телефон|नंबर|नम्बर|رقمي|الرقم)(?!\S)"
+)
+
+
+# A removal of more than one thing ("delete my email and my number ..."): the rest of its
+# clause is read with it.
+_AND = re.compile(r" (?:and|or|y|o|und|oder|et|ou|e|и|или|aur|और) ")
+
+
+def _of_another_kind(removal: str, text: str) -> bool:
+    """Whether the ``removal`` asked names only an address while ``text`` types none ("remove
+    my email from the newsletter, my number is ...": the number typed is left), or only a
+    number while it types no digit ("delete my old phone, my email is ...")."""
+    address, number = _AN_ADDRESS.search(removal), _A_NUMBER.search(removal)
+    if address and not number:
+        return "@" not in text
+    if number and not address:
+        return not any(ch.isdigit() for ch in text)
+    return False
 
 
 # The questions' first words, and the verbs of being asking whether ("is this my number ...",
@@ -223,6 +252,20 @@ _ANOTHERS = re.compile(
     r"|\bher|\btheir)\s+(?:\w+\s+)?(?:e-?mail|mail|address|number|phone|mobile|cell|whatsapp)\b",
     re.IGNORECASE,
 )
+
+
+def anothers_at(text: str, start: int, since: int = 0) -> int | None:
+    """Where the words naming the detail typed at ``start`` as another person's begin in its
+    clause after ``since`` (the detail typed before it), within ``_REACH`` characters ("my
+    husband's number is ...", ``_ANOTHERS``); None when they do not. (Bounded: a message of
+    many numbers is read once, not once per number to its start.)"""
+    begins = max(since, start - _REACH)
+    ends = [m.end() for m in CLAUSES.finditer(text, begins, start)]
+    named = _ANOTHERS.search(text, ends[-1] if ends else begins, start)
+    return None if named is None else named.start()
+
+
+_REACH = 80
 
 
 def asked_about(text: str, start: int, *, called: bool) -> bool:

@@ -24,6 +24,7 @@ from rag.chat.bot_identity import asks_only_if_a_bot, identity_then_question
 from rag.chat.call_requests import COMPLAINT_WORDS, beside_the_call, call_asked, without_callback
 from rag.chat.contact_beside import contact_beside, without_contact
 from rag.chat.contact_details import (
+    EMAIL_IN_TEXT,
     PHONE_IN_TEXT,
     leaves_a_phone,
     leaves_an_address,
@@ -72,11 +73,19 @@ Intent = Literal[
     "unclear",
     "bot_identity",
     "question",
+    "erasure",
 ]
 COURTESY: tuple[Intent, ...] = ("greeting", "thanks", "goodbye")
 NEVER_UNANSWERED: tuple[Intent, ...] = (*COURTESY, "contact", "unclear", "bot_identity")
 """Intents whose canned answer is no "I don't know" (analytics' answer rate leaves them out)."""
-NOT_QUESTIONS: tuple[Intent, ...] = (*COURTESY, "human", "contact", "unclear", "bot_identity")
+NOT_QUESTIONS: tuple[Intent, ...] = (
+    *COURTESY,
+    "human",
+    "contact",
+    "unclear",
+    "bot_identity",
+    "erasure",
+)
 """Intents answered without retrieval: no question embedded, no FAQ looked up, no model."""
 
 
@@ -183,6 +192,10 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     words = _words(text)
     if not words:
         return _wordless(text)
+    if erasure_asked(text):
+        # "98765 43210 is my number, delete it", "please delete my email jo@...": no lead,
+        # handed to the team, who can erase it (``shortcuts.handoff``).
+        return IntentResult("erasure", 0.9)
     beside = contact_beside(text)
     if beside is not None:
         # "hi, my email is jo@example.com, how do I upload a document?": the address is taken
@@ -304,6 +317,15 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
     if asks or words.split()[0] in QUESTION_STARTERS:
         return IntentResult("question", 0.9)
     return IntentResult("question", 0.75 if n_words >= 3 else 0.55)
+
+
+def erasure_asked(text: str) -> bool:
+    """A visitor typing their number or address with its removal asked ("98765 43210 is my
+    number, delete it", "please delete my email jo@example.com", "borra mi número ...",
+    ``details_withheld.removal_asked``): intent ``erasure``, no lead, no question for the
+    knowledge. The chat cannot erase; the team can, and the conversation is handed to them."""
+    detail = EMAIL_IN_TEXT.search(text) or PHONE_IN_TEXT.search(text)
+    return detail is not None and removal_asked(text)
 
 
 def price_question(text: str) -> bool:

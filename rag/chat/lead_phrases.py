@@ -48,6 +48,9 @@ OWN_NUMBER = (
 # matched whole: a lookahead for its first digit could never be followed by the phrase's end
 # (``phrases``' "(?!\S)"), so "call me at 9876543210" was a question.
 _CALL_WHEN = rf"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) {PHONE_DIGITS})"
+# A number left ("my number is 555 123 4567", "my whatsapp is ..."; not "my order number is
+# 12345678"; the number first, "555 123 4567 is my number": ``number_first``).
+_NUMBER_LEFT = rf"my {OWN_NUMBER}(?: is)? {PHONE_DIGITS}"
 # Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
 SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",
@@ -101,9 +104,7 @@ SALES_PATTERNS = (
     rf"call me {_CALL_WHEN}",
     r"give me a (?:call|ring|callback|call back)(?: back)?",
     r"(?:request|want|need|like|get|arrange|book|schedule) (?:a )?(?:call ?back|phone call)",
-    # A number left ("my number is 555 123 4567", "my whatsapp is ..."; not "my order number
-    # is 12345678"; the number first, "555 123 4567 is my number": ``number_first``).
-    rf"my {OWN_NUMBER}(?: is)? {PHONE_DIGITS}",
+    _NUMBER_LEFT,
 )
 
 LEAD = phrases(*PRICE_PATTERNS, *SALES_PATTERNS)
@@ -119,4 +120,10 @@ def first_asked(pattern: re.Pattern[str], words: str) -> re.Match[str] | None:
         sales = SALES.fullmatch(found.group(0)) is not None
         if not sales or not turned_down_before(words[: found.start()].rstrip(), found.group(0)):
             return found
+        if _LEFT.fullmatch(found.group(0)):
+            return found  # "no, my number is ...": a correction, no number turned down
     return None
+
+
+_LEFT = re.compile(_NUMBER_LEFT)
+"""A number left: no word before it turns it down ("no, my number is ..." corrects one)."""

@@ -1,6 +1,7 @@
 """Numbers offered as one another's alternatives after the visitor's first ("call me on A or B",
-"A, or on my other number B", "chiamami al A oppure al B", "my number is A or B"): the first is
-the one to call (``contact_details.contact_phone``), the others stay in the visitor's message
+"A, or on my other number B", "chiamami al A oppure al B", "my number is A or B"), or named
+after it as not theirs ("my number is A, not B"): the first is the one to call
+(``contact_details.contact_phone``), the others stay in the visitor's message
 (``others_offered``: their "or" is the call's, no words of the visitor's own). Split from
 ``call_phrases.py`` when it reached 500 lines."""
 
@@ -84,7 +85,15 @@ def _offers_another(between: str) -> bool:
     linked = _words(between).split()
     if any(w in _OR_NOT and then == "no" for w, then in pairwise(linked)):
         return False  # "call me on A, or no, B": A taken back ("ou no B": "or on the B")
+    if linked[:1] == ["not"] or linked[:2] in (["but", "not"], ["and", "not"]):
+        # "my number is A, not B", "call me on A, not on B": B is the wrong one, A theirs.
+        return all(w in _NOT_LINKS or w in _OR_LINKS for w in linked)
     return any(w in _OR for w in linked) and all(w in _OR or w in _OR_LINKS for w in linked)
+
+
+# The words of a number named as not the visitor's after theirs ("A, not B", "but not on my
+# old number B").
+_NOT_LINKS = frozenset({"not", "but", "and", "old", "previous", "wrong", "former"})
 
 
 # "Or" that "no" after turns to "or not" ("or no", "o no").

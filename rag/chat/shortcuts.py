@@ -32,7 +32,7 @@ from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.stages import Answer, Turn
-from rag.chat.translations import Reply, translated, unavailable_reply
+from rag.chat.translations import Reply, erasure_reply, translated, unavailable_reply
 from workspaces import leads, notifications
 from workspaces.widget_texts import with_bot_name, with_email
 
@@ -67,11 +67,16 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     the try that recorded the message: a resumed turn only answers). One
     ``conversation.handoff`` delivery per hand-off: a conversation already handed off is not
     announced again for each further request (the visitor gets the same reply); one the team
-    opened or closed again since is."""
-    if turn.intent != "human":
+    opened or closed again since is. A removal of the visitor's details asked (intent
+    ``erasure``: "98765 43210 is my number, delete it") is handed off so too, the request marked
+    ``erasure`` for the owner (the mail says so), and answered with ``erasure_reply``: the chat
+    kept no contact, the business can erase; no contact details asked for."""
+    if turn.intent not in ("human", "erasure"):
         return None
+    erasure = turn.intent == "erasure"
+    reply = _erasure_reply(turn) if erasure else _handoff_reply(turn)
     if turn.resumed:
-        return Answer(_handoff_reply(turn), "handoff")
+        return Answer(reply, "handoff")
     handed_off = await conversation_repo.set_conversation_status(
         session,
         workspace_id=turn.workspace.id,
@@ -88,6 +93,7 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
                 "conversation_id": str(turn.conversation_id),
                 "session_id": turn.session_id,
                 "message": turn.message,
+                "reason": "erasure" if erasure else "person",
             },
         )
     await notifications.emit(
@@ -95,14 +101,21 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
         turn.workspace.id,
         "handoff.requested",
         str(turn.conversation_id),
-        {"conversation_id": str(turn.conversation_id)},
+        {"conversation_id": str(turn.conversation_id), **({"erasure": True} if erasure else {})},
     )
-    return Answer(_handoff_reply(turn), "handoff", handoff_delivery=delivery)
+    return Answer(reply, "handoff", handoff_delivery=delivery)
 
 
 def _handoff_reply(turn: Turn) -> str:
     """The owner's hand-off reply (widget settings' ``texts.handoff``), else the default."""
     return turn.text("handoff") or _persona(turn, "human", address_left=turn.lead_given)
+
+
+def _erasure_reply(turn: Turn) -> str:
+    """The reply to a removal of the visitor's details asked, in their language, with the
+    owner's words for where to reach the team (``no_contact_hint``) when they wrote them. Not
+    the owner's hand-off text, which may ask for an address."""
+    return erasure_reply(_language(turn), turn.text("no_contact_hint"))
 
 
 def _language(turn: Turn) -> Language | None:

@@ -42,16 +42,21 @@ def assert_called(message: str, detail: Maker = _phone, *, intent: str = "contac
 
 
 async def assert_chats(
-    client: httpx.AsyncClient, owner: Owner, cases: Iterable[tuple[str, Maker]], *, saved: bool
+    client: httpx.AsyncClient,
+    owner: Owner,
+    cases: Iterable[tuple[str, Maker]],
+    *,
+    saved: bool,
+    intent: str = "question",
 ) -> None:
     """Each message in a new chat. ``saved``: a ``contact`` thanked, a lead with its number and
-    no address; else a question, no lead, no call nor mail promised."""
+    no address; else ``intent`` (a question), no lead, no call nor mail promised."""
     for message, detail in cases:
         text, number = given(message, detail)
         response = await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
-        expected = ("contact", True) if saved else ("question", False)
+        expected = ("contact", True) if saved else (intent, False)
         assert (body["intent"], body["lead_saved"]) == expected, (text, body)
         if saved:
             lead = next(lead for lead in await leads_of(client, owner) if lead["message"] == text)

@@ -1,8 +1,9 @@
 """Every canned reply in every language, pinned: ``translated`` for each (reply, language), the
-languages each reply has, and the three composed replies (don't-know, lead, unavailable) for
-each of their options, against tests/rag/canned_replies.json. Moving the table around
-(rag/chat/translations/) must leave every text as it was; a deliberate change of a reply
-changes the JSON file in the same commit."""
+languages each reply has, and the composed replies (don't-know, lead, unavailable, a removal
+of the visitor's details asked) for each of their options, against
+tests/rag/canned_replies.json. Moving the table around (rag/chat/translations/) must leave
+every text as it was; a deliberate change of a reply changes the JSON file in the same
+commit."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from rag.chat.reply_language import Language
 from rag.chat.translations import (
     Reply,
     dont_know_reply,
+    erasure_reply,
     languages,
     lead_reply,
     translated,
@@ -55,6 +57,10 @@ def current_replies() -> dict[str, Any]:
         "unavailable_reply": {
             f"{_key(lang)} offer={offer}": unavailable_reply(lang, offer_contact=offer)
             for lang, offer in product(LANGUAGES, FLAGS)
+        },
+        "erasure_reply": {
+            f"{_key(lang)} hint={hint}": erasure_reply(lang, hint)
+            for lang, hint in product(LANGUAGES, [None, "Call 0123."])
         },
     }
 

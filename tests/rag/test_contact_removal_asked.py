@@ -3,10 +3,11 @@
 it", "please delete my number ...", "remove me from your list ...", "borren mi número ...",
 "löschen Sie meine Nummer ...", "supprimez-le", "cancellalo", "isko hata do", "удалите мой
 номер ...", "请删除我的手机号...") leaves no contact: no lead, no call promised, no sales
-reply. It is a question, as "delete my number" without a number is (the owner erases a
-visitor's data through the API). Before, each such message with a number or an address was a
-lead thanked with "someone from the team will call you" (a reviewer's finding), or a sales lead
-("I'd be happy to connect you with our team about plans, pricing or a demo").
+reply. It is an erasure request (intent ``erasure``, handed to the team, who erase a visitor's
+data through the API; its reply is tests/rag/test_erasure_reply.py's). Before, each such
+message with a number or an address was a lead thanked with "someone from the team will call
+you" (a reviewer's finding), or a sales lead ("I'd be happy to connect you with our team about
+plans, pricing or a demo").
 
 A removal of something else ("delete my account, call me on ...", "I can't delete it, call me
 on ...", "remove my old number, my new number is ...") leaves the number as before."""
@@ -96,7 +97,7 @@ def test_a_removal_asked_leaves_no_contact(message: str, detail: Callable[[], st
     assert leaves_an_address(text) is False, text
     assert callback_number(text) is None, text
     assert contact_beside(text) is None, text
-    assert detect_intent(text).intent == "question", text
+    assert detect_intent(text).intent == "erasure", text
 
 
 @pytest.mark.parametrize("message", KEPT)
@@ -109,7 +110,7 @@ def test_a_removal_of_something_else_keeps_the_number(message: str) -> None:
 async def test_the_chat_saves_no_lead_for_a_removal_asked(
     client: httpx.AsyncClient, owner: Owner
 ) -> None:
-    await assert_chats(client, owner, saved=False, cases=REMOVALS)
+    await assert_chats(client, owner, saved=False, cases=REMOVALS, intent="erasure")
 
 
 async def test_the_chat_keeps_a_number_left_beside_another_removal(

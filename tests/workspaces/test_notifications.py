@@ -22,6 +22,7 @@ from core.scheduler import Scheduler
 from lifecycle import deletion
 from tests.conftest import Owner, RuntimeFactory, client_for, join, signup
 from tests.fakes.smtp import Received, SmtpServer
+from tests.rag.test_chat import chat
 from workspaces import notification_delivery, notifications
 from workspaces.usage import month_key
 
@@ -158,6 +159,20 @@ async def test_a_handoff_request_mails_once_per_conversation(w: World) -> None:
         [mail] = await w.notices(person.email)
         assert mail.message["Subject"] == "[Acme] A visitor asks to talk to a person"
         assert first.json()["conversation_id"] in mail.text
+
+
+async def test_an_erasure_asked_in_the_chat_mails_the_owner_what_it_is(w: World) -> None:
+    """A visitor typing their number with its removal asked: no lead, the conversation handed
+    to the team, and the mail says it is an erasure request (not a person asked for)."""
+    owner = await signup(w.client, "Acme")
+    asked = await chat(w.client, owner, "98765 43210 is my number, delete it")
+    assert asked.status_code == 200, asked.text
+    assert (asked.json()["intent"], asked.json()["source"]) == ("erasure", "handoff")
+    [mail] = await w.notices(owner.email)
+    assert mail.message["Subject"] == "[Acme] A visitor asks to have their details erased"
+    assert asked.json()["conversation_id"] in mail.text
+    assert "Settings, Your data" in mail.text
+    assert "98765" not in mail.text  # the number stays in the conversation, not in mails
 
 
 async def test_a_failed_document_mails_its_reason_to_owners_and_admins(w: World) -> None:

@@ -5,7 +5,7 @@ settings' ``texts`` and ``greeting``, which always win) and the message was writ
 them (``rag.chat.reply_language``). English is ``rag.chat.intents.persona_reply``; a reply with
 no translation here stays English. The texts are in one module a family of replies:
 ``courtesy``, ``handoff`` (a person asked for, contact details), ``answers`` (don't-know, a
-failed model), ``leads``."""
+failed model), ``leads``, ``erasure`` (a removal of the visitor's details asked)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rag.chat.prompts import dont_know_answer, fallback_answer
 from rag.chat.reply_language import Language
 from rag.chat.translations.answers import ANSWERS
 from rag.chat.translations.courtesy import COURTESY
+from rag.chat.translations.erasure import ERASURE, ERASURE_REPLY
 from rag.chat.translations.handoff import HANDOFF
 from rag.chat.translations.leads import LEADS
 
@@ -24,10 +25,10 @@ Reply = Literal[
     "contact_declined", "unclear", "greeting", "thanks", "goodbye", "contact", "dont_know",
     "dont_know_offer", "dont_know_address_left", "unavailable", "unavailable_offer",
     "lead_thanks", "lead", "lead_leave", "lead_address_left", "lead_no_contact", "name_given",
-    "contact_phone",
+    "contact_phone", "erasure",
 ]  # fmt: skip
 
-_T: dict[Reply, dict[Language, str]] = {**COURTESY, **HANDOFF, **ANSWERS, **LEADS}
+_T: dict[Reply, dict[Language, str]] = {**COURTESY, **HANDOFF, **ANSWERS, **LEADS, **ERASURE}
 
 
 def translated(reply: Reply, language: Language | None, *, name: str = "") -> str | None:
@@ -95,3 +96,13 @@ def unavailable_reply(language: Language | None, *, offer_contact: bool = True) 
         return fallback_answer("", offer_contact=offer_contact)
     then = translated("unavailable_offer", language) if offer_contact else None
     return _joined(language, first, then)
+
+
+def erasure_reply(language: Language | None, hint: str | None = None) -> str:
+    """The reply to a removal of the visitor's details asked (``translations.erasure``) in
+    ``language`` (English without a translation), then ``hint``, the owner's words for where
+    to reach them, as they wrote it. It asks for no contact details."""
+    first = translated("erasure", language) or ERASURE_REPLY
+    if hint is None:
+        return first
+    return f"{first} {hint}" if language is None else _joined(language, first, hint)
