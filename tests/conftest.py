@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -347,7 +348,34 @@ async def make_runtime(
         yield runtime
         await notifications.settle_kicks()
         await runtime.mailer.settle()
-        await runtime.jobs.drain()
+        await drain_or_fail(runtime.jobs)
+
+
+DRAIN_GUARD = 120.0  # seconds: a guard against a hang, never an assertion on time
+
+
+async def drain_or_fail(jobs: JobQueue) -> None:
+    """``jobs.drain()``, failing the test after ``DRAIN_GUARD`` instead of waiting forever for a
+    job that no worker will take: a test's own Redis whose worker it stopped holds the job the
+    worker gave back (arq requeues a job cancelled by SIGTERM), and the suite hung on it."""
+    try:
+        await asyncio.wait_for(jobs.drain(), DRAIN_GUARD)
+    except TimeoutError:
+        left = ""
+        if isinstance(jobs, ArqQueue):
+            queue = jobs.queue_name or "arq:queue"
+            ids = await jobs.pool.zrange(queue, 0, -1)
+            left = f": {[await _job_name(jobs, i) for i in ids]}"
+        raise AssertionError(
+            f"jobs left in the queue after {DRAIN_GUARD} s, with no worker taking them{left}"
+        ) from None
+
+
+async def _job_name(jobs: ArqQueue, job_id: bytes | str) -> str:
+    from arq.jobs import Job
+
+    info = await Job(job_id.decode() if isinstance(job_id, bytes) else job_id, jobs.pool).info()
+    return info.function if info is not None else str(job_id)
 
 
 RuntimeFactory = Callable[..., AbstractAsyncContextManager[Runtime]]
