@@ -10,23 +10,30 @@ test server and the webhook deliveries written:
   "forget me", "borra mis datos"...) gets the erasure reply without "I haven't saved the
   contact details you just typed", the conversation handed off, the owner mailed. Before,
   it was a question answered by retrieval and the don't-know. A product question ("how do I
-  delete my account?") or a file or a filter removed stays a question."""
+  delete my account?") or a file or a filter removed stays a question;
+- past the hourly cap on handoff mails, an erasure is still mailed at once. Before, it was held
+  and summed up an hour later as "N more visitors asked for a person"."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 
+from core.db import Database
 from rag.chat.intents import detect_intent
 from rag.chat.reply_language import conversation_language
 from rag.chat.translations import erasure_reply
-from tests.conftest import Owner, signup
+from tests.conftest import Owner, RuntimeFactory, signup
+from tests.fakes.smtp import SmtpServer
 from tests.rag.test_chat import _deliveries, chat
 from tests.rag.test_lead_capture_never import leads_of
+from tests.workspaces.test_handoff_mail_cap import _acme, _dispatch_in_past_hour, _handoff
 from tests.workspaces.test_notifications import World, w
+from workspaces import notification_delivery
 
 __all__ = ["w"]  # the fixture, used below
 
@@ -160,3 +167,20 @@ async def test_a_product_question_about_deleting_is_answered_as_one(
         said = (await chat(client, owner, text, session_id=f"v-{uuid.uuid4().hex}")).json()
         assert said["intent"] == "question", (text, said)
         assert said["source"] != "handoff", (text, said)
+
+
+async def test_an_erasure_is_mailed_past_the_hourly_cap_on_handoffs(
+    runtime_factory: RuntimeFactory, smtp: SmtpServer, owner_db: Database
+) -> None:
+    async with _acme(runtime_factory, smtp, notification_handoff_mails_per_hour=1) as (w, owner):
+        await _handoff(w, owner, f"Hello {uuid.uuid4().hex[:8]}")  # the hour's one mail
+        erasures = []
+        for text in ("please delete my data", "forget me"):
+            said = await _said(w, owner, text, f"v-{uuid.uuid4().hex}")
+            assert said["intent"] == "erasure", said
+            erasures.append(said["conversation_id"])
+        hour = await _dispatch_in_past_hour(w, owner_db, owner)
+        await notification_delivery.sweep(w.runtime.notifications, hour + timedelta(hours=2))
+        mails = await w.notices(owner.email)
+        assert sorted(m.message["Subject"] for m in mails) == sorted([PERSON, ERASED, ERASED])
+        assert {c for c in erasures for m in mails if c in m.text} == set(erasures)
