@@ -11,7 +11,8 @@
 - Hourly caps (``CAPPED``): "New lead" mails (``NOTIFICATION_LEAD_MAILS_PER_HOUR``) and handoff
   request mails (``NOTIFICATION_HANDOFF_MAILS_PER_HOUR``), each its own budget per workspace and
   clock hour: a flood of lead forms cannot use up the mails of visitors asking for a person (the
-  more urgent news), nor the other way round. An event past its kind's cap is held; once the
+  more urgent news), nor the other way round. An event past its kind's cap is held (not an
+  erasure asked in the chat, mailed at once: it is no request for a person); once the
   hour is over, each member who gets that kind at once gets one summary mail of them.
 - ``send_digests`` (scheduled daily at ``NOTIFICATION_DIGEST_HOUR`` UTC): one mail per member
   with the digest items not sent yet; the items are marked sent in the transaction that writes
@@ -158,7 +159,9 @@ async def _dispatch_events(
     for event in events:
         notice: Notice | None = None
         held = False
-        if event.kind in CAPPED:
+        if event.kind in CAPPED and not event.data.get("erasure"):
+            # An erasure asked in the chat is no request for a person to sum up an hour later
+            # ("N more visitors asked for a person"): mailed at once, whatever the cap.
             held = await _over_cap(session, deps, workspace.id, event, mailed)
         for member in members:
             mode = notifications.mode_of(

@@ -244,6 +244,14 @@ async def describe(
             "Erase their data under Settings, Your data, by the email address or phone number"
             " they typed in the conversation.",
         ]
+        if data.get("typed") is False:  # "please delete my data": no detail typed
+            lines = [
+                "A visitor asked your bot to erase their data. They typed no email address or"
+                " phone number in the chat.",
+                "Erase their data under Settings, Your data, by the address or number you know"
+                " them by, or by the widget session id of the conversation (the"
+                " conversation.handoff webhook's session_id, or the conversation in the API).",
+            ]
     elif kind == "handoff.requested":
         subject = "A visitor asks to talk to a person"
         link = f"{page}/conversations/{data.get('conversation_id', '')}"

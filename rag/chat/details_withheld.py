@@ -74,6 +74,9 @@ REMOVED = Lexicon(
             rf"take {_EN_WHAT} (?:off|out|down)|take (?:off|out|down) {_EN_WHAT}",
             rf"(?:dont|do not|never) (?:store|save|keep|retain|record|share|sell|use) {_EN_WHAT}",
             rf"(?:unsubscribe|opt) {_EN_WHAT}|opt out {_N}",
+            # "delete everything you have on me", "erase all the data you hold about me"
+            rf"(?:{_EN_REMOVE}|forget) (?:\S+ ){{1,3}}(?:you|u) (?:have|hold|keep|store|stored"
+            r"|know|collected|got)(?: \S+)? (?:on|about|of) (?:me|us)",
         ),
         "es": (
             # "borren mi número", "eliminen todos mis datos", "bórralo", "eliminarlo"
@@ -358,3 +361,50 @@ def withheld(text: str, number: str) -> bool:
     called = called_on(_words(text)) is not None
     told = not called and not _given_by_is(text, at) and told_of(text, end)
     return quoted(text, at, end) or told or asked_about(text, at, called=called)
+
+
+def data_erasure_asked(text: str) -> bool:
+    """Whether ``text``, typing no number nor address, asks the business to erase the
+    visitor's own data ("please delete my data", "forget me", "remove my details", "delete
+    everything you have on me", "borren mis datos", "löschen Sie meine Daten", "удалите мои
+    данные", "请删除我的信息"): a removal of ``REMOVED`` naming the visitor's own (``_OWN``),
+    not turned down ("don't delete my data"), nor a clause asking how or whether one can
+    ("how do I delete my data?", ``_HOW``: a question for the knowledge, as "how do I delete
+    my account?" is; "can you delete my data?" asks the business). A pronoun alone ("please
+    delete it") may stand for a file or anything: no erasure."""
+    if _UNSPACED_OWN.search(_words(text)):
+        return True
+    for clause in CLAUSES.split(text):
+        reduced = _words(clause)
+        said = reduced[after_greetings(reduced) :].split()
+        if said[:1] and (said[0] in _HOW or " ".join(said[:2]) in _HOW):
+            continue
+        for found in REMOVED.pattern.finditer(reduced):
+            verb = found[0].split()[0]
+            before = reduced[: found.start()].split()[-2:]
+            if _OWN.search(found[0]) and verb not in _NOT_A_REMOVAL and not _NO & set(before):
+                return True
+    return False
+
+
+# The visitor's own named in a removal (the possessives, "me", "us", and Arabic's suffix).
+_OWN = re.compile(
+    rf"(?<!\S)(?:{_MY}|me|us|mes|meus|minhas|miei|mie|nostri|мои|моё|мое|меня|нас|mere|मेरे"
+    r"|رقمي|بياناتي|ايميلي|بريدي)(?!\S)|(?:me|mi)$"
+)
+# Chinese with "my" ("删除我的信息"); Japanese naming personal data or contact details.
+_UNSPACED_OWN = re.compile(
+    r"(?:删除|删掉|刪除|刪掉|移除|清除)我的|(?:個人情報|連絡先)を?(?:削除|消去|消して)"
+)
+# A removal's words that ask none (a keeping or an opt-out: "don't share my data",
+# "unsubscribe me") and the words turning one down right before it ("don't delete my data").
+_NOT_A_REMOVAL = frozenset({"dont", "do", "never", "unsubscribe", "opt", "no"})
+_NO = frozenset({"dont", "not", "never", "no", "nicht", "pas", "não", "nao", "non", "не"})
+# A clause asking how or whether one may ("how do I delete my data?", "can I remove my
+# details?", "¿cómo borro mis datos?", "Wie lösche ich meine Daten?").
+_HOW = frozenset(
+    {"how", "where", "what", "whats", "why", "when", "which", "who", "do", "does", "is", "are"}
+    | {"can i", "could i", "may i", "should i", "can we", "am i", "cómo", "como", "dónde"}
+    | {"donde", "puedo", "wie", "wo", "kann ich", "warum", "comment", "où", "pourquoi", "posso"}
+    | {"come", "dove", "perché", "как", "где", "могу", "почему", "kaise", "kahan", "कैसे"}
+)

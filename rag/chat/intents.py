@@ -45,7 +45,7 @@ from rag.chat.courtesy import (
     phrases,
 )
 from rag.chat.courtesy import words as _words
-from rag.chat.details_withheld import removal_asked
+from rag.chat.details_withheld import data_erasure_asked, removal_asked
 from rag.chat.human_languages import (
     HUMAN_WORD_ALONE,
     HUMAN_WORD_WITH_PLEASE,
@@ -322,10 +322,18 @@ def detect_intent(text: str, *, bot_name: str | None = None) -> IntentResult:
 def erasure_asked(text: str) -> bool:
     """A visitor typing their number or address with its removal asked ("98765 43210 is my
     number, delete it", "please delete my email jo@example.com", "borra mi número ...",
-    ``details_withheld.removal_asked``): intent ``erasure``, no lead, no question for the
-    knowledge. The chat cannot erase; the team can, and the conversation is handed to them."""
-    detail = EMAIL_IN_TEXT.search(text) or PHONE_IN_TEXT.search(text)
-    return detail is not None and removal_asked(text)
+    ``details_withheld.removal_asked``), or asking to erase their data typing none ("please
+    delete my data", "forget me", ``details_withheld.data_erasure_asked``; not "how do I
+    delete my account?"): intent ``erasure``, no lead, no question for the knowledge. The chat
+    cannot erase; the team can, and the conversation is handed to them."""
+    if detail_typed(text):
+        return removal_asked(text)
+    return data_erasure_asked(text)
+
+
+def detail_typed(text: str) -> bool:
+    """Whether ``text`` holds an email address or a phone number."""
+    return (EMAIL_IN_TEXT.search(text) or PHONE_IN_TEXT.search(text)) is not None
 
 
 def price_question(text: str) -> bool:

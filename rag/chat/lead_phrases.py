@@ -50,7 +50,8 @@ OWN_NUMBER = (
 _CALL_WHEN = rf"(?:back|asap|today|tomorrow|now|soon|later|please|pls|plz|(?:at|on) {PHONE_DIGITS})"
 # A number left ("my number is 555 123 4567", "my whatsapp is ..."; not "my order number is
 # 12345678"; the number first, "555 123 4567 is my number": ``number_first``).
-_NUMBER_LEFT = rf"my {OWN_NUMBER}(?: is)? {PHONE_DIGITS}"
+# "Mine" names the visitor's own after another's ("my wife's number is A and mine is B").
+_NUMBER_LEFT = rf"(?:my {OWN_NUMBER}(?: is)?|mine is|mines) {PHONE_DIGITS}"
 # Asking to buy, for a quote, a demo or sales: a lead whatever the answer.
 SALES_PATTERNS = (
     r"(?:get|request|need|want|send me|give me) (?:a |an )?(?:price |custom )?quot(?:e|ation)s?",

@@ -26,7 +26,7 @@ from rag.chat.contact_details import (
     number_left,
 )
 from rag.chat.contact_names import NAME_REPLY, given_name, name_before, name_in_conversation
-from rag.chat.intents import COURTESY, NO_CONTACT_HINT, persona_reply
+from rag.chat.intents import COURTESY, NO_CONTACT_HINT, detail_typed, persona_reply
 from rag.chat.links import safe_links
 from rag.chat.normalize import normalize_question
 from rag.chat.reply_language import Language, conversation_language
@@ -74,7 +74,8 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
     if turn.intent not in ("human", "erasure"):
         return None
     erasure = turn.intent == "erasure"
-    reply = _erasure_reply(turn) if erasure else _handoff_reply(turn)
+    typed = erasure and detail_typed(turn.message)
+    reply = _erasure_reply(turn, typed=typed) if erasure else _handoff_reply(turn)
     if turn.resumed:
         return Answer(reply, "handoff")
     handed_off = await conversation_repo.set_conversation_status(
@@ -83,8 +84,17 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
         conversation_id=turn.conversation_id,
         status="handoff",
     )
+    key = str(turn.conversation_id)
+    data: dict[str, object] = {"conversation_id": key}
+    if erasure:
+        # A data-protection request: the owner is told of it even in a conversation handed
+        # off already (a person asked for first), once per conversation and kind (a detail
+        # typed or none), so asking again sends nothing more.
+        key += ":erasure:detail" if typed else ":erasure:data"
+        data |= {"erasure": True, "typed": typed}
+    told = await notifications.emit(session, turn.workspace.id, "handoff.requested", key, data)
     delivery = None
-    if handed_off:
+    if handed_off or (erasure and told):
         delivery = await notify.enqueue(
             session,
             turn.workspace,
@@ -96,13 +106,6 @@ async def handoff(session: AsyncSession, turn: Turn) -> Answer | None:
                 "reason": "erasure" if erasure else "person",
             },
         )
-    await notifications.emit(
-        session,
-        turn.workspace.id,
-        "handoff.requested",
-        str(turn.conversation_id),
-        {"conversation_id": str(turn.conversation_id), **({"erasure": True} if erasure else {})},
-    )
     return Answer(reply, "handoff", handoff_delivery=delivery)
 
 
@@ -111,11 +114,12 @@ def _handoff_reply(turn: Turn) -> str:
     return turn.text("handoff") or _persona(turn, "human", address_left=turn.lead_given)
 
 
-def _erasure_reply(turn: Turn) -> str:
+def _erasure_reply(turn: Turn, *, typed: bool) -> str:
     """The reply to a removal of the visitor's details asked, in their language, with the
     owner's words for where to reach the team (``no_contact_hint``) when they wrote them. Not
-    the owner's hand-off text, which may ask for an address."""
-    return erasure_reply(_language(turn), turn.text("no_contact_hint"))
+    the owner's hand-off text, which may ask for an address. ``typed``: the message holds the
+    detail (the reply says it was not saved)."""
+    return erasure_reply(_language(turn), turn.text("no_contact_hint"), typed=typed)
 
 
 def _language(turn: Turn) -> Language | None:

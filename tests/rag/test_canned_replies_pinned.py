@@ -59,8 +59,10 @@ def current_replies() -> dict[str, Any]:
             for lang, offer in product(LANGUAGES, FLAGS)
         },
         "erasure_reply": {
-            f"{_key(lang)} hint={hint}": erasure_reply(lang, hint)
-            for lang, hint in product(LANGUAGES, [None, "Call 0123."])
+            f"{_key(lang)} hint={hint}" + ("" if typed else " typed=False"): erasure_reply(
+                lang, hint, typed=typed
+            )
+            for lang, hint, typed in product(LANGUAGES, [None, "Call 0123."], FLAGS)
         },
     }
 

@@ -2,7 +2,8 @@
 removal of their email, not of the number ("remove my email from the newsletter, my number is
 ..."), someone else's number before their own ("my husband's number is ..., call me on ..."),
 a wrong number named after theirs ("my number is A, not B") and a correction ("no, my number
-is ..."). Each leaves the visitor's number, which goes on a lead. Before, none of them made a
+is ..."), another's number then "mine is ..." ("my wife's number is A and mine is B"). Each
+leaves the visitor's number, which goes on a lead. Before, none of them made a
 lead (two numbers and none chosen, the removal taken for the number's, "no" taken for the
 number turned down), and the visitor got the don't-know asking for their email address."""
 
@@ -22,6 +23,10 @@ LEFT = [
     "please remove my email address from your mailing list, my number is {n}",
     "my husband's number is {m}, call me on {n}",
     "my wife's number is {m}, my number is {n}",
+    # "mine" after another's number names the visitor's own (before: no lead).
+    "my wife's number is {m} and mine is {n}",
+    "my wife's number is {m}, mine is {n}",
+    "my husband's number is {m} and mine's {n}",
     "my number is {n}, not {m}",
     "call me on {n}, not on {m}",
     "no, my number is {n}",
@@ -32,6 +37,8 @@ NONE_LEFT = [
     "my husband's number is {n}",
     "remove my number {n}",
     "remove my email and my number {n}",
+    "{n} is not mine",
+    "is {n} mine?",
 ]
 
 

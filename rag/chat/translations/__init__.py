@@ -9,6 +9,7 @@ failed model), ``leads``, ``erasure`` (a removal of the visitor's details asked)
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from rag.chat.intents import persona_reply
@@ -98,11 +99,19 @@ def unavailable_reply(language: Language | None, *, offer_contact: bool = True) 
     return _joined(language, first, then)
 
 
-def erasure_reply(language: Language | None, hint: str | None = None) -> str:
+def erasure_reply(language: Language | None, hint: str | None = None, *, typed: bool = True) -> str:
     """The reply to a removal of the visitor's details asked (``translations.erasure``) in
     ``language`` (English without a translation), then ``hint``, the owner's words for where
-    to reach them, as they wrote it. It asks for no contact details."""
+    to reach them, as they wrote it. It asks for no contact details. ``typed``: the message
+    held the number or address; else ("please delete my data") the reply starts at its second
+    sentence (no "I haven't saved the contact details you just typed")."""
     first = translated("erasure", language) or ERASURE_REPLY
+    if not typed:
+        first = _FIRST_SENTENCE.sub("", first, count=1)
     if hint is None:
         return first
     return f"{first} {hint}" if language is None else _joined(language, first, hint)
+
+
+# The first sentence of a reply and the space after it, in the translations' scripts.
+_FIRST_SENTENCE = re.compile(r"^[^.।。]*[.।。]\s*")
