@@ -17,10 +17,8 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first, so nothing pulls a multi-gigabyte GPU build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[dev]'
-	# The local model's ONNX graph, exported once from the bundled weights (EMBED_RUNTIME), and
-	# the token-state graph of RERANKER=maxsim beside it: the tests read both from this cache
-	# (exporting the token-state graph again in each run cost about 20 s of torch).
-	HF_HUB_OFFLINE=1 $(BIN)/trulybot warm-model --maxsim
+	# The local model's ONNX graph, exported once from the bundled weights (EMBED_RUNTIME).
+	HF_HUB_OFFLINE=1 $(BIN)/trulybot warm-model
 	# A local cross-encoder for RERANKER (checked by checksum; its tests skip without it).
 	$(BIN)/trulybot fetch-reranker || echo "no cross-encoder: its tests will be skipped"
 	@rm -f $(VENV)/.installed-*
