@@ -366,3 +366,16 @@ def test_the_cut_over_is_at_max_read_characters_exactly() -> None:
     for size in (MAX_READ - 1, MAX_READ, MAX_READ + 1):
         value = one + "x" * (size - len(one))
         assert response_type(value) == (value, "text/html")
+
+
+def test_a_single_value_is_kept_as_it_was_sent() -> None:
+    """One value is not rewritten (its case, quotes and spaces inside kept, as before the
+    header was read as browsers read it); only the spaces around it go."""
+    assert response_type(' Text/HTML;Charset="UTF-8" \t') == (
+        'Text/HTML;Charset="UTF-8"',
+        "text/html",
+    )
+    assert response_type("text/plain ; charset=latin1") == (
+        "text/plain ; charset=latin1",
+        "text/plain",
+    )
