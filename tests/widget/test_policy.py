@@ -213,6 +213,8 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://shop.example.com/?a=1", "path, query"),
     ("https://shop.example.com?a=1", "query"),
     ("https://shop.example.com#x", "fragment"),
+    # A browser reads a backslash as a slash: a path, not a host with a backslash in it.
+    ("https://shop.example.com\\path", "has no path"),
     ("https://user:pass@shop.example.com", "user name"),
     ("https://*", "wildcard"),
     ("https://*.", "wildcard"),
