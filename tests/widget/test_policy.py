@@ -227,6 +227,8 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://*.[::1]", "malformed"),
     ("https://shop.example.com:99999", "port"),
     ("https://shop.example.com:abc", "port"),
+    # Digits of another script (int() reads them, as 80): no port a browser writes.
+    ("https://shop.example.com:\u0668\u0660", "port"),
     ("https://shop..example.com", "invalid host"),
     ("https://", "host is missing"),
     ("https://shop example.com", "spaces"),
