@@ -229,6 +229,8 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://shop.example.com:abc", "port"),
     # Digits of another script (int() reads them, as 80): no port a browser writes.
     ("https://shop.example.com:\u0668\u0660", "port"),
+    # A port past five digits is not read: int() refuses 4,300 digits and more (a 500).
+    ("https://shop.example.com:" + "9" * 5000, "port"),
     ("https://shop..example.com", "invalid host"),
     ("https://", "host is missing"),
     ("https://shop example.com", "spaces"),
