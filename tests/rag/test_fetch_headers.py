@@ -366,6 +366,7 @@ def test_the_cut_over_is_at_max_read_characters_exactly() -> None:
     for size in (MAX_READ - 1, MAX_READ, MAX_READ + 1):
         value = one + "x" * (size - len(one))
         assert response_type(value) == (value, "text/html")
+        assert response_type(value.upper())[1] == "text/html"  # lower case on both sides
 
 
 def test_a_single_value_is_kept_as_it_was_sent() -> None:
