@@ -100,8 +100,8 @@ def split_origin(value: str, *, trailing_slash: bool) -> tuple[str, str, int]:
         raise refused("it must start with http:// or https:// (missing a scheme)")
     if scheme not in DEFAULT_PORTS:
         raise refused(f"it must start with http:// or https:// ({scheme!r} is not supported)")
-    if trailing_slash and rest.endswith("/") and rest.count("/") == 1:
-        rest = rest[:-1]
+    if trailing_slash and rest.endswith("/"):
+        rest = rest[:-1]  # what is left with another "/" is refused as a path just below
     if any(c in rest for c in "/?#\\"):
         raise refused("an origin has no path, query or fragment (https://app.example.com)")
     if "@" in rest:

@@ -50,6 +50,8 @@ def decode(data: bytes, content_type: str | None) -> str:
     for encoding in (browser_charset(charset), charset, "utf-8"):
         if not encoding:
             continue
+        if encoding == "windows-1252":
+            return windows_1252(data)
         try:
             return data.decode(encoding)
         except (UnicodeError, LookupError):  # charset=undefined raises a bare UnicodeError
@@ -101,12 +103,33 @@ labels of windows-1252, and Python's ``latin-1``): a Western page's curly quotes
 euro signs (bytes 0x80-0x9F) are Windows-1252's, and read as ISO-8859-1 they were C1 control
 characters. (ASCII's names, also Windows-1252's labels, are refused by the bytes past ASCII
 and the next encoding tried, as before.)"""
+_WINDOWS_1252_LABELS = _LATIN1_LABELS | {"windows-1252", "cp1252", "x-cp1252"}
 
 
 def browser_charset(charset: str | None) -> str | None:
-    """``charset`` as browsers read it: ``windows-1252`` for a name of ISO-8859-1. (Python's
-    Windows-1252 leaves five bytes undefined: a text with one is read as ISO-8859-1 after it,
-    an HTML page with the byte replaced.)"""
-    if charset is not None and charset.strip().lower() in _LATIN1_LABELS:
+    """``charset`` as browsers read it: ``windows-1252`` for a name of ISO-8859-1 (or of
+    Windows-1252 itself), which ``decode`` reads with ``windows_1252``."""
+    if charset is not None and charset.strip().lower() in _WINDOWS_1252_LABELS:
         return "windows-1252"
     return charset
+
+
+_UNDEFINED_IN_CP1252 = frozenset((0x81, 0x8D, 0x8F, 0x90, 0x9D))
+_C1_AS_CP1252 = str.maketrans(
+    {
+        chr(byte): bytes([byte]).decode("cp1252")
+        for byte in range(0x80, 0xA0)
+        if byte not in _UNDEFINED_IN_CP1252
+    }
+)
+
+
+def windows_1252(data: bytes) -> str:
+    """``data`` in Windows-1252 as the WHATWG Encoding standard reads it: Python's ``cp1252``,
+    but the five bytes it leaves undefined are the C1 controls of their number (as in
+    ISO-8859-1). Before, a text with one was read as ISO-8859-1 whole: its curly quotes,
+    dashes and euro signs were C1 controls again."""
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return data.decode("latin-1").translate(_C1_AS_CP1252)

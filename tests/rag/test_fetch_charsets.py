@@ -143,3 +143,33 @@ def test_a_byte_windows_1252_leaves_undefined_keeps_the_rest_of_the_page() -> No
     assert text_of(data, "text/plain; charset=iso-8859-1") == f"Caf\u00e9 {word} \x81 end"
     html = b"<html><body><p>" + data + b"</p></body></html>"
     assert text_of(html, "text/html; charset=iso-8859-1") == f"Caf\u00e9 {word} \ufffd end"
+
+
+# Every label the WHATWG Encoding standard reads as Windows-1252 but ASCII's (which fall to
+# detection, tested above), Python's ``latin-1``, in upper case too.
+WINDOWS_1252_LABELS = [
+    *("iso-8859-1", "ISO-8859-1", "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987"),
+    *("iso-ir-100", "latin1", "latin-1", "l1", "cp819", "ibm819", "csisolatin1"),
+    *("windows-1252", "Windows-1252", "cp1252", "x-cp1252"),
+]
+
+
+@pytest.mark.parametrize("kind", ["text/plain", "text/html"])
+@pytest.mark.parametrize("label", WINDOWS_1252_LABELS)
+def test_every_name_of_iso_8859_1_is_read_as_windows_1252(label: str, kind: str) -> None:
+    line = f"Caf\u00e9 w{uuid.uuid4().hex} don\u2019t \u2013 5 \u20ac"
+    data = line.encode("cp1252")
+    if kind == "text/html":
+        data = b"<html><body><p>" + data + b"</p></body></html>"
+    assert text_of(data, f"{kind}; charset={label}") == line
+
+
+@pytest.mark.parametrize("label", WINDOWS_1252_LABELS)
+def test_a_byte_windows_1252_leaves_undefined_keeps_the_rest_of_a_text(label: str) -> None:
+    """The five bytes (0x81 0x8D 0x8F 0x90 0x9D) are read as browsers read them, the C1
+    controls of their number. Before, a text with one was read as ISO-8859-1 whole: its
+    quotes, dashes and euro signs were C1 controls again (``don\\x92t``); labelled
+    windows-1252, it was left to detection and the byte replaced."""
+    line = f"Caf\u00e9 w{uuid.uuid4().hex} don\u2019t \u2013 5 \u20ac"
+    data = line.encode("cp1252") + b" \x81\x8d\x8f\x90\x9d end"
+    assert text_of(data, f"text/plain; charset={label}") == f"{line} \x81\x8d\x8f\x90\x9d end"

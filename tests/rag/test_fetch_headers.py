@@ -28,7 +28,12 @@ import pytest
 from core.errors import UnsupportedMediaType
 from rag.knowledge import robots
 from rag.knowledge.addresses import FetchFailed
-from rag.knowledge.content_types import MAX_READ, extract_mime_type, parse_mime_type
+from rag.knowledge.content_types import (
+    MAX_READ,
+    extract_mime_type,
+    parse_mime_type,
+    response_type,
+)
 from rag.knowledge.fetch import UnsupportedEncoding, fetch_url
 from rag.knowledge.parsing import parse
 from tests.fakes.http_handler import serving
@@ -346,3 +351,32 @@ async def test_a_content_type_past_what_is_read_so_is_read_as_before(
         await fetch_url(base + "/many", allow_private=True)
     answers["/few"] = (type_lines(*["text/html"] * (MAX_READ // 12)), data)
     assert (await fetch_url(base + "/few", allow_private=True)).content_type == "text/html"
+
+
+def test_the_cut_over_is_at_max_read_characters_exactly() -> None:
+    """Up to ``MAX_READ`` characters a header of two values is read as browsers read it; one
+    character more and it is read as before: its type is all that comes before its first
+    ``;`` (``text/html, text/html``: refused 415). A single value reads the same on both
+    sides of the cut-over."""
+    two = "text/html, text/html; p="
+    at, past = (two + "x" * (size - len(two)) for size in (MAX_READ, MAX_READ + 1))
+    assert response_type(at) == (at.partition(", ")[2], "text/html")
+    assert response_type(past) == (past, "text/html, text/html")
+    one = "text/html; charset=utf-8; p="
+    for size in (MAX_READ - 1, MAX_READ, MAX_READ + 1):
+        value = one + "x" * (size - len(one))
+        assert response_type(value) == (value, "text/html")
+        assert response_type(value.upper())[1] == "text/html"  # lower case on both sides
+
+
+def test_a_single_value_is_kept_as_it_was_sent() -> None:
+    """One value is not rewritten (its case, quotes and spaces inside kept, as before the
+    header was read as browsers read it); only the spaces around it go."""
+    assert response_type(' Text/HTML;Charset="UTF-8" \t') == (
+        'Text/HTML;Charset="UTF-8"',
+        "text/html",
+    )
+    assert response_type("text/plain ; charset=latin1") == (
+        "text/plain ; charset=latin1",
+        "text/plain",
+    )

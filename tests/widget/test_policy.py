@@ -213,6 +213,8 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://shop.example.com/?a=1", "path, query"),
     ("https://shop.example.com?a=1", "query"),
     ("https://shop.example.com#x", "fragment"),
+    # A browser reads a backslash as a slash: a path, not a host with a backslash in it.
+    ("https://shop.example.com\\path", "has no path"),
     ("https://user:pass@shop.example.com", "user name"),
     ("https://*", "wildcard"),
     ("https://*.", "wildcard"),
@@ -225,6 +227,10 @@ BAD_ENTRIES: list[tuple[str, str]] = [
     ("https://*.[::1]", "malformed"),
     ("https://shop.example.com:99999", "port"),
     ("https://shop.example.com:abc", "port"),
+    # Digits of another script (int() reads them, as 80): no port a browser writes.
+    ("https://shop.example.com:\u0668\u0660", "port"),
+    # A port past five digits is not read: int() refuses 4,300 digits and more (a 500).
+    ("https://shop.example.com:" + "9" * 5000, "port"),
     ("https://shop..example.com", "invalid host"),
     ("https://", "host is missing"),
     ("https://shop example.com", "spaces"),
