@@ -108,6 +108,7 @@ email, the number, the session id or anything erased.
 from __future__ import annotations
 
 import contextlib
+import re
 import uuid
 from dataclasses import dataclass, field, replace
 
@@ -124,6 +125,7 @@ from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import session_erasure_repository as session_repo
 from rag.chat import session_locks
+from rag.chat.schemas import SESSION_ID_PATTERN
 from workspaces.leads import ERASURE_LOCK
 from workspaces.permissions import Action, authorize
 from workspaces.schemas import PHONE_DIGITS, phone_digits
@@ -143,6 +145,11 @@ class Erased:
 
 
 ERASURE_KEY = "Name the visitor by exactly one of email, phone and session_id"
+SESSION_ID_REFUSED = (
+    "A widget session id is 1 to 128 letters, digits, dots, underscores, colons and hyphens"
+)
+"""A session id no conversation can have (the chat takes none other, ``SESSION_ID_PATTERN``):
+refused rather than reported as a visitor erased with nothing found."""
 
 WITHDRAWN_READY = (
     "withdrawn: a visitor's data was erased after this export was built, so its file was"
@@ -192,6 +199,10 @@ async def erase_visitor(
             f"A phone number has {PHONE_DIGITS[0]} to {PHONE_DIGITS[1]} digits",
             code="erasure_key",
             details=[{"field": "phone"}],
+        )
+    if session_id and not re.fullmatch(SESSION_ID_PATTERN, session_id):
+        raise ValidationFailed(
+            SESSION_ID_REFUSED, code="erasure_key", details=[{"field": "session_id"}]
         )
     workspace_id = access.workspace.id
     # Before anything is erased: no export is requested until this commits, a build that

@@ -208,6 +208,14 @@ def quoted(message: str, limit: int = 500) -> list[str]:
     return [f"> {line}" if line else ">" for line in lines]
 
 
+ERASE_FROM_THE_CONVERSATION = (
+    'Or open the conversation (the link below) and choose "Erase this visitor\'s data": the'
+    " erase form opens filled in with its widget session id."
+)
+"""An erasure request's way in the dashboard: the transcript links to Settings' erase form with
+the conversation's session id (dashboard/pages/conversations.py, ``_erase_link``)."""
+
+
 async def describe(
     session: AsyncSession, deps: NotificationDeps, workspace: Workspace, event: repo.EventRow
 ) -> Notice:
@@ -243,6 +251,7 @@ async def describe(
             "A visitor asked your bot to remove their contact details. The chat saved no lead.",
             "Erase their data under Settings, Your data, by the email address or phone number"
             " they typed in the conversation.",
+            ERASE_FROM_THE_CONVERSATION,
         ]
         if data.get("typed") is False:  # "please delete my data": no detail typed
             lines = [
@@ -251,6 +260,7 @@ async def describe(
                 "Erase their data under Settings, Your data, by the address or number you know"
                 " them by, or by the widget session id of the conversation (the"
                 " conversation.handoff webhook's session_id, or the conversation in the API).",
+                ERASE_FROM_THE_CONVERSATION,
             ]
     elif kind == "handoff.requested":
         subject = "A visitor asks to talk to a person"

@@ -24,11 +24,13 @@ from dashboard.pages.common import Page, PageDep, ReadSessionDep, SearchQuery, f
 from dashboard.pages.faqs import faq_refusal
 from dashboard.web import counted, redirect, render
 from rag.chat import conversations
+from rag.chat.exchange import OWNER_SESSION_PREFIX
 from rag.chat.faq import FaqDuplicate
 from rag.chat.lead_thanks import language_of, lead_thanks_in
 from rag.chat.repository import conversations as conversation_repo
 from rag.chat.schemas import FaqIn
 from workspaces import leads
+from workspaces.permissions import Action
 
 router = APIRouter(route_class=PageRoute)
 
@@ -135,6 +137,7 @@ async def transcript(
             "earlier": shown.next_cursor,
             "latest": before is None,
             "place": conversation_trail(back, other),
+            "erase_link": _erase_link(page, shown.conversation.session_id),
             # The widget's thanks: the owner's words (widget settings' texts.lead_thanks), else
             # the default in the visitor's language.
             "thanked": partial(
@@ -144,6 +147,14 @@ async def transcript(
             ),
         },
     )
+
+
+def _erase_link(page: Page, session_id: str) -> str | None:
+    """Settings' erase form filled in with the conversation's widget session id, for whoever may
+    erase a visitor; none for the team's own test chat (``owner-...``: not a visitor)."""
+    if not page.may(Action.VISITOR_ERASE) or session_id.startswith(OWNER_SESSION_PREFIX):
+        return None
+    return page.url("settings") + "?erase_session=" + quote_plus(session_id) + "#erase-h"
 
 
 STATUS_NOTICES = {

@@ -128,7 +128,7 @@ async def erase_visitor(
         )
     except ValidationFailed as exc:
         reason = NUL_REFUSED if isinstance(exc, InvalidText) else ERASURE_KEY_MISSING
-        if key == "phone" and value and not isinstance(exc, InvalidText):
+        if key in ("phone", "session_id") and value and not isinstance(exc, InvalidText):
             reason = exc.message + "."
         forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
         return await _section_refused(request, page, session, forms, exc.status_code)

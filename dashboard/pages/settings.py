@@ -6,10 +6,10 @@ one, never the other way)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote_plus
 
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.data_lifecycle import after_deletion
@@ -34,9 +34,21 @@ class SettingsForm(BaseModel):
     webhook_url: str | None = Field(default=None, max_length=2000)
 
 
+ERASE_SESSION = Annotated[str | None, Query(max_length=320, pattern="^[^\x00]*$")]
+"""A widget session id for the erase form (the transcript's "Erase this visitor's data"):
+shown as given, at most as long as the field takes, no NUL; the erasure's handler judges it."""
+
+
 @router.get("/w/{workspace_id}/settings")
-async def settings_page(request: Request, page: PageDep, session: SessionDep) -> Response:
-    return render(request, "settings.html", await settings_context(page, session))
+async def settings_page(
+    request: Request, page: PageDep, session: SessionDep, erase_session: ERASE_SESSION = None
+) -> Response:
+    """The page; ``erase_session``: the erase form filled in with that session id (its
+    confirmation still asked, the form posting to ``data.erase_visitor`` as ever)."""
+    context = await settings_context(page, session)
+    if erase_session and context["may_erase"]:
+        context["erase_values"] = {"key": "session_id", "value": erase_session}
+    return render(request, "settings.html", context)
 
 
 async def settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]:

@@ -123,6 +123,12 @@ async def test_erasure_needs_exactly_one_key_and_an_owner(
         response = await _erase(client, owner, **body)
         assert response.status_code == 422
         assert response.json()["error"]["code"] == "erasure_key"
+    # A session id the chat would not take is no visitor's: refused, not "erased" with nothing.
+    for session_id in (f"{visitor.visitor_session} x", "<b>"):
+        response = await _erase(client, owner, session_id=session_id)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "erasure_key"
+        assert response.json()["error"]["details"] == [{"field": "session_id"}]
     # Another workspace's owner erases in their own workspace: nothing of ours goes.
     response = await _erase(client, other, email=visitor.visitor_email)
     assert response.status_code == 200

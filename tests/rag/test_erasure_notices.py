@@ -34,6 +34,7 @@ from tests.rag.test_lead_capture_never import leads_of
 from tests.workspaces.test_handoff_mail_cap import _acme, _dispatch_in_past_hour, _handoff
 from tests.workspaces.test_notifications import World, w
 from workspaces import notification_delivery
+from workspaces.notification_text import ERASE_FROM_THE_CONVERSATION
 
 __all__ = ["w"]  # the fixture, used below
 
@@ -143,6 +144,8 @@ async def test_an_erasure_without_a_detail_reaches_the_owner(w: World) -> None:
     mails = await w.notices(owner.email)
     assert [m.message["Subject"] for m in mails] == [ERASED] * len(asked)
     assert all("typed no email address or phone number" in m.text for m in mails)
+    # The mail links to the conversation, whose page links to the erase form filled in.
+    assert all(ERASE_FROM_THE_CONVERSATION in m.text for m in mails)
     assert await _reasons(w, owner) == ["erasure"] * len(asked)
 
 
