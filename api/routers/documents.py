@@ -467,11 +467,9 @@ async def list_chunks(
 async def search(
     body: SearchIn, access: WorkspaceDep, session: SessionDep, runtime: RuntimeDep
 ) -> SearchOut:
-    """The best ``k`` hits, reranked (RERANKER). No pooled connection is held while a model
-    runs: the request's transaction ends once the caller is known, the hits are read in a
-    short transaction of their own (the read replica's when it may serve the workspace), and
-    the question is embedded before it and reranked after it (an LLM's call, or maxsim's
-    second of CPU, held a connection each: a few searches at once took the whole pool)."""
+    """The best ``k`` hits, reranked (RERANKER), with no pooled connection held while a model
+    runs (an LLM's call or maxsim's CPU held one each: a few searches took the whole pool): the
+    hits are read in a short transaction of their own (the replica's when it may serve)."""
     await end_transaction(session)
     embedding = None
     if body.mode != "fulltext":
