@@ -57,10 +57,13 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Python writes its bytecode for the suite even where the environment says not to
+# (PYTHONDONTWRITEBYTECODE, set on CI's machine): every pytest-xdist worker, served process and
+# command a test starts otherwise compiled the project, and pytest rewrote every test file, anew.
 # The lint runs beside the suite: mypy's cold run (about 50 s on a fresh clone) takes cores the
 # suite leaves idle while it waits on the processes it starts. Either failing fails the target.
 test: install system-deps
-	@log=$$(mktemp); $(MAKE) --no-print-directory lint > $$log 2>&1 & lint=$$!; \
+	@unset PYTHONDONTWRITEBYTECODE; log=$$(mktemp); $(MAKE) --no-print-directory lint > $$log 2>&1 & lint=$$!; \
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder; \
 	tests=$$?; wait $$lint; linted=$$?; echo "--- lint (ruff, ruff format, mypy):"; cat $$log; \
 	rm -f $$log; [ $$linted = 0 ] || echo "lint failed"; [ $$tests = 0 ] && [ $$linted = 0 ]

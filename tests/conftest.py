@@ -126,7 +126,41 @@ def share_route_analysis() -> bool:
     return True
 
 
+def share_response_fields() -> bool:
+    """The same for each route's response fields: FastAPI builds a pydantic ``TypeAdapter`` per
+    response model of every route of every app (``create_model_field``, about 6 % of the CPU of
+    a test of tests/workspaces), a pure function of the field's name, type and mode. The test
+    process keeps one per (name, type, mode); False when FastAPI no longer calls it from its
+    routing module (tests/test_suite_costs.py says so)."""
+    from fastapi import routing
+
+    build = getattr(routing, "create_model_field", None)
+    if build is None:
+        return False
+    if getattr(build, "shared", False):
+        return True
+
+    def shared(name: str, type_: Any, *args: Any, **kwargs: Any) -> Any:
+        built: dict[tuple[Any, ...], Any] = shared.built  # type: ignore[attr-defined]
+        if args or set(kwargs) - {"mode"}:
+            return build(name, type_, *args, **kwargs)
+        try:
+            key = (name, type_, kwargs.get("mode", "validation"))
+            hash(key)
+        except TypeError:
+            return build(name, type_, **kwargs)
+        if key not in built:
+            built[key] = build(name, type_, **kwargs)
+        return built[key]
+
+    shared.shared = True  # type: ignore[attr-defined]
+    shared.built = {}  # type: ignore[attr-defined]
+    routing.create_model_field = shared  # type: ignore[attr-defined]
+    return True
+
+
 share_route_analysis()
+share_response_fields()
 
 
 LONGEST_FIRST = (
@@ -249,9 +283,35 @@ def seed_onnx_graph(graph: Path, directory: Path) -> Path:
     return directory
 
 
+NO_FLUSH = {"fsync": "off", "full_page_writes": "off"}
+"""The test cluster's commits wait for no disk flush: a test's data outlives no crash of the
+machine, and every commit waiting for its WAL to reach the disk cost tests/workspaces 10 % of its
+time in one process (170 -> 154 s). A commit still writes its WAL before it returns
+(``synchronous_commit`` stays on: the replica tests read it at once, and tests of the product's
+non-durable transactions compare with it). Production and the clusters that served processes
+start keep PostgreSQL's defaults."""
+
+
+async def no_flush_to_disk(owner_url: str) -> None:
+    """``NO_FLUSH`` on the cluster at ``owner_url``, in force from the next transaction."""
+    from core.db import create_engine
+
+    engine = create_engine(owner_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as connection:
+            # ALTER SYSTEM runs outside a transaction block.
+            await connection.execution_options(isolation_level="AUTOCOMMIT")
+            for name, value in NO_FLUSH.items():
+                await connection.execute(text(f"ALTER SYSTEM SET {name} = {value}"))
+            await connection.execute(text("SELECT pg_reload_conf()"))
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture(scope="session")
 async def pg() -> EmbeddedPostgres:
     server = await embedded_postgres(TEST_DATA_DIR, database="trulybot_test", recreate=True)
+    await no_flush_to_disk(server.owner_url())
     await migrate.ensure_app_role(server.owner_url(), APP_ROLE)
     await migrate.upgrade(server.owner_url(), app_role=APP_ROLE)
     return server

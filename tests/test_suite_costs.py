@@ -1,6 +1,7 @@
 """What keeps the suite's time down (tests/conftest.py): `make test`'s order of files (the long
 ones first, the rest as pytest-xdist ordered them, most tests first, each file's tests in their
-own order), and FastAPI's analysis of the routes made once for the apps of every test."""
+own order), FastAPI's analysis of the routes and their response fields made once for the apps
+of every test, and a test cluster that waits for no disk flush."""
 
 from __future__ import annotations
 
@@ -10,9 +11,19 @@ from typing import Any, cast
 
 import pytest
 from fastapi import routing
+from sqlalchemy import text
 
 from api.runtime import Runtime
-from tests.conftest import LONGEST_FIRST, ROOT, client_for, file_order, share_route_analysis
+from core.db import Database
+from tests.conftest import (
+    LONGEST_FIRST,
+    NO_FLUSH,
+    ROOT,
+    client_for,
+    file_order,
+    share_response_fields,
+    share_route_analysis,
+)
 
 
 @dataclass
@@ -79,3 +90,26 @@ async def test_a_second_app_analyses_no_route_again(
         if app == "first":
             assert api, "the first app analysed nothing: the test sees no analysis"
     assert api == []  # the dashboard's few routes made in install(app) are each app's own
+
+
+async def test_a_second_app_builds_no_response_field_again(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The response models' pydantic adapters, made once per route for every app; False means
+    FastAPI changed (the suite is slower, not wrong)."""
+    assert share_response_fields()
+    built: dict[Any, Any] = {}
+    monkeypatch.setattr(routing.create_model_field, "built", built)  # as in a fresh process
+    sizes = []
+    for _ in ("first", "second"):
+        async with client_for(runtime) as client:
+            assert (await client.get("/api/v1/me")).status_code == 401
+        sizes.append(len(built))
+    assert sizes[0] > 0, "the first app built no field: the test sees nothing"
+    assert sizes[1] == sizes[0]
+
+
+async def test_the_test_cluster_waits_for_no_disk_flush(owner_db: Database) -> None:
+    async with owner_db.transaction() as session:
+        for name, value in NO_FLUSH.items():
+            assert (await session.execute(text(f"SHOW {name}"))).scalar_one() == value
