@@ -205,6 +205,18 @@ def pytest_collection_modifyitems(
     items[:] = file_order(items)
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What a served process does once started (core.heap): everything alive once the tests
+    are collected (the project, its libraries, the test modules) frozen out of the cyclic
+    collector's walks, and its youngest generation collected every ``GEN0_THRESHOLD``
+    allocations. Measured on 90 tests of three directories in one process: the collector took
+    7.5 s of 33 s of CPU (6.1 s of it in full collections walking those objects), frozen
+    3.4 s of 26 s."""
+    from core import heap
+
+    heap.freeze_startup_heap()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
     suite."""

@@ -1,7 +1,8 @@
 """What keeps the suite's time down (tests/conftest.py): `make test`'s order of files (the long
 ones first, the rest as pytest-xdist ordered them, most tests first, each file's tests in their
 own order), FastAPI's analysis of the routes and their response fields made once for the apps
-of every test, and a test cluster that waits for no disk flush."""
+of every test, a test cluster that waits for no disk flush, and the collected suite frozen
+out of the garbage collector's walks."""
 
 from __future__ import annotations
 
@@ -113,3 +114,12 @@ async def test_the_test_cluster_waits_for_no_disk_flush(owner_db: Database) -> N
     async with owner_db.transaction() as session:
         for name, value in NO_FLUSH.items():
             assert (await session.execute(text(f"SHOW {name}"))).scalar_one() == value
+
+
+def test_the_collected_suite_is_frozen_out_of_the_collectors_walks() -> None:
+    import gc
+
+    from core import heap
+
+    assert gc.get_freeze_count() > 50_000  # the project and the test modules, at least
+    assert gc.get_threshold()[0] == heap.GEN0_THRESHOLD
