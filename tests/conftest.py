@@ -90,35 +90,32 @@ def _depends_key(depends: Any) -> tuple[Any, ...]:
     )
 
 
-def share_route_analysis() -> bool:
-    """FastAPI (0.165) works out each route's parameters and dependencies (the endpoint's
-    signature, its annotations evaluated, a pydantic field per parameter) for every app, lazily
-    at the app's first requests: 0.2 to 0.5 s of CPU per app on a busy host, paid again by each
-    test, since each test's client is an app of its own (``client_for``). The analysis is a pure
-    function of the route's path, endpoint and the include's dependencies (the Dependant it
-    returns is not changed once built), so the test process keeps one per route for every app.
-    A production process builds one app: it gains nothing and is left alone. False when FastAPI
-    no longer has the function (the suite is then slower, not wrong; tests/test_suite_costs.py
-    says so)."""
+def _keep_per_key(name: str, key: Callable[..., tuple[Any, ...] | None]) -> bool:
+    """FastAPI's routing function ``name`` replaced in this process by one that builds once per
+    ``key(*args, **kwargs)`` and returns what it built for every later call with that key; a
+    call whose key is None, or cannot be made or hashed, is built anew. False when the routing
+    module no longer has the function (the suite is then slower, not wrong;
+    tests/test_suite_costs.py says so)."""
     from fastapi import routing
 
-    name = "_build_dependant_with_parameterless_dependencies"
     build = getattr(routing, name, None)
     if build is None:
         return False
     if getattr(build, "shared", False):
         return True
 
-    def shared(*, path: str, call: Callable[..., Any], dependencies: Any) -> Any:
+    def shared(*args: Any, **kwargs: Any) -> Any:
         built: dict[tuple[Any, ...], Any] = shared.built  # type: ignore[attr-defined]
         try:
-            key = (path, call, tuple(_depends_key(d) for d in dependencies))
-            hash(key)
+            made = key(*args, **kwargs)
+            hash(made)
         except (AttributeError, TypeError):
-            return build(path=path, call=call, dependencies=dependencies)
-        if key not in built:
-            built[key] = build(path=path, call=call, dependencies=dependencies)
-        return built[key]
+            made = None
+        if made is None:
+            return build(*args, **kwargs)
+        if made not in built:
+            built[made] = build(*args, **kwargs)
+        return built[made]
 
     shared.shared = True  # type: ignore[attr-defined]
     shared.built = {}  # type: ignore[attr-defined]
@@ -126,37 +123,33 @@ def share_route_analysis() -> bool:
     return True
 
 
+def share_route_analysis() -> bool:
+    """FastAPI (0.165) works out each route's parameters and dependencies (the endpoint's
+    signature, its annotations evaluated, a pydantic field per parameter) for every app, lazily
+    at the app's first requests: 0.2 to 0.5 s of CPU per app on a busy host, paid again by each
+    test, since each test's client is an app of its own (``client_for``). The analysis is a pure
+    function of the route's path, endpoint and the include's dependencies (the Dependant it
+    returns is not changed once built), so the test process keeps one per route for every app.
+    A production process builds one app: it gains nothing and is left alone."""
+
+    def key(*, path: str, call: Callable[..., Any], dependencies: Any) -> tuple[Any, ...]:
+        return (path, call, tuple(_depends_key(d) for d in dependencies))
+
+    return _keep_per_key("_build_dependant_with_parameterless_dependencies", key)
+
+
 def share_response_fields() -> bool:
     """The same for each route's response fields: FastAPI builds a pydantic ``TypeAdapter`` per
     response model of every route of every app (``create_model_field``, about 6 % of the CPU of
     a test of tests/workspaces), a pure function of the field's name, type and mode. The test
-    process keeps one per (name, type, mode); False when FastAPI no longer calls it from its
-    routing module (tests/test_suite_costs.py says so)."""
-    from fastapi import routing
+    process keeps one per (name, type, mode)."""
 
-    build = getattr(routing, "create_model_field", None)
-    if build is None:
-        return False
-    if getattr(build, "shared", False):
-        return True
-
-    def shared(name: str, type_: Any, *args: Any, **kwargs: Any) -> Any:
-        built: dict[tuple[Any, ...], Any] = shared.built  # type: ignore[attr-defined]
+    def key(name: str, type_: Any, *args: Any, **kwargs: Any) -> tuple[Any, ...] | None:
         if args or set(kwargs) - {"mode"}:
-            return build(name, type_, *args, **kwargs)
-        try:
-            key = (name, type_, kwargs.get("mode", "validation"))
-            hash(key)
-        except TypeError:
-            return build(name, type_, **kwargs)
-        if key not in built:
-            built[key] = build(name, type_, **kwargs)
-        return built[key]
+            return None
+        return (name, type_, kwargs.get("mode", "validation"))
 
-    shared.shared = True  # type: ignore[attr-defined]
-    shared.built = {}  # type: ignore[attr-defined]
-    routing.create_model_field = shared  # type: ignore[attr-defined]
-    return True
+    return _keep_per_key("create_model_field", key)
 
 
 share_route_analysis()
