@@ -140,6 +140,7 @@ def _check_redis_kwargs(given: dict[str, object]) -> None:
         if isinstance(seconds, float) and not 0 < seconds <= 3600:
             raise ValueError(f"{name} must be a number of seconds above 0, at most 3600")
     _check_redis_ca_file(given.get("ssl_ca_certs"))
+    _check_redis_client_certificate(given.get("ssl_certfile"), given.get("ssl_keyfile"))
 
 
 def _check_redis_ca_file(value: object) -> None:
@@ -157,6 +158,45 @@ def _check_redis_ca_file(value: object) -> None:
         check_ca_file(value)
     except ValueError as exc:
         raise ValueError(f"?ssl_ca_certs={exc}") from None
+
+
+def _check_redis_client_certificate(certfile: object, keyfile: object) -> None:
+    """``rediss://...?ssl_certfile=CERT&ssl_keyfile=KEY``, the client certificate of a Redis
+    that asks for one: redis-py sends it only when both are given (one alone was taken and
+    silently left out, and the server refused every connection), loads the pair at the first
+    connection (a missing file, a key that is not the certificate's, a key under a passphrase:
+    each was taken at start and every connection failed on it), and opens the paths as
+    written (``~`` is refused rather than expanded)."""
+    import ssl
+
+    given = {"ssl_certfile": certfile, "ssl_keyfile": keyfile}
+    named = {name: value for name, value in given.items() if isinstance(value, str)}
+    if not named:
+        return
+    if len(named) == 1:
+        [(name, _)] = named.items()
+        other = "ssl_keyfile" if name == "ssl_certfile" else "ssl_certfile"
+        raise ValueError(
+            f"?{name}= without ?{other}=: redis-py sends the client certificate only with"
+            " both (the certificate's file and its key's)"
+        )
+    for name, value in named.items():
+        if value.startswith("~"):
+            raise ValueError(
+                f"?{name}={value!r}: write the file's full path (redis-py expands no ~)"
+            )
+        if not Path(value).is_file():
+            raise ValueError(f"?{name}={value!r} is no file")
+    context = ssl.create_default_context()
+    try:
+        # No passphrase is read (redis-py passes none): an encrypted key fails here, not on a
+        # terminal prompt.
+        context.load_cert_chain(named["ssl_certfile"], named["ssl_keyfile"], password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise ValueError(
+            "?ssl_certfile= and ?ssl_keyfile= are not a PEM certificate and its unencrypted key"
+            f" ({exc})"
+        ) from None
 
 
 def check_http_url(value: str) -> None:

@@ -21,6 +21,7 @@ from api.widget_cors import DashboardCorsMiddleware
 from core.config import Settings, get_settings
 from core.setting_checks import split_csv
 from tests.cli_process import refusal
+from tests.test_mail_tls import _with_cryptography
 from widget.policy import normalize_allowed_origin
 
 PASSWORD = "pwQ7zK2m9xLt"
@@ -139,6 +140,61 @@ def test_a_redis_ca_file_that_holds_no_certificate_is_refused(
     certificates = certifi.where()
     monkeypatch.setenv("REDIS_URL", f"rediss://127.0.0.1:6379/0?ssl_ca_certs={certificates}")
     assert Settings().redis_url == f"rediss://127.0.0.1:6379/0?ssl_ca_certs={certificates}"
+
+
+def _client_certificate(
+    folder: Path, name: str, *, passphrase: bytes | None = None
+) -> tuple[str, str]:
+    """A self-signed certificate and its key in ``folder`` (the key under ``passphrase`` when
+    given), as paths."""
+    from cryptography.hazmat.primitives import serialization
+
+    cert, key = folder / f"{name}-cert.pem", folder / f"{name}-key.pem"
+    _with_cryptography(cert, key)
+    if passphrase is not None:
+        private = serialization.load_pem_private_key(key.read_bytes(), password=None)
+        key.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.BestAvailableEncryption(passphrase),
+            )
+        )
+    return str(cert), str(key)
+
+
+def test_a_redis_client_certificate_is_checked_before_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``?ssl_certfile=`` and ``?ssl_keyfile=`` (a Redis that asks for a client certificate):
+    redis-py sends the pair only with both and loads it at the first connection, so one alone
+    was left out silently and a missing file, a key of another certificate or a key under a
+    passphrase were taken at start; every connection then failed (or, for the passphrase,
+    OpenSSL asked for it on the terminal). Each is refused naming the setting; a pair that
+    loads is taken as written."""
+    cert, key = _client_certificate(tmp_path, "client")
+    _, other_key = _client_certificate(tmp_path, "other")
+    _, locked_key = _client_certificate(tmp_path, "locked", passphrase=b"s3cret-phrase")
+    base = f"rediss://:{PASSWORD}@127.0.0.1:6380/0?"
+    refused = [
+        (f"ssl_certfile={cert}", "?ssl_certfile= without ?ssl_keyfile="),
+        (f"ssl_keyfile={key}", "?ssl_keyfile= without ?ssl_certfile="),
+        (f"ssl_certfile={tmp_path}/missing.pem&ssl_keyfile={key}", "missing.pem' is no file"),
+        (f"ssl_certfile={cert}&ssl_keyfile={tmp_path}", "is no file"),
+        (f"ssl_certfile=~/cert.pem&ssl_keyfile={key}", "full path"),
+        (f"ssl_certfile={cert}&ssl_keyfile={other_key}", "not a PEM certificate and its"),
+        (f"ssl_certfile={cert}&ssl_keyfile={locked_key}", "unencrypted key"),
+        (f"ssl_certfile={key}&ssl_keyfile={key}", "not a PEM certificate and its"),
+    ]
+    for query, says in refused:
+        said = _refused(monkeypatch, "REDIS_URL", base + query)
+        assert "  REDIS_URL: ?ssl_" in said, (query, said)
+        assert says in said, (query, said)
+        assert PASSWORD not in said
+        assert "Traceback" not in said
+    taken = f"{base}ssl_certfile={cert}&ssl_keyfile={key}"
+    monkeypatch.setenv("REDIS_URL", taken)
+    assert Settings().redis_url == taken
 
 
 def test_the_command_says_it_in_one_line_per_setting(monkeypatch: pytest.MonkeyPatch) -> None:
