@@ -70,6 +70,11 @@ REMOVED = Lexicon(
         "en": (
             # "delete my number", "please remove all my data", "delete 9876543210", "erase me"
             rf"{_EN_REMOVE}(?: out)? {_EN_WHAT}",
+            # "delete my account and all my data", "remove my profile and my email": the data
+            # named after another thing of the visitor's (a stakeholder's finding: it was a
+            # question, answered "I don't know" with the contact form offered).
+            rf"{_EN_REMOVE} (?:(?:my|our)(?: \S+){{1,2}}?|me) (?:and|plus|with|including)"
+            rf"(?: also)? {_EN_WHAT}",
             rf"forget (?:all (?:of )?)?(?:my{_OF_IT} {_EN_DETAIL}|me|us|{_N})",
             rf"take {_EN_WHAT} (?:off|out|down)|take (?:off|out|down) {_EN_WHAT}",
             rf"(?:dont|do not|never) (?:store|save|keep|retain|record|share|sell|use) {_EN_WHAT}",
@@ -366,12 +371,13 @@ def withheld(text: str, number: str) -> bool:
 def data_erasure_asked(text: str) -> bool:
     """Whether ``text``, typing no number nor address, asks the business to erase the
     visitor's own data ("please delete my data", "forget me", "remove my details", "delete
-    everything you have on me", "borren mis datos", "löschen Sie meine Daten", "удалите мои
-    данные", "请删除我的信息"): a removal of ``REMOVED`` naming the visitor's own (``_OWN``),
-    not turned down ("don't delete my data"), nor a clause asking how or whether one can
-    ("how do I delete my data?", ``_HOW``: a question for the knowledge, as "how do I delete
-    my account?" is; "can you delete my data?" asks the business). A pronoun alone ("please
-    delete it") may stand for a file or anything: no erasure."""
+    everything you have on me", "delete my account and all my data", "borren mis datos",
+    "löschen Sie meine Daten", "удалите мои данные", "请删除我的信息"): a removal of
+    ``REMOVED`` naming the visitor's own (``_OWN``), not turned down ("don't delete my
+    data"), nor a clause asking how or whether one can ("how do I delete my data?",
+    ``_HOW``: a question for the knowledge, as "how do I delete my account?" is; "can you
+    delete my data?" asks the business). A pronoun alone ("please delete it") may stand for
+    a file or anything: no erasure."""
     if _UNSPACED_OWN.search(_words(text)):
         return True
     for clause in CLAUSES.split(text):
