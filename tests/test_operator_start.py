@@ -25,6 +25,7 @@ from core.embedded import EmbeddedPostgres, ensure_database
 from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, client_for, json_logs, make_runtime, started_app
 from tests.conftest import make_settings as settings_for
+from tests.ports import free_port
 
 DATABASE = "trulybot_operator_start"
 SECRET = "operator-start-" + "s" * 40
@@ -311,7 +312,11 @@ async def test_an_unreachable_database_or_redis_is_one_line_naming_the_setting(
     and `worker` 127 and 62 lines."""
     port = _closed_port()
     unreachable = f"postgresql://trulybot_app:hunter2secret@127.0.0.1:{port}/trulybot"
-    served = await trulybot("serve", DATABASE_URL=unreachable, DATA_DIR=str(tmp_path))
+    # A port of its own, as the other serve runs here: on 8000 it met whatever listened there
+    # (a `make run` on the same machine) and was refused for that instead.
+    served = await trulybot(
+        "serve", "--port", str(free_port()), DATABASE_URL=unreachable, DATA_DIR=str(tmp_path)
+    )
     _one_line_refusal(served, f"DATABASE_URL: cannot connect to 127.0.0.1:{port}", "refused")
     assert "hunter2secret" not in served.out
 
