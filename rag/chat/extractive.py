@@ -144,7 +144,8 @@ def _quotable(passage: Passage) -> list[tuple[int, str]]:
     """The passage's sentences worth quoting, with their positions: not a few characters, not a
     line that repeats its title or a heading (which says what the section is about, not an
     answer)."""
-    headings = {" ".join(h.split()).casefold() for h in (passage.title, *passage.heading_path)}
+    named = (passage.title, *passage.heading_path, *passage.headings_within)
+    headings = {" ".join(h.split()).casefold() for h in named}
     return [
         (position, sentence)
         for position, (sentence, heading) in enumerate(_units(passage.text))

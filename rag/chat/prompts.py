@@ -36,6 +36,8 @@ class Passage:
     """The score that placed its page in the retrieval order (``retrieval.Hit.page_score``)."""
     embed_format: int = 1
     """How its embedded text was made (``retrieval.Hit.embed_format``)."""
+    headings_within: tuple[str, ...] = ()
+    """Headings inside ``text`` besides its heading path (``retrieval.Hit.headings_within``)."""
     second: Any = None
     """Its page's next candidate chunk (``retrieval.Hit.second``), for a reranker."""
 

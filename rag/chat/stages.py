@@ -488,6 +488,7 @@ async def retrieve(
             page_score=h.page_score,
             embed_format=h.embed_format,
             second=h.second,
+            headings_within=h.headings_within,
         )
         for i, h in enumerate(relevant)
     )

@@ -63,6 +63,8 @@ class Piece:
     page: int | None
     content_hash: str  # of what is embedded (embed_text), so a changed header re-embeds
     embed_text: str = ""
+    headings: tuple[str, ...] = ()
+    """Its section's headings inside the text (``Section.headings``)."""
 
 
 def get_tokenizer() -> Any:
@@ -226,7 +228,19 @@ def merge_small(sections: Sequence[Section], min_tokens: int) -> list[Section]:
 def _joined(parts: Sequence[Section], like: Section) -> Section:
     if len(parts) == 1:
         return parts[0]
-    return Section("\n\n".join(p.text for p in parts), list(like.heading_path), like.page)
+    text = "\n\n".join(p.text for p in parts)
+    within = [
+        h for p in parts for h in (*p.headings, *(_opening_heading(p) if p is not like else ()))
+    ]
+    return Section(text, list(like.heading_path), like.page, within)
+
+
+def _opening_heading(section: Section) -> tuple[str, ...]:
+    """The heading a section's text opens with (the parser puts it there, a paragraph of its
+    own), when it is the last of its heading path: once joined to another section's path it is
+    a heading inside the text, which an answer must not quote as a sentence."""
+    first = section.text.split("\n\n", 1)[0].strip()
+    return (first,) if section.heading_path and first == section.heading_path[-1] else ()
 
 
 def embedding_text(header: str, text: str) -> str:
@@ -319,6 +333,7 @@ def chunk_sections(
                     page=section.page,
                     content_hash=sha256_text(f"{_HASH_LAYOUT}\n{embedded}" if header else chunk),
                     embed_text=embedded,
+                    headings=tuple(section.headings),
                 )
             )
     return chunks

@@ -325,7 +325,7 @@ async def _process(
     await _set_progress(deps, ws, doc_id, revision, 0.2)
 
     def metadata(chunk: Piece) -> dict[str, Any]:
-        return {
+        found = {
             "title": title,
             "heading_path": chunk.heading_path,
             "heading_text": " > ".join(chunk.heading_path),
@@ -333,6 +333,9 @@ async def _process(
             "url": url,
             "embed_format": EMBED_FORMAT,
         }
+        if chunk.headings:  # not embedded: the content hash and the vector do not change
+            found["headings_within"] = list(chunk.headings)
+        return found
 
     async with deps.db.transaction(workspace_id=ws) as session:
         workspace = await ws_repo.get_workspace(session, ws)

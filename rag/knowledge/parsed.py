@@ -77,6 +77,9 @@ class Section:
     text: str
     heading_path: list[str] = field(default_factory=list)
     page: int | None = None
+    headings: list[str] = field(default_factory=list)
+    """The headings inside ``text`` that ``heading_path`` does not name: those of the small
+    sections joined into this one (``chunking.merge_small``), each as its own paragraph."""
 
 
 @dataclass(slots=True)

@@ -102,6 +102,9 @@ class Hit:
     that is not this one. A reranker may score the page by it too (``maxsim_rerank``); None
     for a chunk-level hit, a further chunk added by ``fill_from`` or a page with one
     candidate chunk."""
+    headings_within: tuple[str, ...] = ()
+    """Headings inside ``text`` that ``heading_path`` does not name (the chunk's metadata
+    ``headings_within``: small sections joined into its own at ingestion)."""
 
 
 def hybrid_candidates(k: int) -> int:
@@ -227,6 +230,7 @@ def _hit(row: search_repo.SearchRow) -> Hit:
         score=score,
         similarity=similarity,
         embed_format=int(meta.get("embed_format") or 1),
+        headings_within=tuple(str(h) for h in meta.get("headings_within") or ()),
     )
 
 

@@ -707,6 +707,24 @@ async def test_a_question_naming_what_a_passage_lists_is_answered_and_one_it_nev
             assert body["lead_capture"] is True
 
 
+async def test_a_heading_joined_into_another_section_is_not_quoted_as_a_sentence(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """The demo's setup page ends with a short "Encryption key" section, joined at ingestion to
+    the "Restoring files" one before it (CHUNK_MIN_TOKENS): its heading stayed in the chunk's
+    text as a line of its own, and the quoted answer began "Encryption key [1]"."""
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await demo_documents(client, runtime, "Joined headings")
+        key = (await chat(client, owner, "What happens if I lose my encryption key?")).json()
+    assert (key["source"], key["extractive"]) == ("rag", True), key
+    assert "if you lose it, nobody" in key["answer"], key["answer"]
+    assert "Encryption key [" not in key["answer"], key["answer"]
+    assert key["answer"].startswith("From our documentation: You can set a private"), key
+
+
 async def test_a_follow_up_reads_the_question_before_it_without_a_model(
     runtime_factory: RuntimeFactory,
 ) -> None:

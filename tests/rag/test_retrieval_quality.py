@@ -254,6 +254,9 @@ def test_tiny_sections_join_the_next_one() -> None:
         c.text for c in merged
     ).replace("\n", "")
     assert min(count_tokens(c.text) for c in merged) >= 40 or len(merged) == 1
+    # The headings now inside the joined text are known as such (an answer quotes none).
+    assert first.headings == ("NAME", "SYNOPSIS", "OPTIONS")
+    assert all(not c.headings for c in plain)
 
 
 def test_merging_keeps_pdf_pages_apart_and_joins_a_tiny_last_section_backwards() -> None:
@@ -264,6 +267,9 @@ def test_merging_keeps_pdf_pages_apart_and_joins_a_tiny_last_section_backwards()
     assert len(joined) == 1
     assert joined[0].heading_path == ["A"]
     assert joined[0].text.endswith("The end.")
+    assert joined[0].headings == []  # "The end." is no heading: its text opens with no "B"
+    titled = [tail[0], Section("B\n\nThe end.", ["B"])]
+    assert merge_small(titled, 40)[0].headings == ["B"]
 
 
 # --- one hit per document -----------------------------------------------------------------------
