@@ -1,5 +1,7 @@
 """FAQs imported from a CSV file: a header row naming ``question`` and ``answer`` (and,
-optionally, ``alt_questions``: other phrasings separated by ``|``), one FAQ per row.
+optionally, ``alt_questions``: other phrasings separated by ``|``, or a JSON list of them as a
+workspace export's ``faqs.csv`` writes it; and ``enabled``: true or false, as the export writes
+it, an FAQ switched off imported switched off), one FAQ per row.
 
 All or nothing: a file with any invalid row adds nothing and says which rows are wrong (up to
 ``MAX_REPORTED`` of them, each with its row number): a field the schema refuses, an answer that
@@ -20,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import json
 import re
 import uuid
 from collections.abc import Sequence
@@ -79,7 +82,8 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
         raise _unreadable(exc) from exc
     if not {"question", "answer"} <= fields:
         raise ValidationFailed(
-            "The first row must name the columns question and answer (alt_questions optional)",
+            "The first row must name the columns question and answer (alt_questions and enabled"
+            " optional)",
             code="invalid_csv",
         )
     items: list[tuple[int, FaqIn]] = []
@@ -98,13 +102,19 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
                 if len(problems) < MAX_REPORTED:
                     problems.append({"row": number, "field": nul, "message": NUL_MESSAGE})
                 continue
+            switch = _enabled(row["enabled"]) if "enabled" in row else True
+            if switch is None:
+                if len(problems) < MAX_REPORTED:
+                    problems.append({"row": number, "field": "enabled", "message": ENABLED_MESSAGE})
+                continue
+            # Only a file with the column says whether an FAQ it updates is switched on.
+            given = {"enabled": switch} if "enabled" in row else {}
             try:
                 item = FaqIn(
                     question=row.get("question", "").strip(),
                     answer=row.get("answer", "").strip(),
-                    alt_questions=[
-                        a.strip() for a in row.get("alt_questions", "").split("|") if a.strip()
-                    ],
+                    alt_questions=_alt_questions(row.get("alt_questions", "")),
+                    **given,
                 )
             except ValidationError as exc:
                 err = exc.errors()[0]
@@ -128,6 +138,31 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
     if not items:
         raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
     return items
+
+
+ENABLED_MESSAGE = "enabled must be true or false (or left empty: switched on)"
+_SWITCH = {"true": True, "yes": True, "1": True, "on": True, "": True}
+_SWITCH |= {"false": False, "no": False, "0": False, "off": False}
+
+
+def _enabled(cell: str) -> bool | None:
+    """The ``enabled`` column's cell (the export writes True or False), None when it is
+    neither."""
+    return _SWITCH.get(cell.strip().lower())
+
+
+def _alt_questions(cell: str) -> list[str]:
+    """The other phrasings: separated by ``|``, or a JSON list of strings, as a workspace
+    export's ``faqs.csv`` writes them (read as one phrasing, ``["a", "b"]``, before)."""
+    text = cell.strip()
+    if text.startswith("[") and text.endswith("]"):
+        try:
+            listed = json.loads(text)
+        except ValueError:
+            listed = None
+        if isinstance(listed, list) and all(isinstance(q, str) for q in listed):
+            return [q.strip() for q in listed if q.strip()]
+    return [a.strip() for a in text.split("|") if a.strip()]
 
 
 def _unreadable(exc: csv.Error) -> ValidationFailed:
@@ -300,6 +335,7 @@ async def import_csv(
                     question=item.question,
                     answer=item.answer,
                     alt_questions=item.alt_questions,
+                    enabled=item.enabled,
                 )
                 made.add(faq.id)
                 created += 1
@@ -310,9 +346,12 @@ async def import_csv(
                 if (key := normalize_question(q)) not in known:
                     known.add(key)
                     new_alts.append(q)
-            if not new_alts and existing.answer == item.answer:
+            switched = "enabled" in item.model_fields_set and existing.enabled != item.enabled
+            if not new_alts and existing.answer == item.answer and not switched:
                 continue  # nothing to change: not written again, audited or counted updated
             values: dict[str, Any] = {"answer": item.answer}
+            if switched:
+                values["enabled"] = item.enabled
             if new_alts:
                 merged = [*existing.alt_questions, *new_alts]
                 if len(merged) > faq_service.MAX_ALT_QUESTIONS:
