@@ -112,6 +112,7 @@ import re
 import uuid
 from dataclasses import dataclass, field, replace
 
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import mail_repository as mail_repo
@@ -125,10 +126,11 @@ from lifecycle import export_repository as export_repo
 from lifecycle import exports
 from lifecycle import session_erasure_repository as session_repo
 from rag.chat import session_locks
+from rag.chat.contact_details import EMAIL_IN_TEXT
 from rag.chat.schemas import SESSION_ID_PATTERN
 from workspaces.leads import ERASURE_LOCK
 from workspaces.permissions import Action, authorize
-from workspaces.schemas import PHONE_DIGITS, phone_digits
+from workspaces.schemas import PHONE_DIGITS, Email, phone_digits
 from workspaces.service import WorkspaceAccess
 
 
@@ -172,6 +174,27 @@ def remove_export_files(settings: Settings, file_names: list[str]) -> int:
     return removed
 
 
+EMAIL_REFUSED = (
+    "That is not an email address (a comma for a dot, a space, no @?): nothing was erased;"
+    " write the address the visitor left"
+)
+_ADDRESS: TypeAdapter[str] = TypeAdapter(Email)
+
+
+def _an_address(email: str) -> bool:
+    """Whether ``email`` is an address a visitor could have left: one a lead takes
+    (``workspaces.schemas.Email``) or one the chat reads in a message (``EMAIL_IN_TEXT``).
+    Any text was taken, and a typo ("ann@example,com") was answered "Visitor erased: 0
+    conversations", as if the visitor had left nothing."""
+    if EMAIL_IN_TEXT.fullmatch(email):
+        return True
+    try:
+        _ADDRESS.validate_python(email)
+    except ValidationError:
+        return False
+    return True
+
+
 async def erase_visitor(
     session: AsyncSession,
     access: WorkspaceAccess,
@@ -200,6 +223,8 @@ async def erase_visitor(
             code="erasure_key",
             details=[{"field": "phone"}],
         )
+    if email and not _an_address(email):
+        raise ValidationFailed(EMAIL_REFUSED, code="erasure_key", details=[{"field": "email"}])
     if session_id and not re.fullmatch(SESSION_ID_PATTERN, session_id):
         raise ValidationFailed(
             SESSION_ID_REFUSED, code="erasure_key", details=[{"field": "session_id"}]

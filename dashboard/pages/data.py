@@ -111,7 +111,8 @@ async def erase_visitor(
 ) -> Response:
     """Erase one visitor (owners; audited without the erased data); the counts in the notice.
     The response cache (before the answer) and the deleted mails' files are cleared after the
-    commit, as over the API. Refused (no email or session id, a NUL in it): the Settings page
+    commit, as over the API. Refused (no key, one that is no address, number or session id, a
+    NUL in it): the Settings page
     again with the key chosen and what was typed beside the reason."""
     fields, refused = await _posted(request)
     key = str(fields.get("key") or "")
@@ -128,7 +129,7 @@ async def erase_visitor(
         )
     except ValidationFailed as exc:
         reason = NUL_REFUSED if isinstance(exc, InvalidText) else ERASURE_KEY_MISSING
-        if key in ("phone", "session_id") and value and not isinstance(exc, InvalidText):
+        if key in ("email", "phone", "session_id") and value and not isinstance(exc, InvalidText):
             reason = exc.message + "."
         forms = {"erase_values": {"key": key, "value": value}, "erase_errors": {"value": reason}}
         return await _section_refused(request, page, session, forms, exc.status_code)

@@ -80,6 +80,12 @@ async def test_an_owner_erases_a_visitor_from_settings(
     refused = await web.post(web.url("settings/erasures"), {"key": "email", "value": " "})
     assert refused.status_code == 422
     assert "their phone number or their widget session id" in html.unescape(refused.text)
+    # A mistyped address is refused, typed text kept, not "Visitor erased: 0 conversations".
+    typo = f"v-{tag}@example,com"
+    refused = await web.post(web.url("settings/erasures"), {"key": "email", "value": typo})
+    assert refused.status_code == 422, refused.text
+    assert "That is not an email address" in html.unescape(refused.text)
+    assert typo in html.unescape(refused.text)
 
 
 async def test_an_erasure_withdraws_the_export_and_settings_says_why(

@@ -129,6 +129,16 @@ async def test_erasure_needs_exactly_one_key_and_an_owner(
         assert response.status_code == 422, response.text
         assert response.json()["error"]["code"] == "erasure_key"
         assert response.json()["error"]["details"] == [{"field": "session_id"}]
+    # Nor is a typo of an address ("Visitor erased: 0 conversations" before): the visitor's
+    # own, mistyped, and a text with no @, each refused; the visitor's data stays.
+    user, _, domain = visitor.visitor_email.partition("@")
+    for email in (f"{user}@{domain.replace('.', ',')}", f"{user} @{domain}", user):
+        response = await _erase(client, owner, email=email)
+        assert response.status_code == 422, (email, response.text)
+        assert response.json()["error"]["code"] == "erasure_key"
+        assert response.json()["error"]["details"] == [{"field": "email"}]
+    leads = await client.get(owner.url("/leads"), headers=owner.headers)
+    assert visitor.visitor_email in {lead["email"] for lead in leads.json()["items"]}
     # Another workspace's owner erases in their own workspace: nothing of ours goes.
     response = await _erase(client, other, email=visitor.visitor_email)
     assert response.status_code == 200
