@@ -393,11 +393,20 @@ class HeadAsGetMiddleware:
 
         async def without_body(message: Message) -> None:
             nonlocal finished
-            if message["type"] != "http.response.body":
-                await send(message)
-            elif not finished and not message.get("more_body", False):
+            if message["type"] == "http.response.body":
+                if finished or message.get("more_body", False):
+                    return
                 finished = True
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            # The server reads the method from this scope as the response goes out: as GET it
+            # waited for Content-Length bytes of body, got none, logged "unhandled error on
+            # HEAD" and dropped the kept-alive connection (the request after it failed: every
+            # load balancer's HEAD probe).
+            scope["method"] = "HEAD"
+            try:
+                await send(message)
+            finally:
+                scope["method"] = "GET"
 
         # The same scope (the route found is read from it by the access log), HEAD again after.
         scope["method"] = "GET"

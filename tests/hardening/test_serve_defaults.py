@@ -10,6 +10,7 @@ metrics token (metrics are off without one).
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import signal
 import socket
@@ -323,3 +324,27 @@ def test_a_chunked_bodys_endless_trailer_closes_the_connection(server: Server) -
                     break
     assert closed, "the server kept reading an endless trailer"
     assert server.get("/healthz").status_code == 200
+
+
+def test_a_head_request_leaves_its_connection_serving(server: Server) -> None:
+    """HEAD, as a load balancer's probe sends it, then GET on the same kept-alive connection:
+    the server expected the GET's body after HEAD's headers (the route runs as GET), logged
+    "unhandled error on HEAD" with a traceback for every probe and reset the connection, so
+    the request after it failed."""
+    host, port = server.base_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        for path in ("/healthz", "/api/v1/me"):  # answered 200, refused 401
+            connection.request("HEAD", path)
+            head = connection.getresponse()
+            assert head.read() == b""
+            assert int(head.headers["Content-Length"]) > 0
+            connection.request("GET", path)
+            got = connection.getresponse()
+            assert (got.status, len(got.read())) == (
+                head.status,
+                int(head.headers["Content-Length"]),
+            )
+    finally:
+        connection.close()
+    assert "unhandled error on HEAD" not in server.log.read_text(errors="replace")
