@@ -32,6 +32,7 @@ from dashboard.pages.common import (
     form_fields,
     refusal,
     set_chrome,
+    sign_in_refusal,
 )
 from dashboard.web import PREFIX, counted, redirect, render, safe_next, workspace_url
 from lifecycle import deletion
@@ -65,7 +66,7 @@ async def login_page(request: Request, next: Annotated[str | None, Query()] = No
     )
 
 
-@router.post("/login", dependencies=[RateLimitAuth])
+@router.post("/login")
 async def login(request: Request, runtime: RuntimeDep) -> Response:
     """As the API's sign-in: short transactions around the password check, none held while
     argon2 runs (the request's own transaction, begun before the form was read, held a
@@ -74,7 +75,9 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
     replaced here, and a copy of it must not go on working elsewhere."""
     fields = await form_fields(request)
     next_url = safe_next(str(fields.get("next") or "")) or ""
+    headers: dict[str, str] = {}
     try:
+        await rate_limit_auth(request)  # here, not as a dependency: refused, the form again
         form = LoginForm.model_validate(fields)
         checked = await password_login(request, runtime, email=form.email, password=form.password)
         async with runtime.db.transaction() as session:
@@ -85,16 +88,26 @@ async def login(request: Request, runtime: RuntimeDep) -> Response:
         errors = field_errors(exc)
     except Unauthorized as exc:
         errors = {"_form": exc.message}
+    except AppError as exc:
+        # Past the per-address limit or the login guard's lock: the form again with the
+        # address typed and when to try again (the error page it was left the owner nowhere
+        # to go but "Back to the dashboard", which led to the login page).
+        if exc.status_code != 429:
+            raise
+        errors, headers = {"_form": sign_in_refusal(exc)}, dict(exc.headers)
     else:
         response = redirect(request, next_url or PREFIX + "/")
         auth.set_session_cookie(request, response, cookie, runtime.settings)
         return response
-    return _anon_page(
+    status = 429 if headers else 422 if "_form" not in errors else 401
+    response = _anon_page(
         request,
         "login.html",
         {"next": next_url, "errors": errors, "email": str(fields.get("email", ""))[:320]},
-        status=422 if "_form" not in errors else 401,
+        status=status,
     )
+    response.headers.update(headers)
+    return response
 
 
 @router.get("/signup")
@@ -102,14 +115,16 @@ async def signup_page(request: Request) -> Response:
     return _anon_page(request, "signup.html", {"errors": {}, "values": {}})
 
 
-@router.post("/signup", dependencies=[RateLimitAuth])
+@router.post("/signup")
 async def signup(request: Request, runtime: RuntimeDep) -> Response:
     """The same service as the API: an unverified account and its workspace, and a mail; the
     answer is "check your email" whether or not the address already had an account. The
     password is hashed before the transaction (no connection held while argon2 runs)."""
     fields = await form_fields(request)
     values = {k: str(fields.get(k, "")) for k in ("email", "name", "workspace_name")}
+    headers: dict[str, str] = {}
     try:
+        await rate_limit_auth(request)  # refused, the form again (as the login's)
         data = SignupIn.model_validate(
             {**values, "name": values["name"] or None, "password": fields.get("password", "")}
         )
@@ -118,10 +133,18 @@ async def signup(request: Request, runtime: RuntimeDep) -> Response:
     except ValidationError as exc:
         errors = field_errors(exc)
     except AppError as exc:
-        errors = app_errors(exc)
+        if exc.code == "rate_limited":
+            errors, headers = {"_form": sign_in_refusal(exc)}, dict(exc.headers)
+        else:
+            errors = app_errors(exc)
     else:
         return _anon_page(request, "signup_done.html", {"email": str(data.email)})
-    return _anon_page(request, "signup.html", {"errors": errors, "values": values}, status=422)
+    status = 429 if headers else 422
+    response = _anon_page(
+        request, "signup.html", {"errors": errors, "values": values}, status=status
+    )
+    response.headers.update(headers)
+    return response
 
 
 @router.post("/logout")

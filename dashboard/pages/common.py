@@ -217,6 +217,27 @@ an HTML page posted as a sitemap), and a sitemap that got no download slot in ti
 again). The error page lost the address typed."""
 
 
+def wait_of(exc: AppError) -> str:
+    """How long a 429's ``retry_after`` asks to wait, in words ("12 seconds", "3 minutes")."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    wait = max(1, int(details.get("retry_after") or 1))
+    return f"{wait} seconds" if wait < 120 else f"{-(-wait // 60)} minutes"
+
+
+def sign_in_refusal(exc: AppError) -> str:
+    """A sign-in or sign-up form past a limit (429: ``RATE_LIMIT_AUTH`` per client address,
+    the mail budget of the email address typed, or the login guard's lock), said beside the
+    form with when to try again."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    if details.get("route_class") == "password_reset":  # the address's mail budget
+        said = "Too many mails to this email address for now: nothing was sent"
+    elif exc.code == "rate_limited":
+        said = "Too many sign-in and sign-up attempts from this address for now"
+    else:  # the login guard's own words, without its "try again later"
+        said = exc.message.split(";")[0]
+    return f"{said}; try again in {wait_of(exc)}."
+
+
 def ingest_refusal(exc: AppError) -> tuple[str, int, dict[str, str]]:
     """A form adding knowledge (files, a web address, an FAQ import) refused: the reason to show
     beside it, the status and the headers to answer with. Past the ingestion rate limit
@@ -224,9 +245,7 @@ def ingest_refusal(exc: AppError) -> tuple[str, int, dict[str, str]]:
     again and Retry-After stays; ``INGEST_REFUSED`` come back beside the form too; a refusal
     not about the form (not allowed) is raised again."""
     if exc.code == "rate_limited":
-        details = exc.details if isinstance(exc.details, dict) else {}
-        wait = max(1, int(details.get("retry_after") or 1))
-        when = f"{wait} seconds" if wait < 120 else f"{-(-wait // 60)} minutes"
+        when = wait_of(exc)
         reason = f"Too much added to the knowledge for now: nothing was added; try again in {when}."
         return reason, exc.status_code, dict(exc.headers)
     if exc.code in INGEST_REFUSED:
