@@ -10,6 +10,7 @@ its first heading or its file name.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 from collections.abc import Iterator
@@ -82,27 +83,70 @@ class _DocxStyles:
         return None
 
 
+_W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+_NS = {"w": _W, "mc": "http://schemas.openxmlformats.org/markup-compatibility/2006"}
+
+
+@functools.cache
+def _xpath(expression: str) -> Any:
+    from lxml import etree  # type: ignore[import-untyped]
+
+    return etree.XPath(expression, namespaces=_NS)
+
+
+def _depth(element: Any) -> int:
+    """How many text boxes hold ``element``."""
+    return int(_xpath("count(ancestor::w:txbxContent)")(element))
+
+
+def paragraph_text(p: Any) -> str:
+    """A paragraph's text (``w:p``): every run of it that is not deleted, wherever Word puts
+    it: in a hyperlink, a content control (``w:sdt``), a tracked insertion (``w:ins``,
+    ``w:moveTo``), a smart tag, a simple field, custom XML. python-docx's ``Paragraph.text``
+    reads direct runs and hyperlinks only, so a template's form fields and an edit made with
+    changes tracked were dropped (a document all in content controls: ``nothing_extractable``).
+    Runs in a text box inside the paragraph are left to the box's own paragraphs
+    (``_docx_blocks``)."""
+    runs = _xpath(
+        ".//w:r[count(ancestor::w:txbxContent) = $depth"
+        " and not(ancestor::w:del) and not(ancestor::w:moveFrom)]"
+    )
+    return "".join(run.text for run in runs(p, depth=_depth(p)))
+
+
 def _docx_blocks(document: Any) -> Iterator[tuple[str, Any]]:
-    from docx.table import Table
+    """The body's tables (as text) and paragraphs in reading order, those in block-level
+    content controls and in text boxes included (each box's after the paragraph it sits in;
+    a box Word also saves as a fallback picture is read once)."""
+    from docx.text.paragraph import Paragraph
 
-    for block in document.iter_inner_content():
-        if isinstance(block, Table):
-            yield "table", _docx_table(block)
-        else:
-            yield "paragraph", block
+    def blocks(parent: Any) -> Iterator[tuple[str, Any]]:
+        for element in _controlled(parent, ("w:p", "w:tbl")):
+            if element.tag == f"{{{_W}}}tbl":
+                yield "table", _docx_table(element)
+                continue
+            yield "paragraph", Paragraph(element, document._body)
+            boxes = _xpath(
+                ".//w:txbxContent[count(ancestor::w:txbxContent) = $depth"
+                " and not(ancestor::mc:Fallback)]"
+            )
+            for box in boxes(element, depth=_depth(element)):
+                yield from blocks(box)
+
+    yield from blocks(document.element.body)
 
 
-def _controlled(parent: Any, tag: str) -> Iterator[Any]:
-    """``parent``'s children named ``tag`` (a table's rows, a row's cells) and those the
-    content controls among its children hold (``w:sdt``/``w:sdtContent``, nested ones too),
-    in document order."""
+def _controlled(parent: Any, tags: tuple[str, ...]) -> Iterator[Any]:
+    """``parent``'s children named one of ``tags`` (the body's paragraphs and tables, a
+    table's rows, a row's cells) and those the content controls among its children hold
+    (``w:sdt``/``w:sdtContent``, nested ones too), in document order."""
     from docx.oxml.ns import qn
 
-    wanted, control, content = qn(tag), qn("w:sdt"), qn("w:sdtContent")
+    wanted, control, content = {qn(tag) for tag in tags}, qn("w:sdt"), qn("w:sdtContent")
     stack = list(reversed(parent))
     while stack:
         child = stack.pop()
-        if child.tag == wanted:
+        if child.tag in wanted:
             yield child
         elif child.tag == control:
             for part in reversed(child):
@@ -110,7 +154,7 @@ def _controlled(parent: Any, tag: str) -> Iterator[Any]:
                     stack.extend(reversed(part))
 
 
-def _docx_table(table: Any) -> str:
+def _docx_table(tbl: Any) -> str:
     """A table's rows, one line each, its cells separated by " | ": a cell merged down from
     the row above says that cell's text again, a cell spanning columns says it once.
 
@@ -121,15 +165,15 @@ def _docx_table(table: Any) -> str:
     of a table nested in it and of its content controls (``cell.text`` said its own alone)."""
     rows = []
     above: dict[int, str] = {}  # the row above: each cell's text by its first grid column
-    for tr in _controlled(table._tbl, "w:tr"):
+    for tr in _controlled(tbl, ("w:tr",)):
         here: dict[int, str] = {}
         cells: list[str] = []
         column = tr.grid_before
-        for tc in _controlled(tr, "w:tc"):
+        for tc in _controlled(tr, ("w:tc",)):
             if tc.vMerge == "continue":
                 value = above.get(column, "")
             else:
-                value = " ".join("\n".join(p.text for p in tc.xpath(".//w:p")).split())
+                value = " ".join("\n".join(paragraph_text(p) for p in tc.xpath(".//w:p")).split())
             here[column] = value
             column += tc.grid_span
             if value and (not cells or cells[-1] != value):  # merged cells repeat
@@ -175,7 +219,7 @@ def _open(data: bytes) -> tuple[Any, str | None]:
 def _stated_title(xml: bytes) -> str | None:
     """The ``dc:title`` of a core properties part, None when the part is not one (malformed,
     another root element, a text node past lxml's 10 MB)."""
-    from lxml import etree  # type: ignore[import-untyped]
+    from lxml import etree
 
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     try:
@@ -200,7 +244,7 @@ def parse_docx(data: bytes) -> tuple[str | None, list[Section]]:
         if kind == "table":
             builder.paragraph(block)
             continue
-        text = block.text
+        text = paragraph_text(block._p)
         is_title, level = styles.role(block)
         if is_title:
             style_title = style_title or " ".join(text.split()) or None
