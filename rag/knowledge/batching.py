@@ -10,7 +10,10 @@ matrix`` (the local model in a worker thread, or one request to an embeddings AP
 - Document batches (``documents``) are cut into slices of at most ``slice_size`` texts and at
   most ``slice_chars`` characters (a text longer than that is a slice of its own), queued behind
   every waiting query: a query waits for at most the one slice the model is busy with, about one
-  full chunk's time, while short chunks still share a model call.
+  full chunk's time, while short chunks still share a model call. Document jobs take turns,
+  one slice each (round robin): a workspace's FAQ or small upload waits for one slice of each
+  job ahead of it, not for the whole of a large upload queued first (another workspace's 2 MB
+  document held an FAQ's save for minutes, first in first out).
 - ``workers`` batches run at once: 1 for a local model (one encoding already uses every core),
   the request concurrency for a remote API.
 - ``query_encode`` (default: ``encode``) encodes the query batches, so questions may run on a
@@ -133,7 +136,7 @@ class ModelScheduler:
         self.workers = workers
         self.stats = SchedulerStats()
         self._queries: deque[_Query] = deque()
-        self._slices: deque[_Slice] = deque()
+        self._jobs: deque[deque[_Slice]] = deque()  # each document call's slices, in turn
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -157,10 +160,13 @@ class ModelScheduler:
         """The vectors of ``texts`` in order, encoded slice by slice behind waiting queries."""
         loop = self._start()
         futures: list[asyncio.Future[np.ndarray]] = []
+        job: deque[_Slice] = deque()
         for part in self.batching.slices(texts):
             future: asyncio.Future[np.ndarray] = loop.create_future()
-            self._slices.append(_Slice(part, future))
+            job.append(_Slice(part, future))
             futures.append(future)
+        if job:
+            self._jobs.append(job)
         self._wake.set()
         try:
             parts = [await future for future in futures]
@@ -187,7 +193,7 @@ class ModelScheduler:
     @property
     def pending(self) -> int:
         """Queries and document slices waiting for the model."""
-        return len(self._queries) + len(self._slices)
+        return len(self._queries) + sum(len(job) for job in self._jobs)
 
     # --- the workers ----------------------------------------------------------------------
 
@@ -197,7 +203,7 @@ class ModelScheduler:
             return loop
         if self._loop is not loop:  # a new event loop (another asyncio.run): start afresh
             self._queries.clear()
-            self._slices.clear()
+            self._jobs.clear()
             self._wake = asyncio.Event()
             self._full = asyncio.Event()
         self._loop = loop
@@ -251,8 +257,8 @@ class ModelScheduler:
             await asyncio.sleep(0)
 
     async def _next(self) -> tuple[Kind, list[str], list[asyncio.Future[np.ndarray]]] | None:
-        """The next piece of work: waiting queries first, else one document slice; None once
-        closing and nothing is left."""
+        """The next piece of work: waiting queries first, else one slice of the document job
+        whose turn it is; None once closing and nothing is left."""
         while True:
             if self._queries:
                 await self._gather()
@@ -265,8 +271,11 @@ class ModelScheduler:
                     continue
                 self._concurrent = len(batch) > 1
                 return "query", [q.text for q in batch], [q.future for q in batch]
-            if self._slices:
-                piece = self._slices.popleft()
+            if self._jobs:
+                job = self._jobs.popleft()
+                piece = job.popleft()
+                if job:  # its next slice after one of every other job's
+                    self._jobs.append(job)
                 if piece.future.done():
                     continue
                 return "document", piece.texts, [piece.future]

@@ -233,6 +233,32 @@ async def test_queries_keep_overtaking_a_document_job_one_slice_at_a_time() -> N
     await scheduler.aclose()
 
 
+async def test_document_jobs_take_turns_a_small_one_is_not_held_behind_a_large_one() -> None:
+    """One workspace's large upload queued first (8 slices), then another's FAQ (one slice)
+    and a small upload (two): first in first out, the FAQ waited for the whole upload (minutes
+    for a 2 MB document; an exploratory pass timed an FAQ's save at 5-7 s, six at once up to
+    26 s). In turns, each job's next slice after one of every other job's."""
+    model = GatedModel()
+    scheduler = _scheduler(model, slice_size=1)
+    large = asyncio.create_task(scheduler.documents([f"manual {i}" for i in range(8)]))
+    await model.running(1)  # the large upload's first slice is in the model
+    faq = asyncio.create_task(scheduler.documents(["faq phrasing"]))
+    await _settle()
+    small = asyncio.create_task(scheduler.documents(["note 0", "note 1"]))
+    await _settle()
+    model.blocking = False
+    model.release()
+    async with asyncio.timeout(HANG):
+        vectors = await asyncio.gather(large, faq, small)
+    order = [call[0] for call in model.calls]
+    assert order[:6] == ["manual 0", "manual 1", "faq phrasing", "note 0", "manual 2", "note 1"]
+    assert order[6:] == [f"manual {i}" for i in range(3, 8)]
+    np.testing.assert_array_equal(vectors[1], model.hashing.embed_sync(["faq phrasing"]))
+    np.testing.assert_array_equal(vectors[2], model.hashing.embed_sync(["note 0", "note 1"]))
+    assert scheduler.pending == 0
+    await scheduler.aclose()
+
+
 async def test_a_failing_slice_fails_its_document_job_only() -> None:
     model = GatedModel()
     model.blocking = False
