@@ -29,6 +29,7 @@ from dashboard.web import is_htmx, redirect, render
 from rag.chat import faq as faq_service
 from rag.chat import faq_import
 from rag.chat.faq import FaqDuplicate
+from rag.chat.models import Faq
 from rag.chat.schemas import FaqIn
 from workspaces.permissions import Action
 
@@ -141,8 +142,20 @@ async def edit_faq_page(
         "alt_questions": list(faq.alt_questions),
         "enabled": faq.enabled,
     }
-    context = {"faq": faq, "values": values, "page": page, "errors": {}}
+    context = {"faq": faq, "values": values, "page": page, "errors": {}, "seen": _version(faq)}
     return render(request, "faq_edit.html", context)
+
+
+def _version(faq: Faq) -> str:
+    """The FAQ as its form was shown (its last change), sent back with the edit."""
+    return faq.updated_at.isoformat()
+
+
+FAQ_CHANGED = (
+    "This FAQ was changed meanwhile (by a teammate, or in another tab) since you opened it, "
+    "so your changes were not saved. The saved version is: {saved}. Save again to replace it "
+    "with what is below."
+)
 
 
 @router.post("/w/{workspace_id}/knowledge/faqs/{faq_id}")
@@ -154,15 +167,26 @@ async def update_faq(
     except NotFound:
         return await _faq_gone(request, page, session)
     try:
-        values = _faq_values(await form_fields(request))
+        fields = await form_fields(request)
+        values = _faq_values(fields)
     except InvalidText as exc:
         context = {
             "faq": faq,
             "values": _faq_values(exc.fields),
             "page": page,
             "errors": app_errors(exc),
+            "seen": str(exc.fields.get("seen") or ""),
         }
         return render(request, "faq_edit.html", context, status_code=422)
+    seen = str(fields.get("seen") or "")
+    if seen and seen != _version(faq):
+        # Saved over, the other tab's or teammate's change was lost without a word: what was
+        # typed comes back with the saved version, and a second Save replaces it knowingly.
+        saved = f"“{faq.answer}”" + ("" if faq.enabled else " (switched off)")
+        errors = {"_form": FAQ_CHANGED.format(saved=saved)}
+        context = {"faq": faq, "values": values, "page": page, "errors": errors}
+        context["seen"] = _version(faq)
+        return render(request, "faq_edit.html", context, status_code=409)
     try:
         # The answer as validated: its line breaks one LF each, as the form counted them.
         answer = FaqIn.model_validate(values).answer
@@ -177,7 +201,7 @@ async def update_faq(
     except (ValidationError, AppError) as exc:
         # What the owner typed comes back beside the error, not the saved FAQ.
         errors, status = faq_refusal(exc)
-        context = {"faq": faq, "values": values, "page": page, "errors": errors}
+        context = {"faq": faq, "values": values, "page": page, "errors": errors, "seen": seen}
         return render(request, "faq_edit.html", context, status_code=status)
     return redirect(request, page.url("knowledge") + "?notice=FAQ+saved#faqs")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any, get_args
 
@@ -139,8 +140,12 @@ async def _lead_page(
     place: Trail,
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
+    seen: str | None = None,
+    status_code: int | None = None,
 ) -> Response:
-    """A lead's page: its details, the form (with what was posted when it was refused, and why)
+    """A lead's page: its details, the form (with what was posted when it was refused, and why;
+    ``seen``: the version of the status and notes the form was shown with, when not the lead's
+    own)
     and a page of what they sent, newest first, with the way to the earlier ones; ``place``:
     the leads list's place it was opened from, for "← Leads", and the conversations list's when it
     was opened from a conversation (``dashboard.list_place``)."""
@@ -163,9 +168,23 @@ async def _lead_page(
             "statuses": STATUSES,
             "values": values or {"status": lead.status, "notes": lead.notes or ""},
             "errors": errors or {},
+            "seen": seen if seen is not None else _version(lead.status, lead.notes),
         },
-        status_code=422 if errors else 200,
+        status_code=status_code or (422 if errors else 200),
     )
+
+
+def _version(status: str, notes: str | None) -> str:
+    """The lead's status and notes as a form showed them: a save of an older version is told
+    (a visitor's new message changes the lead, not these)."""
+    return hashlib.sha256(f"{status}\0{notes or ''}".encode()).hexdigest()[:16]
+
+
+LEAD_CHANGED = (
+    "This lead's status or notes were changed meanwhile (by a teammate, or in another tab), so "
+    "your changes were not saved. Saved now: status {status}, notes “{notes}”. Save again to "
+    "replace them with what is below."
+)
 
 
 @router.get("/w/{workspace_id}/leads/{lead_id}")
@@ -201,16 +220,35 @@ async def update_lead(
             place=lead_trail(exc.fields.get("back"), exc.fields.get("other")),
             values=exc.fields,
             errors=app_errors(exc),
+            seen=str(exc.fields.get("seen") or ""),
         )
     except ValidationError as exc:
         values = {"status": fields.get("status"), "notes": fields.get("notes")}
         errors = field_errors(exc)
         place = lead_trail(fields.get("back"), fields.get("other"))
+        seen = str(fields.get("seen") or "")
         return await _lead_page(
-            request, page, session, lead_id, place=place, values=values, errors=errors
+            request, page, session, lead_id, place=place, values=values, errors=errors, seen=seen
         )
     place = lead_trail(fields.get("back"), fields.get("other"))
+    seen = str(fields.get("seen") or "")
     try:
+        lead = await leads.get(session, page.access, lead_id=lead_id)
+        if seen and seen != _version(lead.status, lead.notes):
+            # Saved over, the other tab's or teammate's status and notes were lost without a
+            # word: what was typed comes back beside the saved ones; a second Save replaces them.
+            said = LEAD_CHANGED.format(status=lead.status, notes=lead.notes or "")
+            return await _lead_page(
+                request,
+                page,
+                session,
+                lead_id,
+                place=place,
+                values={"status": form.status, "notes": form.notes},
+                errors={"_form": said},
+                seen=_version(lead.status, lead.notes),
+                status_code=409,
+            )
         async with session.begin_nested():
             await leads.update(session, page.access, lead_id=lead_id, values=form.model_dump())
     except NotFound:
