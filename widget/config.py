@@ -104,7 +104,12 @@ class WidgetConfigIn(BaseModel):
         cleaned = [q.strip() for q in value if has_visible(q)]
         if any(len(q) > 200 for q in cleaned):
             raise ValueError("each suggested question must be at most 200 characters")
-        return cleaned
+        # Once each (case and spacing aside), the first kept: a repeated one showed as a
+        # second, equal chip.
+        kept: dict[str, str] = {}
+        for question in cleaned:
+            kept.setdefault(" ".join(question.split()).casefold(), question)
+        return list(kept.values())
 
     @field_validator("lead_fields")
     @classmethod

@@ -99,6 +99,20 @@ def refuse_blank_answer(answer: str | None) -> None:
         raise ValidationFailed(message, details=[{"field": "answer", "message": message}])
 
 
+def distinct_phrasings(question: str, alt_questions: list[str]) -> list[str]:
+    """The other phrasings once each, none the question itself, as visitors' questions are
+    compared (``normalize_question``): "opening time" given twice, "OPENING TIME" and the
+    question again were all stored, and counted ("Other phrasings: 4"). The first of each
+    stays."""
+    seen = {normalize_question(question)}
+    kept = []
+    for phrasing in alt_questions:
+        if (key := normalize_question(phrasing)) not in seen:
+            seen.add(key)
+            kept.append(phrasing)
+    return kept
+
+
 def asked(faq: Faq) -> set[str]:
     """The normalized phrasings ``faq`` answers: its question and its other phrasings."""
     return {normalize_question(q) for q in (faq.question, *faq.alt_questions)}
@@ -179,7 +193,8 @@ async def create(
 ) -> Faq:
     """Add an FAQ (answered verbatim to visitors); audited with its id, not its text."""
     permit = authorize(access, Action.FAQ_CREATE)
-    refuse_too_many([q for q in alt_questions if q.strip()])
+    alt_questions = distinct_phrasings(question, [q.strip() for q in alt_questions if q.strip()])
+    refuse_too_many(alt_questions)
     refuse_unindexable(question, alt_questions)
     refuse_blank_answer(answer)
     workspace_id = access.workspace.id
@@ -264,7 +279,10 @@ async def update(
     current = await get(session, workspace_id=workspace_id, faq_id=faq_id)
     clean: dict[str, Any] = {k: (v.strip() if isinstance(v, str) else v) for k, v in values.items()}
     if "alt_questions" in clean:
-        clean["alt_questions"] = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+        given = [q.strip() for q in clean["alt_questions"] or [] if q.strip()]
+        clean["alt_questions"] = distinct_phrasings(
+            str(clean.get("question", current.question)), given
+        )
     refuse_too_many(clean.get("alt_questions"))
     refuse_unindexable(clean.get("question"), clean.get("alt_questions"))
     refuse_blank_answer(clean.get("answer"))
