@@ -192,21 +192,53 @@ def unsupported_media_type(kind: str, path: str) -> UnsupportedMediaType:
 
 
 def _content_type(scope: Scope) -> bytes:
+    return _header(scope, b"content-type")
+
+
+def _header(scope: Scope, name: bytes) -> bytes:
     for key, value in scope.get("headers", []):
-        if key == b"content-type":
+        if key == name:
             return bytes(value)
     return b""
 
 
+CONTENT_ENCODING_REFUSED = (
+    "Request bodies are read as sent: send it without Content-Encoding (or with identity)"
+)
+
+
+def _encoded(scope: Scope) -> str | None:
+    """The request's ``Content-Encoding`` when it names a coding other than identity: such a
+    body was read as it came, so a gzip JSON body was refused "not UTF-8" and a plain body
+    labelled ``br`` was taken."""
+    coding = _header(scope, b"content-encoding").decode("latin-1").strip()
+    codings = [c.strip().lower() for c in coding.split(",") if c.strip()]
+    return coding[:40] if any(c != "identity" for c in codings) else None
+
+
 class JsonInputGuardMiddleware:
-    """415 for an API body that is not JSON (nor a form its route takes); 422 for a JSON body
-    that is not UTF-8, is nested deeper than ``MAX_JSON_DEPTH`` or holds a lone surrogate."""
+    """415 for an API body that is not JSON (nor a form its route takes), and for any body
+    sent with a ``Content-Encoding`` (``unsupported_content_encoding``: none is decoded); 422
+    for a JSON body that is not UTF-8, is nested deeper than ``MAX_JSON_DEPTH`` or holds a
+    lone surrogate."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
+        if scope["type"] == "http" and scope.get("method") in _BODY_METHODS:
+            coding = _encoded(scope)
+            if coding is not None:  # RFC 7694: 415, saying which coding is read
+                await send_error(
+                    send,
+                    415,
+                    "unsupported_content_encoding",
+                    CONTENT_ENCODING_REFUSED,
+                    {"content_encoding": coding},
+                    extra_headers=[(b"accept-encoding", b"identity")],
+                )
+                return
         kind = media_type(_content_type(scope))
         if (
             scope["type"] != "http"

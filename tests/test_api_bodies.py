@@ -4,6 +4,8 @@ literal path segment (``leads/export``) is not taken for an id."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import uuid
 from typing import Any
 
@@ -202,3 +204,43 @@ async def test_a_literal_segment_is_not_taken_for_an_id(
     # A malformed id is no lead (or conversation) there: 404, as an unknown one.
     for path in ("/leads/not-a-lead", "/conversations/not-one", f"/leads/{uuid.uuid4()}"):
         _error(await client.get(owner.url(path), headers=h), 404, "not_found")
+
+
+async def test_a_body_sent_with_a_content_encoding_is_refused_not_misread(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """No request body is decoded: a gzip JSON body was refused as "not UTF-8" JSON and a
+    plain body labelled ``br`` was taken. Both are 415 ``unsupported_content_encoding`` with
+    ``Accept-Encoding: identity`` (RFC 7694), an upload too; ``identity`` is read as none."""
+    body = json.dumps({"question": "Gzipped?", "answer": "No."}).encode()
+    for coding, sent in (("gzip", gzip.compress(body)), ("br", body), ("gzip, identity", body)):
+        response = await client.post(
+            owner.url("/faqs"),
+            content=sent,
+            headers={
+                **owner.headers,
+                "Content-Type": "application/json",
+                "Content-Encoding": coding,
+            },
+        )
+        error = _error(response, 415, "unsupported_content_encoding")
+        assert error["details"] == {"content_encoding": coding}
+        assert response.headers["accept-encoding"] == "identity"
+    upload = await client.post(
+        owner.url("/documents"),
+        files={"file": ("hours.txt", b"Open nine to five.", "text/plain")},
+        headers={**owner.headers, "Content-Encoding": "gzip"},
+    )
+    _error(upload, 415, "unsupported_content_encoding")
+    faqs = await client.get(owner.url("/faqs"), headers=owner.headers)
+    assert faqs.json()["items"] == []
+    plain = await client.post(
+        owner.url("/faqs"),
+        content=body,
+        headers={
+            **owner.headers,
+            "Content-Type": "application/json",
+            "Content-Encoding": "identity",
+        },
+    )
+    assert plain.status_code == 201, plain.text
