@@ -58,4 +58,21 @@ async def sse_response(events: AsyncIterator[tuple[str, dict[str, Any]]]) -> Str
 
 
 def wants_stream(accept: str | None) -> bool:
-    return bool(accept) and "text/event-stream" in str(accept).lower()
+    """Whether ``Accept`` prefers the event stream to JSON (RFC 9110 quality values): named
+    with a weight above 0, and not below ``application/json``'s when that is named too.
+    ``text/event-stream;q=0, application/json`` (a client refusing the stream) was streamed
+    to: the type's name anywhere in the header was enough."""
+    weights: dict[str, float] = {}
+    for part in str(accept or "").lower().split(","):
+        kind, *parameters = (piece.strip() for piece in part.split(";"))
+        weight = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip() == "q":
+                try:
+                    weight = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    weight = 0.0
+        weights[kind] = max(weights.get(kind, 0.0), weight) if kind in weights else weight
+    stream = weights.get("text/event-stream", 0.0)
+    return stream > 0 and stream >= weights.get("application/json", 0.0)
