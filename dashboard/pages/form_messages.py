@@ -16,6 +16,8 @@ _BY_TYPE = {
     "url_parsing": "Enter a web address like https://example.com.",
     "url_scheme": "Enter a web address that starts with https:// or http://.",
     "int_parsing": "Enter a whole number.",
+    "int_type": "Enter a whole number.",
+    "int_from_float": "Enter a whole number.",
     "float_parsing": "Enter a number.",
     "bool_parsing": "Choose yes or no.",
     "enum": "Choose one of the options.",
@@ -33,6 +35,21 @@ def plain_message(err: Any) -> str:
         return "Fill this in." if least == 1 else f"Use at least {least} characters."
     if kind == "string_too_long":
         return f"Use at most {ctx.get('max_length')} characters."
+    # A list is a textarea of one item per line on these forms (other phrasings, suggested
+    # questions): "List should have at most 20 items after validation, not 21" before.
+    if kind == "too_long":
+        return f"Use at most {ctx.get('max_length')} lines ({ctx.get('actual_length')} given)."
+    if kind == "too_short":
+        return f"Use at least {ctx.get('min_length')} lines."
+    bounds = {
+        "greater_than_equal": ("ge", "at least {}"),
+        "less_than_equal": ("le", "at most {}"),
+        "greater_than": ("gt", "above {}"),
+        "less_than": ("lt", "below {}"),
+    }
+    if kind in bounds:  # "Input should be greater than or equal to 1" before
+        key, words = bounds[kind]
+        return f"Enter a number {words.format(ctx.get(key))}."
     if message.startswith("value is not a valid email address"):
         return "Enter an email address like name@example.com."
     if kind in _BY_TYPE:

@@ -121,7 +121,7 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
                 problem: dict[str, object] | None = {
                     "row": number,
                     "field": str(err["loc"][0]),
-                    "message": err["msg"],
+                    "message": _said(err),
                 }
             else:
                 problem = _row_problem(item, number, answered)
@@ -138,6 +138,19 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
     if not items:
         raise ValidationFailed("The CSV file has no FAQs", code="invalid_csv")
     return items
+
+
+def _said(err: Any) -> str:
+    """A refused field of a row in words an owner acts on: pydantic's own ("String should have
+    at least 1 character") was shown as it was."""
+    kind, ctx = str(err.get("type", "")), err.get("ctx") or {}
+    if kind == "string_too_short":
+        return "is empty: fill it in"
+    if kind == "string_too_long":
+        return f"is longer than {ctx.get('max_length')} characters"
+    if kind == "too_long":
+        return f"has more than {ctx.get('max_length')} other phrasings (separate them with |)"
+    return str(err.get("msg", "")).removeprefix("Value error, ")
 
 
 ENABLED_MESSAGE = "enabled must be true or false (or left empty: switched on)"

@@ -84,11 +84,12 @@ async def test_out_of_range_caps_are_refused_beside_the_field(
 ) -> None:
     assert (await web.post(web.url("widget"), {**BASE, PER_IP: "9"})).status_code == 303
     cases = [
-        (PER_IP, "0", "greater than or equal to 1"),
-        (PER_IP, "-3", "greater than or equal to 1"),
-        (PER_WORKSPACE, str(MAX_CONVERSATION_CAP + 1), f"less than or equal to {MAX_CAP}"),
-        (PER_WORKSPACE, "12.5", "valid integer"),
-        (PER_IP, "lots", "valid integer"),
+        # In the form's words, not pydantic's ("Input should be greater than or equal to 1").
+        (PER_IP, "0", "Enter a number at least 1."),
+        (PER_IP, "-3", "Enter a number at least 1."),
+        (PER_WORKSPACE, str(MAX_CONVERSATION_CAP + 1), f"Enter a number at most {MAX_CAP}."),
+        (PER_WORKSPACE, "12.5", "Enter a whole number."),
+        (PER_IP, "lots", "Enter a whole number."),
         ("avatar_url", "http://cdn.example.com/bot.png", "https"),
     ]
     for name, value, message in cases:
