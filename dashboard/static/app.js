@@ -120,6 +120,13 @@
     var status = form.querySelector("[data-stream-status]");
     var field = form.querySelector("textarea[name='message']");
     var button = form.querySelector("button[type='submit']");
+    if (!field.value.trim()) {
+      // Spaces only pass the textarea's "required": nothing is sent, and the transcript gets
+      // no empty "You:" line with the refusal as if the bot had said it.
+      if (status) { status.textContent = "Write a question first."; }
+      field.focus();
+      return;
+    }
     var question = document.createElement("li");
     question.className = "user";
     var who = document.createElement("span");

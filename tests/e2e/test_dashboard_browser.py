@@ -126,9 +126,15 @@ async def test_upload_becomes_ready_and_the_playground_cites_it(
     await page.locator(f'tr[data-status="ready"]:has-text("{name}")').wait_for(timeout=60_000)
 
     await page.goto(f"{base}/playground")
+    question = page.get_by_label("Your question")
+    # Spaces alone are not sent: no empty "You:" line and refusal in the transcript (each try
+    # added a pair), the status says what to do.
+    await question.fill("   ")
+    await question.press("Enter")
+    await page.get_by_text("Write a question first.").wait_for(timeout=TIMEOUT)
+    assert await page.locator("li.user").count() == 0
     # Enter sends, as in the widget (it only began a new line: the owner waited for an answer
     # that was never asked); Shift+Enter begins a new line.
-    question = page.get_by_label("Your question")
     await question.fill(f"How long does the motor of boat {marker} run?")
     await question.press("Shift+Enter")
     assert (await question.input_value()).endswith("\n")
