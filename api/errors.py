@@ -59,6 +59,16 @@ def json_parse_error(exc: BaseException) -> ValidationFailed | None:
         return invalid_json(exc.pos, exc.msg)
     if isinstance(exc, UnicodeDecodeError):
         return invalid_json(exc.start, "not UTF-8 text")
+    if isinstance(exc, ValueError) and "integer string conversion" in str(exc):
+        # Python reads no integer of more than 4,300 digits (CVE-2020-10735): valid JSON, but no
+        # number any field takes; it was a bare 400 ``bad_request`` (on uploads a 422 that
+        # named the wrong thing).
+        reason = "a number in it has more than 4,300 digits"
+        return ValidationFailed(
+            f"The body cannot be read: {reason}",
+            code="invalid_json",
+            details=[{"field": None, "position": None, "message": reason}],
+        )
     return None
 
 

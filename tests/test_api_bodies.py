@@ -244,3 +244,21 @@ async def test_a_body_sent_with_a_content_encoding_is_refused_not_misread(
         },
     )
     assert plain.status_code == 201, plain.text
+
+
+async def test_a_number_python_cannot_read_is_a_json_refusal(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """Valid JSON holding an integer of more than 4,300 digits (Python reads none): a bare 400
+    ``bad_request`` before, and on the documents route a 422 naming the wrong thing."""
+    huge = b"1" * 5000
+    for path, body in (
+        (owner.url("/faqs"), b'{"question": "Q?", "answer": "A.", "n": ' + huge + b"}"),
+        (owner.url("/documents"), b'{"title": "T", "text": "Hours.", "n": ' + huge + b"}"),
+        ("/api/v1/auth/login", b'{"email": "a@example.com", "password": ' + huge + b"}"),
+    ):
+        response = await client.post(
+            path, content=body, headers={**owner.headers, "Content-Type": "application/json"}
+        )
+        error = _error(response, 422, "invalid_json")
+        assert "more than 4,300 digits" in error["message"], (path, error)
