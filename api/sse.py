@@ -73,6 +73,6 @@ def wants_stream(accept: str | None) -> bool:
                     weight = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     weight = 0.0
-        weights[kind] = max(weights.get(kind, 0.0), weight) if kind in weights else weight
+        weights[kind] = max(weights.get(kind, 0.0), weight)
     stream = weights.get("text/event-stream", 0.0)
     return stream > 0 and stream >= weights.get("application/json", 0.0)

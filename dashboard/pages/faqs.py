@@ -184,8 +184,13 @@ async def update_faq(
         # typed comes back with the saved version, and a second Save replaces it knowingly.
         saved = f"“{faq.answer}”" + ("" if faq.enabled else " (switched off)")
         errors = {"_form": FAQ_CHANGED.format(saved=saved)}
-        context = {"faq": faq, "values": values, "page": page, "errors": errors}
-        context["seen"] = _version(faq)
+        context = {
+            "faq": faq,
+            "values": values,
+            "page": page,
+            "errors": errors,
+            "seen": _version(faq),
+        }
         return render(request, "faq_edit.html", context, status_code=409)
     try:
         # The answer as validated: its line breaks one LF each, as the form counted them.
