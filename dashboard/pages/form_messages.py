@@ -24,6 +24,14 @@ _BY_TYPE = {
     "literal_error": "Choose one of the options.",
 }
 
+# A number's bound by error type: the bound's key in the error's context, and its words.
+_BOUNDS = {
+    "greater_than_equal": ("ge", "at least {}"),
+    "less_than_equal": ("le", "at most {}"),
+    "greater_than": ("gt", "above {}"),
+    "less_than": ("lt", "below {}"),
+}
+
 
 def plain_message(err: Any) -> str:
     """One of ``ValidationError.errors()`` as a sentence for the form."""
@@ -41,14 +49,8 @@ def plain_message(err: Any) -> str:
         return f"Use at most {ctx.get('max_length')} lines ({ctx.get('actual_length')} given)."
     if kind == "too_short":
         return f"Use at least {ctx.get('min_length')} lines."
-    bounds = {
-        "greater_than_equal": ("ge", "at least {}"),
-        "less_than_equal": ("le", "at most {}"),
-        "greater_than": ("gt", "above {}"),
-        "less_than": ("lt", "below {}"),
-    }
-    if kind in bounds:  # "Input should be greater than or equal to 1" before
-        key, words = bounds[kind]
+    if kind in _BOUNDS:  # "Input should be greater than or equal to 1" before
+        key, words = _BOUNDS[kind]
         return f"Enter a number {words.format(ctx.get(key))}."
     if message.startswith("value is not a valid email address"):
         return "Enter an email address like name@example.com."

@@ -102,13 +102,17 @@ def numbered(data: bytes) -> list[tuple[int, FaqIn]]:
                 if len(problems) < MAX_REPORTED:
                     problems.append({"row": number, "field": nul, "message": NUL_MESSAGE})
                 continue
-            switch = _enabled(row["enabled"]) if "enabled" in row else True
-            if switch is None:
-                if len(problems) < MAX_REPORTED:
-                    problems.append({"row": number, "field": "enabled", "message": ENABLED_MESSAGE})
-                continue
             # Only a file with the column says whether an FAQ it updates is switched on.
-            given = {"enabled": switch} if "enabled" in row else {}
+            given: dict[str, bool] = {}
+            if "enabled" in row:
+                switch = _enabled(row["enabled"])
+                if switch is None:
+                    if len(problems) < MAX_REPORTED:
+                        problems.append(
+                            {"row": number, "field": "enabled", "message": ENABLED_MESSAGE}
+                        )
+                    continue
+                given["enabled"] = switch
             try:
                 item = FaqIn(
                     question=row.get("question", "").strip(),
