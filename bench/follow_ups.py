@@ -1,7 +1,7 @@
 """Follow-ups without a model: which question retrieval reads, measured on the demo.
 
 Without a language model a follow-up ("and per year?") cannot be rewritten; the product reads
-it together with the visitor's last question, or alone. ``eval/demo-follow-ups.jsonl`` holds 24
+it together with the visitor's last question, or alone. ``eval/demo-follow-ups.jsonl`` holds 48
 two-turn conversations over the demo's documents (the previous question, the follow-up, the
 page that answers it), written from the documents before anything was measured: real follow-ups
 that need the previous question and changes of topic that do not. Both halves by id
@@ -14,7 +14,9 @@ Strategies (only for a message ``looks_like_follow_up`` detects; any other is re
   continuation opening), else joined (``names_its_subject``);
 - ``closer``: both readings searched, the one whose best passage is closer to its question
   (the cosine the "I don't know" rule reads) answers;
-- ``alone-first``: the message alone when the rule finds a relevant passage for it, else joined.
+- ``alone-first``: the message alone when the rule finds a relevant passage for it, else joined;
+- ``alone-first-unless-continued``: the same, but joined whenever the message opens as a
+  continuation ("and per year?": ``follow_ups.continues``); what the product does since stop 62.
 
 A conversation counts as answered right when the reading's best page is an expected one and the
 "I don't know" rule (``RETRIEVAL_MIN_SIMILARITY`` and the word match) lets it answer.
@@ -27,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,22 +43,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from bench.levers_corpus import DEFAULT_VARIANT, VARIANTS, build_corpus, local_encode
 from core.config import Settings
 from eval.splits import SPLITS, split_of
-from rag.chat.follow_ups import looks_like_follow_up
+from rag.chat.follow_ups import continues, looks_like_follow_up
 from rag.chat.normalize import content_terms
 
 FOLLOW_UPS = ROOT / "eval" / "demo-follow-ups.jsonl"
-# A message opening like this continues the one before ("and for yearly plans?").
-_CONTINUES = re.compile(
-    r"^\W*(and|also|what about|how about|but|so|then|why|ok(ay)? (and|so)|same for)\b",
-    re.IGNORECASE,
-)
 
 
 def names_its_subject(message: str) -> bool:
     """The ``subject`` lever (shipped for a few hours this stop, then measured here and taken
     back): a message with two content words of its own that does not open as a continuation
     ("Does it work on Linux?") is read alone."""
-    return not _CONTINUES.match(message) and len(content_terms(message)) >= 2
+    return not continues(message) and len(content_terms(message)) >= 2
 
 
 @dataclass(frozen=True)
@@ -101,6 +97,9 @@ def main(argv: list[str] | None = None) -> None:
         "subject": lambda r: alone(r) if names_its_subject(r["question"]) else joined(r),
         "closer": lambda r: max(alone(r), joined(r), key=lambda x: x.best),
         "alone-first": lambda r: alone(r) if alone(r).relevant else joined(r),
+        "alone-first-unless-continued": lambda r: (
+            joined(r) if continues(r["question"]) or not alone(r).relevant else alone(r)
+        ),
     }
     print("| strategy | half | answered with its page | answered elsewhere | I don't know |")
     print("|---|---|---|---|---|")

@@ -17,7 +17,7 @@ from rag.chat.generator import (
     GenerationRequest,
     Rewritten,
     StreamEvent,
-    joined_follow_up,
+    joined_rewrite,
 )
 from rag.chat.normalize import WORD, content_terms
 from rag.chat.prompts import Passage, dont_know_answer, without_markers
@@ -213,7 +213,7 @@ class ExtractiveAnswerer:
     async def rewrite_follow_up(
         self, message: str, history: Sequence[tuple[str, str]]
     ) -> Rewritten:
-        return Rewritten(joined_follow_up(message, history))
+        return joined_rewrite(message, history)
 
     async def aclose(self) -> None:
         return None

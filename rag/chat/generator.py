@@ -133,6 +133,9 @@ class Rewritten:
     question: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    joined: bool = False
+    """Read with the last question, no model's rewrite (``joined_follow_up``): the pipeline
+    reads the message alone first (``rag.chat.pipeline``)."""
 
     @property
     def tokens(self) -> tuple[int, int]:
@@ -140,8 +143,13 @@ class Rewritten:
 
 
 def joined_follow_up(message: str, history: Sequence[tuple[str, str]]) -> str:
-    """The rewrite without a model: the visitor's previous question, then the follow-up. Read
-    alone, or alone when it names its subject, lost on the demo's follow-ups (python -m
-    bench.follow_ups, docs/retrieval.md)."""
+    """The rewrite without a model: the visitor's previous question, then the follow-up. The
+    pipeline reads the follow-up alone first (``Rewritten.joined``) and this when that finds
+    nothing (python -m bench.follow_ups, docs/retrieval.md)."""
     last_question = next((text for role, text in reversed(history) if role == "user"), "")
     return f"{last_question} {message}".strip()
+
+
+def joined_rewrite(message: str, history: Sequence[tuple[str, str]]) -> Rewritten:
+    """The follow-up without a model's rewrite: ``joined_follow_up``, marked ``joined``."""
+    return Rewritten(joined_follow_up(message, history), joined=True)

@@ -28,7 +28,7 @@ from rag.chat.generator import (
     Rewritten,
     Spent,
     StreamEvent,
-    joined_follow_up,
+    joined_rewrite,
 )
 from rag.chat.guard import (
     DEFAULT_REFUSAL,
@@ -346,16 +346,16 @@ class LLMGenerator:
         """The model rewrites the follow-up; without it (an outage, an empty or overlong reply)
         the previous question and the follow-up are joined. The tokens a reply took are
         counted whether it is used or not."""
-        fallback = joined_follow_up(message, history)
         try:
             completion = await self.llm.complete(follow_up_messages(message, history), user=None)
         except LLMUnavailable:
-            return Rewritten(fallback)
+            return joined_rewrite(message, history)
         text = completion.text.strip().strip('"')
-        return Rewritten(
-            text if 0 < len(text) <= 500 else fallback,
-            completion.prompt_tokens,
-            completion.completion_tokens,
+        tokens = (completion.prompt_tokens, completion.completion_tokens)
+        if 0 < len(text) <= 500:
+            return Rewritten(text, *tokens)
+        return replace(
+            joined_rewrite(message, history), prompt_tokens=tokens[0], completion_tokens=tokens[1]
         )
 
 

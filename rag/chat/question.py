@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.chat.contact_beside import without_contact
 from rag.chat.follow_ups import looks_like_follow_up
-from rag.chat.generator import Generator, Rewritten, joined_follow_up
+from rag.chat.generator import Generator, Rewritten, joined_rewrite
 from rag.chat.intents import NOT_QUESTIONS, Intent, question_of
 from rag.knowledge.embeddings import Embedder, EmbeddingError
 
@@ -45,7 +45,7 @@ async def rewrite(
         async with asyncio.timeout_at(now + max(model_by - now, 0) / 2):
             return await rewriter.rewrite_follow_up(message, history)
     except TimeoutError:
-        return Rewritten(joined_follow_up(message, history))
+        return joined_rewrite(message, history)
 
 
 def embed_early(

@@ -747,6 +747,44 @@ async def test_a_follow_up_reads_the_question_before_it_without_a_model(
         assert "5,990" in yearly.json()["answer"], yearly.json()
 
 
+async def test_a_follow_up_that_finds_its_answer_alone_is_read_alone_without_a_model(
+    runtime_factory: RuntimeFactory,
+) -> None:
+    """Without a model, "Does it work on Linux?" after the refund question (two of the demo's
+    suggested questions) was read as both and answered with the refund policy; it finds its
+    page alone, so it is read alone. "how long does it take?" finds nothing alone and is still
+    read with the question before it; "and ..." continues the one before whatever it finds."""
+    async with (
+        runtime_factory(embedder=LocalEmbedder()) as runtime,
+        client_for(runtime) as client,
+    ):
+        owner = await demo_documents(client, runtime, "Alone first")
+
+        async def after(previous: str, message: str, session: str) -> dict[str, Any]:
+            first = (await chat(client, owner, previous, session_id=session)).json()
+            follow = await chat(
+                client, owner, message, session_id=session, conversation_id=first["conversation_id"]
+            )
+            assert follow.status_code == 200, follow.text
+            body: dict[str, Any] = follow.json()
+            return body
+
+        linux = await after("Can I get a refund on a yearly plan?", "Does it work on Linux?", "l")
+        assert linux["source"] == "rag", linux
+        assert "Linux" in linux["answer"], linux["answer"]
+        assert "refund" not in linux["answer"].lower(), linux["answer"]
+        assert {c["title"] for c in linux["citations"]} == {
+            "Supported platforms and requirements"
+        }, linux["citations"]
+        refund = await after("Can I get a refund on a yearly plan?", "how long does it take?", "t")
+        assert refund["source"] == "rag", refund
+        assert refund["citations"][0]["title"] == "Refund and cancellation policy", refund
+        monthly = await after(
+            "Can I get my money back on a yearly plan?", "and for monthly plans?", "m"
+        )
+        assert "not refunded for a partly used month" in monthly["answer"], monthly["answer"]
+
+
 async def test_a_model_that_does_not_know_leaves_the_question_unanswered_for_the_owner(
     llm_client: Any, fake_llm: FakeOpenAI
 ) -> None:

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from api.runtime import Runtime
 from core.db import Database
-from rag.chat.follow_ups import looks_like_follow_up
+from rag.chat.follow_ups import continues, looks_like_follow_up
 from tests.conftest import Owner, RuntimeFactory, client_for, signup
 from workspaces import usage
 
@@ -215,6 +215,23 @@ async def test_an_faq_asked_word_for_word_mid_conversation_gets_its_answer(
 )
 def test_what_looks_like_a_follow_up(message: str, follow_up: bool) -> None:
     assert looks_like_follow_up(message) is follow_up
+
+
+@pytest.mark.parametrize(
+    ("message", "continued"),
+    [
+        ("and for yearly plans?", True),
+        ("And per year?", True),
+        ("  what about iPhone?", True),
+        ("Same for the Business plan?", True),
+        ("Does it work on Linux?", False),
+        ("Andrew here: does it work on Linux?", False),
+        ("how long does it take?", False),
+    ],
+)
+def test_what_continues_the_question_before(message: str, continued: bool) -> None:
+    """Without a model a follow-up is read alone first, unless it opens as a continuation."""
+    assert continues(message) is continued
 
 
 async def test_unknown_question_is_answered_honestly_and_recorded(
