@@ -154,8 +154,12 @@ async def widget_lead(
             conversation_id=body.conversation_id,
             for_update=True,
         )
-        if conversation is not None and conversation.session_id != body.session_id:
-            conversation = None  # another visitor's conversation: not linked
+        if conversation is not None and (
+            conversation.session_id != body.session_id or conversation.channel != "widget"
+        ):
+            # Another visitor's conversation, or the team's test chat (its session id,
+            # "owner-" and the member's id, is no secret): not linked.
+            conversation = None
     values = body.model_dump(include={"email", "name", "phone", "message"})
     if conversation is not None and not (values.get("name") or "").strip():
         # The name they typed in the chat where the bot asked for it: no nameless lead.

@@ -312,8 +312,9 @@ async def give_feedback(
     session_id: str | None = None,
 ) -> None:
     """Thumbs up/down on an assistant answer. A visitor's call passes their ``session_id`` and
-    may only rate their own conversation (again: their latest rating counts, and it replaces
-    a team's); a team's call passes none and rates only an answer nobody rated (409
+    may only rate their own conversation in the widget (again: their latest rating counts, and
+    it replaces a team's; the team's test chat is not a visitor's, whatever session id is
+    given); a team's call passes none and rates only an answer nobody rated (409
     ``already_rated``): it replaced the visitor's rating and comment. The rating records who
     gave it: analytics and the resolution rule read visitors' ratings only."""
     # Held while the rating goes in: read unlocked, an answer whose conversation the retention
@@ -328,7 +329,11 @@ async def give_feedback(
         conversation = await conversation_repo.get_conversation(
             session, workspace_id=workspace_id, conversation_id=message.conversation_id
         )
-        if conversation is None or conversation.session_id != session_id:
+        if (
+            conversation is None
+            or conversation.session_id != session_id
+            or conversation.channel != "widget"
+        ):
             raise NotFound("Message not found")
     stored = await conversation_repo.upsert_feedback(
         session,

@@ -2,7 +2,8 @@
 into the owners' test chat (the playground's session is ``owner-<user id>``), nor the owners'
 chat API (which may name any session) into a visitor's conversation. Either is 404
 ``not_found``, as for another session's conversation, and records nothing. Nor can one member
-post into another's test chat by naming their ``owner-<user id>`` session: 422."""
+post into another's test chat by naming their ``owner-<user id>`` session: 422. The widget's
+ratings and contact form do not reach the test chat either."""
 
 from __future__ import annotations
 
@@ -53,6 +54,49 @@ async def test_a_widget_caller_cannot_post_into_the_owners_test_chat(
     )
     assert again.status_code == 200, again.text
     assert again.json()["conversation_id"] == conversation
+
+
+async def test_a_widget_caller_cannot_rate_or_leave_a_lead_in_the_owners_test_chat(
+    client: httpx.AsyncClient, owner: Owner
+) -> None:
+    """The widget key with the test chat's guessable session id rated the team's answer as a
+    visitor's and linked a planted lead to the test chat (a red-team finding): the rating is
+    404 ``not_found`` as for another session's answer, the lead is taken but not linked."""
+    tried = await client.post(
+        owner.url("/chat"), json={"message": "hello there"}, headers=owner.headers
+    )
+    assert tried.status_code == 200, tried.text
+    conversation = str(tried.json()["conversation_id"])
+    message = tried.json()["message_id"]
+    session = f"owner-{owner.user_id}"
+
+    rated = await client.post(
+        "/api/v1/widget/feedback",
+        json={"message_id": message, "rating": "down", "comment": "planted", "session_id": session},
+        headers=_widget(owner),
+    )
+    assert rated.status_code == 404, rated.text
+    assert rated.json()["error"]["code"] == "not_found"
+    stats = (await client.get(owner.url("/chat/stats"), headers=owner.headers)).json()
+    assert stats["feedback"].get("down", 0) == 0, stats
+
+    planted = await client.post(
+        "/api/v1/widget/leads",
+        json={
+            "email": "planted@example.com",
+            "conversation_id": conversation,
+            "session_id": session,
+        },
+        headers=_widget(owner),
+    )
+    assert planted.status_code == 202, planted.text
+    listed = (await client.get(owner.url("/conversations"), headers=owner.headers)).json()
+    assert [(c["id"], c["lead_id"]) for c in listed["items"]] == [(conversation, None)], listed
+    # The team still rates its own answer.
+    team = await client.post(
+        owner.url("/feedback"), json={"message_id": message, "rating": "up"}, headers=owner.headers
+    )
+    assert team.status_code == 204, team.text
 
 
 async def test_the_owners_chat_cannot_post_into_a_visitors_conversation(
