@@ -16,8 +16,8 @@ STAGES = {
 
 
 def answered_by(source: str | None, intent: str | None, asked: str | None = None) -> str:
-    """``source`` as an owner reads it. A courtesy reply and the reply to an email address typed
-    in chat are canned answers whose source is ``fallback``; they are not "nothing was found".
+    """``source`` as an owner reads it. A courtesy reply and the reply to an email address or a
+    phone number typed in chat are canned answers whose source is ``fallback``; they are not "nothing was found".
     Nor is the reply to a sales lead (``asked``, the visitor's message, asks for a quote, a demo
     or a call, not only a price): the team answers those, and the Unanswered page leaves them
     out (``rag.chat.recording.knowledge_gap``)."""
@@ -28,7 +28,7 @@ def answered_by(source: str | None, intent: str | None, asked: str | None = None
     if source == "fallback" and intent == "bot_identity":
         return "the reply to a visitor asking whether a bot answers (it says it is one)"
     if source == "fallback" and intent == "contact":
-        return "the contact reply (an email address a visitor types becomes a lead)"
+        return "the contact reply (an email address or phone number a visitor types becomes a lead)"
     if source == "fallback" and asked and is_sales_lead(intent, asked):
         return (
             "the reply to a sales lead (a quote, a demo, a call: passed to your team, no gap"

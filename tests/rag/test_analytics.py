@@ -287,6 +287,12 @@ def test_an_answer_the_guard_withheld_is_a_refusal() -> None:
     assert "output guard" in answered_by("refused", "question")  # the transcript's words
 
 
+def test_the_contact_reply_names_both_kinds_of_lead() -> None:
+    """A phone number typed in chat is a lead too: its transcript said only an email was."""
+    said = answered_by("fallback", "contact")
+    assert "email address or phone number" in said, said
+
+
 async def test_a_refusal_by_the_output_guard_is_not_answered_nor_resolved(
     runtime_factory: RuntimeFactory,
 ) -> None:
