@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from billing import repository as repo
 from billing.catalog import CURRENCY, catalog_price
-from billing.events import Applied, apply_order_event
+from billing.events import PAYMENT_OF_ANOTHER_ORDER, Applied, apply_order_event
 from billing.models import BillingOrder, BillingPayment
 from billing.provider import PaymentProvider, PaymentProviderError
 from billing.provider_events import MAX_RAZORPAY_ID, bounded_int, entity_time, short
@@ -242,7 +242,17 @@ async def verify_checkout(
     paid_by: dict[str, Any] | None = None
     async with released(session):  # no pooled connection held over Razorpay's answers
         payment = await provider.fetch_payment(razorpay_payment_id)
-        if payment.get("status") == "authorized" and order.status not in ("paid", "refunded"):
+        # Another order's payment under a signature over this order's id: it was recorded
+        # here as rejected, and its own order's webhook then refused as
+        # ``payment_of_another_order`` (its payer never got the plan). Nothing is recorded nor
+        # captured; its own order keeps it.
+        paid_order = payment.get("order_id")
+        another = paid_order is not None and paid_order != order.razorpay_order_id
+        if (
+            not another
+            and payment.get("status") == "authorized"
+            and order.status not in ("paid", "refunded")
+        ):
             # Its order may be paid at Razorpay with no webhook here yet (retried for hours):
             # capturing this one too charged the owner twice for one period.
             paid_by = paid_by_another(
@@ -254,6 +264,18 @@ async def verify_checkout(
             if paid_by is None:
                 payment = await capture_for_order(provider, payment, order.amount, order.currency)
                 captured_here = payment.get("status") in CAPTURED
+    if another:
+        refused = Applied(
+            "ignored",
+            PAYMENT_OF_ANOTHER_ORDER,
+            f"payment {razorpay_payment_id} is of another order",
+            workspace_id=workspace_id,
+            razorpay_order_id=order.razorpay_order_id,
+            razorpay_payment_id=razorpay_payment_id,
+            order_status=order.status,
+            order_id=order.id,
+        )
+        return refused, await _subscription_now(session, workspace_id, now)
     order_status: str | None = order.status
     if paid_by is not None and paid_by.get("status") == "captured" and _storable(paid_by):
         # The payment that paid the order, as its webhook will report it (at Razorpay's time

@@ -5,7 +5,7 @@ other workspace nothing: it is ``rejected`` / ``payment_of_another_order`` and t
 the first order's. Before, the second workspace was given a paid period for the first
 workspace's money (its plan, its order ``paid``), and a refund of that payment later took the
 plan back from the first workspace only. Real PostgreSQL; Razorpay is the local fake, webhooks
-signed."""
+signed. Checkout's verify of another order's payment records nothing either."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from core.db import Database
 from tests.billing.conftest import create_order, order_row, post_webhook, sub_row
 from tests.conftest import Owner, signup
-from tests.fakes.razorpay_server import FakeRazorpay, webhook_payload
+from tests.fakes.razorpay_server import FakeRazorpay, checkout_signature, webhook_payload
 
 
 async def _two_orders(
@@ -138,3 +139,47 @@ async def test_one_payment_reported_on_two_orders_at_once_pays_one(
     assert (paid["status"], paid["reason"]) == ("applied", "applied"), paid
     assert (refused["status"], refused["reason"]) == ("rejected", "payment_of_another_order")
     await _untouched(owner_db, b, order_b)
+
+
+@pytest.mark.parametrize("taken", ["captured", "authorized"])
+async def test_verify_of_another_order_s_payment_records_and_captures_nothing(
+    bclient: httpx.AsyncClient, fake: FakeRazorpay, owner_db: Database, taken: str
+) -> None:
+    """B verifies its own order with A's payment under a Checkout signature over both ids (a
+    red-team finding; the signature needs the key secret): the payment was recorded on B's
+    order as rejected, and A's own webhook then refused as ``payment_of_another_order``, so A
+    paid and kept the free plan. Now verify answers ``payment_of_another_order`` and records
+    and captures nothing; A's webhook applies it to A."""
+    a = await signup(bclient, "Payer A")
+    b = await signup(bclient, "Other B")
+    order_a = await create_order(bclient, a, "starter")
+    order_b = await create_order(bclient, b, "starter")
+    if taken == "captured":
+        payment = fake.capture_payment(order_a["razorpay_order_id"])
+    else:
+        payment = fake.authorize_payment(order_a["razorpay_order_id"])
+    rzp_b = order_b["razorpay_order_id"]
+    verified = await bclient.post(
+        b.url("/billing/verify"),
+        json={
+            "razorpay_order_id": rzp_b,
+            "razorpay_payment_id": payment["id"],
+            "razorpay_signature": checkout_signature(rzp_b, payment["id"], fake.key_secret),
+        },
+        headers=b.headers,
+    )
+    assert verified.status_code == 200, verified.text
+    body = verified.json()
+    assert (body["applied"], body["reason"]) == (False, "payment_of_another_order"), body
+    await _untouched(owner_db, b, order_b)
+    assert fake.payments[payment["id"]]["status"] == taken  # not captured for B's order
+    async with owner_db.transaction() as session:
+        recorded = await session.scalar(
+            text("SELECT count(*) FROM billing_payments WHERE razorpay_payment_id = :p"),
+            {"p": payment["id"]},
+        )
+    assert recorded == 0
+    if taken == "captured":
+        paid = await post_webhook(bclient, webhook_payload("payment.captured", payment=payment))
+        assert (paid.json()["status"], paid.json()["reason"]) == ("applied", "applied"), paid.text
+        assert (await sub_row(owner_db, a.workspace_id))["applied_payment_ids"] == [payment["id"]]
