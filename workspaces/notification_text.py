@@ -111,8 +111,18 @@ def _held_charge(data: dict[str, Any]) -> tuple[str, list[str]]:
 
 def _received(data: dict[str, Any], plan: object) -> tuple[str, list[str]]:
     """A recurring charge of the owner's cycle; refunded (``refunded``: all of it, or a part)
-    while its cycle was not known yet (billing: ``recurring_charge_refunded``)."""
-    lines = [f"We received {_money(data)} for the {plan} plan."]
+    while its cycle was not known yet (billing: ``recurring_charge_refunded``). A recurring
+    charge on a workspace whose plan is none of the paid ones names its subscription, not a
+    plan: it mailed "for the free plan" for money that bought no plan here."""
+    subscription = data.get("subscription_id")
+    paid_plan = isinstance(plan, str) and plan in PLANS and any(PLANS[plan].prices.values())
+    if subscription and not paid_plan:
+        lines = [
+            f"We received {_money(data)} through your Razorpay subscription {subscription}.",
+            "It does not change your plan here; the plan page shows the plan in effect.",
+        ]
+    else:
+        lines = [f"We received {_money(data)} for the {plan} plan."]
     part = _refunded_part(data)
     if part == "all":
         return f"Payment received and refunded: {_money(data)}", [*lines, _REFUNDED_ALL]

@@ -636,3 +636,17 @@ def test_the_received_mail_says_what_was_refunded_while_the_cycle_was_unknown() 
         "Payment received: 499.00 INR",
         ["We received 499.00 INR for the pro plan."],
     )
+
+
+def test_a_recurring_charge_on_no_paid_plan_names_its_subscription_not_a_plan() -> None:
+    """A linked Razorpay subscription charged a workspace on the free plan: the mail said "We
+    received 999.00 INR for the free plan" (a billing tester's finding) for money that bought
+    no plan here. It names the subscription and says the plan is unchanged."""
+    base = {"amount": 99_900, "currency": "INR", "payment_id": "pay_x", "subscription_id": "sub_A1"}
+    subject, lines = render_received({**base, "plan": "free"}, "free")
+    assert subject == "Payment received: 999.00 INR"
+    assert lines[0] == "We received 999.00 INR through your Razorpay subscription sub_A1."
+    assert not [line for line in lines if "free plan" in line], lines
+    assert render_received({**base, "plan": "pro"}, "pro")[1] == [
+        "We received 999.00 INR for the pro plan."
+    ]
