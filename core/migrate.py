@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import Final
 
 from alembic import command
 from alembic.config import Config
@@ -250,8 +251,8 @@ async def upgrade(
         async with engine.connect() as conn:
             if app_role and not await conn.run_sync(_role_exists, app_role):
                 raise ConfigError(_missing_role(app_role))
-            # A session lock: held across the revisions' own transactions.
-            await conn.execute(text(f"SELECT pg_advisory_lock({_MIGRATION_LOCK})"))
+            await conn.commit()
+            await _take_migration_lock(conn)
             await conn.execute(text(f"SET lock_timeout = {int(lock_timeout_ms)}"))
             await conn.commit()
             try:
@@ -289,6 +290,29 @@ async def upgrade(
     finally:
         await engine.dispose()
     return newer
+
+
+LOCK_POLL_SECONDS: Final = 0.25
+"""How often a migrator waiting for another's lock tries it again."""
+
+
+async def _take_migration_lock(conn: AsyncConnection) -> None:
+    """The migration's session advisory lock (held across the revisions' own transactions),
+    tried until it is free, with no transaction open between tries. Waiting for it inside the
+    statement that asks for it held a snapshot, and a revision of the migrator holding the
+    lock that builds an index CONCURRENTLY waits for every older snapshot to end: the two
+    deadlocked, PostgreSQL cancelled one, and a second `trulybot migrate` (or a replica, or a
+    worker process, starting beside another) failed."""
+    told = False
+    while True:
+        taken = await conn.scalar(text(f"SELECT pg_try_advisory_lock({_MIGRATION_LOCK})"))
+        await conn.commit()
+        if taken:
+            return
+        if not told:
+            log.info("migration: another migrator holds the lock; waiting for it to finish")
+            told = True
+        await asyncio.sleep(LOCK_POLL_SECONDS)
 
 
 async def _upgrade_retried(
