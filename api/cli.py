@@ -181,16 +181,20 @@ def run_server(config: Any, sock: socket.socket) -> int:
     or SIGINT, 0. One process's ``Server`` shuts down gracefully on SIGTERM, puts the handler
     it found back and raises the signal again for it: that was the default one, and the
     server, stopped as asked, was killed by the signal (status 143), where several processes
-    and ``trulybot worker`` exit 0; the handler it finds now ends it with 0."""
+    and ``trulybot worker`` exit 0; the handler it finds now ends it with 0. A start-up that
+    failed is 3 (uvicorn's STARTUP_FAILURE), with one process or several."""
+    from uvicorn.config import STARTUP_FAILURE
     from uvicorn.server import Server
     from uvicorn.supervisors import Multiprocess
 
     server = Server(config=config)
     main = threading.current_thread() is threading.main_thread()  # (signals go to it alone)
     previous = signal.signal(signal.SIGTERM, _stopped) if main else None
+    supervisor: Multiprocess | None = None
     try:
         if config.workers > 1:
-            Multiprocess(config, sockets=[sock]).run()
+            supervisor = Multiprocess(config, sockets=[sock])
+            supervisor.run()
         else:
             server.run(sockets=[sock])
     except KeyboardInterrupt:
@@ -201,8 +205,13 @@ def run_server(config: Any, sock: socket.socket) -> int:
         if main:
             signal.signal(signal.SIGTERM, previous)
         sock.close()
-    if config.workers == 1 and not server.started:
-        return 3  # uvicorn's STARTUP_FAILURE: the app's start-up failed (its lines said why)
+    if supervisor is not None:
+        # A process whose start-up failed stops them all (uvicorn's supervisor); the command
+        # exited 0 then, and a service manager restarting on failure took it for a clean stop.
+        failed = any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes)
+        return STARTUP_FAILURE if failed else 0
+    if not server.started:
+        return STARTUP_FAILURE  # the app's start-up failed (its lines said why)
     return 0
 
 

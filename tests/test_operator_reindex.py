@@ -226,8 +226,10 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
     # Neither the API nor a worker starts with vectors the stored ones cannot be compared with
     # (every question and every ingested chunk failed as a 500); they name the way out, in one
     # paragraph with both dimensions (it was a traceback of 60 lines, and under serve the same
-    # frames of the framework's lifespan over and over).
-    for command in (("serve",), ("worker", "--burst")):
+    # frames of the framework's lifespan over and over). With WORKERS=2 every process refuses
+    # and the command fails too (it exited 0: a service manager restarting on failure, or a
+    # deploy script, took it for a clean stop).
+    for command, workers in ((("serve",), "1"), (("serve",), "2"), (("worker", "--burst"), "1")):
         stopped = await trulybot(
             scratch,
             tmp_path,
@@ -236,11 +238,14 @@ async def test_a_dimension_change_happens_only_when_the_operator_asks(
             EMBEDDING_DIMENSIONS="64",
             REDIS_URL=REDIS_URL,
             PORT=str(_free_port()),
+            WORKERS=workers,
         )
         assert stopped.code != 0, stopped.out
         assert "Traceback" not in stopped.out, stopped.out
         assert "listening" not in stopped.out, stopped.out
-        [refusal] = [line for line in stopped.out.splitlines() if "vector(384)" in line]
+        refusals = [line for line in stopped.out.splitlines() if "vector(384)" in line]
+        assert 1 <= len(refusals) <= int(workers), stopped.out
+        refusal = refusals[0]
         assert f"trulybot {command[0]}: the stored vectors are vector(384)" in refusal
         assert "makes 64-dimension vectors" in refusal
         assert "`trulybot reindex --change-dimension`" in refusal
