@@ -17,10 +17,10 @@ STAGES = {
 
 def answered_by(source: str | None, intent: str | None, asked: str | None = None) -> str:
     """``source`` as an owner reads it. A courtesy reply and the reply to an email address or a
-    phone number typed in chat are canned answers whose source is ``fallback``; they are not "nothing was found".
-    Nor is the reply to a sales lead (``asked``, the visitor's message, asks for a quote, a demo
-    or a call, not only a price): the team answers those, and the Unanswered page leaves them
-    out (``rag.chat.recording.knowledge_gap``)."""
+    phone number typed in chat are canned answers whose source is ``fallback``; they are not
+    "nothing was found". Nor is the reply to a sales lead (``asked``, the visitor's message,
+    asks for a quote, a demo or a call, not only a price): the team answers those, and the
+    Unanswered page leaves them out (``rag.chat.recording.knowledge_gap``)."""
     if source == "fallback" and intent in COURTESY:
         return "small talk (a greeting, thanks or goodbye)"
     if source == "fallback" and intent == "unclear":

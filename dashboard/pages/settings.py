@@ -67,6 +67,8 @@ async def settings_context(page: PageDep, session: SessionDep) -> dict[str, Any]
         "may_edit": page.may(Action.WORKSPACE_UPDATE),
         "may_delete": page.may(Action.WORKSPACE_DELETE),
         "values": {"name": page.access.workspace.name, "webhook_url": url},
+        # What the page shows as saved: a Save sends only what was changed from it.
+        "seen": {"name": page.access.workspace.name, "webhook_url": url},
         "errors": {},
         "delete_confirm": "",
     }
@@ -91,22 +93,57 @@ def _settings_refusal(exc: ValidationError | AppError) -> tuple[dict[str, str], 
     return errors, status
 
 
+SETTINGS_CHANGED = (
+    "The {what} was changed meanwhile (in another tab, or by a teammate) to “{now}”. Your"
+    " changes were not saved; Save again to replace it with yours."
+)
+_FIELD_NAMES = {"name": "workspace name", "webhook_url": "handoff webhook URL"}
+
+
+def _settings_values(fields: dict[str, Any], prefix: str = "") -> dict[str, str | None]:
+    return {
+        "name": str(fields.get(prefix + "name") or "").strip(),
+        "webhook_url": str(fields.get(prefix + "webhook_url") or "").strip() or None,
+    }
+
+
 @router.post("/w/{workspace_id}/settings")
 async def save_settings(request: Request, page: PageDep, session: SessionDep) -> Response:
+    """Saves the fields the owner changed from what the page showed (``seen_*``): a page
+    opened before another tab (or a teammate) set the webhook address saved its old, empty
+    address back with a rename, and handoffs stopped without a word. A field changed here
+    that was also changed meanwhile is not saved over (409, the form kept, the page's values
+    brought up to date so that a second Save replaces it knowingly)."""
     fields = await form_fields(request)
-    values = {
-        "name": str(fields.get("name") or "").strip(),
-        "webhook_url": str(fields.get("webhook_url") or "").strip() or None,
-    }
+    values = _settings_values(fields)
+    workspace = page.access.workspace
+    current = {"name": workspace.name, "webhook_url": workspace.webhook_url}
     try:
         form = SettingsForm.model_validate(values)
-        check_new_webhook_url(
-            form.webhook_url,
-            current=page.access.workspace.webhook_url,
-            allow_private=request.app.state.runtime.settings.allow_private_urls,
-        )
-        async with session.begin_nested():  # a refusal changes nothing of the workspace
-            await service.update_workspace(session, page.access, form.model_dump())
+        changes = form.model_dump()
+        if "seen_name" in fields:  # a form without (sent before this release) saves both
+            seen = _settings_values(fields, "seen_")
+            changes = {k: v for k, v in changes.items() if values[k] != seen[k]}
+            clashes = [k for k in changes if current[k] != seen[k]]
+            if clashes:
+                what = clashes[0]
+                now = current[what] or "none"
+                errors = {"_form": SETTINGS_CHANGED.format(what=_FIELD_NAMES[what], now=now)}
+                context = {
+                    **await settings_context(page, session),
+                    "values": values,
+                    "errors": errors,
+                }
+                return render(request, "settings.html", context, status_code=409)
+        if "webhook_url" in changes:
+            check_new_webhook_url(
+                form.webhook_url,
+                current=workspace.webhook_url,
+                allow_private=request.app.state.runtime.settings.allow_private_urls,
+            )
+        if changes:
+            async with session.begin_nested():  # a refusal changes nothing of the workspace
+                await service.update_workspace(session, page.access, changes)
     except (ValidationError, AppError) as exc:
         errors, status = _settings_refusal(exc)
         context = {**await settings_context(page, session), "values": values, "errors": errors}

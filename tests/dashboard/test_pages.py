@@ -537,6 +537,37 @@ async def test_settings_rename_and_webhook(web: WebOwner) -> None:
     assert 'value="https://hooks.example.com/y"' in renamed.text
 
 
+async def test_a_settings_page_opened_earlier_saves_only_what_was_changed_on_it(
+    web: WebOwner,
+) -> None:
+    """Tab B opened Settings, tab A then set the handoff webhook, tab B renamed the workspace:
+    both said "Saved" and the webhook address was gone (handoffs stopped without a word; a
+    tester's finding). A form saves the fields changed from what it showed; a field changed
+    on it and meanwhile elsewhere is not saved over (409, what was typed kept)."""
+    stale = {"seen_name": "Acme", "seen_webhook_url": ""}
+    hook = "https://hooks.example.com/new"
+    set_hook = await web.post(web.url("settings"), {**stale, "name": "Acme", "webhook_url": hook})
+    assert set_hook.status_code == 303, set_hook.text
+    renamed = await web.post(web.url("settings"), {**stale, "name": "Acme Two", "webhook_url": ""})
+    assert renamed.status_code == 303, renamed.text
+    page = (await web.client.get(web.url("settings"))).text
+    assert 'value="Acme Two"' in page
+    assert f'value="{hook}"' in page  # kept
+    # Both tabs changed the webhook: the second is refused, its address kept in the form.
+    clash = await web.post(
+        web.url("settings"),
+        {**stale, "name": "Acme", "webhook_url": "https://hooks.example.com/mine"},
+    )
+    assert clash.status_code == 409, clash.text
+    assert "was changed meanwhile" in clash.text
+    assert hook in clash.text
+    assert 'value="https://hooks.example.com/mine"' in clash.text
+    assert f'name="seen_webhook_url" value="{hook}"' in clash.text  # a second Save replaces it
+    page = (await web.client.get(web.url("settings"))).text
+    assert f'value="{hook}"' in page
+    assert 'value="Acme Two"' in page
+
+
 async def test_plan_page_draws_meters_readable_without_colour(web: WebOwner) -> None:
     page = await web.client.get(web.url("plan"))
     assert page.status_code == 200
