@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
             lines.extend(describe_defaults(built))
             for line in lines:
                 announce(settings, f"  {line}")
-            if problem := await redis_problem(built.redis, settings.redis_url):
+            with refusals.refusing():  # a password or database Redis refuses
+                problem = await redis_problem(built.redis, settings.redis_url)
+            if problem:
                 # A warning: the server runs short of what was configured (/readyz says
                 # "degraded" meanwhile), as it would if Redis went away while it ran.
                 announce(settings, f"  {problem}", level="warning")

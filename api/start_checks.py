@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
+from redis.exceptions import AuthenticationError, ResponseError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.runtime import Runtime, app_database
@@ -114,11 +115,20 @@ async def preflight(settings: Settings) -> None:
 
 
 async def redis_problem(redis: Redis | None, url: str | None) -> str | None:
-    """A start-up line when REDIS_URL is set but does not answer (None when it does)."""
+    """A start-up line when REDIS_URL is set but does not answer (None when it does). A Redis
+    that answers and refuses the URL's password or database number is ``ConfigError``: that is
+    no outage to wait out (it started on the fallbacks, "degraded", and every upload failed
+    ``queue_unavailable``), and `trulybot worker` refuses the same URL at once."""
     if redis is None or not url:
         return None
     try:
         await asyncio.wait_for(redis.ping(), timeout=2)
+    except (AuthenticationError, ResponseError) as exc:
+        said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"REDIS_URL: {redis_address(url)} refused the connection ({said}); check the URL's"
+            " password and database number"
+        ) from None
     except Exception as exc:
         return (
             f"redis: REDIS_URL at {redis_address(url)} does not answer ({type(exc).__name__}):"

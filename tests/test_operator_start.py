@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import text
@@ -22,6 +23,7 @@ from api.start_checks import SchemaNotReady, check_schema
 from core import migrate
 from core.db import Database, create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
+from core.errors import ConfigError
 from tests.cli_process import Run, run_trulybot, run_trulybot_here
 from tests.conftest import APP_ROLE, REDIS_URL, client_for, json_logs, make_runtime, started_app
 from tests.conftest import make_settings as settings_for
@@ -373,6 +375,37 @@ async def test_serve_says_listening_after_start_and_names_an_unreachable_redis(
     assert start_lines, said
     assert len(listening) == 1, said
     assert listening[0] > max(start_lines), said  # said once start-up succeeded
+
+
+@pytest.mark.parametrize(
+    ("spelled", "refused"),
+    [
+        ("redis://:not-the-password@127.0.0.1:6379/{db}", "password"),
+        ("redis://127.0.0.1:6379/9999", "DB index is out of range"),
+    ],
+    ids=["password", "database"],
+)
+async def test_serve_refuses_a_redis_url_that_redis_refuses(
+    scratch: Scratch, tmp_path: Path, spelled: str, refused: str
+) -> None:
+    """A Redis that answers and refuses the URL's password or database number started the
+    server on its fallbacks, "degraded", every upload failing ``queue_unavailable`` (an
+    operator's finding): no outage to wait out, so the start is refused, in one line without
+    the password, as `trulybot worker` refuses it."""
+    db = urlsplit(REDIS_URL).path.lstrip("/") or "0"
+    settings = settings_for(
+        database_url=scratch.app_url(),
+        migration_database_url=None,
+        redis_url=spelled.format(db=db),
+        data_dir=str(tmp_path),
+    )
+    with pytest.raises(ConfigError) as stopped:
+        async with started_app(settings):
+            pass
+    said = str(stopped.value)
+    assert said.startswith("REDIS_URL: 127.0.0.1:6379 refused the connection"), said
+    assert refused in said, said
+    assert "not-the-password" not in said
 
 
 # --- F3: migrations behind a long reader -------------------------------------------------------
