@@ -78,6 +78,22 @@
       event.stopPropagation();
     }
   }, true);
+  // A plain form (no htmx, no streamed answer) posted takes no second submit while the browser
+  // waits for its answer either: a double-click on "Create key" made two keys, the second's
+  // secret never shown, and one on "Send invitation" invited twice. The page from the back
+  // button, or ten seconds without an answer, lets it be sent again.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (event.defaultPrevented || !isForm(form) || (form.method || "").toLowerCase() !== "post" ||
+        form.hasAttribute("hx-post") || form.hasAttribute("data-stream-url")) { return; }
+    form.setAttribute("data-sending", "");
+    setTimeout(function () { form.removeAttribute("data-sending"); }, 10000);
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-sending]").forEach(function (form) {
+      form.removeAttribute("data-sending");
+    });
+  });
 
   // A swap that removes what the keyboard is on (a deleted FAQ's row) would drop the focus to
   // the page's top: it goes to the next row instead, else the one before, else the heading of

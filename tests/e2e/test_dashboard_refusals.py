@@ -138,6 +138,35 @@ async def test_a_double_click_on_upload_sends_the_files_once(
     assert len(sent) == 1, sent
 
 
+async def test_a_plain_form_clicked_again_while_it_is_sent_is_sent_once(
+    owner: tuple[Any, str],
+) -> None:
+    """A plain form (no htmx) clicked again while its answer was on the way was posted again:
+    "Create key" made two working API keys, the second's secret never shown to anyone (a
+    tester's finding). Here the page's own navigation is held back by a listener after the
+    page's (so the clicks race the same way on any host): the submits that would have been
+    sent are counted."""
+    page, base = owner
+    await page.goto(f"{base}/team")
+    await page.get_by_label("New key's name").fill(f"dbl-{uuid.uuid4().hex[:8]}")
+    await page.evaluate(
+        """() => {
+            window.sentForms = 0;
+            window.addEventListener("submit", (event) => {
+                if (!event.defaultPrevented) { window.sentForms += 1; }
+                event.preventDefault();  // no navigation: the page stays, as while it waits
+            });
+        }"""
+    )
+    click = "document.querySelector('form[action$=\"/team/api-keys\"] button[type=submit]').click()"
+    await page.evaluate(f"() => {{ {click}; {click}; }}")
+    assert await page.evaluate("window.sentForms") == 1
+    # Back to the page from the cache: the form is sent again.
+    await page.evaluate("window.dispatchEvent(new PageTransitionEvent('pageshow'))")
+    await page.evaluate(f"() => {{ {click}; }}")
+    assert await page.evaluate("window.sentForms") == 2
+
+
 async def test_deleting_an_faq_by_keyboard_keeps_the_focus_and_the_count(
     owner: tuple[Any, str], demo_server: DemoServer
 ) -> None:
