@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.deps import AccountDepsDep, RuntimeDep, SessionDep, free_room
 from api.throttling import rate_limit_invitation
-from core.errors import AppError, Conflict, QuotaExceeded, ValidationFailed
+from core.errors import AppError, Conflict, NotFound, QuotaExceeded, ValidationFailed
 from dashboard import flash
 from dashboard.page_route import UNVERIFIED, PageRoute
 from dashboard.pages.common import Page, PageDep, field_errors, form_fields, refusal
@@ -203,7 +203,16 @@ async def change_role(
             )
     except (Conflict, QuotaExceeded) as exc:  # the last owner; what they may own for free
         return await _refused(request, page, session, user_id, exc)
+    except NotFound:  # removed meanwhile (another tab, a teammate): the list as it is now
+        return await _refused(request, page, session, user_id, NotFound(GONE_MEMBER))
     return redirect(request, page.url("team") + "?notice=Role+changed")
+
+
+GONE_MEMBER = "That person is no longer a member of this workspace; nothing was changed"
+"""A stale Team page's change or removal of someone removed meanwhile (another tab, a teammate):
+it was the full-page "belongs to a workspace you are not a member of" error, to an owner. Still
+a 404 (an id of another workspace's member gets the same), on the Team page as it is now."""
+GONE_INVITATION = "That invitation was already withdrawn or accepted"
 
 
 @router.post("/w/{workspace_id}/team/members/{user_id}/remove")
@@ -218,6 +227,8 @@ async def remove_member(
         await team.remove_member(session, page.access, user_id)
     except Conflict as exc:
         return await _refused(request, page, session, user_id, exc)
+    except NotFound:  # removed meanwhile: the list as it is now
+        return await _refused(request, page, session, user_id, NotFound(GONE_MEMBER))
     return redirect(request, page.url("team") + "?notice=Member+removed")
 
 
@@ -269,8 +280,15 @@ async def invite_member(
 async def withdraw_invitation(
     request: Request, invitation_id: uuid.UUID, page: PageDep, session: SessionDep
 ) -> Response:
-    """Withdraw a pending invitation (owners; audited): its link stops working."""
-    await invitations.revoke(session, page.access, invitation_id)
+    """Withdraw a pending invitation (owners; audited): its link stops working. One withdrawn
+    or accepted meanwhile brings the Team page back saying so (it was the full-page "not a
+    member of this workspace" error, to an owner)."""
+    try:
+        await invitations.revoke(session, page.access, invitation_id)
+    except NotFound:  # the Team page as it is now, still a 404 (another workspace's id too)
+        context = await _team_context(request, page, session)
+        context["member_errors"] = {invitation_id: GONE_INVITATION}  # said at the top
+        return render_refused(request, "team.html", context, status_code=404)
     return redirect(request, page.url("team") + "?notice=Invitation+withdrawn")
 
 

@@ -114,6 +114,35 @@ async def test_owner_changes_a_role_then_removes_the_member(
     assert gone.status_code == 404
 
 
+async def test_a_stale_team_page_s_action_on_someone_gone_says_so_on_the_team_page(
+    client: httpx.AsyncClient, web: WebOwner
+) -> None:
+    """A Team page opened before the member was removed (another tab, a teammate): changing
+    their role, or removing them again, showed the full-page "belongs to a workspace you are
+    not a member of" error to an owner (a tester's finding); so did withdrawing an invitation
+    withdrawn meanwhile. The Team page comes back saying what happened."""
+    _, user_id = await _joined(client, web, "member")
+    assert (await web.post(web.url(f"team/members/{user_id}/remove"))).status_code == 303
+    for action, body in (("role", {"role": "admin"}), ("remove", {})):
+        stale = await web.post(web.url(f"team/members/{user_id}/{action}"), body)
+        assert stale.status_code == 404, (action, stale.text)  # as another workspace's id
+        assert "no longer a member of this workspace" in stale.text, action
+        assert "Invite a teammate" in stale.text or 'id="member-email"' in stale.text, action
+    invited = await web.post(
+        web.url("team/members"),
+        {"email": f"x-{uuid.uuid4().hex[:8]}@example.com", "role": "member"},
+    )
+    assert invited.status_code == 303, invited.text
+    team_page = (await web.client.get(web.url("team"))).text
+    [withdraw] = re.findall(r"team/invitations/([0-9a-f-]{36})/withdraw", team_page)
+    first = await web.post(web.url(f"team/invitations/{withdraw}/withdraw"))
+    assert first.status_code == 303, first.text
+    again = await web.post(web.url(f"team/invitations/{withdraw}/withdraw"))
+    assert again.status_code == 404, again.text
+    assert "already withdrawn or accepted" in again.text
+    assert 'id="member-email"' in again.text  # the Team page, not the full-page error
+
+
 async def test_the_last_owner_is_not_demoted_nor_removed(
     client: httpx.AsyncClient, web: WebOwner
 ) -> None:
