@@ -420,9 +420,16 @@ async def delete_account(
         errors = {"delete": exc.message}
         return await _account_again(request, runtime, user, errors, exc.status_code)
     purge_after_commit(background, runtime.jobs, done.purge)
-    response = redirect(request, PREFIX + "/login")
+    # The sign-in page says it was done (it was a bare sign-in form): signed for this browser
+    # as it will be, signed out.
+    response = redirect(
+        request, PREFIX + "/login?notice=" + quote_plus(ACCOUNT_DELETED), cookie="anonymous"
+    )
     auth.clear_session_cookie(request, response, runtime.settings)
     return response
+
+
+ACCOUNT_DELETED = "Your account is deleted"
 
 
 @router.post("/workspaces/{workspace_id}/restore")

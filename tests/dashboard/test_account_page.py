@@ -152,7 +152,9 @@ async def test_an_owner_deletes_their_account_from_the_account_page(
 
     done = await web.post("/app/account/delete", {"password": PASSWORD})
     assert done.status_code == 303, done.text
-    assert done.headers["location"] == "/app/login"
+    assert done.headers["location"].startswith("/app/login?notice=")
+    said = await web.client.get(done.headers["location"])  # this browser, signed out now
+    assert "Your account is deleted" in said.text  # it was a bare sign-in form
     assert 'tb_session=""' in done.headers.get("set-cookie", "") or "Max-Age=0" in (
         done.headers.get("set-cookie", "")
     )
