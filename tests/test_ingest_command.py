@@ -81,6 +81,20 @@ def test_a_file_given_twice_is_ingested_once(tmp_path: Path) -> None:
     ]
 
 
+def test_nothing_to_ingest_is_an_error_naming_what_was_looked_for(tmp_path: Path) -> None:
+    """A folder of other file types, or an --include that matches nothing, said "0 files" and
+    exited 0 (an operator's finding): a script took it for done."""
+    (tmp_path / "notes.odt").write_bytes(b"not a type we read")
+    (tmp_path / "guide.md").write_text("# Guide\n")
+    with pytest.raises(SystemExit) as nothing:
+        collect([str(tmp_path)], include="*.html")
+    said = str(nothing.value.code)
+    assert said.startswith("no files to ingest: no "), said
+    assert ".md" in said
+    assert "matching --include '*.html'" in said
+    assert collect([str(tmp_path)]) == [(tmp_path / "guide.md", "guide.md")]
+
+
 async def test_a_file_name_that_is_not_utf8_is_ingested_under_a_readable_name(
     runtime: Runtime, client: httpx.AsyncClient, owner: Owner, tmp_path: Path
 ) -> None:

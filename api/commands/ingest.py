@@ -94,6 +94,12 @@ def collect(paths: list[str], include: str | None = None) -> list[tuple[Path, st
             add(path, readable(PurePath(path.name)))
         else:
             raise SystemExit(f"no such file or folder: {raw}")
+    if not out:
+        # "0 files" and exit 0 read as done to a script (a typo in --include, a folder of
+        # other types): nothing was ingested.
+        kinds = ", ".join(sorted(SUFFIXES))
+        matching = f" matching --include {include!r}" if include is not None else ""
+        raise SystemExit(f"no files to ingest: no {kinds} file{matching} in {' '.join(paths)}")
     return _distinct_sources(out)
 
 
