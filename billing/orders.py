@@ -214,16 +214,7 @@ async def verify_checkout(
         # Applied already (this verify again, or its webhook first): whatever Razorpay says of
         # it now, it is a duplicate. Asking anyway let one valid signature, replayed, spend the
         # rate limit of the Razorpay account every workspace shares.
-        duplicate = Applied(
-            "ignored",
-            "duplicate_payment",
-            razorpay_payment_id,
-            workspace_id=workspace_id,
-            razorpay_order_id=order.razorpay_order_id,
-            razorpay_payment_id=razorpay_payment_id,
-            order_status=order.status,
-            order_id=order.id,
-        )
+        duplicate = _ignored(order, razorpay_payment_id, "duplicate_payment", razorpay_payment_id)
         return duplicate, await _subscription_now(session, workspace_id, now)
     recorded = await repo.get_payment(session, workspace_id, razorpay_payment_id)
     if (
@@ -265,16 +256,8 @@ async def verify_checkout(
                 payment = await capture_for_order(provider, payment, order.amount, order.currency)
                 captured_here = payment.get("status") in CAPTURED
     if another:
-        refused = Applied(
-            "ignored",
-            PAYMENT_OF_ANOTHER_ORDER,
-            f"payment {razorpay_payment_id} is of another order",
-            workspace_id=workspace_id,
-            razorpay_order_id=order.razorpay_order_id,
-            razorpay_payment_id=razorpay_payment_id,
-            order_status=order.status,
-            order_id=order.id,
-        )
+        detail = f"payment {razorpay_payment_id} is of another order"
+        refused = _ignored(order, razorpay_payment_id, PAYMENT_OF_ANOTHER_ORDER, detail)
         return refused, await _subscription_now(session, workspace_id, now)
     order_status: str | None = order.status
     if paid_by is not None and paid_by.get("status") == "captured" and _storable(paid_by):
@@ -301,6 +284,20 @@ async def verify_checkout(
     at = now if captured_here else _paid_at(payment, now)
     applied = await _apply_fetched(session, access, order, payment, at)
     return applied, await _subscription_now(session, workspace_id, now)
+
+
+def _ignored(order: BillingOrder, payment_id: str, reason: str, detail: str) -> Applied:
+    """Verify's answer for a payment it leaves as it is (``applied: false``), the order too."""
+    return Applied(
+        "ignored",
+        reason,
+        detail,
+        workspace_id=order.workspace_id,
+        razorpay_order_id=order.razorpay_order_id,
+        razorpay_payment_id=payment_id,
+        order_status=order.status,
+        order_id=order.id,
+    )
 
 
 async def _apply_fetched(
