@@ -18,6 +18,7 @@ members get new leads and handoffs at once, the rest off. Each member changes on
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import uuid
 import weakref
@@ -26,16 +27,19 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal, get_args
 
 from sqlalchemy import event
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import set_tenant
+from core.db import Database, set_tenant
 from core.errors import AppError, Forbidden, ValidationFailed
 from workspaces import notification_repository as repo
 from workspaces import repository as ws_repo
-from workspaces import security
+from workspaces import security, usage
 from workspaces.permissions import Action, allowed
 from workspaces.plans import MONTHLY_METRICS, Metric, get_plan
 from workspaces.service import WorkspaceAccess
+
+log = logging.getLogger(__name__)
 
 Kind = Literal[
     "lead.created",
@@ -213,6 +217,25 @@ async def quota_used(
             await _monthly_quota_event(
                 session, workspace_id, kind, metric, month=month, plan_code=plan_code, used=value
             )
+
+
+async def notice_quota_refusal(db: Database, workspace_id: uuid.UUID, refused: AppError) -> None:
+    """A chat message refused over a monthly quota: the owners hear of it once
+    (``quota_refused``, in a transaction of its own: the turn's rolled back). Without it, a
+    paid period ending above the fallback plan's limit stopped the bot for the rest of the
+    month with no mail: the count never crossed the new limit."""
+    refusal = refused.details if isinstance(refused.details, dict) else {}
+    if refusal.get("metric") not in QUOTA_METRICS:
+        return
+    # The month whose counters refused it (``rag.chat.stages._meter``), not the clock's now.
+    month = refusal.get("month")
+    if not isinstance(month, str):
+        month = usage.month_key()
+    try:
+        async with db.transaction(workspace_id=workspace_id) as session:
+            await quota_refused(session, workspace_id, month=month, refusal=refusal)
+    except SQLAlchemyError as exc:  # the visitor's answer is the refusal all the same
+        log.warning("quota notice for workspace %s not recorded: %s", workspace_id, exc)
 
 
 async def quota_refused(

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import aclosing
 from dataclasses import replace
@@ -31,7 +30,7 @@ from functools import partial
 from typing import Any
 
 import numpy as np
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.config import Settings
@@ -87,7 +86,7 @@ from rag.chat.token_reservations import PASSAGE_OVERHEAD_TOKENS, TokenEstimate
 from rag.knowledge import retrieval
 from rag.knowledge.embeddings import Embedder
 from rag.knowledge.rerank import NoReranker, Reranker
-from workspaces import notifications, usage
+from workspaces import notifications
 from workspaces.widget_keys import WorkspaceChanged
 
 log = logging.getLogger(__name__)
@@ -279,7 +278,7 @@ class AnswerPipeline:
                 except ErasureRunning:
                     pass
                 except QuotaExceeded as refused:
-                    await self._quota_refused(inp.workspace.id, refused)
+                    await notifications.notice_quota_refusal(self.db, inp.workspace.id, refused)
                     raise
             await self._erasures.wait(inp.workspace.id)
         if isinstance(first, ChatResult):
@@ -291,26 +290,6 @@ class AnswerPipeline:
         spent = Spent()
         async with repeats.unclaimed_on_failure(self.db, turn, spent):
             return await self._ground(turn, early, clock, model_by, spent)
-
-    async def _quota_refused(self, workspace_id: uuid.UUID, refused: QuotaExceeded) -> None:
-        """A message refused over a monthly quota: the owners hear of it once
-        (``notifications.quota_refused``; the turn's transaction rolled back). Without it, a
-        paid period ending above the fallback plan's limit stopped the bot for the rest of the
-        month with no mail: the count never crossed the new limit."""
-        refusal = refused.details if isinstance(refused.details, dict) else {}
-        if refusal.get("metric") not in notifications.QUOTA_METRICS:
-            return
-        # The month whose counters refused it (``stages._meter``), not the clock's now.
-        month = refusal.get("month")
-        if not isinstance(month, str):
-            month = usage.month_key()
-        try:
-            async with self.db.transaction(workspace_id=workspace_id) as session:
-                await notifications.quota_refused(
-                    session, workspace_id, month=month, refusal=refusal
-                )
-        except SQLAlchemyError as exc:  # the visitor's answer is the refusal all the same
-            log.warning("quota notice for workspace %s not recorded: %s", workspace_id, exc)
 
     async def _first(
         self, inp: ChatInput, message: str, intent: Intent, clock: Clock
