@@ -124,10 +124,9 @@ async def redis_problem(redis: Redis | None, url: str | None) -> str | None:
     try:
         await asyncio.wait_for(redis.ping(), timeout=2)
     except (AuthenticationError, ResponseError) as exc:
-        said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ConfigError(
-            f"REDIS_URL: {redis_address(url)} refused the connection ({said}); check the URL's"
-            " password and database number"
+            f"REDIS_URL: {redis_address(url)} refused the connection ({exception_line(exc)});"
+            " check the URL's password and database number"
         ) from None
     except Exception as exc:
         return (
@@ -136,6 +135,12 @@ async def redis_problem(redis: Redis | None, url: str | None) -> str | None:
             " queued meanwhile"
         )
     return None
+
+
+def exception_line(exc: BaseException) -> str:
+    """What an error says, in one line for a start-up's refusal (its type when it says
+    nothing)."""
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def redis_address(url: str) -> str:

@@ -48,7 +48,12 @@ def _cmd(args: argparse.Namespace) -> int:
 
     from api.job_registry import job_registry
     from api.runtime import build_runtime
-    from api.start_checks import check_schema, check_vector_column, redis_address
+    from api.start_checks import (
+        check_schema,
+        check_vector_column,
+        exception_line,
+        redis_address,
+    )
     from api.worker_metrics import WorkerMetricsServer
     from core.jobs import ArqQueue, worker_functions
     from core.mail import MAILER_KEY
@@ -187,7 +192,7 @@ def _cmd(args: argparse.Namespace) -> int:
         # Redis went away (a restart, a failover): arq's poll raised, then its close failed on
         # the health-check key before it ran on_shutdown. Was three chained tracebacks, with
         # the runtime (mail, scheduler, database pools) never closed.
-        lost = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        lost = exception_line(exc)
         raise ConfigError(
             f"REDIS_URL: lost the connection to {redis_address(redis_url)} ({lost}) and it did"
             f" not come back within {settings.worker_redis_patience_seconds:g} s; exiting for the"
@@ -260,13 +265,14 @@ def _redis_settings(redis: Any, patience: float) -> Any:
 
 
 async def _redis_unreachable(url: str) -> str | None:
+    from api.start_checks import exception_line
     from core.redis import create_redis
 
     client = create_redis(url)
     try:
         await asyncio.wait_for(client.ping(), timeout=5)
     except Exception as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return exception_line(exc)
     finally:
         await client.aclose()
     return None
