@@ -16,27 +16,22 @@ from core import migrate
 from core.db import create_engine
 from core.embedded import EmbeddedPostgres, ensure_database
 from tests.conftest import APP_ROLE
+from tests.test_operator_stop import MIGRATION_LOCK, _one
 
 DATABASE = "trulybot_migration_lock_wait"
 GUARD = 120  # seconds: a guard against hanging, never an assertion on time
-MIGRATION_LOCK = 7301530  # core.migrate._MIGRATION_LOCK
 
 
 async def _asked(url: str, holder: int) -> bool:
     """Whether a session of the database other than ``holder`` has asked for the lock (its
     last statement names it: waiting in it, or between tries)."""
-    engine = create_engine(url, pool_size=1, max_overflow=0)
-    try:
-        async with engine.connect() as conn:
-            found = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND pid NOT IN (pg_backend_pid(), :holder) AND query ILIKE :asked"
-                ),
-                {"holder": holder, "asked": f"%advisory_lock({MIGRATION_LOCK})%"},
-            )
-    finally:
-        await engine.dispose()
+    found = await _one(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid NOT IN (pg_backend_pid(), :holder) AND query ILIKE :asked",
+        holder=holder,
+        asked=f"%advisory_lock({MIGRATION_LOCK})%",
+    )
     return bool(found)
 
 

@@ -379,9 +379,8 @@ class AnswerPipeline:
         per year?"): "Does it work on Linux?" after a question about refunds was read as "Can
         I get a refund on a yearly plan? Does it work on Linux?" and answered with the refund
         policy. Only when the message alone finds nothing relevant (no FAQ, no passage the "I
-        don't know" rule lets through) is it read with the last question. On the demo's
-        follow-ups (``python -m bench.follow_ups``, docs/retrieval.md) the right page answered
-        0.550 -> 0.650 of the tune half and 0.607 -> 0.714 of the held-out half."""
+        don't know" rule lets through) is it read with the last question (measured by
+        ``python -m bench.follow_ups``: docs/retrieval.md, "Read alone first")."""
         message = turn.message
         # No transaction is open while the question is rewritten and embedded. Past the
         # owner's daily token cap the follow-up is rewritten without the model.
@@ -396,9 +395,11 @@ class AnswerPipeline:
                 spent.prompt_tokens, spent.completion_tokens = rewritten.tokens
             clock.lap("rewrite")
             if rewritten.joined and not continues(alone):
-                first = await self._look_up(replace(turn, standalone=alone), None, clock, model_by)
-                if not (isinstance(first[1], Answer) and first[1].unanswered):
-                    return await self._rerank(*first, clock)
+                read, found = await self._look_up(
+                    replace(turn, standalone=alone), None, clock, model_by
+                )
+                if not (isinstance(found, Answer) and found.unanswered):
+                    return await self._rerank(read, found, clock)
         else:
             answer = await cache_exact(self.cache, turn, model=not self.generator.extractive)
             clock.lap("cache")
