@@ -380,7 +380,7 @@ class AnswerPipeline:
         I get a refund on a yearly plan? Does it work on Linux?" and answered with the refund
         policy. Only when the message alone finds nothing relevant (no FAQ, no passage the "I
         don't know" rule lets through) is it read with the last question (measured by
-        ``python -m bench.follow_ups``: docs/retrieval.md, "Read alone first")."""
+        ``python -m bench.follow_ups``: docs/retrieval.md, "Follow-ups without a model")."""
         message = turn.message
         # No transaction is open while the question is rewritten and embedded. Past the
         # owner's daily token cap the follow-up is rewritten without the model.
